@@ -1,0 +1,152 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Flowlens: see and troubleshoot network traffic and network policy in Kubernetes.
+///
+/// Flowlens reads a cluster snapshot (Kubernetes and Calico manifests), evaluates Calico
+/// tiered policy, Kubernetes NetworkPolicy and AdminNetworkPolicy exactly as Calico does, and
+/// tells you which tier, policy and rule allows or denies a flow.
+#[derive(Parser, Debug)]
+#[command(name = "flowlens", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load manifests and print what they hold: namespaces, endpoints, services, network
+    /// sets, and tiers with their policies in evaluation order.
+    ///
+    /// PATHs are files or directories (read recursively) of YAML (multi-document), JSON, or
+    /// `kind: List` output of `kubectl get -o yaml`. Workload controllers become endpoints as
+    /// their pods would; addresses missing from manifests are allocated from --pod-cidr and
+    /// --service-cidr.
+    Inventory(InventoryArgs),
+    /// Test a Calico label selector against labels, or many at once with --batch.
+    ///
+    /// Exit code 0 when the selector matches, 1 when it does not, 2 when it does not parse.
+    Selector(SelectorArgs),
+    /// Explain, step by step, why a flow is allowed or denied.
+    ///
+    /// Prints for egress (at the source) and ingress (at the destination) the tiers that
+    /// applied, every policy considered and, for each rule, why it matched or not; then the
+    /// verdict and the policy hits Calico would log.
+    Explain(ExplainArgs),
+    /// Evaluate flows from a JSON-lines file and print one verdict per line.
+    ///
+    /// Input lines: {"src": "ns/pod" | "ns/workload" | "IP", "dst": ..., "proto": "tcp",
+    /// "dst_port": 5050, "src_port": 40000 (optional)}. Output lines: {"action", "egress",
+    /// "ingress", "pending"} with Calico policy-hit strings; a direction that does not apply
+    /// is null. A bad input line gives {"error": ...} and evaluation goes on.
+    Evaluate(EvaluateArgs),
+}
+
+/// How snapshots are read.
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotOptions {
+    /// Namespace for namespaced resources that do not name one.
+    #[arg(long = "namespace", value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// Range pod addresses are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
+    pub pod_cidr: ipnet::IpNet,
+    /// Range Service cluster IPs are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::IpNet,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HitFormat {
+    /// `<idx>|<tier>|<kind>:[<ns>/]<name>|<action>|<rule>` (Calico 3.32 and later).
+    Calico,
+    /// `<idx>|<tier>|[<ns>/]<tier>.<name>|<action>|<rule>` (Calico Enterprise).
+    Enterprise,
+}
+
+impl From<HitFormat> for flowlens_model::PolicyHitFormat {
+    fn from(f: HitFormat) -> Self {
+        match f {
+            HitFormat::Calico => flowlens_model::PolicyHitFormat::Calico,
+            HitFormat::Enterprise => flowlens_model::PolicyHitFormat::Enterprise,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    /// Manifest files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotOptions,
+    /// `text` prints a summary; `json` prints the whole inventory.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: TextOrJson,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectorArgs {
+    /// The selector, e.g. 'app == "frontend" && tier in {"web", "api"}'.
+    #[arg(value_name = "EXPR", required_unless_present = "batch", conflicts_with = "batch")]
+    pub expr: Option<String>,
+    /// Labels to test against, as k=v pairs separated by commas.
+    #[arg(long, value_name = "K=V,...", default_value = "")]
+    pub labels: String,
+    /// Read JSON lines {"selector": "...", "labels": {"k": "v"}} from FILE (`-` for stdin)
+    /// and write one line per input: {"match": true|false} or {"error": "..."}.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Manifests describing the cluster (files or directories).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub snapshot: Vec<PathBuf>,
+    /// Source: `ns/pod`, `ns/workload` (any of its pods), `ns/service`, or an IP.
+    #[arg(long = "from", value_name = "SRC")]
+    pub from: String,
+    /// Destination: `ns/pod`, `ns/workload`, `ns/service`, or an IP.
+    #[arg(long = "to", value_name = "DST")]
+    pub to: String,
+    /// Protocol name (tcp, udp, sctp, icmp, …) or number.
+    #[arg(long, default_value = "tcp")]
+    pub proto: String,
+    /// Destination port.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Source port (only matters to rules with source ports).
+    #[arg(long, default_value_t = 0)]
+    pub src_port: u16,
+    #[command(flatten)]
+    pub options: SnapshotOptions,
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: TextOrJson,
+    /// Spelling of policy hits.
+    #[arg(long, value_enum, default_value = "calico")]
+    pub policy_format: HitFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Manifests describing the cluster (files or directories).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub snapshot: Vec<PathBuf>,
+    /// JSON-lines flows (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub flows: PathBuf,
+    #[command(flatten)]
+    pub options: SnapshotOptions,
+    /// Spelling of policy hits.
+    #[arg(long, value_enum, default_value = "calico")]
+    pub policy_format: HitFormat,
+}

@@ -1,0 +1,30 @@
+//! One module per subcommand.
+
+mod evaluate;
+mod flow_input;
+mod explain;
+mod inventory;
+mod selector;
+
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Inventory(args) => inventory::run(args),
+        Command::Selector(args) => selector::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+    }
+}
+
+/// Opens a file, or stdin for `-`.
+pub fn open_input(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>> {
+    use anyhow::Context;
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}

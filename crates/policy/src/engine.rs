@@ -1,0 +1,309 @@
+//! The compiled engine and its public API.
+
+use crate::cache::{CacheKey, DecisionCache};
+use crate::compile::{self, CPolicy, CTier, EndpointPlans, Plan};
+use crate::peer::{Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private};
+use crate::sets::{Holders, SetTable};
+use crate::verdict::{FlowVerdict, Hit, HitSubject};
+use crate::FlowQuery;
+use flowlens_model::{EndpointType, Inventory, PolicyHit, PolicyHitFormat, PROFILE_TIER, Protocol};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub(crate) struct CService {
+    /// Endpoints selected by the service, sorted.
+    pub backends: Vec<u32>,
+}
+
+/// Network sets by prefix, for "which sets contain this address" and attribution.
+#[derive(Default)]
+pub(crate) struct NetworkSetIndex {
+    v4: PrefixMap<Ipv4Net, Vec<(u32, bool)>>,
+    v6: PrefixMap<Ipv6Net, Vec<(u32, bool)>>,
+}
+
+impl NetworkSetIndex {
+    pub fn insert(&mut self, net: IpNet, holder: u32, namespaced: bool) {
+        let entry = (holder, namespaced);
+        match net.trunc() {
+            IpNet::V4(n) => self.v4.entry(n).or_default().push(entry),
+            IpNet::V6(n) => self.v6.entry(n).or_default().push(entry),
+        }
+    }
+
+    /// Every set containing `ip` (shortest prefix first), and the one flow logs name it by:
+    /// the longest prefix, a namespaced set winning over a global one of the same length.
+    fn lookup(&self, ip: IpAddr) -> (SmallVec<[u32; 4]>, Option<u32>) {
+        let mut all = SmallVec::new();
+        let mut best = None;
+        let mut visit = |entries: &Vec<(u32, bool)>| {
+            for &(h, _) in entries {
+                if !all.contains(&h) {
+                    all.push(h);
+                }
+            }
+            let pick = entries.iter().find(|(_, ns)| *ns).or(entries.first());
+            if let Some(&(h, _)) = pick {
+                best = Some(h);
+            }
+        };
+        match ip {
+            IpAddr::V4(a) => self.v4.cover(&Ipv4Net::from(a)).for_each(|(_, v)| visit(v)),
+            IpAddr::V6(a) => self.v6.cover(&Ipv6Net::from(a)).for_each(|(_, v)| visit(v)),
+        }
+        (all, best)
+    }
+}
+
+/// Sizes of what the engine compiled, for logs and benchmarks.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    pub endpoints: usize,
+    pub network_sets: usize,
+    pub policies: usize,
+    pub tiers: usize,
+    pub selector_sets: usize,
+    pub distinct_plans: usize,
+    pub cached_decisions: usize,
+}
+
+/// The compiled policy engine for one inventory. Cheap to share (`Arc<Engine>`) and to query
+/// from many threads.
+pub struct Engine {
+    pub(crate) inventory: Arc<Inventory>,
+    pub(crate) holders: Holders,
+    pub(crate) sets: SetTable,
+    pub(crate) policies: Vec<CPolicy>,
+    pub(crate) tiers: Vec<CTier>,
+    pub(crate) plans: Vec<Plan>,
+    pub(crate) endpoint_plans: Vec<EndpointPlans>,
+    pub(crate) endpoint_by_ip: FxHashMap<IpAddr, u32>,
+    pub(crate) network_sets: NetworkSetIndex,
+    pub(crate) services: Vec<CService>,
+    pub(crate) service_by_ip: FxHashMap<IpAddr, u32>,
+    pub(crate) has_staged: bool,
+    /// Whether any rule looks at source ports; if not, the cache ignores them.
+    pub(crate) uses_src_ports: bool,
+    pub(crate) cache: DecisionCache,
+}
+
+impl Engine {
+    /// Compiles an inventory. All selector evaluation happens here.
+    pub fn new(inventory: impl Into<Arc<Inventory>>) -> Engine {
+        compile::build(inventory.into())
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// Whether the inventory holds staged policies (otherwise pending equals enforced).
+    pub fn has_staged_policies(&self) -> bool {
+        self.has_staged
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            endpoints: self.inventory.endpoints.len(),
+            network_sets: self.inventory.network_sets.len(),
+            policies: self.inventory.policies.len(),
+            tiers: self.tiers.len(),
+            selector_sets: self.sets.len(),
+            distinct_plans: self.plans.len(),
+            cached_decisions: self.cache.len(),
+        }
+    }
+
+    /// What the inventory knows about an address.
+    pub fn resolve(&self, ip: IpAddr) -> Peer {
+        let endpoint = self.endpoint_by_ip.get(&ip).copied();
+        let (sets, best) = self.network_sets.lookup(ip);
+        let mut holders: SmallVec<[u32; 4]> = SmallVec::new();
+        holders.extend(endpoint);
+        holders.extend(sets);
+        Peer { ip, endpoint, holders, network_set: if endpoint.is_some() { None } else { best } }
+    }
+
+    /// Resolves `ns/pod`, `ns/workload`, `ns/service` or an IP.
+    pub fn resolve_spec(&self, spec: &PeerSpec) -> Result<Peer, PeerSpecError> {
+        let (namespace, name) = match spec {
+            PeerSpec::Ip(ip) => return Ok(self.resolve(*ip)),
+            PeerSpec::Named { namespace, name } => (namespace, name),
+        };
+        let in_ns = |e: &&flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
+        let eps = &self.inventory.endpoints;
+        let found = eps
+            .iter()
+            .position(|e| in_ns(&e) && e.name == *name)
+            .or_else(|| eps.iter().position(|e| in_ns(&e) && e.workload.as_ref().is_some_and(|w| w.name == *name)))
+            .or_else(|| eps.iter().position(|e| in_ns(&e) && e.name_aggr.trim_end_matches('*') == format!("{name}-")));
+        if let Some(i) = found {
+            let ip = eps[i].ips.first().copied();
+            return Ok(match ip {
+                Some(ip) => self.resolve(ip),
+                None => Peer {
+                    ip: IpAddr::from([0, 0, 0, 0]),
+                    endpoint: Some(i as u32),
+                    holders: SmallVec::from_slice(&[i as u32]),
+                    network_set: None,
+                },
+            });
+        }
+        if let Some(si) = self.inventory.services.iter().position(|s| s.namespace == *namespace && s.name == *name) {
+            let Some(&backend) = self.services[si].backends.first() else {
+                return Err(PeerSpecError::NoBackends { namespace: namespace.clone(), name: name.clone() });
+            };
+            let ep = &eps[backend as usize];
+            return Ok(match ep.ips.first() {
+                Some(ip) => self.resolve(*ip),
+                None => Peer {
+                    ip: IpAddr::from([0, 0, 0, 0]),
+                    endpoint: Some(backend),
+                    holders: SmallVec::from_slice(&[backend]),
+                    network_set: None,
+                },
+            });
+        }
+        // A network set may be named too.
+        if let Some(i) = self
+            .inventory
+            .network_sets
+            .iter()
+            .position(|s| s.namespace.as_deref() == Some(namespace.as_str()) && s.name == *name)
+        {
+            if let Some(net) = self.inventory.network_sets[i].nets.first() {
+                return Ok(self.resolve(net.network()));
+            }
+        }
+        Err(PeerSpecError::NotFound { namespace: namespace.clone(), name: name.clone() })
+    }
+
+    /// How flow logs name a peer.
+    pub fn attribute(&self, peer: &Peer) -> PeerAttribution {
+        if let Some(ep) = peer.endpoint {
+            let e = &self.inventory.endpoints[ep as usize];
+            return PeerAttribution {
+                endpoint_type: e.endpoint_type,
+                namespace: e.namespace.clone(),
+                name: e.name.clone(),
+                name_aggr: e.name_aggr.clone(),
+            };
+        }
+        if let Some(h) = peer.network_set {
+            let set = &self.inventory.network_sets[(h - self.holders.n_endpoints) as usize];
+            return PeerAttribution {
+                endpoint_type: EndpointType::Ns,
+                namespace: set.namespace.clone(),
+                name: set.name.clone(),
+                name_aggr: set.name.clone(),
+            };
+        }
+        let aggr = if is_private(peer.ip) { "pvt" } else { "pub" };
+        PeerAttribution {
+            endpoint_type: EndpointType::Net,
+            namespace: None,
+            name: "-".into(),
+            name_aggr: aggr.into(),
+        }
+    }
+
+    /// If `ip:port` is a Service's cluster IP, the backend the flow goes to. `pick` chooses
+    /// among backends (pass something stable per connection, such as the source port).
+    pub fn service_target(&self, ip: IpAddr, port: u16, protocol: Protocol, pick: u64) -> Option<ServiceTarget> {
+        let si = *self.service_by_ip.get(&ip)?;
+        let svc = &self.inventory.services[si as usize];
+        let sp = svc.ports.iter().find(|p| p.port == port && p.protocol == protocol)?;
+        let backends = &self.services[si as usize].backends;
+        if backends.is_empty() {
+            return None;
+        }
+        // Try backends from the picked one on, skipping any that lack the named target port.
+        for k in 0..backends.len() {
+            let b = backends[((pick as usize) + k) % backends.len()];
+            let ep = &self.inventory.endpoints[b as usize];
+            let target = match &sp.target_port {
+                flowlens_model::TargetPort::Number(n) => Some(*n),
+                flowlens_model::TargetPort::Name(n) => ep.named_port(n, protocol),
+            };
+            if let (Some(target_port), Some(endpoint_ip)) = (target, ep.ips.first()) {
+                return Some(ServiceTarget {
+                    namespace: svc.namespace.clone(),
+                    name: svc.name.clone(),
+                    port_name: sp.name.clone().unwrap_or_else(|| "-".into()),
+                    port,
+                    endpoint: b,
+                    endpoint_ip: *endpoint_ip,
+                    target_port,
+                });
+            }
+        }
+        None
+    }
+
+    /// The verdict for a flow, from the cache when this (source, destination, protocol,
+    /// ports) was seen before.
+    pub fn evaluate(&self, flow: &FlowQuery) -> Arc<FlowVerdict> {
+        let key = CacheKey::new(flow, self.uses_src_ports);
+        if let Some(v) = self.cache.get(&key) {
+            return v;
+        }
+        let src = self.resolve(flow.src);
+        let dst = self.resolve(flow.dst);
+        let verdict = Arc::new(self.evaluate_peers(&src, &dst, flow));
+        self.cache.insert(key, verdict.clone());
+        verdict
+    }
+
+    /// The verdict for already-resolved peers, bypassing the cache.
+    pub fn evaluate_peers(&self, src: &Peer, dst: &Peer, flow: &FlowQuery) -> FlowVerdict {
+        crate::eval::evaluate(self, src, dst, flow, &mut crate::eval::NoTrace)
+    }
+
+    /// Drops cached decisions.
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    /// Calico's hit string for a compact hit at position `index` of its trace.
+    pub fn policy_hit(&self, hit: &Hit, index: usize) -> PolicyHit {
+        match hit.subject {
+            HitSubject::Policy(pi) => {
+                let p = &self.inventory.policies[pi as usize];
+                PolicyHit {
+                    index: index as u32,
+                    tier: p.tier.clone(),
+                    kind: Some(p.kind),
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    action: hit.action,
+                    rule: hit.rule,
+                }
+            }
+            HitSubject::NamespaceProfile(ns) => {
+                PolicyHit::profile(index as u32, &self.holders.namespaces.names[ns as usize])
+            }
+            HitSubject::HostProfile(ep) => PolicyHit {
+                index: index as u32,
+                tier: PROFILE_TIER.into(),
+                kind: None,
+                namespace: None,
+                name: self.inventory.endpoints[ep as usize].profiles.first().cloned().unwrap_or_default(),
+                action: hit.action,
+                rule: hit.rule,
+            },
+        }
+    }
+
+    /// A whole trace as Calico hit strings.
+    pub fn hit_strings(&self, hits: &[Hit], format: PolicyHitFormat) -> Vec<String> {
+        hits.iter().enumerate().map(|(i, h)| self.policy_hit(h, i).to_string_in(format)).collect()
+    }
+
+    pub(crate) fn namespace_id(&self, name: &str) -> Option<u32> {
+        self.holders.namespaces.ids.get(name).copied()
+    }
+}

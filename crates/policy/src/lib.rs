@@ -1,0 +1,32 @@
+//! The Flowlens policy engine: decides, exactly as Calico's Felix would, whether a flow is
+//! allowed, and says which tier, policy and rule decided it.
+//!
+//! It understands Calico tiers, NetworkPolicy, GlobalNetworkPolicy, the staged kinds,
+//! NetworkSets and HostEndpoints, and Kubernetes NetworkPolicy and (Baseline)AdminNetworkPolicy
+//! once the loader has converted them into Calico's shape, as Calico does.
+//!
+//! Like Felix, the engine does the selector work when the inventory changes, not per flow:
+//! [`Engine::new`] compiles every rule selector into a set of endpoints and works out, for
+//! every endpoint and direction, which tiers and policies apply. Evaluating a flow is then a
+//! walk over a short plan with set lookups, and decisions are cached per
+//! (source, destination, protocol, ports).
+//!
+//! Every verdict comes from one evaluator; [`Engine::explain`] runs the same evaluator with a
+//! recorder attached, so `explain`, flow logs and the UI never disagree.
+
+mod cache;
+mod compile;
+mod describe;
+mod engine;
+mod eval;
+mod peer;
+pub mod reference;
+mod sets;
+mod trace;
+mod verdict;
+
+pub use describe::{describe_entity, describe_rule, format_labels};
+pub use engine::{Engine, EngineStats};
+pub use peer::{FlowQuery, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget};
+pub use trace::{Clause, DirectionTrace, Explanation, PeerView, PendingTrace, TraceStep};
+pub use verdict::{Action, DirectionVerdict, FlowVerdict, Hit, HitSubject, PendingVerdict};
