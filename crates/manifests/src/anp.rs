@@ -11,26 +11,38 @@ use crate::label_selector::{label_selector, orchestrator_k8s, pod_selector};
 use crate::ports::{ProtocolPort, is_port_name};
 use crate::read::Field;
 use crate::resource::{FieldRef, PolicyResource, ResourceBody};
-use flowlens_model::{Policy, PolicyKind, PolicyTypes, PortMatch, Protocol, Rule, RuleAction, StagedAction, Tier};
+use flowlens_model::{
+    Policy, PolicyKind, PolicyTypes, PortMatch, Protocol, Rule, RuleAction, StagedAction, Tier,
+};
 use flowlens_selector::Selector;
 
 /// The API limits each direction to 100 rules.
 const MAX_RULES: usize = 100;
 
-pub(crate) fn admin_network_policy(d: &mut Diag, root: &Field, baseline: bool) -> Option<ResourceBody> {
+pub(crate) fn admin_network_policy(
+    d: &mut Diag,
+    root: &Field,
+    baseline: bool,
+) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
     let spec = d.required(root, "spec").and_then(|f| d.map(f))?;
     let errors_before = d.error_count();
     if baseline && meta.name != "default" {
         if let Some(f) = root.get("metadata").and_then(|m| m.get("name")) {
             // The API allows exactly one BaselineAdminNetworkPolicy, named `default`.
-            d.error(f.node, &f.path, "a BaselineAdminNetworkPolicy must be named \"default\"");
+            d.error(
+                f.node,
+                &f.path,
+                "a BaselineAdminNetworkPolicy must be named \"default\"",
+            );
         }
     }
     let order = if baseline {
         None
     } else {
-        d.required(&spec, "priority").and_then(|p| d.int_in(&p, 0, 1000)).map(|p| p as f64)
+        d.required(&spec, "priority")
+            .and_then(|p| d.int_in(&p, 0, 1000))
+            .map(|p| p as f64)
     };
     let subject = d.required(&spec, "subject").and_then(|s| d.map(s));
     let (selector, namespace_selector) = match &subject {
@@ -44,13 +56,25 @@ pub(crate) fn admin_network_policy(d: &mut Diag, root: &Field, baseline: bool) -
         return None;
     }
     // ANP tiers pass by default, so a direction only matters when it has rules.
-    let types = PolicyTypes { ingress: !ingress.is_empty(), egress: !egress.is_empty() };
+    let types = PolicyTypes {
+        ingress: !ingress.is_empty(),
+        egress: !egress.is_empty(),
+    };
     Some(ResourceBody::Policy(Box::new(PolicyResource {
         policy: Policy {
-            kind: if baseline { PolicyKind::BaselineAdminNetworkPolicy } else { PolicyKind::AdminNetworkPolicy },
+            kind: if baseline {
+                PolicyKind::BaselineAdminNetworkPolicy
+            } else {
+                PolicyKind::AdminNetworkPolicy
+            },
             name: meta.name,
             namespace: None,
-            tier: if baseline { Tier::KUBE_BASELINE } else { Tier::KUBE_ADMIN }.into(),
+            tier: if baseline {
+                Tier::KUBE_BASELINE
+            } else {
+                Tier::KUBE_ADMIN
+            }
+            .into(),
             order,
             selector,
             namespace_selector,
@@ -82,7 +106,11 @@ fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Select
             Some((pod, Some(ns)))
         }
         _ => {
-            d.error(s.node, &s.path, "exactly one of namespaces or pods must be set");
+            d.error(
+                s.node,
+                &s.path,
+                "exactly one of namespaces or pods must be set",
+            );
             None
         }
     }
@@ -101,7 +129,14 @@ fn anp_rules(d: &mut Diag, spec: &Field, key: &str, peers_key: &str, baseline: b
     let fields = d.opt_list(spec, key);
     if fields.len() > MAX_RULES {
         if let Some(f) = spec.get(key) {
-            d.error(f.node, &f.path, format!("at most {MAX_RULES} rules are allowed, found {}", fields.len()));
+            d.error(
+                f.node,
+                &f.path,
+                format!(
+                    "at most {MAX_RULES} rules are allowed, found {}",
+                    fields.len()
+                ),
+            );
         }
         return Vec::new();
     }
@@ -113,7 +148,9 @@ fn anp_rules(d: &mut Diag, spec: &Field, key: &str, peers_key: &str, baseline: b
 }
 
 fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: bool) -> Vec<Rule> {
-    let Some(f) = d.map(f.clone()) else { return Vec::new() };
+    let Some(f) = d.map(f.clone()) else {
+        return Vec::new();
+    };
     let errors_before = d.error_count();
     let action = d.required(&f, "action").and_then(|a| {
         let text = d.string(&a)?;
@@ -124,14 +161,29 @@ fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: b
             _ => None,
         };
         if action.is_none() {
-            let expected = if baseline { "Allow or Deny" } else { "Allow, Deny or Pass" };
-            d.error(a.node, &a.path, format!("unknown action {text:?}: expected {expected}"));
+            let expected = if baseline {
+                "Allow or Deny"
+            } else {
+                "Allow, Deny or Pass"
+            };
+            d.error(
+                a.node,
+                &a.path,
+                format!("unknown action {text:?}: expected {expected}"),
+            );
         }
         action
     });
-    let peer_fields = d.required(&f, peers_key).map(|p| d.list(&p)).unwrap_or_default();
+    let peer_fields = d
+        .required(&f, peers_key)
+        .map(|p| d.list(&p))
+        .unwrap_or_default();
     if peer_fields.is_empty() && f.get(peers_key).is_some() {
-        d.error(f.node, &f.path.key(peers_key), "at least one peer is required");
+        d.error(
+            f.node,
+            &f.path.key(peers_key),
+            "at least one peer is required",
+        );
     }
     let mut peers = Vec::new();
     for p in &peer_fields {
@@ -139,11 +191,17 @@ fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: b
             peers.extend(peer.map(Some));
         }
     }
-    let ports: Vec<ProtocolPort> = d.opt_list(&f, "ports").iter().filter_map(|p| anp_port(d, p)).collect();
+    let ports: Vec<ProtocolPort> = d
+        .opt_list(&f, "ports")
+        .iter()
+        .filter_map(|p| anp_port(d, p))
+        .collect();
     if d.error_count() > errors_before {
         return Vec::new();
     }
-    let Some(action) = action else { return Vec::new() };
+    let Some(action) = action else {
+        return Vec::new();
+    };
     // Unlike Kubernetes NetworkPolicy, no peers (only unsupported ones) means no traffic.
     if peers.is_empty() {
         return Vec::new();
@@ -154,10 +212,22 @@ fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: b
 /// One peer. `Some(None)`: valid but unsupported (`nodes`), skipped with a warning.
 fn anp_peer(d: &mut Diag, f: &Field, ingress: bool) -> Option<Option<Peer>> {
     let f = d.map(f.clone())?;
-    let allowed: &[&str] = if ingress { &["namespaces", "pods"] } else { &["namespaces", "pods", "networks", "nodes"] };
-    let present: Vec<&str> = allowed.iter().copied().filter(|k| f.get(k).is_some()).collect();
+    let allowed: &[&str] = if ingress {
+        &["namespaces", "pods"]
+    } else {
+        &["namespaces", "pods", "networks", "nodes"]
+    };
+    let present: Vec<&str> = allowed
+        .iter()
+        .copied()
+        .filter(|k| f.get(k).is_some())
+        .collect();
     if present.len() != 1 {
-        d.error(f.node, &f.path, format!("exactly one of {} must be set", allowed.join(", ")));
+        d.error(
+            f.node,
+            &f.path,
+            format!("exactly one of {} must be set", allowed.join(", ")),
+        );
         return None;
     }
     match present.first().copied() {
@@ -165,23 +235,43 @@ fn anp_peer(d: &mut Diag, f: &Field, ingress: bool) -> Option<Option<Peer>> {
             // Calico matches any endpoint in the selected namespaces here (no orchestrator
             // term, unlike the `pods` form).
             let ns = label_selector(d, &f.get("namespaces")?)?;
-            Some(Some(Peer { namespace_selector: Some(ns), ..Peer::default() }))
+            Some(Some(Peer {
+                namespace_selector: Some(ns),
+                ..Peer::default()
+            }))
         }
         Some("pods") => {
             let pods = d.map(f.get("pods")?)?;
             let (ns, pod) = namespaced_pods(d, &pods)?;
-            Some(Some(Peer { selector: Some(pod), namespace_selector: Some(ns), ..Peer::default() }))
+            Some(Some(Peer {
+                selector: Some(pod),
+                namespace_selector: Some(ns),
+                ..Peer::default()
+            }))
         }
         Some("networks") => {
             let list = d.list(&f.get("networks")?);
             if list.is_empty() {
-                d.error(f.node, &f.path.key("networks"), "at least one network is required");
+                d.error(
+                    f.node,
+                    &f.path.key("networks"),
+                    "at least one network is required",
+                );
             }
             let nets = list.iter().filter_map(|n| d.cidr(n)).collect();
-            Some(Some(Peer { nets, ..Peer::default() }))
+            Some(Some(Peer {
+                nets,
+                ..Peer::default()
+            }))
         }
         _ => {
-            d.warn(f.node, format!("{}: nodes peers are not supported; this peer is skipped", f.path));
+            d.warn(
+                f.node,
+                format!(
+                    "{}: nodes peers are not supported; this peer is skipped",
+                    f.path
+                ),
+            );
             Some(None)
         }
     }
@@ -192,12 +282,18 @@ fn anp_peer(d: &mut Diag, f: &Field, ingress: bool) -> Option<Option<Peer>> {
 fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
     let f = d.map(f.clone())?;
     let keys = ["portNumber", "portRange", "namedPort"];
-    let present: Vec<&str> = keys.iter().copied().filter(|k| f.get(k).is_some()).collect();
+    let present: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| f.get(k).is_some())
+        .collect();
     match present.as_slice() {
         ["portNumber"] => {
             let p = d.map(f.get("portNumber")?)?;
             let protocol = crate::kubernetes::protocol_or_tcp(d, &p);
-            let port = d.required(&p, "port").and_then(|n| d.int_in(&n, 1, 65535))? as u16;
+            let port = d
+                .required(&p, "port")
+                .and_then(|n| d.int_in(&n, 1, 65535))? as u16;
             Some((protocol?, Some(PortMatch::Single(port))))
         }
         ["portRange"] => {
@@ -207,7 +303,11 @@ fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
             let end = d.required(&r, "end").and_then(|n| d.int_in(&n, 1, 65535));
             let (first, last) = (start? as u16, end? as u16);
             if first >= last {
-                d.error(r.node, &r.path, format!("start {first} must be less than end {last}"));
+                d.error(
+                    r.node,
+                    &r.path,
+                    format!("start {first} must be less than end {last}"),
+                );
                 return None;
             }
             Some((protocol?, Some(PortMatch::Range { first, last })))
@@ -223,7 +323,11 @@ fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
             Some((Protocol::Tcp, Some(PortMatch::Named(name))))
         }
         _ => {
-            d.error(f.node, &f.path, "exactly one of portNumber, portRange or namedPort must be set");
+            d.error(
+                f.node,
+                &f.path,
+                "exactly one of portNumber, portRange or namedPort must be set",
+            );
             None
         }
     }

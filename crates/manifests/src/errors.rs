@@ -165,7 +165,10 @@ impl Diag {
     /// A warning about the current document, prefixed with where it is.
     pub fn warn(&mut self, node: &Node, message: impl fmt::Display) {
         let at = if node.line > 0 {
-            format!("{}: document {}, line {}", self.file, self.document, node.line)
+            format!(
+                "{}: document {}, line {}",
+                self.file, self.document, node.line
+            )
         } else {
             format!("{}: document {}", self.file, self.document)
         };

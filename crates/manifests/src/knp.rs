@@ -11,7 +11,9 @@ use crate::node::Value;
 use crate::ports::{ProtocolPort, group_by_protocol, is_port_name};
 use crate::read::Field;
 use crate::resource::{FieldRef, PolicyResource, ResourceBody};
-use flowlens_model::{EntityRule, Policy, PolicyKind, PolicyTypes, PortMatch, Rule, RuleAction, StagedAction, Tier};
+use flowlens_model::{
+    EntityRule, Policy, PolicyKind, PolicyTypes, PortMatch, Rule, RuleAction, StagedAction, Tier,
+};
 use flowlens_selector::Selector;
 use ipnet::IpNet;
 
@@ -41,7 +43,10 @@ pub(crate) fn combine(
             let peer = peer.clone().unwrap_or_default();
             let mut rule = Rule::new(action);
             rule.protocol = protocol;
-            let ports_entity = EntityRule { ports: ports.clone(), ..EntityRule::default() };
+            let ports_entity = EntityRule {
+                ports: ports.clone(),
+                ..EntityRule::default()
+            };
             let peer_entity = EntityRule {
                 selector: peer.selector,
                 namespace_selector: peer.namespace_selector,
@@ -53,7 +58,10 @@ pub(crate) fn combine(
                 rule.source = peer_entity;
                 rule.destination = ports_entity;
             } else {
-                rule.destination = EntityRule { ports: ports_entity.ports, ..peer_entity };
+                rule.destination = EntityRule {
+                    ports: ports_entity.ports,
+                    ..peer_entity
+                };
             }
             rules.push(rule);
         }
@@ -61,11 +69,19 @@ pub(crate) fn combine(
     rules
 }
 
-pub(crate) fn kubernetes_network_policy(d: &mut Diag, root: &Field, staged: bool, opts: &LoadOptions) -> Option<ResourceBody> {
+pub(crate) fn kubernetes_network_policy(
+    d: &mut Diag,
+    root: &Field,
+    staged: bool,
+    opts: &LoadOptions,
+) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
     let spec = d.required(root, "spec").and_then(|f| d.map(f))?;
     let errors_before = d.error_count();
-    let namespace = meta.namespace.clone().unwrap_or_else(|| opts.default_namespace.clone());
+    let namespace = meta
+        .namespace
+        .clone()
+        .unwrap_or_else(|| opts.default_namespace.clone());
 
     let selector = pod_selector(d, spec.get("podSelector").as_ref());
     let ingress_fields = d.opt_list(&spec, "ingress");
@@ -82,23 +98,38 @@ pub(crate) fn kubernetes_network_policy(d: &mut Diag, root: &Field, staged: bool
     // The API server defaults policyTypes before Calico sees the policy: Ingress, plus
     // Egress when there are egress rules.
     let listed = d.opt_list(&spec, "policyTypes");
-    let mut types = PolicyTypes { ingress: listed.is_empty(), egress: listed.is_empty() && !egress_fields.is_empty() };
+    let mut types = PolicyTypes {
+        ingress: listed.is_empty(),
+        egress: listed.is_empty() && !egress_fields.is_empty(),
+    };
     for f in listed {
         match d.string(&f).as_deref() {
             Some("Ingress") => types.ingress = true,
             Some("Egress") => types.egress = true,
-            Some(other) => d.error(f.node, &f.path, format!("unknown policy type {other:?}: expected Ingress or Egress")),
+            Some(other) => d.error(
+                f.node,
+                &f.path,
+                format!("unknown policy type {other:?}: expected Ingress or Egress"),
+            ),
             None => {}
         }
     }
-    let staged_action = if staged { staged_action(d, Some(&spec)) } else { StagedAction::Set };
+    let staged_action = if staged {
+        staged_action(d, Some(&spec))
+    } else {
+        StagedAction::Set
+    };
 
     if d.error_count() > errors_before {
         return None;
     }
     Some(ResourceBody::Policy(Box::new(PolicyResource {
         policy: Policy {
-            kind: if staged { PolicyKind::StagedKubernetesNetworkPolicy } else { PolicyKind::KubernetesNetworkPolicy },
+            kind: if staged {
+                PolicyKind::StagedKubernetesNetworkPolicy
+            } else {
+                PolicyKind::KubernetesNetworkPolicy
+            },
             name: meta.name,
             namespace: Some(namespace),
             tier: Tier::DEFAULT.into(),
@@ -120,10 +151,21 @@ pub(crate) fn kubernetes_network_policy(d: &mut Diag, root: &Field, staged: bool
 }
 
 fn knp_rule(d: &mut Diag, rule: &Field, peers_key: &str, ingress: bool) -> Vec<Rule> {
-    let Some(rule) = d.map(rule.clone()) else { return Vec::new() };
+    let Some(rule) = d.map(rule.clone()) else {
+        return Vec::new();
+    };
     let errors_before = d.error_count();
-    let mut peers: Vec<Option<Peer>> = d.opt_list(&rule, peers_key).iter().filter_map(|p| knp_peer(d, p)).map(Some).collect();
-    let ports: Vec<ProtocolPort> = d.opt_list(&rule, "ports").iter().filter_map(|p| knp_port(d, p)).collect();
+    let mut peers: Vec<Option<Peer>> = d
+        .opt_list(&rule, peers_key)
+        .iter()
+        .filter_map(|p| knp_peer(d, p))
+        .map(Some)
+        .collect();
+    let ports: Vec<ProtocolPort> = d
+        .opt_list(&rule, "ports")
+        .iter()
+        .filter_map(|p| knp_port(d, p))
+        .collect();
     if d.error_count() > errors_before {
         return Vec::new();
     }
@@ -140,7 +182,11 @@ fn knp_peer(d: &mut Diag, f: &Field) -> Option<Peer> {
     let ns = f.get("namespaceSelector");
     if let Some(block) = f.get("ipBlock") {
         if pod.is_some() || ns.is_some() {
-            d.error(f.node, &f.path, "ipBlock cannot be combined with podSelector or namespaceSelector");
+            d.error(
+                f.node,
+                &f.path,
+                "ipBlock cannot be combined with podSelector or namespaceSelector",
+            );
             return None;
         }
         let block = d.map(block)?;
@@ -155,15 +201,27 @@ fn knp_peer(d: &mut Diag, f: &Field) -> Option<Peer> {
             }
             not_nets.push(except);
         }
-        return Some(Peer { nets: vec![cidr], not_nets, ..Peer::default() });
+        return Some(Peer {
+            nets: vec![cidr],
+            not_nets,
+            ..Peer::default()
+        });
     }
     if pod.is_none() && ns.is_none() {
-        d.error(f.node, &f.path, "a peer needs podSelector, namespaceSelector or ipBlock");
+        d.error(
+            f.node,
+            &f.path,
+            "a peer needs podSelector, namespaceSelector or ipBlock",
+        );
         return None;
     }
     let selector = pod_selector(d, pod.as_ref());
     let namespace_selector = namespace_selector(d, ns.as_ref()).ok()?;
-    Some(Peer { selector: Some(selector?), namespace_selector, ..Peer::default() })
+    Some(Peer {
+        selector: Some(selector?),
+        namespace_selector,
+        ..Peer::default()
+    })
 }
 
 fn knp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
@@ -185,16 +243,28 @@ fn knp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
                     Some(e) => {
                         let last = d.int_in(e, 1, 65535)? as u16;
                         if last < first {
-                            d.error(e.node, &e.path, format!("endPort {last} is less than port {first}"));
+                            d.error(
+                                e.node,
+                                &e.path,
+                                format!("endPort {last} is less than port {first}"),
+                            );
                             return None;
                         }
-                        Some(if last == first { PortMatch::Single(first) } else { PortMatch::Range { first, last } })
+                        Some(if last == first {
+                            PortMatch::Single(first)
+                        } else {
+                            PortMatch::Range { first, last }
+                        })
                     }
                 }
             }
             Value::Str(name) if is_port_name(name) => {
                 if let Some(e) = &end_port {
-                    d.error(e.node, &e.path, "endPort needs a numeric port, not a named one");
+                    d.error(
+                        e.node,
+                        &e.path,
+                        "endPort needs a numeric port, not a named one",
+                    );
                 }
                 Some(PortMatch::Named(name.clone()))
             }

@@ -17,13 +17,22 @@ pub const MAX_REPLICAS: i128 = 10_000;
 
 pub(crate) fn namespace(d: &mut Diag, root: &Field) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
-    Some(ResourceBody::Namespace(Namespace { name: meta.name, labels: meta.labels }))
+    Some(ResourceBody::Namespace(Namespace {
+        name: meta.name,
+        labels: meta.labels,
+    }))
 }
 
-pub(crate) fn service_account(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<ResourceBody> {
+pub(crate) fn service_account(
+    d: &mut Diag,
+    root: &Field,
+    opts: &LoadOptions,
+) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
     Some(ResourceBody::ServiceAccount(ServiceAccount {
-        namespace: meta.namespace.unwrap_or_else(|| opts.default_namespace.clone()),
+        namespace: meta
+            .namespace
+            .unwrap_or_else(|| opts.default_namespace.clone()),
         name: meta.name,
         labels: meta.labels,
     }))
@@ -37,11 +46,16 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
     let status = d.opt_map(root, "status");
     let errors_before = d.error_count();
 
-    let namespace = meta.namespace.unwrap_or_else(|| opts.default_namespace.clone());
+    let namespace = meta
+        .namespace
+        .unwrap_or_else(|| opts.default_namespace.clone());
     let (name, name_aggr) = match &meta.generate_name {
         // Calico aggregates pods by their generateName, the part before the random suffix.
         Some(prefix) if meta.name.is_empty() => (
-            format!("{prefix}{}", crate::workloads::suffix(&format!("{namespace}/{prefix}"), 5)),
+            format!(
+                "{prefix}{}",
+                crate::workloads::suffix(&format!("{namespace}/{prefix}"), 5)
+            ),
             format!("{prefix}*"),
         ),
         Some(prefix) => (meta.name.clone(), format!("{prefix}*")),
@@ -50,9 +64,15 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
 
     let template = match &spec {
         Some(spec) => pod_spec(d, spec),
-        None => PodTemplate { service_account: "default".into(), ..PodTemplate::default() },
+        None => PodTemplate {
+            service_account: "default".into(),
+            ..PodTemplate::default()
+        },
     };
-    let host_network = spec.as_ref().and_then(|s| d.opt_bool(s, "hostNetwork")).unwrap_or(false);
+    let host_network = spec
+        .as_ref()
+        .and_then(|s| d.opt_bool(s, "hostNetwork"))
+        .unwrap_or(false);
 
     let phase = status.as_ref().and_then(|s| d.opt_string(s, "phase"));
     let mut ips = Vec::new();
@@ -80,7 +100,10 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
         return None;
     }
     if let Some(phase @ ("Succeeded" | "Failed")) = phase.as_deref() {
-        d.warn(root.node, format!("pod {namespace}/{name} has finished ({phase}): skipped"));
+        d.warn(
+            root.node,
+            format!("pod {namespace}/{name} has finished ({phase}): skipped"),
+        );
         return None;
     }
     Some(ResourceBody::Pod(Endpoint {
@@ -95,6 +118,7 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
         ports: template.ports,
         node: template.node,
         interface: None,
+        profiles: Vec::new(),
     }))
 }
 
@@ -119,30 +143,49 @@ fn pod_spec(d: &mut Diag, spec: &Field) -> PodTemplate {
     let mut ports = Vec::new();
     for key in ["containers", "initContainers"] {
         for container in d.opt_list(spec, key) {
-            let Some(container) = d.map(container) else { continue };
+            let Some(container) = d.map(container) else {
+                continue;
+            };
             for port in d.opt_list(&container, "ports") {
                 let Some(port) = d.map(port) else { continue };
-                let number = d.required(&port, "containerPort").and_then(|f| d.int_in(&f, 1, 65535));
+                let number = d
+                    .required(&port, "containerPort")
+                    .and_then(|f| d.int_in(&f, 1, 65535));
                 let protocol = protocol_or_tcp(d, &port);
                 let name = d.opt_string(&port, "name").filter(|n| !n.is_empty());
                 // Only named ports can be referred to by policies; unnamed ones say nothing.
                 if let (Some(name), Some(number), Some(protocol)) = (name, number, protocol) {
-                    ports.push(NamedPort { name, protocol, port: number as u16 });
+                    ports.push(NamedPort {
+                        name,
+                        protocol,
+                        port: number as u16,
+                    });
                 }
             }
         }
     }
-    PodTemplate { labels: Default::default(), service_account, ports, node }
+    PodTemplate {
+        labels: Default::default(),
+        service_account,
+        ports,
+        node,
+    }
 }
 
 /// `protocol` of a port entry: TCP when absent; TCP, UDP or SCTP otherwise.
 pub(crate) fn protocol_or_tcp(d: &mut Diag, parent: &Field) -> Option<Protocol> {
-    let Some(f) = parent.get("protocol") else { return Some(Protocol::Tcp) };
+    let Some(f) = parent.get("protocol") else {
+        return Some(Protocol::Tcp);
+    };
     let text = d.string(&f)?;
     match Protocol::parse(&text) {
         Ok(p) if p.has_ports() => Some(p),
         _ => {
-            d.error(f.node, &f.path, format!("unsupported protocol {text:?}: expected TCP, UDP or SCTP"));
+            d.error(
+                f.node,
+                &f.path,
+                format!("unsupported protocol {text:?}: expected TCP, UDP or SCTP"),
+            );
             None
         }
     }
@@ -152,17 +195,33 @@ pub(crate) fn protocol_or_tcp(d: &mut Diag, parent: &Field) -> Option<Protocol> 
 pub(crate) fn is_workload_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" | "CronJob"
+        "Deployment"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "Job"
+            | "CronJob"
     )
 }
 
-pub(crate) fn workload(d: &mut Diag, root: &Field, kind: &str, opts: &LoadOptions) -> Option<ResourceBody> {
+pub(crate) fn workload(
+    d: &mut Diag,
+    root: &Field,
+    kind: &str,
+    opts: &LoadOptions,
+) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
     let spec = d.required(root, "spec").and_then(|f| d.map(f))?;
     let errors_before = d.error_count();
-    let namespace = meta.namespace.unwrap_or_else(|| opts.default_namespace.clone());
+    let namespace = meta
+        .namespace
+        .unwrap_or_else(|| opts.default_namespace.clone());
 
-    let replicas = if matches!(kind, "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController") {
+    let replicas = if matches!(
+        kind,
+        "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController"
+    ) {
         match spec.get("replicas") {
             Some(f) => d.int_in(&f, 0, MAX_REPLICAS),
             None => Some(1),
@@ -189,10 +248,16 @@ pub(crate) fn workload(d: &mut Diag, root: &Field, kind: &str, opts: &LoadOption
     let pod_spec_field = d.opt_map(&template, "spec");
     let mut pod = match &pod_spec_field {
         Some(s) => pod_spec(d, s),
-        None => PodTemplate { service_account: "default".into(), ..PodTemplate::default() },
+        None => PodTemplate {
+            service_account: "default".into(),
+            ..PodTemplate::default()
+        },
     };
     pod.labels = labels;
-    let host_network = pod_spec_field.as_ref().and_then(|s| d.opt_bool(s, "hostNetwork")).unwrap_or(false);
+    let host_network = pod_spec_field
+        .as_ref()
+        .and_then(|s| d.opt_bool(s, "hostNetwork"))
+        .unwrap_or(false);
 
     let replicas = replicas?;
     if d.error_count() > errors_before {
@@ -210,14 +275,22 @@ pub(crate) fn workload(d: &mut Diag, root: &Field, kind: &str, opts: &LoadOption
     } else {
         replicas as u32
     };
-    Some(ResourceBody::Workload(Workload { kind: kind.into(), namespace, name: meta.name, replicas, template: pod }))
+    Some(ResourceBody::Workload(Workload {
+        kind: kind.into(),
+        namespace,
+        name: meta.name,
+        replicas,
+        template: pod,
+    }))
 }
 
 pub(crate) fn service(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<ResourceBody> {
     let meta = d.metadata(root, false)?;
     let spec = d.opt_map(root, "spec");
     let errors_before = d.error_count();
-    let namespace = meta.namespace.unwrap_or_else(|| opts.default_namespace.clone());
+    let namespace = meta
+        .namespace
+        .unwrap_or_else(|| opts.default_namespace.clone());
 
     let mut headless = false;
     let mut cluster_ips: Vec<IpAddr> = Vec::new();
@@ -240,13 +313,17 @@ pub(crate) fn service(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<
         }
         for port in d.opt_list(spec, "ports") {
             let Some(port) = d.map(port) else { continue };
-            let number = d.required(&port, "port").and_then(|f| d.int_in(&f, 1, 65535));
+            let number = d
+                .required(&port, "port")
+                .and_then(|f| d.int_in(&f, 1, 65535));
             let protocol = protocol_or_tcp(d, &port);
             let name = d.opt_string(&port, "name").filter(|n| !n.is_empty());
             let target = match port.get("targetPort") {
                 None => number.map(|n| TargetPort::Number(n as u16)),
                 Some(f) => match &f.node.value {
-                    crate::node::Value::Int(_) => d.int_in(&f, 1, 65535).map(|n| TargetPort::Number(n as u16)),
+                    crate::node::Value::Int(_) => {
+                        d.int_in(&f, 1, 65535).map(|n| TargetPort::Number(n as u16))
+                    }
                     crate::node::Value::Str(s) => match s.trim().parse::<u16>() {
                         // Kubernetes accepts `targetPort: "8080"` and treats it as a number.
                         Ok(n) if n > 0 => Some(TargetPort::Number(n)),
@@ -263,10 +340,18 @@ pub(crate) fn service(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<
                 },
             };
             if let (Some(number), Some(protocol), Some(target_port)) = (number, protocol, target) {
-                ports.push(ServicePort { name, protocol, port: number as u16, target_port });
+                ports.push(ServicePort {
+                    name,
+                    protocol,
+                    port: number as u16,
+                    target_port,
+                });
             }
         }
-        selector = spec.get("selector").map(|f| d.labels(&f)).filter(|l| !l.is_empty());
+        selector = spec
+            .get("selector")
+            .map(|f| d.labels(&f))
+            .filter(|l| !l.is_empty());
     }
     if d.error_count() > errors_before {
         return None;
@@ -275,7 +360,13 @@ pub(crate) fn service(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<
         cluster_ips.clear();
     }
     Some(ResourceBody::Service(ServiceResource {
-        service: Service { namespace, name: meta.name, cluster_ips, ports, selector },
+        service: Service {
+            namespace,
+            name: meta.name,
+            cluster_ips,
+            ports,
+            selector,
+        },
         headless,
     }))
 }

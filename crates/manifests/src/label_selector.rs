@@ -23,31 +23,45 @@ pub(crate) fn label_selector(d: &mut Diag, f: &Field) -> Option<Selector> {
         let operator_field = d.required(&expr, "operator");
         let operator = operator_field.as_ref().and_then(|o| d.string(o));
         let values = d.string_list(&expr, "values");
-        let (Some(key), Some(operator), Some(operator_field)) = (key, operator, operator_field) else {
+        let (Some(key), Some(operator), Some(operator_field)) = (key, operator, operator_field)
+        else {
             continue;
         };
+        if !matches!(
+            operator.as_str(),
+            "In" | "NotIn" | "Exists" | "DoesNotExist"
+        ) {
+            d.error(
+                operator_field.node,
+                &operator_field.path,
+                format!(
+                    "unknown operator {operator:?}: expected In, NotIn, Exists or DoesNotExist"
+                ),
+            );
+            continue;
+        }
         let needs_values = matches!(operator.as_str(), "In" | "NotIn");
         if needs_values && values.is_empty() {
-            d.error(expr.node, &expr.path.key("values"), format!("operator {operator} needs at least one value"));
+            d.error(
+                expr.node,
+                &expr.path.key("values"),
+                format!("operator {operator} needs at least one value"),
+            );
             continue;
         }
         if !needs_values && !values.is_empty() {
-            d.error(expr.node, &expr.path.key("values"), format!("operator {operator} takes no values"));
+            d.error(
+                expr.node,
+                &expr.path.key("values"),
+                format!("operator {operator} takes no values"),
+            );
             continue;
         }
         terms.push(match operator.as_str() {
             "In" => Selector::label_in(key, values),
             "NotIn" => Selector::label_not_in(key, values),
             "Exists" => Selector::has_label(key),
-            "DoesNotExist" => Selector::lacks_label(key),
-            other => {
-                d.error(
-                    operator_field.node,
-                    &operator_field.path,
-                    format!("unknown operator {other:?}: expected In, NotIn, Exists or DoesNotExist"),
-                );
-                continue;
-            }
+            _ => Selector::lacks_label(key),
         });
     }
     if d.error_count() > errors_before {

@@ -59,13 +59,6 @@ impl Node {
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
-        match &self.value {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Moves every position down by `lines`, for documents parsed out of a larger file.
     pub fn shift_lines(&mut self, lines: usize) {
         if self.line > 0 {

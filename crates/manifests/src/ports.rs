@@ -16,7 +16,8 @@ pub(crate) const PORT_FORMS: &str = r#"expected a port number, a range "a:b" or 
 pub(crate) fn is_port_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.bytes().any(|b| b.is_ascii_lowercase())
         && !s.starts_with('-')
         && !s.ends_with('-')
@@ -25,7 +26,11 @@ pub(crate) fn is_port_name(s: &str) -> bool {
 
 /// A single port, `Range` normalised to `Single` when both ends are equal.
 fn range(first: u16, last: u16) -> PortMatch {
-    if first == last { PortMatch::Single(first) } else { PortMatch::Range { first, last } }
+    if first == last {
+        PortMatch::Single(first)
+    } else {
+        PortMatch::Range { first, last }
+    }
 }
 
 /// One entry of a Calico `ports`/`notPorts` list.
@@ -38,7 +43,9 @@ pub(crate) fn calico_port(d: &mut Diag, f: &Field) -> Option<PortMatch> {
                 None
             }
         },
-        Value::Str(s) => parse_port_text(s).map_err(|msg| d.error(f.node, &f.path, msg)).ok(),
+        Value::Str(s) => parse_port_text(s)
+            .map_err(|msg| d.error(f.node, &f.path, msg))
+            .ok(),
         _ => {
             d.type_error(f, "a port number, a range \"a:b\" or a port name");
             None
@@ -49,14 +56,17 @@ pub(crate) fn calico_port(d: &mut Diag, f: &Field) -> Option<PortMatch> {
 fn parse_port_text(s: &str) -> Result<PortMatch, String> {
     let t = s.trim();
     let number = |x: &str| -> Result<u16, String> {
-        x.trim().parse::<u32>().map_err(|_| format!("invalid port {s:?}: {PORT_FORMS}")).and_then(|n| {
-            u16::try_from(n).map_err(|_| format!("port {n} is out of range 0-65535"))
-        })
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("invalid port {s:?}: {PORT_FORMS}"))
+            .and_then(|n| u16::try_from(n).map_err(|_| format!("port {n} is out of range 0-65535")))
     };
     if let Some((a, b)) = t.split_once(':') {
         let (first, last) = (number(a)?, number(b)?);
         if first > last {
-            return Err(format!("invalid port range {s:?}: {first} is greater than {last}"));
+            return Err(format!(
+                "invalid port range {s:?}: {first} is greater than {last}"
+            ));
         }
         return Ok(range(first, last));
     }
@@ -82,7 +92,11 @@ pub(crate) fn simplify_ports(ports: Vec<PortMatch>) -> Vec<PortMatch> {
             PortMatch::Range { first, last } => numeric.push((*first, *last)),
         }
     }
-    let single_port = matches!(numeric.as_slice(), [] | [(a, b)] if a == b);
+    let single_port = match numeric.as_slice() {
+        [] => true,
+        [(a, b)] => a == b,
+        _ => false,
+    };
     if ports.len() <= 1 || single_port {
         return ports;
     }
@@ -106,14 +120,18 @@ pub(crate) type ProtocolPort = (Protocol, Option<PortMatch>);
 /// Calico's grouping of Kubernetes port entries into one rule per protocol: protocols sorted
 /// by name, a protocol-only entry meaning "all ports" for that protocol, and no entries at
 /// all meaning one rule with neither protocol nor ports.
-pub(crate) fn group_by_protocol(entries: Vec<ProtocolPort>) -> Vec<(Option<Protocol>, Vec<PortMatch>)> {
+pub(crate) fn group_by_protocol(
+    entries: Vec<ProtocolPort>,
+) -> Vec<(Option<Protocol>, Vec<PortMatch>)> {
     if entries.is_empty() {
         return vec![(None, Vec::new())];
     }
     // `None` = all ports of that protocol, which later ports cannot narrow.
     let mut groups: BTreeMap<String, (Protocol, Option<Vec<PortMatch>>)> = BTreeMap::new();
     for (protocol, port) in entries {
-        let entry = groups.entry(protocol.to_string()).or_insert((protocol, Some(Vec::new())));
+        let entry = groups
+            .entry(protocol.to_string())
+            .or_insert((protocol, Some(Vec::new())));
         match (port, &mut entry.1) {
             (None, slot) => *slot = None,
             (Some(p), Some(list)) => list.push(p),
@@ -134,12 +152,32 @@ mod tests {
     #[test]
     fn simplify_merges_like_calico() {
         assert_eq!(
-            simplify_ports(vec![Single(80), Range { first: 2000, last: 3000 }, Named("foo".into())]),
-            vec![Named("foo".into()), Single(80), Range { first: 2000, last: 3000 }]
+            simplify_ports(vec![
+                Single(80),
+                Range {
+                    first: 2000,
+                    last: 3000
+                },
+                Named("foo".into())
+            ]),
+            vec![
+                Named("foo".into()),
+                Single(80),
+                Range {
+                    first: 2000,
+                    last: 3000
+                }
+            ]
         );
         assert_eq!(
             simplify_ports(vec![Single(81), Single(80), Single(82), Single(9090)]),
-            vec![Range { first: 80, last: 82 }, Single(9090)]
+            vec![
+                Range {
+                    first: 80,
+                    last: 82
+                },
+                Single(9090)
+            ]
         );
         // One numeric port: order kept.
         assert_eq!(
@@ -151,7 +189,13 @@ mod tests {
     #[test]
     fn port_text_forms() {
         assert_eq!(parse_port_text("80"), Ok(Single(80)));
-        assert_eq!(parse_port_text("1000:2000"), Ok(Range { first: 1000, last: 2000 }));
+        assert_eq!(
+            parse_port_text("1000:2000"),
+            Ok(Range {
+                first: 1000,
+                last: 2000
+            })
+        );
         assert_eq!(parse_port_text("5:5"), Ok(Single(5)));
         assert_eq!(parse_port_text("http"), Ok(Named("http".into())));
         assert!(parse_port_text("2000:1000").is_err());

@@ -18,12 +18,18 @@ pub(crate) struct Field<'a> {
 
 impl<'a> Field<'a> {
     pub fn root(node: &'a Node) -> Field<'a> {
-        Field { node, path: Path::root() }
+        Field {
+            node,
+            path: Path::root(),
+        }
     }
 
     /// The child under `key`, when this is a mapping holding a non-null value there.
     pub fn get(&self, key: &str) -> Option<Field<'a>> {
-        self.node.get(key).map(|node| Field { node, path: self.path.key(key) })
+        self.node.get(key).map(|node| Field {
+            node,
+            path: self.path.key(key),
+        })
     }
 
     /// Whether the mapping has `key` at all (even as null).
@@ -39,7 +45,11 @@ impl<'a> Field<'a> {
 impl Diag {
     pub fn type_error(&mut self, f: &Field, expected: &str) {
         let found = f.node.value.type_name();
-        self.error(f.node, &f.path, format!("expected {expected}, found {found}"));
+        self.error(
+            f.node,
+            &f.path,
+            format!("expected {expected}, found {found}"),
+        );
     }
 
     /// The child under `key`, or an error at the parent when it is missing.
@@ -139,7 +149,10 @@ impl Diag {
             Value::Seq(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, node)| Field { node, path: f.path.index(i) })
+                .map(|(i, node)| Field {
+                    node,
+                    path: f.path.index(i),
+                })
                 .collect(),
             _ => {
                 self.type_error(f, "a list");
@@ -153,7 +166,10 @@ impl Diag {
     }
 
     pub fn string_list(&mut self, parent: &Field, key: &str) -> Vec<String> {
-        self.opt_list(parent, key).iter().filter_map(|f| self.string(f)).collect()
+        self.opt_list(parent, key)
+            .iter()
+            .filter_map(|f| self.string(f))
+            .collect()
     }
 
     /// A `string → string` mapping such as `metadata.labels` or a service's selector.
@@ -164,7 +180,10 @@ impl Diag {
             return labels;
         };
         for (key, node) in entries {
-            let field = Field { node, path: f.path.key(key) };
+            let field = Field {
+                node,
+                path: f.path.key(key),
+            };
             if node.value == Value::Null {
                 // `key:` with no value: Kubernetes reads it as the empty string.
                 labels.insert(key.clone(), String::new());
@@ -209,7 +228,9 @@ impl Diag {
                 self.error(
                     f.node,
                     &f.path,
-                    format!("invalid CIDR {text:?}: expected an address or a prefix like 10.0.0.0/8"),
+                    format!(
+                        "invalid CIDR {text:?}: expected an address or a prefix like 10.0.0.0/8"
+                    ),
                 );
                 None
             }
@@ -217,7 +238,10 @@ impl Diag {
     }
 
     pub fn nets(&mut self, parent: &Field, key: &str) -> Vec<IpNet> {
-        self.opt_list(parent, key).iter().filter_map(|f| self.net(f)).collect()
+        self.opt_list(parent, key)
+            .iter()
+            .filter_map(|f| self.net(f))
+            .collect()
     }
 
     /// A strict CIDR (`a.b.c.d/n`), as Kubernetes requires in `ipBlock` and ANP `networks`.
@@ -226,7 +250,11 @@ impl Diag {
         match text.trim().parse::<IpNet>() {
             Ok(net) => Some(net.trunc()),
             Err(_) => {
-                self.error(f.node, &f.path, format!("invalid CIDR {text:?}: expected a prefix like 10.0.0.0/8"));
+                self.error(
+                    f.node,
+                    &f.path,
+                    format!("invalid CIDR {text:?}: expected a prefix like 10.0.0.0/8"),
+                );
                 None
             }
         }
@@ -266,7 +294,9 @@ impl Diag {
     /// `generateName` is given (pods); then the name is returned empty.
     pub fn metadata(&mut self, root: &Field, allow_generate_name: bool) -> Option<Meta> {
         let meta = self.required(root, "metadata").and_then(|f| self.map(f))?;
-        let generate_name = self.opt_string(&meta, "generateName").filter(|s| !s.is_empty());
+        let generate_name = self
+            .opt_string(&meta, "generateName")
+            .filter(|s| !s.is_empty());
         let name_field = meta.get("name");
         let name = match &name_field {
             Some(f) => self.string(f)?,
@@ -284,12 +314,19 @@ impl Diag {
             self.error(node, &path, "missing required field (a non-empty name)");
             return None;
         }
-        let namespace = self.opt_string(&meta, "namespace").filter(|s| !s.is_empty());
+        let namespace = self
+            .opt_string(&meta, "namespace")
+            .filter(|s| !s.is_empty());
         if let (Some(ns), Some(f)) = (&namespace, meta.get("namespace")) {
             self.check_name(&f, ns);
         }
         let labels = self.opt_labels(&meta, "labels");
-        Some(Meta { name, namespace, generate_name, labels })
+        Some(Meta {
+            name,
+            namespace,
+            generate_name,
+            labels,
+        })
     }
 
     /// Names end up inside flow-log policy strings (`0|tier|np:ns/name|allow|0`) and
@@ -297,7 +334,9 @@ impl Diag {
     /// stricter (lower case only); upper case and `_` pass so older Calico names still load.
     fn check_name(&mut self, f: &Field, name: &str) {
         let ok = name.len() <= 253
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
         if !ok {
             self.error(
                 f.node,

@@ -6,8 +6,8 @@
 //! [`build_inventory`](crate::build_inventory) unchanged.
 
 use flowlens_model::{
-    Endpoint, Labels, NamedPort, Namespace, NetworkSet, Policy, Service, ServiceAccount,
-    SourceRef, Tier,
+    Endpoint, Labels, NamedPort, Namespace, NetworkSet, Policy, Service, ServiceAccount, SourceRef,
+    Tier,
 };
 
 /// One resource read from a manifest.
@@ -87,16 +87,26 @@ impl Resource {
     pub fn identity(&self) -> (String, Option<String>, String) {
         match &self.body {
             ResourceBody::Namespace(n) => ("Namespace".into(), None, n.name.clone()),
-            ResourceBody::ServiceAccount(s) => {
-                ("ServiceAccount".into(), Some(s.namespace.clone()), s.name.clone())
-            }
+            ResourceBody::ServiceAccount(s) => (
+                "ServiceAccount".into(),
+                Some(s.namespace.clone()),
+                s.name.clone(),
+            ),
             ResourceBody::Pod(e) => ("Pod".into(), e.namespace.clone(), e.name.clone()),
-            ResourceBody::Workload(w) => (w.kind.clone(), Some(w.namespace.clone()), w.name.clone()),
-            ResourceBody::Service(s) => {
-                ("Service".into(), Some(s.service.namespace.clone()), s.service.name.clone())
+            ResourceBody::Workload(w) => {
+                (w.kind.clone(), Some(w.namespace.clone()), w.name.clone())
             }
+            ResourceBody::Service(s) => (
+                "Service".into(),
+                Some(s.service.namespace.clone()),
+                s.service.name.clone(),
+            ),
             ResourceBody::NetworkSet(n) => {
-                let kind = if n.namespace.is_some() { "NetworkSet" } else { "GlobalNetworkSet" };
+                let kind = if n.namespace.is_some() {
+                    "NetworkSet"
+                } else {
+                    "GlobalNetworkSet"
+                };
                 (kind.into(), n.namespace.clone(), n.name.clone())
             }
             ResourceBody::HostEndpoint(e) => ("HostEndpoint".into(), None, e.name.clone()),

@@ -13,7 +13,10 @@ use ipnet::IpNet;
 
 /// All rules under `key` of `spec`. Invalid rules are reported and left out.
 pub(crate) fn calico_rules(d: &mut Diag, spec: &Field, key: &str) -> Vec<Rule> {
-    d.opt_list(spec, key).into_iter().filter_map(|f| rule(d, &f)).collect()
+    d.opt_list(spec, key)
+        .into_iter()
+        .filter_map(|f| rule(d, &f))
+        .collect()
 }
 
 pub(crate) fn parse_action(text: &str) -> Option<RuleAction> {
@@ -53,7 +56,11 @@ fn rule(d: &mut Diag, f: &Field) -> Option<Rule> {
         let text = d.string(&a)?;
         let action = parse_action(&text);
         if action.is_none() {
-            d.error(a.node, &a.path, format!("unknown action {text:?}: expected Allow, Deny, Pass or Log"));
+            d.error(
+                a.node,
+                &a.path,
+                format!("unknown action {text:?}: expected Allow, Deny, Pass or Log"),
+            );
         }
         action
     });
@@ -77,24 +84,46 @@ fn rule(d: &mut Diag, f: &Field) -> Option<Rule> {
     // ICMP matches need an ICMP protocol, and the ICMP flavour fixes the IP version.
     for field in [&icmp_field, &not_icmp_field].into_iter().flatten() {
         if !matches!(protocol, Some(Protocol::Icmp | Protocol::IcmpV6)) {
-            d.error(field.node, &field.path, "ICMP matches may only be specified with protocol ICMP or ICMPv6");
+            d.error(
+                field.node,
+                &field.path,
+                "ICMP matches may only be specified with protocol ICMP or ICMPv6",
+            );
         }
     }
     if let Some(v) = &ip_version_field {
         match (protocol, ip_version) {
-            (Some(Protocol::Icmp), Some(6)) => d.error(v.node, &v.path, "protocol ICMP is IPv4 only: ipVersion must be 4"),
-            (Some(Protocol::IcmpV6), Some(4)) => d.error(v.node, &v.path, "protocol ICMPv6 is IPv6 only: ipVersion must be 6"),
+            (Some(Protocol::Icmp), Some(6)) => d.error(
+                v.node,
+                &v.path,
+                "protocol ICMP is IPv4 only: ipVersion must be 4",
+            ),
+            (Some(Protocol::IcmpV6), Some(4)) => d.error(
+                v.node,
+                &v.path,
+                "protocol ICMPv6 is IPv6 only: ipVersion must be 6",
+            ),
             _ => {}
         }
     }
 
-    let source = f.get("source").map(|s| entity(d, &s, protocol, ip_version)).unwrap_or_default();
-    let destination = f.get("destination").map(|s| entity(d, &s, protocol, ip_version)).unwrap_or_default();
+    let source = f
+        .get("source")
+        .map(|s| entity(d, &s, protocol, ip_version))
+        .unwrap_or_default();
+    let destination = f
+        .get("destination")
+        .map(|s| entity(d, &s, protocol, ip_version))
+        .unwrap_or_default();
     let http_field = f.get("http");
     let http = http_field.as_ref().and_then(|h| http_match(d, h));
     if let (Some(h), Some(a)) = (&http_field, action) {
         if a != RuleAction::Allow {
-            d.error(h.node, &h.path, "HTTP matches are only valid on Allow rules");
+            d.error(
+                h.node,
+                &h.path,
+                "HTTP matches are only valid on Allow rules",
+            );
         }
     }
 
@@ -116,10 +145,20 @@ fn rule(d: &mut Diag, f: &Field) -> Option<Rule> {
 
 fn icmp_match(d: &mut Diag, f: &Field) -> Option<IcmpMatch> {
     let f = d.map(f.clone())?;
-    let icmp_type = f.get("type").and_then(|t| d.int_in(&t, 0, 254)).map(|t| t as u8);
-    let code = f.get("code").and_then(|c| d.int_in(&c, 0, 255)).map(|c| c as u8);
+    let icmp_type = f
+        .get("type")
+        .and_then(|t| d.int_in(&t, 0, 254))
+        .map(|t| t as u8);
+    let code = f
+        .get("code")
+        .and_then(|c| d.int_in(&c, 0, 255))
+        .map(|c| c as u8);
     if code.is_some() && !f.has("type") {
-        d.error(f.node, &f.path.key("type"), "an ICMP code needs an ICMP type");
+        d.error(
+            f.node,
+            &f.path.key("type"),
+            "an ICMP code needs an ICMP type",
+        );
     }
     Some(IcmpMatch { icmp_type, code })
 }
@@ -133,7 +172,11 @@ fn http_match(d: &mut Diag, f: &Field) -> Option<HttpMatch> {
         match (p.get("exact"), p.get("prefix")) {
             (Some(e), None) => paths.extend(d.string(&e).map(HttpPathMatch::Exact)),
             (None, Some(x)) => paths.extend(d.string(&x).map(HttpPathMatch::Prefix)),
-            _ => d.error(p.node, &p.path, "a path match needs exactly one of exact or prefix"),
+            _ => d.error(
+                p.node,
+                &p.path,
+                "a path match needs exactly one of exact or prefix",
+            ),
         }
     }
     Some(HttpMatch { methods, paths })
@@ -141,15 +184,29 @@ fn http_match(d: &mut Diag, f: &Field) -> Option<HttpMatch> {
 
 /// A rule's `source` or `destination`. `protocol` and `ip_version` are the rule's, for the
 /// checks that tie the entity to them.
-fn entity(d: &mut Diag, f: &Field, protocol: Option<Protocol>, ip_version: Option<u8>) -> EntityRule {
-    let Some(f) = d.map(f.clone()) else { return EntityRule::default() };
+fn entity(
+    d: &mut Diag,
+    f: &Field,
+    protocol: Option<Protocol>,
+    ip_version: Option<u8>,
+) -> EntityRule {
+    let Some(f) = d.map(f.clone()) else {
+        return EntityRule::default();
+    };
     let nets_of = |d: &mut Diag, key: &str| -> Vec<IpNet> {
         let mut nets = Vec::new();
         for item in d.opt_list(&f, key) {
             let Some(net) = d.net(&item) else { continue };
             let version = if net.addr().is_ipv4() { 4 } else { 6 };
             if ip_version.is_some_and(|v| v != version) {
-                d.error(item.node, &item.path, format!("{net} is an IPv{version} network but the rule has ipVersion {}", ip_version.unwrap_or(version)));
+                d.error(
+                    item.node,
+                    &item.path,
+                    format!(
+                        "{net} is an IPv{version} network but the rule has ipVersion {}",
+                        ip_version.unwrap_or(version)
+                    ),
+                );
             }
             nets.push(net);
         }
@@ -161,22 +218,33 @@ fn entity(d: &mut Diag, f: &Field, protocol: Option<Protocol>, ip_version: Optio
     let not_selector = d.opt_selector(&f, "notSelector");
     let namespace_selector = d.opt_selector(&f, "namespaceSelector");
     let ports_of = |d: &mut Diag, key: &str| -> Vec<_> {
-        let Some(list) = f.get(key) else { return Vec::new() };
+        let Some(list) = f.get(key) else {
+            return Vec::new();
+        };
         let items = d.list(&list);
         if !items.is_empty() && !protocol.is_some_and(Protocol::has_ports) {
-            d.error(list.node, &list.path, "ports may only be specified with protocol TCP, UDP or SCTP");
+            d.error(
+                list.node,
+                &list.path,
+                "ports may only be specified with protocol TCP, UDP or SCTP",
+            );
         }
         items.iter().filter_map(|p| calico_port(d, p)).collect()
     };
     let ports = ports_of(d, "ports");
     let not_ports = ports_of(d, "notPorts");
-    let service_accounts = d.opt_map(&f, "serviceAccounts").map(|sa| ServiceAccountMatch {
-        names: d.string_list(&sa, "names"),
-        selector: d.opt_selector(&sa, "selector"),
-    });
+    let service_accounts = d
+        .opt_map(&f, "serviceAccounts")
+        .map(|sa| ServiceAccountMatch {
+            names: d.string_list(&sa, "names"),
+            selector: d.opt_selector(&sa, "selector"),
+        });
     let services = d.opt_map(&f, "services").and_then(|s| {
         let name = d.required(&s, "name").and_then(|n| d.string(&n))?;
-        Some(ServiceMatch { name, namespace: d.opt_string(&s, "namespace").filter(|n| !n.is_empty()) })
+        Some(ServiceMatch {
+            name,
+            namespace: d.opt_string(&s, "namespace").filter(|n| !n.is_empty()),
+        })
     });
     EntityRule {
         nets,

@@ -95,13 +95,17 @@ pub fn expand_workload(w: &Workload) -> Vec<Endpoint> {
             namespace: Some(w.namespace.clone()),
             name,
             name_aggr,
-            workload: Some(WorkloadRef { kind: w.kind.clone(), name: w.name.clone() }),
+            workload: Some(WorkloadRef {
+                kind: w.kind.clone(),
+                name: w.name.clone(),
+            }),
             labels: w.template.labels.clone(),
             ips: Vec::new(),
             service_account: Some(w.template.service_account.clone()),
             ports: w.template.ports.clone(),
             node: w.template.node.clone(),
             interface: None,
+            profiles: Vec::new(),
         })
         .collect()
 }

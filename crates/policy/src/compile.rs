@@ -3,7 +3,10 @@
 
 use crate::cache::DecisionCache;
 use crate::engine::{CService, Engine, NetworkSetIndex};
-use crate::sets::{Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable, scope_key};
+use crate::sets::{
+    Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable, namespace_selector_semantics,
+    scope_key,
+};
 use flowlens_model::{
     EndpointType, EntityRule, Inventory, Policy, PortMatch, Protocol, Rule, RuleAction,
     TierDefaultAction, sort_policies,
@@ -386,12 +389,13 @@ impl Compiler<'_> {
 
     /// The endpoints a policy applies to (before looking at directions).
     fn applies_to(&mut self, p: &Policy, ns: Option<u32>, stage: Stage) -> SetId {
+        let ns_selector = p.namespace_selector.as_ref().map(namespace_selector_semantics);
         let scope = match (&p.namespace, &p.namespace_selector) {
             (Some(_), _) => match ns {
                 Some(ns) => Scope::Namespace(ns),
                 None => return self.sets.intern("empty".into(), Vec::new),
             },
-            (None, Some(sel)) => Scope::Namespaces(sel),
+            (None, Some(_)) => Scope::Namespaces(ns_selector.as_ref().unwrap_or(&p.selector)),
             (None, None) => Scope::Any,
         };
         let id = self.set(scope, Some(&p.selector), None, true);
@@ -437,21 +441,26 @@ impl Compiler<'_> {
         let namespaced = p.kind.is_namespaced();
         // A namespaced policy whose namespace is unknown selects nothing in its namespace.
         let own_ns = ns.unwrap_or(u32::MAX);
-        let scope = match (&e.namespace_selector, namespaced) {
+        let ns_selector = e.namespace_selector.as_ref().map(namespace_selector_semantics);
+        let scope = match (&ns_selector, namespaced) {
             (Some(sel), _) => Scope::Namespaces(sel),
             (None, true) => Scope::Namespace(own_ns),
             (None, false) => Scope::Any,
         };
-        let constrained = e.selector.is_some() || e.namespace_selector.is_some() || e.service_accounts.is_some();
+        // As Calico forms a rule's selector: once any selector field is used, a namespaced
+        // policy (or a namespaceSelector) limits the peer to those namespaces; a lone
+        // notSelector in a namespaced policy therefore means "others in this namespace".
+        let scoped = !matches!(scope, Scope::Any);
+        let constrained = e.selector.is_some()
+            || e.service_accounts.is_some()
+            || (scoped && (e.not_selector.is_some() || e.namespace_selector.is_some()));
         let set = constrained.then(|| self.set(scope, e.selector.as_ref(), e.service_accounts.as_ref(), false));
-        let not_set = e.not_selector.as_ref().map(|sel| self.set(scope, Some(sel), None, false));
+        // Calico applies notSelector as written, across all namespaces.
+        let not_set = e.not_selector.as_ref().map(|sel| self.set(Scope::Any, Some(sel), None, false));
+        // Named ports resolve against the endpoints the rule's selector picks, or any
+        // endpoint when it has none.
         let has_named = e.ports.iter().chain(&e.not_ports).any(|p| matches!(p, PortMatch::Named(_)));
-        let named_port_scope = match (has_named, set) {
-            (false, _) => None,
-            (true, Some(set)) => Some(set),
-            (true, None) if matches!(scope, Scope::Any) => None,
-            (true, None) => Some(self.set(scope, None, None, false)),
-        };
+        let named_port_scope = if has_named { set } else { None };
         let service = e.services.as_ref().map(|s| {
             let svc_ns = s.namespace.clone().or_else(|| p.namespace.clone()).unwrap_or_default();
             self.service_by_name.get(&(svc_ns, s.name.clone())).copied()

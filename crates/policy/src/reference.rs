@@ -8,7 +8,7 @@ use flowlens_model::{
     EndpointType, EntityRule, HitAction, Inventory, Labels, Policy, PolicyHit, PortMatch, Protocol,
     Rule, RuleAction, StagedAction, TargetPort, TierDefaultAction, sort_policies, well_known_labels,
 };
-use flowlens_selector::Selector;
+use flowlens_selector::{Expr, Selector};
 use std::net::IpAddr;
 
 /// One direction: the action and the Calico hit strings.
@@ -74,21 +74,29 @@ impl<'a> Reference<'a> {
     }
 
     fn namespace_labels(&self, ns: &str) -> Labels {
-        let mut labels = self.inv.namespace(ns).map(|n| n.selector_labels()).unwrap_or_else(|| {
+        self.inv.namespace(ns).map(|n| n.selector_labels()).unwrap_or_else(|| {
             let mut l = Labels::new();
             l.insert(well_known_labels::K8S_NAMESPACE_NAME.into(), ns.into());
             l.insert(well_known_labels::NAME.into(), ns.into());
             l
-        });
-        labels.insert(well_known_labels::NAMESPACE.into(), ns.into());
-        labels
+        })
     }
 
+    /// Calico's namespaceSelector: evaluated on the namespace's labels, `all()` true for any
+    /// namespaced holder, `global()` for any non-namespaced one.
     fn namespace_selected(&self, ns: Option<&str>, sel: &Selector) -> bool {
-        match ns {
-            Some(ns) => sel.matches(&self.namespace_labels(ns)),
-            None => sel.uses_global() && sel.matches(&Labels::new()),
+        fn eval(e: &Expr, labels: Option<&Labels>) -> bool {
+            match e {
+                Expr::All => labels.is_some(),
+                Expr::Global => labels.is_none(),
+                Expr::Not(inner) => !eval(inner, labels),
+                Expr::And(children) => children.iter().all(|c| eval(c, labels)),
+                Expr::Or(children) => children.iter().any(|c| eval(c, labels)),
+                leaf => leaf.matches(labels.unwrap_or(&Labels::new())),
+            }
         }
+        let labels = ns.map(|n| self.namespace_labels(n));
+        eval(sel.expr(), labels.as_ref())
     }
 
     fn sa_labels(&self, ns: &str, name: &str) -> Labels {
@@ -291,15 +299,17 @@ impl<'a> Reference<'a> {
             && self.entity_matches(p, &rule.destination, flow.dst, flow.dst_port, flow.proto, true)
     }
 
-    fn holder_in_scope(&self, p: &Policy, e: &EntityRule, h: &Holder<'_>) -> bool {
+    /// Whether the rule's namespace part (namespaceSelector, or the policy's own namespace)
+    /// admits the holder; `None` when the rule has no namespace part.
+    fn namespace_part(&self, p: &Policy, e: &EntityRule, h: &Holder<'_>) -> Option<bool> {
         match (&e.namespace_selector, p.kind.is_namespaced()) {
-            (Some(sel), _) => self.namespace_selected(h.namespace, sel),
-            (None, true) => h.namespace.is_some() && h.namespace == p.namespace.as_deref(),
-            (None, false) => true,
+            (Some(sel), _) => Some(self.namespace_selected(h.namespace, sel)),
+            (None, true) => Some(h.namespace.is_some() && h.namespace == p.namespace.as_deref()),
+            (None, false) => None,
         }
     }
 
-    fn holder_selected(&self, p: &Policy, e: &EntityRule, h: &Holder<'_>, sel: Option<&Selector>) -> bool {
+    fn holder_selected(&self, p: &Policy, e: &EntityRule, h: &Holder<'_>) -> bool {
         let sa_ok = e.service_accounts.as_ref().is_none_or(|m| match (h.service_account, h.namespace) {
             (Some(sa), Some(ns)) => {
                 (m.names.is_empty() || m.names.iter().any(|n| n == sa))
@@ -307,7 +317,9 @@ impl<'a> Reference<'a> {
             }
             _ => false,
         });
-        self.holder_in_scope(p, e, h) && sel.is_none_or(|s| s.matches(&h.labels)) && sa_ok
+        self.namespace_part(p, e, h).unwrap_or(true)
+            && e.selector.as_ref().is_none_or(|s| s.matches(&h.labels))
+            && sa_ok
     }
 
     fn entity_matches(&self, p: &Policy, e: &EntityRule, ip: IpAddr, port: u16, proto: Protocol, is_dst: bool) -> bool {
@@ -318,13 +330,15 @@ impl<'a> Reference<'a> {
             return false;
         }
         let holders = self.holders_at(ip);
-        let constrained = e.selector.is_some() || e.namespace_selector.is_some() || e.service_accounts.is_some();
-        if constrained && !holders.iter().any(|h| self.holder_selected(p, e, h, e.selector.as_ref())) {
+        let has_ns_part = e.namespace_selector.is_some() || p.kind.is_namespaced();
+        let constrained = e.selector.is_some()
+            || e.service_accounts.is_some()
+            || (has_ns_part && (e.not_selector.is_some() || e.namespace_selector.is_some()));
+        if constrained && !holders.iter().any(|h| self.holder_selected(p, e, h)) {
             return false;
         }
         if let Some(not) = &e.not_selector {
-            let scoped_only = EntityRule { service_accounts: None, ..e.clone() };
-            if holders.iter().any(|h| self.holder_selected(p, &scoped_only, h, Some(not))) {
+            if holders.iter().any(|h| not.matches(&h.labels)) {
                 return false;
             }
         }
@@ -333,12 +347,8 @@ impl<'a> Reference<'a> {
             PortMatch::Single(n) => *n == port,
             PortMatch::Range { first, last } => *first <= port && port <= *last,
             PortMatch::Named(name) => endpoint.is_some_and(|h| {
-                let in_scope = if constrained {
-                    self.holder_selected(p, e, h, e.selector.as_ref())
-                } else {
-                    self.holder_in_scope(p, e, h)
-                };
-                in_scope && self.inv.endpoints[h.endpoint.unwrap_or_default()].named_port(name, proto) == Some(port)
+                (!constrained || self.holder_selected(p, e, h))
+                    && self.inv.endpoints[h.endpoint.unwrap_or_default()].named_port(name, proto) == Some(port)
             }),
         };
         if !e.ports.is_empty() && !e.ports.iter().any(port_ok) {

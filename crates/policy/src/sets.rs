@@ -13,8 +13,8 @@ pub(crate) type SetId = u32;
 /// Namespaces as the engine numbers them.
 pub(crate) struct NamespaceTable {
     pub names: Vec<String>,
-    /// Labels a namespaceSelector sees (own labels, `kubernetes.io/metadata.name`,
-    /// `projectcalico.org/name`, and `projectcalico.org/namespace` so `global()` is false).
+    /// Labels a namespaceSelector sees: own labels, `kubernetes.io/metadata.name`,
+    /// `projectcalico.org/name`, and a marker telling `all()` it is a namespace.
     pub labels: Vec<Labels>,
     pub ids: FxHashMap<String, u32>,
 }
@@ -43,8 +43,39 @@ impl NamespaceTable {
 fn namespace_view(name: &str, mut labels: Labels) -> Labels {
     labels.insert(well_known_labels::K8S_NAMESPACE_NAME.into(), name.into());
     labels.insert(well_known_labels::NAME.into(), name.into());
-    labels.insert(well_known_labels::NAMESPACE.into(), name.into());
+    labels.insert(NAMESPACED_MARKER.into(), String::new());
     labels
+}
+
+/// A key no real label can have (label keys are `[A-Za-z0-9_./-]`), set on the namespace view
+/// of every namespaced holder.
+const NAMESPACED_MARKER: &str = "\u{0}namespaced";
+
+/// A rule's `namespaceSelector` as Calico evaluates it: against the labels of the holder's
+/// namespace (none for non-namespaced holders), with `all()` meaning "any namespaced
+/// endpoint" and `global()` meaning "any non-namespaced one". So `!has(env)` also selects
+/// global network sets and host endpoints, as it does in Calico.
+pub(crate) fn namespace_selector_semantics(sel: &Selector) -> Selector {
+    fn rewrite(e: Expr) -> Expr {
+        match e {
+            Expr::All => Expr::Has(NAMESPACED_MARKER.into()),
+            Expr::Global => Expr::Not(Box::new(Expr::Has(NAMESPACED_MARKER.into()))),
+            Expr::Not(inner) => Expr::Not(Box::new(rewrite(*inner))),
+            Expr::And(children) => Expr::And(children.into_iter().map(rewrite).collect()),
+            Expr::Or(children) => Expr::Or(children.into_iter().map(rewrite).collect()),
+            other => other,
+        }
+    }
+    Selector::from_expr(rewrite(sel.expr().clone()))
+}
+
+/// The labels a namespace selector sees for a holder in `namespace` (`None`: not namespaced).
+pub(crate) fn namespace_selector_labels<'a>(namespaces: &'a NamespaceTable, namespace: Option<u32>) -> &'a Labels {
+    static EMPTY: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+    match namespace {
+        Some(ns) => &namespaces.labels[ns as usize],
+        None => EMPTY.get_or_init(Labels::new),
+    }
 }
 
 /// A service account as rules see it.
@@ -60,7 +91,8 @@ pub(crate) enum Scope<'a> {
     Any,
     /// Holders in one namespace.
     Namespace(u32),
-    /// Holders whose namespace matches; non-namespaced holders only through `global()`.
+    /// Holders whose namespace matches a selector already passed through
+    /// [`namespace_selector_semantics`].
     Namespaces(&'a Selector),
 }
 
@@ -126,10 +158,7 @@ impl Holders {
     }
 
     fn namespace_matches(&self, holder: u32, selector: &Selector) -> bool {
-        match self.namespace[holder as usize] {
-            Some(ns) => selector.matches(&self.namespaces.labels[ns as usize]),
-            None => selector.uses_global() && selector.matches(&Labels::new()),
-        }
+        selector.matches(namespace_selector_labels(&self.namespaces, self.namespace[holder as usize]))
     }
 
     pub fn in_scope(&self, holder: u32, scope: Scope<'_>) -> bool {
@@ -219,7 +248,7 @@ impl Holders {
                     .filter(|&ns| sel.matches(&self.namespaces.labels[ns as usize]))
                     .flat_map(|ns| self.by_namespace.get(ns as usize).into_iter().flatten().copied())
                     .collect();
-                if sel.uses_global() {
+                if sel.matches(namespace_selector_labels(&self.namespaces, None)) {
                     ids.extend(&self.non_namespaced);
                 }
                 ids.sort_unstable();

@@ -1,30 +1,8 @@
 //! What an evaluation returns.
 
-use serde::Serialize;
 use smallvec::SmallVec;
 
-/// The final word on a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Deny,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-        }
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use flowlens_model::Action;
 
 /// Who a hit names: a policy (index into the inventory's policies) or a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

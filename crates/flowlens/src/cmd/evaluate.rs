@@ -34,7 +34,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut errors = 0usize;
-    for (i, line) in input.lines().enumerate() {
+    for (i, line) in input.enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;

@@ -19,12 +19,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Opens a file, or stdin for `-`.
-pub fn open_input(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>> {
+/// The lines of a file, or of stdin for `-`.
+pub fn open_input(path: &std::path::Path) -> Result<std::io::Lines<Box<dyn std::io::BufRead>>> {
+    use std::io::BufRead;
     use anyhow::Context;
     if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+        let stdin: Box<dyn BufRead> = Box::new(std::io::BufReader::new(std::io::stdin()));
+        return Ok(stdin.lines());
     }
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Box::new(std::io::BufReader::new(file)))
+    let reader: Box<dyn BufRead> = Box::new(std::io::BufReader::new(file));
+    Ok(reader.lines())
 }

@@ -54,7 +54,7 @@ fn batch(path: &std::path::Path) -> Result<ExitCode> {
     let input = super::open_input(path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (i, line) in input.lines().enumerate() {
+    for (i, line) in input.enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;

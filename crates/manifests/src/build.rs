@@ -1,0 +1,283 @@
+//! Assembling parsed resources into an [`Inventory`]: later definitions replace earlier ones,
+//! workloads expand into endpoints, referenced namespaces and service accounts appear as a
+//! cluster would have them, policy tiers are checked, and missing addresses are allocated.
+
+use crate::LoadOptions;
+use crate::errors::{LoadError, LoadErrors};
+use crate::ips::Allocator;
+use crate::resource::{Resource, ResourceBody};
+use crate::workloads::expand_workload;
+use flowlens_model::{
+    Endpoint, EndpointType, Inventory, Namespace, Policy, ServiceAccount, SourceRef, order_key,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// An inventory and what was noticed while building it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Built {
+    pub inventory: Inventory,
+    pub warnings: Vec<String>,
+}
+
+fn error_at(
+    source: &SourceRef,
+    field: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+) -> LoadError {
+    LoadError {
+        file: source.file.clone(),
+        document: source.document,
+        line: line.or(source.line),
+        column,
+        field: field.to_owned(),
+        message,
+    }
+}
+
+/// Keeps the last definition of each resource, as `kubectl apply` of the files in order
+/// would, and says which ones were replaced.
+fn deduplicate(resources: Vec<Resource>, warnings: &mut Vec<String>) -> Vec<Resource> {
+    let mut slots: Vec<Option<Resource>> = Vec::with_capacity(resources.len());
+    let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
+    for r in resources {
+        if let Some(&earlier) = index.get(&r.identity()) {
+            if let Some(old) = slots.get_mut(earlier).and_then(Option::take) {
+                warnings.push(format!(
+                    "{}: document {}: {} replaces the one in {} document {}",
+                    r.source.file,
+                    r.source.document,
+                    r.describe(),
+                    old.source.file,
+                    old.source.document
+                ));
+            }
+        }
+        index.insert(r.identity(), slots.len());
+        slots.push(Some(r));
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// Builds the inventory. Errors: policies in undeclared tiers, address ranges used up.
+pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<Built, LoadErrors> {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    let resources = deduplicate(resources, &mut warnings);
+
+    let mut inv = Inventory::default();
+    let mut endpoints: Vec<(Endpoint, SourceRef)> = Vec::new();
+    let mut services = Vec::new();
+    let mut policies = Vec::new();
+    let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
+    let mut service_accounts: BTreeMap<(String, String), ServiceAccount> = BTreeMap::new();
+    for r in resources {
+        match r.body {
+            ResourceBody::Namespace(n) => {
+                namespaces.insert(n.name.clone(), n);
+            }
+            ResourceBody::ServiceAccount(sa) => {
+                service_accounts.insert((sa.namespace.clone(), sa.name.clone()), sa);
+            }
+            ResourceBody::Pod(e) | ResourceBody::HostEndpoint(e) => endpoints.push((e, r.source)),
+            ResourceBody::Workload(w) => {
+                endpoints.extend(
+                    expand_workload(&w)
+                        .into_iter()
+                        .map(|e| (e, r.source.clone())),
+                );
+            }
+            ResourceBody::Service(s) => services.push((s, r.source)),
+            ResourceBody::NetworkSet(n) => inv.network_sets.push(n),
+            ResourceBody::Tier(t) => inv.tiers.push(t),
+            ResourceBody::Policy(p) => policies.push((*p, r.source)),
+        }
+    }
+
+    inv.ensure_builtin_tiers();
+    let tiers: HashSet<String> = inv.tiers.iter().map(|t| t.name.clone()).collect();
+    for (p, source) in policies {
+        if tiers.contains(&p.policy.tier) {
+            inv.policies.push(p.policy);
+        } else {
+            // Calico refuses a policy whose tier does not exist.
+            errors.push(error_at(
+                &source,
+                &p.tier_at.field,
+                p.tier_at.line,
+                p.tier_at.column,
+                format!("tier {:?} is not declared: add a Tier resource, or use default, kube-admin or kube-baseline", p.policy.tier),
+            ));
+        }
+    }
+
+    // Namespaces and service accounts that resources live in exist in a real cluster even
+    // when no manifest declares them.
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    referenced.extend(endpoints.iter().filter_map(|(e, _)| e.namespace.clone()));
+    referenced.extend(services.iter().map(|(s, _)| s.service.namespace.clone()));
+    referenced.extend(service_accounts.keys().map(|(ns, _)| ns.clone()));
+    referenced.extend(inv.network_sets.iter().filter_map(|n| n.namespace.clone()));
+    referenced.extend(inv.policies.iter().filter_map(|p| p.namespace.clone()));
+    for name in referenced {
+        namespaces.entry(name.clone()).or_insert_with(|| Namespace {
+            name,
+            labels: Default::default(),
+        });
+    }
+    for (e, _) in &endpoints {
+        if let (Some(ns), Some(sa)) = (&e.namespace, &e.service_account) {
+            service_accounts
+                .entry((ns.clone(), sa.clone()))
+                .or_insert_with(|| ServiceAccount {
+                    namespace: ns.clone(),
+                    name: sa.clone(),
+                    labels: Default::default(),
+                });
+        }
+    }
+
+    allocate_addresses(&mut endpoints, &mut services, opts, &mut errors);
+
+    inv.namespaces = namespaces.into_values().collect();
+    inv.service_accounts = service_accounts.into_values().collect();
+    inv.endpoints = endpoints.into_iter().map(|(e, _)| e).collect();
+    inv.endpoints.sort_by(|a, b| {
+        (a.endpoint_type, &a.namespace, &a.name).cmp(&(b.endpoint_type, &b.namespace, &b.name))
+    });
+    inv.services = services.into_iter().map(|(s, _)| s.service).collect();
+    inv.services
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    inv.network_sets
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    sort_tiers_and_policies(&mut inv);
+
+    if errors.is_empty() {
+        Ok(Built {
+            inventory: inv,
+            warnings,
+        })
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+/// Tiers and policies in evaluation order, so listings read top to bottom as Calico
+/// evaluates them.
+fn sort_tiers_and_policies(inv: &mut Inventory) {
+    let tier_rank: HashMap<String, usize> = inv
+        .tiers_in_order()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    inv.tiers
+        .sort_by_key(|t| tier_rank.get(&t.name).copied().unwrap_or(usize::MAX));
+    let key = |p: &Policy| {
+        let (no_order, order) = order_key(p.order);
+        (
+            tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX),
+            no_order,
+            order,
+            p.qualified_name(),
+            p.kind,
+        )
+    };
+    inv.policies.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.cmp(&kb.1))
+            .then(ka.2.total_cmp(&kb.2))
+            .then_with(|| ka.3.cmp(&kb.3))
+            .then(ka.4.cmp(&kb.4))
+    });
+}
+
+fn allocate_addresses(
+    endpoints: &mut [(Endpoint, SourceRef)],
+    services: &mut [(crate::resource::ServiceResource, SourceRef)],
+    opts: &LoadOptions,
+    errors: &mut Vec<LoadError>,
+) {
+    let mut taken: HashSet<std::net::IpAddr> = HashSet::new();
+    taken.extend(endpoints.iter().flat_map(|(e, _)| e.ips.iter().copied()));
+    taken.extend(
+        services
+            .iter()
+            .flat_map(|(s, _)| s.service.cluster_ips.iter().copied()),
+    );
+
+    let mut pods = Allocator::new(opts.pod_cidr, taken.clone());
+    let mut order: Vec<usize> = (0..endpoints.len())
+        .filter(|&i| {
+            endpoints
+                .get(i)
+                .is_some_and(|(e, _)| e.endpoint_type == EndpointType::Wep && e.ips.is_empty())
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| {
+            endpoints
+                .get(i)
+                .map(|(e, _)| (e.namespace.clone(), e.name.clone()))
+        };
+        key(a).cmp(&key(b))
+    });
+    for i in order {
+        let Some((e, source)) = endpoints.get_mut(i) else {
+            continue;
+        };
+        match pods.next() {
+            Some(ip) => e.ips.push(ip),
+            None => errors.push(error_at(
+                source,
+                "",
+                None,
+                None,
+                format!(
+                    "pod CIDR {} has no free address left for {}",
+                    pods.net(),
+                    e.qualified_name()
+                ),
+            )),
+        }
+    }
+
+    let mut service_ips = Allocator::new(opts.service_cidr, taken);
+    let mut order: Vec<usize> = (0..services.len())
+        .filter(|&i| {
+            services
+                .get(i)
+                .is_some_and(|(s, _)| !s.headless && s.service.cluster_ips.is_empty())
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| {
+            services
+                .get(i)
+                .map(|(s, _)| (s.service.namespace.clone(), s.service.name.clone()))
+        };
+        key(a).cmp(&key(b))
+    });
+    for i in order {
+        let Some((s, source)) = services.get_mut(i) else {
+            continue;
+        };
+        match service_ips.next() {
+            Some(ip) => s.service.cluster_ips.push(ip),
+            None => errors.push(error_at(
+                source,
+                "",
+                None,
+                None,
+                format!(
+                    "service CIDR {} has no free address left for {}/{}",
+                    service_ips.net(),
+                    s.service.namespace,
+                    s.service.name
+                ),
+            )),
+        }
+    }
+}

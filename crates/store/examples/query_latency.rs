@@ -1,0 +1,156 @@
+//! Query latency of the UI's queries over a store of N synthetic records.
+//!
+//! ```text
+//! cargo run --release -p flowlens-store --example query_latency -- \
+//!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--json FILE]
+//! ```
+//!
+//! Builds the store in DIR (a temporary directory when not given) unless DIR already holds
+//! data, spreading end times over 24 hours; then times each query `--runs` times after one
+//! warm-up and prints p50/p95. `--json FILE` also writes the figures for
+//! `bench/duckdb/compare.py`.
+
+#[path = "../support/synth.rs"]
+mod synth;
+
+use flowlens_store::{
+    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, SortKey, Store, TimeRange,
+    Field,
+};
+use std::time::{Duration, Instant};
+
+const DAY: i64 = 86_400;
+const START: i64 = 1_700_000_000;
+
+struct Args {
+    records: u64,
+    dir: Option<String>,
+    runs: usize,
+    level: synth::Level,
+    json: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args { records: 10_000_000, dir: None, runs: 20, level: synth::Level::Zero, json: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--records" => a.records = value().parse().expect("--records N"),
+            "--dir" => a.dir = Some(value()),
+            "--runs" => a.runs = value().parse().expect("--runs N"),
+            "--level" => a.level = if value() == "2" { synth::Level::Two } else { synth::Level::Zero },
+            "--json" => a.json = Some(value()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+async fn build(store: &EmbeddedStore, records: u64, level: synth::Level) {
+    let mut generator = synth::Generator::new(42, level);
+    let batch = 50_000u64;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < records {
+        let n = batch.min(records - done);
+        let logs = generator.batch(n as usize, START, DAY, done, records);
+        store.append(logs).await.expect("append");
+        done += n;
+        if done % 1_000_000 == 0 {
+            eprintln!("  {done} records, {:.0} records/s", done as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    store.flush().await.expect("flush");
+    let ingest = started.elapsed();
+    let compact_start = Instant::now();
+    let report = store.compact().await.expect("compact");
+    eprintln!(
+        "built {records} records in {:.1}s ({:.0} records/s incl. generation, WAL, flushes); \
+         compaction {} → {} files in {:.1}s",
+        ingest.as_secs_f64(),
+        records as f64 / ingest.as_secs_f64(),
+        report.files_in,
+        report.files_out,
+        compact_start.elapsed().as_secs_f64()
+    );
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let dir = match &args.dir {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("flowlens-latency-{}", std::process::id())),
+    };
+    let options = EmbeddedOptions::default();
+    let store = EmbeddedStore::open(&dir, options).expect("open");
+    if store.stats().await.unwrap().records == 0 {
+        eprintln!("building {} records in {}", args.records, dir.display());
+        build(&store, args.records, args.level).await;
+    }
+    let stats = store.stats().await.unwrap();
+    let (_, max_time) = store.time_bounds().await.unwrap().expect("data");
+    let to = max_time + 1;
+    eprintln!(
+        "store: {} records, {} files, {:.1} MB, {:.1} bytes/record; latest end_time {max_time}",
+        stats.records,
+        stats.files,
+        stats.bytes_on_disk as f64 / 1e6,
+        stats.bytes_on_disk as f64 / stats.records.max(1) as f64
+    );
+
+    let last = |secs: i64| TimeRange::new(to - secs, to);
+    let flows_15m = FlowQuery::new(last(900)).sorted_by(SortKey::desc(Field::EndTime)).limit(100);
+    let denied_15m = flows_15m.clone().filter(FieldFilter::parse("action=deny").unwrap());
+    let queries: Vec<(&str, FlowQuery, Option<GroupBy>)> = vec![
+        ("flows_15m", flows_15m, None),
+        ("flows_15m_deny", denied_15m, None),
+        ("namespace_pair_1h", FlowQuery::new(last(3600)), Some(GroupBy::NamespacePair)),
+        ("name_pair_1h", FlowQuery::new(last(3600)), Some(GroupBy::NamePair)),
+        ("policy_24h", FlowQuery::new(last(DAY)), Some(GroupBy::Policy)),
+        ("policy_rule_24h", FlowQuery::new(last(DAY)), Some(GroupBy::PolicyRule)),
+    ];
+    let mut results = Vec::new();
+    println!("{:<20} {:>10} {:>10} {:>10}", "query", "p50 ms", "p95 ms", "rows");
+    for (name, query, group) in &queries {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for run in 0..=args.runs {
+            let started = Instant::now();
+            rows = match group {
+                None => store.query_flows(query).await.expect("query").total as usize,
+                Some(g) => store.aggregate(query, *g).await.expect("aggregate").len(),
+            };
+            if run > 0 {
+                times.push(started.elapsed());
+            }
+        }
+        times.sort();
+        let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+        println!("{name:<20} {p50:>10.1} {p95:>10.1} {rows:>10}");
+        results.push(format!(
+            "{{\"query\":\"{name}\",\"p50_ms\":{p50:.2},\"p95_ms\":{p95:.2},\"rows\":{rows},\"from\":{},\"to\":{}}}",
+            query.time.from, query.time.to
+        ));
+    }
+    if let Some(path) = &args.json {
+        let json = format!(
+            "{{\"records\":{},\"bytes_on_disk\":{},\"data_dir\":\"{}\",\"results\":[{}]}}\n",
+            stats.records,
+            stats.bytes_on_disk,
+            store.data_dir().display(),
+            results.join(",")
+        );
+        std::fs::write(path, json).expect("write json");
+    }
+    if args.dir.is_none() {
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

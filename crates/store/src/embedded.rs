@@ -1,0 +1,584 @@
+//! The embedded store: a data directory with a write-ahead log, an in-memory Arrow buffer,
+//! and time-sorted Parquet files listed by a manifest, queried with DataFusion.
+//!
+//! ```text
+//! <dir>/FORMAT          format version (refused when unknown)
+//! <dir>/LOCK            held while a process has the store open
+//! <dir>/manifest.json   live data files + how far the WAL is flushed (replaced atomically)
+//! <dir>/wal/*.wal       appended batches not yet in Parquet
+//! <dir>/data/*.parquet  flow logs sorted by end_time, ZSTD
+//! <dir>/quarantine/     data files found corrupt on open, moved aside
+//! ```
+//!
+//! Concurrency: appends serialise on the WAL; flush, compaction and retention serialise on
+//! one maintenance lock; queries take a snapshot (files + buffered batches) under a short
+//! lock and never wait for writers. A file replaced by compaction or retention is deleted
+//! when the last query using it finishes.
+
+use crate::encode::encode_flows;
+use crate::error::{Result, StoreError};
+use crate::exec;
+use crate::files::{self, WriteSettings};
+use crate::format;
+use crate::fsutil::{lock, sync_dir};
+use crate::manifest::{self, FileMeta, Manifest};
+use crate::query::{
+    AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,
+};
+use crate::schema::{Field, flow_schema, index};
+use crate::store::Store;
+use crate::udf::SelectorMatches;
+use crate::wal::{self, Wal};
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::catalog::MemTable;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use flowlens_model::FlowLog;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Tuning of the embedded store.
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// Buffered records that trigger a flush to a new Parquet file.
+    pub flush_rows: usize,
+    /// Flush in a background task when `flush_rows` is reached (otherwise only on
+    /// [`Store::flush`], [`EmbeddedStore::close`] and when the buffer reaches four times
+    /// `flush_rows`, which always flushes before `append` returns).
+    pub background_flush: bool,
+    /// Compaction merges files smaller than half this into files of about this many rows.
+    pub compaction_target_rows: usize,
+    /// Rows per Parquet row group (the unit the engine skips by time).
+    pub row_group_rows: usize,
+    pub zstd_level: i32,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            flush_rows: 250_000,
+            background_flush: true,
+            compaction_target_rows: 2_000_000,
+            row_group_rows: 128 * 1024,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Problems found and repaired while opening.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    /// Records replayed from the write-ahead log into the buffer.
+    pub replayed_records: u64,
+    /// Torn WAL tails truncated, corrupt files quarantined, leftovers removed.
+    pub warnings: Vec<String>,
+}
+
+/// A data file in use. Once replaced (`obsolete`), it is deleted when the last snapshot
+/// holding it is dropped.
+pub(crate) struct DataFile {
+    pub path: PathBuf,
+    pub meta: FileMeta,
+    pub obsolete: AtomicBool,
+}
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!("could not delete replaced data file {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+/// An appended batch with its time span, so queries can skip it.
+#[derive(Clone)]
+pub(crate) struct Buffered {
+    pub batch: RecordBatch,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+pub(crate) struct State {
+    pub manifest: Manifest,
+    pub files: Vec<Arc<DataFile>>,
+    /// Appended since the last freeze.
+    pub active: Vec<Buffered>,
+    /// Being written to Parquet (still visible to queries until the manifest lists it).
+    pub frozen: Vec<Buffered>,
+    /// The newest WAL sequence number in `frozen`.
+    pub frozen_seq: u64,
+    pub quarantined: Vec<PathBuf>,
+    pub wal_bytes: u64,
+}
+
+impl State {
+    fn buffered_rows(&self) -> usize {
+        self.active.iter().chain(&self.frozen).map(|b| b.batch.num_rows()).sum()
+    }
+}
+
+/// The WAL plus the counters appends draw from.
+pub(crate) struct Log {
+    pub wal: Wal,
+    pub next_seq: u64,
+    pub next_record_id: u64,
+}
+
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub options: EmbeddedOptions,
+    pub log: Mutex<Log>,
+    pub state: Mutex<State>,
+    pub maintenance: Mutex<()>,
+    flushing: AtomicBool,
+    ctx: SessionContext,
+    _lock: File,
+    #[cfg(test)]
+    pub crash_at: Mutex<Option<crate::maintenance::CrashPoint>>,
+}
+
+/// The embedded [`Store`]. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    pub(crate) inner: Arc<Inner>,
+    report: Arc<OpenReport>,
+}
+
+/// What a query reads: live files overlapping its time range and buffered batches.
+pub(crate) struct Snapshot {
+    pub files: Vec<Arc<DataFile>>,
+    pub batches: Vec<RecordBatch>,
+}
+
+fn time_span(batch: &RecordBatch) -> (i64, i64) {
+    let times = batch.column(index(Field::EndTime)).as_primitive::<Int64Type>();
+    times.values().iter().fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
+}
+
+fn with_record_ids(batch: RecordBatch, first: u64) -> Result<RecordBatch> {
+    let n = batch.num_rows() as u64;
+    let mut columns = batch.columns().to_vec();
+    columns[index(Field::RecordId)] = Arc::new(UInt64Array::from_iter_values(first..first + n));
+    Ok(RecordBatch::try_new(flow_schema(), columns)?)
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+fn session() -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(false);
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_udf(SelectorMatches::udf());
+    ctx
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`: checks the format, removes leftovers of
+    /// interrupted writes, quarantines unreadable data files and replays the WAL.
+    pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> Result<EmbeddedStore> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(StoreError::io("creating the data directory", &dir))?;
+        let dir = dir.canonicalize().map_err(StoreError::io("resolving the data directory", &dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(StoreError::io("opening the lock file", &lock_path))?;
+        lock_file.try_lock().map_err(|_| StoreError::Io {
+            context: "locking the data directory (is another flowlens using it?)",
+            path: dir.clone(),
+            source: std::io::Error::other("already locked"),
+        })?;
+        format::check_or_init(&dir)?;
+        let data_dir = dir.join("data");
+        std::fs::create_dir_all(&data_dir).map_err(StoreError::io("creating", &data_dir))?;
+
+        let mut report = OpenReport::default();
+        let mut manifest = manifest::load(&dir)?;
+        remove_leftovers(&data_dir, &manifest, &mut report)?;
+        let quarantined = quarantine_unreadable(&dir, &data_dir, &mut manifest, &mut report)?;
+
+        let (wal, replay) = Wal::open(&dir.join("wal"), manifest.flushed_seq)?;
+        report.warnings.extend(replay.warnings);
+        let mut next_seq = manifest.flushed_seq + 1;
+        let mut next_record_id = manifest.next_record_id;
+        for meta in &manifest.files {
+            next_record_id = next_record_id.max(meta.max_record_id + 1);
+        }
+        let mut active = Vec::new();
+        for frame in replay.frames {
+            let rows = frame.batch.num_rows() as u64;
+            next_seq = next_seq.max(frame.seq + 1);
+            next_record_id = next_record_id.max(frame.first_record_id + rows);
+            report.replayed_records += rows;
+            if rows > 0 {
+                let (min_time, max_time) = time_span(&frame.batch);
+                active.push(Buffered { batch: frame.batch, min_time, max_time });
+            }
+        }
+        let files = manifest
+            .files
+            .iter()
+            .map(|meta| {
+                Arc::new(DataFile {
+                    path: data_dir.join(&meta.name),
+                    meta: meta.clone(),
+                    obsolete: AtomicBool::new(false),
+                })
+            })
+            .collect();
+        let wal_bytes = wal.bytes();
+        let inner = Inner {
+            dir,
+            data_dir,
+            options,
+            log: Mutex::new(Log { wal, next_seq, next_record_id }),
+            state: Mutex::new(State {
+                manifest,
+                files,
+                active,
+                frozen: Vec::new(),
+                frozen_seq: 0,
+                quarantined,
+                wal_bytes,
+            }),
+            maintenance: Mutex::new(()),
+            flushing: AtomicBool::new(false),
+            ctx: session(),
+            _lock: lock_file,
+            #[cfg(test)]
+            crash_at: Mutex::new(None),
+        };
+        Ok(EmbeddedStore { inner: Arc::new(inner), report: Arc::new(report) })
+    }
+
+    /// What opening found and repaired.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The directory holding the Parquet files (readable by other tools, e.g.
+    /// `read_parquet('<dir>/data/*.parquet')`).
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Flushes the buffer; the store can be dropped afterwards with an empty WAL.
+    pub async fn close(self) -> Result<()> {
+        self.flush().await
+    }
+
+    pub(crate) fn snapshot(&self, range: &TimeRange) -> Snapshot {
+        let st = lock(&self.inner.state);
+        Snapshot {
+            files: st
+                .files
+                .iter()
+                .filter(|f| range.overlaps(f.meta.min_time, f.meta.max_time))
+                .cloned()
+                .collect(),
+            batches: st
+                .frozen
+                .iter()
+                .chain(&st.active)
+                .filter(|b| range.overlaps(b.min_time, b.max_time))
+                .map(|b| b.batch.clone())
+                .collect(),
+        }
+    }
+
+    /// The snapshot as one table.
+    pub(crate) async fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
+        let ctx = &self.inner.ctx;
+        let schema = flow_schema();
+        let mut df: Option<DataFrame> = None;
+        if !snap.files.is_empty() {
+            let urls = snap
+                .files
+                .iter()
+                .map(|f| {
+                    let url = url::Url::from_file_path(&f.path).map_err(|_| {
+                        StoreError::invalid(format!("{} is not an absolute path", f.path.display()))
+                    })?;
+                    Ok(ListingTableUrl::try_new(url, None)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema.clone());
+            let table = ListingTable::try_new(config)?
+                .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
+            df = Some(ctx.read_table(Arc::new(table))?);
+        }
+        if !snap.batches.is_empty() {
+            // Two partitions, so both cores scan the buffer.
+            let mut parts = vec![Vec::new(), Vec::new()];
+            for (i, b) in snap.batches.iter().enumerate() {
+                parts[i % 2].push(b.clone());
+            }
+            parts.retain(|p| !p.is_empty());
+            let mem = ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), parts)?))?;
+            df = Some(match df {
+                Some(files) => files.union(mem)?,
+                None => mem,
+            });
+        }
+        match df {
+            Some(df) => Ok(df),
+            None => Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![]])?))?),
+        }
+    }
+
+    /// The seconds rates are per: the query window, clipped to the stored data when open.
+    async fn window_seconds(&self, range: &TimeRange) -> Result<f64> {
+        let (lo, hi) = match self.time_bounds().await? {
+            Some(bounds) => bounds,
+            None => return Ok(1.0),
+        };
+        let from = range.from.max(lo);
+        let to = range.to.min(hi.saturating_add(1));
+        Ok((to.saturating_sub(from)).max(1) as f64)
+    }
+
+    pub(crate) fn append_blocking(inner: &Inner, logs: &[FlowLog]) -> Result<AppendReceipt> {
+        let batch = encode_flows(logs, 0)?;
+        let (min_time, max_time) = time_span(&batch);
+        let mut log = lock(&inner.log);
+        let first_record_id = log.next_record_id;
+        let seq = log.next_seq;
+        let batch = with_record_ids(batch, first_record_id)?;
+        let payload = wal::encode_batch(&batch)?;
+        log.wal.append(seq, first_record_id, &payload)?;
+        log.next_seq += 1;
+        log.next_record_id += logs.len() as u64;
+        let mut st = lock(&inner.state);
+        st.active.push(Buffered { batch, min_time, max_time });
+        st.wal_bytes = log.wal.bytes();
+        Ok(AppendReceipt { records: logs.len(), first_record_id, sequence: seq })
+    }
+
+    /// Writes everything buffered to one Parquet file. Returns the rows flushed.
+    pub(crate) fn flush_blocking(inner: &Inner) -> Result<usize> {
+        let _maintenance = lock(&inner.maintenance);
+        {
+            let mut log = lock(&inner.log);
+            let mut st = lock(&inner.state);
+            if !st.active.is_empty() {
+                let next_seq = log.next_seq;
+                log.wal.rotate(next_seq)?;
+                let active = std::mem::take(&mut st.active);
+                st.frozen.extend(active);
+                st.frozen_seq = next_seq - 1;
+                st.wal_bytes = log.wal.bytes();
+            }
+        }
+        let (frozen, frozen_seq, mut manifest) = {
+            let st = lock(&inner.state);
+            let frozen: Vec<RecordBatch> = st.frozen.iter().map(|b| b.batch.clone()).collect();
+            (frozen, st.frozen_seq, st.manifest.clone())
+        };
+        let rows: usize = frozen.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            let mut st = lock(&inner.state);
+            st.frozen.clear();
+            return Ok(0);
+        }
+        let sorted = files::sort_by_time(&frozen)?;
+        let meta = files::write_sorted(&inner.data_dir, manifest.next_file_id, &sorted, inner.write_settings())?;
+        let path = inner.data_dir.join(&meta.name);
+        manifest.next_file_id += 1;
+        manifest.flushed_seq = frozen_seq;
+        manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
+        manifest.files.push(meta.clone());
+        if let Err(e) = manifest::save(&inner.dir, &manifest) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        {
+            let mut st = lock(&inner.state);
+            st.manifest = manifest;
+            st.files.push(Arc::new(DataFile { path, meta, obsolete: AtomicBool::new(false) }));
+            st.frozen.clear();
+        }
+        let mut log = lock(&inner.log);
+        log.wal.remove_older_segments()?;
+        let bytes = log.wal.bytes();
+        lock(&inner.state).wal_bytes = bytes;
+        Ok(rows)
+    }
+
+    fn maybe_flush(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let buffered = lock(&self.inner.state).buffered_rows();
+        let threshold = self.inner.options.flush_rows.max(1);
+        if !self.inner.options.background_flush || buffered < threshold {
+            return None;
+        }
+        if self.inner.flushing.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let inner = self.inner.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = Self::flush_blocking(&inner) {
+                tracing::error!("background flush failed (data stays in the WAL): {e}");
+            }
+            inner.flushing.store(false, Ordering::Release);
+        }))
+    }
+}
+
+impl Inner {
+    pub(crate) fn write_settings(&self) -> WriteSettings {
+        WriteSettings { row_group_rows: self.options.row_group_rows, zstd_level: self.options.zstd_level }
+    }
+}
+
+/// Deletes data files the manifest does not list: temporary files of interrupted writes, and
+/// files a crash left behind between a manifest change and the deletions that follow it.
+fn remove_leftovers(data_dir: &Path, manifest: &Manifest, report: &mut OpenReport) -> Result<()> {
+    let live: std::collections::HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    let mut removed = false;
+    for path in files::list(data_dir)? {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !live.contains(name) {
+            std::fs::remove_file(&path).map_err(StoreError::io("removing a leftover file", &path))?;
+            report.warnings.push(format!("removed leftover {} (interrupted write)", path.display()));
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(data_dir)?;
+    }
+    Ok(())
+}
+
+/// Moves listed files that are missing or unreadable out of the way, so the rest stays
+/// queryable; they are reported and kept in `quarantine/` for inspection.
+fn quarantine_unreadable(
+    dir: &Path,
+    data_dir: &Path,
+    manifest: &mut Manifest,
+    report: &mut OpenReport,
+) -> Result<Vec<PathBuf>> {
+    let mut quarantined = Vec::new();
+    let mut keep = Vec::new();
+    for meta in std::mem::take(&mut manifest.files) {
+        let path = data_dir.join(&meta.name);
+        match files::check(&path) {
+            Ok(()) => keep.push(meta),
+            Err(e) => {
+                let qdir = dir.join("quarantine");
+                std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+                let target = qdir.join(&meta.name);
+                if path.exists() {
+                    std::fs::rename(&path, &target).map_err(StoreError::io("quarantining", &path))?;
+                }
+                let warning = format!(
+                    "quarantined {} ({} records unavailable): {e}",
+                    path.display(),
+                    meta.rows
+                );
+                tracing::error!("{warning}");
+                report.warnings.push(warning);
+                quarantined.push(target);
+            }
+        }
+    }
+    manifest.files = keep;
+    if !quarantined.is_empty() {
+        manifest::save(dir, manifest)?;
+    }
+    Ok(quarantined)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn append(&self, logs: Vec<FlowLog>) -> Result<AppendReceipt> {
+        if logs.is_empty() {
+            let next = lock(&self.inner.log).next_record_id;
+            return Ok(AppendReceipt { records: 0, first_record_id: next, sequence: 0 });
+        }
+        let inner = self.inner.clone();
+        let receipt = blocking(move || Self::append_blocking(&inner, &logs)).await?;
+        let buffered = lock(&self.inner.state).buffered_rows();
+        if buffered >= self.inner.options.flush_rows.max(1).saturating_mul(4) {
+            self.flush().await?;
+        } else {
+            self.maybe_flush();
+        }
+        Ok(receipt)
+    }
+
+    async fn query_flows(&self, query: &FlowQuery) -> Result<FlowPage> {
+        let snap = self.snapshot(&query.time);
+        let df = self.frame(&snap).await?;
+        exec::flow_page(df, query).await
+    }
+
+    async fn aggregate(&self, query: &FlowQuery, group_by: GroupBy) -> Result<Vec<AggregateRow>> {
+        let window = self.window_seconds(&query.time).await?;
+        let snap = self.snapshot(&query.time);
+        let df = self.frame(&snap).await?;
+        exec::aggregate(df, query, group_by, window).await
+    }
+
+    async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {
+        let st = lock(&self.inner.state);
+        let spans = st
+            .files
+            .iter()
+            .map(|f| (f.meta.min_time, f.meta.max_time))
+            .chain(st.active.iter().chain(&st.frozen).map(|b| (b.min_time, b.max_time)));
+        Ok(spans.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))))
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let st = lock(&self.inner.state);
+        let buffered = st.buffered_rows() as u64;
+        Ok(StoreStats {
+            records: st.files.iter().map(|f| f.meta.rows).sum::<u64>() + buffered,
+            buffered_records: buffered,
+            files: st.files.len(),
+            bytes_on_disk: st.files.iter().map(|f| f.meta.bytes).sum(),
+            wal_bytes: st.wal_bytes,
+            quarantined: st.quarantined.clone(),
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        blocking(move || Self::flush_blocking(&inner).map(|_| ())).await
+    }
+
+    async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let snap = self.snapshot(&TimeRange::all());
+        let table = self.frame(&snap).await?.into_view();
+        let ctx = SessionContext::new_with_state(self.inner.ctx.state());
+        ctx.register_table("flows", table)?;
+        Ok(ctx.sql(sql).await?.collect().await?)
+    }
+}

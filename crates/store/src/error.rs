@@ -1,0 +1,69 @@
+//! The one error type of the store: every failure says what went wrong and, where it can,
+//! which file and what to do about it.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{context}: {source} ({path})")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "data directory {path} has format version {found}, but this build reads only version \
+         {supported}: use a newer flowlens, or point it at another directory"
+    )]
+    UnsupportedFormat { path: PathBuf, found: String, supported: u32 },
+
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+
+    #[error("unknown field {name:?}; valid fields: {}", valid.join(", "))]
+    UnknownField { name: String, valid: Vec<&'static str> },
+
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+
+    #[error("invalid stored record: {0}")]
+    InvalidRecord(String),
+
+    #[error("{0} is not supported by this store")]
+    NotSupported(&'static str),
+
+    #[error("query engine: {0}")]
+    Engine(#[from] datafusion::error::DataFusionError),
+
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error("parquet file {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: datafusion::parquet::errors::ParquetError,
+    },
+
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { context, path, source }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { path: path.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> StoreError {
+        StoreError::InvalidQuery(reason.into())
+    }
+}

@@ -1,0 +1,336 @@
+//! Running typed queries against a table of stored flows (any DataFusion `DataFrame` with the
+//! stored schema): flow pages and aggregates. Backend-neutral; the embedded store hands in
+//! its Parquet files plus in-memory buffer as one frame.
+
+use crate::decode::decode_flows;
+use crate::error::{Result, StoreError};
+use crate::plan::{after_token, column, effective_sort, encode_token, row_filter, sort_exprs};
+use crate::query::{
+    AggregateRow, DEFAULT_LIMIT, FlowPage, FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS,
+    MAX_LIMIT,
+};
+use crate::schema::Field;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{Expr, lit, when};
+use flowlens_model::{Action, HitAction, PolicyHit};
+use std::collections::HashMap;
+
+fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
+    Ok(match row_filter(query)? {
+        Some(predicate) => df.filter(predicate)?,
+        None => df,
+    })
+}
+
+/// One page of flows, its total and the next page's token.
+pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPage> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(StoreError::invalid(format!("limit must be 1..={MAX_LIMIT}, not {limit}")));
+    }
+    let keys = effective_sort(query)?;
+    let matching = filtered(df, query)?;
+    let total = matching.clone().count();
+    let (page, skip) = match &query.page_token {
+        Some(token) => (matching.filter(after_token(&keys, token)?)?, 0),
+        None => (matching, query.offset),
+    };
+    let rows = page.sort(sort_exprs(&keys))?.limit(skip, Some(limit + 1))?.collect();
+    let (total, batches) = futures::try_join!(total, rows)?;
+
+    let mut flows = Vec::new();
+    let mut record_ids = Vec::new();
+    let mut last: Option<(usize, usize)> = None;
+    'batches: for (b, batch) in batches.iter().enumerate() {
+        for (row, (id, flow)) in decode_flows(batch)?.into_iter().enumerate() {
+            if flows.len() == limit {
+                break 'batches;
+            }
+            flows.push(flow);
+            record_ids.push(id);
+            last = Some((b, row));
+        }
+    }
+    let has_more = batches.iter().map(RecordBatch::num_rows).sum::<usize>() > limit;
+    let next_page_token = match (has_more, last) {
+        (true, Some((b, row))) => {
+            let batch = &batches[b];
+            let values = keys
+                .iter()
+                .map(|k| {
+                    let array = batch.column_by_name(k.field.name()).ok_or_else(|| {
+                        StoreError::InvalidRecord(format!("column {} is missing", k.field))
+                    })?;
+                    Ok(ScalarValue::try_from_array(array, row)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(encode_token(&keys, &values)?)
+        }
+        _ => None,
+    };
+    Ok(FlowPage { flows, record_ids, total: total as u64, next_page_token })
+}
+
+const TRAFFIC: [Field; 7] = [
+    Field::NumFlows,
+    Field::NumFlowsStarted,
+    Field::NumFlowsCompleted,
+    Field::PacketsIn,
+    Field::PacketsOut,
+    Field::BytesIn,
+    Field::BytesOut,
+];
+
+fn num_flows_where_action(action: Action) -> Result<Expr> {
+    Ok(when(column(Field::Action).eq(lit(action.as_str())), column(Field::NumFlows))
+        .otherwise(lit(0u64))?)
+}
+
+/// `records`, the traffic sums and the allow/deny split, named after their row fields.
+fn traffic_aggregates() -> Result<Vec<Expr>> {
+    let mut aggs = vec![count(lit(1)).alias("records")];
+    aggs.extend(TRAFFIC.iter().map(|f| sum(column(*f)).alias(f.name())));
+    aggs.push(sum(num_flows_where_action(Action::Allow)?).alias("allowed_flows"));
+    aggs.push(sum(num_flows_where_action(Action::Deny)?).alias("denied_flows"));
+    Ok(aggs)
+}
+
+fn group_fields(group_by: GroupBy) -> &'static [Field] {
+    use Field as F;
+    match group_by {
+        GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
+        GroupBy::NamePair => &[F::SourceNamespace, F::SourceNameAggr, F::DestNamespace, F::DestNameAggr],
+        GroupBy::Edge => &[
+            F::SourceNamespace,
+            F::SourceNameAggr,
+            F::DestNamespace,
+            F::DestNameAggr,
+            F::Proto,
+            F::DestPort,
+            F::Action,
+        ],
+        GroupBy::Action => &[F::Action],
+        GroupBy::Policy | GroupBy::PolicyRule => &[],
+    }
+}
+
+/// Typed access to an aggregate result's columns by name.
+struct Out<'a>(&'a RecordBatch);
+
+impl Out<'_> {
+    fn array(&self, name: &str, want: &DataType) -> Result<ArrayRef> {
+        let array = self
+            .0
+            .column_by_name(name)
+            .ok_or_else(|| StoreError::InvalidRecord(format!("aggregate lacks {name}")))?;
+        if array.data_type() == want {
+            Ok(array.clone())
+        } else {
+            Ok(cast(array, want)?)
+        }
+    }
+
+    fn u64s(&self, name: &str) -> Result<Vec<u64>> {
+        let array = self.array(name, &DataType::UInt64)?;
+        let array = array.as_primitive::<UInt64Type>();
+        Ok((0..array.len()).map(|i| if array.is_valid(i) { array.value(i) } else { 0 }).collect())
+    }
+
+    fn texts(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let array = self.array(name, &DataType::Utf8)?;
+        let array = array.as_string::<i32>();
+        Ok((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i).to_string())).collect())
+    }
+
+    fn ints(&self, name: &str) -> Result<Vec<Option<i64>>> {
+        let array = self.array(name, &DataType::Int64)?;
+        let array = array.as_primitive::<Int64Type>();
+        Ok((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i))).collect())
+    }
+}
+
+/// Per-row sums read back from an aggregate batch.
+struct Sums {
+    records: Vec<u64>,
+    traffic: Vec<Vec<u64>>,
+    allowed: Vec<u64>,
+    denied: Vec<u64>,
+}
+
+impl Sums {
+    fn read(out: &Out<'_>) -> Result<Sums> {
+        Ok(Sums {
+            records: out.u64s("records")?,
+            traffic: TRAFFIC.iter().map(|f| out.u64s(f.name())).collect::<Result<_>>()?,
+            allowed: out.u64s("allowed_flows")?,
+            denied: out.u64s("denied_flows")?,
+        })
+    }
+
+    fn add_to(&self, i: usize, row: &mut AggregateRow) {
+        let t = |k: usize| self.traffic[k][i];
+        row.records += self.records[i];
+        row.num_flows += t(0);
+        row.num_flows_started += t(1);
+        row.num_flows_completed += t(2);
+        row.packets_in += t(3);
+        row.packets_out += t(4);
+        row.bytes_in += t(5);
+        row.bytes_out += t(6);
+        row.allowed_flows += self.allowed[i];
+        row.denied_flows += self.denied[i];
+    }
+}
+
+fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
+    let w = window_seconds.max(1.0);
+    for row in rows {
+        row.connections_per_second = row.num_flows_started as f64 / w;
+        row.packets_per_second = (row.packets_in + row.packets_out) as f64 / w;
+        row.bits_per_second = 8.0 * (row.bytes_in + row.bytes_out) as f64 / w;
+    }
+}
+
+fn finish(mut rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Vec<AggregateRow> {
+    rows.sort_by(|a, b| {
+        b.num_flows
+            .cmp(&a.num_flows)
+            .then(b.pending_num_flows.cmp(&a.pending_num_flows))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    rows.truncate(query.limit.unwrap_or(MAX_AGGREGATE_ROWS).min(MAX_AGGREGATE_ROWS));
+    set_rates(&mut rows, window_seconds);
+    rows
+}
+
+/// Groups and sums the flows matching `query`. `window_seconds` is the span the rates are
+/// per.
+pub(crate) async fn aggregate(
+    df: DataFrame,
+    query: &FlowQuery,
+    group_by: GroupBy,
+    window_seconds: f64,
+) -> Result<Vec<AggregateRow>> {
+    let matching = filtered(df, query)?;
+    if group_by.is_policy() {
+        return policy_aggregate(matching, query, group_by, window_seconds).await;
+    }
+    let fields = group_fields(group_by);
+    let batches = matching
+        .aggregate(fields.iter().map(|f| column(*f)).collect(), traffic_aggregates()?)?
+        .collect()
+        .await?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let out = Out(batch);
+        let sums = Sums::read(&out)?;
+        let text = |f: Field| -> Result<Option<Vec<Option<String>>>> {
+            fields.contains(&f).then(|| out.texts(f.name())).transpose()
+        };
+        let source_namespace = text(Field::SourceNamespace)?;
+        let source_name_aggr = text(Field::SourceNameAggr)?;
+        let dest_namespace = text(Field::DestNamespace)?;
+        let dest_name_aggr = text(Field::DestNameAggr)?;
+        let proto = text(Field::Proto)?;
+        let action = text(Field::Action)?;
+        let dest_port = fields.contains(&Field::DestPort).then(|| out.ints("dest_port")).transpose()?;
+        for i in 0..batch.num_rows() {
+            let pick = |v: &Option<Vec<Option<String>>>| v.as_ref().and_then(|v| v[i].clone());
+            let mut row = AggregateRow {
+                key: GroupKey {
+                    source_namespace: pick(&source_namespace),
+                    source_name_aggr: pick(&source_name_aggr),
+                    dest_namespace: pick(&dest_namespace),
+                    dest_name_aggr: pick(&dest_name_aggr),
+                    proto: pick(&proto),
+                    dest_port: dest_port.as_ref().and_then(|p| p[i]).and_then(|p| u16::try_from(p).ok()),
+                    action: pick(&action).and_then(|a| Action::parse(&a)),
+                    ..GroupKey::default()
+                },
+                ..AggregateRow::default()
+            };
+            sums.add_to(i, &mut row);
+            rows.push(row);
+        }
+    }
+    Ok(finish(rows, query, window_seconds))
+}
+
+const HIT: &str = "hit";
+
+/// Unnests one hit list and sums per distinct hit string (few: one per policy, rule and
+/// position), so hit strings are parsed once per group rather than once per row.
+async fn sums_per_hit(matching: DataFrame, hits: Field) -> Result<Vec<RecordBatch>> {
+    let mut projection = vec![column(hits).alias(HIT), column(Field::Action)];
+    projection.extend(TRAFFIC.iter().map(|f| column(*f)));
+    Ok(matching
+        .select(projection)?
+        .unnest_columns(&[HIT])?
+        .aggregate(vec![datafusion::logical_expr::col(HIT)], traffic_aggregates()?)?
+        .collect()
+        .await?)
+}
+
+fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {
+    let rule_level = group_by == GroupBy::PolicyRule;
+    GroupKey {
+        tier: Some(hit.tier.clone()),
+        kind: hit.kind,
+        policy_namespace: hit.namespace.clone(),
+        policy_name: Some(hit.name.clone()),
+        hit_action: rule_level.then_some(hit.action),
+        rule: rule_level.then_some(hit.rule),
+        ..GroupKey::default()
+    }
+}
+
+async fn policy_aggregate(
+    matching: DataFrame,
+    query: &FlowQuery,
+    group_by: GroupBy,
+    window_seconds: f64,
+) -> Result<Vec<AggregateRow>> {
+    let (enforced, pending) = futures::try_join!(
+        sums_per_hit(matching.clone(), Field::PoliciesEnforced),
+        sums_per_hit(matching, Field::PoliciesPending),
+    )?;
+    let mut groups: HashMap<GroupKey, AggregateRow> = HashMap::new();
+    for (batches, is_pending) in [(enforced, false), (pending, true)] {
+        for batch in &batches {
+            let out = Out(batch);
+            let hits = out.texts(HIT)?;
+            let sums = Sums::read(&out)?;
+            for (i, text) in hits.iter().enumerate() {
+                let Some(text) = text else { continue };
+                let hit = PolicyHit::parse(text)
+                    .map_err(|e| StoreError::InvalidRecord(format!("stored policy hit: {e}")))?;
+                let key = policy_key(&hit, group_by);
+                let row = groups
+                    .entry(key.clone())
+                    .or_insert_with(|| AggregateRow { key, ..AggregateRow::default() });
+                let flows = sums.traffic[0][i];
+                if is_pending {
+                    row.pending_num_flows += flows;
+                    match hit.action {
+                        HitAction::Allow => row.pending_allowed += flows,
+                        HitAction::Deny => row.pending_denied += flows,
+                        HitAction::Pass => row.pending_passed += flows,
+                    }
+                } else {
+                    sums.add_to(i, row);
+                    match hit.action {
+                        HitAction::Allow => row.hits_allowed += flows,
+                        HitAction::Deny => row.hits_denied += flows,
+                        HitAction::Pass => row.hits_passed += flows,
+                    }
+                }
+            }
+        }
+    }
+    Ok(finish(groups.into_values().collect(), query, window_seconds))
+}

@@ -1,0 +1,40 @@
+//! The `FORMAT` file: which on-disk layout a data directory uses, so that an older build
+//! refuses (clearly) a directory a newer one wrote instead of misreading it.
+
+use crate::error::{Result, StoreError};
+use crate::fsutil::{write_atomically};
+use std::path::Path;
+
+/// The layout this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const FILE_NAME: &str = "FORMAT";
+const PREFIX: &str = "flowlens-store format ";
+
+/// Checks the directory's format, writing it first when the directory is new.
+pub(crate) fn check_or_init(dir: &Path) -> Result<()> {
+    let path = dir.join(FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text.trim();
+            match found.strip_prefix(PREFIX).and_then(|v| v.parse::<u32>().ok()) {
+                Some(FORMAT_VERSION) => Ok(()),
+                _ => Err(StoreError::UnsupportedFormat {
+                    path: dir.to_path_buf(),
+                    found: found.chars().take(64).collect(),
+                    supported: FORMAT_VERSION,
+                }),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.join(crate::manifest::FILE_NAME).exists() {
+                return Err(StoreError::corrupt(
+                    &path,
+                    "the FORMAT file is missing but the directory holds data; restore it or \
+                     use another directory",
+                ));
+            }
+            write_atomically(&path, format!("{PREFIX}{FORMAT_VERSION}\n").as_bytes())
+        }
+        Err(e) => Err(StoreError::io("reading the format file", &path)(e)),
+    }
+}

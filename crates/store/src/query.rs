@@ -1,0 +1,325 @@
+//! Typed queries and their answers: what callers ask a [`Store`](crate::Store), with no SQL
+//! dialect in sight.
+
+use crate::schema::Field;
+use flowlens_model::{Action, FlowLog, HitAction, PolicyKind};
+use flowlens_selector::Selector;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Rows whose `end_time` (Calico's time field for flow logs) lies in `[from, to)`, in unix
+/// seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl TimeRange {
+    pub fn new(from: i64, to: i64) -> TimeRange {
+        TimeRange { from, to }
+    }
+
+    /// Everything.
+    pub fn all() -> TimeRange {
+        TimeRange { from: i64::MIN, to: i64::MAX }
+    }
+
+    /// The last `duration` up to and including the second `now`.
+    pub fn since(duration: Duration, now: i64) -> TimeRange {
+        let secs = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
+        let to = now.saturating_add(1);
+        TimeRange { from: to.saturating_sub(secs), to }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.from == i64::MIN && self.to == i64::MAX
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        self.from <= t && t < self.to
+    }
+
+    /// Whether `[min, max]` (inclusive) overlaps this range.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        min < self.to && max >= self.from
+    }
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange::all()
+    }
+}
+
+/// A comparison on one column. Values are text and are read as the column's type (numbers
+/// for ports, times and counters); `-` stands for "absent" (null) on optional columns, as in
+/// Calico's output.
+///
+/// On list columns (labels as `key=value`, policy hits) `Eq`/`In` mean "contains" and
+/// `Ne`/`NotIn` "does not contain"; `Prefix` means "some entry starts with". Other
+/// comparisons on lists are an error. `Ne`, `NotPrefix` and `NotIn` are true for absent
+/// values (unlike SQL's three-valued logic).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", content = "value", rename_all = "snake_case")]
+pub enum FilterOp {
+    Eq(String),
+    Ne(String),
+    Prefix(String),
+    NotPrefix(String),
+    Gt(String),
+    Ge(String),
+    Lt(String),
+    Le(String),
+    In(Vec<String>),
+    NotIn(Vec<String>),
+}
+
+/// One filter: `field` `op` value. See [`FieldFilter::parse`] for the CLI syntax.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldFilter {
+    pub field: Field,
+    pub op: FilterOp,
+}
+
+impl FieldFilter {
+    pub fn new(field: Field, op: FilterOp) -> FieldFilter {
+        FieldFilter { field, op }
+    }
+
+    pub fn eq(field: Field, value: impl Into<String>) -> FieldFilter {
+        FieldFilter { field, op: FilterOp::Eq(value.into()) }
+    }
+}
+
+/// Flows with at least one *enforced* policy hit that satisfies every given part.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct PolicyFilter {
+    pub tier: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub kind: Option<PolicyKind>,
+    pub action: Option<HitAction>,
+    pub rule: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SortKey {
+    pub field: Field,
+    pub descending: bool,
+}
+
+impl SortKey {
+    pub fn asc(field: Field) -> SortKey {
+        SortKey { field, descending: false }
+    }
+
+    pub fn desc(field: Field) -> SortKey {
+        SortKey { field, descending: true }
+    }
+}
+
+/// The default page size, and the most a page may hold.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+/// The most groups an aggregate returns (largest first).
+pub const MAX_AGGREGATE_ROWS: usize = 100_000;
+
+/// A typed query over stored flow logs.
+///
+/// Paging: `page_token` (from the previous [`FlowPage`]) continues after the last row seen,
+/// so pages stay stable while new records arrive; `offset` skips rows instead (simple, but
+/// pages shift as data arrives). Every sort ends with `record_id` as a tie-breaker. The
+/// default sort is newest first (`end_time` descending). Absent values sort last.
+#[derive(Clone, Debug, Default)]
+pub struct FlowQuery {
+    pub time: TimeRange,
+    pub filters: Vec<FieldFilter>,
+    /// Calico selector over the source's labels (`app == "web" && has(tier)`).
+    pub source_selector: Option<Selector>,
+    pub dest_selector: Option<Selector>,
+    pub policy: Option<PolicyFilter>,
+    pub sort: Vec<SortKey>,
+    /// Rows per page ([`DEFAULT_LIMIT`] when `None`, at most [`MAX_LIMIT`]); for aggregates,
+    /// the number of groups (all, up to [`MAX_AGGREGATE_ROWS`], when `None`).
+    pub limit: Option<usize>,
+    pub page_token: Option<String>,
+    pub offset: usize,
+}
+
+impl FlowQuery {
+    pub fn new(time: TimeRange) -> FlowQuery {
+        FlowQuery { time, ..FlowQuery::default() }
+    }
+
+    pub fn filter(mut self, filter: FieldFilter) -> FlowQuery {
+        self.filters.push(filter);
+        self
+    }
+
+    pub fn sorted_by(mut self, key: SortKey) -> FlowQuery {
+        self.sort.push(key);
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> FlowQuery {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// One page of flow logs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FlowPage {
+    pub flows: Vec<FlowLog>,
+    /// The record id of each flow (unique, in insertion order).
+    pub record_ids: Vec<u64>,
+    /// Rows matching the query across all pages.
+    pub total: u64,
+    /// Pass as `page_token` to get the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// How to group flows for [`Store::aggregate`](crate::Store::aggregate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// source_namespace → dest_namespace.
+    NamespacePair,
+    /// (source_namespace, source_name_aggr) → (dest_namespace, dest_name_aggr).
+    NamePair,
+    /// The name pair plus proto, dest_port and action: a service graph's edges.
+    Edge,
+    /// Each enforced (and, for the pending counts, pending) policy hit's
+    /// tier/kind/namespace/name.
+    Policy,
+    /// [`GroupBy::Policy`] plus the hit's action and rule index.
+    PolicyRule,
+    /// allow / deny.
+    Action,
+}
+
+impl GroupBy {
+    pub fn is_policy(self) -> bool {
+        matches!(self, GroupBy::Policy | GroupBy::PolicyRule)
+    }
+}
+
+/// The key of an aggregate row; the fields its [`GroupBy`] does not use are `None`, and so
+/// are keys whose value is absent (`-`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct GroupKey {
+    pub source_namespace: Option<String>,
+    pub source_name_aggr: Option<String>,
+    pub dest_namespace: Option<String>,
+    pub dest_name_aggr: Option<String>,
+    pub proto: Option<String>,
+    pub dest_port: Option<u16>,
+    pub action: Option<Action>,
+    pub tier: Option<String>,
+    pub kind: Option<PolicyKind>,
+    /// The policy's namespace (namespaced kinds only).
+    pub policy_namespace: Option<String>,
+    pub policy_name: Option<String>,
+    pub hit_action: Option<HitAction>,
+    pub rule: Option<i32>,
+}
+
+/// Sums and rates of one group. For policy groupings the traffic sums cover the flows whose
+/// enforced trace contains the policy (or rule); the `pending_*` counts come from the pending
+/// (staged) trace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AggregateRow {
+    pub key: GroupKey,
+    /// Flow log records in the group.
+    pub records: u64,
+    /// `num_flows` of the group's records: connections.
+    pub num_flows: u64,
+    pub num_flows_started: u64,
+    pub num_flows_completed: u64,
+    /// `num_flows` of records whose action is allow / deny.
+    pub allowed_flows: u64,
+    pub denied_flows: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `num_flows_started` per second of the query window.
+    pub connections_per_second: f64,
+    /// (`packets_in` + `packets_out`) per second.
+    pub packets_per_second: f64,
+    /// 8 × (`bytes_in` + `bytes_out`) per second.
+    pub bits_per_second: f64,
+    /// Policy groupings: `num_flows` of hits whose action is allow / deny / pass.
+    pub hits_allowed: u64,
+    pub hits_denied: u64,
+    pub hits_passed: u64,
+    /// The same from the pending trace.
+    pub pending_num_flows: u64,
+    pub pending_allowed: u64,
+    pub pending_denied: u64,
+    pub pending_passed: u64,
+}
+
+/// The Policy Board's numbers for one policy (`rule: None`) or one of its rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyMetricRow {
+    pub tier: String,
+    /// `None` for profiles.
+    pub kind: Option<PolicyKind>,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The rule index (-1 for "end of tier"); `None` for the policy's total.
+    pub rule: Option<i32>,
+    /// Connections (`num_flows`) the enforced trace attributes to it.
+    pub connections: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    pub passed: u64,
+    pub pending_connections: u64,
+    pub pending_allowed: u64,
+    pub pending_denied: u64,
+    pub pending_passed: u64,
+}
+
+/// What [`Store::append`](crate::Store::append) made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AppendReceipt {
+    pub records: usize,
+    /// Record ids `first_record_id .. first_record_id + records`.
+    pub first_record_id: u64,
+    /// The write-ahead-log sequence number of the batch (0 for stores without one).
+    pub sequence: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Records in Parquet files plus those buffered in memory.
+    pub records: u64,
+    pub buffered_records: u64,
+    pub files: usize,
+    /// Bytes of Parquet files.
+    pub bytes_on_disk: u64,
+    /// Bytes of write-ahead log not yet flushed to Parquet.
+    pub wal_bytes: u64,
+    /// Files found corrupt and moved aside.
+    pub quarantined: Vec<PathBuf>,
+}
+
+/// What a retention pass removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub files_removed: usize,
+    pub files_rewritten: usize,
+    pub records_removed: u64,
+    pub bytes_freed: u64,
+}
+
+/// What a compaction pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CompactionReport {
+    pub files_in: usize,
+    pub files_out: usize,
+    pub records: u64,
+}

@@ -1,0 +1,374 @@
+//! Durability: WAL replay exactly once, torn tails, a real `kill -9`, format versions,
+//! corrupt files, retention, compaction, background flushes.
+
+mod common;
+
+use common::flow;
+use flowlens_model::{Action, FlowLog};
+use flowlens_store::{
+    EmbeddedOptions, EmbeddedStore, FlowQuery, RetentionPolicy, Store, StoreError, TimeRange,
+};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `n` flows marked with `tag` (in `host`) and their index (in `process_id`).
+fn marked(tag: &str, n: usize, end_time: i64) -> Vec<FlowLog> {
+    (0..n)
+        .map(|i| {
+            let mut f = flow(("ns", "a"), ("ns", "b"), Action::Allow, end_time + i as i64, 1);
+            f.host = Some(tag.to_string());
+            f.process_id = Some(i as i64);
+            f
+        })
+        .collect()
+}
+
+/// (tag, index) of every stored flow, asserting none appears twice.
+async fn markers(store: &EmbeddedStore) -> HashSet<(String, i64)> {
+    let flows = common::all_flows(store).await;
+    let set: HashSet<(String, i64)> = flows
+        .iter()
+        .map(|f| (f.host.clone().unwrap_or_default(), f.process_id.unwrap_or(-1)))
+        .collect();
+    assert_eq!(set.len(), flows.len(), "duplicated records");
+    set
+}
+
+fn wal_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn wal_replays_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        store.append(marked("a", 100, 1000)).await.unwrap();
+        store.append(marked("b", 50, 2000)).await.unwrap();
+    } // dropped without flush
+    {
+        let store = common::open(dir.path());
+        assert_eq!(store.open_report().replayed_records, 150);
+        assert_eq!(markers(&store).await.len(), 150);
+        store.flush().await.unwrap();
+        store.append(marked("c", 10, 3000)).await.unwrap();
+    }
+    {
+        // a and b from Parquet (not replayed again), c from the WAL.
+        let store = common::open(dir.path());
+        assert_eq!(store.open_report().replayed_records, 10);
+        assert_eq!(markers(&store).await.len(), 160);
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.records, stats.files, stats.buffered_records), (160, 1, 10));
+        store.close().await.unwrap();
+    }
+    let store = common::open(dir.path());
+    assert_eq!(store.open_report().replayed_records, 0);
+    assert_eq!(markers(&store).await.len(), 160);
+    // Record ids keep counting across reopenings.
+    let receipt = store.append(marked("d", 1, 4000)).await.unwrap();
+    assert_eq!(receipt.first_record_id, 160);
+}
+
+#[tokio::test]
+async fn torn_wal_tail_is_truncated_and_good_frames_kept() {
+    for damage in ["cut", "garbage", "bitflip"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = common::open(dir.path());
+            store.append(marked("a", 20, 1000)).await.unwrap();
+            store.append(marked("b", 20, 2000)).await.unwrap();
+            store.append(marked("c", 20, 3000)).await.unwrap();
+        }
+        let segment = wal_segments(dir.path()).into_iter().last().unwrap();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        match damage {
+            // A crash in the middle of writing the last frame.
+            "cut" => bytes.truncate(bytes.len() - 100),
+            // A crash after the length was written but before the data.
+            "garbage" => bytes.extend_from_slice(&[0xff; 30]),
+            // The last frame's payload damaged.
+            _ => {
+                let n = bytes.len();
+                bytes[n - 50] ^= 0x40;
+            }
+        }
+        std::fs::write(&segment, &bytes).unwrap();
+        let store = common::open(dir.path());
+        assert!(!store.open_report().warnings.is_empty(), "{damage}: a warning");
+        let want = if damage == "garbage" { 60 } else { 40 };
+        assert_eq!(markers(&store).await.len(), want, "{damage}");
+        // The log keeps working after the repair.
+        store.append(marked("d", 5, 4000)).await.unwrap();
+        drop(store);
+        let store = common::open(dir.path());
+        assert!(store.open_report().warnings.is_empty());
+        assert_eq!(markers(&store).await.len(), want + 5, "{damage} after reopen");
+    }
+}
+
+/// Run only as the child of `kill_9_loses_nothing_acknowledged`: appends until killed.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("FLOWLENS_CRASH_DIR") else { return };
+    let round = std::env::var("FLOWLENS_CRASH_ROUND").unwrap_or_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let options = EmbeddedOptions {
+            flush_rows: 2_000,
+            background_flush: true,
+            compaction_target_rows: 8_000,
+            ..EmbeddedOptions::default()
+        };
+        let store = EmbeddedStore::open(&dir, options).unwrap();
+        for batch in 0.. {
+            store.append(marked(&format!("r{round}b{batch}"), 250, batch * 1000)).await.unwrap();
+            println!("ACK {batch}");
+            if batch % 10 == 9 {
+                store.compact().await.unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn kill_9_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acknowledged: Vec<(usize, i64)> = Vec::new();
+    for (round, kill_after) in [(0usize, 25i64), (1, 47), (2, 33)] {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("FLOWLENS_CRASH_DIR", dir.path())
+            .env("FLOWLENS_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut last = -1;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line.strip_prefix("ACK ") {
+                last = n.trim().parse().unwrap();
+                if last >= kill_after {
+                    child.kill().unwrap(); // SIGKILL
+                    break;
+                }
+            }
+        }
+        child.wait().unwrap();
+        assert!(last >= kill_after, "child stopped early at {last}");
+        acknowledged.push((round, last));
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = common::open(dir.path());
+            let found = markers(&store).await;
+            for &(r, last) in &acknowledged {
+                for b in 0..=last {
+                    for i in 0..250 {
+                        assert!(found.contains(&(format!("r{r}b{b}"), i)), "round {r} batch {b} row {i} lost");
+                    }
+                }
+                // The batch in flight when killed is there whole or not at all.
+                let next = (0..250).filter(|i| found.contains(&(format!("r{r}b{}", last + 1), *i))).count();
+                assert!(next == 0 || next == 250, "torn batch: {next} rows");
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn newer_or_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(common::open(dir.path()));
+    let format = dir.path().join("FORMAT");
+    assert_eq!(std::fs::read_to_string(&format).unwrap().trim(), "flowlens-store format 1");
+    std::fs::write(&format, "flowlens-store format 2\n").unwrap();
+    let err = EmbeddedStore::open(dir.path(), common::options()).err().unwrap();
+    assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
+    assert!(err.to_string().contains("format version flowlens-store format 2"), "{err}");
+    std::fs::write(&format, "something else").unwrap();
+    assert!(matches!(EmbeddedStore::open(dir.path(), common::options()), Err(StoreError::UnsupportedFormat { .. })));
+    std::fs::remove_file(&format).unwrap();
+    std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+    assert!(matches!(EmbeddedStore::open(dir.path(), common::options()), Err(StoreError::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn a_directory_is_opened_by_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    assert!(EmbeddedStore::open(dir.path(), common::options()).is_err());
+    drop(store);
+    common::open(dir.path());
+}
+
+#[tokio::test]
+async fn corrupt_parquet_file_is_quarantined_and_the_rest_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        store.append(marked("a", 30, 1000)).await.unwrap();
+        store.flush().await.unwrap();
+        store.append(marked("b", 40, 2000)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let files = data_files(dir.path());
+    assert_eq!(files.len(), 2);
+    let victim = &files[0];
+    let len = std::fs::metadata(victim).unwrap().len();
+    std::fs::write(victim, vec![7u8; len as usize / 2]).unwrap();
+    let store = common::open(dir.path());
+    let report = store.open_report().warnings.join("\n");
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(report.contains(name), "warning names the file: {report}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.quarantined.len(), 1);
+    assert!(stats.quarantined[0].exists());
+    assert_eq!(markers(&store).await.len(), 40);
+    // The manifest no longer lists it: the next open is clean.
+    drop(store);
+    let store = common::open(dir.path());
+    assert!(store.open_report().warnings.is_empty());
+    assert_eq!(markers(&store).await.len(), 40);
+}
+
+#[tokio::test]
+async fn leftover_files_of_interrupted_writes_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        store.append(marked("a", 30, 1000)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let data = dir.path().join("data");
+    std::fs::write(data.join("flows-00000099-1-2.parquet.tmp"), b"half").unwrap();
+    std::fs::copy(&data_files(dir.path())[0], data.join("flows-00000098-1-2.parquet")).unwrap();
+    let store = common::open(dir.path());
+    assert_eq!(store.open_report().warnings.len(), 2);
+    assert_eq!(data_files(dir.path()).len(), 1);
+    assert_eq!(markers(&store).await.len(), 30);
+}
+
+#[tokio::test]
+async fn retention_by_age_drops_and_trims_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for (tag, t) in [("a", 1000), ("b", 2000), ("c", 3000)] {
+        store.append(marked(tag, 10, t)).await.unwrap(); // end times t..t+9
+        store.flush().await.unwrap();
+    }
+    // Keep end_time >= 2005: drops "a" whole, trims "b" to its last 5 rows.
+    let report = store
+        .apply_retention(RetentionPolicy { max_age: Some(Duration::from_secs(995)), max_bytes: None }, 3000)
+        .await
+        .unwrap();
+    assert_eq!((report.files_removed, report.files_rewritten, report.records_removed), (1, 1, 15));
+    let found = markers(&store).await;
+    assert_eq!(found.len(), 15);
+    assert!(found.contains(&("b".into(), 5)) && !found.contains(&("b".into(), 4)));
+    assert_eq!(store.time_bounds().await.unwrap(), Some((2005, 3009)));
+    assert_eq!(data_files(dir.path()).len(), 2);
+    drop(store);
+    assert_eq!(markers(&common::open(dir.path())).await.len(), 15);
+}
+
+#[tokio::test]
+async fn retention_by_size_drops_oldest_files_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    for (tag, t) in [("a", 1000), ("b", 2000), ("c", 3000)] {
+        store.append(marked(tag, 10, t)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let bytes = store.stats().await.unwrap().bytes_on_disk;
+    let report = store
+        .apply_retention(RetentionPolicy { max_age: None, max_bytes: Some(bytes - 1) }, 0)
+        .await
+        .unwrap();
+    assert_eq!(report.files_removed, 1);
+    let found = markers(&store).await;
+    assert!(found.iter().all(|(tag, _)| tag != "a"));
+    assert_eq!(found.len(), 20);
+    // Nothing to do the second time.
+    let again = store
+        .apply_retention(RetentionPolicy { max_age: None, max_bytes: Some(bytes - 1) }, 0)
+        .await
+        .unwrap();
+    assert_eq!(again.files_removed, 0);
+}
+
+#[tokio::test]
+async fn compaction_merges_small_files_and_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions { compaction_target_rows: 100, ..common::options() };
+    let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
+    for (i, tag) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        // Out of time order on purpose: compaction sorts.
+        store.append(marked(tag, 20, 10_000 - i as i64 * 100)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let before = markers(&store).await;
+    let report = store.compact().await.unwrap();
+    assert_eq!((report.files_in, report.files_out, report.records), (5, 1, 100));
+    assert_eq!(markers(&store).await, before);
+    assert_eq!(data_files(dir.path()).len(), 1);
+    let page = store.query_flows(&FlowQuery::new(TimeRange::new(9_600, 9_700))).await.unwrap();
+    assert_eq!(page.total, 20);
+    drop(store);
+    let store = EmbeddedStore::open(dir.path(), options).unwrap();
+    assert_eq!(markers(&store).await, before);
+    assert_eq!(store.compact().await.unwrap().files_in, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_flushes_keep_everything_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions { flush_rows: 100, background_flush: true, ..EmbeddedOptions::default() };
+    let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
+    for b in 0..30 {
+        store.append(marked(&format!("b{b}"), 40, b * 100)).await.unwrap();
+        // Every acknowledged row is visible at once, wherever it is.
+        let stats = store.stats().await.unwrap();
+        assert_eq!(stats.records, (b as u64 + 1) * 40);
+    }
+    assert_eq!(markers(&store).await.len(), 1200);
+    store.flush().await.unwrap();
+    assert!(store.stats().await.unwrap().files >= 2);
+    assert_eq!(store.stats().await.unwrap().buffered_records, 0);
+    let store_dir = store.dir().to_path_buf();
+    store.close().await.unwrap();
+    // Wait for any background task to let go of the directory.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match EmbeddedStore::open(&store_dir, options.clone()) {
+            Ok(s) => {
+                reopened = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let store = reopened.expect("reopen");
+    assert_eq!(markers(&store).await.len(), 1200);
+}
