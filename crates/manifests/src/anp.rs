@@ -27,15 +27,16 @@ pub(crate) fn admin_network_policy(
     let meta = d.metadata(root, false)?;
     let spec = d.required(root, "spec").and_then(|f| d.map(f))?;
     let errors_before = d.error_count();
-    if baseline && meta.name != "default" {
-        if let Some(f) = root.get("metadata").and_then(|m| m.get("name")) {
-            // The API allows exactly one BaselineAdminNetworkPolicy, named `default`.
-            d.error(
-                f.node,
-                &f.path,
-                "a BaselineAdminNetworkPolicy must be named \"default\"",
-            );
-        }
+    // The API allows exactly one BaselineAdminNetworkPolicy, named `default`.
+    if baseline
+        && meta.name != "default"
+        && let Some(f) = root.get("metadata").and_then(|m| m.get("name"))
+    {
+        d.error(
+            f.node,
+            &f.path,
+            "a BaselineAdminNetworkPolicy must be named \"default\"",
+        );
     }
     let order = if baseline {
         None

@@ -5,12 +5,17 @@
 use crate::LoadOptions;
 use crate::errors::{LoadError, LoadErrors};
 use crate::ips::Allocator;
-use crate::resource::{Resource, ResourceBody};
+use crate::resource::{Resource, ResourceBody, ServiceResource};
 use crate::workloads::expand_workload;
 use flowlens_model::{
     Endpoint, EndpointType, Inventory, Namespace, Policy, ServiceAccount, SourceRef, order_key,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+/// More endpoints than this is not a cluster Flowlens can show usefully, and would exhaust
+/// memory long before; it stops `replicas: 10000` repeated a thousand times.
+pub const MAX_ENDPOINTS: usize = 1_000_000;
 
 /// An inventory and what was noticed while building it.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,17 +47,17 @@ fn deduplicate(resources: Vec<Resource>, warnings: &mut Vec<String>) -> Vec<Reso
     let mut slots: Vec<Option<Resource>> = Vec::with_capacity(resources.len());
     let mut index: HashMap<(String, Option<String>, String), usize> = HashMap::new();
     for r in resources {
-        if let Some(&earlier) = index.get(&r.identity()) {
-            if let Some(old) = slots.get_mut(earlier).and_then(Option::take) {
-                warnings.push(format!(
-                    "{}: document {}: {} replaces the one in {} document {}",
-                    r.source.file,
-                    r.source.document,
-                    r.describe(),
-                    old.source.file,
-                    old.source.document
-                ));
-            }
+        if let Some(&earlier) = index.get(&r.identity())
+            && let Some(old) = slots.get_mut(earlier).and_then(Option::take)
+        {
+            warnings.push(format!(
+                "{}: document {}: {} replaces the one in {} document {}",
+                r.source.file,
+                r.source.document,
+                r.describe(),
+                old.source.file,
+                old.source.document
+            ));
         }
         index.insert(r.identity(), slots.len());
         slots.push(Some(r));
@@ -82,6 +87,14 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
             }
             ResourceBody::Pod(e) | ResourceBody::HostEndpoint(e) => endpoints.push((e, r.source)),
             ResourceBody::Workload(w) => {
+                if endpoints.len() + w.replicas as usize > MAX_ENDPOINTS {
+                    let message = format!(
+                        "more than {MAX_ENDPOINTS} endpoints in total; {} is left out",
+                        format!("{} {}/{}", r.kind, w.namespace, w.name)
+                    );
+                    errors.push(error_at(&r.source, "spec.replicas", None, None, message));
+                    continue;
+                }
                 endpoints.extend(
                     expand_workload(&w)
                         .into_iter()
@@ -142,13 +155,9 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
 
     inv.namespaces = namespaces.into_values().collect();
     inv.service_accounts = service_accounts.into_values().collect();
+    // Both already sorted by allocate_addresses.
     inv.endpoints = endpoints.into_iter().map(|(e, _)| e).collect();
-    inv.endpoints.sort_by(|a, b| {
-        (a.endpoint_type, &a.namespace, &a.name).cmp(&(b.endpoint_type, &b.namespace, &b.name))
-    });
     inv.services = services.into_iter().map(|(s, _)| s.service).collect();
-    inv.services
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     inv.network_sets
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     sort_tiers_and_policies(&mut inv);
@@ -196,11 +205,11 @@ fn sort_tiers_and_policies(inv: &mut Inventory) {
 
 fn allocate_addresses(
     endpoints: &mut [(Endpoint, SourceRef)],
-    services: &mut [(crate::resource::ServiceResource, SourceRef)],
+    services: &mut [(ServiceResource, SourceRef)],
     opts: &LoadOptions,
     errors: &mut Vec<LoadError>,
 ) {
-    let mut taken: HashSet<std::net::IpAddr> = HashSet::new();
+    let mut taken: HashSet<IpAddr> = HashSet::new();
     taken.extend(endpoints.iter().flat_map(|(e, _)| e.ips.iter().copied()));
     taken.extend(
         services
@@ -208,76 +217,46 @@ fn allocate_addresses(
             .flat_map(|(s, _)| s.service.cluster_ips.iter().copied()),
     );
 
-    let mut pods = Allocator::new(opts.pod_cidr, taken.clone());
-    let mut order: Vec<usize> = (0..endpoints.len())
-        .filter(|&i| {
-            endpoints
-                .get(i)
-                .is_some_and(|(e, _)| e.endpoint_type == EndpointType::Wep && e.ips.is_empty())
-        })
-        .collect();
-    order.sort_by(|&a, &b| {
-        let key = |i: usize| {
-            endpoints
-                .get(i)
-                .map(|(e, _)| (e.namespace.clone(), e.name.clone()))
-        };
-        key(a).cmp(&key(b))
+    // Allocation order is the inventory's order, which depends only on names.
+    endpoints.sort_by(|(a, _), (b, _)| {
+        (a.endpoint_type, &a.namespace, &a.name).cmp(&(b.endpoint_type, &b.namespace, &b.name))
     });
-    for i in order {
-        let Some((e, source)) = endpoints.get_mut(i) else {
-            continue;
+    services.sort_by(|(a, _), (b, _)| {
+        (&a.service.namespace, &a.service.name).cmp(&(&b.service.namespace, &b.service.name))
+    });
+
+    let mut pods = Allocator::new(opts.pod_cidr, taken.clone());
+    let without_ip = endpoints
+        .iter_mut()
+        .filter(|(e, _)| e.endpoint_type == EndpointType::Wep && e.ips.is_empty());
+    for (e, source) in without_ip {
+        let Some(ip) = pods.next() else {
+            let message = format!(
+                "pod CIDR {} is used up: {} and later pods get no address; choose a larger pod CIDR",
+                pods.net(),
+                e.qualified_name()
+            );
+            errors.push(error_at(source, "", None, None, message));
+            break;
         };
-        match pods.next() {
-            Some(ip) => e.ips.push(ip),
-            None => errors.push(error_at(
-                source,
-                "",
-                None,
-                None,
-                format!(
-                    "pod CIDR {} has no free address left for {}",
-                    pods.net(),
-                    e.qualified_name()
-                ),
-            )),
-        }
+        e.ips.push(ip);
     }
 
     let mut service_ips = Allocator::new(opts.service_cidr, taken);
-    let mut order: Vec<usize> = (0..services.len())
-        .filter(|&i| {
-            services
-                .get(i)
-                .is_some_and(|(s, _)| !s.headless && s.service.cluster_ips.is_empty())
-        })
-        .collect();
-    order.sort_by(|&a, &b| {
-        let key = |i: usize| {
-            services
-                .get(i)
-                .map(|(s, _)| (s.service.namespace.clone(), s.service.name.clone()))
+    let without_ip = services
+        .iter_mut()
+        .filter(|(s, _)| !s.headless && s.service.cluster_ips.is_empty());
+    for (s, source) in without_ip {
+        let Some(ip) = service_ips.next() else {
+            let message = format!(
+                "service CIDR {} is used up: {}/{} and later services get no address; choose a larger service CIDR",
+                service_ips.net(),
+                s.service.namespace,
+                s.service.name
+            );
+            errors.push(error_at(source, "", None, None, message));
+            break;
         };
-        key(a).cmp(&key(b))
-    });
-    for i in order {
-        let Some((s, source)) = services.get_mut(i) else {
-            continue;
-        };
-        match service_ips.next() {
-            Some(ip) => s.service.cluster_ips.push(ip),
-            None => errors.push(error_at(
-                source,
-                "",
-                None,
-                None,
-                format!(
-                    "service CIDR {} has no free address left for {}/{}",
-                    service_ips.net(),
-                    s.service.namespace,
-                    s.service.name
-                ),
-            )),
-        }
+        s.service.cluster_ips.push(ip);
     }
 }

@@ -110,7 +110,11 @@ pub(crate) fn host_endpoint(d: &mut Diag, root: &Field) -> Option<ResourceBody> 
             });
         }
     }
-    if interface.is_none() && !spec.has("expectedIPs") {
+    let ip_entries = spec.get("expectedIPs").map_or(0, |f| match &f.node.value {
+        crate::node::Value::Seq(items) => items.len(),
+        _ => 1,
+    });
+    if interface.is_none() && ip_entries == 0 {
         // Calico rejects it too: without either, the endpoint matches no traffic.
         d.error(
             spec.node,
@@ -309,10 +313,10 @@ pub(crate) fn calico_policy(
             {
                 d.error(e.node, &e.path, "preDNAT policies cannot have egress rules");
             }
-            if types.egress {
-                if let Some(t) = spec.and_then(|s| s.get("types")) {
-                    d.error(t.node, &t.path, "preDNAT policies cannot apply to Egress");
-                }
+            if types.egress
+                && let Some(t) = spec.and_then(|s| s.get("types"))
+            {
+                d.error(t.node, &t.path, "preDNAT policies cannot apply to Egress");
             }
         }
     }

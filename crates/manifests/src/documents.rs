@@ -286,7 +286,7 @@ fn objects(
         }
     };
     d.prefix = saved_prefix;
-    if let Some(mut body) = body {
+    if let Some(mut body) = body.map(|b| *b) {
         if let ResourceBody::Policy(p) = &mut body {
             p.policy.source = Some(source.clone());
         }
@@ -309,7 +309,7 @@ fn concat_path(prefix: &Path, path: &Path) -> Path {
 enum Dispatch {
     /// A kind Flowlens models; `None` when it had errors or is deliberately left out (e.g. a
     /// host-networked pod).
-    Parsed(Option<ResourceBody>),
+    Parsed(Option<Box<ResourceBody>>),
     Unknown,
 }
 
@@ -398,7 +398,7 @@ fn dispatch(
         },
         _ => return Dispatch::Unknown,
     };
-    Dispatch::Parsed(parsed)
+    Dispatch::Parsed(parsed.map(Box::new))
 }
 
 #[cfg(test)]

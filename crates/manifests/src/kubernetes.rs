@@ -78,16 +78,16 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
     let mut ips = Vec::new();
     if let Some(status) = &status {
         for item in d.opt_list(status, "podIPs") {
-            if let Some(f) = d.map(item) {
-                if let Some(ip) = f.get("ip").and_then(|f| d.ip(&f)) {
-                    ips.push(ip);
-                }
-            }
-        }
-        if ips.is_empty() {
-            if let Some(ip) = status.get("podIP").and_then(|f| d.ip(&f)) {
+            if let Some(f) = d.map(item)
+                && let Some(ip) = f.get("ip").and_then(|f| d.ip(&f))
+            {
                 ips.push(ip);
             }
+        }
+        if ips.is_empty()
+            && let Some(ip) = status.get("podIP").and_then(|f| d.ip(&f))
+        {
+            ips.push(ip);
         }
     }
     let workload = meta_owner(d, root);

@@ -47,7 +47,7 @@ mod resource;
 mod rules;
 mod workloads;
 
-pub use build::{Built, build_inventory};
+pub use build::{Built, MAX_ENDPOINTS, build_inventory};
 pub use errors::{LoadError, LoadErrors};
 pub use kubernetes::MAX_REPLICAS;
 pub use resource::{

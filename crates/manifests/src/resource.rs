@@ -44,7 +44,8 @@ pub struct Workload {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// Endpoints to create; at least 1 (see [`Workload`] docs in the crate root).
+    /// Endpoints to create, at least 1: a workload scaled to zero is modelled as one
+    /// endpoint so policies for it can still be previewed.
     pub replicas: u32,
     pub template: PodTemplate,
 }

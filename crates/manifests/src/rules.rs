@@ -117,14 +117,14 @@ fn rule(d: &mut Diag, f: &Field) -> Option<Rule> {
         .unwrap_or_default();
     let http_field = f.get("http");
     let http = http_field.as_ref().and_then(|h| http_match(d, h));
-    if let (Some(h), Some(a)) = (&http_field, action) {
-        if a != RuleAction::Allow {
-            d.error(
-                h.node,
-                &h.path,
-                "HTTP matches are only valid on Allow rules",
-            );
-        }
+    if let (Some(h), Some(a)) = (&http_field, action)
+        && a != RuleAction::Allow
+    {
+        d.error(
+            h.node,
+            &h.path,
+            "HTTP matches are only valid on Allow rules",
+        );
     }
 
     if d.error_count() > errors_before {

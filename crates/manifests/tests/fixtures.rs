@@ -93,7 +93,7 @@ fn storefront_counts_and_report() {
         (2, 6, 0, 6, 2, 2, 5, 5)
     );
     assert_eq!(loaded.report.files, 7);
-    assert_eq!(loaded.report.documents, 24);
+    assert_eq!(loaded.report.documents, 23);
     assert!(
         loaded.report.warnings.is_empty(),
         "{:?}",
@@ -416,7 +416,7 @@ fn fme_counts() {
             c.tiers,
             c.policies
         ),
-        (3, 8, 6, 4, 0, 4, 6)
+        (3, 8, 6, 3, 0, 4, 6)
     );
     assert!(
         loaded.report.warnings.is_empty(),

@@ -337,8 +337,14 @@ fn exhausted_pod_cidr_is_an_error() {
     let errs = load_str(&text, "x.yaml", &opts)
         .err()
         .unwrap_or_else(|| panic!("expected an error"));
+    // One error, not one per pod.
     assert_eq!(errs.len(), 1);
-    assert!(errs.0[0].message.contains("no free address"), "{errs}");
+    assert!(
+        errs.0[0]
+            .message
+            .contains("10.0.0.0/30 is used up: ns/app-2"),
+        "{errs}"
+    );
 }
 
 #[test]

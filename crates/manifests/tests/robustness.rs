@@ -56,6 +56,7 @@ const INTERESTING: &[&str] = &[
     "replicas: 10001\n",
 ];
 
+#[derive(Clone, Debug)]
 enum Edit {
     Delete(usize, usize),
     Insert(usize, usize),

@@ -114,3 +114,31 @@ pub struct FlowLog {
     /// The node that reported it, when known.
     pub host: Option<String>,
 }
+
+/// A raw flow record: one connection's 5-tuple with counters, as any flow source (a
+/// simulator, conntrack, IPFIX, a capture) can produce it. Enrichment and the policy engine
+/// turn it into [`FlowLog`]s.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawFlow {
+    /// Unix seconds.
+    pub start_time: i64,
+    pub end_time: i64,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub proto: Protocol,
+    /// Source → destination.
+    pub bytes_out: u64,
+    /// Destination → source.
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_id: Option<i64>,
+    /// Which end saw it; `None` means the record stands for both ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
+}

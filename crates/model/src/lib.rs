@@ -18,7 +18,7 @@ pub use endpoint::{
     Endpoint, EndpointType, Namespace, NamedPort, NetworkSet, Service, ServiceAccount,
     ServicePort, TargetPort, WorkloadRef,
 };
-pub use flow::{Action, FlowEnd, FlowLog, FlowService, Reporter};
+pub use flow::{Action, FlowEnd, FlowLog, FlowService, RawFlow, Reporter};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
 pub use inventory::{Inventory, InventoryCounts, sort_policies};
 pub use policy::{

@@ -14,6 +14,16 @@ use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// A Service backend chosen for a flow, as indices into the inventory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceBackend {
+    pub service: u32,
+    /// Index into the service's ports.
+    pub port_index: u32,
+    pub endpoint: u32,
+    pub target_port: u16,
+}
+
 pub(crate) struct CService {
     /// Endpoints selected by the service, sorted.
     pub backends: Vec<u32>,
@@ -182,6 +192,21 @@ impl Engine {
         Err(PeerSpecError::NotFound { namespace: namespace.clone(), name: name.clone() })
     }
 
+    /// The labels flow logs show for a peer: the endpoint's or the network set's own labels
+    /// (without Calico's automatic ones); none for plain networks.
+    pub fn peer_labels(&self, peer: &Peer) -> Option<&flowlens_model::Labels> {
+        match (peer.endpoint, self.network_set_of(peer)) {
+            (Some(ep), _) => Some(&self.inventory.endpoints[ep as usize].labels),
+            (None, Some(i)) => Some(&self.inventory.network_sets[i].labels),
+            _ => None,
+        }
+    }
+
+    /// The network set (index into the inventory's) that names a non-endpoint address.
+    pub fn network_set_of(&self, peer: &Peer) -> Option<usize> {
+        peer.network_set.map(|h| (h - self.holders.n_endpoints) as usize)
+    }
+
     /// How flow logs name a peer.
     pub fn attribute(&self, peer: &Peer) -> PeerAttribution {
         if let Some(ep) = peer.endpoint {
@@ -214,31 +239,37 @@ impl Engine {
     /// If `ip:port` is a Service's cluster IP, the backend the flow goes to. `pick` chooses
     /// among backends (pass something stable per connection, such as the source port).
     pub fn service_target(&self, ip: IpAddr, port: u16, protocol: Protocol, pick: u64) -> Option<ServiceTarget> {
+        let b = self.service_backend(ip, port, protocol, pick)?;
+        let svc = &self.inventory.services[b.service as usize];
+        let ep = &self.inventory.endpoints[b.endpoint as usize];
+        Some(ServiceTarget {
+            namespace: svc.namespace.clone(),
+            name: svc.name.clone(),
+            port_name: svc.ports[b.port_index as usize].name.clone().unwrap_or_else(|| "-".into()),
+            port,
+            endpoint: b.endpoint,
+            endpoint_ip: ep.ips.first().copied()?,
+            target_port: b.target_port,
+        })
+    }
+
+    /// [`Engine::service_target`] without allocating: indices into the inventory.
+    pub fn service_backend(&self, ip: IpAddr, port: u16, protocol: Protocol, pick: u64) -> Option<ServiceBackend> {
         let si = *self.service_by_ip.get(&ip)?;
         let svc = &self.inventory.services[si as usize];
-        let sp = svc.ports.iter().find(|p| p.port == port && p.protocol == protocol)?;
+        let port_index = svc.ports.iter().position(|p| p.port == port && p.protocol == protocol)?;
+        let sp = &svc.ports[port_index];
         let backends = &self.services[si as usize].backends;
-        if backends.is_empty() {
-            return None;
-        }
         // Try backends from the picked one on, skipping any that lack the named target port.
         for k in 0..backends.len() {
-            let b = backends[((pick as usize) + k) % backends.len()];
+            let b = backends[((pick as usize).wrapping_add(k)) % backends.len()];
             let ep = &self.inventory.endpoints[b as usize];
             let target = match &sp.target_port {
                 flowlens_model::TargetPort::Number(n) => Some(*n),
                 flowlens_model::TargetPort::Name(n) => ep.named_port(n, protocol),
             };
-            if let (Some(target_port), Some(endpoint_ip)) = (target, ep.ips.first()) {
-                return Some(ServiceTarget {
-                    namespace: svc.namespace.clone(),
-                    name: svc.name.clone(),
-                    port_name: sp.name.clone().unwrap_or_else(|| "-".into()),
-                    port,
-                    endpoint: b,
-                    endpoint_ip: *endpoint_ip,
-                    target_port,
-                });
+            if let (Some(target_port), Some(_)) = (target, ep.ips.first()) {
+                return Some(ServiceBackend { service: si, port_index: port_index as u32, endpoint: b, target_port });
             }
         }
         None
@@ -301,9 +332,5 @@ impl Engine {
     /// A whole trace as Calico hit strings.
     pub fn hit_strings(&self, hits: &[Hit], format: PolicyHitFormat) -> Vec<String> {
         hits.iter().enumerate().map(|(i, h)| self.policy_hit(h, i).to_string_in(format)).collect()
-    }
-
-    pub(crate) fn namespace_id(&self, name: &str) -> Option<u32> {
-        self.holders.namespaces.ids.get(name).copied()
     }
 }

@@ -114,8 +114,8 @@ fn direction<T: Tracer>(
 /// to their profiles, and are denied when they have none.
 fn profile<T: Tracer>(engine: &Engine, endpoint: u32, hits: &mut Hits, tracer: &mut T) -> Action {
     let ep = &engine.inventory.endpoints[endpoint as usize];
-    let subject = match (ep.endpoint_type, &ep.namespace) {
-        (EndpointType::Wep, Some(ns)) => engine.namespace_id(ns).map(HitSubject::NamespaceProfile),
+    let subject = match (ep.endpoint_type, engine.holders.namespace[endpoint as usize]) {
+        (EndpointType::Wep, Some(ns)) => Some(HitSubject::NamespaceProfile(ns)),
         _ if !ep.profiles.is_empty() => Some(HitSubject::HostProfile(endpoint)),
         _ => None,
     };

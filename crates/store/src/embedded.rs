@@ -92,10 +92,10 @@ pub(crate) struct DataFile {
 
 impl Drop for DataFile {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire) {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::warn!("could not delete replaced data file {}: {e}", self.path.display());
-            }
+        if self.obsolete.load(Ordering::Acquire)
+            && let Err(e) = std::fs::remove_file(&self.path)
+        {
+            tracing::warn!("could not delete replaced data file {}: {e}", self.path.display());
         }
     }
 }
@@ -291,6 +291,44 @@ impl EmbeddedStore {
         self.flush().await
     }
 
+    /// Reads every data file completely (opening only checks footers). Damaged files are
+    /// moved to `quarantine/` and dropped from the manifest, so queries work again; returns
+    /// a warning per quarantined file.
+    pub async fn verify(&self) -> Result<Vec<String>> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let _maintenance = lock(&inner.maintenance);
+            let files = lock(&inner.state).files.clone();
+            let mut damaged = Vec::new();
+            for f in &files {
+                if let Err(e) = files::scan(&f.path) {
+                    damaged.push((f.clone(), e));
+                }
+            }
+            if damaged.is_empty() {
+                return Ok(Vec::new());
+            }
+            let gone: std::collections::HashSet<&str> =
+                damaged.iter().map(|(f, _)| f.meta.name.as_str()).collect();
+            let mut manifest = lock(&inner.state).manifest.clone();
+            manifest.files.retain(|m| !gone.contains(m.name.as_str()));
+            manifest::save(&inner.dir, &manifest)?;
+            let mut warnings = Vec::new();
+            let mut moved = Vec::new();
+            for (f, e) in &damaged {
+                let (target, warning) = move_to_quarantine(&inner.dir, &f.path, &f.meta, e)?;
+                warnings.push(warning);
+                moved.push(target);
+            }
+            let mut st = lock(&inner.state);
+            st.manifest = manifest;
+            st.files.retain(|f| !gone.contains(f.meta.name.as_str()));
+            st.quarantined.extend(moved);
+            Ok(warnings)
+        })
+        .await
+    }
+
     pub(crate) fn snapshot(&self, range: &TimeRange) -> Snapshot {
         let st = lock(&self.inner.state);
         Snapshot {
@@ -476,6 +514,28 @@ fn remove_leftovers(data_dir: &Path, manifest: &Manifest, report: &mut OpenRepor
     Ok(())
 }
 
+/// Moves a damaged data file to `quarantine/`, returning where it went and a warning.
+fn move_to_quarantine(
+    dir: &Path,
+    path: &Path,
+    meta: &FileMeta,
+    error: &StoreError,
+) -> Result<(PathBuf, String)> {
+    let qdir = dir.join("quarantine");
+    std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+    let target = qdir.join(&meta.name);
+    if path.exists() {
+        std::fs::rename(path, &target).map_err(StoreError::io("quarantining", path))?;
+    }
+    let warning = format!(
+        "quarantined {} ({} records unavailable): {error}",
+        path.display(),
+        meta.rows
+    );
+    tracing::error!("{warning}");
+    Ok((target, warning))
+}
+
 /// Moves listed files that are missing or unreadable out of the way, so the rest stays
 /// queryable; they are reported and kept in `quarantine/` for inspection.
 fn quarantine_unreadable(
@@ -491,18 +551,7 @@ fn quarantine_unreadable(
         match files::check(&path) {
             Ok(()) => keep.push(meta),
             Err(e) => {
-                let qdir = dir.join("quarantine");
-                std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
-                let target = qdir.join(&meta.name);
-                if path.exists() {
-                    std::fs::rename(&path, &target).map_err(StoreError::io("quarantining", &path))?;
-                }
-                let warning = format!(
-                    "quarantined {} ({} records unavailable): {e}",
-                    path.display(),
-                    meta.rows
-                );
-                tracing::error!("{warning}");
+                let (target, warning) = move_to_quarantine(dir, &path, &meta, &e)?;
                 report.warnings.push(warning);
                 quarantined.push(target);
             }

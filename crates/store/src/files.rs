@@ -129,6 +129,24 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
+/// Reads a whole data file without keeping it, to find damage anywhere in it.
+pub(crate) fn scan(path: &Path) -> Result<u64> {
+    let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| StoreError::corrupt(path, e.to_string()))?
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| StoreError::corrupt(path, e.to_string()))?;
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
+        rows += crate::decode::conform(batch)
+            .map_err(|e| StoreError::corrupt(path, e.to_string()))?
+            .num_rows() as u64;
+    }
+    Ok(rows)
+}
+
 /// Checks that a data file has a readable footer with the stored schema's columns.
 pub(crate) fn check(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;

@@ -176,29 +176,34 @@ pub(crate) fn retention_blocking(inner: &Inner, policy: RetentionPolicy, now: i6
         }
     }
     if let Some(max_bytes) = policy.max_bytes {
+        // Oldest first, over the files that survive the age limit (including rewrites).
+        enum Source {
+            Existing(Arc<DataFile>),
+            Added(usize),
+        }
         let gone: HashSet<&str> = removed.iter().map(|f| f.meta.name.as_str()).collect();
-        let mut remaining: Vec<(i64, u64, u64, Option<Arc<DataFile>>, usize)> = files
+        let mut candidates: Vec<(i64, u64, u64, Source)> = files
             .iter()
             .filter(|f| !gone.contains(f.meta.name.as_str()))
-            .map(|f| (f.meta.max_time, f.meta.bytes, f.meta.rows, Some(f.clone()), usize::MAX))
-            .chain(added.iter().enumerate().map(|(i, m)| (m.max_time, m.bytes, m.rows, None, i)))
+            .map(|f| (f.meta.max_time, f.meta.bytes, f.meta.rows, Source::Existing(f.clone())))
+            .chain(added.iter().enumerate().map(|(i, m)| (m.max_time, m.bytes, m.rows, Source::Added(i))))
             .collect();
-        remaining.sort_by_key(|r| r.0);
-        let mut total: u64 = remaining.iter().map(|r| r.1).sum();
+        candidates.sort_by_key(|c| c.0);
+        let mut total: u64 = candidates.iter().map(|c| c.1).sum();
         let mut drop_added = Vec::new();
-        for (_, bytes, rows, file, added_index) in remaining {
+        for (_, bytes, rows, source) in candidates {
             if total <= max_bytes {
                 break;
             }
             total -= bytes;
             report.records_removed += rows;
             report.bytes_freed += bytes;
-            match file {
-                Some(f) => {
+            match source {
+                Source::Existing(f) => {
                     removed.push(f);
                     report.files_removed += 1;
                 }
-                None => drop_added.push(added_index),
+                Source::Added(i) => drop_added.push(i),
             }
         }
         drop_added.sort_unstable();

@@ -41,10 +41,10 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
         (Field::SourceLabels, &query.source_selector),
         (Field::DestLabels, &query.dest_selector),
     ] {
-        if let Some(selector) = selector {
-            if !selector.is_all() {
-                parts.push(SelectorMatches::with(selector.clone()).call(vec![column(field)]));
-            }
+        if let Some(selector) = selector
+            && !selector.is_all()
+        {
+            parts.push(SelectorMatches::with(selector.clone()).call(vec![column(field)]));
         }
     }
     if let Some(policy) = &query.policy {
@@ -245,7 +245,7 @@ pub(crate) fn encode_token(keys: &[SortKey], values: &[ScalarValue]) -> Result<S
 /// Rows strictly after the token's row in the order `keys`.
 pub(crate) fn after_token(keys: &[SortKey], token: &str) -> Result<Expr> {
     let bad = || StoreError::invalid("page token is not one this store issued");
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(bad());
     }
     let bytes = (0..token.len())

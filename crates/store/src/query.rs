@@ -323,3 +323,18 @@ pub struct CompactionReport {
     pub files_out: usize,
     pub records: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_ends_with_now_included() {
+        let r = TimeRange::since(Duration::from_secs(900), 10_000);
+        assert_eq!((r.from, r.to), (9_101, 10_001));
+        assert!(r.contains(10_000) && r.contains(9_101) && !r.contains(9_100));
+        assert!(TimeRange::all().is_all());
+        assert!(r.overlaps(10_000, 20_000) && !r.overlaps(10_001, 20_000) && r.overlaps(0, 9_101));
+        assert_eq!(TimeRange::since(Duration::MAX, 5).from, i64::MIN + 7);
+    }
+}

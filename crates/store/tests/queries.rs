@@ -329,7 +329,8 @@ async fn policy_and_rule_groupings() {
     for (_dir, store) in stores().await {
         let q = FlowQuery::new(TimeRange::all());
         let rows = store.aggregate(&q, GroupBy::Policy).await.unwrap();
-        let got: Vec<(String, u64, u64, u64, u64, u64, u64, u64)> = rows
+        type Counts = (String, u64, u64, u64, u64, u64, u64, u64);
+        let got: Vec<Counts> = rows
             .iter()
             .map(|r| {
                 let k = &r.key;

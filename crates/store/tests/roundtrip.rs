@@ -10,6 +10,7 @@ use flowlens_store::Store;
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use std::net::IpAddr;
 
 fn ip() -> impl Strategy<Value = IpAddr> {

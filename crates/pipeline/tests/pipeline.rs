@@ -1,0 +1,242 @@
+//! The pipeline end to end: decoding Calico and raw records, attribution with the engine,
+//! and Calico's aggregation levels.
+
+use flowlens_manifests::{LoadOptions, load_paths};
+use flowlens_model::{Action, EndpointType, FlowLog, PolicyHitFormat, Protocol, RawFlow, Reporter};
+use flowlens_pipeline::decode::{DecodeError, Decoded, InputFormat, decode_line};
+use flowlens_pipeline::{AggregationConfig, AggregationLevel, Aggregator, Attributor};
+use flowlens_policy::{Engine, PeerSpec};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A Felix flows.log line in the shape Calico's documentation describes.
+const FELIX_LINE: &str = r#"{"start_time":1597169700,"end_time":1597170000,"source_ip":null,"source_name":"-","source_name_aggr":"frontend-864f4fcdfd-*","source_namespace":"storefront","source_port":null,"source_type":"wep","source_labels":{"labels":["app=frontend","fw-zone=dmz"]},"dest_ip":null,"dest_name":"-","dest_name_aggr":"microservice1-794cf77b9d-*","dest_namespace":"storefront","dest_port":80,"dest_type":"wep","dest_labels":{"labels":["app=microservice1","fw-zone=trusted"]},"dest_service_namespace":"storefront","dest_service_name":"microservice1","dest_service_port":"http","dest_service_port_num":80,"proto":"tcp","action":"allow","reporter":"src","policies":{"all_policies":["0|security|security.block-threatfeed|pass|1","1|platform|platform.allow-kube-dns|pass|2","2|default|storefront/default.dmz|allow|0","3|default|storefront/default.staged:tighten|deny|-1"]},"bytes_in":48310,"bytes_out":21540,"num_flows":12,"num_flows_started":4,"num_flows_completed":3,"packets_in":212,"packets_out":198,"http_requests_allowed_in":0,"http_requests_denied_in":0,"process_name":"-","num_process_names":0,"process_id":"-","num_process_ids":0,"original_source_ips":null,"num_original_source_ips":0,"host":"worker-1"}"#;
+
+#[test]
+fn felix_flow_log_lines_load_field_for_field() {
+    let Ok(Decoded::Calico(log)) = decode_line(FELIX_LINE, 1, InputFormat::Auto) else { panic!("decodes") };
+    assert_eq!((log.start_time, log.end_time), (1597169700, 1597170000));
+    assert_eq!(log.source.ip, None);
+    assert_eq!(log.source.name, None);
+    assert_eq!(log.source.name_aggr, "frontend-864f4fcdfd-*");
+    assert_eq!(log.source.namespace.as_deref(), Some("storefront"));
+    assert_eq!(log.source.port, None);
+    assert_eq!(log.source.endpoint_type, Some(EndpointType::Wep));
+    assert_eq!(log.source.labels.get("fw-zone").map(String::as_str), Some("dmz"));
+    assert_eq!(log.dest.port, Some(80));
+    assert_eq!(log.dest.labels.len(), 2);
+    let svc = log.dest_service.as_ref().expect("service");
+    assert_eq!((svc.namespace.as_str(), svc.name.as_str(), svc.port_name.as_str(), svc.port_num), ("storefront", "microservice1", "http", 80));
+    assert_eq!((log.proto, log.action, log.reporter), (Protocol::Tcp, Action::Allow, Reporter::Src));
+    // The enforced trace leaves the staged hit out; the older all_policies list is kept whole
+    // as the pending trace.
+    let enforced: Vec<String> = log.enforced_policies.iter().map(|h| h.to_string_in(PolicyHitFormat::Enterprise)).collect();
+    assert_eq!(
+        enforced,
+        ["0|security|security.block-threatfeed|pass|1", "1|platform|platform.allow-kube-dns|pass|2", "2|default|storefront/default.dmz|allow|0"]
+    );
+    assert_eq!(log.pending_policies.len(), 4);
+    assert_eq!(log.enforced_policies[2].to_string(), "2|default|np:storefront/dmz|allow|0");
+    assert_eq!((log.bytes_in, log.bytes_out, log.packets_in, log.packets_out), (48310, 21540, 212, 198));
+    assert_eq!((log.num_flows, log.num_flows_started, log.num_flows_completed), (12, 4, 3));
+    assert_eq!((log.process_name.as_deref(), log.process_id), (None, None));
+    assert_eq!(log.host.as_deref(), Some("worker-1"));
+}
+
+#[test]
+fn elasticsearch_exports_and_newer_policy_fields_load() {
+    let line = format!(r#"{{"_index":"tigera_secure_ee_flows.cluster.20200811","_id":"x","_source":{FELIX_LINE}}}"#);
+    let Ok(Decoded::Calico(wrapped)) = decode_line(&line, 1, InputFormat::Auto) else { panic!("decodes") };
+    let Ok(Decoded::Calico(plain)) = decode_line(FELIX_LINE, 1, InputFormat::Auto) else { panic!("decodes") };
+    assert_eq!(wrapped, plain);
+
+    let newer = FELIX_LINE.replace(
+        r#""policies":{"all_policies":["0|security|security.block-threatfeed|pass|1","1|platform|platform.allow-kube-dns|pass|2","2|default|storefront/default.dmz|allow|0","3|default|storefront/default.staged:tighten|deny|-1"]}"#,
+        r#""policies":{"enforced_policies":["0|default|np:storefront/dmz|allow|0"],"pending_policies":["0|default|snp:storefront/tighten|deny|-1"]}"#,
+    );
+    let Ok(Decoded::Calico(log)) = decode_line(&newer, 1, InputFormat::Calico) else { panic!("decodes") };
+    assert_eq!(log.enforced_policies.len(), 1);
+    assert_eq!(log.pending_policies[0].to_string(), "0|default|snp:storefront/tighten|deny|-1");
+}
+
+#[test]
+fn bad_lines_are_rejected_with_their_number_and_reason() {
+    let cases = [
+        ("{not json", "not a Calico flow log"),
+        (r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"maybe","reporter":"src"}"#, "action \"maybe\""),
+        (r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"allow","reporter":"src","source_ip":"10.0.0.300"}"#, "source_ip"),
+        (r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"allow","reporter":"src","policies":{"all_policies":["x|y"]}}"#, "policies.all_policies"),
+        (r#"{"start_time":5,"end_time":2,"proto":"tcp","action":"allow","reporter":"src"}"#, "before start_time"),
+        (r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"allow","reporter":"src","dest_port":70000}"#, "not a port"),
+        (r#"{"start_time":1,"end_time":2,"src_ip":"10.0.0.1","src_port":1,"dst_ip":"10.0.0.2","dst_port":80,"proto":"warp"}"#, "raw flow record"),
+    ];
+    for (i, (line, why)) in cases.iter().enumerate() {
+        match decode_line(line, i + 7, InputFormat::Auto) {
+            Err(DecodeError { line: n, reason }) => {
+                assert_eq!(n, i + 7);
+                assert!(reason.contains(why), "{reason:?} should mention {why:?}");
+            }
+            other => panic!("line {line} should fail, got {other:?}"),
+        }
+    }
+    assert_eq!(decode_line("   ", 1, InputFormat::Auto), Ok(Decoded::Empty));
+}
+
+fn scenario(parts: &[&str]) -> Arc<Engine> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let paths: Vec<PathBuf> = parts.iter().map(|p| root.join(p)).collect();
+    Arc::new(Engine::new(load_paths(&paths, &LoadOptions::default()).expect("loads").inventory))
+}
+
+fn ip_of(engine: &Engine, spec: &str) -> IpAddr {
+    engine.resolve_spec(&spec.parse::<PeerSpec>().unwrap()).unwrap().ip
+}
+
+fn raw(src: IpAddr, src_port: u16, dst: IpAddr, dst_port: u16, t: i64) -> RawFlow {
+    RawFlow {
+        start_time: t,
+        end_time: t + 1,
+        src_ip: src,
+        src_port,
+        dst_ip: dst,
+        dst_port,
+        proto: Protocol::Tcp,
+        bytes_out: 100,
+        bytes_in: 1000,
+        packets_out: 2,
+        packets_in: 3,
+        process_name: Some("curl".into()),
+        process_id: Some(42),
+        reporter: None,
+    }
+}
+
+fn run(engine: &Arc<Engine>, config: AggregationConfig, records: &[RawFlow]) -> Vec<FlowLog> {
+    let attributor = Attributor::new(engine.clone());
+    let mut aggregator = Aggregator::new(engine.clone(), config);
+    let mut buf = Vec::new();
+    for r in records {
+        buf.clear();
+        attributor.attribute(r, &mut buf).expect("attributable");
+        for a in &buf {
+            aggregator.add(a);
+        }
+    }
+    aggregator.flush_all()
+}
+
+#[test]
+fn raw_records_get_the_traces_explain_gives() {
+    let engine = scenario(&["storefront/manifests", "storefront/steps/rogue.yaml"]);
+    let rogue = ip_of(&engine, "storefront/rogue");
+    let ms1 = ip_of(&engine, "storefront/microservice1");
+    let logs = run(&engine, AggregationConfig::default(), &[raw(rogue, 40000, ms1, 80, 1000)]);
+    // Egress allowed at the rogue pod, ingress denied at microservice1: two logs.
+    assert_eq!(logs.len(), 2);
+    let src = logs.iter().find(|l| l.reporter == Reporter::Src).unwrap();
+    let dst = logs.iter().find(|l| l.reporter == Reporter::Dst).unwrap();
+    let x = engine.explain(&engine.resolve(rogue), &engine.resolve(ms1), &flowlens_policy::FlowQuery {
+        src: rogue, dst: ms1, protocol: Protocol::Tcp, src_port: 40000, dst_port: 80, icmp: None,
+    }, PolicyHitFormat::Calico);
+    let strings = |l: &FlowLog| l.enforced_policies.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+    assert_eq!(strings(src), x.egress.unwrap().policies);
+    assert_eq!(strings(dst), x.ingress.unwrap().policies);
+    assert_eq!((src.action, dst.action), (Action::Allow, Action::Deny));
+    // Denied flows aggregate at level 1: names and IPs kept, source port dropped.
+    assert_eq!(dst.source.ip, Some(rogue));
+    assert_eq!(dst.source.port, None);
+    assert_eq!(dst.dest.port, Some(80));
+    assert!(dst.source.name.as_deref().unwrap().starts_with("rogue-"));
+    // The destination reports what it received as bytes_in.
+    assert_eq!((dst.bytes_in, dst.bytes_out), (100, 1000));
+    assert_eq!((src.bytes_in, src.bytes_out), (1000, 100));
+    // Allowed flows at level 2: pod names and IPs aggregated away.
+    assert_eq!((src.source.ip, src.source.name.as_deref()), (None, None));
+    assert!(src.source.name_aggr.starts_with("rogue-") && src.source.name_aggr.ends_with("-*"));
+    assert_eq!(src.process_name.as_deref(), Some("curl"));
+    assert_eq!(dst.process_name, None);
+}
+
+#[test]
+fn flows_to_service_ips_are_evaluated_after_dnat() {
+    let engine = scenario(&["storefront/manifests"]);
+    let frontend = ip_of(&engine, "storefront/frontend");
+    let svc = engine.inventory().services.iter().find(|s| s.name == "microservice1").unwrap();
+    let logs = run(&engine, AggregationConfig::default(), &[raw(frontend, 40000, svc.cluster_ips[0], 80, 1000)]);
+    assert_eq!(logs.len(), 2);
+    for l in &logs {
+        assert_eq!(l.action, Action::Allow);
+        assert!(l.dest.name_aggr.starts_with("microservice1-"));
+        let s = l.dest_service.as_ref().unwrap();
+        assert_eq!((s.name.as_str(), s.port_num), ("microservice1", 80));
+    }
+}
+
+#[test]
+fn egress_denied_flows_are_logged_by_the_source_only() {
+    let engine = scenario(&["fme/manifests"]);
+    let engine_pod = ip_of(&engine, "fme/engine-standard-group");
+    let core = ip_of(&engine, "fme/fmeserver-core");
+    let logs = run(&engine, AggregationConfig::default(), &[raw(engine_pod, 40000, core, 42001, 1000)]);
+    assert_eq!(logs.len(), 1);
+    assert_eq!((logs[0].reporter, logs[0].action), (Reporter::Src, Action::Deny));
+    assert_eq!(logs[0].enforced_policies.last().unwrap().to_string(), "1|default|knp:fme/default-deny|deny|-1");
+}
+
+#[test]
+fn aggregation_levels_merge_what_calico_merges() {
+    let engine = scenario(&["fme/manifests"]);
+    let inv = engine.inventory();
+    let engines: Vec<IpAddr> = inv.endpoints.iter().filter(|e| e.name.starts_with("engine-standard-group")).map(|e| e.ips[0]).collect();
+    assert_eq!(engines.len(), 2);
+    let core = ip_of(&engine, "fme/fmeserver-core");
+    let records = vec![
+        raw(engines[0], 40000, core, 7070, 1000),
+        raw(engines[0], 40001, core, 7070, 1001),
+        raw(engines[1], 40000, core, 7070, 1002),
+        raw(engines[1], 40002, core, 7070, 1020), // next 15 s bucket
+    ];
+    let level = |n| AggregationConfig { allowed: AggregationLevel::from_number(n).unwrap(), ..AggregationConfig::default() };
+    let src_logs = |logs: Vec<FlowLog>| logs.into_iter().filter(|l| l.reporter == Reporter::Src).collect::<Vec<_>>();
+
+    let l0 = src_logs(run(&engine, level(0), &records));
+    assert_eq!(l0.len(), 4);
+    assert!(l0.iter().all(|l| l.source.port.is_some() && l.num_flows == 1));
+
+    let l1 = src_logs(run(&engine, level(1), &records));
+    assert_eq!(l1.len(), 3, "per pod per bucket");
+    let first = l1.iter().find(|l| l.source.ip == Some(engines[0])).unwrap();
+    assert_eq!((first.num_flows, first.num_flows_started, first.bytes_out), (2, 2, 200));
+
+    let l2 = src_logs(run(&engine, level(2), &records));
+    assert_eq!(l2.len(), 2, "per workload per bucket");
+    assert_eq!(l2[0].num_flows, 3);
+    assert_eq!(l2[0].source.name_aggr, inv.endpoints.iter().find(|e| e.ips[0] == engines[0]).unwrap().name_aggr);
+    assert_eq!(l2[0].source.labels.get("safe.k8s.fmeserver.component").map(String::as_str), Some("engine"));
+    assert_eq!((l2[0].start_time, l2[0].end_time), (990, 1005));
+
+    // Level 3 also merges destination ports; different actions never merge.
+    let mut mixed = records.clone();
+    mixed.push(raw(engines[0], 40003, core, 42001, 1003));
+    let l3 = run(&engine, level(3), &mixed);
+    let allowed: Vec<_> = l3.iter().filter(|l| l.reporter == Reporter::Src && l.action == Action::Allow).collect();
+    let denied: Vec<_> = l3.iter().filter(|l| l.action == Action::Deny).collect();
+    assert_eq!(allowed.iter().map(|l| l.dest.port).collect::<Vec<_>>(), [None, None]);
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].dest.port, Some(42001));
+}
+
+#[test]
+fn decoder_never_panics_on_arbitrary_text() {
+    use proptest::prelude::*;
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(&(".{0,300}", prop::sample::select(vec![InputFormat::Auto, InputFormat::Calico, InputFormat::Raw])), |(text, format)| {
+            let _ = decode_line(&text, 1, format);
+            let mutated = FELIX_LINE.replacen(&text.chars().take(3).collect::<String>(), "", 1);
+            let _ = decode_line(&mutated, 1, format);
+            Ok(())
+        })
+        .unwrap();
+}
