@@ -9,7 +9,13 @@ use std::path::PathBuf;
 /// tiered policy, Kubernetes NetworkPolicy and AdminNetworkPolicy exactly as Calico does, and
 /// tells you which tier, policy and rule allows or denies a flow.
 #[derive(Parser, Debug)]
-#[command(name = "flowlens", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "flowlens",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -96,7 +102,11 @@ pub struct InventoryArgs {
 #[derive(Args, Debug)]
 pub struct SelectorArgs {
     /// The selector, e.g. 'app == "frontend" && tier in {"web", "api"}'.
-    #[arg(value_name = "EXPR", required_unless_present = "batch", conflicts_with = "batch")]
+    #[arg(
+        value_name = "EXPR",
+        required_unless_present = "batch",
+        conflicts_with = "batch"
+    )]
     pub expr: Option<String>,
     /// Labels to test against, as k=v pairs separated by commas.
     #[arg(long, value_name = "K=V,...", default_value = "")]

@@ -11,9 +11,8 @@ pub fn load(paths: &[PathBuf], options: &SnapshotOptions) -> Result<Loaded> {
         pod_cidr: options.pod_cidr,
         service_cidr: options.service_cidr,
     };
-    let loaded = flowlens_manifests::load_paths(paths, &opts).map_err(|errors| {
-        anyhow!("the snapshot has errors; nothing was loaded:\n{errors}")
-    })?;
+    let loaded = flowlens_manifests::load_paths(paths, &opts)
+        .map_err(|errors| anyhow!("the snapshot has errors; nothing was loaded:\n{errors}"))?;
     for warning in &loaded.report.warnings {
         eprintln!("warning: {warning}");
     }

@@ -89,8 +89,8 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
             ResourceBody::Workload(w) => {
                 if endpoints.len() + w.replicas as usize > MAX_ENDPOINTS {
                     let message = format!(
-                        "more than {MAX_ENDPOINTS} endpoints in total; {} is left out",
-                        format!("{} {}/{}", r.kind, w.namespace, w.name)
+                        "more than {MAX_ENDPOINTS} endpoints in total; {} {}/{} is left out",
+                        r.kind, w.namespace, w.name
                     );
                     errors.push(error_at(&r.source, "spec.replicas", None, None, message));
                     continue;

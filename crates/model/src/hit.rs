@@ -111,7 +111,10 @@ impl PolicyHit {
             PolicyHitFormat::Calico => self.calico_policy_field(),
             PolicyHitFormat::Enterprise => self.enterprise_policy_field(),
         };
-        format!("{}|{}|{}|{}|{}", self.index, self.tier, policy, self.action, self.rule)
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.index, self.tier, policy, self.action, self.rule
+        )
     }
 
     fn calico_policy_field(&self) -> String {
@@ -152,18 +155,25 @@ impl PolicyHit {
 
     /// Parses either spelling.
     pub fn parse(text: &str) -> Result<PolicyHit, HitParseError> {
-        let err = |reason: &str| HitParseError { text: text.to_string(), reason: reason.into() };
+        let err = |reason: &str| HitParseError {
+            text: text.to_string(),
+            reason: reason.into(),
+        };
         let parts: Vec<&str> = text.split('|').collect();
         let [index, tier, policy, action, rule] = parts[..] else {
             return Err(err("expected 5 fields separated by '|'"));
         };
-        let index: u32 = index.parse().map_err(|_| err("policy index is not a number"))?;
+        let index: u32 = index
+            .parse()
+            .map_err(|_| err("policy index is not a number"))?;
         if !is_name(tier) {
             return Err(err("tier is empty or has invalid characters"));
         }
-        let action = HitAction::parse(action)
-            .ok_or_else(|| err("action must be allow, deny or pass"))?;
-        let rule: i32 = rule.parse().map_err(|_| err("rule index is not a number"))?;
+        let action =
+            HitAction::parse(action).ok_or_else(|| err("action must be allow, deny or pass"))?;
+        let rule: i32 = rule
+            .parse()
+            .map_err(|_| err("rule index is not a number"))?;
         if rule < -1 {
             return Err(err("rule index below -1"));
         }
@@ -176,12 +186,18 @@ impl PolicyHit {
         if name.is_empty() || !is_name(&name) {
             return Err(err("policy name is empty or has invalid characters"));
         }
-        if let Some(ns) = &namespace {
-            if !is_name(ns) {
-                return Err(err("namespace is empty or has invalid characters"));
-            }
+        if namespace.as_deref().is_some_and(|ns| !is_name(ns)) {
+            return Err(err("namespace is empty or has invalid characters"));
         }
-        Ok(PolicyHit { index, tier: tier.to_string(), kind, namespace, name, action, rule })
+        Ok(PolicyHit {
+            index,
+            tier: tier.to_string(),
+            kind,
+            namespace,
+            name,
+            action,
+            rule,
+        })
     }
 }
 
@@ -253,17 +269,32 @@ fn parse_enterprise_field(policy: &str, tier: &str) -> Result<HitSubject, String
         return Ok((Some(PolicyKind::AdminNetworkPolicy), None, rest.to_string()));
     }
     if let Some(rest) = name.strip_prefix("kbanp.baselineadminnetworkpolicy.") {
-        return Ok((Some(PolicyKind::BaselineAdminNetworkPolicy), None, rest.to_string()));
+        return Ok((
+            Some(PolicyKind::BaselineAdminNetworkPolicy),
+            None,
+            rest.to_string(),
+        ));
     }
     // `<tier>.staged:<name>` is another spelling Calico Enterprise has used.
     let tier_dot = format!("{tier}.");
-    if let Some(rest) = name.strip_prefix(&tier_dot).and_then(|r| r.strip_prefix("staged:")) {
-        return Ok((Some(staged_kind(namespace.is_some(), true)), namespace, rest.to_string()));
+    if let Some(rest) = name
+        .strip_prefix(&tier_dot)
+        .and_then(|r| r.strip_prefix("staged:"))
+    {
+        return Ok((
+            Some(staged_kind(namespace.is_some(), true)),
+            namespace,
+            rest.to_string(),
+        ));
     }
     // Keep names as the tier-prefixed form would have been written: strip the tier prefix
     // only when present, so `security.allow-dns` and `allow-dns` both map to `allow-dns`.
     let plain = name.strip_prefix(&tier_dot).unwrap_or(name);
-    Ok((Some(staged_kind(namespace.is_some(), staged)), namespace, plain.to_string()))
+    Ok((
+        Some(staged_kind(namespace.is_some(), staged)),
+        namespace,
+        plain.to_string(),
+    ))
 }
 
 fn staged_kind(namespaced: bool, staged: bool) -> PolicyKind {
@@ -278,7 +309,9 @@ fn staged_kind(namespaced: bool, staged: bool) -> PolicyKind {
 /// Kubernetes-style names: letters, digits, `-`, `.`, `_`.
 fn is_name(text: &str) -> bool {
     !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 impl fmt::Display for PolicyHit {
@@ -325,7 +358,11 @@ mod tests {
             "0|tier1|ns1/tier1.policy1|deny|-1",
         ] {
             let hit = PolicyHit::parse(text).unwrap();
-            assert_eq!(hit.to_string_in(PolicyHitFormat::Enterprise), text, "{hit:?}");
+            assert_eq!(
+                hit.to_string_in(PolicyHitFormat::Enterprise),
+                text,
+                "{hit:?}"
+            );
         }
     }
 

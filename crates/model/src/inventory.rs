@@ -1,8 +1,7 @@
 //! The inventory: one snapshot of everything enrichment and policy evaluation need.
 
 use crate::{
-    Endpoint, EndpointType, Namespace, NetworkSet, Policy, Service, ServiceAccount, Tier,
-    order_key,
+    Endpoint, EndpointType, Namespace, NetworkSet, Policy, Service, ServiceAccount, Tier, order_key,
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -77,12 +76,18 @@ impl Inventory {
     }
 
     pub fn service_account(&self, namespace: &str, name: &str) -> Option<&ServiceAccount> {
-        self.service_accounts.iter().find(|s| s.namespace == namespace && s.name == name)
+        self.service_accounts
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
     }
 
     pub fn counts(&self) -> InventoryCounts {
-        let count_type =
-            |t: EndpointType| self.endpoints.iter().filter(|e| e.endpoint_type == t).count();
+        let count_type = |t: EndpointType| {
+            self.endpoints
+                .iter()
+                .filter(|e| e.endpoint_type == t)
+                .count()
+        };
         InventoryCounts {
             namespaces: self.namespaces.len(),
             workload_endpoints: count_type(EndpointType::Wep),
@@ -105,7 +110,12 @@ pub fn sort_policies(policies: &mut [&Policy]) {
     });
 }
 
-fn compare_ordered(a_order: Option<f64>, a_name: &str, b_order: Option<f64>, b_name: &str) -> Ordering {
+fn compare_ordered(
+    a_order: Option<f64>,
+    a_name: &str,
+    b_order: Option<f64>,
+    b_name: &str,
+) -> Ordering {
     let (a_none, a) = order_key(a_order);
     let (b_none, b) = order_key(b_order);
     a_none
@@ -122,13 +132,34 @@ mod tests {
     #[test]
     fn tiers_sort_by_order_then_name_with_unordered_last() {
         let mut inv = Inventory::new();
-        for (name, order) in [("security", Some(100.0)), ("zz", None), ("aa", None), ("platform", Some(100.0))] {
-            inv.tiers.push(Tier { name: name.into(), order, default_action: TierDefaultAction::Deny });
+        for (name, order) in [
+            ("security", Some(100.0)),
+            ("zz", None),
+            ("aa", None),
+            ("platform", Some(100.0)),
+        ] {
+            inv.tiers.push(Tier {
+                name: name.into(),
+                order,
+                default_action: TierDefaultAction::Deny,
+            });
         }
-        let names: Vec<&str> = inv.tiers_in_order().iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<&str> = inv
+            .tiers_in_order()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         assert_eq!(
             names,
-            ["platform", "security", "kube-admin", "default", "kube-baseline", "aa", "zz"]
+            [
+                "platform",
+                "security",
+                "kube-admin",
+                "default",
+                "kube-baseline",
+                "aa",
+                "zz"
+            ]
         );
     }
 }

@@ -15,8 +15,8 @@ mod policy;
 mod protocol;
 
 pub use endpoint::{
-    Endpoint, EndpointType, Namespace, NamedPort, NetworkSet, Service, ServiceAccount,
-    ServicePort, TargetPort, WorkloadRef,
+    Endpoint, EndpointType, NamedPort, Namespace, NetworkSet, Service, ServiceAccount, ServicePort,
+    TargetPort, WorkloadRef,
 };
 pub use flow::{Action, FlowEnd, FlowLog, FlowService, RawFlow, Reporter};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};

@@ -194,10 +194,18 @@ pub struct Policy {
     pub selector: Selector,
     /// Global kinds: namespaces whose endpoints the policy applies to (`None`: all, and
     /// non-namespaced endpoints too).
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub namespace_selector: Option<Selector>,
     /// Applies only to endpoints whose service account matches.
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_account_selector: Option<Selector>,
     pub types: PolicyTypes,
     pub ingress: Vec<Rule>,
@@ -235,7 +243,11 @@ impl Policy {
 
     /// Identity used to match a staged policy with the enforced policy it would replace.
     pub fn enforced_identity(&self) -> (PolicyKind, Option<&str>, &str) {
-        (self.kind.enforced_kind(), self.namespace.as_deref(), self.unprefixed_name())
+        (
+            self.kind.enforced_kind(),
+            self.namespace.as_deref(),
+            self.unprefixed_name(),
+        )
     }
 
     pub fn rules(&self, ingress: bool) -> &[Rule] {
@@ -296,7 +308,11 @@ pub struct IcmpMatch {
 pub struct ServiceAccountMatch {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub selector: Option<Selector>,
 }
 
@@ -331,11 +347,23 @@ pub struct EntityRule {
     pub nets: Vec<IpNet>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_nets: Vec<IpNet>,
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub selector: Option<Selector>,
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_selector: Option<Selector>,
-    #[serde(default, with = "crate::selector_serde::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::selector_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub namespace_selector: Option<Selector>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortMatch>,

@@ -136,7 +136,13 @@ mod tests {
 
     #[test]
     fn names_and_numbers_round_trip() {
-        for p in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::IcmpV6, Protocol::Sctp] {
+        for p in [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::IcmpV6,
+            Protocol::Sctp,
+        ] {
             assert_eq!(Protocol::parse(&p.to_string()), Ok(p));
             assert_eq!(Protocol::from_number(p.number()), p);
             assert_eq!(Protocol::parse(&p.flow_log_name()), Ok(p));

@@ -133,7 +133,9 @@ impl Aggregator {
             .iter()
             .map(|e| {
                 let next = groups.len() as u32;
-                *groups.entry((e.namespace.as_deref(), e.name_aggr.as_str())).or_insert(next)
+                *groups
+                    .entry((e.namespace.as_deref(), e.name_aggr.as_str()))
+                    .or_insert(next)
             })
             .collect();
         Aggregator {
@@ -170,13 +172,24 @@ impl Aggregator {
         let by_prefix = level >= AggregationLevel::PodPrefix;
         let who = match (peer.endpoint, self.engine.network_set_of(peer)) {
             (Some(ep), _) => {
-                let is_pod = self.engine.inventory().endpoints[ep as usize].endpoint_type == EndpointType::Wep;
-                if by_prefix && is_pod { Who::Group(self.group_of_endpoint[ep as usize]) } else { Who::Endpoint(ep) }
+                let is_pod = self.engine.inventory().endpoints[ep as usize].endpoint_type
+                    == EndpointType::Wep;
+                if by_prefix && is_pod {
+                    Who::Group(self.group_of_endpoint[ep as usize])
+                } else {
+                    Who::Endpoint(ep)
+                }
             }
             (None, Some(set)) => Who::NetworkSet(set as u32),
-            (None, None) => Who::Net { private: flowlens_policy::is_private(peer.ip) },
+            (None, None) => Who::Net {
+                private: flowlens_policy::is_private(peer.ip),
+            },
         };
-        EndKey { who, ip: (!by_prefix).then_some(peer.ip), port: keep_port.then_some(port) }
+        EndKey {
+            who,
+            ip: (!by_prefix).then_some(peer.ip),
+            port: keep_port.then_some(port),
+        }
     }
 
     /// Adds one attributed flow.
@@ -194,14 +207,30 @@ impl Aggregator {
             reporter: flow.reporter,
             action: flow.action,
             proto: flow.proto.number(),
-            src: self.end_key(&flow.src, flow.src_port, level, level == AggregationLevel::None),
-            dst: self.end_key(&flow.dst, flow.dst_port, level, level < AggregationLevel::PodPrefixAndDestPorts),
+            src: self.end_key(
+                &flow.src,
+                flow.src_port,
+                level,
+                level == AggregationLevel::None,
+            ),
+            dst: self.end_key(
+                &flow.dst,
+                flow.dst_port,
+                level,
+                level < AggregationLevel::PodPrefixAndDestPorts,
+            ),
             service: flow.service.map(|s| (s.service, s.port_index)),
             enforced,
             pending,
             process: flow.process_name.clone(),
         };
-        let connection = self.hasher.hash_one((flow.src.ip, flow.src_port, flow.dst.ip, flow.dst_port, flow.proto));
+        let connection = self.hasher.hash_one((
+            flow.src.ip,
+            flow.src_port,
+            flow.dst.ip,
+            flow.dst_port,
+            flow.proto,
+        ));
         let value = self.entries.entry(key).or_insert_with(|| AggValue {
             connections: FxHashSet::default(),
             started: 0,
@@ -230,11 +259,15 @@ impl Aggregator {
             Some(p) if p == flow.process_id => Some(p),
             Some(_) => Some(None),
         };
-        for (members, peer) in [(&mut value.src_members, &flow.src), (&mut value.dst_members, &flow.dst)] {
-            if let Some(ep) = peer.endpoint {
-                if members.len() < MEMBERS_KEPT && !members.contains(&ep) {
-                    members.push(ep);
-                }
+        for (members, peer) in [
+            (&mut value.src_members, &flow.src),
+            (&mut value.dst_members, &flow.dst),
+        ] {
+            if let Some(ep) = peer.endpoint
+                && members.len() < MEMBERS_KEPT
+                && !members.contains(&ep)
+            {
+                members.push(ep);
             }
         }
     }
@@ -242,7 +275,12 @@ impl Aggregator {
     /// Emits every aggregate whose bucket ended at or before `now`.
     pub fn flush_until(&mut self, now: i64) -> Vec<FlowLog> {
         let interval = self.config.interval_secs.max(1);
-        let done: Vec<AggKey> = self.entries.keys().filter(|k| k.bucket + interval <= now).cloned().collect();
+        let done: Vec<AggKey> = self
+            .entries
+            .keys()
+            .filter(|k| k.bucket + interval <= now)
+            .cloned()
+            .collect();
         let mut out = Vec::with_capacity(done.len());
         for key in done {
             if let Some(value) = self.entries.remove(&key) {
@@ -269,7 +307,11 @@ impl Aggregator {
     fn materialize(&self, key: &AggKey, value: AggValue) -> FlowLog {
         let engine = &*self.engine;
         let hits = |id: u32| -> Vec<PolicyHit> {
-            self.hit_list_by_id[id as usize].iter().enumerate().map(|(i, h)| engine.policy_hit(h, i)).collect()
+            self.hit_list_by_id[id as usize]
+                .iter()
+                .enumerate()
+                .map(|(i, h)| engine.policy_hit(h, i))
+                .collect()
         };
         let interval = self.config.interval_secs.max(1);
         let service = key.service.map(|(si, pi)| {
@@ -310,7 +352,9 @@ impl Aggregator {
         let inv = self.engine.inventory();
         let common_labels = || -> Labels {
             let mut iter = members.iter().map(|&m| &inv.endpoints[m as usize].labels);
-            let Some(first) = iter.next() else { return Labels::new() };
+            let Some(first) = iter.next() else {
+                return Labels::new();
+            };
             let mut labels = first.clone();
             for other in iter {
                 labels.retain(|k, v| other.get(k) == Some(v));
@@ -332,7 +376,9 @@ impl Aggregator {
             }
             Who::Group(_) => {
                 // Every group key was made from an endpoint, which `add` recorded.
-                let Some(&first) = members.first() else { return FlowEnd::default() };
+                let Some(&first) = members.first() else {
+                    return FlowEnd::default();
+                };
                 let e = &inv.endpoints[first as usize];
                 FlowEnd {
                     ip: None,

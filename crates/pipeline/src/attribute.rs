@@ -50,7 +50,9 @@ pub enum Unattributed {
 impl Unattributed {
     pub fn reason(self) -> &'static str {
         match self {
-            Unattributed::NoClusterEndpoint => "neither end is a cluster endpoint (pod or host endpoint)",
+            Unattributed::NoClusterEndpoint => {
+                "neither end is a cluster endpoint (pod or host endpoint)"
+            }
             Unattributed::BadTimes => "end_time is before start_time",
         }
     }
@@ -101,8 +103,17 @@ impl Attributor {
         };
         let verdict: Arc<FlowVerdict> = engine.evaluate(&query);
         let wants = |r: Reporter| raw.reporter.is_none_or(|only| only == r);
-        let egress_allowed = verdict.egress.as_ref().is_none_or(|e| e.action == Action::Allow);
-        let base = |reporter, action, enforced, pending, bytes: (u64, u64), packets: (u64, u64), process: bool| {
+        let egress_allowed = verdict
+            .egress
+            .as_ref()
+            .is_none_or(|e| e.action == Action::Allow);
+        let base = |reporter,
+                    action,
+                    enforced,
+                    pending,
+                    bytes: (u64, u64),
+                    packets: (u64, u64),
+                    process: bool| {
             Attributed {
                 start_time: raw.start_time,
                 end_time: raw.end_time,
@@ -120,14 +131,23 @@ impl Attributor {
                 bytes_out: bytes.1,
                 packets_in: packets.0,
                 packets_out: packets.1,
-                process_name: if process { raw.process_name.clone() } else { None },
+                process_name: if process {
+                    raw.process_name.clone()
+                } else {
+                    None
+                },
                 process_id: if process { raw.process_id } else { None },
             }
         };
         // The record's process belongs to the end that reported it (the client by default).
         let process_at_dst = raw.reporter == Some(Reporter::Dst);
         if let (Some(egress), true) = (&verdict.egress, wants(Reporter::Src)) {
-            let pending = verdict.pending.egress.as_ref().map(|d| d.hits.clone()).unwrap_or_default();
+            let pending = verdict
+                .pending
+                .egress
+                .as_ref()
+                .map(|d| d.hits.clone())
+                .unwrap_or_default();
             out.push(base(
                 Reporter::Src,
                 egress.action,
@@ -138,8 +158,15 @@ impl Attributor {
                 !process_at_dst,
             ));
         }
-        if let (Some(ingress), true, true) = (&verdict.ingress, wants(Reporter::Dst), egress_allowed) {
-            let pending = verdict.pending.ingress.as_ref().map(|d| d.hits.clone()).unwrap_or_default();
+        if let (Some(ingress), true, true) =
+            (&verdict.ingress, wants(Reporter::Dst), egress_allowed)
+        {
+            let pending = verdict
+                .pending
+                .ingress
+                .as_ref()
+                .map(|d| d.hits.clone())
+                .unwrap_or_default();
             out.push(base(
                 Reporter::Dst,
                 ingress.action,

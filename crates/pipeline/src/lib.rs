@@ -15,7 +15,10 @@
 pub mod aggregate;
 pub mod attribute;
 pub mod decode;
+pub mod encode;
+pub mod ingest;
 
 pub use aggregate::{AggregationConfig, AggregationLevel, Aggregator};
 pub use attribute::{Attributed, Attributor};
 pub use decode::{DecodeError, Decoded, InputFormat, decode_line};
+pub use ingest::{Ingest, IngestStats, Rejection};

@@ -27,7 +27,14 @@ fn ip_of(i: usize) -> IpAddr {
     IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8])
 }
 
-fn policy(kind: PolicyKind, name: String, ns: Option<String>, tier: &str, order: f64, selector: Selector) -> Policy {
+fn policy(
+    kind: PolicyKind,
+    name: String,
+    ns: Option<String>,
+    tier: &str,
+    order: f64,
+    selector: Selector,
+) -> Policy {
     Policy {
         kind,
         name,
@@ -37,7 +44,10 @@ fn policy(kind: PolicyKind, name: String, ns: Option<String>, tier: &str, order:
         selector,
         namespace_selector: None,
         service_account_selector: None,
-        types: PolicyTypes { ingress: true, egress: true },
+        types: PolicyTypes {
+            ingress: true,
+            egress: true,
+        },
         ingress: vec![],
         egress: vec![],
         do_not_track: false,
@@ -64,16 +74,27 @@ pub fn generate() -> Inventory {
         ("tenant", 300.0, TierDefaultAction::Pass),
         ("app", 400.0, TierDefaultAction::Deny),
     ] {
-        inv.tiers.push(Tier { name: name.into(), order: Some(order), default_action: action });
+        inv.tiers.push(Tier {
+            name: name.into(),
+            order: Some(order),
+            default_action: action,
+        });
     }
     let mut n = 0usize;
     for ns_i in 0..NAMESPACES {
         let ns = format!("ns-{ns_i:04}");
         inv.namespaces.push(Namespace {
             name: ns.clone(),
-            labels: [("team".to_string(), format!("team-{}", ns_i % 50)), ("env".to_string(), ["prod", "dev", "staging"][ns_i % 3].to_string())].into(),
+            labels: [
+                ("team".to_string(), format!("team-{}", ns_i % 50)),
+                (
+                    "env".to_string(),
+                    ["prod", "dev", "staging"][ns_i % 3].to_string(),
+                ),
+            ]
+            .into(),
         });
-        for app_i in 0..APPS_PER_NS {
+        for (app_i, role) in ROLES.iter().enumerate().take(APPS_PER_NS) {
             let app = format!("app-{app_i}");
             for r in 0..REPLICAS {
                 inv.endpoints.push(Endpoint {
@@ -82,10 +103,19 @@ pub fn generate() -> Inventory {
                     name: format!("{app}-5d8f7c9b4-{r:05}"),
                     name_aggr: format!("{app}-5d8f7c9b4-*"),
                     workload: None,
-                    labels: [("app".to_string(), app.clone()), ("role".to_string(), ROLES[app_i].to_string()), ("version".to_string(), format!("v{}", r % 2))].into(),
+                    labels: [
+                        ("app".to_string(), app.clone()),
+                        ("role".to_string(), role.to_string()),
+                        ("version".to_string(), format!("v{}", r % 2)),
+                    ]
+                    .into(),
                     ips: vec![ip_of(n)],
                     service_account: Some("default".into()),
-                    ports: vec![NamedPort { name: "http".into(), protocol: Protocol::Tcp, port: 8080 }],
+                    ports: vec![NamedPort {
+                        name: "http".into(),
+                        protocol: Protocol::Tcp,
+                        port: 8080,
+                    }],
                     node: None,
                     interface: None,
                     profiles: vec![],
@@ -105,8 +135,18 @@ pub fn generate() -> Inventory {
     }
     // security: 50 global policies denying threat feeds, then passing.
     for i in 0..50 {
-        let mut p = policy(PolicyKind::GlobalNetworkPolicy, format!("block-{i}"), None, "security", i as f64, s(&format!("role == \"{}\"", ROLES[i % 5])));
-        p.types = PolicyTypes { ingress: false, egress: true };
+        let mut p = policy(
+            PolicyKind::GlobalNetworkPolicy,
+            format!("block-{i}"),
+            None,
+            "security",
+            i as f64,
+            s(&format!("role == \"{}\"", ROLES[i % 5])),
+        );
+        p.types = PolicyTypes {
+            ingress: false,
+            egress: true,
+        };
         let mut deny = Rule::new(RuleAction::Deny);
         deny.destination.selector = Some(s(&format!("feed == \"f{}\"", i % 10)));
         p.egress = vec![deny, Rule::new(RuleAction::Pass)];
@@ -114,9 +154,19 @@ pub fn generate() -> Inventory {
     }
     // platform: 450 global policies per team allowing DNS-like traffic, then passing.
     for i in 0..450 {
-        let mut p = policy(PolicyKind::GlobalNetworkPolicy, format!("platform-{i}"), None, "platform", i as f64, s("all()"));
+        let mut p = policy(
+            PolicyKind::GlobalNetworkPolicy,
+            format!("platform-{i}"),
+            None,
+            "platform",
+            i as f64,
+            s("all()"),
+        );
         p.namespace_selector = Some(s(&format!("team == \"team-{}\"", i % 50)));
-        p.types = PolicyTypes { ingress: false, egress: true };
+        p.types = PolicyTypes {
+            ingress: false,
+            egress: true,
+        };
         let mut dns = rule(RuleAction::Allow, Some("app == \"app-4\""), &[53]);
         dns.protocol = Some(Protocol::Udp);
         p.egress = vec![dns, Rule::new(RuleAction::Pass)];
@@ -125,7 +175,14 @@ pub fn generate() -> Inventory {
     // tenant: 1,500 namespaced policies passing intra-namespace traffic.
     for i in 0..1_500 {
         let ns = format!("ns-{:04}", i % NAMESPACES);
-        let mut p = policy(PolicyKind::NetworkPolicy, format!("tenant-{i}"), Some(ns), "tenant", 10.0, s("all()"));
+        let mut p = policy(
+            PolicyKind::NetworkPolicy,
+            format!("tenant-{i}"),
+            Some(ns),
+            "tenant",
+            10.0,
+            s("all()"),
+        );
         let mut pass = Rule::new(RuleAction::Pass);
         pass.source.selector = Some(s("all()"));
         p.ingress = vec![pass.clone()];
@@ -139,23 +196,57 @@ pub fn generate() -> Inventory {
         let ns_i = i % NAMESPACES;
         let app_i = (i / NAMESPACES) % APPS_PER_NS;
         let ns = format!("ns-{ns_i:04}");
-        let mut p = policy(PolicyKind::NetworkPolicy, format!("app-{app_i}-zone"), Some(ns), "app", 100.0 + app_i as f64, s(&format!("app == \"app-{app_i}\"")));
+        let mut p = policy(
+            PolicyKind::NetworkPolicy,
+            format!("app-{app_i}-zone"),
+            Some(ns),
+            "app",
+            100.0 + app_i as f64,
+            s(&format!("app == \"app-{app_i}\"")),
+        );
         let mut from_prev = Rule::new(RuleAction::Allow);
         from_prev.protocol = Some(Protocol::Tcp);
         from_prev.source.selector = Some(s(&format!("app == \"app-{}\"", (app_i + 4) % 5)));
-        from_prev.destination.ports = vec![PortMatch::Named("http".into()), PortMatch::Range { first: 42000, last: 43000 }];
+        from_prev.destination.ports = vec![
+            PortMatch::Named("http".into()),
+            PortMatch::Range {
+                first: 42000,
+                last: 43000,
+            },
+        ];
         p.ingress = vec![from_prev];
         p.egress = vec![
-            rule(RuleAction::Allow, Some(&format!("app == \"app-{}\"", (app_i + 1) % 5)), &[8080]),
-            rule(RuleAction::Allow, Some("role in {\"db\", \"cache\"}"), &[5432, 6379]),
+            rule(
+                RuleAction::Allow,
+                Some(&format!("app == \"app-{}\"", (app_i + 1) % 5)),
+                &[8080],
+            ),
+            rule(
+                RuleAction::Allow,
+                Some("role in {\"db\", \"cache\"}"),
+                &[5432, 6379],
+            ),
         ];
         inv.policies.push(p);
     }
     // default: 4,000 Kubernetes-style policies allowing ingress from labelled namespaces.
     for i in 0..4_000 {
         let ns = format!("ns-{:04}", i % NAMESPACES);
-        let mut p = policy(PolicyKind::KubernetesNetworkPolicy, format!("allow-{i}"), Some(ns), "default", 1000.0, s(&format!("role == \"{}\" && projectcalico.org/orchestrator == \"k8s\"", ROLES[i % 5])));
-        p.types = PolicyTypes { ingress: true, egress: false };
+        let mut p = policy(
+            PolicyKind::KubernetesNetworkPolicy,
+            format!("allow-{i}"),
+            Some(ns),
+            "default",
+            1000.0,
+            s(&format!(
+                "role == \"{}\" && projectcalico.org/orchestrator == \"k8s\"",
+                ROLES[i % 5]
+            )),
+        );
+        p.types = PolicyTypes {
+            ingress: true,
+            egress: false,
+        };
         let mut r = Rule::new(RuleAction::Allow);
         r.protocol = Some(Protocol::Tcp);
         r.source.namespace_selector = Some(s(&format!("team == \"team-{}\"", i % 50)));
@@ -188,7 +279,14 @@ fn flows(inv: &Inventory, count: usize) -> Vec<FlowQuery> {
                 ip_of(base + (next() % 25) as usize)
             };
             let dst_port = [8080, 5432, 6379, 42001, 443][(next() % 5) as usize];
-            FlowQuery { src, dst, protocol: Protocol::Tcp, src_port: 40000 + (next() % 20000) as u16, dst_port, icmp: None }
+            FlowQuery {
+                src,
+                dst,
+                protocol: Protocol::Tcp,
+                src_port: 40000 + (next() % 20000) as u16,
+                dst_port,
+                icmp: None,
+            }
         })
         .collect()
 }
@@ -196,15 +294,25 @@ fn flows(inv: &Inventory, count: usize) -> Vec<FlowQuery> {
 fn benches(c: &mut Criterion) {
     let inv = generate();
     let mut group = c.benchmark_group("engine");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
-    group.bench_function("build_50k_endpoints_10k_policies", |b| b.iter(|| black_box(Engine::new(inv.clone()))));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("build_50k_endpoints_10k_policies", |b| {
+        b.iter(|| black_box(Engine::new(inv.clone())))
+    });
     group.finish();
 
     let engine = Engine::new(inv.clone());
     eprintln!("engine stats: {:?}", engine.stats());
     let flows = flows(&inv, 10_000);
-    let resolved: Vec<_> = flows.iter().map(|f| (engine.resolve(f.src), engine.resolve(f.dst), *f)).collect();
-    let denied = resolved.iter().filter(|(s, d, f)| engine.evaluate_peers(s, d, f).action == flowlens_policy::Action::Deny).count();
+    let resolved: Vec<_> = flows
+        .iter()
+        .map(|f| (engine.resolve(f.src), engine.resolve(f.dst), *f))
+        .collect();
+    let denied = resolved
+        .iter()
+        .filter(|(s, d, f)| engine.evaluate_peers(s, d, f).action == flowlens_policy::Action::Deny)
+        .count();
     eprintln!("{denied} of {} sample flows denied", resolved.len());
 
     let mut group = c.benchmark_group("evaluate");

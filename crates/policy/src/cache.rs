@@ -44,7 +44,9 @@ pub(crate) struct DecisionCache {
 impl DecisionCache {
     pub fn new() -> DecisionCache {
         DecisionCache {
-            shards: (0..SHARDS).map(|_| RwLock::new(FxHashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(FxHashMap::default()))
+                .collect(),
             hasher: rustc_hash::FxBuildHasher,
         }
     }
@@ -75,6 +77,9 @@ impl DecisionCache {
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 }

@@ -4,8 +4,8 @@
 use crate::cache::DecisionCache;
 use crate::engine::{CService, Engine, NetworkSetIndex};
 use crate::sets::{
-    Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable, namespace_selector_semantics,
-    scope_key,
+    Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable,
+    namespace_selector_semantics, scope_key,
 };
 use flowlens_model::{
     EndpointType, EntityRule, Inventory, Policy, PortMatch, Protocol, Rule, RuleAction,
@@ -103,7 +103,9 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
     }
     let mut service_accounts: Vec<ServiceAccountInfo> = Vec::new();
     let mut sa_ids: FxHashMap<(u32, String), u32> = FxHashMap::default();
-    let mut intern_sa = |ns: u32, name: &str, labels: Option<&flowlens_model::Labels>,
+    let mut intern_sa = |ns: u32,
+                         name: &str,
+                         labels: Option<&flowlens_model::Labels>,
                          service_accounts: &mut Vec<ServiceAccountInfo>| {
         *sa_ids.entry((ns, name.to_string())).or_insert_with(|| {
             service_accounts.push(ServiceAccountInfo {
@@ -126,7 +128,9 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
     for ep in &inv.endpoints {
         let ns = ep.namespace.as_deref().map(|n| namespaces.intern(n, None));
         let sa = match (ns, ep.endpoint_type, &ep.service_account) {
-            (Some(ns), EndpointType::Wep, Some(sa)) => Some(intern_sa(ns, sa, None, &mut service_accounts)),
+            (Some(ns), EndpointType::Wep, Some(sa)) => {
+                Some(intern_sa(ns, sa, None, &mut service_accounts))
+            }
             _ => None,
         };
         endpoint_ns.push(ns);
@@ -188,24 +192,41 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
     let mut tier_list: Vec<CTier> = inv
         .tiers_in_order()
         .into_iter()
-        .map(|t| CTier { name: t.name.clone(), default_action: t.default_action })
+        .map(|t| CTier {
+            name: t.name.clone(),
+            default_action: t.default_action,
+        })
         .collect();
     for p in &inv.policies {
         if !tier_list.iter().any(|t| t.name == p.tier) {
-            tier_list.push(CTier { name: p.tier.clone(), default_action: TierDefaultAction::Deny });
+            tier_list.push(CTier {
+                name: p.tier.clone(),
+                default_action: TierDefaultAction::Deny,
+            });
         }
     }
-    let tier_pos: FxHashMap<&str, u32> =
-        tier_list.iter().enumerate().map(|(i, t)| (t.name.as_str(), i as u32)).collect();
+    let tier_pos: FxHashMap<&str, u32> = tier_list
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i as u32))
+        .collect();
 
     // Global evaluation rank of every policy: tier order, then order within the tier.
     let mut rank = vec![0u32; inv.policies.len()];
     {
-        let index_of: FxHashMap<*const Policy, u32> =
-            inv.policies.iter().enumerate().map(|(i, p)| (p as *const Policy, i as u32)).collect();
+        let index_of: FxHashMap<*const Policy, u32> = inv
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p as *const Policy, i as u32))
+            .collect();
         let mut next = 0u32;
         for tier in &tier_list {
-            let mut in_tier: Vec<&Policy> = inv.policies.iter().filter(|p| p.tier == tier.name).collect();
+            let mut in_tier: Vec<&Policy> = inv
+                .policies
+                .iter()
+                .filter(|p| p.tier == tier.name)
+                .collect();
             sort_policies(&mut in_tier);
             for p in in_tier {
                 rank[index_of[&(p as *const Policy)] as usize] = next;
@@ -216,11 +237,18 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
 
     // Compile policies and the sets they apply to.
     let mut sets = SetTable::default();
-    let mut compiler = Compiler { holders: &holders, sets: &mut sets, service_by_name: &service_by_name };
+    let mut compiler = Compiler {
+        holders: &holders,
+        sets: &mut sets,
+        service_by_name: &service_by_name,
+    };
     let mut policies = Vec::with_capacity(inv.policies.len());
     let mut applies_to = Vec::with_capacity(inv.policies.len());
     for p in &inv.policies {
-        let ns = p.namespace.as_deref().and_then(|n| holders.namespaces.ids.get(n).copied());
+        let ns = p
+            .namespace
+            .as_deref()
+            .and_then(|n| holders.namespaces.ids.get(n).copied());
         let stage = if p.do_not_track {
             Stage::Untracked
         } else if p.pre_dnat {
@@ -243,13 +271,21 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
         .filter(|&i| !inv.policies[i as usize].kind.is_staged())
         .collect();
     let has_staged = enforced.len() != inv.policies.len();
-    let pending: Vec<u32> = if has_staged { pending_view(inv) } else { enforced.clone() };
+    let pending: Vec<u32> = if has_staged {
+        pending_view(inv)
+    } else {
+        enforced.clone()
+    };
 
     let mut plans: Vec<Plan> = vec![Plan::default()];
     let mut plan_ids: FxHashMap<Plan, PlanId> = FxHashMap::default();
     plan_ids.insert(Plan::default(), 0);
     let mut endpoint_plans: Vec<EndpointPlans> = vec![[0; 4]; inv.endpoints.len()];
-    let views: &[(&[u32], usize)] = if has_staged { &[(&enforced, 0), (&pending, 2)] } else { &[(&enforced, 0)] };
+    let views: &[(&[u32], usize)] = if has_staged {
+        &[(&enforced, 0), (&pending, 2)]
+    } else {
+        &[(&enforced, 0)]
+    };
     for &(view, slot_base) in views {
         let plan_lists = plans_for_view(inv, view, &rank, &applies_to, &sets, &policies);
         for (ep, dirs) in plan_lists.into_iter().enumerate() {
@@ -270,7 +306,10 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
     }
 
     let uses_src_ports = policies.iter().any(|p| {
-        p.ingress.iter().chain(&p.egress).any(|r| !r.src.ports.is_empty() || !r.src.not_ports.is_empty())
+        p.ingress
+            .iter()
+            .chain(&p.egress)
+            .any(|r| !r.src.ports.is_empty() || !r.src.not_ports.is_empty())
     });
 
     Engine {
@@ -295,15 +334,22 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
 /// the policy with the same identity, a staged `Delete` removes it.
 fn pending_view(inv: &Inventory) -> Vec<u32> {
     use flowlens_model::StagedAction;
-    let staged: Vec<(usize, &Policy)> =
-        inv.policies.iter().enumerate().filter(|(_, p)| p.kind.is_staged()).collect();
+    let staged: Vec<(usize, &Policy)> = inv
+        .policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.kind.is_staged())
+        .collect();
     let mut view = Vec::new();
     for (i, p) in inv.policies.iter().enumerate() {
         if p.kind.is_staged() {
             if p.staged_action == StagedAction::Set {
                 view.push(i as u32);
             }
-        } else if !staged.iter().any(|(_, s)| s.enforced_identity() == p.enforced_identity()) {
+        } else if !staged
+            .iter()
+            .any(|(_, s)| s.enforced_identity() == p.enforced_identity())
+        {
             view.push(i as u32);
         }
     }
@@ -349,7 +395,10 @@ fn plans_for_view(
                 v.push(pi);
                 last.policies = v.into_boxed_slice();
             }
-            _ => stage.push(TierPlan { tier: cp.tier, policies: vec![pi].into_boxed_slice() }),
+            _ => stage.push(TierPlan {
+                tier: cp.tier,
+                policies: vec![pi].into_boxed_slice(),
+            }),
         }
     }
     out
@@ -373,8 +422,15 @@ impl Compiler<'_> {
             "{}|{}|{}|{}",
             scope_key(scope),
             selector.map(|s| s.to_string()).unwrap_or_default(),
-            sa.map(|s| format!("{:?}/{}", s.names, s.selector.as_ref().map(|x| x.to_string()).unwrap_or_default()))
-                .unwrap_or_default(),
+            sa.map(|s| format!(
+                "{:?}/{}",
+                s.names,
+                s.selector
+                    .as_ref()
+                    .map(|x| x.to_string())
+                    .unwrap_or_default()
+            ))
+            .unwrap_or_default(),
             endpoints_only
         );
         let holders = self.holders;
@@ -389,7 +445,10 @@ impl Compiler<'_> {
 
     /// The endpoints a policy applies to (before looking at directions).
     fn applies_to(&mut self, p: &Policy, ns: Option<u32>, stage: Stage) -> SetId {
-        let ns_selector = p.namespace_selector.as_ref().map(namespace_selector_semantics);
+        let ns_selector = p
+            .namespace_selector
+            .as_ref()
+            .map(namespace_selector_semantics);
         let scope = match (&p.namespace, &p.namespace_selector) {
             (Some(_), _) => match ns {
                 Some(ns) => Scope::Namespace(ns),
@@ -406,7 +465,11 @@ impl Compiler<'_> {
         // Untracked and pre-DNAT policies only ever apply to host endpoints; a
         // serviceAccountSelector narrows to pods whose account matches.
         let holders = self.holders;
-        let inv_key = format!("applies:{id}:{:?}:{:?}", stage, p.service_account_selector.as_ref().map(|s| s.to_string()));
+        let inv_key = format!(
+            "applies:{id}:{:?}:{:?}",
+            stage,
+            p.service_account_selector.as_ref().map(|s| s.to_string())
+        );
         let base: Vec<u32> = self.sets.get(id).to_vec();
         let sa_sel = p.service_account_selector.clone();
         self.sets.intern(inv_key, move || {
@@ -415,8 +478,9 @@ impl Compiler<'_> {
                     let is_hep = holders.namespace[h as usize].is_none();
                     (stage == Stage::Normal || is_hep)
                         && sa_sel.as_ref().is_none_or(|sel| {
-                            holders.service_account[h as usize]
-                                .is_some_and(|sa| sel.matches(&holders.service_accounts[sa as usize].labels))
+                            holders.service_account[h as usize].is_some_and(|sa| {
+                                sel.matches(&holders.service_accounts[sa as usize].labels)
+                            })
                         })
                 })
                 .collect()
@@ -441,7 +505,10 @@ impl Compiler<'_> {
         let namespaced = p.kind.is_namespaced();
         // A namespaced policy whose namespace is unknown selects nothing in its namespace.
         let own_ns = ns.unwrap_or(u32::MAX);
-        let ns_selector = e.namespace_selector.as_ref().map(namespace_selector_semantics);
+        let ns_selector = e
+            .namespace_selector
+            .as_ref()
+            .map(namespace_selector_semantics);
         let scope = match (&ns_selector, namespaced) {
             (Some(sel), _) => Scope::Namespaces(sel),
             (None, true) => Scope::Namespace(own_ns),
@@ -454,15 +521,33 @@ impl Compiler<'_> {
         let constrained = e.selector.is_some()
             || e.service_accounts.is_some()
             || (scoped && (e.not_selector.is_some() || e.namespace_selector.is_some()));
-        let set = constrained.then(|| self.set(scope, e.selector.as_ref(), e.service_accounts.as_ref(), false));
+        let set = constrained.then(|| {
+            self.set(
+                scope,
+                e.selector.as_ref(),
+                e.service_accounts.as_ref(),
+                false,
+            )
+        });
         // Calico applies notSelector as written, across all namespaces.
-        let not_set = e.not_selector.as_ref().map(|sel| self.set(Scope::Any, Some(sel), None, false));
+        let not_set = e
+            .not_selector
+            .as_ref()
+            .map(|sel| self.set(Scope::Any, Some(sel), None, false));
         // Named ports resolve against the endpoints the rule's selector picks, or any
         // endpoint when it has none.
-        let has_named = e.ports.iter().chain(&e.not_ports).any(|p| matches!(p, PortMatch::Named(_)));
+        let has_named = e
+            .ports
+            .iter()
+            .chain(&e.not_ports)
+            .any(|p| matches!(p, PortMatch::Named(_)));
         let named_port_scope = if has_named { set } else { None };
         let service = e.services.as_ref().map(|s| {
-            let svc_ns = s.namespace.clone().or_else(|| p.namespace.clone()).unwrap_or_default();
+            let svc_ns = s
+                .namespace
+                .clone()
+                .or_else(|| p.namespace.clone())
+                .unwrap_or_default();
             self.service_by_name.get(&(svc_ns, s.name.clone())).copied()
         });
         CEntity {
@@ -485,4 +570,3 @@ fn port(p: &PortMatch) -> CPort {
         PortMatch::Named(name) => CPort::Named(name.clone()),
     }
 }
-

@@ -1,12 +1,12 @@
 //! The compiled engine and its public API.
 
+use crate::FlowQuery;
 use crate::cache::{CacheKey, DecisionCache};
 use crate::compile::{self, CPolicy, CTier, EndpointPlans, Plan};
 use crate::peer::{Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private};
 use crate::sets::{Holders, SetTable};
 use crate::verdict::{FlowVerdict, Hit, HitSubject};
-use crate::FlowQuery;
-use flowlens_model::{EndpointType, Inventory, PolicyHit, PolicyHitFormat, PROFILE_TIER, Protocol};
+use flowlens_model::{EndpointType, Inventory, PROFILE_TIER, PolicyHit, PolicyHitFormat, Protocol};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use rustc_hash::FxHashMap;
@@ -135,7 +135,12 @@ impl Engine {
         let mut holders: SmallVec<[u32; 4]> = SmallVec::new();
         holders.extend(endpoint);
         holders.extend(sets);
-        Peer { ip, endpoint, holders, network_set: if endpoint.is_some() { None } else { best } }
+        Peer {
+            ip,
+            endpoint,
+            holders,
+            network_set: if endpoint.is_some() { None } else { best },
+        }
     }
 
     /// Resolves `ns/pod`, `ns/workload`, `ns/service` or an IP.
@@ -144,13 +149,21 @@ impl Engine {
             PeerSpec::Ip(ip) => return Ok(self.resolve(*ip)),
             PeerSpec::Named { namespace, name } => (namespace, name),
         };
-        let in_ns = |e: &&flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
+        let in_ns =
+            |e: &&flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
         let eps = &self.inventory.endpoints;
         let found = eps
             .iter()
             .position(|e| in_ns(&e) && e.name == *name)
-            .or_else(|| eps.iter().position(|e| in_ns(&e) && e.workload.as_ref().is_some_and(|w| w.name == *name)))
-            .or_else(|| eps.iter().position(|e| in_ns(&e) && e.name_aggr.trim_end_matches('*') == format!("{name}-")));
+            .or_else(|| {
+                eps.iter()
+                    .position(|e| in_ns(&e) && e.workload.as_ref().is_some_and(|w| w.name == *name))
+            })
+            .or_else(|| {
+                eps.iter().position(|e| {
+                    in_ns(&e) && e.name_aggr.trim_end_matches('*') == format!("{name}-")
+                })
+            });
         if let Some(i) = found {
             let ip = eps[i].ips.first().copied();
             return Ok(match ip {
@@ -163,9 +176,17 @@ impl Engine {
                 },
             });
         }
-        if let Some(si) = self.inventory.services.iter().position(|s| s.namespace == *namespace && s.name == *name) {
+        if let Some(si) = self
+            .inventory
+            .services
+            .iter()
+            .position(|s| s.namespace == *namespace && s.name == *name)
+        {
             let Some(&backend) = self.services[si].backends.first() else {
-                return Err(PeerSpecError::NoBackends { namespace: namespace.clone(), name: name.clone() });
+                return Err(PeerSpecError::NoBackends {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
             };
             let ep = &eps[backend as usize];
             return Ok(match ep.ips.first() {
@@ -184,12 +205,14 @@ impl Engine {
             .network_sets
             .iter()
             .position(|s| s.namespace.as_deref() == Some(namespace.as_str()) && s.name == *name)
+            && let Some(net) = self.inventory.network_sets[i].nets.first()
         {
-            if let Some(net) = self.inventory.network_sets[i].nets.first() {
-                return Ok(self.resolve(net.network()));
-            }
+            return Ok(self.resolve(net.network()));
         }
-        Err(PeerSpecError::NotFound { namespace: namespace.clone(), name: name.clone() })
+        Err(PeerSpecError::NotFound {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        })
     }
 
     /// The labels flow logs show for a peer: the endpoint's or the network set's own labels
@@ -204,7 +227,8 @@ impl Engine {
 
     /// The network set (index into the inventory's) that names a non-endpoint address.
     pub fn network_set_of(&self, peer: &Peer) -> Option<usize> {
-        peer.network_set.map(|h| (h - self.holders.n_endpoints) as usize)
+        peer.network_set
+            .map(|h| (h - self.holders.n_endpoints) as usize)
     }
 
     /// How flow logs name a peer.
@@ -238,14 +262,23 @@ impl Engine {
 
     /// If `ip:port` is a Service's cluster IP, the backend the flow goes to. `pick` chooses
     /// among backends (pass something stable per connection, such as the source port).
-    pub fn service_target(&self, ip: IpAddr, port: u16, protocol: Protocol, pick: u64) -> Option<ServiceTarget> {
+    pub fn service_target(
+        &self,
+        ip: IpAddr,
+        port: u16,
+        protocol: Protocol,
+        pick: u64,
+    ) -> Option<ServiceTarget> {
         let b = self.service_backend(ip, port, protocol, pick)?;
         let svc = &self.inventory.services[b.service as usize];
         let ep = &self.inventory.endpoints[b.endpoint as usize];
         Some(ServiceTarget {
             namespace: svc.namespace.clone(),
             name: svc.name.clone(),
-            port_name: svc.ports[b.port_index as usize].name.clone().unwrap_or_else(|| "-".into()),
+            port_name: svc.ports[b.port_index as usize]
+                .name
+                .clone()
+                .unwrap_or_else(|| "-".into()),
             port,
             endpoint: b.endpoint,
             endpoint_ip: ep.ips.first().copied()?,
@@ -254,10 +287,19 @@ impl Engine {
     }
 
     /// [`Engine::service_target`] without allocating: indices into the inventory.
-    pub fn service_backend(&self, ip: IpAddr, port: u16, protocol: Protocol, pick: u64) -> Option<ServiceBackend> {
+    pub fn service_backend(
+        &self,
+        ip: IpAddr,
+        port: u16,
+        protocol: Protocol,
+        pick: u64,
+    ) -> Option<ServiceBackend> {
         let si = *self.service_by_ip.get(&ip)?;
         let svc = &self.inventory.services[si as usize];
-        let port_index = svc.ports.iter().position(|p| p.port == port && p.protocol == protocol)?;
+        let port_index = svc
+            .ports
+            .iter()
+            .position(|p| p.port == port && p.protocol == protocol)?;
         let sp = &svc.ports[port_index];
         let backends = &self.services[si as usize].backends;
         // Try backends from the picked one on, skipping any that lack the named target port.
@@ -269,7 +311,12 @@ impl Engine {
                 flowlens_model::TargetPort::Name(n) => ep.named_port(n, protocol),
             };
             if let (Some(target_port), Some(_)) = (target, ep.ips.first()) {
-                return Some(ServiceBackend { service: si, port_index: port_index as u32, endpoint: b, target_port });
+                return Some(ServiceBackend {
+                    service: si,
+                    port_index: port_index as u32,
+                    endpoint: b,
+                    target_port,
+                });
             }
         }
         None
@@ -322,7 +369,11 @@ impl Engine {
                 tier: PROFILE_TIER.into(),
                 kind: None,
                 namespace: None,
-                name: self.inventory.endpoints[ep as usize].profiles.first().cloned().unwrap_or_default(),
+                name: self.inventory.endpoints[ep as usize]
+                    .profiles
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
                 action: hit.action,
                 rule: hit.rule,
             },
@@ -331,6 +382,9 @@ impl Engine {
 
     /// A whole trace as Calico hit strings.
     pub fn hit_strings(&self, hits: &[Hit], format: PolicyHitFormat) -> Vec<String> {
-        hits.iter().enumerate().map(|(i, h)| self.policy_hit(h, i).to_string_in(format)).collect()
+        hits.iter()
+            .enumerate()
+            .map(|(i, h)| self.policy_hit(h, i).to_string_in(format))
+            .collect()
     }
 }

@@ -1,13 +1,17 @@
 //! The evaluator: one walk over an endpoint's plan per direction. Used with [`NoTrace`] for
 //! verdicts and with a recorder for `explain`, so both always agree.
 
+use crate::FlowQuery;
 use crate::compile::{CEntity, CPort, CRule, Stage, TierPlan};
 use crate::engine::Engine;
 use crate::peer::Peer;
 use crate::sets::SetId;
-use crate::verdict::{Action, DirectionVerdict, FlowVerdict, Hit, HitSubject, Hits, PendingVerdict, combine};
-use crate::FlowQuery;
-use flowlens_model::{EndpointType, HitAction, IcmpMatch, Protocol, RuleAction, TargetPort, TierDefaultAction};
+use crate::verdict::{
+    Action, DirectionVerdict, FlowVerdict, Hit, HitSubject, Hits, PendingVerdict, combine,
+};
+use flowlens_model::{
+    EndpointType, HitAction, IcmpMatch, Protocol, RuleAction, TargetPort, TierDefaultAction,
+};
 
 /// The flow being evaluated, with both ends resolved.
 pub(crate) struct FlowCtx<'a> {
@@ -31,7 +35,15 @@ pub(crate) trait Tracer {
     fn direction(&mut self, _ingress: bool, _endpoint: u32, _pending: bool) {}
     fn stage(&mut self, _stage: Stage) {}
     fn tier(&mut self, _tier: &TierPlan) {}
-    fn rule(&mut self, _policy: u32, _ingress: bool, _index: usize, _outcome: RuleOutcome, _ctx: &FlowCtx<'_>) {}
+    fn rule(
+        &mut self,
+        _policy: u32,
+        _ingress: bool,
+        _index: usize,
+        _outcome: RuleOutcome,
+        _ctx: &FlowCtx<'_>,
+    ) {
+    }
     fn end_of_tier(&mut self, _tier: u32, _policy: u32, _action: HitAction) {}
     fn profile(&mut self, _hit: Option<Hit>, _action: Action) {}
     fn direction_done(&mut self, _verdict: &DirectionVerdict) {}
@@ -58,11 +70,25 @@ pub(crate) fn evaluate<T: Tracer>(
     let pending = if engine.has_staged {
         let egress = run(src.endpoint, false, true, tracer);
         let ingress = run(dst.endpoint, true, true, tracer);
-        PendingVerdict { action: combine(egress.as_ref(), ingress.as_ref()), egress, ingress }
+        PendingVerdict {
+            action: combine(egress.as_ref(), ingress.as_ref()),
+            egress,
+            ingress,
+        }
     } else {
-        PendingVerdict { action, egress: egress.clone(), ingress: ingress.clone() }
+        PendingVerdict {
+            action,
+            egress: egress.clone(),
+            ingress: ingress.clone(),
+        }
     };
-    FlowVerdict { action, egress, ingress, pending, undecidable }
+    FlowVerdict {
+        action,
+        egress,
+        ingress,
+        pending,
+        undecidable,
+    }
 }
 
 fn direction<T: Tracer>(
@@ -114,14 +140,21 @@ fn direction<T: Tracer>(
 /// to their profiles, and are denied when they have none.
 fn profile<T: Tracer>(engine: &Engine, endpoint: u32, hits: &mut Hits, tracer: &mut T) -> Action {
     let ep = &engine.inventory.endpoints[endpoint as usize];
-    let subject = match (ep.endpoint_type, engine.holders.namespace[endpoint as usize]) {
+    let subject = match (
+        ep.endpoint_type,
+        engine.holders.namespace[endpoint as usize],
+    ) {
         (EndpointType::Wep, Some(ns)) => Some(HitSubject::NamespaceProfile(ns)),
         _ if !ep.profiles.is_empty() => Some(HitSubject::HostProfile(endpoint)),
         _ => None,
     };
     match subject {
         Some(subject) => {
-            let hit = Hit { subject, action: HitAction::Allow, rule: 0 };
+            let hit = Hit {
+                subject,
+                action: HitAction::Allow,
+                rule: 0,
+            };
             hits.push(hit);
             tracer.profile(Some(hit), Action::Allow);
             Action::Allow
@@ -146,14 +179,22 @@ fn evaluate_tiers<T: Tracer>(
         tracer.tier(tier);
         for &pi in tier.policies.iter() {
             let policy = &engine.policies[pi as usize];
-            let rules = if ingress { &policy.ingress } else { &policy.egress };
+            let rules = if ingress {
+                &policy.ingress
+            } else {
+                &policy.egress
+            };
             for (ri, rule) in rules.iter().enumerate() {
                 let outcome = rule_matches(engine, rule, ctx);
                 tracer.rule(pi, ingress, ri, outcome, ctx);
                 if outcome == RuleOutcome::NoMatch {
                     continue;
                 }
-                let hit = |action| Hit { subject: HitSubject::Policy(pi), action, rule: ri as i32 };
+                let hit = |action| Hit {
+                    subject: HitSubject::Policy(pi),
+                    action,
+                    rule: ri as i32,
+                };
                 match rule.action {
                     RuleAction::Log => continue,
                     RuleAction::Allow => {
@@ -175,12 +216,18 @@ fn evaluate_tiers<T: Tracer>(
             }
         }
         // End of tier: attributed to the last policy of the tier that applied.
-        let Some(&last) = tier.policies.last() else { continue };
+        let Some(&last) = tier.policies.last() else {
+            continue;
+        };
         let action = match engine.tiers[tier.tier as usize].default_action {
             TierDefaultAction::Deny => HitAction::Deny,
             TierDefaultAction::Pass => HitAction::Pass,
         };
-        hits.push(Hit { subject: HitSubject::Policy(last), action, rule: -1 });
+        hits.push(Hit {
+            subject: HitSubject::Policy(last),
+            action,
+            rule: -1,
+        });
         tracer.end_of_tier(tier.tier, last, action);
         if action == HitAction::Deny {
             return Some(Action::Deny);
@@ -192,8 +239,12 @@ fn evaluate_tiers<T: Tracer>(
 pub(crate) fn rule_matches(engine: &Engine, rule: &CRule, ctx: &FlowCtx<'_>) -> RuleOutcome {
     let proto = ctx.flow.protocol;
     if rule.protocol.is_some_and(|p| p.number() != proto.number())
-        || rule.not_protocol.is_some_and(|p| p.number() == proto.number())
-        || rule.ip_version.is_some_and(|v| (v == 4) != ctx.src.ip.is_ipv4())
+        || rule
+            .not_protocol
+            .is_some_and(|p| p.number() == proto.number())
+        || rule
+            .ip_version
+            .is_some_and(|v| (v == 4) != ctx.src.ip.is_ipv4())
     {
         return RuleOutcome::NoMatch;
     }
@@ -213,12 +264,20 @@ pub(crate) fn rule_matches(engine: &Engine, rule: &CRule, ctx: &FlowCtx<'_>) -> 
     {
         return RuleOutcome::NoMatch;
     }
-    if undecidable { RuleOutcome::MatchUndecidable } else { RuleOutcome::Match }
+    if undecidable {
+        RuleOutcome::MatchUndecidable
+    } else {
+        RuleOutcome::Match
+    }
 }
 
 /// Whether an ICMP type/code match holds: `None` when the flow is ICMP but does not say its
 /// type. An absent match holds.
-pub(crate) fn icmp_clause(m: Option<IcmpMatch>, proto: Protocol, icmp: Option<(u8, u8)>) -> Option<bool> {
+pub(crate) fn icmp_clause(
+    m: Option<IcmpMatch>,
+    proto: Protocol,
+    icmp: Option<(u8, u8)>,
+) -> Option<bool> {
     let Some(m) = m else { return Some(true) };
     if !matches!(proto, Protocol::Icmp | Protocol::IcmpV6) {
         return Some(false);
@@ -227,14 +286,23 @@ pub(crate) fn icmp_clause(m: Option<IcmpMatch>, proto: Protocol, icmp: Option<(u
     Some(m.icmp_type.is_none_or(|mt| mt == t) && m.code.is_none_or(|mc| mc == c))
 }
 
-pub(crate) fn entity_matches(engine: &Engine, e: &CEntity, peer: &Peer, port: u16, proto: Protocol, is_dst: bool) -> bool {
+pub(crate) fn entity_matches(
+    engine: &Engine,
+    e: &CEntity,
+    peer: &Peer,
+    port: u16,
+    proto: Protocol,
+    is_dst: bool,
+) -> bool {
     nets_match(&e.nets, peer)
         && !e.not_nets.iter().any(|n| n.contains(&peer.ip))
         && e.set.is_none_or(|s| in_set(engine, s, peer))
         && !e.not_set.is_some_and(|s| in_set(engine, s, peer))
-        && (e.ports.is_empty() || ports_match(engine, &e.ports, e.named_port_scope, peer, port, proto))
+        && (e.ports.is_empty()
+            || ports_match(engine, &e.ports, e.named_port_scope, peer, port, proto))
         && !ports_match(engine, &e.not_ports, e.named_port_scope, peer, port, proto)
-        && e.service.is_none_or(|svc| service_matches(engine, svc, peer, port, proto, is_dst))
+        && e.service
+            .is_none_or(|svc| service_matches(engine, svc, peer, port, proto, is_dst))
 }
 
 pub(crate) fn nets_match(nets: &[ipnet::IpNet], peer: &Peer) -> bool {
@@ -276,12 +344,20 @@ pub(crate) fn service_matches(
 ) -> bool {
     let Some(si) = service else { return false };
     let svc = &engine.inventory.services[si as usize];
-    let is_backend = |ep: u32| engine.services[si as usize].backends.binary_search(&ep).is_ok();
+    let is_backend = |ep: u32| {
+        engine.services[si as usize]
+            .backends
+            .binary_search(&ep)
+            .is_ok()
+    };
     if !is_dst {
         return peer.endpoint.is_some_and(is_backend);
     }
     if svc.cluster_ips.contains(&peer.ip) {
-        return svc.ports.iter().any(|p| p.protocol == proto && p.port == port);
+        return svc
+            .ports
+            .iter()
+            .any(|p| p.protocol == proto && p.port == port);
     }
     peer.endpoint.is_some_and(|ep| {
         is_backend(ep)
@@ -290,7 +366,8 @@ pub(crate) fn service_matches(
                     && match &p.target_port {
                         TargetPort::Number(n) => *n == port,
                         TargetPort::Name(name) => {
-                            engine.inventory.endpoints[ep as usize].named_port(name, proto) == Some(port)
+                            engine.inventory.endpoints[ep as usize].named_port(name, proto)
+                                == Some(port)
                         }
                     }
             })

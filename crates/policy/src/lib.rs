@@ -27,6 +27,8 @@ mod verdict;
 
 pub use describe::{describe_entity, describe_rule, format_labels};
 pub use engine::{Engine, EngineStats, ServiceBackend};
-pub use peer::{FlowQuery, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private};
+pub use peer::{
+    FlowQuery, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private,
+};
 pub use trace::{Clause, DirectionTrace, Explanation, PeerView, PendingTrace, TraceStep};
 pub use verdict::{Action, DirectionVerdict, FlowVerdict, Hit, HitSubject, PendingVerdict};

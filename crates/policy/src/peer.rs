@@ -35,7 +35,10 @@ impl FromStr for PeerSpec {
         }
         match text.split_once('/') {
             Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(PeerSpec::Named { namespace: ns.to_string(), name: name.to_string() })
+                Ok(PeerSpec::Named {
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                })
             }
             _ => Err(PeerSpecError::Malformed(text.to_string())),
         }

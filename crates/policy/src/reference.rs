@@ -6,7 +6,8 @@
 use crate::verdict::Action;
 use flowlens_model::{
     EndpointType, EntityRule, HitAction, Inventory, Labels, Policy, PolicyHit, PortMatch, Protocol,
-    Rule, RuleAction, StagedAction, TargetPort, TierDefaultAction, sort_policies, well_known_labels,
+    Rule, RuleAction, StagedAction, TargetPort, TierDefaultAction, sort_policies,
+    well_known_labels,
 };
 use flowlens_selector::{Expr, Selector};
 use std::net::IpAddr;
@@ -56,7 +57,11 @@ impl<'a> Reference<'a> {
             out.push(Holder {
                 namespace: e.namespace.as_deref(),
                 labels: e.selector_labels(),
-                service_account: if e.endpoint_type == EndpointType::Wep { e.service_account.as_deref() } else { None },
+                service_account: if e.endpoint_type == EndpointType::Wep {
+                    e.service_account.as_deref()
+                } else {
+                    None
+                },
                 endpoint: Some(i),
             });
         }
@@ -74,12 +79,15 @@ impl<'a> Reference<'a> {
     }
 
     fn namespace_labels(&self, ns: &str) -> Labels {
-        self.inv.namespace(ns).map(|n| n.selector_labels()).unwrap_or_else(|| {
-            let mut l = Labels::new();
-            l.insert(well_known_labels::K8S_NAMESPACE_NAME.into(), ns.into());
-            l.insert(well_known_labels::NAME.into(), ns.into());
-            l
-        })
+        self.inv
+            .namespace(ns)
+            .map(|n| n.selector_labels())
+            .unwrap_or_else(|| {
+                let mut l = Labels::new();
+                l.insert(well_known_labels::K8S_NAMESPACE_NAME.into(), ns.into());
+                l.insert(well_known_labels::NAME.into(), ns.into());
+                l
+            })
     }
 
     /// Calico's namespaceSelector: evaluated on the namespace's labels, `all()` true for any
@@ -100,18 +108,39 @@ impl<'a> Reference<'a> {
     }
 
     fn sa_labels(&self, ns: &str, name: &str) -> Labels {
-        let mut labels = self.inv.service_account(ns, name).map(|s| s.labels.clone()).unwrap_or_default();
+        let mut labels = self
+            .inv
+            .service_account(ns, name)
+            .map(|s| s.labels.clone())
+            .unwrap_or_default();
         labels.insert(well_known_labels::NAME.into(), name.into());
         labels
     }
 
-    pub fn evaluate(&self, src: IpAddr, dst: IpAddr, proto: Protocol, src_port: u16, dst_port: u16) -> ReferenceVerdict {
+    pub fn evaluate(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: Protocol,
+        src_port: u16,
+        dst_port: u16,
+    ) -> ReferenceVerdict {
         let src_ep = self.endpoint_at(src);
         let dst_ep = self.endpoint_at(dst);
-        let flow = RefFlow { src, dst, proto, src_port, dst_port };
-        let run = |ep: Option<usize>, ingress: bool, pending: bool| ep.map(|ep| self.direction(ep, ingress, pending, &flow));
+        let flow = RefFlow {
+            src,
+            dst,
+            proto,
+            src_port,
+            dst_port,
+        };
+        let run = |ep: Option<usize>, ingress: bool, pending: bool| {
+            ep.map(|ep| self.direction(ep, ingress, pending, &flow))
+        };
         let both = |e: &Option<ReferenceDirection>, i: &Option<ReferenceDirection>| {
-            if e.as_ref().is_some_and(|d| d.action == Action::Deny) || i.as_ref().is_some_and(|d| d.action == Action::Deny) {
+            if e.as_ref().is_some_and(|d| d.action == Action::Deny)
+                || i.as_ref().is_some_and(|d| d.action == Action::Deny)
+            {
                 Action::Deny
             } else {
                 Action::Allow
@@ -138,12 +167,20 @@ impl<'a> Reference<'a> {
         if p.kind.is_staged() {
             return p.staged_action == StagedAction::Set;
         }
-        !self.inv.policies.iter().any(|s| s.kind.is_staged() && s.enforced_identity() == p.enforced_identity())
+        !self
+            .inv
+            .policies
+            .iter()
+            .any(|s| s.kind.is_staged() && s.enforced_identity() == p.enforced_identity())
     }
 
     fn applies(&self, p: &Policy, ep: usize, ingress: bool) -> bool {
         let e = &self.inv.endpoints[ep];
-        if !(if ingress { p.types.ingress } else { p.types.egress }) {
+        if !(if ingress {
+            p.types.ingress
+        } else {
+            p.types.egress
+        }) {
             return false;
         }
         if (p.do_not_track || p.pre_dnat) && e.endpoint_type != EndpointType::Hep {
@@ -166,22 +203,43 @@ impl<'a> Reference<'a> {
         scope_ok && sa_ok && p.selector.matches(&e.selector_labels())
     }
 
-    fn direction(&self, ep: usize, ingress: bool, pending: bool, flow: &RefFlow) -> ReferenceDirection {
+    fn direction(
+        &self,
+        ep: usize,
+        ingress: bool,
+        pending: bool,
+        flow: &RefFlow,
+    ) -> ReferenceDirection {
         let e = &self.inv.endpoints[ep];
-        let mut tier_names: Vec<&str> = self.inv.tiers_in_order().iter().map(|t| t.name.as_str()).collect();
+        let mut tier_names: Vec<&str> = self
+            .inv
+            .tiers_in_order()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         for p in &self.inv.policies {
             if !tier_names.contains(&p.tier.as_str()) {
                 tier_names.push(&p.tier);
             }
         }
         let mut hits: Vec<PolicyHit> = Vec::new();
-        let stage_of = |p: &Policy| if p.do_not_track { 0 } else if p.pre_dnat { 1 } else { 2 };
+        let stage_of = |p: &Policy| {
+            if p.do_not_track {
+                0
+            } else if p.pre_dnat {
+                1
+            } else {
+                2
+            }
+        };
         let mut decided = None;
         for stage in 0..3 {
             if decided.is_some() {
                 break;
             }
-            let outcome = self.tiers(&tier_names, ep, ingress, pending, flow, &mut hits, |p| stage_of(p) == stage);
+            let outcome = self.tiers(&tier_names, ep, ingress, pending, flow, &mut hits, |p| {
+                stage_of(p) == stage
+            });
             decided = match (stage, outcome) {
                 (0, d) => d,
                 (1, Some(Action::Deny)) => Some(Action::Deny),
@@ -205,7 +263,10 @@ impl<'a> Reference<'a> {
                 _ => Action::Deny,
             },
         };
-        ReferenceDirection { action, hits: hits.iter().map(|h| h.to_string()).collect() }
+        ReferenceDirection {
+            action,
+            hits: hits.iter().map(|h| h.to_string()).collect(),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -233,7 +294,12 @@ impl<'a> Reference<'a> {
                 .inv
                 .policies
                 .iter()
-                .filter(|p| p.tier == *tier && self.in_view(p, pending) && in_stage(p) && self.applies(p, ep, ingress))
+                .filter(|p| {
+                    p.tier == *tier
+                        && self.in_view(p, pending)
+                        && in_stage(p)
+                        && self.applies(p, ep, ingress)
+                })
                 .collect();
             if policies.is_empty() {
                 continue;
@@ -263,7 +329,11 @@ impl<'a> Reference<'a> {
                 }
             }
             let last = policies[policies.len() - 1];
-            let default = self.inv.tier(tier).map(|t| t.default_action).unwrap_or(TierDefaultAction::Deny);
+            let default = self
+                .inv
+                .tier(tier)
+                .map(|t| t.default_action)
+                .unwrap_or(TierDefaultAction::Deny);
             let idx = hits.len() as u32;
             match default {
                 TierDefaultAction::Deny => {
@@ -277,26 +347,33 @@ impl<'a> Reference<'a> {
     }
 
     fn rule_matches(&self, p: &Policy, rule: &Rule, flow: &RefFlow) -> bool {
-        if let Some(proto) = rule.protocol {
-            if proto.number() != flow.proto.number() {
-                return false;
-            }
+        if let Some(proto) = rule.protocol
+            && proto.number() != flow.proto.number()
+        {
+            return false;
         }
-        if let Some(proto) = rule.not_protocol {
-            if proto.number() == flow.proto.number() {
-                return false;
-            }
+        if let Some(proto) = rule.not_protocol
+            && proto.number() == flow.proto.number()
+        {
+            return false;
         }
-        if let Some(v) = rule.ip_version {
-            if (v == 4) != flow.src.is_ipv4() {
-                return false;
-            }
+        if let Some(v) = rule.ip_version
+            && (v == 4) != flow.src.is_ipv4()
+        {
+            return false;
         }
         if rule.icmp.is_some() && !matches!(flow.proto, Protocol::Icmp | Protocol::IcmpV6) {
             return false;
         }
         self.entity_matches(p, &rule.source, flow.src, flow.src_port, flow.proto, false)
-            && self.entity_matches(p, &rule.destination, flow.dst, flow.dst_port, flow.proto, true)
+            && self.entity_matches(
+                p,
+                &rule.destination,
+                flow.dst,
+                flow.dst_port,
+                flow.proto,
+                true,
+            )
     }
 
     /// Whether the rule's namespace part (namespaceSelector, or the policy's own namespace)
@@ -310,19 +387,32 @@ impl<'a> Reference<'a> {
     }
 
     fn holder_selected(&self, p: &Policy, e: &EntityRule, h: &Holder<'_>) -> bool {
-        let sa_ok = e.service_accounts.as_ref().is_none_or(|m| match (h.service_account, h.namespace) {
-            (Some(sa), Some(ns)) => {
-                (m.names.is_empty() || m.names.iter().any(|n| n == sa))
-                    && m.selector.as_ref().is_none_or(|s| s.matches(&self.sa_labels(ns, sa)))
-            }
-            _ => false,
-        });
+        let sa_ok =
+            e.service_accounts
+                .as_ref()
+                .is_none_or(|m| match (h.service_account, h.namespace) {
+                    (Some(sa), Some(ns)) => {
+                        (m.names.is_empty() || m.names.iter().any(|n| n == sa))
+                            && m.selector
+                                .as_ref()
+                                .is_none_or(|s| s.matches(&self.sa_labels(ns, sa)))
+                    }
+                    _ => false,
+                });
         self.namespace_part(p, e, h).unwrap_or(true)
             && e.selector.as_ref().is_none_or(|s| s.matches(&h.labels))
             && sa_ok
     }
 
-    fn entity_matches(&self, p: &Policy, e: &EntityRule, ip: IpAddr, port: u16, proto: Protocol, is_dst: bool) -> bool {
+    fn entity_matches(
+        &self,
+        p: &Policy,
+        e: &EntityRule,
+        ip: IpAddr,
+        port: u16,
+        proto: Protocol,
+        is_dst: bool,
+    ) -> bool {
         if !e.nets.is_empty() && !e.nets.iter().any(|n| n.contains(&ip)) {
             return false;
         }
@@ -337,10 +427,10 @@ impl<'a> Reference<'a> {
         if constrained && !holders.iter().any(|h| self.holder_selected(p, e, h)) {
             return false;
         }
-        if let Some(not) = &e.not_selector {
-            if holders.iter().any(|h| not.matches(&h.labels)) {
-                return false;
-            }
+        if let Some(not) = &e.not_selector
+            && holders.iter().any(|h| not.matches(&h.labels))
+        {
+            return false;
         }
         let endpoint = holders.iter().find(|h| h.endpoint.is_some());
         let port_ok = |pm: &PortMatch| match pm {
@@ -348,7 +438,8 @@ impl<'a> Reference<'a> {
             PortMatch::Range { first, last } => *first <= port && port <= *last,
             PortMatch::Named(name) => endpoint.is_some_and(|h| {
                 (!constrained || self.holder_selected(p, e, h))
-                    && self.inv.endpoints[h.endpoint.unwrap_or_default()].named_port(name, proto) == Some(port)
+                    && self.inv.endpoints[h.endpoint.unwrap_or_default()].named_port(name, proto)
+                        == Some(port)
             }),
         };
         if !e.ports.is_empty() && !e.ports.iter().any(port_ok) {
@@ -358,27 +449,42 @@ impl<'a> Reference<'a> {
             return false;
         }
         if let Some(m) = &e.services {
-            let ns = m.namespace.clone().or_else(|| p.namespace.clone()).unwrap_or_default();
-            let Some(svc) = self.inv.services.iter().find(|s| s.namespace == ns && s.name == m.name) else {
+            let ns = m
+                .namespace
+                .clone()
+                .or_else(|| p.namespace.clone())
+                .unwrap_or_default();
+            let Some(svc) = self
+                .inv
+                .services
+                .iter()
+                .find(|s| s.namespace == ns && s.name == m.name)
+            else {
                 return false;
             };
             let backend = endpoint.and_then(|h| h.endpoint).filter(|&i| {
                 let ep = &self.inv.endpoints[i];
                 ep.endpoint_type == EndpointType::Wep
                     && ep.namespace.as_deref() == Some(svc.namespace.as_str())
-                    && svc.selector.as_ref().is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v)))
+                    && svc.selector.as_ref().is_some_and(|sel| {
+                        !sel.is_empty() && sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v))
+                    })
             });
             let ok = if !is_dst {
                 backend.is_some()
             } else if svc.cluster_ips.contains(&ip) {
-                svc.ports.iter().any(|sp| sp.protocol == proto && sp.port == port)
+                svc.ports
+                    .iter()
+                    .any(|sp| sp.protocol == proto && sp.port == port)
             } else {
                 backend.is_some_and(|i| {
                     svc.ports.iter().any(|sp| {
                         sp.protocol == proto
                             && match &sp.target_port {
                                 TargetPort::Number(n) => *n == port,
-                                TargetPort::Name(n) => self.inv.endpoints[i].named_port(n, proto) == Some(port),
+                                TargetPort::Name(n) => {
+                                    self.inv.endpoints[i].named_port(n, proto) == Some(port)
+                                }
                             }
                     })
                 })

@@ -21,7 +21,11 @@ pub(crate) struct NamespaceTable {
 
 impl NamespaceTable {
     pub fn new() -> NamespaceTable {
-        NamespaceTable { names: Vec::new(), labels: Vec::new(), ids: FxHashMap::default() }
+        NamespaceTable {
+            names: Vec::new(),
+            labels: Vec::new(),
+            ids: FxHashMap::default(),
+        }
     }
 
     /// The id of a namespace, adding it (with no labels) if the inventory did not declare it.
@@ -34,7 +38,8 @@ impl NamespaceTable {
         }
         let id = self.names.len() as u32;
         self.names.push(name.to_string());
-        self.labels.push(namespace_view(name, labels.unwrap_or_default()));
+        self.labels
+            .push(namespace_view(name, labels.unwrap_or_default()));
         self.ids.insert(name.to_string(), id);
         id
     }
@@ -70,7 +75,10 @@ pub(crate) fn namespace_selector_semantics(sel: &Selector) -> Selector {
 }
 
 /// The labels a namespace selector sees for a holder in `namespace` (`None`: not namespaced).
-pub(crate) fn namespace_selector_labels<'a>(namespaces: &'a NamespaceTable, namespace: Option<u32>) -> &'a Labels {
+pub(crate) fn namespace_selector_labels(
+    namespaces: &NamespaceTable,
+    namespace: Option<u32>,
+) -> &Labels {
     static EMPTY: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
     match namespace {
         Some(ns) => &namespaces.labels[ns as usize],
@@ -127,7 +135,12 @@ impl Holders {
     }
 
     /// Adds a holder; ids are handed out in order.
-    pub fn push(&mut self, namespace: Option<u32>, labels: Labels, service_account: Option<u32>) -> u32 {
+    pub fn push(
+        &mut self,
+        namespace: Option<u32>,
+        labels: Labels,
+        service_account: Option<u32>,
+    ) -> u32 {
         let id = self.labels.len() as u32;
         match namespace {
             Some(ns) => {
@@ -158,7 +171,10 @@ impl Holders {
     }
 
     fn namespace_matches(&self, holder: u32, selector: &Selector) -> bool {
-        selector.matches(namespace_selector_labels(&self.namespaces, self.namespace[holder as usize]))
+        selector.matches(namespace_selector_labels(
+            &self.namespaces,
+            self.namespace[holder as usize],
+        ))
     }
 
     pub fn in_scope(&self, holder: u32, scope: Scope<'_>) -> bool {
@@ -174,7 +190,7 @@ impl Holders {
             return false;
         };
         let info = &self.service_accounts[id as usize];
-        (sa.names.is_empty() || sa.names.iter().any(|n| *n == info.name))
+        (sa.names.is_empty() || sa.names.contains(&info.name))
             && sa.selector.as_ref().is_none_or(|s| s.matches(&info.labels))
     }
 
@@ -202,7 +218,11 @@ impl Holders {
         for term in terms {
             let found = match term {
                 Expr::Equals { key, value } => Some(
-                    self.by_key_value.get(key).and_then(|m| m.get(value)).cloned().unwrap_or_default(),
+                    self.by_key_value
+                        .get(key)
+                        .and_then(|m| m.get(value))
+                        .cloned()
+                        .unwrap_or_default(),
                 ),
                 Expr::In { key, values } => {
                     let by_value = self.by_key_value.get(key);
@@ -218,10 +238,10 @@ impl Holders {
                 Expr::Has(key) => Some(self.by_key.get(key).cloned().unwrap_or_default()),
                 _ => None,
             };
-            if let Some(found) = found {
-                if best.as_ref().is_none_or(|b| found.len() < b.len()) {
-                    best = Some(found);
-                }
+            if let Some(found) = found
+                && best.as_ref().is_none_or(|b| found.len() < b.len())
+            {
+                best = Some(found);
             }
         }
         best
@@ -236,7 +256,11 @@ impl Holders {
     ) -> Vec<u32> {
         let pool: Vec<u32> = match (scope, selector.and_then(|s| self.candidates(s))) {
             (Scope::Namespace(ns), indexed) => {
-                let in_ns = self.by_namespace.get(ns as usize).map(Vec::as_slice).unwrap_or(&[]);
+                let in_ns = self
+                    .by_namespace
+                    .get(ns as usize)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
                 match indexed {
                     Some(ids) if ids.len() < in_ns.len() => ids,
                     _ => in_ns.to_vec(),
@@ -246,7 +270,13 @@ impl Holders {
             (Scope::Namespaces(sel), None) => {
                 let mut ids: Vec<u32> = (0..self.namespaces.names.len() as u32)
                     .filter(|&ns| sel.matches(&self.namespaces.labels[ns as usize]))
-                    .flat_map(|ns| self.by_namespace.get(ns as usize).into_iter().flatten().copied())
+                    .flat_map(|ns| {
+                        self.by_namespace
+                            .get(ns as usize)
+                            .into_iter()
+                            .flatten()
+                            .copied()
+                    })
                     .collect();
                 if sel.matches(namespace_selector_labels(&self.namespaces, None)) {
                     ids.extend(&self.non_namespaced);

@@ -42,8 +42,15 @@ pub enum TraceStep {
         undecidable: bool,
         clauses: Vec<Clause>,
     },
-    EndOfTier { tier: String, policy: String, action: String },
-    Profile { profile: Option<String>, action: Action },
+    EndOfTier {
+        tier: String,
+        policy: String,
+        action: String,
+    },
+    Profile {
+        profile: Option<String>,
+        action: Action,
+    },
 }
 
 /// The walk for one direction.
@@ -106,7 +113,13 @@ impl Tracer for Recorder<'_> {
         let ep = &e.inventory.endpoints[endpoint as usize];
         let slot = usize::from(pending) * 2 + usize::from(ingress);
         let plan = &e.plans[e.endpoint_plans[endpoint as usize][slot] as usize];
-        let used: Vec<u32> = plan.untracked.iter().chain(&plan.pre_dnat).chain(&plan.normal).map(|t| t.tier).collect();
+        let used: Vec<u32> = plan
+            .untracked
+            .iter()
+            .chain(&plan.pre_dnat)
+            .chain(&plan.normal)
+            .map(|t| t.tier)
+            .collect();
         let tiers_not_applicable = (0..e.tiers.len() as u32)
             .filter(|t| !used.contains(t))
             .map(|t| e.tiers[t as usize].name.clone())
@@ -137,15 +150,29 @@ impl Tracer for Recorder<'_> {
     fn tier(&mut self, tier: &TierPlan) {
         let e = self.engine;
         let policies = tier.policies.iter().map(|&p| policy_label(e, p)).collect();
-        self.push(TraceStep::Tier { tier: e.tiers[tier.tier as usize].name.clone(), policies });
+        self.push(TraceStep::Tier {
+            tier: e.tiers[tier.tier as usize].name.clone(),
+            policies,
+        });
     }
 
-    fn rule(&mut self, policy: u32, ingress: bool, index: usize, outcome: RuleOutcome, ctx: &FlowCtx<'_>) {
+    fn rule(
+        &mut self,
+        policy: u32,
+        ingress: bool,
+        index: usize,
+        outcome: RuleOutcome,
+        ctx: &FlowCtx<'_>,
+    ) {
         let e = self.engine;
         let p = &e.inventory.policies[policy as usize];
         let rule = &p.rules(ingress)[index];
         let compiled = &e.policies[policy as usize];
-        let crule = &if ingress { &compiled.ingress } else { &compiled.egress }[index];
+        let crule = &if ingress {
+            &compiled.ingress
+        } else {
+            &compiled.egress
+        }[index];
         let clauses = rule_clauses(e, rule, crule, ctx);
         self.push(TraceStep::Rule {
             policy: policy_label(e, policy),
@@ -215,7 +242,12 @@ fn peer_phrase(e: &Engine, peer: &Peer) -> String {
         .holders
         .iter()
         .filter(|&&h| h >= e.holders.n_endpoints && Some(h) != peer.network_set)
-        .map(|&h| format!("network set {}", format_labels(&e.holders.labels[h as usize])))
+        .map(|&h| {
+            format!(
+                "network set {}",
+                format_labels(&e.holders.labels[h as usize])
+            )
+        })
         .collect();
     let mut s = format!("{who} {}", format_labels(&v.labels));
     if !extra.is_empty() {
@@ -224,37 +256,94 @@ fn peer_phrase(e: &Engine, peer: &Peer) -> String {
     s
 }
 
-fn rule_clauses(e: &Engine, rule: &Rule, crule: &crate::compile::CRule, ctx: &FlowCtx<'_>) -> Vec<Clause> {
+fn rule_clauses(
+    e: &Engine,
+    rule: &Rule,
+    crule: &crate::compile::CRule,
+    ctx: &FlowCtx<'_>,
+) -> Vec<Clause> {
     let mut out = Vec::new();
     let proto = ctx.flow.protocol;
     let mut clause = |text: String, matched: bool| out.push(Clause { text, matched });
     let flow_proto = proto.to_string();
     if let Some(p) = rule.protocol {
         let ok = p.number() == proto.number();
-        clause(format!("protocol {p} {} {flow_proto}", if ok { "matches" } else { "does not match" }), ok);
+        clause(
+            format!(
+                "protocol {p} {} {flow_proto}",
+                if ok { "matches" } else { "does not match" }
+            ),
+            ok,
+        );
     }
     if let Some(p) = rule.not_protocol {
         let ok = p.number() != proto.number();
-        clause(format!("notProtocol {p} {} {flow_proto}", if ok { "holds for" } else { "excludes" }), ok);
+        clause(
+            format!(
+                "notProtocol {p} {} {flow_proto}",
+                if ok { "holds for" } else { "excludes" }
+            ),
+            ok,
+        );
     }
     if let Some(v) = rule.ip_version {
         let ok = (v == 4) == ctx.src.ip.is_ipv4();
-        clause(format!("ipVersion {v} {}", if ok { "matches" } else { "does not match" }), ok);
+        clause(
+            format!(
+                "ipVersion {v} {}",
+                if ok { "matches" } else { "does not match" }
+            ),
+            ok,
+        );
     }
     if rule.icmp.is_some() || rule.not_icmp.is_some() {
-        match (eval::icmp_clause(rule.icmp, proto, ctx.flow.icmp), eval::icmp_clause(rule.not_icmp, proto, ctx.flow.icmp)) {
+        match (
+            eval::icmp_clause(rule.icmp, proto, ctx.flow.icmp),
+            eval::icmp_clause(rule.not_icmp, proto, ctx.flow.icmp),
+        ) {
             (Some(a), Some(b)) => {
                 let ok = a && !(rule.not_icmp.is_some() && b);
-                clause(format!("ICMP type/code {}", if ok { "matches" } else { "does not match" }), ok);
+                clause(
+                    format!(
+                        "ICMP type/code {}",
+                        if ok { "matches" } else { "does not match" }
+                    ),
+                    ok,
+                );
             }
-            _ => clause("ICMP type/code: not in the flow record, cannot be decided".into(), true),
+            _ => clause(
+                "ICMP type/code: not in the flow record, cannot be decided".into(),
+                true,
+            ),
         }
     }
-    entity_clauses(e, "source", &rule.source, &crule.src, ctx.src, ctx.flow.src_port, proto, false, &mut clause);
-    entity_clauses(e, "destination", &rule.destination, &crule.dst, ctx.dst, ctx.flow.dst_port, proto, true, &mut clause);
+    entity_clauses(
+        e,
+        "source",
+        &rule.source,
+        &crule.src,
+        ctx.src,
+        ctx.flow.src_port,
+        proto,
+        false,
+        &mut clause,
+    );
+    entity_clauses(
+        e,
+        "destination",
+        &rule.destination,
+        &crule.dst,
+        ctx.dst,
+        ctx.flow.dst_port,
+        proto,
+        true,
+        &mut clause,
+    );
     if let Some(http) = &rule.http {
         clause(
-            format!("HTTP match {http:?} cannot be decided from L3/L4 flow data (applied as matching, as the dataplane does)"),
+            format!(
+                "HTTP match {http:?} cannot be decided from L3/L4 flow data (applied as matching, as the dataplane does)"
+            ),
             true,
         );
     }
@@ -276,11 +365,27 @@ fn entity_clauses(
     let yes_no = |ok: bool| if ok { "matches" } else { "does not match" };
     if !model.nets.is_empty() {
         let ok = eval::nets_match(&c.nets, peer);
-        clause(format!("{side} {} {} nets {:?}", peer.ip, if ok { "is in" } else { "is not in" }, model.nets), ok);
+        clause(
+            format!(
+                "{side} {} {} nets {:?}",
+                peer.ip,
+                if ok { "is in" } else { "is not in" },
+                model.nets
+            ),
+            ok,
+        );
     }
     if !model.not_nets.is_empty() {
         let ok = !c.not_nets.iter().any(|n| n.contains(&peer.ip));
-        clause(format!("{side} {} {} notNets {:?}", peer.ip, if ok { "is outside" } else { "is in" }, model.not_nets), ok);
+        clause(
+            format!(
+                "{side} {} {} notNets {:?}",
+                peer.ip,
+                if ok { "is outside" } else { "is in" },
+                model.not_nets
+            ),
+            ok,
+        );
     }
     if let Some(set) = c.set {
         let ok = eval::in_set(e, set, peer);
@@ -294,29 +399,71 @@ fn entity_clauses(
         if let Some(sa) = &model.service_accounts {
             what.push(format!("serviceAccounts {:?}", sa.names));
         }
-        clause(format!("{side} {} {} {}", what.join(" "), yes_no(ok), peer_phrase(e, peer)), ok);
+        clause(
+            format!(
+                "{side} {} {} {}",
+                what.join(" "),
+                yes_no(ok),
+                peer_phrase(e, peer)
+            ),
+            ok,
+        );
     }
     if let (Some(set), Some(sel)) = (c.not_set, &model.not_selector) {
         let ok = !eval::in_set(e, set, peer);
         clause(
-            format!("{side} notSelector {sel} {} {}", if ok { "excludes nothing of" } else { "excludes" }, peer_phrase(e, peer)),
+            format!(
+                "{side} notSelector {sel} {} {}",
+                if ok {
+                    "excludes nothing of"
+                } else {
+                    "excludes"
+                },
+                peer_phrase(e, peer)
+            ),
             ok,
         );
     }
     if !c.ports.is_empty() {
         let ok = eval::ports_match(e, &c.ports, c.named_port_scope, peer, port, proto);
         let names: Vec<String> = model.ports.iter().map(|p| p.to_string()).collect();
-        clause(format!("{side} port {port} {} ports [{}]", if ok { "is in" } else { "is not in" }, names.join(", ")), ok);
+        clause(
+            format!(
+                "{side} port {port} {} ports [{}]",
+                if ok { "is in" } else { "is not in" },
+                names.join(", ")
+            ),
+            ok,
+        );
     }
     if !c.not_ports.is_empty() {
         let ok = !eval::ports_match(e, &c.not_ports, c.named_port_scope, peer, port, proto);
         let names: Vec<String> = model.not_ports.iter().map(|p| p.to_string()).collect();
-        clause(format!("{side} port {port} {} notPorts [{}]", if ok { "is outside" } else { "is in" }, names.join(", ")), ok);
+        clause(
+            format!(
+                "{side} port {port} {} notPorts [{}]",
+                if ok { "is outside" } else { "is in" },
+                names.join(", ")
+            ),
+            ok,
+        );
     }
     if let (Some(svc), Some(m)) = (c.service, &model.services) {
         let ok = eval::service_matches(e, svc, peer, port, proto, is_dst);
-        let exists = if svc.is_none() { " (no such service)" } else { "" };
-        clause(format!("{side} service {}{exists} {} {}", m.name, yes_no(ok), peer_phrase(e, peer)), ok);
+        let exists = if svc.is_none() {
+            " (no such service)"
+        } else {
+            ""
+        };
+        clause(
+            format!(
+                "{side} service {}{exists} {} {}",
+                m.name,
+                yes_no(ok),
+                peer_phrase(e, peer)
+            ),
+            ok,
+        );
     }
 }
 
@@ -324,11 +471,26 @@ impl Engine {
     /// Evaluates a flow and records every step: tiers, policies, each rule with the reason it
     /// matched or not, end-of-tier actions and profiles, for both directions (and the pending
     /// view when staged policies exist). Hit strings are printed in `format`.
-    pub fn explain(&self, src: &Peer, dst: &Peer, flow: &FlowQuery, format: PolicyHitFormat) -> Explanation {
-        let mut rec = Recorder { engine: self, format, current: None, done: Vec::new(), pending: false };
+    pub fn explain(
+        &self,
+        src: &Peer,
+        dst: &Peer,
+        flow: &FlowQuery,
+        format: PolicyHitFormat,
+    ) -> Explanation {
+        let mut rec = Recorder {
+            engine: self,
+            format,
+            current: None,
+            done: Vec::new(),
+            pending: false,
+        };
         let verdict = eval::evaluate(self, src, dst, flow, &mut rec);
         let mut take = |pending: bool, ingress: bool| {
-            rec.done.iter().position(|(p, i, _)| *p == pending && *i == ingress).map(|i| rec.done.remove(i).2)
+            rec.done
+                .iter()
+                .position(|(p, i, _)| *p == pending && *i == ingress)
+                .map(|i| rec.done.remove(i).2)
         };
         let egress = take(false, false);
         let ingress = take(false, true);

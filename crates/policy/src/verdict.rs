@@ -57,7 +57,10 @@ pub struct FlowVerdict {
     pub undecidable: bool,
 }
 
-pub(crate) fn combine(egress: Option<&DirectionVerdict>, ingress: Option<&DirectionVerdict>) -> Action {
+pub(crate) fn combine(
+    egress: Option<&DirectionVerdict>,
+    ingress: Option<&DirectionVerdict>,
+) -> Action {
     let denied = |d: Option<&DirectionVerdict>| d.is_some_and(|d| d.action == Action::Deny);
     if denied(egress) || denied(ingress) {
         Action::Deny

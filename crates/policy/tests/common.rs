@@ -39,15 +39,36 @@ pub fn flow(engine: &Engine, src: &str, dst: &str, proto: &str, port: u16) -> Ou
     flow_from_port(engine, src, dst, proto, 40000, port)
 }
 
-pub fn flow_from_port(engine: &Engine, src: &str, dst: &str, proto: &str, src_port: u16, port: u16) -> Outcome {
-    let src = engine.resolve_spec(&src.parse::<PeerSpec>().unwrap()).unwrap();
-    let dst = engine.resolve_spec(&dst.parse::<PeerSpec>().unwrap()).unwrap();
-    let q = FlowQuery { src: src.ip, dst: dst.ip, protocol: Protocol::parse(proto).unwrap(), src_port, dst_port: port, icmp: None };
+pub fn flow_from_port(
+    engine: &Engine,
+    src: &str,
+    dst: &str,
+    proto: &str,
+    src_port: u16,
+    port: u16,
+) -> Outcome {
+    let src = engine
+        .resolve_spec(&src.parse::<PeerSpec>().unwrap())
+        .unwrap();
+    let dst = engine
+        .resolve_spec(&dst.parse::<PeerSpec>().unwrap())
+        .unwrap();
+    let q = FlowQuery {
+        src: src.ip,
+        dst: dst.ip,
+        protocol: Protocol::parse(proto).unwrap(),
+        src_port,
+        dst_port: port,
+        icmp: None,
+    };
     let v = engine.evaluate_peers(&src, &dst, &q);
     // The explained walk must agree with the plain one, every time.
     let e = engine.explain(&src, &dst, &q, PolicyHitFormat::Calico);
     assert_eq!(e.action, v.action);
-    let hits = |d: &Option<flowlens_policy::DirectionVerdict>| d.as_ref().map(|d| engine.hit_strings(&d.hits, PolicyHitFormat::Calico));
+    let hits = |d: &Option<flowlens_policy::DirectionVerdict>| {
+        d.as_ref()
+            .map(|d| engine.hit_strings(&d.hits, PolicyHitFormat::Calico))
+    };
     Outcome {
         action: v.action,
         egress: hits(&v.egress),

@@ -20,11 +20,19 @@ const SELECTORS: &[&str] = &[
     "role == \"node\"",
     "app not in {\"db\", \"web\"}",
 ];
-const NS_SELECTORS: &[&str] =
-    &["all()", "env == \"prod\"", "global()", "projectcalico.org/name == \"a\"", "!has(env)"];
+const NS_SELECTORS: &[&str] = &[
+    "all()",
+    "env == \"prod\"",
+    "global()",
+    "projectcalico.org/name == \"a\"",
+    "!has(env)",
+];
 const NETS: &[&str] = &["10.0.0.0/30", "198.51.100.0/24", "0.0.0.0/0", "10.0.0.4/32"];
-const LABEL_KEYS: &[(&str, &[&str])] =
-    &[("app", &["web", "api", "db"]), ("tier", &["front", "back"]), ("env", &["prod", "dev"])];
+const LABEL_KEYS: &[(&str, &[&str])] = &[
+    ("app", &["web", "api", "db"]),
+    ("tier", &["front", "back"]),
+    ("env", &["prod", "dev"]),
+];
 
 fn sel(i: usize) -> Selector {
     Selector::parse(SELECTORS[i % SELECTORS.len()]).unwrap()
@@ -57,34 +65,59 @@ fn entity_strategy() -> impl Strategy<Value = EntityRule> {
             selector: s.map(sel),
             namespace_selector: ns.map(|i| Selector::parse(NS_SELECTORS[i]).unwrap()),
             not_selector: not_s.map(sel),
-            nets: nets.map(|i| vec![NETS[i].parse().unwrap()]).unwrap_or_default(),
-            not_nets: not_nets.map(|i| vec![NETS[i].parse().unwrap()]).unwrap_or_default(),
+            nets: nets
+                .map(|i| vec![NETS[i].parse().unwrap()])
+                .unwrap_or_default(),
+            not_nets: not_nets
+                .map(|i| vec![NETS[i].parse().unwrap()])
+                .unwrap_or_default(),
             ports: match ports {
                 Some(0) => vec![PortMatch::Single(80)],
-                Some(1) => vec![PortMatch::Range { first: 1000, last: 2000 }],
+                Some(1) => vec![PortMatch::Range {
+                    first: 1000,
+                    last: 2000,
+                }],
                 Some(2) => vec![PortMatch::Named("http".into())],
                 Some(3) => vec![PortMatch::Single(53), PortMatch::Named("http".into())],
-                Some(_) => vec![PortMatch::Range { first: 8000, last: 8080 }],
+                Some(_) => vec![PortMatch::Range {
+                    first: 8000,
+                    last: 8080,
+                }],
                 None => vec![],
             },
             service_accounts: sa.map(|by_name| ServiceAccountMatch {
                 names: if by_name { vec!["sa1".into()] } else { vec![] },
-                selector: if by_name { None } else { Some(Selector::parse("team == \"x\"").unwrap()) },
+                selector: if by_name {
+                    None
+                } else {
+                    Some(Selector::parse("team == \"x\"").unwrap())
+                },
             }),
             ..Default::default()
         })
 }
 
 fn rule_strategy() -> impl Strategy<Value = Rule> {
-    (0usize..4, proptest::option::of(any::<bool>()), entity_strategy(), entity_strategy()).prop_map(
-        |(action, proto, source, destination)| {
-            let mut r = Rule::new([RuleAction::Allow, RuleAction::Deny, RuleAction::Pass, RuleAction::Log][action]);
+    (
+        0usize..4,
+        proptest::option::of(any::<bool>()),
+        entity_strategy(),
+        entity_strategy(),
+    )
+        .prop_map(|(action, proto, source, destination)| {
+            let mut r = Rule::new(
+                [
+                    RuleAction::Allow,
+                    RuleAction::Deny,
+                    RuleAction::Pass,
+                    RuleAction::Log,
+                ][action],
+            );
             r.protocol = proto.map(|tcp| if tcp { Protocol::Tcp } else { Protocol::Udp });
             r.source = source;
             r.destination = destination;
             r
-        },
-    )
+        })
 }
 
 fn policy_strategy() -> impl Strategy<Value = Policy> {
@@ -99,41 +132,67 @@ fn policy_strategy() -> impl Strategy<Value = Policy> {
         proptest::collection::vec(rule_strategy(), 0..3),
         (0usize..3, 0usize..4, any::<bool>()),
     )
-        .prop_map(|(kind, tier, order, selector, ns_sel, (ing, eg), ingress, egress, (ns, name, delete))| {
-            let kind = [
-                PolicyKind::NetworkPolicy,
-                PolicyKind::GlobalNetworkPolicy,
-                PolicyKind::StagedNetworkPolicy,
-                PolicyKind::StagedGlobalNetworkPolicy,
-                PolicyKind::KubernetesNetworkPolicy,
-                PolicyKind::AdminNetworkPolicy,
-            ][kind];
-            let namespaced = kind.is_namespaced();
-            Policy {
+        .prop_map(
+            |(
                 kind,
-                name: format!("p{name}"),
-                namespace: namespaced.then(|| ["a", "b", "c"][ns].to_string()),
-                tier: ["default", "t1", "t2", "kube-admin"][tier].into(),
-                order: order.map(|o| f64::from(o) * 10.0),
-                selector: sel(selector),
-                namespace_selector: if namespaced { None } else { ns_sel.map(|i| Selector::parse(NS_SELECTORS[i]).unwrap()) },
-                service_account_selector: None,
-                types: PolicyTypes { ingress: ing || !eg, egress: eg },
+                tier,
+                order,
+                selector,
+                ns_sel,
+                (ing, eg),
                 ingress,
                 egress,
-                do_not_track: false,
-                pre_dnat: false,
-                apply_on_forward: false,
-                staged_action: if delete { StagedAction::Delete } else { StagedAction::Set },
-                source: None,
-            }
-        })
+                (ns, name, delete),
+            )| {
+                let kind = [
+                    PolicyKind::NetworkPolicy,
+                    PolicyKind::GlobalNetworkPolicy,
+                    PolicyKind::StagedNetworkPolicy,
+                    PolicyKind::StagedGlobalNetworkPolicy,
+                    PolicyKind::KubernetesNetworkPolicy,
+                    PolicyKind::AdminNetworkPolicy,
+                ][kind];
+                let namespaced = kind.is_namespaced();
+                Policy {
+                    kind,
+                    name: format!("p{name}"),
+                    namespace: namespaced.then(|| ["a", "b", "c"][ns].to_string()),
+                    tier: ["default", "t1", "t2", "kube-admin"][tier].into(),
+                    order: order.map(|o| f64::from(o) * 10.0),
+                    selector: sel(selector),
+                    namespace_selector: if namespaced {
+                        None
+                    } else {
+                        ns_sel.map(|i| Selector::parse(NS_SELECTORS[i]).unwrap())
+                    },
+                    service_account_selector: None,
+                    types: PolicyTypes {
+                        ingress: ing || !eg,
+                        egress: eg,
+                    },
+                    ingress,
+                    egress,
+                    do_not_track: false,
+                    pre_dnat: false,
+                    apply_on_forward: false,
+                    staged_action: if delete {
+                        StagedAction::Delete
+                    } else {
+                        StagedAction::Set
+                    },
+                    source: None,
+                }
+            },
+        )
 }
 
 fn cluster_strategy() -> impl Strategy<Value = Inventory> {
     (
         proptest::collection::vec(labels_strategy(), 3),
-        proptest::collection::vec((0usize..3, labels_strategy(), any::<bool>(), any::<bool>()), 1..7),
+        proptest::collection::vec(
+            (0usize..3, labels_strategy(), any::<bool>(), any::<bool>()),
+            1..7,
+        ),
         proptest::collection::vec((0usize..NETS.len(), any::<bool>()), 0..3),
         proptest::collection::vec((proptest::option::of(0u8..3), any::<bool>()), 0..3),
         proptest::collection::vec(policy_strategy(), 0..9),
@@ -143,7 +202,10 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
             let mut inv = Inventory::new();
             for (i, labels) in ns_labels.into_iter().enumerate() {
                 let name = ["a", "b", "c"][i];
-                inv.namespaces.push(Namespace { name: name.into(), labels });
+                inv.namespaces.push(Namespace {
+                    name: name.into(),
+                    labels,
+                });
             }
             inv.service_accounts.push(ServiceAccount {
                 namespace: "a".into(),
@@ -161,7 +223,15 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
                     labels,
                     ips: vec![IpAddr::from([10, 0, 0, i as u8 + 1])],
                     service_account: Some(if sa1 { "sa1" } else { "default" }.into()),
-                    ports: if http { vec![NamedPort { name: "http".into(), protocol: Protocol::Tcp, port: 8080 }] } else { vec![] },
+                    ports: if http {
+                        vec![NamedPort {
+                            name: "http".into(),
+                            protocol: Protocol::Tcp,
+                            port: 8080,
+                        }]
+                    } else {
+                        vec![]
+                    },
                     node: None,
                     interface: None,
                     profiles: vec![],
@@ -196,7 +266,11 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
                 inv.tiers.push(Tier {
                     name: format!("t{}", i + 1),
                     order: order.map(|o| f64::from(o) * 100.0),
-                    default_action: if pass { TierDefaultAction::Pass } else { TierDefaultAction::Deny },
+                    default_action: if pass {
+                        TierDefaultAction::Pass
+                    } else {
+                        TierDefaultAction::Deny
+                    },
                 });
             }
             inv.policies = policies;
@@ -206,7 +280,9 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
 
 fn addresses(inv: &Inventory) -> Vec<IpAddr> {
     let mut ips: Vec<IpAddr> = inv.endpoints.iter().flat_map(|e| e.ips.clone()).collect();
-    ips.extend(["198.51.100.7", "8.8.8.8", "10.0.0.2", "10.0.0.200"].map(|s| s.parse::<IpAddr>().unwrap()));
+    ips.extend(
+        ["198.51.100.7", "8.8.8.8", "10.0.0.2", "10.0.0.200"].map(|s| s.parse::<IpAddr>().unwrap()),
+    );
     ips
 }
 

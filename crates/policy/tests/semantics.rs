@@ -63,12 +63,18 @@ spec:
   ingress: [{action: Allow, protocol: TCP, destination: {ports: [8080]}}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 8080).action, Action::Allow);
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 8080).action,
+        Action::Allow
+    );
     let o = flow(&e, "a/client", "a/server", "tcp", 9999);
     assert_eq!(o.action, Action::Deny);
     assert_eq!(o.ingress, strs(&["0|default|np:a/server|deny|-1"]));
     // Types default to Ingress only: egress from the server is untouched.
-    assert_eq!(flow(&e, "a/server", "a/client", "tcp", 1).egress, strs(&["0|__PROFILE__|pro:kns.a|allow|0"]));
+    assert_eq!(
+        flow(&e, "a/server", "a/client", "tcp", 1).egress,
+        strs(&["0|__PROFILE__|pro:kns.a|allow|0"])
+    );
 }
 
 const TIERS: &str = r#"
@@ -128,7 +134,13 @@ spec:
     assert_eq!(o.ingress, strs(&["0|security|gnp:security.gate|deny|-1"]));
     // UDP from a: security passes, platform allows.
     let o = flow(&e, "a/client", "a/server", "udp", 53);
-    assert_eq!(o.ingress, strs(&["0|security|gnp:security.gate|pass|1", "1|platform|gnp:platform.nothing|allow|0"]));
+    assert_eq!(
+        o.ingress,
+        strs(&[
+            "0|security|gnp:security.gate|pass|1",
+            "1|platform|gnp:platform.nothing|allow|0"
+        ])
+    );
 }
 
 #[test]
@@ -159,8 +171,14 @@ spec:
   ingress: [{action: Deny}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "a/server", "udp", 53).ingress, strs(&["0|default|np:a/zz-first|deny|1"]));
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 80).ingress, strs(&["0|default|np:a/aa-second|allow|0"]));
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "udp", 53).ingress,
+        strs(&["0|default|np:a/zz-first|deny|1"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 80).ingress,
+        strs(&["0|default|np:a/aa-second|allow|0"])
+    );
 }
 
 #[test]
@@ -176,10 +194,22 @@ spec:
 "#,
     );
     // server's http is 8080, other's http is 9090.
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 8080).action, Action::Allow);
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 9090).action, Action::Deny);
-    assert_eq!(flow(&e, "a/client", "b/other", "tcp", 9090).action, Action::Allow);
-    assert_eq!(flow(&e, "a/client", "b/other", "tcp", 8080).action, Action::Deny);
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 8080).action,
+        Action::Allow
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 9090).action,
+        Action::Deny
+    );
+    assert_eq!(
+        flow(&e, "a/client", "b/other", "tcp", 9090).action,
+        Action::Allow
+    );
+    assert_eq!(
+        flow(&e, "a/client", "b/other", "tcp", 8080).action,
+        Action::Deny
+    );
     // The dns port is UDP: a TCP flow to 53 does not match a UDP named port.
     let e = engine(
         r#"
@@ -191,8 +221,14 @@ spec:
   ingress: [{action: Allow, protocol: TCP, destination: {ports: [dns]}}, {action: Allow, protocol: UDP, destination: {ports: [dns]}}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 53).action, Action::Deny);
-    assert_eq!(flow(&e, "a/client", "a/server", "udp", 53).ingress, strs(&["0|default|np:a/dns|allow|1"]));
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 53).action,
+        Action::Deny
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "udp", 53).ingress,
+        strs(&["0|default|np:a/dns|allow|1"])
+    );
 }
 
 #[test]
@@ -210,13 +246,31 @@ spec:
     ports: [{protocol: TCP, port: 32000, endPort: 32768}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "203.0.113.5", "tcp", 32000).action, Action::Allow);
-    assert_eq!(flow(&e, "a/client", "203.0.113.5", "tcp", 32768).egress, strs(&["0|default|knp:a/egress-limits|allow|0"]));
-    assert_eq!(flow(&e, "a/client", "203.0.113.5", "tcp", 32769).action, Action::Deny);
-    assert_eq!(flow(&e, "a/client", "203.0.113.200", "tcp", 32000).egress, strs(&["0|default|knp:a/egress-limits|deny|-1"]));
-    assert_eq!(flow(&e, "a/client", "203.0.113.5", "udp", 32000).action, Action::Deny);
+    assert_eq!(
+        flow(&e, "a/client", "203.0.113.5", "tcp", 32000).action,
+        Action::Allow
+    );
+    assert_eq!(
+        flow(&e, "a/client", "203.0.113.5", "tcp", 32768).egress,
+        strs(&["0|default|knp:a/egress-limits|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "203.0.113.5", "tcp", 32769).action,
+        Action::Deny
+    );
+    assert_eq!(
+        flow(&e, "a/client", "203.0.113.200", "tcp", 32000).egress,
+        strs(&["0|default|knp:a/egress-limits|deny|-1"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "203.0.113.5", "udp", 32000).action,
+        Action::Deny
+    );
     // The other namespace's client is not selected.
-    assert_eq!(flow(&e, "b/other", "203.0.113.200", "tcp", 1).action, Action::Allow);
+    assert_eq!(
+        flow(&e, "b/other", "203.0.113.200", "tcp", 1).action,
+        Action::Allow
+    );
 }
 
 #[test]
@@ -238,10 +292,22 @@ spec:
   ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}], ports: [{port: 8080}]}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 1234).ingress, strs(&["0|default|knp:a/from-same-namespace|allow|0"]));
-    assert_eq!(flow(&e, "b/other", "a/server", "tcp", 8080).ingress, strs(&["0|default|knp:a/from-blue|allow|0"]));
-    assert_eq!(flow(&e, "b/other", "a/server", "tcp", 1234).ingress, strs(&["0|default|knp:a/from-same-namespace|deny|-1"]));
-    assert_eq!(flow(&e, "203.0.113.9", "a/server", "tcp", 8080).action, Action::Deny);
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 1234).ingress,
+        strs(&["0|default|knp:a/from-same-namespace|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "b/other", "a/server", "tcp", 8080).ingress,
+        strs(&["0|default|knp:a/from-blue|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "b/other", "a/server", "tcp", 1234).ingress,
+        strs(&["0|default|knp:a/from-same-namespace|deny|-1"])
+    );
+    assert_eq!(
+        flow(&e, "203.0.113.9", "a/server", "tcp", 8080).action,
+        Action::Deny
+    );
 }
 
 #[test]
@@ -271,7 +337,13 @@ spec:
     assert_eq!(o.ingress, strs(&["0|kube-admin|kcnp:guard|deny|0"]));
     // Passed by the admin tier; no namespaced policy; the baseline denies.
     let o = flow(&e, "a/client", "a/server", "tcp", 80);
-    assert_eq!(o.ingress, strs(&["0|kube-admin|kcnp:guard|pass|1", "1|kube-baseline|kcnp:default|deny|0"]));
+    assert_eq!(
+        o.ingress,
+        strs(&[
+            "0|kube-admin|kcnp:guard|pass|1",
+            "1|kube-baseline|kcnp:default|deny|0"
+        ])
+    );
     // Ingress to b: only the baseline applies.
     let o = flow(&e, "a/client", "b/other", "tcp", 80);
     assert_eq!(o.ingress, strs(&["0|kube-baseline|kcnp:default|deny|0"]));
@@ -310,11 +382,17 @@ spec:
     let o = flow(&e, "a/client", "a/server", "tcp", 8080);
     assert_eq!(o.action, Action::Allow);
     assert_eq!(o.ingress, strs(&["0|__PROFILE__|pro:kns.a|allow|0"]));
-    assert_eq!(o.pending_ingress, strs(&["0|security|sgnp:security.lockdown|allow|0"]));
+    assert_eq!(
+        o.pending_ingress,
+        strs(&["0|security|sgnp:security.lockdown|allow|0"])
+    );
     let o = flow(&e, "203.0.113.9", "a/server", "tcp", 8080);
     assert_eq!((o.action, o.pending_action), (Action::Allow, Action::Deny));
     assert_eq!(o.egress, None);
-    assert_eq!(o.pending_ingress, strs(&["0|security|sgnp:security.lockdown|deny|-1"]));
+    assert_eq!(
+        o.pending_ingress,
+        strs(&["0|security|sgnp:security.lockdown|deny|-1"])
+    );
     // Deleting drop-me would lift the UDP deny.
     let o = flow(&e, "a/client", "b/other", "udp", 53);
     assert_eq!((o.action, o.pending_action), (Action::Deny, Action::Allow));
@@ -350,15 +428,33 @@ spec:
 "#,
     );
     // The global set is reachable through global(), the namespaced one is not.
-    assert_eq!(flow(&e, "a/client", "198.51.100.7", "tcp", 443).egress, strs(&["0|default|np:a/out|allow|0"]));
+    assert_eq!(
+        flow(&e, "a/client", "198.51.100.7", "tcp", 443).egress,
+        strs(&["0|default|np:a/out|allow|0"])
+    );
     // The namespaced set is selected by a plain selector (scoped to namespace a) over UDP.
-    assert_eq!(flow(&e, "a/client", "192.0.2.9", "udp", 443).egress, strs(&["0|default|np:a/out|allow|1"]));
+    assert_eq!(
+        flow(&e, "a/client", "192.0.2.9", "udp", 443).egress,
+        strs(&["0|default|np:a/out|allow|1"])
+    );
     // A lone notSelector in a namespaced policy means "others in this namespace": the
     // outside world and namespace b fall through to rule 3.
-    assert_eq!(flow(&e, "a/client", "192.0.2.9", "tcp", 443).egress, strs(&["0|default|np:a/out|deny|2"]));
-    assert_eq!(flow(&e, "a/client", "8.8.8.8", "tcp", 443).egress, strs(&["0|default|np:a/out|allow|3"]));
-    assert_eq!(flow(&e, "a/client", "b/other", "tcp", 443).egress, strs(&["0|default|np:a/out|allow|3"]));
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 443).egress, strs(&["0|default|np:a/out|allow|3"]));
+    assert_eq!(
+        flow(&e, "a/client", "192.0.2.9", "tcp", 443).egress,
+        strs(&["0|default|np:a/out|deny|2"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "8.8.8.8", "tcp", 443).egress,
+        strs(&["0|default|np:a/out|allow|3"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "b/other", "tcp", 443).egress,
+        strs(&["0|default|np:a/out|allow|3"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 443).egress,
+        strs(&["0|default|np:a/out|allow|3"])
+    );
 }
 
 #[test]
@@ -387,12 +483,27 @@ spec:
   egress: [{action: Allow, destination: {services: {name: web, namespace: a}}}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 8080).ingress, strs(&["0|default|np:a/server|allow|0"]));
-    assert_eq!(flow(&e, "b/other", "a/server", "tcp", 8080).ingress, strs(&["0|default|np:a/server|deny|-1"]));
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 8080).ingress,
+        strs(&["0|default|np:a/server|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "b/other", "a/server", "tcp", 8080).ingress,
+        strs(&["0|default|np:a/server|deny|-1"])
+    );
     // b/other may reach the service's backends on the target port only.
-    assert_eq!(flow(&e, "b/other", "a/server", "tcp", 8080).egress, strs(&["0|default|np:b/client|allow|0"]));
-    assert_eq!(flow(&e, "b/other", "a/server", "tcp", 22).egress, strs(&["0|default|np:b/client|deny|-1"]));
-    assert_eq!(flow(&e, "b/other", "a/client", "tcp", 8080).egress, strs(&["0|default|np:b/client|deny|-1"]));
+    assert_eq!(
+        flow(&e, "b/other", "a/server", "tcp", 8080).egress,
+        strs(&["0|default|np:b/client|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "b/other", "a/server", "tcp", 22).egress,
+        strs(&["0|default|np:b/client|deny|-1"])
+    );
+    assert_eq!(
+        flow(&e, "b/other", "a/client", "tcp", 8080).egress,
+        strs(&["0|default|np:b/client|deny|-1"])
+    );
 }
 
 #[test]
@@ -437,18 +548,33 @@ spec:
   ingress: [{action: Allow, protocol: TCP, destination: {ports: [22]}}]
 "#,
     );
-    assert_eq!(flow(&e, "a/client", "192.168.1.10", "tcp", 22).ingress, strs(&["0|default|gnp:untracked-ssh|allow|0"]));
+    assert_eq!(
+        flow(&e, "a/client", "192.168.1.10", "tcp", 22).ingress,
+        strs(&["0|default|gnp:untracked-ssh|allow|0"])
+    );
     // Not allowed by untracked policy, no normal policy, no profile: denied.
     let o = flow(&e, "a/client", "192.168.1.10", "tcp", 80);
     assert_eq!(o.action, Action::Deny);
     // The untracked tier's end-of-tier deny decides.
     assert_eq!(o.ingress, strs(&["0|default|gnp:untracked-ssh|deny|-1"]));
     // Untracked policy never applies to pods.
-    assert_eq!(flow(&e, "192.168.1.10", "a/server", "tcp", 22).ingress, strs(&["0|__PROFILE__|pro:kns.a|allow|0"]));
+    assert_eq!(
+        flow(&e, "192.168.1.10", "a/server", "tcp", 22).ingress,
+        strs(&["0|__PROFILE__|pro:kns.a|allow|0"])
+    );
     // A host endpoint whose profile allows, with no policy for egress.
-    assert_eq!(flow(&e, "192.168.1.11", "a/server", "tcp", 80).egress, strs(&["0|__PROFILE__|pro:projectcalico-default-allow|allow|0"]));
-    assert_eq!(flow(&e, "192.168.1.10", "a/server", "tcp", 80).egress, Some(vec![]));
-    assert_eq!(flow(&e, "192.168.1.10", "a/server", "tcp", 80).action, Action::Deny);
+    assert_eq!(
+        flow(&e, "192.168.1.11", "a/server", "tcp", 80).egress,
+        strs(&["0|__PROFILE__|pro:projectcalico-default-allow|allow|0"])
+    );
+    assert_eq!(
+        flow(&e, "192.168.1.10", "a/server", "tcp", 80).egress,
+        Some(vec![])
+    );
+    assert_eq!(
+        flow(&e, "192.168.1.10", "a/server", "tcp", 80).action,
+        Action::Deny
+    );
 }
 
 #[test]
@@ -466,8 +592,20 @@ spec:
   - {action: Allow, notProtocol: TCP, protocol: 132}
 "#,
     );
-    assert_eq!(flow_from_port(&e, "a/client", "a/server", "udp", 1500, 53).ingress, strs(&["0|default|np:a/odd|allow|0"]));
-    assert_eq!(flow_from_port(&e, "a/client", "a/server", "udp", 2500, 53).action, Action::Deny);
-    assert_eq!(flow(&e, "a/client", "a/server", "sctp", 9).ingress, strs(&["0|default|np:a/odd|allow|2"]));
-    assert_eq!(flow(&e, "a/client", "a/server", "tcp", 9).action, Action::Deny);
+    assert_eq!(
+        flow_from_port(&e, "a/client", "a/server", "udp", 1500, 53).ingress,
+        strs(&["0|default|np:a/odd|allow|0"])
+    );
+    assert_eq!(
+        flow_from_port(&e, "a/client", "a/server", "udp", 2500, 53).action,
+        Action::Deny
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "sctp", 9).ingress,
+        strs(&["0|default|np:a/odd|allow|2"])
+    );
+    assert_eq!(
+        flow(&e, "a/client", "a/server", "tcp", 9).action,
+        Action::Deny
+    );
 }

@@ -26,7 +26,9 @@ fn params() -> ScaleParams {
 fn benches(c: &mut Criterion) {
     let params = params();
     let mut group = c.benchmark_group("scale");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("build_2k_ns_10k_workloads_1k_policies", |b| {
         b.iter(|| black_box(Scenario::scale(&params).expect("valid parameters")))
     });
@@ -45,7 +47,9 @@ fn benches(c: &mut Criterion) {
     let step = 0.1;
     let per_iteration = (params.flows_per_second * step) as u64;
     let mut group = c.benchmark_group("generate");
-    group.sample_size(20).measurement_time(Duration::from_secs(15));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(15));
     group.throughput(Throughput::Elements(per_iteration));
     let mut buffer = Vec::new();
     group.bench_function("scale_records", |b| {

@@ -31,7 +31,10 @@ pub fn scenarios_dir() -> Option<PathBuf> {
         candidates.push(PathBuf::from(dir));
     }
     candidates.push(PathBuf::from("scenarios"));
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         candidates.push(exe_dir.join("scenarios"));
         candidates.push(exe_dir.join("../share/flowlens/scenarios"));
     }
@@ -79,11 +82,17 @@ impl Scenario {
 
     /// A scenario of an explicit scenarios directory.
     pub fn builtin_in(dir: &Path, name: &str) -> Result<Scenario> {
-        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid || !dir.join(name).join(SCENARIO_FILE).is_file() {
             let mut names: Vec<String> = list_in(dir).into_iter().map(|(n, _)| n).collect();
             names.push(SCALE.to_owned());
-            return Err(Error::UnknownScenario { name: name.to_owned(), available: names.join(", ") });
+            return Err(Error::UnknownScenario {
+                name: name.to_owned(),
+                available: names.join(", "),
+            });
         }
         Scenario::load(dir.join(name))
     }

@@ -79,7 +79,10 @@ pub(crate) fn compile(
     strict: bool,
 ) -> Result<CompiledTraffic, ScenarioErrors> {
     let index = Index::new(inv);
-    let resolver = Resolver { index: &index, hosts };
+    let resolver = Resolver {
+        index: &index,
+        hosts,
+    };
     let mut out = CompiledTraffic::default();
     let mut errors = Vec::new();
     for spec in specs {
@@ -89,7 +92,11 @@ pub(crate) fn compile(
             Err(e) => out.warnings.push(format!("traffic stopped: {e}")),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(ScenarioErrors(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ScenarioErrors(errors))
+    }
 }
 
 struct Resolver<'a> {
@@ -99,23 +106,38 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn entry(&self, spec: &TrafficSpec) -> Result<CompiledEntry, ScenarioError> {
-        let field = |side: &str, i: usize, n: usize| if n > 1 { format!("{side}[{i}]") } else { side.to_owned() };
+        let field = |side: &str, i: usize, n: usize| {
+            if n > 1 {
+                format!("{side}[{i}]")
+            } else {
+                side.to_owned()
+            }
+        };
         let mut sources = Vec::new();
         for (i, peer) in spec.from.iter().enumerate() {
-            let addrs = self.addresses(peer).map_err(|e| spec.origin.error(&field("from", i, spec.from.len()), e))?;
+            let addrs = self
+                .addresses(peer)
+                .map_err(|e| spec.origin.error(&field("from", i, spec.from.len()), e))?;
             sources.extend(addrs);
         }
         let mut targets = Vec::new();
         for (i, peer) in spec.to.iter().enumerate() {
-            let target = self.target(peer, spec).map_err(|e| spec.origin.error(&field("to", i, spec.to.len()), e))?;
+            let target = self
+                .target(peer, spec)
+                .map_err(|e| spec.origin.error(&field("to", i, spec.to.len()), e))?;
             targets.push(target);
         }
         if sources.is_empty() || targets.is_empty() {
-            return Err(spec.origin.error("", "needs at least one source and one destination"));
+            return Err(spec
+                .origin
+                .error("", "needs at least one source and one destination"));
         }
         Ok(CompiledEntry {
             key: fnv1a(&spec.origin.field),
-            label: spec.name.clone().unwrap_or_else(|| spec.origin.field.clone()),
+            label: spec
+                .name
+                .clone()
+                .unwrap_or_else(|| spec.origin.field.clone()),
             sources,
             targets,
             protocol: spec.protocol,
@@ -131,9 +153,16 @@ impl Resolver<'_> {
     }
 
     fn endpoint_addrs(&self, endpoints: &[u32], what: &str) -> Result<Vec<Addr>, String> {
-        let addrs: Vec<Addr> =
-            endpoints.iter().filter_map(|&i| self.index.endpoint(i).ips.first()).map(|ip| Addr::Ip(*ip)).collect();
-        if addrs.is_empty() { Err(format!("{what} has no pods with an address")) } else { Ok(addrs) }
+        let addrs: Vec<Addr> = endpoints
+            .iter()
+            .filter_map(|&i| self.index.endpoint(i).ips.first())
+            .map(|ip| Addr::Ip(*ip))
+            .collect();
+        if addrs.is_empty() {
+            Err(format!("{what} has no pods with an address"))
+        } else {
+            Ok(addrs)
+        }
     }
 
     /// The addresses a peer stands for. A Service here means its pods (the source side);
@@ -158,15 +187,24 @@ impl Resolver<'_> {
             }
             PeerRef::Service { namespace, name } => match idx.service(namespace, name) {
                 Some(svc) => self.service_pods(svc),
-                None => Err(format!("no service named {namespace}/{name}{}", self.hint(namespace))),
+                None => Err(format!(
+                    "no service named {namespace}/{name}{}",
+                    self.hint(namespace)
+                )),
             },
             PeerRef::Workload { namespace, name } => match idx.workload(namespace, name) {
                 Some(eps) => self.endpoint_addrs(&eps, &format!("workload {namespace}/{name}")),
-                None => Err(format!("no workload or pod named {namespace}/{name}{}", self.hint(namespace))),
+                None => Err(format!(
+                    "no workload or pod named {namespace}/{name}{}",
+                    self.hint(namespace)
+                )),
             },
             PeerRef::Pod { namespace, name } => match idx.pod(namespace, name) {
                 Some(ep) => self.endpoint_addrs(&[ep], &format!("pod {namespace}/{name}")),
-                None => Err(format!("no pod named {namespace}/{name}{}", self.hint(namespace))),
+                None => Err(format!(
+                    "no pod named {namespace}/{name}{}",
+                    self.hint(namespace)
+                )),
             },
             PeerRef::NetworkSet { namespace, name } => {
                 let found = match namespace {
@@ -180,7 +218,9 @@ impl Resolver<'_> {
                 };
                 match found {
                     Some(set) => self.set_addrs(set),
-                    None => Err(format!("no network set named {peer}; a domain name needs a dot, a workload ns/name")),
+                    None => Err(format!(
+                        "no network set named {peer}; a domain name needs a dot, a workload ns/name"
+                    )),
                 }
             }
             PeerRef::Ip(ip) => Ok(vec![Addr::Ip(*ip)]),
@@ -209,7 +249,10 @@ impl Resolver<'_> {
 
     fn service_pods(&self, svc: &Service) -> Result<Vec<Addr>, String> {
         let backends = self.index.backends(svc);
-        self.endpoint_addrs(&backends, &format!("service {}/{}", svc.namespace, svc.name))
+        self.endpoint_addrs(
+            &backends,
+            &format!("service {}/{}", svc.namespace, svc.name),
+        )
     }
 
     fn set_addrs(&self, set: u32) -> Result<Vec<Addr>, String> {
@@ -220,17 +263,26 @@ impl Resolver<'_> {
         Ok(set
             .nets
             .iter()
-            .map(|n| if n.prefix_len() == n.max_prefix_len() { Addr::Ip(n.addr()) } else { Addr::Net(n.trunc()) })
+            .map(|n| {
+                if n.prefix_len() == n.max_prefix_len() {
+                    Addr::Ip(n.addr())
+                } else {
+                    Addr::Net(n.trunc())
+                }
+            })
             .collect())
     }
 
     fn target(&self, peer: &PeerRef, spec: &TrafficSpec) -> Result<Target, String> {
         let service = match peer {
-            PeerRef::Service { namespace, name } => Some(
-                self.index
-                    .service(namespace, name)
-                    .ok_or_else(|| format!("no service named {namespace}/{name}{}", self.hint(namespace)))?,
-            ),
+            PeerRef::Service { namespace, name } => {
+                Some(self.index.service(namespace, name).ok_or_else(|| {
+                    format!(
+                        "no service named {namespace}/{name}{}",
+                        self.hint(namespace)
+                    )
+                })?)
+            }
             PeerRef::Named { namespace, name } => self.index.service(namespace, name),
             _ => None,
         };
@@ -239,7 +291,10 @@ impl Resolver<'_> {
         }
         let addrs = self.addresses(peer)?;
         if !spec.protocol.has_ports() {
-            return Ok(Target { addrs, ports: vec![(0, 0)] });
+            return Ok(Target {
+                addrs,
+                ports: vec![(0, 0)],
+            });
         }
         let pods = match peer {
             PeerRef::Named { namespace, name } | PeerRef::Workload { namespace, name } => {
@@ -275,10 +330,17 @@ impl Resolver<'_> {
                 ports.push(match item {
                     PortItem::Single(p) => (*p, *p),
                     PortItem::Range(a, b) => (*a, *b),
-                    PortItem::Named(n) => match declared.iter().find(|(name, _)| *name == Some(n.as_str())) {
-                        Some(&(_, p)) => (p, p),
-                        None => return Err(format!("{peer} declares no {} port named {n:?}", spec.protocol)),
-                    },
+                    PortItem::Named(n) => {
+                        match declared.iter().find(|(name, _)| *name == Some(n.as_str())) {
+                            Some(&(_, p)) => (p, p),
+                            None => {
+                                return Err(format!(
+                                    "{peer} declares no {} port named {n:?}",
+                                    spec.protocol
+                                ));
+                            }
+                        }
+                    }
                 });
             }
             ports
@@ -290,12 +352,30 @@ impl Resolver<'_> {
     /// is reached on its pods' addresses and target ports, as DNS would hand them out.
     fn service_target(&self, svc: &Service, spec: &TrafficSpec) -> Result<Target, String> {
         let name = format!("service {}/{}", svc.namespace, svc.name);
-        let service_ports: Vec<_> = svc.ports.iter().filter(|p| p.protocol == spec.protocol).collect();
+        let service_ports: Vec<_> = svc
+            .ports
+            .iter()
+            .filter(|p| p.protocol == spec.protocol)
+            .collect();
         if service_ports.is_empty() {
-            let have: Vec<String> = svc.ports.iter().map(|p| format!("{}/{}", p.port, p.protocol)).collect();
-            return Err(format!("{name} has no {} port (it has {})", spec.protocol, have.join(", ")));
+            let have: Vec<String> = svc
+                .ports
+                .iter()
+                .map(|p| format!("{}/{}", p.port, p.protocol))
+                .collect();
+            return Err(format!(
+                "{name} has no {} port (it has {})",
+                spec.protocol,
+                have.join(", ")
+            ));
         }
-        let listing = || service_ports.iter().map(|p| p.port.to_string()).collect::<Vec<_>>().join(", ");
+        let listing = || {
+            service_ports
+                .iter()
+                .map(|p| p.port.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let direct = format!(
             "; to reach its pods directly on other ports write workload:{}/<workload name>",
             svc.namespace
@@ -306,10 +386,15 @@ impl Resolver<'_> {
         }
         for item in &spec.ports {
             let (found, shown) = match item {
-                PortItem::Single(p) => (service_ports.iter().find(|sp| sp.port == *p), p.to_string()),
-                PortItem::Named(n) => {
-                    (service_ports.iter().find(|sp| sp.name.as_deref() == Some(n.as_str())), format!("{n:?}"))
+                PortItem::Single(p) => {
+                    (service_ports.iter().find(|sp| sp.port == *p), p.to_string())
                 }
+                PortItem::Named(n) => (
+                    service_ports
+                        .iter()
+                        .find(|sp| sp.name.as_deref() == Some(n.as_str())),
+                    format!("{n:?}"),
+                ),
                 PortItem::Range(a, b) => {
                     return Err(format!(
                         "{name} is reached on its ports ({}), not on a range {a}-{b}{direct}",
@@ -329,7 +414,10 @@ impl Resolver<'_> {
             }
         }
         if let Some(ip) = svc.cluster_ips.first() {
-            return Ok(Target { addrs: vec![Addr::Ip(*ip)], ports: chosen.iter().map(|sp| (sp.port, sp.port)).collect() });
+            return Ok(Target {
+                addrs: vec![Addr::Ip(*ip)],
+                ports: chosen.iter().map(|sp| (sp.port, sp.port)).collect(),
+            });
         }
         // Headless: the pods themselves, on the target ports.
         let backends = self.index.backends(svc);

@@ -17,7 +17,12 @@ pub struct ScenarioError {
 
 impl ScenarioError {
     pub(crate) fn new(file: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ScenarioError { file: file.to_owned(), line: None, field: field.into(), message: message.into() }
+        ScenarioError {
+            file: file.to_owned(),
+            line: None,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -72,7 +77,11 @@ pub enum Error {
     )]
     NoScenariosDir,
     #[error("scenario {scenario} has no step named {step:?}; its steps are: {available}")]
-    UnknownStep { scenario: String, step: String, available: String },
+    UnknownStep {
+        scenario: String,
+        step: String,
+        available: String,
+    },
     #[error("step {step:?} of scenario {scenario} has already been applied")]
     StepAlreadyApplied { scenario: String, step: String },
     #[error("invalid scale parameters: {0}")]

@@ -51,13 +51,22 @@ impl DirFiles {
         self.root.join(rel)
     }
 
-    fn walk(&self, dir: &Path, rel: &str, out: &mut Vec<String>, depth: usize) -> Result<(), String> {
+    fn walk(
+        &self,
+        dir: &Path,
+        rel: &str,
+        out: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), String> {
         if depth > 16 {
             return Err(format!("{}: directories nested too deep", dir.display()));
         }
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
-        let mut names: Vec<String> =
-            entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names.into_iter().filter(|n| !n.starts_with('.')) {
             let child = dir.join(&name);
@@ -79,17 +88,24 @@ impl Files for DirFiles {
 
     fn read(&self, rel: &str) -> Result<String, String> {
         let path = self.path(rel);
-        let size = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
         if size > MAX_FILE_BYTES {
-            return Err(format!("{} is {size} bytes; at most {MAX_FILE_BYTES} are read", path.display()));
+            return Err(format!(
+                "{} is {size} bytes; at most {MAX_FILE_BYTES} are read",
+                path.display()
+            ));
         }
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
     }
 
     fn expand(&self, rel: &str) -> Result<Vec<String>, String> {
         let path = self.path(rel);
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             let mut out = Vec::new();
             self.walk(&path, rel, &mut out, 0)?;
@@ -108,14 +124,24 @@ pub(crate) struct MemFiles {
 
 impl MemFiles {
     pub fn new(label: &str, files: impl IntoIterator<Item = (String, String)>) -> MemFiles {
-        let files = files.into_iter().filter_map(|(path, text)| Some((normalize(&path)?, text))).collect();
-        MemFiles { label: label.to_owned(), files }
+        let files = files
+            .into_iter()
+            .filter_map(|(path, text)| Some((normalize(&path)?, text)))
+            .collect();
+        MemFiles {
+            label: label.to_owned(),
+            files,
+        }
     }
 }
 
 impl Files for MemFiles {
     fn display(&self, rel: &str) -> String {
-        format!("{}/{}", self.label, normalize(rel).unwrap_or_else(|| rel.to_owned()))
+        format!(
+            "{}/{}",
+            self.label,
+            normalize(rel).unwrap_or_else(|| rel.to_owned())
+        )
     }
 
     fn read(&self, rel: &str) -> Result<String, String> {
@@ -131,15 +157,27 @@ impl Files for MemFiles {
         if self.files.contains_key(&path) {
             return Ok(vec![path]);
         }
-        let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
         let found: Vec<String> = self
             .files
             .keys()
             .filter(|k| k.starts_with(&prefix) && is_manifest_name(k))
-            .filter(|k| !k[prefix.len()..].split('/').any(|part| part.starts_with('.')))
+            .filter(|k| {
+                !k[prefix.len()..]
+                    .split('/')
+                    .any(|part| part.starts_with('.'))
+            })
             .cloned()
             .collect();
-        if found.is_empty() { Err(format!("{} does not exist", self.display(rel))) } else { Ok(found) }
+        if found.is_empty() {
+            Err(format!("{} does not exist", self.display(rel)))
+        } else {
+            Ok(found)
+        }
     }
 }
 
@@ -167,8 +205,14 @@ mod tests {
                 ("scenario.yaml".to_string(), String::new()),
             ],
         );
-        assert_eq!(files.expand("manifests/").unwrap(), vec!["manifests/a.yml", "manifests/b.yaml"]);
-        assert_eq!(files.expand("./scenario.yaml").unwrap(), vec!["scenario.yaml"]);
+        assert_eq!(
+            files.expand("manifests/").unwrap(),
+            vec!["manifests/a.yml", "manifests/b.yaml"]
+        );
+        assert_eq!(
+            files.expand("./scenario.yaml").unwrap(),
+            vec!["scenario.yaml"]
+        );
         assert!(files.expand("missing").is_err());
         assert_eq!(files.display("manifests/a.yml"), "demo/manifests/a.yml");
     }

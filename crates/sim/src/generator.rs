@@ -1,11 +1,13 @@
 //! The generator: a simulated clock that turns a scenario's compiled traffic into raw flow
 //! records, deterministically for a seed.
 //!
-//! Each traffic entry is a Poisson process (exponential gaps at its rate) with its own
-//! random stream, derived from the seed and where the entry was declared. So the records do
-//! not depend on how time is cut into batches, and entries that keep running across a step
-//! keep their stream. Records come out in `start_time` order: the clock advances one
-//! simulated second at a time, and within a second entries take turns in declaration order.
+//! Each traffic entry is a Poisson process (exponential gaps at its rate) with its own two
+//! random streams, one for arrival times and one for what each connection looks like, both
+//! derived from the seed and where the entry was declared. The clock advances at most one
+//! simulated second at a time; the arrivals of all entries in that slice are sorted by their
+//! exact time and emitted in that order. So records come out in time order, they do not
+//! depend on how time is cut into batches (ephemeral ports included), and entries that keep
+//! running across a step keep their streams.
 
 use crate::compile::{Addr, CompiledEntry, fnv1a};
 use crate::scenario::Scenario;
@@ -26,7 +28,10 @@ pub const MSS: u64 = 1448;
 
 enum Source {
     /// A fixed address with its own ephemeral port counter.
-    Ip { ip: IpAddr, counter: u32 },
+    Ip {
+        ip: IpAddr,
+        counter: u32,
+    },
     Net(IpNet),
     Internet,
 }
@@ -34,7 +39,11 @@ enum Source {
 struct Running {
     entry: Arc<CompiledEntry>,
     sources: Vec<Source>,
+    /// What each connection looks like.
     rng: ChaCha8Rng,
+    /// When connections start: a separate stream, so that how many arrivals are drawn
+    /// before a batch ends cannot shift the contents.
+    arrivals: SplitMix,
     /// 1 / rate; infinite when the rate is 0.
     mean_gap: f64,
     rr_source: u32,
@@ -75,6 +84,8 @@ pub struct Generator {
     /// Next arrival of each running entry, in seconds since `start_time`; kept apart from
     /// `running` so the per-second scan touches one dense array.
     next: Vec<f64>,
+    /// Scratch: (arrival, running index) of the current slice.
+    due: Vec<(f64, u32)>,
     ports: Vec<u16>,
     port_of: FxHashMap<IpAddr, u32>,
     emitted: u64,
@@ -89,6 +100,7 @@ impl Generator {
             now: 0.0,
             running: Vec::new(),
             next: Vec::new(),
+            due: Vec::new(),
             ports: Vec::new(),
             port_of: FxHashMap::default(),
             emitted: 0,
@@ -101,11 +113,19 @@ impl Generator {
     /// that keep running keep their random stream and schedule; new ones start now; source
     /// addresses keep their ephemeral port counters.
     pub fn set_scenario(&mut self, scenario: &Scenario) {
-        let mut previous: FxHashMap<u64, (Running, f64)> =
-            self.running.drain(..).zip(self.next.drain(..)).map(|(r, n)| (r.entry.key, (r, n))).collect();
+        let mut previous: FxHashMap<u64, (Running, f64)> = self
+            .running
+            .drain(..)
+            .zip(self.next.drain(..))
+            .map(|(r, n)| (r.entry.key, (r, n)))
+            .collect();
         for entry in &scenario.traffic.entries {
             let sources = self.sources(entry);
-            let mean_gap = if entry.rate > 0.0 { 1.0 / entry.rate } else { f64::INFINITY };
+            let mean_gap = if entry.rate > 0.0 {
+                1.0 / entry.rate
+            } else {
+                f64::INFINITY
+            };
             let (running, next) = match previous.remove(&entry.key) {
                 Some((mut kept, next)) => {
                     kept.entry = entry.clone();
@@ -116,11 +136,13 @@ impl Generator {
                 None => {
                     let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
                     rng.set_stream(entry.key);
-                    let first = self.now + exponential(&mut rng, mean_gap);
+                    let mut arrivals = SplitMix(splitmix(self.seed ^ entry.key.rotate_left(17)));
+                    let first = self.now + arrivals.exponential(mean_gap);
                     let running = Running {
                         entry: entry.clone(),
                         sources,
                         rng,
+                        arrivals,
                         mean_gap,
                         rr_source: 0,
                         rr_target: 0,
@@ -140,7 +162,10 @@ impl Generator {
             .sources
             .iter()
             .map(|a| match a {
-                Addr::Ip(ip) => Source::Ip { ip: *ip, counter: self.port_counter(*ip) },
+                Addr::Ip(ip) => Source::Ip {
+                    ip: *ip,
+                    counter: self.port_counter(*ip),
+                },
                 Addr::Net(net) => Source::Net(*net),
                 Addr::Internet => Source::Internet,
             })
@@ -153,7 +178,8 @@ impl Generator {
             return i;
         }
         let span = u64::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
-        let start = EPHEMERAL_PORTS.start() + (splitmix(self.seed ^ fnv1a(&ip.to_string())) % span) as u16;
+        let start =
+            EPHEMERAL_PORTS.start() + (splitmix(self.seed ^ fnv1a(&ip.to_string())) % span) as u16;
         let i = self.ports.len() as u32;
         self.ports.push(start);
         self.port_of.insert(ip, i);
@@ -190,7 +216,11 @@ impl Generator {
     pub fn entry_stats(&self) -> Vec<EntryStats> {
         self.running
             .iter()
-            .map(|r| EntryStats { label: r.entry.label.clone(), rate: r.entry.rate, emitted: r.emitted })
+            .map(|r| EntryStats {
+                label: r.entry.label.clone(),
+                rate: r.entry.rate,
+                emitted: r.emitted,
+            })
             .collect()
     }
 
@@ -230,32 +260,53 @@ impl Generator {
             out.reserve((expected * 1.05) as usize + 16);
         }
         while self.now < until {
-            let second_end = (self.now.floor() + 1.0).min(until);
-            for i in 0..self.running.len() {
-                // Index loop: `next` and `running` are borrowed apart.
-                while self.next[i] < second_end {
-                    let at = self.next[i];
-                    let run = &mut self.running[i];
-                    emit(run, &mut self.ports, self.start_time, at, out);
-                    self.next[i] = at + exponential(&mut run.rng, run.mean_gap);
-                    self.emitted += 1;
+            let slice_end = (self.now.floor() + 1.0).min(until);
+            self.due.clear();
+            for (i, run) in self.running.iter_mut().enumerate() {
+                let mut at = self.next[i];
+                while at < slice_end {
+                    self.due.push((at, i as u32));
+                    at += run.arrivals.exponential(run.mean_gap);
                 }
+                self.next[i] = at;
             }
-            self.now = second_end;
+            self.due
+                .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for &(at, i) in &self.due {
+                emit(
+                    &mut self.running[i as usize],
+                    &mut self.ports,
+                    self.start_time,
+                    at,
+                    out,
+                );
+            }
+            self.emitted += self.due.len() as u64;
+            self.now = slice_end;
         }
     }
 }
 
-/// An exponential gap with the given mean; `-ln(1 - u)` with `u` in [0, 1) never overflows.
-fn exponential(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
-    if mean.is_infinite() {
-        return f64::INFINITY;
+/// A small, fast, seedable stream (splitmix64) for arrival times.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        (splitmix(self.0) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
-    -(1.0 - rng.random::<f64>()).ln() * mean
+
+    /// An exponential gap with the given mean; `-ln(1 - u)` with `u` in [0, 1) is finite.
+    fn exponential(&mut self, mean: f64) -> f64 {
+        if mean.is_infinite() {
+            return f64::INFINITY;
+        }
+        -(1.0 - self.next_f64()).ln() * mean
+    }
 }
 
+/// splitmix64's output function.
 fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -278,7 +329,11 @@ fn pick_index(len: usize, pick: Pick, rr: &mut u32, rng: &mut ChaCha8Rng) -> usi
 
 #[inline]
 fn sample(j: Jittered, rng: &mut ChaCha8Rng) -> f64 {
-    if j.jitter == 0.0 { j.value } else { j.value * (1.0 + j.jitter * (2.0 * rng.random::<f64>() - 1.0)) }
+    if j.jitter == 0.0 {
+        j.value
+    } else {
+        j.value * (1.0 + j.jitter * (2.0 * rng.random::<f64>() - 1.0))
+    }
 }
 
 fn count(j: Jittered, rng: &mut ChaCha8Rng) -> u64 {
@@ -360,7 +415,16 @@ fn is_public(a: u32) -> bool {
 
 /// One connection of `run` starting at `at` (seconds since `start_time`).
 fn emit(run: &mut Running, ports: &mut [u16], start_time: i64, at: f64, out: &mut Vec<RawFlow>) {
-    let Running { entry, sources, rng, rr_source, rr_target, rr_addr, emitted, .. } = run;
+    let Running {
+        entry,
+        sources,
+        rng,
+        rr_source,
+        rr_target,
+        rr_addr,
+        emitted,
+        ..
+    } = run;
     let has_ports = entry.protocol.has_ports();
 
     let source = &sources[pick_index(sources.len(), entry.pick, rr_source, rng)];
@@ -368,7 +432,11 @@ fn emit(run: &mut Running, ports: &mut [u16], start_time: i64, at: f64, out: &mu
         Source::Ip { ip, counter } => {
             let port = &mut ports[*counter as usize];
             let current = *port;
-            *port = if current >= *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { current + 1 };
+            *port = if current >= *EPHEMERAL_PORTS.end() {
+                *EPHEMERAL_PORTS.start()
+            } else {
+                current + 1
+            };
             (*ip, current)
         }
         Source::Net(net) => (random_in(net, rng), random_ephemeral(rng)),
@@ -382,9 +450,17 @@ fn emit(run: &mut Running, ports: &mut [u16], start_time: i64, at: f64, out: &mu
         Addr::Internet => random_public(rng),
     };
     // Ports are always picked at random: a port pool is used that way.
-    let port_choice = if target.ports.len() > 1 { rng.random_range(0..target.ports.len()) } else { 0 };
+    let port_choice = if target.ports.len() > 1 {
+        rng.random_range(0..target.ports.len())
+    } else {
+        0
+    };
     let (first, last) = target.ports[port_choice];
-    let dst_port = if first == last { first } else { rng.random_range(first..=last) };
+    let dst_port = if first == last {
+        first
+    } else {
+        rng.random_range(first..=last)
+    };
 
     let bytes_out = count(entry.bytes_out, rng);
     let bytes_in = count(entry.bytes_in, rng);
@@ -425,15 +501,26 @@ mod tests {
     fn public_addresses_avoid_special_ranges() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..10_000 {
-            let IpAddr::V4(a) = random_public(&mut rng) else { unreachable!("v4 only") };
-            assert!(!a.is_private() && !a.is_loopback() && !a.is_multicast() && !a.is_documentation(), "{a}");
+            let IpAddr::V4(a) = random_public(&mut rng) else {
+                unreachable!("v4 only")
+            };
+            assert!(
+                !a.is_private() && !a.is_loopback() && !a.is_multicast() && !a.is_documentation(),
+                "{a}"
+            );
         }
     }
 
     #[test]
     fn addresses_stay_in_their_network() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
-        for text in ["54.172.60.0/23", "10.0.0.0/31", "10.0.0.7/32", "2001:db8::/64", "0.0.0.0/0"] {
+        for text in [
+            "54.172.60.0/23",
+            "10.0.0.0/31",
+            "10.0.0.7/32",
+            "2001:db8::/64",
+            "0.0.0.0/0",
+        ] {
             let net: IpNet = text.parse().expect("net");
             for _ in 0..1000 {
                 let ip = random_in(&net, &mut rng);
@@ -442,7 +529,9 @@ mod tests {
         }
         let net: IpNet = "192.168.1.0/24".parse().expect("net");
         for _ in 0..1000 {
-            let IpAddr::V4(a) = random_in(&net, &mut rng) else { unreachable!("v4") };
+            let IpAddr::V4(a) = random_in(&net, &mut rng) else {
+                unreachable!("v4")
+            };
             assert!(a.octets()[3] != 0 && a.octets()[3] != 255);
         }
     }

@@ -43,8 +43,14 @@ impl<'a> Index<'a> {
             index.services.insert((&s.namespace, &s.name), i as u32);
         }
         for (i, set) in inv.network_sets.iter().enumerate() {
-            index.network_sets.insert((set.namespace.as_deref(), &set.name), i as u32);
-            index.sets_by_name.entry(&set.name).or_default().push(i as u32);
+            index
+                .network_sets
+                .insert((set.namespace.as_deref(), &set.name), i as u32);
+            index
+                .sets_by_name
+                .entry(&set.name)
+                .or_default()
+                .push(i as u32);
         }
         index
     }
@@ -54,12 +60,17 @@ impl<'a> Index<'a> {
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&'a Service> {
-        self.services.get(&(namespace, name)).map(|&i| &self.inv.services[i as usize])
+        self.services
+            .get(&(namespace, name))
+            .map(|&i| &self.inv.services[i as usize])
     }
 
     /// A controller's pods, or a single pod of that name.
     pub fn workload(&self, namespace: &str, name: &str) -> Option<Vec<u32>> {
-        self.workloads.get(&(namespace, name)).cloned().or_else(|| self.pod(namespace, name).map(|p| vec![p]))
+        self.workloads
+            .get(&(namespace, name))
+            .cloned()
+            .or_else(|| self.pod(namespace, name).map(|p| vec![p]))
     }
 
     pub fn pod(&self, namespace: &str, name: &str) -> Option<u32> {

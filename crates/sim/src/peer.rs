@@ -12,17 +12,32 @@ pub enum PeerRef {
     /// `ns/name`: a Service of that name if there is one (as a destination its cluster IP, as
     /// a source its backends), otherwise a workload (Deployment, StatefulSet, …), a pod, or a
     /// namespaced network set.
-    Named { namespace: String, name: String },
+    Named {
+        namespace: String,
+        name: String,
+    },
     /// `service:ns/name`.
-    Service { namespace: String, name: String },
+    Service {
+        namespace: String,
+        name: String,
+    },
     /// `workload:ns/name`: the pods of a controller, addressed directly (no Service).
-    Workload { namespace: String, name: String },
+    Workload {
+        namespace: String,
+        name: String,
+    },
     /// `pod:ns/name`.
-    Pod { namespace: String, name: String },
+    Pod {
+        namespace: String,
+        name: String,
+    },
     /// A bare name (`twilio`), `networkset:name` (global) or `networkset:ns/name`: addresses
     /// drawn from the set's nets. A bare name matches a GlobalNetworkSet first, then a
     /// namespaced set if exactly one namespace has one of that name.
-    NetworkSet { namespace: Option<String>, name: String },
+    NetworkSet {
+        namespace: Option<String>,
+        name: String,
+    },
     Ip(IpAddr),
     /// Addresses drawn at random from the network.
     Net(IpNet),
@@ -40,8 +55,14 @@ impl fmt::Display for PeerRef {
             PeerRef::Service { namespace, name } => write!(f, "service:{namespace}/{name}"),
             PeerRef::Workload { namespace, name } => write!(f, "workload:{namespace}/{name}"),
             PeerRef::Pod { namespace, name } => write!(f, "pod:{namespace}/{name}"),
-            PeerRef::NetworkSet { namespace: Some(ns), name } => write!(f, "networkset:{ns}/{name}"),
-            PeerRef::NetworkSet { namespace: None, name } => write!(f, "networkset:{name}"),
+            PeerRef::NetworkSet {
+                namespace: Some(ns),
+                name,
+            } => write!(f, "networkset:{ns}/{name}"),
+            PeerRef::NetworkSet {
+                namespace: None,
+                name,
+            } => write!(f, "networkset:{name}"),
             PeerRef::Ip(ip) => write!(f, "{ip}"),
             PeerRef::Net(net) => write!(f, "{net}"),
             PeerRef::Host(host) => f.write_str(host),
@@ -52,7 +73,9 @@ impl fmt::Display for PeerRef {
 
 fn namespaced(text: &str, what: &str) -> Result<(String, String), String> {
     match text.split_once('/') {
-        Some((ns, name)) if valid_name(ns) && valid_name(name) => Ok((ns.to_owned(), name.to_owned())),
+        Some((ns, name)) if valid_name(ns) && valid_name(name) => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
         _ => Err(format!("{what} {text:?} must be written namespace/name")),
     }
 }
@@ -61,7 +84,9 @@ fn namespaced(text: &str, what: &str) -> Result<(String, String), String> {
 fn valid_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 impl FromStr for PeerRef {
@@ -95,7 +120,12 @@ impl FromStr for PeerRef {
                     None => return Err(format!("invalid network set name {rest:?}")),
                 },
                 // An IPv6 address has colons too.
-                _ => return text.parse::<IpAddr>().map(PeerRef::Ip).or_else(|_| parse_net(text)),
+                _ => {
+                    return text
+                        .parse::<IpAddr>()
+                        .map(PeerRef::Ip)
+                        .or_else(|_| parse_net(text));
+                }
             };
             return Ok(PeerRef::NetworkSet { namespace, name });
         }
@@ -119,7 +149,10 @@ impl FromStr for PeerRef {
             return Err(format!("invalid domain name {text:?}"));
         }
         if valid_name(text) {
-            return Ok(PeerRef::NetworkSet { namespace: None, name: text.to_owned() });
+            return Ok(PeerRef::NetworkSet {
+                namespace: None,
+                name: text.to_owned(),
+            });
         }
         Err(format!(
             "cannot read {text:?} as a peer: expected namespace/name, service:ns/name, workload:ns/name, \
@@ -144,23 +177,81 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(p("fme/fmeserver-core"), PeerRef::Named { namespace: "fme".into(), name: "fmeserver-core".into() });
-        assert_eq!(p("service:fme/x"), PeerRef::Service { namespace: "fme".into(), name: "x".into() });
-        assert_eq!(p("workload:fme/x"), PeerRef::Workload { namespace: "fme".into(), name: "x".into() });
-        assert_eq!(p("pod:fme/x-0"), PeerRef::Pod { namespace: "fme".into(), name: "x-0".into() });
-        assert_eq!(p("twilio"), PeerRef::NetworkSet { namespace: None, name: "twilio".into() });
-        assert_eq!(p("networkset:storefront/twilio"), PeerRef::NetworkSet { namespace: Some("storefront".into()), name: "twilio".into() });
-        assert_eq!(p("54.172.60.1"), PeerRef::Ip("54.172.60.1".parse().unwrap()));
-        assert_eq!(p("2001:db8::1"), PeerRef::Ip("2001:db8::1".parse().unwrap()));
-        assert_eq!(p("54.172.60.9/23"), PeerRef::Net("54.172.60.0/23".parse().unwrap()));
-        assert_eq!(p("2001:db8::/32"), PeerRef::Net("2001:db8::/32".parse().unwrap()));
+        assert_eq!(
+            p("fme/fmeserver-core"),
+            PeerRef::Named {
+                namespace: "fme".into(),
+                name: "fmeserver-core".into()
+            }
+        );
+        assert_eq!(
+            p("service:fme/x"),
+            PeerRef::Service {
+                namespace: "fme".into(),
+                name: "x".into()
+            }
+        );
+        assert_eq!(
+            p("workload:fme/x"),
+            PeerRef::Workload {
+                namespace: "fme".into(),
+                name: "x".into()
+            }
+        );
+        assert_eq!(
+            p("pod:fme/x-0"),
+            PeerRef::Pod {
+                namespace: "fme".into(),
+                name: "x-0".into()
+            }
+        );
+        assert_eq!(
+            p("twilio"),
+            PeerRef::NetworkSet {
+                namespace: None,
+                name: "twilio".into()
+            }
+        );
+        assert_eq!(
+            p("networkset:storefront/twilio"),
+            PeerRef::NetworkSet {
+                namespace: Some("storefront".into()),
+                name: "twilio".into()
+            }
+        );
+        assert_eq!(
+            p("54.172.60.1"),
+            PeerRef::Ip("54.172.60.1".parse().unwrap())
+        );
+        assert_eq!(
+            p("2001:db8::1"),
+            PeerRef::Ip("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            p("54.172.60.9/23"),
+            PeerRef::Net("54.172.60.0/23".parse().unwrap())
+        );
+        assert_eq!(
+            p("2001:db8::/32"),
+            PeerRef::Net("2001:db8::/32".parse().unwrap())
+        );
         assert_eq!(p("API.twilio.com"), PeerRef::Host("api.twilio.com".into()));
         assert_eq!(p("internet"), PeerRef::Internet);
     }
 
     #[test]
     fn rejects_nonsense() {
-        for bad in ["", "a/b/c", "/x", "10.0.0.0/33", "Frontend/x", "service:frontend", "bogus:x", "a b", "networkset:A"] {
+        for bad in [
+            "",
+            "a/b/c",
+            "/x",
+            "10.0.0.0/33",
+            "Frontend/x",
+            "service:frontend",
+            "bogus:x",
+            "a b",
+            "networkset:A",
+        ] {
             assert!(bad.parse::<PeerRef>().is_err(), "{bad:?} should not parse");
         }
     }

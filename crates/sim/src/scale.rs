@@ -66,14 +66,25 @@ const MAX_SERVICES: usize = (1 << 20) - 512;
 impl ScaleParams {
     pub fn validate(&self) -> std::result::Result<(), String> {
         let total = self.workloads.saturating_mul(self.endpoints_per_workload);
-        if self.namespaces == 0 || self.workloads == 0 || self.endpoints_per_workload == 0 || self.tiers == 0 {
-            return Err("namespaces, workloads, endpoints per workload and tiers must be at least 1".into());
+        if self.namespaces == 0
+            || self.workloads == 0
+            || self.endpoints_per_workload == 0
+            || self.tiers == 0
+        {
+            return Err(
+                "namespaces, workloads, endpoints per workload and tiers must be at least 1".into(),
+            );
         }
         if total > MAX_ENDPOINTS {
-            return Err(format!("{total} endpoints do not fit the pod range (at most {MAX_ENDPOINTS})"));
+            return Err(format!(
+                "{total} endpoints do not fit the pod range (at most {MAX_ENDPOINTS})"
+            ));
         }
         if self.workloads > MAX_SERVICES {
-            return Err(format!("{} workloads do not fit the service range (at most {MAX_SERVICES})", self.workloads));
+            return Err(format!(
+                "{} workloads do not fit the service range (at most {MAX_SERVICES})",
+                self.workloads
+            ));
         }
         if !(self.flows_per_second.is_finite() && self.flows_per_second >= 0.0) {
             return Err("flows per second must be a number ≥ 0".into());
@@ -97,7 +108,13 @@ impl Scenario {
             params.tiers,
             params.flows_per_second
         );
-        Scenario::from_parts(SCALE, &description, cluster.inventory, traffic, BTreeMap::new())
+        Scenario::from_parts(
+            SCALE,
+            &description,
+            cluster.inventory,
+            traffic,
+            BTreeMap::new(),
+        )
     }
 }
 
@@ -170,20 +187,33 @@ fn labels<const N: usize>(pairs: [(&str, String); N]) -> Labels {
 }
 
 fn pod_ip(n: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 128, 0, 0)) + 2 + n as u32))
+    IpAddr::V4(Ipv4Addr::from(
+        u32::from(Ipv4Addr::new(10, 128, 0, 0)) + 2 + n as u32,
+    ))
 }
 
 fn service_ip(n: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 2, 0)) + n as u32))
+    IpAddr::V4(Ipv4Addr::from(
+        u32::from(Ipv4Addr::new(10, 96, 2, 0)) + n as u32,
+    ))
 }
 
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 fn safe_chars(rng: &mut ChaCha8Rng, len: usize) -> String {
-    (0..len).map(|_| char::from(SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())])).collect()
+    (0..len)
+        .map(|_| char::from(SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())]))
+        .collect()
 }
 
-fn policy(kind: PolicyKind, name: String, namespace: Option<String>, tier: &str, order: f64, selector: Selector) -> Policy {
+fn policy(
+    kind: PolicyKind,
+    name: String,
+    namespace: Option<String>,
+    tier: &str,
+    order: f64,
+    selector: Selector,
+) -> Policy {
     Policy {
         kind,
         name,
@@ -193,7 +223,10 @@ fn policy(kind: PolicyKind, name: String, namespace: Option<String>, tier: &str,
         selector,
         namespace_selector: None,
         service_account_selector: None,
-        types: PolicyTypes { ingress: false, egress: false },
+        types: PolicyTypes {
+            ingress: false,
+            egress: false,
+        },
         ingress: Vec::new(),
         egress: Vec::new(),
         do_not_track: false,
@@ -214,14 +247,29 @@ fn ports(list: &[u16]) -> Vec<PortMatch> {
     list.iter().map(|&p| PortMatch::Single(p)).collect()
 }
 
-const TIER_NAMES: [&str; 6] = ["security", "platform", "tenant", "app", "compliance", "team"];
+const TIER_NAMES: [&str; 6] = [
+    "security",
+    "platform",
+    "tenant",
+    "app",
+    "compliance",
+    "team",
+];
 
 impl Cluster {
     fn build(p: &ScaleParams) -> Cluster {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let mut inv = Inventory::new();
-        let width = p.namespaces.saturating_sub(1).max(1).to_string().len().max(4);
-        let namespaces: Vec<String> = (0..p.namespaces).map(|i| format!("ns-{i:0width$}")).collect();
+        let width = p
+            .namespaces
+            .saturating_sub(1)
+            .max(1)
+            .to_string()
+            .len()
+            .max(4);
+        let namespaces: Vec<String> = (0..p.namespaces)
+            .map(|i| format!("ns-{i:0width$}"))
+            .collect();
         for (i, ns) in namespaces.iter().enumerate() {
             let env = match rng.random_range(0..20) {
                 0..12 => "prod",
@@ -237,7 +285,10 @@ impl Cluster {
                 ]),
             });
         }
-        inv.namespaces.push(Namespace { name: "kube-system".into(), labels: Labels::new() });
+        inv.namespaces.push(Namespace {
+            name: "kube-system".into(),
+            labels: Labels::new(),
+        });
 
         let mut workloads = Vec::with_capacity(p.workloads);
         let mut by_namespace = vec![Vec::new(); p.namespaces];
@@ -245,23 +296,39 @@ impl Cluster {
             let (namespace, k) = (j % p.namespaces, j / p.namespaces);
             let role = ROLES[k % ROLES.len()];
             by_namespace[namespace].push(workloads.len());
-            workloads.push(Workload { namespace, name: format!("{}-{}", role.name(), k / ROLES.len()), role });
+            workloads.push(Workload {
+                namespace,
+                name: format!("{}-{}", role.name(), k / ROLES.len()),
+                role,
+            });
         }
 
-        inv.endpoints.reserve(p.workloads * p.endpoints_per_workload + 2);
+        inv.endpoints
+            .reserve(p.workloads * p.endpoints_per_workload + 2);
         for r in 0..2 {
             inv.endpoints.push(Endpoint {
                 endpoint_type: EndpointType::Wep,
                 namespace: Some("kube-system".into()),
                 name: format!("coredns-5d78c9869d-{}", ["x7k2p", "q9w4m"][r]),
                 name_aggr: "coredns-5d78c9869d-*".into(),
-                workload: Some(WorkloadRef { kind: "Deployment".into(), name: "coredns".into() }),
+                workload: Some(WorkloadRef {
+                    kind: "Deployment".into(),
+                    name: "coredns".into(),
+                }),
                 labels: labels([("k8s-app", "kube-dns".to_owned())]),
                 ips: vec![pod_ip(r)],
                 service_account: Some("coredns".into()),
                 ports: vec![
-                    NamedPort { name: "dns".into(), protocol: Protocol::Udp, port: 53 },
-                    NamedPort { name: "dns-tcp".into(), protocol: Protocol::Tcp, port: 53 },
+                    NamedPort {
+                        name: "dns".into(),
+                        protocol: Protocol::Udp,
+                        port: 53,
+                    },
+                    NamedPort {
+                        name: "dns-tcp".into(),
+                        protocol: Protocol::Tcp,
+                        port: 53,
+                    },
                 ],
                 node: Some("node-0".into()),
                 interface: None,
@@ -273,8 +340,18 @@ impl Cluster {
             name: "kube-dns".into(),
             cluster_ips: vec![IpAddr::V4(Ipv4Addr::new(10, 96, 0, 10))],
             ports: vec![
-                ServicePort { name: Some("dns".into()), protocol: Protocol::Udp, port: 53, target_port: TargetPort::Number(53) },
-                ServicePort { name: Some("dns-tcp".into()), protocol: Protocol::Tcp, port: 53, target_port: TargetPort::Number(53) },
+                ServicePort {
+                    name: Some("dns".into()),
+                    protocol: Protocol::Udp,
+                    port: 53,
+                    target_port: TargetPort::Number(53),
+                },
+                ServicePort {
+                    name: Some("dns-tcp".into()),
+                    protocol: Protocol::Tcp,
+                    port: 53,
+                    target_port: TargetPort::Number(53),
+                },
             ],
             selector: Some(labels([("k8s-app", "kube-dns".to_owned())])),
         });
@@ -285,14 +362,21 @@ impl Cluster {
             let ns = &namespaces[w.namespace];
             let (port_name, port, service_port) = w.role.port();
             let prefix = format!("{}-{}-", w.name, safe_chars(&mut rng, 10));
-            let version = if rng.random_range(0..4) == 0 { "v2" } else { "v1" };
+            let version = if rng.random_range(0..4) == 0 {
+                "v2"
+            } else {
+                "v1"
+            };
             for _ in 0..p.endpoints_per_workload {
                 inv.endpoints.push(Endpoint {
                     endpoint_type: EndpointType::Wep,
                     namespace: Some(ns.clone()),
                     name: format!("{prefix}{}", safe_chars(&mut rng, 5)),
                     name_aggr: format!("{prefix}*"),
-                    workload: Some(WorkloadRef { kind: "Deployment".into(), name: w.name.clone() }),
+                    workload: Some(WorkloadRef {
+                        kind: "Deployment".into(),
+                        name: w.name.clone(),
+                    }),
                     labels: labels([
                         ("app", w.name.clone()),
                         ("role", w.role.name().to_owned()),
@@ -300,7 +384,11 @@ impl Cluster {
                     ]),
                     ips: vec![pod_ip(n)],
                     service_account: Some("default".into()),
-                    ports: vec![NamedPort { name: port_name.into(), protocol: Protocol::Tcp, port }],
+                    ports: vec![NamedPort {
+                        name: port_name.into(),
+                        protocol: Protocol::Tcp,
+                        port,
+                    }],
                     node: Some(format!("node-{}", n % nodes)),
                     interface: None,
                     profiles: Vec::new(),
@@ -332,12 +420,25 @@ impl Cluster {
             allowed_egress_domains: Vec::new(),
         };
         inv.network_sets = vec![
-            set("threat-feed", "threat-feed", &["192.0.2.0/24", "198.51.100.0/24"]),
-            set("partner-apis", "partner", &["52.94.0.0/16", "34.120.0.0/16"]),
+            set(
+                "threat-feed",
+                "threat-feed",
+                &["192.0.2.0/24", "198.51.100.0/24"],
+            ),
+            set(
+                "partner-apis",
+                "partner",
+                &["52.94.0.0/16", "34.120.0.0/16"],
+            ),
             set("corporate", "corporate", &["203.0.113.0/24"]),
         ];
 
-        let mut cluster = Cluster { inventory: inv, namespaces, by_namespace, workloads };
+        let mut cluster = Cluster {
+            inventory: inv,
+            namespaces,
+            by_namespace,
+            workloads,
+        };
         cluster.policies(p, &mut rng);
         cluster
     }
@@ -345,7 +446,12 @@ impl Cluster {
     fn policies(&mut self, p: &ScaleParams, rng: &mut ChaCha8Rng) {
         let custom = p.tiers - 1;
         let tier_names: Vec<String> = (0..custom)
-            .map(|i| TIER_NAMES.get(i).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("tier-{i}")))
+            .map(|i| {
+                TIER_NAMES
+                    .get(i)
+                    .map(|s| (*s).to_owned())
+                    .unwrap_or_else(|| format!("tier-{i}"))
+            })
             .collect();
         for (i, name) in tier_names.iter().enumerate() {
             self.inventory.tiers.push(Tier {
@@ -362,7 +468,11 @@ impl Cluster {
             let count = share.min(remaining);
             remaining -= count;
             for k in 0..count {
-                let pol = if k == 0 { threat_feed_policy() } else { tenant_policy(k - 1) };
+                let pol = if k == 0 {
+                    threat_feed_policy()
+                } else {
+                    tenant_policy(k - 1)
+                };
                 self.inventory.policies.push(pol);
             }
         }
@@ -370,14 +480,21 @@ impl Cluster {
             let count = share.min(remaining);
             remaining -= count;
             for k in 0..count {
-                let pol = if k == 0 { dns_policy() } else { partner_policy(k - 1) };
+                let pol = if k == 0 {
+                    dns_policy()
+                } else {
+                    partner_policy(k - 1)
+                };
                 self.inventory.policies.push(pol);
             }
         }
         // The rest are per-role namespaced policies, spread over the other tiers and
         // `default`, and over namespaces so that most namespaces get some.
-        let mut tiers: Vec<&str> =
-            tier_names.iter().map(String::as_str).filter(|t| *t != "security" && *t != "platform").collect();
+        let mut tiers: Vec<&str> = tier_names
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "security" && *t != "platform")
+            .collect();
         tiers.push(Tier::DEFAULT);
         for i in 0..remaining {
             let ns_index = i % p.namespaces;
@@ -386,18 +503,31 @@ impl Cluster {
             let namespace = self.namespaces[ns_index].clone();
             let team = format!("team-{}", ns_index % 50);
             let kubernetes = tier == Tier::DEFAULT && i % 2 == 1;
-            self.inventory.policies.push(role_policy(role, namespace, tier, i, &team, kubernetes));
+            self.inventory
+                .policies
+                .push(role_policy(role, namespace, tier, i, &team, kubernetes));
         }
     }
 
     fn traffic(&self, p: &ScaleParams) -> Vec<TrafficSpec> {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x7472_6166_6669_63);
         let mut edges: Vec<Edge> = Vec::new();
-        let dns = PeerRef::Named { namespace: "kube-system".into(), name: "kube-dns".into() };
+        let dns = PeerRef::Named {
+            namespace: "kube-system".into(),
+            name: "kube-dns".into(),
+        };
         for (ns_index, members) in self.by_namespace.iter().enumerate() {
             let ns = &self.namespaces[ns_index];
-            let find = |role: Role| members.iter().map(|&w| &self.workloads[w]).find(|w| w.role == role);
-            let named = |w: &Workload| PeerRef::Named { namespace: ns.clone(), name: w.name.clone() };
+            let find = |role: Role| {
+                members
+                    .iter()
+                    .map(|&w| &self.workloads[w])
+                    .find(|w| w.role == role)
+            };
+            let named = |w: &Workload| PeerRef::Named {
+                namespace: ns.clone(),
+                name: w.name.clone(),
+            };
             for &wi in members {
                 let w = &self.workloads[wi];
                 let me = named(w);
@@ -405,50 +535,109 @@ impl Cluster {
                 match w.role {
                     Role::Web => {
                         if let Some(api) = find(Role::Api) {
-                            edges.push(Edge::tcp(me.clone(), named(api), 3.0, (800.0, 4_000.0, 0.2), process));
+                            edges.push(Edge::tcp(
+                                me.clone(),
+                                named(api),
+                                3.0,
+                                (800.0, 4_000.0, 0.2),
+                                process,
+                            ));
                         }
                         if rng.random_range(0..10) < 3 {
-                            edges.push(Edge::tcp(PeerRef::Internet, me.clone(), 1.0, (600.0, 15_000.0, 2.0), "-"));
+                            edges.push(Edge::tcp(
+                                PeerRef::Internet,
+                                me.clone(),
+                                1.0,
+                                (600.0, 15_000.0, 2.0),
+                                "-",
+                            ));
                         }
                     }
                     Role::Api => {
                         if let Some(db) = find(Role::Db) {
-                            edges.push(Edge::tcp(me.clone(), named(db), 2.0, (300.0, 12_000.0, 0.05), process));
+                            edges.push(Edge::tcp(
+                                me.clone(),
+                                named(db),
+                                2.0,
+                                (300.0, 12_000.0, 0.05),
+                                process,
+                            ));
                         }
                         if let Some(cache) = find(Role::Cache) {
-                            edges.push(Edge::tcp(me.clone(), named(cache), 2.0, (100.0, 400.0, 0.01), process));
+                            edges.push(Edge::tcp(
+                                me.clone(),
+                                named(cache),
+                                2.0,
+                                (100.0, 400.0, 0.01),
+                                process,
+                            ));
                         }
                         if p.namespaces > 1 && rng.random_range(0..10) == 0 {
-                            let other = (ns_index + rng.random_range(1..p.namespaces)) % p.namespaces;
+                            let other =
+                                (ns_index + rng.random_range(1..p.namespaces)) % p.namespaces;
                             let api = self.by_namespace[other]
                                 .iter()
                                 .map(|&x| &self.workloads[x])
                                 .find(|x| x.role == Role::Api);
                             if let Some(api) = api {
-                                let to = PeerRef::Named { namespace: self.namespaces[other].clone(), name: api.name.clone() };
-                                edges.push(Edge::tcp(me.clone(), to, 1.0, (900.0, 3_000.0, 0.2), process));
+                                let to = PeerRef::Named {
+                                    namespace: self.namespaces[other].clone(),
+                                    name: api.name.clone(),
+                                };
+                                edges.push(Edge::tcp(
+                                    me.clone(),
+                                    to,
+                                    1.0,
+                                    (900.0, 3_000.0, 0.2),
+                                    process,
+                                ));
                             }
                         }
                         if rng.random_range(0..20) == 0 {
-                            let to = PeerRef::NetworkSet { namespace: None, name: "partner-apis".into() };
-                            edges.push(Edge::tcp(me.clone(), to, 0.5, (1_500.0, 6_000.0, 0.5), process).port(443));
+                            let to = PeerRef::NetworkSet {
+                                namespace: None,
+                                name: "partner-apis".into(),
+                            };
+                            edges.push(
+                                Edge::tcp(me.clone(), to, 0.5, (1_500.0, 6_000.0, 0.5), process)
+                                    .port(443),
+                            );
                         }
                     }
                     Role::Worker => {
                         if let Some(api) = find(Role::Api) {
-                            edges.push(Edge::tcp(me.clone(), named(api), 1.0, (2_000.0, 1_000.0, 0.3), process));
+                            edges.push(Edge::tcp(
+                                me.clone(),
+                                named(api),
+                                1.0,
+                                (2_000.0, 1_000.0, 0.3),
+                                process,
+                            ));
                         }
                         if let Some(cache) = find(Role::Cache) {
-                            edges.push(Edge::tcp(me.clone(), named(cache), 1.0, (100.0, 400.0, 0.01), process));
+                            edges.push(Edge::tcp(
+                                me.clone(),
+                                named(cache),
+                                1.0,
+                                (100.0, 400.0, 0.01),
+                                process,
+                            ));
                         }
                         if rng.random_range(0..100) == 0 {
-                            let to = PeerRef::NetworkSet { namespace: None, name: "threat-feed".into() };
-                            edges.push(Edge::tcp(me.clone(), to, 0.05, (300.0, 0.0, 3.0), process).port(443));
+                            let to = PeerRef::NetworkSet {
+                                namespace: None,
+                                name: "threat-feed".into(),
+                            };
+                            edges.push(
+                                Edge::tcp(me.clone(), to, 0.05, (300.0, 0.0, 3.0), process)
+                                    .port(443),
+                            );
                         }
                     }
                     Role::Db | Role::Cache => {}
                 }
-                let mut lookup = Edge::tcp(me, dns.clone(), 0.5, (70.0, 130.0, 0.01), process).port(53);
+                let mut lookup =
+                    Edge::tcp(me, dns.clone(), 0.5, (70.0, 130.0, 0.01), process).port(53);
                 lookup.protocol = Protocol::Udp;
                 edges.push(lookup);
             }
@@ -458,10 +647,22 @@ impl Cluster {
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
-                let rate = if total > 0.0 { p.flows_per_second * e.weight / total } else { 0.0 };
-                let mut t = TrafficSpec::new(vec![e.from], vec![e.to], rate, Origin::generated(SCALE, format!("traffic[{i}]")));
+                let rate = if total > 0.0 {
+                    p.flows_per_second * e.weight / total
+                } else {
+                    0.0
+                };
+                let mut t = TrafficSpec::new(
+                    vec![e.from],
+                    vec![e.to],
+                    rate,
+                    Origin::generated(SCALE, format!("traffic[{i}]")),
+                );
                 t.protocol = e.protocol;
-                t.ports = e.port.map(|p| vec![PortItem::Single(p)]).unwrap_or_default();
+                t.ports = e
+                    .port
+                    .map(|p| vec![PortItem::Single(p)])
+                    .unwrap_or_default();
                 t.bytes_out = Jittered::new(e.bytes.0, 0.3);
                 t.bytes_in = Jittered::new(e.bytes.1, 0.3);
                 t.duration = Jittered::new(e.bytes.2, 0.5);
@@ -484,8 +685,22 @@ struct Edge {
 }
 
 impl Edge {
-    fn tcp(from: PeerRef, to: PeerRef, weight: f64, bytes: (f64, f64, f64), process: &'static str) -> Edge {
-        Edge { from, to, protocol: Protocol::Tcp, port: None, weight, bytes, process }
+    fn tcp(
+        from: PeerRef,
+        to: PeerRef,
+        weight: f64,
+        bytes: (f64, f64, f64),
+        process: &'static str,
+    ) -> Edge {
+        Edge {
+            from,
+            to,
+            protocol: Protocol::Tcp,
+            port: None,
+            weight,
+            bytes,
+            process,
+        }
     }
 
     fn port(mut self, port: u16) -> Edge {
@@ -495,8 +710,18 @@ impl Edge {
 }
 
 fn threat_feed_policy() -> Policy {
-    let mut p = policy(PolicyKind::GlobalNetworkPolicy, "security.block-threat-feed".into(), None, "security", 10.0, sel("all()"));
-    p.types = PolicyTypes { ingress: true, egress: true };
+    let mut p = policy(
+        PolicyKind::GlobalNetworkPolicy,
+        "security.block-threat-feed".into(),
+        None,
+        "security",
+        10.0,
+        sel("all()"),
+    );
+    p.types = PolicyTypes {
+        ingress: true,
+        egress: true,
+    };
     let mut deny_in = rule(RuleAction::Deny, None);
     deny_in.source.selector = Some(sel("threat-feed == \"true\""));
     let mut deny_out = rule(RuleAction::Deny, None);
@@ -518,7 +743,10 @@ fn tenant_policy(k: usize) -> Policy {
         sel("role != \"web\""),
     );
     p.namespace_selector = Some(sel(&format!("tenant == \"{tenant}\"")));
-    p.types = PolicyTypes { ingress: true, egress: false };
+    p.types = PolicyTypes {
+        ingress: true,
+        egress: false,
+    };
     let mut same = rule(RuleAction::Pass, None);
     same.source.namespace_selector = Some(sel(&format!("tenant == \"{tenant}\"")));
     let mut system = rule(RuleAction::Pass, None);
@@ -532,8 +760,18 @@ fn tenant_policy(k: usize) -> Policy {
 }
 
 fn dns_policy() -> Policy {
-    let mut p = policy(PolicyKind::GlobalNetworkPolicy, "platform.allow-dns".into(), None, "platform", 10.0, sel("all()"));
-    p.types = PolicyTypes { ingress: false, egress: true };
+    let mut p = policy(
+        PolicyKind::GlobalNetworkPolicy,
+        "platform.allow-dns".into(),
+        None,
+        "platform",
+        10.0,
+        sel("all()"),
+    );
+    p.types = PolicyTypes {
+        ingress: false,
+        egress: true,
+    };
     let dns = |protocol| {
         let mut r = rule(RuleAction::Allow, Some(protocol));
         r.destination.selector = Some(sel("k8s-app == \"kube-dns\""));
@@ -541,7 +779,11 @@ fn dns_policy() -> Policy {
         r.destination.ports = ports(&[53]);
         r
     };
-    p.egress = vec![dns(Protocol::Udp), dns(Protocol::Tcp), rule(RuleAction::Pass, None)];
+    p.egress = vec![
+        dns(Protocol::Udp),
+        dns(Protocol::Tcp),
+        rule(RuleAction::Pass, None),
+    ];
     p
 }
 
@@ -556,7 +798,10 @@ fn partner_policy(k: usize) -> Policy {
         sel("role in {\"api\", \"worker\"}"),
     );
     p.namespace_selector = Some(sel(&format!("team == \"{team}\"")));
-    p.types = PolicyTypes { ingress: false, egress: true };
+    p.types = PolicyTypes {
+        ingress: false,
+        egress: true,
+    };
     let mut partners = rule(RuleAction::Allow, Some(Protocol::Tcp));
     partners.destination.selector = Some(sel("partner == \"true\""));
     partners.destination.ports = ports(&[443]);
@@ -564,16 +809,38 @@ fn partner_policy(k: usize) -> Policy {
     p
 }
 
-fn role_policy(role: Role, namespace: String, tier: &str, i: usize, team: &str, kubernetes: bool) -> Policy {
-    let name = format!("{}-{}-{i}", role.name(), if kubernetes { "allow" } else { "zone" });
+fn role_policy(
+    role: Role,
+    namespace: String,
+    tier: &str,
+    i: usize,
+    team: &str,
+    kubernetes: bool,
+) -> Policy {
+    let name = format!(
+        "{}-{}-{i}",
+        role.name(),
+        if kubernetes { "allow" } else { "zone" }
+    );
     let (_, port, _) = role.port();
     let selector = if kubernetes {
-        sel(&format!("role == \"{}\" && projectcalico.org/orchestrator == \"k8s\"", role.name()))
+        sel(&format!(
+            "role == \"{}\" && projectcalico.org/orchestrator == \"k8s\"",
+            role.name()
+        ))
     } else {
         sel(&format!("role == \"{}\"", role.name()))
     };
-    let kind = if kubernetes { PolicyKind::KubernetesNetworkPolicy } else { PolicyKind::NetworkPolicy };
-    let order = if kubernetes { 1000.0 } else { 100.0 + (i % 100) as f64 };
+    let kind = if kubernetes {
+        PolicyKind::KubernetesNetworkPolicy
+    } else {
+        PolicyKind::NetworkPolicy
+    };
+    let order = if kubernetes {
+        1000.0
+    } else {
+        100.0 + (i % 100) as f64
+    };
     let mut p = policy(kind, name, Some(namespace), tier, order, selector);
     let from = |selector: &str| {
         let mut r = rule(RuleAction::Allow, Some(Protocol::Tcp));
@@ -601,19 +868,32 @@ fn role_policy(role: Role, namespace: String, tier: &str, i: usize, team: &str, 
             p.ingress = vec![from("role in {\"web\", \"worker\"}"), team_rule];
             let mut node_ports = rule(RuleAction::Allow, Some(Protocol::Tcp));
             node_ports.destination.nets = vec!["10.0.0.0/8".parse().unwrap_or_default()];
-            node_ports.destination.ports = vec![PortMatch::Range { first: 30000, last: 32767 }];
-            p.egress = vec![to("role in {\"db\", \"cache\"}", &[5432, 6379]), to("role == \"api\"", &[9090]), node_ports];
+            node_ports.destination.ports = vec![PortMatch::Range {
+                first: 30000,
+                last: 32767,
+            }];
+            p.egress = vec![
+                to("role in {\"db\", \"cache\"}", &[5432, 6379]),
+                to("role == \"api\"", &[9090]),
+                node_ports,
+            ];
         }
         Role::Db | Role::Cache => {
             p.ingress = vec![from("role in {\"api\", \"worker\"}")];
         }
         Role::Worker => {
             let mut pool = to("role == \"api\"", &[9090]);
-            pool.destination.ports.push(PortMatch::Range { first: 42000, last: 43000 });
+            pool.destination.ports.push(PortMatch::Range {
+                first: 42000,
+                last: 43000,
+            });
             p.egress = vec![pool, to("role == \"cache\"", &[6379])];
         }
     }
-    p.types = PolicyTypes { ingress: !p.ingress.is_empty() || kubernetes, egress: !p.egress.is_empty() && !kubernetes };
+    p.types = PolicyTypes {
+        ingress: !p.ingress.is_empty() || kubernetes,
+        egress: !p.egress.is_empty() && !kubernetes,
+    };
     if kubernetes {
         p.egress.clear();
     }

@@ -5,7 +5,9 @@ use crate::compile::{CompiledTraffic, compile};
 use crate::error::{Error, Result, ScenarioError, ScenarioErrors};
 use crate::files::{DirFiles, Files, MemFiles};
 use crate::spec::{DeleteRef, ScenarioSpec, StepSpec, TrafficSpec, parse_scenario};
-use flowlens_manifests::{LoadErrors, LoadOptions, Resource, ResourceBody, build_inventory, parse_resources};
+use flowlens_manifests::{
+    LoadErrors, LoadOptions, Resource, ResourceBody, build_inventory, parse_resources,
+};
 use flowlens_model::Inventory;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,12 +37,17 @@ impl Scenario {
     /// Loads `dir/scenario.yaml` and the manifests it names, and checks that every traffic
     /// entry (and every step's) resolves.
     pub fn load(dir: impl AsRef<Path>) -> Result<Scenario> {
-        Scenario::load_from(&DirFiles { root: dir.as_ref().to_path_buf() })
+        Scenario::load_from(&DirFiles {
+            root: dir.as_ref().to_path_buf(),
+        })
     }
 
     /// The same from in-memory files: `(path relative to the scenario root, text)` pairs
     /// that include `scenario.yaml`. `label` prefixes file names in errors.
-    pub fn from_files(label: &str, files: impl IntoIterator<Item = (String, String)>) -> Result<Scenario> {
+    pub fn from_files(
+        label: &str,
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Scenario> {
         Scenario::load_from(&MemFiles::new(label, files))
     }
 
@@ -78,7 +85,9 @@ impl Scenario {
 
     fn load_from(files: &dyn Files) -> Result<Scenario> {
         let file = files.display(SCENARIO_FILE);
-        let text = files.read(SCENARIO_FILE).map_err(|e| ScenarioErrors(vec![ScenarioError::new(&file, "", e)]))?;
+        let text = files
+            .read(SCENARIO_FILE)
+            .map_err(|e| ScenarioErrors(vec![ScenarioError::new(&file, "", e)]))?;
         let spec = parse_scenario(&text, &file)?;
         let opts = LoadOptions::default();
 
@@ -104,7 +113,9 @@ impl Scenario {
                             manifest_errors.extend(parsed.errors);
                             warnings.extend(parsed.report.warnings);
                         }
-                        Err(e) => errors.push(ScenarioError::new(&file, format!("{field}[{i}]"), e)),
+                        Err(e) => {
+                            errors.push(ScenarioError::new(&file, format!("{field}[{i}]"), e))
+                        }
                     }
                 }
             }
@@ -154,12 +165,20 @@ impl Scenario {
                 if !everything().any(|r| deletes(d, r)) {
                     errors.push(step.origin.error(
                         &format!("delete[{i}]"),
-                        format!("no {} named {} in the scenario's manifests", d.kind, target_name(d)),
+                        format!(
+                            "no {} named {} in the scenario's manifests",
+                            d.kind,
+                            target_name(d)
+                        ),
                     ));
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(ScenarioErrors(errors).into()) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(errors).into())
+        }
     }
 
     /// Each step's own traffic must resolve once that step is applied (on its own, on top of
@@ -176,7 +195,11 @@ impl Scenario {
                 errors.extend(e.0);
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(ScenarioErrors(errors).into()) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(errors).into())
+        }
     }
 
     /// The inventory after applying `applied` (step indices, in order) to the base.
@@ -220,7 +243,10 @@ impl Scenario {
 
     /// Names of the steps applied so far, in order.
     pub fn applied_steps(&self) -> Vec<&str> {
-        self.applied.iter().map(|&i| self.spec.steps[i].name.as_str()).collect()
+        self.applied
+            .iter()
+            .map(|&i| self.spec.steps[i].name.as_str())
+            .collect()
     }
 
     pub fn is_applied(&self, name: &str) -> bool {
@@ -230,13 +256,20 @@ impl Scenario {
     /// The traffic entries currently running: the base entries and those of applied steps,
     /// less the ones a step stopped.
     pub fn traffic(&self) -> Vec<&TrafficSpec> {
-        let stopped: Vec<&str> =
-            self.applied.iter().flat_map(|&i| self.spec.steps[i].stop.iter().map(String::as_str)).collect();
+        let stopped: Vec<&str> = self
+            .applied
+            .iter()
+            .flat_map(|&i| self.spec.steps[i].stop.iter().map(String::as_str))
+            .collect();
         let running = |t: &&TrafficSpec| t.name.as_deref().is_none_or(|n| !stopped.contains(&n));
         self.spec
             .traffic
             .iter()
-            .chain(self.applied.iter().flat_map(|&i| self.spec.steps[i].traffic.iter()))
+            .chain(
+                self.applied
+                    .iter()
+                    .flat_map(|&i| self.spec.steps[i].traffic.iter()),
+            )
             .filter(running)
             .collect()
     }
@@ -261,11 +294,20 @@ impl Scenario {
             return Err(Error::UnknownStep {
                 scenario: self.spec.name.clone(),
                 step: name.to_owned(),
-                available: self.spec.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                available: self
+                    .spec
+                    .steps
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         if self.applied.contains(&i) {
-            return Err(Error::StepAlreadyApplied { scenario: self.spec.name.clone(), step: name.to_owned() });
+            return Err(Error::StepAlreadyApplied {
+                scenario: self.spec.name.clone(),
+                step: name.to_owned(),
+            });
         }
         let mut applied = self.applied.clone();
         applied.push(i);

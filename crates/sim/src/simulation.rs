@@ -46,7 +46,11 @@ impl Simulation {
             .filter(|(_, name)| !scenario.is_applied(name))
             .collect();
         pending.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Simulation { scenario, generator, pending }
+        Simulation {
+            scenario,
+            generator,
+            pending,
+        }
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -71,7 +75,9 @@ impl Simulation {
                 break;
             }
             let (at, name) = self.pending.remove(0);
-            let flows = self.generator.advance((at - self.generator.elapsed()).max(0.0));
+            let flows = self
+                .generator
+                .advance((at - self.generator.elapsed()).max(0.0));
             if !flows.is_empty() {
                 events.push(SimEvent::Flows(flows));
             }
@@ -115,8 +121,16 @@ impl SimClock {
     /// `speed` 1 is real time, 60 a simulated minute per second. Non-positive or non-finite
     /// speeds count as 1.
     pub fn new(sim_start: f64, speed: f64) -> SimClock {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
-        SimClock { wall_origin: Instant::now(), sim_origin: sim_start, speed }
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        SimClock {
+            wall_origin: Instant::now(),
+            sim_origin: sim_start,
+            speed,
+        }
     }
 
     /// The simulated time now (unix seconds), for [`Generator::advance_until`].
@@ -126,7 +140,11 @@ impl SimClock {
 
     /// The simulated time at a wall-clock instant.
     pub fn at(&self, wall: Instant) -> f64 {
-        self.sim_origin + wall.saturating_duration_since(self.wall_origin).as_secs_f64() * self.speed
+        self.sim_origin
+            + wall
+                .saturating_duration_since(self.wall_origin)
+                .as_secs_f64()
+                * self.speed
     }
 
     pub fn speed(&self) -> f64 {

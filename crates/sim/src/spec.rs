@@ -4,8 +4,8 @@
 use crate::error::{ScenarioError, ScenarioErrors};
 use crate::peer::PeerRef;
 use crate::units::{
-    Jittered, PortItem, Scalar, parse_amount, parse_duration, parse_jitter, parse_jittered_duration,
-    parse_port, parse_rate,
+    Jittered, PortItem, Scalar, parse_amount, parse_duration, parse_jitter,
+    parse_jittered_duration, parse_port, parse_rate,
 };
 use flowlens_model::Protocol;
 use serde::Deserialize;
@@ -101,12 +101,25 @@ pub struct Origin {
 impl Origin {
     /// For entries built in code (the `scale` scenario).
     pub fn generated(scenario: &str, field: String) -> Origin {
-        Origin { file: scenario.to_owned(), field, line: None }
+        Origin {
+            file: scenario.to_owned(),
+            field,
+            line: None,
+        }
     }
 
     pub(crate) fn error(&self, field: &str, message: impl Into<String>) -> ScenarioError {
-        let field = if field.is_empty() { self.field.clone() } else { format!("{}.{field}", self.field) };
-        ScenarioError { file: self.file.clone(), line: self.line, field, message: message.into() }
+        let field = if field.is_empty() {
+            self.field.clone()
+        } else {
+            format!("{}.{field}", self.field)
+        };
+        ScenarioError {
+            file: self.file.clone(),
+            line: self.line,
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -212,10 +225,9 @@ pub struct ScenarioSpec {
     pub steps: Vec<StepSpec>,
 }
 
-/// Just the name and description, for listings.
+/// Just the description, for listings (built-in scenarios are named by their directory).
 #[derive(Deserialize)]
 pub(crate) struct Summary {
-    pub name: String,
     #[serde(default)]
     pub description: String,
 }
@@ -253,7 +265,11 @@ pub fn parse_scenario(text: &str, file: &str) -> Result<ScenarioSpec, ScenarioEr
             }
         }
         if parsed.is_empty() {
-            errors.push(ScenarioError::new(file, format!("hosts.{host}"), "needs at least one address"));
+            errors.push(ScenarioError::new(
+                file,
+                format!("hosts.{host}"),
+                "needs at least one address",
+            ));
         }
         hosts.insert(host.to_ascii_lowercase(), parsed);
     }
@@ -262,18 +278,33 @@ pub fn parse_scenario(text: &str, file: &str) -> Result<ScenarioSpec, ScenarioEr
         .into_iter()
         .enumerate()
         .filter_map(|(i, t)| {
-            let origin = Origin { file: file.to_owned(), field: format!("traffic[{i}]"), line: line_of(&t) };
+            let origin = Origin {
+                file: file.to_owned(),
+                field: format!("traffic[{i}]"),
+                line: line_of(&t),
+            };
             validate_traffic(t.value, origin, &mut errors)
         })
         .collect::<Vec<_>>();
     let mut steps = Vec::new();
     for (i, s) in raw.steps.into_iter().enumerate() {
-        let origin = Origin { file: file.to_owned(), field: format!("steps[{i}]"), line: line_of(&s) };
+        let origin = Origin {
+            file: file.to_owned(),
+            field: format!("steps[{i}]"),
+            line: line_of(&s),
+        };
         steps.push(validate_step(s.value, origin, &mut errors));
     }
     check_names(&traffic, &steps, &mut errors);
     if errors.is_empty() {
-        Ok(ScenarioSpec { name: raw.name, description: raw.description, manifests: raw.manifests, hosts, traffic, steps })
+        Ok(ScenarioSpec {
+            name: raw.name,
+            description: raw.description,
+            manifests: raw.manifests,
+            hosts,
+            traffic,
+            steps,
+        })
     } else {
         Err(ScenarioErrors(errors))
     }
@@ -283,11 +314,16 @@ pub fn parse_scenario(text: &str, file: &str) -> Result<ScenarioSpec, ScenarioEr
 fn check_names(traffic: &[TrafficSpec], steps: &[StepSpec], errors: &mut Vec<ScenarioError>) {
     let mut step_names = HashSet::new();
     let mut traffic_names = HashSet::new();
-    let all_traffic = traffic.iter().chain(steps.iter().flat_map(|s| s.traffic.iter()));
+    let all_traffic = traffic
+        .iter()
+        .chain(steps.iter().flat_map(|s| s.traffic.iter()));
     for t in all_traffic {
         if let Some(name) = &t.name {
             if !traffic_names.insert(name.as_str()) {
-                errors.push(t.origin.error("name", format!("another traffic entry is already named {name:?}")));
+                errors.push(t.origin.error(
+                    "name",
+                    format!("another traffic entry is already named {name:?}"),
+                ));
             }
         }
     }
@@ -295,23 +331,37 @@ fn check_names(traffic: &[TrafficSpec], steps: &[StepSpec], errors: &mut Vec<Sce
         if s.name.trim().is_empty() {
             errors.push(s.origin.error("name", "must not be empty"));
         } else if !step_names.insert(s.name.as_str()) {
-            errors.push(s.origin.error("name", format!("another step is already named {:?}", s.name)));
+            errors.push(s.origin.error(
+                "name",
+                format!("another step is already named {:?}", s.name),
+            ));
         }
         for (i, stop) in s.stop.iter().enumerate() {
             if !traffic_names.contains(stop.as_str()) {
-                errors.push(s.origin.error(&format!("stop[{i}]"), format!("no traffic entry is named {stop:?}")));
+                errors.push(s.origin.error(
+                    &format!("stop[{i}]"),
+                    format!("no traffic entry is named {stop:?}"),
+                ));
             }
         }
     }
 }
 
 fn validate_step(raw: RawStep, origin: Origin, errors: &mut Vec<ScenarioError>) -> StepSpec {
-    let at = raw.at.as_ref().and_then(|at| parse_duration(at).map_err(|e| errors.push(origin.error("at", e))).ok());
+    let at = raw.at.as_ref().and_then(|at| {
+        parse_duration(at)
+            .map_err(|e| errors.push(origin.error("at", e)))
+            .ok()
+    });
     let delete = raw
         .delete
         .iter()
         .enumerate()
-        .filter_map(|(i, d)| parse_delete(d).map_err(|e| errors.push(origin.error(&format!("delete[{i}]"), e))).ok())
+        .filter_map(|(i, d)| {
+            parse_delete(d)
+                .map_err(|e| errors.push(origin.error(&format!("delete[{i}]"), e)))
+                .ok()
+        })
         .collect();
     for (i, path) in raw.apply.iter().enumerate() {
         if path.trim().is_empty() {
@@ -323,7 +373,11 @@ fn validate_step(raw: RawStep, origin: Origin, errors: &mut Vec<ScenarioError>) 
         .into_iter()
         .enumerate()
         .filter_map(|(i, t)| {
-            let o = Origin { file: origin.file.clone(), field: format!("{}.traffic[{i}]", origin.field), line: line_of(&t) };
+            let o = Origin {
+                file: origin.file.clone(),
+                field: format!("{}.traffic[{i}]", origin.field),
+                line: line_of(&t),
+            };
             validate_traffic(t.value, o, errors)
         })
         .collect();
@@ -341,21 +395,30 @@ fn validate_step(raw: RawStep, origin: Origin, errors: &mut Vec<ScenarioError>) 
 
 fn parse_delete(text: &str) -> Result<DeleteRef, String> {
     let parts: Vec<&str> = text.trim().split('/').collect();
-    let ok = |s: &&str| !s.is_empty();
+    let ok = |s: &str| !s.is_empty();
     match parts.as_slice() {
-        [kind, ns, name] if [kind, ns, name].iter().all(ok) => Ok(DeleteRef {
+        [kind, ns, name] if ok(kind) && ok(ns) && ok(name) => Ok(DeleteRef {
             kind: (*kind).to_owned(),
             namespace: Some((*ns).to_owned()),
             name: (*name).to_owned(),
         }),
-        [kind, name] if ok(kind) && ok(name) => {
-            Ok(DeleteRef { kind: (*kind).to_owned(), namespace: None, name: (*name).to_owned() })
-        }
-        _ => Err(format!("{text:?} must be kind/namespace/name or, for cluster-wide kinds, kind/name")),
+        [kind, name] if ok(kind) && ok(name) => Ok(DeleteRef {
+            kind: (*kind).to_owned(),
+            namespace: None,
+            name: (*name).to_owned(),
+        }),
+        _ => Err(format!(
+            "{text:?} must be kind/namespace/name or, for cluster-wide kinds, kind/name"
+        )),
     }
 }
 
-fn peers(raw: Option<OneOrMany<String>>, field: &str, origin: &Origin, errors: &mut Vec<ScenarioError>) -> Vec<PeerRef> {
+fn peers(
+    raw: Option<OneOrMany<String>>,
+    field: &str,
+    origin: &Origin,
+    errors: &mut Vec<ScenarioError>,
+) -> Vec<PeerRef> {
     let Some(raw) = raw else {
         errors.push(origin.error(field, "is required"));
         return Vec::new();
@@ -369,13 +432,23 @@ fn peers(raw: Option<OneOrMany<String>>, field: &str, origin: &Origin, errors: &
         .iter()
         .enumerate()
         .filter_map(|(i, text)| {
-            let at = if many { format!("{field}[{i}]") } else { field.to_owned() };
-            text.parse::<PeerRef>().map_err(|e| errors.push(origin.error(&at, e))).ok()
+            let at = if many {
+                format!("{field}[{i}]")
+            } else {
+                field.to_owned()
+            };
+            text.parse::<PeerRef>()
+                .map_err(|e| errors.push(origin.error(&at, e)))
+                .ok()
         })
         .collect()
 }
 
-fn validate_traffic(raw: RawTraffic, origin: Origin, errors: &mut Vec<ScenarioError>) -> Option<TrafficSpec> {
+fn validate_traffic(
+    raw: RawTraffic,
+    origin: Origin,
+    errors: &mut Vec<ScenarioError>,
+) -> Option<TrafficSpec> {
     let before = errors.len();
     let from = peers(raw.from, "from", &origin, errors);
     let to = peers(raw.to, "to", &origin, errors);
@@ -410,7 +483,10 @@ fn validate_traffic(raw: RawTraffic, origin: Origin, errors: &mut Vec<ScenarioEr
         (None, Some(list)) => {
             let list = list.into_vec();
             if list.is_empty() {
-                report("ports", "needs at least one port; leave it out to use the destination's ports".into());
+                report(
+                    "ports",
+                    "needs at least one port; leave it out to use the destination's ports".into(),
+                );
             }
             for (i, p) in list.iter().enumerate() {
                 match parse_port(p) {
@@ -422,7 +498,10 @@ fn validate_traffic(raw: RawTraffic, origin: Origin, errors: &mut Vec<ScenarioEr
         (None, None) => {}
     }
     if !ports.is_empty() && !protocol.has_ports() {
-        report("ports", format!("{protocol} has no ports; leave port and ports out"));
+        report(
+            "ports",
+            format!("{protocol} has no ports; leave port and ports out"),
+        );
     }
 
     let rate = match &raw.rate {
@@ -448,17 +527,28 @@ fn validate_traffic(raw: RawTraffic, origin: Origin, errors: &mut Vec<ScenarioEr
     };
     let bytes_out = amount("bytes_out", &raw.bytes_out, DEFAULT_BYTES_OUT);
     let bytes_in = amount("bytes_in", &raw.bytes_in, DEFAULT_BYTES_IN);
-    let packets_out = raw.packets_out.as_ref().and_then(|_| amount("packets_out", &raw.packets_out, 0.0));
-    let packets_in = raw.packets_in.as_ref().and_then(|_| amount("packets_in", &raw.packets_in, 0.0));
+    let packets_out = raw
+        .packets_out
+        .as_ref()
+        .and_then(|_| amount("packets_out", &raw.packets_out, 0.0));
+    let packets_in = raw
+        .packets_in
+        .as_ref()
+        .and_then(|_| amount("packets_in", &raw.packets_in, 0.0));
     let duration = match &raw.duration {
         None => Some(Jittered::new(DEFAULT_DURATION, jitter)),
-        Some(d) => parse_jittered_duration(d, jitter).map_err(|e| report("duration", e)).ok(),
+        Some(d) => parse_jittered_duration(d, jitter)
+            .map_err(|e| report("duration", e))
+            .ok(),
     };
     let pick = match raw.pick.as_deref().map(str::trim) {
         None | Some("random") => Pick::Random,
         Some("round-robin" | "roundrobin" | "round_robin") => Pick::RoundRobin,
         Some(other) => {
-            report("pick", format!("{other:?} is not a choice: use random or round-robin"));
+            report(
+                "pick",
+                format!("{other:?} is not a choice: use random or round-robin"),
+            );
             Pick::Random
         }
     };
@@ -529,7 +619,10 @@ steps:
         assert_eq!(spec.name, "demo");
         let t = &spec.traffic[0];
         assert_eq!(t.from.len(), 2);
-        assert_eq!(t.ports, vec![PortItem::Single(80), PortItem::Range(42000, 43000)]);
+        assert_eq!(
+            t.ports,
+            vec![PortItem::Single(80), PortItem::Range(42000, 43000)]
+        );
         assert!((t.rate - 0.5).abs() < 1e-12);
         assert_eq!(t.bytes_out, Jittered::new(2000.0, 0.1));
         assert_eq!(t.bytes_in, Jittered::new(12000.0, DEFAULT_JITTER));
@@ -537,7 +630,14 @@ steps:
         assert_eq!(t.origin.line, Some(8));
         let s = &spec.steps[0];
         assert_eq!(s.at, Some(120.0));
-        assert_eq!(s.delete[1], DeleteRef { kind: "GlobalNetworkPolicy".into(), namespace: None, name: "guard".into() });
+        assert_eq!(
+            s.delete[1],
+            DeleteRef {
+                kind: "GlobalNetworkPolicy".into(),
+                namespace: None,
+                name: "guard".into()
+            }
+        );
         assert_eq!(s.traffic[0].origin.field, "steps[0].traffic[0]");
         assert_eq!(spec.hosts["api.example.com"].len(), 2);
     }
@@ -547,14 +647,32 @@ steps:
         let text = "name: x\ntraffic:\n  - from: a/b\n    to: a/c\n    rate: fast\n  - from: a/b\n    rate: 1\n    port: 0\n";
         let errors = parse_scenario(text, "x/scenario.yaml").unwrap_err();
         let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-        assert!(messages.iter().any(|m| m.starts_with("x/scenario.yaml: line 3: traffic[0].rate: invalid rate")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("traffic[1].to: is required")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("traffic[1].port: invalid port")), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("x/scenario.yaml: line 3: traffic[0].rate: invalid rate")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("traffic[1].to: is required")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("traffic[1].port: invalid port")),
+            "{messages:?}"
+        );
     }
 
     #[test]
     fn unknown_fields_and_bad_yaml_are_errors() {
-        let unknown = parse_scenario("name: x\ntraffic:\n  - from: a/b\n    to: a/c\n    rate: 1\n    prot: udp\n", "s.yaml");
+        let unknown = parse_scenario(
+            "name: x\ntraffic:\n  - from: a/b\n    to: a/c\n    rate: 1\n    prot: udp\n",
+            "s.yaml",
+        );
         assert!(unknown.unwrap_err().to_string().contains("prot"));
         assert!(parse_scenario("name: [unclosed", "s.yaml").is_err());
         assert!(parse_scenario("", "s.yaml").is_err());
@@ -565,7 +683,10 @@ steps:
         let text = "name: x\ntraffic:\n  - {name: a, from: a/b, to: a/c, rate: 1}\n  - {name: a, from: a/b, to: a/c, rate: 1}\nsteps:\n  - {name: s, stop: [zzz]}\n  - {name: s}\n";
         let e = parse_scenario(text, "s.yaml").unwrap_err().to_string();
         assert!(e.contains("traffic[1].name: another traffic entry"), "{e}");
-        assert!(e.contains("steps[0].stop[0]: no traffic entry is named \"zzz\""), "{e}");
+        assert!(
+            e.contains("steps[0].stop[0]: no traffic entry is named \"zzz\""),
+            "{e}"
+        );
         assert!(e.contains("steps[1].name: another step"), "{e}");
     }
 }

@@ -57,14 +57,20 @@ impl Jittered {
 /// Seconds from `90`, `1.5`, `"90s"`, `"2m"`, `"1h30m"`, `"250ms"`.
 pub fn parse_duration(value: &Scalar) -> Result<f64, String> {
     let bad = || {
-        format!("invalid duration {value}: expected seconds (90, 1.5) or units such as 250ms, 90s, 2m, 1h30m")
+        format!(
+            "invalid duration {value}: expected seconds (90, 1.5) or units such as 250ms, 90s, 2m, 1h30m"
+        )
     };
     let seconds = match value {
         Scalar::Int(n) => *n as f64,
         Scalar::Float(x) => *x,
         Scalar::Str(text) => duration_text(text.trim()).ok_or_else(bad)?,
     };
-    if seconds.is_finite() && seconds >= 0.0 { Ok(seconds) } else { Err(bad()) }
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(bad())
+    }
 }
 
 fn duration_text(text: &str) -> Option<f64> {
@@ -77,10 +83,14 @@ fn duration_text(text: &str) -> Option<f64> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -101,9 +111,13 @@ fn split_jitter(text: &str) -> Result<(&str, Option<f64>), String> {
         return Ok((text.trim(), None));
     };
     let pct = pct.trim();
-    let number = pct.strip_suffix('%').ok_or_else(|| format!("jitter {pct:?} must be a percentage such as 20%"))?;
-    let fraction: f64 =
-        number.trim().parse().map_err(|_| format!("jitter {pct:?} must be a percentage such as 20%"))?;
+    let number = pct
+        .strip_suffix('%')
+        .ok_or_else(|| format!("jitter {pct:?} must be a percentage such as 20%"))?;
+    let fraction: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("jitter {pct:?} must be a percentage such as 20%"))?;
     if !(0.0..=100.0).contains(&fraction) {
         return Err(format!("jitter {pct} must be between 0% and 100%"));
     }
@@ -119,14 +133,17 @@ pub fn parse_jitter(value: &Scalar) -> Result<f64, String> {
         Scalar::Str(text) => {
             let t = text.trim();
             let n = t.strip_suffix('%').unwrap_or(t).trim();
-            n.parse::<f64>().map_err(|_| format!("invalid jitter {value}: expected a percentage such as 20%"))?
+            n.parse::<f64>()
+                .map_err(|_| format!("invalid jitter {value}: expected a percentage such as 20%"))?
                 / 100.0
         }
     };
     if (0.0..=1.0).contains(&fraction) {
         Ok(fraction)
     } else {
-        Err(format!("invalid jitter {value}: expected a percentage between 0% and 100%"))
+        Err(format!(
+            "invalid jitter {value}: expected a percentage between 0% and 100%"
+        ))
     }
 }
 
@@ -145,7 +162,10 @@ pub fn parse_amount(value: &Scalar, default_jitter: f64) -> Result<Jittered, Str
                 Some(b'G') => (&number[..number.len() - 1], 1e9),
                 _ => (number, 1.0),
             };
-            let n: f64 = digits.trim().parse().map_err(|_| bad("expected a number such as 800, 12k or \"12k ±20%\""))?;
+            let n: f64 = digits
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a number such as 800, 12k or \"12k ±20%\""))?;
             (n * factor, jitter)
         }
     };
@@ -159,7 +179,8 @@ pub fn parse_amount(value: &Scalar, default_jitter: f64) -> Result<Jittered, Str
 pub fn parse_jittered_duration(value: &Scalar, default_jitter: f64) -> Result<Jittered, String> {
     match value {
         Scalar::Str(text) => {
-            let (number, jitter) = split_jitter(text).map_err(|e| format!("invalid duration {value}: {e}"))?;
+            let (number, jitter) =
+                split_jitter(text).map_err(|e| format!("invalid duration {value}: {e}"))?;
             let seconds = parse_duration(&Scalar::Str(number.to_owned()))?;
             Ok(Jittered::new(seconds, jitter.unwrap_or(default_jitter)))
         }
@@ -169,7 +190,9 @@ pub fn parse_jittered_duration(value: &Scalar, default_jitter: f64) -> Result<Ji
 
 /// Connections per second from `5`, `0.5`, `"5/s"`, `"30/m"`, `"10/h"`.
 pub fn parse_rate(value: &Scalar) -> Result<f64, String> {
-    let bad = || format!("invalid rate {value}: expected connections per second (5, 0.5) or 5/s, 30/m, 10/h");
+    let bad = || {
+        format!("invalid rate {value}: expected connections per second (5, 0.5) or 5/s, 30/m, 10/h")
+    };
     let rate = match value {
         Scalar::Int(n) => *n as f64,
         Scalar::Float(x) => *x,
@@ -185,7 +208,11 @@ pub fn parse_rate(value: &Scalar) -> Result<f64, String> {
             n / per
         }
     };
-    if rate.is_finite() && rate >= 0.0 { Ok(rate) } else { Err(bad()) }
+    if rate.is_finite() && rate >= 0.0 {
+        Ok(rate)
+    } else {
+        Err(bad())
+    }
 }
 
 /// One item of a `port`/`ports` field.
@@ -200,7 +227,11 @@ pub enum PortItem {
 
 /// `80`, `"http"`, `"42000-43000"` or Calico's `"42000:43000"`.
 pub fn parse_port(value: &Scalar) -> Result<PortItem, String> {
-    let bad = || format!("invalid port {value}: expected 1-65535, a range such as 42000-43000, or a port name");
+    let bad = || {
+        format!(
+            "invalid port {value}: expected 1-65535, a range such as 42000-43000, or a port name"
+        )
+    };
     let number = |n: i64| u16::try_from(n).ok().filter(|&p| p > 0).ok_or_else(bad);
     match value {
         Scalar::Int(n) => Ok(PortItem::Single(number(*n)?)),
@@ -208,24 +239,38 @@ pub fn parse_port(value: &Scalar) -> Result<PortItem, String> {
         Scalar::Str(text) => {
             let t = text.trim();
             // `dns-tcp` is a name, `42000-43000` a range: only digits on both sides make one.
-            let range = t.split_once('-').or_else(|| t.split_once(':')).and_then(|(a, b)| {
-                Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
-            });
+            let range = t
+                .split_once('-')
+                .or_else(|| t.split_once(':'))
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
+                });
             if let Some((a, b)) = range {
                 let (first, last) = (number(a)?, number(b)?);
                 if first > last {
-                    return Err(format!("invalid port range {value}: the first port is above the last"));
+                    return Err(format!(
+                        "invalid port range {value}: the first port is above the last"
+                    ));
                 }
-                return Ok(if first == last { PortItem::Single(first) } else { PortItem::Range(first, last) });
+                return Ok(if first == last {
+                    PortItem::Single(first)
+                } else {
+                    PortItem::Range(first, last)
+                });
             }
             if let Ok(n) = t.parse::<i64>() {
                 return Ok(PortItem::Single(number(n)?));
             }
             let valid_name = !t.is_empty()
                 && t.len() <= 15
-                && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && t.bytes().any(|b| b.is_ascii_lowercase());
-            if valid_name { Ok(PortItem::Named(t.to_owned())) } else { Err(bad()) }
+            if valid_name {
+                Ok(PortItem::Named(t.to_owned()))
+            } else {
+                Err(bad())
+            }
         }
     }
 }
@@ -253,15 +298,27 @@ mod tests {
 
     #[test]
     fn amounts_and_jitter() {
-        assert_eq!(parse_amount(&Scalar::Int(800), 0.2), Ok(Jittered::new(800.0, 0.2)));
-        assert_eq!(parse_amount(&s("12k ±10%"), 0.2), Ok(Jittered::new(12_000.0, 0.1)));
-        assert_eq!(parse_amount(&s("1.5M +-0%"), 0.2), Ok(Jittered::new(1_500_000.0, 0.0)));
+        assert_eq!(
+            parse_amount(&Scalar::Int(800), 0.2),
+            Ok(Jittered::new(800.0, 0.2))
+        );
+        assert_eq!(
+            parse_amount(&s("12k ±10%"), 0.2),
+            Ok(Jittered::new(12_000.0, 0.1))
+        );
+        assert_eq!(
+            parse_amount(&s("1.5M +-0%"), 0.2),
+            Ok(Jittered::new(1_500_000.0, 0.0))
+        );
         assert!(parse_amount(&s("12 ±200%"), 0.2).is_err());
         assert!(parse_amount(&s("lots"), 0.2).is_err());
         assert!(parse_amount(&Scalar::Int(-5), 0.2).is_err());
         assert_eq!(parse_jitter(&s("25%")), Ok(0.25));
         assert_eq!(parse_jitter(&Scalar::Float(0.1)), Ok(0.1));
-        assert_eq!(parse_jittered_duration(&s("2s ±50%"), 0.0), Ok(Jittered::new(2.0, 0.5)));
+        assert_eq!(
+            parse_jittered_duration(&s("2s ±50%"), 0.0),
+            Ok(Jittered::new(2.0, 0.5))
+        );
     }
 
     #[test]
@@ -276,10 +333,19 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(parse_port(&Scalar::Int(80)), Ok(PortItem::Single(80)));
-        assert_eq!(parse_port(&s("42000-43000")), Ok(PortItem::Range(42000, 43000)));
-        assert_eq!(parse_port(&s("42000:43000")), Ok(PortItem::Range(42000, 43000)));
+        assert_eq!(
+            parse_port(&s("42000-43000")),
+            Ok(PortItem::Range(42000, 43000))
+        );
+        assert_eq!(
+            parse_port(&s("42000:43000")),
+            Ok(PortItem::Range(42000, 43000))
+        );
         assert_eq!(parse_port(&s("http")), Ok(PortItem::Named("http".into())));
-        assert_eq!(parse_port(&s("dns-tcp")), Ok(PortItem::Named("dns-tcp".into())));
+        assert_eq!(
+            parse_port(&s("dns-tcp")),
+            Ok(PortItem::Named("dns-tcp".into()))
+        );
         assert!(parse_port(&Scalar::Int(0)).is_err());
         assert!(parse_port(&Scalar::Int(70000)).is_err());
         assert!(parse_port(&s("43000-42000")).is_err());

@@ -17,7 +17,11 @@ const BATCH: usize = 10_000;
 const DAY: i64 = 86_400;
 
 fn options() -> EmbeddedOptions {
-    EmbeddedOptions { flush_rows: usize::MAX / 8, background_flush: false, ..EmbeddedOptions::default() }
+    EmbeddedOptions {
+        flush_rows: usize::MAX / 8,
+        background_flush: false,
+        ..EmbeddedOptions::default()
+    }
 }
 
 fn logs(level: Level, n: usize, seed: u64) -> Vec<FlowLog> {
@@ -60,7 +64,9 @@ fn append(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     bytes_per_record(&rt);
     let mut group = c.benchmark_group("append");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(BATCH as u64));
     for level in [Level::Zero, Level::Two] {
         let batch = logs(level, BATCH, 1);
@@ -92,7 +98,9 @@ fn flush(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let records = 100_000;
     let mut group = c.benchmark_group("flush");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(records as u64));
     for level in [Level::Zero, Level::Two] {
         let data = logs(level, records, 3);

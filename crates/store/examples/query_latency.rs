@@ -14,9 +14,10 @@
 mod synth;
 
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, SortKey, Store, TimeRange,
-    Field,
+    EmbeddedOptions, EmbeddedStore, Field, FieldFilter, FlowQuery, GroupBy, SortKey, Store,
+    TimeRange,
 };
+use flowlens_selector::Selector;
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400;
@@ -31,7 +32,13 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { records: 10_000_000, dir: None, runs: 20, level: synth::Level::Zero, json: None };
+    let mut a = Args {
+        records: 10_000_000,
+        dir: None,
+        runs: 20,
+        level: synth::Level::Zero,
+        json: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -39,7 +46,13 @@ fn args() -> Args {
             "--records" => a.records = value().parse().expect("--records N"),
             "--dir" => a.dir = Some(value()),
             "--runs" => a.runs = value().parse().expect("--runs N"),
-            "--level" => a.level = if value() == "2" { synth::Level::Two } else { synth::Level::Zero },
+            "--level" => {
+                a.level = if value() == "2" {
+                    synth::Level::Two
+                } else {
+                    synth::Level::Zero
+                }
+            }
             "--json" => a.json = Some(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -58,7 +71,10 @@ async fn build(store: &EmbeddedStore, records: u64, level: synth::Level) {
         store.append(logs).await.expect("append");
         done += n;
         if done % 1_000_000 == 0 {
-            eprintln!("  {done} records, {:.0} records/s", done as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "  {done} records, {:.0} records/s",
+                done as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     store.flush().await.expect("flush");
@@ -106,18 +122,45 @@ async fn main() {
     );
 
     let last = |secs: i64| TimeRange::new(to - secs, to);
-    let flows_15m = FlowQuery::new(last(900)).sorted_by(SortKey::desc(Field::EndTime)).limit(100);
-    let denied_15m = flows_15m.clone().filter(FieldFilter::parse("action=deny").unwrap());
+    let flows_15m = FlowQuery::new(last(900))
+        .sorted_by(SortKey::desc(Field::EndTime))
+        .limit(100);
+    let denied_15m = flows_15m
+        .clone()
+        .filter(FieldFilter::parse("action=deny").unwrap());
+    let mut selected_1h = FlowQuery::new(last(3600)).limit(100);
+    selected_1h.source_selector =
+        Some(Selector::parse("app == 'checkout' && team in {'team-7', 'team-8'}").unwrap());
     let queries: Vec<(&str, FlowQuery, Option<GroupBy>)> = vec![
         ("flows_15m", flows_15m, None),
         ("flows_15m_deny", denied_15m, None),
-        ("namespace_pair_1h", FlowQuery::new(last(3600)), Some(GroupBy::NamespacePair)),
-        ("name_pair_1h", FlowQuery::new(last(3600)), Some(GroupBy::NamePair)),
-        ("policy_24h", FlowQuery::new(last(DAY)), Some(GroupBy::Policy)),
-        ("policy_rule_24h", FlowQuery::new(last(DAY)), Some(GroupBy::PolicyRule)),
+        ("flows_1h_selector", selected_1h, None),
+        (
+            "namespace_pair_1h",
+            FlowQuery::new(last(3600)),
+            Some(GroupBy::NamespacePair),
+        ),
+        (
+            "name_pair_1h",
+            FlowQuery::new(last(3600)),
+            Some(GroupBy::NamePair),
+        ),
+        (
+            "policy_24h",
+            FlowQuery::new(last(DAY)),
+            Some(GroupBy::Policy),
+        ),
+        (
+            "policy_rule_24h",
+            FlowQuery::new(last(DAY)),
+            Some(GroupBy::PolicyRule),
+        ),
     ];
     let mut results = Vec::new();
-    println!("{:<20} {:>10} {:>10} {:>10}", "query", "p50 ms", "p95 ms", "rows");
+    println!(
+        "{:<20} {:>10} {:>10} {:>10}",
+        "query", "p50 ms", "p95 ms", "rows"
+    );
     for (name, query, group) in &queries {
         let mut times = Vec::new();
         let mut rows = 0;

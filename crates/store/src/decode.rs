@@ -35,7 +35,9 @@ fn bad(reason: impl Into<String>) -> StoreError {
 
 impl Columns {
     fn new(batch: &RecordBatch) -> Result<Columns> {
-        Ok(Columns { columns: conform(batch.clone())?.columns().to_vec() })
+        Ok(Columns {
+            columns: conform(batch.clone())?.columns().to_vec(),
+        })
     }
 
     fn col(&self, f: Field) -> &ArrayRef {
@@ -51,7 +53,8 @@ impl Columns {
     }
 
     fn required_text(&self, f: Field, row: usize) -> Result<&str> {
-        self.text(f, row)?.ok_or_else(|| bad(format!("{f} is null")))
+        self.text(f, row)?
+            .ok_or_else(|| bad(format!("{f} is null")))
     }
 
     fn i64(&self, f: Field, row: usize) -> Result<Option<i64>> {
@@ -71,7 +74,9 @@ impl Columns {
             return Ok(None);
         }
         let value = array.value(row);
-        u16::try_from(value).map(Some).map_err(|_| bad(format!("{f} {value} is not a port")))
+        u16::try_from(value)
+            .map(Some)
+            .map_err(|_| bad(format!("{f} {value} is not a port")))
     }
 
     fn counter(&self, f: Field, row: usize) -> Result<u64> {
@@ -134,7 +139,10 @@ impl Columns {
         Ok(FlowEnd {
             ip: self
                 .text(ip, row)?
-                .map(|t| t.parse::<IpAddr>().map_err(|_| bad(format!("{ip} {t:?} is not an IP"))))
+                .map(|t| {
+                    t.parse::<IpAddr>()
+                        .map_err(|_| bad(format!("{ip} {t:?} is not an IP")))
+                })
                 .transpose()?,
             name: self.text(name, row)?.map(str::to_string),
             name_aggr: self.required_text(name_aggr, row)?.to_string(),
@@ -198,8 +206,12 @@ impl Columns {
             .ok_or_else(|| bad(format!("reporter {reporter_text:?}")))?;
         let record_id = self.counter(F::RecordId, row)?;
         let log = FlowLog {
-            start_time: self.i64(F::StartTime, row)?.ok_or_else(|| bad("start_time is null"))?,
-            end_time: self.i64(F::EndTime, row)?.ok_or_else(|| bad("end_time is null"))?,
+            start_time: self
+                .i64(F::StartTime, row)?
+                .ok_or_else(|| bad("start_time is null"))?,
+            end_time: self
+                .i64(F::EndTime, row)?
+                .ok_or_else(|| bad("end_time is null"))?,
             source,
             dest,
             dest_service,
@@ -241,7 +253,10 @@ pub(crate) fn conform(batch: RecordBatch) -> Result<RecordBatch> {
                 Ok(array.clone())
             } else {
                 cast(array, want).map_err(|e| {
-                    bad(format!("column {field} has type {}: {e}", array.data_type()))
+                    bad(format!(
+                        "column {field} has type {}: {e}",
+                        array.data_type()
+                    ))
                 })
             }
         })

@@ -38,7 +38,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use flowlens_model::FlowLog;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -95,7 +96,10 @@ impl Drop for DataFile {
         if self.obsolete.load(Ordering::Acquire)
             && let Err(e) = std::fs::remove_file(&self.path)
         {
-            tracing::warn!("could not delete replaced data file {}: {e}", self.path.display());
+            tracing::warn!(
+                "could not delete replaced data file {}: {e}",
+                self.path.display()
+            );
         }
     }
 }
@@ -123,7 +127,11 @@ pub(crate) struct State {
 
 impl State {
     fn buffered_rows(&self) -> usize {
-        self.active.iter().chain(&self.frozen).map(|b| b.batch.num_rows()).sum()
+        self.active
+            .iter()
+            .chain(&self.frozen)
+            .map(|b| b.batch.num_rows())
+            .sum()
     }
 }
 
@@ -162,8 +170,13 @@ pub(crate) struct Snapshot {
 }
 
 fn time_span(batch: &RecordBatch) -> (i64, i64) {
-    let times = batch.column(index(Field::EndTime)).as_primitive::<Int64Type>();
-    times.values().iter().fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
+    let times = batch
+        .column(index(Field::EndTime))
+        .as_primitive::<Int64Type>();
+    times
+        .values()
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
 }
 
 fn with_record_ids(batch: RecordBatch, first: u64) -> Result<RecordBatch> {
@@ -176,7 +189,9 @@ fn with_record_ids(batch: RecordBatch, first: u64) -> Result<RecordBatch> {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 fn session() -> SessionContext {
@@ -194,8 +209,11 @@ impl EmbeddedStore {
     /// interrupted writes, quarantines unreadable data files and replays the WAL.
     pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> Result<EmbeddedStore> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(StoreError::io("creating the data directory", &dir))?;
-        let dir = dir.canonicalize().map_err(StoreError::io("resolving the data directory", &dir))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(StoreError::io("creating the data directory", &dir))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(StoreError::io("resolving the data directory", &dir))?;
         let lock_path = dir.join("LOCK");
         let lock_file = File::options()
             .create(true)
@@ -232,7 +250,11 @@ impl EmbeddedStore {
             report.replayed_records += rows;
             if rows > 0 {
                 let (min_time, max_time) = time_span(&frame.batch);
-                active.push(Buffered { batch: frame.batch, min_time, max_time });
+                active.push(Buffered {
+                    batch: frame.batch,
+                    min_time,
+                    max_time,
+                });
             }
         }
         let files = manifest
@@ -251,7 +273,11 @@ impl EmbeddedStore {
             dir,
             data_dir,
             options,
-            log: Mutex::new(Log { wal, next_seq, next_record_id }),
+            log: Mutex::new(Log {
+                wal,
+                next_seq,
+                next_record_id,
+            }),
             state: Mutex::new(State {
                 manifest,
                 files,
@@ -268,7 +294,10 @@ impl EmbeddedStore {
             #[cfg(test)]
             crash_at: Mutex::new(None),
         };
-        Ok(EmbeddedStore { inner: Arc::new(inner), report: Arc::new(report) })
+        Ok(EmbeddedStore {
+            inner: Arc::new(inner),
+            report: Arc::new(report),
+        })
     }
 
     /// What opening found and repaired.
@@ -415,9 +444,17 @@ impl EmbeddedStore {
         log.next_seq += 1;
         log.next_record_id += logs.len() as u64;
         let mut st = lock(&inner.state);
-        st.active.push(Buffered { batch, min_time, max_time });
+        st.active.push(Buffered {
+            batch,
+            min_time,
+            max_time,
+        });
         st.wal_bytes = log.wal.bytes();
-        Ok(AppendReceipt { records: logs.len(), first_record_id, sequence: seq })
+        Ok(AppendReceipt {
+            records: logs.len(),
+            first_record_id,
+            sequence: seq,
+        })
     }
 
     /// Writes everything buffered to one Parquet file. Returns the rows flushed.
@@ -447,7 +484,12 @@ impl EmbeddedStore {
             return Ok(0);
         }
         let sorted = files::sort_by_time(&frozen)?;
-        let meta = files::write_sorted(&inner.data_dir, manifest.next_file_id, &sorted, inner.write_settings())?;
+        let meta = files::write_sorted(
+            &inner.data_dir,
+            manifest.next_file_id,
+            &sorted,
+            inner.write_settings(),
+        )?;
         let path = inner.data_dir.join(&meta.name);
         manifest.next_file_id += 1;
         manifest.flushed_seq = frozen_seq;
@@ -460,7 +502,11 @@ impl EmbeddedStore {
         {
             let mut st = lock(&inner.state);
             st.manifest = manifest;
-            st.files.push(Arc::new(DataFile { path, meta, obsolete: AtomicBool::new(false) }));
+            st.files.push(Arc::new(DataFile {
+                path,
+                meta,
+                obsolete: AtomicBool::new(false),
+            }));
             st.frozen.clear();
         }
         let mut log = lock(&inner.log);
@@ -491,20 +537,28 @@ impl EmbeddedStore {
 
 impl Inner {
     pub(crate) fn write_settings(&self) -> WriteSettings {
-        WriteSettings { row_group_rows: self.options.row_group_rows, zstd_level: self.options.zstd_level }
+        WriteSettings {
+            row_group_rows: self.options.row_group_rows,
+            zstd_level: self.options.zstd_level,
+        }
     }
 }
 
 /// Deletes data files the manifest does not list: temporary files of interrupted writes, and
 /// files a crash left behind between a manifest change and the deletions that follow it.
 fn remove_leftovers(data_dir: &Path, manifest: &Manifest, report: &mut OpenReport) -> Result<()> {
-    let live: std::collections::HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    let live: std::collections::HashSet<&str> =
+        manifest.files.iter().map(|f| f.name.as_str()).collect();
     let mut removed = false;
     for path in files::list(data_dir)? {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if !live.contains(name) {
-            std::fs::remove_file(&path).map_err(StoreError::io("removing a leftover file", &path))?;
-            report.warnings.push(format!("removed leftover {} (interrupted write)", path.display()));
+            std::fs::remove_file(&path)
+                .map_err(StoreError::io("removing a leftover file", &path))?;
+            report.warnings.push(format!(
+                "removed leftover {} (interrupted write)",
+                path.display()
+            ));
             removed = true;
         }
     }
@@ -569,7 +623,11 @@ impl Store for EmbeddedStore {
     async fn append(&self, logs: Vec<FlowLog>) -> Result<AppendReceipt> {
         if logs.is_empty() {
             let next = lock(&self.inner.log).next_record_id;
-            return Ok(AppendReceipt { records: 0, first_record_id: next, sequence: 0 });
+            return Ok(AppendReceipt {
+                records: 0,
+                first_record_id: next,
+                sequence: 0,
+            });
         }
         let inner = self.inner.clone();
         let receipt = blocking(move || Self::append_blocking(&inner, &logs)).await?;
@@ -601,7 +659,12 @@ impl Store for EmbeddedStore {
             .files
             .iter()
             .map(|f| (f.meta.min_time, f.meta.max_time))
-            .chain(st.active.iter().chain(&st.frozen).map(|b| (b.min_time, b.max_time)));
+            .chain(
+                st.active
+                    .iter()
+                    .chain(&st.frozen)
+                    .map(|b| (b.min_time, b.max_time)),
+            );
         Ok(spans.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))))
     }
 
@@ -626,8 +689,20 @@ impl Store for EmbeddedStore {
     async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let snap = self.snapshot(&TimeRange::all());
         let table = self.frame(&snap).await?.into_view();
-        let ctx = SessionContext::new_with_state(self.inner.ctx.state());
+        // A session of its own (sharing caches), so concurrent calls see their own `flows`.
+        let state = SessionStateBuilder::new()
+            .with_config(self.inner.ctx.copied_config())
+            .with_runtime_env(self.inner.ctx.runtime_env())
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_udf(SelectorMatches::udf());
         ctx.register_table("flows", table)?;
-        Ok(ctx.sql(sql).await?.collect().await?)
+        // Read-only: no DDL (CREATE EXTERNAL TABLE), DML (COPY … TO) or SET.
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        Ok(ctx.sql_with_options(sql, options).await?.collect().await?)
     }
 }

@@ -57,7 +57,8 @@ impl EndBuilders {
         self.name_aggr.append_value(&end.name_aggr);
         self.namespace.append_option(end.namespace.as_deref());
         self.port.append_option(end.port.map(i32::from));
-        self.endpoint_type.append_option(end.endpoint_type.map(|t| t.as_str()));
+        self.endpoint_type
+            .append_option(end.endpoint_type.map(|t| t.as_str()));
         push_labels(&mut self.labels, &end.labels);
     }
 
@@ -144,10 +145,14 @@ impl Builders {
         self.source.push(&log.source);
         self.dest.push(&log.dest);
         let svc = log.dest_service.as_ref();
-        self.service_namespace.append_option(svc.map(|s| s.namespace.as_str()));
-        self.service_name.append_option(svc.map(|s| s.name.as_str()));
-        self.service_port.append_option(svc.map(|s| s.port_name.as_str()));
-        self.service_port_num.append_option(svc.map(|s| i32::from(s.port_num)));
+        self.service_namespace
+            .append_option(svc.map(|s| s.namespace.as_str()));
+        self.service_name
+            .append_option(svc.map(|s| s.name.as_str()));
+        self.service_port
+            .append_option(svc.map(|s| s.port_name.as_str()));
+        self.service_port_num
+            .append_option(svc.map(|s| i32::from(s.port_num)));
         self.proto.append_value(log.proto.flow_log_name());
         self.action.append_value(log.action.as_str());
         self.reporter.append_value(log.reporter.as_str());

@@ -19,13 +19,20 @@ pub enum StoreError {
         "data directory {path} has format version {found}, but this build reads only version \
          {supported}: use a newer flowlens, or point it at another directory"
     )]
-    UnsupportedFormat { path: PathBuf, found: String, supported: u32 },
+    UnsupportedFormat {
+        path: PathBuf,
+        found: String,
+        supported: u32,
+    },
 
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 
     #[error("unknown field {name:?}; valid fields: {}", valid.join(", "))]
-    UnknownField { name: String, valid: Vec<&'static str> },
+    UnknownField {
+        name: String,
+        valid: Vec<&'static str>,
+    },
 
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -54,13 +61,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
-        move |source| StoreError::Io { context, path, source }
+        move |source| StoreError::Io {
+            context,
+            path,
+            source,
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> StoreError {
-        StoreError::Corrupt { path: path.into(), reason: reason.into() }
+        StoreError::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> StoreError {

@@ -31,7 +31,9 @@ fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
 pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPage> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(StoreError::invalid(format!("limit must be 1..={MAX_LIMIT}, not {limit}")));
+        return Err(StoreError::invalid(format!(
+            "limit must be 1..={MAX_LIMIT}, not {limit}"
+        )));
     }
     let keys = effective_sort(query)?;
     let matching = filtered(df, query)?;
@@ -40,7 +42,10 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
         Some(token) => (matching.filter(after_token(&keys, token)?)?, 0),
         None => (matching, query.offset),
     };
-    let rows = page.sort(sort_exprs(&keys))?.limit(skip, Some(limit + 1))?.collect();
+    let rows = page
+        .sort(sort_exprs(&keys))?
+        .limit(skip, Some(limit + 1))?
+        .collect();
     let (total, batches) = futures::try_join!(total, rows)?;
 
     let mut flows = Vec::new();
@@ -73,7 +78,12 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
         }
         _ => None,
     };
-    Ok(FlowPage { flows, record_ids, total: total as u64, next_page_token })
+    Ok(FlowPage {
+        flows,
+        record_ids,
+        total: total as u64,
+        next_page_token,
+    })
 }
 
 const TRAFFIC: [Field; 7] = [
@@ -87,8 +97,11 @@ const TRAFFIC: [Field; 7] = [
 ];
 
 fn num_flows_where_action(action: Action) -> Result<Expr> {
-    Ok(when(column(Field::Action).eq(lit(action.as_str())), column(Field::NumFlows))
-        .otherwise(lit(0u64))?)
+    Ok(when(
+        column(Field::Action).eq(lit(action.as_str())),
+        column(Field::NumFlows),
+    )
+    .otherwise(lit(0u64))?)
 }
 
 /// `records`, the traffic sums and the allow/deny split, named after their row fields.
@@ -104,7 +117,12 @@ fn group_fields(group_by: GroupBy) -> &'static [Field] {
     use Field as F;
     match group_by {
         GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
-        GroupBy::NamePair => &[F::SourceNamespace, F::SourceNameAggr, F::DestNamespace, F::DestNameAggr],
+        GroupBy::NamePair => &[
+            F::SourceNamespace,
+            F::SourceNameAggr,
+            F::DestNamespace,
+            F::DestNameAggr,
+        ],
         GroupBy::Edge => &[
             F::SourceNamespace,
             F::SourceNameAggr,
@@ -138,19 +156,25 @@ impl Out<'_> {
     fn u64s(&self, name: &str) -> Result<Vec<u64>> {
         let array = self.array(name, &DataType::UInt64)?;
         let array = array.as_primitive::<UInt64Type>();
-        Ok((0..array.len()).map(|i| if array.is_valid(i) { array.value(i) } else { 0 }).collect())
+        Ok((0..array.len())
+            .map(|i| if array.is_valid(i) { array.value(i) } else { 0 })
+            .collect())
     }
 
     fn texts(&self, name: &str) -> Result<Vec<Option<String>>> {
         let array = self.array(name, &DataType::Utf8)?;
         let array = array.as_string::<i32>();
-        Ok((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i).to_string())).collect())
+        Ok((0..array.len())
+            .map(|i| array.is_valid(i).then(|| array.value(i).to_string()))
+            .collect())
     }
 
     fn ints(&self, name: &str) -> Result<Vec<Option<i64>>> {
         let array = self.array(name, &DataType::Int64)?;
         let array = array.as_primitive::<Int64Type>();
-        Ok((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i))).collect())
+        Ok((0..array.len())
+            .map(|i| array.is_valid(i).then(|| array.value(i)))
+            .collect())
     }
 }
 
@@ -166,7 +190,10 @@ impl Sums {
     fn read(out: &Out<'_>) -> Result<Sums> {
         Ok(Sums {
             records: out.u64s("records")?,
-            traffic: TRAFFIC.iter().map(|f| out.u64s(f.name())).collect::<Result<_>>()?,
+            traffic: TRAFFIC
+                .iter()
+                .map(|f| out.u64s(f.name()))
+                .collect::<Result<_>>()?,
             allowed: out.u64s("allowed_flows")?,
             denied: out.u64s("denied_flows")?,
         })
@@ -196,14 +223,23 @@ fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
     }
 }
 
-fn finish(mut rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Vec<AggregateRow> {
+fn finish(
+    mut rows: Vec<AggregateRow>,
+    query: &FlowQuery,
+    window_seconds: f64,
+) -> Vec<AggregateRow> {
     rows.sort_by(|a, b| {
         b.num_flows
             .cmp(&a.num_flows)
             .then(b.pending_num_flows.cmp(&a.pending_num_flows))
             .then_with(|| a.key.cmp(&b.key))
     });
-    rows.truncate(query.limit.unwrap_or(MAX_AGGREGATE_ROWS).min(MAX_AGGREGATE_ROWS));
+    rows.truncate(
+        query
+            .limit
+            .unwrap_or(MAX_AGGREGATE_ROWS)
+            .min(MAX_AGGREGATE_ROWS),
+    );
     set_rates(&mut rows, window_seconds);
     rows
 }
@@ -222,7 +258,10 @@ pub(crate) async fn aggregate(
     }
     let fields = group_fields(group_by);
     let batches = matching
-        .aggregate(fields.iter().map(|f| column(*f)).collect(), traffic_aggregates()?)?
+        .aggregate(
+            fields.iter().map(|f| column(*f)).collect(),
+            traffic_aggregates()?,
+        )?
         .collect()
         .await?;
     let mut rows = Vec::new();
@@ -238,7 +277,10 @@ pub(crate) async fn aggregate(
         let dest_name_aggr = text(Field::DestNameAggr)?;
         let proto = text(Field::Proto)?;
         let action = text(Field::Action)?;
-        let dest_port = fields.contains(&Field::DestPort).then(|| out.ints("dest_port")).transpose()?;
+        let dest_port = fields
+            .contains(&Field::DestPort)
+            .then(|| out.ints("dest_port"))
+            .transpose()?;
         for i in 0..batch.num_rows() {
             let pick = |v: &Option<Vec<Option<String>>>| v.as_ref().and_then(|v| v[i].clone());
             let mut row = AggregateRow {
@@ -248,7 +290,10 @@ pub(crate) async fn aggregate(
                     dest_namespace: pick(&dest_namespace),
                     dest_name_aggr: pick(&dest_name_aggr),
                     proto: pick(&proto),
-                    dest_port: dest_port.as_ref().and_then(|p| p[i]).and_then(|p| u16::try_from(p).ok()),
+                    dest_port: dest_port
+                        .as_ref()
+                        .and_then(|p| p[i])
+                        .and_then(|p| u16::try_from(p).ok()),
                     action: pick(&action).and_then(|a| Action::parse(&a)),
                     ..GroupKey::default()
                 },
@@ -271,7 +316,10 @@ async fn sums_per_hit(matching: DataFrame, hits: Field) -> Result<Vec<RecordBatc
     Ok(matching
         .select(projection)?
         .unnest_columns(&[HIT])?
-        .aggregate(vec![datafusion::logical_expr::col(HIT)], traffic_aggregates()?)?
+        .aggregate(
+            vec![datafusion::logical_expr::col(HIT)],
+            traffic_aggregates()?,
+        )?
         .collect()
         .await?)
 }
@@ -310,9 +358,10 @@ async fn policy_aggregate(
                 let hit = PolicyHit::parse(text)
                     .map_err(|e| StoreError::InvalidRecord(format!("stored policy hit: {e}")))?;
                 let key = policy_key(&hit, group_by);
-                let row = groups
-                    .entry(key.clone())
-                    .or_insert_with(|| AggregateRow { key, ..AggregateRow::default() });
+                let row = groups.entry(key.clone()).or_insert_with(|| AggregateRow {
+                    key,
+                    ..AggregateRow::default()
+                });
                 let flows = sums.traffic[0][i];
                 if is_pending {
                     row.pending_num_flows += flows;
@@ -332,5 +381,9 @@ async fn policy_aggregate(
             }
         }
     }
-    Ok(finish(groups.into_values().collect(), query, window_seconds))
+    Ok(finish(
+        groups.into_values().collect(),
+        query,
+        window_seconds,
+    ))
 }

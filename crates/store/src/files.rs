@@ -10,7 +10,9 @@ use crate::fsutil::{sync_dir, temp_path};
 use crate::manifest::FileMeta;
 use crate::schema::{Field, flow_schema, index};
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -28,7 +30,9 @@ pub(crate) struct WriteSettings {
     pub zstd_level: i32,
 }
 
-fn parquet_err(path: &Path) -> impl FnOnce(datafusion::parquet::errors::ParquetError) -> StoreError {
+fn parquet_err(
+    path: &Path,
+) -> impl FnOnce(datafusion::parquet::errors::ParquetError) -> StoreError {
     let path = path.to_path_buf();
     move |source| StoreError::Parquet { path, source }
 }
@@ -43,8 +47,14 @@ fn properties(settings: WriteSettings, meta: &FileMeta) -> Result<WriterProperti
         .set_key_value_metadata(Some(vec![
             KeyValue::new("flowlens.min_end_time".into(), meta.min_time.to_string()),
             KeyValue::new("flowlens.max_end_time".into(), meta.max_time.to_string()),
-            KeyValue::new("flowlens.min_record_id".into(), meta.min_record_id.to_string()),
-            KeyValue::new("flowlens.max_record_id".into(), meta.max_record_id.to_string()),
+            KeyValue::new(
+                "flowlens.min_record_id".into(),
+                meta.min_record_id.to_string(),
+            ),
+            KeyValue::new(
+                "flowlens.max_record_id".into(),
+                meta.max_record_id.to_string(),
+            ),
         ]));
     for field in [Field::StartTime, Field::EndTime, Field::RecordId] {
         let path = ColumnPath::from(field.name());
@@ -69,13 +79,22 @@ pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch> {
 /// Time and id bounds of a sorted, non-empty batch.
 fn describe(name: &str, batch: &RecordBatch) -> Result<FileMeta> {
     let bad = || StoreError::InvalidRecord("batch lacks end_time or record_id".into());
-    let times = batch.column(index(Field::EndTime)).as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
-    let ids = batch.column(index(Field::RecordId)).as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+    let times = batch
+        .column(index(Field::EndTime))
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(bad)?;
+    let ids = batch
+        .column(index(Field::RecordId))
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(bad)?;
     let rows = batch.num_rows();
     if rows == 0 {
         return Err(StoreError::InvalidRecord("no rows to write".into()));
     }
-    let (min_id, max_id) = ids.values().iter().fold((u64::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (min_id, max_id) = ids
+        .values()
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     Ok(FileMeta {
         name: name.to_string(),
         rows: rows as u64,
@@ -96,7 +115,10 @@ pub(crate) fn write_sorted(
     settings: WriteSettings,
 ) -> Result<FileMeta> {
     let probe = describe("", batch)?;
-    let name = format!("flows-{file_id:08}-{}-{}.parquet", probe.min_time, probe.max_time);
+    let name = format!(
+        "flows-{file_id:08}-{}-{}.parquet",
+        probe.min_time, probe.max_time
+    );
     let mut meta = describe(&name, batch)?;
     let path = dir.join(&name);
     let tmp = temp_path(&path);
@@ -105,10 +127,15 @@ pub(crate) fn write_sorted(
         .map_err(parquet_err(&tmp))?;
     writer.write(batch).map_err(parquet_err(&tmp))?;
     let file = writer.into_inner().map_err(parquet_err(&tmp))?;
-    file.sync_all().map_err(StoreError::io("syncing a data file", &tmp))?;
-    meta.bytes = file.metadata().map_err(StoreError::io("sizing a data file", &tmp))?.len();
+    file.sync_all()
+        .map_err(StoreError::io("syncing a data file", &tmp))?;
+    meta.bytes = file
+        .metadata()
+        .map_err(StoreError::io("sizing a data file", &tmp))?
+        .len();
     drop(file);
-    std::fs::rename(&tmp, &path).map_err(StoreError::io("renaming a data file into place", &path))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(StoreError::io("renaming a data file into place", &path))?;
     sync_dir(dir)?;
     Ok(meta)
 }
@@ -124,7 +151,9 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
-        out.push(crate::decode::conform(batch).map_err(|e| StoreError::corrupt(path, e.to_string()))?);
+        out.push(
+            crate::decode::conform(batch).map_err(|e| StoreError::corrupt(path, e.to_string()))?,
+        );
     }
     Ok(out)
 }
@@ -155,7 +184,10 @@ pub(crate) fn check(path: &Path) -> Result<()> {
     let schema = builder.schema();
     for field in Field::ALL {
         if schema.field_with_name(field.name()).is_err() {
-            return Err(StoreError::corrupt(path, format!("column {field} is missing")));
+            return Err(StoreError::corrupt(
+                path,
+                format!("column {field} is missing"),
+            ));
         }
     }
     Ok(())
@@ -165,7 +197,9 @@ pub(crate) fn check(path: &Path) -> Result<()> {
 pub(crate) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(StoreError::io("listing data files", dir))? {
-        let path = entry.map_err(StoreError::io("listing data files", dir))?.path();
+        let path = entry
+            .map_err(StoreError::io("listing data files", dir))?
+            .path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.ends_with(".parquet") || name.ends_with(".parquet.tmp") {
             out.push(path);

@@ -2,7 +2,7 @@
 //! refuses (clearly) a directory a newer one wrote instead of misreading it.
 
 use crate::error::{Result, StoreError};
-use crate::fsutil::{write_atomically};
+use crate::fsutil::write_atomically;
 use std::path::Path;
 
 /// The layout this build reads and writes.
@@ -16,7 +16,10 @@ pub(crate) fn check_or_init(dir: &Path) -> Result<()> {
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let found = text.trim();
-            match found.strip_prefix(PREFIX).and_then(|v| v.parse::<u32>().ok()) {
+            match found
+                .strip_prefix(PREFIX)
+                .and_then(|v| v.parse::<u32>().ok())
+            {
                 Some(FORMAT_VERSION) => Ok(()),
                 _ => Err(StoreError::UnsupportedFormat {
                     path: dir.to_path_buf(),

@@ -16,7 +16,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// The name a file has while it is being written.
 pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }

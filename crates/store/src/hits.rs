@@ -21,8 +21,13 @@ impl<'a> HitRef<'a> {
     /// Splits a Calico-spelled hit; `None` when it is not one.
     pub fn split(text: &'a str) -> Option<HitRef<'a>> {
         let mut parts = text.split('|');
-        let (_index, tier, policy, action, rule) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (_index, tier, policy, action, rule) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
         if parts.next().is_some() {
             return None;
         }
@@ -31,7 +36,14 @@ impl<'a> HitRef<'a> {
             Some((ns, name)) => (Some(ns), name),
             None => (None, qualified),
         };
-        Some(HitRef { tier, tag, namespace, name, action, rule })
+        Some(HitRef {
+            tier,
+            tag,
+            namespace,
+            name,
+            action,
+            rule,
+        })
     }
 
     /// The policy kind; `None` for profiles and unknown tags.
@@ -52,10 +64,15 @@ impl<'a> HitRef<'a> {
     pub fn matches(&self, filter: &PolicyFilter) -> bool {
         filter.tier.as_deref().is_none_or(|t| t == self.tier)
             && filter.name.as_deref().is_none_or(|n| n == self.name)
-            && filter.namespace.as_deref().is_none_or(|ns| Some(ns) == self.namespace)
+            && filter
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| Some(ns) == self.namespace)
             && filter.kind.is_none_or(|k| Some(k) == self.kind())
             && filter.action.is_none_or(|a| a.as_str() == self.action)
-            && filter.rule.is_none_or(|r| self.rule.parse::<i32>() == Ok(r))
+            && filter
+                .rule
+                .is_none_or(|r| self.rule.parse::<i32>() == Ok(r))
     }
 }
 
@@ -80,7 +97,10 @@ mod tests {
     #[test]
     fn filter_parts_all_apply() {
         let h = HitRef::split("0|security|gnp:block|deny|3").unwrap();
-        let mut f = PolicyFilter { tier: Some("security".into()), ..Default::default() };
+        let mut f = PolicyFilter {
+            tier: Some("security".into()),
+            ..Default::default()
+        };
         assert!(h.matches(&f));
         f.action = Some(HitAction::Deny);
         f.rule = Some(3);

@@ -9,6 +9,11 @@
 //! DataFusion. The files follow Calico's flow-log field names, so other tools (DuckDB, Spark)
 //! read them as they are.
 //!
+//! Round trips are exact for flow logs as Flowlens makes them; two things are stored as text
+//! the way Calico writes them and so come back only if they can: label keys must not contain
+//! `=` (Kubernetes forbids it), and policy hits must survive their own string form
+//! (`PolicyHit::parse(&hit.to_string()) == hit`, true of every hit the policy engine makes).
+//!
 //! ```no_run
 //! # async fn demo(logs: Vec<flowlens_model::FlowLog>) -> flowlens_store::Result<()> {
 //! use flowlens_store::{EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, Store, TimeRange};
@@ -50,9 +55,9 @@ pub use format::FORMAT_VERSION;
 pub use maintenance::RetentionPolicy;
 pub use parse::parse_duration;
 pub use query::{
-    AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp,
-    FlowPage, FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
-    PolicyMetricRow, RetentionReport, SortKey, StoreStats, TimeRange,
+    AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
+    FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter, PolicyMetricRow,
+    RetentionReport, SortKey, StoreStats, TimeRange,
 };
 pub use schema::{ColumnKind, Field, flow_schema};
 pub use store::{Store, policy_metrics_from_rules};

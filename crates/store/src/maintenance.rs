@@ -141,12 +141,21 @@ pub(crate) fn compact_blocking(inner: &Inner) -> Result<CompactionReport> {
 }
 
 fn keep_newer(batch: &RecordBatch, cutoff: i64) -> Result<RecordBatch> {
-    let times = batch.column(index(Field::EndTime)).as_primitive::<Int64Type>();
-    let mask: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| t >= cutoff))).collect();
+    let times = batch
+        .column(index(Field::EndTime))
+        .as_primitive::<Int64Type>();
+    let mask: BooleanArray = times
+        .iter()
+        .map(|t| Some(t.is_some_and(|t| t >= cutoff)))
+        .collect();
     Ok(filter_record_batch(batch, &mask)?)
 }
 
-pub(crate) fn retention_blocking(inner: &Inner, policy: RetentionPolicy, now: i64) -> Result<RetentionReport> {
+pub(crate) fn retention_blocking(
+    inner: &Inner,
+    policy: RetentionPolicy,
+    now: i64,
+) -> Result<RetentionReport> {
     let _maintenance = lock(&inner.maintenance);
     let files = lock(&inner.state).files.clone();
     let mut report = RetentionReport::default();
@@ -185,8 +194,20 @@ pub(crate) fn retention_blocking(inner: &Inner, policy: RetentionPolicy, now: i6
         let mut candidates: Vec<(i64, u64, u64, Source)> = files
             .iter()
             .filter(|f| !gone.contains(f.meta.name.as_str()))
-            .map(|f| (f.meta.max_time, f.meta.bytes, f.meta.rows, Source::Existing(f.clone())))
-            .chain(added.iter().enumerate().map(|(i, m)| (m.max_time, m.bytes, m.rows, Source::Added(i))))
+            .map(|f| {
+                (
+                    f.meta.max_time,
+                    f.meta.bytes,
+                    f.meta.rows,
+                    Source::Existing(f.clone()),
+                )
+            })
+            .chain(
+                added
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (m.max_time, m.bytes, m.rows, Source::Added(i))),
+            )
             .collect();
         candidates.sort_by_key(|c| c.0);
         let mut total: u64 = candidates.iter().map(|c| c.1).sum();
@@ -229,7 +250,11 @@ impl EmbeddedStore {
     /// Drops data older than `policy.max_age` before `now` (unix seconds) and the oldest
     /// files beyond `policy.max_bytes`. Acts on Parquet files; buffered records are covered
     /// once flushed.
-    pub async fn apply_retention(&self, policy: RetentionPolicy, now: i64) -> Result<RetentionReport> {
+    pub async fn apply_retention(
+        &self,
+        policy: RetentionPolicy,
+        now: i64,
+    ) -> Result<RetentionReport> {
         let inner = self.inner.clone();
         blocking(move || retention_blocking(&inner, policy, now)).await
     }
@@ -252,7 +277,11 @@ mod tests {
     }
 
     fn rows(store: &EmbeddedStore) -> u64 {
-        lock(&store.inner.state).files.iter().map(|f| f.meta.rows).sum()
+        lock(&store.inner.state)
+            .files
+            .iter()
+            .map(|f| f.meta.rows)
+            .sum()
     }
 
     fn parquet_files(dir: &std::path::Path) -> usize {
@@ -275,10 +304,18 @@ mod tests {
         let store = four_files(dir.path());
         *lock(&store.inner.crash_at) = Some(CrashPoint::AfterNewFile);
         compact_blocking(&store.inner).unwrap();
-        assert_eq!(parquet_files(dir.path()), 5, "merged file written, old ones still there");
+        assert_eq!(
+            parquet_files(dir.path()),
+            5,
+            "merged file written, old ones still there"
+        );
         drop(store);
         let store = open(dir.path());
-        assert_eq!(parquet_files(dir.path()), 4, "the unlisted merged file is removed");
+        assert_eq!(
+            parquet_files(dir.path()),
+            4,
+            "the unlisted merged file is removed"
+        );
         assert_eq!(lock(&store.inner.state).files.len(), 4);
         assert_eq!(rows(&store), 40);
     }
@@ -292,7 +329,11 @@ mod tests {
         assert_eq!(parquet_files(dir.path()), 5);
         drop(store);
         let store = open(dir.path());
-        assert_eq!(parquet_files(dir.path()), 1, "the unlisted old files are removed");
+        assert_eq!(
+            parquet_files(dir.path()),
+            1,
+            "the unlisted old files are removed"
+        );
         assert_eq!(lock(&store.inner.state).files.len(), 1);
         assert_eq!(rows(&store), 40);
     }
@@ -303,7 +344,11 @@ mod tests {
         let store = four_files(dir.path());
         let snapshot = store.snapshot(&TimeRange::all());
         compact_blocking(&store.inner).unwrap();
-        assert_eq!(parquet_files(dir.path()), 5, "old files kept while a snapshot uses them");
+        assert_eq!(
+            parquet_files(dir.path()),
+            5,
+            "old files kept while a snapshot uses them"
+        );
         let frame = store.frame(&snapshot).await.unwrap();
         assert_eq!(frame.count().await.unwrap(), 40);
         drop(snapshot);

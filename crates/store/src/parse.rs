@@ -104,7 +104,10 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             _ => return Err(err()),
         };
         let n: u64 = digits.parse().map_err(|_| err())?;
-        total = n.checked_mul(unit).and_then(|s| total.checked_add(s)).ok_or_else(err)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(err)?;
         digits.clear();
         any = true;
     }
@@ -128,14 +131,26 @@ mod tests {
         assert_eq!(f.field, Field::SourceNamespace);
         assert_eq!(f.op, FilterOp::Eq("storefront".into()));
         assert_eq!(op("source_namespace!=a"), FilterOp::Ne("a".into()));
-        assert_eq!(op("dest_name_aggr^=front"), FilterOp::Prefix("front".into()));
-        assert_eq!(op("dest_name_aggr!^=front"), FilterOp::NotPrefix("front".into()));
+        assert_eq!(
+            op("dest_name_aggr^=front"),
+            FilterOp::Prefix("front".into())
+        );
+        assert_eq!(
+            op("dest_name_aggr!^=front"),
+            FilterOp::NotPrefix("front".into())
+        );
         assert_eq!(op("dest_port>1024"), FilterOp::Gt("1024".into()));
         assert_eq!(op("dest_port>=1024"), FilterOp::Ge("1024".into()));
         assert_eq!(op("dest_port<1024"), FilterOp::Lt("1024".into()));
         assert_eq!(op("dest_port<=1024"), FilterOp::Le("1024".into()));
-        assert_eq!(op("action=in:allow,deny"), FilterOp::In(vec!["allow".into(), "deny".into()]));
-        assert_eq!(op("action!=in:allow"), FilterOp::NotIn(vec!["allow".into()]));
+        assert_eq!(
+            op("action=in:allow,deny"),
+            FilterOp::In(vec!["allow".into(), "deny".into()])
+        );
+        assert_eq!(
+            op("action!=in:allow"),
+            FilterOp::NotIn(vec!["allow".into()])
+        );
         assert_eq!(op("dest_labels=app=web"), FilterOp::Eq("app=web".into()));
     }
 
@@ -151,9 +166,15 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("2w").unwrap(), Duration::from_secs(14 * 86400));
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86400)
+        );
         for bad in ["", "1", "h", "1x", "-1h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -161,9 +182,18 @@ mod tests {
 
     #[test]
     fn sort_keys_parse() {
-        assert_eq!(SortKey::parse("-end_time").unwrap(), SortKey::desc(Field::EndTime));
-        assert_eq!(SortKey::parse("end_time:desc").unwrap(), SortKey::desc(Field::EndTime));
-        assert_eq!(SortKey::parse("bytes_in").unwrap(), SortKey::asc(Field::BytesIn));
+        assert_eq!(
+            SortKey::parse("-end_time").unwrap(),
+            SortKey::desc(Field::EndTime)
+        );
+        assert_eq!(
+            SortKey::parse("end_time:desc").unwrap(),
+            SortKey::desc(Field::EndTime)
+        );
+        assert_eq!(
+            SortKey::parse("bytes_in").unwrap(),
+            SortKey::asc(Field::BytesIn)
+        );
         assert!(SortKey::parse("bytes_in:up").is_err());
     }
 }

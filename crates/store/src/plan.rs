@@ -48,7 +48,9 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
         }
     }
     if let Some(policy) = &query.policy {
-        parts.push(PolicyHitMatches::udf(policy.clone()).call(vec![column(Field::PoliciesEnforced)]));
+        parts.push(
+            PolicyHitMatches::udf(policy.clone()).call(vec![column(Field::PoliciesEnforced)]),
+        );
     }
     Ok(parts.into_iter().reduce(Expr::and))
 }
@@ -58,13 +60,12 @@ fn literal(field: Field, text: &str) -> Result<Option<Expr>> {
     if text == "-" && field.is_nullable() {
         return Ok(None);
     }
-    let number_err = |kind: &str| {
-        StoreError::invalid(format!("{field} takes {kind}, not {text:?}"))
-    };
+    let number_err =
+        |kind: &str| StoreError::invalid(format!("{field} takes {kind}, not {text:?}"));
     let expr = match (field, field.kind()) {
-        (Field::RecordId, _) | (_, ColumnKind::Counter) => {
-            lit(text.parse::<u64>().map_err(|_| number_err("a non-negative integer"))?)
-        }
+        (Field::RecordId, _) | (_, ColumnKind::Counter) => lit(text
+            .parse::<u64>()
+            .map_err(|_| number_err("a non-negative integer"))?),
         (Field::ProcessId, _) | (_, ColumnKind::Int) => {
             lit(text.parse::<i64>().map_err(|_| number_err("an integer"))?)
         }
@@ -86,7 +87,13 @@ fn starts_with(expr: Expr, prefix: &str) -> Expr {
         pattern.push(c);
     }
     pattern.push('%');
-    Expr::Like(Like::new(false, Box::new(expr), Box::new(lit(pattern)), Some('\\'), false))
+    Expr::Like(Like::new(
+        false,
+        Box::new(expr),
+        Box::new(lit(pattern)),
+        Some('\\'),
+        false,
+    ))
 }
 
 fn field_filter(filter: &FieldFilter) -> Result<Expr> {
@@ -101,13 +108,17 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
     let text_only = |op: &str| -> Result<()> {
         match field.kind() {
             ColumnKind::Text | ColumnKind::OptionalText => Ok(()),
-            _ => Err(StoreError::invalid(format!("{op} applies to text fields, not {field}"))),
+            _ => Err(StoreError::invalid(format!(
+                "{op} applies to text fields, not {field}"
+            ))),
         }
     };
     let compare = |value: &str, build: fn(Expr, Expr) -> Expr| -> Result<Expr> {
         match literal(field, value)? {
             Some(v) => Ok(build(c(), v)),
-            None => Err(StoreError::invalid(format!("cannot compare {field} with -"))),
+            None => Err(StoreError::invalid(format!(
+                "cannot compare {field} with -"
+            ))),
         }
     };
     Ok(match &filter.op {
@@ -133,7 +144,9 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
         FilterOp::Le(v) => compare(v, Expr::lt_eq)?,
         FilterOp::In(values) | FilterOp::NotIn(values) => {
             if values.is_empty() {
-                return Err(StoreError::invalid(format!("{field}: in: needs at least one value")));
+                return Err(StoreError::invalid(format!(
+                    "{field}: in: needs at least one value"
+                )));
             }
             let mut wants_null = false;
             let mut list = Vec::new();
@@ -144,12 +157,24 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
                 }
             }
             let negated = matches!(filter.op, FilterOp::NotIn(_));
-            let listed = if list.is_empty() { lit(false) } else { c().in_list(list, false) };
-            let listed = if wants_null { listed.or(c().is_null()) } else { listed };
+            let listed = if list.is_empty() {
+                lit(false)
+            } else {
+                c().in_list(list, false)
+            };
+            let listed = if wants_null {
+                listed.or(c().is_null())
+            } else {
+                listed
+            };
             if negated {
                 // NOT IN: rows not listed; absent values count as not listed unless `-` is.
                 let not_listed = not(listed);
-                if nullable && !wants_null { not_listed.or(c().is_null()) } else { not_listed }
+                if nullable && !wants_null {
+                    not_listed.or(c().is_null())
+                } else {
+                    not_listed
+                }
             } else {
                 listed
             }
@@ -158,9 +183,8 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
 }
 
 fn list_filter(field: Field, op: &FilterOp) -> Result<Expr> {
-    let any = |values: Vec<String>, prefix: bool| {
-        ListAny::udf(values, prefix).call(vec![column(field)])
-    };
+    let any =
+        |values: Vec<String>, prefix: bool| ListAny::udf(values, prefix).call(vec![column(field)]);
     Ok(match op {
         FilterOp::Eq(v) => any(vec![v.clone()], false),
         FilterOp::Ne(v) => not(any(vec![v.clone()], false)),
@@ -185,20 +209,28 @@ pub(crate) fn effective_sort(query: &FlowQuery) -> Result<Vec<SortKey>> {
     };
     for key in &keys {
         if key.field.kind() == ColumnKind::List {
-            return Err(StoreError::invalid(format!("cannot sort by list field {}", key.field)));
+            return Err(StoreError::invalid(format!(
+                "cannot sort by list field {}",
+                key.field
+            )));
         }
     }
     let last_desc = keys.last().is_some_and(|k| k.descending);
     if let Some(pos) = keys.iter().position(|k| k.field == Field::RecordId) {
         keys.truncate(pos + 1);
     } else {
-        keys.push(SortKey { field: Field::RecordId, descending: last_desc });
+        keys.push(SortKey {
+            field: Field::RecordId,
+            descending: last_desc,
+        });
     }
     Ok(keys)
 }
 
 pub(crate) fn sort_exprs(keys: &[SortKey]) -> Vec<SortExpr> {
-    keys.iter().map(|k| column(k.field).sort(!k.descending, false)).collect()
+    keys.iter()
+        .map(|k| column(k.field).sort(!k.descending, false))
+        .collect()
 }
 
 /// An opaque continuation: the sort it belongs to and the last row's sort values.
@@ -234,11 +266,16 @@ pub(crate) fn encode_token(keys: &[SortKey], values: &[ScalarValue]) -> Result<S
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
             | ScalarValue::LargeUtf8(Some(s)) => Ok(TokenValue::Text(s.clone())),
-            other => Err(StoreError::invalid(format!("cannot page on value {other:?}"))),
+            other => Err(StoreError::invalid(format!(
+                "cannot page on value {other:?}"
+            ))),
         })
         .collect::<Result<Vec<_>>>()?;
-    let json = serde_json::to_vec(&PageToken { sort: sort_signature(keys), values })
-        .map_err(|e| StoreError::invalid(format!("page token: {e}")))?;
+    let json = serde_json::to_vec(&PageToken {
+        sort: sort_signature(keys),
+        values,
+    })
+    .map_err(|e| StoreError::invalid(format!("page token: {e}")))?;
     Ok(json.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -271,9 +308,16 @@ pub(crate) fn after_token(keys: &[SortKey], token: &str) -> Result<Expr> {
             // Nulls sort last: after a null come only later nulls.
             None => c().is_null().and(after),
             Some(v) => {
-                let beyond = if key.descending { c().lt(v.clone()) } else { c().gt(v.clone()) };
-                let beyond =
-                    if key.field.is_nullable() { beyond.or(c().is_null()) } else { beyond };
+                let beyond = if key.descending {
+                    c().lt(v.clone())
+                } else {
+                    c().gt(v.clone())
+                };
+                let beyond = if key.field.is_nullable() {
+                    beyond.or(c().is_null())
+                } else {
+                    beyond
+                };
                 beyond.or(c().eq(v).and(after))
             }
         };

@@ -23,14 +23,20 @@ impl TimeRange {
 
     /// Everything.
     pub fn all() -> TimeRange {
-        TimeRange { from: i64::MIN, to: i64::MAX }
+        TimeRange {
+            from: i64::MIN,
+            to: i64::MAX,
+        }
     }
 
     /// The last `duration` up to and including the second `now`.
     pub fn since(duration: Duration, now: i64) -> TimeRange {
         let secs = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
         let to = now.saturating_add(1);
-        TimeRange { from: to.saturating_sub(secs), to }
+        TimeRange {
+            from: to.saturating_sub(secs),
+            to,
+        }
     }
 
     pub fn is_all(&self) -> bool {
@@ -89,7 +95,10 @@ impl FieldFilter {
     }
 
     pub fn eq(field: Field, value: impl Into<String>) -> FieldFilter {
-        FieldFilter { field, op: FilterOp::Eq(value.into()) }
+        FieldFilter {
+            field,
+            op: FilterOp::Eq(value.into()),
+        }
     }
 }
 
@@ -112,11 +121,17 @@ pub struct SortKey {
 
 impl SortKey {
     pub fn asc(field: Field) -> SortKey {
-        SortKey { field, descending: false }
+        SortKey {
+            field,
+            descending: false,
+        }
     }
 
     pub fn desc(field: Field) -> SortKey {
-        SortKey { field, descending: true }
+        SortKey {
+            field,
+            descending: true,
+        }
     }
 }
 
@@ -150,7 +165,10 @@ pub struct FlowQuery {
 
 impl FlowQuery {
     pub fn new(time: TimeRange) -> FlowQuery {
-        FlowQuery { time, ..FlowQuery::default() }
+        FlowQuery {
+            time,
+            ..FlowQuery::default()
+        }
     }
 
     pub fn filter(mut self, filter: FieldFilter) -> FlowQuery {

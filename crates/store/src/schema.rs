@@ -92,9 +92,14 @@ fields! {
 impl Field {
     /// The field with this column name.
     pub fn from_name(name: &str) -> Result<Field> {
-        Field::ALL.iter().copied().find(|f| f.name() == name).ok_or_else(|| {
-            StoreError::UnknownField { name: name.to_string(), valid: Field::names() }
-        })
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| StoreError::UnknownField {
+                name: name.to_string(),
+                valid: Field::names(),
+            })
     }
 
     /// All column names, for error messages and completion.
@@ -118,7 +123,10 @@ impl Field {
     }
 
     pub fn is_nullable(self) -> bool {
-        matches!(self.kind(), ColumnKind::OptionalText | ColumnKind::OptionalInt)
+        matches!(
+            self.kind(),
+            ColumnKind::OptionalText | ColumnKind::OptionalInt
+        )
     }
 }
 
@@ -181,6 +189,9 @@ mod tests {
     #[test]
     fn unknown_field_lists_valid_names() {
         let err = Field::from_name("src_ns").unwrap_err().to_string();
-        assert!(err.contains("src_ns") && err.contains("source_namespace"), "{err}");
+        assert!(
+            err.contains("src_ns") && err.contains("source_namespace"),
+            "{err}"
+        );
     }
 }

@@ -59,16 +59,25 @@ pub fn policy_metrics_from_rules(
     rows: &[AggregateRow],
     filter: Option<&PolicyFilter>,
 ) -> Vec<PolicyMetricRow> {
-    type PolicyId = (String, Option<String>, String, Option<flowlens_model::PolicyKind>);
+    type PolicyId = (
+        String,
+        Option<String>,
+        String,
+        Option<flowlens_model::PolicyKind>,
+    );
     let mut policies: BTreeMap<PolicyId, (PolicyMetricRow, BTreeMap<i32, PolicyMetricRow>)> =
         BTreeMap::new();
     for row in rows {
         let k = &row.key;
-        let (Some(tier), Some(name)) = (&k.tier, &k.policy_name) else { continue };
+        let (Some(tier), Some(name)) = (&k.tier, &k.policy_name) else {
+            continue;
+        };
         if let Some(f) = filter {
             let ok = f.tier.as_ref().is_none_or(|t| t == tier)
                 && f.name.as_ref().is_none_or(|n| n == name)
-                && f.namespace.as_ref().is_none_or(|ns| Some(ns) == k.policy_namespace.as_ref())
+                && f.namespace
+                    .as_ref()
+                    .is_none_or(|ns| Some(ns) == k.policy_namespace.as_ref())
                 && f.kind.is_none_or(|kind| Some(kind) == k.kind)
                 && f.action.is_none_or(|a| Some(a) == k.hit_action)
                 && f.rule.is_none_or(|r| Some(r) == k.rule);
@@ -76,7 +85,12 @@ pub fn policy_metrics_from_rules(
                 continue;
             }
         }
-        let id = (tier.clone(), k.policy_namespace.clone(), name.clone(), k.kind);
+        let id = (
+            tier.clone(),
+            k.policy_namespace.clone(),
+            name.clone(),
+            k.kind,
+        );
         let blank = |rule: Option<i32>| PolicyMetricRow {
             tier: tier.clone(),
             kind: k.kind,
@@ -85,9 +99,13 @@ pub fn policy_metrics_from_rules(
             rule,
             ..PolicyMetricRow::default()
         };
-        let (total, rules) = policies.entry(id).or_insert_with(|| (blank(None), BTreeMap::new()));
+        let (total, rules) = policies
+            .entry(id)
+            .or_insert_with(|| (blank(None), BTreeMap::new()));
         let rule_index = k.rule.unwrap_or(-1);
-        let rule = rules.entry(rule_index).or_insert_with(|| blank(Some(rule_index)));
+        let rule = rules
+            .entry(rule_index)
+            .or_insert_with(|| blank(Some(rule_index)));
         for target in [total, rule] {
             target.connections += row.hits_allowed + row.hits_denied + row.hits_passed;
             target.allowed += row.hits_allowed;

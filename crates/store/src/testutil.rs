@@ -37,5 +37,7 @@ pub(crate) fn sample_flow(i: u64, end_time: i64) -> FlowLog {
 }
 
 pub(crate) fn sample_flows(first: u64, n: u64, end_time: i64) -> Vec<FlowLog> {
-    (first..first + n).map(|i| sample_flow(i, end_time + i as i64)).collect()
+    (first..first + n)
+        .map(|i| sample_flow(i, end_time + i as i64))
+        .collect()
 }

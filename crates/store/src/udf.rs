@@ -36,7 +36,10 @@ impl<'a> Texts<'a> {
         } else if let Some(a) = array.as_string_view_opt() {
             Ok(Texts::View(a))
         } else {
-            exec_err!("expected a list of strings, got a list of {}", array.data_type())
+            exec_err!(
+                "expected a list of strings, got a list of {}",
+                array.data_type()
+            )
         }
     }
 
@@ -95,7 +98,9 @@ fn map_list_rows(
 fn literal_text(arg: &ColumnarValue, what: &str) -> Result<String> {
     match arg {
         ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
         ) => Ok(s.clone()),
         _ => exec_err!("{what} must be a text literal"),
     }
@@ -104,7 +109,10 @@ fn literal_text(arg: &ColumnarValue, what: &str) -> Result<String> {
 fn check_list_arg(name: &str, t: &DataType) -> Result<()> {
     match t {
         DataType::List(f) | DataType::LargeList(f)
-            if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
+            if matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
         {
             Ok(())
         }
@@ -220,7 +228,10 @@ impl ScalarUDFImpl for PolicyHitMatches {
         };
         map_list_rows(hits, args.number_rows, |texts, range| {
             range.into_iter().any(|i| {
-                texts.get(i).and_then(HitRef::split).is_some_and(|h| h.matches(&self.filter))
+                texts
+                    .get(i)
+                    .and_then(HitRef::split)
+                    .is_some_and(|h| h.matches(&self.filter))
             })
         })
     }
@@ -239,7 +250,11 @@ impl ListAny {
     pub const NAME: &'static str = "list_any";
 
     pub fn udf(values: Vec<String>, prefix: bool) -> ScalarUDF {
-        ScalarUDF::from(ListAny { signature: Signature::any(1, Volatility::Immutable), values, prefix })
+        ScalarUDF::from(ListAny {
+            signature: Signature::any(1, Volatility::Immutable),
+            values,
+            prefix,
+        })
     }
 }
 

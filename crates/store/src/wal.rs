@@ -86,8 +86,8 @@ pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
 }
 
 fn decode_batch(payload: &[u8]) -> std::result::Result<RecordBatch, String> {
-    let reader = StreamReader::try_new(std::io::Cursor::new(payload), None)
-        .map_err(|e| e.to_string())?;
+    let reader =
+        StreamReader::try_new(std::io::Cursor::new(payload), None).map_err(|e| e.to_string())?;
     if reader.schema() != flow_schema() {
         return Err("batch schema differs from the stored schema".into());
     }
@@ -114,7 +114,10 @@ fn read_segment(path: &Path, frames: &mut Vec<Frame>, warnings: &mut Vec<String>
         return Ok(());
     }
     if &bytes[..MAGIC.len()] != MAGIC {
-        return Err(StoreError::corrupt(path, "not a flowlens WAL segment (bad magic)"));
+        return Err(StoreError::corrupt(
+            path,
+            "not a flowlens WAL segment (bad magic)",
+        ));
     }
     let mut pos = MAGIC.len();
     while pos < bytes.len() {
@@ -145,7 +148,8 @@ fn parse_frame(bytes: &[u8]) -> std::result::Result<(Frame, usize), String> {
     if bytes.len() < HEADER {
         return Err("torn frame header".into());
     }
-    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let long = |at: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&bytes[at..at + 8]);
@@ -161,12 +165,24 @@ fn parse_frame(bytes: &[u8]) -> std::result::Result<(Frame, usize), String> {
     }
     let batch = decode_batch(&bytes[HEADER..HEADER + len])
         .map_err(|e| format!("frame does not decode ({e})"))?;
-    Ok((Frame { seq: long(8), first_record_id: long(16), batch }, HEADER + len))
+    Ok((
+        Frame {
+            seq: long(8),
+            first_record_id: long(16),
+            batch,
+        },
+        HEADER + len,
+    ))
 }
 
 fn truncate(path: &Path, len: u64) -> Result<()> {
-    let f = OpenOptions::new().write(true).open(path).map_err(StoreError::io("truncating the WAL", path))?;
-    f.set_len(len).and_then(|_| f.sync_all()).map_err(StoreError::io("truncating the WAL", path))
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(StoreError::io("truncating the WAL", path))?;
+    f.set_len(len)
+        .and_then(|_| f.sync_all())
+        .map_err(StoreError::io("truncating the WAL", path))
 }
 
 impl Wal {
@@ -184,7 +200,8 @@ impl Wal {
             let newest = frames[before..].iter().map(|f| f.seq).max();
             max_seq = max_seq.max(newest.unwrap_or(0));
             if newest.is_none_or(|s| s <= flushed_seq) {
-                std::fs::remove_file(&path).map_err(StoreError::io("removing a flushed WAL segment", &path))?;
+                std::fs::remove_file(&path)
+                    .map_err(StoreError::io("removing a flushed WAL segment", &path))?;
             } else {
                 older_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             }
@@ -192,7 +209,14 @@ impl Wal {
         frames.retain(|f| f.seq > flushed_seq);
         let path = dir.join(segment_name(max_seq + 1));
         let (file, len) = Self::create_segment(dir, &path)?;
-        let wal = Wal { dir: dir.to_path_buf(), file, path, len, older_bytes, broken: false };
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            len,
+            older_bytes,
+            broken: false,
+        };
         Ok((wal, Replay { frames, warnings }))
     }
 
@@ -234,10 +258,18 @@ impl Wal {
         frame.extend_from_slice(payload);
         let crc = frame_crc(&frame[8..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        let written = self.file.write_all(&frame).and_then(|_| self.file.sync_data());
+        let written = self
+            .file
+            .write_all(&frame)
+            .and_then(|_| self.file.sync_data());
         if let Err(e) = written {
             // Undo the partial frame so later frames are not stranded behind it.
-            if self.file.set_len(self.len).and_then(|_| self.file.sync_all()).is_err() {
+            if self
+                .file
+                .set_len(self.len)
+                .and_then(|_| self.file.sync_all())
+                .is_err()
+            {
                 self.broken = true;
             }
             return Err(StoreError::io("appending to the WAL", &self.path)(e));
@@ -266,7 +298,8 @@ impl Wal {
     pub fn remove_older_segments(&mut self) -> Result<()> {
         for (_, path) in segments(&self.dir)? {
             if path != self.path {
-                std::fs::remove_file(&path).map_err(StoreError::io("removing a flushed WAL segment", &path))?;
+                std::fs::remove_file(&path)
+                    .map_err(StoreError::io("removing a flushed WAL segment", &path))?;
             }
         }
         self.older_bytes = 0;

@@ -69,13 +69,32 @@ fn labels(ns: u64, app: u64) -> Labels {
     ])
 }
 
-fn hit(index: u32, tier: &str, kind: PolicyKind, ns: Option<String>, name: String, action: HitAction, rule: i32) -> PolicyHit {
-    PolicyHit { index, tier: tier.into(), kind: Some(kind), namespace: ns, name, action, rule }
+fn hit(
+    index: u32,
+    tier: &str,
+    kind: PolicyKind,
+    ns: Option<String>,
+    name: String,
+    action: HitAction,
+    rule: i32,
+) -> PolicyHit {
+    PolicyHit {
+        index,
+        tier: tier.into(),
+        kind: Some(kind),
+        namespace: ns,
+        name,
+        action,
+        rule,
+    }
 }
 
 impl Generator {
     pub fn new(seed: u64, level: Level) -> Generator {
-        Generator { rng: Rng::new(seed), level }
+        Generator {
+            rng: Rng::new(seed),
+            level,
+        }
     }
 
     fn end(&mut self, ns: u64, app: u64, is_source: bool) -> FlowEnd {
@@ -84,13 +103,26 @@ impl Generator {
         match self.level {
             Level::Zero => {
                 let pod = rng.below(4);
-                let ip = Ipv4Addr::new(10, (ns / 250) as u8, (ns % 250) as u8, (app * 40 + pod) as u8);
+                let ip = Ipv4Addr::new(
+                    10,
+                    (ns / 250) as u8,
+                    (ns % 250) as u8,
+                    (app * 40 + pod) as u8,
+                );
                 FlowEnd {
                     ip: Some(IpAddr::V4(ip)),
-                    name: Some(format!("{}{:05x}", &aggr[..aggr.len() - 1], rng.below(1 << 20))),
+                    name: Some(format!(
+                        "{}{:05x}",
+                        &aggr[..aggr.len() - 1],
+                        rng.below(1 << 20)
+                    )),
                     name_aggr: aggr,
                     namespace: Some(ns_name(ns)),
-                    port: Some(if is_source { 32768 + rng.below(28000) as u16 } else { [80, 443, 8080, 6379, 5432][app as usize % 5] }),
+                    port: Some(if is_source {
+                        32768 + rng.below(28000) as u16
+                    } else {
+                        [80, 443, 8080, 6379, 5432][app as usize % 5]
+                    }),
                     endpoint_type: Some(EndpointType::Wep),
                     labels: labels(ns, app),
                 }
@@ -100,7 +132,11 @@ impl Generator {
                 name: None,
                 name_aggr: aggr,
                 namespace: Some(ns_name(ns)),
-                port: if is_source { None } else { Some([80, 443, 8080, 6379, 5432][app as usize % 5]) },
+                port: if is_source {
+                    None
+                } else {
+                    Some([80, 443, 8080, 6379, 5432][app as usize % 5])
+                },
                 endpoint_type: Some(EndpointType::Wep),
                 labels: labels(ns, app),
             },
@@ -111,14 +147,19 @@ impl Generator {
     pub fn flow(&mut self, end_time: i64) -> FlowLog {
         let src_ns = self.rng.below(NAMESPACES);
         // Most traffic stays in its namespace or goes to a few shared ones.
-        let dst_ns = if self.rng.chance(70) { src_ns } else { self.rng.below(20) };
+        let dst_ns = if self.rng.chance(70) {
+            src_ns
+        } else {
+            self.rng.below(20)
+        };
         let (src_app, dst_app) = (self.rng.below(APPS), self.rng.below(APPS));
         let source = self.end(src_ns, src_app, true);
         let mut dest = self.end(dst_ns, dst_app, false);
         let external = self.rng.chance(3);
         if external {
             dest = FlowEnd {
-                ip: (self.level == Level::Zero).then(|| IpAddr::V4(Ipv4Addr::new(52, 1, (self.rng.below(250)) as u8, 7))),
+                ip: (self.level == Level::Zero)
+                    .then(|| IpAddr::V4(Ipv4Addr::new(52, 1, (self.rng.below(250)) as u8, 7))),
                 name: None,
                 name_aggr: "pub".into(),
                 namespace: None,
@@ -131,22 +172,60 @@ impl Generator {
         let action = if denied { Action::Deny } else { Action::Allow };
         let mut enforced = Vec::new();
         if self.rng.chance(40) {
-            enforced.push(hit(0, "security", PolicyKind::GlobalNetworkPolicy, None, format!("sec-{}", self.rng.below(8)), HitAction::Pass, -1));
+            enforced.push(hit(
+                0,
+                "security",
+                PolicyKind::GlobalNetworkPolicy,
+                None,
+                format!("sec-{}", self.rng.below(8)),
+                HitAction::Pass,
+                -1,
+            ));
         }
         if self.rng.chance(30) {
             let idx = enforced.len() as u32;
-            enforced.push(hit(idx, "platform", PolicyKind::GlobalNetworkPolicy, None, format!("plat-{}", self.rng.below(12)), HitAction::Pass, self.rng.below(3) as i32));
+            enforced.push(hit(
+                idx,
+                "platform",
+                PolicyKind::GlobalNetworkPolicy,
+                None,
+                format!("plat-{}", self.rng.below(12)),
+                HitAction::Pass,
+                self.rng.below(3) as i32,
+            ));
         }
         let idx = enforced.len() as u32;
-        let final_action = if denied { HitAction::Deny } else { HitAction::Allow };
+        let final_action = if denied {
+            HitAction::Deny
+        } else {
+            HitAction::Allow
+        };
         let rule = if denied { -1 } else { self.rng.below(4) as i32 };
-        enforced.push(hit(idx, "default", PolicyKind::NetworkPolicy, Some(ns_name(dst_ns)), format!("allow-{}", app_name(dst_app)), final_action, rule));
+        enforced.push(hit(
+            idx,
+            "default",
+            PolicyKind::NetworkPolicy,
+            Some(ns_name(dst_ns)),
+            format!("allow-{}", app_name(dst_app)),
+            final_action,
+            rule,
+        ));
         let pending = if self.rng.chance(10) {
-            vec![hit(0, "default", PolicyKind::StagedNetworkPolicy, Some(ns_name(dst_ns)), "staged-lockdown".into(), HitAction::Deny, -1)]
+            vec![hit(
+                0,
+                "default",
+                PolicyKind::StagedNetworkPolicy,
+                Some(ns_name(dst_ns)),
+                "staged-lockdown".into(),
+                HitAction::Deny,
+                -1,
+            )]
         } else {
             Vec::new()
         };
-        let flows = 1 + self.rng.below(if self.level == Level::Two { 40 } else { 3 });
+        let flows = 1 + self
+            .rng
+            .below(if self.level == Level::Two { 40 } else { 3 });
         let packets = flows * (1 + self.rng.below(200));
         let duration = 300;
         FlowLog {
@@ -160,9 +239,17 @@ impl Generator {
                 port_name: "http".into(),
                 port_num: 80,
             }),
-            proto: if self.rng.chance(90) { Protocol::Tcp } else { Protocol::Udp },
+            proto: if self.rng.chance(90) {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            },
             action,
-            reporter: if self.rng.chance(50) { Reporter::Src } else { Reporter::Dst },
+            reporter: if self.rng.chance(50) {
+                Reporter::Src
+            } else {
+                Reporter::Dst
+            },
             enforced_policies: enforced,
             pending_policies: pending,
             bytes_in: packets * (60 + self.rng.below(1400)),
@@ -172,14 +259,23 @@ impl Generator {
             num_flows: flows,
             num_flows_started: flows.saturating_sub(self.rng.below(2)),
             num_flows_completed: flows.saturating_sub(self.rng.below(2)),
-            process_name: (self.level == Level::Zero && self.rng.chance(20)).then(|| "nginx".to_string()),
-            process_id: (self.level == Level::Zero && self.rng.chance(20)).then(|| self.rng.below(60000) as i64),
+            process_name: (self.level == Level::Zero && self.rng.chance(20))
+                .then(|| "nginx".to_string()),
+            process_id: (self.level == Level::Zero && self.rng.chance(20))
+                .then(|| self.rng.below(60000) as i64),
             host: Some(format!("node-{}", self.rng.below(200))),
         }
     }
 
     /// `n` flow logs with end times spread evenly over `[start, start + span)`.
-    pub fn batch(&mut self, n: usize, start: i64, span: i64, offset: u64, total: u64) -> Vec<FlowLog> {
+    pub fn batch(
+        &mut self,
+        n: usize,
+        start: i64,
+        span: i64,
+        offset: u64,
+        total: u64,
+    ) -> Vec<FlowLog> {
         (0..n as u64)
             .map(|i| {
                 let pos = offset + i;

@@ -18,7 +18,13 @@ use std::time::Duration;
 fn marked(tag: &str, n: usize, end_time: i64) -> Vec<FlowLog> {
     (0..n)
         .map(|i| {
-            let mut f = flow(("ns", "a"), ("ns", "b"), Action::Allow, end_time + i as i64, 1);
+            let mut f = flow(
+                ("ns", "a"),
+                ("ns", "b"),
+                Action::Allow,
+                end_time + i as i64,
+                1,
+            );
             f.host = Some(tag.to_string());
             f.process_id = Some(i as i64);
             f
@@ -31,7 +37,12 @@ async fn markers(store: &EmbeddedStore) -> HashSet<(String, i64)> {
     let flows = common::all_flows(store).await;
     let set: HashSet<(String, i64)> = flows
         .iter()
-        .map(|f| (f.host.clone().unwrap_or_default(), f.process_id.unwrap_or(-1)))
+        .map(|f| {
+            (
+                f.host.clone().unwrap_or_default(),
+                f.process_id.unwrap_or(-1),
+            )
+        })
         .collect();
     assert_eq!(set.len(), flows.len(), "duplicated records");
     set
@@ -77,7 +88,10 @@ async fn wal_replays_exactly_once() {
         assert_eq!(store.open_report().replayed_records, 10);
         assert_eq!(markers(&store).await.len(), 160);
         let stats = store.stats().await.unwrap();
-        assert_eq!((stats.records, stats.files, stats.buffered_records), (160, 1, 10));
+        assert_eq!(
+            (stats.records, stats.files, stats.buffered_records),
+            (160, 1, 10)
+        );
         store.close().await.unwrap();
     }
     let store = common::open(dir.path());
@@ -113,7 +127,10 @@ async fn torn_wal_tail_is_truncated_and_good_frames_kept() {
         }
         std::fs::write(&segment, &bytes).unwrap();
         let store = common::open(dir.path());
-        assert!(!store.open_report().warnings.is_empty(), "{damage}: a warning");
+        assert!(
+            !store.open_report().warnings.is_empty(),
+            "{damage}: a warning"
+        );
         let want = if damage == "garbage" { 60 } else { 40 };
         assert_eq!(markers(&store).await.len(), want, "{damage}");
         // The log keeps working after the repair.
@@ -121,14 +138,20 @@ async fn torn_wal_tail_is_truncated_and_good_frames_kept() {
         drop(store);
         let store = common::open(dir.path());
         assert!(store.open_report().warnings.is_empty());
-        assert_eq!(markers(&store).await.len(), want + 5, "{damage} after reopen");
+        assert_eq!(
+            markers(&store).await.len(),
+            want + 5,
+            "{damage} after reopen"
+        );
     }
 }
 
 /// Run only as the child of `kill_9_loses_nothing_acknowledged`: appends until killed.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var("FLOWLENS_CRASH_DIR") else { return };
+    let Ok(dir) = std::env::var("FLOWLENS_CRASH_DIR") else {
+        return;
+    };
     let round = std::env::var("FLOWLENS_CRASH_ROUND").unwrap_or_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -140,7 +163,10 @@ fn crash_child() {
         };
         let store = EmbeddedStore::open(&dir, options).unwrap();
         for batch in 0.. {
-            store.append(marked(&format!("r{round}b{batch}"), 250, batch * 1000)).await.unwrap();
+            store
+                .append(marked(&format!("r{round}b{batch}"), 250, batch * 1000))
+                .await
+                .unwrap();
             println!("ACK {batch}");
             if batch % 10 == 9 {
                 store.compact().await.unwrap();
@@ -186,11 +212,16 @@ fn kill_9_loses_nothing_acknowledged() {
             for &(r, last) in &acknowledged {
                 for b in 0..=last {
                     for i in 0..250 {
-                        assert!(found.contains(&(format!("r{r}b{b}"), i)), "round {r} batch {b} row {i} lost");
+                        assert!(
+                            found.contains(&(format!("r{r}b{b}"), i)),
+                            "round {r} batch {b} row {i} lost"
+                        );
                     }
                 }
                 // The batch in flight when killed is there whole or not at all.
-                let next = (0..250).filter(|i| found.contains(&(format!("r{r}b{}", last + 1), *i))).count();
+                let next = (0..250)
+                    .filter(|i| found.contains(&(format!("r{r}b{}", last + 1), *i)))
+                    .count();
                 assert!(next == 0 || next == 250, "torn batch: {next} rows");
             }
         });
@@ -202,16 +233,31 @@ async fn newer_or_unknown_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(common::open(dir.path()));
     let format = dir.path().join("FORMAT");
-    assert_eq!(std::fs::read_to_string(&format).unwrap().trim(), "flowlens-store format 1");
+    assert_eq!(
+        std::fs::read_to_string(&format).unwrap().trim(),
+        "flowlens-store format 1"
+    );
     std::fs::write(&format, "flowlens-store format 2\n").unwrap();
-    let err = EmbeddedStore::open(dir.path(), common::options()).err().unwrap();
+    let err = EmbeddedStore::open(dir.path(), common::options())
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
-    assert!(err.to_string().contains("format version flowlens-store format 2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("format version flowlens-store format 2"),
+        "{err}"
+    );
     std::fs::write(&format, "something else").unwrap();
-    assert!(matches!(EmbeddedStore::open(dir.path(), common::options()), Err(StoreError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        EmbeddedStore::open(dir.path(), common::options()),
+        Err(StoreError::UnsupportedFormat { .. })
+    ));
     std::fs::remove_file(&format).unwrap();
     std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
-    assert!(matches!(EmbeddedStore::open(dir.path(), common::options()), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        EmbeddedStore::open(dir.path(), common::options()),
+        Err(StoreError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
@@ -254,6 +300,45 @@ async fn corrupt_parquet_file_is_quarantined_and_the_rest_stays_readable() {
 }
 
 #[tokio::test]
+async fn damage_inside_a_data_file_is_found_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(marked("a", 300, 1000)).await.unwrap();
+    store.flush().await.unwrap();
+    store.append(marked("b", 40, 2000)).await.unwrap();
+    store.flush().await.unwrap();
+    let victim = data_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n / 4..n / 2] {
+        *b = 0xab;
+    }
+    std::fs::write(&victim, bytes).unwrap();
+    // The footer is intact, so only reading the pages finds the damage.
+    let err = store
+        .query_flows(&FlowQuery::new(TimeRange::all()))
+        .await
+        .unwrap_err();
+    eprintln!("query over a damaged file: {err}");
+    let warnings = store.verify().await.unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains(victim.file_name().unwrap().to_str().unwrap()),
+        "{warnings:?}"
+    );
+    assert_eq!(markers(&store).await.len(), 40);
+    assert!(store.verify().await.unwrap().is_empty());
+    drop(store);
+    let store = common::open(dir.path());
+    assert_eq!(markers(&store).await.len(), 40);
+    assert_eq!(
+        store.stats().await.unwrap().quarantined.len(),
+        0,
+        "reported once, when found"
+    );
+}
+
+#[tokio::test]
 async fn leftover_files_of_interrupted_writes_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -263,7 +348,11 @@ async fn leftover_files_of_interrupted_writes_are_removed() {
     }
     let data = dir.path().join("data");
     std::fs::write(data.join("flows-00000099-1-2.parquet.tmp"), b"half").unwrap();
-    std::fs::copy(&data_files(dir.path())[0], data.join("flows-00000098-1-2.parquet")).unwrap();
+    std::fs::copy(
+        &data_files(dir.path())[0],
+        data.join("flows-00000098-1-2.parquet"),
+    )
+    .unwrap();
     let store = common::open(dir.path());
     assert_eq!(store.open_report().warnings.len(), 2);
     assert_eq!(data_files(dir.path()).len(), 1);
@@ -280,10 +369,23 @@ async fn retention_by_age_drops_and_trims_files() {
     }
     // Keep end_time >= 2005: drops "a" whole, trims "b" to its last 5 rows.
     let report = store
-        .apply_retention(RetentionPolicy { max_age: Some(Duration::from_secs(995)), max_bytes: None }, 3000)
+        .apply_retention(
+            RetentionPolicy {
+                max_age: Some(Duration::from_secs(995)),
+                max_bytes: None,
+            },
+            3000,
+        )
         .await
         .unwrap();
-    assert_eq!((report.files_removed, report.files_rewritten, report.records_removed), (1, 1, 15));
+    assert_eq!(
+        (
+            report.files_removed,
+            report.files_rewritten,
+            report.records_removed
+        ),
+        (1, 1, 15)
+    );
     let found = markers(&store).await;
     assert_eq!(found.len(), 15);
     assert!(found.contains(&("b".into(), 5)) && !found.contains(&("b".into(), 4)));
@@ -303,7 +405,13 @@ async fn retention_by_size_drops_oldest_files_first() {
     }
     let bytes = store.stats().await.unwrap().bytes_on_disk;
     let report = store
-        .apply_retention(RetentionPolicy { max_age: None, max_bytes: Some(bytes - 1) }, 0)
+        .apply_retention(
+            RetentionPolicy {
+                max_age: None,
+                max_bytes: Some(bytes - 1),
+            },
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(report.files_removed, 1);
@@ -312,7 +420,13 @@ async fn retention_by_size_drops_oldest_files_first() {
     assert_eq!(found.len(), 20);
     // Nothing to do the second time.
     let again = store
-        .apply_retention(RetentionPolicy { max_age: None, max_bytes: Some(bytes - 1) }, 0)
+        .apply_retention(
+            RetentionPolicy {
+                max_age: None,
+                max_bytes: Some(bytes - 1),
+            },
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(again.files_removed, 0);
@@ -321,19 +435,31 @@ async fn retention_by_size_drops_oldest_files_first() {
 #[tokio::test]
 async fn compaction_merges_small_files_and_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
-    let options = EmbeddedOptions { compaction_target_rows: 100, ..common::options() };
+    let options = EmbeddedOptions {
+        compaction_target_rows: 100,
+        ..common::options()
+    };
     let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
     for (i, tag) in ["a", "b", "c", "d", "e"].iter().enumerate() {
         // Out of time order on purpose: compaction sorts.
-        store.append(marked(tag, 20, 10_000 - i as i64 * 100)).await.unwrap();
+        store
+            .append(marked(tag, 20, 10_000 - i as i64 * 100))
+            .await
+            .unwrap();
         store.flush().await.unwrap();
     }
     let before = markers(&store).await;
     let report = store.compact().await.unwrap();
-    assert_eq!((report.files_in, report.files_out, report.records), (5, 1, 100));
+    assert_eq!(
+        (report.files_in, report.files_out, report.records),
+        (5, 1, 100)
+    );
     assert_eq!(markers(&store).await, before);
     assert_eq!(data_files(dir.path()).len(), 1);
-    let page = store.query_flows(&FlowQuery::new(TimeRange::new(9_600, 9_700))).await.unwrap();
+    let page = store
+        .query_flows(&FlowQuery::new(TimeRange::new(9_600, 9_700)))
+        .await
+        .unwrap();
     assert_eq!(page.total, 20);
     drop(store);
     let store = EmbeddedStore::open(dir.path(), options).unwrap();
@@ -344,10 +470,17 @@ async fn compaction_merges_small_files_and_keeps_every_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_flushes_keep_everything_visible() {
     let dir = tempfile::tempdir().unwrap();
-    let options = EmbeddedOptions { flush_rows: 100, background_flush: true, ..EmbeddedOptions::default() };
+    let options = EmbeddedOptions {
+        flush_rows: 100,
+        background_flush: true,
+        ..EmbeddedOptions::default()
+    };
     let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
     for b in 0..30 {
-        store.append(marked(&format!("b{b}"), 40, b * 100)).await.unwrap();
+        store
+            .append(marked(&format!("b{b}"), 40, b * 100))
+            .await
+            .unwrap();
         // Every acknowledged row is visible at once, wherever it is.
         let stats = store.stats().await.unwrap();
         assert_eq!(stats.records, (b as u64 + 1) * 40);

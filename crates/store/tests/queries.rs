@@ -33,10 +33,26 @@ fn dataset() -> Vec<FlowLog> {
     flows[3].dest.ip = Some("fd00::1".parse().unwrap());
     flows[4].dest_service = None;
     flows[5].process_name = Some("curl".into());
-    flows[0].enforced_policies.insert(0, hit(0, "security", None, "sec-pass", HitAction::Pass, -1));
+    flows[0]
+        .enforced_policies
+        .insert(0, hit(0, "security", None, "sec-pass", HitAction::Pass, -1));
     flows[0].enforced_policies[1].index = 1;
-    flows[3].pending_policies = vec![hit(0, "default", Some("prod"), "staged-x", HitAction::Deny, -1)];
-    flows[4].pending_policies = vec![hit(0, "default", Some("prod"), "staged-x", HitAction::Allow, 2)];
+    flows[3].pending_policies = vec![hit(
+        0,
+        "default",
+        Some("prod"),
+        "staged-x",
+        HitAction::Deny,
+        -1,
+    )];
+    flows[4].pending_policies = vec![hit(
+        0,
+        "default",
+        Some("prod"),
+        "staged-x",
+        HitAction::Allow,
+        2,
+    )];
     flows
 }
 
@@ -76,34 +92,83 @@ async fn with_filter(store: &EmbeddedStore, filter: &str) -> Vec<i64> {
 async fn every_filter_operator() {
     for (_dir, store) in stores().await {
         let s = &store;
-        assert_eq!(with_filter(s, "action=deny").await, [1300, 1400, 1800, 1900]);
-        assert_eq!(with_filter(s, "action!=deny").await, [1000, 1100, 1200, 1500, 1600, 1700]);
+        assert_eq!(
+            with_filter(s, "action=deny").await,
+            [1300, 1400, 1800, 1900]
+        );
+        assert_eq!(
+            with_filter(s, "action!=deny").await,
+            [1000, 1100, 1200, 1500, 1600, 1700]
+        );
         assert_eq!(with_filter(s, "source_namespace=-").await, [1000]);
         // != counts an absent namespace as different.
-        assert_eq!(with_filter(s, "source_namespace!=dev").await, [1000, 1100, 1200, 1300, 1800]);
+        assert_eq!(
+            with_filter(s, "source_namespace!=dev").await,
+            [1000, 1100, 1200, 1300, 1800]
+        );
         assert_eq!(with_filter(s, "source_namespace!=-").await.len(), 9);
-        assert_eq!(with_filter(s, "dest_name_aggr^=ap").await, [1000, 1100, 1500, 1800]);
-        assert_eq!(with_filter(s, "dest_name_aggr!^=ap").await, [1200, 1300, 1400, 1600, 1700, 1900]);
-        assert_eq!(with_filter(s, "source_name!^=web").await, [1000, 1200, 1300, 1600, 1700, 1900]);
+        assert_eq!(
+            with_filter(s, "dest_name_aggr^=ap").await,
+            [1000, 1100, 1500, 1800]
+        );
+        assert_eq!(
+            with_filter(s, "dest_name_aggr!^=ap").await,
+            [1200, 1300, 1400, 1600, 1700, 1900]
+        );
+        assert_eq!(
+            with_filter(s, "source_name!^=web").await,
+            [1000, 1200, 1300, 1600, 1700, 1900]
+        );
         assert_eq!(with_filter(s, "end_time>1700").await, [1800, 1900]);
         assert_eq!(with_filter(s, "end_time>=1700").await, [1700, 1800, 1900]);
         assert_eq!(with_filter(s, "end_time<1100").await, [1000]);
         assert_eq!(with_filter(s, "end_time<=1100").await, [1000, 1100]);
-        assert_eq!(with_filter(s, "dest_port>1000").await, [1000, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900]);
+        assert_eq!(
+            with_filter(s, "dest_port>1000").await,
+            [1000, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900]
+        );
         assert_eq!(with_filter(s, "dest_port=443").await, [1100]);
         assert_eq!(with_filter(s, "num_flows>=5").await, [1200, 1500, 1900]);
-        assert_eq!(with_filter(s, "dest_name_aggr=in:db-abc-*,web-abc-*").await, [1200, 1300, 1400, 1600, 1700, 1900]);
-        assert_eq!(with_filter(s, "source_namespace=in:dev,-").await, [1000, 1400, 1500, 1600, 1700, 1900]);
-        assert_eq!(with_filter(s, "source_namespace!=in:dev").await, [1000, 1100, 1200, 1300, 1800]);
-        assert_eq!(with_filter(s, "source_namespace!=in:dev,-").await, [1100, 1200, 1300, 1800]);
+        assert_eq!(
+            with_filter(s, "dest_name_aggr=in:db-abc-*,web-abc-*").await,
+            [1200, 1300, 1400, 1600, 1700, 1900]
+        );
+        assert_eq!(
+            with_filter(s, "source_namespace=in:dev,-").await,
+            [1000, 1400, 1500, 1600, 1700, 1900]
+        );
+        assert_eq!(
+            with_filter(s, "source_namespace!=in:dev").await,
+            [1000, 1100, 1200, 1300, 1800]
+        );
+        assert_eq!(
+            with_filter(s, "source_namespace!=in:dev,-").await,
+            [1100, 1200, 1300, 1800]
+        );
         assert_eq!(with_filter(s, "dest_ip=fd00::1").await, [1300]);
         assert_eq!(with_filter(s, "dest_service_name=-").await, [1400]);
         assert_eq!(with_filter(s, "process_name=curl").await, [1500]);
         // Lists: contains, does not contain, some entry starts with.
-        assert_eq!(with_filter(s, "source_labels=env=dev").await, [1400, 1500, 1600, 1700, 1900]);
-        assert_eq!(with_filter(s, "source_labels!=env=dev").await, [1000, 1100, 1200, 1300, 1800]);
-        assert_eq!(with_filter(s, "policies_enforced^=0|security|").await, [1000]);
-        assert_eq!(with_filter(s, "policies_pending=in:0|default|np:prod/staged-x|deny|-1,x").await, [1300]);
+        assert_eq!(
+            with_filter(s, "source_labels=env=dev").await,
+            [1400, 1500, 1600, 1700, 1900]
+        );
+        assert_eq!(
+            with_filter(s, "source_labels!=env=dev").await,
+            [1000, 1100, 1200, 1300, 1800]
+        );
+        assert_eq!(
+            with_filter(s, "policies_enforced^=0|security|").await,
+            [1000]
+        );
+        assert_eq!(
+            with_filter(
+                s,
+                "policies_pending=in:0|default|np:prod/staged-x|deny|-1,x"
+            )
+            .await,
+            [1300]
+        );
         assert_eq!(with_filter(s, "policies_pending!^=0|").await.len(), 8);
         // Several filters AND together.
         let query = FlowQuery::new(TimeRange::all())
@@ -111,7 +176,10 @@ async fn every_filter_operator() {
             .filter(FieldFilter::parse("dest_namespace=prod").unwrap());
         assert_eq!(end_times(s, &query).await, [1300, 1400, 1900]);
         // Time range is [from, to) on end_time.
-        assert_eq!(end_times(s, &FlowQuery::new(TimeRange::new(1200, 1500))).await, [1200, 1300, 1400]);
+        assert_eq!(
+            end_times(s, &FlowQuery::new(TimeRange::new(1200, 1500))).await,
+            [1200, 1300, 1400]
+        );
     }
 }
 
@@ -125,12 +193,24 @@ async fn invalid_filters_are_typed_errors() {
         FieldFilter::new(Field::Action, FilterOp::In(vec![])),
     ];
     for filter in cases {
-        let err = store.query_flows(&FlowQuery::new(TimeRange::all()).filter(filter.clone())).await.unwrap_err();
-        assert!(matches!(err, StoreError::InvalidQuery(_)), "{filter:?}: {err}");
+        let err = store
+            .query_flows(&FlowQuery::new(TimeRange::all()).filter(filter.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidQuery(_)),
+            "{filter:?}: {err}"
+        );
     }
-    let err = store.query_flows(&FlowQuery::new(TimeRange::new(5, 5))).await.unwrap_err();
+    let err = store
+        .query_flows(&FlowQuery::new(TimeRange::new(5, 5)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::InvalidQuery(_)));
-    assert!(matches!(FieldFilter::parse("nope=1"), Err(StoreError::UnknownField { .. })));
+    assert!(matches!(
+        FieldFilter::parse("nope=1"),
+        Err(StoreError::UnknownField { .. })
+    ));
 }
 
 #[tokio::test]
@@ -145,7 +225,10 @@ async fn selector_filters() {
         assert_eq!(end_times(&store, &query).await, Vec::<i64>::new());
         query.source_selector = Some(Selector::parse("env != 'prod'").unwrap());
         query.dest_selector = Some(Selector::all());
-        assert_eq!(end_times(&store, &query).await, [1400, 1500, 1600, 1700, 1900]);
+        assert_eq!(
+            end_times(&store, &query).await,
+            [1400, 1500, 1600, 1700, 1900]
+        );
     }
 }
 
@@ -156,17 +239,36 @@ async fn selector_udf_works_in_sql() {
         .sql("SELECT count(*) AS n FROM flows WHERE selector_matches(dest_labels, 'app == \"db\"')")
         .await
         .unwrap();
-    let n = batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap().value(0);
+    let n = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
     assert_eq!(n, 6);
+    // Read-only.
+    for statement in [
+        "COPY flows TO '/tmp/flowlens-should-not-exist.parquet'",
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/tmp'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        assert!(store.sql(statement).await.is_err(), "{statement}");
+    }
 }
 
 #[tokio::test]
 async fn policy_filters() {
     for (_dir, store) in stores().await {
         let mut query = FlowQuery::new(TimeRange::all());
-        query.policy = Some(PolicyFilter { tier: Some("security".into()), ..Default::default() });
+        query.policy = Some(PolicyFilter {
+            tier: Some("security".into()),
+            ..Default::default()
+        });
         assert_eq!(end_times(&store, &query).await, [1000]);
-        query.policy = Some(PolicyFilter { action: Some(HitAction::Deny), ..Default::default() });
+        query.policy = Some(PolicyFilter {
+            action: Some(HitAction::Deny),
+            ..Default::default()
+        });
         assert_eq!(end_times(&store, &query).await, [1300, 1400, 1800, 1900]);
         query.policy = Some(PolicyFilter {
             name: Some("allow-api".into()),
@@ -189,8 +291,14 @@ async fn policy_filters() {
 async fn sorting_limits_and_stable_paging() {
     for (_dir, store) in stores().await {
         // Default: newest first.
-        let page = store.query_flows(&FlowQuery::new(TimeRange::all()).limit(3)).await.unwrap();
-        assert_eq!(page.flows.iter().map(|f| f.end_time).collect::<Vec<_>>(), [1900, 1800, 1700]);
+        let page = store
+            .query_flows(&FlowQuery::new(TimeRange::all()).limit(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.flows.iter().map(|f| f.end_time).collect::<Vec<_>>(),
+            [1900, 1800, 1700]
+        );
         assert_eq!(page.total, 10);
 
         // Sort on a column with ties and nulls; page through with tokens while new rows
@@ -206,30 +314,54 @@ async fn sorting_limits_and_stable_paging() {
             if seen.is_empty() {
                 assert_eq!(page.total, 10);
             }
-            seen.extend(page.flows.iter().map(|f| (f.num_flows, f.source.namespace.clone(), f.end_time)));
+            seen.extend(
+                page.flows
+                    .iter()
+                    .map(|f| (f.num_flows, f.source.namespace.clone(), f.end_time)),
+            );
             // Rows arriving between pages, sorting before the cursor, must not shift pages.
-            store.append(vec![flow(("aaa", "x"), ("aaa", "y"), Action::Allow, 1925, 100)]).await.unwrap();
+            store
+                .append(vec![flow(
+                    ("aaa", "x"),
+                    ("aaa", "y"),
+                    Action::Allow,
+                    1925,
+                    100,
+                )])
+                .await
+                .unwrap();
             match page.next_page_token {
                 Some(t) => q.page_token = Some(t),
                 None => break,
             }
         }
-        let mut expected: Vec<(u64, Option<String>, i64)> =
-            dataset().iter().map(|f| (f.num_flows, f.source.namespace.clone(), f.end_time)).collect();
+        let mut expected: Vec<(u64, Option<String>, i64)> = dataset()
+            .iter()
+            .map(|f| (f.num_flows, f.source.namespace.clone(), f.end_time))
+            .collect();
         // num_flows desc, namespace asc with absent last, then insertion order.
-        expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| match (&a.1, &b.1) {
-            (Some(x), Some(y)) => x.cmp(y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        }).then(a.2.cmp(&b.2)));
+        expected.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| match (&a.1, &b.1) {
+                    (Some(x), Some(y)) => x.cmp(y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
+                .then(a.2.cmp(&b.2))
+        });
         assert_eq!(seen, expected);
 
         // Offsets skip rows.
-        let mut q = FlowQuery::new(TimeRange::new(0, 1950)).sorted_by(SortKey::asc(Field::EndTime)).limit(2);
+        let mut q = FlowQuery::new(TimeRange::new(0, 1950))
+            .sorted_by(SortKey::asc(Field::EndTime))
+            .limit(2);
         q.offset = 4;
         let page = store.query_flows(&q).await.unwrap();
-        assert_eq!(page.flows.iter().map(|f| f.end_time).collect::<Vec<_>>(), [1400, 1500]);
+        assert_eq!(
+            page.flows.iter().map(|f| f.end_time).collect::<Vec<_>>(),
+            [1400, 1500]
+        );
 
         // A token from another sort is refused.
         let mut q2 = FlowQuery::new(TimeRange::all()).limit(2);
@@ -238,9 +370,26 @@ async fn sorting_limits_and_stable_paging() {
         q2.page_token = Some("zz".into());
         assert!(store.query_flows(&q2).await.is_err());
         // Limits are bounded.
-        assert!(store.query_flows(&FlowQuery::new(TimeRange::all()).limit(0)).await.is_err());
-        assert!(store.query_flows(&FlowQuery::new(TimeRange::all()).limit(10_001)).await.is_err());
-        assert!(store.query_flows(&FlowQuery::new(TimeRange::all()).sorted_by(SortKey::asc(Field::SourceLabels))).await.is_err());
+        assert!(
+            store
+                .query_flows(&FlowQuery::new(TimeRange::all()).limit(0))
+                .await
+                .is_err()
+        );
+        assert!(
+            store
+                .query_flows(&FlowQuery::new(TimeRange::all()).limit(10_001))
+                .await
+                .is_err()
+        );
+        assert!(
+            store
+                .query_flows(
+                    &FlowQuery::new(TimeRange::all()).sorted_by(SortKey::asc(Field::SourceLabels))
+                )
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -266,7 +415,15 @@ async fn namespace_pairs_and_actions() {
         let rows = store.aggregate(&q, GroupBy::NamespacePair).await.unwrap();
         let got: Vec<(String, u64, u64, u64, u64)> = rows
             .iter()
-            .map(|r| (key_of(r), r.records, r.num_flows, r.allowed_flows, r.denied_flows))
+            .map(|r| {
+                (
+                    key_of(r),
+                    r.records,
+                    r.num_flows,
+                    r.allowed_flows,
+                    r.denied_flows,
+                )
+            })
             .collect();
         // Hand-computed from dataset(): (records, num_flows, allowed, denied).
         assert_eq!(
@@ -280,22 +437,32 @@ async fn namespace_pairs_and_actions() {
             ]
         );
         let r = &rows[0];
-        assert_eq!((r.packets_in, r.packets_out, r.bytes_in, r.bytes_out), (100, 200, 10_000, 20_000));
+        assert_eq!(
+            (r.packets_in, r.packets_out, r.bytes_in, r.bytes_out),
+            (100, 200, 10_000, 20_000)
+        );
         // The window is [1000, 2000) clipped to the data (…1900]: 901 seconds.
         assert!((r.connections_per_second - 10.0 / 901.0).abs() < 1e-9);
         assert!((r.packets_per_second - 300.0 / 901.0).abs() < 1e-9);
         assert!((r.bits_per_second - 8.0 * 30_000.0 / 901.0).abs() < 1e-6);
 
         let rows = store.aggregate(&q, GroupBy::Action).await.unwrap();
-        let got: Vec<_> = rows.iter().map(|r| (r.key.action, r.num_flows, r.records)).collect();
-        assert_eq!(got, [(Some(Action::Allow), 19, 6), (Some(Action::Deny), 13, 4)]);
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.key.action, r.num_flows, r.records))
+            .collect();
+        assert_eq!(
+            got,
+            [(Some(Action::Allow), 19, 6), (Some(Action::Deny), 13, 4)]
+        );
     }
 }
 
 #[tokio::test]
 async fn name_pairs_and_edges() {
     for (_dir, store) in stores().await {
-        let q = FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse("source_namespace=dev").unwrap());
+        let q = FlowQuery::new(TimeRange::all())
+            .filter(FieldFilter::parse("source_namespace=dev").unwrap());
         let rows = store.aggregate(&q, GroupBy::NamePair).await.unwrap();
         let got: Vec<(String, u64)> = rows.iter().map(|r| (key_of(r), r.num_flows)).collect();
         assert_eq!(
@@ -307,7 +474,8 @@ async fn name_pairs_and_edges() {
                 ("dev/api-abc-* dev/db-abc-* - - -".to_string(), 2),
             ]
         );
-        let q = FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse("source_namespace=prod").unwrap());
+        let q = FlowQuery::new(TimeRange::all())
+            .filter(FieldFilter::parse("source_namespace=prod").unwrap());
         let rows = store.aggregate(&q, GroupBy::Edge).await.unwrap();
         let got: Vec<(String, u64)> = rows.iter().map(|r| (key_of(r), r.num_flows)).collect();
         assert_eq!(
@@ -319,7 +487,10 @@ async fn name_pairs_and_edges() {
                 ("prod/api-abc-* prod/db-abc-* tcp 8080 deny".to_string(), 1),
             ]
         );
-        let limited = store.aggregate(&q.clone().limit(1), GroupBy::Edge).await.unwrap();
+        let limited = store
+            .aggregate(&q.clone().limit(1), GroupBy::Edge)
+            .await
+            .unwrap();
         assert_eq!(limited.len(), 1);
     }
 }
@@ -335,7 +506,12 @@ async fn policy_and_rule_groupings() {
             .map(|r| {
                 let k = &r.key;
                 (
-                    format!("{}|{}/{}", k.tier.clone().unwrap(), k.policy_namespace.clone().unwrap_or("-".into()), k.policy_name.clone().unwrap()),
+                    format!(
+                        "{}|{}/{}",
+                        k.tier.clone().unwrap(),
+                        k.policy_namespace.clone().unwrap_or("-".into()),
+                        k.policy_name.clone().unwrap()
+                    ),
                     r.num_flows,
                     r.hits_allowed,
                     r.hits_denied,
@@ -349,7 +525,16 @@ async fn policy_and_rule_groupings() {
         assert_eq!(
             got,
             [
-                ("default|prod/default-deny".to_string(), 11, 0, 11, 0, 0, 0, 0), // 1300 (1) + 1400 (4) + 1900 (6)
+                (
+                    "default|prod/default-deny".to_string(),
+                    11,
+                    0,
+                    11,
+                    0,
+                    0,
+                    0,
+                    0
+                ), // 1300 (1) + 1400 (4) + 1900 (6)
                 ("default|dev/allow-api".to_string(), 7, 7, 0, 0, 0, 0, 0),
                 ("default|prod/allow-api".to_string(), 5, 5, 0, 0, 0, 0, 0),
                 ("default|prod/allow-db".to_string(), 5, 5, 0, 0, 0, 0, 0),
@@ -369,18 +554,58 @@ async fn policy_and_rule_groupings() {
             .filter(|r| r.key.policy_name.as_deref() == Some("staged-x"))
             .map(|r| (r.key.hit_action, r.key.rule, r.pending_num_flows))
             .collect();
-        assert_eq!(staged, [(Some(HitAction::Allow), Some(2), 4), (Some(HitAction::Deny), Some(-1), 1)]);
+        assert_eq!(
+            staged,
+            [
+                (Some(HitAction::Allow), Some(2), 4),
+                (Some(HitAction::Deny), Some(-1), 1)
+            ]
+        );
 
         // The Policy Board view: totals followed by rules.
-        let metrics = store.policy_metrics(&TimeRange::all(), Some(&PolicyFilter {
-            name: Some("staged-x".into()),
-            ..Default::default()
-        })).await.unwrap();
-        let got: Vec<_> = metrics.iter().map(|m| (m.rule, m.connections, m.pending_connections, m.pending_allowed, m.pending_denied)).collect();
-        assert_eq!(got, [(None, 0, 5, 4, 1), (Some(-1), 0, 1, 0, 1), (Some(2), 0, 4, 4, 0)]);
+        let metrics = store
+            .policy_metrics(
+                &TimeRange::all(),
+                Some(&PolicyFilter {
+                    name: Some("staged-x".into()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        let got: Vec<_> = metrics
+            .iter()
+            .map(|m| {
+                (
+                    m.rule,
+                    m.connections,
+                    m.pending_connections,
+                    m.pending_allowed,
+                    m.pending_denied,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, 0, 5, 4, 1),
+                (Some(-1), 0, 1, 0, 1),
+                (Some(2), 0, 4, 4, 0)
+            ]
+        );
         let metrics = store.policy_metrics(&TimeRange::all(), None).await.unwrap();
-        let deny = metrics.iter().find(|m| m.name == "default-deny" && m.namespace.as_deref() == Some("prod") && m.rule.is_none()).unwrap();
-        assert_eq!((deny.connections, deny.denied, deny.allowed, deny.passed), (11, 11, 0, 0));
+        let deny = metrics
+            .iter()
+            .find(|m| {
+                m.name == "default-deny"
+                    && m.namespace.as_deref() == Some("prod")
+                    && m.rule.is_none()
+            })
+            .unwrap();
+        assert_eq!(
+            (deny.connections, deny.denied, deny.allowed, deny.passed),
+            (11, 11, 0, 0)
+        );
     }
 }
 
@@ -388,10 +613,28 @@ async fn policy_and_rule_groupings() {
 async fn empty_store_answers_empty() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::open(dir.path());
-    let page = store.query_flows(&FlowQuery::new(TimeRange::all())).await.unwrap();
-    assert_eq!((page.flows.len(), page.total, page.next_page_token), (0, 0, None));
-    assert!(store.aggregate(&FlowQuery::default(), GroupBy::Policy).await.unwrap().is_empty());
-    assert!(store.aggregate(&FlowQuery::default(), GroupBy::NamePair).await.unwrap().is_empty());
+    let page = store
+        .query_flows(&FlowQuery::new(TimeRange::all()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.flows.len(), page.total, page.next_page_token),
+        (0, 0, None)
+    );
+    assert!(
+        store
+            .aggregate(&FlowQuery::default(), GroupBy::Policy)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .aggregate(&FlowQuery::default(), GroupBy::NamePair)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.time_bounds().await.unwrap(), None);
     assert_eq!(store.stats().await.unwrap().records, 0);
 }

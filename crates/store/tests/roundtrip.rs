@@ -52,15 +52,17 @@ fn flow_end() -> impl Strategy<Value = FlowEnd> {
         option::of(endpoint_type()),
         labels(),
     )
-        .prop_map(|(ip, name, name_aggr, namespace, port, endpoint_type, labels)| FlowEnd {
-            ip,
-            name,
-            name_aggr,
-            namespace,
-            port,
-            endpoint_type,
-            labels,
-        })
+        .prop_map(
+            |(ip, name, name_aggr, namespace, port, endpoint_type, labels)| FlowEnd {
+                ip,
+                name,
+                name_aggr,
+                namespace,
+                port,
+                endpoint_type,
+                labels,
+            },
+        )
 }
 
 /// Hits as the policy engine makes them (each survives its own string form).
@@ -76,27 +78,54 @@ fn policy_hit() -> impl Strategy<Value = PolicyHit> {
         Just(Some(PolicyKind::BaselineAdminNetworkPolicy)),
         Just(None),
     ];
-    let actions = prop_oneof![Just(HitAction::Allow), Just(HitAction::Deny), Just(HitAction::Pass)];
-    (any::<u32>(), kinds, k8s_name(), k8s_name(), k8s_name(), actions, -1i32..1000).prop_map(
-        |(index, kind, tier, ns, name, action, rule)| {
+    let actions = prop_oneof![
+        Just(HitAction::Allow),
+        Just(HitAction::Deny),
+        Just(HitAction::Pass)
+    ];
+    (
+        any::<u32>(),
+        kinds,
+        k8s_name(),
+        k8s_name(),
+        k8s_name(),
+        actions,
+        -1i32..1000,
+    )
+        .prop_map(|(index, kind, tier, ns, name, action, rule)| {
             let (tier, namespace, name) = match kind {
-                None => (flowlens_model::PROFILE_TIER.to_string(), None, format!("kns.{ns}")),
+                None => (
+                    flowlens_model::PROFILE_TIER.to_string(),
+                    None,
+                    format!("kns.{ns}"),
+                ),
                 Some(PolicyKind::AdminNetworkPolicy) => ("kube-admin".to_string(), None, name),
-                Some(PolicyKind::BaselineAdminNetworkPolicy) => ("kube-baseline".to_string(), None, name),
+                Some(PolicyKind::BaselineAdminNetworkPolicy) => {
+                    ("kube-baseline".to_string(), None, name)
+                }
                 Some(k) if k.is_kubernetes() => ("default".to_string(), Some(ns), name),
                 Some(k) => (tier, k.is_namespaced().then_some(ns), name),
             };
-            PolicyHit { index, tier, kind, namespace, name, action, rule }
-        },
-    )
+            PolicyHit {
+                index,
+                tier,
+                kind,
+                namespace,
+                name,
+                action,
+                rule,
+            }
+        })
 }
 
 fn service() -> impl Strategy<Value = FlowService> {
-    (text(), text(), text(), any::<u16>()).prop_map(|(namespace, name, port_name, port_num)| FlowService {
-        namespace,
-        name,
-        port_name,
-        port_num,
+    (text(), text(), text(), any::<u16>()).prop_map(|(namespace, name, port_name, port_num)| {
+        FlowService {
+            namespace,
+            name,
+            port_name,
+            port_num,
+        }
     })
 }
 
@@ -106,13 +135,30 @@ fn flow_log() -> impl Strategy<Value = FlowLog> {
         flow_end(),
         flow_end(),
         option::of(service()),
-        (any::<u8>().prop_map(Protocol::from_number), any::<bool>(), any::<bool>()),
+        (
+            any::<u8>().prop_map(Protocol::from_number),
+            any::<bool>(),
+            any::<bool>(),
+        ),
         (vec(policy_hit(), 0..6), vec(policy_hit(), 0..3)),
         any::<[u64; 7]>(),
-        (option::of(text()), option::of(any::<i64>()), option::of(text())),
+        (
+            option::of(text()),
+            option::of(any::<i64>()),
+            option::of(text()),
+        ),
     )
         .prop_map(
-            |((end_time, duration), source, dest, dest_service, (proto, allow, src), (enforced, pending), c, (process_name, process_id, host))| FlowLog {
+            |(
+                (end_time, duration),
+                source,
+                dest,
+                dest_service,
+                (proto, allow, src),
+                (enforced, pending),
+                c,
+                (process_name, process_id, host),
+            )| FlowLog {
                 start_time: end_time - duration,
                 end_time,
                 source,
@@ -138,7 +184,10 @@ fn flow_log() -> impl Strategy<Value = FlowLog> {
 }
 
 fn round_trip(logs: Vec<FlowLog>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -153,7 +202,11 @@ fn round_trip(logs: Vec<FlowLog>) {
         assert_eq!(common::all_flows(&store).await, logs, "from parquet");
         drop(store);
         let store = common::open(dir.path());
-        assert_eq!(common::all_flows(&store).await, logs, "from parquet after reopen");
+        assert_eq!(
+            common::all_flows(&store).await,
+            logs,
+            "from parquet after reopen"
+        );
     });
 }
 

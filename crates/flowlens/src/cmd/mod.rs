@@ -1,8 +1,8 @@
 //! One module per subcommand.
 
 mod evaluate;
-mod flow_input;
 mod explain;
+mod flow_input;
 mod inventory;
 mod selector;
 
@@ -21,13 +21,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The lines of a file, or of stdin for `-`.
 pub fn open_input(path: &std::path::Path) -> Result<std::io::Lines<Box<dyn std::io::BufRead>>> {
-    use std::io::BufRead;
     use anyhow::Context;
+    use std::io::BufRead;
     if path.as_os_str() == "-" {
         let stdin: Box<dyn BufRead> = Box::new(std::io::BufReader::new(std::io::stdin()));
         return Ok(stdin.lines());
     }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader: Box<dyn BufRead> = Box::new(std::io::BufReader::new(file));
     Ok(reader.lines())
 }

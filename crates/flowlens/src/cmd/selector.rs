@@ -60,7 +60,9 @@ fn batch(path: &std::path::Path) -> Result<ExitCode> {
             continue;
         }
         let answer = match serde_json::from_str::<BatchLine>(&line) {
-            Err(e) => serde_json::json!({ "error": format!("line {}: not a selector request: {e}", i + 1) }),
+            Err(e) => {
+                serde_json::json!({ "error": format!("line {}: not a selector request: {e}", i + 1) })
+            }
             Ok(req) => match Selector::parse(&req.selector) {
                 Ok(sel) => serde_json::json!({ "match": sel.matches(&req.labels) }),
                 Err(e) => serde_json::json!({ "error": e.to_string() }),

@@ -111,17 +111,29 @@ fn count(value: OptInt, field: &str) -> Result<u64, String> {
 }
 
 fn port(value: OptInt, field: &str) -> Result<Option<u16>, String> {
-    value.0.map(|p| u16::try_from(p).map_err(|_| format!("{field} {p} is not a port"))).transpose()
+    value
+        .0
+        .map(|p| u16::try_from(p).map_err(|_| format!("{field} {p} is not a port")))
+        .transpose()
 }
 
 fn ip(value: OptText, field: &str) -> Result<Option<IpAddr>, String> {
-    value.0.map(|t| t.parse().map_err(|_| format!("{field} {t:?} is not an IP address"))).transpose()
+    value
+        .0
+        .map(|t| {
+            t.parse()
+                .map_err(|_| format!("{field} {t:?} is not an IP address"))
+        })
+        .transpose()
 }
 
 fn endpoint_type(value: OptText, field: &str) -> Result<Option<EndpointType>, String> {
     value
         .0
-        .map(|t| EndpointType::parse(&t).ok_or_else(|| format!("{field} {t:?} is not wep, hep, ns or net")))
+        .map(|t| {
+            EndpointType::parse(&t)
+                .ok_or_else(|| format!("{field} {t:?} is not wep, hep, ns or net"))
+        })
         .transpose()
 }
 
@@ -141,22 +153,32 @@ fn convert(r: Record) -> Result<FlowLog, String> {
     let proto_text = required(r.proto.0, "proto")?;
     let proto = Protocol::parse(&proto_text).map_err(|e| format!("proto: {e}"))?;
     let action_text = required(r.action.0, "action")?;
-    let action = Action::parse(&action_text).ok_or_else(|| format!("action {action_text:?} is not allow or deny"))?;
+    let action = Action::parse(&action_text)
+        .ok_or_else(|| format!("action {action_text:?} is not allow or deny"))?;
     let reporter_text = required(r.reporter.0, "reporter")?;
-    let reporter =
-        Reporter::parse(&reporter_text).ok_or_else(|| format!("reporter {reporter_text:?} is not src or dst"))?;
+    let reporter = Reporter::parse(&reporter_text)
+        .ok_or_else(|| format!("reporter {reporter_text:?} is not src or dst"))?;
     let policies = r.policies.unwrap_or_default();
     // Older Calico logs carry one `all_policies` list with staged hits mixed in: the enforced
     // trace is its non-staged part, and the whole list is the closest thing to a pending one.
-    let (enforced, pending) = match (policies.enforced_policies, policies.pending_policies, policies.all_policies) {
+    let (enforced, pending) = match (
+        policies.enforced_policies,
+        policies.pending_policies,
+        policies.all_policies,
+    ) {
         (None, None, Some(all)) => {
             let all = hits(Some(all), "policies.all_policies")?;
-            let enforced = all.iter().filter(|h| !h.kind.is_some_and(|k| k.is_staged())).cloned().collect();
+            let enforced = all
+                .iter()
+                .filter(|h| !h.kind.is_some_and(|k| k.is_staged()))
+                .cloned()
+                .collect();
             (enforced, all)
         }
-        (enforced, pending, _) => {
-            (hits(enforced, "policies.enforced_policies")?, hits(pending, "policies.pending_policies")?)
-        }
+        (enforced, pending, _) => (
+            hits(enforced, "policies.enforced_policies")?,
+            hits(pending, "policies.pending_policies")?,
+        ),
     };
     let dest_service = match (r.dest_service_namespace.0, r.dest_service_name.0) {
         (Some(namespace), Some(name)) => Some(FlowService {

@@ -2,8 +2,8 @@
 //! applicable", numbers written as strings, and labels as `{"labels": [...]}` or a map.
 
 use flowlens_model::Labels;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// A string where `-`, `""` and `null` mean absent.
@@ -19,7 +19,11 @@ impl<'de> Deserialize<'de> for OptText {
                 f.write_str("a string, \"-\" or null")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText, E> {
-                Ok(OptText(if v == "-" || v.is_empty() { None } else { Some(v.to_string()) }))
+                Ok(OptText(if v == "-" || v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_string())
+                }))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptText, E> {
                 Ok(OptText(Some(v.to_string())))
@@ -51,7 +55,9 @@ impl<'de> Deserialize<'de> for OptInt {
                 f.write_str("an integer, a numeric string, \"-\" or null")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptInt, E> {
-                i64::try_from(v).map(|v| OptInt(Some(v))).map_err(|_| E::custom("number too large"))
+                i64::try_from(v)
+                    .map(|v| OptInt(Some(v)))
+                    .map_err(|_| E::custom("number too large"))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<OptInt, E> {
                 Ok(OptInt(Some(v)))
@@ -68,7 +74,9 @@ impl<'de> Deserialize<'de> for OptInt {
                 if v == "-" || v.is_empty() {
                     return Ok(OptInt(None));
                 }
-                v.parse().map(|n| OptInt(Some(n))).map_err(|_| E::custom(format!("{v:?} is not a number")))
+                v.parse()
+                    .map(|n| OptInt(Some(n)))
+                    .map_err(|_| E::custom(format!("{v:?} is not a number")))
             }
             fn visit_unit<E: de::Error>(self) -> Result<OptInt, E> {
                 Ok(OptInt(None))

@@ -52,7 +52,9 @@ pub fn decode_line(text: &str, line: usize, format: InputFormat) -> Result<Decod
         InputFormat::Raw => serde_json::from_str::<RawFlow>(trimmed)
             .map(Decoded::Raw)
             .map_err(|e| err(format!("not a raw flow record: {e}"))),
-        _ => decode_calico(trimmed).map(|l| Decoded::Calico(Box::new(l))).map_err(err),
+        _ => decode_calico(trimmed)
+            .map(|l| Decoded::Calico(Box::new(l)))
+            .map_err(err),
     }
 }
 

@@ -10,7 +10,10 @@ use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange
 use std::path::Path;
 
 pub fn options() -> EmbeddedOptions {
-    EmbeddedOptions { background_flush: false, ..EmbeddedOptions::default() }
+    EmbeddedOptions {
+        background_flush: false,
+        ..EmbeddedOptions::default()
+    }
 }
 
 pub fn open(dir: &Path) -> EmbeddedStore {
@@ -18,7 +21,10 @@ pub fn open(dir: &Path) -> EmbeddedStore {
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn end(ns: &str, app: &str, ip: &str, port: Option<u16>) -> FlowEnd {
@@ -29,12 +35,26 @@ pub fn end(ns: &str, app: &str, ip: &str, port: Option<u16>) -> FlowEnd {
         namespace: Some(ns.to_string()),
         port,
         endpoint_type: Some(EndpointType::Wep),
-        labels: labels(&[("app", app), ("env", if ns == "prod" { "prod" } else { "dev" })]),
+        labels: labels(&[
+            ("app", app),
+            ("env", if ns == "prod" { "prod" } else { "dev" }),
+        ]),
     }
 }
 
-pub fn hit(index: u32, tier: &str, ns: Option<&str>, name: &str, action: HitAction, rule: i32) -> PolicyHit {
-    let kind = if ns.is_some() { PolicyKind::NetworkPolicy } else { PolicyKind::GlobalNetworkPolicy };
+pub fn hit(
+    index: u32,
+    tier: &str,
+    ns: Option<&str>,
+    name: &str,
+    action: HitAction,
+    rule: i32,
+) -> PolicyHit {
+    let kind = if ns.is_some() {
+        PolicyKind::NetworkPolicy
+    } else {
+        PolicyKind::GlobalNetworkPolicy
+    };
     PolicyHit {
         index,
         tier: tier.into(),
@@ -47,10 +67,30 @@ pub fn hit(index: u32, tier: &str, ns: Option<&str>, name: &str, action: HitActi
 }
 
 /// A flow from `src` (namespace, app) to `dst` at `end_time`, with `num_flows` connections.
-pub fn flow(src: (&str, &str), dst: (&str, &str), action: Action, end_time: i64, num_flows: u64) -> FlowLog {
+pub fn flow(
+    src: (&str, &str),
+    dst: (&str, &str),
+    action: Action,
+    end_time: i64,
+    num_flows: u64,
+) -> FlowLog {
     let final_hit = match action {
-        Action::Allow => hit(0, "default", Some(dst.0), &format!("allow-{}", dst.1), HitAction::Allow, 0),
-        Action::Deny => hit(0, "default", Some(dst.0), "default-deny", HitAction::Deny, -1),
+        Action::Allow => hit(
+            0,
+            "default",
+            Some(dst.0),
+            &format!("allow-{}", dst.1),
+            HitAction::Allow,
+            0,
+        ),
+        Action::Deny => hit(
+            0,
+            "default",
+            Some(dst.0),
+            "default-deny",
+            HitAction::Deny,
+            -1,
+        ),
     };
     FlowLog {
         start_time: end_time - 10,
@@ -85,7 +125,9 @@ pub fn flow(src: (&str, &str), dst: (&str, &str), action: Action, end_time: i64,
 pub async fn all_flows(store: &dyn Store) -> Vec<FlowLog> {
     let mut out = Vec::new();
     let mut query = FlowQuery::new(TimeRange::all())
-        .sorted_by(flowlens_store::SortKey::asc(flowlens_store::Field::RecordId))
+        .sorted_by(flowlens_store::SortKey::asc(
+            flowlens_store::Field::RecordId,
+        ))
         .limit(flowlens_store::MAX_LIMIT);
     loop {
         let page = store.query_flows(&query).await.expect("query");

@@ -1,0 +1,142 @@
+//! Running lines through the pipeline: decode, attribute, aggregate, with every rejected
+//! line counted and explained. The caller decides where the resulting flow logs go.
+
+use crate::aggregate::{AggregationConfig, Aggregator};
+use crate::attribute::{Attributed, Attributor};
+use crate::decode::{Decoded, InputFormat, decode_line};
+use flowlens_model::FlowLog;
+use flowlens_policy::Engine;
+use std::sync::Arc;
+
+/// How many rejected lines are kept with their reasons; the rest are only counted.
+const REJECTIONS_KEPT: usize = 1_000;
+
+/// A rejected line: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub source: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: line {}: {}", self.source, self.line, self.reason)
+    }
+}
+
+/// Counts of what went in and what came out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Lines that decoded: Calico flow logs and raw records.
+    pub accepted: u64,
+    pub calico_logs: u64,
+    pub raw_records: u64,
+    /// Malformed lines.
+    pub rejected: u64,
+    /// Raw records no cluster endpoint would have reported (both ends outside the cluster).
+    pub unattributed: u64,
+    /// Flow logs produced (after aggregation, for raw records).
+    pub logs_out: u64,
+    /// The first rejected lines, with reasons.
+    pub rejections: Vec<Rejection>,
+}
+
+/// The pipeline with its state: open aggregates, counts.
+pub struct Ingest {
+    attributor: Attributor,
+    aggregator: Aggregator,
+    format: InputFormat,
+    stats: IngestStats,
+    scratch: Vec<Attributed>,
+}
+
+impl Ingest {
+    pub fn new(engine: Arc<Engine>, config: AggregationConfig, format: InputFormat) -> Ingest {
+        Ingest {
+            attributor: Attributor::new(engine.clone()),
+            aggregator: Aggregator::new(engine, config),
+            format,
+            stats: IngestStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        self.attributor.engine()
+    }
+
+    /// Uses a new engine from now on (the inventory changed). Returns the aggregates that
+    /// were open under the old one.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) -> Vec<FlowLog> {
+        self.attributor = Attributor::new(engine.clone());
+        let out = self.aggregator.set_engine(engine);
+        self.stats.logs_out += out.len() as u64;
+        out
+    }
+
+    fn reject(&mut self, source: &str, line: usize, reason: String) {
+        self.stats.rejected += 1;
+        if self.stats.rejections.len() < REJECTIONS_KEPT {
+            self.stats.rejections.push(Rejection {
+                source: source.to_string(),
+                line,
+                reason,
+            });
+        }
+    }
+
+    /// Feeds one line. Calico flow logs are already attributed and aggregated by Felix, so
+    /// they go straight to `out`; raw records go through attribution and aggregation.
+    pub fn line(&mut self, source: &str, number: usize, text: &str, out: &mut Vec<FlowLog>) {
+        match decode_line(text, number, self.format) {
+            Ok(Decoded::Empty) => {}
+            Ok(Decoded::Calico(log)) => {
+                self.stats.accepted += 1;
+                self.stats.calico_logs += 1;
+                self.stats.logs_out += 1;
+                out.push(*log);
+            }
+            Ok(Decoded::Raw(raw)) => self.raw(source, number, &raw),
+            Err(e) => self.reject(source, number, e.reason),
+        }
+    }
+
+    /// Feeds one raw record (from a file line or straight from a generator).
+    pub fn raw(&mut self, source: &str, number: usize, raw: &flowlens_model::RawFlow) {
+        self.scratch.clear();
+        match self.attributor.attribute(raw, &mut self.scratch) {
+            Ok(()) => {
+                self.stats.accepted += 1;
+                self.stats.raw_records += 1;
+                for a in &self.scratch {
+                    self.aggregator.add(a);
+                }
+            }
+            Err(crate::attribute::Unattributed::NoClusterEndpoint) => {
+                self.stats.accepted += 1;
+                self.stats.raw_records += 1;
+                self.stats.unattributed += 1;
+            }
+            Err(e) => self.reject(source, number, e.reason().to_string()),
+        }
+    }
+
+    /// Aggregates whose time bucket has closed by `now` (unix seconds).
+    pub fn flush_until(&mut self, now: i64) -> Vec<FlowLog> {
+        let out = self.aggregator.flush_until(now);
+        self.stats.logs_out += out.len() as u64;
+        out
+    }
+
+    /// Everything still open (end of input).
+    pub fn finish(&mut self) -> Vec<FlowLog> {
+        let out = self.aggregator.flush_all();
+        self.stats.logs_out += out.len() as u64;
+        out
+    }
+}
