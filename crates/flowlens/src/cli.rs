@@ -48,6 +48,24 @@ pub enum Command {
     /// "ingress", "pending"} with Calico policy-hit strings; a direction that does not apply
     /// is null. A bad input line gives {"error": ...} and evaluation goes on.
     Evaluate(EvaluateArgs),
+    /// Read flow records into a data directory.
+    ///
+    /// Accepts Calico flow logs (Felix flows.log lines, Elasticsearch `_source` exports),
+    /// stored as they are, and raw flow records (JSON lines with src_ip, src_port, dst_ip,
+    /// dst_port, proto, start_time, end_time, bytes/packets in and out), which are enriched
+    /// from --snapshot, attributed by the policy engine and aggregated as Calico does. A bad
+    /// line is reported with its file, line number and reason, and every good line around it
+    /// is kept. Records are durable once the command reports them accepted. Exit code 3 when
+    /// some lines were rejected.
+    Ingest(IngestArgs),
+    /// Search stored flow logs, or aggregate them with --group-by.
+    ///
+    /// Filters: FIELD=VALUE, !=, ^= (prefix), !^=, >, >=, <, <=, =in:A,B and !=in:A,B, on any
+    /// flow-log field (source_namespace, dest_name_aggr, dest_port, action, reporter, ...).
+    /// Label filters use Calico selectors on source or destination labels.
+    Flows(FlowsArgs),
+    /// Run SQL over the stored flow logs (a table named `flows`).
+    Sql(SqlArgs),
 }
 
 /// How snapshots are read.
@@ -159,4 +177,126 @@ pub struct EvaluateArgs {
     /// Spelling of policy hits.
     #[arg(long, value_enum, default_value = "calico")]
     pub policy_format: HitFormat,
+}
+
+/// Where flow logs are stored.
+#[derive(Args, Debug, Clone)]
+pub struct DataOptions {
+    /// The data directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    /// Decide per line.
+    Auto,
+    /// Calico flow logs.
+    Calico,
+    /// Raw 5-tuple records.
+    Raw,
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub data: DataOptions,
+    /// Manifests describing the cluster; needed to attribute raw records.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Vec<PathBuf>,
+    #[command(flatten)]
+    pub options: SnapshotOptions,
+    /// Files to read (`-` for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: InputFormatArg,
+    /// Aggregation level for allowed flows (Calico's 0-3).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub allowed_level: u8,
+    /// Aggregation level for denied flows (Calico's 0-3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub denied_level: u8,
+    /// Aggregation time bucket, e.g. 15s or 1m.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Keep reading the (last) file as it grows, until interrupted.
+    #[arg(long)]
+    pub follow: bool,
+    /// Print no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    NamespacePair,
+    NamePair,
+    Edge,
+    Policy,
+    PolicyRule,
+    Action,
+}
+
+#[derive(Args, Debug)]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub data: DataOptions,
+    /// Only the last DURATION (e.g. 15m, 1h, 7d), counted back from now.
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"])]
+    pub since: Option<String>,
+    /// Start of the time range: unix seconds or RFC 3339 (2026-11-21T14:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the time range (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// A field filter such as action=deny or dest_port>=1024; repeatable (all must hold).
+    #[arg(long = "filter", short = 'f', value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// A Calico selector over source labels.
+    #[arg(long, value_name = "SELECTOR")]
+    pub src_selector: Option<String>,
+    /// A Calico selector over destination labels.
+    #[arg(long, value_name = "SELECTOR")]
+    pub dst_selector: Option<String>,
+    /// Flows whose enforced trace has a matching hit: comma-separated tier=, name=,
+    /// namespace=, kind= (np, gnp, knp, ...), action= (allow, deny, pass), rule=.
+    #[arg(long, value_name = "SPEC")]
+    pub policy: Option<String>,
+    /// Sort key, e.g. end_time:desc or -bytes_out; repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub sort: Vec<String>,
+    /// Rows per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Continue from a previous page.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+    /// Aggregate instead of listing.
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupByArg>,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: TableFormat,
+    /// Spelling of policy hits.
+    #[arg(long, value_enum, default_value = "calico")]
+    pub policy_format: HitFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub data: DataOptions,
+    /// The query, e.g. "SELECT action, count(*) FROM flows GROUP BY action".
+    pub query: String,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: TableFormat,
 }

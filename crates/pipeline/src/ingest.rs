@@ -49,6 +49,8 @@ pub struct Ingest {
     format: InputFormat,
     stats: IngestStats,
     scratch: Vec<Attributed>,
+    /// Set when raw records cannot be attributed (no inventory): why they are rejected.
+    raw_rejection: Option<String>,
 }
 
 impl Ingest {
@@ -59,7 +61,14 @@ impl Ingest {
             format,
             stats: IngestStats::default(),
             scratch: Vec::new(),
+            raw_rejection: None,
         }
+    }
+
+    /// Rejects raw records with this reason instead of attributing them, for runs that
+    /// have no inventory to attribute them with.
+    pub fn reject_raw_records(&mut self, reason: impl Into<String>) {
+        self.raw_rejection = Some(reason.into());
     }
 
     pub fn stats(&self) -> &IngestStats {
@@ -79,7 +88,8 @@ impl Ingest {
         out
     }
 
-    fn reject(&mut self, source: &str, line: usize, reason: String) {
+    /// Counts a line the caller could not even hand over as text (e.g. not UTF-8).
+    pub fn reject_line(&mut self, source: &str, line: usize, reason: String) {
         self.stats.rejected += 1;
         if self.stats.rejections.len() < REJECTIONS_KEPT {
             self.stats.rejections.push(Rejection {
@@ -102,12 +112,16 @@ impl Ingest {
                 out.push(*log);
             }
             Ok(Decoded::Raw(raw)) => self.raw(source, number, &raw),
-            Err(e) => self.reject(source, number, e.reason),
+            Err(e) => self.reject_line(source, number, e.reason),
         }
     }
 
     /// Feeds one raw record (from a file line or straight from a generator).
     pub fn raw(&mut self, source: &str, number: usize, raw: &flowlens_model::RawFlow) {
+        if let Some(reason) = &self.raw_rejection {
+            let reason = reason.clone();
+            return self.reject_line(source, number, reason);
+        }
         self.scratch.clear();
         match self.attributor.attribute(raw, &mut self.scratch) {
             Ok(()) => {
@@ -122,7 +136,7 @@ impl Ingest {
                 self.stats.raw_records += 1;
                 self.stats.unattributed += 1;
             }
-            Err(e) => self.reject(source, number, e.reason().to_string()),
+            Err(e) => self.reject_line(source, number, e.reason().to_string()),
         }
     }
 

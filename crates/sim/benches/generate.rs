@@ -43,13 +43,14 @@ fn benches(c: &mut Criterion) {
         scenario.inventory().policies.len(),
         generator.entry_stats().len()
     );
-    // A tenth of a simulated second per iteration: about 100,000 records at 1M/s.
-    let step = 0.1;
+    // One simulated second per iteration (records come out a whole second at a time):
+    // about 1,000,000 records.
+    let step = 1.0;
     let per_iteration = (params.flows_per_second * step) as u64;
     let mut group = c.benchmark_group("generate");
     group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(15));
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(per_iteration));
     let mut buffer = Vec::new();
     group.bench_function("scale_records", |b| {

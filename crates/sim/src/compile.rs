@@ -89,7 +89,17 @@ pub(crate) fn compile(
         match resolver.entry(spec) {
             Ok(entry) => out.entries.push(Arc::new(entry)),
             Err(e) if strict => errors.push(e),
-            Err(e) => out.warnings.push(format!("traffic stopped: {e}")),
+            Err(e) => {
+                let name = spec
+                    .name
+                    .as_ref()
+                    .map(|n| format!("{n:?} ({})", spec.origin.field));
+                let name = name.unwrap_or_else(|| spec.origin.field.clone());
+                out.warnings.push(format!(
+                    "traffic {name} stopped: {}: {}",
+                    e.field, e.message
+                ));
+            }
         }
     }
     if errors.is_empty() {

@@ -3,11 +3,12 @@
 //!
 //! Each traffic entry is a Poisson process (exponential gaps at its rate) with its own two
 //! random streams, one for arrival times and one for what each connection looks like, both
-//! derived from the seed and where the entry was declared. The clock advances at most one
-//! simulated second at a time; the arrivals of all entries in that slice are sorted by their
-//! exact time and emitted in that order. So records come out in time order, they do not
-//! depend on how time is cut into batches (ephemeral ports included), and entries that keep
-//! running across a step keep their streams.
+//! derived from the seed and where the entry was declared. Records carry whole seconds, so
+//! the generator works a second at a time: a second's records come out once the clock has
+//! passed its end, entry by entry in declaration order (which keeps each entry's data hot in
+//! the cache). So records come out in `start_time` order, they do not depend on how time is
+//! cut into batches (ephemeral ports included), and entries that keep running across a step
+//! keep their streams.
 
 use crate::compile::{Addr, CompiledEntry, fnv1a};
 use crate::scenario::Scenario;
@@ -80,12 +81,11 @@ pub struct Generator {
     start_time: i64,
     /// Seconds since `start_time`.
     now: f64,
+    /// Seconds before this (since `start_time`, a whole number) have been emitted.
+    emitted_to: f64,
     running: Vec<Running>,
-    /// Next arrival of each running entry, in seconds since `start_time`; kept apart from
-    /// `running` so the per-second scan touches one dense array.
+    /// Next arrival of each running entry, in seconds since `start_time`.
     next: Vec<f64>,
-    /// Scratch: (arrival, running index) of the current slice.
-    due: Vec<(f64, u32)>,
     ports: Vec<u16>,
     port_of: FxHashMap<IpAddr, u32>,
     emitted: u64,
@@ -98,9 +98,9 @@ impl Generator {
             seed,
             start_time,
             now: 0.0,
+            emitted_to: 0.0,
             running: Vec::new(),
             next: Vec::new(),
-            due: Vec::new(),
             ports: Vec::new(),
             port_of: FxHashMap::default(),
             emitted: 0,
@@ -224,7 +224,9 @@ impl Generator {
             .collect()
     }
 
-    /// Moves the clock `seconds` forward and returns the connections that started meanwhile.
+    /// Moves the clock `seconds` forward and returns the connections that started in the
+    /// seconds it completed. A second cut by the end of a batch comes out with the batch
+    /// that completes it.
     pub fn advance(&mut self, seconds: f64) -> Vec<RawFlow> {
         let mut out = Vec::new();
         self.advance_into(seconds, &mut out);
@@ -238,7 +240,8 @@ impl Generator {
         }
     }
 
-    /// The connections that start before `until` (unix seconds); the clock moves to it.
+    /// The connections that start before `until` (unix seconds); the clock moves to it. The
+    /// `next_batch(until)` of a caller polling the generator.
     pub fn advance_to(&mut self, until: i64) -> Vec<RawFlow> {
         let mut out = Vec::new();
         self.advance_until(until as f64, &mut out);
@@ -255,35 +258,24 @@ impl Generator {
     }
 
     fn run_until(&mut self, until: f64, out: &mut Vec<RawFlow>) {
-        let expected = self.total_rate() * (until - self.now);
-        if expected.is_finite() {
+        let complete = until.floor();
+        let expected = self.total_rate() * (complete - self.emitted_to);
+        if expected.is_finite() && expected > 0.0 {
             out.reserve((expected * 1.05) as usize + 16);
         }
-        while self.now < until {
-            let slice_end = (self.now.floor() + 1.0).min(until);
-            self.due.clear();
-            for (i, run) in self.running.iter_mut().enumerate() {
-                let mut at = self.next[i];
-                while at < slice_end {
-                    self.due.push((at, i as u32));
-                    at += run.arrivals.exponential(run.mean_gap);
+        let before = out.len();
+        while self.emitted_to < complete {
+            let second_end = self.emitted_to + 1.0;
+            for (run, next) in self.running.iter_mut().zip(self.next.iter_mut()) {
+                while *next < second_end {
+                    emit(run, &mut self.ports, self.start_time, *next, out);
+                    *next += run.arrivals.exponential(run.mean_gap);
                 }
-                self.next[i] = at;
             }
-            self.due
-                .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            for &(at, i) in &self.due {
-                emit(
-                    &mut self.running[i as usize],
-                    &mut self.ports,
-                    self.start_time,
-                    at,
-                    out,
-                );
-            }
-            self.emitted += self.due.len() as u64;
-            self.now = slice_end;
+            self.emitted_to = second_end;
         }
+        self.emitted += (out.len() - before) as u64;
+        self.now = until;
     }
 }
 

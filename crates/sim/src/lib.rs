@@ -29,6 +29,7 @@ mod builtin;
 mod compile;
 mod error;
 mod files;
+mod generator;
 pub mod hosts;
 mod index;
 mod jsonl;
@@ -49,5 +50,3 @@ pub use scenario::{SCENARIO_FILE, Scenario};
 pub use simulation::{AppliedStep, SimClock, SimEvent, Simulation};
 pub use spec::{DeleteRef, Origin, Pick, ScenarioSpec, StepSpec, TrafficSpec, parse_scenario};
 pub use units::{Jittered, PortItem, Scalar};
-
-mod generator;

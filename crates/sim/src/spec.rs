@@ -21,7 +21,7 @@ pub const DEFAULT_BYTES_IN: f64 = 4000.0;
 pub const DEFAULT_DURATION: f64 = 1.0;
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a value or a list of values")]
 enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -244,8 +244,9 @@ fn line_of<T>(s: &Spanned<T>) -> Option<usize> {
 /// Parses and validates `scenario.yaml`. `file` names it in errors.
 pub fn parse_scenario(text: &str, file: &str) -> Result<ScenarioSpec, ScenarioErrors> {
     let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
-        // The YAML error carries its own line and column.
-        ScenarioErrors(vec![ScenarioError::new(file, "", e.to_string())])
+        // The YAML error carries its own line, column and a snippet of the file.
+        let message = e.to_string().replace("<input>:", &format!("{file}:"));
+        ScenarioErrors(vec![ScenarioError::new(file, "", message)])
     })?;
     let mut errors = Vec::new();
     if raw.name.trim().is_empty() {
@@ -318,13 +319,13 @@ fn check_names(traffic: &[TrafficSpec], steps: &[StepSpec], errors: &mut Vec<Sce
         .iter()
         .chain(steps.iter().flat_map(|s| s.traffic.iter()));
     for t in all_traffic {
-        if let Some(name) = &t.name {
-            if !traffic_names.insert(name.as_str()) {
-                errors.push(t.origin.error(
-                    "name",
-                    format!("another traffic entry is already named {name:?}"),
-                ));
-            }
+        if let Some(name) = &t.name
+            && !traffic_names.insert(name.as_str())
+        {
+            errors.push(t.origin.error(
+                "name",
+                format!("another traffic entry is already named {name:?}"),
+            ));
         }
     }
     for s in steps {
@@ -552,10 +553,8 @@ fn validate_traffic(
             Pick::Random
         }
     };
-    if let Some(name) = &raw.name {
-        if name.trim().is_empty() {
-            report("name", "must not be empty".into());
-        }
+    if raw.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+        report("name", "must not be empty".into());
     }
     if errors.len() > before {
         return None;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// A YAML scalar before it is interpreted: `80`, `1.5` and `"2m"` all arrive here.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a number or a string")]
 pub enum Scalar {
     Int(i64),
     Float(f64),

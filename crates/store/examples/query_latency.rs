@@ -13,11 +13,11 @@
 #[path = "../support/synth.rs"]
 mod synth;
 
+use flowlens_selector::Selector;
 use flowlens_store::{
     EmbeddedOptions, EmbeddedStore, Field, FieldFilter, FlowQuery, GroupBy, SortKey, Store,
     TimeRange,
 };
-use flowlens_selector::Selector;
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400;

@@ -3,8 +3,11 @@
 mod evaluate;
 mod explain;
 mod flow_input;
+mod flows;
+mod ingest;
 mod inventory;
 mod selector;
+mod sql;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -16,6 +19,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Selector(args) => selector::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Flows(args) => flows::run(args),
+        Command::Sql(args) => sql::run(args),
     }
 }
 
@@ -31,4 +37,20 @@ pub fn open_input(path: &std::path::Path) -> Result<std::io::Lines<Box<dyn std::
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader: Box<dyn BufRead> = Box::new(std::io::BufReader::new(file));
     Ok(reader.lines())
+}
+
+/// A runtime for the commands that talk to the store.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens the data directory's store.
+pub fn open_store(data: &crate::cli::DataOptions) -> Result<flowlens_store::EmbeddedStore> {
+    use anyhow::Context;
+    let store =
+        flowlens_store::EmbeddedStore::open(&data.data, flowlens_store::EmbeddedOptions::default())
+            .with_context(|| format!("cannot open the data directory {}", data.data.display()))?;
+    Ok(store)
 }

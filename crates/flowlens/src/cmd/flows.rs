@@ -1,0 +1,359 @@
+//! `flowlens flows`: search and aggregate stored flow logs.
+
+use crate::cli::{FlowsArgs, GroupByArg, TableFormat};
+use anyhow::{Context, Result, anyhow, bail};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use flowlens_model::{FlowLog, HitAction, PolicyHitFormat, PolicyKind};
+use flowlens_pipeline::encode::calico_json;
+use flowlens_selector::Selector;
+use flowlens_store::{
+    AggregateRow, FieldFilter, FlowQuery, GroupBy, PolicyFilter, SortKey, Store, TimeRange,
+};
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(args: FlowsArgs) -> Result<ExitCode> {
+    let query = build_query(&args)?;
+    let rt = super::runtime()?;
+    let store = super::open_store(&args.data)?;
+    let format: PolicyHitFormat = args.policy_format.into();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if let Some(group) = args.group_by {
+        let rows = rt.block_on(store.aggregate(&query, group_by(group)))?;
+        print_aggregates(&mut out, &rows, args.output)?;
+    } else {
+        let page = rt.block_on(store.query_flows(&query))?;
+        print_flows(&mut out, &page.flows, args.output, format)?;
+        out.flush()?;
+        if args.output == TableFormat::Table {
+            eprintln!("{} of {} matching flow logs", page.flows.len(), page.total);
+            if let Some(token) = &page.next_page_token {
+                eprintln!("more: --page-token {token}");
+            }
+        }
+    }
+    out.flush()?;
+    rt.block_on(store.close())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix seconds or RFC 3339.
+fn parse_time(text: &str) -> Result<i64> {
+    if let Ok(n) = text.trim().parse::<i64>() {
+        return Ok(n);
+    }
+    let t = humantime::parse_rfc3339_weak(text.trim()).map_err(|e| {
+        anyhow!("time {text:?}: {e}; use unix seconds or RFC 3339 like 2026-11-21T14:00:00Z")
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0))
+}
+
+fn build_query(args: &FlowsArgs) -> Result<FlowQuery> {
+    let time = match (&args.since, &args.from, &args.to) {
+        (Some(since), _, _) => {
+            let d = flowlens_store::parse_duration(since)?;
+            TimeRange::since(d, now())
+        }
+        (None, from, to) => TimeRange::new(
+            from.as_deref()
+                .map(parse_time)
+                .transpose()?
+                .unwrap_or(i64::MIN),
+            to.as_deref()
+                .map(parse_time)
+                .transpose()?
+                .unwrap_or(i64::MAX),
+        ),
+    };
+    let mut query = FlowQuery::new(time).limit(args.limit);
+    for f in &args.filters {
+        query = query.filter(FieldFilter::parse(f)?);
+    }
+    let selector = |text: &Option<String>, what: &str| -> Result<Option<Selector>> {
+        text.as_deref()
+            .map(|t| Selector::parse(t).map_err(|e| anyhow!("{what}: {e}\n{}", e.caret())))
+            .transpose()
+    };
+    query.source_selector = selector(&args.src_selector, "--src-selector")?;
+    query.dest_selector = selector(&args.dst_selector, "--dst-selector")?;
+    query.policy = args
+        .policy
+        .as_deref()
+        .map(parse_policy_filter)
+        .transpose()?;
+    for s in &args.sort {
+        query = query.sorted_by(SortKey::parse(s)?);
+    }
+    query.page_token = args.page_token.clone();
+    Ok(query)
+}
+
+/// `tier=default,name=trusted,action=deny,rule=-1`.
+fn parse_policy_filter(text: &str) -> Result<PolicyFilter> {
+    let mut f = PolicyFilter::default();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--policy part {part:?} is not key=value"))?;
+        match k {
+            "tier" => f.tier = Some(v.into()),
+            "name" => f.name = Some(v.into()),
+            "namespace" => f.namespace = Some(v.into()),
+            "kind" => f.kind = Some(kind_from_tag(v)?),
+            "action" => {
+                f.action = Some(
+                    HitAction::parse(v)
+                        .ok_or_else(|| anyhow!("--policy action {v:?}: allow, deny or pass"))?,
+                )
+            }
+            "rule" => f.rule = Some(v.parse().with_context(|| format!("--policy rule {v:?}"))?),
+            other => {
+                bail!("--policy key {other:?}: use tier, name, namespace, kind, action or rule")
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn kind_from_tag(tag: &str) -> Result<PolicyKind> {
+    use PolicyKind::*;
+    [
+        NetworkPolicy,
+        GlobalNetworkPolicy,
+        StagedNetworkPolicy,
+        StagedGlobalNetworkPolicy,
+        StagedKubernetesNetworkPolicy,
+        KubernetesNetworkPolicy,
+        AdminNetworkPolicy,
+    ]
+    .into_iter()
+    .find(|k| k.hit_tag() == tag)
+    .ok_or_else(|| anyhow!("--policy kind {tag:?}: np, gnp, knp, snp, sgnp, sknp or kcnp"))
+}
+
+fn group_by(g: GroupByArg) -> GroupBy {
+    match g {
+        GroupByArg::NamespacePair => GroupBy::NamespacePair,
+        GroupByArg::NamePair => GroupBy::NamePair,
+        GroupByArg::Edge => GroupBy::Edge,
+        GroupByArg::Policy => GroupBy::Policy,
+        GroupByArg::PolicyRule => GroupBy::PolicyRule,
+        GroupByArg::Action => GroupBy::Action,
+    }
+}
+
+fn dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn end_label(namespace: &Option<String>, name: &Option<String>, aggr: &str) -> String {
+    let who = name.clone().unwrap_or_else(|| aggr.to_string());
+    match namespace {
+        Some(ns) => format!("{ns}/{who}"),
+        None => who,
+    }
+}
+
+fn print_flows(
+    out: &mut impl Write,
+    flows: &[FlowLog],
+    format: TableFormat,
+    hits: PolicyHitFormat,
+) -> Result<()> {
+    match format {
+        TableFormat::Json => {
+            let all: Vec<_> = flows.iter().map(|f| calico_json(f, hits)).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        TableFormat::Jsonl => {
+            for f in flows {
+                writeln!(out, "{}", calico_json(f, hits))?;
+            }
+        }
+        TableFormat::Csv => {
+            let Some(first) = flows.first() else {
+                return Ok(());
+            };
+            let header: Vec<String> = calico_json(first, hits)
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            writeln!(out, "{}", header.join(","))?;
+            for f in flows {
+                let v = calico_json(f, hits);
+                let cells: Vec<String> = header.iter().map(|k| csv_cell(&v[k])).collect();
+                writeln!(out, "{}", cells.join(","))?;
+            }
+        }
+        TableFormat::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY).set_header([
+                "end time",
+                "rep",
+                "action",
+                "source",
+                "destination",
+                "port",
+                "proto",
+                "decided by",
+                "flows",
+                "bytes in/out",
+            ]);
+            for f in flows {
+                let decided = f
+                    .enforced_policies
+                    .last()
+                    .map(|h| h.to_string_in(hits))
+                    .unwrap_or_else(|| "-".into());
+                t.add_row([
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs(f.end_time.max(0) as u64),
+                    )
+                    .to_string(),
+                    f.reporter.as_str().to_string(),
+                    f.action.to_string(),
+                    end_label(&f.source.namespace, &f.source.name, &f.source.name_aggr),
+                    end_label(&f.dest.namespace, &f.dest.name, &f.dest.name_aggr),
+                    f.dest
+                        .port
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    f.proto.flow_log_name(),
+                    decided,
+                    f.num_flows.to_string(),
+                    format!("{}/{}", f.bytes_in, f.bytes_out),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+    }
+    Ok(())
+}
+
+fn csv_cell(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn print_aggregates(
+    out: &mut impl Write,
+    rows: &[AggregateRow],
+    format: TableFormat,
+) -> Result<()> {
+    match format {
+        TableFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        TableFormat::Jsonl => {
+            for r in rows {
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
+            }
+        }
+        TableFormat::Csv | TableFormat::Table => {
+            let header = [
+                "source",
+                "destination",
+                "proto/port",
+                "action",
+                "policy",
+                "rule",
+                "flows",
+                "allowed",
+                "denied",
+                "passed",
+                "conn/s",
+                "pkt/s",
+                "bit/s",
+            ];
+            let rows_text: Vec<[String; 13]> = rows
+                .iter()
+                .map(|r| {
+                    let k = &r.key;
+                    let policy = k.policy_name.as_ref().map(|n| {
+                        let kind = k
+                            .kind
+                            .map(|k| format!("{}:", k.hit_tag()))
+                            .unwrap_or_default();
+                        let ns = k
+                            .policy_namespace
+                            .as_ref()
+                            .map(|n| format!("{n}/"))
+                            .unwrap_or_default();
+                        format!("{}|{kind}{ns}{n}", dash(&k.tier))
+                    });
+                    [
+                        [dash(&k.source_namespace), dash(&k.source_name_aggr)].join("/"),
+                        [dash(&k.dest_namespace), dash(&k.dest_name_aggr)].join("/"),
+                        format!(
+                            "{}/{}",
+                            dash(&k.proto),
+                            k.dest_port
+                                .map(|p| p.to_string())
+                                .unwrap_or_else(|| "-".into())
+                        ),
+                        k.action
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        policy.unwrap_or_else(|| "-".into()),
+                        k.rule.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                        r.num_flows.to_string(),
+                        if k.policy_name.is_some() {
+                            r.hits_allowed
+                        } else {
+                            r.allowed_flows
+                        }
+                        .to_string(),
+                        if k.policy_name.is_some() {
+                            r.hits_denied
+                        } else {
+                            r.denied_flows
+                        }
+                        .to_string(),
+                        r.hits_passed.to_string(),
+                        format!("{:.2}", r.connections_per_second),
+                        format!("{:.2}", r.packets_per_second),
+                        format!("{:.0}", r.bits_per_second),
+                    ]
+                })
+                .collect();
+            if format == TableFormat::Csv {
+                writeln!(out, "{}", header.join(","))?;
+                for r in &rows_text {
+                    writeln!(
+                        out,
+                        "{}",
+                        r.iter()
+                            .map(|c| csv_cell(&serde_json::Value::String(c.clone())))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )?;
+                }
+            } else {
+                let mut t = Table::new();
+                t.load_preset(UTF8_BORDERS_ONLY).set_header(header);
+                for r in rows_text {
+                    t.add_row(r);
+                }
+                writeln!(out, "{t}")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! `flowlens ingest`: flow records into the store.
+
+use crate::cli::{IngestArgs, InputFormatArg};
+use anyhow::{Context, Result};
+use flowlens_model::{FlowLog, Inventory};
+use flowlens_pipeline::{AggregationConfig, AggregationLevel, Ingest, InputFormat};
+use flowlens_policy::Engine;
+use flowlens_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Logs are appended to the store in batches of this size (each append is one fsync).
+const APPEND_BATCH: usize = 50_000;
+/// How many rejected lines are printed; the rest are counted.
+const REJECTIONS_SHOWN: usize = 20;
+
+pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    let inventory = if args.snapshot.is_empty() {
+        Inventory::new()
+    } else {
+        crate::snapshot::load(&args.snapshot, &args.options)?.inventory
+    };
+    let config = AggregationConfig {
+        allowed: AggregationLevel::from_number(args.allowed_level)
+            .unwrap_or(AggregationLevel::PodPrefix),
+        denied: AggregationLevel::from_number(args.denied_level)
+            .unwrap_or(AggregationLevel::SourcePorts),
+        interval_secs: args.interval.as_secs().max(1) as i64,
+    };
+    let format = match args.format {
+        InputFormatArg::Auto => InputFormat::Auto,
+        InputFormatArg::Calico => InputFormat::Calico,
+        InputFormatArg::Raw => InputFormat::Raw,
+    };
+    let mut ingest = Ingest::new(Arc::new(Engine::new(inventory)), config, format);
+    if args.snapshot.is_empty() {
+        ingest
+            .reject_raw_records("a raw flow record needs --snapshot to be enriched and attributed");
+    }
+    let rt = super::runtime()?;
+    let store = super::open_store(&args.data)?;
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let started = Instant::now();
+    let mut pending: Vec<FlowLog> = Vec::new();
+    let mut lines_read = 0u64;
+    let last = args.files.len().saturating_sub(1);
+    for (i, path) in args.files.iter().enumerate() {
+        let name = path.display().to_string();
+        let mut reader: Box<dyn BufRead> = if name == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+        };
+        let follow = args.follow && i == last;
+        let mut buf = Vec::new();
+        let mut number = 0usize;
+        let mut last_append = Instant::now();
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .with_context(|| format!("reading {name}"))?;
+            if n == 0 {
+                if !follow {
+                    break;
+                }
+                // Tailing: emit closed buckets and persist what we have, then wait for more.
+                if !pending.is_empty() || last_append.elapsed() > Duration::from_secs(1) {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0);
+                    pending.extend(ingest.flush_until(now));
+                    append(&rt, &store, &mut pending)?;
+                    last_append = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            number += 1;
+            lines_read += 1;
+            match std::str::from_utf8(&buf) {
+                Ok(text) => ingest.line(&name, number, text, &mut pending),
+                Err(e) => ingest.reject_line(&name, number, format!("not UTF-8 text: {e}")),
+            }
+            if pending.len() >= APPEND_BATCH {
+                append(&rt, &store, &mut pending)?;
+            }
+            if lines_read % 100_000 == 0 {
+                let s = ingest.stats();
+                progress.set_message(format!(
+                    "{name}: {} lines, {} accepted, {} rejected, {:.0} lines/s",
+                    lines_read,
+                    s.accepted,
+                    s.rejected,
+                    lines_read as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                ));
+                progress.tick();
+            }
+        }
+    }
+    pending.extend(ingest.finish());
+    append(&rt, &store, &mut pending)?;
+    rt.block_on(store.flush())?;
+    progress.finish_and_clear();
+    let s = ingest.stats();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "accepted {} lines ({} Calico flow logs, {} raw records) in {:.1}s ({:.0} lines/s); rejected {}",
+        s.accepted,
+        s.calico_logs,
+        s.raw_records,
+        secs,
+        lines_read as f64 / secs.max(1e-9),
+        s.rejected
+    );
+    if s.raw_records > 0 {
+        println!(
+            "raw records became {} flow logs ({} with no cluster endpoint at either end were not logged)",
+            s.logs_out - s.calico_logs,
+            s.unattributed
+        );
+    }
+    println!("stored in {}", args.data.data.display());
+    for r in s.rejections.iter().take(REJECTIONS_SHOWN) {
+        eprintln!("rejected {r}");
+    }
+    if s.rejected as usize > REJECTIONS_SHOWN {
+        eprintln!(
+            "… and {} more rejected lines",
+            s.rejected as usize - REJECTIONS_SHOWN
+        );
+    }
+    rt.block_on(store.close())?;
+    Ok(if s.rejected > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn append(
+    rt: &tokio::runtime::Runtime,
+    store: &flowlens_store::EmbeddedStore,
+    pending: &mut Vec<FlowLog>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::take(pending);
+    rt.block_on(store.append(batch))
+        .context("storing flow logs")?;
+    Ok(())
+}

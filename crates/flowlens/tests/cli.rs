@@ -1,0 +1,260 @@
+//! The `flowlens` command line, run as a user would run it.
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+fn flowlens() -> Command {
+    Command::cargo_bin("flowlens").expect("binary builds")
+}
+
+fn scenarios() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn help_is_complete() {
+    let help = stdout(flowlens().arg("--help"));
+    for cmd in [
+        "inventory",
+        "selector",
+        "explain",
+        "evaluate",
+        "ingest",
+        "flows",
+        "sql",
+    ] {
+        assert!(help.contains(cmd), "--help lists {cmd}");
+        let sub = stdout(flowlens().args([cmd, "--help"]));
+        assert!(sub.len() > 200, "{cmd} --help says something useful");
+    }
+}
+
+#[test]
+fn inventory_shows_tiers_and_policies_in_order() {
+    let out = stdout(
+        flowlens()
+            .arg("inventory")
+            .arg(scenarios().join("storefront/manifests")),
+    );
+    let pos = |s: &str| {
+        out.find(s)
+            .unwrap_or_else(|| panic!("{s} missing from:\n{out}"))
+    };
+    assert!(pos("tier security") < pos("tier platform"));
+    assert!(pos("tier platform") < pos("tier default"));
+    assert!(pos("np:storefront/dmz") < pos("np:storefront/trusted"));
+    assert!(pos("np:storefront/trusted") < pos("np:storefront/restricted"));
+    assert!(out.contains("frontend-"));
+    let json = stdout(
+        flowlens()
+            .arg("inventory")
+            .arg(scenarios().join("fme/manifests"))
+            .args(["--output", "json"]),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["policies"].as_array().map(Vec::len), Some(6));
+}
+
+#[test]
+fn malformed_manifests_name_file_document_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ok}\nspec:\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      ports: [80, \"1:2:3\"]\n",
+    )
+    .unwrap();
+    let out = flowlens().arg("inventory").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml"), "{err}");
+    assert!(err.contains("document 1"), "{err}");
+    assert!(err.contains("line 13"), "{err}");
+    assert!(
+        err.contains("spec.ingress[0].destination.ports[1]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn selector_answers_with_exit_codes_and_batches() {
+    flowlens()
+        .args([
+            "selector",
+            "app == \"web\" && !has(canary)",
+            "--labels",
+            "app=web,tier=1",
+        ])
+        .assert()
+        .code(0);
+    flowlens()
+        .args(["selector", "app == \"web\"", "--labels", "app=api"])
+        .assert()
+        .code(1);
+    let out = flowlens()
+        .args(["selector", "app == ", "--labels", "app=web"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("column"), "{err}");
+    assert!(err.contains('^'), "{err}");
+
+    let batch = "{\"selector\": \"a in {\\\"x\\\"}\", \"labels\": {\"a\": \"x\"}}\n{\"selector\": \"a != 'x'\", \"labels\": {}}\n{\"selector\": \"a ==\", \"labels\": {}}\nnot json\n{\"selector\": \"has(b)\", \"labels\": {\"a\": \"1\"}}\n";
+    let out = stdout(
+        flowlens()
+            .args(["selector", "--batch", "-"])
+            .write_stdin(batch),
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["match"], true);
+    assert_eq!(lines[1]["match"], true);
+    assert!(lines[2]["error"].as_str().unwrap().contains("column"));
+    assert!(lines[3]["error"].as_str().unwrap().contains("line 4"));
+    assert_eq!(lines[4]["match"], false);
+}
+
+#[test]
+fn explain_and_evaluate_agree_on_the_fme_story() {
+    let snapshot = scenarios().join("fme/manifests");
+    let text = stdout(
+        flowlens()
+            .arg("explain")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args([
+                "--from",
+                "fme/engine-standard-group",
+                "--to",
+                "fme/fmeserver-core",
+                "--port",
+                "42001",
+            ]),
+    );
+    assert!(text.contains("Verdict: DENY"), "{text}");
+    assert!(
+        text.contains("destination port 42001 is not in ports [7070]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1|default|knp:fme/default-deny|deny|-1"),
+        "{text}"
+    );
+
+    let flows = "{\"src\": \"fme/engine-standard-group\", \"dst\": \"fme/fmeserver-core\", \"proto\": \"tcp\", \"dst_port\": 42001}\n{\"src\": \"fme/engine-standard-group\", \"dst\": \"fme/fmeserver-core\", \"dst_port\": 7070}\n{\"src\": \"nowhere/x\", \"dst\": \"fme/fmeserver-core\", \"dst_port\": 1}\n{\"src\": \"203.0.113.7\", \"dst\": \"fme/fmeserver-web\", \"dst_port\": 8080}\n";
+    let out = stdout(
+        flowlens()
+            .arg("evaluate")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args(["--flows", "-", "--policy-format", "enterprise"])
+            .write_stdin(flows),
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["action"], "deny");
+    assert_eq!(
+        lines[0]["egress"]["policies"][1],
+        "1|default|fme/knp.default.default-deny|deny|-1"
+    );
+    assert_eq!(lines[1]["action"], "allow");
+    assert!(lines[2]["error"].as_str().unwrap().contains("line 3"));
+    assert_eq!(lines[3]["egress"], serde_json::Value::Null);
+    assert_eq!(lines[3]["action"], "deny");
+}
+
+#[test]
+fn ingest_keeps_good_lines_and_flows_finds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input = dir.path().join("raw.jsonl");
+    // fme: engine → core on the port pool (denied), on 7070 (allowed), and a broken line.
+    let out = stdout(
+        flowlens()
+            .arg("inventory")
+            .arg(scenarios().join("fme/manifests"))
+            .args(["--output", "json"]),
+    );
+    let inv: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ip = |prefix: &str| -> String {
+        inv["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap()["ips"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (engine, core) = (ip("engine-standard-group"), ip("fmeserver-core"));
+    let record = |port: u16, sport: u16| {
+        format!(
+            "{{\"start_time\":1000,\"end_time\":1001,\"src_ip\":\"{engine}\",\"src_port\":{sport},\"dst_ip\":\"{core}\",\"dst_port\":{port},\"proto\":\"tcp\",\"bytes_out\":10,\"bytes_in\":20,\"packets_out\":1,\"packets_in\":1}}\n"
+        )
+    };
+    let text = [
+        record(42001, 40000),
+        "{\"start_time\": oops}\n".to_string(),
+        record(7070, 40001),
+        record(42002, 40002),
+    ]
+    .concat();
+    std::fs::write(&input, text).unwrap();
+    let out = flowlens()
+        .arg("ingest")
+        .arg("--data")
+        .arg(&data)
+        .arg("--snapshot")
+        .arg(scenarios().join("fme/manifests"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted 3 lines"));
+    assert!(err.contains("raw.jsonl: line 2:"), "{err}");
+
+    let json = stdout(flowlens().arg("flows").arg("--data").arg(&data).args([
+        "-f",
+        "action=deny",
+        "--output",
+        "jsonl",
+    ]));
+    let denied: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(denied.len(), 2, "{json}");
+    assert!(
+        denied
+            .iter()
+            .all(|d| d["policies"]["enforced_policies"][1]
+                == "1|default|knp:fme/default-deny|deny|-1")
+    );
+    let sql = stdout(flowlens().arg("sql").arg("--data").arg(&data).args([
+        "SELECT action, count(*) AS n FROM flows GROUP BY action ORDER BY action",
+        "--output",
+        "csv",
+    ]));
+    assert_eq!(
+        sql.lines().collect::<Vec<_>>(),
+        ["action,n", "allow,2", "deny,2"]
+    );
+}
