@@ -13,6 +13,7 @@ use flowlens_model::{
 };
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -26,13 +27,13 @@ pub(crate) enum CPort {
 /// A rule's source or destination, with selectors replaced by set ids.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CEntity {
-    pub nets: Vec<IpNet>,
-    pub not_nets: Vec<IpNet>,
+    pub nets: SmallVec<[IpNet; 1]>,
+    pub not_nets: SmallVec<[IpNet; 1]>,
     /// selector / namespaceSelector / serviceAccounts, combined.
     pub set: Option<SetId>,
     pub not_set: Option<SetId>,
-    pub ports: Vec<CPort>,
-    pub not_ports: Vec<CPort>,
+    pub ports: SmallVec<[CPort; 2]>,
+    pub not_ports: SmallVec<[CPort; 1]>,
     /// Endpoints whose named ports count for this entity (`None`: any endpoint).
     pub named_port_scope: Option<SetId>,
     /// `services`: `Some(None)` when the named service does not exist (matches nothing).
@@ -551,8 +552,8 @@ impl Compiler<'_> {
             self.service_by_name.get(&(svc_ns, s.name.clone())).copied()
         });
         CEntity {
-            nets: e.nets.clone(),
-            not_nets: e.not_nets.clone(),
+            nets: e.nets.iter().copied().collect(),
+            not_nets: e.not_nets.iter().copied().collect(),
             set,
             not_set,
             ports: e.ports.iter().map(port).collect(),
