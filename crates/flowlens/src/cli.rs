@@ -66,6 +66,71 @@ pub enum Command {
     Flows(FlowsArgs),
     /// Run SQL over the stored flow logs (a table named `flows`).
     Sql(SqlArgs),
+    /// Generate traffic for a scenario and write it to a file, for offline use.
+    ///
+    /// Writes raw flow records (JSON lines), the same records `flowlens ingest` attributes;
+    /// with --calico, runs them through the pipeline and writes attributed Calico flow log
+    /// lines instead. Deterministic for a given --seed.
+    Simulate(SimulateArgs),
+    /// Built-in traffic scenarios.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScenarioCommand {
+    /// List the built-in scenarios and their steps.
+    List,
+}
+
+/// Which scenario, and the parameters of the generated `scale` one.
+#[derive(Args, Debug, Clone)]
+pub struct ScenarioOptions {
+    /// A built-in scenario name (see `flowlens scenario list`) or a scenario directory.
+    #[arg(long, default_value = "storefront")]
+    pub scenario: String,
+    /// scale: namespaces.
+    #[arg(long, default_value_t = 50)]
+    pub namespaces: usize,
+    /// scale: workloads in all.
+    #[arg(long, default_value_t = 250)]
+    pub workloads: usize,
+    /// scale: policies in all.
+    #[arg(long, default_value_t = 100)]
+    pub policies: usize,
+    /// scale: tiers, counting `default`.
+    #[arg(long, default_value_t = 5)]
+    pub tiers: usize,
+    /// scale: connections per second across the cluster.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// scale: pods per workload.
+    #[arg(long, default_value_t = 2)]
+    pub pods_per_workload: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioOptions,
+    /// Simulated time to generate, e.g. 10m or 1h.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Steps to apply before generating (e.g. rogue, fix); repeatable.
+    #[arg(long = "step", value_name = "STEP")]
+    pub steps: Vec<String>,
+    /// Random seed; the same seed gives the same records.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start time (unix seconds); defaults to now minus --duration.
+    #[arg(long)]
+    pub start: Option<i64>,
+    /// Output file (`-` for stdout).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Write attributed Calico flow logs instead of raw records.
+    #[arg(long)]
+    pub calico: bool,
 }
 
 /// How snapshots are read.

@@ -137,6 +137,13 @@ impl Resolver<'_> {
                 .map_err(|e| spec.origin.error(&field("to", i, spec.to.len()), e))?;
             targets.push(target);
         }
+        // Scenarios built in code skip the file validation; an infinite rate would never
+        // let the clock move.
+        if !(spec.rate.is_finite() && spec.rate >= 0.0) {
+            return Err(spec
+                .origin
+                .error("rate", format!("{} is not a rate ≥ 0", spec.rate)));
+        }
         if sources.is_empty() || targets.is_empty() {
             return Err(spec
                 .origin
@@ -243,6 +250,9 @@ impl Resolver<'_> {
                 let ips = self.hosts.get(host).cloned().or_else(|| crate::hosts::builtin(host)).ok_or_else(|| {
                     format!("unknown host {host:?}: add it to the scenario's hosts map (name: [addresses])")
                 })?;
+                if ips.is_empty() {
+                    return Err(format!("host {host:?} has no addresses"));
+                }
                 Ok(ips.into_iter().map(Addr::Ip).collect())
             }
             PeerRef::Internet => Ok(vec![Addr::Internet]),

@@ -395,3 +395,41 @@ fn timed_steps_apply_themselves_and_deletes_stop_traffic() {
     let events = sim.advance(60.0).expect("advances");
     assert!(events.is_empty(), "{} events", events.len());
 }
+
+#[test]
+fn scenarios_built_in_code_are_checked_too() {
+    use flowlens_sim::{Origin, PeerRef, TrafficSpec};
+    let inventory = from_files(&[
+        ("scenario.yaml", "name: x\nmanifests: [m.yaml]\n"),
+        ("m.yaml", DEMO_MANIFESTS),
+    ])
+    .expect("loads")
+    .inventory()
+    .as_ref()
+    .clone();
+    let web: PeerRef = "demo/web".parse().expect("peer");
+    let api: PeerRef = "demo/api".parse().expect("peer");
+    let origin = Origin::generated("code", "traffic[0]".into());
+    let entry = |rate: f64, to: PeerRef| {
+        TrafficSpec::new(vec![web.clone()], vec![to], rate, origin.clone())
+    };
+    let build =
+        |t: TrafficSpec, hosts| Scenario::from_parts("code", "", inventory.clone(), vec![t], hosts);
+    assert!(build(entry(f64::INFINITY, api.clone()), Default::default()).is_err());
+    assert!(build(entry(-1.0, api.clone()), Default::default()).is_err());
+    let host = PeerRef::Host("empty.example".into());
+    let hosts = [("empty.example".to_string(), vec![])]
+        .into_iter()
+        .collect();
+    let mut t = entry(1.0, host);
+    t.ports = vec![flowlens_sim::PortItem::Single(443)];
+    assert!(
+        build(t, hosts)
+            .expect_err("no addresses")
+            .to_string()
+            .contains("no addresses")
+    );
+    let ok = build(entry(2.0, api), Default::default()).expect("valid");
+    assert_eq!(ok.steps().len(), 0);
+    assert!(!Generator::new(&ok, 1, START).advance(10.0).is_empty());
+}

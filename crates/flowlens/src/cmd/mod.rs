@@ -6,6 +6,7 @@ mod flow_input;
 mod flows;
 mod ingest;
 mod inventory;
+mod scenario;
 mod selector;
 mod sql;
 
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest::run(args),
         Command::Flows(args) => flows::run(args),
         Command::Sql(args) => sql::run(args),
+        Command::Simulate(args) => scenario::simulate(args),
+        Command::Scenario(cmd) => scenario::run(cmd),
     }
 }
 
