@@ -295,9 +295,13 @@ pub(crate) fn icmp_clause(
 fn entity_cheap(e: &CEntity, peer: &Peer, port: u16) -> bool {
     let numeric_miss = |ports: &[CPort]| {
         !ports.is_empty()
-            && ports.iter().all(|p| matches!(p, CPort::Range(first, last) if !(*first..=*last).contains(&port)))
+            && ports.iter().all(
+                |p| matches!(p, CPort::Range(first, last) if !(*first..=*last).contains(&port)),
+            )
     };
-    nets_match(&e.nets, peer) && !e.not_nets.iter().any(|n| n.contains(&peer.ip)) && !numeric_miss(&e.ports)
+    nets_match(&e.nets, peer)
+        && !e.not_nets.iter().any(|n| n.contains(&peer.ip))
+        && !numeric_miss(&e.ports)
 }
 
 pub(crate) fn entity_matches(

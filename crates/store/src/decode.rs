@@ -6,12 +6,14 @@
 //! [`StoreError::InvalidRecord`], never a panic.
 
 use crate::error::{Result, StoreError};
-use crate::schema::{Field, flow_schema};
+use crate::schema::Field;
+use crate::schema::record_schema;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, Int32Array, Int64Array, RecordBatch, StringArray,
     UInt64Array,
 };
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{Int32Type, Int64Type, UInt64Type};
 use flowlens_model::{
     Action, EndpointType, FlowEnd, FlowLog, FlowService, Labels, PolicyHit, Protocol, Reporter,
@@ -36,7 +38,9 @@ fn bad(reason: impl Into<String>) -> StoreError {
 impl Columns {
     fn new(batch: &RecordBatch) -> Result<Columns> {
         Ok(Columns {
-            columns: conform(batch.clone())?.columns().to_vec(),
+            columns: conform_to(batch.clone(), &record_schema())?
+                .columns()
+                .to_vec(),
         })
     }
 
@@ -235,33 +239,29 @@ impl Columns {
     }
 }
 
-/// Casts a batch to the stored schema, column by column (by name), so code downstream can
-/// rely on the exact types.
-pub(crate) fn conform(batch: RecordBatch) -> Result<RecordBatch> {
-    let schema = flow_schema();
-    if batch.schema() == schema {
+/// Casts a batch to `schema`, column by column (by name; extra columns are dropped), so code
+/// downstream can rely on the exact types.
+pub(crate) fn conform_to(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
         return Ok(batch);
     }
-    let columns = Field::ALL
+    let columns = schema
+        .fields()
         .iter()
         .map(|field| {
+            let name = field.name();
             let array = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| bad(format!("column {field} is missing")))?;
-            let want = schema.field(crate::schema::index(*field)).data_type();
-            if array.data_type() == want {
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("column {name} is missing")))?;
+            if array.data_type() == field.data_type() {
                 Ok(array.clone())
             } else {
-                cast(array, want).map_err(|e| {
-                    bad(format!(
-                        "column {field} has type {}: {e}",
-                        array.data_type()
-                    ))
-                })
+                cast(array, field.data_type())
+                    .map_err(|e| bad(format!("column {name} has type {}: {e}", array.data_type())))
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Flow-log protocol names back to [`Protocol`]; numbers map to their named protocol when

@@ -1,10 +1,10 @@
-//! `FlowLog`s → one Arrow record batch in the stored schema.
+//! `FlowLog`s → one Arrow record batch with the record's columns ([`record_schema`]).
 //!
 //! Labels become `key=value` strings (Calico's `{"labels": [...]}` form), policy hits their
 //! Calico ≥ 3.32 spelling, protocols their flow-log name. `None` becomes null.
 
 use crate::error::Result;
-use crate::schema::{Field, flow_schema};
+use crate::schema::{Field, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
 };
@@ -198,6 +198,6 @@ impl Builders {
         columns.push(Arc::new(self.process_id.finish()));
         columns.push(Arc::new(self.host.finish()));
         columns.push(Arc::new(self.record_id.finish()));
-        Ok(RecordBatch::try_new(flow_schema(), columns)?)
+        Ok(RecordBatch::try_new(record_schema(), columns)?)
     }
 }

@@ -152,7 +152,8 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
         out.push(
-            crate::decode::conform(batch).map_err(|e| StoreError::corrupt(path, e.to_string()))?,
+            crate::decode::conform_to(batch, &flow_schema())
+                .map_err(|e| StoreError::corrupt(path, e.to_string()))?,
         );
     }
     Ok(out)
@@ -169,7 +170,7 @@ pub(crate) fn scan(path: &Path) -> Result<u64> {
     let mut rows = 0;
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
-        rows += crate::decode::conform(batch)
+        rows += crate::decode::conform_to(batch, &flow_schema())
             .map_err(|e| StoreError::corrupt(path, e.to_string()))?
             .num_rows() as u64;
     }

@@ -153,7 +153,17 @@ pub(crate) fn list_of_strings() -> DataType {
     DataType::List(Arc::new(ArrowField::new_list_field(DataType::Utf8, true)))
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+/// Acceleration columns the store adds after the record's own: each hit of
+/// `policies_enforced` / `policies_pending` as an id into the store's hit dictionary
+/// (`hits.dict`), so policy aggregates read small integers instead of strings.
+pub const ENFORCED_IDS: &str = "policies_enforced_ids";
+pub const PENDING_IDS: &str = "policies_pending_ids";
+
+pub(crate) fn list_of_ids() -> DataType {
+    DataType::List(Arc::new(ArrowField::new_list_field(DataType::UInt32, true)))
+}
+
+static RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(
         Field::ALL
             .iter()
@@ -162,7 +172,25 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ))
 });
 
-/// The schema of every stored batch and Parquet file.
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<ArrowField> = RECORD_SCHEMA
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(ArrowField::new(ENFORCED_IDS, list_of_ids(), false));
+    fields.push(ArrowField::new(PENDING_IDS, list_of_ids(), false));
+    Arc::new(Schema::new(fields))
+});
+
+/// The columns of one flow log, in [`Field`] order: what [`encode_flows`](crate::encode_flows)
+/// produces and [`decode_flows`](crate::decode_flows) reads.
+pub fn record_schema() -> SchemaRef {
+    RECORD_SCHEMA.clone()
+}
+
+/// The schema of stored batches and Parquet files: [`record_schema`] plus the hit-id
+/// columns ([`ENFORCED_IDS`], [`PENDING_IDS`]).
 pub fn flow_schema() -> SchemaRef {
     SCHEMA.clone()
 }

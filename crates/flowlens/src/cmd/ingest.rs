@@ -98,7 +98,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             if pending.len() >= APPEND_BATCH {
                 append(&rt, &store, &mut pending)?;
             }
-            if lines_read % 100_000 == 0 {
+            if lines_read.is_multiple_of(100_000) {
                 let s = ingest.stats();
                 progress.set_message(format!(
                     "{name}: {} lines, {} accepted, {} rejected, {:.0} lines/s",

@@ -29,7 +29,9 @@ pub fn load(options: &ScenarioOptions) -> Result<Scenario> {
     if path.is_dir() {
         return Scenario::load(path).with_context(|| format!("loading scenario {name}"));
     }
-    Scenario::builtin(name).with_context(|| format!("scenario {name:?}; `flowlens scenario list` shows the built-in ones"))
+    Scenario::builtin(name).with_context(|| {
+        format!("scenario {name:?}; `flowlens scenario list` shows the built-in ones")
+    })
 }
 
 pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
@@ -37,13 +39,14 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
         ScenarioCommand::List => {
             for (name, description) in flowlens_sim::list_builtin() {
                 println!("{name}\n    {description}");
-                if name != flowlens_sim::SCALE {
-                    if let Ok(s) = Scenario::builtin(&name) {
-                        let steps: Vec<&str> = s.steps().iter().map(|st| st.name.as_str()).collect();
-                        if !steps.is_empty() {
-                            println!("    steps: {}", steps.join(", "));
-                        }
+                let steps: Vec<String> = match Scenario::builtin(&name) {
+                    Ok(s) if name != flowlens_sim::SCALE => {
+                        s.steps().iter().map(|st| st.name.clone()).collect()
                     }
+                    _ => Vec::new(),
+                };
+                if !steps.is_empty() {
+                    println!("    steps: {}", steps.join(", "));
                 }
             }
         }
@@ -54,20 +57,33 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
 pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     let mut scenario = load(&args.scenario)?;
     for step in &args.steps {
-        scenario.apply_step(step).with_context(|| format!("step {step:?}"))?;
+        scenario
+            .apply_step(step)
+            .with_context(|| format!("step {step:?}"))?;
     }
     let duration = args.duration.as_secs() as i64;
     let start = args.start.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) - duration
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            - duration
     });
     let mut generator = Generator::new(&scenario, args.seed, start);
     let mut ingest = args.calico.then(|| {
-        Ingest::new(Arc::new(Engine::new(scenario.inventory().clone())), AggregationConfig::default(), InputFormat::Raw)
+        Ingest::new(
+            Arc::new(Engine::new(scenario.inventory().clone())),
+            AggregationConfig::default(),
+            InputFormat::Raw,
+        )
     });
     let sink: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::fs::File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?)
+        Box::new(
+            std::fs::File::create(&args.output)
+                .with_context(|| format!("cannot create {}", args.output.display()))?,
+        )
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
     let mut records = 0u64;
@@ -94,7 +110,11 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
                 let closed = ingest.flush_until(start + second);
                 logs += closed.len() as u64;
                 for l in closed {
-                    writeln!(out, "{}", flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico)
+                    )?;
                 }
             }
         }
@@ -102,12 +122,19 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     if let Some(ingest) = &mut ingest {
         for l in ingest.finish() {
             logs += 1;
-            writeln!(out, "{}", flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico))?;
+            writeln!(
+                out,
+                "{}",
+                flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico)
+            )?;
         }
     }
     out.flush()?;
     if args.calico {
-        eprintln!("{records} raw records → {logs} Calico flow logs written to {}", args.output.display());
+        eprintln!(
+            "{records} raw records → {logs} Calico flow logs written to {}",
+            args.output.display()
+        );
     } else {
         eprintln!("{records} raw records written to {}", args.output.display());
     }

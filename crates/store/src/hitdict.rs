@@ -1,0 +1,168 @@
+//! The hit dictionary: every distinct policy hit the store has seen (without its position in
+//! the trace: `tier|kind:[ns]/name|action|rule`) gets a small integer id. Stored batches carry
+//! the ids next to the hit strings, so policy aggregates add up integers instead of hashing
+//! millions of strings.
+//!
+//! `hits.dict` holds one JSON string per line, line *n* being id *n*. It only grows; a new
+//! entry is fsynced before any batch using its id is written anywhere (WAL or Parquet), so
+//! every stored id is always resolvable. A torn last line (crash mid-write) is cut off.
+
+use crate::error::{Result, StoreError};
+use crate::fsutil::sync_dir;
+use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, RecordBatch, UInt32Builder};
+use flowlens_model::PolicyHit;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub(crate) const FILE_NAME: &str = "hits.dict";
+
+pub(crate) struct HitDictionary {
+    path: PathBuf,
+    file: File,
+    ids: HashMap<String, u32>,
+    len_on_disk: u64,
+    /// Set when a failed write could not be undone; further additions are refused.
+    broken: bool,
+    /// Id → the hit (index 0), or `None` when the stored text is not a valid hit.
+    hits: Vec<Option<PolicyHit>>,
+}
+
+/// The hit without its leading `<index>|`.
+fn key_of(text: &str) -> &str {
+    text.split_once('|').map_or(text, |(_, rest)| rest)
+}
+
+impl HitDictionary {
+    pub fn open(dir: &Path) -> Result<HitDictionary> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(StoreError::io("reading the hit dictionary", &path)(e)),
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut dict = HitDictionary {
+            path: path.clone(),
+            file: OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(StoreError::io("opening the hit dictionary", &path))?,
+            ids: HashMap::new(),
+            len_on_disk: 0,
+            broken: false,
+            hits: Vec::new(),
+        };
+        if complete < bytes.len() {
+            tracing::warn!("{}: dropping a torn last entry", path.display());
+            dict.file
+                .set_len(complete as u64)
+                .and_then(|_| dict.file.sync_all())
+                .map_err(StoreError::io("truncating the hit dictionary", &path))?;
+        }
+        if complete > 0 {
+            // Line n is id n; the text ends with a newline.
+            for (n, line) in bytes[..complete - 1].split(|&b| b == b'\n').enumerate() {
+                let key: String = serde_json::from_slice(line).map_err(|e| {
+                    StoreError::corrupt(&path, format!("entry {} does not parse: {e}", n + 1))
+                })?;
+                dict.insert(key);
+            }
+        }
+        dict.len_on_disk = complete as u64;
+        sync_dir(dir)?;
+        Ok(dict)
+    }
+
+    fn insert(&mut self, key: String) -> u32 {
+        let id = self.hits.len() as u32;
+        self.hits.push(PolicyHit::parse(&format!("0|{key}")).ok());
+        self.ids.insert(key, id);
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
+
+    /// The hit with this id (index 0); `None` for unknown ids and invalid hits.
+    pub fn hit(&self, id: u32) -> Option<&PolicyHit> {
+        self.hits.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Adds the id columns to a record batch, recording (durably) any new hits first.
+    pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut new_keys: Vec<String> = Vec::new();
+        let mut lists = Vec::with_capacity(2);
+        for field in [Field::PoliciesEnforced, Field::PoliciesPending] {
+            let list = batch
+                .column(index(field))
+                .as_list_opt::<i32>()
+                .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not a list")))?;
+            let texts = list
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not text")))?;
+            let mut builder = ListBuilder::with_capacity(
+                UInt32Builder::with_capacity(texts.len()),
+                list.len(),
+            );
+            let offsets = list.value_offsets();
+            for row in 0..list.len() {
+                for i in offsets[row] as usize..offsets[row + 1] as usize {
+                    let key = key_of(texts.value(i));
+                    let id = match self.ids.get(key) {
+                        Some(id) => *id,
+                        None => {
+                            new_keys.push(key.to_string());
+                            self.insert(key.to_string())
+                        }
+                    };
+                    builder.values().append_value(id);
+                }
+                builder.append(true);
+            }
+            lists.push(Arc::new(builder.finish()) as ArrayRef);
+        }
+        if !new_keys.is_empty() {
+            self.persist(&new_keys)?;
+        }
+        let mut columns = batch.columns().to_vec();
+        columns.extend(lists);
+        debug_assert_eq!(flow_schema().field(columns.len() - 1).name(), PENDING_IDS);
+        debug_assert_eq!(flow_schema().field(columns.len() - 2).name(), ENFORCED_IDS);
+        Ok(RecordBatch::try_new(flow_schema(), columns)?)
+    }
+
+    fn persist(&mut self, keys: &[String]) -> Result<()> {
+        let mut text = Vec::new();
+        for key in keys {
+            serde_json::to_writer(&mut text, key)
+                .map_err(|e| StoreError::InvalidRecord(format!("policy hit {key:?}: {e}")))?;
+            text.push(b'\n');
+        }
+        let written = if self.broken {
+            Err(std::io::Error::other("an earlier write failed; reopen the store"))
+        } else {
+            self.file.write_all(&text).and_then(|_| self.file.sync_data())
+        };
+        if let Err(e) = written {
+            // Forget the entries (ids must never refer to something not on disk) and cut off
+            // whatever part of them reached the file.
+            for key in keys {
+                self.ids.remove(key);
+            }
+            self.hits.truncate(self.ids.len());
+            if self.file.set_len(self.len_on_disk).and_then(|_| self.file.sync_all()).is_err() {
+                self.broken = true;
+            }
+            return Err(StoreError::io("writing the hit dictionary", &self.path)(e));
+        }
+        self.len_on_disk += text.len() as u64;
+        Ok(())
+    }
+}
