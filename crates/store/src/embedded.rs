@@ -20,6 +20,7 @@ use crate::error::{Result, StoreError};
 use crate::exec;
 use crate::files::{self, WriteSettings};
 use crate::format;
+use crate::hitdict::HitDictionary;
 use crate::fsutil::{lock, sync_dir};
 use crate::manifest::{self, FileMeta, Manifest};
 use crate::query::{
@@ -147,6 +148,8 @@ pub(crate) struct Inner {
     pub data_dir: PathBuf,
     pub options: EmbeddedOptions,
     pub log: Mutex<Log>,
+    /// Taken before `log` when both are needed.
+    pub hits: Mutex<HitDictionary>,
     pub state: Mutex<State>,
     pub maintenance: Mutex<()>,
     flushing: AtomicBool,
@@ -235,6 +238,7 @@ impl EmbeddedStore {
         remove_leftovers(&data_dir, &manifest, &mut report)?;
         let quarantined = quarantine_unreadable(&dir, &data_dir, &mut manifest, &mut report)?;
 
+        let hits = HitDictionary::open(&dir)?;
         let (wal, replay) = Wal::open(&dir.join("wal"), manifest.flushed_seq)?;
         report.warnings.extend(replay.warnings);
         let mut next_seq = manifest.flushed_seq + 1;
@@ -278,6 +282,7 @@ impl EmbeddedStore {
                 next_seq,
                 next_record_id,
             }),
+            hits: Mutex::new(hits),
             state: Mutex::new(State {
                 manifest,
                 files,
@@ -435,6 +440,7 @@ impl EmbeddedStore {
     pub(crate) fn append_blocking(inner: &Inner, logs: &[FlowLog]) -> Result<AppendReceipt> {
         let batch = encode_flows(logs, 0)?;
         let (min_time, max_time) = time_span(&batch);
+        let batch = lock(&inner.hits).attach_ids(&batch)?;
         let mut log = lock(&inner.log);
         let first_record_id = log.next_record_id;
         let seq = log.next_seq;
@@ -650,7 +656,12 @@ impl Store for EmbeddedStore {
         let window = self.window_seconds(&query.time).await?;
         let snap = self.snapshot(&query.time);
         let df = self.frame(&snap).await?;
-        exec::aggregate(df, query, group_by, window).await
+        if !group_by.is_policy() {
+            return exec::aggregate(df, query, group_by, window).await;
+        }
+        let sums = exec::sums_per_hit_id(df, query).await?;
+        let hits = lock(&self.inner.hits);
+        exec::policy_rows(&sums, |id| hits.hit(id), query, group_by, window)
     }
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {

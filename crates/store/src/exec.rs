@@ -9,15 +9,16 @@ use crate::query::{
     AggregateRow, DEFAULT_LIMIT, FlowPage, FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS,
     MAX_LIMIT,
 };
-use crate::schema::Field;
+use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, lit, when};
+use datafusion::logical_expr::{Expr, col, lit, when};
 use flowlens_model::{Action, HitAction, PolicyHit};
+use futures::StreamExt;
 use std::collections::HashMap;
 
 fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
@@ -223,25 +224,21 @@ fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
     }
 }
 
-fn finish(
-    mut rows: Vec<AggregateRow>,
-    query: &FlowQuery,
-    window_seconds: f64,
-) -> Vec<AggregateRow> {
-    rows.sort_by(|a, b| {
+fn finish(rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Vec<AggregateRow> {
+    // Sort a permutation: rows are large, and moving them dominated with many groups.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&rows[a], &rows[b]);
         b.num_flows
             .cmp(&a.num_flows)
             .then(b.pending_num_flows.cmp(&a.pending_num_flows))
             .then_with(|| a.key.cmp(&b.key))
     });
-    rows.truncate(
-        query
-            .limit
-            .unwrap_or(MAX_AGGREGATE_ROWS)
-            .min(MAX_AGGREGATE_ROWS),
-    );
-    set_rates(&mut rows, window_seconds);
-    rows
+    order.truncate(query.limit.unwrap_or(MAX_AGGREGATE_ROWS).min(MAX_AGGREGATE_ROWS));
+    let mut slots: Vec<Option<AggregateRow>> = rows.into_iter().map(Some).collect();
+    let mut out: Vec<AggregateRow> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    set_rates(&mut out, window_seconds);
+    out
 }
 
 /// Groups and sums the flows matching `query`. `window_seconds` is the span the rates are
@@ -252,10 +249,10 @@ pub(crate) async fn aggregate(
     group_by: GroupBy,
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {
-    let matching = filtered(df, query)?;
     if group_by.is_policy() {
-        return policy_aggregate(matching, query, group_by, window_seconds).await;
+        return Err(StoreError::invalid("policy groupings go through sums_per_hit_id"));
     }
+    let matching = filtered(df, query)?;
     let fields = group_fields(group_by);
     let batches = matching
         .aggregate(
@@ -271,30 +268,30 @@ pub(crate) async fn aggregate(
         let text = |f: Field| -> Result<Option<Vec<Option<String>>>> {
             fields.contains(&f).then(|| out.texts(f.name())).transpose()
         };
-        let source_namespace = text(Field::SourceNamespace)?;
-        let source_name_aggr = text(Field::SourceNameAggr)?;
-        let dest_namespace = text(Field::DestNamespace)?;
-        let dest_name_aggr = text(Field::DestNameAggr)?;
-        let proto = text(Field::Proto)?;
-        let action = text(Field::Action)?;
+        let mut source_namespace = text(Field::SourceNamespace)?;
+        let mut source_name_aggr = text(Field::SourceNameAggr)?;
+        let mut dest_namespace = text(Field::DestNamespace)?;
+        let mut dest_name_aggr = text(Field::DestNameAggr)?;
+        let mut proto = text(Field::Proto)?;
+        let mut action = text(Field::Action)?;
         let dest_port = fields
             .contains(&Field::DestPort)
             .then(|| out.ints("dest_port"))
             .transpose()?;
         for i in 0..batch.num_rows() {
-            let pick = |v: &Option<Vec<Option<String>>>| v.as_ref().and_then(|v| v[i].clone());
+            let pick = |v: &mut Option<Vec<Option<String>>>| v.as_mut().and_then(|v| v[i].take());
             let mut row = AggregateRow {
                 key: GroupKey {
-                    source_namespace: pick(&source_namespace),
-                    source_name_aggr: pick(&source_name_aggr),
-                    dest_namespace: pick(&dest_namespace),
-                    dest_name_aggr: pick(&dest_name_aggr),
-                    proto: pick(&proto),
+                    source_namespace: pick(&mut source_namespace),
+                    source_name_aggr: pick(&mut source_name_aggr),
+                    dest_namespace: pick(&mut dest_namespace),
+                    dest_name_aggr: pick(&mut dest_name_aggr),
+                    proto: pick(&mut proto),
                     dest_port: dest_port
                         .as_ref()
                         .and_then(|p| p[i])
                         .and_then(|p| u16::try_from(p).ok()),
-                    action: pick(&action).and_then(|a| Action::parse(&a)),
+                    action: pick(&mut action).and_then(|a| Action::parse(&a)),
                     ..GroupKey::default()
                 },
                 ..AggregateRow::default()
@@ -306,22 +303,108 @@ pub(crate) async fn aggregate(
     Ok(finish(rows, query, window_seconds))
 }
 
-const HIT: &str = "hit";
+/// Sums per hit id over the flows whose enforced trace holds the hit, and `num_flows` per
+/// hit id of the pending trace.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdSums {
+    pub records: u64,
+    pub traffic: [u64; 7],
+    pub allowed_flows: u64,
+    pub denied_flows: u64,
+    pub pending_num_flows: u64,
+}
 
-/// Unnests one hit list and sums per distinct hit string (few: one per policy, rule and
-/// position), so hit strings are parsed once per group rather than once per row.
-async fn sums_per_hit(matching: DataFrame, hits: Field) -> Result<Vec<RecordBatch>> {
-    let mut projection = vec![column(hits).alias(HIT), column(Field::Action)];
-    projection.extend(TRAFFIC.iter().map(|f| column(*f)));
-    Ok(matching
-        .select(projection)?
-        .unnest_columns(&[HIT])?
-        .aggregate(
-            vec![datafusion::logical_expr::col(HIT)],
-            traffic_aggregates()?,
-        )?
-        .collect()
-        .await?)
+fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
+    let i = id as usize;
+    if i >= sums.len() {
+        sums.resize(i + 1, IdSums::default());
+    }
+    &mut sums[i]
+}
+
+fn id_list<'a>(batch: &'a RecordBatch, name: &str) -> Result<(&'a [i32], &'a [u32])> {
+    let bad = || StoreError::InvalidRecord(format!("{name} is not a list of ids"));
+    let list = batch.column_by_name(name).and_then(|c| c.as_list_opt::<i32>()).ok_or_else(bad)?;
+    let ids = list.values().as_primitive_opt::<UInt32Type>().ok_or_else(bad)?;
+    Ok((list.value_offsets(), ids.values()))
+}
+
+fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
+    let counter = |f: Field| -> Result<&[u64]> {
+        batch
+            .column_by_name(f.name())
+            .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+            .map(|a| a.values().as_ref())
+            .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not UInt64")))
+    };
+    let traffic: Vec<&[u64]> = TRAFFIC.iter().map(|f| counter(*f)).collect::<Result<_>>()?;
+    let action = batch
+        .column_by_name(Field::Action.name())
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
+    let (e_off, e_ids) = id_list(batch, ENFORCED_IDS)?;
+    let (p_off, p_ids) = id_list(batch, PENDING_IDS)?;
+    for row in 0..batch.num_rows() {
+        let flows = traffic[0][row];
+        let (allowed, denied) = match action.value(row) {
+            "allow" => (flows, 0),
+            "deny" => (0, flows),
+            _ => (0, 0),
+        };
+        for &id in &e_ids[e_off[row] as usize..e_off[row + 1] as usize] {
+            let s = slot(sums, id);
+            s.records += 1;
+            for (total, column) in s.traffic.iter_mut().zip(&traffic) {
+                *total += column[row];
+            }
+            s.allowed_flows += allowed;
+            s.denied_flows += denied;
+        }
+        for &id in &p_ids[p_off[row] as usize..p_off[row + 1] as usize] {
+            slot(sums, id).pending_num_flows += flows;
+        }
+    }
+    Ok(())
+}
+
+/// Adds up, per hit id, the flows matching `query`: each partition of the scan is summed on
+/// its own task into a dense vector, then the vectors are merged. Integer ids instead of
+/// hit strings make this several times faster than unnesting and grouping the strings.
+pub(crate) async fn sums_per_hit_id(df: DataFrame, query: &FlowQuery) -> Result<Vec<IdSums>> {
+    let mut projection: Vec<Expr> = TRAFFIC.iter().map(|f| column(*f)).collect();
+    projection.push(column(Field::Action));
+    projection.push(col(ENFORCED_IDS));
+    projection.push(col(PENDING_IDS));
+    let streams = filtered(df, query)?.select(projection)?.execute_stream_partitioned().await?;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut sums = Vec::new();
+                while let Some(batch) = stream.next().await {
+                    add_batch(&batch?, &mut sums)?;
+                }
+                Ok::<_, StoreError>(sums)
+            })
+        })
+        .collect();
+    let mut total: Vec<IdSums> = Vec::new();
+    for task in tasks {
+        let sums = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
+        if sums.len() > total.len() {
+            total.resize(sums.len(), IdSums::default());
+        }
+        for (t, s) in total.iter_mut().zip(&sums) {
+            t.records += s.records;
+            for (a, b) in t.traffic.iter_mut().zip(&s.traffic) {
+                *a += b;
+            }
+            t.allowed_flows += s.allowed_flows;
+            t.denied_flows += s.denied_flows;
+            t.pending_num_flows += s.pending_num_flows;
+        }
+    }
+    Ok(total)
 }
 
 fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {
@@ -337,53 +420,45 @@ fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {
     }
 }
 
-async fn policy_aggregate(
-    matching: DataFrame,
+/// Turns per-id sums into policy (or rule) rows; `hit` resolves ids.
+pub(crate) fn policy_rows<'a>(
+    sums: &[IdSums],
+    hit: impl Fn(u32) -> Option<&'a PolicyHit>,
     query: &FlowQuery,
     group_by: GroupBy,
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {
-    let (enforced, pending) = futures::try_join!(
-        sums_per_hit(matching.clone(), Field::PoliciesEnforced),
-        sums_per_hit(matching, Field::PoliciesPending),
-    )?;
     let mut groups: HashMap<GroupKey, AggregateRow> = HashMap::new();
-    for (batches, is_pending) in [(enforced, false), (pending, true)] {
-        for batch in &batches {
-            let out = Out(batch);
-            let hits = out.texts(HIT)?;
-            let sums = Sums::read(&out)?;
-            for (i, text) in hits.iter().enumerate() {
-                let Some(text) = text else { continue };
-                let hit = PolicyHit::parse(text)
-                    .map_err(|e| StoreError::InvalidRecord(format!("stored policy hit: {e}")))?;
-                let key = policy_key(&hit, group_by);
-                let row = groups.entry(key.clone()).or_insert_with(|| AggregateRow {
-                    key,
-                    ..AggregateRow::default()
-                });
-                let flows = sums.traffic[0][i];
-                if is_pending {
-                    row.pending_num_flows += flows;
-                    match hit.action {
-                        HitAction::Allow => row.pending_allowed += flows,
-                        HitAction::Deny => row.pending_denied += flows,
-                        HitAction::Pass => row.pending_passed += flows,
-                    }
-                } else {
-                    sums.add_to(i, row);
-                    match hit.action {
-                        HitAction::Allow => row.hits_allowed += flows,
-                        HitAction::Deny => row.hits_denied += flows,
-                        HitAction::Pass => row.hits_passed += flows,
-                    }
-                }
-            }
+    for (id, s) in sums.iter().enumerate() {
+        if s.records == 0 && s.pending_num_flows == 0 {
+            continue;
         }
+        let hit = hit(id as u32).ok_or_else(|| {
+            StoreError::InvalidRecord(format!("policy hit id {id} is unknown or not a valid hit"))
+        })?;
+        let key = policy_key(hit, group_by);
+        let row = groups
+            .entry(key.clone())
+            .or_insert_with(|| AggregateRow { key, ..AggregateRow::default() });
+        let t = &s.traffic;
+        row.records += s.records;
+        row.num_flows += t[0];
+        row.num_flows_started += t[1];
+        row.num_flows_completed += t[2];
+        row.packets_in += t[3];
+        row.packets_out += t[4];
+        row.bytes_in += t[5];
+        row.bytes_out += t[6];
+        row.allowed_flows += s.allowed_flows;
+        row.denied_flows += s.denied_flows;
+        row.pending_num_flows += s.pending_num_flows;
+        let (hits, pending) = match hit.action {
+            HitAction::Allow => (&mut row.hits_allowed, &mut row.pending_allowed),
+            HitAction::Deny => (&mut row.hits_denied, &mut row.pending_denied),
+            HitAction::Pass => (&mut row.hits_passed, &mut row.pending_passed),
+        };
+        *hits += t[0];
+        *pending += s.pending_num_flows;
     }
-    Ok(finish(
-        groups.into_values().collect(),
-        query,
-        window_seconds,
-    ))
+    Ok(finish(groups.into_values().collect(), query, window_seconds))
 }

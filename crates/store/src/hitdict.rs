@@ -85,10 +85,6 @@ impl HitDictionary {
         id
     }
 
-    pub fn len(&self) -> usize {
-        self.hits.len()
-    }
-
     /// The hit with this id (index 0); `None` for unknown ids and invalid hits.
     pub fn hit(&self, id: u32) -> Option<&PolicyHit> {
         self.hits.get(id as usize).and_then(Option::as_ref)
@@ -107,10 +103,8 @@ impl HitDictionary {
                 .values()
                 .as_string_opt::<i32>()
                 .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not text")))?;
-            let mut builder = ListBuilder::with_capacity(
-                UInt32Builder::with_capacity(texts.len()),
-                list.len(),
-            );
+            let mut builder =
+                ListBuilder::with_capacity(UInt32Builder::with_capacity(texts.len()), list.len());
             let offsets = list.value_offsets();
             for row in 0..list.len() {
                 for i in offsets[row] as usize..offsets[row + 1] as usize {
@@ -146,9 +140,13 @@ impl HitDictionary {
             text.push(b'\n');
         }
         let written = if self.broken {
-            Err(std::io::Error::other("an earlier write failed; reopen the store"))
+            Err(std::io::Error::other(
+                "an earlier write failed; reopen the store",
+            ))
         } else {
-            self.file.write_all(&text).and_then(|_| self.file.sync_data())
+            self.file
+                .write_all(&text)
+                .and_then(|_| self.file.sync_data())
         };
         if let Err(e) = written {
             // Forget the entries (ids must never refer to something not on disk) and cut off
@@ -157,12 +155,79 @@ impl HitDictionary {
                 self.ids.remove(key);
             }
             self.hits.truncate(self.ids.len());
-            if self.file.set_len(self.len_on_disk).and_then(|_| self.file.sync_all()).is_err() {
+            if self
+                .file
+                .set_len(self.len_on_disk)
+                .and_then(|_| self.file.sync_all())
+                .is_err()
+            {
                 self.broken = true;
             }
             return Err(StoreError::io("writing the hit dictionary", &self.path)(e));
         }
         self.len_on_disk += text.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::encode_flows;
+    use crate::testutil::sample_flow;
+    use flowlens_model::{HitAction, PolicyKind};
+
+    fn batch(rules: &[i32]) -> RecordBatch {
+        let logs: Vec<_> = rules
+            .iter()
+            .map(|&rule| {
+                let mut f = sample_flow(1, 100);
+                f.enforced_policies = vec![PolicyHit {
+                    index: 3,
+                    tier: "t".into(),
+                    kind: Some(PolicyKind::GlobalNetworkPolicy),
+                    namespace: None,
+                    name: "p".into(),
+                    action: HitAction::Deny,
+                    rule,
+                }];
+                f
+            })
+            .collect();
+        encode_flows(&logs, 0).unwrap()
+    }
+
+    fn ids(batch: &RecordBatch) -> Vec<u32> {
+        let list = batch.column_by_name(ENFORCED_IDS).unwrap().as_list::<i32>();
+        list.values().as_primitive::<datafusion::arrow::datatypes::UInt32Type>().values().to_vec()
+    }
+
+    #[test]
+    fn ids_are_stable_across_reopening_and_ignore_the_trace_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dict = HitDictionary::open(dir.path()).unwrap();
+        assert_eq!(ids(&dict.attach_ids(&batch(&[1, 2, 1])).unwrap()), [0, 1, 0]);
+        assert_eq!(dict.hit(1).unwrap().rule, 2);
+        assert_eq!(dict.hit(1).unwrap().index, 0);
+        drop(dict);
+        let mut dict = HitDictionary::open(dir.path()).unwrap();
+        assert_eq!(ids(&dict.attach_ids(&batch(&[2, 3])).unwrap()), [1, 2]);
+    }
+
+    #[test]
+    fn a_torn_last_entry_is_dropped_and_corruption_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dict = HitDictionary::open(dir.path()).unwrap();
+        dict.attach_ids(&batch(&[1, 2])).unwrap();
+        drop(dict);
+        let path = dir.path().join(FILE_NAME);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"\"t|gnp:p|de");
+        std::fs::write(&path, &text).unwrap();
+        let mut dict = HitDictionary::open(dir.path()).unwrap();
+        assert_eq!(ids(&dict.attach_ids(&batch(&[7])).unwrap()), [2]);
+        drop(dict);
+        std::fs::write(&path, b"not json\n").unwrap();
+        assert!(matches!(HitDictionary::open(dir.path()), Err(StoreError::Corrupt { .. })));
     }
 }

@@ -34,6 +34,7 @@ mod exec;
 mod files;
 mod format;
 mod fsutil;
+mod hitdict;
 mod hits;
 mod maintenance;
 mod manifest;
@@ -59,5 +60,7 @@ pub use query::{
     FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter, PolicyMetricRow,
     RetentionReport, SortKey, StoreStats, TimeRange,
 };
-pub use schema::{ColumnKind, Field, flow_schema};
+pub use schema::{
+    ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema,
+};
 pub use store::{Store, policy_metrics_from_rules};
