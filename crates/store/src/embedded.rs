@@ -20,8 +20,8 @@ use crate::error::{Result, StoreError};
 use crate::exec;
 use crate::files::{self, WriteSettings};
 use crate::format;
-use crate::hitdict::HitDictionary;
 use crate::fsutil::{lock, sync_dir};
+use crate::hitdict::HitDictionary;
 use crate::manifest::{self, FileMeta, Manifest};
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,

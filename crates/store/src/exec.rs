@@ -234,7 +234,12 @@ fn finish(rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Ve
             .then(b.pending_num_flows.cmp(&a.pending_num_flows))
             .then_with(|| a.key.cmp(&b.key))
     });
-    order.truncate(query.limit.unwrap_or(MAX_AGGREGATE_ROWS).min(MAX_AGGREGATE_ROWS));
+    order.truncate(
+        query
+            .limit
+            .unwrap_or(MAX_AGGREGATE_ROWS)
+            .min(MAX_AGGREGATE_ROWS),
+    );
     let mut slots: Vec<Option<AggregateRow>> = rows.into_iter().map(Some).collect();
     let mut out: Vec<AggregateRow> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     set_rates(&mut out, window_seconds);
@@ -250,7 +255,9 @@ pub(crate) async fn aggregate(
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {
     if group_by.is_policy() {
-        return Err(StoreError::invalid("policy groupings go through sums_per_hit_id"));
+        return Err(StoreError::invalid(
+            "policy groupings go through sums_per_hit_id",
+        ));
     }
     let matching = filtered(df, query)?;
     let fields = group_fields(group_by);
@@ -324,8 +331,14 @@ fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
 
 fn id_list<'a>(batch: &'a RecordBatch, name: &str) -> Result<(&'a [i32], &'a [u32])> {
     let bad = || StoreError::InvalidRecord(format!("{name} is not a list of ids"));
-    let list = batch.column_by_name(name).and_then(|c| c.as_list_opt::<i32>()).ok_or_else(bad)?;
-    let ids = list.values().as_primitive_opt::<UInt32Type>().ok_or_else(bad)?;
+    let list = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_list_opt::<i32>())
+        .ok_or_else(bad)?;
+    let ids = list
+        .values()
+        .as_primitive_opt::<UInt32Type>()
+        .ok_or_else(bad)?;
     Ok((list.value_offsets(), ids.values()))
 }
 
@@ -375,7 +388,10 @@ pub(crate) async fn sums_per_hit_id(df: DataFrame, query: &FlowQuery) -> Result<
     projection.push(column(Field::Action));
     projection.push(col(ENFORCED_IDS));
     projection.push(col(PENDING_IDS));
-    let streams = filtered(df, query)?.select(projection)?.execute_stream_partitioned().await?;
+    let streams = filtered(df, query)?
+        .select(projection)?
+        .execute_stream_partitioned()
+        .await?;
     let tasks: Vec<_> = streams
         .into_iter()
         .map(|mut stream| {
@@ -437,9 +453,10 @@ pub(crate) fn policy_rows<'a>(
             StoreError::InvalidRecord(format!("policy hit id {id} is unknown or not a valid hit"))
         })?;
         let key = policy_key(hit, group_by);
-        let row = groups
-            .entry(key.clone())
-            .or_insert_with(|| AggregateRow { key, ..AggregateRow::default() });
+        let row = groups.entry(key.clone()).or_insert_with(|| AggregateRow {
+            key,
+            ..AggregateRow::default()
+        });
         let t = &s.traffic;
         row.records += s.records;
         row.num_flows += t[0];
@@ -460,5 +477,9 @@ pub(crate) fn policy_rows<'a>(
         *hits += t[0];
         *pending += s.pending_num_flows;
     }
-    Ok(finish(groups.into_values().collect(), query, window_seconds))
+    Ok(finish(
+        groups.into_values().collect(),
+        query,
+        window_seconds,
+    ))
 }

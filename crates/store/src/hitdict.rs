@@ -199,14 +199,20 @@ mod tests {
 
     fn ids(batch: &RecordBatch) -> Vec<u32> {
         let list = batch.column_by_name(ENFORCED_IDS).unwrap().as_list::<i32>();
-        list.values().as_primitive::<datafusion::arrow::datatypes::UInt32Type>().values().to_vec()
+        list.values()
+            .as_primitive::<datafusion::arrow::datatypes::UInt32Type>()
+            .values()
+            .to_vec()
     }
 
     #[test]
     fn ids_are_stable_across_reopening_and_ignore_the_trace_position() {
         let dir = tempfile::tempdir().unwrap();
         let mut dict = HitDictionary::open(dir.path()).unwrap();
-        assert_eq!(ids(&dict.attach_ids(&batch(&[1, 2, 1])).unwrap()), [0, 1, 0]);
+        assert_eq!(
+            ids(&dict.attach_ids(&batch(&[1, 2, 1])).unwrap()),
+            [0, 1, 0]
+        );
         assert_eq!(dict.hit(1).unwrap().rule, 2);
         assert_eq!(dict.hit(1).unwrap().index, 0);
         drop(dict);
@@ -228,6 +234,9 @@ mod tests {
         assert_eq!(ids(&dict.attach_ids(&batch(&[7])).unwrap()), [2]);
         drop(dict);
         std::fs::write(&path, b"not json\n").unwrap();
-        assert!(matches!(HitDictionary::open(dir.path()), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            HitDictionary::open(dir.path()),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

@@ -60,7 +60,5 @@ pub use query::{
     FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter, PolicyMetricRow,
     RetentionReport, SortKey, StoreStats, TimeRange,
 };
-pub use schema::{
-    ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema,
-};
+pub use schema::{ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema};
 pub use store::{Store, policy_metrics_from_rules};
