@@ -23,6 +23,7 @@ use crate::format;
 use crate::fsutil::{lock, sync_dir};
 use crate::hitdict::HitDictionary;
 use crate::manifest::{self, FileMeta, Manifest};
+use crate::plan::time_filter;
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,
 };
@@ -168,8 +169,9 @@ pub struct EmbeddedStore {
 
 /// What a query reads: live files overlapping its time range and buffered batches.
 pub(crate) struct Snapshot {
+    pub range: TimeRange,
     pub files: Vec<Arc<DataFile>>,
-    pub batches: Vec<RecordBatch>,
+    pub batches: Vec<Buffered>,
 }
 
 fn time_span(batch: &RecordBatch) -> (i64, i64) {
@@ -366,6 +368,7 @@ impl EmbeddedStore {
     pub(crate) fn snapshot(&self, range: &TimeRange) -> Snapshot {
         let st = lock(&self.inner.state);
         Snapshot {
+            range: *range,
             files: st
                 .files
                 .iter()
@@ -377,52 +380,85 @@ impl EmbeddedStore {
                 .iter()
                 .chain(&st.active)
                 .filter(|b| range.overlaps(b.min_time, b.max_time))
-                .map(|b| b.batch.clone())
+                .cloned()
                 .collect(),
         }
     }
 
-    /// The snapshot as one table.
-    pub(crate) async fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
+    fn files_table(&self, files: &[&Arc<DataFile>]) -> Result<DataFrame> {
         let ctx = &self.inner.ctx;
-        let schema = flow_schema();
-        let mut df: Option<DataFrame> = None;
-        if !snap.files.is_empty() {
-            let urls = snap
-                .files
-                .iter()
-                .map(|f| {
-                    let url = url::Url::from_file_path(&f.path).map_err(|_| {
-                        StoreError::invalid(format!("{} is not an absolute path", f.path.display()))
-                    })?;
-                    Ok(ListingTableUrl::try_new(url, None)?)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema.clone());
-            let table = ListingTable::try_new(config)?
-                .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
-            df = Some(ctx.read_table(Arc::new(table))?);
+        let urls = files
+            .iter()
+            .map(|f| {
+                let url = url::Url::from_file_path(&f.path).map_err(|_| {
+                    StoreError::invalid(format!("{} is not an absolute path", f.path.display()))
+                })?;
+                Ok(ListingTableUrl::try_new(url, None)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(flow_schema());
+        let table = ListingTable::try_new(config)?
+            .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
+        Ok(ctx.read_table(Arc::new(table))?)
+    }
+
+    fn memory_table(&self, batches: &[&Buffered]) -> Result<DataFrame> {
+        // Two partitions, so both cores scan the buffer.
+        let mut parts = vec![Vec::new(), Vec::new()];
+        for (i, b) in batches.iter().enumerate() {
+            parts[i % 2].push(b.batch.clone());
         }
-        if !snap.batches.is_empty() {
-            // Two partitions, so both cores scan the buffer.
-            let mut parts = vec![Vec::new(), Vec::new()];
-            for (i, b) in snap.batches.iter().enumerate() {
-                parts[i % 2].push(b.clone());
-            }
-            parts.retain(|p| !p.is_empty());
-            let mem = ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), parts)?))?;
-            df = Some(match df {
-                Some(files) => files.union(mem)?,
-                None => mem,
+        parts.retain(|p| !p.is_empty());
+        if parts.is_empty() {
+            parts.push(Vec::new());
+        }
+        let table = MemTable::try_new(flow_schema(), parts)?;
+        Ok(self.inner.ctx.read_table(Arc::new(table))?)
+    }
+
+    /// The snapshot's rows in its time range as one table. Files and buffered batches lying
+    /// wholly inside the range are read without a time predicate (the common "last 24 hours"
+    /// case then costs no per-row comparison); the others are filtered, which also lets the
+    /// engine skip their row groups and pages outside the range.
+    pub(crate) async fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
+        let range = &snap.range;
+        let inside = |min: i64, max: i64| range.contains(min) && range.contains(max);
+        let (files_in, files_edge): (Vec<&Arc<DataFile>>, Vec<&Arc<DataFile>>) = snap
+            .files
+            .iter()
+            .partition(|f| inside(f.meta.min_time, f.meta.max_time));
+        let (mem_in, mem_edge): (Vec<&Buffered>, Vec<&Buffered>) = snap
+            .batches
+            .iter()
+            .partition(|b| inside(b.min_time, b.max_time));
+        let mut parts: Vec<DataFrame> = Vec::new();
+        if !files_in.is_empty() {
+            parts.push(self.files_table(&files_in)?);
+        }
+        if !mem_in.is_empty() {
+            parts.push(self.memory_table(&mem_in)?);
+        }
+        let mut edge = Vec::new();
+        if !files_edge.is_empty() {
+            edge.push(self.files_table(&files_edge)?);
+        }
+        if !mem_edge.is_empty() {
+            edge.push(self.memory_table(&mem_edge)?);
+        }
+        for df in edge {
+            parts.push(match time_filter(range) {
+                Some(predicate) => df.filter(predicate)?,
+                None => df,
             });
         }
-        match df {
-            Some(df) => Ok(df),
-            None => Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![]])?))?),
+        let mut parts = parts.into_iter();
+        match parts.next() {
+            Some(first) => Ok(parts.try_fold(first, |all, df| all.union(df))?),
+            None => Ok(self.memory_table(&[])?),
         }
     }
 
@@ -659,9 +695,10 @@ impl Store for EmbeddedStore {
         if !group_by.is_policy() {
             return exec::aggregate(df, query, group_by, window).await;
         }
-        let sums = exec::sums_per_hit_id(df, query).await?;
+        let known_ids = lock(&self.inner.hits).len();
+        let sums = exec::sums_per_hit_id(df, query, known_ids).await?;
         let hits = lock(&self.inner.hits);
-        exec::policy_rows(&sums, |id| hits.hit(id), query, group_by, window)
+        exec::policy_rows(&sums, &hits, query, group_by, window)
     }
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {

@@ -4,6 +4,7 @@
 
 use crate::decode::decode_flows;
 use crate::error::{Result, StoreError};
+use crate::hitdict::HitDictionary;
 use crate::plan::{after_token, column, effective_sort, encode_token, row_filter, sort_exprs};
 use crate::query::{
     AggregateRow, DEFAULT_LIMIT, FlowPage, FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS,
@@ -19,7 +20,6 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, col, lit, when};
 use flowlens_model::{Action, HitAction, PolicyHit};
 use futures::StreamExt;
-use std::collections::HashMap;
 
 fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
     Ok(match row_filter(query)? {
@@ -311,14 +311,29 @@ pub(crate) async fn aggregate(
 }
 
 /// Sums per hit id over the flows whose enforced trace holds the hit, and `num_flows` per
-/// hit id of the pending trace.
+/// hit id of the pending trace. Packets and bytes are not summed here: decoding those
+/// high-entropy columns would double the cost of the Policy Board's 24-hour view.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct IdSums {
     pub records: u64,
-    pub traffic: [u64; 7],
+    pub num_flows: u64,
+    pub num_flows_started: u64,
+    pub num_flows_completed: u64,
     pub allowed_flows: u64,
     pub denied_flows: u64,
     pub pending_num_flows: u64,
+}
+
+impl IdSums {
+    fn add(&mut self, other: &IdSums) {
+        self.records += other.records;
+        self.num_flows += other.num_flows;
+        self.num_flows_started += other.num_flows_started;
+        self.num_flows_completed += other.num_flows_completed;
+        self.allowed_flows += other.allowed_flows;
+        self.denied_flows += other.denied_flows;
+        self.pending_num_flows += other.pending_num_flows;
+    }
 }
 
 fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
@@ -342,6 +357,12 @@ fn id_list<'a>(batch: &'a RecordBatch, name: &str) -> Result<(&'a [i32], &'a [u3
     Ok((list.value_offsets(), ids.values()))
 }
 
+const ID_SUM_COLUMNS: [Field; 3] = [
+    Field::NumFlows,
+    Field::NumFlowsStarted,
+    Field::NumFlowsCompleted,
+];
+
 fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
     let counter = |f: Field| -> Result<&[u64]> {
         batch
@@ -350,7 +371,8 @@ fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
             .map(|a| a.values().as_ref())
             .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not UInt64")))
     };
-    let traffic: Vec<&[u64]> = TRAFFIC.iter().map(|f| counter(*f)).collect::<Result<_>>()?;
+    let [flows, started, completed] = ID_SUM_COLUMNS.map(counter);
+    let (flows, started, completed) = (flows?, started?, completed?);
     let action = batch
         .column_by_name(Field::Action.name())
         .and_then(|c| c.as_string_opt::<i32>())
@@ -358,23 +380,26 @@ fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
     let (e_off, e_ids) = id_list(batch, ENFORCED_IDS)?;
     let (p_off, p_ids) = id_list(batch, PENDING_IDS)?;
     for row in 0..batch.num_rows() {
-        let flows = traffic[0][row];
+        let f = flows[row];
         let (allowed, denied) = match action.value(row) {
-            "allow" => (flows, 0),
-            "deny" => (0, flows),
+            "allow" => (f, 0),
+            "deny" => (0, f),
             _ => (0, 0),
         };
+        let add = IdSums {
+            records: 1,
+            num_flows: f,
+            num_flows_started: started[row],
+            num_flows_completed: completed[row],
+            allowed_flows: allowed,
+            denied_flows: denied,
+            pending_num_flows: 0,
+        };
         for &id in &e_ids[e_off[row] as usize..e_off[row + 1] as usize] {
-            let s = slot(sums, id);
-            s.records += 1;
-            for (total, column) in s.traffic.iter_mut().zip(&traffic) {
-                *total += column[row];
-            }
-            s.allowed_flows += allowed;
-            s.denied_flows += denied;
+            slot(sums, id).add(&add);
         }
         for &id in &p_ids[p_off[row] as usize..p_off[row + 1] as usize] {
-            slot(sums, id).pending_num_flows += flows;
+            slot(sums, id).pending_num_flows += f;
         }
     }
     Ok(())
@@ -383,8 +408,13 @@ fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
 /// Adds up, per hit id, the flows matching `query`: each partition of the scan is summed on
 /// its own task into a dense vector, then the vectors are merged. Integer ids instead of
 /// hit strings make this several times faster than unnesting and grouping the strings.
-pub(crate) async fn sums_per_hit_id(df: DataFrame, query: &FlowQuery) -> Result<Vec<IdSums>> {
-    let mut projection: Vec<Expr> = TRAFFIC.iter().map(|f| column(*f)).collect();
+/// `known_ids` sizes the vectors up front.
+pub(crate) async fn sums_per_hit_id(
+    df: DataFrame,
+    query: &FlowQuery,
+    known_ids: usize,
+) -> Result<Vec<IdSums>> {
+    let mut projection: Vec<Expr> = ID_SUM_COLUMNS.iter().map(|f| column(*f)).collect();
     projection.push(column(Field::Action));
     projection.push(col(ENFORCED_IDS));
     projection.push(col(PENDING_IDS));
@@ -396,7 +426,7 @@ pub(crate) async fn sums_per_hit_id(df: DataFrame, query: &FlowQuery) -> Result<
         .into_iter()
         .map(|mut stream| {
             tokio::spawn(async move {
-                let mut sums = Vec::new();
+                let mut sums = vec![IdSums::default(); known_ids];
                 while let Some(batch) = stream.next().await {
                     add_batch(&batch?, &mut sums)?;
                 }
@@ -404,20 +434,14 @@ pub(crate) async fn sums_per_hit_id(df: DataFrame, query: &FlowQuery) -> Result<
             })
         })
         .collect();
-    let mut total: Vec<IdSums> = Vec::new();
+    let mut total: Vec<IdSums> = vec![IdSums::default(); known_ids];
     for task in tasks {
         let sums = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
         if sums.len() > total.len() {
             total.resize(sums.len(), IdSums::default());
         }
         for (t, s) in total.iter_mut().zip(&sums) {
-            t.records += s.records;
-            for (a, b) in t.traffic.iter_mut().zip(&s.traffic) {
-                *a += b;
-            }
-            t.allowed_flows += s.allowed_flows;
-            t.denied_flows += s.denied_flows;
-            t.pending_num_flows += s.pending_num_flows;
+            t.add(s);
         }
     }
     Ok(total)
@@ -436,36 +460,41 @@ fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {
     }
 }
 
-/// Turns per-id sums into policy (or rule) rows; `hit` resolves ids.
-pub(crate) fn policy_rows<'a>(
+/// Turns per-id sums into policy rows (ids of one policy added up by policy number) or rule
+/// rows (one per id: an id already is a policy, action and rule).
+pub(crate) fn policy_rows(
     sums: &[IdSums],
-    hit: impl Fn(u32) -> Option<&'a PolicyHit>,
+    dict: &HitDictionary,
     query: &FlowQuery,
     group_by: GroupBy,
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {
-    let mut groups: HashMap<GroupKey, AggregateRow> = HashMap::new();
+    let rule_level = group_by == GroupBy::PolicyRule;
+    // Group number → (a hit of the group, its row).
+    let groups = if rule_level {
+        sums.len()
+    } else {
+        dict.policy_count()
+    };
+    let mut rows: Vec<Option<(u32, AggregateRow)>> = vec![None; groups];
     for (id, s) in sums.iter().enumerate() {
         if s.records == 0 && s.pending_num_flows == 0 {
             continue;
         }
-        let hit = hit(id as u32).ok_or_else(|| {
+        let id = id as u32;
+        let unknown = || {
             StoreError::InvalidRecord(format!("policy hit id {id} is unknown or not a valid hit"))
-        })?;
-        let key = policy_key(hit, group_by);
-        let row = groups.entry(key.clone()).or_insert_with(|| AggregateRow {
-            key,
-            ..AggregateRow::default()
-        });
-        let t = &s.traffic;
+        };
+        let hit = dict.hit(id).ok_or_else(unknown)?;
+        let group = if rule_level { id } else { dict.policy_of(id) };
+        let (_, row) = rows
+            .get_mut(group as usize)
+            .ok_or_else(unknown)?
+            .get_or_insert_with(|| (id, AggregateRow::default()));
         row.records += s.records;
-        row.num_flows += t[0];
-        row.num_flows_started += t[1];
-        row.num_flows_completed += t[2];
-        row.packets_in += t[3];
-        row.packets_out += t[4];
-        row.bytes_in += t[5];
-        row.bytes_out += t[6];
+        row.num_flows += s.num_flows;
+        row.num_flows_started += s.num_flows_started;
+        row.num_flows_completed += s.num_flows_completed;
         row.allowed_flows += s.allowed_flows;
         row.denied_flows += s.denied_flows;
         row.pending_num_flows += s.pending_num_flows;
@@ -474,12 +503,18 @@ pub(crate) fn policy_rows<'a>(
             HitAction::Deny => (&mut row.hits_denied, &mut row.pending_denied),
             HitAction::Pass => (&mut row.hits_passed, &mut row.pending_passed),
         };
-        *hits += t[0];
+        *hits += s.num_flows;
         *pending += s.pending_num_flows;
     }
-    Ok(finish(
-        groups.into_values().collect(),
-        query,
-        window_seconds,
-    ))
+    let rows = rows
+        .into_iter()
+        .flatten()
+        .map(|(id, mut row)| {
+            if let Some(hit) = dict.hit(id) {
+                row.key = policy_key(hit, group_by);
+            }
+            row
+        })
+        .collect();
+    Ok(finish(rows, query, window_seconds))
 }

@@ -29,7 +29,22 @@ pub(crate) struct HitDictionary {
     broken: bool,
     /// Id → the hit (index 0), or `None` when the stored text is not a valid hit.
     hits: Vec<Option<PolicyHit>>,
+    /// Id → its policy's number (hits of one policy differ in action and rule only), so
+    /// policy totals add up by index rather than by hashing names.
+    policy_of: Vec<u32>,
+    policies: HashMap<PolicyIdent, u32>,
 }
+
+/// What names a policy: tier, kind, namespace, name.
+type PolicyIdent = (
+    String,
+    Option<flowlens_model::PolicyKind>,
+    Option<String>,
+    String,
+);
+
+/// Policy number of hits that are not valid hits.
+pub(crate) const NO_POLICY: u32 = u32::MAX;
 
 /// The hit without its leading `<index>|`.
 fn key_of(text: &str) -> &str {
@@ -56,6 +71,8 @@ impl HitDictionary {
             len_on_disk: 0,
             broken: false,
             hits: Vec::new(),
+            policy_of: Vec::new(),
+            policies: HashMap::new(),
         };
         if complete < bytes.len() {
             tracing::warn!("{}: dropping a torn last entry", path.display());
@@ -80,9 +97,37 @@ impl HitDictionary {
 
     fn insert(&mut self, key: String) -> u32 {
         let id = self.hits.len() as u32;
-        self.hits.push(PolicyHit::parse(&format!("0|{key}")).ok());
+        let hit = PolicyHit::parse(&format!("0|{key}")).ok();
+        let policy = match &hit {
+            Some(h) => {
+                let ident = (h.tier.clone(), h.kind, h.namespace.clone(), h.name.clone());
+                let next = self.policies.len() as u32;
+                *self.policies.entry(ident).or_insert(next)
+            }
+            None => NO_POLICY,
+        };
+        self.hits.push(hit);
+        self.policy_of.push(policy);
         self.ids.insert(key, id);
         id
+    }
+
+    /// Ids handed out so far (ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
+
+    /// Policies seen so far (policy numbers are `0..policy_count`).
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// The policy number of hit `id`, or [`NO_POLICY`].
+    pub fn policy_of(&self, id: u32) -> u32 {
+        self.policy_of
+            .get(id as usize)
+            .copied()
+            .unwrap_or(NO_POLICY)
     }
 
     /// The hit with this id (index 0); `None` for unknown ids and invalid hits.
@@ -155,6 +200,15 @@ impl HitDictionary {
                 self.ids.remove(key);
             }
             self.hits.truncate(self.ids.len());
+            self.policy_of.truncate(self.ids.len());
+            // Policy numbers only grow, so the forgotten ones are those above the largest left.
+            let kept = self
+                .policy_of
+                .iter()
+                .filter(|p| **p != NO_POLICY)
+                .max()
+                .copied();
+            self.policies.retain(|_, p| kept.is_some_and(|k| *p <= k));
             if self
                 .file
                 .set_len(self.len_on_disk)

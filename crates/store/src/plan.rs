@@ -25,7 +25,8 @@ pub(crate) fn time_filter(range: &TimeRange) -> Option<Expr> {
     }
 }
 
-/// Everything in the query that narrows rows (time, field filters, selectors, policy).
+/// Everything in the query that narrows rows besides time (field filters, selectors,
+/// policy); the time range is applied where the table is assembled.
 pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
     if query.time.from >= query.time.to {
         return Err(StoreError::invalid(format!(
@@ -33,7 +34,7 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
             query.time.from, query.time.to
         )));
     }
-    let mut parts: Vec<Expr> = time_filter(&query.time).into_iter().collect();
+    let mut parts: Vec<Expr> = Vec::new();
     for filter in &query.filters {
         parts.push(field_filter(filter)?);
     }

@@ -244,9 +244,10 @@ pub struct GroupKey {
     pub rule: Option<i32>,
 }
 
-/// Sums and rates of one group. For policy groupings the traffic sums cover the flows whose
-/// enforced trace contains the policy (or rule); the `pending_*` counts come from the pending
-/// (staged) trace.
+/// Sums and rates of one group. For policy groupings the sums cover the flows whose enforced
+/// trace contains the policy (or rule), and the `pending_*` counts come from the pending
+/// (staged) trace; packets and bytes (and so packet and bit rates) are not summed for policy
+/// groupings and stay zero — decoding them would double the cost of the Policy Board's view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AggregateRow {
     pub key: GroupKey,
