@@ -1,0 +1,3 @@
+export function GraphView(_props: { params: URLSearchParams }) {
+  return <section className="view">Not built yet.</section>;
+}

@@ -1,0 +1,3 @@
+export function VisualizerView(_props: { params: URLSearchParams }) {
+  return <section className="view">Not built yet.</section>;
+}
