@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse, parseAllDocuments } from "yaml";
+import {
+  emptyRule,
+  formToObject,
+  formToYaml,
+  lineOfField,
+  newPolicyForm,
+  tierPrefixedName,
+  withScope,
+  yamlToForm,
+  type PolicyForm,
+} from "./policyForm";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const scenarioDocs = (path: string) =>
+  parseAllDocuments(readFileSync(root + path, "utf8")).map((d) => d.toString());
+
+// The blog's engine policy as the fme scenario ships it (broken) and as the fix step writes it.
+const [broken] = scenarioDocs("scenarios/fme/manifests/50-application-policies.yaml");
+const [fixed] = scenarioDocs("scenarios/fme/steps/fix.yaml");
+
+function formOf(text: string): PolicyForm {
+  const r = yamlToForm(text);
+  if (!r.ok) throw new Error(r.reason);
+  return r.form;
+}
+
+describe("yamlToForm", () => {
+  it("reads the blog's engine policy", () => {
+    const f = formOf(broken);
+    expect(f.kind).toBe("NetworkPolicy");
+    expect(f.name).toBe("application.engine-fmeserver");
+    expect(f.namespace).toBe("fme");
+    expect(f.tier).toBe("application");
+    expect(f.order).toBe("37.5");
+    expect(f.selector).toBe('safe.k8s.fmeserver.component == "engine"');
+    expect([f.ingressType, f.egressType, f.typesExplicit]).toEqual([true, true, true]);
+    expect(f.ingress).toHaveLength(1);
+    expect(f.ingress[0].source.selector).toBe('safe.k8s.fmeserver.component == "core"');
+    expect(f.ingress[0].destination.ports).toEqual(["7500"]);
+    expect(f.egress.map((r) => r.destination.ports)).toEqual([["7070"], ["5432"]]);
+    expect(f.egress[0].source.present).toBe(true);
+    expect(f.egress[0].protocol).toBe("TCP");
+  });
+
+  it("infers types like Calico when they are left out", () => {
+    const f = formOf(`apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: x}
+spec:
+  egress: [{action: Deny}]
+`);
+    expect([f.ingressType, f.egressType, f.typesExplicit]).toEqual([true, true, false]);
+    expect(f.tier).toBe("default");
+    expect(f.egress[0].protocol).toBe("");
+  });
+
+  it("reads every storefront and fme Calico policy, and only those", () => {
+    const files = [
+      "scenarios/fme/manifests/50-application-policies.yaml",
+      "scenarios/storefront/manifests/50-guard-rails.yaml",
+      "scenarios/storefront/manifests/60-zones.yaml",
+    ];
+    for (const file of files) {
+      for (const doc of scenarioDocs(file)) {
+        const r = yamlToForm(doc);
+        expect(r.ok, `${file}: ${r.ok ? "" : r.reason}`).toBe(true);
+      }
+    }
+    const [knp] = scenarioDocs("scenarios/fme/manifests/60-kubernetes-policies.yaml");
+    const r = yamlToForm(knp);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.syntax).toBe(false);
+      expect(r.reason).toMatch(/Edit it as YAML/);
+    }
+  });
+
+  it("reports syntax errors and several documents", () => {
+    const bad = yamlToForm("spec:\n  ingress: [\n");
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.syntax).toBe(true);
+    const two = yamlToForm(`${broken}\n---\n${fixed}`);
+    expect(two.ok).toBe(false);
+  });
+});
+
+describe("formToYaml", () => {
+  it("leaves untouched YAML exactly as it was", () => {
+    expect(formToYaml(formOf(broken), broken)).toBe(broken);
+    expect(formToYaml(formOf(fixed), fixed)).toBe(fixed);
+  });
+
+  it("adding the port pool in the form gives the fix step's policy, changing one line", () => {
+    const f = formOf(broken);
+    f.egress[0].destination.ports.push("42000:43000");
+    const out = formToYaml(f, broken);
+    expect(parse(out)).toEqual(parse(fixed));
+    const before = broken.split("\n");
+    const after = out.split("\n");
+    expect(after.length).toBe(before.length + 1);
+    const added = after.filter((l, i) => l !== before[i]);
+    expect(added[0].trim()).toBe("- 42000:43000");
+    // Unknown fields the form does not show are kept.
+    expect(out).toContain("serviceAccountSelector: ''");
+  });
+
+  it("keeps comments and drops what the form cleared", () => {
+    const text = `# why this policy exists
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: a
+  namespace: n
+  labels: {team: x}
+spec:
+  selector: app == "a" # the app
+  ingress:
+    - action: Allow
+      protocol: TCP
+      icmp: {type: 8}
+      source:
+        nets: [10.0.0.0/8]
+`;
+    const f = formOf(text);
+    f.ingress[0].source.nets = [];
+    f.ingress[0].action = "Deny";
+    const out = formToYaml(f, text);
+    expect(out).toContain("# why this policy exists");
+    expect(out).toContain("# the app");
+    expect(out).toContain("labels: { team: x }");
+    const o = parse(out);
+    expect(o.spec.ingress[0]).toEqual({ action: "Deny", protocol: "TCP", icmp: { type: 8 }, source: {} });
+  });
+
+  it("writes a new policy from scratch that reads back the same", () => {
+    const f = newPolicyForm("application", "fme");
+    f.selector = 'app == "x"';
+    f.egressType = true;
+    f.egress.push({ ...emptyRule("Deny"), protocol: "UDP" });
+    f.ingress[0].destination.ports = ["80", "8000:8080", "http"];
+    f.ingress[0].source.namespaceSelector = "projectcalico.org/name == 'web'";
+    f.ingress[0].source.notNets = ["10.1.0.0/16"];
+    const out = formToYaml(f);
+    const o = parse(out);
+    expect(o.metadata).toEqual({ name: "application.new-policy", namespace: "fme" });
+    expect(o.spec.types).toEqual(["Ingress", "Egress"]);
+    expect(o.spec.ingress[0].destination.ports).toEqual([80, "8000:8080", "http"]);
+    expect(o.spec.egress[0]).toEqual({ action: "Deny", protocol: "UDP" });
+    const back = formOf(out);
+    expect(formToObject(back)).toEqual(formToObject(f));
+  });
+
+  it("switching to global removes the namespace", () => {
+    const f = formOf(broken);
+    f.kind = withScope(f.kind, true);
+    const o = parse(formToYaml(f, broken));
+    expect(o.kind).toBe("GlobalNetworkPolicy");
+    expect(o.metadata.namespace).toBeUndefined();
+    expect(withScope("StagedGlobalNetworkPolicy", false)).toBe("StagedNetworkPolicy");
+  });
+});
+
+describe("helpers", () => {
+  it("prefixes names with the tier as Calico requires", () => {
+    expect(tierPrefixedName("x", "", "application")).toBe("application.x");
+    expect(tierPrefixedName("application.x", "application", "security")).toBe("security.x");
+    expect(tierPrefixedName("security.x", "security", "default")).toBe("x");
+  });
+
+  it("finds the line of a field path", () => {
+    const lines = broken.split("\n");
+    const egressAt = lines.findIndex((l) => l.startsWith("  egress:"));
+    const portsAt = lines.findIndex((l, i) => i > egressAt && l.includes("ports:"));
+    expect(lineOfField(broken, "spec.egress[0].destination.ports")).toBe(portsAt + 1);
+    expect(lineOfField(broken, "spec.order")).toBe(broken.split("\n").findIndex((l) => l.includes("order:")) + 1);
+    expect(lineOfField(broken, "metadata.nothing")).toBe(broken.split("\n").findIndex((l) => l.startsWith("metadata:")) + 1);
+  });
+});
