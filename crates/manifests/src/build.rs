@@ -7,9 +7,7 @@ use crate::errors::{LoadError, LoadErrors};
 use crate::ips::Allocator;
 use crate::resource::{Resource, ResourceBody, ServiceResource};
 use crate::workloads::expand_workload;
-use flowlens_model::{
-    Endpoint, EndpointType, Inventory, Namespace, Policy, ServiceAccount, SourceRef, order_key,
-};
+use flowlens_model::{Endpoint, EndpointType, Inventory, Namespace, ServiceAccount, SourceRef};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -160,7 +158,7 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
     inv.services = services.into_iter().map(|(s, _)| s.service).collect();
     inv.network_sets
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    sort_tiers_and_policies(&mut inv);
+    inv.sort_in_evaluation_order();
 
     if errors.is_empty() {
         Ok(Built {
@@ -170,37 +168,6 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
     } else {
         Err(LoadErrors(errors))
     }
-}
-
-/// Tiers and policies in evaluation order, so listings read top to bottom as Calico
-/// evaluates them.
-fn sort_tiers_and_policies(inv: &mut Inventory) {
-    let tier_rank: HashMap<String, usize> = inv
-        .tiers_in_order()
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect();
-    inv.tiers
-        .sort_by_key(|t| tier_rank.get(&t.name).copied().unwrap_or(usize::MAX));
-    let key = |p: &Policy| {
-        let (no_order, order) = order_key(p.order);
-        (
-            tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX),
-            no_order,
-            order,
-            p.qualified_name(),
-            p.kind,
-        )
-    };
-    inv.policies.sort_by(|a, b| {
-        let (ka, kb) = (key(a), key(b));
-        ka.0.cmp(&kb.0)
-            .then(ka.1.cmp(&kb.1))
-            .then(ka.2.total_cmp(&kb.2))
-            .then_with(|| ka.3.cmp(&kb.3))
-            .then(ka.4.cmp(&kb.4))
-    });
 }
 
 fn allocate_addresses(

@@ -1,7 +1,8 @@
 //! The inventory: one snapshot of everything enrichment and policy evaluation need.
 
 use crate::{
-    Endpoint, EndpointType, Namespace, NetworkSet, Policy, Service, ServiceAccount, Tier, order_key,
+    Endpoint, EndpointType, Namespace, NetworkSet, Policy, PolicyId, Service, ServiceAccount, Tier,
+    order_key,
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -102,6 +103,138 @@ impl Inventory {
     }
 }
 
+/// Why a policy cannot be put into, or taken out of, an inventory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryEditError {
+    #[error(
+        "tier {tier:?} of policy {policy} is not declared: add a Tier resource, or use default, kube-admin or kube-baseline"
+    )]
+    UnknownTier { tier: String, policy: PolicyId },
+    #[error("policy {policy} must be in tier {expected:?}, not {tier:?}")]
+    WrongTier {
+        tier: String,
+        expected: &'static str,
+        policy: PolicyId,
+    },
+    #[error("no policy {0} in the inventory")]
+    NotFound(PolicyId),
+}
+
+impl Inventory {
+    /// The index of the policy an id names.
+    pub fn policy_index(&self, id: &PolicyId) -> Option<usize> {
+        let mut found = self
+            .policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| id.matches(p));
+        let first = found.next().map(|(i, _)| i);
+        // `kcnp:` names either admin kind; prefer the exact one when both exist.
+        match found.next() {
+            Some(_) => self
+                .policies
+                .iter()
+                .position(|p| p.kind == id.kind && id.matches(p))
+                .or(first),
+            None => first,
+        }
+    }
+
+    pub fn policy(&self, id: &PolicyId) -> Option<&Policy> {
+        self.policy_index(id).map(|i| &self.policies[i])
+    }
+
+    /// Checks that a policy could live in this inventory: its tier exists (and is the one its
+    /// kind requires).
+    pub fn check_policy(&self, policy: &Policy) -> Result<(), InventoryEditError> {
+        let id = policy.id();
+        if let Some(expected) = id.fixed_tier()
+            && policy.tier != expected
+        {
+            return Err(InventoryEditError::WrongTier {
+                tier: policy.tier.clone(),
+                expected,
+                policy: id,
+            });
+        }
+        if self.tier(&policy.tier).is_none()
+            && !Tier::builtins().iter().any(|t| t.name == policy.tier)
+        {
+            return Err(InventoryEditError::UnknownTier {
+                tier: policy.tier.clone(),
+                policy: id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Inserts `policy`, or replaces the one with the same kind, namespace and name; returns
+    /// the replaced policy. Policies stay in evaluation order.
+    pub fn upsert_policy(&mut self, policy: Policy) -> Result<Option<Policy>, InventoryEditError> {
+        self.check_policy(&policy)?;
+        self.ensure_builtin_tiers();
+        let same = |p: &Policy| {
+            p.kind == policy.kind && p.namespace == policy.namespace && p.name == policy.name
+        };
+        let old = match self.policies.iter().position(same) {
+            Some(i) => Some(std::mem::replace(&mut self.policies[i], policy)),
+            None => {
+                self.policies.push(policy);
+                None
+            }
+        };
+        self.sort_in_evaluation_order();
+        Ok(old)
+    }
+
+    /// Removes the policy an id names and returns it.
+    pub fn remove_policy(&mut self, id: &PolicyId) -> Result<Policy, InventoryEditError> {
+        let i = self
+            .policy_index(id)
+            .ok_or_else(|| InventoryEditError::NotFound(id.clone()))?;
+        Ok(self.policies.remove(i))
+    }
+
+    /// A copy with `policy` inserted or replaced (see [`Inventory::upsert_policy`]).
+    pub fn with_policy(&self, policy: Policy) -> Result<Inventory, InventoryEditError> {
+        self.check_policy(&policy)?;
+        let mut inv = self.clone();
+        inv.upsert_policy(policy)?;
+        Ok(inv)
+    }
+
+    /// A copy without the policy an id names.
+    pub fn without_policy(&self, id: &PolicyId) -> Result<Inventory, InventoryEditError> {
+        if self.policy_index(id).is_none() {
+            return Err(InventoryEditError::NotFound(id.clone()));
+        }
+        let mut inv = self.clone();
+        inv.remove_policy(id)?;
+        Ok(inv)
+    }
+
+    /// Tiers and policies in evaluation order (tier order; within a tier, policy order, no
+    /// order last, ties by qualified name, then kind), so listings read top to bottom as
+    /// Calico evaluates them.
+    pub fn sort_in_evaluation_order(&mut self) {
+        let tier_rank: std::collections::HashMap<String, usize> = self
+            .tiers_in_order()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        self.tiers
+            .sort_by_key(|t| tier_rank.get(&t.name).copied().unwrap_or(usize::MAX));
+        let rank = |p: &Policy| tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX);
+        self.policies.sort_by(|a, b| {
+            rank(a).cmp(&rank(b)).then_with(|| {
+                compare_ordered(a.order, &a.qualified_name(), b.order, &b.qualified_name())
+                    .then(a.kind.cmp(&b.kind))
+            })
+        });
+    }
+}
+
 /// Sorts policies into evaluation order within a tier.
 pub fn sort_policies(policies: &mut [&Policy]) {
     policies.sort_by(|a, b| {
@@ -127,7 +260,96 @@ fn compare_ordered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TierDefaultAction;
+    use crate::{PolicyKind, PolicyTypes, StagedAction, TierDefaultAction};
+    use flowlens_selector::Selector;
+
+    fn policy(kind: PolicyKind, ns: Option<&str>, name: &str, tier: &str, order: f64) -> Policy {
+        Policy {
+            kind,
+            name: name.into(),
+            namespace: ns.map(Into::into),
+            tier: tier.into(),
+            order: Some(order),
+            selector: Selector::all(),
+            namespace_selector: None,
+            service_account_selector: None,
+            types: PolicyTypes {
+                ingress: true,
+                egress: false,
+            },
+            ingress: vec![],
+            egress: vec![],
+            do_not_track: false,
+            pre_dnat: false,
+            apply_on_forward: false,
+            staged_action: StagedAction::Set,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn upsert_replaces_by_identity_and_keeps_order() {
+        let mut inv = Inventory::new();
+        inv.tiers.push(Tier {
+            name: "security".into(),
+            order: Some(100.0),
+            default_action: TierDefaultAction::Deny,
+        });
+        let np = PolicyKind::NetworkPolicy;
+        inv.upsert_policy(policy(np, Some("a"), "late", "default", 50.0))
+            .unwrap();
+        inv.upsert_policy(policy(np, Some("a"), "early", "default", 10.0))
+            .unwrap();
+        inv.upsert_policy(policy(np, Some("a"), "sec", "security", 900.0))
+            .unwrap();
+        let names = |inv: &Inventory| -> Vec<String> {
+            inv.policies.iter().map(|p| p.name.clone()).collect()
+        };
+        assert_eq!(names(&inv), ["sec", "early", "late"]);
+        // Same identity replaces, and moves with its new order.
+        let old = inv
+            .upsert_policy(policy(np, Some("a"), "early", "default", 99.0))
+            .unwrap();
+        assert_eq!(old.map(|p| p.order), Some(Some(10.0)));
+        assert_eq!(names(&inv), ["sec", "late", "early"]);
+        // Same name, other kind or namespace: a different policy.
+        let knp = PolicyKind::KubernetesNetworkPolicy;
+        let copy = inv
+            .with_policy(policy(knp, Some("a"), "early", "default", 1000.0))
+            .unwrap();
+        assert_eq!(copy.policies.len(), 4);
+        assert_eq!(inv.policies.len(), 3);
+
+        let id = PolicyId::parse("np:a/late").unwrap();
+        let without = inv.without_policy(&id).unwrap();
+        assert_eq!(names(&without), ["sec", "early"]);
+        assert_eq!(
+            inv.without_policy(&PolicyId::parse("np:a/nope").unwrap()),
+            Err(InventoryEditError::NotFound(
+                PolicyId::parse("np:a/nope").unwrap()
+            ))
+        );
+    }
+
+    #[test]
+    fn tiers_are_checked() {
+        let inv = Inventory::new();
+        let p = policy(PolicyKind::NetworkPolicy, Some("a"), "x", "nosuch", 1.0);
+        let err = inv.with_policy(p).unwrap_err();
+        assert!(matches!(err, InventoryEditError::UnknownTier { .. }));
+        assert!(err.to_string().contains("\"nosuch\""), "{err}");
+        let p = policy(
+            PolicyKind::KubernetesNetworkPolicy,
+            Some("a"),
+            "x",
+            "kube-admin",
+            1.0,
+        );
+        assert!(matches!(
+            inv.with_policy(p),
+            Err(InventoryEditError::WrongTier { .. })
+        ));
+    }
 
     #[test]
     fn tiers_sort_by_order_then_name_with_unordered_last() {

@@ -12,6 +12,7 @@ mod flow;
 mod hit;
 mod inventory;
 mod policy;
+mod policy_id;
 mod protocol;
 
 pub use endpoint::{
@@ -20,12 +21,13 @@ pub use endpoint::{
 };
 pub use flow::{Action, FlowEnd, FlowLog, FlowService, RawFlow, Reporter};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
-pub use inventory::{Inventory, InventoryCounts, sort_policies};
+pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use policy::{
     EntityRule, HttpMatch, HttpPathMatch, IcmpMatch, Policy, PolicyKind, PolicyTypes, PortMatch,
     Rule, RuleAction, ServiceAccountMatch, ServiceMatch, SourceRef, StagedAction, Tier,
     TierDefaultAction, order_key,
 };
+pub use policy_id::{PolicyId, PolicyIdError};
 pub use protocol::{Protocol, ProtocolParseError};
 
 /// Labels of any labelled object. Ordered so printing and hashing are deterministic.
