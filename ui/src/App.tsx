@@ -1,4 +1,6 @@
+import { useEffect, useState } from "react";
 import { useRoute, routeHref, VIEWS, type View } from "./route";
+import { api, type Health, type Scenario } from "./api";
 import { FlowsView } from "./views/flows/FlowsView";
 import { VisualizerView } from "./views/visualizer/VisualizerView";
 import { GraphView } from "./views/graph/GraphView";
@@ -11,17 +13,131 @@ const TITLES: Record<View, string> = {
   policies: "Policies",
 };
 
+const ICONS: Record<View, string> = {
+  graph: "M5 6a2 2 0 1 0 0-.01M15 4a2 2 0 1 0 0-.01M15 16a2 2 0 1 0 0-.01M6.8 6.6 13.2 4.6M6.6 7.4l6.8 7.2",
+  visualizer: "M10 2a8 8 0 1 0 0 16 8 8 0 1 0 0-16M10 5a5 5 0 1 0 0 10 5 5 0 1 0 0-10M7 8.5c2 1 4 1 6 0",
+  flows: "M3 4h14M3 8h14M3 12h14M3 16h9",
+  policies: "M10 2 3 5v5c0 4 3 6.5 7 8 4-1.5 7-4 7-8V5l-7-3M7 10l2 2 4-4",
+};
+
+function NavIcon({ view }: { view: View }) {
+  return (
+    <svg width="18" height="18" viewBox="0 0 20 20" fill="none" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d={ICONS[view]} />
+    </svg>
+  );
+}
+
+function Logo() {
+  return (
+    <svg width="26" height="26" viewBox="0 0 32 32" aria-hidden="true">
+      <defs>
+        <linearGradient id="lg" x1="0" y1="0" x2="1" y2="1">
+          <stop offset="0" stopColor="#5b8cff" />
+          <stop offset="1" stopColor="#34d2a0" />
+        </linearGradient>
+      </defs>
+      <circle cx="16" cy="16" r="14" fill="none" stroke="url(#lg)" strokeWidth="3" />
+      <circle cx="16" cy="16" r="7" fill="none" stroke="url(#lg)" strokeWidth="2.4" opacity="0.8" />
+      <path d="M4 16h8M20 16h8" stroke="#fff" strokeWidth="2.2" strokeLinecap="round" />
+    </svg>
+  );
+}
+
+/** The demo's scenario steps and the server's health, at the foot of the navigation. */
+function ScenarioFooter() {
+  const [scenario, setScenario] = useState<Scenario | null>();
+  const [health, setHealth] = useState<Health | null>();
+  const [busy, setBusy] = useState<string>();
+  useEffect(() => {
+    let stop = false;
+    const load = () => {
+      api.scenario().then(
+        (s) => !stop && setScenario(s),
+        () => !stop && setScenario(null),
+      );
+      api.health().then(
+        (h) => !stop && setHealth(h),
+        () => !stop && setHealth(null),
+      );
+    };
+    load();
+    const t = window.setInterval(load, 15_000);
+    return () => {
+      stop = true;
+      window.clearInterval(t);
+    };
+  }, []);
+  return (
+    <div className="nav-footer">
+      {scenario && (
+        <div data-testid="scenario">
+          <div>
+            Demo <span className="scenario-name">{scenario.name}</span>
+          </div>
+          {scenario.steps.map((s) => (
+            <div className="step" key={s.name} title={s.description}>
+              <span>{s.name}</span>
+              {s.applied ? (
+                <span className="applied">applied ✓</span>
+              ) : (
+                <button
+                  type="button"
+                  disabled={busy === s.name}
+                  data-testid={`apply-step-${s.name}`}
+                  onClick={() => {
+                    setBusy(s.name);
+                    api
+                      .applyStep(s.name)
+                      .then(() => api.scenario())
+                      .then(setScenario, () => undefined)
+                      .finally(() => setBusy(undefined));
+                  }}
+                >
+                  Apply
+                </button>
+              )}
+            </div>
+          ))}
+        </div>
+      )}
+      <div className="health" title={health ? `Flowlens ${health.version}` : "Server unreachable"}>
+        <span className={`dot ${health ? "ok" : health === null ? "bad" : ""}`} />
+        {health ? `Connected · v${health.version}` : health === null ? "Server unreachable" : "Connecting…"}
+      </div>
+    </div>
+  );
+}
+
 export function App() {
   const route = useRoute();
+  useEffect(() => {
+    document.title = `${TITLES[route.view]} · Flowlens`;
+  }, [route.view]);
   return (
     <div className="app">
-      <nav className="nav">
-        <span className="brand">Flowlens</span>
-        {VIEWS.map((v) => (
-          <a key={v} href={routeHref(v)} className={v === route.view ? "active" : ""} data-view={v}>
+      <nav className="nav" aria-label="Views">
+        <span className="brand">
+          <Logo />
+          Flowlens
+        </span>
+        <div className="nav-section">Traffic</div>
+        {VIEWS.filter((v) => v !== "policies").map((v) => (
+          <a key={v} href={routeHref(v)} className={`nav-item ${v === route.view ? "active" : ""}`} data-view={v}>
+            <NavIcon view={v} />
             {TITLES[v]}
           </a>
         ))}
+        <div className="nav-section">Security</div>
+        <a
+          href={routeHref("policies")}
+          className={`nav-item ${route.view === "policies" ? "active" : ""}`}
+          data-view="policies"
+        >
+          <NavIcon view="policies" />
+          Policy Board
+        </a>
+        <ScenarioFooter />
       </nav>
       <main className="main">
         {route.view === "flows" && <FlowsView params={route.params} />}

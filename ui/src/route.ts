@@ -5,7 +5,8 @@
 import { useEffect, useState } from "react";
 
 export type View = "flows" | "visualizer" | "graph" | "policies";
-export const VIEWS: View[] = ["flows", "visualizer", "graph", "policies"];
+// In navigation order; the first is the default route.
+export const VIEWS: View[] = ["graph", "visualizer", "flows", "policies"];
 
 export interface Route {
   view: View;
@@ -15,7 +16,7 @@ export interface Route {
 export function parseRoute(hash: string): Route {
   const text = hash.replace(/^#\/?/, "");
   const [path, query = ""] = text.split("?", 2);
-  const view = (VIEWS as string[]).includes(path) ? (path as View) : "graph";
+  const view = (VIEWS as string[]).includes(path) ? (path as View) : VIEWS[0];
   return { view, params: new URLSearchParams(query) };
 }
 

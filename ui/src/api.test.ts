@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import {
+  addFilter,
+  filterForValue,
+  negateFilter,
+  parseFilter,
+  parsePolicyHit,
+  parseQuery,
+  policyParam,
+  queryToParams,
+  setExtra,
+  withDefaultRange,
+  formatBytes,
+  formatCompact,
+} from "./api";
+import { queryChips, removeChip, suggestFilters } from "./components/FilterBar";
+
+describe("filters", () => {
+  it("parses every operator, longest first", () => {
+    expect(parseFilter("action!=allow")).toEqual({ field: "action", op: "!=", value: "allow" });
+    expect(parseFilter("dest_name_aggr^=frontend-")).toEqual({ field: "dest_name_aggr", op: "^=", value: "frontend-" });
+    expect(parseFilter("dest_name_aggr!^=frontend-")).toEqual({
+      field: "dest_name_aggr",
+      op: "!^=",
+      value: "frontend-",
+    });
+    expect(parseFilter("dest_port>=1024")).toEqual({ field: "dest_port", op: ">=", value: "1024" });
+    expect(parseFilter("dest_port<80")).toEqual({ field: "dest_port", op: "<", value: "80" });
+    expect(parseFilter("action=in:allow,deny")).toEqual({ field: "action", op: "=", value: "in:allow,deny" });
+    expect(parseFilter("dest_labels=app=web")).toEqual({ field: "dest_labels", op: "=", value: "app=web" });
+    expect(parseFilter("source_namespace=-")).toEqual({ field: "source_namespace", op: "=", value: "-" });
+  });
+
+  it("rejects text without an operator", () => {
+    expect(parseFilter("action")).toBeNull();
+    expect(parseFilter("=deny")).toBeNull();
+  });
+
+  it("negates each operator and back", () => {
+    for (const t of ["a=1", "a!=1", "a^=x", "a!^=x", "a>1", "a>=1", "a<1", "a<=1"]) {
+      const f = parseFilter(t)!;
+      expect(negateFilter(negateFilter(f))).toEqual(f);
+      expect(negateFilter(f).op).not.toBe(f.op);
+    }
+  });
+
+  it("filter out replaces the matching filter for", () => {
+    let q = parseQuery(new URLSearchParams("filter=action%3Ddeny&filter=proto%3Dtcp"));
+    q = addFilter(q, { field: "action", op: "!=", value: "deny" });
+    expect(queryToParams(q).getAll("filter")).toEqual(["proto=tcp", "action!=deny"]);
+  });
+
+  it("filters for absent values with -", () => {
+    expect(filterForValue("dest_port", null)).toEqual({ field: "dest_port", op: "=", value: "-" });
+    expect(filterForValue("dest_port", 80, true)).toEqual({ field: "dest_port", op: "!=", value: "80" });
+    expect(filterForValue("source_labels", { labels: [] })).toBeNull();
+  });
+});
+
+describe("query ↔ route parameters", () => {
+  it("round-trips every API parameter and keeps unknown ones", () => {
+    const text =
+      "since=1h&filter=action%3Ddeny&filter=dest_port%3E%3D1024&source_selector=app+%3D%3D+%22rogue%22" +
+      "&dest_selector=has%28app%29&policy=default%2Fstorefront%2Ftrusted&policy_action=deny&policy_rule=-1" +
+      "&sort=end_time%3Adesc&hits=enterprise";
+    const q = parseQuery(new URLSearchParams(text));
+    expect(q.since).toBe("1h");
+    expect(q.filters).toHaveLength(2);
+    expect(q.source_selector).toBe('app == "rogue"');
+    expect(q.policy).toBe("default/storefront/trusted");
+    expect(q.policy_rule).toBe("-1");
+    expect(q.extra).toEqual([
+      ["sort", "end_time:desc"],
+      ["hits", "enterprise"],
+    ]);
+    expect(queryToParams(q).toString()).toBe(new URLSearchParams(text).toString());
+  });
+
+  it("omits route-only parameters for API calls", () => {
+    const q = parseQuery(new URLSearchParams("since=15m&expand=storefront&mode=status"));
+    expect(queryToParams(q, { omitExtra: true }).toString()).toBe("since=15m");
+  });
+
+  it("prefers since over an absolute range and defaults to the last hour", () => {
+    const q = parseQuery(new URLSearchParams("from=100&to=200"));
+    expect(queryToParams(q).toString()).toBe("from=100&to=200");
+    expect(withDefaultRange(q)).toBe(q);
+    expect(withDefaultRange(parseQuery(new URLSearchParams(""))).since).toBe("1h");
+  });
+
+  it("sets repeated route-only parameters", () => {
+    const q = setExtra(parseQuery(new URLSearchParams("since=1h")), "expand", ["a", "b"]);
+    expect(queryToParams(q).getAll("expand")).toEqual(["a", "b"]);
+    expect(queryToParams(setExtra(q, "expand", undefined)).has("expand")).toBe(false);
+  });
+});
+
+describe("chips", () => {
+  it("shows filters, selectors and the policy, and removes each", () => {
+    const q = parseQuery(
+      new URLSearchParams(
+        "filter=action%3Ddeny&source_selector=app%3D%3D%22x%22&policy=default%2Ftrusted&policy_action=deny&policy_rule=0",
+      ),
+    );
+    const chips = queryChips(q);
+    expect(chips.map((c) => c.kind)).toEqual(["filter", "selector", "policy"]);
+    expect(chips[2].label).toBe("policy default/trusted · deny · rule 0");
+    const noPolicy = removeChip(q, chips[2]);
+    expect(noPolicy.policy).toBeUndefined();
+    expect(noPolicy.policy_action).toBeUndefined();
+    expect(noPolicy.policy_rule).toBeUndefined();
+    expect(removeChip(q, chips[0]).filters).toEqual([]);
+  });
+
+  it("suggests fields, then values", () => {
+    expect(suggestFilters("dest_na", () => [])).toContain("dest_namespace=");
+    expect(suggestFilters("action=d", (f) => (f === "action" ? ["allow", "deny"] : []))).toEqual(["action=deny"]);
+  });
+});
+
+describe("policy hits", () => {
+  it("parses the Calico spelling", () => {
+    const h = parsePolicyHit("0|default|np:storefront/trusted|deny|-1")!;
+    expect(h).toMatchObject({ tier: "default", kind: "np", namespace: "storefront", name: "trusted", rule: -1 });
+    expect(policyParam(h)).toBe("default/storefront/trusted");
+    const g = parsePolicyHit("1|platform|gnp:platform.allow-kube-dns|pass|2")!;
+    expect(g).toMatchObject({ kind: "gnp", namespace: null, name: "platform.allow-kube-dns", action: "pass", rule: 2 });
+  });
+
+  it("parses the Enterprise spelling", () => {
+    const h = parsePolicyHit("0|default|default/default.trusted|deny|-1")!;
+    expect(h).toMatchObject({ kind: "", namespace: "default", name: "default.trusted" });
+  });
+
+  it("rejects malformed hits", () => {
+    expect(parsePolicyHit("nonsense")).toBeNull();
+  });
+});
+
+describe("formatting", () => {
+  it("formats bytes and compact numbers", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatCompact(1234)).toBe("1.2k");
+    expect(formatCompact(999)).toBe("999");
+    expect(formatCompact(2_500_000)).toBe("2.5M");
+  });
+});

@@ -1,0 +1,192 @@
+// A dense, sortable table with expandable rows and per-cell "filter for / filter out value"
+// actions, as in Kibana's document table. Rendering stays cheap: rows are plain <tr>s and the
+// caller pages (the Flows view shows at most a few hundred rows at a time).
+import { Fragment, type ReactNode } from "react";
+
+export interface Column<T> {
+  key: string;
+  header: ReactNode;
+  render: (row: T) => ReactNode;
+  /** The field and value "filter for/out" uses; omit to offer no cell actions. */
+  filter?: (row: T) => { field: string; value: unknown } | null;
+  /** The API sort key (`end_time`, `bytes_out`, …); omit for unsortable columns. */
+  sortKey?: string;
+  align?: "left" | "right";
+  width?: string;
+  className?: string;
+}
+
+export type SortDir = "asc" | "desc";
+export interface SortState {
+  key: string;
+  dir: SortDir;
+}
+
+export function DataTable<T>({
+  columns,
+  rows,
+  rowKey,
+  renderExpanded,
+  expanded,
+  onToggleExpand,
+  onFilter,
+  sort,
+  onSort,
+  rowClassName,
+  onRowClick,
+  selectedKey,
+  testId,
+  empty,
+}: {
+  columns: Column<T>[];
+  rows: T[];
+  rowKey: (row: T) => string | number;
+  renderExpanded?: (row: T) => ReactNode;
+  expanded?: Set<string | number>;
+  onToggleExpand?: (key: string | number) => void;
+  onFilter?: (field: string, value: unknown, exclude: boolean) => void;
+  sort?: SortState;
+  onSort?: (s: SortState) => void;
+  rowClassName?: (row: T) => string;
+  onRowClick?: (row: T) => void;
+  selectedKey?: string | number;
+  testId?: string;
+  empty?: ReactNode;
+}) {
+  const expandable = !!renderExpanded;
+  const span = columns.length + (expandable ? 1 : 0);
+  return (
+    <div className="table-wrap">
+      <table className="data-table" data-testid={testId}>
+        <thead>
+          <tr>
+            {expandable && <th className="col-expand" aria-label="Expand" />}
+            {columns.map((c) => {
+              const active = sort && c.sortKey && sort.key === c.sortKey;
+              return (
+                <th
+                  key={c.key}
+                  style={{ width: c.width, textAlign: c.align }}
+                  className={`${c.sortKey && onSort ? "sortable" : ""} ${active ? "sorted" : ""}`}
+                  aria-sort={active ? (sort!.dir === "asc" ? "ascending" : "descending") : undefined}
+                  onClick={
+                    c.sortKey && onSort
+                      ? () =>
+                          onSort({
+                            key: c.sortKey!,
+                            dir: active && sort!.dir === "desc" ? "asc" : "desc",
+                          })
+                      : undefined
+                  }
+                >
+                  {c.header}
+                  {active && <span className="sort-arrow">{sort!.dir === "asc" ? "▲" : "▼"}</span>}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.length === 0 && empty && (
+            <tr>
+              <td colSpan={span} className="table-empty">
+                {empty}
+              </td>
+            </tr>
+          )}
+          {rows.map((row) => {
+            const k = rowKey(row);
+            const open = expanded?.has(k) ?? false;
+            return (
+              <Fragment key={k}>
+                <tr
+                  className={`${rowClassName?.(row) ?? ""} ${open ? "expanded" : ""} ${selectedKey === k ? "selected" : ""} ${onRowClick ? "clickable" : ""}`}
+                  onClick={onRowClick ? () => onRowClick(row) : undefined}
+                  data-row-key={k}
+                >
+                  {expandable && (
+                    <td className="col-expand">
+                      <button
+                        type="button"
+                        className="icon-btn expand-btn"
+                        aria-expanded={open}
+                        aria-label={open ? "Collapse row" : "Expand row"}
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          onToggleExpand?.(k);
+                        }}
+                      >
+                        {open ? "▾" : "▸"}
+                      </button>
+                    </td>
+                  )}
+                  {columns.map((c) => {
+                    const fv = onFilter && c.filter ? c.filter(row) : null;
+                    return (
+                      <td key={c.key} style={{ textAlign: c.align }} className={c.className} data-col={c.key}>
+                        <span className="cell">
+                          <span className="cell-value">{c.render(row)}</span>
+                          {fv && (
+                            <CellActions
+                              onFor={() => onFilter!(fv.field, fv.value, false)}
+                              onOut={() => onFilter!(fv.field, fv.value, true)}
+                            />
+                          )}
+                        </span>
+                      </td>
+                    );
+                  })}
+                </tr>
+                {open && renderExpanded && (
+                  <tr className="row-detail">
+                    <td colSpan={span}>{renderExpanded(row)}</td>
+                  </tr>
+                )}
+              </Fragment>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** The two magnifier buttons shown on a hovered cell. */
+export function CellActions({ onFor, onOut }: { onFor: () => void; onOut: () => void }) {
+  return (
+    <span className="cell-actions">
+      <button
+        type="button"
+        className="cell-action"
+        title="Filter for value"
+        aria-label="Filter for value"
+        data-testid="filter-for"
+        onClick={(e) => {
+          e.stopPropagation();
+          onFor();
+        }}
+      >
+        <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+          <circle cx="6.5" cy="6.5" r="4.5" fill="none" stroke="currentColor" strokeWidth="1.6" />
+          <path d="M10 10l4 4M4.5 6.5h4M6.5 4.5v4" stroke="currentColor" strokeWidth="1.6" />
+        </svg>
+      </button>
+      <button
+        type="button"
+        className="cell-action"
+        title="Filter out value"
+        aria-label="Filter out value"
+        data-testid="filter-out"
+        onClick={(e) => {
+          e.stopPropagation();
+          onOut();
+        }}
+      >
+        <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+          <circle cx="6.5" cy="6.5" r="4.5" fill="none" stroke="currentColor" strokeWidth="1.6" />
+          <path d="M10 10l4 4M4.5 6.5h4" stroke="currentColor" strokeWidth="1.6" />
+        </svg>
+      </button>
+    </span>
+  );
+}

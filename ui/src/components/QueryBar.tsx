@@ -1,0 +1,92 @@
+// The bar on top of every traffic view: time range, filter chips, label selectors, and the
+// view's own controls on the right. Autocompletion comes from the inventory and labels.
+import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { api, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
+import { FilterBar, labelSelectorSuggestions } from "./FilterBar";
+import { TimeRangePicker } from "./TimeRangePicker";
+
+// Inventory, labels and health change rarely; one copy for the whole app, refreshed per minute.
+const cache: { at: number; inv?: Inventory; labels?: Labels; health?: Health; pending?: Promise<void> } = { at: 0 };
+const listeners = new Set<() => void>();
+
+function refreshCache(): Promise<void> {
+  if (cache.pending) return cache.pending;
+  cache.pending = Promise.allSettled([api.inventory(), api.labels(), api.health()]).then(([inv, labels, health]) => {
+    if (inv.status === "fulfilled") cache.inv = inv.value;
+    if (labels.status === "fulfilled") cache.labels = labels.value;
+    if (health.status === "fulfilled") cache.health = health.value;
+    cache.at = Date.now();
+    cache.pending = undefined;
+    listeners.forEach((l) => l());
+  });
+  return cache.pending;
+}
+
+/** Inventory, labels and health shared by the views (undefined until loaded). */
+export function useClusterInfo(): { inventory?: Inventory; labels?: Labels; health?: Health } {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const l = () => setTick((n) => n + 1);
+    listeners.add(l);
+    if (Date.now() - cache.at > 60_000) void refreshCache();
+    return () => {
+      listeners.delete(l);
+    };
+  }, []);
+  return { inventory: cache.inv, labels: cache.labels, health: cache.health };
+}
+
+/** Known values of a flow field, for the filter input's autocompletion. */
+export function fieldValues(inv: Inventory | undefined, field: string): string[] {
+  if (field === "action") return ["allow", "deny"];
+  if (field === "reporter") return ["src", "dst"];
+  if (field === "proto") return ["tcp", "udp", "icmp", "sctp"];
+  if (field.endsWith("_type")) return ["wep", "hep", "ns", "net"];
+  if (!inv) return [];
+  if (field.endsWith("_namespace")) return inv.namespaces.map((n) => n.name).sort();
+  if (field === "dest_service_name") return [...new Set(inv.services.map((s) => String(s.name ?? "")))].sort();
+  if (field.endsWith("_name_aggr")) {
+    const names = new Set<string>(["pub", "pvt"]);
+    for (const e of inv.endpoints) {
+      const aggr = e.name_aggr ?? e.aggregated_name;
+      if (typeof aggr === "string") names.add(aggr);
+    }
+    for (const s of inv.network_sets) if (typeof s.name === "string") names.add(s.name);
+    return [...names].sort();
+  }
+  if (field.endsWith("_name")) return inv.endpoints.map((e) => e.name).sort();
+  return [];
+}
+
+export function QueryBar({
+  query,
+  onChange,
+  children,
+  showSelectors = true,
+}: {
+  query: FlowQuery;
+  onChange: (q: FlowQuery) => void;
+  children?: ReactNode;
+  showSelectors?: boolean;
+}) {
+  const { inventory, labels, health } = useClusterInfo();
+  const values = useCallback((field: string) => fieldValues(inventory, field), [inventory]);
+  return (
+    <div className={`query-bar ${showSelectors ? "" : "no-selectors"}`}>
+      <div className="query-bar-row">
+        <TimeRangePicker
+          value={{ since: query.since, from: query.from, to: query.to }}
+          dataMax={health?.data_time?.max}
+          onChange={(r) => onChange({ ...query, since: r.since, from: r.from, to: r.to })}
+        />
+        <div className="query-bar-actions">{children}</div>
+      </div>
+      <FilterBar
+        query={query}
+        onChange={onChange}
+        values={values}
+        labelSuggestions={labelSelectorSuggestions(labels?.keys)}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,34 @@
+// Loading, error and empty states, so every view says what is going on instead of going blank.
+import type { ReactNode } from "react";
+
+export function Loading({ label = "Loading…" }: { label?: string }) {
+  return (
+    <div className="state state-loading" role="status">
+      <span className="spinner" aria-hidden="true" />
+      {label}
+    </div>
+  );
+}
+
+export function ErrorState({ error, onRetry }: { error: Error; onRetry?: () => void }) {
+  return (
+    <div className="state state-error" role="alert">
+      <strong>Something went wrong</strong>
+      <span>{error.message}</span>
+      {onRetry && (
+        <button type="button" className="btn" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="state state-empty">
+      <strong>{title}</strong>
+      {children && <span>{children}</span>}
+    </div>
+  );
+}
