@@ -1,6 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import {
   emptyRule,
@@ -14,9 +12,21 @@ import {
   type PolicyForm,
 } from "./policyForm";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
-const scenarioDocs = (path: string) =>
-  parseAllDocuments(readFileSync(root + path, "utf8")).map((d) => d.toString());
+// The scenarios' manifests, read as text by Vite.
+import fmeApplication from "../../../scenarios/fme/manifests/50-application-policies.yaml?raw";
+import fmeKubernetes from "../../../scenarios/fme/manifests/60-kubernetes-policies.yaml?raw";
+import fmeFix from "../../../scenarios/fme/steps/fix.yaml?raw";
+import storefrontGuardRails from "../../../scenarios/storefront/manifests/50-guard-rails.yaml?raw";
+import storefrontZones from "../../../scenarios/storefront/manifests/60-zones.yaml?raw";
+
+const files: Record<string, string> = {
+  "scenarios/fme/manifests/50-application-policies.yaml": fmeApplication,
+  "scenarios/fme/manifests/60-kubernetes-policies.yaml": fmeKubernetes,
+  "scenarios/fme/steps/fix.yaml": fmeFix,
+  "scenarios/storefront/manifests/50-guard-rails.yaml": storefrontGuardRails,
+  "scenarios/storefront/manifests/60-zones.yaml": storefrontZones,
+};
+const scenarioDocs = (path: string) => parseAllDocuments(files[path]).map((d) => d.toString());
 
 // The blog's engine policy as the fme scenario ships it (broken) and as the fix step writes it.
 const [broken] = scenarioDocs("scenarios/fme/manifests/50-application-policies.yaml");

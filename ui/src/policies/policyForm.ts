@@ -248,9 +248,11 @@ function portValue(p: string): string | number {
 
 function entityObject(e: EntityForm): Obj | undefined {
   const o: Obj = {};
-  if (e.selector.trim()) o.selector = e.selector.trim();
-  if (e.notSelector.trim()) o.notSelector = e.notSelector.trim();
-  if (e.namespaceSelector.trim()) o.namespaceSelector = e.namespaceSelector.trim();
+  // Text is written as typed (not trimmed) so the form, re-read from the YAML on every
+  // keystroke, never swallows the space the user just typed.
+  if (e.selector.trim()) o.selector = e.selector;
+  if (e.notSelector.trim()) o.notSelector = e.notSelector;
+  if (e.namespaceSelector.trim()) o.namespaceSelector = e.namespaceSelector;
   const nets = e.nets.map((n) => n.trim()).filter(Boolean);
   const notNets = e.notNets.map((n) => n.trim()).filter(Boolean);
   const ports = e.ports.map((n) => n.trim()).filter(Boolean);
@@ -274,13 +276,14 @@ function ruleObject(r: RuleForm): Obj {
 
 /** The form as a plain manifest object (only the fields the form knows). */
 export function formToObject(f: PolicyForm): Obj {
-  const metadata: Obj = { name: f.name.trim() };
-  if (!isGlobal(f.kind)) metadata.namespace = f.namespace.trim();
+  const metadata: Obj = { name: f.name };
+  if (!isGlobal(f.kind)) metadata.namespace = f.namespace;
   const spec: Obj = {};
   if (f.tier && f.tier !== "default") spec.tier = f.tier;
   const order = f.order.trim();
-  if (order !== "") spec.order = Number.isFinite(Number(order)) ? Number(order) : order;
-  if (f.selector.trim()) spec.selector = f.selector.trim();
+  // A number only when it reads back the same, so "37." can still become "37.5".
+  if (order !== "") spec.order = String(Number(order)) === order ? Number(order) : order;
+  if (f.selector.trim()) spec.selector = f.selector;
   if (f.typesExplicit) {
     const types: string[] = [];
     if (f.ingressType) types.push("Ingress");

@@ -1,0 +1,238 @@
+// The Policy Board: tiers as columns in evaluation order, policies as cards in order.
+import { useMemo, useState } from "react";
+import { routeHref } from "../route";
+import { fetchBoard, exportPolicies, download, policyFlowsParams, type BoardPolicy, type BoardTier } from "./policyApi";
+import { useApi } from "./useApi";
+import { Icon } from "./icons";
+import { count, plural, actionLabel, timeLabel } from "./format";
+import { policiesHref } from "./PoliciesView";
+import { TimeRange, MetricLink, KindBadge, ErrorBanner } from "./parts";
+
+const METRICS_KEY = "flowlens.policies.metrics";
+
+function useMetricsToggle(): [boolean, (v: boolean) => void] {
+  const [on, setOn] = useState(() => localStorage.getItem(METRICS_KEY) !== "0");
+  return [
+    on,
+    (v: boolean) => {
+      localStorage.setItem(METRICS_KEY, v ? "1" : "0");
+      setOn(v);
+    },
+  ];
+}
+
+export function PolicyBoard({ since }: { since: string }) {
+  const board = useApi((s) => fetchBoard(since, s), [since], 10_000);
+  const [showMetrics, setShowMetrics] = useMetricsToggle();
+  const [search, setSearch] = useState("");
+
+  const tiers = board.data?.tiers ?? [];
+  const totals = useMemo(() => {
+    let policies = 0;
+    let denied = 0;
+    let idle = 0;
+    let staged = 0;
+    for (const t of tiers) {
+      for (const p of t.policies) {
+        policies++;
+        denied += p.metrics.denied;
+        if (p.endpoints === 0) idle++;
+        if (p.staged) staged++;
+      }
+    }
+    return { policies, denied, idle, staged };
+  }, [tiers]);
+
+  const needle = search.trim().toLowerCase();
+  const matches = (p: BoardPolicy) =>
+    !needle ||
+    p.name.toLowerCase().includes(needle) ||
+    (p.namespace ?? "").toLowerCase().includes(needle) ||
+    p.selector.toLowerCase().includes(needle);
+
+  const exportAll = async () => download("flowlens-policies.yaml", await exportPolicies());
+
+  return (
+    <div className="pl-board" data-testid="policy-board">
+      <header className="pl-head">
+        <div className="pl-title">
+          <h1>Policy Board</h1>
+          <p className="pl-sub">
+            Tiers are evaluated left to right, policies within a tier top to bottom.
+            {board.data?.time?.from ? ` Metrics from ${timeLabel(board.data.time.from)} to ${timeLabel(board.data.time.to)}.` : ""}
+          </p>
+        </div>
+        <div className="pl-tools">
+          <input
+            className="pl-search"
+            type="search"
+            placeholder="Filter policies…"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            aria-label="Filter policies"
+          />
+          <TimeRange since={since} href={(s) => policiesHref({ since: s })} />
+          <button
+            className={`pl-btn ${showMetrics ? "on" : ""}`}
+            onClick={() => setShowMetrics(!showMetrics)}
+            aria-pressed={showMetrics}
+            data-testid="metrics-toggle"
+            title={showMetrics ? "Hide metrics" : "Show metrics"}
+          >
+            <Icon name={showMetrics ? "eye" : "eyeOff"} /> Metrics
+          </button>
+          <button className="pl-btn" onClick={exportAll} title="Export every policy as YAML">
+            <Icon name="download" /> Export
+          </button>
+          <a className="pl-btn primary" href={policiesHref({ new: "1", since })} data-testid="new-policy">
+            <Icon name="plus" /> New policy
+          </a>
+        </div>
+      </header>
+
+      {board.error && <ErrorBanner message={board.error} onRetry={board.reload} />}
+
+      {board.data && (
+        <div className="pl-stats">
+          <Stat label="Tiers" value={count(tiers.length)} />
+          <Stat label="Policies" value={count(totals.policies)} />
+          <Stat label="Staged" value={count(totals.staged)} />
+          <Stat label="Denied connections" value={count(totals.denied)} tone={totals.denied ? "deny" : undefined} />
+          <Stat label="Select no endpoint" value={count(totals.idle)} tone={totals.idle ? "warn" : undefined} />
+        </div>
+      )}
+
+      {!board.data && board.loading && <div className="pl-empty">Loading policies…</div>}
+
+      <div className="pl-columns">
+        {tiers.map((tier, i) => (
+          <TierColumn
+            key={tier.name}
+            tier={tier}
+            position={i + 1}
+            since={since}
+            showMetrics={showMetrics}
+            policies={tier.policies.filter(matches)}
+          />
+        ))}
+      </div>
+    </div>
+  );
+}
+
+function Stat({ label, value, tone }: { label: string; value: string; tone?: "deny" | "warn" }) {
+  return (
+    <div className={`pl-stat ${tone ?? ""}`}>
+      <span className="v">{value}</span>
+      <span className="l">{label}</span>
+    </div>
+  );
+}
+
+function TierColumn({
+  tier,
+  position,
+  since,
+  showMetrics,
+  policies,
+}: {
+  tier: BoardTier;
+  position: number;
+  since: string;
+  showMetrics: boolean;
+  policies: BoardPolicy[];
+}) {
+  const denied = tier.policies.reduce((n, p) => n + p.metrics.denied, 0);
+  const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await exportPolicies(tier.name));
+  return (
+    <section className="pl-tier" data-testid={`tier-${tier.name}`} aria-label={`Tier ${tier.name}`}>
+      <header className="pl-tier-head">
+        <div className="pl-tier-name">
+          <span className="pl-tier-pos">{position}</span>
+          <span className="n">{tier.name}</span>
+          {denied > 0 && showMetrics && <span className="pl-dot deny" title={`${count(denied)} denied`} />}
+        </div>
+        <div className="pl-tier-meta">
+          {tier.order !== null ? `order ${tier.order}` : "order —"} · {plural(tier.policies.length, "policy", "policies")}
+          <span className="pl-tier-actions">
+            <button className="pl-icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`}>
+              <Icon name="download" size={14} />
+            </button>
+            <a className="pl-icon-btn" href={policiesHref({ new: "1", tier: tier.name, since })} title={`New policy in ${tier.name}`}>
+              <Icon name="plus" size={14} />
+            </a>
+          </span>
+        </div>
+      </header>
+      <div className="pl-cards">
+        {policies.map((p) => (
+          <PolicyCard key={p.id} p={p} since={since} showMetrics={showMetrics} />
+        ))}
+        {policies.length === 0 && <div className="pl-card-empty">No policies</div>}
+      </div>
+      <footer className={`pl-tier-end ${tier.default_action.toLowerCase()}`}>
+        End of tier: <b>{actionLabel(tier.default_action)}</b>
+      </footer>
+    </section>
+  );
+}
+
+function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; showMetrics: boolean }) {
+  const idle = p.endpoints === 0;
+  const href = policiesHref({ id: p.id, since });
+  const flows = (action?: string) => routeHref("flows", policyFlowsParams(p, since, action));
+  const m = p.metrics;
+  return (
+    <article
+      className={`pl-card ${idle ? "idle" : ""} ${p.staged ? "staged" : ""} ${m.denied > 0 ? "has-deny" : ""}`}
+      data-testid="policy-card"
+      data-policy-id={p.id}
+    >
+      <a className="pl-card-link" href={href} aria-label={`Open ${p.name}`} />
+      <div className="pl-card-top">
+        <span className="pl-order" title="Order within the tier">{p.order ?? "—"}</span>
+        <a className="pl-card-name" href={href} title={p.name}>
+          {p.name}
+        </a>
+      </div>
+      <div className="pl-card-badges">
+        <KindBadge kind={p.kind} label={p.kind_label} />
+        {p.staged && <span className="pl-badge staged">Staged</span>}
+        <span className="pl-scope" title={p.namespace ? `Namespace ${p.namespace}` : "All namespaces"}>
+          <Icon name={p.namespace ? "box" : "globe"} size={12} />
+          {p.namespace ?? "global"}
+        </span>
+      </div>
+      <code className="pl-selector" title={p.selector}>
+        {p.selector || "all()"}
+      </code>
+      <div className="pl-card-foot">
+        <span className={`pl-endpoints ${idle ? "warn" : ""}`} data-testid="endpoints">
+          <Icon name={idle ? "alert" : "target"} size={12} />
+          {idle ? "Selects no endpoint" : plural(p.endpoints, "endpoint")}
+        </span>
+        {p.unused_rules.length > 0 && showMetrics && (
+          <span className="pl-unused" title={`Rules never hit in this range: ${p.unused_rules.join(", ")}`}>
+            {plural(p.unused_rules.length, "rule")} never hit
+          </span>
+        )}
+      </div>
+      {showMetrics && (
+        <div className="pl-metrics" data-testid="card-metrics">
+          <MetricLink label="Connections" value={m.connections} href={flows()} />
+          <MetricLink label="Allowed" value={m.allowed} href={flows("allow")} tone="allow" />
+          <MetricLink label="Denied" value={m.denied} href={flows("deny")} tone="deny" />
+          <MetricLink label="Passed" value={m.passed} href={flows("pass")} tone="pass" />
+        </div>
+      )}
+      {showMetrics && p.staged && (
+        <div className="pl-metrics pending" data-testid="card-pending" title="What this staged policy would do if enforced">
+          <MetricLink label="Pending" value={m.pending_connections} />
+          <MetricLink label="Would allow" value={m.pending_allowed} tone="allow" />
+          <MetricLink label="Would deny" value={m.pending_denied} tone="deny" />
+          <MetricLink label="Would pass" value={m.pending_passed} tone="pass" />
+        </div>
+      )}
+    </article>
+  );
+}

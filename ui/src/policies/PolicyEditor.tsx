@@ -1,0 +1,343 @@
+// The Policy Editor: YAML and form side by side, kept in sync; validation from the server
+// at the line and field; impact preview over stored flows; save staged or enforced.
+import { useEffect, useMemo, useRef, useState } from "react";
+import {
+  ApiError,
+  deletePolicy,
+  download,
+  fetchBoard,
+  fetchPolicy,
+  previewPolicy,
+  savePolicy,
+  validatePolicy,
+  type ErrorDetail,
+  type Preview,
+} from "./policyApi";
+import { formToYaml, lineOfField, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
+import { PolicyFormView, type FieldErrors } from "./PolicyFormView";
+import { PreviewPanel } from "./PreviewPanel";
+import { YamlEditor, type LineMessage } from "./YamlEditor";
+import { Icon } from "./icons";
+import { ErrorBanner } from "./parts";
+import { policiesHref } from "./PoliciesView";
+import { TIME_RANGES } from "./format";
+
+interface Props {
+  id: string | null;
+  since: string;
+  newTier?: string;
+  newNamespace?: string | null;
+}
+
+type Validation =
+  | { state: "idle" }
+  | { state: "checking" }
+  | { state: "valid"; policy: Record<string, unknown> }
+  | { state: "invalid"; message: string; details: ErrorDetail[] };
+
+async function fetchNamespaces(signal: AbortSignal): Promise<string[]> {
+  const res = await fetch("/api/inventory", { signal });
+  if (!res.ok) return [];
+  const inv = (await res.json()) as { namespaces?: { name: string }[] };
+  return (inv.namespaces ?? []).map((n) => n.name).sort();
+}
+
+/** The id the server gives a saved policy, from the saved YAML (as in a policy hit). */
+function idOf(form: PolicyForm, staged: boolean): string {
+  const global = form.kind.includes("Global");
+  const tag = `${staged ? "s" : ""}${global ? "gnp" : "np"}`;
+  return global ? `${tag}:${form.name}` : `${tag}:${form.namespace}/${form.name}`;
+}
+
+export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
+  const [yamlText, setYamlText] = useState<string | null>(null);
+  const [original, setOriginal] = useState<string>("");
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [tiers, setTiers] = useState<string[]>([]);
+  const [namespaces, setNamespaces] = useState<string[]>([]);
+  const [validation, setValidation] = useState<Validation>({ state: "idle" });
+  const [previewSince, setPreviewSince] = useState(since);
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [previewing, setPreviewing] = useState(false);
+  const [previewError, setPreviewError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const [tab, setTab] = useState<"form" | "yaml">("form");
+  const [stagedOriginal, setStagedOriginal] = useState(false);
+  const lastGoodForm = useRef<PolicyForm | null>(null);
+  const previewRef = useRef<HTMLDivElement>(null);
+
+  // Load the policy (or start a new one), the tiers and the namespaces.
+  useEffect(() => {
+    const ctl = new AbortController();
+    fetchBoard(since, ctl.signal)
+      .then((b) => setTiers(b.tiers.map((t) => t.name)))
+      .catch(() => {});
+    fetchNamespaces(ctl.signal)
+      .then((ns) => {
+        setNamespaces(ns);
+        if (!id) {
+          const ns0 = newNamespace ?? (ns.includes("default") ? "default" : ns[0] ?? "default");
+          const text = formToYaml(newPolicyForm(newTier ?? "default", ns0));
+          setYamlText(text);
+          setOriginal("");
+        }
+      })
+      .catch(() => {
+        if (!id) setYamlText(formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? "default")));
+      });
+    if (id) {
+      fetchPolicy(id, since, ctl.signal)
+        .then((p) => {
+          setYamlText(p.yaml);
+          setOriginal(p.yaml);
+          setStagedOriginal(p.staged);
+        })
+        .catch((e: unknown) => {
+          if (!ctl.signal.aborted) setLoadError(e instanceof Error ? e.message : String(e));
+        });
+    }
+    return () => ctl.abort();
+  }, [id, since, newTier, newNamespace]);
+
+  const parsed = useMemo(() => (yamlText === null ? null : yamlToForm(yamlText)), [yamlText]);
+  if (parsed?.ok) lastGoodForm.current = parsed.form;
+  const form = parsed?.ok ? parsed.form : lastGoodForm.current;
+
+  // Validate on the server as the text settles.
+  useEffect(() => {
+    if (yamlText === null) return;
+    const ctl = new AbortController();
+    setValidation({ state: "checking" });
+    const t = setTimeout(() => {
+      validatePolicy(yamlText, ctl.signal)
+        .then((r) => setValidation({ state: "valid", policy: r.policy }))
+        .catch((e: unknown) => {
+          if (ctl.signal.aborted) return;
+          if (e instanceof ApiError) setValidation({ state: "invalid", message: e.message, details: e.details });
+          else setValidation({ state: "invalid", message: String(e), details: [] });
+        });
+    }, 350);
+    return () => {
+      clearTimeout(t);
+      ctl.abort();
+    };
+  }, [yamlText]);
+
+  // A preview describes one draft: editing makes it stale.
+  useEffect(() => setPreview(null), [yamlText]);
+
+  const details = validation.state === "invalid" ? validation.details : [];
+  const messages: LineMessage[] = useMemo(() => {
+    if (yamlText === null) return [];
+    const out: LineMessage[] = details.map((d) => ({
+      line: d.line ?? (d.field ? lineOfField(yamlText, d.field) : null) ?? 1,
+      column: d.column,
+      message: d.field ? `${d.field}: ${d.message}` : d.message,
+    }));
+    if (validation.state === "invalid" && details.length === 0) out.push({ line: 1, message: validation.message });
+    return out;
+  }, [details, validation, yamlText]);
+  const fieldErrors: FieldErrors = useMemo(() => {
+    const m: FieldErrors = new Map();
+    for (const d of details) if (d.field) m.set(d.field, [...(m.get(d.field) ?? []), d.message]);
+    return m;
+  }, [details]);
+
+  const onForm = (f: PolicyForm) => setYamlText((prev) => formToYaml(f, prev ?? undefined));
+
+  const runPreview = async () => {
+    if (yamlText === null) return;
+    setPreviewing(true);
+    setPreviewError(null);
+    try {
+      setPreview(await previewPolicy({ yaml: yamlText, since: previewSince }));
+      requestAnimationFrame(() => previewRef.current?.scrollIntoView({ behavior: "smooth", block: "start" }));
+    } catch (e) {
+      setPreviewError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setPreviewing(false);
+    }
+  };
+
+  const save = async (staged: boolean) => {
+    if (yamlText === null) return;
+    setSaving(true);
+    setSaveError(null);
+    try {
+      const r = await savePolicy(yamlText, staged);
+      const savedId = typeof r.id === "string" ? r.id : form ? idOf(form, staged) : id;
+      window.location.hash = savedId ? policiesHref({ id: savedId, since }) : policiesHref({ since });
+    } catch (e) {
+      setSaveError(e instanceof ApiError && e.details.length ? `${e.message} (see the marked lines)` : e instanceof Error ? e.message : String(e));
+      if (e instanceof ApiError && e.details.length) setValidation({ state: "invalid", message: e.message, details: e.details });
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const remove = async () => {
+    if (!id || !window.confirm("Delete this policy from the running inventory?")) return;
+    try {
+      await deletePolicy(id);
+      window.location.hash = policiesHref({ since });
+    } catch (e) {
+      setSaveError(e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  const dirty = yamlText !== null && yamlText !== original;
+  const name = form?.name ?? "policy";
+  const invalid = validation.state === "invalid";
+
+  return (
+    <div className="pl-editor" data-testid="policy-editor">
+      <nav className="pl-crumbs">
+        <a href={policiesHref({ since })}>
+          <Icon name="back" size={14} /> Policy Board
+        </a>
+        {id && (
+          <>
+            <span>/</span>
+            <a href={policiesHref({ id, since })}>{name}</a>
+          </>
+        )}
+        <span>/</span>
+        <span className="cur">{id ? "Edit" : "New policy"}</span>
+      </nav>
+      <header className="pl-head">
+        <div className="pl-title">
+          <h1>{id ? `Edit ${name}` : "New policy"}</h1>
+          <p className="pl-sub">
+            Edit with the form or the YAML; both stay in sync. Preview the impact on stored flows before you save.
+          </p>
+        </div>
+        <div className="pl-tools">
+          {id && (
+            <button className="pl-btn danger" onClick={remove}>
+              <Icon name="trash" /> Delete
+            </button>
+          )}
+          <button className="pl-btn" onClick={() => yamlText && download(`${name}.yaml`, yamlText)} disabled={yamlText === null}>
+            <Icon name="download" /> Export YAML
+          </button>
+          <button
+            className="pl-btn"
+            onClick={() => save(true)}
+            disabled={saving || yamlText === null || invalid}
+            data-testid="save-staged"
+            title="Save as a staged policy: it records what it would do without enforcing it"
+          >
+            Save as staged
+          </button>
+          <button
+            className="pl-btn primary"
+            onClick={() => save(false)}
+            disabled={saving || yamlText === null || invalid}
+            data-testid="save-enforced"
+          >
+            <Icon name="shield" /> {stagedOriginal ? "Enforce" : "Save & enforce"}
+          </button>
+        </div>
+      </header>
+
+      {loadError && <ErrorBanner message={loadError} />}
+      {saveError && <ErrorBanner message={saveError} />}
+
+      <div className="pl-preview-bar">
+        <Icon name="play" size={14} />
+        <span>Preview the impact of this draft on the flows stored in the last</span>
+        <select value={previewSince} onChange={(e) => setPreviewSince(e.target.value)} aria-label="Preview window">
+          {[...new Set([previewSince, ...TIME_RANGES.map((r) => r.value)])].map((v) => (
+            <option key={v} value={v}>
+              {TIME_RANGES.find((r) => r.value === v)?.label ?? v}
+            </option>
+          ))}
+        </select>
+        <button className="pl-btn small accent" onClick={runPreview} disabled={previewing || yamlText === null || invalid} data-testid="run-preview">
+          {previewing ? "Evaluating…" : "Preview impact"}
+        </button>
+        <span className="grow" />
+        <ValidationBadge v={validation} dirty={dirty} />
+      </div>
+
+      <div className="pl-editor-tabs" role="tablist">
+        <button role="tab" aria-selected={tab === "form"} className={tab === "form" ? "on" : ""} onClick={() => setTab("form")}>
+          Form
+        </button>
+        <button role="tab" aria-selected={tab === "yaml"} className={tab === "yaml" ? "on" : ""} onClick={() => setTab("yaml")}>
+          YAML
+        </button>
+      </div>
+
+      <div className={`pl-editor-body tab-${tab}`}>
+        <div className="pl-editor-form">
+          {parsed && !parsed.ok && (
+            <div className={`pl-form-blocked ${parsed.syntax ? "syntax" : ""}`}>
+              <Icon name="alert" />
+              {parsed.syntax ? `The YAML does not parse: ${parsed.reason}. The form shows the last readable version.` : parsed.reason}
+            </div>
+          )}
+          {form && (parsed?.ok || parsed?.syntax) ? (
+            <PolicyFormView
+              form={form}
+              onChange={onForm}
+              disabled={!parsed?.ok}
+              tiers={tiers}
+              namespaces={namespaces}
+              errors={fieldErrors}
+              existing={id !== null}
+            />
+          ) : (
+            yamlText === null && !loadError && <div className="pl-empty">Loading…</div>
+          )}
+        </div>
+        <div className="pl-editor-yaml">
+          <div className="pl-yaml-head">
+            <span>YAML</span>
+            {messages.length > 0 && <span className="pl-yaml-errcount">{messages.length} problem{messages.length > 1 ? "s" : ""}</span>}
+          </div>
+          {yamlText !== null && <YamlEditor value={yamlText} onChange={setYamlText} messages={messages} minHeight="420px" />}
+          {messages.length > 0 && (
+            <ul className="pl-problems" data-testid="validation-errors">
+              {messages.map((m, i) => (
+                <li key={i}>
+                  <span className="ln">line {m.line}</span> {m.message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+
+      <div ref={previewRef} className="pl-preview-wrap">
+        {previewError && <ErrorBanner message={previewError} />}
+        {preview && <PreviewPanel preview={preview} />}
+      </div>
+    </div>
+  );
+}
+
+function ValidationBadge({ v, dirty }: { v: Validation; dirty: boolean }) {
+  const edited = dirty ? <span className="pl-dirty">Unsaved changes</span> : null;
+  switch (v.state) {
+    case "checking":
+      return <span className="pl-valid checking">{edited}Checking…</span>;
+    case "valid":
+      return (
+        <span className="pl-valid ok" data-testid="validation-ok">
+          {edited}
+          <Icon name="check" size={14} /> Valid
+        </span>
+      );
+    case "invalid":
+      return (
+        <span className="pl-valid bad" data-testid="validation-bad">
+          {edited}
+          <Icon name="alert" size={14} /> {v.details.length ? `${v.details.length} error${v.details.length > 1 ? "s" : ""}` : "Invalid"}
+        </span>
+      );
+    default:
+      return edited;
+  }
+}

@@ -1,0 +1,170 @@
+// The impact preview: the stored flows of a window re-evaluated with the draft in place.
+import { useMemo, useState } from "react";
+import type { ChangeKind, Preview, PreviewChange } from "./policyApi";
+import { count, hitLabel, plural, portRanges, timeLabel } from "./format";
+import { Icon } from "./icons";
+
+const GROUP_TITLES: Record<ChangeKind, string> = {
+  deny_to_allow: "Denied → allowed",
+  allow_to_deny: "Allowed → denied",
+  uncertain: "Outcome uncertain",
+};
+const GROUP_HINTS: Record<ChangeKind, string> = {
+  deny_to_allow: "Flows the draft would let through.",
+  allow_to_deny: "Flows the draft would block.",
+  uncertain: "What was kept of these flows is not enough to know their outcome.",
+};
+
+interface Group {
+  key: string;
+  change: ChangeKind;
+  source: string;
+  dest: string;
+  proto: string;
+  ports: number[];
+  flowLogs: number;
+  flows: number;
+  befores: string[];
+  afters: string[];
+  reasons: string[];
+  rows: PreviewChange[];
+}
+
+function endpoint(ns: string | null, name: string): string {
+  return ns && ns !== "-" ? `${ns}/${name}` : name;
+}
+
+/** One group per change, source, destination and protocol; ports are collapsed into ranges. */
+export function groupChanges(changes: PreviewChange[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const c of changes) {
+    const source = endpoint(c.source_namespace, c.source_name_aggr);
+    const dest = endpoint(c.dest_namespace, c.dest_name_aggr);
+    const key = `${c.change}|${source}|${dest}|${c.proto}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { key, change: c.change, source, dest, proto: c.proto, ports: [], flowLogs: 0, flows: 0, befores: [], afters: [], reasons: [], rows: [] };
+      groups.set(key, g);
+    }
+    if (c.dest_port !== null && c.dest_port !== undefined) g.ports.push(c.dest_port);
+    g.flowLogs += c.flow_logs;
+    g.flows += c.num_flows;
+    if (c.before && !g.befores.includes(c.before)) g.befores.push(c.before);
+    if (c.after && !g.afters.includes(c.after)) g.afters.push(c.after);
+    if (c.reason && !g.reasons.includes(c.reason)) g.reasons.push(c.reason);
+    g.rows.push(c);
+  }
+  return [...groups.values()].sort((a, b) => b.flows - a.flows);
+}
+
+export function PreviewPanel({ preview }: { preview: Preview }) {
+  const groups = useMemo(() => groupChanges(preview.changes), [preview]);
+  const s = preview.summary;
+  const kinds: ChangeKind[] = ["deny_to_allow", "allow_to_deny", "uncertain"];
+  const nothing = s.allow_to_deny + s.deny_to_allow + s.uncertain === 0;
+  return (
+    <div className="pl-preview" data-testid="preview-result">
+      <div className="pl-preview-meta">
+        Re-evaluated {plural(preview.flow_logs, "flow log")} ({plural(preview.evaluated_tuples, "distinct flow")}) from{" "}
+        {timeLabel(preview.window.from)} to {timeLabel(preview.window.to)}.
+      </div>
+      <div className="pl-preview-tiles">
+        <Tile tone="allow" label="Denied → allowed" value={s.deny_to_allow} testid="sum-deny-to-allow" />
+        <Tile tone="deny" label="Allowed → denied" value={s.allow_to_deny} testid="sum-allow-to-deny" />
+        <Tile tone="warn" label="Uncertain" value={s.uncertain} testid="sum-uncertain" />
+        <Tile tone="none" label="Unchanged" value={s.unchanged} testid="sum-unchanged" />
+      </div>
+      {nothing && (
+        <div className="pl-preview-none">
+          <Icon name="check" /> No stored flow in this window would change outcome.
+        </div>
+      )}
+      {kinds.map((k) => {
+        const gs = groups.filter((g) => g.change === k);
+        if (!gs.length) return null;
+        return (
+          <section key={k} className={`pl-change-group ${k}`} data-testid={`changes-${k}`}>
+            <h3>
+              {GROUP_TITLES[k]} <span className="pl-count">{gs.length}</span>
+              <span className="pl-note">{GROUP_HINTS[k]}</span>
+            </h3>
+            <table className="pl-changes">
+              <thead>
+                <tr>
+                  <th>Source</th>
+                  <th />
+                  <th>Destination</th>
+                  <th>Ports</th>
+                  <th className="num">Flow logs</th>
+                  <th className="num">Flows</th>
+                  <th>{k === "uncertain" ? "Why" : "Before → after"}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {gs.map((g) => (
+                  <GroupRow key={g.key} g={g} />
+                ))}
+              </tbody>
+            </table>
+          </section>
+        );
+      })}
+    </div>
+  );
+}
+
+function Tile({ tone, label, value, testid }: { tone: string; label: string; value: number; testid: string }) {
+  return (
+    <div className={`pl-tile ${tone} ${value === 0 ? "zero" : ""}`} data-testid={testid} data-value={value}>
+      <span className="v">{count(value)}</span>
+      <span className="l">{label}</span>
+    </div>
+  );
+}
+
+function GroupRow({ g }: { g: Group }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <tr className="pl-change-row" data-testid="change-group" data-source={g.source} data-dest={g.dest} data-ports={portRanges(g.ports)}>
+        <td className="ep">{g.source}</td>
+        <td className="arrow">
+          <Icon name="arrow" size={14} />
+        </td>
+        <td className="ep">{g.dest}</td>
+        <td className="ports">
+          <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports) || "—"}
+          {g.rows.length > 1 && (
+            <button className="pl-link-btn" onClick={() => setOpen(!open)}>
+              {open ? "hide" : `${g.rows.length} rows`}
+            </button>
+          )}
+        </td>
+        <td className="num">{count(g.flowLogs)}</td>
+        <td className="num">{count(g.flows)}</td>
+        <td className="hits">
+          {g.change === "uncertain" ? (
+            g.reasons.join("; ") || "—"
+          ) : (
+            <>
+              <div className="before">{g.befores.map(hitLabel).join("; ") || "—"}</div>
+              <div className="after">{g.afters.map(hitLabel).join("; ") || "—"}</div>
+            </>
+          )}
+        </td>
+      </tr>
+      {open &&
+        g.rows.map((r, i) => (
+          <tr key={i} className="pl-change-sub">
+            <td />
+            <td />
+            <td />
+            <td className="ports">{r.dest_port ?? "—"}</td>
+            <td className="num">{count(r.flow_logs)}</td>
+            <td className="num">{count(r.num_flows)}</td>
+            <td className="hits">{r.reason ?? `${hitLabel(r.before)} → ${hitLabel(r.after)}`}</td>
+          </tr>
+        ))}
+    </>
+  );
+}
