@@ -1,7 +1,7 @@
 // The Policy Board: tiers as columns in evaluation order, policies as cards in order.
 import { useMemo, useState } from "react";
 import { routeHref } from "../route";
-import { fetchBoard, exportPolicies, download, policyFlowsParams, type BoardPolicy, type BoardTier } from "./policyApi";
+import { fetchBoard, exportPolicies, download, policyFlowsParams, unusedRuleLabels, type BoardPolicy, type BoardTier } from "./policyApi";
 import { useApi } from "./useApi";
 import { Icon } from "./icons";
 import { count, plural, actionLabel, timeLabel } from "./format";
@@ -179,6 +179,7 @@ function TierColumn({
 
 function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; showMetrics: boolean }) {
   const idle = p.endpoints === 0;
+  const unused = unusedRuleLabels(p.unused_rules);
   const href = policiesHref({ id: p.id, since });
   const flows = (action?: string) => routeHref("flows", policyFlowsParams(p, since, action));
   const m = p.metrics;
@@ -211,9 +212,9 @@ function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; 
           <Icon name={idle ? "alert" : "target"} size={12} />
           {idle ? "Selects no endpoint" : plural(p.endpoints, "endpoint")}
         </span>
-        {p.unused_rules.length > 0 && showMetrics && (
-          <span className="pl-unused" title={`Rules never hit in this range: ${p.unused_rules.join(", ")}`}>
-            {plural(p.unused_rules.length, "rule")} never hit
+        {unused.length > 0 && showMetrics && (
+          <span className="pl-unused" title={`Rules never hit in this range: ${unused.join(", ")}`}>
+            {plural(unused.length, "rule")} never hit
           </span>
         )}
       </div>

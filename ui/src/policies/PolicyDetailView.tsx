@@ -164,7 +164,7 @@ function RuleSection({
           </thead>
           <tbody>
             {rules.map((r) => (
-              <RuleRow key={r.index} p={p} r={r} since={since} unused={p.unused_rules.includes(r.index)} />
+              <RuleRow key={r.index} p={p} r={r} since={since} />
             ))}
           </tbody>
         </table>
@@ -173,7 +173,7 @@ function RuleSection({
   );
 }
 
-function RuleRow({ p, r, since, unused }: { p: PolicyDetail; r: RuleView; since: string; unused: boolean }) {
+function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string }) {
   const link = (action: string) => routeHref("flows", policyFlowsParams(p, since, action, r.index));
   const hits = r.metrics.allowed + r.metrics.denied + r.metrics.passed;
   return (
@@ -184,7 +184,7 @@ function RuleRow({ p, r, since, unused }: { p: PolicyDetail; r: RuleView; since:
       </td>
       <td className="text">
         {r.text}
-        {hits === 0 && <span className="pl-never" title={unused ? "No flow in the range hit this rule" : undefined}>never hit</span>}
+        {hits === 0 && <span className="pl-never" title="No flow in the time range hit this rule">never hit</span>}
       </td>
       <td className="num">
         <MetricLink label="" tone="allow" value={r.metrics.allowed} href={link("allow")} />

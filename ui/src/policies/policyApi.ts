@@ -24,7 +24,17 @@ export interface BoardPolicy {
   endpoints: number;
   types: string[];
   metrics: PolicyMetrics;
-  unused_rules: number[];
+  /** Rules no flow hit in the range: indices, or indices per direction. */
+  unused_rules: UnusedRules;
+}
+
+export type UnusedRules = number[] | string[] | { ingress?: number[]; egress?: number[] };
+
+/** The unused rules as `ingress 0`, `egress 1`, … (or bare indices when the direction is not given). */
+export function unusedRuleLabels(u: UnusedRules | null | undefined): string[] {
+  if (!u) return [];
+  if (Array.isArray(u)) return u.map((x) => String(x).replace(":", " "));
+  return [...(u.ingress ?? []).map((i) => `ingress ${i}`), ...(u.egress ?? []).map((i) => `egress ${i}`)];
 }
 
 export interface BoardTier {

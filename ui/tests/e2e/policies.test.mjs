@@ -1,0 +1,306 @@
+// Browser tests of the Policy Board and Policy Editor, replaying the blog post: in the `fme`
+// demo the default deny denies the engines' port-pool traffic; the engine policy's view shows
+// the egress rule that lacks 42000:43000; adding it in the editor, the preview lists exactly
+// the engine → core flows turning allowed; saving it turns new engine → core flows allowed.
+//
+// Run: `node --test tests/e2e/policies.test.mjs` from ui/ after `npx vite build` and
+// `cargo build -p flowlens`. FLOWLENS_BIN and FLOWLENS_UI_DIR override the defaults.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const uiDir = resolve(here, "../..");
+const repo = resolve(uiDir, "..");
+const shots = join(uiDir, "test-results", "screenshots");
+
+let ctx; // { base, page, browser, stop }
+
+// ---- start-up: the shared harness when present, else a local demo and browser --------------
+
+async function startLocal() {
+  const bin = process.env.FLOWLENS_BIN ?? join(repo, "target/debug/flowlens");
+  const uiDist = process.env.FLOWLENS_UI_DIR ?? join(uiDir, "dist");
+  const data = mkdtempSync(join(tmpdir(), "flowlens-policies-"));
+  const proc = spawn(
+    bin,
+    ["demo", "--scenario", "fme", "--port", "0", "--data", data, "--speed", "20", "--ui-dir", uiDist],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const base = await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`demo did not start:\n${output}`)), 60_000);
+    const onData = (chunk) => {
+      output += chunk;
+      const m = output.match(/http:\/\/(127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0):(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        res(`http://127.0.0.1:${m[2]}`);
+      }
+    };
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", onData);
+    proc.on("exit", (code) => rej(new Error(`demo exited (${code}):\n${output}`)));
+  });
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+  return {
+    base,
+    page,
+    browser,
+    stop: async () => {
+      await browser.close().catch(() => {});
+      proc.kill("SIGTERM");
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+async function start() {
+  const harnessPath = join(here, "harness.mjs");
+  if (existsSync(harnessPath)) {
+    const h = await import(harnessPath);
+    if (typeof h.startDemo === "function") {
+      const demo = await h.startDemo({ scenario: "fme", speed: 20 });
+      const page = demo.page ?? (await demo.browser.newPage({ viewport: { width: 1600, height: 1000 } }));
+      await page.setViewportSize({ width: 1600, height: 1000 });
+      return { base: demo.base ?? demo.url, page, browser: demo.browser, stop: () => demo.stop() };
+    }
+  }
+  return startLocal();
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+async function api(path, init) {
+  const res = await fetch(ctx.base + path, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${path}: ${res.status} ${text}`);
+  return text && res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
+}
+
+async function until(what, fn, timeoutMs = 60_000, everyMs = 500) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function shot(name) {
+  mkdirSync(shots, { recursive: true });
+  await ctx.page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+const ENGINE = "np:fme/application.engine-fmeserver";
+const inPool = (p) => p >= 42000 && p <= 43000;
+
+function boardPolicy(board, pred) {
+  for (const t of board.tiers) for (const p of t.policies) if (pred(p)) return p;
+  return null;
+}
+
+before(async () => {
+  ctx = await start();
+  ctx.page.on("pageerror", (e) => console.error("page error:", e.message));
+  // Enough stored traffic for the board: denied port-pool flows exist.
+  await until("denied engine → core flows", async () => {
+    const q = new URLSearchParams({ limit: "1" });
+    q.append("filter", "action=deny");
+    q.append("filter", "dest_port>=42000");
+    const page = await api(`/api/flows?${q}`);
+    return page.total > 0;
+  });
+});
+
+after(async () => {
+  await ctx?.stop();
+});
+
+// ---- the blog, step by step ----------------------------------------------------------------
+
+test("the board shows tiers in order and denied traffic on the default deny", async () => {
+  const { page, base } = ctx;
+  const board = await api("/api/policies?since=15m");
+  const tierNames = board.tiers.map((t) => t.name);
+  assert.ok(tierNames.indexOf("application") < tierNames.indexOf("default"), `tier order ${tierNames}`);
+  const deny = boardPolicy(board, (p) => p.name === "default-deny" && p.namespace === "fme");
+  assert.ok(deny, "default-deny on the board");
+  assert.ok(deny.metrics.denied > 0, "the API counts denied connections on default-deny");
+
+  await page.goto(`${base}/#/policies?since=15m`);
+  await page.getByTestId("policy-board").waitFor();
+  const columns = page.locator(".pl-tier");
+  await columns.first().waitFor();
+  const shownTiers = await columns.evaluateAll((els) => els.map((e) => e.getAttribute("data-testid")));
+  assert.deepEqual(shownTiers, tierNames.map((t) => `tier-${t}`), "columns in evaluation order");
+
+  // Metrics on (the toggle remembers its state; make sure they are shown).
+  const toggle = page.getByTestId("metrics-toggle");
+  if ((await toggle.getAttribute("aria-pressed")) !== "true") await toggle.click();
+
+  const card = page.locator(`[data-policy-id="${deny.id}"]`);
+  await card.waitFor();
+  const denied = card.locator('[data-metric="Denied"] .v');
+  const deniedShown = Number((await denied.textContent()).replace(/[^\d]/g, ""));
+  assert.ok(deniedShown > 0, "the card shows denied connections");
+  assert.match(await card.getAttribute("class"), /has-deny/);
+  assert.match(await card.textContent(), /Kubernetes/i, "kind badge");
+  await shot("policies-board");
+
+  // Hiding metrics hides them.
+  await toggle.click();
+  assert.equal(await page.getByTestId("card-metrics").count(), 0);
+  await toggle.click();
+  assert.ok((await page.getByTestId("card-metrics").count()) > 0);
+
+  // One click from the denied figure opens the Flows view on exactly those flows.
+  const link = card.locator('a[data-metric="Denied"]');
+  const href = await link.getAttribute("href");
+  const q = new URLSearchParams(href.split("?")[1]);
+  assert.equal(q.get("policy"), "default/fme/default-deny");
+  assert.equal(q.get("policy_action"), "deny");
+  assert.equal(q.get("since"), "15m");
+  const flows = await api(`/api/flows?${q}&limit=200`);
+  assert.ok(flows.total > 0, "the link's query finds the denied flows");
+  assert.ok(flows.flows.every((f) => f.action === "deny"));
+});
+
+test("the engine policy's view shows the egress rule without the port pool", async () => {
+  const { page, base } = ctx;
+  await page.goto(`${base}/#/policies?since=15m`);
+  await page.locator(`[data-policy-id="${ENGINE}"] .pl-card-name`).click();
+  await page.getByTestId("policy-detail").waitFor();
+  assert.match(page.url(), /id=np%3Afme%2Fapplication\.engine-fmeserver|id=np:fme\/application\.engine-fmeserver/);
+
+  const egress = page.getByTestId("rules-egress");
+  const rows = egress.getByTestId("rule-row");
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 2);
+  const rule0 = await rows.nth(0).locator(".text").textContent();
+  assert.match(rule0, /7070/);
+  assert.doesNotMatch(rule0, /42000/, "the engine → core rule lacks the port pool");
+  const allowed0 = Number((await rows.nth(0).locator(".pl-metric.allow .v").textContent()).replace(/[^\d]/g, ""));
+  assert.ok(allowed0 > 0, "registration on 7070 is allowed by egress rule 0");
+
+  // What no rule matched goes past the end of the application tier.
+  const eot = page.getByTestId("end-of-tier");
+  await eot.waitFor();
+  const eotText = await eot.textContent();
+  assert.match(eotText, /Pass/);
+  const eotLink = eot.locator("a.pl-metric");
+  const eotHref = await eotLink.getAttribute("href");
+  const q = new URLSearchParams(eotHref.split("?")[1]);
+  assert.equal(q.get("policy_rule"), "-1");
+  assert.equal(q.get("policy_action"), "pass");
+  const passed = await api(`/api/flows?${q}&limit=500`);
+  assert.ok(passed.total > 0, "flows pass the end of the tier");
+  const poolFlows = passed.flows.filter((f) => f.dest_name_aggr.startsWith("fmeserver-core") && inPool(f.dest_port));
+  assert.ok(poolFlows.length > 0, "among them the engines' port-pool flows to the core");
+  await shot("policies-policy-view");
+});
+
+test("editing adds 42000:43000, the preview lists exactly engine → core turning allowed, saving fixes new flows", async () => {
+  const { page, base } = ctx;
+  await page.goto(`${base}/#/policies?id=${encodeURIComponent(ENGINE)}&since=15m`);
+  await page.getByTestId("edit-policy").click();
+  await page.getByTestId("policy-editor").waitFor();
+  await page.getByTestId("validation-ok").waitFor();
+
+  // A bad port is reported at its field and line.
+  const ports = page.getByLabel("egress rule 0 destination ports");
+  await ports.fill("70000");
+  await ports.press("Enter");
+  await page.getByTestId("validation-bad").waitFor();
+  const problems = await page.getByTestId("validation-errors").textContent();
+  assert.match(problems, /line \d+/);
+  assert.match(problems, /70000/);
+  await page.locator('[data-testid="rule-egress-0"] .pl-chip:has-text("70000") button').click();
+  await page.getByTestId("validation-ok").waitFor();
+
+  // The fix, in the form.
+  await ports.fill("42000:43000");
+  await ports.press("Enter");
+  await page.getByTestId("validation-ok").waitFor();
+  const yamlText = await page.locator(".cm-content").textContent();
+  assert.match(yamlText, /42000:43000/, "the YAML follows the form");
+  await shot("policies-editor");
+
+  // Preview over the stored flows.
+  const sent = page.waitForRequest((r) => r.url().endsWith("/api/policies/preview"));
+  await page.getByTestId("run-preview").click();
+  const body = JSON.parse((await sent).postData());
+  assert.match(body.yaml, /42000:43000/);
+  const result = page.getByTestId("preview-result");
+  await result.waitFor({ timeout: 60_000 });
+  const value = async (id) => Number(await page.getByTestId(id).getAttribute("data-value"));
+  assert.equal(await value("sum-allow-to-deny"), 0, "nothing turns denied");
+  assert.ok((await value("sum-deny-to-allow")) > 0, "some flows turn allowed");
+  const groups = page.locator('[data-testid="changes-deny_to_allow"] [data-testid="change-group"]');
+  assert.ok((await groups.count()) > 0);
+  for (const g of await groups.all()) {
+    assert.match(await g.getAttribute("data-source"), /^fme\/engine-standard-group/);
+    assert.match(await g.getAttribute("data-dest"), /^fme\/fmeserver-core/);
+  }
+  assert.equal(await page.getByTestId("changes-allow_to_deny").count(), 0);
+  await result.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(400);
+  await shot("policies-preview");
+
+  // The API's own preview of the draft the page sent: only engine → core port-pool flows change.
+  const preview = await api("/api/policies/preview", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.ok(preview.changes.length > 0);
+  assert.equal(preview.summary.deny_to_allow, await value("sum-deny-to-allow"));
+  for (const c of preview.changes) {
+    assert.equal(c.change, "deny_to_allow");
+    assert.ok(c.source_name_aggr.startsWith("engine-standard-group"), c.source_name_aggr);
+    assert.ok(c.dest_name_aggr.startsWith("fmeserver-core"), c.dest_name_aggr);
+    assert.ok(inPool(c.dest_port), `port ${c.dest_port}`);
+  }
+
+  // Save and enforce.
+  const beforeSave = (await api("/api/health")).data_time.max;
+  await page.getByTestId("save-enforced").click();
+  await page.getByTestId("policy-detail").waitFor();
+  const rule0 = await page.getByTestId("rules-egress").getByTestId("rule-row").nth(0).locator(".text").textContent();
+  assert.match(rule0, /42000/);
+  await shot("policies-policy-view-fixed");
+
+  // New engine → core port-pool flows are allowed from now on.
+  const fresh = await until(
+    "new engine → core port-pool flows",
+    async () => {
+      const q = new URLSearchParams({ from: String(beforeSave + 1), limit: "500" });
+      q.append("filter", "source_name_aggr^=engine-standard-group");
+      q.append("filter", "dest_port>=42000");
+      q.append("filter", "dest_port<=43000");
+      const page = await api(`/api/flows?${q}`);
+      return page.flows.length >= 3 ? page.flows : null;
+    },
+    90_000,
+  );
+  assert.ok(fresh.every((f) => f.action === "allow"), "every new port-pool flow is allowed");
+  const graph = await api(`/api/graph?from=${beforeSave + 1}&expand=fme`);
+  const edges = graph.edges.filter((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target));
+  assert.ok(edges.length > 0, "engine → core in the service graph");
+  for (const e of edges) assert.equal(e.status, "allowed", `${e.id} is ${e.status}`);
+});
