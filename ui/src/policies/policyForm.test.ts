@@ -174,6 +174,22 @@ spec:
   });
 });
 
+describe("typing in the form", () => {
+  it("keeps a trailing space and a half-typed decimal through the YAML round trip", () => {
+    let text = broken;
+    const type = (edit: (f: PolicyForm) => void) => {
+      const f = formOf(text);
+      edit(f);
+      text = formToYaml(f, text);
+      return formOf(text);
+    };
+    expect(type((f) => (f.selector = "app == ")).selector).toBe("app == ");
+    expect(type((f) => (f.order = "37.")).order).toBe("37.");
+    expect(type((f) => (f.order = "37.25")).order).toBe("37.25");
+    expect(parse(text).spec.order).toBe(37.25);
+  });
+});
+
 describe("helpers", () => {
   it("prefixes names with the tier as Calico requires", () => {
     expect(tierPrefixedName("x", "", "application")).toBe("application.x");

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { hitLabel, portRanges } from "./format";
+import { groupChanges } from "./PreviewPanel";
+import type { PreviewChange } from "./policyApi";
+
+describe("format", () => {
+  it("collapses ports into ranges", () => {
+    expect(portRanges([42003, 42001, 42002, 7070, 42001])).toBe("7070, 42001–42003");
+    expect(portRanges([])).toBe("");
+  });
+  it("reads policy hits", () => {
+    expect(hitLabel("0|default|knp:fme/default-deny|deny|-1")).toBe("Deny by default / fme/default-deny (end of tier)");
+    expect(hitLabel("1|application|np:fme/application.engine-fmeserver|allow|0")).toBe(
+      "Allow by application / fme/application.engine-fmeserver (rule 0)",
+    );
+    expect(hitLabel(null)).toBe("–");
+  });
+});
+
+describe("groupChanges", () => {
+  const change = (port: number, dest = "fmeserver-core-*", change: PreviewChange["change"] = "deny_to_allow"): PreviewChange => ({
+    change,
+    source_namespace: "fme",
+    source_name_aggr: "engine-standard-group-*",
+    dest_namespace: "fme",
+    dest_name_aggr: dest,
+    proto: "tcp",
+    dest_port: port,
+    flow_logs: 2,
+    num_flows: 5,
+    before: "0|default|knp:fme/default-deny|deny|-1",
+    after: "0|application|np:fme/application.engine-fmeserver|allow|0",
+    reason: null,
+  });
+  it("groups by change, endpoints and protocol, summing counts", () => {
+    const gs = groupChanges([change(42001), change(42002), change(5432, "fmeserver-postgresql-*"), change(42003, "fmeserver-core-*", "uncertain")]);
+    expect(gs).toHaveLength(3);
+    const core = gs.find((g) => g.dest === "fme/fmeserver-core-*" && g.change === "deny_to_allow")!;
+    expect(core.ports).toEqual([42001, 42002]);
+    expect(core.flows).toBe(10);
+    expect(core.flowLogs).toBe(4);
+    expect(core.befores).toHaveLength(1);
+  });
+});
