@@ -146,3 +146,14 @@ describe("formatting", () => {
     expect(formatCompact(2_500_000)).toBe("2.5M");
   });
 });
+
+describe("policy hits without index", () => {
+  it("parses the edge-detail form", () => {
+    expect(parsePolicyHit("default|np:storefront/trusted|deny|-1")).toMatchObject({
+      index: 0,
+      tier: "default",
+      name: "trusted",
+      rule: -1,
+    });
+  });
+});

@@ -139,10 +139,21 @@ export interface GraphEdge {
 export interface Graph {
   nodes: GraphNode[];
   edges: GraphEdge[];
+  /** True when the server kept only the heaviest edges. */
+  truncated?: boolean;
 }
 
-/** A step of `flowlens explain`'s trace; the shape is the engine's, shown as-is where unknown. */
-export type Trace = Record<string, unknown>;
+/**
+ * The engine's explanation of one representative flow (`flowlens explain --output json`):
+ * `text` is its readable rendering; `unavailable` says why there is none.
+ */
+export interface Trace {
+  text?: string;
+  unavailable?: string;
+  action?: string;
+  stored_policies?: string[];
+  [key: string]: unknown;
+}
 
 export interface EdgePolicy {
   hit: string;
@@ -163,6 +174,7 @@ export interface EdgeDetail {
   ports: PortVolume[];
   policies: EdgePolicy[];
   flows: Flow[];
+  total_flows?: number;
 }
 
 export interface Health {
@@ -428,9 +440,13 @@ export interface PolicyHit {
   raw: string;
 }
 
-/** Parses both spellings: `0|tier|kind:[ns/]name|action|rule` and `0|tier|[ns/]tier.name|action|rule`. */
+/**
+ * Parses both spellings: `0|tier|kind:[ns/]name|action|rule` and `0|tier|[ns/]tier.name|action|rule`,
+ * with or without the leading index (edge details give hits without it).
+ */
 export function parsePolicyHit(raw: string): PolicyHit | null {
   const parts = raw.split("|");
+  if (parts.length === 4) parts.unshift("0");
   if (parts.length !== 5) return null;
   const [idx, tier, policy, action, rule] = parts;
   let kind = "";
@@ -511,9 +527,12 @@ export interface PageOptions {
   sort?: string[];
   limit?: number;
   page_token?: string;
+  /** Other API parameters to pass on as they are (e.g. `hits=enterprise`). */
+  params?: [string, string][];
 }
 
 function withPage(p: URLSearchParams, o: PageOptions): URLSearchParams {
+  for (const [k, v] of o.params ?? []) p.append(k, v);
   for (const s of o.sort ?? []) p.append("sort", s);
   if (o.limit !== undefined) p.set("limit", String(o.limit));
   if (o.page_token) p.set("page_token", o.page_token);
@@ -560,9 +579,8 @@ export const api = {
 };
 
 /** The export download URL for the query (all pages, up to the server's limit). */
-export function exportUrl(q: FlowQuery, format: "csv" | "json", sort?: string[]): string {
-  const p = queryToParams(q, { omitExtra: true });
-  for (const s of sort ?? []) p.append("sort", s);
+export function exportUrl(q: FlowQuery, format: "csv" | "json", page: PageOptions = {}): string {
+  const p = withPage(queryToParams(q, { omitExtra: true }), { ...page, limit: undefined, page_token: undefined });
   p.set("format", format);
   return apiUrl("/api/flows/export", p);
 }

@@ -1,0 +1,279 @@
+// The Cytoscape canvas of the Service Graph. One Cytoscape instance lives as long as the view;
+// each refresh is applied as a diff so nodes that stay keep their positions, and only new nodes
+// are laid out (force-directed with the others pinned, or a grid when the graph is large).
+import { useEffect, useRef } from "react";
+import cytoscape, { type Core, type ElementDefinition, type StylesheetJson } from "cytoscape";
+import fcose from "cytoscape-fcose";
+import type { Graph } from "../../api";
+import { buildElements, diffNodes, gridLayout, placeNewNodes, type Point } from "./graphModel";
+import { NODE_ICONS } from "./icons";
+
+cytoscape.use(fcose);
+
+/** Above this many nodes a force layout takes seconds; the grid layout takes milliseconds. */
+export const LARGE_GRAPH = 300;
+
+export type Selection = { type: "node"; id: string } | { type: "edge"; id: string; source: string; target: string };
+
+const OK = "#17a34a";
+const BAD = "#e0393e";
+const WARN = "#e59a0b";
+
+const STYLE: StylesheetJson = [
+  {
+    selector: "node",
+    style: {
+      width: "data(size)",
+      height: "data(size)",
+      label: "data(label)",
+      "font-size": 11,
+      "font-family": "Inter, Segoe UI, system-ui, sans-serif",
+      color: "#263045",
+      "text-valign": "bottom",
+      "text-margin-y": 5,
+      "text-wrap": "ellipsis",
+      "text-max-width": "130px",
+      "text-background-color": "#fbfcfe",
+      "text-background-opacity": 0.85,
+      "text-background-padding": "2px",
+      "text-background-shape": "roundrectangle",
+      "min-zoomed-font-size": 7,
+      "background-color": "#ffffff",
+      "border-width": 2,
+      "border-color": "#3467eb",
+      "background-fit": "contain",
+      "background-clip": "none",
+      "background-width": "56%",
+      "background-height": "56%",
+      "overlay-padding": 4,
+    },
+  },
+  { selector: 'node[kind = "namespace"]', style: { shape: "round-rectangle", "border-color": "#3467eb", "background-color": "#eef3ff", "font-weight": 600 } },
+  { selector: 'node[kind = "workload"]', style: { shape: "ellipse", "border-color": "#3d7be0" } },
+  { selector: 'node[kind = "service"]', style: { shape: "round-hexagon", "border-color": "#0e9384", "background-color": "#effaf8" } },
+  { selector: 'node[kind = "net"]', style: { shape: "ellipse", "border-color": "#6b7588", "background-color": "#f3f5f9", "border-style": "dashed" } },
+  { selector: 'node[kind = "network_set"]', style: { shape: "round-tag", "border-color": "#7c5cdb", "background-color": "#f4f0fe" } },
+  { selector: 'node[kind = "host"]', style: { shape: "round-rectangle", "border-color": "#475467", "background-color": "#f2f4f7" } },
+  ...(Object.entries(NODE_ICONS).map(([kind, uri]) => ({
+    selector: `node[kind = "${kind}"][!compound]`,
+    style: { "background-image": uri },
+  })) as StylesheetJson),
+  { selector: "node[?denied][!compound]", style: { "border-color": BAD, "border-width": 3 } },
+  {
+    selector: "node[?compound]",
+    style: {
+      shape: "round-rectangle",
+      "background-color": "#eef3ff",
+      "background-opacity": 0.45,
+      "border-width": 1.5,
+      "border-style": "dashed",
+      "border-color": "#8aa6f0",
+      "text-valign": "top",
+      "text-halign": "center",
+      "text-margin-y": -4,
+      "font-size": 12,
+      "font-weight": 600,
+      color: "#2443a8",
+      padding: "18px",
+      "background-image": "none",
+    },
+  },
+  {
+    selector: "edge",
+    style: {
+      width: "data(width)",
+      "curve-style": "bezier",
+      "target-arrow-shape": "triangle",
+      "arrow-scale": 0.9,
+      "line-color": OK,
+      "target-arrow-color": OK,
+      opacity: 0.85,
+      "overlay-padding": 4,
+    },
+  },
+  { selector: 'edge[status = "denied"]', style: { "line-color": BAD, "target-arrow-color": BAD, "z-index": 10 } },
+  { selector: 'edge[status = "mixed"]', style: { "line-color": WARN, "target-arrow-color": WARN, "z-index": 5 } },
+  { selector: "edge.loop", style: { "curve-style": "bezier", "loop-direction": "-45deg", "loop-sweep": "-60deg" } },
+  { selector: ".faded", style: { opacity: 0.15 } },
+  { selector: "node:selected", style: { "border-width": 4, "border-color": "#1e3f9a", "overlay-color": "#3467eb", "overlay-opacity": 0.12 } },
+  { selector: "edge:selected", style: { opacity: 1, "overlay-color": "#3467eb", "overlay-opacity": 0.18, "z-index": 20 } },
+];
+
+export interface RenderInfo {
+  nodes: number;
+  edges: number;
+  ms: number;
+}
+
+export function GraphCanvas({
+  graph,
+  selection,
+  onSelect,
+  onToggleExpand,
+  relayoutKey,
+  onRendered,
+}: {
+  graph: Graph;
+  selection: Selection | null;
+  onSelect: (s: Selection | null) => void;
+  onToggleExpand: (namespace: string) => void;
+  /** Changes when the user changes the graph's structure (expand/collapse): allow a full relayout. */
+  relayoutKey: string;
+  onRendered?: (info: RenderInfo) => void;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  const cyRef = useRef<Core>(undefined);
+  const lastLayoutKey = useRef<string>(undefined);
+  const handlers = useRef({ onSelect, onToggleExpand, onRendered });
+  handlers.current = { onSelect, onToggleExpand, onRendered };
+
+  useEffect(() => {
+    const cy = cytoscape({
+      container: host.current,
+      style: STYLE,
+      minZoom: 0.05,
+      maxZoom: 3,
+      wheelSensitivity: 0.3,
+      boxSelectionEnabled: false,
+      selectionType: "single",
+    });
+    cyRef.current = cy;
+    cy.on("tap", "node", (e) => handlers.current.onSelect({ type: "node", id: e.target.id() }));
+    cy.on("tap", "edge", (e) =>
+      handlers.current.onSelect({
+        type: "edge",
+        id: e.target.id(),
+        source: e.target.data("source"),
+        target: e.target.data("target"),
+      }),
+    );
+    cy.on("tap", (e) => {
+      if (e.target === cy) handlers.current.onSelect(null);
+    });
+    cy.on("dbltap", "node", (e) => {
+      const id: string = e.target.id();
+      if (id.startsWith("ns:")) handlers.current.onToggleExpand(id.slice(3));
+    });
+    // The e2e tests and the benchmark read the graph through this handle.
+    (window as unknown as { __flowlensCy?: Core }).__flowlensCy = cy;
+    return () => {
+      cy.destroy();
+      cyRef.current = undefined;
+    };
+  }, []);
+
+  useEffect(() => {
+    const cy = cyRef.current;
+    if (!cy) return;
+    const t0 = performance.now();
+    const els = buildElements(graph);
+    const first = cy.nodes().length === 0;
+    const large = els.nodes.length > LARGE_GRAPH;
+    const prev = new Map<string, string | undefined>();
+    const positions = new Map<string, Point>();
+    cy.nodes().forEach((n) => {
+      prev.set(n.id(), n.data("parent") as string | undefined);
+      if (!n.isParent()) positions.set(n.id(), { ...n.position() });
+    });
+    const diff = diffNodes(prev, els.nodes);
+    const structural = lastLayoutKey.current !== relayoutKey;
+    lastLayoutKey.current = relayoutKey;
+
+    let placed: Map<string, Point>;
+    if (first && large) placed = gridLayout(graph);
+    else placed = placeNewNodes(graph, [...diff.added, ...diff.reparented], positions);
+
+    const nodeById = new Map(els.nodes.map((n) => [n.id, n]));
+    const edgeIds = new Set(els.edges.map((e) => e.id));
+    cy.batch(() => {
+      cy.edges().forEach((e) => {
+        if (!edgeIds.has(e.id())) e.remove();
+      });
+      for (const id of diff.removed) cy.getElementById(id).remove();
+      // Parents before children: Cytoscape needs a parent to exist when a child names it.
+      const adds: ElementDefinition[] = diff.added
+        .map((id) => nodeById.get(id)!)
+        .sort((a, b) => Number(!!a.parent) - Number(!!b.parent))
+        .map((n) => ({ group: "nodes", data: { ...n }, position: placed.get(n.id) ?? { x: 0, y: 0 } }));
+      cy.add(adds);
+      for (const id of diff.reparented) {
+        const n = nodeById.get(id)!;
+        cy.getElementById(id).move({ parent: n.parent ?? null });
+        const p = placed.get(id);
+        if (p) cy.getElementById(id).position(p);
+      }
+      for (const id of diff.kept) cy.getElementById(id).data(nodeById.get(id)!);
+      const newEdges: ElementDefinition[] = [];
+      for (const e of els.edges) {
+        const el = cy.getElementById(e.id);
+        if (el.nonempty()) el.data(e);
+        else newEdges.push({ group: "edges", data: { ...e }, classes: e.source === e.target ? "loop" : "" });
+      }
+      cy.add(newEdges);
+    });
+
+    const done = () => {
+      requestAnimationFrame(() => {
+        handlers.current.onRendered?.({ nodes: els.nodes.length, edges: els.edges.length, ms: performance.now() - t0 });
+      });
+    };
+    const changed = diff.added.length + diff.reparented.length + diff.removed.length > 0;
+    if (!changed || large) {
+      if (first) cy.fit(undefined, 40);
+      done();
+      return;
+    }
+    const simple = cy.nodes().filter((n) => !n.isParent());
+    const keep = new Set(diff.kept);
+    const fixed = structural || first ? [] : simple.filter((n) => keep.has(n.id()));
+    const layout = cy.layout({
+      name: "fcose",
+      quality: first ? "default" : "proof",
+      randomize: first,
+      animate: !first,
+      animationDuration: 350,
+      fit: first,
+      padding: 40,
+      nodeDimensionsIncludeLabels: true,
+      nodeRepulsion: () => 9000,
+      idealEdgeLength: () => 110,
+      nestingFactor: 0.6,
+      gravity: 0.35,
+      numIter: 2500,
+      tile: true,
+      fixedNodeConstraint: fixed.length ? fixed.map((n) => ({ nodeId: n.id(), position: { ...(n as cytoscape.NodeSingular).position() } })) : undefined,
+    } as cytoscape.LayoutOptions);
+    layout.one("layoutstop", done);
+    layout.run();
+  }, [graph, relayoutKey]);
+
+  // Selection: highlight the selected element and its neighbourhood, fade the rest.
+  useEffect(() => {
+    const cy = cyRef.current;
+    if (!cy) return;
+    cy.batch(() => {
+      cy.elements().removeClass("faded").unselect();
+      if (!selection) return;
+      const el: cytoscape.CollectionReturnValue = cy.getElementById(selection.id);
+      if (el.empty()) return;
+      el.select();
+      let keep: cytoscape.CollectionReturnValue;
+      if (selection.type === "node") {
+        const n = el as cytoscape.NodeSingular;
+        keep = n.closedNeighborhood().union(n.descendants()).union(n.descendants().closedNeighborhood());
+      } else {
+        keep = el.union((el as cytoscape.EdgeSingular).connectedNodes());
+      }
+      const withParents = keep.union(keep.nodes().ancestors());
+      cy.elements().not(withParents).addClass("faded");
+    });
+  }, [selection, graph]);
+
+  return <div ref={host} className="graph-canvas" data-testid="graph-canvas" />;
+}
+
+/** Fits the graph to the canvas (toolbar button). */
+export function fitGraph() {
+  const cy = (window as unknown as { __flowlensCy?: Core }).__flowlensCy;
+  cy?.animate({ fit: { eles: cy.elements(), padding: 40 }, duration: 300 });
+}
