@@ -1,0 +1,162 @@
+// Shared helpers for the browser tests: start a `flowlens demo` for a scenario, launch Debian's
+// Chromium through playwright-core, take screenshots, wait for conditions.
+//
+//   import { startDemo, launchBrowser, openPage, screenshot } from "./harness.mjs";
+//   const demo = await startDemo({ scenario: "fme" });   // demo.url, demo.stop()
+//   const browser = await launchBrowser();
+//   const page = await openPage(browser, demo.url, "#/policies");
+//
+// `sharedDemo()` reuses the storefront demo that run-e2e.mjs started (FLOWLENS_E2E_URL), or
+// starts one when a test file is run on its own (`node --test tests/e2e/flows.test.mjs`).
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const SCREENSHOTS = path.join(UI_DIR, "test-results", "screenshots");
+
+/** The flowlens binary: FLOWLENS_BIN, else $CARGO_TARGET_DIR/debug/flowlens, else ../target/debug/flowlens. */
+export function findBinary() {
+  if (process.env.FLOWLENS_BIN) return path.resolve(process.env.FLOWLENS_BIN);
+  const target = process.env.CARGO_TARGET_DIR
+    ? path.resolve(UI_DIR, "..", process.env.CARGO_TARGET_DIR)
+    : path.join(UI_DIR, "..", "target");
+  return path.join(target, "debug", "flowlens");
+}
+
+/**
+ * The UI files the demo serves: FLOWLENS_UI_DIR, else ui/dist when it was built, else the copy
+ * embedded in the binary (FLOWLENS_UI_DIR=embedded forces that).
+ */
+function uiDirArgs() {
+  const dir = process.env.FLOWLENS_UI_DIR;
+  if (dir === "embedded") return [];
+  if (dir) return ["--ui-dir", path.resolve(dir)];
+  const dist = path.join(UI_DIR, "dist");
+  return existsSync(path.join(dist, "index.html")) ? ["--ui-dir", dist] : [];
+}
+
+/**
+ * Starts `flowlens demo` on a free port with a fresh data directory and waits until
+ * /api/health answers. Resolves to { url, stop }; stop() ends the demo and removes its data.
+ */
+export async function startDemo({ scenario = "storefront", speed = 20, args = [], timeoutMs = 60_000 } = {}) {
+  const bin = findBinary();
+  if (!existsSync(bin)) throw new Error(`flowlens binary not found at ${bin}: build it (cargo build -p flowlens) or set FLOWLENS_BIN`);
+  const data = mkdtempSync(path.join(tmpdir(), `flowlens-e2e-${scenario}-`));
+  const argv = ["demo", "--scenario", scenario, "--port", "0", "--data", data, "--speed", String(speed), ...uiDirArgs(), ...args];
+  const proc = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+  let output = "";
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo did not print its URL within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\/?/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`http://127.0.0.1:${m[1]}/`);
+      }
+    };
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", (c) => (output += c.toString()));
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`demo exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  // Keep draining the pipes so the demo never blocks on a full buffer.
+  proc.stdout.on("data", () => {});
+  proc.stderr.on("data", (c) => {
+    if (process.env.FLOWLENS_E2E_VERBOSE) process.stderr.write(c);
+  });
+  await waitFor(async () => (await fetch(new URL("api/health", url))).ok, { timeoutMs, what: "/api/health" });
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (proc.exitCode === null) {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.exitCode === null && proc.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(data, { recursive: true, force: true });
+  };
+  return { url, stop, proc, dataDir: data };
+}
+
+/** The storefront demo of this run (started by run-e2e.mjs), or a new one for a lone test file. */
+export async function sharedDemo() {
+  const url = process.env.FLOWLENS_E2E_URL;
+  if (url) return { url, stop: async () => {} };
+  return startDemo({ scenario: "storefront" });
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+/**
+ * A page at `url` + `hash`, 1600×1000. Uncaught page errors are collected in page.errors so a
+ * test can assert there were none.
+ */
+export async function openPage(browser, url, hash = "") {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) page.errors.push(m.text());
+  });
+  await page.goto(new URL(hash, url).toString());
+  return page;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+/** Polls `fn` until it returns a truthy value; throws with `what` on timeout. */
+export async function waitFor(fn, { timeoutMs = 20_000, intervalMs = 250, what = "condition" } = {}) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function getJson(url, pathAndQuery) {
+  const res = await fetch(new URL(pathAndQuery, url));
+  if (!res.ok) throw new Error(`${pathAndQuery}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Applies a scenario step unless it already was (test files share one demo). */
+export async function ensureStep(url, step) {
+  const s = await getJson(url, "api/scenario");
+  if (s.steps.find((x) => x.name === step)?.applied) return;
+  const res = await fetch(new URL(`api/scenario/steps/${step}`, url), { method: "POST" });
+  if (!res.ok && res.status !== 409) throw new Error(`applying ${step}: ${res.status} ${await res.text()}`);
+}
+
+export function cleanupDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}

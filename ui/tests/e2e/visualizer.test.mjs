@@ -1,0 +1,80 @@
+// Flow Visualizer against the storefront demo: the Status view shows the rogue pod's denied
+// flows in red; clicking a namespace zooms into it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { ensureStep, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
+
+let demo;
+let browser;
+before(async () => {
+  demo = await sharedDemo();
+  browser = await launchBrowser();
+  await ensureStep(demo.url, "rogue");
+});
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+test("namespaces view draws the three rings", async () => {
+  const page = await openPage(browser, demo.url, "#/visualizer?since=15m");
+  await page.waitForSelector('[data-testid="viz-ns-arc"]');
+  const namespaces = await page.locator('[data-testid="viz-ns-arc"]').evaluateAll((els) => els.map((e) => e.dataset.namespace));
+  assert.ok(namespaces.includes("storefront"), namespaces.join());
+  assert.ok((await page.locator('[data-testid="viz-name-arc"]').count()) >= 5);
+  assert.ok((await page.locator('[data-testid="viz-ribbon"]').count()) >= 5);
+  // Hover shows the name.
+  await page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]').hover();
+  await page.waitForSelector('[data-testid="viz-tooltip"]');
+  assert.match(await page.locator('[data-testid="viz-tooltip"]').innerText(), /storefront/);
+  await screenshot(page, "visualizer-namespaces");
+  assert.deepEqual(page.errors, []);
+});
+
+test("status view shows the rogue pod's denied flows in red", async () => {
+  const page = await openPage(browser, demo.url, "#/visualizer?since=15m&mode=status");
+  const red = await waitFor(
+    async () => {
+      await page.waitForSelector('[data-testid="viz-ribbon"]');
+      const n = await page.locator('[data-testid="viz-ribbon"][data-status="denied"]').count();
+      if (!n) await page.reload();
+      return n;
+    },
+    { timeoutMs: 45_000, intervalMs: 1500, what: "denied ribbons" },
+  );
+  assert.ok(red >= 1);
+  const fill = await page.locator('[data-testid="viz-ribbon"][data-status="denied"]').first().getAttribute("fill");
+  assert.equal(fill, "#e0393e");
+  // Denied flows come from the rogue pod.
+  await page.selectOption('[data-testid="viz-status"]', "denied");
+  await waitFor(async () => (await page.locator('[data-testid="viz-ribbon"][data-status="allowed"]').count()) === 0, {
+    what: "only denied ribbons",
+  });
+  const names = await page.locator('[data-testid="viz-name-arc"]').evaluateAll((els) => els.map((e) => e.dataset.name));
+  assert.ok(names.some((n) => n.includes("rogue")), names.join());
+  // Clicking a denied flow shows the policy that denied it.
+  await page.locator('[data-testid="viz-ribbon"][data-status="denied"]').first().click({ force: true });
+  const panel = page.locator('[data-testid="viz-flow-panel"]');
+  await panel.waitFor();
+  await waitFor(async () => /deny/.test(await panel.locator('[data-testid="viz-flow-policies"]').innerText()), {
+    what: "deciding policy",
+  });
+  // The rates table splits allowed and denied per namespace.
+  assert.ok((await page.locator('[data-testid="rate-table"] tr[data-status="denied"]').count()) >= 1);
+  await page.selectOption('[data-testid="viz-status"]', "");
+  await screenshot(page, "visualizer-status");
+  assert.deepEqual(page.errors, []);
+});
+
+test("clicking a namespace zooms into it", async () => {
+  const page = await openPage(browser, demo.url, "#/visualizer?since=15m&mode=names");
+  await page.waitForSelector('[data-testid="viz-ns-arc"][data-namespace="storefront"]');
+  await page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]').click({ force: true });
+  await waitFor(async () => /storefront/.test(await page.locator('[data-testid="viz-crumbs"]').innerText()), { what: "zoom" });
+  assert.match(await page.evaluate(() => location.hash), /ns=storefront/);
+  // Every remaining flow has an end in storefront.
+  const nsArcs = await page.locator('[data-testid="viz-ns-arc"]').evaluateAll((els) => els.map((e) => e.dataset.namespace));
+  assert.ok(nsArcs.includes("storefront"));
+  await screenshot(page, "visualizer-zoom");
+  assert.deepEqual(page.errors, []);
+});
