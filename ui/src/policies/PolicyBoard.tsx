@@ -153,7 +153,7 @@ function TierColumn({
           {denied > 0 && showMetrics && <span className="pl-dot deny" title={`${count(denied)} denied`} />}
         </div>
         <div className="pl-tier-meta">
-          {tier.order !== null ? `order ${tier.order}` : "order —"} · {plural(tier.policies.length, "policy", "policies")}
+          {tier.order !== null ? `order ${tier.order}` : "evaluated last"} · {plural(tier.policies.length, "policy", "policies")}
           <span className="pl-tier-actions">
             <button className="pl-icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`}>
               <Icon name="download" size={14} />

@@ -1,17 +1,17 @@
 // One policy: its rules in order, each with its hit counts per action, and the end of tier.
 import { useState } from "react";
 import { routeHref } from "../route";
-import { fetchPolicy, deletePolicy, download, policyFlowsParams, type PolicyDetail, type RuleView } from "./policyApi";
+import { fetchPolicy, fetchHitEdges, deletePolicy, download, policyFlowsParams, type PolicyDetail, type RuleView } from "./policyApi";
 import { useApi } from "./useApi";
 import { Icon } from "./icons";
-import { plural, actionLabel } from "./format";
+import { plural, actionLabel, count, portRanges } from "./format";
 import { policiesHref } from "./PoliciesView";
 import { TimeRange, MetricLink, KindBadge, ActionChip, ErrorBanner } from "./parts";
 import { YamlEditor } from "./YamlEditor";
 
 export function PolicyDetailView({ id, since }: { id: string; since: string }) {
   const policy = useApi((s) => fetchPolicy(id, since, s), [id, since], 10_000);
-  const [showYaml, setShowYaml] = useState(false);
+  const [showYaml, setShowYaml] = useState(true);
   const [deleteError, setDeleteError] = useState<string | null>(null);
   const p = policy.data;
 
@@ -183,7 +183,7 @@ function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string 
         <ActionChip action={r.action} />
       </td>
       <td className="text">
-        {r.text}
+        <RuleText text={r.text} />
         {hits === 0 && <span className="pl-never" title="No flow in the time range hit this rule">never hit</span>}
       </td>
       <td className="num">
@@ -196,6 +196,28 @@ function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string 
         <MetricLink label="" tone="pass" value={r.metrics.passed} href={link("pass")} />
       </td>
     </tr>
+  );
+}
+
+/** The server's rule sentence with its values set off: selectors, nets and ports. */
+function RuleText({ text }: { text: string }) {
+  const parts = text.split(/("[^"]*"|'[^']*'|\b\d{1,5}(?::\d{1,5})?\b(?![.\/\d])|\b\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}\b)/g);
+  return (
+    <>
+      {parts.map((t, i) =>
+        i % 2 === 0 ? (
+          <span key={i}>{t}</span>
+        ) : /^["']/.test(t) ? (
+          <span key={i} className="tok-str">
+            {t}
+          </span>
+        ) : (
+          <span key={i} className="tok-num">
+            {t}
+          </span>
+        ),
+      )}
+    </>
   );
 }
 
@@ -218,6 +240,60 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
         value={n}
         href={routeHref("flows", policyFlowsParams(p, since, action, -1))}
       />
+      {n > 0 && <EndOfTierTraffic p={p} since={since} action={action} />}
     </section>
+  );
+}
+
+/**
+ * Where the traffic that reached the end of the tier went, and how it ended: for a tier
+ * that passes, this is what the next tiers allowed or denied (the blog's missing port range
+ * shows up here as engine → core on 42001… denied).
+ */
+function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string; action: string }) {
+  const edges = useApi((s) => fetchHitEdges(policyFlowsParams(p, since, action, -1), s), [p.id, since, action], 10_000);
+  const groups = new Map<string, { src: string; dst: string; proto: string; ports: number[]; flows: number; allowed: number; denied: number }>();
+  for (const r of edges.data?.rows ?? []) {
+    const k = r.key;
+    const src = k.source_namespace && k.source_namespace !== "-" ? `${k.source_namespace}/${k.source_name_aggr}` : k.source_name_aggr ?? "?";
+    const dst = k.dest_namespace && k.dest_namespace !== "-" ? `${k.dest_namespace}/${k.dest_name_aggr}` : k.dest_name_aggr ?? "?";
+    const id = `${src}|${dst}|${k.proto}`;
+    const g = groups.get(id) ?? { src, dst, proto: k.proto ?? "", ports: [], flows: 0, allowed: 0, denied: 0 };
+    if (k.dest_port !== null) g.ports.push(k.dest_port);
+    g.flows += r.num_flows;
+    g.allowed += r.allowed_flows;
+    g.denied += r.denied_flows;
+    groups.set(id, g);
+  }
+  const rows = [...groups.values()].sort((a, b) => b.denied - a.denied || b.flows - a.flows).slice(0, 8);
+  if (!rows.length) return null;
+  return (
+    <table className="pl-eot-table" data-testid="end-of-tier-traffic">
+      <thead>
+        <tr>
+          <th>Traffic at the end of the tier</th>
+          <th>Ports</th>
+          <th className="num">Flows</th>
+          <th>Outcome</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((g) => (
+          <tr key={`${g.src}|${g.dst}|${g.proto}`} data-source={g.src} data-dest={g.dst} data-ports={portRanges(g.ports)}>
+            <td className="ep">
+              {g.src} <Icon name="arrow" size={12} /> {g.dst}
+            </td>
+            <td className="ports">
+              <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports) || "—"}
+            </td>
+            <td className="num">{count(g.flows)}</td>
+            <td>
+              {g.denied > 0 && <span className="pl-action deny">Denied {g.allowed > 0 ? count(g.denied) : ""}</span>}{" "}
+              {g.allowed > 0 && <span className="pl-action allow">Allowed {g.denied > 0 ? count(g.allowed) : ""}</span>}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

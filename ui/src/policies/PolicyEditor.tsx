@@ -312,7 +312,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
 
       <div ref={previewRef} className="pl-preview-wrap">
         {previewError && <ErrorBanner message={previewError} />}
-        {preview && <PreviewPanel preview={preview} />}
+        {preview && <PreviewPanel preview={preview} onClose={() => setPreview(null)} />}
       </div>
     </div>
   );

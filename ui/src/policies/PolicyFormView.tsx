@@ -104,7 +104,7 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
           />
           <FieldError errors={errors} path="spec.order" />
         </label>
-        <div className="pl-field">
+        <div className="pl-field scope">
           <span>Scope</span>
           <div className="pl-seg small" role="radiogroup" aria-label="Scope">
             <button
@@ -133,17 +133,6 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
             <FieldError errors={errors} path="metadata.namespace" />
           </label>
         )}
-        <label className="pl-field wide">
-          <span>Selector (endpoints this policy applies to)</span>
-          <input
-            className={`mono ${errorsAt(errors, "spec.selector").length ? "bad" : ""}`}
-            value={form.selector}
-            placeholder="all()"
-            onChange={(e) => set({ selector: e.target.value })}
-            aria-label="Selector"
-          />
-          <FieldError errors={errors} path="spec.selector" />
-        </label>
         <div className="pl-field wide">
           <span>Types</span>
           <div className="pl-checks">
@@ -167,6 +156,17 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
           </div>
           <FieldError errors={errors} path="spec.types" />
         </div>
+        <label className="pl-field full">
+          <span>Selector (endpoints this policy applies to)</span>
+          <input
+            className={`mono ${errorsAt(errors, "spec.selector").length ? "bad" : ""}`}
+            value={form.selector}
+            placeholder="all()"
+            onChange={(e) => set({ selector: e.target.value })}
+            aria-label="Selector"
+          />
+          <FieldError errors={errors} path="spec.selector" />
+        </label>
       </div>
 
       {(["ingress", "egress"] as Direction[]).map((dir) => (
@@ -325,57 +325,85 @@ function EntityEditor({
   onChange: (e: EntityForm) => void;
   errors: FieldErrors;
 }) {
-  const hasNegations = entity.notSelector !== "" || entity.notNets.length > 0 || entity.notPorts.length > 0;
-  const [more, setMore] = useState(hasNegations);
+  type Key = keyof Omit<EntityForm, "present">;
+  const fields: { key: Key; name: string; placeholder: string; list: boolean }[] = [
+    { key: "selector", name: "Selector", placeholder: "any endpoint", list: false },
+    { key: "namespaceSelector", name: "Namespace selector", placeholder: "this policy's namespace", list: false },
+    { key: "nets", name: "Nets", placeholder: "10.0.0.0/8 ↵", list: true },
+    { key: "ports", name: "Ports", placeholder: "80, 8000:9000, http ↵", list: true },
+    { key: "notSelector", name: "Not selector", placeholder: "", list: false },
+    { key: "notNets", name: "Not nets", placeholder: "", list: true },
+    { key: "notPorts", name: "Not ports", placeholder: "", list: true },
+  ];
+  // Only the matches in use are shown, so a rule reads like its YAML; the rest are a click away.
+  const [opened, setOpened] = useState<Set<Key>>(() => new Set(path.endsWith("destination") ? ["ports"] : []));
+  const filled = (k: Key) => (Array.isArray(entity[k]) ? (entity[k] as string[]).length > 0 : entity[k] !== "");
+  const visible = fields.filter((f) => filled(f.key) || opened.has(f.key) || errorsAt(errors, `${path}.${f.key}`).length > 0);
+  const hidden = fields.filter((f) => !visible.includes(f));
   const set = (patch: Partial<EntityForm>) => onChange({ ...entity, ...patch });
-  const text = (key: "selector" | "namespaceSelector" | "notSelector", name: string, placeholder: string) => (
-    <label className="pl-field">
-      <span>{name}</span>
-      <input
-        className={`mono ${errorsAt(errors, `${path}.${key}`).length ? "bad" : ""}`}
-        value={entity[key]}
-        placeholder={placeholder}
-        onChange={(e) => set({ [key]: e.target.value })}
-        aria-label={`${label} ${name.toLowerCase()}`}
-      />
-      <FieldError errors={errors} path={`${path}.${key}`} />
-    </label>
-  );
-  const list = (key: "nets" | "notNets" | "ports" | "notPorts", name: string, placeholder: string) => (
-    <div className="pl-field">
-      <span>{name}</span>
-      <ChipsInput
-        values={entity[key]}
-        onChange={(v) => set({ [key]: v })}
-        placeholder={placeholder}
-        label={`${label} ${name.toLowerCase()}`}
-        bad={errorsAt(errors, `${path}.${key}`).length > 0}
-      />
-      {/* Messages for the list and for its items (ports[1], …). */}
-      {errorsAt(errors, `${path}.${key}`).map((m, i) => (
-        <div key={i} className="pl-field-error">
-          {m}
-        </div>
-      ))}
-    </div>
-  );
+  const render = (f: (typeof fields)[number]) => {
+    const msgs = errorsAt(errors, `${path}.${f.key}`);
+    return (
+      <div className="pl-field" key={f.key}>
+        <span>{f.name}</span>
+        {f.list ? (
+          <ChipsInput
+            values={entity[f.key] as string[]}
+            onChange={(v) => set({ [f.key]: v })}
+            placeholder={f.placeholder}
+            label={`${label} ${f.name.toLowerCase()}`}
+            bad={msgs.length > 0}
+          />
+        ) : (
+          <input
+            className={`mono ${msgs.length ? "bad" : ""}`}
+            value={entity[f.key] as string}
+            placeholder={f.placeholder}
+            onChange={(e) => set({ [f.key]: e.target.value })}
+            aria-label={`${label} ${f.name.toLowerCase()}`}
+          />
+        )}
+        {/* Messages for the field and for its items (ports[1], …). */}
+        {msgs.map((m, i) => (
+          <div key={i} className="pl-field-error">
+            {m}
+          </div>
+        ))}
+      </div>
+    );
+  };
   return (
     <div className="pl-entity" data-testid={`entity-${path}`}>
       <div className="pl-entity-title">{title}</div>
-      {text("selector", "Selector", "any endpoint")}
-      {text("namespaceSelector", "Namespace selector", "this policy's namespace")}
-      {list("nets", "Nets", "10.0.0.0/8 ↵")}
-      {list("ports", "Ports", "80, 8000:9000, http ↵")}
-      {more ? (
-        <>
-          {text("notSelector", "Not selector", "")}
-          {list("notNets", "Not nets", "")}
-          {list("notPorts", "Not ports", "")}
-        </>
-      ) : (
-        <button type="button" className="pl-link-btn" onClick={() => setMore(true)}>
-          + exclusions (not selector, not nets, not ports)
-        </button>
+      {visible.length === 0 && <div className="pl-entity-any">Any endpoint, any port</div>}
+      {visible.map(render)}
+      {hidden.length > 0 && (
+        <div className="pl-entity-add">
+          {hidden
+            .filter((f) => !f.key.startsWith("not"))
+            .map((f) => (
+              <button
+                type="button"
+                key={f.key}
+                className="pl-add-match"
+                onClick={() => setOpened(new Set([...opened, f.key]))}
+                aria-label={`${label}: add ${f.name.toLowerCase()}`}
+              >
+                + {f.name}
+              </button>
+            ))}
+          {hidden.some((f) => f.key.startsWith("not")) && (
+            <button
+              type="button"
+              className="pl-add-match"
+              title="Not selector, not nets, not ports"
+              onClick={() => setOpened(new Set([...opened, ...hidden.filter((f) => f.key.startsWith("not")).map((f) => f.key)]))}
+              aria-label={`${label}: add exclusions`}
+            >
+              + Exclusions
+            </button>
+          )}
+        </div>
       )}
     </div>
   );

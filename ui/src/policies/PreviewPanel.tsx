@@ -57,13 +57,21 @@ export function groupChanges(changes: PreviewChange[]): Group[] {
   return [...groups.values()].sort((a, b) => b.flows - a.flows);
 }
 
-export function PreviewPanel({ preview }: { preview: Preview }) {
+export function PreviewPanel({ preview, onClose }: { preview: Preview; onClose?: () => void }) {
   const groups = useMemo(() => groupChanges(preview.changes), [preview]);
   const s = preview.summary;
   const kinds: ChangeKind[] = ["deny_to_allow", "allow_to_deny", "uncertain"];
   const nothing = s.allow_to_deny + s.deny_to_allow + s.uncertain === 0;
   return (
     <div className="pl-preview" data-testid="preview-result">
+      <header className="pl-preview-head">
+        <h2>Impact preview</h2>
+        {onClose && (
+          <button className="pl-icon-btn" onClick={onClose} title="Close the preview">
+            <Icon name="close" size={14} />
+          </button>
+        )}
+      </header>
       <div className="pl-preview-meta">
         Re-evaluated {plural(preview.flow_logs, "flow log")} ({plural(preview.evaluated_tuples, "distinct flow")}) from{" "}
         {timeLabel(preview.window.from)} to {timeLabel(preview.window.to)}.
@@ -89,6 +97,15 @@ export function PreviewPanel({ preview }: { preview: Preview }) {
               <span className="pl-note">{GROUP_HINTS[k]}</span>
             </h3>
             <table className="pl-changes">
+              <colgroup>
+                <col style={{ width: "21%" }} />
+                <col style={{ width: "28px" }} />
+                <col style={{ width: "21%" }} />
+                <col style={{ width: "17%" }} />
+                <col style={{ width: "7%" }} />
+                <col style={{ width: "7%" }} />
+                <col />
+              </colgroup>
               <thead>
                 <tr>
                   <th>Source</th>

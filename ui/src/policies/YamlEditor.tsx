@@ -76,6 +76,7 @@ export function YamlEditor({ value, onChange, readOnly = false, messages = [], m
         syntaxHighlighting(defaultHighlightStyle),
         lintGutter(),
         theme,
+        EditorView.lineWrapping,
         EditorView.theme({ ".cm-content, .cm-gutter": { minHeight } }),
         readOnlyConf.current.of([EditorState.readOnly.of(readOnly), EditorView.editable.of(!readOnly)]),
         EditorView.updateListener.of((u) => {

@@ -208,3 +208,24 @@ export function policyFlowsParams(
   if (rule !== undefined) params.policy_rule = String(rule);
   return params;
 }
+
+/** One row of `/api/aggregates?group_by=edge` (the fields this view reads). */
+export interface EdgeAggregate {
+  key: {
+    source_namespace: string | null;
+    source_name_aggr: string | null;
+    dest_namespace: string | null;
+    dest_name_aggr: string | null;
+    proto: string | null;
+    dest_port: number | null;
+    action: string | null;
+  };
+  num_flows: number;
+  allowed_flows: number;
+  denied_flows: number;
+}
+
+/** The flows one policy hit counts, by edge and port. */
+export function fetchHitEdges(params: Record<string, string>, signal?: AbortSignal): Promise<{ rows: EdgeAggregate[] }> {
+  return request(`/api/aggregates${query({ ...params, group_by: "edge" })}`, { signal });
+}

@@ -113,7 +113,10 @@ describe("formToYaml", () => {
     const after = out.split("\n");
     expect(after.length).toBe(before.length + 1);
     const added = after.filter((l, i) => l !== before[i]);
-    expect(added[0].trim()).toBe("- 42000:43000");
+    expect(added[0].trim()).toBe("- '42000:43000'");
+    // Apart from the comment at the top, the result is the fix step's text itself.
+    const body = (t: string) => t.replace(/^(#.*\n)+/, "");
+    expect(body(out)).toBe(body(fixed));
     // Unknown fields the form does not show are kept.
     expect(out).toContain("serviceAccountSelector: ''");
   });

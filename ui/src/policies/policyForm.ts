@@ -12,6 +12,7 @@ import {
   parseAllDocuments,
   parseDocument,
   Scalar,
+  visit,
   YAMLMap,
   YAMLSeq,
   type Node as YamlNode,
@@ -371,10 +372,23 @@ export function formToYaml(f: PolicyForm, previous?: string): string {
   }
   if (!doc) {
     doc = new Document(obj);
+    quotePortRanges(doc);
     return doc.toString({ lineWidth: 0 });
   }
   doc.contents = sync(doc, doc.contents as YamlNode, obj, "root") as typeof doc.contents;
+  quotePortRanges(doc);
   return doc.toString({ lineWidth: 0 });
+}
+
+/** `42000:43000` unquoted is a base-60 number to YAML 1.1 readers: quote ranges as Calico's docs do. */
+function quotePortRanges(doc: Document) {
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "string" && /^\d+:\d+$/.test(node.value) && (!node.type || node.type === Scalar.PLAIN)) {
+        node.type = Scalar.QUOTE_SINGLE;
+      }
+    },
+  });
 }
 
 // ---- positions -------------------------------------------------------------------------
