@@ -3,80 +3,14 @@
 // the egress rule that lacks 42000:43000; adding it in the editor, the preview lists exactly
 // the engine → core flows turning allowed; saving it turns new engine → core flows allowed.
 //
-// Run: `node --test tests/e2e/policies.test.mjs` from ui/ after `npx vite build` and
-// `cargo build -p flowlens`. FLOWLENS_BIN and FLOWLENS_UI_DIR override the defaults.
+// Run: `node tests/run-e2e.mjs policies` (or `node --test tests/e2e/policies.test.mjs`) from ui/
+// after `npx vite build` and `cargo build -p flowlens`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { spawn } from "node:child_process";
+import { startDemo, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const uiDir = resolve(here, "../..");
-const repo = resolve(uiDir, "..");
-const shots = join(uiDir, "test-results", "screenshots");
-
-let ctx; // { base, page, browser, stop }
-
-// ---- start-up: the shared harness when present, else a local demo and browser --------------
-
-async function startLocal() {
-  const bin = process.env.FLOWLENS_BIN ?? join(repo, "target/debug/flowlens");
-  const uiDist = process.env.FLOWLENS_UI_DIR ?? join(uiDir, "dist");
-  const data = mkdtempSync(join(tmpdir(), "flowlens-policies-"));
-  const proc = spawn(
-    bin,
-    ["demo", "--scenario", "fme", "--port", "0", "--data", data, "--speed", "20", "--ui-dir", uiDist],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  const base = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`demo did not start:\n${output}`)), 60_000);
-    const onData = (chunk) => {
-      output += chunk;
-      const m = output.match(/http:\/\/(127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0):(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        res(`http://127.0.0.1:${m[2]}`);
-      }
-    };
-    proc.stdout.on("data", onData);
-    proc.stderr.on("data", onData);
-    proc.on("exit", (code) => rej(new Error(`demo exited (${code}):\n${output}`)));
-  });
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
-  return {
-    base,
-    page,
-    browser,
-    stop: async () => {
-      await browser.close().catch(() => {});
-      proc.kill("SIGTERM");
-      rmSync(data, { recursive: true, force: true });
-    },
-  };
-}
-
-async function start() {
-  const harnessPath = join(here, "harness.mjs");
-  if (existsSync(harnessPath)) {
-    const h = await import(harnessPath);
-    if (typeof h.startDemo === "function") {
-      const demo = await h.startDemo({ scenario: "fme", speed: 20 });
-      const page = demo.page ?? (await demo.browser.newPage({ viewport: { width: 1600, height: 1000 } }));
-      await page.setViewportSize({ width: 1600, height: 1000 });
-      return { base: demo.base ?? demo.url, page, browser: demo.browser, stop: () => demo.stop() };
-    }
-  }
-  return startLocal();
-}
+// This file edits policies, so it runs its own fme demo rather than the shared storefront one.
+let ctx; // { base, page, browser, demo }
 
 // ---- helpers ------------------------------------------------------------------------------
 
@@ -87,25 +21,11 @@ async function api(path, init) {
   return text && res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
 }
 
-async function until(what, fn, timeoutMs = 60_000, everyMs = 500) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+function until(what, fn, timeoutMs = 60_000) {
+  return waitFor(fn, { timeoutMs, intervalMs: 500, what });
 }
 
-async function shot(name) {
-  mkdirSync(shots, { recursive: true });
-  await ctx.page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
-}
+const shot = (name) => screenshot(ctx.page, name);
 
 const ENGINE = "np:fme/application.engine-fmeserver";
 const inPool = (p) => p >= 42000 && p <= 43000;
@@ -116,8 +36,10 @@ function boardPolicy(board, pred) {
 }
 
 before(async () => {
-  ctx = await start();
-  ctx.page.on("pageerror", (e) => console.error("page error:", e.message));
+  const demo = await startDemo({ scenario: "fme", speed: 20 });
+  const browser = await launchBrowser();
+  const page = await openPage(browser, demo.url, "#/policies");
+  ctx = { base: demo.url.replace(/\/$/, ""), page, browser, demo };
   // Enough stored traffic for the board: denied port-pool flows exist.
   await until("denied engine → core flows", async () => {
     const q = new URLSearchParams({ limit: "1" });
@@ -129,7 +51,8 @@ before(async () => {
 });
 
 after(async () => {
-  await ctx?.stop();
+  await ctx?.browser.close().catch(() => {});
+  await ctx?.demo.stop();
 });
 
 // ---- the blog, step by step ----------------------------------------------------------------
@@ -303,4 +226,5 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
   const edges = graph.edges.filter((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target));
   assert.ok(edges.length > 0, "engine → core in the service graph");
   for (const e of edges) assert.equal(e.status, "allowed", `${e.id} is ${e.status}`);
+  assert.deepEqual(page.errors, [], "no errors in the page");
 });
