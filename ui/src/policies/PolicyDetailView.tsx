@@ -280,7 +280,7 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
       <tbody>
         {rows.map((g) => (
           <tr key={`${g.src}|${g.dst}|${g.proto}`} data-source={g.src} data-dest={g.dst} data-ports={portRanges(g.ports)}>
-            <td className="ep">
+            <td className="pl-ep">
               {g.src} <Icon name="arrow" size={12} /> {g.dst}
             </td>
             <td className="ports">

@@ -144,11 +144,11 @@ function GroupRow({ g }: { g: Group }) {
   return (
     <>
       <tr className="pl-change-row" data-testid="change-group" data-source={g.source} data-dest={g.dest} data-ports={portRanges(g.ports)}>
-        <td className="ep">{g.source}</td>
+        <td className="pl-ep">{g.source}</td>
         <td className="arrow">
           <Icon name="arrow" size={14} />
         </td>
-        <td className="ep">{g.dest}</td>
+        <td className="pl-ep">{g.dest}</td>
         <td className="ports">
           <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports) || "—"}
           {g.rows.length > 1 && (

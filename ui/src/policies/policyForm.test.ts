@@ -193,6 +193,16 @@ describe("typing in the form", () => {
   });
 });
 
+describe("new fields", () => {
+  it("go where a person would write them", () => {
+    const text = formToYaml(newPolicyForm("application", "fme"));
+    const f = formOf(text);
+    f.selector = 'app == "x"';
+    const keys = Object.keys(parse(formToYaml(f, text)).spec);
+    expect(keys).toEqual(["tier", "order", "selector", "types", "ingress"]);
+  });
+});
+
 describe("helpers", () => {
   it("prefixes names with the tier as Calico requires", () => {
     expect(tierPrefixedName("x", "", "application")).toBe("application.x");

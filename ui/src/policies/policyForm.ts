@@ -344,7 +344,15 @@ function sync(doc: Document, node: YamlNode | null, value: unknown, level: strin
       if (pair) {
         pair.value = sync(doc, (pair.value ?? null) as YamlNode | null, v, childLevel(level, k));
       } else {
-        map.items.push(doc.createPair(k, v));
+        // A new key goes where the form's order puts it, before the first later key.
+        const order = Object.keys(value);
+        const later = map.items.findIndex((p) => {
+          const at = order.indexOf(isScalar(p.key) ? String(p.key.value) : "");
+          return at > order.indexOf(k);
+        });
+        const pair = doc.createPair(k, v);
+        if (later < 0) map.items.push(pair);
+        else map.items.splice(later, 0, pair);
       }
     }
     // Drop owned keys the form cleared; keep everything the form does not know about.
