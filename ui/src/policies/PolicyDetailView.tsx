@@ -157,9 +157,9 @@ function RuleSection({
               <th className="idx">#</th>
               <th className="act">Action</th>
               <th>Rule</th>
-              <th className="num">Allowed</th>
-              <th className="num">Denied</th>
-              <th className="num">Passed</th>
+              <th className="num">{p.staged ? "Would allow" : "Allowed"}</th>
+              <th className="num">{p.staged ? "Would deny" : "Denied"}</th>
+              <th className="num">{p.staged ? "Would pass" : "Passed"}</th>
             </tr>
           </thead>
           <tbody>
@@ -174,8 +174,13 @@ function RuleSection({
 }
 
 function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string }) {
-  const link = (action: string) => routeHref("flows", policyFlowsParams(p, since, action, r.index));
-  const hits = r.metrics.allowed + r.metrics.denied + r.metrics.passed;
+  // A staged policy enforces nothing: its figures are what it would have done (pending hits),
+  // which the flows query cannot select, so they are not links.
+  const link = (action: string) => (p.staged ? undefined : routeHref("flows", policyFlowsParams(p, since, action, r.index)));
+  const m = p.staged
+    ? { allowed: r.metrics.pending_allowed, denied: r.metrics.pending_denied, passed: r.metrics.pending_passed }
+    : r.metrics;
+  const hits = m.allowed + m.denied + m.passed;
   return (
     <tr className={hits === 0 ? "unhit" : ""} data-testid="rule-row" data-rule={r.index}>
       <td className="idx">{r.index}</td>
@@ -187,13 +192,13 @@ function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string 
         {hits === 0 && <span className="pl-never" title="No flow in the time range hit this rule">never hit</span>}
       </td>
       <td className="num">
-        <MetricLink label="" tone="allow" value={r.metrics.allowed} href={link("allow")} />
+        <MetricLink label="" tone="allow" value={m.allowed} href={link("allow")} />
       </td>
       <td className="num">
-        <MetricLink label="" tone="deny" value={r.metrics.denied} href={link("deny")} />
+        <MetricLink label="" tone="deny" value={m.denied} href={link("deny")} />
       </td>
       <td className="num">
-        <MetricLink label="" tone="pass" value={r.metrics.passed} href={link("pass")} />
+        <MetricLink label="" tone="pass" value={m.passed} href={link("pass")} />
       </td>
     </tr>
   );

@@ -32,7 +32,7 @@ interface Props {
 type Validation =
   | { state: "idle" }
   | { state: "checking" }
-  | { state: "valid"; policy: Record<string, unknown> }
+  | { state: "valid"; policy: Record<string, unknown>; endpoints?: unknown; warnings?: unknown }
   | { state: "invalid"; message: string; details: ErrorDetail[] };
 
 async function fetchNamespaces(signal: AbortSignal): Promise<string[]> {
@@ -111,7 +111,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
     setValidation({ state: "checking" });
     const t = setTimeout(() => {
       validatePolicy(yamlText, ctl.signal)
-        .then((r) => setValidation({ state: "valid", policy: r.policy }))
+        .then((r) => setValidation({ state: "valid", policy: r.policy ?? {}, endpoints: r.endpoints, warnings: r.warnings }))
         .catch((e: unknown) => {
           if (ctl.signal.aborted) return;
           if (e instanceof ApiError) setValidation({ state: "invalid", message: e.message, details: e.details });
@@ -323,13 +323,19 @@ function ValidationBadge({ v, dirty }: { v: Validation; dirty: boolean }) {
   switch (v.state) {
     case "checking":
       return <span className="pl-valid checking">{edited}Checking…</span>;
-    case "valid":
+    case "valid": {
+      // Extras the server may add to a validation: how many endpoints the selector picks, warnings.
+      const endpoints = typeof v.policy.endpoints === "number" ? v.policy.endpoints : typeof v.endpoints === "number" ? v.endpoints : null;
+      const warnings = Array.isArray(v.warnings) ? v.warnings.map(String) : [];
       return (
-        <span className="pl-valid ok" data-testid="validation-ok">
+        <span className="pl-valid ok" data-testid="validation-ok" title={warnings.join("\n") || undefined}>
           {edited}
           <Icon name="check" size={14} /> Valid
+          {endpoints !== null && <span className="pl-valid-extra">· selects {endpoints === 1 ? "1 endpoint" : `${endpoints} endpoints`}</span>}
+          {warnings.length > 0 && <span className="pl-valid-warn">· {warnings.length} warning{warnings.length > 1 ? "s" : ""}</span>}
         </span>
       );
+    }
     case "invalid":
       return (
         <span className="pl-valid bad" data-testid="validation-bad">
