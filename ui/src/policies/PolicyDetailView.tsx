@@ -289,7 +289,7 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
               {g.src} <Icon name="arrow" size={12} /> {g.dst}
             </td>
             <td className="ports">
-              <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports) || "—"}
+              <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
             </td>
             <td className="num">{count(g.flows)}</td>
             <td>

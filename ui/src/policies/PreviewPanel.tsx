@@ -98,12 +98,12 @@ export function PreviewPanel({ preview, onClose }: { preview: Preview; onClose?:
             </h3>
             <table className="pl-changes">
               <colgroup>
-                <col style={{ width: "21%" }} />
+                <col style={{ width: "19%" }} />
                 <col style={{ width: "28px" }} />
-                <col style={{ width: "21%" }} />
+                <col style={{ width: "19%" }} />
                 <col style={{ width: "17%" }} />
-                <col style={{ width: "7%" }} />
-                <col style={{ width: "7%" }} />
+                <col style={{ width: "6%" }} />
+                <col style={{ width: "6%" }} />
                 <col />
               </colgroup>
               <thead>
@@ -150,7 +150,7 @@ function GroupRow({ g }: { g: Group }) {
         </td>
         <td className="pl-ep">{g.dest}</td>
         <td className="ports">
-          <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports) || "—"}
+          <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
           {g.rows.length > 1 && (
             <button className="pl-link-btn" onClick={() => setOpen(!open)}>
               {open ? "hide" : `${g.rows.length} rows`}

@@ -48,8 +48,8 @@ export function hitLabel(hit: string | null): string {
   return `${actionLabel(action)} by ${tier} / ${name} (${where})`;
 }
 
-/** Collapses a sorted list of ports into ranges: [1,2,3,7] → "1–3, 7". */
-export function portRanges(ports: number[]): string {
+/** Collapses a list of ports into ranges: [1,2,3,7] → "1–3, 7"; past `max` ranges, "… (N ports)". */
+export function portRanges(ports: number[], max = Infinity): string {
   const sorted = [...new Set(ports)].sort((a, b) => a - b);
   const out: string[] = [];
   let i = 0;
@@ -59,5 +59,6 @@ export function portRanges(ports: number[]): string {
     out.push(j > i ? `${sorted[i]}–${sorted[j]}` : String(sorted[i]));
     i = j + 1;
   }
+  if (out.length > max) return `${out.slice(0, max).join(", ")} … (${sorted.length} ports)`;
   return out.join(", ");
 }

@@ -29,6 +29,14 @@ const shot = (name) => screenshot(ctx.page, name);
 
 const ENGINE = "np:fme/application.engine-fmeserver";
 const inPool = (p) => p >= 42000 && p <= 43000;
+/** The ports of a `data-ports` attribute ("42001–42003, 42010") as [first, last] ranges. */
+const portSpans = (text) =>
+  text
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => t.split("–").map(Number))
+    .map(([a, b]) => [a, b ?? a]);
 
 function boardPolicy(board, pred) {
   for (const t of board.tiers) for (const p of t.policies) if (pred(p)) return p;
@@ -135,6 +143,12 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   assert.ok(passed.total > 0, "flows pass the end of the tier");
   const poolFlows = passed.flows.filter((f) => f.dest_name_aggr.startsWith("fmeserver-core") && inPool(f.dest_port));
   assert.ok(poolFlows.length > 0, "among them the engines' port-pool flows to the core");
+  // The view itself says where that traffic went: engine → core on the pool, denied further on.
+  const row = eot.locator('[data-testid="end-of-tier-traffic"] tr[data-dest^="fme/fmeserver-core"][data-source^="fme/engine-standard-group"]');
+  await row.first().waitFor();
+  const spans = portSpans(await row.first().getAttribute("data-ports"));
+  assert.ok(spans.some(([a, b]) => inPool(a) && inPool(b)), "port-pool ports listed");
+  assert.match(await row.first().textContent(), /Denied/);
   await shot("policies-policy-view");
 });
 
@@ -179,6 +193,7 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
   for (const g of await groups.all()) {
     assert.match(await g.getAttribute("data-source"), /^fme\/engine-standard-group/);
     assert.match(await g.getAttribute("data-dest"), /^fme\/fmeserver-core/);
+    for (const [a, b] of portSpans(await g.getAttribute("data-ports"))) assert.ok(inPool(a) && inPool(b), `ports ${a}–${b}`);
   }
   assert.equal(await page.getByTestId("changes-allow_to_deny").count(), 0);
   await result.scrollIntoViewIfNeeded();
