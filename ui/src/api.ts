@@ -710,6 +710,15 @@ export function formatTime(unix: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** "Nov 21 17:51:30": for tables, where the year is noise. */
+export function formatShortTime(unix: number): string {
+  const d = new Date(unix * 1000);
+  const p = (x: number) => String(x).padStart(2, "0");
+  return `${MONTHS[d.getMonth()]} ${d.getDate()} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
 /** The endpoint's display: "namespace/name" or just the name for endpoints outside namespaces. */
 export function endpointLabel(namespace: string | null | undefined, name: string | null | undefined): string {
   const n = name && name !== "-" ? name : "?";

@@ -36,3 +36,17 @@ export function PolicyHitLabel({ hit, link = true, since }: { hit: PolicyHit | s
     </a>
   );
 }
+
+/** A hit in one short line for tables: coloured dot, [ns/]name, rule; the tier in the tooltip. */
+export function PolicyHitCompact({ hit, extra }: { hit: PolicyHit; extra?: number }) {
+  const name = hit.namespace ? `${hit.namespace}/${hit.name}` : hit.name;
+  const cls = hit.action === "allow" ? "ok" : hit.action === "deny" ? "bad" : "pass";
+  return (
+    <span className="hit-compact" title={`${hit.raw}\ntier ${hit.tier} · ${hit.action} · ${ruleLabel(hit.rule)}`}>
+      <span className={`dot dot-${cls}`} />
+      <span className="hit-name">{name}</span>
+      <span className="hit-rule">{hit.rule < 0 ? "end of tier" : `#${hit.rule}`}</span>
+      {extra ? <span className="hit-rule">+{extra}</span> : null}
+    </span>
+  );
+}

@@ -124,15 +124,17 @@ export function DataTable<T>({
                     const fv = onFilter && c.filter ? c.filter(row) : null;
                     return (
                       <td key={c.key} style={{ textAlign: c.align }} className={c.className} data-col={c.key}>
-                        <span className="cell">
-                          <span className="cell-value">{c.render(row)}</span>
-                          {fv && (
+                        {fv ? (
+                          <span className="cell">
+                            <span className="cell-value">{c.render(row)}</span>
                             <CellActions
                               onFor={() => onFilter!(fv.field, fv.value, false)}
                               onOut={() => onFilter!(fv.field, fv.value, true)}
                             />
-                          )}
-                        </span>
+                          </span>
+                        ) : (
+                          c.render(row)
+                        )}
                       </td>
                     );
                   })}

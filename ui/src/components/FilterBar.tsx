@@ -67,6 +67,7 @@ export function FilterBar({
   onChange,
   values = () => [],
   labelSuggestions = [],
+  showSelectors = true,
 }: {
   query: FlowQuery;
   onChange: (q: FlowQuery) => void;
@@ -74,6 +75,8 @@ export function FilterBar({
   values?: (field: string) => string[];
   /** `key == "value"` selector terms for the label inputs. */
   labelSuggestions?: string[];
+  /** False when the label inputs are placed elsewhere (see LabelSelectors). */
+  showSelectors?: boolean;
 }) {
   const id = useId();
   const [text, setText] = useState("");
@@ -177,7 +180,7 @@ export function FilterBar({
         )}
       </div>
       {error && <div className="field-error">{error}</div>}
-      <LabelSelectors query={query} onChange={onChange} suggestions={labelSuggestions} />
+      {showSelectors && <LabelSelectors query={query} onChange={onChange} suggestions={labelSuggestions} />}
     </div>
   );
 }

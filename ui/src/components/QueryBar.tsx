@@ -2,7 +2,7 @@
 // view's own controls on the right. Autocompletion comes from the inventory and labels.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
 import { api, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
-import { FilterBar, labelSelectorSuggestions } from "./FilterBar";
+import { FilterBar, LabelSelectors, labelSelectorSuggestions } from "./FilterBar";
 import { TimeRangePicker } from "./TimeRangePicker";
 
 // Inventory, labels and health change rarely; one copy for the whole app, refreshed per minute.
@@ -58,35 +58,33 @@ export function fieldValues(inv: Inventory | undefined, field: string): string[]
   return [];
 }
 
+/**
+ * Time range, label selectors and the view's own controls (children) on the first row; the
+ * filter chips on the second.
+ */
 export function QueryBar({
   query,
   onChange,
   children,
-  showSelectors = true,
 }: {
   query: FlowQuery;
   onChange: (q: FlowQuery) => void;
   children?: ReactNode;
-  showSelectors?: boolean;
 }) {
   const { inventory, labels, health } = useClusterInfo();
   const values = useCallback((field: string) => fieldValues(inventory, field), [inventory]);
   return (
-    <div className={`query-bar ${showSelectors ? "" : "no-selectors"}`}>
+    <div className="query-bar">
       <div className="query-bar-row">
         <TimeRangePicker
           value={{ since: query.since, from: query.from, to: query.to }}
           dataMax={health?.data_time?.max}
           onChange={(r) => onChange({ ...query, since: r.since, from: r.from, to: r.to })}
         />
-        <div className="query-bar-actions">{children}</div>
+        <LabelSelectors query={query} onChange={onChange} suggestions={labelSelectorSuggestions(labels?.keys)} />
+        {children && <div className="query-bar-actions">{children}</div>}
       </div>
-      <FilterBar
-        query={query}
-        onChange={onChange}
-        values={values}
-        labelSuggestions={labelSelectorSuggestions(labels?.keys)}
-      />
+      <FilterBar query={query} onChange={onChange} values={values} showSelectors={false} />
     </div>
   );
 }

@@ -9,6 +9,7 @@ import {
   filterForValue,
   formatBytes,
   formatNumber,
+  formatShortTime,
   formatTime,
   getExtra,
   setExtra,
@@ -17,7 +18,7 @@ import {
   type FlowQuery,
   type PageOptions,
 } from "../../api";
-import { ActionBadge, PolicyHitLabel } from "../../components/Badges";
+import { ActionBadge, PolicyHitCompact, PolicyHitLabel } from "../../components/Badges";
 import { CellActions, DataTable, type Column, type SortState } from "../../components/DataTable";
 import { QueryBar } from "../../components/QueryBar";
 import { Empty, ErrorState } from "../../components/States";
@@ -98,6 +99,7 @@ export function FlowResults({
   onFilter,
   compact = false,
   title,
+  actions,
   extraFlows,
 }: {
   query: FlowQuery;
@@ -108,6 +110,8 @@ export function FlowResults({
   onFilter?: OnFilter;
   compact?: boolean;
   title?: ReactNode;
+  /** Controls at the right of the header. */
+  actions?: ReactNode;
   /** Flows to show instead of querying (e.g. an edge's representative flows). */
   extraFlows?: Flow[];
 }) {
@@ -210,6 +214,7 @@ export function FlowResults({
             {liveState === "open" ? "streaming new flows" : liveState === "error" ? "reconnecting…" : "connecting…"}
           </span>
         )}
+        {actions && <span className="results-actions">{actions}</span>}
       </div>
       {error && !rows.length ? (
         <ErrorState error={error} onRetry={() => setReloadTick((n) => n + 1)} />
@@ -299,7 +304,11 @@ export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): C
       key: "time",
       header: "Time",
       sortKey: "end_time",
-      render: (f) => <span className="mono">{formatTime(f.end_time)}</span>,
+      render: (f) => (
+        <span className="mono" title={formatTime(f.end_time)}>
+          {formatShortTime(f.end_time)}
+        </span>
+      ),
     },
     {
       key: "source",
@@ -349,12 +358,7 @@ export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): C
         const enforced = f.policies?.enforced_policies ?? [];
         const hit = decidingHit(enforced);
         if (!hit) return <span className="hit-rule">–</span>;
-        return (
-          <span className="cell" title={enforced.join("\n")}>
-            <PolicyHitLabel hit={hit} link={false} />
-            {enforced.length > 1 && <span className="hit-rule">+{enforced.length - 1}</span>}
-          </span>
-        );
+        return <PolicyHitCompact hit={hit} extra={enforced.length - 1} />;
       },
     },
     {

@@ -43,8 +43,8 @@ const STYLE: StylesheetJson = [
       "border-color": "#3467eb",
       "background-fit": "contain",
       "background-clip": "none",
-      "background-width": "56%",
-      "background-height": "56%",
+      "background-width": "50%",
+      "background-height": "50%",
       "overlay-padding": 4,
     },
   },
@@ -213,6 +213,11 @@ export function GraphCanvas({
     });
 
     const done = () => {
+      // A small graph fitted to a large canvas would be zoomed in past legibility.
+      if (first && cy.zoom() > 1.3) {
+        cy.zoom(1.3);
+        cy.center();
+      }
       requestAnimationFrame(() => {
         handlers.current.onRendered?.({ nodes: els.nodes.length, edges: els.edges.length, ms: performance.now() - t0 });
       });
@@ -235,10 +240,11 @@ export function GraphCanvas({
       fit: first,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 9000,
-      idealEdgeLength: () => 110,
-      nestingFactor: 0.6,
-      gravity: 0.35,
+      nodeRepulsion: () => 12000,
+      idealEdgeLength: () => 120,
+      nodeSeparation: 90,
+      nestingFactor: 0.7,
+      gravity: 0.3,
       numIter: 2500,
       tile: true,
       fixedNodeConstraint: fixed.length ? fixed.map((n) => ({ nodeId: n.id(), position: { ...(n as cytoscape.NodeSingular).position() } })) : undefined,

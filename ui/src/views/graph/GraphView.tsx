@@ -477,9 +477,13 @@ function GraphFlows({
         compact
         title={
           <>
-            <strong className="grow" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap", maxWidth: 420 }}>
+            <strong className="results-title" title={title}>
               {title}
             </strong>
+          </>
+        }
+        actions={
+          <>
             {selection?.type === "node" && !selection.id.startsWith("svc:") && (
               <div className="segmented">
                 <button type="button" className={dir === "out" ? "active" : ""} onClick={() => setQuery(setExtra(query, "dir", undefined))}>
@@ -490,7 +494,7 @@ function GraphFlows({
                 </button>
               </div>
             )}
-            <a href={flowsHref} className="btn btn-small" style={{ marginLeft: "auto" }} data-testid="open-in-flows">
+            <a href={flowsHref} className="btn btn-small" data-testid="open-in-flows">
               Open in Flows
             </a>
           </>

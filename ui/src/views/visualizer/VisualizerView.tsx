@@ -50,7 +50,7 @@ const METRICS: { value: Metric; label: string }[] = [
 
 const OK = "#1fa855";
 const BAD = "#e0393e";
-const NEUTRAL = "#c3cad6";
+const NEUTRAL = "#d3d9e3";
 /** Distinct, readable on white, none of them the status red or green. */
 const PALETTE = [
   "#3467eb", "#f08c00", "#7c5cdb", "#0e9384", "#d6409f", "#5c7cfa", "#c2780c", "#1098ad",
@@ -146,6 +146,15 @@ export function VisualizerView({ params }: { params: URLSearchParams }) {
                 </button>
               ))}
             </div>
+            <span className="viz-total" data-testid="viz-total">
+              {formatNumber(flows.reduce((t, f) => t + f.value, 0))} {METRICS.find((m) => m.value === metric)!.label.toLowerCase()}
+              {flows.some((f) => f.status === "denied") && (
+                <span className="viz-denied">
+                  {" · "}
+                  {formatNumber(flows.filter((f) => f.status === "denied").reduce((t, f) => t + f.value, 0))} denied
+                </span>
+              )}
+            </span>
             <div className="crumbs" data-testid="viz-crumbs">
               {zoomNs ? (
                 <>
@@ -303,9 +312,9 @@ function Rings({
       : mode === "names"
         ? nameColour(`${f.source_namespace}/${f.source_name}`)
         : nsColour(f.source_namespace);
-  const nsFill = (a: Arc) => (mode === "namespaces" ? nsColour(a.id) : mode === "status" ? (a.denied > 0 ? "#f2b8ba" : "#b9e4c9") : NEUTRAL);
-  const nameFill = (a: Arc) =>
-    mode === "names" ? nameColour(a.id) : mode === "status" ? (a.denied > 0 ? BAD : OK) : mode === "namespaces" ? "#aab3c2" : NEUTRAL;
+  const nsFill = (a: Arc) => (mode === "namespaces" ? nsColour(a.id) : "#b3bccb");
+  // In the status view only flows carry colour; the rings stay neutral so red stands out.
+  const nameFill = (a: Arc) => (mode === "names" ? nameColour(a.id) : mode === "namespaces" ? "#aab3c2" : NEUTRAL);
 
   const related = hover?.ids;
   const isDim = (flowId: string) => !!related && !related.has(flowId);
@@ -392,28 +401,23 @@ function Rings({
         <g className="labels">
           {labelArcs.map((a) => {
             const mid = (a.startAngle + a.endAngle) / 2;
-            const deg = (mid * 180) / Math.PI - 90;
-            const flip = mid > Math.PI;
+            // Horizontal labels just outside the ring, anchored away from the circle.
+            const x = Math.sin(mid) * (R + 10);
+            const y = -Math.cos(mid) * (R + 10);
+            const anchor = Math.abs(x) < R * 0.15 ? "middle" : x > 0 ? "start" : "end";
             return (
               <text
                 key={a.id}
                 className="viz-ns-label"
-                transform={`rotate(${deg}) translate(${R + 8},0)${flip ? " rotate(180)" : ""}`}
-                textAnchor={flip ? "end" : "start"}
-                dominantBaseline="middle"
+                x={x}
+                y={y}
+                textAnchor={anchor}
+                dominantBaseline={y < -R * 0.9 ? "auto" : y > R * 0.9 ? "hanging" : "middle"}
               >
                 {short(a.label)}
               </text>
             );
           })}
-        </g>
-        <g className="centre" pointerEvents="none">
-          <text textAnchor="middle" y={-6} style={{ fontSize: 22, fontWeight: 650, fill: "#172033" }}>
-            {formatNumber(layout.total)}
-          </text>
-          <text textAnchor="middle" y={14} style={{ fontSize: 11, fill: "#6b7588" }}>
-            {metricLabel}
-          </text>
         </g>
       </svg>
       {hover && (
