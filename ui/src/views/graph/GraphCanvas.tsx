@@ -95,6 +95,30 @@ const STYLE: StylesheetJson = [
   { selector: 'edge[status = "mixed"]', style: { "line-color": WARN, "target-arrow-color": WARN, "z-index": 5 } },
   { selector: "edge.loop", style: { "curve-style": "bezier", "loop-direction": "-45deg", "loop-sweep": "-60deg" } },
   { selector: ".faded", style: { opacity: 0.15 } },
+  // Large graphs: straight edges without label-aware compound sizing, no icons.
+  // Large graphs: no icons, straight edges, namespaces as frames behind their workloads.
+  { selector: "node.large", style: { "background-image": "none" } },
+  { selector: "edge.large", style: { "curve-style": "haystack", "haystack-radius": 0, "arrow-scale": 0.6 } },
+  {
+    selector: "node[?frame]",
+    style: {
+      shape: "round-rectangle",
+      width: "data(w)",
+      height: "data(h)",
+      "background-color": "#eef3ff",
+      "background-opacity": 0.45,
+      "background-image": "none",
+      "border-width": 1.5,
+      "border-style": "dashed",
+      "border-color": "#8aa6f0",
+      "text-valign": "top",
+      "text-margin-y": -4,
+      "font-size": 12,
+      "font-weight": 600,
+      color: "#2443a8",
+      "z-compound-depth": "bottom",
+    },
+  },
   { selector: "node:selected", style: { "border-width": 4, "border-color": "#1e3f9a", "overlay-color": "#3467eb", "overlay-opacity": 0.12 } },
   { selector: "edge:selected", style: { opacity: 1, "overlay-color": "#3467eb", "overlay-opacity": 0.18, "z-index": 20 } },
 ];
@@ -166,9 +190,9 @@ export function GraphCanvas({
     const cy = cyRef.current;
     if (!cy) return;
     const t0 = performance.now();
-    const els = buildElements(graph);
+    const large = graph.nodes.length > LARGE_GRAPH;
+    const els = buildElements(graph, large);
     const first = cy.nodes().length === 0;
-    const large = els.nodes.length > LARGE_GRAPH;
     const prev = new Map<string, string | undefined>();
     const positions = new Map<string, Point>();
     cy.nodes().forEach((n) => {
@@ -179,11 +203,16 @@ export function GraphCanvas({
     const structural = lastLayoutKey.current !== relayoutKey;
     lastLayoutKey.current = relayoutKey;
 
+    // Large graphs are laid out on a grid: at once on first render or when namespaces are
+    // expanded or collapsed; otherwise new nodes are placed next to their neighbours.
+    const newFrame = els.nodes.some((n) => n.frame && !prev.has(n.id));
     let placed: Map<string, Point>;
-    if (first && large) placed = gridLayout(graph);
+    let frames = new Map<string, { w: number; h: number }>();
+    const regrid = large && (first || structural || newFrame);
+    if (regrid) ({ positions: placed, frames } = gridLayout(graph));
     else placed = placeNewNodes(graph, [...diff.added, ...diff.reparented], positions);
 
-    const nodeById = new Map(els.nodes.map((n) => [n.id, n]));
+    const nodeById = new Map(els.nodes.map((n) => [n.id, frames.has(n.id) ? { ...n, ...frames.get(n.id) } : n]));
     const edgeIds = new Set(els.edges.map((e) => e.id));
     cy.batch(() => {
       cy.edges().forEach((e) => {
@@ -194,7 +223,12 @@ export function GraphCanvas({
       const adds: ElementDefinition[] = diff.added
         .map((id) => nodeById.get(id)!)
         .sort((a, b) => Number(!!a.parent) - Number(!!b.parent))
-        .map((n) => ({ group: "nodes", data: { ...n }, position: placed.get(n.id) ?? { x: 0, y: 0 } }));
+        .map((n) => ({
+          group: "nodes",
+          data: { ...n },
+          position: placed.get(n.id) ?? { x: 0, y: 0 },
+          classes: large ? "large" : "",
+        }));
       cy.add(adds);
       for (const id of diff.reparented) {
         const n = nodeById.get(id)!;
@@ -202,12 +236,18 @@ export function GraphCanvas({
         const p = placed.get(id);
         if (p) cy.getElementById(id).position(p);
       }
-      for (const id of diff.kept) cy.getElementById(id).data(nodeById.get(id)!);
+      for (const id of diff.kept) {
+        const el = cy.getElementById(id);
+        el.data(nodeById.get(id)!);
+        el.toggleClass("large", large);
+        const p = regrid ? placed.get(id) : undefined;
+        if (p && !el.isParent()) el.position(p);
+      }
       const newEdges: ElementDefinition[] = [];
       for (const e of els.edges) {
         const el = cy.getElementById(e.id);
-        if (el.nonempty()) el.data(e);
-        else newEdges.push({ group: "edges", data: { ...e }, classes: e.source === e.target ? "loop" : "" });
+        if (el.nonempty()) el.data(e).toggleClass("large", large && e.source !== e.target);
+        else newEdges.push({ group: "edges", data: { ...e }, classes: e.source === e.target ? "loop" : large ? "large" : "" });
       }
       cy.add(newEdges);
     });
@@ -224,7 +264,8 @@ export function GraphCanvas({
     };
     const changed = diff.added.length + diff.reparented.length + diff.removed.length > 0;
     if (!changed || large) {
-      if (first) cy.fit(undefined, 40);
+      if (first && large) fitPositions(cy, placed, frames);
+      else if (first) cy.fit(undefined, 40);
       done();
       return;
     }
@@ -266,7 +307,9 @@ export function GraphCanvas({
       let keep: cytoscape.CollectionReturnValue;
       if (selection.type === "node") {
         const n = el as cytoscape.NodeSingular;
-        keep = n.closedNeighborhood().union(n.descendants()).union(n.descendants().closedNeighborhood());
+        // A frame's members are its workloads (flat mode); a compound's are its descendants.
+        const members = n.descendants().union(cy.nodes().filter((m) => m.data("group") === n.id()));
+        keep = n.closedNeighborhood().union(members).union(members.closedNeighborhood());
       } else {
         keep = el.union((el as cytoscape.EdgeSingular).connectedNodes());
       }
@@ -276,6 +319,34 @@ export function GraphCanvas({
   }, [selection, graph]);
 
   return <div ref={host} className="graph-canvas" data-testid="graph-canvas" />;
+}
+
+/**
+ * Fits known positions to the canvas without asking Cytoscape for bounding boxes, which on a
+ * large graph means measuring every label (seconds at 1,000+ nodes).
+ */
+function fitPositions(
+  cy: Core,
+  positions: Map<string, Point>,
+  frames: Map<string, { w: number; h: number }>,
+  padding = 40,
+) {
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const [id, p] of positions) {
+    const f = frames.get(id) ?? { w: 0, h: 0 };
+    x0 = Math.min(x0, p.x - f.w / 2);
+    y0 = Math.min(y0, p.y - f.h / 2);
+    x1 = Math.max(x1, p.x + f.w / 2);
+    y1 = Math.max(y1, p.y + f.h / 2);
+  }
+  if (!Number.isFinite(x0)) return;
+  const w = cy.width();
+  const h = cy.height();
+  const zoom = Math.min(1.3, (w - 2 * padding) / Math.max(1, x1 - x0), (h - 2 * padding) / Math.max(1, y1 - y0));
+  cy.viewport({ zoom, pan: { x: w / 2 - zoom * ((x0 + x1) / 2), y: h / 2 - zoom * ((y0 + y1) / 2) } });
 }
 
 /** Fits the graph to the canvas (toolbar button). */

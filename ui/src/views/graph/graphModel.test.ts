@@ -78,6 +78,12 @@ describe("node and edge filters", () => {
 });
 
 describe("elements", () => {
+  it("draws namespaces as frames in flat mode", () => {
+    const { nodes } = buildElements(graph, true);
+    expect(nodes.find((n) => n.id === "ns:shop")).toMatchObject({ compound: false, frame: true });
+    expect(nodes.find((n) => n.id === "wl:shop/rogue")).toMatchObject({ parent: undefined, group: "ns:shop" });
+  });
+
   it("makes namespaces with children compound and drops dangling edges", () => {
     const { nodes, edges } = buildElements(graph);
     expect(nodes.find((n) => n.id === "ns:shop")?.compound).toBe(true);
@@ -133,11 +139,20 @@ describe("refresh diffs and placement", () => {
       for (let w = 0; w < 20; w++) nodes.push(node(`wl:n${n}/w${w}`, "workload", `ns:n${n}`));
     }
     nodes.push(node("net:pub", "net"));
-    const pos = gridLayout({ nodes, edges: [] }, 80);
-    // Compound parents get their position from their children.
-    expect(pos.size).toBe(1001);
-    const seen = new Set([...pos.values()].map((p) => `${Math.round(p.x)},${Math.round(p.y)}`));
+    const { positions, frames } = gridLayout({ nodes, edges: [] }, 80);
+    expect(positions.size).toBe(1051);
+    const leaves = [...positions.entries()].filter(([id]) => !frames.has(id)).map(([, p]) => p);
+    const seen = new Set(leaves.map((p) => `${Math.round(p.x)},${Math.round(p.y)}`));
     expect(seen.size).toBe(1001);
+    // Each namespace's frame contains its children.
+    expect(frames.size).toBe(50);
+    const c = positions.get("ns:n7")!;
+    const f = frames.get("ns:n7")!;
+    for (let w = 0; w < 20; w++) {
+      const p = positions.get(`wl:n7/w${w}`)!;
+      expect(Math.abs(p.x - c.x)).toBeLessThan(f.w / 2);
+      expect(Math.abs(p.y - c.y)).toBeLessThan(f.h / 2);
+    }
   });
 });
 

@@ -76,6 +76,10 @@ export interface NodeData {
   kind: GraphNodeKind;
   parent?: string;
   compound: boolean;
+  /** Flat mode: a namespace drawn as a frame behind its children (w×h), not as a compound node. */
+  frame: boolean;
+  /** Flat mode: the frame a child belongs to. */
+  group?: string;
   size: number;
   denied: boolean;
   num_flows: number;
@@ -91,8 +95,12 @@ export interface EdgeData {
   num_flows: number;
 }
 
-/** Cytoscape element data for a graph. A namespace with children becomes a compound node. */
-export function buildElements(g: Graph): { nodes: NodeData[]; edges: EdgeData[] } {
+/**
+ * Cytoscape element data for a graph. A namespace with children becomes a compound node; with
+ * `flat`, a frame node behind them instead, because Cytoscape's compound bookkeeping costs
+ * seconds at 1,000+ nodes.
+ */
+export function buildElements(g: Graph, flat = false): { nodes: NodeData[]; edges: EdgeData[] } {
   const ids = new Set(g.nodes.map((n) => n.id));
   const parents = new Set(g.nodes.filter((n) => n.parent && ids.has(n.parent)).map((n) => n.parent!));
   const maxNode = Math.max(0, ...g.nodes.filter((n) => !parents.has(n.id)).map((n) => n.num_flows));
@@ -101,8 +109,10 @@ export function buildElements(g: Graph): { nodes: NodeData[]; edges: EdgeData[] 
     id: n.id,
     label: n.label,
     kind: n.kind,
-    parent: n.parent && ids.has(n.parent) ? n.parent : undefined,
-    compound: parents.has(n.id),
+    parent: !flat && n.parent && ids.has(n.parent) ? n.parent : undefined,
+    group: flat && n.parent && ids.has(n.parent) ? n.parent : undefined,
+    compound: !flat && parents.has(n.id),
+    frame: flat && parents.has(n.id),
     size: nodeSize(n.kind, n.num_flows, maxNode),
     denied: n.denied_flows > 0,
     num_flows: n.num_flows,
@@ -221,7 +231,10 @@ function siblingsCentre(g: Graph, n: GraphNode, pos: (id: string) => Point | und
  * square grid, namespaces and other top-level nodes packed in rows (largest first). Used where
  * a force layout would take seconds.
  */
-export function gridLayout(g: Graph, spacing = 80): Map<string, Point> {
+export function gridLayout(
+  g: Graph,
+  spacing = 80,
+): { positions: Map<string, Point>; frames: Map<string, { w: number; h: number }> } {
   const children = new Map<string, GraphNode[]>();
   const ids = new Set(g.nodes.map((n) => n.id));
   for (const n of g.nodes) {
@@ -242,6 +255,7 @@ export function gridLayout(g: Graph, spacing = 80): Map<string, Point> {
   const area = blocks.reduce((s, b) => s + b.w * b.h, 0);
   const rowWidth = Math.max(spacing * 4, Math.sqrt(area) * 1.6);
   const out = new Map<string, Point>();
+  const frames = new Map<string, { w: number; h: number }>();
   let x = 0;
   let y = 0;
   let rowH = 0;
@@ -258,13 +272,14 @@ export function gridLayout(g: Graph, spacing = 80): Map<string, Point> {
           y: y + spacing + Math.floor(i / b.cols) * spacing,
         });
       });
-    } else {
-      out.set(b.node.id, { x: x + b.w / 2, y: y + b.h / 2 });
+      frames.set(b.node.id, { w: b.w, h: b.h });
     }
+    // A compound parent's position follows its children; a frame needs its own.
+    out.set(b.node.id, { x: x + b.w / 2, y: y + b.h / 2 });
     x += b.w + spacing / 2;
     rowH = Math.max(rowH, b.h);
   }
-  return out;
+  return { positions: out, frames };
 }
 
 /** Edges into and out of a node; for an expanded namespace, those crossing its boundary. */
