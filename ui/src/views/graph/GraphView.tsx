@@ -355,9 +355,13 @@ function EdgePanel({
   return (
     <SidePanel
       title={
-        <>
-          {nodeName(graph, selection.source)} <span className="hit-rule">→</span> {nodeName(graph, selection.target)}
-        </>
+        <span className="edge-title">
+          <span>{nodeName(graph, selection.source)}</span>
+          <span>
+            <span className="hit-rule">→ </span>
+            {nodeName(graph, selection.target)}
+          </span>
+        </span>
       }
       subtitle={edge ? <ActionBadge action={edge.status} /> : undefined}
       onClose={onClose}
@@ -424,9 +428,9 @@ function EdgeDetailSections({ d, since }: { d: EdgeDetail; since?: string }) {
 function PolicyCard({ p, since }: { p: EdgePolicy; since?: string }) {
   return (
     <div className={`policy-card ${p.action}`} data-testid="edge-policy" data-action={p.action}>
-      <div style={{ display: "flex", justifyContent: "space-between", gap: 8, alignItems: "center" }}>
+      <div className="policy-card-head">
         <PolicyHitLabel hit={p.hit} since={since} />
-        <span className="hit-rule">{formatNumber(p.num_flows)} hits</span>
+        <span className="hit-rule">{formatNumber(p.num_flows)} flows</span>
       </div>
       {p.trace && (
         <details open={p.action === "deny"}>
