@@ -193,17 +193,18 @@ export function download(fileName: string, text: string, type = "text/yaml") {
 
 /**
  * The flows query for one policy hit (API filter parameters), so every metric can open
- * the Flows view on exactly the flows it counts.
+ * the Flows view on exactly the flows it counts. The policy is named by tier and id
+ * (`TIER/KIND:[NS/]NAME`) so a Kubernetes and a Calico policy of one name stay apart.
  */
 export function policyFlowsParams(
-  p: { tier: string; namespace: string | null; name: string },
+  p: { tier: string; id: string },
   since: string,
   action?: string,
   rule?: number,
 ): Record<string, string> {
   const params: Record<string, string> = {};
   if (since) params.since = since;
-  params.policy = p.namespace ? `${p.tier}/${p.namespace}/${p.name}` : `${p.tier}/${p.name}`;
+  params.policy = `${p.tier}/${p.id}`;
   if (action) params.policy_action = action;
   if (rule !== undefined) params.policy_rule = String(rule);
   return params;

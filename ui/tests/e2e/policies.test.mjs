@@ -104,7 +104,7 @@ test("the board shows tiers in order and denied traffic on the default deny", as
   const link = card.locator('a[data-metric="Denied"]');
   const href = await link.getAttribute("href");
   const q = new URLSearchParams(href.split("?")[1]);
-  assert.equal(q.get("policy"), "default/fme/default-deny");
+  assert.equal(q.get("policy"), `default/${deny.id}`);
   assert.equal(q.get("policy_action"), "deny");
   assert.equal(q.get("since"), "15m");
   const flows = await api(`/api/flows?${q}&limit=200`);
