@@ -228,7 +228,7 @@ function RuleText({ text }: { text: string }) {
 
 function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
   const e = p.end_of_tier!;
-  const action = e.action.toLowerCase();
+  const action = (e.action ?? "").toLowerCase();
   const m = e.metrics;
   const n = action === "deny" ? m.denied : action === "pass" ? m.passed : action === "allow" ? m.allowed : m.connections;
   return (
@@ -236,7 +236,7 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
       <Icon name="layers" />
       <span className="pl-eot-text">
         <b>End of tier {p.tier}</b>: traffic this policy selects that no rule matched is{" "}
-        <ActionChip action={e.action} />
+        <ActionChip action={action} />
         {action === "pass" ? " on to the next tier." : "."}
       </span>
       <MetricLink
