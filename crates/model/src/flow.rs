@@ -64,7 +64,7 @@ impl Reporter {
 
 /// One end of a flow log. `None` fields print as Calico's `-` (not applicable, or aggregated
 /// away).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FlowEnd {
     pub ip: Option<IpAddr>,
     pub name: Option<String>,
@@ -141,4 +141,22 @@ pub struct RawFlow {
     /// Which end saw it; `None` means the record stands for both ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporter: Option<Reporter>,
+}
+
+/// One distinct combination of what policy evaluation looks at in stored flow logs (both
+/// ends, protocol, destination port, reporter and the stored verdict), with how many flow
+/// logs and connections share it. What the impact preview re-evaluates: once per tuple,
+/// not once per record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowTuple {
+    /// `port` is the source port only when it was asked for (otherwise `None`).
+    pub source: FlowEnd,
+    pub dest: FlowEnd,
+    pub proto: Protocol,
+    pub reporter: Reporter,
+    pub action: Action,
+    /// Flow log records with this tuple.
+    pub flow_logs: u64,
+    /// Their `num_flows` (connections).
+    pub num_flows: u64,
 }

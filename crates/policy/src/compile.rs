@@ -317,6 +317,7 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
         inventory,
         holders,
         sets,
+        applies_to,
         policies,
         tiers: tier_list,
         plans,

@@ -87,6 +87,9 @@ pub struct Engine {
     pub(crate) inventory: Arc<Inventory>,
     pub(crate) holders: Holders,
     pub(crate) sets: SetTable,
+    /// Per inventory policy: the set of endpoints it applies to (selector, namespace and
+    /// service-account selectors; directions not considered).
+    pub(crate) applies_to: Vec<crate::sets::SetId>,
     pub(crate) policies: Vec<CPolicy>,
     pub(crate) tiers: Vec<CTier>,
     pub(crate) plans: Vec<Plan>,

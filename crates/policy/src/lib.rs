@@ -14,17 +14,20 @@
 //! Every verdict comes from one evaluator; [`Engine::explain`] runs the same evaluator with a
 //! recorder attached, so `explain`, flow logs and the UI never disagree.
 
+mod board;
 mod cache;
 mod compile;
 mod describe;
 mod engine;
 mod eval;
 mod peer;
+pub mod preview;
 pub mod reference;
 mod sets;
 mod trace;
 mod verdict;
 
+pub use board::{RuleTexts, rule_texts};
 pub use describe::{describe_entity, describe_rule, format_labels};
 pub use engine::{Engine, EngineStats, ServiceBackend};
 pub use peer::{

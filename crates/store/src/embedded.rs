@@ -42,7 +42,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use flowlens_model::FlowLog;
+use flowlens_model::{FlowLog, FlowTuple};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -699,6 +699,12 @@ impl Store for EmbeddedStore {
         let sums = exec::sums_per_hit_id(df, query, known_ids).await?;
         let hits = lock(&self.inner.hits);
         exec::policy_rows(&sums, &hits, query, group_by, window)
+    }
+
+    async fn flow_tuples(&self, query: &FlowQuery, source_ports: bool) -> Result<Vec<FlowTuple>> {
+        let snap = self.snapshot(&query.time);
+        let df = self.frame(&snap).await?;
+        crate::tuples::flow_tuples(df, query, source_ports).await
     }
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {

@@ -11,7 +11,7 @@ use crate::query::{
 };
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
-use flowlens_model::FlowLog;
+use flowlens_model::{FlowLog, FlowTuple};
 use std::collections::BTreeMap;
 
 #[async_trait]
@@ -37,6 +37,15 @@ pub trait Store: Send + Sync {
         let query = FlowQuery::new(*time);
         let rows = self.aggregate(&query, GroupBy::PolicyRule).await?;
         Ok(policy_metrics_from_rules(&rows, policy))
+    }
+
+    /// The flows matching `query` grouped into distinct tuples of everything policy
+    /// evaluation looks at (both ends' ip, name, name_aggr, namespace, type and labels,
+    /// proto, dest_port, reporter, action) with their flow-log and `num_flows` counts, in no
+    /// particular order. The source port is part of the tuple only when `source_ports` is
+    /// true. `sort`, `limit` and paging of the query are ignored.
+    async fn flow_tuples(&self, _query: &FlowQuery, _source_ports: bool) -> Result<Vec<FlowTuple>> {
+        Err(StoreError::NotSupported("flow tuples"))
     }
 
     /// The smallest and largest stored `end_time`, or `None` when empty.
