@@ -21,3 +21,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (cargo nextest)"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "web UI (typecheck, unit tests, browser end-to-end tests)"
+scripts/ui-test.sh

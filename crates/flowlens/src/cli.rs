@@ -75,12 +75,86 @@ pub enum Command {
     /// Built-in traffic scenarios.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// Run a scenario live and open the web UI on it: the quickest way to see Flowlens work.
+    ///
+    /// Loads the scenario, generates an hour of history, then keeps generating traffic in
+    /// (optionally sped-up) real time. Every record goes through the same pipeline as real
+    /// data: enrichment, the policy engine, aggregation, the embedded store. Prints the URL
+    /// to open. Ctrl-C stops it cleanly; without --data the data lives in a temporary
+    /// directory that is removed then.
+    Demo(DemoArgs),
+    /// Serve the API and web UI over a data directory (written by `flowlens ingest`).
+    Serve(ServeArgs),
+    /// Preview a policy change against stored traffic: which flows would turn from allowed
+    /// to denied or back, grouped, with counts; flows whose outcome cannot be known from
+    /// what the flow logs kept are listed as uncertain with the reason.
+    Preview(crate::cmd::preview::PreviewArgs),
+}
+
+/// Where the server listens, and where its UI comes from.
+#[derive(Args, Debug, Clone)]
+pub struct ListenOptions {
+    /// Port to listen on; 0 picks a free one (the URL is printed either way).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on. The API has no authentication: keep it on loopback unless
+    /// something in front of it controls access.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Serve the web UI from this directory (a `ui/dist` build) instead of the embedded one.
+    #[arg(long, value_name = "DIR")]
+    pub ui_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioOptions,
+    #[command(flatten)]
+    pub listen: ListenOptions,
+    /// Data directory to keep the flow logs in; a temporary one when not given.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Simulated seconds per second (60 runs an hour of traffic per minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// History generated at start, ending now.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub backfill: std::time::Duration,
+    /// Random seed; the same seed gives the same traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory holding the flow logs.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Manifest files or directories: the inventory that explains flows and holds the
+    /// policies shown on the Policy Board (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Vec<PathBuf>,
+    #[command(flatten)]
+    pub options: SnapshotOptions,
+    #[command(flatten)]
+    pub listen: ListenOptions,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ScenarioCommand {
     /// List the built-in scenarios and their steps.
     List,
+    /// Apply a step (e.g. `rogue`, `fix`) to the scenario of a running `flowlens demo`.
+    Step {
+        /// The scenario the demo runs (checked, so a step never lands on the wrong one).
+        scenario: String,
+        /// The step to apply.
+        step: String,
+        /// Where the demo listens.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 /// Which scenario, and the parameters of the generated `scale` one.

@@ -23,6 +23,8 @@ mod eval;
 mod peer;
 pub mod preview;
 pub mod reference;
+pub mod render;
+mod resolve;
 mod sets;
 mod trace;
 mod verdict;
@@ -33,5 +35,7 @@ pub use engine::{Engine, EngineStats, ServiceBackend};
 pub use peer::{
     FlowQuery, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private,
 };
+pub use render::render_explanation;
+pub use resolve::{ResolveError, ResolvedFlow};
 pub use trace::{Clause, DirectionTrace, Explanation, PeerView, PendingTrace, TraceStep};
 pub use verdict::{Action, DirectionVerdict, FlowVerdict, Hit, HitSubject, PendingVerdict};

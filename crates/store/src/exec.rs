@@ -133,6 +133,19 @@ fn group_fields(group_by: GroupBy) -> &'static [Field] {
             F::DestPort,
             F::Action,
         ],
+        GroupBy::ServiceEdge => &[
+            F::SourceType,
+            F::SourceNamespace,
+            F::SourceNameAggr,
+            F::DestType,
+            F::DestNamespace,
+            F::DestNameAggr,
+            F::DestServiceNamespace,
+            F::DestServiceName,
+            F::Proto,
+            F::DestPort,
+            F::Action,
+        ],
         GroupBy::Action => &[F::Action],
         GroupBy::Policy | GroupBy::PolicyRule => &[],
     }
@@ -275,6 +288,10 @@ pub(crate) async fn aggregate(
         let text = |f: Field| -> Result<Option<Vec<Option<String>>>> {
             fields.contains(&f).then(|| out.texts(f.name())).transpose()
         };
+        let mut source_type = text(Field::SourceType)?;
+        let mut dest_type = text(Field::DestType)?;
+        let mut dest_service_namespace = text(Field::DestServiceNamespace)?;
+        let mut dest_service_name = text(Field::DestServiceName)?;
         let mut source_namespace = text(Field::SourceNamespace)?;
         let mut source_name_aggr = text(Field::SourceNameAggr)?;
         let mut dest_namespace = text(Field::DestNamespace)?;
@@ -289,10 +306,14 @@ pub(crate) async fn aggregate(
             let pick = |v: &mut Option<Vec<Option<String>>>| v.as_mut().and_then(|v| v[i].take());
             let mut row = AggregateRow {
                 key: GroupKey {
+                    source_type: pick(&mut source_type),
                     source_namespace: pick(&mut source_namespace),
                     source_name_aggr: pick(&mut source_name_aggr),
+                    dest_type: pick(&mut dest_type),
                     dest_namespace: pick(&mut dest_namespace),
                     dest_name_aggr: pick(&mut dest_name_aggr),
+                    dest_service_namespace: pick(&mut dest_service_namespace),
+                    dest_service_name: pick(&mut dest_service_name),
                     proto: pick(&mut proto),
                     dest_port: dest_port
                         .as_ref()

@@ -53,6 +53,17 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
             PolicyHitMatches::udf(policy.clone()).call(vec![column(Field::PoliciesEnforced)]),
         );
     }
+    if query.connections_once {
+        let outside = column(Field::DestType)
+            .is_null()
+            .or(column(Field::DestType).in_list(vec![lit("net"), lit("ns")], false));
+        parts.push(
+            column(Field::Reporter)
+                .eq(lit("dst"))
+                .or(column(Field::Action).eq(lit("deny")))
+                .or(outside),
+        );
+    }
     Ok(parts.into_iter().reduce(Expr::and))
 }
 

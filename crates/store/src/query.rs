@@ -161,6 +161,10 @@ pub struct FlowQuery {
     pub limit: Option<usize>,
     pub page_token: Option<String>,
     pub offset: usize,
+    /// Count each connection once: a flow between two cluster endpoints is logged by both
+    /// ends (`reporter` src and dst); keep the destination's record, and the source's only
+    /// when no destination record exists (denied at egress, or leaving the cluster).
+    pub connections_once: bool,
 }
 
 impl FlowQuery {
@@ -209,6 +213,9 @@ pub enum GroupBy {
     NamePair,
     /// The name pair plus proto, dest_port and action: a service graph's edges.
     Edge,
+    /// [`GroupBy::Edge`] plus both endpoint types and the destination service: what a
+    /// service graph needs to place each side on a namespace, workload, service or network.
+    ServiceEdge,
     /// Each enforced (and, for the pending counts, pending) policy hit's
     /// tier/kind/namespace/name.
     Policy,
@@ -228,10 +235,14 @@ impl GroupBy {
 /// are keys whose value is absent (`-`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct GroupKey {
+    pub source_type: Option<String>,
     pub source_namespace: Option<String>,
     pub source_name_aggr: Option<String>,
+    pub dest_type: Option<String>,
     pub dest_namespace: Option<String>,
     pub dest_name_aggr: Option<String>,
+    pub dest_service_namespace: Option<String>,
+    pub dest_service_name: Option<String>,
     pub proto: Option<String>,
     pub dest_port: Option<u16>,
     pub action: Option<Action>,

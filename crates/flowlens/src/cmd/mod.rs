@@ -1,11 +1,12 @@
 //! One module per subcommand.
 
+mod demo;
 mod evaluate;
 mod explain;
-mod flow_input;
 mod flows;
 mod ingest;
 mod inventory;
+pub(crate) mod preview;
 mod scenario;
 mod selector;
 mod sql;
@@ -25,6 +26,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql(args) => sql::run(args),
         Command::Simulate(args) => scenario::simulate(args),
         Command::Scenario(cmd) => scenario::run(cmd),
+        Command::Preview(args) => preview::run(args),
+        Command::Demo(args) => demo::demo(args),
+        Command::Serve(args) => demo::serve(args),
     }
 }
 

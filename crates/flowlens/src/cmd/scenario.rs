@@ -50,6 +50,51 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                 }
             }
         }
+        ScenarioCommand::Step {
+            scenario,
+            step,
+            url,
+        } => return apply_step(&url, &scenario, &step),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks a running demo to apply a step, after checking it runs the scenario named.
+fn apply_step(url: &str, scenario: &str, step: &str) -> Result<ExitCode> {
+    let base = url.trim_end_matches('/');
+    let unreachable = || {
+        format!(
+            "cannot reach a flowlens demo at {base}; start one with `flowlens demo --scenario {scenario}` (or give --url)"
+        )
+    };
+    let info: serde_json::Value = ureq::get(format!("{base}/api/scenario"))
+        .call()
+        .with_context(unreachable)?
+        .body_mut()
+        .read_json()
+        .context("reading the demo's answer")?;
+    let running = info["name"].as_str().unwrap_or("");
+    if running != scenario {
+        anyhow::bail!("the demo at {base} runs scenario {running:?}, not {scenario:?}");
+    }
+    let mut response = ureq::post(format!("{base}/api/scenario/steps/{step}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_empty()
+        .with_context(unreachable)?;
+    let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+    if !response.status().is_success() {
+        anyhow::bail!(
+            "{}",
+            body["error"]
+                .as_str()
+                .unwrap_or("the demo refused the step")
+        );
+    }
+    println!("step {step} applied to {scenario} at {}", body["time"]);
+    for warning in body["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,143 @@
+//! `flowlens demo` and `flowlens serve`: the API and web UI over a store, fed live by a
+//! scenario (demo) or over data already ingested (serve).
+
+use crate::cli::{DemoArgs, ListenOptions, ServeArgs};
+use anyhow::{Context, Result};
+use flowlens_server::{AppState, ServerOptions, feed};
+use flowlens_sim::Simulation;
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn demo(args: DemoArgs) -> Result<ExitCode> {
+    let scenario = super::scenario::load(&args.scenario)?;
+    // Without --data the data lives as long as the demo.
+    let temp = match &args.data {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("flowlens-demo-")
+                .tempdir()?,
+        ),
+    };
+    let dir = args.data.clone().unwrap_or_else(|| {
+        temp.as_ref()
+            .map(|t| t.path().to_path_buf())
+            .unwrap_or_default()
+    });
+    runtime()?.block_on(async move {
+        let store = open_store(&dir)?;
+        let newest = store.time_bounds().await?.map(|(_, max)| max);
+        let start = now() - args.backfill.as_secs() as i64;
+        let simulation = Simulation::new(scenario, args.seed, start);
+        let state = AppState::new(store.clone(), simulation.inventory(), newest);
+        let name = simulation.scenario().name().to_string();
+        feed::start(
+            &state,
+            simulation,
+            feed::FeedOptions {
+                seed: args.seed,
+                speed: args.speed,
+                backfill: args.backfill,
+                ..feed::FeedOptions::default()
+            },
+        );
+        eprintln!(
+            "Scenario {name}: {} of history, then live at {}× real time; data in {}",
+            humantime::format_duration(args.backfill),
+            args.speed,
+            dir.display()
+        );
+        run_server(&state, &args.listen).await?;
+        if let Some(feed) = state.feed() {
+            eprintln!("Stopping the scenario and storing what is in flight…");
+            tokio::task::block_in_place(|| feed.stop());
+        }
+        store.flush().await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    drop(temp);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let inventory = if args.snapshot.is_empty() {
+        Arc::new(flowlens_model::Inventory::new())
+    } else {
+        Arc::new(crate::snapshot::load(&args.snapshot, &args.options)?.inventory)
+    };
+    runtime()?.block_on(async move {
+        let store = open_store(&args.data)?;
+        let newest = store.time_bounds().await?.map(|(_, max)| max);
+        let state = AppState::new(store.clone(), inventory, newest);
+        run_server(&state, &args.listen).await?;
+        store.flush().await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn open_store(dir: &std::path::Path) -> Result<Arc<dyn Store>> {
+    let store = EmbeddedStore::open(dir, EmbeddedOptions::default())
+        .with_context(|| format!("opening the data directory {}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Serves until Ctrl-C or SIGTERM, printing the URL once listening.
+async fn run_server(state: &AppState, listen: &ListenOptions) -> Result<()> {
+    let addr = std::net::SocketAddr::new(listen.bind, listen.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another flowlens running? (--port picks another port)")
+    })?;
+    let local = listener.local_addr()?;
+    let options = ServerOptions {
+        ui_dir: listen.ui_dir.clone(),
+    };
+    let router = flowlens_server::router(state.clone(), &options);
+    println!("Flowlens is running at http://{local}/  (Ctrl-C to stop)");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let shutdown = {
+        let state = state.clone();
+        async move {
+            stop_signal().await;
+            state.shut_down();
+        }
+    };
+    flowlens_server::serve(listener, router, shutdown).await?;
+    Ok(())
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

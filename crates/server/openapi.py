@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Writes openapi.json, the machine-readable form of docs/api.md. Run after changing routes;
+a test checks that every route the server has is described here."""
+import json, pathlib
+
+time = [
+    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "e.g. 15m, 1h, 7d: back from the newest data (or now)"},
+    {"name": "from", "in": "query", "schema": {"type": "integer"}, "description": "unix seconds"},
+    {"name": "to", "in": "query", "schema": {"type": "integer"}, "description": "unix seconds, exclusive"},
+]
+filters = [
+    {"name": "filter", "in": "query", "style": "form", "explode": True, "schema": {"type": "array", "items": {"type": "string"}},
+     "description": "FIELD OP VALUE, e.g. action=deny, dest_port>=1024, source_namespace=in:a,b, dest_labels=app=web (repeatable)"},
+    {"name": "source_selector", "in": "query", "schema": {"type": "string"}, "description": "Calico selector on source labels"},
+    {"name": "dest_selector", "in": "query", "schema": {"type": "string"}, "description": "Calico selector on destination labels"},
+    {"name": "policy", "in": "query", "schema": {"type": "string"}, "description": "TIER/NAME, TIER/NAMESPACE/NAME or TIER/KIND:[NS/]NAME: flows whose enforced trace holds it"},
+    {"name": "policy_action", "in": "query", "schema": {"type": "string", "enum": ["allow", "deny", "pass"]}},
+    {"name": "policy_rule", "in": "query", "schema": {"type": "integer"}, "description": "rule index; -1 is the end of the tier"},
+    {"name": "hits", "in": "query", "schema": {"type": "string", "enum": ["calico", "enterprise"]}, "description": "policy-hit spelling"},
+]
+paging = [
+    {"name": "sort", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True, "description": "FIELD, FIELD:desc or -FIELD (repeatable); newest first by default"},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 10000}},
+    {"name": "page_token", "in": "query", "schema": {"type": "string"}},
+]
+def q(name, desc, typ="string", required=False, enum=None):
+    s = {"type": typ}
+    if enum: s["enum"] = enum
+    return {"name": name, "in": "query", "required": required, "schema": s, "description": desc}
+expand = {"name": "expand", "in": "query", "style": "form", "explode": True, "schema": {"type": "array", "items": {"type": "string"}}, "description": "namespaces to show as workloads and services; * for all"}
+err = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def ok(desc, schema=None, mime="application/json"):
+    r = {"200": {"description": desc, "content": {mime: {"schema": schema or {"type": "object"}}}}, "400": err}
+    return r
+paths = {
+    "/api/health": {"get": {"summary": "Health, store statistics, data time bounds", "responses": ok("health")}},
+    "/api/openapi.json": {"get": {"summary": "This document", "responses": ok("OpenAPI 3.1")}},
+    "/api/flows": {"get": {"summary": "One page of flow logs", "parameters": time + filters + paging,
+        "responses": ok("page", {"type": "object", "properties": {"flows": {"type": "array", "items": {"$ref": "#/components/schemas/FlowLog"}}, "total": {"type": "integer"}, "next_page_token": {"type": ["string", "null"]}}})}},
+    "/api/flows/export": {"get": {"summary": "The query's flows (up to 100,000) as a CSV or JSON download",
+        "parameters": time + filters + [q("format", "csv or json", enum=["csv", "json"])] + paging[:1],
+        "responses": {"200": {"description": "file", "content": {"text/csv": {}, "application/json": {}}}, "400": err}}},
+    "/api/flows/live": {"get": {"summary": "Newly stored flows as Server-Sent Events (event `flows`: {flows, dropped}; `lagged`)",
+        "parameters": filters, "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": err}}},
+    "/api/aggregates": {"get": {"summary": "Flows grouped, with sums and rates",
+        "parameters": [q("group_by", "grouping", required=True, enum=["namespace_pair", "name_pair", "edge", "service_edge", "action", "policy", "policy_rule"])] + time + filters,
+        "responses": ok("rows", {"type": "object", "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/AggregateRow"}}}})}},
+    "/api/graph": {"get": {"summary": "Service graph nodes and edges", "parameters": time + filters + [expand], "responses": ok("graph")}},
+    "/api/graph/edge": {"get": {"summary": "One edge: ports, deciding policies with traces, volumes, flows",
+        "parameters": [q("source", "node id", required=True), q("target", "node id", required=True), expand] + time + filters + [q("limit", "flows listed", "integer")],
+        "responses": ok("edge detail")}},
+    "/api/inventory": {"get": {"summary": "Namespaces, endpoints, services, network sets, tiers", "responses": ok("inventory")}},
+    "/api/labels": {"get": {"summary": "Label keys and values, for completion", "responses": ok("labels")}},
+    "/api/explain": {"get": {"summary": "The engine's trace for one flow",
+        "parameters": [q("source", "IP or NAMESPACE/NAME", required=True), q("dest", "IP or NAMESPACE/NAME (a Service follows to a backend)", required=True), q("port", "destination port", "integer", True), q("proto", "tcp, udp, icmp, sctp or a number"), q("src_port", "source port", "integer"), q("hits", "calico or enterprise")],
+        "responses": ok("explanation")}},
+    "/api/scenario": {"get": {"summary": "The running scenario and its steps (demo only)", "responses": {**ok("scenario"), "404": err}}},
+    "/api/scenario/steps/{name}": {"post": {"summary": "Apply a scenario step now",
+        "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {**ok("applied"), "404": err}}},
+}
+schemas = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "details": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": ["integer", "null"]}, "column": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]}, "message": {"type": "string"}}}}}},
+    "FlowLog": {"type": "object", "description": "Calico flow-log fields (see docs/api.md) plus id", "additionalProperties": True},
+    "AggregateRow": {"type": "object", "properties": {"key": {"type": "object"}, "records": {"type": "integer"}, "num_flows": {"type": "integer"}, "allowed_flows": {"type": "integer"}, "denied_flows": {"type": "integer"}, "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}, "packets_in": {"type": "integer"}, "packets_out": {"type": "integer"}, "connections_per_second": {"type": "number"}, "packets_per_second": {"type": "number"}, "bits_per_second": {"type": "number"}}, "additionalProperties": True},
+}
+policy_id = q("id", "KIND:[NAMESPACE/]NAME, e.g. np:shop/web, gnp:security.block, knp:shop/deny-all", required=True)
+draft = {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+    "yaml": {"type": "string", "description": "one policy document"},
+    "staged": {"type": "boolean", "description": "save or preview as the staged counterpart (true) or enforced (false)"},
+    "delete": {"type": "string", "description": "preview deleting this policy id instead"},
+    "since": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"}}}}}}
+unprocessable = {"description": "the policy does not validate; details give line, column and field", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+paths.update({
+    "/api/policies": {
+        "get": {"summary": "Policy Board: tiers in order, policies in order, with endpoint counts and hit metrics", "parameters": time, "responses": ok("board")},
+        "put": {"summary": "Save (create or replace) a policy into the running inventory", "requestBody": draft, "responses": {**ok("saved: {id, created, revision}"), "422": unprocessable}}},
+    "/api/policy": {
+        "get": {"summary": "One policy: YAML, rules in words with per-rule metrics, end of tier", "parameters": [policy_id] + time, "responses": {**ok("policy"), "404": err}},
+        "delete": {"summary": "Remove a policy from the running inventory", "parameters": [policy_id], "responses": {**ok("deleted"), "404": err}}},
+    "/api/policies/validate": {"post": {"summary": "Parse one policy document; id, endpoints selected, warnings",
+        "requestBody": {"required": True, "content": {"text/yaml": {"schema": {"type": "string"}}}}, "responses": {**ok("valid"), "422": unprocessable}}},
+    "/api/policies/preview": {"post": {"summary": "Impact preview: stored flows of the window re-evaluated with the draft (or deletion)",
+        "requestBody": draft, "responses": {**ok("preview"), "422": unprocessable}}},
+    "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",
+        "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
+})
+doc = {"openapi": "3.1.0", "info": {"title": "Flowlens API", "version": "0.1.0", "description": "Flow logs with Kubernetes context and policy verdicts. Readable form: docs/api.md."},
+       "paths": paths, "components": {"schemas": schemas}}
+pathlib.Path(__file__).with_name("openapi.json").write_text(json.dumps(doc, indent=2) + "\n")

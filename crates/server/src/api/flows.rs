@@ -1,0 +1,262 @@
+//! Flow logs: pages, exports, the live stream and aggregates.
+
+use super::{RawParams, params};
+use crate::error::{ApiError, ApiResult};
+use crate::live_filter;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use flowlens_model::{FlowLog, PolicyHitFormat};
+use flowlens_pipeline::encode::calico_json;
+use flowlens_store::{Field, FlowQuery, GroupBy, SortKey, TimeRange};
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+
+/// Rows an export may hold.
+const MAX_EXPORT: usize = 100_000;
+/// Flows per live event; more in one batch are counted as dropped.
+const MAX_LIVE_BATCH: usize = 500;
+
+/// A flow log as the API shows it: Calico's JSON plus the record id.
+pub(crate) fn flow_json(log: &FlowLog, id: Option<u64>, format: PolicyHitFormat) -> Value {
+    let mut v = calico_json(log, format);
+    v["id"] = id.map_or(Value::Null, Value::from);
+    v
+}
+
+pub(crate) fn hit_format(p: &crate::params::Params) -> ApiResult<PolicyHitFormat> {
+    match p.get("hits") {
+        None | Some("calico") => Ok(PolicyHitFormat::Calico),
+        Some("enterprise") => Ok(PolicyHitFormat::Enterprise),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "hits={other:?}: expected calico or enterprise"
+        ))),
+    }
+}
+
+fn newest_first(mut query: FlowQuery) -> FlowQuery {
+    if query.sort.is_empty() {
+        query.sort.push(SortKey::desc(Field::EndTime));
+    }
+    query
+}
+
+pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+    let p = params(raw);
+    let format = hit_format(&p)?;
+    let query = newest_first(p.flow_query(p.time_range(state.now())?)?);
+    let page = state.store().query_flows(&query).await?;
+    let flows: Vec<Value> = page
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, log)| flow_json(log, page.record_ids.get(i).copied(), format))
+        .collect();
+    Ok(Json(json!({
+        "flows": flows,
+        "total": page.total,
+        "next_page_token": page.next_page_token,
+    })))
+}
+
+pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<Response> {
+    let p = params(raw);
+    let format = hit_format(&p)?;
+    let csv = match p.get("format").unwrap_or("json") {
+        "csv" => true,
+        "json" => false,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format={other:?}: expected csv or json"
+            )));
+        }
+    };
+    let mut query = newest_first(p.flow_query(p.time_range(state.now())?)?);
+    query.limit = Some(flowlens_store::MAX_LIMIT);
+    let mut rows: Vec<Value> = Vec::new();
+    loop {
+        let page = state.store().query_flows(&query).await?;
+        for (i, log) in page.flows.iter().enumerate() {
+            if rows.len() == MAX_EXPORT {
+                break;
+            }
+            rows.push(flow_json(log, page.record_ids.get(i).copied(), format));
+        }
+        match page.next_page_token {
+            Some(token) if rows.len() < MAX_EXPORT => query.page_token = Some(token),
+            _ => break,
+        }
+    }
+    let (body, mime, ext) = if csv {
+        (to_csv(&rows), "text/csv; charset=utf-8", "csv")
+    } else {
+        (
+            serde_json::to_string(&rows).map_err(|e| ApiError::internal(e.to_string()))?,
+            "application/json",
+            "json",
+        )
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"flows.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The flow-log columns in Calico's order; lists are joined with `;`.
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "start_time",
+    "end_time",
+    "source_ip",
+    "source_name",
+    "source_name_aggr",
+    "source_namespace",
+    "source_port",
+    "source_type",
+    "source_labels",
+    "dest_ip",
+    "dest_name",
+    "dest_name_aggr",
+    "dest_namespace",
+    "dest_port",
+    "dest_type",
+    "dest_labels",
+    "dest_service_namespace",
+    "dest_service_name",
+    "dest_service_port",
+    "dest_service_port_num",
+    "proto",
+    "action",
+    "reporter",
+    "enforced_policies",
+    "pending_policies",
+    "bytes_in",
+    "bytes_out",
+    "packets_in",
+    "packets_out",
+    "num_flows",
+    "num_flows_started",
+    "num_flows_completed",
+    "process_name",
+    "process_id",
+    "host",
+];
+
+fn to_csv(rows: &[Value]) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|c| {
+                let v = match *c {
+                    "source_labels" | "dest_labels" => &row[*c]["labels"],
+                    "enforced_policies" | "pending_policies" => &row["policies"][*c],
+                    _ => &row[*c],
+                };
+                csv_cell(&match v {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                    other => other.to_string(),
+                })
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Newly stored flows that match the query, as Server-Sent Events (`flows`, and `lagged`
+/// when a slow client missed batches). Ends when the server shuts down.
+pub async fn live(
+    State(state): State<AppState>,
+    raw: RawParams,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let p = params(raw);
+    let format = hit_format(&p)?;
+    let query = p.flow_query(TimeRange::all())?;
+    let rx = state.subscribe();
+    let stream = futures::stream::unfold((rx, query), move |(mut rx, query)| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let event = match rx.recv().await {
+                Ok(batch) => {
+                    let mut flows: Vec<Value> = batch
+                        .iter()
+                        .filter_map(|log| {
+                            let v = flow_json(log, None, format);
+                            live_filter::matches(&query, log, &v).then_some(v)
+                        })
+                        .collect();
+                    if flows.is_empty() {
+                        continue;
+                    }
+                    let dropped = flows.len().saturating_sub(MAX_LIVE_BATCH);
+                    flows.truncate(MAX_LIVE_BATCH);
+                    Event::default()
+                        .event("flows")
+                        .json_data(json!({ "flows": flows, "dropped": dropped }))
+                }
+                Err(RecvError::Lagged(n)) => Event::default()
+                    .event("lagged")
+                    .json_data(json!({ "missed_batches": n })),
+                Err(RecvError::Closed) => return None,
+            };
+            let event =
+                event.unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+            return Some((Ok(event), (rx, query)));
+        }
+    })
+    .take_until(state.shutting_down());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub async fn aggregates(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+    let p = params(raw);
+    let group_by = match p.get("group_by") {
+        Some("namespace_pair") => GroupBy::NamespacePair,
+        Some("name_pair") => GroupBy::NamePair,
+        Some("edge") => GroupBy::Edge,
+        Some("service_edge") => GroupBy::ServiceEdge,
+        Some("action") => GroupBy::Action,
+        Some("policy") => GroupBy::Policy,
+        Some("policy_rule") => GroupBy::PolicyRule,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "group_by={:?}: expected namespace_pair, name_pair, edge, service_edge, action, policy or policy_rule",
+                other.unwrap_or("")
+            )));
+        }
+    };
+    let mut query = p.flow_query(p.time_range(state.now())?)?;
+    // Policy hits are per endpoint (egress at the source's record, ingress at the
+    // destination's), so policy groupings need every record.
+    query.connections_once = !group_by.is_policy() && p.connections_once()?;
+    let rows = state.store().aggregate(&query, group_by).await?;
+    Ok(Json(json!({ "rows": rows })))
+}

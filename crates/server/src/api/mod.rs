@@ -1,0 +1,88 @@
+//! The JSON API under `/api`. Each module serves one group of endpoints; all of them are
+//! listed in `openapi.json`.
+
+mod flows;
+mod graph;
+mod inventory;
+mod policies;
+mod scenario;
+
+use crate::error::ApiResult;
+use crate::params::Params;
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Request bodies are policies and previews: a megabyte is plenty.
+const MAX_BODY: usize = 1 << 20;
+/// A query that takes longer than this is stopped with an error rather than left running.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/flows", get(flows::page))
+        .route("/api/flows/export", get(flows::export))
+        .route("/api/flows/live", get(flows::live))
+        .route("/api/aggregates", get(flows::aggregates))
+        .route("/api/graph", get(graph::graph))
+        .route("/api/graph/edge", get(graph::edge))
+        .route("/api/inventory", get(inventory::inventory))
+        .route("/api/labels", get(inventory::labels))
+        .route("/api/explain", get(inventory::explain))
+        .route("/api/scenario", get(scenario::info))
+        .route("/api/scenario/steps/{name}", post(scenario::apply_step))
+        .route("/api/policies", get(policies::board).put(policies::save))
+        .route(
+            "/api/policy",
+            get(policies::policy).delete(policies::delete),
+        )
+        .route("/api/policies/validate", post(policies::validate))
+        .route("/api/policies/preview", post(policies::preview))
+        .route("/api/policies/export", get(policies::export))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let store = state.store();
+    let stats = store.stats().await?;
+    let bounds = store.time_bounds().await?;
+    let world = state.world();
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": stats,
+        "data_time": bounds.map(|(min, max)| json!({ "min": min, "max": max })),
+        "now": state.now(),
+        "inventory": {
+            "revision": world.revision,
+            "counts": world.inventory.counts(),
+        },
+        "scenario": state.feed().map(|f| f.info().name),
+    })))
+}
+
+/// Parses the query string into ordered pairs (keys may repeat).
+pub(crate) type RawParams = Query<Vec<(String, String)>>;
+
+pub(crate) fn params(Query(pairs): RawParams) -> Params {
+    Params(pairs)
+}

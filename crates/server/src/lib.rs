@@ -1,0 +1,51 @@
+//! The Flowlens server: the JSON API described by `openapi.json` (and `docs/api.md`), live
+//! flow streams as Server-Sent Events, and the web UI built from `ui/` and embedded in the
+//! binary.
+//!
+//! The server holds one [`AppState`]: the store, the current inventory and its compiled
+//! engine, and — when it runs a scenario — the [`feed`] that generates traffic and pushes it
+//! through the same pipeline as any other source.
+
+mod api;
+mod assets;
+mod error;
+pub mod feed;
+mod graph;
+mod live_filter;
+mod params;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, PolicyEdit, World};
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How the server is set up.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Serve the UI from this directory instead of the embedded copy (UI development).
+    pub ui_dir: Option<PathBuf>,
+}
+
+/// The whole application: API under `/api`, the UI everywhere else.
+pub fn router(state: AppState, options: &ServerOptions) -> Router {
+    api::router(state).merge(assets::router(options.ui_dir.clone()))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,85 @@
+//! Filters for live flows, applied in memory to each flow as it is stored, with the same
+//! meaning as the store's query filters (see [`flowlens_store::FilterOp`]).
+
+use flowlens_model::FlowLog;
+use flowlens_store::{FieldFilter, FilterOp, FlowQuery, PolicyFilter};
+use serde_json::Value;
+
+/// Whether the encoded flow (`calico` is its Calico JSON) passes every filter of `query`
+/// except the time range.
+pub fn matches(query: &FlowQuery, log: &FlowLog, calico: &Value) -> bool {
+    query.filters.iter().all(|f| filter_matches(f, calico))
+        && query
+            .source_selector
+            .as_ref()
+            .is_none_or(|s| s.matches(&log.source.labels))
+        && query
+            .dest_selector
+            .as_ref()
+            .is_none_or(|s| s.matches(&log.dest.labels))
+        && query.policy.as_ref().is_none_or(|p| policy_matches(p, log))
+}
+
+/// The values of a field: one for scalars, none when absent (`-`), many for lists.
+fn values(calico: &Value, field: &str) -> Vec<String> {
+    let v = match field {
+        "policies_enforced" => &calico["policies"]["enforced_policies"],
+        "policies_pending" => &calico["policies"]["pending_policies"],
+        "source_labels" | "dest_labels" => &calico[field]["labels"],
+        _ => &calico[field],
+    };
+    match v {
+        Value::Null => Vec::new(),
+        Value::String(s) if s == "-" => Vec::new(),
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+fn filter_matches(filter: &FieldFilter, calico: &Value) -> bool {
+    let have = values(calico, filter.field.name());
+    let is = |want: &str| {
+        if want == "-" {
+            have.is_empty()
+        } else {
+            have.iter().any(|h| h == want)
+        }
+    };
+    let compare = |want: &str, ok: fn(std::cmp::Ordering) -> bool| {
+        have.iter()
+            .any(|h| match (h.parse::<f64>(), want.parse::<f64>()) {
+                (Ok(a), Ok(b)) => a.partial_cmp(&b).is_some_and(ok),
+                _ => ok(h.as_str().cmp(want)),
+            })
+    };
+    match &filter.op {
+        FilterOp::Eq(v) => is(v),
+        FilterOp::Ne(v) => !is(v),
+        FilterOp::In(vs) => vs.iter().any(|v| is(v)),
+        FilterOp::NotIn(vs) => !vs.iter().any(|v| is(v)),
+        FilterOp::Prefix(p) => have.iter().any(|h| h.starts_with(p.as_str())),
+        FilterOp::NotPrefix(p) => !have.iter().any(|h| h.starts_with(p.as_str())),
+        FilterOp::Gt(v) => compare(v, |o| o.is_gt()),
+        FilterOp::Ge(v) => compare(v, |o| o.is_ge()),
+        FilterOp::Lt(v) => compare(v, |o| o.is_lt()),
+        FilterOp::Le(v) => compare(v, |o| o.is_le()),
+    }
+}
+
+fn policy_matches(filter: &PolicyFilter, log: &FlowLog) -> bool {
+    log.enforced_policies.iter().any(|h| {
+        filter.tier.as_ref().is_none_or(|t| *t == h.tier)
+            && filter.name.as_ref().is_none_or(|n| *n == h.name)
+            && filter
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| Some(ns) == h.namespace.as_ref())
+            && filter.kind.is_none_or(|k| Some(k) == h.kind)
+            && filter.action.is_none_or(|a| a == h.action)
+            && filter.rule.is_none_or(|r| r == h.rule)
+    })
+}

@@ -1,0 +1,167 @@
+//! Query-string parameters shared by the flow endpoints: time range, field filters,
+//! selectors, policy, sort and paging, turned into a store [`FlowQuery`].
+
+use crate::error::{ApiError, ApiResult};
+use flowlens_model::{HitAction, PolicyKind};
+use flowlens_store::{FieldFilter, FlowQuery, PolicyFilter, SortKey, TimeRange, parse_duration};
+
+/// The raw `key=value` pairs of a query string, in order (keys may repeat).
+#[derive(Clone, Debug, Default)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn number<T: std::str::FromStr>(&self, key: &str) -> ApiResult<Option<T>> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|_| ApiError::bad_request(format!("{key}={v:?} is not a number")))
+            })
+            .transpose()
+    }
+
+    /// The time range: `from`/`to` (unix seconds), or `since` back from `now`, or all.
+    pub fn time_range(&self, now: i64) -> ApiResult<TimeRange> {
+        let from = self.number::<i64>("from")?;
+        let to = self.number::<i64>("to")?;
+        if let Some(since) = self.get("since") {
+            if from.is_some() {
+                return Err(ApiError::bad_request(
+                    "give either since or from/to, not both",
+                ));
+            }
+            let d = parse_duration(since)?;
+            return Ok(TimeRange::since(d, now));
+        }
+        let all = TimeRange::all();
+        let range = TimeRange::new(from.unwrap_or(all.from), to.unwrap_or(all.to));
+        if range.from >= range.to {
+            return Err(ApiError::bad_request(format!(
+                "the time range is empty: from {} is not before to {}",
+                range.from, range.to
+            )));
+        }
+        Ok(range)
+    }
+
+    /// Everything that narrows flows: filters, selectors, policy (the time range apart).
+    pub fn flow_query(&self, time: TimeRange) -> ApiResult<FlowQuery> {
+        let mut query = FlowQuery::new(time);
+        for f in self.all("filter") {
+            query.filters.push(FieldFilter::parse(f)?);
+        }
+        query.source_selector = self.selector("source_selector")?;
+        query.dest_selector = self.selector("dest_selector")?;
+        query.policy = self.policy_filter()?;
+        for s in self.all("sort") {
+            query.sort.push(SortKey::parse(s)?);
+        }
+        if let Some(limit) = self.number::<usize>("limit")? {
+            query.limit = Some(limit.min(flowlens_store::MAX_LIMIT));
+        }
+        query.page_token = self.get("page_token").map(str::to_string);
+        Ok(query)
+    }
+
+    /// Whether to count each connection once (`count=connections`, the default for
+    /// aggregates and the graph) or every record (`count=records`, both reporters).
+    pub fn connections_once(&self) -> ApiResult<bool> {
+        match self.get("count") {
+            None | Some("connections") => Ok(true),
+            Some("records") => Ok(false),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "count={other:?}: expected connections or records"
+            ))),
+        }
+    }
+
+    fn selector(&self, key: &str) -> ApiResult<Option<flowlens_selector::Selector>> {
+        self.get(key)
+            .map(|text| {
+                flowlens_selector::Selector::parse(text)
+                    .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// `policy=TIER/NAME`, `policy=TIER/NAMESPACE/NAME` or `policy=TIER/KIND:[NS/]NAME`, with
+    /// optional `policy_action` and `policy_rule`.
+    pub fn policy_filter(&self) -> ApiResult<Option<PolicyFilter>> {
+        let Some(text) = self.get("policy") else {
+            if self.get("policy_action").is_some() || self.get("policy_rule").is_some() {
+                return Err(ApiError::bad_request(
+                    "policy_action and policy_rule need policy=TIER/NAME",
+                ));
+            }
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::bad_request(format!(
+                "policy={text:?}: write TIER/NAME, TIER/NAMESPACE/NAME or TIER/KIND:[NAMESPACE/]NAME"
+            ))
+        };
+        let (tier, rest) = text.split_once('/').ok_or_else(bad)?;
+        let mut filter = PolicyFilter {
+            tier: Some(tier.to_string()),
+            ..PolicyFilter::default()
+        };
+        let rest = match rest.split_once(':') {
+            Some((tag, rest)) if !tag.contains('/') => {
+                filter.kind = kind_of_tag(tag).ok_or_else(bad)?;
+                rest
+            }
+            _ => rest,
+        };
+        match rest.split_once('/') {
+            Some((ns, name)) => {
+                filter.namespace = Some(ns.to_string());
+                filter.name = Some(name.to_string());
+            }
+            None => filter.name = Some(rest.to_string()),
+        }
+        if filter.name.as_deref().is_none_or(str::is_empty) || tier.is_empty() {
+            return Err(bad());
+        }
+        if let Some(action) = self.get("policy_action") {
+            filter.action = Some(HitAction::parse(action).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "policy_action={action:?}: expected allow, deny or pass"
+                ))
+            })?);
+        }
+        filter.rule = self.number::<i32>("policy_rule")?;
+        Ok(Some(filter))
+    }
+}
+
+/// The kind a hit tag names; `kcnp` stands for both admin kinds (their tiers tell them apart),
+/// so it narrows nothing.
+fn kind_of_tag(tag: &str) -> Option<Option<PolicyKind>> {
+    use PolicyKind as K;
+    [
+        K::NetworkPolicy,
+        K::GlobalNetworkPolicy,
+        K::StagedNetworkPolicy,
+        K::StagedGlobalNetworkPolicy,
+        K::StagedKubernetesNetworkPolicy,
+        K::KubernetesNetworkPolicy,
+    ]
+    .into_iter()
+    .find(|k| k.hit_tag() == tag)
+    .map(Some)
+    .or((tag == "kcnp").then_some(None))
+}

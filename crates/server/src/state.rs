@@ -1,0 +1,176 @@
+//! What every request handler shares: the store, the current inventory with its compiled
+//! engine, the stream of newly stored flows, and the scenario feed when one runs.
+
+use crate::feed::FeedHandle;
+use flowlens_model::{FlowLog, Inventory, PolicyHitFormat};
+use flowlens_policy::Engine;
+use flowlens_store::Store;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use tokio::sync::{broadcast, watch};
+
+/// A change to the policies made through the API.
+#[derive(Clone, Debug)]
+pub enum PolicyEdit {
+    Upsert(flowlens_model::Policy),
+    Remove(flowlens_model::PolicyId),
+}
+
+/// An inventory and the engine compiled from it; replaced as a whole when either changes, so
+/// a request sees one consistent pair.
+pub struct World {
+    pub inventory: Arc<Inventory>,
+    pub engine: Arc<Engine>,
+    /// Counts replacements, so clients can tell that policies changed.
+    pub revision: u64,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    world: RwLock<Arc<World>>,
+    /// Batches of flow logs just stored, for live views.
+    live: broadcast::Sender<Arc<Vec<FlowLog>>>,
+    /// The newest `end_time` stored, so `since=15m` means the last 15 minutes of data even
+    /// when a scenario runs faster than the wall clock.
+    newest_end: AtomicI64,
+    feed: OnceLock<FeedHandle>,
+    hit_format: PolicyHitFormat,
+    /// Policy edits saved through the API, re-applied to every inventory a scenario step
+    /// brings, so that a step does not undo them.
+    edits: std::sync::Mutex<Vec<PolicyEdit>>,
+    /// Turns true when the server stops, so that endless responses (live streams) end.
+    shutdown: watch::Sender<bool>,
+}
+
+/// Live subscribers that fall this many batches behind lose the oldest ones.
+const LIVE_BACKLOG: usize = 256;
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, inventory: Arc<Inventory>, newest_end: Option<i64>) -> Self {
+        let engine = Arc::new(Engine::new(inventory.clone()));
+        let (live, _) = broadcast::channel(LIVE_BACKLOG);
+        AppState(Arc::new(Inner {
+            store,
+            world: RwLock::new(Arc::new(World {
+                inventory,
+                engine,
+                revision: 0,
+            })),
+            live,
+            newest_end: AtomicI64::new(newest_end.unwrap_or(i64::MIN)),
+            feed: OnceLock::new(),
+            hit_format: PolicyHitFormat::Calico,
+            edits: std::sync::Mutex::new(Vec::new()),
+            shutdown: watch::channel(false).0,
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    pub fn world(&self) -> Arc<World> {
+        self.0
+            .world
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Compiles `inventory` and makes it current; flows attributed from now on use it.
+    pub fn install(&self, inventory: Arc<Inventory>) -> Arc<World> {
+        let engine = Arc::new(Engine::new(inventory.clone()));
+        let mut guard = self.0.world.write().unwrap_or_else(|e| e.into_inner());
+        let world = Arc::new(World {
+            inventory,
+            engine,
+            revision: guard.revision + 1,
+        });
+        *guard = world.clone();
+        world
+    }
+
+    pub fn hit_format(&self) -> PolicyHitFormat {
+        self.0.hit_format
+    }
+
+    /// Announces logs that were just stored.
+    pub fn publish(&self, logs: Arc<Vec<FlowLog>>) {
+        if let Some(newest) = logs.iter().map(|l| l.end_time).max() {
+            self.0.newest_end.fetch_max(newest, Ordering::Relaxed);
+        }
+        // No subscribers is fine.
+        let _ = self.0.live.send(logs);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<FlowLog>>> {
+        self.0.live.subscribe()
+    }
+
+    /// "Now" for relative time ranges: the wall clock, or the newest data when that is later.
+    pub fn now(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        wall.max(self.0.newest_end.load(Ordering::Relaxed))
+    }
+
+    pub fn set_feed(&self, feed: FeedHandle) {
+        if self.0.feed.set(feed).is_err() {
+            tracing::warn!("a second feed was started; keeping the first");
+        }
+    }
+
+    pub fn feed(&self) -> Option<&FeedHandle> {
+        self.0.feed.get()
+    }
+
+    /// Ends live streams; call before waiting for the server to stop.
+    pub fn shut_down(&self) {
+        self.0.shutdown.send_replace(true);
+    }
+
+    /// Completes once [`AppState::shut_down`] was called.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.0.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+
+    pub fn record_edits(&self, edits: Vec<PolicyEdit>) {
+        self.0
+            .edits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(edits);
+    }
+
+    /// `inventory` with the saved policy edits applied; an edit that no longer fits (its
+    /// tier is gone) is skipped with a warning.
+    pub fn with_edits(&self, inventory: Arc<Inventory>) -> Arc<Inventory> {
+        let edits = self
+            .0
+            .edits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if edits.is_empty() {
+            return inventory;
+        }
+        let mut inv = (*inventory).clone();
+        for edit in edits {
+            let result = match edit {
+                PolicyEdit::Upsert(p) => inv.upsert_policy(p).map(|_| ()),
+                PolicyEdit::Remove(id) => inv.remove_policy(&id).map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::warn!("a saved policy edit no longer applies: {e}");
+            }
+        }
+        Arc::new(inv)
+    }
+}

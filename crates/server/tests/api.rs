@@ -1,0 +1,389 @@
+//! The API end to end over real data: the storefront scenario's traffic (with the rogue pod)
+//! generated, attributed by the engine and stored, then asked for through the router.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
+use flowlens_policy::Engine;
+use flowlens_server::{AppState, ServerOptions};
+use flowlens_sim::{Generator, Scenario};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const START: i64 = 1_763_700_000;
+const MINUTES: i64 = 10;
+
+struct Fixture {
+    app: Router,
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+/// Ten minutes of storefront traffic with the rogue step applied, through the pipeline.
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap());
+    let mut scenario = Scenario::builtin("storefront").unwrap();
+    scenario.apply_step("rogue").unwrap();
+    let inventory = scenario.inventory().clone();
+    let engine = Arc::new(Engine::new(inventory.clone()));
+    let mut ingest = Ingest::new(engine, AggregationConfig::default(), InputFormat::Raw);
+    let mut generator = Generator::new(&scenario, 7, START);
+    for minute in 1..=MINUTES {
+        for raw in generator.advance(60.0) {
+            ingest.raw("test", 0, &raw);
+        }
+        let logs = ingest.flush_until(START + minute * 60);
+        store.append(logs).await.unwrap();
+    }
+    store.append(ingest.finish()).await.unwrap();
+    let newest = store.time_bounds().await.unwrap().map(|(_, max)| max);
+    let state = AppState::new(store, inventory, newest);
+    let app = flowlens_server::router(state.clone(), &ServerOptions::default());
+    Fixture {
+        app,
+        state,
+        _dir: dir,
+    }
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: Option<String>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req.body(body.map_or(Body::empty(), Body::from)).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    call(app, "GET", uri, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_flows_and_errors() {
+    let f = fixture().await;
+    let (status, health) = get(&f.app, "/api/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    assert!(health["store"]["records"].as_u64().unwrap() > 0);
+
+    let (status, page) = get(&f.app, "/api/flows?filter=action%3Ddeny&limit=5").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let flows = page["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 5);
+    assert!(page["total"].as_u64().unwrap() >= 5);
+    for flow in flows {
+        assert_eq!(flow["action"], "deny");
+        assert!(
+            flow["source_name_aggr"]
+                .as_str()
+                .unwrap()
+                .starts_with("rogue-"),
+            "only the rogue pod is denied: {flow}"
+        );
+        assert!(flow["id"].is_u64());
+    }
+    // Newest first, and the next page continues.
+    let token = page["next_page_token"].as_str().unwrap();
+    let (_, next) = get(
+        &f.app,
+        &format!("/api/flows?filter=action%3Ddeny&limit=5&page_token={token}"),
+    )
+    .await;
+    let first_ids: Vec<_> = flows.iter().map(|f| f["id"].clone()).collect();
+    assert!(
+        next["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !first_ids.contains(&f["id"]))
+    );
+
+    let (status, err) = get(&f.app, "/api/flows?filter=nonsense%3Dx").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"].as_str().unwrap().contains("unknown field"),
+        "{err}"
+    );
+    let (status, err) = get(&f.app, "/api/flows?source_selector=app%20%3D%3D").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("source_selector"),
+        "{err}"
+    );
+    let (status, err) = get(&f.app, "/api/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(err["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_shows_the_rogue_pod_denied_with_its_policy() {
+    let f = fixture().await;
+    let (status, graph) = get(&f.app, "/api/graph?expand=storefront").await;
+    assert_eq!(status, StatusCode::OK, "{graph}");
+    let edges = graph["edges"].as_array().unwrap();
+    let rogue: Vec<&Value> = edges
+        .iter()
+        .filter(|e| {
+            e["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("wl:storefront/rogue-")
+        })
+        .collect();
+    assert!(!rogue.is_empty(), "{graph}");
+    // Probes at the storefront services are denied at ingress: counted once (the
+    // destination's record), the edges are red, not mixed.
+    let denied: Vec<&&Value> = rogue.iter().filter(|e| e["status"] == "denied").collect();
+    assert!(!denied.is_empty(), "{rogue:?}");
+    let edge = denied[0];
+    let uri = format!(
+        "/api/graph/edge?expand=storefront&source={}&target={}",
+        edge["source"].as_str().unwrap(),
+        urlencode(edge["target"].as_str().unwrap())
+    );
+    let (status, detail) = get(&f.app, &uri).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let deny = detail["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["action"] == "deny")
+        .unwrap_or_else(|| panic!("no denying policy in {detail}"));
+    assert!(
+        deny["trace"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Verdict: DENY"),
+        "{deny}"
+    );
+    assert!(!detail["flows"].as_array().unwrap().is_empty());
+
+    // Collapsed, the whole storefront namespace is one node.
+    let (_, collapsed) = get(&f.app, "/api/graph").await;
+    assert!(
+        collapsed["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "ns:storefront")
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('/', "%2F").replace('*', "%2A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_count_connections_once() {
+    let f = fixture().await;
+    let (_, once) = get(&f.app, "/api/aggregates?group_by=action").await;
+    let (_, all) = get(&f.app, "/api/aggregates?group_by=action&count=records").await;
+    let total = |v: &Value| -> u64 {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["num_flows"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(total(&once) < total(&all), "{once} vs {all}");
+    let (status, _) = get(&f.app, "/api/aggregates?group_by=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_board_preview_and_save() {
+    let f = fixture().await;
+    let (status, board) = get(&f.app, "/api/policies").await;
+    assert_eq!(status, StatusCode::OK, "{board}");
+    let tiers: Vec<&str> = board["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let pos = |t: &str| tiers.iter().position(|x| *x == t).unwrap();
+    assert!(
+        pos("security") < pos("platform") && pos("platform") < pos("default"),
+        "{tiers:?}"
+    );
+    let denying: Vec<&Value> = board["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["policies"].as_array().unwrap())
+        .filter(|p| p["metrics"]["denied"].as_u64().unwrap() > 0)
+        .collect();
+    assert!(!denying.is_empty(), "some policy denies the rogue pod");
+    let id = denying[0]["id"].as_str().unwrap();
+    let (status, detail) = get(&f.app, &format!("/api/policy?id={}", urlencode(id))).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert!(detail["yaml"].is_string());
+
+    // A policy that allows everything into the storefront, ahead of the others: the
+    // rogue's denied flows would turn allowed.
+    let yaml = r#"
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: allow-everything
+spec:
+  tier: security
+  order: 1
+  selector: all()
+  types: [Ingress]
+  ingress:
+    - action: Allow
+"#;
+    let body = serde_json::json!({ "yaml": yaml }).to_string();
+    let (status, preview) = call(&f.app, "POST", "/api/policies/preview", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(
+        preview["summary"]["deny_to_allow"].as_u64().unwrap() > 0,
+        "{preview}"
+    );
+
+    let bad = serde_json::json!({ "yaml": "kind: GlobalNetworkPolicy\nmetadata: {name: x}\nspec:\n  selector: app ==\n" }).to_string();
+    let (status, err) = call(&f.app, "POST", "/api/policies/preview", Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(err["details"][0]["line"].is_u64(), "{err}");
+
+    let revision = f.state.world().revision;
+    let (status, saved) = call(&f.app, "PUT", "/api/policies", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["id"], "gnp:allow-everything");
+    assert_eq!(f.state.world().revision, revision + 1);
+    let (status, _) = call(
+        &f.app,
+        "DELETE",
+        "/api/policy?id=gnp:allow-everything",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &f.app,
+        "DELETE",
+        "/api/policy?id=gnp:allow-everything",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_and_inventory() {
+    let f = fixture().await;
+    let (status, e) = get(
+        &f.app,
+        "/api/explain?source=storefront%2Frogue&dest=storefront%2Fmicroservice1&port=80",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert!(e["text"].as_str().unwrap().contains("Verdict: DENY"), "{e}");
+    let (status, e) = get(
+        &f.app,
+        "/api/explain?source=nowhere%2Fx&dest=storefront%2Fbackend&port=80",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["error"].as_str().unwrap().contains("nowhere"), "{e}");
+    let (_, inv) = get(&f.app, "/api/inventory").await;
+    assert!(
+        inv["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "storefront")
+    );
+    let (_, labels) = get(&f.app, "/api/labels").await;
+    assert!(labels["keys"]["app"].as_array().unwrap().len() > 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_delivers_matching_flows() {
+    let f = fixture().await;
+    let req = Request::builder()
+        .uri("/api/flows/live?filter=action%3Ddeny")
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    // Publish one allowed and one denied flow: only the denied one comes through.
+    let (_, page) = get(&f.app, "/api/flows?limit=200&count=records").await;
+    let _ = page;
+    let store = f.state.store().clone();
+    let q = flowlens_store::FlowQuery::new(flowlens_store::TimeRange::all()).limit(500);
+    let logs = store.query_flows(&q).await.unwrap().flows;
+    let allowed = logs
+        .iter()
+        .find(|l| l.action == flowlens_model::Action::Allow)
+        .unwrap()
+        .clone();
+    let denied = logs
+        .iter()
+        .find(|l| l.action == flowlens_model::Action::Deny)
+        .unwrap()
+        .clone();
+    f.state.publish(Arc::new(vec![allowed, denied]));
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: flows"), "{text}");
+    let data: Value =
+        serde_json::from_str(text.lines().nth(1).unwrap().trim_start_matches("data: ")).unwrap();
+    let flows = data["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["action"], "deny");
+    // Shutting down ends the stream.
+    f.state.shut_down();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ends on shutdown");
+}
+
+#[test]
+fn openapi_describes_every_route() {
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let source = include_str!("../src/api/mod.rs");
+    let routes: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|s| s.trim_start().strip_prefix('"')?.split('"').next())
+        .collect();
+    assert!(routes.len() >= 15, "{routes:?}");
+    for route in &routes {
+        assert!(paths.contains_key(*route), "{route} is not in openapi.json");
+    }
+    for path in paths.keys() {
+        assert!(
+            routes.contains(&path.as_str()),
+            "openapi.json has {path} but the router does not"
+        );
+    }
+}
