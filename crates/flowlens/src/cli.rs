@@ -163,6 +163,13 @@ pub struct ScenarioOptions {
     /// A built-in scenario name (see `flowlens scenario list`) or a scenario directory.
     #[arg(long, default_value = "storefront")]
     pub scenario: String,
+    #[command(flatten)]
+    pub scale: ScaleOptions,
+}
+
+/// The size of the generated `scale` scenario.
+#[derive(Args, Debug, Clone)]
+pub struct ScaleOptions {
     /// scale: namespaces.
     #[arg(long, default_value_t = 50)]
     pub namespaces: usize,
@@ -343,6 +350,12 @@ pub struct IngestArgs {
     /// Manifests describing the cluster; needed to attribute raw records.
     #[arg(long, value_name = "PATH")]
     pub snapshot: Vec<PathBuf>,
+    /// Attribute with a scenario's cluster instead of --snapshot (records written by
+    /// `flowlens simulate` with the same scenario options).
+    #[arg(long, value_name = "NAME", conflicts_with = "snapshot")]
+    pub scenario: Option<String>,
+    #[command(flatten)]
+    pub scale: ScaleOptions,
     #[command(flatten)]
     pub options: SnapshotOptions,
     /// Files to read (`-` for stdin).

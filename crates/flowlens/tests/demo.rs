@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -18,7 +20,10 @@ fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -27,7 +32,15 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     let data = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("flowlens");
     let mut demo = Command::new(&bin)
-        .args(["demo", "--scenario", "storefront", "--port", "0", "--speed", "30"])
+        .args([
+            "demo",
+            "--scenario",
+            "storefront",
+            "--port",
+            "0",
+            "--speed",
+            "30",
+        ])
         .args(["--backfill", "10m", "--data"])
         .arg(data.path())
         .stdout(Stdio::piped())
@@ -51,13 +64,20 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     assert!(body.contains("\"scenario\":\"storefront\""), "{body}");
     let (status, page) = http(&addr, "GET", "/");
     assert_eq!(status, 200);
-    assert!(page.contains("<div id=\"root\">"), "the UI is served: {page}");
+    assert!(
+        page.contains("<div id=\"root\">"),
+        "the UI is served: {page}"
+    );
 
     let step = Command::new(&bin)
         .args(["scenario", "step", "storefront", "rogue", "--url", &url])
         .output()
         .unwrap();
-    assert!(step.status.success(), "{}", String::from_utf8_lossy(&step.stderr));
+    assert!(
+        step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&step.stderr)
+    );
     let wrong = Command::new(&bin)
         .args(["scenario", "step", "fme", "fix", "--url", &url])
         .output()
@@ -77,13 +97,22 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     }
 
     let pid = demo.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = demo.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the demo did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status}");
@@ -92,9 +121,20 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     let flows = Command::new(&bin)
         .args(["flows", "--data"])
         .arg(data.path())
-        .args(["--filter", "action=deny", "--output", "jsonl", "--limit", "5"])
+        .args([
+            "--filter",
+            "action=deny",
+            "--output",
+            "jsonl",
+            "--limit",
+            "5",
+        ])
         .output()
         .unwrap();
-    assert!(flows.status.success(), "{}", String::from_utf8_lossy(&flows.stderr));
+    assert!(
+        flows.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flows.stderr)
+    );
     assert!(String::from_utf8_lossy(&flows.stdout).contains("rogue-"));
 }

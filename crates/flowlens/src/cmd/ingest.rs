@@ -18,10 +18,11 @@ const APPEND_BATCH: usize = 50_000;
 const REJECTIONS_SHOWN: usize = 20;
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
-    let inventory = if args.snapshot.is_empty() {
-        Inventory::new()
-    } else {
-        crate::snapshot::load(&args.snapshot, &args.options)?.inventory
+    let has_inventory = !args.snapshot.is_empty() || args.scenario.is_some();
+    let inventory = match &args.scenario {
+        Some(name) => (**super::scenario::load_named(name, &args.scale)?.inventory()).clone(),
+        None if args.snapshot.is_empty() => Inventory::new(),
+        None => crate::snapshot::load(&args.snapshot, &args.options)?.inventory,
     };
     let config = AggregationConfig {
         allowed: AggregationLevel::from_number(args.allowed_level)
@@ -36,9 +37,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         InputFormatArg::Raw => InputFormat::Raw,
     };
     let mut ingest = Ingest::new(Arc::new(Engine::new(inventory)), config, format);
-    if args.snapshot.is_empty() {
-        ingest
-            .reject_raw_records("a raw flow record needs --snapshot to be enriched and attributed");
+    if !has_inventory {
+        ingest.reject_raw_records(
+            "a raw flow record needs --snapshot (or --scenario) to be enriched and attributed",
+        );
     }
     let rt = super::runtime()?;
     let store = super::open_store(&args.data)?;

@@ -1,6 +1,6 @@
 //! `flowlens simulate` and `flowlens scenario`: built-in traffic scenarios.
 
-use crate::cli::{ScenarioCommand, ScenarioOptions, SimulateArgs};
+use crate::cli::{ScaleOptions, ScenarioCommand, ScenarioOptions, SimulateArgs};
 use anyhow::{Context, Result};
 use flowlens_model::PolicyHitFormat;
 use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
@@ -12,15 +12,19 @@ use std::sync::Arc;
 
 /// Loads the scenario the options name.
 pub fn load(options: &ScenarioOptions) -> Result<Scenario> {
-    let name = options.scenario.as_str();
+    load_named(&options.scenario, &options.scale)
+}
+
+/// Loads a scenario by name or directory; `scale` sizes the generated one.
+pub fn load_named(name: &str, scale: &ScaleOptions) -> Result<Scenario> {
     if name == flowlens_sim::SCALE {
         let params = ScaleParams {
-            namespaces: options.namespaces,
-            workloads: options.workloads,
-            policies: options.policies,
-            tiers: options.tiers,
-            flows_per_second: options.rate,
-            endpoints_per_workload: options.pods_per_workload,
+            namespaces: scale.namespaces,
+            workloads: scale.workloads,
+            policies: scale.policies,
+            tiers: scale.tiers,
+            flows_per_second: scale.rate,
+            endpoints_per_workload: scale.pods_per_workload,
             ..ScaleParams::default()
         };
         return Scenario::scale(&params).context("building the scale scenario");
