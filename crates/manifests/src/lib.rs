@@ -36,6 +36,7 @@ mod build;
 mod calico;
 mod documents;
 mod errors;
+mod export;
 mod ips;
 mod knp;
 mod kubernetes;
@@ -49,6 +50,7 @@ mod workloads;
 
 pub use build::{Built, MAX_ENDPOINTS, build_inventory};
 pub use errors::{LoadError, LoadErrors};
+pub use export::{ExportError, export_policies, policy_to_yaml, tier_to_yaml};
 pub use kubernetes::MAX_REPLICAS;
 pub use resource::{
     FieldRef, PodTemplate, PolicyResource, Resource, ResourceBody, ServiceResource, Workload,
