@@ -145,7 +145,11 @@ function TierColumn({
   const denied = tier.policies.reduce((n, p) => n + p.metrics.denied, 0);
   const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await exportPolicies(tier.name));
   return (
-    <section className="pl-tier" data-testid={`tier-${tier.name}`} aria-label={`Tier ${tier.name}`}>
+    <section
+      className={`pl-tier ${tier.policies.length === 0 ? "empty" : ""}`}
+      data-testid={`tier-${tier.name}`}
+      aria-label={`Tier ${tier.name}`}
+    >
       <header className="pl-tier-head">
         <div className="pl-tier-name">
           <span className="pl-tier-pos">{position}</span>

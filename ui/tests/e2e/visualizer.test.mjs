@@ -16,6 +16,18 @@ after(async () => {
   await demo?.stop();
 });
 
+/**
+ * The page position of an arc's centroid: the middle of a wide arc's bounding box is often the
+ * circle's centre, where ribbons are.
+ */
+async function arcPoint(locator) {
+  return locator.evaluate((el) => {
+    const [x, y] = el.dataset.centroid.split(",").map(Number);
+    const m = el.getScreenCTM();
+    return { x: m.a * x + m.c * y + m.e, y: m.b * x + m.d * y + m.f };
+  });
+}
+
 test("namespaces view draws the three rings", async () => {
   const page = await openPage(browser, demo.url, "#/visualizer?since=15m");
   await page.waitForSelector('[data-testid="viz-ns-arc"]');
@@ -24,7 +36,8 @@ test("namespaces view draws the three rings", async () => {
   assert.ok((await page.locator('[data-testid="viz-name-arc"]').count()) >= 5);
   assert.ok((await page.locator('[data-testid="viz-ribbon"]').count()) >= 5);
   // Hover shows the name.
-  await page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]').hover();
+  const p = await arcPoint(page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]'));
+  await page.mouse.move(p.x, p.y);
   await page.waitForSelector('[data-testid="viz-tooltip"]');
   assert.match(await page.locator('[data-testid="viz-tooltip"]').innerText(), /storefront/);
   await screenshot(page, "visualizer-namespaces");
@@ -69,7 +82,8 @@ test("status view shows the rogue pod's denied flows in red", async () => {
 test("clicking a namespace zooms into it", async () => {
   const page = await openPage(browser, demo.url, "#/visualizer?since=15m&mode=names");
   await page.waitForSelector('[data-testid="viz-ns-arc"][data-namespace="storefront"]');
-  await page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]').click({ force: true });
+  const p = await arcPoint(page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]'));
+  await page.mouse.click(p.x, p.y);
   await waitFor(async () => /storefront/.test(await page.locator('[data-testid="viz-crumbs"]').innerText()), { what: "zoom" });
   assert.match(await page.evaluate(() => location.hash), /ns=storefront/);
   // Every remaining flow has an end in storefront.

@@ -148,8 +148,7 @@ export function FlowResults({
       },
     );
     return () => ctl.abort();
-    // `key` stands for query and page.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `key` stands for query and page, which are new objects on every render.
   }, [key, reloadTick, extraFlows]);
 
   useEffect(() => {
@@ -173,7 +172,6 @@ export function FlowResults({
       stop();
       setLiveState(undefined);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [live, key, extraFlows]);
 
   const loadMore = () => {

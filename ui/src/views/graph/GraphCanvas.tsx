@@ -135,6 +135,7 @@ export function GraphCanvas({
   onSelect,
   onToggleExpand,
   relayoutKey,
+  layoutNonce = 0,
   onRendered,
 }: {
   graph: Graph;
@@ -143,6 +144,8 @@ export function GraphCanvas({
   onToggleExpand: (namespace: string) => void;
   /** Changes when the user changes the graph's structure (expand/collapse): allow a full relayout. */
   relayoutKey: string;
+  /** Incremented by the "Re-layout" button: lay everything out afresh. */
+  layoutNonce?: number;
   onRendered?: (info: RenderInfo) => void;
 }) {
   const host = useRef<HTMLDivElement>(null);
@@ -293,6 +296,36 @@ export function GraphCanvas({
     layout.one("layoutstop", done);
     layout.run();
   }, [graph, relayoutKey]);
+
+  useEffect(() => {
+    const cy = cyRef.current;
+    if (!cy || !layoutNonce || cy.nodes().empty()) return;
+    if (cy.nodes().length > LARGE_GRAPH) {
+      const { positions } = gridLayout(graph);
+      cy.nodes().forEach((n) => {
+        const p = positions.get(n.id());
+        if (p && !n.isParent()) n.position(p);
+      });
+      cy.fit(undefined, 40);
+      return;
+    }
+    cy.layout({
+      name: "fcose",
+      quality: "default",
+      randomize: true,
+      animate: true,
+      animationDuration: 400,
+      fit: true,
+      padding: 40,
+      nodeDimensionsIncludeLabels: true,
+      nodeRepulsion: () => 12000,
+      idealEdgeLength: () => 120,
+      nodeSeparation: 90,
+      nestingFactor: 0.7,
+      gravity: 0.3,
+    } as cytoscape.LayoutOptions).run();
+    // Only the button triggers this; the graph itself is read as of that moment.
+  }, [layoutNonce]);
 
   // Selection: highlight the selected element and its neighbourhood, fade the rest.
   useEffect(() => {

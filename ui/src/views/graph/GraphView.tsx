@@ -63,6 +63,7 @@ export function GraphView({ params }: { params: URLSearchParams }) {
   const apiKey = JSON.stringify([apiQuery, expand]);
   const graph = useApi((signal) => api.graph(apiQuery, expand, signal), apiKey, REFRESH_MS);
   const [render, setRender] = useState<RenderInfo>();
+  const [layoutNonce, setLayoutNonce] = useState(0);
 
   const select = useCallback((s: Selection | null) => setQuery(withSelection(query, s)), [query, setQuery]);
   const toggleExpand = useCallback(
@@ -110,6 +111,7 @@ export function GraphView({ params }: { params: URLSearchParams }) {
               onSelect={select}
               onToggleExpand={toggleExpand}
               relayoutKey={expand.join(",")}
+              layoutNonce={layoutNonce}
               onRendered={onRendered}
             />
           )}
@@ -118,6 +120,14 @@ export function GraphView({ params }: { params: URLSearchParams }) {
               <div className="graph-toolbar">
                 <button type="button" className="btn btn-small" onClick={fitGraph} title="Fit the graph to the view">
                   Fit
+                </button>
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  onClick={() => setLayoutNonce((n) => n + 1)}
+                  title="Lay the whole graph out afresh"
+                >
+                  Re-layout
                 </button>
               </div>
               <Legend />

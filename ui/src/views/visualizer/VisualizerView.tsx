@@ -373,6 +373,7 @@ function Rings({
               fill={nameFill(a)}
               data-testid="viz-name-arc"
               data-name={a.id}
+              data-centroid={arc.centroid({ ...a, innerRadius: rings.name[0], outerRadius: rings.name[1] }).join(",")}
               onMouseMove={(e) =>
                 move(e, a.id, `${vol(a.value)}${a.denied ? ` · ${formatNumber(a.denied)} denied` : ""} · click to filter`, flowIdsOf((f) => `${f.source_namespace}/${f.source_name}` === a.id || `${f.dest_namespace}/${f.dest_name}` === a.id))
               }
@@ -390,6 +391,7 @@ function Rings({
               fill={nsFill(a)}
               data-testid="viz-ns-arc"
               data-namespace={a.id}
+              data-centroid={arc.centroid({ ...a, innerRadius: rings.ns[0], outerRadius: rings.ns[1] }).join(",")}
               onMouseMove={(e) =>
                 move(e, a.id, `namespace · ${vol(a.value)}${a.denied ? ` · ${formatNumber(a.denied)} denied` : ""}${zoomed ? "" : " · click to zoom"}`, flowIdsOf((f) => f.source_namespace === a.id || f.dest_namespace === a.id))
               }
