@@ -133,11 +133,15 @@ export function PreviewPanel({ preview, onClose }: { preview: Preview; onClose?:
 function Tile({ tone, label, value, testid }: { tone: string; label: string; value: number; testid: string }) {
   return (
     <div className={`pl-tile ${tone} ${value === 0 ? "zero" : ""}`} data-testid={testid} data-value={value}>
-      <span className="v">{count(value)}</span>
+      <span className="v">
+        {count(value)} <small>flow logs</small>
+      </span>
       <span className="l">{label}</span>
     </div>
   );
 }
+
+const SUB_ROWS = 40;
 
 function GroupRow({ g }: { g: Group }) {
   const [open, setOpen] = useState(false);
@@ -153,7 +157,7 @@ function GroupRow({ g }: { g: Group }) {
           <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
           {g.rows.length > 1 && (
             <button className="pl-link-btn" onClick={() => setOpen(!open)}>
-              {open ? "hide" : `${g.rows.length} rows`}
+              {open ? "hide ports" : "by port"}
             </button>
           )}
         </td>
@@ -171,7 +175,7 @@ function GroupRow({ g }: { g: Group }) {
         </td>
       </tr>
       {open &&
-        g.rows.map((r, i) => (
+        g.rows.slice(0, SUB_ROWS).map((r, i) => (
           <tr key={i} className="pl-change-sub">
             <td />
             <td />
@@ -182,6 +186,13 @@ function GroupRow({ g }: { g: Group }) {
             <td className="hits">{r.reason ?? `${hitLabel(r.before)} → ${hitLabel(r.after)}`}</td>
           </tr>
         ))}
+      {open && g.rows.length > SUB_ROWS && (
+        <tr className="pl-change-sub">
+          <td colSpan={7} className="pl-more">
+            … and {count(g.rows.length - SUB_ROWS)} more ports
+          </td>
+        </tr>
+      )}
     </>
   );
 }

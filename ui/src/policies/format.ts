@@ -48,7 +48,7 @@ export function hitLabel(hit: string | null): string {
   return `${actionLabel(action)} by ${tier} / ${name} (${where})`;
 }
 
-/** Collapses a list of ports into ranges: [1,2,3,7] → "1–3, 7"; past `max` ranges, "… (N ports)". */
+/** Collapses a list of ports into ranges: [1,2,3,7] → "1–3, 7"; past `max` ranges, "N ports in A–B". */
 export function portRanges(ports: number[], max = Infinity): string {
   const sorted = [...new Set(ports)].sort((a, b) => a - b);
   const out: string[] = [];
@@ -59,6 +59,6 @@ export function portRanges(ports: number[], max = Infinity): string {
     out.push(j > i ? `${sorted[i]}–${sorted[j]}` : String(sorted[i]));
     i = j + 1;
   }
-  if (out.length > max) return `${out.slice(0, max).join(", ")} … (${sorted.length} ports)`;
+  if (out.length > max) return `${sorted.length} ports in ${sorted[0]}–${sorted[sorted.length - 1]}`;
   return out.join(", ");
 }

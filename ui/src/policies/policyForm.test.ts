@@ -121,6 +121,31 @@ describe("formToYaml", () => {
     expect(out).toContain("serviceAccountSelector: ''");
   });
 
+  it("keeps the list style of YAML printed with unindented lists", () => {
+    const compact = `apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: application.engine-fmeserver
+  namespace: fme
+spec:
+  tier: application
+  order: 37.5
+  types:
+  - Ingress
+  - Egress
+  egress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports:
+      - 7070
+`;
+    const f = formOf(compact);
+    expect(formToYaml(f, compact)).toBe(compact);
+    f.egress[0].destination.ports.push("42000:43000");
+    expect(formToYaml(f, compact)).toBe(compact + "      - '42000:43000'\n");
+  });
+
   it("keeps comments and drops what the form cleared", () => {
     const text = `# why this policy exists
 apiVersion: projectcalico.org/v3

@@ -385,7 +385,9 @@ export function formToYaml(f: PolicyForm, previous?: string): string {
   }
   doc.contents = sync(doc, doc.contents as YamlNode, obj, "root") as typeof doc.contents;
   quotePortRanges(doc);
-  return doc.toString({ lineWidth: 0 });
+  // The whole text is printed again: keep the author's list style (`key:\n- item` or indented).
+  const indentSeq = !/^( *)[^\s#-][^\n]*:\n\1- /m.test(previous ?? "");
+  return doc.toString({ lineWidth: 0, indentSeq });
 }
 
 /** `42000:43000` unquoted is a base-60 number to YAML 1.1 readers: quote ranges as Calico's docs do. */
