@@ -56,6 +56,13 @@ before(async () => {
     const page = await api(`/api/flows?${q}`);
     return page.total > 0;
   });
+  // The hour of history is stored in the background: wait until the board counts it.
+  await until("board metrics", async () => {
+    const board = await api("/api/policies?since=15m");
+    const deny = boardPolicy(board, (p) => p.id === "knp:fme/default-deny");
+    const engine = boardPolicy(board, (p) => p.id === ENGINE);
+    return deny?.metrics.denied > 0 && engine?.metrics.allowed > 0;
+  });
 });
 
 after(async () => {
@@ -216,18 +223,22 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
   }
 
   // Save and enforce.
-  const beforeSave = (await api("/api/health")).data_time.max;
   await page.getByTestId("save-enforced").click();
   await page.getByTestId("policy-detail").waitFor();
   const rule0 = await page.getByTestId("rules-egress").getByTestId("rule-row").nth(0).locator(".text").textContent();
   assert.match(rule0, /42000/);
   await shot("policies-policy-view-fixed");
 
-  // New engine → core port-pool flows are allowed from now on.
+  // New engine → core port-pool flows are allowed from now on. Records are aggregated in time
+  // buckets: the one in flight during the save also holds flows from before it, so look at
+  // buckets that start a minute of data time after the save.
+  const saved = (await api("/api/health")).data_time.max;
+  const after = saved + 60;
   const fresh = await until(
     "new engine → core port-pool flows",
     async () => {
-      const q = new URLSearchParams({ from: String(beforeSave + 1), limit: "500" });
+      const q = new URLSearchParams({ from: String(after), limit: "500" });
+      q.append("filter", `start_time>=${after}`);
       q.append("filter", "source_name_aggr^=engine-standard-group");
       q.append("filter", "dest_port>=42000");
       q.append("filter", "dest_port<=43000");
@@ -236,8 +247,13 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
     },
     90_000,
   );
-  assert.ok(fresh.every((f) => f.action === "allow"), "every new port-pool flow is allowed");
-  const graph = await api(`/api/graph?from=${beforeSave + 1}&expand=fme`);
+  const denied = fresh.filter((f) => f.action !== "allow");
+  assert.deepEqual(
+    denied.map((f) => `${f.start_time}-${f.end_time} ${f.reporter} ${f.dest_port} ${f.action} ${JSON.stringify(f.policies)}`),
+    [],
+    `every port-pool flow from data time ${after} on is allowed`,
+  );
+  const graph = await api(`/api/graph?from=${after}&expand=fme`);
   const edges = graph.edges.filter((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target));
   assert.ok(edges.length > 0, "engine → core in the service graph");
   for (const e of edges) assert.equal(e.status, "allowed", `${e.id} is ${e.status}`);
