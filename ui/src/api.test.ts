@@ -157,3 +157,33 @@ describe("policy hits without index", () => {
     });
   });
 });
+
+describe("aggregate policy keys", () => {
+  it("turns a policy_rule key into a hit string with the kind's tag", async () => {
+    const { hitOfKey, kindTag } = await import("./api");
+    expect(kindTag("GlobalNetworkPolicy")).toBe("gnp");
+    expect(kindTag("np")).toBe("np");
+    const base = {
+      source_namespace: null,
+      source_name_aggr: null,
+      dest_namespace: null,
+      dest_name_aggr: null,
+      proto: null,
+      dest_port: null,
+      action: null,
+    };
+    const hit = hitOfKey({
+      ...base,
+      tier: "default",
+      kind: "NetworkPolicy",
+      policy_namespace: "storefront",
+      policy_name: "trusted",
+      hit_action: "deny",
+      rule: -1,
+    })!;
+    expect(parsePolicyHit(hit)).toMatchObject({ kind: "np", namespace: "storefront", name: "trusted", rule: -1 });
+    expect(
+      hitOfKey({ ...base, tier: null, kind: null, policy_namespace: null, policy_name: null, hit_action: null, rule: null }),
+    ).toBeNull();
+  });
+});

@@ -471,6 +471,31 @@ export function parsePolicyHit(raw: string): PolicyHit | null {
   };
 }
 
+/** Policy kinds as aggregate keys spell them (the model's enum) → the tag of hit strings. */
+const KIND_TAGS: Record<string, string> = {
+  NetworkPolicy: "np",
+  GlobalNetworkPolicy: "gnp",
+  StagedNetworkPolicy: "snp",
+  StagedGlobalNetworkPolicy: "sgnp",
+  StagedKubernetesNetworkPolicy: "sknp",
+  KubernetesNetworkPolicy: "knp",
+  AdminNetworkPolicy: "kcnp",
+  BaselineAdminNetworkPolicy: "kcnp",
+};
+
+export function kindTag(kind: string | null | undefined): string {
+  if (!kind) return "";
+  return KIND_TAGS[kind] ?? kind;
+}
+
+/** The hit string for an aggregate row of `group_by=policy_rule` (null when it has no policy). */
+export function hitOfKey(k: AggregateKey): string | null {
+  if (!k.tier || !k.policy_name) return null;
+  const tag = kindTag(k.kind);
+  const name = `${tag ? `${tag}:` : ""}${k.policy_namespace ? `${k.policy_namespace}/` : ""}${k.policy_name}`;
+  return `0|${k.tier}|${name}|${k.hit_action ?? "-"}|${k.rule ?? -1}`;
+}
+
 /** The `policy=` parameter value for a hit: TIER/NAME or TIER/NAMESPACE/NAME. */
 export function policyParam(hit: PolicyHit): string {
   return hit.namespace ? `${hit.tier}/${hit.namespace}/${hit.name}` : `${hit.tier}/${hit.name}`;

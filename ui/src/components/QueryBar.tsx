@@ -6,20 +6,45 @@ import { FilterBar, LabelSelectors, labelSelectorSuggestions } from "./FilterBar
 import { TimeRangePicker } from "./TimeRangePicker";
 
 // Inventory, labels and health change rarely; one copy for the whole app, refreshed per minute.
-const cache: { at: number; inv?: Inventory; labels?: Labels; health?: Health; pending?: Promise<void> } = { at: 0 };
+// The inventory (every endpoint of the cluster) is only fetched once someone types a filter.
+const cache: {
+  at: number;
+  invAt: number;
+  inv?: Inventory;
+  labels?: Labels;
+  health?: Health;
+  pending?: Promise<void>;
+  invPending?: Promise<void>;
+} = { at: 0, invAt: 0 };
 const listeners = new Set<() => void>();
+const notify = () => listeners.forEach((l) => l());
 
 function refreshCache(): Promise<void> {
   if (cache.pending) return cache.pending;
-  cache.pending = Promise.allSettled([api.inventory(), api.labels(), api.health()]).then(([inv, labels, health]) => {
-    if (inv.status === "fulfilled") cache.inv = inv.value;
+  cache.pending = Promise.allSettled([api.labels(), api.health()]).then(([labels, health]) => {
     if (labels.status === "fulfilled") cache.labels = labels.value;
     if (health.status === "fulfilled") cache.health = health.value;
     cache.at = Date.now();
     cache.pending = undefined;
-    listeners.forEach((l) => l());
+    notify();
   });
   return cache.pending;
+}
+
+/** Loads the inventory for autocompletion (at most once a minute). */
+export function requestInventory(): void {
+  if (cache.invPending || Date.now() - cache.invAt < 60_000) return;
+  cache.invPending = api.inventory().then(
+    (inv) => {
+      cache.inv = inv;
+      cache.invAt = Date.now();
+      cache.invPending = undefined;
+      notify();
+    },
+    () => {
+      cache.invPending = undefined;
+    },
+  );
 }
 
 /** Inventory, labels and health shared by the views (undefined until loaded). */
@@ -74,7 +99,7 @@ export function QueryBar({
   const { inventory, labels, health } = useClusterInfo();
   const values = useCallback((field: string) => fieldValues(inventory, field), [inventory]);
   return (
-    <div className="query-bar">
+    <div className="query-bar" onFocus={requestInventory}>
       <div className="query-bar-row">
         <TimeRangePicker
           value={{ since: query.since, from: query.from, to: query.to }}

@@ -204,6 +204,20 @@ function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string 
   );
 }
 
+function flowsOfEdge(
+  base: Record<string, string>,
+  k: { source_namespace: string | null; source_name_aggr: string | null; dest_namespace: string | null; dest_name_aggr: string | null; proto: string | null },
+): URLSearchParams {
+  const q = new URLSearchParams(base);
+  const add = (field: string, v: string | null) => v !== null && q.append("filter", `${field}=${v}`);
+  add("source_namespace", k.source_namespace);
+  add("source_name_aggr", k.source_name_aggr);
+  add("dest_namespace", k.dest_namespace);
+  add("dest_name_aggr", k.dest_name_aggr);
+  add("proto", k.proto);
+  return q;
+}
+
 /** The server's rule sentence with its values set off: selectors, nets and ports. */
 function RuleText({ text }: { text: string }) {
   const parts = text.split(/("[^"]*"|'[^']*'|\b\d{1,5}(?::\d{1,5})?\b(?![.\/\d])|\b\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}\b)/g);
@@ -257,13 +271,26 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
  */
 function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string; action: string }) {
   const edges = useApi((s) => fetchHitEdges(policyFlowsParams(p, since, action, -1), s), [p.id, since, action], 10_000);
-  const groups = new Map<string, { src: string; dst: string; proto: string; ports: number[]; flows: number; allowed: number; denied: number }>();
+  const groups = new Map<
+    string,
+    { src: string; dst: string; proto: string; ports: number[]; flows: number; allowed: number; denied: number; href: string }
+  >();
   for (const r of edges.data?.rows ?? []) {
     const k = r.key;
     const src = k.source_namespace && k.source_namespace !== "-" ? `${k.source_namespace}/${k.source_name_aggr}` : k.source_name_aggr ?? "?";
     const dst = k.dest_namespace && k.dest_namespace !== "-" ? `${k.dest_namespace}/${k.dest_name_aggr}` : k.dest_name_aggr ?? "?";
     const id = `${src}|${dst}|${k.proto}`;
-    const g = groups.get(id) ?? { src, dst, proto: k.proto ?? "", ports: [], flows: 0, allowed: 0, denied: 0 };
+    const g = groups.get(id) ?? {
+      src,
+      dst,
+      proto: k.proto ?? "",
+      ports: [],
+      flows: 0,
+      allowed: 0,
+      denied: 0,
+      // The Flows view on exactly this edge's end-of-tier flows.
+      href: routeHref("flows", flowsOfEdge(policyFlowsParams(p, since, action, -1), k)),
+    };
     if (k.dest_port !== null) g.ports.push(k.dest_port);
     g.flows += r.num_flows;
     g.allowed += r.allowed_flows;
@@ -291,7 +318,11 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
             <td className="ports">
               <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
             </td>
-            <td className="num">{count(g.flows)}</td>
+            <td className="num">
+              <a href={g.href} className="pl-row-link" title="Show these flows">
+                {count(g.flows)}
+              </a>
+            </td>
             <td>
               {g.denied > 0 && <span className="pl-action deny">Denied {g.allowed > 0 ? count(g.denied) : ""}</span>}{" "}
               {g.allowed > 0 && <span className="pl-action allow">Allowed {g.denied > 0 ? count(g.allowed) : ""}</span>}

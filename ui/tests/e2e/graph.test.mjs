@@ -91,6 +91,9 @@ test("rogue traffic shows as red edges, and an edge explains the denying policy"
   assert.ok(actions.some((a) => a.trim() === "deny"), `actions: ${actions}`);
   const sources = await page.locator('[data-testid="graph-flows"] td[data-col="source"]').allInnerTexts();
   assert.ok(sources.every((s) => s.includes("rogue")), `sources: ${sources}`);
+  // The whole graph with the selection highlighted, for the record.
+  await page.getByRole("button", { name: "Fit", exact: true }).click();
+  await page.waitForTimeout(500);
   await screenshot(page, "graph");
   assert.deepEqual(page.errors, []);
 });

@@ -9,6 +9,7 @@ import {
   formatNumber,
   formatRate,
   getExtra,
+  hitOfKey,
   queryToParams,
   setExtra,
   useApi,
@@ -460,14 +461,11 @@ function FlowPanel({ flow, query, onClose }: { flow: RingFlow; query: FlowQuery;
   const q: FlowQuery = { ...query, filters: [...query.filters, ...ringFlowFilters(flow)] };
   const key = JSON.stringify(q);
   const policies = useApi((signal) => api.aggregates(q, "policy_rule", signal), key);
+  const rank = (a: string) => (a === "deny" ? 0 : a === "allow" ? 1 : 2);
   const hits = (policies.data?.rows ?? [])
-    .filter((r) => r.key.tier && r.key.policy_name)
-    .map((r) => {
-      const k = r.key;
-      const name = `${k.kind ? `${k.kind}:` : ""}${k.policy_namespace ? `${k.policy_namespace}/` : ""}${k.policy_name}`;
-      return { hit: `0|${k.tier}|${name}|${k.hit_action}|${k.rule}`, action: k.hit_action ?? "", count: r.hits_allowed + r.hits_denied + r.hits_passed };
-    })
-    .sort((a, b) => (a.action === "deny" ? -1 : b.action === "deny" ? 1 : a.action === "allow" ? -1 : b.action === "allow" ? 1 : 0));
+    .map((r) => ({ hit: hitOfKey(r.key), action: r.key.hit_action ?? "", count: r.hits_allowed + r.hits_denied + r.hits_passed }))
+    .filter((h): h is { hit: string; action: string; count: number } => h.hit !== null)
+    .sort((a, b) => rank(a.action) - rank(b.action) || b.count - a.count);
   return (
     <SidePanel title={flowTitle(flow)} subtitle={<ActionBadge action={flow.status} />} onClose={onClose} testId="viz-flow-panel">
       <PanelSection title="Flow">
@@ -486,9 +484,9 @@ function FlowPanel({ flow, query, onClose }: { flow: RingFlow; query: FlowQuery;
         {policies.data && hits.length === 0 && <div className="panel-hint">No policy hits recorded.</div>}
         <div className="hits" data-testid="viz-flow-policies">
           {hits.map((h) => (
-            <div key={h.hit} style={{ display: "flex", justifyContent: "space-between", gap: 6 }}>
+            <div key={h.hit} className="policy-card-head" data-action={h.action}>
               <PolicyHitLabel hit={h.hit} since={query.since} />
-              <span className="hit-rule">{formatNumber(h.count)}</span>
+              <span className="hit-rule">{formatNumber(h.count)} flows</span>
             </div>
           ))}
         </div>
