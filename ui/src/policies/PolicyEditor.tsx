@@ -297,7 +297,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
             <span>YAML</span>
             {messages.length > 0 && <span className="pl-yaml-errcount">{messages.length} problem{messages.length > 1 ? "s" : ""}</span>}
           </div>
-          {yamlText !== null && <YamlEditor value={yamlText} onChange={setYamlText} messages={messages} minHeight="420px" />}
+          {yamlText !== null && <YamlEditor value={yamlText} onChange={setYamlText} messages={messages} minHeight="420px" baseline={id ? original : null} />}
           {messages.length > 0 && (
             <ul className="pl-problems" data-testid="validation-errors">
               {messages.map((m, i) => (

@@ -1,7 +1,11 @@
 // A CodeMirror 6 YAML editor with validation messages shown at their lines.
 import { useEffect, useRef } from "react";
-import { EditorState, Compartment } from "@codemirror/state";
+import { EditorState, Compartment, Facet, RangeSetBuilder } from "@codemirror/state";
 import {
+  Decoration,
+  ViewPlugin,
+  type DecorationSet,
+  type ViewUpdate,
   EditorView,
   highlightActiveLine,
   highlightActiveLineGutter,
@@ -13,6 +17,65 @@ import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirro
 import { defaultHighlightStyle, indentOnInput, syntaxHighlighting, bracketMatching } from "@codemirror/language";
 import { yaml } from "@codemirror/lang-yaml";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
+
+/** Lines (1-based) of `text` that are not in `base`, by a longest-common-subsequence of lines. */
+export function changedLines(base: string, text: string): Set<number> {
+  const a = base.split("\n");
+  const b = text.split("\n");
+  // Suffix LCS table; the texts are single policies, so n·m stays small.
+  const n = a.length;
+  const m = b.length;
+  const t: Uint16Array[] = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+    }
+  }
+  const changed = new Set<number>();
+  let i = 0;
+  let j = 0;
+  while (j < m) {
+    if (i < n && a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (i < n && t[i + 1][j] >= t[i][j + 1]) {
+      i++;
+    } else {
+      changed.add(j + 1);
+      j++;
+    }
+  }
+  return changed;
+}
+
+const baselineFacet = Facet.define<string | null, string | null>({ combine: (v) => v[0] ?? null });
+const changedLine = Decoration.line({ class: "cm-changed-line" });
+
+/** Tints the lines that differ from the saved policy, so an edit is visible at a glance. */
+const changedLinesPlugin = ViewPlugin.fromClass(
+  class {
+    decorations: DecorationSet;
+    constructor(view: EditorView) {
+      this.decorations = this.build(view);
+    }
+    update(u: ViewUpdate) {
+      if (u.docChanged || u.startState.facet(baselineFacet) !== u.state.facet(baselineFacet)) {
+        this.decorations = this.build(u.view);
+      }
+    }
+    build(view: EditorView): DecorationSet {
+      const base = view.state.facet(baselineFacet);
+      const builder = new RangeSetBuilder<Decoration>();
+      if (base === null) return builder.finish();
+      const doc = view.state.doc;
+      for (const n of [...changedLines(base, doc.toString())].sort((x, y) => x - y)) {
+        if (n <= doc.lines) builder.add(doc.line(n).from, doc.line(n).from, changedLine);
+      }
+      return builder.finish();
+    }
+  },
+  { decorations: (v) => v.decorations },
+);
 
 export interface LineMessage {
   line: number;
@@ -28,6 +91,8 @@ interface Props {
   messages?: LineMessage[];
   minHeight?: string;
   label?: string;
+  /** The saved text: lines that differ from it are tinted. */
+  baseline?: string | null;
 }
 
 const theme = EditorView.theme({
@@ -36,6 +101,7 @@ const theme = EditorView.theme({
   ".cm-gutters": { backgroundColor: "#f2f5f9", color: "#8a97a8", borderRight: "1px solid #e3e8ef" },
   ".cm-activeLine": { backgroundColor: "#eef4ff80" },
   ".cm-activeLineGutter": { backgroundColor: "#e6eefc" },
+  ".cm-changed-line": { backgroundColor: "#e6f6ec", boxShadow: "inset 3px 0 0 #13893f" },
   "&.cm-focused": { outline: "none" },
 });
 
@@ -53,12 +119,13 @@ function toDiagnostics(state: EditorState, messages: LineMessage[]): Diagnostic[
     });
 }
 
-export function YamlEditor({ value, onChange, readOnly = false, messages = [], minHeight = "320px", label }: Props) {
+export function YamlEditor({ value, onChange, readOnly = false, messages = [], minHeight = "320px", label, baseline = null }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const onChangeRef = useRef(onChange);
   onChangeRef.current = onChange;
   const readOnlyConf = useRef(new Compartment());
+  const baselineConf = useRef(new Compartment());
 
   useEffect(() => {
     const state = EditorState.create({
@@ -75,6 +142,8 @@ export function YamlEditor({ value, onChange, readOnly = false, messages = [], m
         yaml(),
         syntaxHighlighting(defaultHighlightStyle),
         lintGutter(),
+        baselineConf.current.of(baselineFacet.of(baseline)),
+        changedLinesPlugin,
         theme,
         EditorView.lineWrapping,
         EditorView.theme({ ".cm-content, .cm-gutter": { minHeight } }),
@@ -101,6 +170,10 @@ export function YamlEditor({ value, onChange, readOnly = false, messages = [], m
     const current = v.state.doc.toString();
     if (current !== value) v.dispatch({ changes: { from: 0, to: current.length, insert: value } });
   }, [value]);
+
+  useEffect(() => {
+    view.current?.dispatch({ effects: baselineConf.current.reconfigure(baselineFacet.of(baseline)) });
+  }, [baseline]);
 
   useEffect(() => {
     view.current?.dispatch({

@@ -43,3 +43,13 @@ describe("groupChanges", () => {
     expect(core.befores).toHaveLength(1);
   });
 });
+
+import { changedLines } from "./YamlEditor";
+describe("changedLines", () => {
+  it("marks inserted and edited lines only", () => {
+    expect([...changedLines("a\nb\nc", "a\nb\nx\nc")]).toEqual([3]);
+    expect([...changedLines("a\nb\nc", "a\nB\nc")]).toEqual([2]);
+    expect([...changedLines("a\nb", "a\nb")]).toEqual([]);
+    expect([...changedLines("a\nb\nc", "a\nc")]).toEqual([]);
+  });
+});
