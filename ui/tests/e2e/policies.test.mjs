@@ -117,6 +117,16 @@ test("the board shows tiers in order and denied traffic on the default deny", as
   const flows = await api(`/api/flows?${q}&limit=200`);
   assert.ok(flows.total > 0, "the link's query finds the denied flows");
   assert.ok(flows.flows.every((f) => f.action === "deny"));
+
+  // … and the click lands there.
+  await link.click();
+  await page.getByTestId("flows-view").waitFor();
+  const hash = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+  assert.equal(hash.get("policy"), q.get("policy"));
+  assert.equal(hash.get("policy_action"), "deny");
+  await page.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="flow-count"]')?.textContent ?? ""));
+  const shown = Number((await page.getByTestId("flow-count").textContent()).replace(/[^\d]/g, ""));
+  assert.ok(shown > 0, "the Flows view lists the denied flows");
 });
 
 test("the engine policy's view shows the egress rule without the port pool", async () => {
