@@ -13,7 +13,7 @@ import {
   type ErrorDetail,
   type Preview,
 } from "./policyApi";
-import { formToYaml, lineOfField, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
+import { formToYaml, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
 import { PolicyFormView, type FieldErrors } from "./PolicyFormView";
 import { PreviewPanel } from "./PreviewPanel";
 import { YamlEditor, type LineMessage } from "./YamlEditor";
@@ -187,7 +187,8 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
   };
 
   const dirty = yamlText !== null && yamlText !== original;
-  const name = form?.name ?? "policy";
+  const name = useMemo(() => (parsed?.ok ? parsed.form.name : yamlText ? manifestName(yamlText) : null), [parsed, yamlText]) ?? form?.name ?? "policy";
+  const yamlOnly = parsed !== null && !parsed.ok && !parsed.syntax;
   const invalid = validation.state === "invalid";
 
   return (
@@ -209,7 +210,8 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
         <div className="pl-title">
           <h1>{id ? `Edit ${name}` : "New policy"}</h1>
           <p className="pl-sub">
-            Edit with the form or the YAML; both stay in sync. Preview the impact on stored flows before you save.
+            {yamlOnly ? "Edit the YAML." : "Edit with the form or the YAML; both stay in sync."} Preview the impact on stored
+            flows before you save.
           </p>
         </div>
         <div className="pl-tools">
@@ -270,7 +272,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
         </button>
       </div>
 
-      <div className={`pl-editor-body tab-${tab}`}>
+      <div className={`pl-editor-body tab-${tab} ${yamlOnly ? "yaml-only" : ""}`}>
         <div className="pl-editor-form">
           {parsed && !parsed.ok && (
             <div className={`pl-form-blocked ${parsed.syntax ? "syntax" : ""}`}>

@@ -59,7 +59,8 @@ const KIND_TONE: Record<string, string> = {
 };
 
 export function KindBadge({ kind, label }: { kind: string; label: string }) {
-  return <span className={`pl-badge kind ${KIND_TONE[kind] ?? "calico"}`}>{label}</span>;
+  // Staging has its own badge next to this one.
+  return <span className={`pl-badge kind ${KIND_TONE[kind] ?? "calico"}`}>{label.replace(/^staged /i, "")}</span>;
 }
 
 export function ActionChip({ action }: { action: string }) {

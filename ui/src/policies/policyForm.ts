@@ -441,3 +441,14 @@ export function lineOfField(yamlText: string, field: string): number | null {
 export function portsLabel(ports: string[]): string {
   return ports.map((p) => p.replace(":", "–")).join(", ");
 }
+
+/** `metadata.name` of a manifest of any kind, for titles when the form cannot show it. */
+export function manifestName(yamlText: string): string | null {
+  try {
+    const o = parseDocument(yamlText).toJS() as unknown;
+    if (isObj(o) && isObj(o.metadata) && typeof o.metadata.name === "string") return o.metadata.name;
+  } catch {
+    // Not YAML (yet): no name.
+  }
+  return null;
+}

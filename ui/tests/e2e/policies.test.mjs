@@ -56,12 +56,16 @@ before(async () => {
     const page = await api(`/api/flows?${q}`);
     return page.total > 0;
   });
-  // The hour of history is stored in the background: wait until the board counts it.
-  await until("board metrics", async () => {
+  // The hour of history is stored in the background: wait until the board's figures settle.
+  let last = -1;
+  await until("board metrics to settle", async () => {
     const board = await api("/api/policies?since=15m");
-    const deny = boardPolicy(board, (p) => p.id === "knp:fme/default-deny");
-    const engine = boardPolicy(board, (p) => p.id === ENGINE);
-    return deny?.metrics.denied > 0 && engine?.metrics.allowed > 0;
+    const deny = boardPolicy(board, (p) => p.id === "knp:fme/default-deny")?.metrics.denied ?? 0;
+    const engine = boardPolicy(board, (p) => p.id === ENGINE)?.metrics.allowed ?? 0;
+    const settled = deny > 0 && engine > 0 && Math.abs(deny - last) <= 0.1 * deny;
+    last = deny;
+    if (!settled) await new Promise((r) => setTimeout(r, 1500));
+    return settled;
   });
 });
 
