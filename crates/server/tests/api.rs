@@ -232,7 +232,13 @@ async fn policy_board_preview_and_save() {
     let id = denying[0]["id"].as_str().unwrap();
     let (status, detail) = get(&f.app, &format!("/api/policy?id={}", urlencode(id))).await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    assert!(detail["yaml"].is_string());
+    assert!(detail["yaml"].as_str().unwrap().contains("kind:"), "{detail}");
+    let (status, yaml) = get(&f.app, "/api/policies/export?tier=default").await;
+    assert_eq!(status, StatusCode::OK);
+    let yaml = yaml.as_str().unwrap();
+    assert!(yaml.contains("name: trusted") && yaml.contains("---"), "{yaml}");
+    let (status, _) = get(&f.app, "/api/policies/export?tier=nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A policy that allows everything into the storefront, ahead of the others: the
     // rogue's denied flows would turn allowed.

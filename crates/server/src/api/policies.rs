@@ -291,7 +291,7 @@ pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<
     let tier = inv.tiers.iter().find(|t| t.name == policy.tier);
     let mut value = card(policy, world.engine.policy_endpoint_count(index), &hits);
     value["time"] = json!({ "from": time.from, "to": time.to });
-    value["yaml"] = json!(yaml_of(policy).ok());
+    value["yaml"] = json!(flowlens_manifests::policy_to_yaml(policy).ok());
     value["ingress"] = json!(rules(Direction::Ingress));
     value["egress"] = json!(rules(Direction::Egress));
     value["end_of_tier"] = json!({
@@ -534,7 +534,8 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         let policy = inv
             .policy(&id)
             .ok_or_else(|| ApiError::not_found(format!("no policy {id}")))?;
-        let yaml = yaml_of(policy).map_err(|e| ApiError::internal(e.to_string()))?;
+        let yaml = flowlens_manifests::policy_to_yaml(policy)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         (yaml, format!("{}.yaml", policy.name))
     } else {
         let tier = p.get("tier");
@@ -543,7 +544,8 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         {
             return Err(ApiError::not_found(format!("no tier {t:?}")));
         }
-        let yaml = yaml_of_all(inv, tier).map_err(|e| ApiError::internal(e.to_string()))?;
+        let yaml = flowlens_manifests::export_policies(inv, tier)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         (yaml, format!("{}.yaml", tier.unwrap_or("policies")))
     };
     Ok((
@@ -557,13 +559,4 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         yaml,
     )
         .into_response())
-}
-
-// PENDING: switch to flowlens_manifests' YAML export once it lands.
-fn yaml_of(_policy: &Policy) -> Result<String, String> {
-    Err("YAML export is not available yet".into())
-}
-
-fn yaml_of_all(_inv: &Inventory, _tier: Option<&str>) -> Result<String, String> {
-    Err("YAML export is not available yet".into())
 }
