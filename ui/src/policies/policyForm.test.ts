@@ -218,6 +218,24 @@ describe("typing in the form", () => {
   });
 });
 
+describe("emptied and refilled lists", () => {
+  it("return to block style", () => {
+    let text = formToYaml(newPolicyForm("application", "fme"));
+    const step = (edit: (f: PolicyForm) => void) => {
+      const f = formOf(text);
+      edit(f);
+      text = formToYaml(f, text);
+    };
+    step((f) => (f.ingressType = false));
+    expect(text).toContain("types: []");
+    step((f) => (f.egressType = true));
+    expect(text).toMatch(/types:\n\s*- Egress\n/);
+    step((f) => (f.ingress[0].source.present = true));
+    step((f) => (f.ingress[0].source.selector = "a == 'b'"));
+    expect(text).toMatch(/source:\n\s*selector: a == 'b'\n/);
+  });
+});
+
 describe("new fields", () => {
   it("go where a person would write them", () => {
     const text = formToYaml(newPolicyForm("application", "fme"));

@@ -324,12 +324,13 @@ function sync(doc: Document, node: YamlNode | null, value: unknown, level: strin
     if (!isSeq(node)) return doc.createNode(value) as YamlNode;
     const seq = node as YAMLSeq;
     const next = level === "rules" ? "rule" : "value";
+    // An empty list prints as `[]`; once it has items again it goes back to block style.
+    if (seq.items.length === 0 && value.length > 0) seq.flow = false;
     value.forEach((v, i) => {
       const old = (seq.items[i] ?? null) as YamlNode | null;
       seq.items[i] = sync(doc, old, v, next);
     });
     seq.items.length = value.length;
-    if (value.length === 0) seq.flow = true;
     return seq;
   }
   if (isObj(value)) {
@@ -338,6 +339,7 @@ function sync(doc: Document, node: YamlNode | null, value: unknown, level: strin
       return created;
     }
     const map = node as YAMLMap;
+    if (map.items.length === 0 && Object.keys(value).length > 0) map.flow = false;
     const owned = OWNED[level];
     for (const [k, v] of Object.entries(value)) {
       const pair = map.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === k);
@@ -360,7 +362,6 @@ function sync(doc: Document, node: YamlNode | null, value: unknown, level: strin
       const k = isScalar(p.key) ? String(p.key.value) : "";
       return !(owned?.includes(k) ?? true) || k in value;
     });
-    if (map.items.length === 0 && level === "entity") map.flow = true;
     return map;
   }
   if (isScalar(node) && sameScalar(node, value)) return node;

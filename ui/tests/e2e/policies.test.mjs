@@ -273,3 +273,76 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
   for (const e of edges) assert.equal(e.status, "allowed", `${e.id} is ${e.status}`);
   assert.deepEqual(page.errors, [], "no errors in the page");
 });
+
+test("a new policy from the form: preview blocks core → queue, saved staged it only counts, then it is deleted", async () => {
+  const { page, base } = ctx;
+  const NAME = "application.core-no-queue";
+  await page.goto(`${base}/#/policies?new=1&tier=application&namespace=fme&since=15m`);
+  await page.getByTestId("policy-editor").waitFor();
+  await page.getByLabel("Name", { exact: true }).fill(NAME);
+  await page.getByLabel("Order", { exact: true }).fill("10");
+  await page.getByLabel("Selector", { exact: true }).fill('safe.k8s.fmeserver.component == "core"');
+  await page.locator('.pl-checks label:has-text("Ingress") input').uncheck();
+  await page.locator('.pl-checks label:has-text("Egress") input').check();
+  await page.locator('[data-testid="rule-ingress-0"] button[title="Remove rule"]').click();
+  await page.getByTestId("add-egress-rule").click();
+  await page.getByLabel("egress rule 0 action").selectOption("Deny");
+  await page.getByLabel("egress rule 0 destination: add selector").click();
+  await page.getByLabel("egress rule 0 destination selector").fill('safe.k8s.fmeserver.component == "queue"');
+  const ports = page.getByLabel("egress rule 0 destination ports");
+  await ports.fill("6379");
+  await ports.press("Enter");
+  await page.getByTestId("validation-ok").waitFor();
+
+  const sent = page.waitForRequest((r) => r.url().endsWith("/api/policies/preview"));
+  await page.getByTestId("run-preview").click();
+  const draft = JSON.parse((await sent).postData()).yaml;
+  assert.match(draft, /kind: NetworkPolicy/);
+  assert.match(draft, /types:\n\s*- Egress\n/);
+  await page.getByTestId("preview-result").waitFor({ timeout: 60_000 });
+  assert.ok(Number(await page.getByTestId("sum-allow-to-deny").getAttribute("data-value")) > 0);
+  assert.equal(Number(await page.getByTestId("sum-deny-to-allow").getAttribute("data-value")), 0);
+  for (const g of await page.locator('[data-testid="changes-allow_to_deny"] [data-testid="change-group"]').all()) {
+    assert.match(await g.getAttribute("data-source"), /^fme\/fmeserver-core/);
+    assert.match(await g.getAttribute("data-dest"), /^fme\/fmeserver-queue/);
+    assert.equal(await g.getAttribute("data-ports"), "6379");
+  }
+
+  // Staged: recorded, not enforced.
+  await page.getByTestId("save-staged").click();
+  await page.getByTestId("policy-detail").waitFor();
+  const id = `snp:fme/${NAME}`;
+  assert.match(decodeURIComponent(page.url()), new RegExp(`id=${id}`));
+  assert.match(await page.locator(".pl-policy-name").textContent(), /Staged/);
+  const card = await until("pending denials on the staged policy", async () => {
+    const board = await api("/api/policies?since=15m");
+    const p = boardPolicy(board, (x) => x.id === id);
+    return p?.staged && p.metrics.pending_denied > 0 ? p : null;
+  });
+  assert.equal(card.metrics.denied, 0, "a staged policy denies nothing");
+  const q = new URLSearchParams({ from: String((await api("/api/health")).data_time.max - 30), limit: "50" });
+  q.append("filter", "dest_name_aggr^=fmeserver-queue");
+  q.append("filter", "action=deny");
+  assert.equal((await api(`/api/flows?${q}`)).total, 0, "core → queue is still allowed");
+
+  await page.goto(`${base}/#/policies?since=15m`);
+  const staged = page.locator(`[data-policy-id="${id}"]`);
+  await staged.waitFor();
+  assert.match(await staged.textContent(), /Staged/);
+  await page.waitForFunction(
+    (pid) => Number(document.querySelector(`[data-policy-id="${pid}"] [data-metric="Would deny"] .v`)?.textContent?.replace(/\D/g, "") || 0) > 0,
+    id,
+    { timeout: 30_000 },
+  );
+  await shot("policies-board-staged");
+
+  // Delete it from its view.
+  await staged.locator(".pl-card-name").click();
+  await page.getByTestId("policy-detail").waitFor();
+  page.once("dialog", (d) => d.accept());
+  await page.locator('.pl-detail button:has-text("Delete")').click();
+  await page.getByTestId("policy-board").waitFor();
+  const board = await api("/api/policies?since=15m");
+  assert.equal(boardPolicy(board, (x) => x.id === id), null, "deleted from the inventory");
+  assert.deepEqual(page.errors, [], "no errors in the page");
+});
