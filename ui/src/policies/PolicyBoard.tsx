@@ -157,7 +157,8 @@ function TierColumn({
           {denied > 0 && showMetrics && <span className="pl-dot deny" title={`${count(denied)} denied`} />}
         </div>
         <div className="pl-tier-meta">
-          {tier.order !== null ? `order ${tier.order}` : "evaluated last"} · {plural(tier.policies.length, "policy", "policies")}
+          {tier.order !== null ? `order ${tier.order}` : "evaluated last"}
+          {tier.policies.length > 0 && ` · ${plural(tier.policies.length, "policy", "policies")}`}
           <span className="pl-tier-actions">
             <button className="pl-icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`}>
               <Icon name="download" size={14} />
@@ -222,7 +223,7 @@ function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; 
           </span>
         )}
       </div>
-      {showMetrics && (
+      {showMetrics && !p.staged && (
         <div className="pl-metrics" data-testid="card-metrics">
           <MetricLink label="Connections" value={m.connections} href={flows()} />
           <MetricLink label="Allowed" value={m.allowed} href={flows("allow")} tone="allow" />
@@ -231,7 +232,7 @@ function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; 
         </div>
       )}
       {showMetrics && p.staged && (
-        <div className="pl-metrics pending" data-testid="card-pending" title="What this staged policy would do if enforced">
+        <div className="pl-metrics pending" data-testid="card-metrics" title="A staged policy enforces nothing: what it would do if enforced">
           <MetricLink label="Pending" value={m.pending_connections} />
           <MetricLink label="Would allow" value={m.pending_allowed} tone="allow" />
           <MetricLink label="Would deny" value={m.pending_denied} tone="deny" />
