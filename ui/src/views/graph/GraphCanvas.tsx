@@ -6,7 +6,7 @@ import cytoscape, { type Core, type ElementDefinition, type StylesheetJson } fro
 import fcose from "cytoscape-fcose";
 import type { Graph } from "../../api";
 import { buildElements, diffNodes, gridLayout, placeNewNodes, type Point } from "./graphModel";
-import { NODE_ICONS } from "./icons";
+import { NODE_ICONS, iconsReady } from "./icons";
 
 cytoscape.use(fcose);
 
@@ -26,7 +26,7 @@ const STYLE: StylesheetJson = [
       width: "data(size)",
       height: "data(size)",
       label: "data(label)",
-      "font-size": 11,
+      "font-size": 12,
       "font-family": "Inter, Segoe UI, system-ui, sans-serif",
       color: "#263045",
       "text-valign": "bottom",
@@ -43,14 +43,12 @@ const STYLE: StylesheetJson = [
       "border-color": "#3467eb",
       "background-fit": "contain",
       "background-clip": "none",
-      "background-width": "50%",
-      "background-height": "50%",
       "overlay-padding": 4,
     },
   },
   { selector: 'node[kind = "namespace"]', style: { shape: "round-rectangle", "border-color": "#3467eb", "background-color": "#eef3ff", "font-weight": 600 } },
   { selector: 'node[kind = "workload"]', style: { shape: "ellipse", "border-color": "#3d7be0" } },
-  { selector: 'node[kind = "service"]', style: { shape: "round-hexagon", "border-color": "#0e9384", "background-color": "#effaf8" } },
+  { selector: 'node[kind = "service"]', style: { shape: "hexagon", "border-color": "#0e9384", "background-color": "#effaf8" } },
   { selector: 'node[kind = "net"]', style: { shape: "ellipse", "border-color": "#6b7588", "background-color": "#f3f5f9", "border-style": "dashed" } },
   { selector: 'node[kind = "network_set"]', style: { shape: "round-tag", "border-color": "#7c5cdb", "background-color": "#f4f0fe" } },
   { selector: 'node[kind = "host"]', style: { shape: "round-rectangle", "border-color": "#475467", "background-color": "#f2f4f7" } },
@@ -181,6 +179,9 @@ export function GraphCanvas({
       const id: string = e.target.id();
       if (id.startsWith("ns:")) handlers.current.onToggleExpand(id.slice(3));
     });
+    void iconsReady.then(() => {
+      if (!cy.destroyed()) cy.style().update();
+    });
     // The e2e tests and the benchmark read the graph through this handle.
     (window as unknown as { __flowlensCy?: Core }).__flowlensCy = cy;
     return () => {
@@ -277,18 +278,18 @@ export function GraphCanvas({
     const fixed = structural || first ? [] : simple.filter((n) => keep.has(n.id()));
     const layout = cy.layout({
       name: "fcose",
-      quality: first ? "default" : "proof",
+      quality: "proof",
       randomize: first,
       animate: !first,
       animationDuration: 350,
       fit: first,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 12000,
-      idealEdgeLength: () => 120,
-      nodeSeparation: 90,
-      nestingFactor: 0.7,
-      gravity: 0.3,
+      nodeRepulsion: () => 4500,
+      idealEdgeLength: () => 55,
+      nodeSeparation: 75,
+      nestingFactor: 0.1,
+      gravity: 0.25,
       numIter: 2500,
       tile: true,
       fixedNodeConstraint: fixed.length ? fixed.map((n) => ({ nodeId: n.id(), position: { ...(n as cytoscape.NodeSingular).position() } })) : undefined,
@@ -318,11 +319,11 @@ export function GraphCanvas({
       fit: true,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 12000,
-      idealEdgeLength: () => 120,
-      nodeSeparation: 90,
-      nestingFactor: 0.7,
-      gravity: 0.3,
+      nodeRepulsion: () => 4500,
+      idealEdgeLength: () => 55,
+      nodeSeparation: 75,
+      nestingFactor: 0.1,
+      gravity: 0.25,
     } as cytoscape.LayoutOptions).run();
     // Only the button triggers this; the graph itself is read as of that moment.
   }, [layoutNonce]);

@@ -155,7 +155,12 @@ export function GraphView({ params }: { params: URLSearchParams }) {
           onSelect={select}
           onToggleExpand={toggleExpand}
         />
-        <GraphFlows query={query} setQuery={setQuery} selection={selection} graph={g} />
+        {/* After the graph: on a large cluster both queries would compete for the server. */}
+        {g ? (
+          <GraphFlows query={query} setQuery={setQuery} selection={selection} graph={g} />
+        ) : (
+          <div className="card graph-flows" />
+        )}
       </div>
     </section>
   );

@@ -2,7 +2,7 @@
 import type { GraphNodeKind } from "../../api";
 
 function svg(body: string, color: string): string {
-  const text = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="${color}" stroke-width="1.7" stroke-linecap="round" stroke-linejoin="round">${body}</svg>`;
+  const text = `<svg xmlns="http://www.w3.org/2000/svg" width="76" height="76" viewBox="-7 -7 38 38" fill="none" stroke="${color}" stroke-width="1.7" stroke-linecap="round" stroke-linejoin="round">${body}</svg>`;
   return `data:image/svg+xml;utf8,${encodeURIComponent(text)}`;
 }
 
@@ -20,3 +20,15 @@ export const NODE_ICONS: Record<GraphNodeKind, string> = {
   // A server: a host endpoint.
   host: svg('<rect x="3" y="4" width="18" height="7" rx="1.5"/><rect x="3" y="13" width="18" height="7" rx="1.5"/><path d="M7 7.5h.01M7 16.5h.01"/>', "#475467"),
 };
+
+/**
+ * Resolves when every icon is decoded. Cytoscape caches node textures; one drawn before its
+ * icon loaded stays blank, so the canvas refreshes its style once this resolves.
+ */
+export const iconsReady: Promise<void> = Promise.all(
+  Object.values(NODE_ICONS).map((uri) => {
+    const img = new Image();
+    img.src = uri;
+    return img.decode().catch(() => undefined);
+  }),
+).then(() => undefined);

@@ -246,6 +246,11 @@ export function VisualizerView({ params }: { params: URLSearchParams }) {
   );
 }
 
+/** A lighter shade of a colour, for the ring of names inside their namespace's arc. */
+function tint(colour: string): string {
+  return d3.interpolateRgb(colour, "#ffffff")(0.45);
+}
+
 function colourScale(keys: string[]) {
   return d3.scaleOrdinal<string, string>().domain([...keys].sort()).range(PALETTE);
 }
@@ -315,7 +320,8 @@ function Rings({
         : nsColour(f.source_namespace);
   const nsFill = (a: Arc) => (mode === "namespaces" ? nsColour(a.id) : "#b3bccb");
   // In the status view only flows carry colour; the rings stay neutral so red stands out.
-  const nameFill = (a: Arc) => (mode === "names" ? nameColour(a.id) : mode === "namespaces" ? "#aab3c2" : NEUTRAL);
+  const nameFill = (a: Arc) =>
+    mode === "names" ? nameColour(a.id) : mode === "namespaces" ? tint(nsColour(a.namespace)) : NEUTRAL;
 
   const related = hover?.ids;
   const isDim = (flowId: string) => !!related && !related.has(flowId);
