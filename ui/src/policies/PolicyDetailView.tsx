@@ -1,7 +1,8 @@
 // One policy: its rules in order, each with its hit counts per action, and the end of tier.
 import { useState } from "react";
 import { routeHref } from "../route";
-import { fetchPolicy, fetchHitEdges, deletePolicy, download, policyFlowsParams, type PolicyDetail, type RuleView } from "./policyApi";
+import { fetchPolicy, fetchHitEdges, deletePolicy, download, policyFlowsParams, previewPolicy, type Preview, type PolicyDetail, type RuleView } from "./policyApi";
+import { PreviewPanel } from "./PreviewPanel";
 import { useApi } from "./useApi";
 import { Icon } from "./icons";
 import { plural, actionLabel, count, portRanges } from "./format";
@@ -13,7 +14,22 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
   const policy = useApi((s) => fetchPolicy(id, since, s), [id, since], 10_000);
   const [showYaml, setShowYaml] = useState(true);
   const [deleteError, setDeleteError] = useState<string | null>(null);
+  const [deletePreview, setDeletePreview] = useState<Preview | null>(null);
+  const [previewing, setPreviewing] = useState(false);
   const p = policy.data;
+
+  // What removing the policy would change, over the same stored flows as the metrics.
+  const previewDelete = async () => {
+    setPreviewing(true);
+    setDeleteError(null);
+    try {
+      setDeletePreview(await previewPolicy({ delete: id, since }));
+    } catch (e) {
+      setDeleteError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setPreviewing(false);
+    }
+  };
 
   const remove = async () => {
     if (!p || !window.confirm(`Delete ${p.name} from the running inventory?`)) return;
@@ -68,6 +84,9 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
               <button className="pl-btn" onClick={() => download(`${p.name}.yaml`, p.yaml)}>
                 <Icon name="download" /> Export YAML
               </button>
+              <button className="pl-btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
+                <Icon name="play" /> {previewing ? "Evaluating…" : "Preview deletion"}
+              </button>
               <button className="pl-btn danger" onClick={remove}>
                 <Icon name="trash" /> Delete
               </button>
@@ -76,6 +95,12 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
               </a>
             </div>
           </header>
+
+          {deletePreview && (
+            <div className="pl-preview-wrap top">
+              <PreviewPanel preview={deletePreview} title={`Impact of deleting ${p.name}`} onClose={() => setDeletePreview(null)} />
+            </div>
+          )}
 
           <div className="pl-facts">
             <Fact label="Selector">

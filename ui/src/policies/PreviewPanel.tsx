@@ -10,8 +10,8 @@ const GROUP_TITLES: Record<ChangeKind, string> = {
   uncertain: "Outcome uncertain",
 };
 const GROUP_HINTS: Record<ChangeKind, string> = {
-  deny_to_allow: "Flows the draft would let through.",
-  allow_to_deny: "Flows the draft would block.",
+  deny_to_allow: "Flows that would be let through.",
+  allow_to_deny: "Flows that would be blocked.",
   uncertain: "What was kept of these flows is not enough to know their outcome.",
 };
 
@@ -57,7 +57,7 @@ export function groupChanges(changes: PreviewChange[]): Group[] {
   return [...groups.values()].sort((a, b) => b.flows - a.flows);
 }
 
-export function PreviewPanel({ preview, onClose }: { preview: Preview; onClose?: () => void }) {
+export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { preview: Preview; onClose?: () => void; title?: string }) {
   const groups = useMemo(() => groupChanges(preview.changes), [preview]);
   const s = preview.summary;
   const kinds: ChangeKind[] = ["deny_to_allow", "allow_to_deny", "uncertain"];
@@ -65,7 +65,7 @@ export function PreviewPanel({ preview, onClose }: { preview: Preview; onClose?:
   return (
     <div className="pl-preview" data-testid="preview-result">
       <header className="pl-preview-head">
-        <h2>Impact preview</h2>
+        <h2>{title}</h2>
         {onClose && (
           <button className="pl-icon-btn" onClick={onClose} title="Close the preview">
             <Icon name="close" size={14} />
