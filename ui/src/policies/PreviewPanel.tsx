@@ -60,6 +60,7 @@ export function groupChanges(changes: PreviewChange[]): Group[] {
 export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { preview: Preview; onClose?: () => void; title?: string }) {
   const groups = useMemo(() => groupChanges(preview.changes), [preview]);
   const s = preview.summary;
+  const n = preview.summary_num_flows;
   const kinds: ChangeKind[] = ["deny_to_allow", "allow_to_deny", "uncertain"];
   const nothing = s.allow_to_deny + s.deny_to_allow + s.uncertain === 0;
   return (
@@ -73,13 +74,27 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
         )}
       </header>
       <div className="pl-preview-meta">
-        Re-evaluated {plural(preview.flow_logs, "flow log")} ({plural(preview.evaluated_tuples, "distinct flow")}) from{" "}
-        {timeLabel(preview.window.from)} to {timeLabel(preview.window.to)}.
+        Re-evaluated {plural(preview.flow_logs, "flow log")} from {timeLabel(preview.window.from)} to{" "}
+        {timeLabel(preview.window.to)}
+        {preview.tuples !== undefined
+          ? `: ${plural(preview.tuples, "distinct flow")}, ${count(preview.evaluated_tuples)} of them touched by the policy.`
+          : ` (${plural(preview.evaluated_tuples, "distinct flow")}).`}
+        {preview.compared === "pending" && (
+          <span className="pl-preview-note staged" data-testid="preview-pending">
+            Staged policy: the comparison is of what the policies would do (pending verdicts); nothing enforced changes.
+          </span>
+        )}
+        {(preview.stored_mismatch_flow_logs ?? 0) > 0 && (
+          <span className="pl-preview-note">
+            {plural(preview.stored_mismatch_flow_logs ?? 0, "flow log")} in the window were recorded under an earlier policy
+            set; they are compared with what the current policies decide.
+          </span>
+        )}
       </div>
       <div className="pl-preview-tiles">
-        <Tile tone="allow" label="Denied → allowed" value={s.deny_to_allow} testid="sum-deny-to-allow" />
-        <Tile tone="deny" label="Allowed → denied" value={s.allow_to_deny} testid="sum-allow-to-deny" />
-        <Tile tone="warn" label="Uncertain" value={s.uncertain} testid="sum-uncertain" />
+        <Tile tone="allow" label="Denied → allowed" value={s.deny_to_allow} flows={n?.deny_to_allow} testid="sum-deny-to-allow" />
+        <Tile tone="deny" label="Allowed → denied" value={s.allow_to_deny} flows={n?.allow_to_deny} testid="sum-allow-to-deny" />
+        <Tile tone="warn" label="Uncertain" value={s.uncertain} flows={n?.uncertain} testid="sum-uncertain" />
         <Tile tone="none" label="Unchanged" value={s.unchanged} testid="sum-unchanged" />
       </div>
       {nothing && (
@@ -130,13 +145,16 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
   );
 }
 
-function Tile({ tone, label, value, testid }: { tone: string; label: string; value: number; testid: string }) {
+function Tile({ tone, label, value, flows, testid }: { tone: string; label: string; value: number; flows?: number; testid: string }) {
   return (
     <div className={`pl-tile ${tone} ${value === 0 ? "zero" : ""}`} data-testid={testid} data-value={value}>
       <span className="v">
         {count(value)} <small>flow logs</small>
       </span>
-      <span className="l">{label}</span>
+      <span className="l">
+        {label}
+        {flows !== undefined && value > 0 && <span className="pl-tile-flows"> · {plural(flows, "connection")}</span>}
+      </span>
     </div>
   );
 }

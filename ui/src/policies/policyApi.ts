@@ -97,11 +97,29 @@ export interface PreviewChange {
   reason: string | null;
 }
 
+export interface PreviewSummary {
+  allow_to_deny: number;
+  deny_to_allow: number;
+  uncertain: number;
+  unchanged: number;
+}
+
 export interface Preview {
   window: { from: number | null; to: number | null };
+  /** create, replace or delete. */
+  operation?: string;
+  /** `pending` when the policy is staged: what it would do is compared, not what is enforced. */
+  compared?: "enforced" | "pending";
+  /** Distinct flows in the window, and those the policy applies to. */
+  tuples?: number;
   evaluated_tuples: number;
   flow_logs: number;
-  summary: { allow_to_deny: number; deny_to_allow: number; uncertain: number; unchanged: number };
+  num_flows?: number;
+  /** Counted in flow logs; `summary_num_flows` counts connections. */
+  summary: PreviewSummary;
+  summary_num_flows?: PreviewSummary;
+  /** Flow logs recorded under another policy set than the current one. */
+  stored_mismatch_flow_logs?: number;
   changes: PreviewChange[];
 }
 

@@ -339,6 +339,17 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   // Delete it from its view.
   await staged.locator(".pl-card-name").click();
   await page.getByTestId("policy-detail").waitFor();
+  // Deleting a staged policy compares what would be done (pending verdicts): the core → queue
+  // flows it would deny would be allowed again; nothing else moves.
+  await page.getByTestId("preview-delete").click();
+  await page.getByTestId("preview-result").waitFor({ timeout: 60_000 });
+  await page.getByTestId("preview-pending").waitFor();
+  assert.equal(Number(await page.getByTestId("sum-allow-to-deny").getAttribute("data-value")), 0);
+  assert.ok(Number(await page.getByTestId("sum-deny-to-allow").getAttribute("data-value")) > 0);
+  for (const g of await page.locator('[data-testid="changes-deny_to_allow"] [data-testid="change-group"]').all()) {
+    assert.match(await g.getAttribute("data-source"), /^fme\/fmeserver-core/);
+    assert.match(await g.getAttribute("data-dest"), /^fme\/fmeserver-queue/);
+  }
   page.once("dialog", (d) => d.accept());
   await page.locator('.pl-detail button:has-text("Delete")').click();
   await page.getByTestId("policy-board").waitFor();
