@@ -329,9 +329,13 @@ export function GraphCanvas({
   }, [layoutNonce]);
 
   // Selection: highlight the selected element and its neighbourhood, fade the rest.
+  const highlighted = useRef(false);
   useEffect(() => {
     const cy = cyRef.current;
     if (!cy) return;
+    // Nothing to clear and nothing to show: skip touching every element of a large graph.
+    if (!selection && !highlighted.current) return;
+    highlighted.current = !!selection;
     cy.batch(() => {
       cy.elements().removeClass("faded").unselect();
       if (!selection) return;

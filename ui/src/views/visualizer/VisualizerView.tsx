@@ -30,7 +30,7 @@ import {
   layoutRings,
   namespaceRates,
   rowsToFlows,
-  visibleLabels,
+  placeLabels,
   type Arc,
   type Metric,
   type RingFlow,
@@ -333,8 +333,10 @@ function Rings({
     setHover({ x: e.clientX - r.left + 14, y: e.clientY - r.top + 12, title, sub, ids });
   };
   const flowIdsOf = (pred: (f: RingFlow) => boolean) => new Set(flows.filter(pred).map((f) => f.id));
-  const labelArcs = zoomed ? visibleLabels(layout.names, R + 8) : visibleLabels(layout.namespaces, R + 8);
-  const short = (s: string) => (s.length > 22 ? `${s.slice(0, 20)}…` : s);
+  const labels = useMemo(
+    () => placeLabels(zoomed ? layout.names : layout.namespaces, R + 10),
+    [zoomed, layout, R],
+  );
 
   return (
     <div ref={box} style={{ position: "absolute", inset: 0 }} data-testid="viz-rings">
@@ -408,25 +410,18 @@ function Rings({
           ))}
         </g>
         <g className="labels">
-          {labelArcs.map((a) => {
-            const mid = (a.startAngle + a.endAngle) / 2;
-            // Horizontal labels just outside the ring, anchored away from the circle.
-            const x = Math.sin(mid) * (R + 10);
-            const y = -Math.cos(mid) * (R + 10);
-            const anchor = Math.abs(x) < R * 0.15 ? "middle" : x > 0 ? "start" : "end";
-            return (
-              <text
-                key={a.id}
-                className="viz-ns-label"
-                x={x}
-                y={y}
-                textAnchor={anchor}
-                dominantBaseline={y < -R * 0.9 ? "auto" : y > R * 0.9 ? "hanging" : "middle"}
-              >
-                {short(a.label)}
-              </text>
-            );
-          })}
+          {labels.map((l) => (
+            <text
+              key={l.arc.id}
+              className="viz-ns-label"
+              x={l.x}
+              y={l.y}
+              textAnchor={l.anchor}
+              dominantBaseline={l.baseline}
+            >
+              {l.text}
+            </text>
+          ))}
         </g>
       </svg>
       {hover && (

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AggregateRow } from "../../api";
-import { EXTERNAL, filterFlows, layoutRings, namespaceRates, rowsToFlows, visibleLabels } from "./ringModel";
+import { EXTERNAL, filterFlows, layoutRings, namespaceRates, placeLabels, rowsToFlows } from "./ringModel";
 
 function row(
   src: [string | null, string],
@@ -123,13 +123,33 @@ describe("filters, labels and rates", () => {
     expect(filterFlows(flows, { status: "denied" }).map((f) => f.source_name)).toEqual(["rogue"]);
   });
 
-  it("drops labels that would overlap", () => {
-    const arcs = [
-      { id: "a", label: "a", namespace: "a", startAngle: 0, endAngle: 0.5, value: 1, denied: 0 },
-      { id: "b", label: "b", namespace: "b", startAngle: 0.5, endAngle: 0.52, value: 1, denied: 0 },
-      { id: "c", label: "c", namespace: "c", startAngle: 0.52, endAngle: 1.5, value: 1, denied: 0 },
-    ];
-    expect(visibleLabels(arcs, 100).map((a) => a.id)).toEqual(["a", "c"]);
+  it("places labels without overlapping boxes, widest arcs first", () => {
+    const arcs = Array.from({ length: 40 }, (_, i) => ({
+      id: `ns-${i}`,
+      label: `namespace-${i}`,
+      namespace: `ns-${i}`,
+      startAngle: (i * 2 * Math.PI) / 40,
+      endAngle: ((i + 1) * 2 * Math.PI) / 40 - 0.01,
+      value: 1,
+      denied: 0,
+    }));
+    arcs[7].endAngle += 0.005; // the widest
+    const placed = placeLabels(arcs, 200);
+    expect(placed.length).toBeGreaterThan(5);
+    expect(placed.length).toBeLessThan(40);
+    expect(placed[0].arc.id).toBe("ns-7");
+    const box = (l: (typeof placed)[number]) => {
+      const w = l.text.length * 6.6;
+      const x0 = l.anchor === "start" ? l.x : l.anchor === "end" ? l.x - w : l.x - w / 2;
+      const y0 = l.baseline === "auto" ? l.y - 14 : l.baseline === "hanging" ? l.y : l.y - 7;
+      return { x0, x1: x0 + w, y0, y1: y0 + 14 };
+    };
+    for (let i = 0; i < placed.length; i++)
+      for (let j = i + 1; j < placed.length; j++) {
+        const a = box(placed[i]);
+        const b = box(placed[j]);
+        expect(a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1).toBe(false);
+      }
   });
 
   it("splits rates per namespace by status, counting in-namespace flows once", () => {

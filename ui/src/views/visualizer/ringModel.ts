@@ -215,20 +215,46 @@ export function layoutRings(
   return out;
 }
 
+export interface PlacedLabel<T> {
+  arc: T;
+  text: string;
+  x: number;
+  y: number;
+  anchor: "start" | "middle" | "end";
+  baseline: "auto" | "middle" | "hanging";
+}
+
 /**
- * Labels that fit: arcs wide enough at radius `r` for a line of text, skipping any that would
- * overlap the previous label.
+ * Horizontal labels just outside a ring of radius `r`, anchored away from the circle. A label
+ * is dropped when its box (estimated from its length) would overlap one already placed, widest
+ * arcs first, so the big namespaces always get theirs.
  */
-export function visibleLabels<T extends Arc>(arcs: T[], r: number, lineHeight = 14): T[] {
-  const minAngle = lineHeight / r;
-  const out: T[] = [];
-  let last = -Infinity;
-  for (const arc of arcs) {
+export function placeLabels<T extends Arc>(
+  arcs: T[],
+  r: number,
+  opts: { charWidth?: number; lineHeight?: number; maxChars?: number } = {},
+): PlacedLabel<T>[] {
+  const charWidth = opts.charWidth ?? 6.6;
+  const lineHeight = opts.lineHeight ?? 14;
+  const maxChars = opts.maxChars ?? 22;
+  const boxes: { x0: number; x1: number; y0: number; y1: number }[] = [];
+  const out: PlacedLabel<T>[] = [];
+  const bySize = [...arcs].sort((a, b) => b.endAngle - b.startAngle - (a.endAngle - a.startAngle));
+  for (const arc of bySize) {
+    if (arc.endAngle - arc.startAngle < (lineHeight / r) * 0.5) continue;
     const mid = (arc.startAngle + arc.endAngle) / 2;
-    if (arc.endAngle - arc.startAngle < minAngle * 0.8) continue;
-    if (mid - last < minAngle) continue;
-    out.push(arc);
-    last = mid;
+    const x = Math.sin(mid) * r;
+    const y = -Math.cos(mid) * r;
+    const text = arc.label.length > maxChars ? `${arc.label.slice(0, maxChars - 2)}…` : arc.label;
+    const w = text.length * charWidth;
+    const anchor = Math.abs(x) < r * 0.15 ? "middle" : x > 0 ? "start" : "end";
+    const baseline = y < -r * 0.9 ? "auto" : y > r * 0.9 ? "hanging" : "middle";
+    const x0 = anchor === "start" ? x : anchor === "end" ? x - w : x - w / 2;
+    const y0 = baseline === "auto" ? y - lineHeight : baseline === "hanging" ? y : y - lineHeight / 2;
+    const box = { x0: x0 - 2, x1: x0 + w + 2, y0, y1: y0 + lineHeight };
+    if (boxes.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) continue;
+    boxes.push(box);
+    out.push({ arc, text, x, y, anchor, baseline });
   }
   return out;
 }
