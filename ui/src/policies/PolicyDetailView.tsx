@@ -277,6 +277,12 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
         <b>End of tier {p.tier}</b>: traffic this policy selects that no rule matched is{" "}
         <ActionChip action={action} />
         {action === "pass" ? " on to the next tier." : "."}
+        {e.ingress && e.egress && n > 0 && (
+          <span className="pl-eot-split">
+            {" "}
+            Ingress {count(e.ingress.connections)} · egress {count(e.egress.connections)}.
+          </span>
+        )}
       </span>
       <MetricLink
         label={n === 1 ? "connection" : "connections"}

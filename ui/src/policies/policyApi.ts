@@ -60,7 +60,7 @@ export interface PolicyDetail extends BoardPolicy {
   yaml: string;
   ingress: RuleView[];
   egress: RuleView[];
-  end_of_tier: { action: string | null; metrics: PolicyMetrics } | null;
+  end_of_tier: { action: string | null; metrics: PolicyMetrics; ingress?: PolicyMetrics; egress?: PolicyMetrics } | null;
 }
 
 export interface ErrorDetail {

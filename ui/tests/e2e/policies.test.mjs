@@ -7,7 +7,7 @@
 // after `npx vite build` and `cargo build -p flowlens`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
+import { startDemo, sharedDemo, ensureStep, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
 
 // This file edits policies, so it runs its own fme demo rather than the shared storefront one.
 let ctx; // { base, page, browser, demo }
@@ -356,4 +356,48 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   const board = await api("/api/policies?since=15m");
   assert.equal(boardPolicy(board, (x) => x.id === id), null, "deleted from the inventory");
   assert.deepEqual(page.errors, [], "no errors in the page");
+});
+
+test("storefront, as in the lab: the rogue pod's denials show on trusted, at the end of its tier", async () => {
+  const sf = await sharedDemo();
+  try {
+    const base = sf.url.replace(/\/$/, "");
+    await ensureStep(sf.url, "rogue");
+    const TRUSTED = "np:storefront/trusted";
+    await until(
+      "denials on trusted",
+      async () => {
+        const res = await fetch(`${base}/api/policies?since=15m`);
+        const p = boardPolicy(await res.json(), (x) => x.id === TRUSTED);
+        return p?.metrics.denied > 0;
+      },
+      90_000,
+    );
+    const page = await openPage(ctx.browser, sf.url, "#/policies?since=15m");
+    const card = page.locator(`[data-policy-id="${TRUSTED}"]`);
+    await card.waitFor();
+    const tiers = await page.locator(".pl-tier").evaluateAll((els) => els.map((e) => e.getAttribute("data-testid")));
+    assert.ok(tiers.indexOf("tier-security") >= 0, tiers.join());
+    assert.ok(tiers.indexOf("tier-security") < tiers.indexOf("tier-platform"), tiers.join());
+    assert.ok(tiers.indexOf("tier-platform") < tiers.indexOf("tier-default"), tiers.join());
+    assert.match(await card.getAttribute("class"), /has-deny/);
+    await screenshot(page, "policies-board-storefront");
+
+    await card.locator(".pl-card-name").click();
+    await page.getByTestId("policy-detail").waitFor();
+    const ingress = page.getByTestId("rules-ingress").getByTestId("rule-row");
+    await ingress.first().waitFor();
+    assert.equal(await ingress.count(), 3);
+    const rows = page.locator('[data-testid="end-of-tier-traffic"] tbody tr');
+    await rows.first().waitFor();
+    for (const r of await rows.all()) {
+      assert.match(await r.getAttribute("data-source"), /^storefront\/rogue/);
+      assert.match(await r.textContent(), /Denied/);
+    }
+    await screenshot(page, "policies-policy-view-storefront");
+    assert.deepEqual(page.errors, [], "no errors in the page");
+    await page.context().close();
+  } finally {
+    await sf.stop();
+  }
 });
