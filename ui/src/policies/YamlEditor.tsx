@@ -160,7 +160,6 @@ export function YamlEditor({ value, onChange, readOnly = false, messages = [], m
       view.current = null;
     };
     // The editor is created once; later props are applied by the effects below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // Text changed outside the editor (the form, a reload): replace the document.

@@ -36,7 +36,6 @@ export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkno
         if (!ctl.signal.aborted) setLoading(false);
       });
     return () => ctl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
 
   useEffect(() => {
