@@ -208,21 +208,21 @@ function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; 
           <Icon name={p.namespace ? "box" : "globe"} size={12} />
           {p.namespace ?? "global"}
         </span>
+        <span className={`pl-endpoints ${idle ? "warn" : ""}`} data-testid="endpoints" title="Endpoints the selector picks now">
+          <Icon name={idle ? "alert" : "target"} size={12} />
+          {idle ? "Selects no endpoint" : plural(p.endpoints, "endpoint")}
+        </span>
       </div>
       <code className="pl-selector" title={p.selector}>
         {p.selector || "all()"}
       </code>
-      <div className="pl-card-foot">
-        <span className={`pl-endpoints ${idle ? "warn" : ""}`} data-testid="endpoints">
-          <Icon name={idle ? "alert" : "target"} size={12} />
-          {idle ? "Selects no endpoint" : plural(p.endpoints, "endpoint")}
-        </span>
-        {unused.length > 0 && showMetrics && (
+      {unused.length > 0 && showMetrics && (
+        <div className="pl-card-foot">
           <span className="pl-unused" title={`Rules never hit in this range: ${unused.join(", ")}`}>
-            {plural(unused.length, "rule")} never hit
+            {unused.length === 1 ? `${unused[0]} never hit` : `${unused.length} rules never hit`}
           </span>
-        )}
-      </div>
+        </div>
+      )}
       {showMetrics && !p.staged && (
         <div className="pl-metrics" data-testid="card-metrics">
           <MetricLink label="Connections" value={m.connections} href={flows()} />

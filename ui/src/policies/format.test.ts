@@ -53,3 +53,12 @@ describe("changedLines", () => {
     expect([...changedLines("a\nb\nc", "a\nc")]).toEqual([]);
   });
 });
+
+import { unusedRuleLabels } from "./policyApi";
+describe("unusedRuleLabels", () => {
+  it("names rules by direction", () => {
+    expect(unusedRuleLabels({ ingress: [1], egress: [0, 2] })).toEqual(["Ingress rule 1", "Egress rule 0", "Egress rule 2"]);
+    expect(unusedRuleLabels(["egress:1", 3] as string[])).toEqual(["Egress rule 1", "Rule 3"]);
+    expect(unusedRuleLabels(null)).toEqual([]);
+  });
+});

@@ -30,11 +30,16 @@ export interface BoardPolicy {
 
 export type UnusedRules = number[] | string[] | { ingress?: number[]; egress?: number[] };
 
-/** The unused rules as `ingress 0`, `egress 1`, … (or bare indices when the direction is not given). */
+/** The unused rules as `Ingress rule 0`, `Egress rule 1`, … (`Rule 2` when the direction is not given). */
 export function unusedRuleLabels(u: UnusedRules | null | undefined): string[] {
   if (!u) return [];
-  if (Array.isArray(u)) return u.map((x) => String(x).replace(":", " "));
-  return [...(u.ingress ?? []).map((i) => `ingress ${i}`), ...(u.egress ?? []).map((i) => `egress ${i}`)];
+  if (Array.isArray(u)) {
+    return u.map((x) => {
+      const [dir, idx] = String(x).includes(":") ? String(x).split(":") : ["", String(x)];
+      return dir ? `${dir[0].toUpperCase()}${dir.slice(1)} rule ${idx}` : `Rule ${idx}`;
+    });
+  }
+  return [...(u.ingress ?? []).map((i) => `Ingress rule ${i}`), ...(u.egress ?? []).map((i) => `Egress rule ${i}`)];
 }
 
 export interface BoardTier {
