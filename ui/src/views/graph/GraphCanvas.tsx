@@ -12,6 +12,8 @@ cytoscape.use(fcose);
 
 /** Above this many nodes a force layout takes seconds; the grid layout takes milliseconds. */
 export const LARGE_GRAPH = 300;
+/** Grid spacing of large graphs: room for a 96 px label under each node. */
+const GRID_SPACING = 104;
 
 export type Selection = { type: "node"; id: string } | { type: "edge"; id: string; source: string; target: string };
 
@@ -95,7 +97,9 @@ const STYLE: StylesheetJson = [
   { selector: ".faded", style: { opacity: 0.15 } },
   // Large graphs: straight edges without label-aware compound sizing, no icons.
   // Large graphs: no icons, straight edges, namespaces as frames behind their workloads.
-  { selector: "node.large", style: { "background-image": "none" } },
+  // Labels of a large graph are measured only once someone zooms in far enough to read them.
+  { selector: "node.large", style: { "background-image": "none", label: "" } },
+  { selector: "node.large.labelled", style: { label: "data(label)", "font-size": 10, "text-max-width": "96px" } },
   { selector: "edge.large", style: { "curve-style": "haystack", "haystack-radius": 0, "arrow-scale": 0.6 } },
   {
     selector: "node[?frame]",
@@ -109,6 +113,7 @@ const STYLE: StylesheetJson = [
       "border-width": 1.5,
       "border-style": "dashed",
       "border-color": "#8aa6f0",
+      label: "data(label)",
       "text-valign": "top",
       "text-margin-y": -4,
       "font-size": 12,
@@ -179,6 +184,13 @@ export function GraphCanvas({
       const id: string = e.target.id();
       if (id.startsWith("ns:")) handlers.current.onToggleExpand(id.slice(3));
     });
+    let labelled = false;
+    cy.on("zoom", () => {
+      const want = cy.zoom() >= 0.55;
+      if (want === labelled) return;
+      labelled = want;
+      cy.batch(() => cy.nodes(".large").toggleClass("labelled", want));
+    });
     void iconsReady.then(() => {
       if (!cy.destroyed()) cy.style().update();
     });
@@ -213,7 +225,7 @@ export function GraphCanvas({
     let placed: Map<string, Point>;
     let frames = new Map<string, { w: number; h: number }>();
     const regrid = large && (first || structural || newFrame);
-    if (regrid) ({ positions: placed, frames } = gridLayout(graph));
+    if (regrid) ({ positions: placed, frames } = gridLayout(graph, GRID_SPACING));
     else placed = placeNewNodes(graph, [...diff.added, ...diff.reparented], positions);
 
     const nodeById = new Map(els.nodes.map((n) => [n.id, frames.has(n.id) ? { ...n, ...frames.get(n.id) } : n]));
@@ -231,7 +243,7 @@ export function GraphCanvas({
           group: "nodes",
           data: { ...n },
           position: placed.get(n.id) ?? { x: 0, y: 0 },
-          classes: large ? "large" : "",
+          classes: large ? (cy.zoom() >= 0.55 ? "large labelled" : "large") : "",
         }));
       cy.add(adds);
       for (const id of diff.reparented) {
@@ -302,7 +314,7 @@ export function GraphCanvas({
     const cy = cyRef.current;
     if (!cy || !layoutNonce || cy.nodes().empty()) return;
     if (cy.nodes().length > LARGE_GRAPH) {
-      const { positions } = gridLayout(graph);
+      const { positions } = gridLayout(graph, GRID_SPACING);
       cy.nodes().forEach((n) => {
         const p = positions.get(n.id());
         if (p && !n.isParent()) n.position(p);
