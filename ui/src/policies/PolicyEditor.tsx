@@ -333,7 +333,14 @@ function ValidationBadge({ v, dirty }: { v: Validation; dirty: boolean }) {
         <span className="pl-valid ok" data-testid="validation-ok" title={warnings.join("\n") || undefined}>
           {edited}
           <Icon name="check" size={14} /> Valid
-          {endpoints !== null && <span className="pl-valid-extra">· selects {endpoints === 1 ? "1 endpoint" : `${endpoints} endpoints`}</span>}
+          {endpoints !== null &&
+            (endpoints === 0 ? (
+              <span className="pl-valid-warn" data-testid="selects-nothing">
+                · selects no endpoint
+              </span>
+            ) : (
+              <span className="pl-valid-extra">· selects {endpoints === 1 ? "1 endpoint" : `${endpoints} endpoints`}</span>
+            ))}
           {warnings.length > 0 && <span className="pl-valid-warn">· {warnings.length} warning{warnings.length > 1 ? "s" : ""}</span>}
         </span>
       );

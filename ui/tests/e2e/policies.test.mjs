@@ -281,6 +281,9 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   await page.getByTestId("policy-editor").waitFor();
   await page.getByLabel("Name", { exact: true }).fill(NAME);
   await page.getByLabel("Order", { exact: true }).fill("10");
+  // A selector that picks nothing is called out while typing.
+  await page.getByLabel("Selector", { exact: true }).fill('safe.k8s.fmeserver.component == "nothing"');
+  await page.getByTestId("selects-nothing").waitFor();
   await page.getByLabel("Selector", { exact: true }).fill('safe.k8s.fmeserver.component == "core"');
   await page.locator('.pl-checks label:has-text("Ingress") input').uncheck();
   await page.locator('.pl-checks label:has-text("Egress") input').check();
