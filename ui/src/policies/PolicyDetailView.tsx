@@ -81,7 +81,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
             </div>
             <div className="pl-tools">
               <TimeRange since={since} href={(s) => policiesHref({ id, since: s })} />
-              <button className="pl-btn" onClick={() => download(`${p.name}.yaml`, p.yaml)}>
+              <button className="pl-btn" onClick={() => p.yaml && download(`${p.name}.yaml`, p.yaml)} disabled={!p.yaml}>
                 <Icon name="download" /> Export YAML
               </button>
               <button className="pl-btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
@@ -131,12 +131,14 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
 
           {p.end_of_tier && <EndOfTier p={p} since={since} />}
 
-          <section className="pl-panel">
-            <button className="pl-panel-toggle" onClick={() => setShowYaml(!showYaml)} aria-expanded={showYaml}>
-              <Icon name={showYaml ? "up" : "down"} size={14} /> YAML
-            </button>
-            {showYaml && <YamlEditor value={p.yaml} readOnly minHeight="120px" />}
-          </section>
+          {p.yaml && (
+            <section className="pl-panel">
+              <button className="pl-panel-toggle" onClick={() => setShowYaml(!showYaml)} aria-expanded={showYaml}>
+                <Icon name={showYaml ? "up" : "down"} size={14} /> YAML
+              </button>
+              {showYaml && <YamlEditor value={p.yaml} readOnly minHeight="120px" />}
+            </section>
+          )}
         </>
       )}
     </div>

@@ -89,6 +89,10 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
     if (id) {
       fetchPolicy(id, since, ctl.signal)
         .then((p) => {
+          if (typeof p.yaml !== "string") {
+            setLoadError(`The server gave no YAML for ${p.name}, so it cannot be edited here.`);
+            return;
+          }
           setYamlText(p.yaml);
           setOriginal(p.yaml);
           setStagedOriginal(p.staged);
@@ -127,7 +131,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
   // A preview describes one draft: editing makes it stale.
   useEffect(() => setPreview(null), [yamlText]);
 
-  const details = validation.state === "invalid" ? validation.details : [];
+  const details = useMemo(() => (validation.state === "invalid" ? validation.details : []), [validation]);
   const messages: LineMessage[] = useMemo(() => {
     if (yamlText === null) return [];
     const out: LineMessage[] = details.map((d) => ({

@@ -62,7 +62,8 @@ export interface RuleView {
 }
 
 export interface PolicyDetail extends BoardPolicy {
-  yaml: string;
+  /** Null when the server cannot print the policy. */
+  yaml: string | null;
   ingress: RuleView[];
   egress: RuleView[];
   end_of_tier: { action: string | null; metrics: PolicyMetrics; ingress?: PolicyMetrics; egress?: PolicyMetrics } | null;
