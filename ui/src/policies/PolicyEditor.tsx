@@ -252,7 +252,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
 
       <div className="pl-preview-bar">
         <Icon name="play" size={14} />
-        <span>Preview the impact of this draft on the flows stored in the last</span>
+        <span>Preview the impact on the flows stored in the last</span>
         <select value={previewSince} onChange={(e) => setPreviewSince(e.target.value)} aria-label="Preview window">
           {[...new Set([previewSince, ...TIME_RANGES.map((r) => r.value)])].map((v) => (
             <option key={v} value={v}>

@@ -104,22 +104,22 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
           />
           <FieldError errors={errors} path="spec.order" />
         </label>
-        <div className="pl-field scope">
+        <label className="pl-field">
           <span>Scope</span>
-          <div className="pl-seg small" role="radiogroup" aria-label="Scope">
-            <button
-              type="button"
-              className={!global ? "on" : ""}
-              onClick={() => set({ kind: withScope(form.kind, false), namespace: form.namespace || namespaces[0] || "default" })}
-              disabled={existing}
-            >
-              Namespace
-            </button>
-            <button type="button" className={global ? "on" : ""} onClick={() => set({ kind: withScope(form.kind, true) })} disabled={existing}>
-              Global
-            </button>
-          </div>
-        </div>
+          <select
+            value={global ? "global" : "namespace"}
+            onChange={(e) =>
+              e.target.value === "global"
+                ? set({ kind: withScope(form.kind, true) })
+                : set({ kind: withScope(form.kind, false), namespace: form.namespace || namespaces[0] || "default" })
+            }
+            aria-label="Scope"
+            disabled={existing}
+          >
+            <option value="namespace">Namespace</option>
+            <option value="global">Global</option>
+          </select>
+        </label>
         {!global && (
           <label className="pl-field">
             <span>Namespace</span>

@@ -129,3 +129,37 @@ test("live mode streams new flows", async () => {
   assert.ok(actions.every((a) => a.trim() === "deny"), "live flows honour the filter");
   assert.deepEqual(page.errors, []);
 });
+
+test("a custom time range is sent as from/to and narrows the table", async () => {
+  const health = await getJson(demo.url, "api/health");
+  const max = health.data_time.max;
+  const page = await openPage(browser, demo.url, "#/flows?since=1h");
+  await waitFor(async () => (await rows(page).count()) > 0, { what: "flows" });
+  await page.getByRole("button", { name: /Custom/ }).click();
+  // The inputs are local time; write the range in the browser's zone: the last 10 minutes of data.
+  const [from, to] = await page.evaluate(
+    ([a, b]) =>
+      [a, b].map((t) => {
+        const d = new Date(t * 1000);
+        const p = (x) => String(x).padStart(2, "0");
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+      }),
+    [max - 600, max + 60],
+  );
+  const inputs = page.locator('.time-popover input[type="datetime-local"]');
+  await inputs.nth(0).fill(from);
+  await inputs.nth(1).fill(to);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await waitFor(async () => /from=\d+&to=\d+/.test(await page.evaluate(() => location.hash)), { what: "from/to in route" });
+  const hash = await page.evaluate(() => location.hash);
+  const f = Number(/from=(\d+)/.exec(hash)[1]);
+  const t = Number(/to=(\d+)/.exec(hash)[1]);
+  assert.ok(t > f && f <= max && t > max - 600, `${f}..${t} vs data max ${max}`);
+  await waitFor(async () => (await rows(page).count()) > 0, { what: "flows in the custom range" });
+  // The table counts what the API counts for that range, and less than the last hour.
+  const shown = Number((await page.locator('[data-testid="flow-count"]').innerText()).replace(/[^0-9]/g, ""));
+  const inRange = (await getJson(demo.url, `api/flows?from=${f}&to=${t}&limit=1`)).total;
+  const lastHour = (await getJson(demo.url, "api/flows?since=1h&limit=1")).total;
+  assert.ok(shown > 0 && shown <= inRange && inRange < lastHour, `shown ${shown}, range ${inRange}, hour ${lastHour}`);
+  assert.deepEqual(page.errors, []);
+});

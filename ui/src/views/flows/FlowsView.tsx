@@ -126,6 +126,7 @@ export function FlowResults({
   const [reloadTick, setReloadTick] = useState(0);
   const key = JSON.stringify([query, page]);
   const ctlRef = useRef<AbortController>(undefined);
+  const liveIds = useRef(0);
 
   useEffect(() => {
     if (extraFlows) return;
@@ -157,6 +158,8 @@ export function FlowResults({
       query,
       (batch) => {
         if (!batch.length) return;
+        // Streamed records may come without their store id; give those a local, negative one.
+        for (const f of batch) if (typeof f.id !== "number") f.id = --liveIds.current;
         const newest = [...batch].sort((a, b) => b.end_time - a.end_time);
         setFlows((old) => {
           const seen = new Set(old.map((f) => f.id));
