@@ -2,6 +2,7 @@
 // namespaces, 200 policies) with every namespace expanded, in headless Chromium.
 //
 //   node ui/bench/render-scale.mjs [--runs 5] [--workloads 1000] [--namespaces 50] [--policies 200]
+//                                  [--view graph|visualizer]
 //
 // Time-to-rendered is measured in the page: from navigation start to the first frame painted
 // after the graph's elements are in place (the view's `flowlens-graph-rendered` mark), so it
@@ -61,7 +62,7 @@ try {
     const value = await ms.jsonValue();
     const info = await page.evaluate(() => window.__flowlensGraphRender ?? window.__flowlensVizRender);
     times.push(value);
-    if (info?.ms !== undefined) renders.push(info.ms);
+    if (typeof info?.ms === "number") renders.push(info.ms);
     console.log(`run ${i + 1}: ${value.toFixed(0)} ms to rendered (${JSON.stringify(info)})`);
     await context.close();
   }
@@ -72,7 +73,7 @@ try {
   console.log(
     `\n${view} render, scale scenario (${workloads} workloads, ${namespaces} namespaces, ${policies} policies): ` +
       `median ${median.toFixed(0)} ms over ${runs} runs (min ${times[0].toFixed(0)}, max ${times[times.length - 1].toFixed(0)}), ` +
-      `of which data → painted ${renderMedian.toFixed(0)} ms; ` +
+      (Number.isNaN(renderMedian) ? "" : `of which data → painted ${renderMedian.toFixed(0)} ms; `) +
       `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}`,
   );
 } finally {

@@ -677,7 +677,8 @@ export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, key: string
 
   useEffect(() => {
     if (!refreshMs) return;
-    const t = window.setInterval(() => setTick((n) => n + 1), refreshMs);
+    // A hidden tab does not poll; it catches up on the next tick once visible.
+    const t = window.setInterval(() => !document.hidden && setTick((n) => n + 1), refreshMs);
     return () => window.clearInterval(t);
   }, [refreshMs, key]);
 
