@@ -1,10 +1,12 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { useRoute, routeHref, VIEWS, type View } from "./route";
 import { api, type Health, type Scenario } from "./api";
 import { FlowsView } from "./views/flows/FlowsView";
-import { VisualizerView } from "./views/visualizer/VisualizerView";
+import { Loading } from "./components/States";
 import { GraphView } from "./views/graph/GraphView";
-import { PoliciesView } from "./policies/PoliciesView";
+// The default view (the graph) loads first; the others, with D3 and the policy editor, on demand.
+const VisualizerView = lazy(() => import("./views/visualizer/VisualizerView").then((m) => ({ default: m.VisualizerView })));
+const PoliciesView = lazy(() => import("./policies/PoliciesView").then((m) => ({ default: m.PoliciesView })));
 
 const TITLES: Record<View, string> = {
   graph: "Service Graph",
@@ -140,10 +142,12 @@ export function App() {
         <ScenarioFooter />
       </nav>
       <main className="main">
-        {route.view === "flows" && <FlowsView params={route.params} />}
-        {route.view === "visualizer" && <VisualizerView params={route.params} />}
-        {route.view === "graph" && <GraphView params={route.params} />}
-        {route.view === "policies" && <PoliciesView params={route.params} />}
+        <Suspense fallback={<Loading />}>
+          {route.view === "flows" && <FlowsView params={route.params} />}
+          {route.view === "visualizer" && <VisualizerView params={route.params} />}
+          {route.view === "graph" && <GraphView params={route.params} />}
+          {route.view === "policies" && <PoliciesView params={route.params} />}
+        </Suspense>
       </main>
     </div>
   );
