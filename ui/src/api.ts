@@ -180,8 +180,12 @@ export interface EdgeDetail {
 export interface Health {
   status: string;
   version: string;
+  /** The server's idea of now (data time when a demo runs faster than real time). */
+  now?: number;
   store: Record<string, unknown>;
-  scenario: Record<string, unknown> | null;
+  /** The demo's scenario name, or null when serving real data. */
+  scenario: string | null;
+  inventory?: { counts: Record<string, number>; revision: number };
   data_time: { min: number; max: number } | null;
 }
 
@@ -200,7 +204,10 @@ export interface Scenario {
 
 export interface InventoryEndpoint {
   name: string;
+  name_aggr?: string;
   namespace?: string | null;
+  type?: EndpointType;
+  ips?: string[];
   labels?: Record<string, string>;
   [key: string]: unknown;
 }
@@ -211,10 +218,13 @@ export interface Inventory {
   services: Record<string, unknown>[];
   network_sets: Record<string, unknown>[];
   tiers: Record<string, unknown>[];
+  /** True when the server listed only the first endpoints of a large cluster. */
+  endpoints_truncated?: boolean;
 }
 
 export interface Labels {
   keys: Record<string, string[]>;
+  namespace_keys?: Record<string, string[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

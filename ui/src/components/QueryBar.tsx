@@ -72,10 +72,7 @@ export function fieldValues(inv: Inventory | undefined, field: string): string[]
   if (field === "dest_service_name") return [...new Set(inv.services.map((s) => String(s.name ?? "")))].sort();
   if (field.endsWith("_name_aggr")) {
     const names = new Set<string>(["pub", "pvt"]);
-    for (const e of inv.endpoints) {
-      const aggr = e.name_aggr ?? e.aggregated_name;
-      if (typeof aggr === "string") names.add(aggr);
-    }
+    for (const e of inv.endpoints) if (e.name_aggr) names.add(e.name_aggr);
     for (const s of inv.network_sets) if (typeof s.name === "string") names.add(s.name);
     return [...names].sort();
   }
