@@ -125,13 +125,11 @@ export function FlowResults({
   const [liveState, setLiveState] = useState<"open" | "error">();
   const [reloadTick, setReloadTick] = useState(0);
   const key = JSON.stringify([query, page]);
-  const ctlRef = useRef<AbortController>(undefined);
   const liveIds = useRef(0);
 
   useEffect(() => {
     if (extraFlows) return;
     const ctl = new AbortController();
-    ctlRef.current = ctl;
     setLoading(true);
     api.flows(query, page, ctl.signal).then(
       (p) => {
@@ -213,6 +211,11 @@ export function FlowResults({
         {live && (
           <span className="muted" data-testid="live-state">
             {liveState === "open" ? "streaming new flows" : liveState === "error" ? "reconnecting…" : "connecting…"}
+          </span>
+        )}
+        {error && rows.length > 0 && (
+          <span className="field-error" role="alert">
+            {error.message}
           </span>
         )}
         {actions && <span className="results-actions">{actions}</span>}
