@@ -259,6 +259,36 @@ fn resolve_side(engine: &Engine, index: &EndpointIndex, end: &FlowEnd) -> Side {
     };
     if let Some(ip) = end.ip {
         let peer = engine.resolve(ip);
+        // The address must still be what the flow log says it was.
+        let now = engine.attribute(&peer);
+        let logged = end.endpoint_type;
+        let same = match logged {
+            Some(EndpointType::Wep | EndpointType::Hep) => {
+                Some(now.endpoint_type) == logged
+                    && now.namespace == end.namespace
+                    && now.name_aggr == end.name_aggr
+            }
+            Some(EndpointType::Ns) => now.endpoint_type == EndpointType::Ns,
+            _ => !matches!(now.endpoint_type, EndpointType::Wep | EndpointType::Hep),
+        };
+        if !same {
+            side.problem = Some(format!(
+                "{ip} ({}) is {} in the inventory now",
+                end_label(end),
+                match now.endpoint_type {
+                    EndpointType::Net => "no endpoint".to_string(),
+                    t => format!(
+                        "{t} {}",
+                        end_label(&FlowEnd {
+                            name: Some(now.name.clone()),
+                            namespace: now.namespace.clone(),
+                            ..FlowEnd::default()
+                        })
+                    ),
+                }
+            ));
+            return side;
+        }
         side.endpoints.extend(peer.endpoint);
         side.peers.push(peer);
         return side;
@@ -1126,14 +1156,18 @@ spec:
         };
         let mut gone = wep(&inv, "core", Some(42002));
         gone.name_aggr = "core-gone-*".into();
+        // A logged address that is no pod any more.
+        let mut moved = wep(&inv, "core", Some(42003));
+        moved.ip = Some("10.99.0.1".parse().unwrap());
         let tuples = vec![
             // Which public address? Rule 1 allows 203.0.113.0/24 only.
             tuple(engine.clone(), public.clone(), Reporter::Src, Action::Deny),
             // A destination the inventory no longer has.
             tuple(engine.clone(), gone, Reporter::Src, Action::Deny),
+            tuple(engine.clone(), moved, Reporter::Src, Action::Deny),
         ];
         let p = preview(&before, &after, &id, &tuples).unwrap();
-        assert_eq!(p.summary.uncertain, 4, "{:#?}", p.changes);
+        assert_eq!(p.summary.uncertain, 6, "{:#?}", p.changes);
         assert_eq!(p.summary.deny_to_allow + p.summary.allow_to_deny, 0);
         let reasons: Vec<&str> = p
             .changes
@@ -1150,6 +1184,12 @@ spec:
             reasons.iter().any(|r| r.contains("not in the inventory")),
             "{reasons:?}"
         );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("10.99.0.1") && r.contains("no endpoint")),
+            "{reasons:?}"
+        );
 
         // With the address kept, the same flow is certain (and unchanged).
         let mut known = public;
@@ -1163,6 +1203,28 @@ spec:
         .unwrap();
         assert_eq!(p.summary.unchanged, 2);
         assert!(p.changes.is_empty());
+    }
+
+    #[test]
+    fn a_staged_draft_compares_pending_verdicts() {
+        let staged = FIXED.replace("kind: NetworkPolicy", "kind: StagedNetworkPolicy");
+        let (before, after, id) = engines(&staged);
+        let inv = before.inventory().clone();
+        let t = tuple(
+            wep(&inv, "engine", None),
+            wep(&inv, "core", Some(42001)),
+            Reporter::Src,
+            Action::Deny,
+        );
+        let p = preview(&before, &after, &id, &[t]).unwrap();
+        assert_eq!(p.compared, Compared::Pending);
+        assert_eq!(p.operation, Operation::Create);
+        // Enforcing the staged policy would replace np:fme/engine and allow the pool.
+        assert_eq!(p.summary.deny_to_allow, 2, "{:#?}", p.changes);
+        assert_eq!(
+            p.changes[0].after.as_deref(),
+            Some("0|default|snp:fme/engine|allow|0")
+        );
     }
 
     #[test]
