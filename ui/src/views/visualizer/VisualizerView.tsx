@@ -332,7 +332,16 @@ function Rings({
     const r = box.current!.getBoundingClientRect();
     setHover({ x: e.clientX - r.left + 14, y: e.clientY - r.top + 12, title, sub, ids });
   };
-  const flowIdsOf = (pred: (f: RingFlow) => boolean) => new Set(flows.filter(pred).map((f) => f.id));
+  // A group's volume counts each of its flows once, even when both ends are in it.
+  const hoverGroup = (e: React.MouseEvent, title: string, prefix: string, pred: (f: RingFlow) => boolean, hint: string) => {
+    const mine = flows.filter(pred);
+    const total = mine.reduce((t, f) => t + f.value, 0);
+    const denied = mine.filter((f) => f.status === "denied").reduce((t, f) => t + f.value, 0);
+    const sub = `${prefix}${vol(total)}${denied ? ` · ${formatNumber(denied)} denied` : ""}${hint ? ` · ${hint}` : ""}`;
+    move(e, title, sub, new Set(mine.map((f) => f.id)));
+  };
+  // A new picture (zoom, filter, refresh) invalidates what the tooltip says.
+  useEffect(() => setHover(undefined), [flows]);
   const labels = useMemo(
     () => placeLabels(zoomed ? layout.names : layout.namespaces, R + 10),
     [zoomed, layout, R],
@@ -384,7 +393,7 @@ function Rings({
               data-name={a.id}
               data-centroid={arc.centroid({ ...a, innerRadius: rings.name[0], outerRadius: rings.name[1] }).join(",")}
               onMouseMove={(e) =>
-                move(e, a.id, `${vol(a.value)}${a.denied ? ` · ${formatNumber(a.denied)} denied` : ""} · click to filter`, flowIdsOf((f) => `${f.source_namespace}/${f.source_name}` === a.id || `${f.dest_namespace}/${f.dest_name}` === a.id))
+                hoverGroup(e, a.id, "", (f) => `${f.source_namespace}/${f.source_name}` === a.id || `${f.dest_namespace}/${f.dest_name}` === a.id, "click to filter")
               }
               onMouseLeave={() => setHover(undefined)}
               onClick={() => a.name && onName(a.name)}
@@ -402,7 +411,7 @@ function Rings({
               data-namespace={a.id}
               data-centroid={arc.centroid({ ...a, innerRadius: rings.ns[0], outerRadius: rings.ns[1] }).join(",")}
               onMouseMove={(e) =>
-                move(e, a.id, `namespace · ${vol(a.value)}${a.denied ? ` · ${formatNumber(a.denied)} denied` : ""}${zoomed ? "" : " · click to zoom"}`, flowIdsOf((f) => f.source_namespace === a.id || f.dest_namespace === a.id))
+                hoverGroup(e, a.id, "namespace · ", (f) => f.source_namespace === a.id || f.dest_namespace === a.id, zoomed ? "" : "click to zoom")
               }
               onMouseLeave={() => setHover(undefined)}
               onClick={() => a.id !== EXTERNAL && onZoom(a.id)}
