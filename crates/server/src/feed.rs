@@ -5,7 +5,7 @@
 //! The feed runs on its own thread (generation and attribution are CPU work) and takes
 //! commands from request handlers: apply a scenario step, switch to a new engine.
 
-use crate::state::AppState;
+use crate::state::{AppState, LiveBatch};
 use flowlens_model::FlowLog;
 use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
 use flowlens_policy::Engine;
@@ -301,14 +301,16 @@ impl Feed {
         }
         let n = logs.len() as u64;
         let store = self.state.store().clone();
-        let logs = Arc::new(logs);
-        match self.runtime.block_on(store.append(logs.as_ref().clone())) {
-            Ok(_) => {
+        match self.runtime.block_on(store.append(logs.clone())) {
+            Ok(receipt) => {
                 self.info
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .flow_logs += n;
-                self.state.publish(logs);
+                self.state.publish(LiveBatch {
+                    first_record_id: Some(receipt.first_record_id),
+                    logs,
+                });
             }
             Err(e) => tracing::error!("storing {n} flow logs: {e}"),
         }

@@ -226,7 +226,7 @@ pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
         .into_iter()
         .map(|((source, target), sums)| {
             let mut ports: Vec<PortUse> = sums.ports.into_values().collect();
-            ports.sort_by(|a, b| b.num_flows.cmp(&a.num_flows));
+            ports.sort_by_key(|p| std::cmp::Reverse(p.num_flows));
             Edge {
                 id: format!("{source}->{target}"),
                 status: match (sums.allowed, sums.denied) {

@@ -16,7 +16,7 @@ mod params;
 mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, PolicyEdit, World};
+pub use state::{AppState, LiveBatch, PolicyEdit, World};
 
 use axum::Router;
 use std::future::Future;

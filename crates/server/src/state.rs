@@ -9,10 +9,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{broadcast, watch};
 
+/// Flow logs just stored, with the record id of the first (the rest follow in order).
+pub struct LiveBatch {
+    pub first_record_id: Option<u64>,
+    pub logs: Vec<FlowLog>,
+}
+
 /// A change to the policies made through the API.
 #[derive(Clone, Debug)]
 pub enum PolicyEdit {
-    Upsert(flowlens_model::Policy),
+    Upsert(Box<flowlens_model::Policy>),
     Remove(flowlens_model::PolicyId),
 }
 
@@ -32,7 +38,7 @@ struct Inner {
     store: Arc<dyn Store>,
     world: RwLock<Arc<World>>,
     /// Batches of flow logs just stored, for live views.
-    live: broadcast::Sender<Arc<Vec<FlowLog>>>,
+    live: broadcast::Sender<Arc<LiveBatch>>,
     /// The newest `end_time` stored, so `since=15m` means the last 15 minutes of data even
     /// when a scenario runs faster than the wall clock.
     newest_end: AtomicI64,
@@ -98,15 +104,15 @@ impl AppState {
     }
 
     /// Announces logs that were just stored.
-    pub fn publish(&self, logs: Arc<Vec<FlowLog>>) {
-        if let Some(newest) = logs.iter().map(|l| l.end_time).max() {
+    pub fn publish(&self, batch: LiveBatch) {
+        if let Some(newest) = batch.logs.iter().map(|l| l.end_time).max() {
             self.0.newest_end.fetch_max(newest, Ordering::Relaxed);
         }
         // No subscribers is fine.
-        let _ = self.0.live.send(logs);
+        let _ = self.0.live.send(Arc::new(batch));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<FlowLog>>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
         self.0.live.subscribe()
     }
 
@@ -164,7 +170,7 @@ impl AppState {
         let mut inv = (*inventory).clone();
         for edit in edits {
             let result = match edit {
-                PolicyEdit::Upsert(p) => inv.upsert_policy(p).map(|_| ()),
+                PolicyEdit::Upsert(p) => inv.upsert_policy(*p).map(|_| ()),
                 PolicyEdit::Remove(id) => inv.remove_policy(&id).map(|_| ()),
             };
             if let Err(e) = result {

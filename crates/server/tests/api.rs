@@ -232,11 +232,17 @@ async fn policy_board_preview_and_save() {
     let id = denying[0]["id"].as_str().unwrap();
     let (status, detail) = get(&f.app, &format!("/api/policy?id={}", urlencode(id))).await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    assert!(detail["yaml"].as_str().unwrap().contains("kind:"), "{detail}");
+    assert!(
+        detail["yaml"].as_str().unwrap().contains("kind:"),
+        "{detail}"
+    );
     let (status, yaml) = get(&f.app, "/api/policies/export?tier=default").await;
     assert_eq!(status, StatusCode::OK);
     let yaml = yaml.as_str().unwrap();
-    assert!(yaml.contains("name: trusted") && yaml.contains("---"), "{yaml}");
+    assert!(
+        yaml.contains("name: trusted") && yaml.contains("---"),
+        "{yaml}"
+    );
     let (status, _) = get(&f.app, "/api/policies/export?tier=nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -346,7 +352,10 @@ async fn live_stream_delivers_matching_flows() {
         .find(|l| l.action == flowlens_model::Action::Deny)
         .unwrap()
         .clone();
-    f.state.publish(Arc::new(vec![allowed, denied]));
+    f.state.publish(flowlens_server::LiveBatch {
+        first_record_id: Some(1000),
+        logs: vec![allowed, denied],
+    });
     let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
         .await
         .expect("an event within 5 s")
@@ -359,6 +368,10 @@ async fn live_stream_delivers_matching_flows() {
     let flows = data["flows"].as_array().unwrap();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0]["action"], "deny");
+    assert_eq!(
+        flows[0]["id"], 1001,
+        "ids follow the batch's first record id"
+    );
     // Shutting down ends the stream.
     f.state.shut_down();
     let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {

@@ -207,9 +207,12 @@ pub async fn live(
             let event = match rx.recv().await {
                 Ok(batch) => {
                     let mut flows: Vec<Value> = batch
+                        .logs
                         .iter()
-                        .filter_map(|log| {
-                            let v = flow_json(log, None, format);
+                        .enumerate()
+                        .filter_map(|(i, log)| {
+                            let id = batch.first_record_id.map(|first| first + i as u64);
+                            let v = flow_json(log, id, format);
                             live_filter::matches(&query, log, &v).then_some(v)
                         })
                         .collect();

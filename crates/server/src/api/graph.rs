@@ -38,7 +38,7 @@ pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<J
     let mut g = graph::build(&rows, &expand_of(&p));
     let truncated = g.edges.len() > MAX_EDGES;
     if truncated {
-        g.edges.sort_by(|a, b| b.num_flows.cmp(&a.num_flows));
+        g.edges.sort_by_key(|e| std::cmp::Reverse(e.num_flows));
         g.edges.truncate(MAX_EDGES);
     }
     Ok(Json(

@@ -494,7 +494,7 @@ pub async fn save(
         .inventory
         .with_policy(policy.clone())
         .map_err(edit_error)?;
-    let mut edits = vec![PolicyEdit::Upsert(policy.clone())];
+    let mut edits = vec![PolicyEdit::Upsert(Box::new(policy.clone()))];
     // Enforcing a staged policy replaces the staged one, as `calicoctl` does.
     if draft.staged == Some(false)
         && let Ok(kind) = staged_kind(policy.kind)
