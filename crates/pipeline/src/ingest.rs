@@ -51,6 +51,9 @@ pub struct Ingest {
     scratch: Vec<Attributed>,
     /// Set when raw records cannot be attributed (no inventory): why they are rejected.
     raw_rejection: Option<String>,
+    /// The newest `end_time` of the raw records fed so far: how far the data's clock has
+    /// come, for closing buckets while reading a file.
+    newest_raw_end: Option<i64>,
 }
 
 impl Ingest {
@@ -62,6 +65,7 @@ impl Ingest {
             stats: IngestStats::default(),
             scratch: Vec::new(),
             raw_rejection: None,
+            newest_raw_end: None,
         }
     }
 
@@ -122,6 +126,10 @@ impl Ingest {
             let reason = reason.clone();
             return self.reject_line(source, number, reason);
         }
+        self.newest_raw_end = Some(
+            self.newest_raw_end
+                .map_or(raw.end_time, |t| t.max(raw.end_time)),
+        );
         self.scratch.clear();
         match self.attributor.attribute(raw, &mut self.scratch) {
             Ok(()) => {
@@ -145,6 +153,11 @@ impl Ingest {
         let out = self.aggregator.flush_until(now);
         self.stats.logs_out += out.len() as u64;
         out
+    }
+
+    /// The newest `end_time` among the raw records fed so far.
+    pub fn newest_raw_end(&self) -> Option<i64> {
+        self.newest_raw_end
     }
 
     /// Everything still open (end of input).

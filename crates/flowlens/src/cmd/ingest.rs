@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 /// Logs are appended to the store in batches of this size (each append is one fsync).
 const APPEND_BATCH: usize = 50_000;
+/// How late a raw record may arrive after newer ones and still join its bucket, in
+/// aggregation intervals. Older buckets are closed while the file is read, so memory stays
+/// bounded by the data's rate rather than by the file's length.
+const LATE_INTERVALS: i64 = 1;
 /// How many rejected lines are printed; the rest are counted.
 const REJECTIONS_SHOWN: usize = 20;
 
@@ -36,6 +40,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         InputFormatArg::Calico => InputFormat::Calico,
         InputFormatArg::Raw => InputFormat::Raw,
     };
+    let interval = config.interval_secs;
     let mut ingest = Ingest::new(Arc::new(Engine::new(inventory)), config, format);
     if !has_inventory {
         ingest.reject_raw_records(
@@ -96,6 +101,11 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             match std::str::from_utf8(&buf) {
                 Ok(text) => ingest.line(&name, number, text, &mut pending),
                 Err(e) => ingest.reject_line(&name, number, format!("not UTF-8 text: {e}")),
+            }
+            if lines_read.is_multiple_of(10_000)
+                && let Some(newest) = ingest.newest_raw_end()
+            {
+                pending.extend(ingest.flush_until(newest - LATE_INTERVALS * interval));
             }
             if pending.len() >= APPEND_BATCH {
                 append(&rt, &store, &mut pending)?;
