@@ -13,8 +13,10 @@ fi
 
 cd "$root/ui"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "ui-test: npm ci"
-  npm ci --no-audit --no-fund
+  # `npm install` follows the lock; `npm ci` rejects locks written without other platforms'
+  # optional packages (npm's omit-lockfile-registry-resolved setting).
+  echo "ui-test: npm install"
+  npm install --no-audit --no-fund
 fi
 
 target="${CARGO_TARGET_DIR:-$root/target}"

@@ -1,7 +1,9 @@
 //! Builds the web UI (`ui/`, Vite) into `$OUT_DIR/ui`, which the binary embeds, so that
 //! building `flowlens` is all it takes to get the UI.
 //!
-//! `npm ci` runs when `ui/node_modules` is missing or older than the lock file. Setting
+//! `npm install` runs when `ui/node_modules` is missing or older than the lock file (it
+//! follows the lock; `npm ci` refuses locks written with `omit-lockfile-registry-resolved`,
+//! which leaves out other platforms' optional packages). Setting
 //! `FLOWLENS_UI_DIST=DIR` embeds an already built UI instead (for machines without Node).
 
 use std::path::{Path, PathBuf};
@@ -31,7 +33,7 @@ fn main() {
     let lock = ui.join("package-lock.json");
     if !node_modules.exists() || modified(&lock) > modified(&node_modules) {
         run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
+            .args(["install", "--no-audit", "--no-fund"])
             .current_dir(&ui));
     }
     // `vite build` only transpiles; type errors are the test suite's job (`npm run typecheck`).
