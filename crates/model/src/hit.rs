@@ -222,15 +222,8 @@ fn parse_calico_field(tag: &str, rest: &str, tier: &str) -> Result<HitSubject, S
             }
             return Ok((None, None, name.to_string()));
         }
-        "np" => PolicyKind::NetworkPolicy,
-        "gnp" => PolicyKind::GlobalNetworkPolicy,
-        "snp" => PolicyKind::StagedNetworkPolicy,
-        "sgnp" => PolicyKind::StagedGlobalNetworkPolicy,
-        "sknp" => PolicyKind::StagedKubernetesNetworkPolicy,
-        "knp" => PolicyKind::KubernetesNetworkPolicy,
-        "kcnp" if tier == crate::Tier::KUBE_BASELINE => PolicyKind::BaselineAdminNetworkPolicy,
-        "kcnp" => PolicyKind::AdminNetworkPolicy,
-        other => return Err(format!("unknown policy kind {other:?}")),
+        other => PolicyKind::from_hit_tag(other, tier)
+            .ok_or_else(|| format!("unknown policy kind {other:?}"))?,
     };
     if kind.is_namespaced() != namespace.is_some() {
         return Err(if kind.is_namespaced() {

@@ -95,6 +95,22 @@ impl PolicyKind {
         }
     }
 
+    /// The kind a hit tag names. `kcnp` stands for both admin kinds; the tier tells them
+    /// apart (the baseline kind lives in `kube-baseline`).
+    pub fn from_hit_tag(tag: &str, tier: &str) -> Option<PolicyKind> {
+        Some(match tag {
+            "np" => PolicyKind::NetworkPolicy,
+            "gnp" => PolicyKind::GlobalNetworkPolicy,
+            "snp" => PolicyKind::StagedNetworkPolicy,
+            "sgnp" => PolicyKind::StagedGlobalNetworkPolicy,
+            "sknp" => PolicyKind::StagedKubernetesNetworkPolicy,
+            "knp" => PolicyKind::KubernetesNetworkPolicy,
+            "kcnp" if tier == Tier::KUBE_BASELINE => PolicyKind::BaselineAdminNetworkPolicy,
+            "kcnp" => PolicyKind::AdminNetworkPolicy,
+            _ => return None,
+        })
+    }
+
     pub fn is_staged(self) -> bool {
         matches!(
             self,

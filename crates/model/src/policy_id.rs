@@ -45,20 +45,9 @@ impl PolicyId {
         let (tag, rest) = text
             .split_once(':')
             .ok_or_else(|| err("expected KIND:[NAMESPACE/]NAME, e.g. np:fme/engine"))?;
-        let kind = match tag {
-            "np" => PolicyKind::NetworkPolicy,
-            "gnp" => PolicyKind::GlobalNetworkPolicy,
-            "snp" => PolicyKind::StagedNetworkPolicy,
-            "sgnp" => PolicyKind::StagedGlobalNetworkPolicy,
-            "sknp" => PolicyKind::StagedKubernetesNetworkPolicy,
-            "knp" => PolicyKind::KubernetesNetworkPolicy,
-            "kcnp" => PolicyKind::AdminNetworkPolicy,
-            _ => {
-                return Err(err(
-                    "unknown kind: expected np, gnp, knp, snp, sgnp, sknp or kcnp",
-                ));
-            }
-        };
+        // Without a tier, `kcnp` reads as the admin kind; both admin kinds print as `kcnp`.
+        let kind = PolicyKind::from_hit_tag(tag, "")
+            .ok_or_else(|| err("unknown kind: expected np, gnp, knp, snp, sgnp, sknp or kcnp"))?;
         let (namespace, name) = match rest.split_once('/') {
             Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
             None => (None, rest.to_string()),

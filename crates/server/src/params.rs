@@ -121,7 +121,7 @@ impl Params {
         };
         let rest = match rest.split_once(':') {
             Some((tag, rest)) if !tag.contains('/') => {
-                filter.kind = kind_of_tag(tag).ok_or_else(bad)?;
+                filter.kind = Some(PolicyKind::from_hit_tag(tag, tier).ok_or_else(bad)?);
                 rest
             }
             _ => rest,
@@ -148,20 +148,45 @@ impl Params {
     }
 }
 
-/// The kind a hit tag names; `kcnp` stands for both admin kinds (their tiers tell them apart),
-/// so it narrows nothing.
-fn kind_of_tag(tag: &str) -> Option<Option<PolicyKind>> {
-    use PolicyKind as K;
-    [
-        K::NetworkPolicy,
-        K::GlobalNetworkPolicy,
-        K::StagedNetworkPolicy,
-        K::StagedGlobalNetworkPolicy,
-        K::StagedKubernetesNetworkPolicy,
-        K::KubernetesNetworkPolicy,
-    ]
-    .into_iter()
-    .find(|k| k.hit_tag() == tag)
-    .map(Some)
-    .or((tag == "kcnp").then_some(None))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(pairs: &[(&str, &str)]) -> ApiResult<Option<PolicyFilter>> {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .policy_filter()
+    }
+
+    #[test]
+    fn policy_filters_name_tier_kind_namespace_action_and_rule() {
+        let f = policy(&[
+            ("policy", "default/np:fme/engine"),
+            ("policy_action", "deny"),
+            ("policy_rule", "-1"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(f.tier.as_deref(), Some("default"));
+        assert_eq!(f.kind, Some(PolicyKind::NetworkPolicy));
+        assert_eq!(
+            (f.namespace.as_deref(), f.name.as_deref()),
+            (Some("fme"), Some("engine"))
+        );
+        assert_eq!((f.action, f.rule), (Some(HitAction::Deny), Some(-1)));
+        // The tier tells the admin kinds apart, as in stored hits.
+        let f = policy(&[("policy", "kube-baseline/kcnp:default-deny")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.kind, Some(PolicyKind::BaselineAdminNetworkPolicy));
+        let f = policy(&[("policy", "security/block")]).unwrap().unwrap();
+        assert_eq!((f.kind, f.name.as_deref()), (None, Some("block")));
+        assert!(policy(&[("policy", "default/xx:a/b")]).is_err());
+        assert!(policy(&[("policy_action", "deny")]).is_err());
+        assert!(policy(&[]).unwrap().is_none());
+    }
 }

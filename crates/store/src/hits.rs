@@ -3,7 +3,7 @@
 //! millions of them.
 
 use crate::query::PolicyFilter;
-use flowlens_model::{PolicyKind, Tier};
+use flowlens_model::PolicyKind;
 
 /// The parts of one stored hit string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +48,7 @@ impl<'a> HitRef<'a> {
 
     /// The policy kind; `None` for profiles and unknown tags.
     pub fn kind(&self) -> Option<PolicyKind> {
-        Some(match self.tag {
-            "np" => PolicyKind::NetworkPolicy,
-            "gnp" => PolicyKind::GlobalNetworkPolicy,
-            "snp" => PolicyKind::StagedNetworkPolicy,
-            "sgnp" => PolicyKind::StagedGlobalNetworkPolicy,
-            "sknp" => PolicyKind::StagedKubernetesNetworkPolicy,
-            "knp" => PolicyKind::KubernetesNetworkPolicy,
-            "kcnp" if self.tier == Tier::KUBE_BASELINE => PolicyKind::BaselineAdminNetworkPolicy,
-            "kcnp" => PolicyKind::AdminNetworkPolicy,
-            _ => return None,
-        })
+        PolicyKind::from_hit_tag(self.tag, self.tier)
     }
 
     pub fn matches(&self, filter: &PolicyFilter) -> bool {

@@ -257,8 +257,7 @@ pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         tier: Some(policy.tier.clone()),
         name: Some(policy.name.clone()),
         namespace: policy.namespace.clone(),
-        // Both admin kinds log as `kcnp`; their tiers tell them apart.
-        kind: (policy.kind.hit_tag() != "kcnp").then_some(policy.kind),
+        kind: Some(policy.kind),
         action: None,
         rule: None,
     };
