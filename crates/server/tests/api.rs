@@ -109,6 +109,23 @@ async fn health_flows_and_errors() {
             .all(|f| !first_ids.contains(&f["id"]))
     );
 
+    let (status, csv) = get(&f.app, "/api/flows/export?format=csv&filter=action%3Ddeny").await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = csv.as_str().unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("id,start_time,end_time,source_ip")
+    );
+    assert_eq!(
+        lines.count() as u64,
+        page["total"].as_u64().unwrap(),
+        "one line per flow"
+    );
+    assert!(csv.contains(",deny,"));
+
     let (status, err) = get(&f.app, "/api/flows?filter=nonsense%3Dx").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(

@@ -4,7 +4,7 @@ use crate::cli::{FlowsArgs, GroupByArg, TableFormat};
 use anyhow::{Context, Result, anyhow, bail};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use flowlens_model::{FlowLog, HitAction, PolicyHitFormat, PolicyKind};
-use flowlens_pipeline::encode::calico_json;
+use flowlens_pipeline::encode::{calico_json, csv_cell, csv_header, csv_row};
 use flowlens_selector::Selector;
 use flowlens_store::{
     AggregateRow, FieldFilter, FlowQuery, GroupBy, PolicyFilter, SortKey, Store, TimeRange,
@@ -181,18 +181,9 @@ fn print_flows(
             }
         }
         TableFormat::Csv => {
-            let Some(first) = flows.first() else {
-                return Ok(());
-            };
-            let header: Vec<String> = calico_json(first, hits)
-                .as_object()
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            writeln!(out, "{}", header.join(","))?;
+            writeln!(out, "{}", csv_header())?;
             for f in flows {
-                let v = calico_json(f, hits);
-                let cells: Vec<String> = header.iter().map(|k| csv_cell(&v[k])).collect();
-                writeln!(out, "{}", cells.join(","))?;
+                writeln!(out, "{}", csv_row(&calico_json(f, hits)))?;
             }
         }
         TableFormat::Table => {
@@ -239,19 +230,6 @@ fn print_flows(
         }
     }
     Ok(())
-}
-
-fn csv_cell(v: &serde_json::Value) -> String {
-    let text = match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
 }
 
 fn print_aggregates(
@@ -339,10 +317,7 @@ fn print_aggregates(
                     writeln!(
                         out,
                         "{}",
-                        r.iter()
-                            .map(|c| csv_cell(&serde_json::Value::String(c.clone())))
-                            .collect::<Vec<_>>()
-                            .join(",")
+                        r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
                     )?;
                 }
             } else {

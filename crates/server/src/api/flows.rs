@@ -113,82 +113,18 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         .into_response())
 }
 
-/// The flow-log columns in Calico's order; lists are joined with `;`.
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "start_time",
-    "end_time",
-    "source_ip",
-    "source_name",
-    "source_name_aggr",
-    "source_namespace",
-    "source_port",
-    "source_type",
-    "source_labels",
-    "dest_ip",
-    "dest_name",
-    "dest_name_aggr",
-    "dest_namespace",
-    "dest_port",
-    "dest_type",
-    "dest_labels",
-    "dest_service_namespace",
-    "dest_service_name",
-    "dest_service_port",
-    "dest_service_port_num",
-    "proto",
-    "action",
-    "reporter",
-    "enforced_policies",
-    "pending_policies",
-    "bytes_in",
-    "bytes_out",
-    "packets_in",
-    "packets_out",
-    "num_flows",
-    "num_flows_started",
-    "num_flows_completed",
-    "process_name",
-    "process_id",
-    "host",
-];
-
+/// The export as CSV: the record id, then Calico's columns.
 fn to_csv(rows: &[Value]) -> String {
-    let mut out = CSV_COLUMNS.join(",");
-    out.push('\n');
+    use flowlens_pipeline::encode::{csv_header, csv_row};
+    let mut out = format!("id,{}\n", csv_header());
     for row in rows {
-        let cells: Vec<String> = CSV_COLUMNS
-            .iter()
-            .map(|c| {
-                let v = match *c {
-                    "source_labels" | "dest_labels" => &row[*c]["labels"],
-                    "enforced_policies" | "pending_policies" => &row["policies"][*c],
-                    _ => &row[*c],
-                };
-                csv_cell(&match v {
-                    Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
-                    Value::Array(items) => items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    other => other.to_string(),
-                })
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        let id = row["id"]
+            .as_u64()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        out.push_str(&format!("{id},{}\n", csv_row(row)));
     }
     out
-}
-
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 /// Newly stored flows that match the query, as Server-Sent Events (`flows`, and `lagged`
