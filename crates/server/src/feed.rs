@@ -127,7 +127,11 @@ impl FeedHandle {
 
 /// Starts the feed for `simulation` (its inventory must be the one `state` was built with)
 /// and registers it with `state`. Must be called inside a Tokio runtime.
-pub fn start(state: &AppState, simulation: Simulation, options: FeedOptions) {
+pub fn start(
+    state: &AppState,
+    simulation: Simulation,
+    options: FeedOptions,
+) -> std::io::Result<()> {
     let scenario = simulation.scenario();
     let info = Arc::new(Mutex::new(ScenarioInfo {
         name: scenario.name().to_string(),
@@ -168,8 +172,7 @@ pub fn start(state: &AppState, simulation: Simulation, options: FeedOptions) {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("scenario-feed".into())
-            .spawn(move || feed.run(&rx, &stop))
-            .expect("spawning the scenario feed thread")
+            .spawn(move || feed.run(&rx, &stop))?
     };
     state.set_feed(FeedHandle {
         commands: Mutex::new(tx),
@@ -177,6 +180,7 @@ pub fn start(state: &AppState, simulation: Simulation, options: FeedOptions) {
         stop,
         thread: Mutex::new(Some(thread)),
     });
+    Ok(())
 }
 
 struct Feed {
@@ -301,16 +305,22 @@ impl Feed {
         }
         let n = logs.len() as u64;
         let store = self.state.store().clone();
-        match self.runtime.block_on(store.append(logs.clone())) {
+        let newest = logs.iter().map(|l| l.end_time).max().unwrap_or(i64::MIN);
+        // The store takes the batch; live views get a copy only when someone is watching.
+        let live = self.state.has_subscribers().then(|| logs.clone());
+        match self.runtime.block_on(store.append(logs)) {
             Ok(receipt) => {
                 self.info
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .flow_logs += n;
-                self.state.publish(LiveBatch {
-                    first_record_id: Some(receipt.first_record_id),
-                    logs,
-                });
+                self.state.note_newest(newest);
+                if let Some(logs) = live {
+                    self.state.publish(LiveBatch {
+                        first_record_id: Some(receipt.first_record_id),
+                        logs,
+                    });
+                }
             }
             Err(e) => tracing::error!("storing {n} flow logs: {e}"),
         }

@@ -103,11 +103,18 @@ impl AppState {
         self.0.hit_format
     }
 
-    /// Announces logs that were just stored.
+    /// Records the newest `end_time` just stored, for relative time ranges.
+    pub fn note_newest(&self, end_time: i64) {
+        self.0.newest_end.fetch_max(end_time, Ordering::Relaxed);
+    }
+
+    /// Whether any live view is listening (publishing is wasted work otherwise).
+    pub fn has_subscribers(&self) -> bool {
+        self.0.live.receiver_count() > 0
+    }
+
+    /// Announces logs that were just stored to live views.
     pub fn publish(&self, batch: LiveBatch) {
-        if let Some(newest) = batch.logs.iter().map(|l| l.end_time).max() {
-            self.0.newest_end.fetch_max(newest, Ordering::Relaxed);
-        }
         // No subscribers is fine.
         let _ = self.0.live.send(Arc::new(batch));
     }

@@ -41,7 +41,8 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
                 backfill: args.backfill,
                 ..feed::FeedOptions::default()
             },
-        );
+        )
+        .context("starting the scenario feed")?;
         eprintln!(
             "Scenario {name}: {} of history, then live at {}× real time; data in {}",
             humantime::format_duration(args.backfill),
