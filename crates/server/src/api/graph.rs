@@ -90,6 +90,12 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
         .find(|e| e.source == source && e.target == target);
     let node = |id: &str| g.nodes.iter().find(|n| n.id == id).cloned();
 
+    let mut flows_query = query.clone();
+    flows_query.limit = Some(p.number::<usize>("limit")?.unwrap_or(50).min(1000));
+    flows_query.sort = vec![flowlens_store::SortKey::desc(
+        flowlens_store::Field::EndTime,
+    )];
+    let page = store.query_flows(&flows_query).await?;
     let world = state.world();
     let mut policies = Vec::new();
     let policy_rows = store.aggregate(&query, GroupBy::PolicyRule).await?;
@@ -110,18 +116,35 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
             rule,
         };
         let count = row.hits_allowed + row.hits_denied + row.hits_passed;
-        // One stored flow this hit decided, explained by the engine.
-        let mut sample = query.clone();
-        sample.policy = Some(PolicyFilter {
-            tier: Some(tier.clone()),
-            name: Some(name.clone()),
-            namespace: k.policy_namespace.clone(),
-            kind: k.kind,
-            action: Some(action),
-            rule: Some(rule),
-        });
-        sample.limit = Some(1);
-        let flow = store.query_flows(&sample).await?.flows.into_iter().next();
+        // One stored flow this hit decided, explained by the engine: from the page already
+        // read when it holds one, else asked for.
+        let same_hit = |h: &PolicyHit| {
+            PolicyHit {
+                index: 0,
+                ..h.clone()
+            } == hit
+        };
+        let listed = page
+            .flows
+            .iter()
+            .find(|f| f.enforced_policies.iter().any(same_hit))
+            .cloned();
+        let flow = match listed {
+            Some(flow) => Some(flow),
+            None => {
+                let mut sample = query.clone();
+                sample.policy = Some(PolicyFilter {
+                    tier: Some(tier.clone()),
+                    name: Some(name.clone()),
+                    namespace: k.policy_namespace.clone(),
+                    kind: k.kind,
+                    action: Some(action),
+                    rule: Some(rule),
+                });
+                sample.limit = Some(1);
+                store.query_flows(&sample).await?.flows.into_iter().next()
+            }
+        };
         let trace = flow.as_ref().map(|f| trace_of(&world.engine, f, format));
         let hit_text = hit.to_string_in(format);
         let hit_text = hit_text
@@ -146,12 +169,6 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
         _ => 2,
     });
 
-    let mut flows_query = query.clone();
-    flows_query.limit = Some(p.number::<usize>("limit")?.unwrap_or(50).min(1000));
-    flows_query.sort = vec![flowlens_store::SortKey::desc(
-        flowlens_store::Field::EndTime,
-    )];
-    let page = store.query_flows(&flows_query).await?;
     let flows: Vec<Value> = page
         .flows
         .iter()
