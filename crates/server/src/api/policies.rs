@@ -34,18 +34,22 @@ struct Metrics {
     pending_passed: u64,
 }
 
-impl Metrics {
-    fn add_row(&mut self, row: &AggregateRow) {
-        self.connections += row.hits_allowed + row.hits_denied + row.hits_passed;
-        self.allowed += row.hits_allowed;
-        self.denied += row.hits_denied;
-        self.passed += row.hits_passed;
-        self.pending_connections += row.pending_num_flows;
-        self.pending_allowed += row.pending_allowed;
-        self.pending_denied += row.pending_denied;
-        self.pending_passed += row.pending_passed;
+impl From<&AggregateRow> for Metrics {
+    fn from(row: &AggregateRow) -> Metrics {
+        Metrics {
+            connections: row.hits_allowed + row.hits_denied + row.hits_passed,
+            allowed: row.hits_allowed,
+            denied: row.hits_denied,
+            passed: row.hits_passed,
+            pending_connections: row.pending_num_flows,
+            pending_allowed: row.pending_allowed,
+            pending_denied: row.pending_denied,
+            pending_passed: row.pending_passed,
+        }
     }
+}
 
+impl Metrics {
     fn add(&mut self, other: &Metrics) {
         self.connections += other.connections;
         self.allowed += other.allowed;
@@ -112,11 +116,12 @@ impl Hits {
                     k.policy_namespace.clone(),
                     name.clone(),
                 );
-                hits.policies.entry(key.clone()).or_default().add_row(row);
+                let metrics = Metrics::from(row);
+                hits.policies.entry(key.clone()).or_default().add(&metrics);
                 hits.rules
                     .entry((key, direction, k.rule.unwrap_or(-1)))
                     .or_default()
-                    .add_row(row);
+                    .add(&metrics);
             }
         }
         Ok(hits)
