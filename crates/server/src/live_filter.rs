@@ -2,7 +2,7 @@
 //! meaning as the store's query filters (see [`flowlens_store::FilterOp`]).
 
 use flowlens_model::FlowLog;
-use flowlens_store::{FieldFilter, FilterOp, FlowQuery, PolicyFilter};
+use flowlens_store::{FieldFilter, FilterOp, FlowQuery};
 use serde_json::Value;
 
 /// Whether the encoded flow (`calico` is its Calico JSON) passes every filter of `query`
@@ -17,7 +17,10 @@ pub fn matches(query: &FlowQuery, log: &FlowLog, calico: &Value) -> bool {
             .dest_selector
             .as_ref()
             .is_none_or(|s| s.matches(&log.dest.labels))
-        && query.policy.as_ref().is_none_or(|p| policy_matches(p, log))
+        && query
+            .policy
+            .as_ref()
+            .is_none_or(|p| log.enforced_policies.iter().any(|h| p.matches_hit(h)))
 }
 
 /// The values of a field: one for scalars, none when absent (`-`), many for lists.
@@ -68,18 +71,4 @@ fn filter_matches(filter: &FieldFilter, calico: &Value) -> bool {
         FilterOp::Lt(v) => compare(v, |o| o.is_lt()),
         FilterOp::Le(v) => compare(v, |o| o.is_le()),
     }
-}
-
-fn policy_matches(filter: &PolicyFilter, log: &FlowLog) -> bool {
-    log.enforced_policies.iter().any(|h| {
-        filter.tier.as_ref().is_none_or(|t| *t == h.tier)
-            && filter.name.as_ref().is_none_or(|n| *n == h.name)
-            && filter
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| Some(ns) == h.namespace.as_ref())
-            && filter.kind.is_none_or(|k| Some(k) == h.kind)
-            && filter.action.is_none_or(|a| a == h.action)
-            && filter.rule.is_none_or(|r| r == h.rule)
-    })
 }

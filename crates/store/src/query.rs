@@ -113,6 +113,22 @@ pub struct PolicyFilter {
     pub rule: Option<i32>,
 }
 
+impl PolicyFilter {
+    /// Whether a (parsed) hit is one this filter asks for; the stored-text form of the same
+    /// test is the store's `HitRef::matches`.
+    pub fn matches_hit(&self, hit: &flowlens_model::PolicyHit) -> bool {
+        self.tier.as_ref().is_none_or(|t| *t == hit.tier)
+            && self.name.as_ref().is_none_or(|n| *n == hit.name)
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| Some(ns) == hit.namespace.as_ref())
+            && self.kind.is_none_or(|k| Some(k) == hit.kind)
+            && self.action.is_none_or(|a| a == hit.action)
+            && self.rule.is_none_or(|r| r == hit.rule)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SortKey {
     pub field: Field,
