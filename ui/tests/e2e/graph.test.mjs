@@ -69,8 +69,24 @@ test("rogue traffic shows as red edges, and an edge explains the denying policy"
     const cy = window.__flowlensCy;
     cy.center(cy.getElementById(id));
   }, edge.id);
-  const mid = await page.evaluate((id) => window.__flowlensCy.getElementById(id).renderedMidpoint(), edge.id);
-  await page.mouse.click(box.x + mid.x, box.y + mid.y);
+  // Edges into a shared service node can overlap near it: click points along the edge until
+  // the click lands on this one (the canvas marks the edge it took as selected).
+  let clicked = false;
+  for (const t of [0.5, 0.3, 0.7, 0.2, 0.8]) {
+    const at = await page.evaluate(
+      ([id, t]) => {
+        const e = window.__flowlensCy.getElementById(id);
+        const [a, b] = t < 0.5 ? [e.renderedSourceEndpoint(), e.renderedMidpoint()] : [e.renderedMidpoint(), e.renderedTargetEndpoint()];
+        const f = t < 0.5 ? t / 0.5 : (t - 0.5) / 0.5;
+        return { x: a.x + (b.x - a.x) * f, y: a.y + (b.y - a.y) * f };
+      },
+      [edge.id, t],
+    );
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    clicked = await page.evaluate((id) => window.__flowlensCy.getElementById(id).selected(), edge.id);
+    if (clicked) break;
+  }
+  assert.ok(clicked, `a click on edge ${edge.id}`);
   const panel = page.locator('[data-testid="edge-panel"]');
   await panel.waitFor();
   const policy = panel.locator('[data-testid="edge-policy"][data-action="deny"]').first();

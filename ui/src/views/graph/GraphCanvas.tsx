@@ -21,6 +21,24 @@ const OK = "#17a34a";
 const BAD = "#e0393e";
 const WARN = "#e59a0b";
 
+// A namespace drawn as a dashed frame behind its workloads (large graphs, both stylesheets).
+const FRAME_STYLE = {
+  width: "data(w)",
+  height: "data(h)",
+  "background-color": "#eef3ff",
+  "background-opacity": 0.45,
+  "border-width": 1.5,
+  "border-style": "dashed",
+  "border-color": "#8aa6f0",
+  label: "data(label)",
+  "text-valign": "top",
+  "text-margin-y": -4,
+  "font-size": 12,
+  "font-weight": 600,
+  color: "#2443a8",
+  "z-compound-depth": "bottom",
+} as const;
+
 const STYLE: StylesheetJson = [
   {
     selector: "node",
@@ -95,7 +113,6 @@ const STYLE: StylesheetJson = [
   { selector: 'edge[status = "mixed"]', style: { "line-color": WARN, "target-arrow-color": WARN, "z-index": 5 } },
   { selector: "edge.loop", style: { "curve-style": "bezier", "loop-direction": "-45deg", "loop-sweep": "-60deg" } },
   { selector: ".faded", style: { opacity: 0.15 } },
-  // Large graphs: straight edges without label-aware compound sizing, no icons.
   // Large graphs: no icons, straight edges, namespaces as frames behind their workloads.
   // Labels of a large graph are measured only once someone zooms in far enough to read them.
   { selector: "node.large", style: { "background-image": "none", label: "" } },
@@ -105,21 +122,8 @@ const STYLE: StylesheetJson = [
     selector: "node[?frame]",
     style: {
       shape: "round-rectangle",
-      width: "data(w)",
-      height: "data(h)",
-      "background-color": "#eef3ff",
-      "background-opacity": 0.45,
+      ...FRAME_STYLE,
       "background-image": "none",
-      "border-width": 1.5,
-      "border-style": "dashed",
-      "border-color": "#8aa6f0",
-      label: "data(label)",
-      "text-valign": "top",
-      "text-margin-y": -4,
-      "font-size": 12,
-      "font-weight": 600,
-      color: "#2443a8",
-      "z-compound-depth": "bottom",
     },
   },
   { selector: "node:selected", style: { "border-width": 4, "border-color": "#1e3f9a", "overlay-color": "#3467eb", "overlay-opacity": 0.12 } },
@@ -165,20 +169,7 @@ const LARGE_STYLE: StylesheetJson = [
     selector: "node[?frame]",
     style: {
       shape: "round-rectangle",
-      width: "data(w)",
-      height: "data(h)",
-      "background-color": "#eef3ff",
-      "background-opacity": 0.45,
-      "border-width": 1.5,
-      "border-style": "dashed",
-      "border-color": "#8aa6f0",
-      label: "data(label)",
-      "text-valign": "top",
-      "text-margin-y": -4,
-      "font-size": 12,
-      "font-weight": 600,
-      color: "#2443a8",
-      "z-compound-depth": "bottom",
+      ...FRAME_STYLE,
     },
   },
   { selector: "edge", style: { width: "data(width)", "curve-style": "haystack", "haystack-radius": 0, "line-color": OK } },
