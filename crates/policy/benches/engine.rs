@@ -1,5 +1,5 @@
 //! Policy engine benchmarks on a generated cluster: 50,000 endpoints in 2,000 namespaces,
-//! 10,000 policies in 5 tiers, 100 global network sets.
+//! 10,000 services, 10,000 policies in 5 tiers, 100 global network sets.
 //!
 //! `cargo bench -p flowlens-policy --bench engine`
 //!
@@ -96,6 +96,19 @@ pub fn generate() -> Inventory {
         });
         for (app_i, role) in ROLES.iter().enumerate().take(APPS_PER_NS) {
             let app = format!("app-{app_i}");
+            // One service per app, as real clusters have: the engine finds its backends.
+            inv.services.push(Service {
+                namespace: ns.clone(),
+                name: app.clone(),
+                cluster_ips: vec![IpAddr::from([10, 96, (n >> 8) as u8, n as u8])],
+                ports: vec![ServicePort {
+                    name: Some("http".into()),
+                    protocol: Protocol::Tcp,
+                    port: 80,
+                    target_port: TargetPort::Name("http".into()),
+                }],
+                selector: Some([("app".to_string(), app.clone())].into()),
+            });
             for r in 0..REPLICAS {
                 inv.endpoints.push(Endpoint {
                     endpoint_type: EndpointType::Wep,

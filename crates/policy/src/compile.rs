@@ -167,18 +167,24 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
     let mut services = Vec::with_capacity(inv.services.len());
     let mut service_by_ip: FxHashMap<IpAddr, u32> = FxHashMap::default();
     let mut service_by_name: FxHashMap<(String, String), u32> = FxHashMap::default();
+    // Pods by namespace, so that finding a service's backends looks at its namespace only.
+    let mut pods_by_namespace: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    for (i, ep) in inv.endpoints.iter().enumerate() {
+        if let (EndpointType::Wep, Some(ns)) = (ep.endpoint_type, ep.namespace.as_deref()) {
+            pods_by_namespace.entry(ns).or_default().push(i as u32);
+        }
+    }
     for (i, svc) in inv.services.iter().enumerate() {
         let backends: Vec<u32> = match &svc.selector {
-            Some(sel) if !sel.is_empty() => inv
-                .endpoints
-                .iter()
-                .enumerate()
-                .filter(|(_, ep)| {
-                    ep.endpoint_type == EndpointType::Wep
-                        && ep.namespace.as_deref() == Some(svc.namespace.as_str())
-                        && sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v))
+            Some(sel) if !sel.is_empty() => pods_by_namespace
+                .get(svc.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&ep| {
+                    let labels = &inv.endpoints[ep as usize].labels;
+                    sel.iter().all(|(k, v)| labels.get(k) == Some(v))
                 })
-                .map(|(i, _)| i as u32)
                 .collect(),
             _ => Vec::new(),
         };
