@@ -19,7 +19,7 @@
 use flowlens_model::{FlowLog, PortMatch, RuleAction};
 use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
 use flowlens_policy::Engine;
-use flowlens_policy::preview::{needs_source_ports, preview};
+use flowlens_policy::preview::{preview, uses_source_ports};
 use flowlens_sim::{Generator, ScaleParams, Scenario};
 use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
 use std::sync::Arc;
@@ -199,22 +199,31 @@ async fn main() {
     let mut preview_times = Vec::new();
     let mut tuple_times = Vec::new();
     let mut engine_times = Vec::new();
+    let mut eval_times = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {
+        // As the server does: the draft's engine compiles while the store groups tuples.
         let t = Instant::now();
-        let after = Engine::new(draft.clone());
-        let t_engine = t.elapsed();
+        let source_ports = uses_source_ports(&inventory) || uses_source_ports(&draft);
+        let draft_inventory = draft.clone();
+        let after = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            (Engine::new(draft_inventory), t.elapsed())
+        });
         let tuples = store
-            .flow_tuples(&FlowQuery::new(range), needs_source_ports(&before, &after))
+            .flow_tuples(&FlowQuery::new(range), source_ports)
             .await
             .expect("tuples");
-        let t_tuples = t.elapsed() - t_engine;
+        let t_tuples = t.elapsed();
+        let (after, t_engine) = after.await.expect("engine build");
+        let t_ready = t.elapsed();
         let p = preview(&before, &after, &id, &tuples).expect("preview");
         let total = t.elapsed();
         if run > 0 {
             preview_times.push(total);
             tuple_times.push(t_tuples);
             engine_times.push(t_engine);
+            eval_times.push(total - t_ready);
         }
         last = Some((p, tuples.len()));
     }
@@ -230,11 +239,12 @@ async fn main() {
         p.summary.unchanged
     );
     println!(
-        "preview total p50 {:.0?} p95 {:.0?} (draft engine build p50 {:.0?}, tuple query p50 {:.0?}, the rest is evaluation)",
+        "preview total p50 {:.2?} p95 {:.2?} (tuple query p50 {:.2?}, draft engine build alongside it p50 {:.2?}, evaluation p50 {:.2?})",
         percentile(&mut preview_times.clone(), 0.5),
         percentile(&mut preview_times, 0.95),
+        percentile(&mut tuple_times, 0.5),
         percentile(&mut engine_times, 0.5),
-        percentile(&mut tuple_times, 0.5)
+        percentile(&mut eval_times, 0.5)
     );
 
     let mut metric_times = Vec::new();
@@ -248,7 +258,7 @@ async fn main() {
         rows = m.len();
     }
     println!(
-        "policy_metrics 24h: {rows} rows; p50 {:.0?} p95 {:.0?}",
+        "policy_metrics 24h: {rows} rows; p50 {:.2?} p95 {:.2?}",
         percentile(&mut metric_times.clone(), 0.5),
         percentile(&mut metric_times, 0.95)
     );

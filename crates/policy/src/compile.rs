@@ -312,12 +312,7 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
         }
     }
 
-    let uses_src_ports = policies.iter().any(|p| {
-        p.ingress
-            .iter()
-            .chain(&p.egress)
-            .any(|r| !r.src.ports.is_empty() || !r.src.not_ports.is_empty())
-    });
+    let uses_src_ports = crate::preview::uses_source_ports(&inventory);
 
     Engine {
         inventory,

@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! let draft = Arc::new(current.with_policy(policy)?);        // or current.without_policy(&id)?
-//! let after = Engine::new(draft);
-//! let tuples = store.flow_tuples(&FlowQuery::new(range), needs_source_ports(&before, &after)).await?;
+//! let source_ports = uses_source_ports(&current) || uses_source_ports(&draft);
+//! let after = Engine::new(draft);              // may compile while the store answers:
+//! let tuples = store.flow_tuples(&FlowQuery::new(range), source_ports).await?;
 //! let mut result = preview(&before, &after, &changed_id, &tuples)?;
 //! result.window = Some(Window { from, to });
 //! ```
@@ -14,7 +15,8 @@
 //!   -> Result<Preview, PreviewError>`: `before` is the engine of the running inventory,
 //!   `after` the engine of the draft (the same inventory with one policy inserted, replaced
 //!   or removed; endpoints, namespaces and network sets must be the same).
-//! - [`needs_source_ports`]`(before, after) -> bool`: whether tuples must keep source ports.
+//! - [`uses_source_ports`]`(inventory) -> bool`: whether tuples must keep source ports (when
+//!   either inventory's rules look at them).
 //! - [`Preview`] serialises to the JSON of docs/api.md's "Preview" section.
 //!
 //! # How
@@ -174,9 +176,16 @@ pub enum PreviewError {
     UnknownPolicy(PolicyId),
 }
 
-/// Whether any rule of either engine looks at source ports, so tuples must keep them.
-pub fn needs_source_ports(before: &Engine, after: &Engine) -> bool {
-    before.uses_src_ports || after.uses_src_ports
+/// Whether any rule of the inventory looks at source ports: what an engine built from it
+/// records, known before it is built, so that the tuple query can run while the draft's
+/// engine compiles.
+pub fn uses_source_ports(inventory: &flowlens_model::Inventory) -> bool {
+    inventory.policies.iter().any(|p| {
+        p.ingress
+            .iter()
+            .chain(&p.egress)
+            .any(|r| !r.source.ports.is_empty() || !r.source.not_ports.is_empty())
+    })
 }
 
 /// One end of a tuple, turned into what the engine evaluates.

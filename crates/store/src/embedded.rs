@@ -27,7 +27,7 @@ use crate::plan::time_filter;
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,
 };
-use crate::schema::{Field, flow_schema, index};
+use crate::schema::{Field, flow_schema, flow_schema_with_views, index};
 use crate::store::Store;
 use crate::udf::SelectorMatches;
 use crate::wal::{self, Wal};
@@ -385,7 +385,10 @@ impl EmbeddedStore {
         }
     }
 
-    fn files_table(&self, files: &[&Arc<DataFile>]) -> Result<DataFrame> {
+    /// The Parquet files as one table. With `text_as_views`, text columns are read as
+    /// `Utf8View` (pointing into Parquet's dictionary pages instead of copying every string),
+    /// for scans that consume the batches themselves.
+    fn files_table(&self, files: &[&Arc<DataFile>], text_as_views: bool) -> Result<DataFrame> {
         let ctx = &self.inner.ctx;
         let urls = files
             .iter()
@@ -400,7 +403,11 @@ impl EmbeddedStore {
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
-            .with_schema(flow_schema());
+            .with_schema(if text_as_views {
+                flow_schema_with_views()
+            } else {
+                flow_schema()
+            });
         let table = ListingTable::try_new(config)?
             .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
         Ok(ctx.read_table(Arc::new(table))?)
@@ -425,6 +432,17 @@ impl EmbeddedStore {
     /// case then costs no per-row comparison); the others are filtered, which also lets the
     /// engine skip their row groups and pages outside the range.
     pub(crate) async fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
+        let mut parts = self.frame_parts(snap, false)?.into_iter();
+        match parts.next() {
+            Some(first) => Ok(parts.try_fold(first, |all, df| all.union(df))?),
+            None => Ok(self.memory_table(&[])?),
+        }
+    }
+
+    /// The snapshot's data as separate tables (files and buffered batches, each inside the
+    /// range or at its edge, the latter filtered on time), for [`Self::frame`] to union or for
+    /// scans that read each on its own (their text columns may then differ in layout).
+    fn frame_parts(&self, snap: &Snapshot, text_as_views: bool) -> Result<Vec<DataFrame>> {
         let range = &snap.range;
         let inside = |min: i64, max: i64| range.contains(min) && range.contains(max);
         let (files_in, files_edge): (Vec<&Arc<DataFile>>, Vec<&Arc<DataFile>>) = snap
@@ -437,14 +455,14 @@ impl EmbeddedStore {
             .partition(|b| inside(b.min_time, b.max_time));
         let mut parts: Vec<DataFrame> = Vec::new();
         if !files_in.is_empty() {
-            parts.push(self.files_table(&files_in)?);
+            parts.push(self.files_table(&files_in, text_as_views)?);
         }
         if !mem_in.is_empty() {
             parts.push(self.memory_table(&mem_in)?);
         }
         let mut edge = Vec::new();
         if !files_edge.is_empty() {
-            edge.push(self.files_table(&files_edge)?);
+            edge.push(self.files_table(&files_edge, text_as_views)?);
         }
         if !mem_edge.is_empty() {
             edge.push(self.memory_table(&mem_edge)?);
@@ -455,11 +473,7 @@ impl EmbeddedStore {
                 None => df,
             });
         }
-        let mut parts = parts.into_iter();
-        match parts.next() {
-            Some(first) => Ok(parts.try_fold(first, |all, df| all.union(df))?),
-            None => Ok(self.memory_table(&[])?),
-        }
+        Ok(parts)
     }
 
     /// The seconds rates are per: the query window, clipped to the stored data when open.
@@ -703,8 +717,8 @@ impl Store for EmbeddedStore {
 
     async fn flow_tuples(&self, query: &FlowQuery, source_ports: bool) -> Result<Vec<FlowTuple>> {
         let snap = self.snapshot(&query.time);
-        let df = self.frame(&snap).await?;
-        crate::tuples::flow_tuples(df, query, source_ports).await
+        let parts = self.frame_parts(&snap, true)?;
+        crate::tuples::flow_tuples(parts, query, source_ports).await
     }
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {

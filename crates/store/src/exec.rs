@@ -21,7 +21,7 @@ use datafusion::logical_expr::{Expr, col, lit, when};
 use flowlens_model::{Action, HitAction, PolicyHit};
 use futures::StreamExt;
 
-fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
+pub(crate) fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
     Ok(match row_filter(query)? {
         Some(predicate) => df.filter(predicate)?,
         None => df,

@@ -195,6 +195,23 @@ pub fn flow_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// [`flow_schema`] with its text columns (not the lists' entries) as `Utf8View`: how a scan
+/// that only reads values asks Parquet for them without copying each string.
+pub(crate) fn flow_schema_with_views() -> SchemaRef {
+    static VIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<ArrowField> = SCHEMA
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => ArrowField::new(f.name(), DataType::Utf8View, f.is_nullable()),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    VIEWS.clone()
+}
+
 /// Column index of a field in [`flow_schema`].
 pub(crate) fn index(field: Field) -> usize {
     field as usize

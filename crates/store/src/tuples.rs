@@ -1,18 +1,29 @@
 //! Distinct flow tuples: the stored flow logs grouped by everything policy evaluation looks
 //! at (both ends, protocol, destination port, reporter, stored action), with counts. The
 //! impact preview evaluates each tuple once instead of every record.
+//!
+//! The grouping is done here rather than by a DataFusion `GROUP BY`: a generic `GROUP BY`
+//! row-encodes every row (label lists included) before hashing it, which was most of the
+//! preview's time. Each partition of the scan instead hashes the columns cell by cell,
+//! compares a row only with the groups of the same hash (so the result is exact), and keeps
+//! one owned copy of each distinct tuple; the partitions' groups are merged at the end.
 
 use crate::error::{Result, StoreError};
-use crate::plan::{column, row_filter};
+use crate::exec::filtered;
+use crate::plan::column;
 use crate::query::FlowQuery;
 use crate::schema::Field;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, LargeStringArray, RecordBatch, StringArray,
+    StringViewArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::lit;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
+use futures::StreamExt;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::hash::Hasher;
 use std::net::IpAddr;
 
 /// The columns of one end: ip, name, name_aggr, namespace, port, type, labels.
@@ -53,173 +64,663 @@ fn bad(reason: String) -> StoreError {
     StoreError::InvalidRecord(reason)
 }
 
-struct Columns<'a>(&'a RecordBatch);
+/// A text column in whichever string layout the scan produced.
+enum Text<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
 
-impl Columns<'_> {
-    fn get(&self, name: &str, want: &DataType) -> Result<ArrayRef> {
-        let array = self
-            .0
-            .column_by_name(name)
-            .ok_or_else(|| bad(format!("tuple result lacks {name}")))?;
-        Ok(if array.data_type() == want {
-            array.clone()
-        } else {
-            cast(array, want)?
+impl<'a> Text<'a> {
+    fn of(array: &'a dyn Array, what: Field) -> Result<Text<'a>> {
+        match array.data_type() {
+            DataType::Utf8 => Ok(Text::Utf8(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Ok(Text::Large(array.as_string::<i64>())),
+            DataType::Utf8View => Ok(Text::View(array.as_string_view())),
+            other => Err(bad(format!("{what} is {other}, not text"))),
+        }
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> Option<&'a str> {
+        match self {
+            Text::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
+            Text::Large(a) => a.is_valid(row).then(|| a.value(row)),
+            Text::View(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
+
+/// One grouping column of a batch.
+enum Column<'a> {
+    /// Null in every row of the batch (addresses and names of aggregated flow logs): hashed
+    /// and compared without reading it.
+    AllNull,
+    Text(Text<'a>),
+    Int(&'a datafusion::arrow::array::Int64Array),
+    /// A list of `key=value` texts, whose entries are stored back to back: a row's list is
+    /// hashed and compared as one byte range plus its entries' lengths.
+    Labels(&'a GenericListArray<i32>, &'a StringArray),
+}
+
+const NULL_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
+
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(bytes);
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// Folds one cell's hash into a row's; the order of columns matters.
+#[inline]
+fn mix(row: u64, cell: u64) -> u64 {
+    (row.rotate_left(23) ^ cell).wrapping_mul(0x5851_f42d_4c95_7f2d)
+}
+
+/// A row's list of labels: the entries' text back to back, and the offsets of the entries in
+/// the list's value array.
+struct LabelsRef<'a> {
+    bytes: &'a [u8],
+    offsets: &'a [i32],
+}
+
+impl LabelsRef<'_> {
+    /// Entry lengths; a null entry counts as empty, which `key=value` entries never are.
+    fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
+        self.offsets.windows(2).map(|w| (w[1] - w[0]) as u32)
+    }
+
+    fn hash(&self) -> u64 {
+        self.lengths()
+            .fold(hash_bytes(self.bytes), |h, len| mix(h, u64::from(len)))
+    }
+}
+
+// A group's key is kept encoded, all groups back to back in one arena, so that comparing a
+// row with its group reads a few consecutive cache lines instead of chasing one allocation per
+// cell. Per cell: a tag byte, then for text a u32 length and the bytes, for an integer its 8
+// bytes, for labels the entry count, each entry's length (u32) and the entries' bytes.
+const TAG_NULL: u8 = 0;
+const TAG_VALUE: u8 = 1;
+
+/// Reads an encoded key.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.0.split_at_checked(n)?;
+        self.0 = tail;
+        Some(head)
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// The tag of the next cell: `Some(false)` for null.
+    #[inline]
+    fn present(&mut self) -> Option<bool> {
+        Some(self.take(1)?[0] == TAG_VALUE)
+    }
+
+    #[inline]
+    fn text(&mut self) -> Option<Option<&'a [u8]>> {
+        if !self.present()? {
+            return Some(None);
+        }
+        let len = self.u32()? as usize;
+        Some(Some(self.take(len)?))
+    }
+
+    #[inline]
+    fn int(&mut self) -> Option<Option<i64>> {
+        if !self.present()? {
+            return Some(None);
+        }
+        Some(Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?)))
+    }
+
+    /// Entry lengths and the entries' bytes.
+    #[inline]
+    fn labels(&mut self) -> Option<Option<(&'a [u8], &'a [u8])>> {
+        if !self.present()? {
+            return Some(None);
+        }
+        let n = self.u32()? as usize;
+        let lengths = self.take(n.checked_mul(4)?)?;
+        let total = lengths
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+            .sum();
+        Some(Some((lengths, self.take(total)?)))
+    }
+}
+
+impl<'a> Column<'a> {
+    #[inline]
+    fn labels_at(&self, row: usize) -> Option<LabelsRef<'a>> {
+        let Column::Labels(list, values) = self else {
+            return None;
+        };
+        if list.is_null(row) {
+            return None;
+        }
+        let rows = list.value_offsets();
+        let offsets = &values.value_offsets()[rows[row] as usize..=rows[row + 1] as usize];
+        let data = values.value_data();
+        Some(LabelsRef {
+            bytes: &data[offsets[0] as usize..offsets[offsets.len() - 1] as usize],
+            offsets,
         })
     }
 
-    fn texts(&self, f: Field) -> Result<Vec<Option<String>>> {
-        let array = self.get(f.name(), &DataType::Utf8)?;
-        let array = array.as_string::<i32>();
-        Ok((0..array.len())
-            .map(|i| array.is_valid(i).then(|| array.value(i).to_string()))
-            .collect())
-    }
-
-    fn ints(&self, name: &str) -> Result<Vec<Option<i64>>> {
-        let array = self.get(name, &DataType::Int64)?;
-        let array = array.as_primitive::<Int64Type>();
-        Ok((0..array.len())
-            .map(|i| array.is_valid(i).then(|| array.value(i)))
-            .collect())
-    }
-
-    fn counters(&self, name: &str) -> Result<Vec<u64>> {
-        let array = self.get(name, &DataType::UInt64)?;
-        let array = array.as_primitive::<UInt64Type>();
-        Ok((0..array.len())
-            .map(|i| if array.is_valid(i) { array.value(i) } else { 0 })
-            .collect())
-    }
-
-    fn labels(&self, f: Field) -> Result<Vec<Labels>> {
-        let array = self
-            .0
-            .column_by_name(f.name())
-            .ok_or_else(|| bad(format!("tuple result lacks {f}")))?;
-        let list = array
-            .as_list_opt::<i32>()
-            .ok_or_else(|| bad(format!("{f} is not a list")))?;
-        let values = list
-            .values()
-            .as_string_opt::<i32>()
-            .ok_or_else(|| bad(format!("{f} is not a list of text")))?;
-        let offsets = list.value_offsets();
-        (0..list.len())
-            .map(|row| {
-                if list.is_null(row) {
-                    return Ok(Labels::new());
+    /// Folds this column's cells into the rows' hashes.
+    fn hash_into(&self, hashes: &mut [u64]) {
+        match self {
+            Column::AllNull => {
+                for h in hashes.iter_mut() {
+                    *h = mix(*h, NULL_HASH);
                 }
-                (offsets[row] as usize..offsets[row + 1] as usize)
-                    .filter(|&i| values.is_valid(i))
-                    .map(|i| {
-                        let pair = values.value(i);
-                        pair.split_once('=')
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .ok_or_else(|| bad(format!("{f} entry {pair:?} is not key=value")))
-                    })
-                    .collect()
+            }
+            Column::Text(t) => {
+                for (row, h) in hashes.iter_mut().enumerate() {
+                    *h = mix(
+                        *h,
+                        t.get(row).map_or(NULL_HASH, |s| hash_bytes(s.as_bytes())),
+                    );
+                }
+            }
+            Column::Int(a) => {
+                for (row, h) in hashes.iter_mut().enumerate() {
+                    let cell = if a.is_valid(row) {
+                        hash_bytes(&a.value(row).to_le_bytes())
+                    } else {
+                        NULL_HASH
+                    };
+                    *h = mix(*h, cell);
+                }
+            }
+            Column::Labels(..) => {
+                for (row, h) in hashes.iter_mut().enumerate() {
+                    *h = mix(*h, self.labels_at(row).map_or(NULL_HASH, |l| l.hash()));
+                }
+            }
+        }
+    }
+
+    /// Whether the row's cell equals the next encoded one (which it consumes).
+    #[inline]
+    fn same(&self, row: usize, key: &mut Reader<'_>) -> bool {
+        match self {
+            Column::AllNull => key.present() == Some(false),
+            Column::Text(t) => key
+                .text()
+                .is_some_and(|v| v == t.get(row).map(str::as_bytes)),
+            Column::Int(a) => key
+                .int()
+                .is_some_and(|v| v == a.is_valid(row).then(|| a.value(row))),
+            Column::Labels(..) => {
+                let Some(stored) = key.labels() else {
+                    return false;
+                };
+                match (self.labels_at(row), stored) {
+                    (None, None) => true,
+                    (Some(l), Some((lengths, bytes))) => {
+                        l.bytes == bytes
+                            && lengths.len() / 4 == l.offsets.len() - 1
+                            && l.lengths()
+                                .zip(lengths.chunks_exact(4))
+                                .all(|(len, c)| len.to_le_bytes() == c)
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        let text = |bytes: &[u8], out: &mut Vec<u8>| {
+            out.push(TAG_VALUE);
+            out.extend((bytes.len() as u32).to_le_bytes());
+            out.extend(bytes);
+        };
+        match self {
+            Column::AllNull => out.push(TAG_NULL),
+            Column::Text(t) => match t.get(row) {
+                Some(s) => text(s.as_bytes(), out),
+                None => out.push(TAG_NULL),
+            },
+            Column::Int(a) if a.is_valid(row) => {
+                out.push(TAG_VALUE);
+                out.extend(a.value(row).to_le_bytes());
+            }
+            Column::Int(_) => out.push(TAG_NULL),
+            Column::Labels(..) => match self.labels_at(row) {
+                Some(l) => {
+                    out.push(TAG_VALUE);
+                    out.extend(((l.offsets.len() - 1) as u32).to_le_bytes());
+                    for len in l.lengths() {
+                        out.extend(len.to_le_bytes());
+                    }
+                    out.extend(l.bytes);
+                }
+                None => out.push(TAG_NULL),
+            },
+        }
+    }
+}
+
+/// A distinct tuple found so far.
+struct Group {
+    hash: u64,
+    /// Its encoded key: `arena[key.0..key.1]`.
+    key: (usize, usize),
+    flow_logs: u64,
+    num_flows: u64,
+    /// The next group with the same hash (`u32::MAX`: none).
+    next: u32,
+}
+
+/// The distinct tuples of one partition (or, after merging, of the whole scan).
+#[derive(Default)]
+struct Groups {
+    groups: Vec<Group>,
+    arena: Vec<u8>,
+    /// Hash → first group with that hash.
+    heads: FxHashMap<u64, u32>,
+}
+
+impl Groups {
+    fn key(&self, g: &Group) -> &[u8] {
+        &self.arena[g.key.0..g.key.1]
+    }
+
+    /// The group whose key `same` accepts, among those with this hash.
+    fn find(&self, hash: u64, same: impl Fn(&[u8]) -> bool) -> Option<usize> {
+        let mut at = *self.heads.get(&hash)?;
+        while at != u32::MAX {
+            let g = &self.groups[at as usize];
+            if same(self.key(g)) {
+                return Some(at as usize);
+            }
+            at = g.next;
+        }
+        None
+    }
+
+    /// Adds a group whose key was just encoded at the end of the arena, from `start`.
+    fn insert(&mut self, hash: u64, start: usize, flow_logs: u64, num_flows: u64) {
+        let id = self.groups.len() as u32;
+        let next = self.heads.insert(hash, id).unwrap_or(u32::MAX);
+        self.groups.push(Group {
+            hash,
+            key: (start, self.arena.len()),
+            flow_logs,
+            num_flows,
+            next,
+        });
+    }
+
+    fn add_batch(&mut self, batch: &RecordBatch, fields: &[Field]) -> Result<()> {
+        // Integer columns arrive as Int32 or Int64; one type keeps the cells comparable.
+        let ints: Vec<Option<ArrayRef>> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f {
+                Field::SourcePort | Field::DestPort => {
+                    cast(batch.column(i), &DataType::Int64).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let columns: Vec<Column> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| {
+                if let Some(int) = &ints[i] {
+                    return Ok(if int.null_count() == int.len() {
+                        Column::AllNull
+                    } else {
+                        Column::Int(int.as_primitive::<Int64Type>())
+                    });
+                }
+                let array = batch.column(i);
+                if array.null_count() == array.len() {
+                    return Ok(Column::AllNull);
+                }
+                if matches!(f, Field::SourceLabels | Field::DestLabels) {
+                    let list = array
+                        .as_list_opt::<i32>()
+                        .ok_or_else(|| bad(format!("{f} is not a list")))?;
+                    let values = list
+                        .values()
+                        .as_string_opt::<i32>()
+                        .ok_or_else(|| bad(format!("{f} is not a list of text")))?;
+                    return Ok(Column::Labels(list, values));
+                }
+                Ok(Column::Text(Text::of(array.as_ref(), f)?))
+            })
+            .collect::<Result<_>>()?;
+        let flows = cast(batch.column(fields.len()), &DataType::UInt64)?;
+        let flows = flows.as_primitive::<UInt64Type>();
+
+        let mut hashes = vec![0u64; batch.num_rows()];
+        for c in &columns {
+            c.hash_into(&mut hashes);
+        }
+        #[cfg(test)]
+        if tests::COLLIDE.load(std::sync::atomic::Ordering::Relaxed) {
+            hashes.fill(0);
+        }
+        // Looking every row's hash up first, in a loop of independent lookups, lets the CPU
+        // overlap the cache misses; the second loop then mostly finds its group waiting. A
+        // group inserted in between is found by the full search the second loop falls back to.
+        let first: Vec<u32> = hashes
+            .iter()
+            .map(|h| self.heads.get(h).copied().unwrap_or(u32::MAX))
+            .collect();
+        for (row, (&hash, &candidate)) in hashes.iter().zip(&first).enumerate() {
+            let num_flows = if flows.is_valid(row) {
+                flows.value(row)
+            } else {
+                0
+            };
+            let same = |key: &[u8]| {
+                let mut key = Reader(key);
+                columns.iter().all(|c| c.same(row, &mut key))
+            };
+            let found = match self.groups.get(candidate as usize) {
+                Some(g) if same(self.key(g)) => Some(candidate as usize),
+                _ => self.find(hash, same),
+            };
+            match found {
+                Some(g) => {
+                    self.groups[g].flow_logs += 1;
+                    self.groups[g].num_flows += num_flows;
+                }
+                None => {
+                    let start = self.arena.len();
+                    for c in &columns {
+                        c.encode(row, &mut self.arena);
+                    }
+                    self.insert(hash, start, 1, num_flows);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Groups) {
+        for g in &other.groups {
+            let key = other.key(g);
+            match self.find(g.hash, |k| k == key) {
+                Some(at) => {
+                    self.groups[at].flow_logs += g.flow_logs;
+                    self.groups[at].num_flows += g.num_flows;
+                }
+                None => {
+                    let start = self.arena.len();
+                    self.arena.extend(key);
+                    self.insert(g.hash, start, g.flow_logs, g.num_flows);
+                }
+            }
+        }
+    }
+}
+
+/// Turns a group's encoded key (in `group_fields` order) back into a tuple.
+struct Decoder<'a>(Reader<'a>);
+
+impl<'a> Decoder<'a> {
+    fn torn() -> StoreError {
+        bad("a grouped tuple's key is shorter than its columns".into())
+    }
+
+    fn text(&mut self) -> Result<Option<&'a str>> {
+        self.0
+            .text()
+            .ok_or_else(Self::torn)?
+            .map(|b| std::str::from_utf8(b).map_err(|_| bad("tuple text is not UTF-8".into())))
+            .transpose()
+    }
+
+    fn string(&mut self) -> Result<Option<String>> {
+        Ok(self.text()?.map(str::to_string))
+    }
+
+    fn labels(&mut self, f: Field) -> Result<Labels> {
+        let Some((lengths, bytes)) = self.0.labels().ok_or_else(Self::torn)? else {
+            return Ok(Labels::new());
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad(format!("{f} is not UTF-8")))?;
+        let mut rest = text;
+        lengths
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+            .filter(|&len| len > 0)
+            .map(|len| {
+                let pair = rest
+                    .get(..len)
+                    .ok_or_else(|| bad(format!("{f} entry lengths do not fit its text")))?;
+                rest = &rest[len..];
+                pair.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| bad(format!("{f} entry {pair:?} is not key=value")))
             })
             .collect()
     }
 
-    fn ends(&self, fields: EndFields, with_port: bool) -> Result<Vec<FlowEnd>> {
-        let [ip, name, name_aggr, namespace, port, endpoint_type, labels] = fields;
-        let ips = self.texts(ip)?;
-        let names = self.texts(name)?;
-        let aggrs = self.texts(name_aggr)?;
-        let namespaces = self.texts(namespace)?;
-        let ports = if with_port {
-            Some(self.ints(port.name())?)
+    fn end(&mut self, fields: EndFields, with_port: bool) -> Result<FlowEnd> {
+        let [ip, _, _, _, _, _, labels] = fields;
+        let ip_text = self.text()?;
+        let name = self.string()?;
+        let name_aggr = self.string()?;
+        let namespace = self.string()?;
+        let port = if with_port {
+            self.0.int().ok_or_else(Self::torn)?
         } else {
             None
         };
-        let types = self.texts(endpoint_type)?;
+        let endpoint_type = self.text()?;
         let labels = self.labels(labels)?;
-        let mut out = Vec::with_capacity(ips.len());
-        for (i, ((((ip_text, name), aggr), namespace), (ty, labels))) in ips
-            .into_iter()
-            .zip(names)
-            .zip(aggrs)
-            .zip(namespaces)
-            .zip(types.into_iter().zip(labels))
-            .enumerate()
-        {
-            out.push(FlowEnd {
-                ip: ip_text
-                    .map(|t| {
-                        t.parse::<IpAddr>()
-                            .map_err(|_| bad(format!("{ip} {t:?} is not an IP")))
-                    })
-                    .transpose()?,
-                name,
-                name_aggr: aggr.unwrap_or_else(|| "-".into()),
-                namespace,
-                port: ports
-                    .as_ref()
-                    .and_then(|p| p[i])
-                    .and_then(|p| u16::try_from(p).ok()),
-                endpoint_type: ty.as_deref().and_then(EndpointType::parse),
-                labels,
-            });
-        }
-        Ok(out)
+        Ok(FlowEnd {
+            ip: ip_text
+                .map(|t| {
+                    t.parse::<IpAddr>()
+                        .map_err(|_| bad(format!("{ip} {t:?} is not an IP")))
+                })
+                .transpose()?,
+            name,
+            name_aggr: name_aggr.unwrap_or_else(|| "-".into()),
+            namespace,
+            port: port.and_then(|p| u16::try_from(p).ok()),
+            endpoint_type: endpoint_type.and_then(EndpointType::parse),
+            labels,
+        })
+    }
+
+    fn tuple(mut self, source_ports: bool, group: &Group) -> Result<FlowTuple> {
+        let source = self.end(SOURCE, source_ports)?;
+        let dest = self.end(DEST, true)?;
+        let proto = self.text()?.unwrap_or_default();
+        let proto = crate::decode::parse_proto(proto)
+            .ok_or_else(|| bad(format!("proto {proto:?} is not a protocol")))?;
+        let reporter = self.text()?.unwrap_or_default();
+        let reporter = Reporter::parse(reporter)
+            .ok_or_else(|| bad(format!("reporter {reporter:?} is not src or dst")))?;
+        let action = self.text()?.unwrap_or_default();
+        let action = Action::parse(action)
+            .ok_or_else(|| bad(format!("action {action:?} is not allow or deny")))?;
+        Ok(FlowTuple {
+            source,
+            dest,
+            proto,
+            reporter,
+            action,
+            flow_logs: group.flow_logs,
+            num_flows: group.num_flows,
+        })
     }
 }
 
-/// Groups the rows of `df` matching `query` into tuples. With `source_ports` false the
-/// source port is left out of the grouping (and of the tuples), which keeps the number of
-/// groups down when no rule looks at source ports.
+/// Groups the rows of `parts` (tables that together hold the data) matching `query` into
+/// tuples. With `source_ports` false the source port is left out of the grouping (and of the
+/// tuples), which keeps the number of groups down when no rule looks at source ports.
 pub(crate) async fn flow_tuples(
-    df: DataFrame,
+    parts: Vec<DataFrame>,
     query: &FlowQuery,
     source_ports: bool,
 ) -> Result<Vec<FlowTuple>> {
-    let matching = match row_filter(query)? {
-        Some(predicate) => df.filter(predicate)?,
-        None => df,
-    };
     let fields = group_fields(source_ports);
-    let batches = matching
-        .aggregate(
-            fields.iter().map(|f| column(*f)).collect(),
-            vec![
-                count(lit(1)).alias("flow_logs"),
-                sum(column(Field::NumFlows)).alias("num_flows"),
-            ],
-        )?
-        .collect()
-        .await?;
-    let mut tuples = Vec::new();
-    for batch in &batches {
-        let c = Columns(batch);
-        let sources = c.ends(SOURCE, source_ports)?;
-        let dests = c.ends(DEST, true)?;
-        let protos = c.texts(Field::Proto)?;
-        let reporters = c.texts(Field::Reporter)?;
-        let actions = c.texts(Field::Action)?;
-        let flow_logs = c.counters("flow_logs")?;
-        let num_flows = c.counters("num_flows")?;
-        for (i, (source, dest)) in sources.into_iter().zip(dests).enumerate() {
-            let proto = protos[i].as_deref().unwrap_or_default();
-            let proto = crate::decode::parse_proto(proto)
-                .ok_or_else(|| bad(format!("proto {proto:?} is not a protocol")))?;
-            let reporter = reporters[i].as_deref().unwrap_or_default();
-            let reporter = Reporter::parse(reporter)
-                .ok_or_else(|| bad(format!("reporter {reporter:?} is not src or dst")))?;
-            let action = actions[i].as_deref().unwrap_or_default();
-            let action = Action::parse(action)
-                .ok_or_else(|| bad(format!("action {action:?} is not allow or deny")))?;
-            tuples.push(FlowTuple {
-                source,
-                dest,
-                proto,
-                reporter,
-                action,
-                flow_logs: flow_logs[i],
-                num_flows: num_flows[i],
-            });
+    let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
+    projection.push(column(Field::NumFlows));
+    let mut streams = Vec::new();
+    for df in parts {
+        streams.extend(
+            filtered(df, query)?
+                .select(projection.clone())?
+                .execute_stream_partitioned()
+                .await?,
+        );
+    }
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let fields = fields.clone();
+            tokio::spawn(async move {
+                let mut groups = Groups::default();
+                while let Some(batch) = stream.next().await {
+                    groups.add_batch(&batch?, &fields)?;
+                }
+                Ok::<_, StoreError>(groups)
+            })
+        })
+        .collect();
+    let mut all = Groups::default();
+    for task in tasks {
+        let groups = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
+        if all.groups.is_empty() {
+            all = groups;
+        } else {
+            all.merge(groups);
         }
     }
-    Ok(tuples)
+    all.groups
+        .iter()
+        .map(|g| Decoder(Reader(all.key(g))).tuple(source_ports, g))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::sample_flow;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+    use flowlens_model::{FlowLog, Protocol};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    /// Makes every row hash alike, so that only the comparison of cells tells tuples apart.
+    pub(super) static COLLIDE: AtomicBool = AtomicBool::new(false);
+
+    /// Flow logs that differ from the first in one grouped column each, or only in the split
+    /// of the same label text into entries.
+    fn variants() -> Vec<FlowLog> {
+        let base = sample_flow(0, 1_000);
+        let mut out = vec![base.clone()];
+        let mut vary = |f: &dyn Fn(&mut FlowLog)| {
+            let mut log = base.clone();
+            f(&mut log);
+            out.push(log);
+        };
+        vary(&|l| l.source.ip = Some("10.0.0.1".parse().unwrap()));
+        vary(&|l| l.dest.name = Some("app-0-abc".into()));
+        vary(&|l| l.source.name_aggr = "other-*".into());
+        vary(&|l| l.dest.namespace = None);
+        vary(&|l| l.dest.port = None);
+        vary(&|l| l.dest.port = Some(81));
+        vary(&|l| l.source.endpoint_type = Some(EndpointType::Hep));
+        vary(&|l| l.source.labels.clear());
+        vary(&|l| {
+            l.dest.labels = [("ab".to_string(), "cd=e".to_string())].into();
+        });
+        vary(&|l| {
+            l.dest.labels = [
+                ("ab".to_string(), "c".to_string()),
+                ("d".to_string(), "e".to_string()),
+            ]
+            .into();
+        });
+        vary(&|l| l.proto = Protocol::Udp);
+        vary(&|l| l.reporter = Reporter::Dst);
+        vary(&|l| l.action = Action::Deny);
+        out
+    }
+
+    #[tokio::test]
+    async fn rows_with_the_same_hash_are_told_apart_by_their_cells() {
+        COLLIDE.store(true, std::sync::atomic::Ordering::Relaxed);
+        let logs = variants();
+        // Two copies of each, in two partitions; the first also has a batch in which
+        // addresses and names are null in every row.
+        // Batches larger than DataFusion's batch size, so that none is coalesced with another.
+        let batch = |logs: &[FlowLog]| {
+            let repeated: Vec<FlowLog> = logs.iter().cycle().take(9_000).cloned().collect();
+            crate::encode_flows(&repeated, 0).unwrap()
+        };
+        let all_null: Vec<FlowLog> = logs
+            .iter()
+            .filter(|l| l.source.ip.is_none() && l.dest.name.is_none())
+            .cloned()
+            .collect();
+        let table = MemTable::try_new(
+            crate::schema::record_schema(),
+            vec![vec![batch(&logs), batch(&all_null)], vec![batch(&logs)]],
+        )
+        .unwrap();
+        let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
+        let query = FlowQuery::new(crate::TimeRange::all());
+        let tuples = flow_tuples(vec![df], &query, false).await.unwrap();
+        COLLIDE.store(false, std::sync::atomic::Ordering::Relaxed);
+
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for t in &tuples {
+            *counts
+                .entry(format!(
+                    "{:?}{:?}{:?}{:?}{:?}",
+                    t.source, t.dest, t.proto, t.reporter, t.action
+                ))
+                .or_default() += t.flow_logs;
+        }
+        assert_eq!(tuples.len(), logs.len(), "one tuple per variant");
+        assert_eq!(counts.len(), logs.len(), "no two tuples alike");
+        let base_count = tuples
+            .iter()
+            .find(|t| {
+                t.dest.labels == logs[0].dest.labels
+                    && t.dest.port == Some(80)
+                    && t.proto == Protocol::Tcp
+                    && t.action == Action::Allow
+                    && t.reporter == Reporter::Src
+                    && t.source.ip.is_none()
+                    && t.dest.name.is_none()
+                    && t.source.name_aggr == logs[0].source.name_aggr
+                    && t.dest.namespace.is_some()
+                    && !t.source.labels.is_empty()
+                    && t.source.endpoint_type == Some(EndpointType::Wep)
+            })
+            .map(|t| t.flow_logs);
+        let per_batch = |n: usize| (9_000 / n + usize::from(9_000 % n > 0)) as u64;
+        assert_eq!(
+            base_count,
+            Some(2 * per_batch(logs.len()) + per_batch(all_null.len())),
+            "the base log, in both partitions and in the all-null batch"
+        );
+    }
 }

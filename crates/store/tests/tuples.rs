@@ -67,3 +67,113 @@ async fn tuples_group_records_and_keep_what_evaluation_needs() {
         .unwrap();
     assert_eq!(window.iter().map(|t| t.flow_logs).sum::<u64>(), 2);
 }
+
+/// The tuple grouping against a plain grouping of the same flow logs, on pseudo-random logs
+/// spread over Parquet files, buffered batches and a window that cuts files at both edges.
+#[tokio::test]
+async fn tuples_match_a_plain_grouping_of_random_logs() {
+    use flowlens_model::{FlowLog, FlowTuple};
+    use std::collections::BTreeMap;
+
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut random_log = |t: i64| -> FlowLog {
+        let namespaces = ["shop", "dev", "prod"];
+        let apps = ["web", "db", "api", "cache"];
+        let mut log = flow(
+            (namespaces[next(3) as usize], apps[next(4) as usize]),
+            (namespaces[next(3) as usize], apps[next(4) as usize]),
+            if next(4) == 0 {
+                Action::Deny
+            } else {
+                Action::Allow
+            },
+            t,
+            1 + next(9),
+        );
+        for end in [&mut log.source, &mut log.dest] {
+            match next(4) {
+                0 => {
+                    end.ip = None;
+                    end.name = None;
+                }
+                1 => end.labels.clear(),
+                2 => {
+                    end.labels.insert("tier".into(), format!("t{}", next(3)));
+                }
+                _ => {}
+            }
+        }
+        log.source.port = (next(3) > 0).then(|| 40_000 + next(4) as u16);
+        log.dest.port = [Some(80), Some(443), None][next(3) as usize];
+        if next(5) == 0 {
+            log.reporter = Reporter::Src;
+        }
+        log
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut all = Vec::new();
+    for round in 0..4 {
+        let logs: Vec<FlowLog> = (0..400)
+            .map(|i| random_log(1_000 + round * 100 + i % 100))
+            .collect();
+        all.extend(logs.clone());
+        store.append(logs).await.unwrap();
+        // The last round stays buffered in memory.
+        if round < 3 {
+            store.flush().await.unwrap();
+        }
+    }
+
+    type Key = String;
+    let key = |t: &FlowTuple| {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            t.source, t.dest, t.proto, t.reporter, t.action
+        )
+    };
+    for (range, source_ports) in [
+        (TimeRange::all(), false),
+        (TimeRange::all(), true),
+        (TimeRange::new(1_050, 1_350), false),
+    ] {
+        let mut expected: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+        for log in all.iter().filter(|l| range.contains(l.end_time)) {
+            let mut source = log.source.clone();
+            if !source_ports {
+                source.port = None;
+            }
+            let tuple = FlowTuple {
+                source,
+                dest: log.dest.clone(),
+                proto: log.proto,
+                reporter: log.reporter,
+                action: log.action,
+                flow_logs: 0,
+                num_flows: 0,
+            };
+            let counts = expected.entry(key(&tuple)).or_default();
+            counts.0 += 1;
+            counts.1 += log.num_flows;
+        }
+        let tuples = store
+            .flow_tuples(&FlowQuery::new(range), source_ports)
+            .await
+            .unwrap();
+        let got: BTreeMap<Key, (u64, u64)> = tuples
+            .iter()
+            .map(|t| (key(t), (t.flow_logs, t.num_flows)))
+            .collect();
+        assert_eq!(got.len(), tuples.len(), "a tuple came out twice");
+        assert_eq!(
+            got, expected,
+            "range {range:?}, source ports {source_ports}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use clap::Args;
 use flowlens_manifests::LoadOptions;
 use flowlens_model::PolicyId;
 use flowlens_policy::Engine;
-use flowlens_policy::preview::{ChangeKind, Preview, Window, needs_source_ports, preview};
+use flowlens_policy::preview::{ChangeKind, Preview, Window, preview, uses_source_ports};
 use flowlens_store::{FlowQuery, Store, TimeRange};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,8 +69,10 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("give --policy FILE or --delete ID"),
     };
+    let source_ports = uses_source_ports(&current) || uses_source_ports(&draft);
     let before = Engine::new(current);
-    let after = Engine::new(Arc::new(draft));
+    // The draft's engine compiles while the store groups the window's flows.
+    let after = std::thread::spawn(move || Engine::new(Arc::new(draft)));
 
     let runtime = super::runtime()?;
     let store = super::open_store(&args.data)?;
@@ -86,10 +88,13 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
             }
         };
         let tuples = store
-            .flow_tuples(&FlowQuery::new(range), needs_source_ports(&before, &after))
+            .flow_tuples(&FlowQuery::new(range), source_ports)
             .await?;
         Ok::<_, anyhow::Error>((range, tuples))
     })?;
+    let after = after
+        .join()
+        .map_err(|_| anyhow!("compiling the draft's policies failed"))?;
     let mut result = preview(&before, &after, &id, &tuples)?;
     if !window.is_all() {
         result.window = Some(Window {

@@ -454,14 +454,15 @@ pub async fn preview(
     }
     let time = time_of(&state, &p)?;
     let before = world.engine.clone();
-    let after = tokio::task::spawn_blocking(move || Arc::new(Engine::new(Arc::new(inventory))))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let source_ports = preview::needs_source_ports(&before, &after);
+    let source_ports =
+        preview::uses_source_ports(&world.inventory) || preview::uses_source_ports(&inventory);
+    // The draft's engine compiles while the store groups the window's flows.
+    let after = tokio::task::spawn_blocking(move || Arc::new(Engine::new(Arc::new(inventory))));
     let tuples = state
         .store()
         .flow_tuples(&FlowQuery::new(time), source_ports)
         .await?;
+    let after = after.await.map_err(|e| ApiError::internal(e.to_string()))?;
     let result =
         tokio::task::spawn_blocking(move || preview::preview(&before, &after, &id, &tuples))
             .await
