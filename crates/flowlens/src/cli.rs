@@ -212,6 +212,36 @@ pub struct SimulateArgs {
     /// Write attributed Calico flow logs instead of raw records.
     #[arg(long)]
     pub calico: bool,
+    /// With --calico: how the records are aggregated.
+    #[command(flatten)]
+    pub aggregation: AggregationOptions,
+}
+
+/// How raw records are aggregated into flow logs.
+#[derive(Args, Debug, Clone)]
+pub struct AggregationOptions {
+    /// Aggregation level for allowed flows (Calico's 0-3).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub allowed_level: u8,
+    /// Aggregation level for denied flows (Calico's 0-3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub denied_level: u8,
+    /// Aggregation time bucket, e.g. 15s or 1m.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+}
+
+impl AggregationOptions {
+    pub fn config(&self) -> flowlens_pipeline::AggregationConfig {
+        use flowlens_pipeline::AggregationLevel;
+        flowlens_pipeline::AggregationConfig {
+            allowed: AggregationLevel::from_number(self.allowed_level)
+                .unwrap_or(AggregationLevel::PodPrefix),
+            denied: AggregationLevel::from_number(self.denied_level)
+                .unwrap_or(AggregationLevel::SourcePorts),
+            interval_secs: self.interval.as_secs().max(1) as i64,
+        }
+    }
 }
 
 /// How snapshots are read.
@@ -363,15 +393,8 @@ pub struct IngestArgs {
     pub files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
     pub format: InputFormatArg,
-    /// Aggregation level for allowed flows (Calico's 0-3).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
-    pub allowed_level: u8,
-    /// Aggregation level for denied flows (Calico's 0-3).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
-    pub denied_level: u8,
-    /// Aggregation time bucket, e.g. 15s or 1m.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-    pub interval: std::time::Duration,
+    #[command(flatten)]
+    pub aggregation: AggregationOptions,
     /// Keep reading the (last) file as it grows, until interrupted.
     #[arg(long)]
     pub follow: bool,

@@ -3,7 +3,7 @@
 use crate::cli::{IngestArgs, InputFormatArg};
 use anyhow::{Context, Result};
 use flowlens_model::{FlowLog, Inventory};
-use flowlens_pipeline::{AggregationConfig, AggregationLevel, Ingest, InputFormat};
+use flowlens_pipeline::{Ingest, InputFormat};
 use flowlens_policy::Engine;
 use flowlens_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,13 +28,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         None if args.snapshot.is_empty() => Inventory::new(),
         None => crate::snapshot::load(&args.snapshot, &args.options)?.inventory,
     };
-    let config = AggregationConfig {
-        allowed: AggregationLevel::from_number(args.allowed_level)
-            .unwrap_or(AggregationLevel::PodPrefix),
-        denied: AggregationLevel::from_number(args.denied_level)
-            .unwrap_or(AggregationLevel::SourcePorts),
-        interval_secs: args.interval.as_secs().max(1) as i64,
-    };
+    let config = args.aggregation.config();
     let format = match args.format {
         InputFormatArg::Auto => InputFormat::Auto,
         InputFormatArg::Calico => InputFormat::Calico,

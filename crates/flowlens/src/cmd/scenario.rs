@@ -3,7 +3,7 @@
 use crate::cli::{ScaleOptions, ScenarioCommand, ScenarioOptions, SimulateArgs};
 use anyhow::{Context, Result};
 use flowlens_model::PolicyHitFormat;
-use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
+use flowlens_pipeline::{Ingest, InputFormat};
 use flowlens_policy::Engine;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
 use std::io::Write;
@@ -122,7 +122,7 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     let mut ingest = args.calico.then(|| {
         Ingest::new(
             Arc::new(Engine::new(scenario.inventory().clone())),
-            AggregationConfig::default(),
+            args.aggregation.config(),
             InputFormat::Raw,
         )
     });
