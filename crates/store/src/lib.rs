@@ -45,6 +45,7 @@ mod schema;
 mod store;
 #[cfg(test)]
 mod testutil;
+mod texts;
 mod tuples;
 mod udf;
 mod wal;

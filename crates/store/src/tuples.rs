@@ -13,9 +13,9 @@ use crate::exec::filtered;
 use crate::plan::column;
 use crate::query::FlowQuery;
 use crate::schema::Field;
+use crate::texts::Texts;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericListArray, LargeStringArray, RecordBatch, StringArray,
-    StringViewArray,
+    Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
@@ -64,39 +64,12 @@ fn bad(reason: String) -> StoreError {
     StoreError::InvalidRecord(reason)
 }
 
-/// A text column in whichever string layout the scan produced.
-enum Text<'a> {
-    Utf8(&'a StringArray),
-    Large(&'a LargeStringArray),
-    View(&'a StringViewArray),
-}
-
-impl<'a> Text<'a> {
-    fn of(array: &'a dyn Array, what: Field) -> Result<Text<'a>> {
-        match array.data_type() {
-            DataType::Utf8 => Ok(Text::Utf8(array.as_string::<i32>())),
-            DataType::LargeUtf8 => Ok(Text::Large(array.as_string::<i64>())),
-            DataType::Utf8View => Ok(Text::View(array.as_string_view())),
-            other => Err(bad(format!("{what} is {other}, not text"))),
-        }
-    }
-
-    #[inline]
-    fn get(&self, row: usize) -> Option<&'a str> {
-        match self {
-            Text::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
-            Text::Large(a) => a.is_valid(row).then(|| a.value(row)),
-            Text::View(a) => a.is_valid(row).then(|| a.value(row)),
-        }
-    }
-}
-
 /// One grouping column of a batch.
 enum Column<'a> {
     /// Null in every row of the batch (addresses and names of aggregated flow logs): hashed
     /// and compared without reading it.
     AllNull,
-    Text(Text<'a>),
+    Text(Texts<'a>),
     Int(&'a datafusion::arrow::array::Int64Array),
     /// A list of `key=value` texts, whose entries are stored back to back: a row's list is
     /// hashed and compared as one byte range plus its entries' lengths.
@@ -402,7 +375,9 @@ impl Groups {
                         .ok_or_else(|| bad(format!("{f} is not a list of text")))?;
                     return Ok(Column::Labels(list, values));
                 }
-                Ok(Column::Text(Text::of(array.as_ref(), f)?))
+                let texts = Texts::of(array.as_ref())
+                    .ok_or_else(|| bad(format!("{f} is {}, not text", array.data_type())))?;
+                Ok(Column::Text(texts))
             })
             .collect::<Result<_>>()?;
         let flows = cast(batch.column(fields.len()), &DataType::UInt64)?;

@@ -7,10 +7,8 @@
 
 use crate::hits::HitRef;
 use crate::query::PolicyFilter;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, GenericListArray, LargeStringArray, StringArray,
-    StringViewArray,
-};
+use crate::texts::Texts;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, GenericListArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -19,38 +17,6 @@ use datafusion::logical_expr::{
 };
 use flowlens_selector::{Labels, Selector};
 use std::sync::Arc;
-
-/// Text values of a list's child array, whichever string type the engine chose.
-enum Texts<'a> {
-    Utf8(&'a StringArray),
-    Large(&'a LargeStringArray),
-    View(&'a StringViewArray),
-}
-
-impl<'a> Texts<'a> {
-    fn new(array: &'a ArrayRef) -> Result<Texts<'a>> {
-        if let Some(a) = array.as_string_opt::<i32>() {
-            Ok(Texts::Utf8(a))
-        } else if let Some(a) = array.as_string_opt::<i64>() {
-            Ok(Texts::Large(a))
-        } else if let Some(a) = array.as_string_view_opt() {
-            Ok(Texts::View(a))
-        } else {
-            exec_err!(
-                "expected a list of strings, got a list of {}",
-                array.data_type()
-            )
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<&'a str> {
-        match self {
-            Texts::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
-            Texts::Large(a) => a.is_valid(i).then(|| a.value(i)),
-            Texts::View(a) => a.is_valid(i).then(|| a.value(i)),
-        }
-    }
-}
 
 /// One row's `key=value` entries, read in place.
 struct RowLabels<'a, 'b> {
@@ -80,7 +46,12 @@ fn map_list_rows(
         None => return exec_err!("expected a list of strings, got {}", array.data_type()),
     };
     let values = list.values();
-    let texts = Texts::new(values)?;
+    let Some(texts) = Texts::of(values.as_ref()) else {
+        return exec_err!(
+            "expected a list of strings, got a list of {}",
+            values.data_type()
+        );
+    };
     let offsets = list.value_offsets();
     let result: BooleanArray = (0..list.len())
         .map(|row| {
