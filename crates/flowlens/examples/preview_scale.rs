@@ -113,17 +113,7 @@ fn percentile(times: &mut [Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let a = args();
-    // The `scale` figures of docs/benchmarks.md: 2,000 namespaces, 10,000 workloads × 3
-    // pods, 1,000 policies in 5 tiers, 1 M connections/s.
-    let params = ScaleParams {
-        namespaces: 2_000,
-        workloads: 10_000,
-        policies: 1_000,
-        tiers: 5,
-        flows_per_second: 1_000_000.0,
-        endpoints_per_workload: 3,
-        ..ScaleParams::default()
-    };
+    let params = ScaleParams::benchmark();
     let t = Instant::now();
     let scenario = Scenario::scale(&params).expect("scale scenario");
     eprintln!(

@@ -1,25 +1,8 @@
 //! The `flowlens` command line, run as a user would run it.
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn flowlens() -> Command {
-    Command::cargo_bin("flowlens").expect("binary builds")
-}
-
-fn scenarios() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use common::{flowlens, scenarios, stdout};
 
 #[test]
 fn help_is_complete() {

@@ -1,26 +1,11 @@
 //! `flowlens preview` on the FME story: the fixed engine policy (port pool 42000:43000)
 //! turns exactly the engine → core flows on the pool allowed, and nothing else changes.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{flowlens, scenarios, stdout};
 use std::path::{Path, PathBuf};
-
-fn flowlens() -> Command {
-    Command::cargo_bin("flowlens").expect("binary builds")
-}
-
-fn scenarios() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// Ten minutes of simulated FME traffic, attributed and stored at Calico's default level.
 fn fme_store(dir: &Path) -> PathBuf {
@@ -52,6 +37,17 @@ fn fme_store(dir: &Path) -> PathBuf {
     data
 }
 
+/// `flowlens preview` over `data` with the cluster of `manifests`; the caller adds the draft.
+fn preview(data: &Path, manifests: &Path) -> Command {
+    let mut cmd = flowlens();
+    cmd.arg("preview")
+        .arg("--data")
+        .arg(data)
+        .arg("--snapshot")
+        .arg(manifests);
+    cmd
+}
+
 fn sql_count(data: &Path, query: &str) -> u64 {
     let out = stdout(
         flowlens()
@@ -69,12 +65,7 @@ fn the_fix_allows_exactly_the_port_pool_flows() {
     let data = fme_store(dir.path());
     let manifests = scenarios().join("fme/manifests");
     let json = stdout(
-        flowlens()
-            .arg("preview")
-            .arg("--data")
-            .arg(&data)
-            .arg("--snapshot")
-            .arg(&manifests)
+        preview(&data, &manifests)
             .arg("--policy")
             .arg(scenarios().join("fme/steps/fix.yaml"))
             .args(["--since", "1h", "--output", "json"]),
@@ -136,12 +127,7 @@ fn the_fix_allows_exactly_the_port_pool_flows() {
 
     // The same as text.
     let text = stdout(
-        flowlens()
-            .arg("preview")
-            .arg("--data")
-            .arg(&data)
-            .arg("--snapshot")
-            .arg(&manifests)
+        preview(&data, &manifests)
             .arg("--policy")
             .arg(scenarios().join("fme/steps/fix.yaml")),
     );
@@ -151,20 +137,12 @@ fn the_fix_allows_exactly_the_port_pool_flows() {
 
     // Deleting the engine policy: the engines' other allowed traffic has no policy left in
     // the application tier, so its verdict changes too; the preview says so.
-    let json = stdout(
-        flowlens()
-            .arg("preview")
-            .arg("--data")
-            .arg(&data)
-            .arg("--snapshot")
-            .arg(&manifests)
-            .args([
-                "--delete",
-                "np:fme/application.engine-fmeserver",
-                "--output",
-                "json",
-            ]),
-    );
+    let json = stdout(preview(&data, &manifests).args([
+        "--delete",
+        "np:fme/application.engine-fmeserver",
+        "--output",
+        "json",
+    ]));
     let p: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(p["operation"], "delete");
     assert_eq!(p["flow_logs"], total);
@@ -176,12 +154,7 @@ fn the_fix_allows_exactly_the_port_pool_flows() {
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: x, namespace: fme}\nspec:\n  tier: nosuch\n  selector: all()\n",
     )
     .unwrap();
-    let out = flowlens()
-        .arg("preview")
-        .arg("--data")
-        .arg(&data)
-        .arg("--snapshot")
-        .arg(&manifests)
+    let out = preview(&data, &manifests)
         .arg("--policy")
         .arg(&draft)
         .output()

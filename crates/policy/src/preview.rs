@@ -1071,6 +1071,16 @@ spec:
         }
     }
 
+    /// An engine → core flow on the port pool, denied today at egress.
+    fn engine_to_pool_denied(inv: &Inventory) -> FlowTuple {
+        tuple(
+            wep(inv, "engine", None),
+            wep(inv, "core", Some(42001)),
+            Reporter::Src,
+            Action::Deny,
+        )
+    }
+
     fn tuple(source: FlowEnd, dest: FlowEnd, reporter: Reporter, action: Action) -> FlowTuple {
         FlowTuple {
             source,
@@ -1219,12 +1229,7 @@ spec:
         let staged = FIXED.replace("kind: NetworkPolicy", "kind: StagedNetworkPolicy");
         let (before, after, id) = engines(&staged);
         let inv = before.inventory().clone();
-        let t = tuple(
-            wep(&inv, "engine", None),
-            wep(&inv, "core", Some(42001)),
-            Reporter::Src,
-            Action::Deny,
-        );
+        let t = engine_to_pool_denied(&inv);
         let p = preview(&before, &after, &id, &[t]).unwrap();
         assert_eq!(p.compared, Compared::Pending);
         assert_eq!(p.operation, Operation::Create);
@@ -1242,12 +1247,7 @@ spec:
         let id = PolicyId::parse("np:fme/engine").unwrap();
         let after = Engine::new(inv.without_policy(&id).unwrap());
         let before = Engine::new(inv.clone());
-        let t = tuple(
-            wep(&inv, "engine", None),
-            wep(&inv, "core", Some(42001)),
-            Reporter::Src,
-            Action::Deny,
-        );
+        let t = engine_to_pool_denied(&inv);
         let p = preview(&before, &after, &id, &[t]).unwrap();
         assert_eq!(p.operation, Operation::Delete);
         // Without the policy, the namespace profile allows.

@@ -11,20 +11,8 @@ use flowlens_sim::{Generator, ScaleParams, Scenario};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn params() -> ScaleParams {
-    ScaleParams {
-        namespaces: 2_000,
-        workloads: 10_000,
-        policies: 1_000,
-        tiers: 5,
-        flows_per_second: 1_000_000.0,
-        endpoints_per_workload: 3,
-        seed: 1,
-    }
-}
-
 fn benches(c: &mut Criterion) {
-    let params = params();
+    let params = ScaleParams::benchmark();
     let mut group = c.benchmark_group("scale");
     group
         .sample_size(10)

@@ -58,6 +58,22 @@ impl Default for ScaleParams {
     }
 }
 
+impl ScaleParams {
+    /// The size the benchmarks of docs/benchmarks.md use: 2,000 namespaces, 10,000 workloads
+    /// with 3 pods each, 1,000 policies in 5 tiers, 1,000,000 connections per second.
+    pub fn benchmark() -> Self {
+        ScaleParams {
+            namespaces: 2_000,
+            workloads: 10_000,
+            policies: 1_000,
+            tiers: 5,
+            flows_per_second: 1_000_000.0,
+            endpoints_per_workload: 3,
+            seed: 1,
+        }
+    }
+}
+
 /// Pods are numbered into 10.128.0.0/9, services into 10.96.0.0/12.
 const MAX_ENDPOINTS: usize = (1 << 23) - 16;
 const MAX_SERVICES: usize = (1 << 20) - 512;

@@ -1,0 +1,27 @@
+//! Helpers shared by the command-line tests.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+/// The `flowlens` binary built for this test run.
+pub fn flowlens() -> Command {
+    Command::cargo_bin("flowlens").expect("binary builds")
+}
+
+/// The repository's built-in scenarios.
+pub fn scenarios() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// Runs `cmd`, asserts it succeeded, and returns its standard output.
+pub fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
