@@ -39,7 +39,7 @@ fn assert_round_trip(inv: &Inventory, what: &str) {
 
 #[test]
 fn every_scenario_round_trips() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let root = manifest_dir().join("../../scenarios");
     let mut seen = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
@@ -206,4 +206,10 @@ fn every_policy_kind_round_trips() {
         "{tier}"
     );
     assert!(!tier.contains("kind: NetworkPolicy"), "{tier}");
+}
+
+/// The package's directory, read when the test runs rather than when it is compiled: a shared
+/// build cache may hold this test binary built from another checkout.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

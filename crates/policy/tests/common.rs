@@ -15,7 +15,7 @@ pub fn engine_from_yaml(yaml: &str) -> Engine {
 }
 
 pub fn engine_from_scenario(parts: &[&str]) -> Engine {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let root = manifest_dir().join("../../scenarios");
     let paths: Vec<PathBuf> = parts.iter().map(|p| root.join(p)).collect();
     match load_paths(&paths, &LoadOptions::default()) {
         Ok(loaded) => Engine::new(loaded.inventory),
@@ -82,4 +82,10 @@ pub fn flow_from_port(
 
 pub fn strs(items: &[&str]) -> Option<Vec<String>> {
     Some(items.iter().map(|s| s.to_string()).collect())
+}
+
+/// The package's directory, read when the test runs rather than when it is compiled: a shared
+/// build cache may hold this test binary built from another checkout.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

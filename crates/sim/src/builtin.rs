@@ -5,7 +5,9 @@
 //! 2. `./scenarios` (running from a checkout or a release archive);
 //! 3. `scenarios` next to the executable, then `../share/flowlens/scenarios` relative to it
 //!    (installed layouts);
-//! 4. the source tree's `scenarios/` (development builds and tests).
+//! 4. the source tree's `scenarios/` (development builds and tests): under `cargo run` or
+//!    `cargo test` the package directory cargo names at run time, then the one the binary
+//!    was compiled in.
 //!
 //! `scale` is built in code and always available. A binary that embeds the scenario files
 //! can load them with [`Scenario::from_files`] instead.
@@ -37,6 +39,11 @@ pub fn scenarios_dir() -> Option<PathBuf> {
     {
         candidates.push(exe_dir.join("scenarios"));
         candidates.push(exe_dir.join("../share/flowlens/scenarios"));
+    }
+    // The run-time directory first: a shared build cache may hold a binary compiled in
+    // another checkout.
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        candidates.push(PathBuf::from(dir).join("../../scenarios"));
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios"));
     candidates.into_iter().find(|c| c.is_dir())

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p flowlens-store --example query_latency -- \
-//!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--json FILE]
+//!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--json FILE] [--only QUERY]
 //! ```
 //!
 //! Builds the store in DIR (a temporary directory when not given) unless DIR already holds
@@ -29,6 +29,7 @@ struct Args {
     runs: usize,
     level: synth::Level,
     json: Option<String>,
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -38,6 +39,7 @@ fn args() -> Args {
         runs: 20,
         level: synth::Level::Zero,
         json: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +56,7 @@ fn args() -> Args {
                 }
             }
             "--json" => a.json = Some(value()),
+            "--only" => a.only = Some(value()),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -162,6 +165,9 @@ async fn main() {
         "query", "p50 ms", "p95 ms", "rows"
     );
     for (name, query, group) in &queries {
+        if args.only.as_deref().is_some_and(|only| only != *name) {
+            continue;
+        }
         let mut times = Vec::new();
         let mut rows = 0;
         for run in 0..=args.runs {

@@ -204,6 +204,14 @@ fn session() -> SessionContext {
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
+    // The UI's wide groupings (name pairs, graph edges) reduce a partition's rows little:
+    // 417,000 rows of an hour hold 170,000 name pairs. Giving up the partial aggregation as
+    // soon as it keeps more than 30 % of the rows (DataFusion's default: 80 %) measured
+    // 20–30 % faster for those and the same for narrow groupings (namespace pairs).
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.3;
     let ctx = SessionContext::new_with_config(config);
     ctx.register_udf(SelectorMatches::udf());
     ctx

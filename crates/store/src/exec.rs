@@ -12,7 +12,7 @@ use crate::query::{
 };
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -20,6 +20,7 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, col, lit, when};
 use flowlens_model::{Action, HitAction, PolicyHit};
 use futures::StreamExt;
+use std::cmp::Ordering;
 
 pub(crate) fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
     Ok(match row_filter(query)? {
@@ -114,6 +115,8 @@ fn traffic_aggregates() -> Result<Vec<Expr>> {
     Ok(aggs)
 }
 
+/// The columns of a grouping, in [`GroupKey`]'s field order: `aggregate` ranks groups column
+/// by column in this order, as `GroupKey`'s `Ord` would.
 fn group_fields(group_by: GroupBy) -> &'static [Field] {
     use Field as F;
     match group_by {
@@ -174,21 +177,74 @@ impl Out<'_> {
             .map(|i| if array.is_valid(i) { array.value(i) } else { 0 })
             .collect())
     }
+}
 
-    fn texts(&self, name: &str) -> Result<Vec<Option<String>>> {
-        let array = self.array(name, &DataType::Utf8)?;
-        let array = array.as_string::<i32>();
-        Ok((0..array.len())
-            .map(|i| array.is_valid(i).then(|| array.value(i).to_string()))
-            .collect())
+/// One group column of an aggregate result, compared and read row by row in place, so that
+/// only the groups kept after ranking become owned keys.
+enum KeyColumn {
+    Text(Field, ArrayRef),
+    Port(ArrayRef),
+    Action(ArrayRef),
+}
+
+impl KeyColumn {
+    fn read(out: &Out<'_>, field: Field) -> Result<KeyColumn> {
+        Ok(match field {
+            Field::DestPort => KeyColumn::Port(out.array(field.name(), &DataType::Int64)?),
+            Field::Action => KeyColumn::Action(out.array(field.name(), &DataType::Utf8)?),
+            _ => KeyColumn::Text(field, out.array(field.name(), &DataType::Utf8)?),
+        })
     }
 
-    fn ints(&self, name: &str) -> Result<Vec<Option<i64>>> {
-        let array = self.array(name, &DataType::Int64)?;
+    fn text(array: &ArrayRef, row: usize) -> Option<&str> {
+        let array = array.as_string::<i32>();
+        array.is_valid(row).then(|| array.value(row))
+    }
+
+    fn port(array: &ArrayRef, row: usize) -> Option<u16> {
         let array = array.as_primitive::<Int64Type>();
-        Ok((0..array.len())
-            .map(|i| array.is_valid(i).then(|| array.value(i)))
-            .collect())
+        array
+            .is_valid(row)
+            .then(|| array.value(row))
+            .and_then(|p| u16::try_from(p).ok())
+    }
+
+    fn action(array: &ArrayRef, row: usize) -> Option<Action> {
+        KeyColumn::text(array, row).and_then(Action::parse)
+    }
+
+    /// Orders rows `a` and `b` as their [`GroupKey`]s would be ordered.
+    fn cmp(&self, a: usize, b: usize) -> Ordering {
+        match self {
+            KeyColumn::Text(_, array) => KeyColumn::text(array, a).cmp(&KeyColumn::text(array, b)),
+            KeyColumn::Port(array) => KeyColumn::port(array, a).cmp(&KeyColumn::port(array, b)),
+            KeyColumn::Action(array) => {
+                KeyColumn::action(array, a).cmp(&KeyColumn::action(array, b))
+            }
+        }
+    }
+
+    fn set(&self, row: usize, key: &mut GroupKey) {
+        let owned = |array: &ArrayRef| KeyColumn::text(array, row).map(str::to_string);
+        match self {
+            KeyColumn::Port(array) => key.dest_port = KeyColumn::port(array, row),
+            KeyColumn::Action(array) => key.action = KeyColumn::action(array, row),
+            KeyColumn::Text(field, array) => {
+                let slot = match field {
+                    Field::SourceType => &mut key.source_type,
+                    Field::SourceNamespace => &mut key.source_namespace,
+                    Field::SourceNameAggr => &mut key.source_name_aggr,
+                    Field::DestType => &mut key.dest_type,
+                    Field::DestNamespace => &mut key.dest_namespace,
+                    Field::DestNameAggr => &mut key.dest_name_aggr,
+                    Field::DestServiceNamespace => &mut key.dest_service_namespace,
+                    Field::DestServiceName => &mut key.dest_service_name,
+                    Field::Proto => &mut key.proto,
+                    _ => return,
+                };
+                *slot = owned(array);
+            }
+        }
     }
 }
 
@@ -237,22 +293,37 @@ fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
     }
 }
 
+/// The row numbers of the `limit` first rows in `cmp` order, in that order. Selects before
+/// sorting: with many groups and a limit, most rows are never sorted.
+fn ranked(len: usize, limit: usize, cmp: impl Fn(&usize, &usize) -> Ordering) -> Vec<usize> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..len).collect();
+    if limit < len {
+        order.select_nth_unstable_by(limit - 1, &cmp);
+        order.truncate(limit);
+    }
+    order.sort_unstable_by(cmp);
+    order
+}
+
+fn row_limit(query: &FlowQuery) -> usize {
+    query
+        .limit
+        .unwrap_or(MAX_AGGREGATE_ROWS)
+        .min(MAX_AGGREGATE_ROWS)
+}
+
 fn finish(rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Vec<AggregateRow> {
-    // Sort a permutation: rows are large, and moving them dominated with many groups.
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
+    // Rank a permutation: rows are large, and moving them dominated with many groups.
+    let order = ranked(rows.len(), row_limit(query), |&a, &b| {
         let (a, b) = (&rows[a], &rows[b]);
         b.num_flows
             .cmp(&a.num_flows)
             .then(b.pending_num_flows.cmp(&a.pending_num_flows))
             .then_with(|| a.key.cmp(&b.key))
     });
-    order.truncate(
-        query
-            .limit
-            .unwrap_or(MAX_AGGREGATE_ROWS)
-            .min(MAX_AGGREGATE_ROWS),
-    );
     let mut slots: Vec<Option<AggregateRow>> = rows.into_iter().map(Some).collect();
     let mut out: Vec<AggregateRow> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     set_rates(&mut out, window_seconds);
@@ -281,54 +352,40 @@ pub(crate) async fn aggregate(
         )?
         .collect()
         .await?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        let out = Out(batch);
-        let sums = Sums::read(&out)?;
-        let text = |f: Field| -> Result<Option<Vec<Option<String>>>> {
-            fields.contains(&f).then(|| out.texts(f.name())).transpose()
-        };
-        let mut source_type = text(Field::SourceType)?;
-        let mut dest_type = text(Field::DestType)?;
-        let mut dest_service_namespace = text(Field::DestServiceNamespace)?;
-        let mut dest_service_name = text(Field::DestServiceName)?;
-        let mut source_namespace = text(Field::SourceNamespace)?;
-        let mut source_name_aggr = text(Field::SourceNameAggr)?;
-        let mut dest_namespace = text(Field::DestNamespace)?;
-        let mut dest_name_aggr = text(Field::DestNameAggr)?;
-        let mut proto = text(Field::Proto)?;
-        let mut action = text(Field::Action)?;
-        let dest_port = fields
-            .contains(&Field::DestPort)
-            .then(|| out.ints("dest_port"))
-            .transpose()?;
-        for i in 0..batch.num_rows() {
-            let pick = |v: &mut Option<Vec<Option<String>>>| v.as_mut().and_then(|v| v[i].take());
-            let mut row = AggregateRow {
-                key: GroupKey {
-                    source_type: pick(&mut source_type),
-                    source_namespace: pick(&mut source_namespace),
-                    source_name_aggr: pick(&mut source_name_aggr),
-                    dest_type: pick(&mut dest_type),
-                    dest_namespace: pick(&mut dest_namespace),
-                    dest_name_aggr: pick(&mut dest_name_aggr),
-                    dest_service_namespace: pick(&mut dest_service_namespace),
-                    dest_service_name: pick(&mut dest_service_name),
-                    proto: pick(&mut proto),
-                    dest_port: dest_port
-                        .as_ref()
-                        .and_then(|p| p[i])
-                        .and_then(|p| u16::try_from(p).ok()),
-                    action: pick(&mut action).and_then(|a| Action::parse(&a)),
-                    ..GroupKey::default()
-                },
-                ..AggregateRow::default()
-            };
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let batch = concat_batches(&first.schema(), &batches)?;
+    let out = Out(&batch);
+    let sums = Sums::read(&out)?;
+    let keys = fields
+        .iter()
+        .map(|f| KeyColumn::read(&out, *f))
+        .collect::<Result<Vec<_>>>()?;
+    // Ordered as `finish` orders rows (the pending count is zero here), but on the result's
+    // columns: a wide grouping has far more groups than it returns.
+    let flows = &sums.traffic[0];
+    let order = ranked(batch.num_rows(), row_limit(query), |&a, &b| {
+        flows[b].cmp(&flows[a]).then_with(|| {
+            keys.iter()
+                .map(|k| k.cmp(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        })
+    });
+    let mut rows: Vec<AggregateRow> = order
+        .into_iter()
+        .map(|i| {
+            let mut row = AggregateRow::default();
+            for k in &keys {
+                k.set(i, &mut row.key);
+            }
             sums.add_to(i, &mut row);
-            rows.push(row);
-        }
-    }
-    Ok(finish(rows, query, window_seconds))
+            row
+        })
+        .collect();
+    set_rates(&mut rows, window_seconds);
+    Ok(rows)
 }
 
 /// Sums per hit id over the flows whose enforced trace holds the hit, and `num_flows` per
@@ -538,4 +595,42 @@ pub(crate) fn policy_rows(
         })
         .collect();
     Ok(finish(rows, query, window_seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GroupBy, group_fields, ranked};
+    use proptest::prelude::*;
+
+    #[test]
+    fn group_fields_follow_the_group_key_order() {
+        // The service-edge grouping lists every key column, in GroupKey's order.
+        let all = group_fields(GroupBy::ServiceEdge);
+        for g in [
+            GroupBy::NamespacePair,
+            GroupBy::NamePair,
+            GroupBy::Edge,
+            GroupBy::Action,
+        ] {
+            let mut rest = all.iter();
+            for f in group_fields(g) {
+                assert!(rest.any(|a| a == f), "{g:?}: {f} out of order");
+            }
+        }
+    }
+
+    proptest! {
+        /// Selecting then sorting gives the first rows of a full sort, for any limit.
+        #[test]
+        fn ranked_is_the_head_of_a_full_sort(
+            values in proptest::collection::vec(0u8..8, 0..200),
+            limit in 0usize..220,
+        ) {
+            let cmp = |a: &usize, b: &usize| values[*b].cmp(&values[*a]).then(a.cmp(b));
+            let mut all: Vec<usize> = (0..values.len()).collect();
+            all.sort_by(cmp);
+            all.truncate(limit);
+            prop_assert_eq!(ranked(values.len(), limit, cmp), all);
+        }
+    }
 }
