@@ -19,7 +19,7 @@
 use flowlens_model::{FlowLog, PortMatch, RuleAction};
 use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
 use flowlens_policy::Engine;
-use flowlens_policy::preview::{preview, uses_source_ports};
+use flowlens_policy::preview::preview;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
 use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
 use std::sync::Arc;
@@ -194,7 +194,7 @@ async fn main() {
     for run in 0..=a.runs.max(1) {
         // As the server does: the draft's engine compiles while the store groups tuples.
         let t = Instant::now();
-        let source_ports = uses_source_ports(&inventory) || uses_source_ports(&draft);
+        let source_ports = inventory.uses_source_ports() || draft.uses_source_ports();
         let draft_inventory = draft.clone();
         let after = tokio::task::spawn_blocking(move || {
             let t = Instant::now();

@@ -1,6 +1,9 @@
 //! Export then load gives the same policies and tiers, for every scenario and every policy
 //! kind.
 
+mod common;
+
+use common::scenarios_dir;
 use flowlens_manifests::{LoadOptions, export_policies, load_paths, load_str, policy_to_yaml};
 use flowlens_model::{Inventory, Policy};
 use std::path::PathBuf;
@@ -39,7 +42,7 @@ fn assert_round_trip(inv: &Inventory, what: &str) {
 
 #[test]
 fn every_scenario_round_trips() {
-    let root = manifest_dir().join("../../scenarios");
+    let root = scenarios_dir();
     let mut seen = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
@@ -206,10 +209,4 @@ fn every_policy_kind_round_trips() {
         "{tier}"
     );
     assert!(!tier.contains("kind: NetworkPolicy"), "{tier}");
-}
-
-/// The package's directory, read when the test runs rather than when it is compiled: a shared
-/// build cache may hold this test binary built from another checkout.
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

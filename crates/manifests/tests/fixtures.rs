@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{policy, sel};
+use common::{policy, scenarios_dir, sel};
 use flowlens_manifests::{LoadOptions, Loaded, load_paths};
 use flowlens_model::{
     EndpointType, EntityRule, Inventory, PolicyKind, PolicyTypes, PortMatch, Protocol, Rule,
@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 fn scenario(path: &str) -> PathBuf {
-    manifest_dir().join("../../scenarios").join(path)
+    scenarios_dir().join(path)
 }
 
 fn load(paths: &[&str]) -> Loaded {
@@ -687,10 +687,4 @@ fn fixtures_load_the_same_every_time() {
     let a: Inventory = fme().inventory;
     let b: Inventory = fme().inventory;
     assert_eq!(a, b);
-}
-
-/// The package's directory, read when the test runs rather than when it is compiled: a shared
-/// build cache may hold this test binary built from another checkout.
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

@@ -121,6 +121,18 @@ pub enum InventoryEditError {
 }
 
 impl Inventory {
+    /// Whether any rule looks at source ports. When none does, flows that differ only in
+    /// their source port get the same verdict (the engine's cache and the impact preview's
+    /// tuples leave it out).
+    pub fn uses_source_ports(&self) -> bool {
+        self.policies.iter().any(|p| {
+            p.ingress
+                .iter()
+                .chain(&p.egress)
+                .any(|r| !r.source.ports.is_empty() || !r.source.not_ports.is_empty())
+        })
+    }
+
     /// The index of the policy an id names.
     pub fn policy_index(&self, id: &PolicyId) -> Option<usize> {
         let mut found = self

@@ -150,7 +150,7 @@ fn bad_lines_are_rejected_with_their_number_and_reason() {
 }
 
 fn scenario(parts: &[&str]) -> Arc<Engine> {
-    let root = manifest_dir().join("../../scenarios");
+    let root = scenarios_dir();
     let paths: Vec<PathBuf> = parts.iter().map(|p| root.join(p)).collect();
     Arc::new(Engine::new(
         load_paths(&paths, &LoadOptions::default())
@@ -455,8 +455,9 @@ fn calico_json_output_reads_back_exactly() {
     }
 }
 
-/// The package's directory, read when the test runs rather than when it is compiled: a shared
-/// build cache may hold this test binary built from another checkout.
-fn manifest_dir() -> PathBuf {
+/// The repository's `scenarios/`, found from the package directory cargo names when the test
+/// runs (not when it is compiled: a shared build cache may hold this test built elsewhere).
+fn scenarios_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
 }

@@ -312,7 +312,7 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
         }
     }
 
-    let uses_src_ports = crate::preview::uses_source_ports(&inventory);
+    let uses_src_ports = inventory.uses_source_ports();
 
     Engine {
         inventory,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! let draft = Arc::new(current.with_policy(policy)?);        // or current.without_policy(&id)?
-//! let source_ports = uses_source_ports(&current) || uses_source_ports(&draft);
+//! let source_ports = current.uses_source_ports() || draft.uses_source_ports();
 //! let after = Engine::new(draft);              // may compile while the store answers:
 //! let tuples = store.flow_tuples(&FlowQuery::new(range), source_ports).await?;
 //! let mut result = preview(&before, &after, &changed_id, &tuples)?;
@@ -15,8 +15,9 @@
 //!   -> Result<Preview, PreviewError>`: `before` is the engine of the running inventory,
 //!   `after` the engine of the draft (the same inventory with one policy inserted, replaced
 //!   or removed; endpoints, namespaces and network sets must be the same).
-//! - [`uses_source_ports`]`(inventory) -> bool`: whether tuples must keep source ports (when
-//!   either inventory's rules look at them).
+//! - Tuples must keep source ports when either inventory's rules look at them
+//!   ([`Inventory::uses_source_ports`](flowlens_model::Inventory::uses_source_ports)); known
+//!   before the draft's engine is built, so the tuple query can run while it compiles.
 //! - [`Preview`] serialises to the JSON of docs/api.md's "Preview" section.
 //!
 //! # How
@@ -174,18 +175,6 @@ pub enum PreviewError {
     InventoriesDiffer,
     #[error("policy {0} is in neither the current nor the draft inventory")]
     UnknownPolicy(PolicyId),
-}
-
-/// Whether any rule of the inventory looks at source ports: what an engine built from it
-/// records, known before it is built, so that the tuple query can run while the draft's
-/// engine compiles.
-pub fn uses_source_ports(inventory: &flowlens_model::Inventory) -> bool {
-    inventory.policies.iter().any(|p| {
-        p.ingress
-            .iter()
-            .chain(&p.egress)
-            .any(|r| !r.source.ports.is_empty() || !r.source.not_ports.is_empty())
-    })
 }
 
 /// One end of a tuple, turned into what the engine evaluates.

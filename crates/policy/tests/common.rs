@@ -15,7 +15,7 @@ pub fn engine_from_yaml(yaml: &str) -> Engine {
 }
 
 pub fn engine_from_scenario(parts: &[&str]) -> Engine {
-    let root = manifest_dir().join("../../scenarios");
+    let root = scenarios_dir();
     let paths: Vec<PathBuf> = parts.iter().map(|p| root.join(p)).collect();
     match load_paths(&paths, &LoadOptions::default()) {
         Ok(loaded) => Engine::new(loaded.inventory),
@@ -84,8 +84,9 @@ pub fn strs(items: &[&str]) -> Option<Vec<String>> {
     Some(items.iter().map(|s| s.to_string()).collect())
 }
 
-/// The package's directory, read when the test runs rather than when it is compiled: a shared
-/// build cache may hold this test binary built from another checkout.
-fn manifest_dir() -> PathBuf {
+/// The repository's `scenarios/`, found from the package directory cargo names when the test
+/// runs (not when it is compiled: a shared build cache may hold this test built elsewhere).
+fn scenarios_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
 }

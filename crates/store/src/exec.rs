@@ -11,9 +11,10 @@ use crate::query::{
     MAX_LIMIT,
 };
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use crate::texts::Texts;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, UInt32Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
@@ -158,11 +159,15 @@ fn group_fields(group_by: GroupBy) -> &'static [Field] {
 struct Out<'a>(&'a RecordBatch);
 
 impl Out<'_> {
-    fn array(&self, name: &str, want: &DataType) -> Result<ArrayRef> {
-        let array = self
-            .0
+    fn column(&self, name: &str) -> Result<&ArrayRef> {
+        self.0
             .column_by_name(name)
-            .ok_or_else(|| StoreError::InvalidRecord(format!("aggregate lacks {name}")))?;
+            .ok_or_else(|| StoreError::InvalidRecord(format!("aggregate lacks {name}")))
+    }
+
+    /// The column `name` as `want`, cast if the engine produced another type.
+    fn array(&self, name: &str, want: &DataType) -> Result<ArrayRef> {
+        let array = self.column(name)?;
         if array.data_type() == want {
             Ok(array.clone())
         } else {
@@ -181,55 +186,54 @@ impl Out<'_> {
 
 /// One group column of an aggregate result, compared and read row by row in place, so that
 /// only the groups kept after ranking become owned keys.
-enum KeyColumn {
-    Text(Field, ArrayRef),
-    Port(ArrayRef),
-    Action(ArrayRef),
+enum KeyColumn<'a> {
+    Text(Field, Texts<'a>),
+    Port(&'a Int64Array),
+    Action(Texts<'a>),
 }
 
-impl KeyColumn {
-    fn read(out: &Out<'_>, field: Field) -> Result<KeyColumn> {
+impl<'a> KeyColumn<'a> {
+    /// `array` is the column of `field`; ports cast to `Int64` (see [`Out::array`]).
+    fn of(field: Field, array: &'a ArrayRef) -> Result<KeyColumn<'a>> {
+        let bad = || {
+            StoreError::InvalidRecord(format!(
+                "aggregate column {field} has type {}",
+                array.data_type()
+            ))
+        };
+        let texts = || Texts::of(array.as_ref()).ok_or_else(bad);
         Ok(match field {
-            Field::DestPort => KeyColumn::Port(out.array(field.name(), &DataType::Int64)?),
-            Field::Action => KeyColumn::Action(out.array(field.name(), &DataType::Utf8)?),
-            _ => KeyColumn::Text(field, out.array(field.name(), &DataType::Utf8)?),
+            Field::DestPort => KeyColumn::Port(array.as_primitive_opt().ok_or_else(bad)?),
+            Field::Action => KeyColumn::Action(texts()?),
+            _ => KeyColumn::Text(field, texts()?),
         })
     }
 
-    fn text(array: &ArrayRef, row: usize) -> Option<&str> {
-        let array = array.as_string::<i32>();
-        array.is_valid(row).then(|| array.value(row))
-    }
-
-    fn port(array: &ArrayRef, row: usize) -> Option<u16> {
-        let array = array.as_primitive::<Int64Type>();
+    fn port(array: &Int64Array, row: usize) -> Option<u16> {
         array
             .is_valid(row)
             .then(|| array.value(row))
             .and_then(|p| u16::try_from(p).ok())
     }
 
-    fn action(array: &ArrayRef, row: usize) -> Option<Action> {
-        KeyColumn::text(array, row).and_then(Action::parse)
+    fn action(texts: &Texts<'_>, row: usize) -> Option<Action> {
+        texts.get(row).and_then(Action::parse)
     }
 
     /// Orders rows `a` and `b` as their [`GroupKey`]s would be ordered.
     fn cmp(&self, a: usize, b: usize) -> Ordering {
         match self {
-            KeyColumn::Text(_, array) => KeyColumn::text(array, a).cmp(&KeyColumn::text(array, b)),
-            KeyColumn::Port(array) => KeyColumn::port(array, a).cmp(&KeyColumn::port(array, b)),
-            KeyColumn::Action(array) => {
-                KeyColumn::action(array, a).cmp(&KeyColumn::action(array, b))
-            }
+            KeyColumn::Text(_, texts) => texts.get(a).cmp(&texts.get(b)),
+            KeyColumn::Port(array) => Self::port(array, a).cmp(&Self::port(array, b)),
+            KeyColumn::Action(texts) => Self::action(texts, a).cmp(&Self::action(texts, b)),
         }
     }
 
     fn set(&self, row: usize, key: &mut GroupKey) {
-        let owned = |array: &ArrayRef| KeyColumn::text(array, row).map(str::to_string);
         match self {
-            KeyColumn::Port(array) => key.dest_port = KeyColumn::port(array, row),
-            KeyColumn::Action(array) => key.action = KeyColumn::action(array, row),
-            KeyColumn::Text(field, array) => {
+            KeyColumn::Port(array) => key.dest_port = Self::port(array, row),
+            KeyColumn::Action(texts) => key.action = Self::action(texts, row),
+            KeyColumn::Text(field, texts) => {
                 let slot = match field {
                     Field::SourceType => &mut key.source_type,
                     Field::SourceNamespace => &mut key.source_namespace,
@@ -242,7 +246,7 @@ impl KeyColumn {
                     Field::Proto => &mut key.proto,
                     _ => return,
                 };
-                *slot = owned(array);
+                *slot = texts.get(row).map(str::to_string);
             }
         }
     }
@@ -358,9 +362,17 @@ pub(crate) async fn aggregate(
     let batch = concat_batches(&first.schema(), &batches)?;
     let out = Out(&batch);
     let sums = Sums::read(&out)?;
+    let arrays = fields
+        .iter()
+        .map(|f| match f {
+            Field::DestPort => out.array(f.name(), &DataType::Int64),
+            _ => out.column(f.name()).cloned(),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let keys = fields
         .iter()
-        .map(|f| KeyColumn::read(&out, *f))
+        .zip(&arrays)
+        .map(|(f, array)| KeyColumn::of(*f, array))
         .collect::<Result<Vec<_>>>()?;
     // Ordered as `finish` orders rows (the pending count is zero here), but on the result's
     // columns: a wide grouping has far more groups than it returns.

@@ -165,12 +165,16 @@ impl<'a> Reader<'a> {
         }
         let n = self.u32()? as usize;
         let lengths = self.take(n.checked_mul(4)?)?;
-        let total = lengths
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
-            .sum();
+        let total = entry_lengths(lengths).sum();
         Some(Some((lengths, self.take(total)?)))
     }
+}
+
+/// The entry lengths of an encoded label list.
+fn entry_lengths(lengths: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    lengths
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
 }
 
 impl<'a> Column<'a> {
@@ -246,8 +250,8 @@ impl<'a> Column<'a> {
                         l.bytes == bytes
                             && lengths.len() / 4 == l.offsets.len() - 1
                             && l.lengths()
-                                .zip(lengths.chunks_exact(4))
-                                .all(|(len, c)| len.to_le_bytes() == c)
+                                .zip(entry_lengths(lengths))
+                                .all(|(len, stored)| len as usize == stored)
                     }
                     _ => false,
                 }
@@ -473,9 +477,7 @@ impl<'a> Decoder<'a> {
         };
         let text = std::str::from_utf8(bytes).map_err(|_| bad(format!("{f} is not UTF-8")))?;
         let mut rest = text;
-        lengths
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        entry_lengths(lengths)
             .filter(|&len| len > 0)
             .map(|len| {
                 let pair = rest

@@ -7,7 +7,7 @@ use clap::Args;
 use flowlens_manifests::LoadOptions;
 use flowlens_model::PolicyId;
 use flowlens_policy::Engine;
-use flowlens_policy::preview::{ChangeKind, Preview, Window, preview, uses_source_ports};
+use flowlens_policy::preview::{ChangeKind, Preview, Window, preview};
 use flowlens_store::{FlowQuery, Store, TimeRange};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,7 +69,7 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("give --policy FILE or --delete ID"),
     };
-    let source_ports = uses_source_ports(&current) || uses_source_ports(&draft);
+    let source_ports = current.uses_source_ports() || draft.uses_source_ports();
     let before = Engine::new(current);
     // The draft's engine compiles while the store groups the window's flows.
     let after = std::thread::spawn(move || Engine::new(Arc::new(draft)));

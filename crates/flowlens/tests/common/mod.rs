@@ -12,7 +12,7 @@ pub fn flowlens() -> Command {
 
 /// The repository's built-in scenarios.
 pub fn scenarios() -> PathBuf {
-    manifest_dir().join("../../scenarios")
+    flowlens_sim::scenarios_dir().expect("the repository's scenarios/ directory")
 }
 
 /// Runs `cmd`, asserts it succeeded, and returns its standard output.
@@ -24,10 +24,4 @@ pub fn stdout(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// The package's directory, read when the test runs rather than when it is compiled: a shared
-/// build cache may hold this test binary built from another checkout.
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
 }

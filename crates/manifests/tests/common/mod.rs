@@ -4,6 +4,7 @@
 use flowlens_manifests::{LoadError, LoadOptions, Loaded, load_str};
 use flowlens_model::{Endpoint, Inventory, Policy};
 use flowlens_selector::Selector;
+use std::path::PathBuf;
 
 pub fn load(text: &str) -> Loaded {
     match load_str(text, "test.yaml", &LoadOptions::default()) {
@@ -64,4 +65,11 @@ pub fn line_of(text: &str, needle: &str) -> usize {
         .position(|l| l.contains(needle))
         .map(|i| i + 1)
         .unwrap_or_else(|| panic!("{needle:?} not in text"))
+}
+
+/// The repository's `scenarios/`, found from the package directory cargo names when the test
+/// runs (not when it is compiled: a shared build cache may hold this test built elsewhere).
+pub fn scenarios_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
 }

@@ -454,8 +454,7 @@ pub async fn preview(
     }
     let time = time_of(&state, &p)?;
     let before = world.engine.clone();
-    let source_ports =
-        preview::uses_source_ports(&world.inventory) || preview::uses_source_ports(&inventory);
+    let source_ports = world.inventory.uses_source_ports() || inventory.uses_source_ports();
     // The draft's engine compiles while the store groups the window's flows.
     let after = tokio::task::spawn_blocking(move || Arc::new(Engine::new(Arc::new(inventory))));
     let tuples = state
