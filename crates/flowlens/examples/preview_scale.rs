@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p flowlens --example preview_scale -- \
-//!     [--records 10000000] [--dir DIR] [--runs 5] [--seconds 15]
+//!     [--records 10000000] [--dir DIR] [--runs 5] [--seconds 15] [--no-rollups]
 //! ```
 //!
 //! Builds the `scale` scenario (2,000 namespaces, 30,000 pods, 1,000 policies in 5 tiers),
@@ -15,6 +15,8 @@
 //! - the impact preview of replacing one policy (the distinct-tuple query, compiling the
 //!   draft's engine, and re-evaluating every tuple with both engines), and
 //! - `Store::policy_metrics` over the 24 hours (the Policy Board's numbers).
+//!
+//! The store is compacted first, as the server's periodic maintenance would leave it.
 
 use flowlens_model::{FlowLog, PortMatch, RuleAction};
 use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
@@ -33,6 +35,7 @@ struct Args {
     dir: Option<String>,
     runs: usize,
     seconds: i64,
+    rollups: bool,
 }
 
 fn args() -> Args {
@@ -41,6 +44,7 @@ fn args() -> Args {
         dir: None,
         runs: 5,
         seconds: 15,
+        rollups: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,6 +54,7 @@ fn args() -> Args {
             "--dir" => a.dir = Some(value()),
             "--runs" => a.runs = value().parse().expect("--runs N"),
             "--seconds" => a.seconds = value().parse().expect("--seconds N"),
+            "--no-rollups" => a.rollups = false,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -130,7 +135,11 @@ async fn main() {
             tmp.path().to_path_buf()
         }
     };
-    let store = EmbeddedStore::open(&dir, EmbeddedOptions::default()).expect("open store");
+    let options = EmbeddedOptions {
+        rollups: a.rollups,
+        ..EmbeddedOptions::default()
+    };
+    let store = EmbeddedStore::open(&dir, options).expect("open store");
     if store.stats().await.expect("stats").records == 0 {
         let t = Instant::now();
         let logs = generate(&scenario, a.seconds);
@@ -143,6 +152,19 @@ async fn main() {
         let t = Instant::now();
         fill(&store, &logs, a.records).await;
         eprintln!("stored {} records ({:.1?})", a.records, t.elapsed());
+    }
+    // As the running server's maintenance leaves it (a store written by an older version
+    // gets its rollups here).
+    let t = Instant::now();
+    let report = store.compact().await.expect("compact");
+    if report.files_in + report.rollups_added > 0 {
+        eprintln!(
+            "maintenance: compacted {} → {} files, rollups added to {} files ({:.1?})",
+            report.files_in,
+            report.files_out,
+            report.rollups_added,
+            t.elapsed()
+        );
     }
     let stats = store.stats().await.expect("stats");
     let (lo, hi) = store.time_bounds().await.expect("bounds").expect("data");

@@ -89,6 +89,73 @@ pub enum Command {
     /// to denied or back, grouped, with counts; flows whose outcome cannot be known from
     /// what the flow logs kept are listed as uncertain with the reason.
     Preview(crate::cmd::preview::PreviewArgs),
+    /// Tidy a data directory once: drop data beyond the retention limits, merge small files,
+    /// and write rollups files lack. `serve`, `demo` and `ingest --follow` do this every
+    /// few minutes on their own; run it after large one-off ingests or from cron.
+    Maintain(MaintainArgs),
+}
+
+/// How much history the store keeps. Without either limit it keeps everything.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RetentionOptions {
+    /// Drop flow logs older than this (e.g. `7d`, `36h`).
+    #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+    pub retain_for: Option<std::time::Duration>,
+    /// Drop the oldest data files once the flow logs take more than this on disk (e.g.
+    /// `20GB`, `512MiB`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub retain_size: Option<u64>,
+}
+
+impl RetentionOptions {
+    pub fn policy(&self) -> flowlens_store::RetentionPolicy {
+        flowlens_store::RetentionPolicy {
+            max_age: self.retain_for,
+            max_bytes: self.retain_size,
+        }
+    }
+}
+
+/// Parses a byte size: a number with an optional unit (B, kB, MB, GB, TB, or KiB, MiB, GiB,
+/// TiB; case-insensitive).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 20GB, 512MiB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    let bytes = number * scale;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{text:?} is not a usable size"));
+    }
+    Ok(bytes as u64)
+}
+
+#[derive(Args, Debug)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub data: DataOptions,
+    #[command(flatten)]
+    pub retention: RetentionOptions,
 }
 
 /// Where the server listens, and where its UI comes from.
@@ -115,6 +182,8 @@ pub struct DemoArgs {
     /// Data directory to keep the flow logs in; a temporary one when not given.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub retention: RetentionOptions,
     /// Simulated seconds per second (60 runs an hour of traffic per minute).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -139,6 +208,8 @@ pub struct ServeArgs {
     pub options: SnapshotOptions,
     #[command(flatten)]
     pub listen: ListenOptions,
+    #[command(flatten)]
+    pub retention: RetentionOptions,
 }
 
 #[derive(Subcommand, Debug)]
@@ -395,9 +466,12 @@ pub struct IngestArgs {
     pub format: InputFormatArg,
     #[command(flatten)]
     pub aggregation: AggregationOptions,
-    /// Keep reading the (last) file as it grows, until interrupted.
+    /// Keep reading the (last) file as it grows, until interrupted; the store is maintained
+    /// (retention, compaction) every few minutes meanwhile.
     #[arg(long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub retention: RetentionOptions,
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
@@ -474,4 +548,21 @@ pub struct SqlArgs {
     pub query: String,
     #[arg(long, short, value_enum, default_value = "table")]
     pub output: TableFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_decimal_and_binary_units() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("20GB"), Ok(20_000_000_000));
+        assert_eq!(parse_size("1.5 kB"), Ok(1_500));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2tib"), Ok(2 << 40));
+        for bad in ["", "GB", "0", "-1GB", "12 parsecs", "1e999"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ fn help_is_complete() {
         "ingest",
         "flows",
         "sql",
+        "maintain",
     ] {
         assert!(help.contains(cmd), "--help lists {cmd}");
         let sub = stdout(flowlens().args([cmd, "--help"]));
@@ -240,4 +241,47 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
         sql.lines().collect::<Vec<_>>(),
         ["action,n", "allow,2", "deny,2"]
     );
+
+    // A second ingest writes a second file; maintenance merges them, then drops them once
+    // they are older than the retention age (these records are from 1970).
+    let again = flowlens()
+        .arg("ingest")
+        .arg("--data")
+        .arg(&data)
+        .arg("--snapshot")
+        .arg(scenarios().join("fme/manifests"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(3));
+    let out = stdout(flowlens().arg("maintain").arg("--data").arg(&data));
+    assert!(
+        out.contains("compaction: 2 files merged into 1 (8 records)"),
+        "{out}"
+    );
+    let out = stdout(flowlens().arg("maintain").arg("--data").arg(&data).args([
+        "--retain-for",
+        "30d",
+        "--retain-size",
+        "1GB",
+    ]));
+    assert!(
+        out.contains("retention: 1 files removed, 0 rewritten, 8 records"),
+        "{out}"
+    );
+    let count = stdout(flowlens().arg("sql").arg("--data").arg(&data).args([
+        "SELECT count(*) AS n FROM flows",
+        "--output",
+        "csv",
+    ]));
+    assert_eq!(count.lines().collect::<Vec<_>>(), ["n", "0"]);
+    let err = flowlens()
+        .arg("maintain")
+        .arg("--data")
+        .arg(&data)
+        .args(["--retain-size", "12 parsecs"])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("unknown size unit"));
 }

@@ -7,6 +7,7 @@
 //! <dir>/manifest.json   live data files + how far the WAL is flushed (replaced atomically)
 //! <dir>/wal/*.wal       appended batches not yet in Parquet
 //! <dir>/data/*.parquet  flow logs sorted by end_time, ZSTD
+//! <dir>/rollups/        per data file and hour: policy-hit sums, distinct flow tuples
 //! <dir>/quarantine/     data files found corrupt on open, moved aside
 //! ```
 //!
@@ -18,17 +19,20 @@
 use crate::encode::encode_flows;
 use crate::error::{Result, StoreError};
 use crate::exec;
+use crate::exec::IdSums;
 use crate::files::{self, WriteSettings};
 use crate::format;
 use crate::fsutil::{lock, sync_dir};
 use crate::hitdict::HitDictionary;
 use crate::manifest::{self, FileMeta, Manifest};
-use crate::plan::time_filter;
+use crate::plan::{row_filter, time_filter};
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,
 };
+use crate::rollup::{self, Buckets};
 use crate::schema::{Field, flow_schema, flow_schema_with_views, index};
 use crate::store::Store;
+use crate::tuples::{self, RolledUp};
 use crate::udf::SelectorMatches;
 use crate::wal::{self, Wal};
 use async_trait::async_trait;
@@ -62,6 +66,9 @@ pub struct EmbeddedOptions {
     /// Rows per Parquet row group (the unit the engine skips by time).
     pub row_group_rows: usize,
     pub zstd_level: i32,
+    /// Write rollups (per hour: policy-hit sums and distinct flow tuples) with each data file,
+    /// and answer time-only policy aggregates and flow-tuple queries from them.
+    pub rollups: bool,
 }
 
 impl Default for EmbeddedOptions {
@@ -72,6 +79,7 @@ impl Default for EmbeddedOptions {
             compaction_target_rows: 2_000_000,
             row_group_rows: 128 * 1024,
             zstd_level: 3,
+            rollups: true,
         }
     }
 }
@@ -85,23 +93,39 @@ pub struct OpenReport {
     pub warnings: Vec<String>,
 }
 
-/// A data file in use. Once replaced (`obsolete`), it is deleted when the last snapshot
-/// holding it is dropped.
+/// A data file in use. Once replaced (`obsolete`), it is deleted with its rollups when the
+/// last snapshot holding it is dropped.
 pub(crate) struct DataFile {
     pub path: PathBuf,
+    pub rollup_dir: PathBuf,
     pub meta: FileMeta,
     pub obsolete: AtomicBool,
 }
 
+impl DataFile {
+    pub fn new(data_dir: &Path, rollup_dir: &Path, meta: FileMeta) -> Arc<DataFile> {
+        Arc::new(DataFile {
+            path: data_dir.join(&meta.name),
+            rollup_dir: rollup_dir.to_path_buf(),
+            meta,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+}
+
 impl Drop for DataFile {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire)
-            && let Err(e) = std::fs::remove_file(&self.path)
-        {
+        if !self.obsolete.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.path) {
             tracing::warn!(
                 "could not delete replaced data file {}: {e}",
                 self.path.display()
             );
+        }
+        if self.meta.rollups {
+            rollup::remove(&self.rollup_dir, &self.meta.name);
         }
     }
 }
@@ -147,6 +171,7 @@ pub(crate) struct Log {
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub data_dir: PathBuf,
+    pub rollup_dir: PathBuf,
     pub options: EmbeddedOptions,
     pub log: Mutex<Log>,
     /// Taken before `log` when both are needed.
@@ -172,6 +197,17 @@ pub(crate) struct Snapshot {
     pub range: TimeRange,
     pub files: Vec<Arc<DataFile>>,
     pub batches: Vec<Buffered>,
+}
+
+/// A snapshot split for a query that rollups can partly answer.
+struct Split {
+    /// The whole buckets of the range.
+    buckets: Buckets,
+    /// Files whose rollups answer for `buckets`.
+    rolled: Vec<Arc<DataFile>>,
+    /// What is left to read row by row: the other files and the buffer over the whole
+    /// range, the rolled-up files over the range's partial buckets at either end.
+    rows: Vec<Snapshot>,
 }
 
 fn time_span(batch: &RecordBatch) -> (i64, i64) {
@@ -243,10 +279,13 @@ impl EmbeddedStore {
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir).map_err(StoreError::io("creating", &data_dir))?;
 
+        let rollup_dir = dir.join(rollup::DIR);
+
         let mut report = OpenReport::default();
         let mut manifest = manifest::load(&dir)?;
         remove_leftovers(&data_dir, &manifest, &mut report)?;
         let quarantined = quarantine_unreadable(&dir, &data_dir, &mut manifest, &mut report)?;
+        check_rollups(&rollup_dir, &mut manifest, &mut report)?;
 
         let hits = HitDictionary::open(&dir)?;
         let (wal, replay) = Wal::open(&dir.join("wal"), manifest.flushed_seq)?;
@@ -274,18 +313,13 @@ impl EmbeddedStore {
         let files = manifest
             .files
             .iter()
-            .map(|meta| {
-                Arc::new(DataFile {
-                    path: data_dir.join(&meta.name),
-                    meta: meta.clone(),
-                    obsolete: AtomicBool::new(false),
-                })
-            })
+            .map(|meta| DataFile::new(&data_dir, &rollup_dir, meta.clone()))
             .collect();
         let wal_bytes = wal.bytes();
         let inner = Inner {
             dir,
             data_dir,
+            rollup_dir,
             options,
             log: Mutex::new(Log {
                 wal,
@@ -440,11 +474,112 @@ impl EmbeddedStore {
     /// case then costs no per-row comparison); the others are filtered, which also lets the
     /// engine skip their row groups and pages outside the range.
     pub(crate) async fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
-        let mut parts = self.frame_parts(snap, false)?.into_iter();
+        self.union(self.frame_parts(snap, false)?)
+    }
+
+    fn union(&self, parts: Vec<DataFrame>) -> Result<DataFrame> {
+        let mut parts = parts.into_iter();
         match parts.next() {
             Some(first) => Ok(parts.try_fold(first, |all, df| all.union(df))?),
             None => Ok(self.memory_table(&[])?),
         }
+    }
+
+    /// Splits `snap` when rollups can answer part of `query`: nothing but time filters its
+    /// rows, its range covers whole buckets, and files in those buckets have the rollups
+    /// `has` asks for.
+    fn split(
+        &self,
+        snap: &Snapshot,
+        query: &FlowQuery,
+        has: fn(&FileMeta) -> bool,
+    ) -> Result<Option<Split>> {
+        if !self.inner.options.rollups || row_filter(query)?.is_some() {
+            return Ok(None);
+        }
+        let Some(buckets) = Buckets::within(&snap.range) else {
+            return Ok(None);
+        };
+        let span = buckets.span();
+        let (rolled, others): (Vec<Arc<DataFile>>, Vec<Arc<DataFile>>) = snap
+            .files
+            .iter()
+            .cloned()
+            .partition(|f| has(&f.meta) && span.overlaps(f.meta.min_time, f.meta.max_time));
+        if rolled.is_empty() {
+            return Ok(None);
+        }
+        let mut rows = vec![Snapshot {
+            range: snap.range,
+            files: others,
+            batches: snap.batches.clone(),
+        }];
+        for range in [
+            TimeRange::new(snap.range.from, span.from),
+            TimeRange::new(span.to, snap.range.to),
+        ] {
+            let files: Vec<Arc<DataFile>> = rolled
+                .iter()
+                .filter(|f| {
+                    range.from < range.to && range.overlaps(f.meta.min_time, f.meta.max_time)
+                })
+                .cloned()
+                .collect();
+            if !files.is_empty() {
+                rows.push(Snapshot {
+                    range,
+                    files,
+                    batches: Vec::new(),
+                });
+            }
+        }
+        Ok(Some(Split {
+            buckets,
+            rolled,
+            rows,
+        }))
+    }
+
+    fn split_parts(&self, split: &Split, text_as_views: bool) -> Result<Vec<DataFrame>> {
+        let mut parts = Vec::new();
+        for snap in &split.rows {
+            parts.extend(self.frame_parts(snap, text_as_views)?);
+        }
+        Ok(parts)
+    }
+
+    /// Sums per hit id of the flows in `snap` matching `query`, from rollups where they can
+    /// answer (falling back to the rows if reading them fails).
+    async fn hit_sums(
+        &self,
+        snap: &Snapshot,
+        query: &FlowQuery,
+        known_ids: usize,
+    ) -> Result<Vec<IdSums>> {
+        if let Some(split) = self.split(snap, query, |m| m.rollups)? {
+            let rolled = split.rolled.clone();
+            let buckets = split.buckets;
+            let read = blocking(move || {
+                let mut sums = vec![IdSums::default(); known_ids];
+                for f in &rolled {
+                    rollup::add_hits(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
+                }
+                Ok(sums)
+            });
+            let scan = async {
+                let df = self.union(self.split_parts(&split, false)?)?;
+                exec::sums_per_hit_id(df, query, known_ids).await
+            };
+            match futures::try_join!(read, scan) {
+                Ok((mut sums, rows)) => {
+                    exec::add_sums(&mut sums, &rows);
+                    return Ok(sums);
+                }
+                Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
+            }
+        }
+        let df = self.frame(snap).await?;
+        exec::sums_per_hit_id(df, query, known_ids).await
     }
 
     /// The snapshot's data as separate tables (files and buffered batches, each inside the
@@ -548,12 +683,7 @@ impl EmbeddedStore {
             return Ok(0);
         }
         let sorted = files::sort_by_time(&frozen)?;
-        let meta = files::write_sorted(
-            &inner.data_dir,
-            manifest.next_file_id,
-            &sorted,
-            inner.write_settings(),
-        )?;
+        let meta = inner.write_data_file(manifest.next_file_id, &sorted)?;
         let path = inner.data_dir.join(&meta.name);
         manifest.next_file_id += 1;
         manifest.flushed_seq = frozen_seq;
@@ -561,16 +691,14 @@ impl EmbeddedStore {
         manifest.files.push(meta.clone());
         if let Err(e) = manifest::save(&inner.dir, &manifest) {
             let _ = std::fs::remove_file(&path);
+            rollup::remove(&inner.rollup_dir, &meta.name);
             return Err(e);
         }
         {
             let mut st = lock(&inner.state);
             st.manifest = manifest;
-            st.files.push(Arc::new(DataFile {
-                path,
-                meta,
-                obsolete: AtomicBool::new(false),
-            }));
+            st.files
+                .push(DataFile::new(&inner.data_dir, &inner.rollup_dir, meta));
             st.frozen.clear();
         }
         let mut log = lock(&inner.log);
@@ -606,6 +734,35 @@ impl Inner {
             zstd_level: self.options.zstd_level,
         }
     }
+
+    /// Writes `sorted` (rows sorted by time) as data file `file_id`, with its rollups unless
+    /// they are turned off. A failure to write the rollups leaves the file without them
+    /// (queries then scan its rows), rather than failing the write.
+    pub(crate) fn write_data_file(&self, file_id: u64, sorted: &RecordBatch) -> Result<FileMeta> {
+        let mut meta = files::write_sorted(&self.data_dir, file_id, sorted, self.write_settings())?;
+        if self.options.rollups {
+            self.add_rollups(&mut meta, sorted);
+        }
+        Ok(meta)
+    }
+
+    /// Writes the rollups of the data file `meta` describes, whose rows are `sorted`, and
+    /// marks `meta` as having them; on failure, logs it and leaves `meta` as it is.
+    pub(crate) fn add_rollups(&self, meta: &mut FileMeta, sorted: &RecordBatch) {
+        match rollup::write(&self.rollup_dir, &meta.name, sorted) {
+            Ok(written) => {
+                meta.rollups = true;
+                meta.tuple_rollup = written.tuples;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{}: rollups not written ({e}); queries scan its rows",
+                    meta.name
+                );
+                rollup::remove(&self.rollup_dir, &meta.name);
+            }
+        }
+    }
 }
 
 /// Deletes data files the manifest does not list: temporary files of interrupted writes, and
@@ -628,6 +785,37 @@ fn remove_leftovers(data_dir: &Path, manifest: &Manifest, report: &mut OpenRepor
     }
     if removed {
         sync_dir(data_dir)?;
+    }
+    Ok(())
+}
+
+/// Forgets the rollups of listed files whose rollup files are missing (queries scan those
+/// files' rows until compaction writes them again) and deletes rollups of unlisted files.
+fn check_rollups(dir: &Path, manifest: &mut Manifest, report: &mut OpenReport) -> Result<()> {
+    for meta in manifest.files.iter_mut().filter(|m| m.rollups) {
+        let [hits, tuples] = rollup::paths(dir, &meta.name);
+        if !hits.exists() || (meta.tuple_rollup && !tuples.exists()) {
+            report.warnings.push(format!(
+                "rollups of {} are missing; its rows are scanned until compaction rewrites them",
+                meta.name
+            ));
+            meta.rollups = false;
+            meta.tuple_rollup = false;
+        }
+    }
+    let listed = |has: fn(&FileMeta) -> bool| -> std::collections::HashSet<&str> {
+        manifest
+            .files
+            .iter()
+            .filter(|m| has(m))
+            .map(|m| m.name.as_str())
+            .collect()
+    };
+    let (hits, tuples) = (listed(|m| m.rollups), listed(|m| m.tuple_rollup));
+    for path in rollup::remove_unlisted(dir, &hits, &tuples)? {
+        report
+            .warnings
+            .push(format!("removed leftover {}", path.display()));
     }
     Ok(())
 }
@@ -713,20 +901,36 @@ impl Store for EmbeddedStore {
     async fn aggregate(&self, query: &FlowQuery, group_by: GroupBy) -> Result<Vec<AggregateRow>> {
         let window = self.window_seconds(&query.time).await?;
         let snap = self.snapshot(&query.time);
-        let df = self.frame(&snap).await?;
         if !group_by.is_policy() {
+            let df = self.frame(&snap).await?;
             return exec::aggregate(df, query, group_by, window).await;
         }
         let known_ids = lock(&self.inner.hits).len();
-        let sums = exec::sums_per_hit_id(df, query, known_ids).await?;
+        let sums = self.hit_sums(&snap, query, known_ids).await?;
         let hits = lock(&self.inner.hits);
         exec::policy_rows(&sums, &hits, query, group_by, window)
     }
 
     async fn flow_tuples(&self, query: &FlowQuery, source_ports: bool) -> Result<Vec<FlowTuple>> {
         let snap = self.snapshot(&query.time);
+        // Rollups keep no source ports.
+        if !source_ports && let Some(split) = self.split(&snap, query, |m| m.tuple_rollup)? {
+            let rolled = RolledUp {
+                files: split
+                    .rolled
+                    .iter()
+                    .map(|f| (f.rollup_dir.clone(), f.meta.name.clone()))
+                    .collect(),
+                buckets: split.buckets,
+            };
+            let parts = self.split_parts(&split, true)?;
+            match tuples::flow_tuples(parts, Some(rolled), query, false).await {
+                Ok(tuples) => return Ok(tuples),
+                Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
+            }
+        }
         let parts = self.frame_parts(&snap, true)?;
-        crate::tuples::flow_tuples(parts, query, source_ports).await
+        tuples::flow_tuples(parts, None, query, source_ports).await
     }
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {

@@ -415,7 +415,42 @@ pub(crate) struct IdSums {
 }
 
 impl IdSums {
-    fn add(&mut self, other: &IdSums) {
+    /// Field names, in the order of [`IdSums::values`].
+    pub const NAMES: [&'static str; 7] = [
+        "records",
+        "num_flows",
+        "num_flows_started",
+        "num_flows_completed",
+        "allowed_flows",
+        "denied_flows",
+        "pending_num_flows",
+    ];
+
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.records,
+            self.num_flows,
+            self.num_flows_started,
+            self.num_flows_completed,
+            self.allowed_flows,
+            self.denied_flows,
+            self.pending_num_flows,
+        ]
+    }
+
+    pub fn from_values(v: [u64; 7]) -> IdSums {
+        IdSums {
+            records: v[0],
+            num_flows: v[1],
+            num_flows_started: v[2],
+            num_flows_completed: v[3],
+            allowed_flows: v[4],
+            denied_flows: v[5],
+            pending_num_flows: v[6],
+        }
+    }
+
+    pub fn add(&mut self, other: &IdSums) {
         self.records += other.records;
         self.num_flows += other.num_flows;
         self.num_flows_started += other.num_flows_started;
@@ -426,7 +461,8 @@ impl IdSums {
     }
 }
 
-fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
+/// The sums of hit `id`, growing `sums` to hold it.
+pub(crate) fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
     let i = id as usize;
     if i >= sums.len() {
         sums.resize(i + 1, IdSums::default());
@@ -453,7 +489,8 @@ const ID_SUM_COLUMNS: [Field; 3] = [
     Field::NumFlowsCompleted,
 ];
 
-fn add_batch(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
+/// Adds the rows of `batch` (with at least the columns [`sums_per_hit_id`] reads) to `sums`.
+pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
     let counter = |f: Field| -> Result<&[u64]> {
         batch
             .column_by_name(f.name())
@@ -518,7 +555,7 @@ pub(crate) async fn sums_per_hit_id(
             tokio::spawn(async move {
                 let mut sums = vec![IdSums::default(); known_ids];
                 while let Some(batch) = stream.next().await {
-                    add_batch(&batch?, &mut sums)?;
+                    add_hit_sums(&batch?, &mut sums)?;
                 }
                 Ok::<_, StoreError>(sums)
             })
@@ -527,14 +564,19 @@ pub(crate) async fn sums_per_hit_id(
     let mut total: Vec<IdSums> = vec![IdSums::default(); known_ids];
     for task in tasks {
         let sums = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
-        if sums.len() > total.len() {
-            total.resize(sums.len(), IdSums::default());
-        }
-        for (t, s) in total.iter_mut().zip(&sums) {
-            t.add(s);
-        }
+        add_sums(&mut total, &sums);
     }
     Ok(total)
+}
+
+/// Adds per-id sums `more` to `total`.
+pub(crate) fn add_sums(total: &mut Vec<IdSums>, more: &[IdSums]) {
+    if more.len() > total.len() {
+        total.resize(more.len(), IdSums::default());
+    }
+    for (t, s) in total.iter_mut().zip(more) {
+        t.add(s);
+    }
 }
 
 fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {

@@ -30,7 +30,7 @@ pub(crate) struct WriteSettings {
     pub zstd_level: i32,
 }
 
-fn parquet_err(
+pub(crate) fn parquet_err(
     path: &Path,
 ) -> impl FnOnce(datafusion::parquet::errors::ParquetError) -> StoreError {
     let path = path.to_path_buf();
@@ -103,6 +103,8 @@ fn describe(name: &str, batch: &RecordBatch) -> Result<FileMeta> {
         max_time: times.value(rows - 1),
         min_record_id: min_id,
         max_record_id: max_id,
+        rollups: false,
+        tuple_rollup: false,
     })
 }
 

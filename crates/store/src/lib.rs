@@ -41,6 +41,7 @@ mod manifest;
 mod parse;
 mod plan;
 mod query;
+mod rollup;
 mod schema;
 mod store;
 #[cfg(test)]
@@ -55,7 +56,7 @@ pub use embedded::{EmbeddedOptions, EmbeddedStore, OpenReport};
 pub use encode::encode_flows;
 pub use error::{Result, StoreError};
 pub use format::FORMAT_VERSION;
-pub use maintenance::RetentionPolicy;
+pub use maintenance::{MaintenanceReport, RetentionPolicy};
 pub use parse::parse_duration;
 pub use query::{
     AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,

@@ -12,13 +12,14 @@ use crate::files;
 use crate::fsutil::lock;
 use crate::manifest::{self, FileMeta};
 use crate::query::{CompactionReport, RetentionReport};
+use crate::rollup;
 use crate::schema::{Field, index};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::Int64Type;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long and how much to keep. Unset limits keep everything.
@@ -65,11 +66,8 @@ fn swap_files(inner: &Inner, old: &[Arc<DataFile>], new: Vec<FileMeta>) -> Resul
     st.manifest = manifest;
     st.files.retain(|f| !gone.contains(f.meta.name.as_str()));
     for meta in new {
-        st.files.push(Arc::new(DataFile {
-            path: inner.data_dir.join(&meta.name),
-            meta,
-            obsolete: AtomicBool::new(false),
-        }));
+        st.files
+            .push(DataFile::new(&inner.data_dir, &inner.rollup_dir, meta));
     }
     st.files.sort_by_key(|f| (f.meta.min_time, f.meta.max_time));
     for f in old {
@@ -87,7 +85,7 @@ fn write_new(inner: &Inner, batches: &[RecordBatch]) -> Result<FileMeta> {
         id
     };
     let sorted = files::sort_by_time(batches)?;
-    files::write_sorted(&inner.data_dir, file_id, &sorted, inner.write_settings())
+    inner.write_data_file(file_id, &sorted)
 }
 
 /// Groups of consecutive (by time) small files worth merging.
@@ -137,7 +135,46 @@ pub(crate) fn compact_blocking(inner: &Inner) -> Result<CompactionReport> {
             return Ok(report);
         }
     }
+    if inner.options.rollups {
+        report.rollups_added = add_missing_rollups(inner)?;
+    }
     Ok(report)
+}
+
+/// Writes rollups for the files that lack them (written before rollups existed, or when
+/// writing them failed). Returns how many files got them.
+fn add_missing_rollups(inner: &Inner) -> Result<usize> {
+    let lacking: Vec<Arc<DataFile>> = lock(&inner.state)
+        .files
+        .iter()
+        .filter(|f| !f.meta.rollups)
+        .cloned()
+        .collect();
+    let mut added = 0;
+    for f in lacking {
+        let batches = files::read_all(&f.path)?;
+        // Files are written sorted; sorting again costs little and makes sure.
+        let sorted = files::sort_by_time(&batches)?;
+        let mut meta = f.meta.clone();
+        inner.add_rollups(&mut meta, &sorted);
+        if !meta.rollups {
+            continue;
+        }
+        let mut manifest = lock(&inner.state).manifest.clone();
+        for m in manifest.files.iter_mut().filter(|m| m.name == meta.name) {
+            *m = meta.clone();
+        }
+        manifest::save(&inner.dir, &manifest)?;
+        let mut st = lock(&inner.state);
+        st.manifest = manifest;
+        for slot in st.files.iter_mut().filter(|s| s.meta.name == meta.name) {
+            // The file stays; only its description changes (the old entry is not obsolete,
+            // so dropping it deletes nothing).
+            *slot = DataFile::new(&inner.data_dir, &inner.rollup_dir, meta.clone());
+        }
+        added += 1;
+    }
+    Ok(added)
 }
 
 fn keep_newer(batch: &RecordBatch, cutoff: i64) -> Result<RecordBatch> {
@@ -231,6 +268,7 @@ pub(crate) fn retention_blocking(
         for i in drop_added.into_iter().rev() {
             let meta = added.remove(i);
             let _ = std::fs::remove_file(inner.data_dir.join(&meta.name));
+            rollup::remove(&inner.rollup_dir, &meta.name);
         }
     }
     if removed.is_empty() && added.is_empty() {
@@ -240,7 +278,64 @@ pub(crate) fn retention_blocking(
     Ok(report)
 }
 
+/// What one maintenance pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MaintenanceReport {
+    pub retention: RetentionReport,
+    pub compaction: CompactionReport,
+}
+
+impl MaintenanceReport {
+    /// Whether the pass changed anything.
+    pub fn changed_anything(&self) -> bool {
+        *self != MaintenanceReport::default()
+    }
+}
+
 impl EmbeddedStore {
+    /// One maintenance pass: retention (when `policy` sets a limit), then compaction (which
+    /// also writes rollups files lack). Long-running processes call it periodically, see
+    /// [`EmbeddedStore::spawn_maintenance`].
+    pub async fn maintain(&self, policy: RetentionPolicy, now: i64) -> Result<MaintenanceReport> {
+        let retention = if policy == RetentionPolicy::default() {
+            RetentionReport::default()
+        } else {
+            self.apply_retention(policy, now).await?
+        };
+        let compaction = self.compact().await?;
+        Ok(MaintenanceReport {
+            retention,
+            compaction,
+        })
+    }
+
+    /// Runs [`EmbeddedStore::maintain`] every `every` (the first pass right away) until the
+    /// returned task is aborted. Failures are logged and retried at the next pass.
+    pub fn spawn_maintenance(
+        &self,
+        policy: RetentionPolicy,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                match store.maintain(policy, now).await {
+                    Ok(report) if report.changed_anything() => {
+                        tracing::info!("store maintenance: {report:?}")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("store maintenance failed (retried later): {e}"),
+                }
+            }
+        })
+    }
+
     /// Merges small files into files of about `compaction_target_rows` rows, sorted by time.
     pub async fn compact(&self) -> Result<CompactionReport> {
         let inner = self.inner.clone();

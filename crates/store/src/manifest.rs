@@ -32,6 +32,14 @@ pub(crate) struct FileMeta {
     pub max_time: i64,
     pub min_record_id: u64,
     pub max_record_id: u64,
+    /// Whether `rollups/` holds this file's rollups (files written before rollups existed
+    /// lack them until compaction adds them).
+    #[serde(default)]
+    pub rollups: bool,
+    /// Whether they include the distinct tuples (left out when they would not be much fewer
+    /// than the rows).
+    #[serde(default)]
+    pub tuple_rollup: bool,
 }
 
 pub(crate) fn load(dir: &Path) -> Result<Manifest> {

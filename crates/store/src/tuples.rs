@@ -7,24 +7,31 @@
 //! preview's time. Each partition of the scan instead hashes the columns cell by cell,
 //! compares a row only with the groups of the same hash (so the result is exact), and keeps
 //! one owned copy of each distinct tuple; the partitions' groups are merged at the end.
+//!
+//! Data files keep each hour's distinct tuples in their rollups (see `rollup.rs`, built with
+//! [`distinct_tuples`]); rows of a rollup carry how many flow logs they stand for, so grouping
+//! them together with the rows of partial hours gives what grouping every row would.
 
 use crate::error::{Result, StoreError};
 use crate::exec::filtered;
 use crate::plan::column;
 use crate::query::FlowQuery;
-use crate::schema::Field;
+use crate::rollup::{self, Buckets, FLOW_LOGS};
+use crate::schema::{Field, index};
 use crate::texts::Texts;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Int64Type, Schema, UInt64Type};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
 use futures::StreamExt;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The columns of one end: ip, name, name_aggr, namespace, port, type, labels.
 type EndFields = [Field; 7];
@@ -300,11 +307,16 @@ struct Group {
     num_flows: u64,
     /// The next group with the same hash (`u32::MAX`: none).
     next: u32,
+    /// The row that started the group, counting the rows of every batch added (see
+    /// [`distinct_tuples`]).
+    first_row: u32,
 }
 
 /// The distinct tuples of one partition (or, after merging, of the whole scan).
 #[derive(Default)]
 struct Groups {
+    /// Rows added so far.
+    rows: usize,
     groups: Vec<Group>,
     arena: Vec<u8>,
     /// Hash → first group with that hash.
@@ -330,18 +342,21 @@ impl Groups {
     }
 
     /// Adds a group whose key was just encoded at the end of the arena, from `start`.
-    fn insert(&mut self, hash: u64, start: usize, flow_logs: u64, num_flows: u64) {
+    fn insert(&mut self, hash: u64, start: usize, counts: (u64, u64), first_row: u32) {
         let id = self.groups.len() as u32;
         let next = self.heads.insert(hash, id).unwrap_or(u32::MAX);
         self.groups.push(Group {
             hash,
             key: (start, self.arena.len()),
-            flow_logs,
-            num_flows,
+            flow_logs: counts.0,
+            num_flows: counts.1,
             next,
+            first_row,
         });
     }
 
+    /// Adds the rows of `batch`: the columns of `fields`, then `num_flows`, and optionally a
+    /// [`FLOW_LOGS`] column (rows of a rollup stand for that many flow logs; others for one).
     fn add_batch(&mut self, batch: &RecordBatch, fields: &[Field]) -> Result<()> {
         // Integer columns arrive as Int32 or Int64; one type keeps the cells comparable.
         let ints: Vec<Option<ArrayRef>> = fields
@@ -386,6 +401,13 @@ impl Groups {
             .collect::<Result<_>>()?;
         let flows = cast(batch.column(fields.len()), &DataType::UInt64)?;
         let flows = flows.as_primitive::<UInt64Type>();
+        let flow_logs = match batch.column_by_name(FLOW_LOGS) {
+            Some(c) => Some(
+                c.as_primitive_opt::<UInt64Type>()
+                    .ok_or_else(|| bad(format!("{FLOW_LOGS} is not UInt64")))?,
+            ),
+            None => None,
+        };
 
         let mut hashes = vec![0u64; batch.num_rows()];
         for c in &columns {
@@ -408,6 +430,7 @@ impl Groups {
             } else {
                 0
             };
+            let logs = flow_logs.map_or(1, |a| a.value(row));
             let same = |key: &[u8]| {
                 let mut key = Reader(key);
                 columns.iter().all(|c| c.same(row, &mut key))
@@ -418,7 +441,7 @@ impl Groups {
             };
             match found {
                 Some(g) => {
-                    self.groups[g].flow_logs += 1;
+                    self.groups[g].flow_logs += logs;
                     self.groups[g].num_flows += num_flows;
                 }
                 None => {
@@ -426,10 +449,11 @@ impl Groups {
                     for c in &columns {
                         c.encode(row, &mut self.arena);
                     }
-                    self.insert(hash, start, 1, num_flows);
+                    self.insert(hash, start, (logs, num_flows), (self.rows + row) as u32);
                 }
             }
         }
+        self.rows += batch.num_rows();
         Ok(())
     }
 
@@ -444,7 +468,7 @@ impl Groups {
                 None => {
                     let start = self.arena.len();
                     self.arena.extend(key);
-                    self.insert(g.hash, start, g.flow_logs, g.num_flows);
+                    self.insert(g.hash, start, (g.flow_logs, g.num_flows), u32::MAX);
                 }
             }
         }
@@ -544,14 +568,67 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// Groups the rows of `parts` (tables that together hold the data) matching `query` into
-/// tuples. With `source_ports` false the source port is left out of the grouping (and of the
-/// tuples), which keeps the number of groups down when no rule looks at source ports.
+/// The distinct tuples (source ports left out) of flow logs in the stored schema, as a batch
+/// of the grouping columns followed by `num_flows` and [`FLOW_LOGS`]: what a rollup keeps.
+/// `None` as soon as there are more than `limit`.
+pub(crate) fn distinct_tuples(rows: &RecordBatch, limit: usize) -> Result<Option<RecordBatch>> {
+    const CHUNK: usize = 8 * 1024;
+    let fields = group_fields(false);
+    let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
+    projection.push(index(Field::NumFlows));
+    let rows = rows.project(&projection)?;
+    let mut groups = Groups::default();
+    for start in (0..rows.num_rows()).step_by(CHUNK) {
+        groups.add_batch(
+            &rows.slice(start, CHUNK.min(rows.num_rows() - start)),
+            &fields,
+        )?;
+        if groups.groups.len() > limit {
+            return Ok(None);
+        }
+    }
+    let firsts = UInt32Array::from_iter_values(groups.groups.iter().map(|g| g.first_row));
+    let mut columns = (0..fields.len())
+        .map(|i| take(rows.column(i), &firsts, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    columns.push(Arc::new(UInt64Array::from_iter_values(
+        groups.groups.iter().map(|g| g.num_flows),
+    )));
+    columns.push(Arc::new(UInt64Array::from_iter_values(
+        groups.groups.iter().map(|g| g.flow_logs),
+    )));
+    let mut schema: Vec<ArrowField> = rows
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    schema.push(ArrowField::new(FLOW_LOGS, DataType::UInt64, false));
+    Ok(Some(RecordBatch::try_new(
+        Arc::new(Schema::new(schema)),
+        columns,
+    )?))
+}
+
+/// Tuple rollups to read: of these data files (rollup directory, file name), the buckets.
+pub(crate) struct RolledUp {
+    pub files: Vec<(PathBuf, String)>,
+    pub buckets: Buckets,
+}
+
+/// Groups the rows of `parts` (tables that together hold the data) matching `query`, and the
+/// rollup rows of `rolled_up` (only without source ports), into tuples. With `source_ports`
+/// false the source port is left out of the grouping (and of the tuples), which keeps the
+/// number of groups down when no rule looks at source ports.
 pub(crate) async fn flow_tuples(
     parts: Vec<DataFrame>,
+    rolled_up: Option<RolledUp>,
     query: &FlowQuery,
     source_ports: bool,
 ) -> Result<Vec<FlowTuple>> {
+    if source_ports && rolled_up.is_some() {
+        return Err(bad("tuple rollups do not keep source ports".into()));
+    }
     let fields = group_fields(source_ports);
     let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
     projection.push(column(Field::NumFlows));
@@ -564,7 +641,7 @@ pub(crate) async fn flow_tuples(
                 .await?,
         );
     }
-    let tasks: Vec<_> = streams
+    let mut tasks: Vec<_> = streams
         .into_iter()
         .map(|mut stream| {
             let fields = fields.clone();
@@ -577,6 +654,27 @@ pub(crate) async fn flow_tuples(
             })
         })
         .collect();
+    // The rollups read and grouped in two halves, one per core.
+    if let Some(RolledUp { files, buckets }) = rolled_up {
+        let half = files.len().div_ceil(2);
+        let mut files = files.into_iter();
+        for _ in 0..2 {
+            let part: Vec<(PathBuf, String)> = files.by_ref().take(half).collect();
+            if part.is_empty() {
+                continue;
+            }
+            let fields = fields.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let mut groups = Groups::default();
+                for (dir, name) in &part {
+                    for batch in rollup::tuples(dir, name, buckets)? {
+                        groups.add_batch(&batch, &fields)?;
+                    }
+                }
+                Ok::<_, StoreError>(groups)
+            }));
+        }
+    }
     let mut all = Groups::default();
     for task in tasks {
         let groups = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
@@ -663,7 +761,7 @@ mod tests {
         .unwrap();
         let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
         let query = FlowQuery::new(crate::TimeRange::all());
-        let tuples = flow_tuples(vec![df], &query, false).await.unwrap();
+        let tuples = flow_tuples(vec![df], None, &query, false).await.unwrap();
         COLLIDE.store(false, std::sync::atomic::Ordering::Relaxed);
 
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();

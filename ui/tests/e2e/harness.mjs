@@ -48,7 +48,14 @@ export async function startDemo({ scenario = "storefront", speed = 20, args = []
   if (!existsSync(bin)) throw new Error(`flowlens binary not found at ${bin}: build it (cargo build -p flowlens) or set FLOWLENS_BIN`);
   const data = mkdtempSync(path.join(tmpdir(), `flowlens-e2e-${scenario}-`));
   const argv = ["demo", "--scenario", scenario, "--port", "0", "--data", data, "--speed", String(speed), ...uiDirArgs(), ...args];
-  const proc = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+  // The scenarios of this checkout: a binary from a shared build cache may have been compiled
+  // in another one, and its built-in fallback path would point there.
+  const env = {
+    ...process.env,
+    RUST_LOG: process.env.RUST_LOG ?? "warn",
+    FLOWLENS_SCENARIOS: process.env.FLOWLENS_SCENARIOS ?? path.join(UI_DIR, "..", "scenarios"),
+  };
+  const proc = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo did not print its URL within ${timeoutMs} ms:\n${output}`)), timeoutMs);

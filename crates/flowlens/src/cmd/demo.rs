@@ -26,7 +26,10 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             .unwrap_or_default()
     });
     runtime()?.block_on(async move {
-        let store = open_store(&dir)?;
+        let embedded = open_store(&dir)?;
+        let maintenance =
+            embedded.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY);
+        let store: Arc<dyn Store> = Arc::new(embedded);
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let start = now() - args.backfill.as_secs() as i64;
         let simulation = Simulation::new(scenario, args.seed, start);
@@ -54,6 +57,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             eprintln!("Stopping the scenario and storing what is in flight…");
             tokio::task::block_in_place(|| feed.stop());
         }
+        maintenance.abort();
         store.flush().await?;
         Ok::<_, anyhow::Error>(())
     })?;
@@ -68,10 +72,14 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         Arc::new(crate::snapshot::load(&args.snapshot, &args.options)?.inventory)
     };
     runtime()?.block_on(async move {
-        let store = open_store(&args.data)?;
+        let embedded = open_store(&args.data)?;
+        let maintenance =
+            embedded.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY);
+        let store: Arc<dyn Store> = Arc::new(embedded);
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let state = AppState::new(store.clone(), inventory, newest);
         run_server(&state, &args.listen).await?;
+        maintenance.abort();
         store.flush().await?;
         Ok::<_, anyhow::Error>(())
     })?;
@@ -85,10 +93,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn open_store(dir: &std::path::Path) -> Result<Arc<dyn Store>> {
-    let store = EmbeddedStore::open(dir, EmbeddedOptions::default())
-        .with_context(|| format!("opening the data directory {}", dir.display()))?;
-    Ok(Arc::new(store))
+fn open_store(dir: &std::path::Path) -> Result<EmbeddedStore> {
+    EmbeddedStore::open(dir, EmbeddedOptions::default())
+        .with_context(|| format!("opening the data directory {}", dir.display()))
 }
 
 fn now() -> i64 {

@@ -52,6 +52,11 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
+    // A file followed for days is maintained as the server would maintain it.
+    let maintenance = args.follow.then(|| {
+        let _runtime = rt.enter();
+        store.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY)
+    });
     let started = Instant::now();
     let mut pending: Vec<FlowLog> = Vec::new();
     let mut lines_read = 0u64;
@@ -117,6 +122,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(task) = maintenance {
+        task.abort();
+    }
     pending.extend(ingest.finish());
     append(&rt, &store, &mut pending)?;
     rt.block_on(store.flush())?;
@@ -147,6 +155,19 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         eprintln!(
             "… and {} more rejected lines",
             s.rejected as usize - REJECTIONS_SHOWN
+        );
+    }
+    let retention = args.retention.policy();
+    if !args.follow && retention != flowlens_store::RetentionPolicy::default() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let report = rt.block_on(store.maintain(retention, now))?;
+        println!(
+            "retention dropped {} records ({} files removed, {} rewritten)",
+            report.retention.records_removed,
+            report.retention.files_removed,
+            report.retention.files_rewritten
         );
     }
     rt.block_on(store.close())?;

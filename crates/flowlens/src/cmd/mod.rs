@@ -29,7 +29,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview(args) => preview::run(args),
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => demo::serve(args),
+        Command::Maintain(args) => maintain(args),
     }
+}
+
+/// How often long-running commands maintain the store.
+pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn maintain(args: crate::cli::MaintainArgs) -> Result<ExitCode> {
+    let store = open_store(&args.data)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let rt = runtime()?;
+    let report = rt.block_on(store.maintain(args.retention.policy(), now))?;
+    let (r, c) = (report.retention, report.compaction);
+    println!(
+        "retention: {} files removed, {} rewritten, {} records and {} bytes dropped",
+        r.files_removed, r.files_rewritten, r.records_removed, r.bytes_freed
+    );
+    println!(
+        "compaction: {} files merged into {} ({} records); rollups written for {} files",
+        c.files_in, c.files_out, c.records, c.rollups_added
+    );
+    rt.block_on(store.close())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The lines of a file, or of stdin for `-`.

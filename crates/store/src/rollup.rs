@@ -1,0 +1,352 @@
+//! Rollups: per data file and per hour of `end_time`, the two summaries the heaviest queries
+//! need, so that they read a few rows per hour instead of every flow log:
+//!
+//! - **hit sums**: per policy-hit id, [`IdSums`] (the Policy Board's numbers);
+//! - **tuples**: the distinct flow tuples the impact preview evaluates (source ports left
+//!   out), each with its flow-log and `num_flows` counts.
+//!
+//! They are written with their data file (flush, compaction, retention) as
+//! `rollups/<file>.hits.parquet` and `rollups/<file>.tuples.parquet`, before the manifest lists
+//! the file, and deleted with it. A query that filters on time only reads, for the hours its
+//! range covers wholly, the rollups of the files that have them; rows are scanned only for the
+//! partial hours at the range's ends, for files without rollups and for the in-memory buffer.
+//! The hour is the unit because a day holds few of them (the rollups of 24 hours are read in
+//! milliseconds) while the partial hours at the ends stay cheap to scan.
+
+use crate::error::{Result, StoreError};
+use crate::exec::{IdSums, add_hit_sums, slot};
+use crate::files::parquet_err;
+use crate::fsutil::{sync_dir, temp_path};
+use crate::query::TimeRange;
+use crate::schema::{Field, index};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
+};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{
+    DataType, Field as ArrowField, Int64Type, Schema, SchemaRef, UInt32Type, UInt64Type,
+};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+/// The width of a rollup bucket.
+pub(crate) const BUCKET_SECONDS: i64 = 3600;
+/// The directory, inside the data directory, holding the rollups.
+pub(crate) const DIR: &str = "rollups";
+/// The column of a tuple rollup counting the flow logs a row stands for.
+pub(crate) const FLOW_LOGS: &str = "flow_logs";
+const BUCKET: &str = "bucket";
+const HITS: &str = ".hits.parquet";
+const TUPLES: &str = ".tuples.parquet";
+
+/// Whole buckets `first..end`; bucket `n` spans `[n·B, (n+1)·B)` seconds of `end_time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Buckets {
+    pub first: i64,
+    pub end: i64,
+}
+
+impl Buckets {
+    /// The buckets lying wholly inside `range`; `None` when there are none.
+    pub fn within(range: &TimeRange) -> Option<Buckets> {
+        let b = BUCKET_SECONDS;
+        // Rounding `from` up and `to` down keeps both products inside `from..=to`.
+        let first = range.from.div_euclid(b) + i64::from(range.from.rem_euclid(b) != 0);
+        let end = range.to.div_euclid(b);
+        (first < end).then_some(Buckets { first, end })
+    }
+
+    /// The time the buckets span.
+    pub fn span(&self) -> TimeRange {
+        TimeRange::new(self.first * BUCKET_SECONDS, self.end * BUCKET_SECONDS)
+    }
+
+    fn mask(&self, buckets: &Int64Array) -> BooleanArray {
+        buckets
+            .values()
+            .iter()
+            .map(|b| Some((self.first..self.end).contains(b)))
+            .collect()
+    }
+}
+
+fn stem(data_name: &str) -> &str {
+    data_name.strip_suffix(".parquet").unwrap_or(data_name)
+}
+
+fn hits_path(dir: &Path, data_name: &str) -> PathBuf {
+    dir.join(format!("{}{HITS}", stem(data_name)))
+}
+
+fn tuples_path(dir: &Path, data_name: &str) -> PathBuf {
+    dir.join(format!("{}{TUPLES}", stem(data_name)))
+}
+
+/// The rollup files of a data file.
+pub(crate) fn paths(dir: &Path, data_name: &str) -> [PathBuf; 2] {
+    [hits_path(dir, data_name), tuples_path(dir, data_name)]
+}
+
+static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        ArrowField::new(BUCKET, DataType::Int64, false),
+        ArrowField::new("id", DataType::UInt32, false),
+    ];
+    fields.extend(
+        IdSums::NAMES
+            .iter()
+            .map(|n| ArrowField::new(*n, DataType::UInt64, false)),
+    );
+    Arc::new(Schema::new(fields))
+});
+
+/// The rows of one bucket's hit sums: the ids a flow log of the bucket holds.
+fn hit_rows(bucket: i64, rows: &RecordBatch) -> Result<RecordBatch> {
+    let mut sums = Vec::new();
+    add_hit_sums(rows, &mut sums)?;
+    let used: Vec<(u32, &IdSums)> = (0u32..)
+        .zip(&sums)
+        .filter(|(_, s)| s.records > 0 || s.pending_num_flows > 0)
+        .collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![bucket; used.len()])),
+        Arc::new(UInt32Array::from_iter_values(
+            used.iter().map(|(id, _)| *id),
+        )),
+    ];
+    for k in 0..IdSums::NAMES.len() {
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            used.iter().map(|(_, s)| s.values()[k]),
+        )));
+    }
+    Ok(RecordBatch::try_new(HIT_SCHEMA.clone(), columns)?)
+}
+
+fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
+    let mut fields: Vec<ArrowField> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(ArrowField::new(BUCKET, DataType::Int64, false));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from(vec![bucket; batch.num_rows()])));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// What [`write`] wrote besides the hit sums.
+pub(crate) struct Written {
+    pub tuples: bool,
+}
+
+/// Distinct tuples are kept only when they are at most this fraction of the rows: reading
+/// more would save little over scanning the rows, and cost disk.
+const TUPLES_WORTH_KEEPING: usize = 4;
+
+/// Writes the rollups of a data file from its rows (sorted by `end_time`), durably.
+pub(crate) fn write(dir: &Path, data_name: &str, sorted: &RecordBatch) -> Result<Written> {
+    std::fs::create_dir_all(dir).map_err(StoreError::io("creating", dir))?;
+    let times = sorted
+        .column(index(Field::EndTime))
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| StoreError::InvalidRecord("end_time is not Int64".into()))?
+        .values();
+    let (mut hits, mut tuples) = (Vec::new(), Vec::new());
+    let mut tuple_budget = Some(sorted.num_rows() / TUPLES_WORTH_KEEPING);
+    let mut start = 0;
+    while start < times.len() {
+        let bucket = times[start].div_euclid(BUCKET_SECONDS);
+        let len = times[start..].partition_point(|t| t.div_euclid(BUCKET_SECONDS) == bucket);
+        let rows = sorted.slice(start, len);
+        hits.push(hit_rows(bucket, &rows)?);
+        if let Some(budget) = tuple_budget {
+            tuple_budget = match crate::tuples::distinct_tuples(&rows, budget)? {
+                Some(distinct) => {
+                    let left = budget - distinct.num_rows();
+                    tuples.push(with_bucket(bucket, distinct)?);
+                    Some(left)
+                }
+                None => None,
+            };
+        }
+        start += len;
+    }
+    write_parquet(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
+    let written = Written {
+        tuples: tuple_budget.is_some() && !tuples.is_empty(),
+    };
+    if written.tuples {
+        write_parquet(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
+    }
+    sync_dir(dir)?;
+    Ok(written)
+}
+
+fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let tmp = temp_path(path);
+    let file = File::create(&tmp).map_err(StoreError::io("creating a rollup", &tmp))?;
+    let level =
+        ZstdLevel::try_new(3).map_err(|e| StoreError::invalid(format!("zstd level: {e}")))?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_err(&tmp))?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_err(&tmp))?;
+    }
+    let file = writer.into_inner().map_err(parquet_err(&tmp))?;
+    file.sync_all()
+        .map_err(StoreError::io("syncing a rollup", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(StoreError::io("renaming a rollup into place", path))
+}
+
+/// The rows of a rollup file in `buckets`.
+fn read(path: &Path, buckets: Buckets) -> Result<Vec<RecordBatch>> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::corrupt(path, e.to_string());
+    let file = File::open(path).map_err(StoreError::io("opening a rollup", path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| corrupt(&e))?
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| corrupt(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| corrupt(&e))?;
+        let bucket = batch
+            .column_by_name(BUCKET)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| corrupt(&"no bucket column"))?;
+        let kept = filter_record_batch(&batch, &buckets.mask(bucket))?;
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds a data file's hit sums of `buckets` to `sums` (indexed by hit id).
+pub(crate) fn add_hits(
+    dir: &Path,
+    data_name: &str,
+    buckets: Buckets,
+    sums: &mut Vec<IdSums>,
+) -> Result<()> {
+    let path = hits_path(dir, data_name);
+    for batch in read(&path, buckets)? {
+        let bad = || StoreError::corrupt(&path, "hit sums do not have their columns");
+        let ids = batch
+            .column_by_name("id")
+            .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+            .ok_or_else(bad)?;
+        let values = IdSums::NAMES
+            .iter()
+            .map(|n| {
+                batch
+                    .column_by_name(n)
+                    .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+                    .map(|a| a.values())
+                    .ok_or_else(bad)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (row, &id) in ids.values().iter().enumerate() {
+            let mut add = [0u64; IdSums::NAMES.len()];
+            for (k, v) in values.iter().enumerate() {
+                add[k] = v[row];
+            }
+            slot(sums, id).add(&IdSums::from_values(add));
+        }
+    }
+    Ok(())
+}
+
+/// A data file's tuple rollup rows of `buckets`: the grouping columns (source ports left
+/// out), then `num_flows` and [`FLOW_LOGS`].
+pub(crate) fn tuples(dir: &Path, data_name: &str, buckets: Buckets) -> Result<Vec<RecordBatch>> {
+    read(&tuples_path(dir, data_name), buckets)
+}
+
+/// Deletes a data file's rollups (those that exist).
+pub(crate) fn remove(dir: &Path, data_name: &str) {
+    for path in paths(dir, data_name) {
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not delete rollup {}: {e}", path.display());
+        }
+    }
+}
+
+/// Deletes the files in `dir` that are not rollups of listed data files: temporary files,
+/// rollups of replaced or quarantined files. `hits` and `tuples` name the data files whose
+/// hit sums and tuples are listed. Returns what it deleted.
+pub(crate) fn remove_unlisted(
+    dir: &Path,
+    hits: &HashSet<&str>,
+    tuples: &HashSet<&str>,
+) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("listing rollups", dir)(e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(StoreError::io("listing rollups", dir))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let listed = [(HITS, hits), (TUPLES, tuples)]
+            .iter()
+            .any(|(suffix, live)| {
+                name.strip_suffix(suffix)
+                    .is_some_and(|stem| live.contains(format!("{stem}.parquet").as_str()))
+            });
+        if listed {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(StoreError::io("removing a leftover rollup", &path))?;
+        removed.push(path);
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_within_a_range_are_whole() {
+        let b = BUCKET_SECONDS;
+        assert_eq!(
+            Buckets::within(&TimeRange::new(0, b)),
+            Some(Buckets { first: 0, end: 1 })
+        );
+        assert_eq!(
+            Buckets::within(&TimeRange::new(1, 2 * b)),
+            Some(Buckets { first: 1, end: 2 })
+        );
+        assert_eq!(Buckets::within(&TimeRange::new(1, 2 * b - 1)), None);
+        assert_eq!(
+            Buckets::within(&TimeRange::new(-b - 1, 0)),
+            Some(Buckets { first: -1, end: 0 })
+        );
+        let all = Buckets::within(&TimeRange::all()).unwrap();
+        let span = all.span();
+        assert!(span.from.abs_diff(i64::MIN) < b as u64);
+        assert!(i64::MAX - span.to < b);
+    }
+}
