@@ -8,12 +8,15 @@ use crate::hitdict::HitDictionary;
 use crate::plan::{after_token, column, effective_sort, encode_token, row_filter, sort_exprs};
 use crate::query::{
     AggregateRow, DEFAULT_LIMIT, FlowPage, FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS,
-    MAX_LIMIT,
+    MAX_LIMIT, SortKey,
 };
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
 use crate::texts::Texts;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
-use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::compute::{
+    SortColumn, SortOptions, cast, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
+};
 use datafusion::arrow::datatypes::{DataType, UInt32Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -39,17 +42,38 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
         )));
     }
     let keys = effective_sort(query)?;
-    let matching = filtered(df, query)?;
-    let total = matching.clone().count();
-    let (page, skip) = match &query.page_token {
-        Some(token) => (matching.filter(after_token(&keys, token)?)?, 0),
-        None => (matching, query.offset),
+    // The filter can be the costly part (a selector over every row's labels), so it runs
+    // once, over the sort keys only (the last one is the record id): one pass counts the
+    // matching rows and keeps the first rows of the page in sort order; then only the page's
+    // rows are read whole, by record id.
+    let mut columns: Vec<Expr> = keys.iter().map(|k| column(k.field)).collect();
+    columns.push(
+        match &query.page_token {
+            Some(token) => after_token(&keys, token)?,
+            None => lit(true),
+        }
+        .alias(PAST_TOKEN),
+    );
+    let skip = if query.page_token.is_some() {
+        0
+    } else {
+        query.offset
     };
-    let rows = page
-        .sort(sort_exprs(&keys))?
-        .limit(skip, Some(limit + 1))?
-        .collect();
-    let (total, batches) = futures::try_join!(total, rows)?;
+    let (total, ids) = first_rows(
+        filtered(df.clone(), query)?.select(columns)?,
+        &keys,
+        skip.saturating_add(limit + 1),
+    )
+    .await?;
+    let ids: Vec<Expr> = ids.into_iter().skip(skip).map(lit).collect();
+    let batches = if ids.is_empty() {
+        Vec::new()
+    } else {
+        df.filter(column(Field::RecordId).in_list(ids, false))?
+            .sort(sort_exprs(&keys))?
+            .collect()
+            .await?
+    };
 
     let mut flows = Vec::new();
     let mut record_ids = Vec::new();
@@ -84,9 +108,64 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
     Ok(FlowPage {
         flows,
         record_ids,
-        total: total as u64,
+        total,
         next_page_token,
     })
+}
+
+/// The column telling the rows after the page token (all rows without one).
+const PAST_TOKEN: &str = "past_token";
+
+/// Counts the rows of `df` (the sort keys of the matching rows, then [`PAST_TOKEN`]) and
+/// returns the record ids of the first `k` rows past the token in `keys` order. Keeps at most
+/// a few times `k` rows in memory, however many match.
+async fn first_rows(df: DataFrame, keys: &[SortKey], k: usize) -> Result<(u64, Vec<u64>)> {
+    let options = |key: &SortKey| SortOptions {
+        descending: key.descending,
+        nulls_first: false,
+    };
+    // The first `k` rows of `batch`, in order.
+    let head = |batch: &RecordBatch| -> Result<RecordBatch> {
+        let columns: Vec<SortColumn> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| SortColumn {
+                values: batch.column(i).clone(),
+                options: Some(options(key)),
+            })
+            .collect();
+        let order = lexsort_to_indices(&columns, Some(k))?;
+        Ok(take_record_batch(batch, &order)?)
+    };
+    let mut stream = df.execute_stream().await?;
+    let mut total = 0u64;
+    let mut kept: Vec<RecordBatch> = Vec::new();
+    let mut kept_rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        total += batch.num_rows() as u64;
+        let past = batch
+            .column(keys.len())
+            .as_boolean_opt()
+            .ok_or_else(|| StoreError::InvalidRecord(format!("{PAST_TOKEN} is not boolean")))?;
+        let batch = filter_record_batch(&batch, past)?;
+        kept_rows += batch.num_rows();
+        kept.push(batch);
+        if kept_rows > k.saturating_mul(4).max(64 * 1024) {
+            let all = concat_batches(&kept[0].schema(), &kept)?;
+            kept = vec![head(&all)?];
+            kept_rows = kept[0].num_rows();
+        }
+    }
+    let Some(first) = kept.first() else {
+        return Ok((total, Vec::new()));
+    };
+    let first = head(&concat_batches(&first.schema(), &kept)?)?;
+    let ids = first
+        .column(keys.len() - 1)
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| StoreError::InvalidRecord("record_id is not UInt64".into()))?;
+    Ok((total, ids.values().to_vec()))
 }
 
 const TRAFFIC: [Field; 7] = [
@@ -653,8 +732,66 @@ pub(crate) fn policy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupBy, group_fields, ranked};
+    use super::{GroupBy, PAST_TOKEN, first_rows, group_fields, ranked};
+    use crate::query::SortKey;
+    use crate::schema::Field;
+    use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt64Array};
+    use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
     use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// The streaming selection of a page's rows against a plain sort, over more rows than
+    /// it keeps between reductions, with ties on the first key and rows before the token.
+    #[tokio::test]
+    async fn first_rows_are_the_head_of_a_full_sort() {
+        let n = 200_000u64;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rows: Vec<(i64, u64, bool)> = (0..n)
+            .map(|id| ((next() % 5_000) as i64, id, next() % 3 != 0))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            ArrowField::new(Field::EndTime.name(), DataType::Int64, false),
+            ArrowField::new(Field::RecordId.name(), DataType::UInt64, false),
+            ArrowField::new(PAST_TOKEN, DataType::Boolean, false),
+        ]));
+        let batches: Vec<RecordBatch> = rows
+            .chunks(7_000)
+            .map(|chunk| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.0))),
+                        Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|r| r.1))),
+                        Arc::new(BooleanArray::from_iter(chunk.iter().map(|r| Some(r.2)))),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let (a, b) = batches.split_at(batches.len() / 2);
+        let keys = [
+            SortKey::desc(Field::EndTime),
+            SortKey::desc(Field::RecordId),
+        ];
+        let mut expected: Vec<(i64, u64, bool)> = rows.iter().copied().filter(|r| r.2).collect();
+        expected.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));
+        for k in [1, 101, 20_000, 150_000] {
+            let table = MemTable::try_new(schema.clone(), vec![a.to_vec(), b.to_vec()]).unwrap();
+            let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
+            let (total, ids) = first_rows(df, &keys, k).await.unwrap();
+            assert_eq!(total, n);
+            let want: Vec<u64> = expected.iter().take(k).map(|r| r.1).collect();
+            assert_eq!(ids, want, "k = {k}");
+        }
+    }
 
     #[test]
     fn group_fields_follow_the_group_key_order() {

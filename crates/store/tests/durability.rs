@@ -468,6 +468,54 @@ async fn compaction_merges_small_files_and_keeps_every_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_maintenance_compacts_and_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions {
+        compaction_target_rows: 100,
+        ..common::options()
+    };
+    let store = EmbeddedStore::open(dir.path(), options).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Two files from two days ago, three from the last hour.
+    for (tag, end) in [
+        ("old1", now - 2 * 86_400),
+        ("old2", now - 2 * 86_400 + 60),
+        ("new1", now - 600),
+        ("new2", now - 300),
+        ("new3", now - 60),
+    ] {
+        store.append(marked(tag, 10, end)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let policy = RetentionPolicy {
+        max_age: Some(Duration::from_secs(86_400)),
+        max_bytes: None,
+    };
+    let task = store.spawn_maintenance(policy, Duration::from_secs(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.stats().await.unwrap().files != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "maintenance did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    let tags: HashSet<String> = markers(&store).await.into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        tags,
+        ["new1", "new2", "new3"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(store.stats().await.unwrap().records, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_flushes_keep_everything_visible() {
     let dir = tempfile::tempdir().unwrap();
     let options = EmbeddedOptions {
