@@ -41,6 +41,7 @@ mod manifest;
 mod parse;
 mod plan;
 mod query;
+mod rolled_up;
 mod rollup;
 mod schema;
 mod store;
