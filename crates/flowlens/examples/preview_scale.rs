@@ -158,13 +158,7 @@ async fn main() {
     let t = Instant::now();
     let report = store.compact().await.expect("compact");
     if report.files_in + report.rollups_added > 0 {
-        eprintln!(
-            "maintenance: compacted {} → {} files, rollups added to {} files ({:.1?})",
-            report.files_in,
-            report.files_out,
-            report.rollups_added,
-            t.elapsed()
-        );
+        eprintln!("compaction: {report} ({:.1?})", t.elapsed());
     }
     let stats = store.stats().await.expect("stats");
     let (lo, hi) = store.time_bounds().await.expect("bounds").expect("data");

@@ -201,15 +201,8 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
     ]
     .concat();
     std::fs::write(&input, text).unwrap();
-    let out = flowlens()
-        .arg("ingest")
-        .arg("--data")
-        .arg(&data)
-        .arg("--snapshot")
-        .arg(scenarios().join("fme/manifests"))
-        .arg(&input)
-        .output()
-        .unwrap();
+    let ingest = || common::ingest_fme(&data, &input).output().unwrap();
+    let out = ingest();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("accepted 3 lines"));
@@ -244,15 +237,7 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
 
     // A second ingest writes a second file; maintenance merges them, then drops them once
     // they are older than the retention age (these records are from 1970).
-    let again = flowlens()
-        .arg("ingest")
-        .arg("--data")
-        .arg(&data)
-        .arg("--snapshot")
-        .arg(scenarios().join("fme/manifests"))
-        .arg(&input)
-        .output()
-        .unwrap();
+    let again = ingest();
     assert_eq!(again.status.code(), Some(3));
     let out = stdout(flowlens().arg("maintain").arg("--data").arg(&data));
     assert!(

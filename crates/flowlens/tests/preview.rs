@@ -25,15 +25,7 @@ fn fme_store(dir: &Path) -> PathBuf {
             ])
             .arg(&raw),
     );
-    stdout(
-        flowlens()
-            .arg("ingest")
-            .arg("--data")
-            .arg(&data)
-            .arg("--snapshot")
-            .arg(scenarios().join("fme/manifests"))
-            .arg(&raw),
-    );
+    stdout(&mut common::ingest_fme(&data, &raw));
     data
 }
 

@@ -118,13 +118,7 @@ async fn main() {
     let started = Instant::now();
     let report = store.compact().await.expect("compact");
     if report.files_in + report.rollups_added > 0 {
-        eprintln!(
-            "maintenance: compacted {} → {} files, rollups added to {} files in {:.1}s",
-            report.files_in,
-            report.files_out,
-            report.rollups_added,
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("compaction: {report} ({:.1?})", started.elapsed());
     }
     let stats = store.stats().await.unwrap();
     let (_, max_time) = store.time_bounds().await.unwrap().expect("data");

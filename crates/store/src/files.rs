@@ -13,7 +13,7 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef, UInt64Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -30,7 +30,7 @@ pub(crate) struct WriteSettings {
     pub zstd_level: i32,
 }
 
-pub(crate) fn parquet_err(
+fn parquet_err(
     path: &Path,
 ) -> impl FnOnce(datafusion::parquet::errors::ParquetError) -> StoreError {
     let path = path.to_path_buf();
@@ -122,24 +122,43 @@ pub(crate) fn write_sorted(
         probe.min_time, probe.max_time
     );
     let mut meta = describe(&name, batch)?;
-    let path = dir.join(&name);
-    let tmp = temp_path(&path);
-    let file = File::create(&tmp).map_err(StoreError::io("creating a data file", &tmp))?;
-    let mut writer = ArrowWriter::try_new(file, flow_schema(), Some(properties(settings, &meta)?))
-        .map_err(parquet_err(&tmp))?;
-    writer.write(batch).map_err(parquet_err(&tmp))?;
-    let file = writer.into_inner().map_err(parquet_err(&tmp))?;
-    file.sync_all()
-        .map_err(StoreError::io("syncing a data file", &tmp))?;
-    meta.bytes = file
-        .metadata()
-        .map_err(StoreError::io("sizing a data file", &tmp))?
-        .len();
-    drop(file);
-    std::fs::rename(&tmp, &path)
-        .map_err(StoreError::io("renaming a data file into place", &path))?;
+    let properties = properties(settings, &meta)?;
+    meta.bytes = write_parquet(
+        &dir.join(&name),
+        flow_schema(),
+        std::slice::from_ref(batch),
+        properties,
+    )?;
     sync_dir(dir)?;
     Ok(meta)
+}
+
+/// Writes `batches` as the Parquet file `path` under a temporary name, fsyncs it and renames
+/// it into place (the caller syncs the directory). Returns its size.
+pub(crate) fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    properties: WriterProperties,
+) -> Result<u64> {
+    let tmp = temp_path(path);
+    let file = File::create(&tmp).map_err(StoreError::io("creating a Parquet file", &tmp))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_err(&tmp))?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_err(&tmp))?;
+    }
+    let file = writer.into_inner().map_err(parquet_err(&tmp))?;
+    file.sync_all()
+        .map_err(StoreError::io("syncing a Parquet file", &tmp))?;
+    let bytes = file
+        .metadata()
+        .map_err(StoreError::io("sizing a Parquet file", &tmp))?
+        .len();
+    drop(file);
+    std::fs::rename(&tmp, path)
+        .map_err(StoreError::io("renaming a Parquet file into place", path))?;
+    Ok(bytes)
 }
 
 /// Reads a whole data file.

@@ -373,6 +373,26 @@ pub struct CompactionReport {
     pub rollups_added: usize,
 }
 
+impl std::fmt::Display for CompactionReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} files merged into {} ({} records); rollups written for {} files",
+            self.files_in, self.files_out, self.records, self.rollups_added
+        )
+    }
+}
+
+impl std::fmt::Display for RetentionReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} files removed, {} rewritten, {} records and {} bytes dropped",
+            self.files_removed, self.files_rewritten, self.records_removed, self.bytes_freed
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

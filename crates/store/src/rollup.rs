@@ -15,8 +15,8 @@
 
 use crate::error::{Result, StoreError};
 use crate::exec::{IdSums, add_hit_sums, slot};
-use crate::files::parquet_err;
-use crate::fsutil::{sync_dir, temp_path};
+use crate::files::write_parquet;
+use crate::fsutil::sync_dir;
 use crate::query::TimeRange;
 use crate::schema::{Field, index};
 use datafusion::arrow::array::{
@@ -26,7 +26,6 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{
     DataType, Field as ArrowField, Int64Type, Schema, SchemaRef, UInt32Type, UInt64Type,
 };
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -110,9 +109,10 @@ static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 fn hit_rows(bucket: i64, rows: &RecordBatch) -> Result<RecordBatch> {
     let mut sums = Vec::new();
     add_hit_sums(rows, &mut sums)?;
-    let used: Vec<(u32, &IdSums)> = (0u32..)
+    let used: Vec<(u32, [u64; 7])> = (0u32..)
         .zip(&sums)
         .filter(|(_, s)| s.records > 0 || s.pending_num_flows > 0)
+        .map(|(id, s)| (id, s.values()))
         .collect();
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(vec![bucket; used.len()])),
@@ -122,26 +122,32 @@ fn hit_rows(bucket: i64, rows: &RecordBatch) -> Result<RecordBatch> {
     ];
     for k in 0..IdSums::NAMES.len() {
         columns.push(Arc::new(UInt64Array::from_iter_values(
-            used.iter().map(|(_, s)| s.values()[k]),
+            used.iter().map(|(_, values)| values[k]),
         )));
     }
     Ok(RecordBatch::try_new(HIT_SCHEMA.clone(), columns)?)
 }
 
-fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
+/// `batch` with one more column, `name` (non-null).
+pub(crate) fn with_column(batch: RecordBatch, name: &str, column: ArrayRef) -> Result<RecordBatch> {
     let mut fields: Vec<ArrowField> = batch
         .schema()
         .fields()
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(ArrowField::new(BUCKET, DataType::Int64, false));
+    fields.push(ArrowField::new(name, column.data_type().clone(), false));
     let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from(vec![bucket; batch.num_rows()])));
+    columns.push(column);
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
+    let buckets = Arc::new(Int64Array::from(vec![bucket; batch.num_rows()]));
+    with_column(batch, BUCKET, buckets)
 }
 
 /// What [`write`] wrote besides the hit sums.
@@ -181,34 +187,24 @@ pub(crate) fn write(dir: &Path, data_name: &str, sorted: &RecordBatch) -> Result
         }
         start += len;
     }
-    write_parquet(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
+    write_rollup(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
     let written = Written {
         tuples: tuple_budget.is_some() && !tuples.is_empty(),
     };
     if written.tuples {
-        write_parquet(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
+        write_rollup(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
     }
     sync_dir(dir)?;
     Ok(written)
 }
 
-fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    let tmp = temp_path(path);
-    let file = File::create(&tmp).map_err(StoreError::io("creating a rollup", &tmp))?;
+fn write_rollup(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let level =
         ZstdLevel::try_new(3).map_err(|e| StoreError::invalid(format!("zstd level: {e}")))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .build();
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_err(&tmp))?;
-    for batch in batches {
-        writer.write(batch).map_err(parquet_err(&tmp))?;
-    }
-    let file = writer.into_inner().map_err(parquet_err(&tmp))?;
-    file.sync_all()
-        .map_err(StoreError::io("syncing a rollup", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(StoreError::io("renaming a rollup into place", path))
+    write_parquet(path, schema, batches, properties).map(|_| ())
 }
 
 /// The rows of a rollup file in `buckets`.

@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Int64Type, Schema, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
 use futures::StreamExt;
@@ -594,19 +594,12 @@ pub(crate) fn distinct_tuples(rows: &RecordBatch, limit: usize) -> Result<Option
     columns.push(Arc::new(UInt64Array::from_iter_values(
         groups.groups.iter().map(|g| g.num_flows),
     )));
-    columns.push(Arc::new(UInt64Array::from_iter_values(
-        groups.groups.iter().map(|g| g.flow_logs),
-    )));
-    let mut schema: Vec<ArrowField> = rows
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    schema.push(ArrowField::new(FLOW_LOGS, DataType::UInt64, false));
-    Ok(Some(RecordBatch::try_new(
-        Arc::new(Schema::new(schema)),
-        columns,
+    let distinct = RecordBatch::try_new(rows.schema(), columns)?;
+    let flow_logs = UInt64Array::from_iter_values(groups.groups.iter().map(|g| g.flow_logs));
+    Ok(Some(rollup::with_column(
+        distinct,
+        FLOW_LOGS,
+        Arc::new(flow_logs),
     )?))
 }
 

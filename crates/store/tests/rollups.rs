@@ -17,13 +17,7 @@ const HOUR: i64 = 3600;
 const T0: i64 = 1_800_000_000 - 1_800_000_000 % HOUR;
 
 fn random_logs(count: usize, span: i64) -> Vec<FlowLog> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut next = common::random(0x9e37_79b9_7f4a_7c15);
     let namespaces = ["shop", "dev", "prod"];
     let apps = ["web", "db"];
     let actions = [HitAction::Allow, HitAction::Deny, HitAction::Pass];

@@ -75,13 +75,7 @@ async fn tuples_match_a_plain_grouping_of_random_logs() {
     use flowlens_model::{FlowLog, FlowTuple};
     use std::collections::BTreeMap;
 
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut next = common::random(0x2545_f491_4f6c_dd1d);
     let mut random_log = |t: i64| -> FlowLog {
         let namespaces = ["shop", "dev", "prod"];
         let apps = ["web", "db", "api", "cache"];

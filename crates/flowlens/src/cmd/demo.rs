@@ -1,11 +1,12 @@
 //! `flowlens demo` and `flowlens serve`: the API and web UI over a store, fed live by a
 //! scenario (demo) or over data already ingested (serve).
 
+use super::{now, open_store, runtime};
 use crate::cli::{DemoArgs, ListenOptions, ServeArgs};
 use anyhow::{Context, Result};
 use flowlens_server::{AppState, ServerOptions, feed};
 use flowlens_sim::Simulation;
-use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
+use flowlens_store::Store;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -84,24 +85,6 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-fn open_store(dir: &std::path::Path) -> Result<EmbeddedStore> {
-    EmbeddedStore::open(dir, EmbeddedOptions::default())
-        .with_context(|| format!("opening the data directory {}", dir.display()))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Serves until Ctrl-C or SIGTERM, printing the URL once listening.

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 pub fn run(args: FlowsArgs) -> Result<ExitCode> {
     let query = build_query(&args)?;
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data)?;
+    let store = super::open_store(&args.data.data)?;
     let format: PolicyHitFormat = args.policy_format.into();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -38,13 +38,6 @@ pub fn run(args: FlowsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Unix seconds or RFC 3339.
 fn parse_time(text: &str) -> Result<i64> {
     if let Ok(n) = text.trim().parse::<i64>() {
@@ -62,7 +55,7 @@ fn build_query(args: &FlowsArgs) -> Result<FlowQuery> {
     let time = match (&args.since, &args.from, &args.to) {
         (Some(since), _, _) => {
             let d = flowlens_store::parse_duration(since)?;
-            TimeRange::since(d, now())
+            TimeRange::since(d, super::now())
         }
         (None, from, to) => TimeRange::new(
             from.as_deref()

@@ -42,7 +42,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         );
     }
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data)?;
+    let store = super::open_store(&args.data.data)?;
     let progress = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -84,11 +84,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 }
                 // Tailing: emit closed buckets and persist what we have, then wait for more.
                 if !pending.is_empty() || last_append.elapsed() > Duration::from_secs(1) {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs() as i64)
-                        .unwrap_or(0);
-                    pending.extend(ingest.flush_until(now));
+                    pending.extend(ingest.flush_until(super::now()));
                     append(&rt, &store, &mut pending)?;
                     last_append = Instant::now();
                 }
@@ -159,16 +155,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     }
     let retention = args.retention.policy();
     if !args.follow && retention != flowlens_store::RetentionPolicy::default() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let report = rt.block_on(store.maintain(retention, now))?;
-        println!(
-            "retention dropped {} records ({} files removed, {} rewritten)",
-            report.retention.records_removed,
-            report.retention.files_removed,
-            report.retention.files_rewritten
-        );
+        let report = rt.block_on(store.maintain(retention, super::now()))?;
+        super::print_maintenance(&report);
     }
     rt.block_on(store.close())?;
     Ok(if s.rejected > 0 {

@@ -37,21 +37,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn maintain(args: crate::cli::MaintainArgs) -> Result<ExitCode> {
-    let store = open_store(&args.data)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let store = open_store(&args.data.data)?;
     let rt = runtime()?;
-    let report = rt.block_on(store.maintain(args.retention.policy(), now))?;
-    let (r, c) = (report.retention, report.compaction);
-    println!(
-        "retention: {} files removed, {} rewritten, {} records and {} bytes dropped",
-        r.files_removed, r.files_rewritten, r.records_removed, r.bytes_freed
-    );
-    println!(
-        "compaction: {} files merged into {} ({} records); rollups written for {} files",
-        c.files_in, c.files_out, c.records, c.rollups_added
-    );
+    let report = rt.block_on(store.maintain(args.retention.policy(), now()))?;
+    print_maintenance(&report);
     rt.block_on(store.close())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -72,16 +61,29 @@ pub fn open_input(path: &std::path::Path) -> Result<std::io::Lines<Box<dyn std::
 
 /// A runtime for the commands that talk to the store.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .context("starting the async runtime")
 }
 
-/// Opens the data directory's store.
-pub fn open_store(data: &crate::cli::DataOptions) -> Result<flowlens_store::EmbeddedStore> {
+/// Opens the store in the data directory `dir`.
+pub fn open_store(dir: &std::path::Path) -> Result<flowlens_store::EmbeddedStore> {
     use anyhow::Context;
-    let store =
-        flowlens_store::EmbeddedStore::open(&data.data, flowlens_store::EmbeddedOptions::default())
-            .with_context(|| format!("cannot open the data directory {}", data.data.display()))?;
-    Ok(store)
+    flowlens_store::EmbeddedStore::open(dir, flowlens_store::EmbeddedOptions::default())
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Prints what a maintenance pass did.
+pub fn print_maintenance(report: &flowlens_store::MaintenanceReport) {
+    println!("retention: {}", report.retention);
+    println!("compaction: {}", report.compaction);
 }

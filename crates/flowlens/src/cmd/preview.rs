@@ -75,7 +75,7 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
     let after = std::thread::spawn(move || Engine::new(Arc::new(draft)));
 
     let runtime = super::runtime()?;
-    let store = super::open_store(&args.data)?;
+    let store = super::open_store(&args.data.data)?;
     let (window, tuples) = runtime.block_on(async {
         let range = match &args.since {
             None => TimeRange::all(),

@@ -111,13 +111,7 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
             .with_context(|| format!("step {step:?}"))?;
     }
     let duration = args.duration.as_secs() as i64;
-    let start = args.start.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-            - duration
-    });
+    let start = args.start.unwrap_or_else(|| super::now() - duration);
     let mut generator = Generator::new(&scenario, args.seed, start);
     let mut ingest = args.calico.then(|| {
         Ingest::new(

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 pub fn run(args: SqlArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data)?;
+    let store = super::open_store(&args.data.data)?;
     let batches = rt.block_on(store.sql(&args.query));
     rt.block_on(store.close())?;
     let (header, rows) = cells(&batches?)?;

@@ -16,6 +16,17 @@ pub fn options() -> EmbeddedOptions {
     }
 }
 
+/// A deterministic pseudo-random source (xorshift): each call gives a number below `n`.
+pub fn random(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
 pub fn open(dir: &Path) -> EmbeddedStore {
     EmbeddedStore::open(dir, options()).expect("open store")
 }
