@@ -270,3 +270,140 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("unknown size unit"));
 }
+
+/// A Calico flow log line numbered `n` (in its `process_id` and times).
+fn calico_line(n: usize) -> String {
+    format!(
+        r#"{{"start_time":{t},"end_time":{e},"source_ip":"10.0.0.{a}","source_name":"-","source_name_aggr":"client-*","source_namespace":"shop","source_port":null,"source_type":"wep","source_labels":{{"labels":["app=client","team=web"]}},"dest_ip":"10.0.1.1","dest_name":"-","dest_name_aggr":"api-*","dest_namespace":"shop","dest_port":8080,"dest_type":"wep","dest_labels":{{"labels":["app=api"]}},"proto":"tcp","action":"allow","reporter":"dst","policies":{{"enforced_policies":["0|default|np:shop/allow-api|allow|0"],"pending_policies":["0|default|np:shop/allow-api|allow|0"]}},"bytes_in":100,"bytes_out":200,"packets_in":1,"packets_out":2,"num_flows":1,"num_flows_started":1,"num_flows_completed":1,"process_name":"-","process_id":{n},"host":"node-1"}}"#,
+        t = 1_700_000_000 + n as i64,
+        e = 1_700_000_010 + n as i64,
+        a = n % 250,
+    )
+}
+
+#[test]
+fn calico_lines_spanning_many_blocks_are_each_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("flows.log");
+    // ~8 MB: the file is decoded in several blocks, on several threads.
+    let lines = 14_000usize;
+    let bad = [3usize, 9_001, lines];
+    let mut text = String::new();
+    let mut expected_sum = 0usize;
+    for n in 1..=lines {
+        if bad.contains(&n) {
+            text.push_str("{\"start_time\": 1, \"end_time\": \n");
+            continue;
+        }
+        expected_sum += n;
+        text.push_str(&calico_line(n));
+        text.push('\n');
+    }
+    std::fs::write(&input, &text).unwrap();
+    let check = |data: &std::path::Path, out: std::process::Output, source: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(&format!("accepted {} lines", lines - bad.len())),
+            "{said}"
+        );
+        assert!(said.contains("rejected 3"), "{said}");
+        for n in bad {
+            assert!(err.contains(&format!("{source}: line {n}:")), "{err}");
+        }
+        let sums = stdout(flowlens().arg("sql").arg("--data").arg(data).args([
+            "SELECT count(*) AS n, count(DISTINCT record_id) AS ids, sum(process_id) AS s FROM flows",
+            "--output",
+            "csv",
+        ]));
+        let stored = lines - bad.len();
+        assert_eq!(
+            sums.lines().nth(1),
+            Some(format!("{stored},{stored},{expected_sum}").as_str()),
+            "{sums}"
+        );
+    };
+    let from_file = dir.path().join("from-file");
+    let out = flowlens()
+        .args(["ingest", "--quiet", "--format", "calico", "--data"])
+        .arg(&from_file)
+        .arg(&input)
+        .output()
+        .unwrap();
+    check(&from_file, out, &input.display().to_string());
+
+    let from_stdin = dir.path().join("from-stdin");
+    let out = flowlens()
+        .args(["ingest", "--quiet", "--data"])
+        .arg(&from_stdin)
+        .arg("-")
+        .pipe_stdin(&input)
+        .unwrap()
+        .output()
+        .unwrap();
+    check(&from_stdin, out, "-");
+}
+
+#[test]
+fn a_followed_file_is_stored_as_it_grows_and_a_half_written_line_waits() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    let mut file = std::fs::File::create(&input).unwrap();
+    let third = calico_line(3);
+    let (head, tail) = third.split_at(100);
+    write!(file, "{}\n{}\n{head}", calico_line(1), calico_line(2)).unwrap();
+    file.flush().unwrap();
+    let wal_bytes = || -> u64 {
+        std::fs::read_dir(data.join("wal"))
+            .map(|entries| entries.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    };
+    let wait_for_wal_growth = |from: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while wal_bytes() <= from {
+            assert!(std::time::Instant::now() < deadline, "nothing was stored");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let count = || {
+        stdout(flowlens().arg("sql").arg("--data").arg(&data).args([
+            "SELECT count(*) AS n, sum(process_id) AS s FROM flows",
+            "--output",
+            "csv",
+        ]))
+    };
+    let follow = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+            .args([
+                "ingest", "--quiet", "--follow", "--format", "calico", "--data",
+            ])
+            .arg(&data)
+            .arg(&input)
+            .spawn()
+            .unwrap()
+    };
+    // The two whole lines are stored (and survive a kill -9); the half line is not read as
+    // a broken line.
+    let mut child = follow();
+    wait_for_wal_growth(8);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(count().lines().nth(1), Some("2,3"));
+
+    // Finishing the line while a new follower runs stores it too. (The new run reads the
+    // file from its start again, as `ingest` does: lines 1 and 2 are stored twice.)
+    let before = wal_bytes();
+    let mut child = follow();
+    wait_for_wal_growth(before);
+    writeln!(file, "{tail}").unwrap();
+    file.flush().unwrap();
+    let after_rerun = wal_bytes();
+    wait_for_wal_growth(after_rerun);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(count().lines().nth(1), Some("5,9"));
+}

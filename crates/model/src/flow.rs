@@ -160,3 +160,108 @@ pub struct FlowTuple {
     /// Their `num_flows` (connections).
     pub num_flows: u64,
 }
+
+/// A flow log whose texts are borrowed (from the line it was decoded from, say): how a
+/// decoder hands a flow log to columnar storage without allocating a [`FlowLog`] for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowLogView<'a> {
+    pub start_time: i64,
+    pub end_time: i64,
+    pub source: FlowEndView<'a>,
+    pub dest: FlowEndView<'a>,
+    pub dest_service: Option<FlowServiceView<'a>>,
+    pub proto: Protocol,
+    pub action: Action,
+    pub reporter: Reporter,
+    /// Hits in their Calico ≥ 3.32 spelling (what [`PolicyHit`]'s `Display` prints).
+    pub enforced_policies: &'a [&'a str],
+    pub pending_policies: &'a [&'a str],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub num_flows: u64,
+    pub num_flows_started: u64,
+    pub num_flows_completed: u64,
+    pub process_name: Option<&'a str>,
+    pub process_id: Option<i64>,
+    pub host: Option<&'a str>,
+}
+
+/// One end of a [`FlowLogView`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowEndView<'a> {
+    pub ip: Option<IpAddr>,
+    pub name: Option<&'a str>,
+    pub name_aggr: &'a str,
+    pub namespace: Option<&'a str>,
+    pub port: Option<u16>,
+    pub endpoint_type: Option<EndpointType>,
+    /// `key=value` texts with non-empty keys, sorted by key, each key once: the order and
+    /// uniqueness of [`Labels`].
+    pub labels: &'a [&'a str],
+}
+
+/// The Service of a [`FlowLogView`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowServiceView<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub port_name: &'a str,
+    pub port_num: u16,
+}
+
+impl FlowLogView<'_> {
+    /// The owned flow log. Fails only when a hit text is not a policy hit.
+    pub fn to_flow_log(&self) -> Result<FlowLog, crate::HitParseError> {
+        let hits = |texts: &[&str]| -> Result<Vec<PolicyHit>, crate::HitParseError> {
+            texts.iter().map(|t| PolicyHit::parse(t)).collect()
+        };
+        Ok(FlowLog {
+            start_time: self.start_time,
+            end_time: self.end_time,
+            source: self.source.to_flow_end(),
+            dest: self.dest.to_flow_end(),
+            dest_service: self.dest_service.as_ref().map(|s| FlowService {
+                namespace: s.namespace.to_string(),
+                name: s.name.to_string(),
+                port_name: s.port_name.to_string(),
+                port_num: s.port_num,
+            }),
+            proto: self.proto,
+            action: self.action,
+            reporter: self.reporter,
+            enforced_policies: hits(self.enforced_policies)?,
+            pending_policies: hits(self.pending_policies)?,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            packets_in: self.packets_in,
+            packets_out: self.packets_out,
+            num_flows: self.num_flows,
+            num_flows_started: self.num_flows_started,
+            num_flows_completed: self.num_flows_completed,
+            process_name: self.process_name.map(str::to_string),
+            process_id: self.process_id,
+            host: self.host.map(str::to_string),
+        })
+    }
+}
+
+impl FlowEndView<'_> {
+    fn to_flow_end(&self) -> FlowEnd {
+        FlowEnd {
+            ip: self.ip,
+            name: self.name.map(str::to_string),
+            name_aggr: self.name_aggr.to_string(),
+            namespace: self.namespace.map(str::to_string),
+            port: self.port,
+            endpoint_type: self.endpoint_type,
+            labels: self
+                .labels
+                .iter()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}

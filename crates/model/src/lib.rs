@@ -19,7 +19,10 @@ pub use endpoint::{
     Endpoint, EndpointType, NamedPort, Namespace, NetworkSet, Service, ServiceAccount, ServicePort,
     TargetPort, WorkloadRef,
 };
-pub use flow::{Action, FlowEnd, FlowLog, FlowService, FlowTuple, RawFlow, Reporter};
+pub use flow::{
+    Action, FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowService, FlowServiceView, FlowTuple,
+    RawFlow, Reporter,
+};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use policy::{

@@ -1,6 +1,7 @@
 //! IP protocols as policies and flow logs name them.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 
 /// An IP protocol. Named variants are the ones Calico accepts by name; anything else is kept
@@ -73,7 +74,7 @@ impl Protocol {
     }
 
     /// Lower-case name as Calico flow logs print it (`tcp`, `udp`, `icmp`, …, or the number).
-    pub fn flow_log_name(self) -> String {
+    pub fn flow_log_name(self) -> Cow<'static, str> {
         match self {
             Protocol::Tcp => "tcp".into(),
             Protocol::Udp => "udp".into(),
@@ -81,7 +82,7 @@ impl Protocol {
             Protocol::IcmpV6 => "icmp6".into(),
             Protocol::Sctp => "sctp".into(),
             Protocol::UdpLite => "udplite".into(),
-            Protocol::Other(n) => n.to_string(),
+            Protocol::Other(n) => n.to_string().into(),
         }
     }
 }

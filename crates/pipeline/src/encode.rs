@@ -64,7 +64,10 @@ pub fn calico_json(log: &FlowLog, format: PolicyHitFormat) -> Value {
         "dest_service_port_num".into(),
         svc.map(|s| Value::from(s.port_num)).unwrap_or(Value::Null),
     );
-    map.insert("proto".into(), Value::String(log.proto.flow_log_name()));
+    map.insert(
+        "proto".into(),
+        Value::String(log.proto.flow_log_name().into_owned()),
+    );
     map.insert("action".into(), Value::String(log.action.to_string()));
     map.insert(
         "reporter".into(),

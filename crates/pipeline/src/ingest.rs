@@ -3,7 +3,7 @@
 
 use crate::aggregate::{AggregationConfig, Aggregator};
 use crate::attribute::{Attributed, Attributor};
-use crate::decode::{Decoded, InputFormat, decode_line};
+use crate::decode::{Decoded, DecodedLines, InputFormat, decode_line};
 use flowlens_model::FlowLog;
 use flowlens_policy::Engine;
 use std::sync::Arc;
@@ -117,6 +117,25 @@ impl Ingest {
             }
             Ok(Decoded::Raw(raw)) => self.raw(source, number, &raw),
             Err(e) => self.reject_line(source, number, e.reason),
+        }
+    }
+
+    /// Takes a block decoded by [`LineDecoder::decode_lines`](crate::LineDecoder::decode_lines) (whose Calico flow logs
+    /// the caller already has): counts it and runs its raw records through the pipeline.
+    pub fn take(&mut self, source: &str, block: DecodedLines) {
+        self.stats.accepted += block.calico as u64;
+        self.stats.calico_logs += block.calico as u64;
+        self.stats.logs_out += block.calico as u64;
+        // In line order, so that rejections are listed as they occur in the input.
+        let mut rejected = block.rejected.into_iter().peekable();
+        for (number, raw) in &block.raw {
+            while let Some((line, reason)) = rejected.next_if(|(line, _)| line < number) {
+                self.reject_line(source, line, reason);
+            }
+            self.raw(source, *number, raw);
+        }
+        for (line, reason) in rejected {
+            self.reject_line(source, line, reason);
         }
     }
 

@@ -20,5 +20,7 @@ pub mod ingest;
 
 pub use aggregate::{AggregationConfig, AggregationLevel, Aggregator};
 pub use attribute::{Attributed, Attributor};
-pub use decode::{DecodeError, Decoded, InputFormat, decode_line};
+pub use decode::{
+    CalicoDecoder, DecodeError, Decoded, DecodedLines, InputFormat, LineDecoder, decode_line,
+};
 pub use ingest::{Ingest, IngestStats, Rejection};

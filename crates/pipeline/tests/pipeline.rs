@@ -461,3 +461,93 @@ fn scenarios_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("../../scenarios")
 }
+
+/// Lines that exercise every way the block decoder's borrowed path differs from building a
+/// `FlowLog`: labels out of order, repeated or as a map, escaped texts, the Enterprise hit
+/// spelling, the `_source` wrapper, numbers written as strings, IPv6.
+fn tricky_calico_lines() -> Vec<String> {
+    let newer = FELIX_LINE.replace(
+        r#""policies":{"all_policies":["0|security|security.block-threatfeed|pass|1","1|platform|platform.allow-kube-dns|pass|2","2|default|storefront/default.dmz|allow|0","3|default|storefront/default.staged:tighten|deny|-1"]}"#,
+        r#""policies":{"enforced_policies":["0|default|np:storefront/dmz|allow|0"],"pending_policies":["0|default|snp:storefront/tighten|deny|-1"]}"#,
+    );
+    vec![
+        FELIX_LINE.to_string(),
+        newer,
+        FELIX_LINE.replace(
+            r#"["app=frontend","fw-zone=dmz"]"#,
+            r#"["zone=b","app=frontend","zone=a","x=1=2"]"#,
+        ),
+        FELIX_LINE.replace(
+            r#"{"labels":["app=microservice1","fw-zone=trusted"]}"#,
+            r#"{"tier":"back\u0065nd","app":"micro\"service"}"#,
+        ),
+        FELIX_LINE.replace(r#""source_ip":null"#, r#""source_ip":"fd00::0:1""#),
+        FELIX_LINE.replace(r#""dest_port":80"#, r#""dest_port":"8080""#),
+        FELIX_LINE.replace(r#""host":"worker-1""#, r#""host":"w\u00f6rker""#),
+        format!(r#"{{"_index":"flows","_source":{FELIX_LINE}}}"#),
+    ]
+}
+
+#[test]
+fn block_decoding_stores_what_line_decoding_stores() {
+    use flowlens_pipeline::LineDecoder;
+    use flowlens_store::FlowBatchBuilder;
+    let lines = tricky_calico_lines();
+    let text = lines.join("\n");
+    let mut by_view = FlowBatchBuilder::with_capacity(lines.len());
+    let mut decoder = LineDecoder::new(InputFormat::Auto);
+    let block = decoder.decode_lines(text.as_bytes(), 1, |view| by_view.push_view(view));
+    assert_eq!((block.lines, block.calico), (lines.len(), lines.len()));
+    assert!(block.rejected.is_empty(), "{:?}", block.rejected);
+    let mut by_log = FlowBatchBuilder::with_capacity(lines.len());
+    for line in &lines {
+        let Ok(Decoded::Calico(log)) = decode_line(line, 1, InputFormat::Auto) else {
+            panic!("{line} decodes")
+        };
+        by_log.push(&log);
+    }
+    assert_eq!(by_view.finish().unwrap(), by_log.finish().unwrap());
+}
+
+#[test]
+fn repeated_label_keys_keep_the_last_value_and_labels_sort_by_key() {
+    let line = &tricky_calico_lines()[2];
+    let Ok(Decoded::Calico(log)) = decode_line(line, 1, InputFormat::Auto) else {
+        panic!("decodes")
+    };
+    let labels: Vec<(&str, &str)> = log
+        .source
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, [("app", "frontend"), ("x", "1=2"), ("zone", "a")]);
+}
+
+#[test]
+fn a_block_counts_every_line_and_rejects_bad_ones_by_number() {
+    use flowlens_pipeline::LineDecoder;
+    let raw_line = r#"{"start_time":1,"end_time":2,"src_ip":"10.0.0.1","src_port":1,"dst_ip":"10.0.0.2","dst_port":80,"proto":"tcp","bytes_out":1,"bytes_in":1,"packets_out":1,"packets_in":1}"#;
+    let mut bytes = Vec::new();
+    for part in [
+        FELIX_LINE.as_bytes(),
+        b"",
+        b"{broken",
+        raw_line.as_bytes(),
+        b"\xff\xfe",
+        FELIX_LINE.as_bytes(),
+    ] {
+        bytes.extend_from_slice(part);
+        bytes.push(b'\n');
+    }
+    let mut decoder = LineDecoder::new(InputFormat::Auto);
+    let mut seen = 0;
+    let block = decoder.decode_lines(&bytes, 10, |_| seen += 1);
+    assert_eq!((block.lines, block.calico, seen), (6, 2, 2));
+    assert_eq!(block.raw.len(), 1);
+    assert_eq!(block.raw[0].0, 13);
+    let rejected: Vec<usize> = block.rejected.iter().map(|(n, _)| *n).collect();
+    assert_eq!(rejected, [12, 14]);
+    assert!(block.rejected[0].1.contains("not a Calico flow log"));
+    assert!(block.rejected[1].1.contains("not UTF-8"));
+}

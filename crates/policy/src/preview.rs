@@ -901,7 +901,7 @@ pub fn preview(
                 source_name_aggr: source.name_aggr.clone(),
                 dest_namespace: dest.namespace.clone(),
                 dest_name_aggr: dest.name_aggr.clone(),
-                proto: tuple.proto.flow_log_name(),
+                proto: tuple.proto.flow_log_name().into_owned(),
                 dest_port: dest.port,
                 before: deciding_hit(before, b.verdict.as_ref(), pending, ingress),
                 after: deciding_hit(after, a.verdict.as_ref(), pending, ingress),

@@ -16,7 +16,7 @@
 //! lock and never wait for writers. A file replaced by compaction or retention is deleted
 //! when the last query using it finishes.
 
-use crate::encode::encode_flows;
+use crate::encode::FlowBatch;
 use crate::error::{Result, StoreError};
 use crate::exec;
 use crate::files::{self, WriteSettings};
@@ -44,7 +44,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use flowlens_model::{FlowLog, FlowTuple};
+use flowlens_model::FlowTuple;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,6 +134,21 @@ pub(crate) struct Buffered {
     pub batch: RecordBatch,
     pub min_time: i64,
     pub max_time: i64,
+}
+
+impl Buffered {
+    /// `None` for an empty batch, which has nothing to buffer.
+    fn new(batch: RecordBatch) -> Option<Buffered> {
+        if batch.num_rows() == 0 {
+            return None;
+        }
+        let (min_time, max_time) = time_span(&batch);
+        Some(Buffered {
+            batch,
+            min_time,
+            max_time,
+        })
+    }
 }
 
 pub(crate) struct State {
@@ -284,18 +299,11 @@ impl EmbeddedStore {
         }
         let mut active = Vec::new();
         for frame in replay.frames {
-            let rows = frame.batch.num_rows() as u64;
+            let rows: u64 = frame.batches.iter().map(|b| b.num_rows() as u64).sum();
             next_seq = next_seq.max(frame.seq + 1);
             next_record_id = next_record_id.max(frame.first_record_id + rows);
             report.replayed_records += rows;
-            if rows > 0 {
-                let (min_time, max_time) = time_span(&frame.batch);
-                active.push(Buffered {
-                    batch: frame.batch,
-                    min_time,
-                    max_time,
-                });
-            }
+            active.extend(frame.batches.into_iter().filter_map(Buffered::new));
         }
         let files = manifest
             .files
@@ -524,27 +532,38 @@ impl EmbeddedStore {
         Ok((to.saturating_sub(from)).max(1) as f64)
     }
 
-    pub(crate) fn append_blocking(inner: &Inner, logs: &[FlowLog]) -> Result<AppendReceipt> {
-        let batch = encode_flows(logs, 0)?;
-        let (min_time, max_time) = time_span(&batch);
-        let batch = lock(&inner.hits).attach_ids(&batch)?;
+    pub(crate) fn append_blocking(inner: &Inner, batch: FlowBatch) -> Result<AppendReceipt> {
+        let records = batch.len();
+        let parts = {
+            let mut hits = lock(&inner.hits);
+            batch
+                .into_parts()
+                .iter()
+                .map(|part| hits.attach_ids(part))
+                .collect::<Result<Vec<_>>>()?
+        };
         let mut log = lock(&inner.log);
         let first_record_id = log.next_record_id;
         let seq = log.next_seq;
-        let batch = with_record_ids(batch, first_record_id)?;
-        let payload = wal::encode_batch(&batch)?;
+        let mut next_id = first_record_id;
+        let parts = parts
+            .into_iter()
+            .map(|part| {
+                let first = next_id;
+                next_id += part.num_rows() as u64;
+                with_record_ids(part, first)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let payload = wal::encode_batches(&parts)?;
         log.wal.append(seq, first_record_id, &payload)?;
         log.next_seq += 1;
-        log.next_record_id += logs.len() as u64;
+        log.next_record_id += records as u64;
         let mut st = lock(&inner.state);
-        st.active.push(Buffered {
-            batch,
-            min_time,
-            max_time,
-        });
+        st.active
+            .extend(parts.into_iter().filter_map(Buffered::new));
         st.wal_bytes = log.wal.bytes();
         Ok(AppendReceipt {
-            records: logs.len(),
+            records,
             first_record_id,
             sequence: seq,
         })
@@ -766,8 +785,8 @@ fn quarantine_unreadable(
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn append(&self, logs: Vec<FlowLog>) -> Result<AppendReceipt> {
-        if logs.is_empty() {
+    async fn append_batch(&self, batch: FlowBatch) -> Result<AppendReceipt> {
+        if batch.is_empty() {
             let next = lock(&self.inner.log).next_record_id;
             return Ok(AppendReceipt {
                 records: 0,
@@ -776,7 +795,7 @@ impl Store for EmbeddedStore {
             });
         }
         let inner = self.inner.clone();
-        let receipt = blocking(move || Self::append_blocking(&inner, &logs)).await?;
+        let receipt = blocking(move || Self::append_blocking(&inner, batch)).await?;
         let buffered = lock(&self.inner.state).buffered_rows();
         if buffered >= self.inner.options.flush_rows.max(1).saturating_mul(4) {
             self.flush().await?;

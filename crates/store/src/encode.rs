@@ -8,16 +8,191 @@ use crate::schema::{Field, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
 };
-use flowlens_model::{FlowEnd, FlowLog, Labels, PolicyHit};
+use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
+use std::fmt::Write;
 use std::sync::Arc;
 
 /// Encodes `logs`, numbering them `first_record_id`, `first_record_id + 1`, ….
 pub fn encode_flows(logs: &[FlowLog], first_record_id: u64) -> Result<RecordBatch> {
-    let mut b = Builders::new(logs.len());
+    let mut b = FlowBatchBuilder::with_capacity(logs.len());
     for (i, log) in logs.iter().enumerate() {
-        b.push(log, first_record_id + i as u64);
+        b.push_numbered(log, first_record_id + i as u64);
     }
-    b.finish()
+    b.finish_batch()
+}
+
+/// Flow logs already in columns, ready for [`Store::append_batch`](crate::Store::append_batch).
+/// Encoding is most of the cost of storing a flow log, and a batch can be built on any thread:
+/// ingest encodes on every core and appends on one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowBatch {
+    /// In [`record_schema`]; the record ids are placeholders the store replaces. Several
+    /// parts rather than one, so that joining batches copies nothing.
+    parts: Vec<RecordBatch>,
+}
+
+impl FlowBatch {
+    pub fn from_logs(logs: &[FlowLog]) -> Result<FlowBatch> {
+        let mut b = FlowBatchBuilder::with_capacity(logs.len());
+        for log in logs {
+            b.push(log);
+        }
+        b.finish()
+    }
+
+    /// Adds the rows of `other` after these.
+    pub fn extend(&mut self, other: FlowBatch) {
+        self.parts.extend(other.parts);
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn into_parts(self) -> Vec<RecordBatch> {
+        self.parts
+    }
+}
+
+/// Builds a [`FlowBatch`] one flow log at a time.
+pub struct FlowBatchBuilder {
+    b: Builders,
+    rows: usize,
+    texts: Texts,
+}
+
+impl FlowBatchBuilder {
+    pub fn with_capacity(rows: usize) -> FlowBatchBuilder {
+        FlowBatchBuilder {
+            b: Builders::new(rows),
+            rows: 0,
+            texts: Texts::default(),
+        }
+    }
+
+    pub fn push(&mut self, log: &FlowLog) {
+        self.push_numbered(log, 0);
+    }
+
+    pub fn push_view(&mut self, log: &FlowLogView<'_>) {
+        self.b.push(log, 0);
+        self.rows += 1;
+    }
+
+    fn push_numbered(&mut self, log: &FlowLog, record_id: u64) {
+        let t = &mut self.texts;
+        fill(&mut t.source_labels, log.source.labels.iter(), label_text);
+        fill(&mut t.dest_labels, log.dest.labels.iter(), label_text);
+        fill(&mut t.enforced, log.enforced_policies.iter(), hit_text);
+        fill(&mut t.pending, log.pending_policies.iter(), hit_text);
+        let source_labels = strs(&t.source_labels);
+        let dest_labels = strs(&t.dest_labels);
+        let enforced = strs(&t.enforced);
+        let pending = strs(&t.pending);
+        let view = FlowLogView {
+            start_time: log.start_time,
+            end_time: log.end_time,
+            source: end_view(&log.source, &source_labels),
+            dest: end_view(&log.dest, &dest_labels),
+            dest_service: log.dest_service.as_ref().map(|s| FlowServiceView {
+                namespace: &s.namespace,
+                name: &s.name,
+                port_name: &s.port_name,
+                port_num: s.port_num,
+            }),
+            proto: log.proto,
+            action: log.action,
+            reporter: log.reporter,
+            enforced_policies: &enforced,
+            pending_policies: &pending,
+            bytes_in: log.bytes_in,
+            bytes_out: log.bytes_out,
+            packets_in: log.packets_in,
+            packets_out: log.packets_out,
+            num_flows: log.num_flows,
+            num_flows_started: log.num_flows_started,
+            num_flows_completed: log.num_flows_completed,
+            process_name: log.process_name.as_deref(),
+            process_id: log.process_id,
+            host: log.host.as_deref(),
+        };
+        self.b.push(&view, record_id);
+        self.rows += 1;
+    }
+
+    /// Rows pushed so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn finish(self) -> Result<FlowBatch> {
+        Ok(FlowBatch {
+            parts: vec![self.finish_batch()?],
+        })
+    }
+
+    fn finish_batch(self) -> Result<RecordBatch> {
+        self.b.finish()
+    }
+}
+
+/// How a [`FlowLog`]'s labels and hits are spelled in storage, kept from row to row so that
+/// their buffers are reused.
+#[derive(Default)]
+struct Texts {
+    source_labels: Vec<String>,
+    dest_labels: Vec<String>,
+    enforced: Vec<String>,
+    pending: Vec<String>,
+}
+
+/// Writes one text per item into `texts`, reusing the strings already there.
+fn fill<T>(texts: &mut Vec<String>, items: impl Iterator<Item = T>, spell: fn(&mut String, T)) {
+    let mut n = 0;
+    for item in items {
+        if n == texts.len() {
+            texts.push(String::new());
+        }
+        texts[n].clear();
+        spell(&mut texts[n], item);
+        n += 1;
+    }
+    texts.truncate(n);
+}
+
+fn label_text(out: &mut String, (k, v): (&String, &String)) {
+    out.push_str(k);
+    out.push('=');
+    out.push_str(v);
+}
+
+fn hit_text(out: &mut String, hit: &PolicyHit) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{hit}");
+}
+
+fn strs(texts: &[String]) -> Vec<&str> {
+    texts.iter().map(String::as_str).collect()
+}
+
+fn end_view<'a>(end: &'a FlowEnd, labels: &'a [&'a str]) -> FlowEndView<'a> {
+    FlowEndView {
+        ip: end.ip,
+        name: end.name.as_deref(),
+        name_aggr: &end.name_aggr,
+        namespace: end.namespace.as_deref(),
+        port: end.port,
+        endpoint_type: end.endpoint_type,
+        labels,
+    }
 }
 
 fn strings(capacity: usize) -> StringBuilder {
@@ -51,15 +226,22 @@ impl EndBuilders {
         }
     }
 
-    fn push(&mut self, end: &FlowEnd) {
-        self.ip.append_option(end.ip.map(|ip| ip.to_string()));
-        self.name.append_option(end.name.as_deref());
-        self.name_aggr.append_value(&end.name_aggr);
-        self.namespace.append_option(end.namespace.as_deref());
+    fn push(&mut self, end: &FlowEndView<'_>) {
+        match end.ip {
+            Some(ip) => {
+                // Formatted straight into the column, without a String per address.
+                let _ = write!(self.ip, "{ip}");
+                self.ip.append_value("");
+            }
+            None => self.ip.append_null(),
+        }
+        self.name.append_option(end.name);
+        self.name_aggr.append_value(end.name_aggr);
+        self.namespace.append_option(end.namespace);
         self.port.append_option(end.port.map(i32::from));
         self.endpoint_type
             .append_option(end.endpoint_type.map(|t| t.as_str()));
-        push_labels(&mut self.labels, &end.labels);
+        push_texts(&mut self.labels, end.labels);
     }
 
     fn finish(mut self) -> [ArrayRef; 7] {
@@ -75,21 +257,9 @@ impl EndBuilders {
     }
 }
 
-fn push_labels(list: &mut ListBuilder<StringBuilder>, labels: &Labels) {
-    let mut text = String::new();
-    for (k, v) in labels {
-        text.clear();
-        text.push_str(k);
-        text.push('=');
-        text.push_str(v);
-        list.values().append_value(&text);
-    }
-    list.append(true);
-}
-
-fn push_hits(list: &mut ListBuilder<StringBuilder>, hits: &[PolicyHit]) {
-    for hit in hits {
-        list.values().append_value(hit.to_string());
+fn push_texts(list: &mut ListBuilder<StringBuilder>, texts: &[&str]) {
+    for text in texts {
+        list.values().append_value(text);
     }
     list.append(true);
 }
@@ -139,25 +309,23 @@ impl Builders {
         }
     }
 
-    fn push(&mut self, log: &FlowLog, record_id: u64) {
+    fn push(&mut self, log: &FlowLogView<'_>, record_id: u64) {
         self.start_time.append_value(log.start_time);
         self.end_time.append_value(log.end_time);
         self.source.push(&log.source);
         self.dest.push(&log.dest);
         let svc = log.dest_service.as_ref();
         self.service_namespace
-            .append_option(svc.map(|s| s.namespace.as_str()));
-        self.service_name
-            .append_option(svc.map(|s| s.name.as_str()));
-        self.service_port
-            .append_option(svc.map(|s| s.port_name.as_str()));
+            .append_option(svc.map(|s| s.namespace));
+        self.service_name.append_option(svc.map(|s| s.name));
+        self.service_port.append_option(svc.map(|s| s.port_name));
         self.service_port_num
             .append_option(svc.map(|s| i32::from(s.port_num)));
         self.proto.append_value(log.proto.flow_log_name());
         self.action.append_value(log.action.as_str());
         self.reporter.append_value(log.reporter.as_str());
-        push_hits(&mut self.enforced, &log.enforced_policies);
-        push_hits(&mut self.pending, &log.pending_policies);
+        push_texts(&mut self.enforced, log.enforced_policies);
+        push_texts(&mut self.pending, log.pending_policies);
         let counters = [
             log.bytes_in,
             log.bytes_out,
@@ -170,9 +338,9 @@ impl Builders {
         for (builder, value) in self.counters.iter_mut().zip(counters) {
             builder.append_value(value);
         }
-        self.process_name.append_option(log.process_name.as_deref());
+        self.process_name.append_option(log.process_name);
         self.process_id.append_option(log.process_id);
-        self.host.append_option(log.host.as_deref());
+        self.host.append_option(log.host);
         self.record_id.append_value(record_id);
     }
 

@@ -68,12 +68,32 @@ fn properties(settings: WriteSettings, meta: &FileMeta) -> Result<WriterProperti
 /// Concatenates `batches` and sorts the rows by (`end_time`, `record_id`).
 pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch> {
     let batch = concat_batches(&flow_schema(), batches)?;
+    if is_in_time_order(&batch) {
+        // Logs usually arrive in time order; sorting would copy every column once more.
+        return Ok(batch);
+    }
     let columns = [Field::EndTime, Field::RecordId].map(|f| SortColumn {
         values: batch.column(index(f)).clone(),
         options: None,
     });
     let indices = lexsort_to_indices(&columns, None)?;
     Ok(take_record_batch(&batch, &indices)?)
+}
+
+/// Whether the rows are sorted by (end time, record id) already.
+fn is_in_time_order(batch: &RecordBatch) -> bool {
+    let (Some(times), Some(ids)) = (
+        batch
+            .column(index(Field::EndTime))
+            .as_primitive_opt::<Int64Type>(),
+        batch
+            .column(index(Field::RecordId))
+            .as_primitive_opt::<UInt64Type>(),
+    ) else {
+        return false;
+    };
+    let (times, ids) = (times.values(), ids.values());
+    (1..times.len()).all(|i| (times[i - 1], ids[i - 1]) <= (times[i], ids[i]))
 }
 
 /// Time and id bounds of a sorted, non-empty batch.

@@ -54,7 +54,7 @@ mod wal;
 
 pub use decode::decode_flows;
 pub use embedded::{EmbeddedOptions, EmbeddedStore, OpenReport};
-pub use encode::encode_flows;
+pub use encode::{FlowBatch, FlowBatchBuilder, encode_flows};
 pub use error::{Result, StoreError};
 pub use format::FORMAT_VERSION;
 pub use maintenance::{MaintenanceReport, RetentionPolicy};

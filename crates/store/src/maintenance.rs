@@ -386,7 +386,8 @@ mod tests {
     fn four_files(dir: &std::path::Path) -> EmbeddedStore {
         let store = open(dir);
         for k in 0..4 {
-            EmbeddedStore::append_blocking(&store.inner, &sample_flows(k * 10, 10, 1000)).unwrap();
+            let batch = crate::FlowBatch::from_logs(&sample_flows(k * 10, 10, 1000)).unwrap();
+            EmbeddedStore::append_blocking(&store.inner, batch).unwrap();
             EmbeddedStore::flush_blocking(&store.inner).unwrap();
         }
         store

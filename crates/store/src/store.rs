@@ -4,6 +4,7 @@
 //! The trait is object-safe through `async_trait` (boxed futures), so servers hold an
 //! `Arc<dyn Store>` and pick the backend at start-up.
 
+use crate::encode::FlowBatch;
 use crate::error::{Result, StoreError};
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, PolicyFilter, PolicyMetricRow,
@@ -18,7 +19,13 @@ use std::collections::BTreeMap;
 pub trait Store: Send + Sync {
     /// Stores `logs`. When this returns `Ok`, they survive a crash (`kill -9`, power loss
     /// with honest disks) and are visible to queries.
-    async fn append(&self, logs: Vec<FlowLog>) -> Result<AppendReceipt>;
+    async fn append(&self, logs: Vec<FlowLog>) -> Result<AppendReceipt> {
+        self.append_batch(FlowBatch::from_logs(&logs)?).await
+    }
+
+    /// Stores flow logs already encoded (possibly on another thread), with the same promise
+    /// as [`append`](Store::append).
+    async fn append_batch(&self, batch: FlowBatch) -> Result<AppendReceipt>;
 
     /// One page of flow logs matching `query`, with the total count and a continuation.
     async fn query_flows(&self, query: &FlowQuery) -> Result<FlowPage>;

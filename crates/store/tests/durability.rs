@@ -6,7 +6,8 @@ mod common;
 use common::flow;
 use flowlens_model::{Action, FlowLog};
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FlowQuery, RetentionPolicy, Store, StoreError, TimeRange,
+    EmbeddedOptions, EmbeddedStore, FlowBatch, FlowQuery, RetentionPolicy, Store, StoreError,
+    TimeRange,
 };
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -552,4 +553,57 @@ async fn background_flushes_keep_everything_visible() {
     }
     let store = reopened.expect("reopen");
     assert_eq!(markers(&store).await.len(), 1200);
+}
+
+/// The `end_time` column of every data file, file by file.
+fn stored_end_times(dir: &Path) -> Vec<Vec<i64>> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    data_files(dir)
+        .iter()
+        .map(|path| {
+            let file = std::fs::File::open(path).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap();
+            let mut times = Vec::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let column = batch.column_by_name("end_time").unwrap();
+                times.extend(column.as_primitive::<Int64Type>().values().iter());
+            }
+            times
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_several_parts_is_one_append_that_replays_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        // Parts out of time order: the flush must still write the file sorted.
+        let mut batch = FlowBatch::from_logs(&marked("late", 30, 5000)).unwrap();
+        batch.extend(FlowBatch::from_logs(&marked("early", 20, 1000)).unwrap());
+        let receipt = store.append_batch(batch).await.unwrap();
+        assert_eq!((receipt.records, receipt.first_record_id), (50, 0));
+    } // dropped without flush
+    let store = common::open(dir.path());
+    assert_eq!(store.open_report().replayed_records, 50);
+    assert_eq!(markers(&store).await.len(), 50);
+    // Logs in time order are written as they are.
+    let mut in_order = FlowBatch::from_logs(&marked("next", 10, 9000)).unwrap();
+    in_order.extend(FlowBatch::from_logs(&marked("last", 10, 9500)).unwrap());
+    store.append_batch(in_order).await.unwrap();
+    store.flush().await.unwrap();
+    let files = stored_end_times(dir.path());
+    assert_eq!(files.len(), 1);
+    let times = &files[0];
+    assert_eq!(times.len(), 70);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(markers(&store).await.len(), 70);
+    let receipt = store.append(marked("after", 1, 9999)).await.unwrap();
+    assert_eq!(receipt.first_record_id, 70);
 }

@@ -213,7 +213,7 @@ fn print_flows(
                         .port
                         .map(|p| p.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    f.proto.flow_log_name(),
+                    f.proto.flow_log_name().into_owned(),
                     decided,
                     f.num_flows.to_string(),
                     format!("{}/{}", f.bytes_in, f.bytes_out),

@@ -1,71 +1,79 @@
 //! Calico flow logs: Felix `flows.log` JSON lines and Elasticsearch `_source` exports.
 
-use super::lenient::{LabelField, OptInt, OptText};
+use super::lenient::{LabelTexts, OptInt, OptText, Text};
 use flowlens_model::{
-    Action, EndpointType, FlowEnd, FlowLog, FlowService, PolicyHit, Protocol, Reporter,
+    Action, EndpointType, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit, Protocol,
+    Reporter,
 };
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use std::net::IpAddr;
 
 #[derive(Deserialize)]
-struct Wrapped {
-    #[serde(rename = "_source")]
-    source: Record,
+struct Wrapped<'a> {
+    #[serde(rename = "_source", borrow)]
+    source: Record<'a>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Policies {
-    all_policies: Option<Vec<String>>,
-    enforced_policies: Option<Vec<String>>,
-    pending_policies: Option<Vec<String>>,
+struct Policies<'a> {
+    #[serde(borrow)]
+    all_policies: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    enforced_policies: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    pending_policies: Option<Vec<Text<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct Record {
+struct Record<'a> {
     start_time: OptInt,
     end_time: OptInt,
-    #[serde(default)]
-    source_ip: OptText,
-    #[serde(default)]
-    source_name: OptText,
-    #[serde(default)]
-    source_name_aggr: OptText,
-    #[serde(default)]
-    source_namespace: OptText,
+    #[serde(default, borrow)]
+    source_ip: OptText<'a>,
+    #[serde(default, borrow)]
+    source_name: OptText<'a>,
+    #[serde(default, borrow)]
+    source_name_aggr: OptText<'a>,
+    #[serde(default, borrow)]
+    source_namespace: OptText<'a>,
     #[serde(default)]
     source_port: OptInt,
-    #[serde(default)]
-    source_type: OptText,
-    #[serde(default)]
-    source_labels: LabelField,
-    #[serde(default)]
-    dest_ip: OptText,
-    #[serde(default)]
-    dest_name: OptText,
-    #[serde(default)]
-    dest_name_aggr: OptText,
-    #[serde(default)]
-    dest_namespace: OptText,
+    #[serde(default, borrow)]
+    source_type: OptText<'a>,
+    #[serde(default, borrow)]
+    source_labels: LabelTexts<'a>,
+    #[serde(default, borrow)]
+    dest_ip: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_name: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_name_aggr: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_namespace: OptText<'a>,
     #[serde(default)]
     dest_port: OptInt,
-    #[serde(default)]
-    dest_type: OptText,
-    #[serde(default)]
-    dest_labels: LabelField,
-    #[serde(default)]
-    dest_service_namespace: OptText,
-    #[serde(default)]
-    dest_service_name: OptText,
-    #[serde(default)]
-    dest_service_port: OptText,
+    #[serde(default, borrow)]
+    dest_type: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_labels: LabelTexts<'a>,
+    #[serde(default, borrow)]
+    dest_service_namespace: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_service_name: OptText<'a>,
+    #[serde(default, borrow)]
+    dest_service_port: OptText<'a>,
     #[serde(default)]
     dest_service_port_num: OptInt,
-    proto: OptText,
-    action: OptText,
-    reporter: OptText,
-    #[serde(default)]
-    policies: Option<Policies>,
+    #[serde(borrow)]
+    proto: OptText<'a>,
+    #[serde(borrow)]
+    action: OptText<'a>,
+    #[serde(borrow)]
+    reporter: OptText<'a>,
+    #[serde(default, borrow)]
+    policies: Option<Policies<'a>>,
     #[serde(default)]
     bytes_in: OptInt,
     #[serde(default)]
@@ -80,23 +88,123 @@ struct Record {
     num_flows_started: OptInt,
     #[serde(default)]
     num_flows_completed: OptInt,
-    #[serde(default)]
-    process_name: OptText,
+    #[serde(default, borrow)]
+    process_name: OptText<'a>,
     #[serde(default)]
     process_id: OptInt,
-    #[serde(default)]
-    host: OptText,
+    #[serde(default, borrow)]
+    host: OptText<'a>,
 }
 
-/// Decodes one Calico flow log line (plain, or wrapped as `{"_source": {...}}`).
-pub fn decode_calico(text: &str) -> Result<FlowLog, String> {
-    let record = if text.contains("\"_source\"") {
-        serde_json::from_str::<Wrapped>(text).map(|w| w.source)
-    } else {
-        serde_json::from_str::<Record>(text)
+/// Decodes Calico flow log lines into [`FlowLogView`]s, borrowing their texts from the line.
+/// It remembers how each distinct policy-hit text is spelled in storage: lines repeat a few
+/// hundred hits millions of times, so each is parsed once.
+#[derive(Default)]
+pub struct CalicoDecoder {
+    hits: FxHashMap<Box<str>, Result<KnownHit, String>>,
+}
+
+/// What one policy-hit text was found to be.
+struct KnownHit {
+    /// The Calico ≥ 3.32 spelling, when the text is spelled otherwise.
+    respelled: Option<Box<str>>,
+    /// From a staged policy.
+    staged: bool,
+}
+
+/// Distinct hit texts remembered at most; past that the memory starts over, so that a
+/// stream of ever-new hits cannot grow it without bound.
+const HITS_REMEMBERED: usize = 100_000;
+
+impl CalicoDecoder {
+    /// Decodes one line (plain, or wrapped as `{"_source": {...}}`) and hands the flow log
+    /// to `with`.
+    pub fn decode<T>(
+        &mut self,
+        text: &str,
+        with: impl FnOnce(&FlowLogView<'_>) -> T,
+    ) -> Result<T, String> {
+        let record = if text.contains("\"_source\"") {
+            serde_json::from_str::<Wrapped>(text).map(|w| w.source)
+        } else {
+            serde_json::from_str::<Record>(text)
+        }
+        .map_err(|e| format!("not a Calico flow log: {e}"))?;
+        let policies = record.policies.as_ref();
+        let enforced = policies.and_then(|p| p.enforced_policies.as_deref());
+        let pending = policies.and_then(|p| p.pending_policies.as_deref());
+        let all = policies.and_then(|p| p.all_policies.as_deref());
+        // Older Calico logs carry one `all_policies` list with staged hits mixed in: the
+        // enforced trace is its non-staged part, and the whole list is the closest thing to a
+        // pending one.
+        let (enforced, pending) = match (enforced, pending, all) {
+            (None, None, Some(all)) => {
+                self.learn(all, "policies.all_policies")?;
+                let enforced = self.spell(all, false);
+                (enforced, self.spell(all, true))
+            }
+            (enforced, pending, _) => {
+                let (enforced, pending) =
+                    (enforced.unwrap_or_default(), pending.unwrap_or_default());
+                self.learn(enforced, "policies.enforced_policies")?;
+                self.learn(pending, "policies.pending_policies")?;
+                (self.spell(enforced, true), self.spell(pending, true))
+            }
+        };
+        let source_labels: Vec<&str> = record.source_labels.0.iter().map(|l| &**l).collect();
+        let dest_labels: Vec<&str> = record.dest_labels.0.iter().map(|l| &**l).collect();
+        let view = view(&record, &source_labels, &dest_labels, &enforced, &pending)?;
+        Ok(with(&view))
     }
-    .map_err(|e| format!("not a Calico flow log: {e}"))?;
-    convert(record)
+
+    /// Checks and remembers every hit text of `texts`.
+    fn learn(&mut self, texts: &[Text<'_>], field: &str) -> Result<(), String> {
+        for text in texts {
+            let text = &*text.0;
+            let known = match self.hits.get(text) {
+                Some(known) => known,
+                None => {
+                    if self.hits.len() >= HITS_REMEMBERED {
+                        self.hits.clear();
+                    }
+                    let known = PolicyHit::parse(text)
+                        .map(|hit| {
+                            let spelled = hit.to_string();
+                            KnownHit {
+                                respelled: (spelled != text).then(|| spelled.into()),
+                                staged: hit.kind.is_some_and(|k| k.is_staged()),
+                            }
+                        })
+                        .map_err(|e| e.to_string());
+                    self.hits.entry(text.into()).or_insert(known)
+                }
+            };
+            if let Err(e) = known {
+                return Err(format!("{field}: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored spellings of `texts` (all learnt), without staged hits unless `staged`.
+    fn spell<'a>(&'a self, texts: &'a [Text<'_>], staged: bool) -> Vec<&'a str> {
+        texts
+            .iter()
+            .filter_map(|text| match self.hits.get(&*text.0) {
+                Some(Ok(known)) if staged || !known.staged => {
+                    Some(known.respelled.as_deref().unwrap_or(&text.0))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Decodes one Calico flow log line into an owned flow log.
+pub fn decode_calico(text: &str) -> Result<FlowLog, String> {
+    CalicoDecoder::default()
+        .decode(text, |view| view.to_flow_log())?
+        .map_err(|e| e.to_string())
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
@@ -117,9 +225,9 @@ fn port(value: OptInt, field: &str) -> Result<Option<u16>, String> {
         .transpose()
 }
 
-fn ip(value: OptText, field: &str) -> Result<Option<IpAddr>, String> {
+fn ip(value: &OptText<'_>, field: &str) -> Result<Option<IpAddr>, String> {
     value
-        .0
+        .as_deref()
         .map(|t| {
             t.parse()
                 .map_err(|_| format!("{field} {t:?} is not an IP address"))
@@ -127,88 +235,68 @@ fn ip(value: OptText, field: &str) -> Result<Option<IpAddr>, String> {
         .transpose()
 }
 
-fn endpoint_type(value: OptText, field: &str) -> Result<Option<EndpointType>, String> {
+fn endpoint_type(value: &OptText<'_>, field: &str) -> Result<Option<EndpointType>, String> {
     value
-        .0
+        .as_deref()
         .map(|t| {
-            EndpointType::parse(&t)
+            EndpointType::parse(t)
                 .ok_or_else(|| format!("{field} {t:?} is not wep, hep, ns or net"))
         })
         .transpose()
 }
 
-fn hits(list: Option<Vec<String>>, field: &str) -> Result<Vec<PolicyHit>, String> {
-    list.unwrap_or_default()
-        .iter()
-        .map(|h| PolicyHit::parse(h).map_err(|e| format!("{field}: {e}")))
-        .collect()
-}
-
-fn convert(r: Record) -> Result<FlowLog, String> {
+fn view<'a>(
+    r: &'a Record<'_>,
+    source_labels: &'a [&'a str],
+    dest_labels: &'a [&'a str],
+    enforced: &'a [&'a str],
+    pending: &'a [&'a str],
+) -> Result<FlowLogView<'a>, String> {
     let start_time = required(r.start_time.0, "start_time")?;
     let end_time = required(r.end_time.0, "end_time")?;
     if end_time < start_time {
         return Err("end_time is before start_time".into());
     }
-    let proto_text = required(r.proto.0, "proto")?;
-    let proto = Protocol::parse(&proto_text).map_err(|e| format!("proto: {e}"))?;
-    let action_text = required(r.action.0, "action")?;
-    let action = Action::parse(&action_text)
+    let proto_text = required(r.proto.as_deref(), "proto")?;
+    let proto = Protocol::parse(proto_text).map_err(|e| format!("proto: {e}"))?;
+    let action_text = required(r.action.as_deref(), "action")?;
+    let action = Action::parse(action_text)
         .ok_or_else(|| format!("action {action_text:?} is not allow or deny"))?;
-    let reporter_text = required(r.reporter.0, "reporter")?;
-    let reporter = Reporter::parse(&reporter_text)
+    let reporter_text = required(r.reporter.as_deref(), "reporter")?;
+    let reporter = Reporter::parse(reporter_text)
         .ok_or_else(|| format!("reporter {reporter_text:?} is not src or dst"))?;
-    let policies = r.policies.unwrap_or_default();
-    // Older Calico logs carry one `all_policies` list with staged hits mixed in: the enforced
-    // trace is its non-staged part, and the whole list is the closest thing to a pending one.
-    let (enforced, pending) = match (
-        policies.enforced_policies,
-        policies.pending_policies,
-        policies.all_policies,
+    let dest_service = match (
+        r.dest_service_namespace.as_deref(),
+        r.dest_service_name.as_deref(),
     ) {
-        (None, None, Some(all)) => {
-            let all = hits(Some(all), "policies.all_policies")?;
-            let enforced = all
-                .iter()
-                .filter(|h| !h.kind.is_some_and(|k| k.is_staged()))
-                .cloned()
-                .collect();
-            (enforced, all)
-        }
-        (enforced, pending, _) => (
-            hits(enforced, "policies.enforced_policies")?,
-            hits(pending, "policies.pending_policies")?,
-        ),
-    };
-    let dest_service = match (r.dest_service_namespace.0, r.dest_service_name.0) {
-        (Some(namespace), Some(name)) => Some(FlowService {
+        (Some(namespace), Some(name)) => Some(FlowServiceView {
             namespace,
             name,
-            port_name: r.dest_service_port.0.unwrap_or_else(|| "-".into()),
+            port_name: r.dest_service_port.as_deref().unwrap_or("-"),
             port_num: port(r.dest_service_port_num, "dest_service_port_num")?.unwrap_or(0),
         }),
         _ => None,
     };
-    Ok(FlowLog {
+    Ok(FlowLogView {
         start_time,
         end_time,
-        source: FlowEnd {
-            ip: ip(r.source_ip, "source_ip")?,
-            name: r.source_name.0,
-            name_aggr: r.source_name_aggr.0.unwrap_or_else(|| "-".into()),
-            namespace: r.source_namespace.0,
+        source: FlowEndView {
+            ip: ip(&r.source_ip, "source_ip")?,
+            name: r.source_name.as_deref(),
+            name_aggr: r.source_name_aggr.as_deref().unwrap_or("-"),
+            namespace: r.source_namespace.as_deref(),
             port: port(r.source_port, "source_port")?,
-            endpoint_type: endpoint_type(r.source_type, "source_type")?,
-            labels: r.source_labels.0,
+            endpoint_type: endpoint_type(&r.source_type, "source_type")?,
+            labels: source_labels,
         },
-        dest: FlowEnd {
-            ip: ip(r.dest_ip, "dest_ip")?,
-            name: r.dest_name.0,
-            name_aggr: r.dest_name_aggr.0.unwrap_or_else(|| "-".into()),
-            namespace: r.dest_namespace.0,
+        dest: FlowEndView {
+            ip: ip(&r.dest_ip, "dest_ip")?,
+            name: r.dest_name.as_deref(),
+            name_aggr: r.dest_name_aggr.as_deref().unwrap_or("-"),
+            namespace: r.dest_namespace.as_deref(),
             port: port(r.dest_port, "dest_port")?,
-            endpoint_type: endpoint_type(r.dest_type, "dest_type")?,
-            labels: r.dest_labels.0,
+            endpoint_type: endpoint_type(&r.dest_type, "dest_type")?,
+            labels: dest_labels,
         },
         dest_service,
         proto,
@@ -223,8 +311,8 @@ fn convert(r: Record) -> Result<FlowLog, String> {
         num_flows: count(r.num_flows, "num_flows")?,
         num_flows_started: count(r.num_flows_started, "num_flows_started")?,
         num_flows_completed: count(r.num_flows_completed, "num_flows_completed")?,
-        process_name: r.process_name.0,
+        process_name: r.process_name.as_deref(),
         process_id: r.process_id.0,
-        host: r.host.0,
+        host: r.host.as_deref(),
     })
 }

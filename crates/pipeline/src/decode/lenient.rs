@@ -1,40 +1,71 @@
 //! Field types that accept what Calico's flow logs actually contain: `-` or `null` for "not
 //! applicable", numbers written as strings, and labels as `{"labels": [...]}` or a map.
 
-use flowlens_model::Labels;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 
-/// A string where `-`, `""` and `null` mean absent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OptText(pub Option<String>);
+/// A JSON string, borrowed from the line unless it had escapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for OptText {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = OptText;
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string where `-`, `""` and `null` mean absent (numbers are taken as their digits).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OptText<'a>(pub Option<Cow<'a, str>>);
+
+impl OptText<'_> {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OptText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn present(v: &str) -> bool {
+            v != "-" && !v.is_empty()
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = OptText<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string, \"-\" or null")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText, E> {
-                Ok(OptText(if v == "-" || v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<OptText<'de>, E> {
+                Ok(OptText(present(v).then_some(Cow::Borrowed(v))))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptText, E> {
-                Ok(OptText(Some(v.to_string())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText<'de>, E> {
+                Ok(OptText(present(v).then(|| Cow::Owned(v.to_string()))))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OptText, E> {
-                Ok(OptText(Some(v.to_string())))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptText<'de>, E> {
+                Ok(OptText(Some(Cow::Owned(v.to_string()))))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<OptText, E> {
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OptText<'de>, E> {
+                Ok(OptText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<OptText<'de>, E> {
                 Ok(OptText(None))
             }
-            fn visit_none<E: de::Error>(self) -> Result<OptText, E> {
+            fn visit_none<E: de::Error>(self) -> Result<OptText<'de>, E> {
                 Ok(OptText(None))
             }
         }
@@ -90,61 +121,92 @@ impl<'de> Deserialize<'de> for OptInt {
 }
 
 /// Labels as Calico writes them: `{"labels": ["k=v", …]}`, a plain list, a map, `-` or null.
+/// Kept as `k=v` texts in the order and with the uniqueness of [`Labels`](flowlens_model::Labels):
+/// sorted by key, the last value of a repeated key winning.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LabelField(pub Labels);
+pub struct LabelTexts<'a>(pub Vec<Cow<'a, str>>);
 
-impl<'de> Deserialize<'de> for LabelField {
+fn key(text: &str) -> &str {
+    text.split_once('=').map_or(text, |(k, _)| k)
+}
+
+impl<'a> LabelTexts<'a> {
+    fn add<E: de::Error>(&mut self, pair: Cow<'a, str>) -> Result<(), E> {
+        match pair.split_once('=') {
+            Some((k, _)) if !k.is_empty() => {
+                self.0.push(pair);
+                Ok(())
+            }
+            _ => Err(E::custom(format!("label {pair:?} is not key=value"))),
+        }
+    }
+
+    /// Sorts by key and keeps the last of each key; Calico's own lists are sorted already,
+    /// which is checked first because it is cheap.
+    fn normalize(mut self) -> Self {
+        let ordered = self.0.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+        if !ordered {
+            // Stable, so that of equal keys the last one read stays last.
+            self.0.sort_by(|a, b| key(a).cmp(key(b)));
+            let mut kept: Vec<Cow<'a, str>> = Vec::with_capacity(self.0.len());
+            for pair in self.0 {
+                match kept.last_mut() {
+                    Some(last) if key(last) == key(&pair) => *last = pair,
+                    _ => kept.push(pair),
+                }
+            }
+            self.0 = kept;
+        }
+        self
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LabelTexts<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        fn add_pair<E: de::Error>(labels: &mut Labels, pair: &str) -> Result<(), E> {
-            match pair.split_once('=') {
-                Some((k, v)) if !k.is_empty() => {
-                    labels.insert(k.to_string(), v.to_string());
-                    Ok(())
-                }
-                _ => Err(E::custom(format!("label {pair:?} is not key=value"))),
-            }
-        }
         impl<'de> Visitor<'de> for V {
-            type Value = LabelField;
+            type Value = LabelTexts<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("{\"labels\": [\"k=v\", ...]}, a list of \"k=v\", a map, \"-\" or null")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<LabelField, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LabelTexts<'de>, E> {
                 if v == "-" || v.is_empty() {
-                    Ok(LabelField::default())
+                    Ok(LabelTexts::default())
                 } else {
                     Err(E::custom("labels must be a list or a map"))
                 }
             }
-            fn visit_unit<E: de::Error>(self) -> Result<LabelField, E> {
-                Ok(LabelField::default())
+            fn visit_unit<E: de::Error>(self) -> Result<LabelTexts<'de>, E> {
+                Ok(LabelTexts::default())
             }
-            fn visit_none<E: de::Error>(self) -> Result<LabelField, E> {
-                Ok(LabelField::default())
+            fn visit_none<E: de::Error>(self) -> Result<LabelTexts<'de>, E> {
+                Ok(LabelTexts::default())
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LabelField, A::Error> {
-                let mut labels = Labels::new();
-                while let Some(pair) = seq.next_element::<String>()? {
-                    add_pair(&mut labels, &pair)?;
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LabelTexts<'de>, A::Error> {
+                let mut labels = LabelTexts::default();
+                while let Some(pair) = seq.next_element::<Text<'de>>()? {
+                    labels.add(pair.0)?;
                 }
-                Ok(LabelField(labels))
+                Ok(labels.normalize())
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelField, A::Error> {
-                let mut labels = Labels::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "labels" {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelTexts<'de>, A::Error> {
+                let mut labels = LabelTexts::default();
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    if name.0 == "labels" {
                         // Calico's {"labels": [...]} wrapper (or null inside it).
-                        let inner: Option<Vec<String>> = map.next_value()?;
+                        let inner: Option<Vec<Text<'de>>> = map.next_value()?;
                         for pair in inner.unwrap_or_default() {
-                            add_pair(&mut labels, &pair)?;
+                            labels.add(pair.0)?;
                         }
                     } else {
-                        let value: String = map.next_value()?;
-                        labels.insert(key, value);
+                        let value: Text<'de> = map.next_value()?;
+                        if name.0.is_empty() {
+                            return Err(de::Error::custom("a label key is empty"));
+                        }
+                        labels.0.push(Cow::Owned(format!("{}={}", name.0, value.0)));
                     }
                 }
-                Ok(LabelField(labels))
+                Ok(labels.normalize())
             }
         }
         d.deserialize_any(V)

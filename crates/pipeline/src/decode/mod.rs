@@ -3,8 +3,8 @@
 mod calico;
 mod lenient;
 
-pub use calico::decode_calico;
-use flowlens_model::{FlowLog, RawFlow};
+pub use calico::{CalicoDecoder, decode_calico};
+use flowlens_model::{FlowLog, FlowLogView, RawFlow};
 
 /// Which decoder a line goes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,23 +39,31 @@ pub struct DecodeError {
 
 /// Decodes one line. Never panics, whatever the input.
 pub fn decode_line(text: &str, line: usize, format: InputFormat) -> Result<Decoded, DecodeError> {
+    let err = |reason: String| DecodeError { line, reason };
+    match classify(text, format) {
+        None => Ok(Decoded::Empty),
+        Some((InputFormat::Raw, text)) => decode_raw(text).map(Decoded::Raw).map_err(err),
+        Some((_, text)) => decode_calico(text)
+            .map(|l| Decoded::Calico(Box::new(l)))
+            .map_err(err),
+    }
+}
+
+/// The line without surrounding blanks and which decoder it goes to; `None` for a blank line.
+fn classify(text: &str, format: InputFormat) -> Option<(InputFormat, &str)> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Ok(Decoded::Empty);
+        return None;
     }
-    let err = |reason: String| DecodeError { line, reason };
     let format = match format {
         InputFormat::Auto => sniff(trimmed),
         f => f,
     };
-    match format {
-        InputFormat::Raw => serde_json::from_str::<RawFlow>(trimmed)
-            .map(Decoded::Raw)
-            .map_err(|e| err(format!("not a raw flow record: {e}"))),
-        _ => decode_calico(trimmed)
-            .map(|l| Decoded::Calico(Box::new(l)))
-            .map_err(err),
-    }
+    Some((format, trimmed))
+}
+
+fn decode_raw(text: &str) -> Result<RawFlow, String> {
+    serde_json::from_str::<RawFlow>(text).map_err(|e| format!("not a raw flow record: {e}"))
 }
 
 fn sniff(line: &str) -> InputFormat {
@@ -63,5 +71,78 @@ fn sniff(line: &str) -> InputFormat {
         InputFormat::Raw
     } else {
         InputFormat::Calico
+    }
+}
+
+/// What a block of lines held, apart from its Calico flow logs (which went to the caller as
+/// they were decoded). Blocks can be decoded on any thread; [`Ingest::take`](crate::Ingest::take)
+/// then counts them and runs the raw records through attribution, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecodedLines {
+    /// Lines in the block, blank ones included.
+    pub lines: usize,
+    /// How many Calico flow logs were handed to the caller.
+    pub calico: usize,
+    /// Raw records with their line numbers.
+    pub raw: Vec<(usize, RawFlow)>,
+    /// Malformed lines: number and reason.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Decodes blocks of lines with [`decode_lines`](LineDecoder::decode_lines), keeping what
+/// it learns from one block for the next (one per thread).
+#[derive(Default)]
+pub struct LineDecoder {
+    format: InputFormat,
+    calico: CalicoDecoder,
+}
+
+impl LineDecoder {
+    pub fn new(format: InputFormat) -> LineDecoder {
+        LineDecoder {
+            format,
+            calico: CalicoDecoder::default(),
+        }
+    }
+
+    /// Decodes newline-separated `bytes` whose first line is number `first_line`, handing
+    /// each Calico flow log to `calico` as a view borrowed from its line (no [`FlowLog`] is
+    /// built). A final line without a newline counts as a line.
+    pub fn decode_lines(
+        &mut self,
+        bytes: &[u8],
+        first_line: usize,
+        mut calico: impl FnMut(&FlowLogView<'_>),
+    ) -> DecodedLines {
+        let mut out = DecodedLines::default();
+        if bytes.is_empty() {
+            return out;
+        }
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            let number = first_line + i;
+            out.lines += 1;
+            let text = match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(e) => {
+                    out.rejected.push((number, format!("not UTF-8 text: {e}")));
+                    continue;
+                }
+            };
+            let result = match classify(text, self.format) {
+                None => Ok(()),
+                Some((InputFormat::Raw, text)) => {
+                    decode_raw(text).map(|raw| out.raw.push((number, raw)))
+                }
+                Some((_, text)) => self.calico.decode(text, |view| {
+                    out.calico += 1;
+                    calico(view)
+                }),
+            };
+            if let Err(reason) = result {
+                out.rejected.push((number, reason));
+            }
+        }
+        out
     }
 }

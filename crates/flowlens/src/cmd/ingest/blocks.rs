@@ -1,0 +1,155 @@
+//! Reading input in blocks of whole lines, so that blocks can be decoded on any thread.
+
+use std::io::{ErrorKind, Read};
+
+/// About how many bytes a block holds: thousands of lines, so that handing a block to a
+/// thread costs little next to decoding it.
+const BLOCK_BYTES: usize = 4 << 20;
+
+/// Whole lines and the number of the first one (one-based).
+pub struct Block {
+    pub first_line: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// What the next read found.
+pub enum Next {
+    Block(Block),
+    /// Nothing more for now: the end of a file (which may still grow, when followed).
+    End,
+}
+
+/// Splits a reader into blocks that end at a newline. Every read is handed on as soon as it
+/// holds a complete line, so a pipe that trickles lines in is not held back.
+pub struct LineBlocks<R> {
+    reader: R,
+    /// Bytes after the last newline read so far: the start of a line not yet complete.
+    partial: Vec<u8>,
+    next_line: usize,
+}
+
+impl<R: Read> LineBlocks<R> {
+    pub fn new(reader: R) -> LineBlocks<R> {
+        LineBlocks {
+            reader,
+            partial: Vec::new(),
+            next_line: 1,
+        }
+    }
+
+    /// The next block. At the end of the input, a last line without a newline is a block of
+    /// its own unless `follow` is set (a followed file's last line may still be being written).
+    pub fn next(&mut self, follow: bool) -> std::io::Result<Next> {
+        // Zeroed allocations of this size come from fresh pages, so filling is not paid twice.
+        let mut bytes = vec![0u8; BLOCK_BYTES.max(self.partial.len() * 2)];
+        let mut filled = self.partial.len();
+        bytes[..filled].copy_from_slice(&self.partial);
+        self.partial.clear();
+        loop {
+            if filled == bytes.len() {
+                bytes.resize(bytes.len() * 2, 0);
+            }
+            let n = match self.reader.read(&mut bytes[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    bytes.truncate(filled);
+                    self.partial = bytes;
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                bytes.truncate(filled);
+                if bytes.is_empty() || follow {
+                    self.partial = bytes;
+                    return Ok(Next::End);
+                }
+                return Ok(Next::Block(self.block(bytes)));
+            }
+            let read = filled..filled + n;
+            filled += n;
+            if let Some(last) = bytes[read.clone()].iter().rposition(|&b| b == b'\n') {
+                self.partial = bytes[read.start + last + 1..filled].to_vec();
+                bytes.truncate(read.start + last + 1);
+                return Ok(Next::Block(self.block(bytes)));
+            }
+        }
+    }
+
+    fn block(&mut self, bytes: Vec<u8>) -> Block {
+        let first_line = self.next_line;
+        let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+        // A final line without a newline is a line too.
+        self.next_line += newlines + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+        Block { first_line, bytes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(input: &[u8], follow: bool) -> Vec<(usize, String)> {
+        let mut reader = LineBlocks::new(input);
+        let mut out = Vec::new();
+        while let Next::Block(b) = reader.next(follow).unwrap() {
+            out.push((b.first_line, String::from_utf8(b.bytes).unwrap()));
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_end_at_newlines_and_number_lines() {
+        assert_eq!(blocks(b"a\nb\nc\n", false), vec![(1, "a\nb\nc\n".into())]);
+        assert_eq!(
+            blocks(b"a\nb\nc", false),
+            vec![(1, "a\nb\n".into()), (3, "c".into())]
+        );
+        assert_eq!(blocks(b"", false), vec![]);
+    }
+
+    #[test]
+    fn a_followed_file_keeps_its_unfinished_last_line() {
+        assert_eq!(blocks(b"a\nb", true), vec![(1, "a\n".into())]);
+    }
+
+    #[test]
+    fn lines_longer_than_a_block_stay_whole() {
+        let long = "x".repeat(BLOCK_BYTES * 2 + 7);
+        let input = format!("{long}\nshort\n");
+        let got = blocks(input.as_bytes(), false);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, input);
+    }
+
+    /// A reader that returns its input a few bytes at a time, as a pipe does.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_trickling_reader_gives_every_line_once_with_its_number() {
+        let input = b"one\ntwo\nthree\nfour";
+        let mut reader = LineBlocks::new(Trickle(input));
+        let mut lines = Vec::new();
+        while let Next::Block(b) = reader.next(false).unwrap() {
+            let text = String::from_utf8(b.bytes).unwrap();
+            for (i, line) in text.trim_end_matches('\n').split('\n').enumerate() {
+                lines.push((b.first_line + i, line.to_string()));
+            }
+        }
+        let expected: Vec<(usize, String)> = ["one", "two", "three", "four"]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        assert_eq!(lines, expected);
+    }
+}
