@@ -124,12 +124,14 @@ impl CalicoDecoder {
         text: &str,
         with: impl FnOnce(&FlowLogView<'_>) -> T,
     ) -> Result<T, String> {
-        let record = if text.contains("\"_source\"") {
-            serde_json::from_str::<Wrapped>(text).map(|w| w.source)
-        } else {
-            serde_json::from_str::<Record>(text)
-        }
-        .map_err(|e| format!("not a Calico flow log: {e}"))?;
+        // Felix lines are far more common than Elasticsearch exports, so the wrapper is only
+        // looked for when a line does not read as a plain flow log.
+        let record = serde_json::from_str::<Record>(text)
+            .or_else(|plain| match text.contains("\"_source\"") {
+                true => serde_json::from_str::<Wrapped>(text).map(|w| w.source),
+                false => Err(plain),
+            })
+            .map_err(|e| format!("not a Calico flow log: {e}"))?;
         let policies = record.policies.as_ref();
         let enforced = policies.and_then(|p| p.enforced_policies.as_deref());
         let pending = policies.and_then(|p| p.pending_policies.as_deref());

@@ -105,6 +105,10 @@ impl LineDecoder {
         }
     }
 
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
     /// Decodes newline-separated `bytes` whose first line is number `first_line`, handing
     /// each Calico flow log to `calico` as a view borrowed from its line (no [`FlowLog`] is
     /// built). A final line without a newline counts as a line.
@@ -119,7 +123,12 @@ impl LineDecoder {
             return out;
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let mut start = 0;
+        // memchr finds newlines many bytes at a time; splitting byte by byte showed in profiles.
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for (i, end) in ends.enumerate() {
+            let line = &body[start..end];
+            start = end + 1;
             let number = first_line + i;
             out.lines += 1;
             let text = match std::str::from_utf8(line) {

@@ -26,7 +26,13 @@ pub struct LineBlocks<R> {
     /// Bytes after the last newline read so far: the start of a line not yet complete.
     partial: Vec<u8>,
     next_line: usize,
+    /// Buffers of decoded blocks, to read into again: fresh memory costs a page fault per
+    /// page, which showed in profiles.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare buffers kept at most.
+const SPARE_BUFFERS: usize = 8;
 
 impl<R: Read> LineBlocks<R> {
     pub fn new(reader: R) -> LineBlocks<R> {
@@ -34,14 +40,30 @@ impl<R: Read> LineBlocks<R> {
             reader,
             partial: Vec::new(),
             next_line: 1,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the buffer of a block that has been decoded.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buffer.capacity() >= BLOCK_BYTES {
+            self.spare.push(buffer);
         }
     }
 
     /// The next block. At the end of the input, a last line without a newline is a block of
     /// its own unless `follow` is set (a followed file's last line may still be being written).
     pub fn next(&mut self, follow: bool) -> std::io::Result<Next> {
-        // Zeroed allocations of this size come from fresh pages, so filling is not paid twice.
-        let mut bytes = vec![0u8; BLOCK_BYTES.max(self.partial.len() * 2)];
+        let size = BLOCK_BYTES.max(self.partial.len() * 2);
+        let mut bytes = match self.spare.pop() {
+            // Only the tail past the old contents is zeroed again.
+            Some(mut spare) => {
+                spare.resize(size, 0);
+                spare
+            }
+            // Zeroed allocations of this size come from fresh pages: no filling paid twice.
+            None => vec![0u8; size],
+        };
         let mut filled = self.partial.len();
         bytes[..filled].copy_from_slice(&self.partial);
         self.partial.clear();
@@ -68,7 +90,7 @@ impl<R: Read> LineBlocks<R> {
             }
             let read = filled..filled + n;
             filled += n;
-            if let Some(last) = bytes[read.clone()].iter().rposition(|&b| b == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', &bytes[read.clone()]) {
                 self.partial = bytes[read.start + last + 1..filled].to_vec();
                 bytes.truncate(read.start + last + 1);
                 return Ok(Next::Block(self.block(bytes)));
@@ -78,7 +100,7 @@ impl<R: Read> LineBlocks<R> {
 
     fn block(&mut self, bytes: Vec<u8>) -> Block {
         let first_line = self.next_line;
-        let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', &bytes).count();
         // A final line without a newline is a line too.
         self.next_line += newlines + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
         Block { first_line, bytes }

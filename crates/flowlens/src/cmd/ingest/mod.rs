@@ -71,7 +71,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut out = Pending::default();
     let mut lines_read = 0u64;
     let mut handle =
-        |block: Result<DecodedBlock>, ingest: &mut Ingest, out: &mut Pending| -> Result<()> {
+        |block: Result<DecodedBlock>, ingest: &mut Ingest, out: &mut Pending| -> Result<Vec<u8>> {
             let block = block?;
             let name = &names[block.source];
             lines_read += block.lines.lines as u64;
@@ -91,7 +91,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 lines_read as f64 / started.elapsed().as_secs_f64().max(1e-9)
             ));
             progress.tick();
-            Ok(())
+            Ok(block.buffer)
         };
     let last = args.files.len().saturating_sub(1);
     for (i, path) in args.files.iter().enumerate() {
@@ -111,7 +111,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 Next::Block(block) => {
                     while pool.is_full() {
                         if let Some(done) = pool.next() {
-                            handle(done, &mut ingest, &mut out)?;
+                            blocks.recycle(handle(done, &mut ingest, &mut out)?);
                         }
                     }
                     pool.submit(i, block)?;
@@ -120,7 +120,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                     // Tailing: finish what was read, emit closed buckets and persist
                     // everything, then wait for more.
                     while let Some(done) = pool.next() {
-                        handle(done, &mut ingest, &mut out)?;
+                        blocks.recycle(handle(done, &mut ingest, &mut out)?);
                     }
                     out.logs.extend(ingest.flush_until(super::now()));
                     out.append(&rt, &store)?;

@@ -19,6 +19,8 @@ pub struct DecodedBlock {
     pub calico: FlowBatch,
     /// Everything else the block held.
     pub lines: DecodedLines,
+    /// The block's bytes, for reading the next block into.
+    pub buffer: Vec<u8>,
 }
 
 type Job = (u64, usize, Block);
@@ -118,20 +120,25 @@ fn work(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, format: InputFormat) {
         let Ok((seq, source, block)) = job else {
             return;
         };
-        let result = decode(&mut decoder, source, &block);
+        let result = decode(&mut decoder, source, block);
         if done.send((seq, result)).is_err() {
             return;
         }
     }
 }
 
-fn decode(decoder: &mut LineDecoder, source: usize, block: &Block) -> Result<DecodedBlock> {
-    // Calico flow log lines run about a kilobyte each.
-    let mut calico = FlowBatchBuilder::with_capacity(block.bytes.len() / 1024 + 1);
+fn decode(decoder: &mut LineDecoder, source: usize, block: Block) -> Result<DecodedBlock> {
+    // Calico flow log lines run about a kilobyte each; raw records become flow logs later.
+    let rows = match decoder.format() {
+        InputFormat::Raw => 0,
+        _ => block.bytes.len() / 1024 + 1,
+    };
+    let mut calico = FlowBatchBuilder::with_capacity(rows);
     let lines = decoder.decode_lines(&block.bytes, block.first_line, |log| calico.push_view(log));
     Ok(DecodedBlock {
         source,
         calico: calico.finish()?,
         lines,
+        buffer: block.bytes,
     })
 }
