@@ -16,7 +16,7 @@ pub enum StoreError {
     },
 
     #[error(
-        "data directory {path} has format version {found}, but this build reads only version \
+        "data directory {path} has format version {found}, but this build reads versions up to \
          {supported}: use a newer flowlens, or point it at another directory"
     )]
     UnsupportedFormat {

@@ -5,8 +5,13 @@ use crate::error::{Result, StoreError};
 use crate::fsutil::write_atomically;
 use std::path::Path;
 
-/// The layout this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout this build writes. Version 2 (WAL frames of several LZ4-compressed batches)
+/// reads everything version 1 wrote (frames of one uncompressed batch), so a version 1
+/// directory is taken over and marked as version 2: older builds then refuse it rather than
+/// cut off the frames they cannot read.
+pub const FORMAT_VERSION: u32 = 2;
+/// Older layouts this build reads.
+const UPGRADABLE: [u32; 1] = [1];
 const FILE_NAME: &str = "FORMAT";
 const PREFIX: &str = "flowlens-store format ";
 
@@ -21,6 +26,9 @@ pub(crate) fn check_or_init(dir: &Path) -> Result<()> {
                 .and_then(|v| v.parse::<u32>().ok())
             {
                 Some(FORMAT_VERSION) => Ok(()),
+                Some(old) if UPGRADABLE.contains(&old) => {
+                    write_atomically(&path, format!("{PREFIX}{FORMAT_VERSION}\n").as_bytes())
+                }
                 _ => Err(StoreError::UnsupportedFormat {
                     path: dir.to_path_buf(),
                     found: found.chars().take(64).collect(),

@@ -9,9 +9,10 @@
 //! u32 payload length | u32 CRC32 of the rest | u64 sequence | u64 first record id | payload
 //! ```
 //!
-//! all little-endian; the payload is the batch as an Arrow IPC stream. On open every frame
-//! is read back; a frame that is cut short or fails its CRC (a crash mid-write) ends the
-//! segment: it and anything after it are truncated away, with a warning.
+//! all little-endian; the payload is the appended rows as one Arrow IPC stream of one or more
+//! batches, LZ4-compressed (format 1 wrote one uncompressed batch; both read back). On open
+//! every frame is read back; a frame that is cut short or fails its CRC (a crash mid-write)
+//! ends the segment: it and anything after it are truncated away, with a warning.
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::sync_dir;

@@ -236,16 +236,16 @@ async fn newer_or_unknown_format_is_refused() {
     let format = dir.path().join("FORMAT");
     assert_eq!(
         std::fs::read_to_string(&format).unwrap().trim(),
-        "flowlens-store format 1"
+        "flowlens-store format 2"
     );
-    std::fs::write(&format, "flowlens-store format 2\n").unwrap();
+    std::fs::write(&format, "flowlens-store format 3\n").unwrap();
     let err = EmbeddedStore::open(dir.path(), common::options())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("format version flowlens-store format 2"),
+            .contains("format version flowlens-store format 3"),
         "{err}"
     );
     std::fs::write(&format, "something else").unwrap();
@@ -259,6 +259,66 @@ async fn newer_or_unknown_format_is_refused() {
         EmbeddedStore::open(dir.path(), common::options()),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_version_1_directory_is_read_and_marked_as_version_2() {
+    use datafusion::arrow::ipc::writer::StreamWriter;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        store.append(marked("a", 5, 1000)).await.unwrap();
+        store.close().await.unwrap();
+    }
+    // What a version 1 build left: its FORMAT file and a WAL frame of one uncompressed batch
+    // (the next sequence number, the next record id).
+    let batch = flowlens_store::encode_flows(&marked("b", 3, 2000), 5).unwrap();
+    let ids = |n: usize| {
+        let mut ids = datafusion::arrow::array::ListBuilder::new(
+            datafusion::arrow::array::UInt32Builder::new(),
+        );
+        for _ in 0..n {
+            ids.append(true);
+        }
+        std::sync::Arc::new(ids.finish()) as datafusion::arrow::array::ArrayRef
+    };
+    let mut columns = batch.columns().to_vec();
+    columns.extend([ids(3), ids(3)]);
+    let batch =
+        datafusion::arrow::array::RecordBatch::try_new(flowlens_store::flow_schema(), columns)
+            .unwrap();
+    let mut payload = Vec::new();
+    {
+        let mut writer =
+            StreamWriter::try_new(&mut payload, &flowlens_store::flow_schema()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+    }
+    let segment = wal_segments(dir.path()).pop().unwrap();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&2u64.to_le_bytes());
+    frame.extend_from_slice(&5u64.to_le_bytes());
+    frame.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&frame[8..]);
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    let mut wal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    std::io::Write::write_all(&mut wal, &frame).unwrap();
+    drop(wal);
+    let format = dir.path().join("FORMAT");
+    std::fs::write(&format, "flowlens-store format 1\n").unwrap();
+
+    let store = common::open(dir.path());
+    assert_eq!(store.open_report().replayed_records, 3);
+    assert_eq!(markers(&store).await.len(), 8);
+    assert_eq!(
+        std::fs::read_to_string(&format).unwrap().trim(),
+        "flowlens-store format 2"
+    );
 }
 
 #[tokio::test]
