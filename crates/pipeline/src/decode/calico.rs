@@ -99,9 +99,20 @@ struct Record<'a> {
 /// Decodes Calico flow log lines into [`FlowLogView`]s, borrowing their texts from the line.
 /// It remembers how each distinct policy-hit text is spelled in storage: lines repeat a few
 /// hundred hits millions of times, so each is parsed once.
-#[derive(Default)]
 pub struct CalicoDecoder {
     hits: FxHashMap<Box<str>, Result<KnownHit, String>>,
+    /// Distinct hit texts remembered at most; past that the memory starts over, so that a
+    /// stream of ever-new hits cannot grow it without bound.
+    remembered_at_most: usize,
+}
+
+impl Default for CalicoDecoder {
+    fn default() -> Self {
+        CalicoDecoder {
+            hits: FxHashMap::default(),
+            remembered_at_most: 100_000,
+        }
+    }
 }
 
 /// What one policy-hit text was found to be.
@@ -111,10 +122,6 @@ struct KnownHit {
     /// From a staged policy.
     staged: bool,
 }
-
-/// Distinct hit texts remembered at most; past that the memory starts over, so that a
-/// stream of ever-new hits cannot grow it without bound.
-const HITS_REMEMBERED: usize = 100_000;
 
 impl CalicoDecoder {
     /// Decodes one line (plain, or wrapped as `{"_source": {...}}`) and hands the flow log
@@ -132,6 +139,11 @@ impl CalicoDecoder {
                 false => Err(plain),
             })
             .map_err(|e| format!("not a Calico flow log: {e}"))?;
+        // Forgetting happens between lines only: `spell` relies on every hit of this line
+        // having been learnt.
+        if self.hits.len() >= self.remembered_at_most {
+            self.hits.clear();
+        }
         let policies = record.policies.as_ref();
         let enforced = policies.and_then(|p| p.enforced_policies.as_deref());
         let pending = policies.and_then(|p| p.pending_policies.as_deref());
@@ -166,9 +178,6 @@ impl CalicoDecoder {
             let known = match self.hits.get(text) {
                 Some(known) => known,
                 None => {
-                    if self.hits.len() >= HITS_REMEMBERED {
-                        self.hits.clear();
-                    }
                     let known = PolicyHit::parse(text)
                         .map(|hit| {
                             let spelled = hit.to_string();
@@ -317,4 +326,41 @@ fn view<'a>(
         process_id: r.process_id.0,
         host: r.host.as_deref(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"allow","reporter":"src","policies":{"enforced_policies":["0|t|np:ns/a|pass|0","1|t2|gnp:b|allow|1"],"pending_policies":["0|t|np:ns/a|pass|0","1|t2|sgnp:c|deny|-1"]}}"#;
+
+    fn hits(decoder: &mut CalicoDecoder, line: &str) -> (Vec<String>, Vec<String>) {
+        decoder
+            .decode(line, |v| {
+                let own = |h: &[&str]| h.iter().map(|t| t.to_string()).collect();
+                (own(v.enforced_policies), own(v.pending_policies))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn forgetting_hits_never_drops_a_lines_hits() {
+        let mut small = CalicoDecoder {
+            remembered_at_most: 1,
+            ..CalicoDecoder::default()
+        };
+        let expected = hits(&mut CalicoDecoder::default(), LINE);
+        assert_eq!(expected.0.len(), 2);
+        assert_eq!(expected.1.len(), 2);
+        for _ in 0..3 {
+            assert_eq!(hits(&mut small, LINE), expected);
+        }
+    }
+
+    #[test]
+    fn older_spellings_are_stored_in_the_current_one() {
+        let older = LINE.replace("np:ns/a", "ns/t.a");
+        let (enforced, _) = hits(&mut CalicoDecoder::default(), &older);
+        assert_eq!(enforced[0], "0|t|np:ns/a|pass|0");
+    }
 }
