@@ -1,4 +1,5 @@
-//! `FlowLog`s → one Arrow record batch with the record's columns ([`record_schema`]).
+//! Flow logs (owned, or views borrowed from the lines they were decoded from) → Arrow record
+//! batches with the record's columns ([`record_schema`]).
 //!
 //! Labels become `key=value` strings (Calico's `{"labels": [...]}` form), policy hits their
 //! Calico ≥ 3.32 spelling, protocols their flow-log name. `None` becomes null.
