@@ -19,7 +19,7 @@
 //! The store is compacted first, as the server's periodic maintenance would leave it.
 
 use flowlens_model::{FlowLog, PortMatch, RuleAction};
-use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
+use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::preview;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
@@ -64,7 +64,7 @@ fn args() -> Args {
 
 fn generate(scenario: &Scenario, seconds: i64) -> Vec<FlowLog> {
     let engine = Arc::new(Engine::new(scenario.inventory().clone()));
-    let mut ingest = Ingest::new(engine, AggregationConfig::default(), InputFormat::Raw);
+    let mut ingest = Ingest::new(engine, AggregationConfig::default());
     let mut generator = Generator::new(scenario, 1, START);
     let mut buf = Vec::new();
     let mut logs = Vec::new();

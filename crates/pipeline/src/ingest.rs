@@ -3,7 +3,7 @@
 
 use crate::aggregate::{AggregationConfig, Aggregator};
 use crate::attribute::{Attributed, Attributor};
-use crate::decode::{Decoded, DecodedLines, InputFormat, decode_line};
+use crate::decode::DecodedLines;
 use flowlens_model::FlowLog;
 use flowlens_policy::Engine;
 use std::sync::Arc;
@@ -46,7 +46,6 @@ pub struct IngestStats {
 pub struct Ingest {
     attributor: Attributor,
     aggregator: Aggregator,
-    format: InputFormat,
     stats: IngestStats,
     scratch: Vec<Attributed>,
     /// Set when raw records cannot be attributed (no inventory): why they are rejected.
@@ -57,11 +56,10 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(engine: Arc<Engine>, config: AggregationConfig, format: InputFormat) -> Ingest {
+    pub fn new(engine: Arc<Engine>, config: AggregationConfig) -> Ingest {
         Ingest {
             attributor: Attributor::new(engine.clone()),
             aggregator: Aggregator::new(engine, config),
-            format,
             stats: IngestStats::default(),
             scratch: Vec::new(),
             raw_rejection: None,
@@ -104,24 +102,9 @@ impl Ingest {
         }
     }
 
-    /// Feeds one line. Calico flow logs are already attributed and aggregated by Felix, so
-    /// they go straight to `out`; raw records go through attribution and aggregation.
-    pub fn line(&mut self, source: &str, number: usize, text: &str, out: &mut Vec<FlowLog>) {
-        match decode_line(text, number, self.format) {
-            Ok(Decoded::Empty) => {}
-            Ok(Decoded::Calico(log)) => {
-                self.stats.accepted += 1;
-                self.stats.calico_logs += 1;
-                self.stats.logs_out += 1;
-                out.push(*log);
-            }
-            Ok(Decoded::Raw(raw)) => self.raw(source, number, &raw),
-            Err(e) => self.reject_line(source, number, e.reason),
-        }
-    }
-
-    /// Takes a block decoded by [`LineDecoder::decode_lines`](crate::LineDecoder::decode_lines) (whose Calico flow logs
-    /// the caller already has): counts it and runs its raw records through the pipeline.
+    /// Takes a block decoded by [`LineDecoder::decode_lines`](crate::LineDecoder::decode_lines)
+    /// (whose Calico flow logs the caller already has, as Felix attributed and aggregated
+    /// them): counts it and runs its raw records through attribution and aggregation.
     pub fn take(&mut self, source: &str, block: DecodedLines) {
         self.stats.accepted += block.calico as u64;
         self.stats.calico_logs += block.calico as u64;

@@ -7,7 +7,7 @@
 
 use crate::state::{AppState, LiveBatch};
 use flowlens_model::FlowLog;
-use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
+use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
 use flowlens_sim::{SimClock, SimEvent, Simulation};
 use serde::Serialize;
@@ -158,11 +158,7 @@ pub fn start(
     let runtime = tokio::runtime::Handle::current();
     let mut feed = Feed {
         state: state.clone(),
-        ingest: Ingest::new(
-            state.world().engine.clone(),
-            AggregationConfig::default(),
-            InputFormat::Raw,
-        ),
+        ingest: Ingest::new(state.world().engine.clone(), AggregationConfig::default()),
         simulation,
         info: info.clone(),
         runtime,

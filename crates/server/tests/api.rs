@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use flowlens_pipeline::{AggregationConfig, Ingest, InputFormat};
+use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
 use flowlens_server::{AppState, ServerOptions};
 use flowlens_sim::{Generator, Scenario};
@@ -31,7 +31,7 @@ async fn fixture() -> Fixture {
     scenario.apply_step("rogue").unwrap();
     let inventory = scenario.inventory().clone();
     let engine = Arc::new(Engine::new(inventory.clone()));
-    let mut ingest = Ingest::new(engine, AggregationConfig::default(), InputFormat::Raw);
+    let mut ingest = Ingest::new(engine, AggregationConfig::default());
     let mut generator = Generator::new(&scenario, 7, START);
     for minute in 1..=MINUTES {
         for raw in generator.advance(60.0) {

@@ -3,7 +3,7 @@
 use crate::cli::{ScaleOptions, ScenarioCommand, ScenarioOptions, SimulateArgs};
 use anyhow::{Context, Result};
 use flowlens_model::PolicyHitFormat;
-use flowlens_pipeline::{Ingest, InputFormat};
+use flowlens_pipeline::Ingest;
 use flowlens_policy::Engine;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
 use std::io::Write;
@@ -117,7 +117,6 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
         Ingest::new(
             Arc::new(Engine::new(scenario.inventory().clone())),
             args.aggregation.config(),
-            InputFormat::Raw,
         )
     });
     let sink: Box<dyn Write> = if args.output.as_os_str() == "-" {

@@ -42,7 +42,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         InputFormatArg::Raw => InputFormat::Raw,
     };
     let interval = config.interval_secs;
-    let mut ingest = Ingest::new(Arc::new(Engine::new(inventory)), config, format);
+    let mut ingest = Ingest::new(Arc::new(Engine::new(inventory)), config);
     if !has_inventory {
         ingest.reject_raw_records(
             "a raw flow record needs --snapshot (or --scenario) to be enriched and attributed",
