@@ -6,6 +6,11 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
+/// How Calico writes "not applicable" in a text field: `-` or nothing.
+fn is_absent(text: &str) -> bool {
+    text == "-" || text.is_empty()
+}
+
 /// A JSON string, borrowed from the line unless it had escapes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text<'a>(pub Cow<'a, str>);
@@ -42,19 +47,16 @@ impl OptText<'_> {
 impl<'de: 'a, 'a> Deserialize<'de> for OptText<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        fn present(v: &str) -> bool {
-            v != "-" && !v.is_empty()
-        }
         impl<'de> Visitor<'de> for V {
             type Value = OptText<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string, \"-\" or null")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<OptText<'de>, E> {
-                Ok(OptText(present(v).then_some(Cow::Borrowed(v))))
+                Ok(OptText((!is_absent(v)).then_some(Cow::Borrowed(v))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText<'de>, E> {
-                Ok(OptText(present(v).then(|| Cow::Owned(v.to_string()))))
+                Ok(OptText((!is_absent(v)).then(|| Cow::Owned(v.to_string()))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptText<'de>, E> {
                 Ok(OptText(Some(Cow::Owned(v.to_string()))))
@@ -102,7 +104,7 @@ impl<'de> Deserialize<'de> for OptInt {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OptInt, E> {
                 let v = v.trim();
-                if v == "-" || v.is_empty() {
+                if is_absent(v) {
                     return Ok(OptInt(None));
                 }
                 v.parse()
@@ -170,7 +172,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for LabelTexts<'a> {
                 f.write_str("{\"labels\": [\"k=v\", ...]}, a list of \"k=v\", a map, \"-\" or null")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LabelTexts<'de>, E> {
-                if v == "-" || v.is_empty() {
+                if is_absent(v) {
                     Ok(LabelTexts::default())
                 } else {
                     Err(E::custom("labels must be a list or a map"))
