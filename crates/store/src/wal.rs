@@ -110,8 +110,13 @@ fn decode_batches(payload: &[u8]) -> std::result::Result<Vec<RecordBatch>, Strin
     Ok(batches)
 }
 
-fn frame_crc(rest: &[u8]) -> u32 {
-    crc32fast::hash(rest)
+/// The CRC of a frame: over the header after its CRC (sequence and first record id) and
+/// the payload.
+fn frame_crc(header_rest: &[u8], payload: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(header_rest);
+    crc.update(payload);
+    crc.finalize()
 }
 
 /// Reads one segment, truncating a torn or corrupt tail.
@@ -169,7 +174,7 @@ fn parse_frame(bytes: &[u8]) -> std::result::Result<(Frame, usize), String> {
         return Err("torn frame".into());
     }
     let crc = word(4);
-    if frame_crc(&bytes[8..HEADER + len]) != crc {
+    if frame_crc(&bytes[8..HEADER], &bytes[HEADER..HEADER + len]) != crc {
         return Err("frame checksum mismatch".into());
     }
     let batches = decode_batches(&bytes[HEADER..HEADER + len])
@@ -263,10 +268,8 @@ impl Wal {
         header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         header[8..16].copy_from_slice(&seq.to_le_bytes());
         header[16..].copy_from_slice(&first_record_id.to_le_bytes());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&header[8..]);
-        crc.update(payload);
-        header[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+        let crc = frame_crc(&header[8..], payload);
+        header[4..8].copy_from_slice(&crc.to_le_bytes());
         // Header and payload are written as they are rather than copied into one frame.
         let written = self
             .file
