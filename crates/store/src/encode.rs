@@ -11,6 +11,7 @@ use datafusion::arrow::array::{
 };
 use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
 use std::fmt::Write;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// Encodes `logs`, numbering them `first_record_id`, `first_record_id + 1`, ….
@@ -237,6 +238,10 @@ impl EndBuilders {
 
     fn push(&mut self, end: &FlowEndView<'_>) {
         match end.ip {
+            Some(IpAddr::V4(ip)) => {
+                let mut text = [0u8; 15];
+                self.ip.append_value(ipv4_text(ip, &mut text));
+            }
             Some(ip) => {
                 // Formatted straight into the column, without a String per address.
                 let _ = write!(self.ip, "{ip}");
@@ -376,5 +381,50 @@ impl Builders {
         columns.push(Arc::new(self.host.finish()));
         columns.push(Arc::new(self.record_id.finish()));
         Ok(RecordBatch::try_new(record_schema(), columns)?)
+    }
+}
+
+/// `ip` in dotted decimal, as `Display` writes it, written into `buf`: formatting through
+/// `fmt` was a few percent of ingest.
+fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    // Only ASCII digits and dots were written.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_is_what_display_writes() {
+        let mut buf = [0u8; 15];
+        for octet in 0..=255u8 {
+            for ip in [
+                Ipv4Addr::new(octet, 0, 0, 0),
+                Ipv4Addr::new(10, octet, 7, 99),
+                Ipv4Addr::new(255, 100, octet, 1),
+                Ipv4Addr::new(1, 20, 200, octet),
+                Ipv4Addr::new(octet, octet, octet, octet),
+            ] {
+                assert_eq!(ipv4_text(ip, &mut buf), ip.to_string());
+            }
+        }
     }
 }

@@ -2,8 +2,11 @@
 //! a half-written file is never visible), read back whole for compaction, and checked.
 //!
 //! Settings: ZSTD compression, dictionary encoding for the text columns, delta encoding for
-//! the times and record ids, page-level statistics (so the engine skips row groups and pages
-//! outside a time range), and `flowlens.*` key-value metadata describing the contents.
+//! the times and record ids, page-level statistics on the number columns (so the engine skips
+//! row groups and pages outside a time range), none on the text and list columns (files are
+//! sorted by time, so their ranges span nearly every value and skip nothing, while computing
+//! them compares every string written), and `flowlens.*` key-value metadata describing the
+//! contents.
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::{sync_dir, temp_path};
@@ -18,7 +21,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -56,6 +59,15 @@ fn properties(settings: WriteSettings, meta: &FileMeta) -> Result<WriterProperti
                 meta.max_record_id.to_string(),
             ),
         ]));
+    builder = builder.set_statistics_enabled(EnabledStatistics::None);
+    for field in flow_schema().fields() {
+        if field.data_type().is_primitive() {
+            builder = builder.set_column_statistics_enabled(
+                ColumnPath::from(field.name().as_str()),
+                EnabledStatistics::Page,
+            );
+        }
+    }
     for field in [Field::StartTime, Field::EndTime, Field::RecordId] {
         let path = ColumnPath::from(field.name());
         builder = builder

@@ -387,7 +387,7 @@ mod tests {
         let store = open(dir);
         for k in 0..4 {
             let batch = crate::FlowBatch::from_logs(&sample_flows(k * 10, 10, 1000)).unwrap();
-            EmbeddedStore::append_blocking(&store.inner, batch).unwrap();
+            EmbeddedStore::append_blocking(&store.inner, batch, false).unwrap();
             EmbeddedStore::flush_blocking(&store.inner).unwrap();
         }
         store

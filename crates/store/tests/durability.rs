@@ -164,10 +164,14 @@ fn crash_child() {
         };
         let store = EmbeddedStore::open(&dir, options).unwrap();
         for batch in 0.. {
-            store
-                .append(marked(&format!("r{round}b{batch}"), 250, batch * 1000))
-                .await
-                .unwrap();
+            let logs = marked(&format!("r{round}b{batch}"), 250, batch * 1000);
+            // Every third batch takes the bulk route: a data file of its own, no WAL.
+            if batch % 3 == 2 {
+                let encoded = FlowBatch::from_logs(&logs).unwrap();
+                store.append_as_file(encoded).await.unwrap();
+            } else {
+                store.append(logs).await.unwrap();
+            }
             println!("ACK {batch}");
             if batch % 10 == 9 {
                 store.compact().await.unwrap();
@@ -666,4 +670,44 @@ async fn a_batch_of_several_parts_is_one_append_that_replays_whole() {
     assert_eq!(markers(&store).await.len(), 70);
     let receipt = store.append(marked("after", 1, 9999)).await.unwrap();
     assert_eq!(receipt.first_record_id, 70);
+}
+
+#[tokio::test]
+async fn a_large_append_is_written_as_a_data_file_without_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions {
+        direct_write_rows: 100,
+        ..common::options()
+    };
+    {
+        let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
+        store.append(marked("logged", 50, 100)).await.unwrap();
+        // Parts out of time order: the file is still written sorted.
+        let mut large = FlowBatch::from_logs(&marked("late", 90, 5000)).unwrap();
+        large.extend(FlowBatch::from_logs(&marked("early", 60, 1000)).unwrap());
+        let receipt = store.append_batch(large).await.unwrap();
+        assert_eq!((receipt.records, receipt.first_record_id), (150, 50));
+        assert_eq!(data_files(dir.path()).len(), 1, "written straight away");
+        let times = &stored_end_times(dir.path())[0];
+        assert_eq!(times.len(), 150);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        // A small batch takes the same route when asked to.
+        let small = FlowBatch::from_logs(&marked("tail", 5, 9000)).unwrap();
+        let receipt = store.append_as_file(small).await.unwrap();
+        assert_eq!(receipt.first_record_id, 200);
+        assert_eq!(data_files(dir.path()).len(), 2);
+        assert_eq!(markers(&store).await.len(), 205);
+    } // dropped without flush: only the first batch is in the WAL
+    let store = EmbeddedStore::open(dir.path(), options).unwrap();
+    assert_eq!(store.open_report().replayed_records, 50);
+    let found = markers(&store).await;
+    assert_eq!(found.len(), 205);
+    for (tag, n) in [("logged", 50), ("late", 90), ("early", 60), ("tail", 5)] {
+        assert!(
+            (0..n).all(|i| found.contains(&(tag.to_string(), i))),
+            "{tag}"
+        );
+    }
+    let receipt = store.append(marked("after", 1, 9999)).await.unwrap();
+    assert_eq!(receipt.first_record_id, 205);
 }

@@ -19,8 +19,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Logs are appended to the store in batches of this size (each append is one fsync).
-const APPEND_BATCH: usize = 50_000;
+/// A stream (standard input, a followed file) is appended in batches of this size, or
+/// every second when slower, so that what arrives is stored within about a second. Raw
+/// records' flow logs are encoded in batches of this size too.
+const STREAM_BATCH: usize = 50_000;
 /// How late a raw record may arrive after newer ones and still join its bucket, in
 /// aggregation intervals. Older buckets are closed while the file is read, so memory stays
 /// bounded by the data's rate rather than by the file's length.
@@ -67,7 +69,14 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     let mut pool = DecodePool::new(format);
-    let mut out = Pending::default();
+    let streaming = args.follow || names.iter().any(|n| n == "-");
+    // A file read to its end is appended in batches large enough for the store to write
+    // each as a data file straight away, rather than logging and later rewriting it.
+    let mut out = if streaming {
+        Pending::new(STREAM_BATCH, Some(Duration::from_secs(1)))
+    } else {
+        Pending::new(store.options().direct_write_rows, None)
+    };
     let mut lines_read = 0u64;
     let mut handle =
         |block: Result<DecodedBlock>, ingest: &mut Ingest, out: &mut Pending| -> Result<Vec<u8>> {
@@ -182,47 +191,83 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 }
 
 /// Flow logs read but not yet stored, and the append under way.
-#[derive(Default)]
 struct Pending {
-    /// Calico flow logs, encoded by the decoding threads.
+    /// Flow logs encoded: Calico's by the decoding threads, raw records' here.
     batches: FlowBatch,
-    /// Flow logs made from raw records.
+    /// Flow logs made from raw records, not yet encoded.
     logs: Vec<FlowLog>,
+    /// An append starts once this many logs are pending…
+    rows_per_append: usize,
+    /// … or this long after the last one.
+    max_wait: Option<Duration>,
     last_append: Option<Instant>,
     /// The append in progress: reading and decoding go on while it writes and fsyncs.
     storing: Option<tokio::task::JoinHandle<flowlens_store::Result<AppendReceipt>>>,
 }
 
 impl Pending {
+    fn new(rows_per_append: usize, max_wait: Option<Duration>) -> Pending {
+        Pending {
+            batches: FlowBatch::default(),
+            logs: Vec::new(),
+            rows_per_append,
+            max_wait,
+            last_append: None,
+            storing: None,
+        }
+    }
+
     fn rows(&self) -> usize {
         self.logs.len() + self.batches.len()
     }
 
-    /// Starts an append once enough has gathered, or a second after the last one, so that
-    /// a slow stream is stored within about a second.
+    /// Encodes the raw records' flow logs gathered so far, so that a large append does not
+    /// hold them all as `FlowLog`s.
+    fn encode_logs(&mut self) -> Result<()> {
+        if !self.logs.is_empty() {
+            let logs = FlowBatch::from_logs(&std::mem::take(&mut self.logs))?;
+            self.batches.extend(logs);
+        }
+        Ok(())
+    }
+
+    /// Starts an append once enough has gathered or `max_wait` after the last one.
     fn append_if_due(&mut self, rt: &tokio::runtime::Runtime, store: &EmbeddedStore) -> Result<()> {
+        if self.logs.len() >= STREAM_BATCH {
+            self.encode_logs()?;
+        }
         let last = *self.last_append.get_or_insert_with(Instant::now);
-        if self.rows() >= APPEND_BATCH || last.elapsed() >= Duration::from_secs(1) {
-            self.start_append(rt, store)?;
+        let waited = self.max_wait.is_some_and(|wait| last.elapsed() >= wait);
+        if self.rows() >= self.rows_per_append || waited {
+            self.start_append(rt, store, false)?;
         }
         Ok(())
     }
 
     /// Starts appending everything pending, after the append before it has finished (one at
     /// a time, so batches are stored in the order they were read).
-    fn start_append(&mut self, rt: &tokio::runtime::Runtime, store: &EmbeddedStore) -> Result<()> {
+    /// `as_file` stores them as a data file of their own whatever their number.
+    fn start_append(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        store: &EmbeddedStore,
+        as_file: bool,
+    ) -> Result<()> {
         self.last_append = Some(Instant::now());
-        if !self.logs.is_empty() {
-            let logs = FlowBatch::from_logs(&std::mem::take(&mut self.logs))?;
-            self.batches.extend(logs);
-        }
+        self.encode_logs()?;
         if self.batches.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batches);
         self.wait(rt)?;
         let store = store.clone();
-        self.storing = Some(rt.spawn(async move { store.append_batch(batch).await }));
+        self.storing = Some(rt.spawn(async move {
+            if as_file {
+                store.append_as_file(batch).await
+            } else {
+                store.append_batch(batch).await
+            }
+        }));
         Ok(())
     }
 
@@ -236,9 +281,10 @@ impl Pending {
         Ok(())
     }
 
-    /// Appends everything pending and waits until it is stored.
+    /// Appends everything pending and waits until it is stored. Without `max_wait` (a bulk
+    /// load) the rest is written as a data file of its own like the batches before it.
     fn append(&mut self, rt: &tokio::runtime::Runtime, store: &EmbeddedStore) -> Result<()> {
-        self.start_append(rt, store)?;
+        self.start_append(rt, store, self.max_wait.is_none())?;
         self.wait(rt)
     }
 }
