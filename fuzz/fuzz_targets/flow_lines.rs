@@ -1,12 +1,13 @@
 //! Decodes arbitrary bytes as flow-log lines (Calico and raw), one line at a time and as a
 //! block. Decoding must never panic: a bad line is an error with its number and reason. The
 //! block decoder's views must hold what it promises: hits that parse, labels sorted by key
-//! with each key once, and every line counted.
+//! with each key once, and every line counted. The plain-shape Calico parser must read every
+//! line it takes exactly as serde does.
 
 #![no_main]
 
 use flowlens_pipeline::LineDecoder;
-use flowlens_pipeline::decode::{InputFormat, decode_line};
+use flowlens_pipeline::decode::{InputFormat, check_plain_parser, decode_line};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -14,6 +15,7 @@ fuzz_target!(|input: &[u8]| {
         if let Ok(text) = std::str::from_utf8(input) {
             for (i, line) in text.lines().enumerate() {
                 let _ = decode_line(line, i + 1, format);
+                check_plain_parser(line);
             }
         }
         let mut decoder = LineDecoder::new(format);

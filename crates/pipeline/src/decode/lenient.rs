@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// How Calico writes "not applicable" in a text field: `-` or nothing.
-fn is_absent(text: &str) -> bool {
+pub(crate) fn is_absent(text: &str) -> bool {
     text == "-" || text.is_empty()
 }
 
@@ -133,7 +133,7 @@ fn key(text: &str) -> &str {
 }
 
 impl<'a> LabelTexts<'a> {
-    fn add<E: de::Error>(&mut self, pair: Cow<'a, str>) -> Result<(), E> {
+    pub(crate) fn add<E: de::Error>(&mut self, pair: Cow<'a, str>) -> Result<(), E> {
         match pair.split_once('=') {
             Some((k, _)) if !k.is_empty() => {
                 self.0.push(pair);
@@ -145,7 +145,7 @@ impl<'a> LabelTexts<'a> {
 
     /// Sorts by key and keeps the last of each key; Calico's own lists are sorted already,
     /// which is checked first because it is cheap.
-    fn normalize(mut self) -> Self {
+    pub(crate) fn normalize(mut self) -> Self {
         let ordered = self.0.windows(2).all(|w| key(&w[0]) < key(&w[1]));
         if !ordered {
             // Stable, so that of equal keys the last one read stays last.

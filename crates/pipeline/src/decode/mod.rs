@@ -3,6 +3,8 @@
 mod calico;
 mod lenient;
 
+#[cfg(fuzzing)]
+pub use calico::check_plain_parser;
 pub use calico::{CalicoDecoder, decode_calico};
 use flowlens_model::{FlowLog, FlowLogView, RawFlow};
 

@@ -1,0 +1,584 @@
+//! A parser for the plain shape Felix writes: one JSON object per line, strings without
+//! escapes, integers, `null`, labels as `{"labels": [...]}`. It reads a line in one pass
+//! with no visitor layers, several times faster than the serde route.
+//!
+//! It gives up (`None`) on anything else — an escape, a float, a duplicate key, a label map,
+//! a missing required field, a value it cannot take — and the line then goes through serde,
+//! which decides and words the error. So for every line it accepts it must build exactly the
+//! `Record` serde builds; `tests` and the `flow_lines` fuzz target check that.
+
+use super::{Policies, Record};
+use crate::decode::lenient::{LabelTexts, OptInt, OptText, Text, is_absent};
+use std::borrow::Cow;
+
+/// Parses `line`, or `None` when it is not in the plain shape (or not valid). `order` is
+/// what the previous line's keys were (see [`KeyOrder`]); it is updated for the next line.
+pub(super) fn parse<'a>(line: &'a str, order: &mut KeyOrder) -> Option<Record<'a>> {
+    let mut p = Parser {
+        text: line,
+        bytes: line.as_bytes(),
+        at: 0,
+    };
+    let record = p.record(order)?;
+    p.skip_space();
+    (p.at == p.bytes.len()).then_some(record)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// The fields serde requires (no `#[serde(default)]`), as bits of `seen`: the first five of
+/// [`FIELDS`].
+const REQUIRED: u64 = 0b1_1111;
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Skips white space and takes `byte`.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_space();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// Skips white space and takes `byte` if it is next.
+    fn eat_if(&mut self, byte: u8) -> bool {
+        self.skip_space();
+        let found = self.peek() == Some(byte);
+        self.at += usize::from(found);
+        found
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        self.at += stop(&self.bytes[start..])?;
+        if self.bytes[self.at] != b'"' {
+            return None;
+        }
+        // Both ends are ASCII quotes, so the slice lies on character boundaries.
+        let text = self.text.get(start..self.at)?;
+        self.at += 1;
+        Some(text)
+    }
+
+    /// `null`, if it is next.
+    fn null(&mut self) -> bool {
+        self.skip_space();
+        let found = self.bytes[self.at..].starts_with(b"null");
+        if found {
+            self.at += 4;
+        }
+        found
+    }
+
+    /// An integer of at most 18 digits (so it fits an `i64` whatever its sign) with no
+    /// fraction or exponent; others are left to serde, which reads some of them as floats.
+    fn integer(&mut self) -> Option<i64> {
+        self.skip_space();
+        let negative = self.eat_if(b'-');
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        let digits = &self.bytes[start..self.at];
+        let plain = !digits.is_empty()
+            && digits.len() <= 18
+            && (digits[0] != b'0' || (digits.len() == 1 && !negative))
+            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        if !plain {
+            return None;
+        }
+        let value = digits
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        Some(if negative { -value } else { value })
+    }
+
+    fn opt_int(&mut self) -> Option<OptInt> {
+        if self.null() {
+            return Some(OptInt(None));
+        }
+        self.skip_space();
+        if self.peek()? != b'"' {
+            return self.integer().map(|n| OptInt(Some(n)));
+        }
+        let text = self.string()?.trim();
+        if is_absent(text) {
+            return Some(OptInt(None));
+        }
+        text.parse().ok().map(|n| OptInt(Some(n)))
+    }
+
+    fn opt_text(&mut self) -> Option<OptText<'a>> {
+        if self.null() {
+            return Some(OptText(None));
+        }
+        let text = self.string()?;
+        Some(OptText((!is_absent(text)).then_some(Cow::Borrowed(text))))
+    }
+
+    /// `[ "…", … ]` of plain strings.
+    fn texts(&mut self, mut each: impl FnMut(&'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.eat_if(b']') {
+            return Some(());
+        }
+        loop {
+            each(self.string()?)?;
+            if !self.eat_if(b',') {
+                return self.eat(b']');
+            }
+        }
+    }
+
+    fn opt_texts(&mut self) -> Option<Option<Vec<Text<'a>>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut texts = Vec::new();
+        self.texts(|t| {
+            texts.push(Text(Cow::Borrowed(t)));
+            Some(())
+        })?;
+        Some(Some(texts))
+    }
+
+    /// Labels as `{"labels": [...]}` (or null inside), a list, `null`, `-` or `""`.
+    fn labels(&mut self) -> Option<LabelTexts<'a>> {
+        let mut labels = LabelTexts::default();
+        if self.null() {
+            return Some(labels);
+        }
+        self.skip_space();
+        let mut add = |pair: &'a str| {
+            labels
+                .add::<serde::de::value::Error>(Cow::Borrowed(pair))
+                .ok()
+        };
+        match self.peek()? {
+            b'"' => return is_absent(self.string()?).then_some(LabelTexts::default()),
+            b'[' => self.texts(&mut add)?,
+            b'{' => {
+                self.at += 1;
+                if self.string()? != "labels" {
+                    return None;
+                }
+                self.eat(b':')?;
+                if !self.null() {
+                    self.texts(&mut add)?;
+                }
+                self.eat(b'}')?;
+            }
+            _ => return None,
+        }
+        Some(labels.normalize())
+    }
+
+    fn policies(&mut self) -> Option<Option<Policies<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut policies = Policies::default();
+        let mut seen = 0u8;
+        self.object(|p, key| {
+            let (bit, slot) = match key {
+                "all_policies" => (1, &mut policies.all_policies),
+                "enforced_policies" => (2, &mut policies.enforced_policies),
+                "pending_policies" => (4, &mut policies.pending_policies),
+                _ => return None,
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            *slot = p.opt_texts()?;
+            Some(())
+        })?;
+        Some(Some(policies))
+    }
+
+    /// `{ "key": value, … }`, handing each key to `field`, which reads its value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat_if(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            field(self, key)?;
+            if !self.eat_if(b',') {
+                return self.eat(b'}');
+            }
+        }
+    }
+
+    /// Skips any JSON value, checking it as strictly as serde does (or giving up).
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        // Far below serde's recursion limit.
+        if depth > 32 {
+            return None;
+        }
+        self.skip_space();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|p, _| p.skip_value(depth + 1)),
+            b'[' => {
+                self.at += 1;
+                if self.eat_if(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if !self.eat_if(b',') {
+                        return self.eat(b']');
+                    }
+                }
+            }
+            b'n' => self.literal(b"null"),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes[self.at..]
+            .starts_with(word)
+            .then(|| self.at += word.len())
+    }
+
+    /// A JSON number: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        self.eat_if(b'-');
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits()?,
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        (self.at > start).then_some(())
+    }
+
+    /// The record, its keys predicted from `order` and the order kept for the next line.
+    fn record(&mut self, order: &mut KeyOrder) -> Option<Record<'a>> {
+        let mut r = Record::default();
+        let mut seen = 0u64;
+        self.eat(b'{')?;
+        if !self.eat_if(b'}') {
+            for position in 0.. {
+                let field = match self.predicted_key(order.at(position)) {
+                    Some(field) => Some(field),
+                    None => field_named(self.string()?),
+                };
+                order.set(position, field);
+                self.eat(b':')?;
+                match field {
+                    Some(field) => {
+                        // serde refuses a repeated field.
+                        if seen & (1 << field) != 0 {
+                            return None;
+                        }
+                        seen |= 1 << field;
+                        self.value(field, &mut r)?;
+                    }
+                    // Fields flowlens does not keep (Felix writes several: HTTP counts,
+                    // original source IPs…) are skipped, as serde skips them.
+                    None => self.skip_value(0)?,
+                }
+                if !self.eat_if(b',') {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        (seen & REQUIRED == REQUIRED).then_some(r)
+    }
+
+    /// Takes the key `field` names if it is next, written plainly (quotes, the name, quotes).
+    fn predicted_key(&mut self, field: Option<u32>) -> Option<u32> {
+        let name = FIELDS[field? as usize].as_bytes();
+        self.skip_space();
+        let rest = &self.bytes[self.at..];
+        let found = rest.len() > name.len() + 1
+            && rest[0] == b'"'
+            && rest[1..].starts_with(name)
+            && rest[name.len() + 1] == b'"';
+        found.then(|| {
+            self.at += name.len() + 2;
+            field
+        })?
+    }
+
+    /// Reads the value of `field` into `r`.
+    fn value(&mut self, field: u32, r: &mut Record<'a>) -> Option<()> {
+        match field {
+            0 => r.start_time = self.opt_int()?,
+            1 => r.end_time = self.opt_int()?,
+            2 => r.proto = self.opt_text()?,
+            3 => r.action = self.opt_text()?,
+            4 => r.reporter = self.opt_text()?,
+            5 => r.source_ip = self.opt_text()?,
+            6 => r.source_name = self.opt_text()?,
+            7 => r.source_name_aggr = self.opt_text()?,
+            8 => r.source_namespace = self.opt_text()?,
+            9 => r.source_port = self.opt_int()?,
+            10 => r.source_type = self.opt_text()?,
+            11 => r.source_labels = self.labels()?,
+            12 => r.dest_ip = self.opt_text()?,
+            13 => r.dest_name = self.opt_text()?,
+            14 => r.dest_name_aggr = self.opt_text()?,
+            15 => r.dest_namespace = self.opt_text()?,
+            16 => r.dest_port = self.opt_int()?,
+            17 => r.dest_type = self.opt_text()?,
+            18 => r.dest_labels = self.labels()?,
+            19 => r.dest_service_namespace = self.opt_text()?,
+            20 => r.dest_service_name = self.opt_text()?,
+            21 => r.dest_service_port = self.opt_text()?,
+            22 => r.dest_service_port_num = self.opt_int()?,
+            23 => r.policies = self.policies()?,
+            24 => r.bytes_in = self.opt_int()?,
+            25 => r.bytes_out = self.opt_int()?,
+            26 => r.packets_in = self.opt_int()?,
+            27 => r.packets_out = self.opt_int()?,
+            28 => r.num_flows = self.opt_int()?,
+            29 => r.num_flows_started = self.opt_int()?,
+            30 => r.num_flows_completed = self.opt_int()?,
+            31 => r.process_name = self.opt_text()?,
+            32 => r.process_id = self.opt_int()?,
+            33 => r.host = self.opt_text()?,
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// The fields flowlens keeps, by number (the bit of each in `seen`).
+const FIELDS: [&str; 34] = [
+    "start_time",
+    "end_time",
+    "proto",
+    "action",
+    "reporter",
+    "source_ip",
+    "source_name",
+    "source_name_aggr",
+    "source_namespace",
+    "source_port",
+    "source_type",
+    "source_labels",
+    "dest_ip",
+    "dest_name",
+    "dest_name_aggr",
+    "dest_namespace",
+    "dest_port",
+    "dest_type",
+    "dest_labels",
+    "dest_service_namespace",
+    "dest_service_name",
+    "dest_service_port",
+    "dest_service_port_num",
+    "policies",
+    "bytes_in",
+    "bytes_out",
+    "packets_in",
+    "packets_out",
+    "num_flows",
+    "num_flows_started",
+    "num_flows_completed",
+    "process_name",
+    "process_id",
+    "host",
+];
+
+/// The number of the field `key` names; `None` for fields flowlens does not keep.
+fn field_named(key: &str) -> Option<u32> {
+    FIELDS.iter().position(|f| *f == key).map(|i| i as u32)
+}
+
+/// The fields of the last line in the order its keys came. Felix writes every line's keys in
+/// the same order, so the key at each position is nearly always the one seen there last time,
+/// and comparing the bytes with it replaces scanning and looking up the key.
+#[derive(Clone)]
+pub(super) struct KeyOrder([u8; KeyOrder::POSITIONS]);
+
+impl Default for KeyOrder {
+    fn default() -> Self {
+        KeyOrder([KeyOrder::NONE; KeyOrder::POSITIONS])
+    }
+}
+
+impl KeyOrder {
+    /// Positions remembered; keys beyond are looked up each time.
+    const POSITIONS: usize = 64;
+    /// No prediction: a field flowlens does not keep, or nothing seen yet.
+    const NONE: u8 = u8::MAX;
+
+    fn at(&self, position: usize) -> Option<u32> {
+        let field = *self.0.get(position)?;
+        (field != Self::NONE).then_some(u32::from(field))
+    }
+
+    fn set(&mut self, position: usize, field: Option<u32>) {
+        if let Some(slot) = self.0.get_mut(position) {
+            *slot = field.map_or(Self::NONE, |f| f as u8);
+        }
+    }
+}
+
+/// Where the first `"`, `\\` or control character of `bytes` is, eight bytes at a time.
+fn stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte that is zero; bytes above the first such byte may be flagged
+    // wrongly (borrows), which the lowest set bit is not affected by.
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let v = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hits = zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    let found = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(at + found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As Felix writes it, with the fields flowlens skips.
+    const FELIX: &str = r#"{"start_time":1597169700,"end_time":1597170000,"source_ip":null,"source_name":"-","source_name_aggr":"frontend-864f4fcdfd-*","source_namespace":"storefront","source_port":null,"source_type":"wep","source_labels":{"labels":["app=frontend","fw-zone=dmz"]},"dest_ip":"10.0.0.7","dest_name":"-","dest_name_aggr":"microservice1-794cf77b9d-*","dest_namespace":"storefront","dest_port":80,"dest_type":"wep","dest_labels":{"labels":["fw-zone=trusted","app=microservice1","app=ms1"]},"dest_service_namespace":"storefront","dest_service_name":"microservice1","dest_service_port":"http","dest_service_port_num":80,"proto":"tcp","action":"allow","reporter":"src","policies":{"all_policies":["0|security|security.block-threatfeed|pass|1","2|default|storefront/default.staged:tighten|deny|-1"]},"bytes_in":48310,"bytes_out":21540,"num_flows":12,"num_flows_started":4,"num_flows_completed":3,"packets_in":212,"packets_out":198,"http_requests_allowed_in":0,"process_name":"-","num_process_names":0,"process_id":"-","original_source_ips":null,"extra":{"a":[1,-2.5e3,true,false,null,"x",{}],"b":[]},"host":"worker-1"}"#;
+    /// What `simulate --calico` writes: sorted keys, Calico ≥ 3.32 hits.
+    const NEWER: &str = r#"{"action":"deny","bytes_in":0,"bytes_out":677,"dest_ip":"10.128.3.12","dest_labels":{"labels":null},"dest_name":"api-0-c5t9tkbgkj-mjdkq","dest_name_aggr":"api-0-c5t9tkbgkj-*","dest_namespace":"ns-0188","dest_port":"9090","dest_service_name":"-","dest_service_namespace":"-","dest_service_port":"-","dest_service_port_num":null,"dest_type":"wep","end_time":1763700015,"host":"-","num_flows":1,"num_flows_completed":0,"num_flows_started":1,"packets_in":0,"packets_out":4,"policies":{"enforced_policies":["0|security|gnp:security.block-threat-feed|deny|1"],"pending_policies":[]},"process_id":" 42 ","process_name":"nginx","proto":"6","reporter":"dst","source_ip":"10.128.1.125","source_labels":["role=web","app=web-0"],"source_name":"web-0-d2pxps7wjj-pm6np","source_name_aggr":"web-0-d2pxps7wjj-*","source_namespace":"ns-0188","source_port":-1,"source_type":"wep","start_time":1763700000}"#;
+    const SPACED: &str = " { \"start_time\" : 1 ,\t\"end_time\": 2, \"proto\": \"udp\", \"action\": \"allow\", \"reporter\": \"src\", \"source_labels\": \"-\", \"dest_labels\": [ ], \"policies\": null } \r\n";
+
+    fn parse(line: &str) -> Option<Record<'_>> {
+        super::parse(line, &mut KeyOrder::default())
+    }
+
+    fn serde(line: &str) -> Option<Record<'_>> {
+        serde_json::from_str::<Record>(line).ok()
+    }
+
+    #[test]
+    fn felix_lines_are_read_as_serde_reads_them() {
+        for line in [FELIX, NEWER, SPACED] {
+            let plain = parse(line).unwrap_or_else(|| panic!("not taken: {line}"));
+            assert_eq!(Some(&plain), serde(line).as_ref(), "{line}");
+        }
+        let labels = parse(FELIX).unwrap().dest_labels.0;
+        assert_eq!(labels, ["app=ms1", "fw-zone=trusted"]);
+    }
+
+    #[test]
+    fn what_it_cannot_take_is_left_to_serde() {
+        for line in [
+            FELIX.replace("worker-1", r"worker\u002d1"),
+            FELIX.replace(":80,", ":80.0,"),
+            FELIX.replace(":80,", ":080,"),
+            FELIX.replace(
+                "\"start_time\":1597169700",
+                "\"start_time\":1597169700,\"start_time\":1",
+            ),
+            FELIX.replace(
+                "{\"labels\":[\"app=frontend\",\"fw-zone=dmz\"]}",
+                "{\"app\":\"frontend\"}",
+            ),
+            FELIX.replace("\"proto\":\"tcp\",", ""),
+            FELIX.replace("\"proto\":\"tcp\"", "\"proto\":6"),
+            FELIX.replace("\"bytes_in\":48310", "\"bytes_in\":123456789012345678901"),
+            FELIX.replace("\"bytes_in\":48310", "\"bytes_in\":-0"),
+            format!("{{\"_source\":{NEWER}}}"),
+            format!("{NEWER} x"),
+        ] {
+            assert!(parse(&line).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn lines_in_other_key_orders_are_read_whatever_was_predicted() {
+        let mut order = KeyOrder::default();
+        for line in [FELIX, NEWER, FELIX, SPACED, NEWER, NEWER, FELIX] {
+            let plain = super::parse(line, &mut order);
+            assert_eq!(plain.as_ref(), serde(line).as_ref(), "{line}");
+            assert!(plain.is_some(), "{line}");
+        }
+    }
+
+    /// Every line one edit away from a good one: whenever the plain parser takes it, serde
+    /// reads the same record.
+    #[test]
+    fn one_edit_away_it_agrees_with_serde() {
+        let edits = [
+            "", "\"", "\\", "-", "0", "1", "9", ".", "e", "{", "}", "[", "]", ",", ":", " ", "n",
+            "\t", "é", "=", "null", "\"\"",
+        ];
+        let mut taken = 0;
+        for line in [FELIX, NEWER, SPACED] {
+            for at in (0..line.len()).filter(|&i| line.is_char_boundary(i)) {
+                let next = (at + 1..=line.len()).find(|&i| line.is_char_boundary(i));
+                for edit in edits {
+                    let mut variants = vec![format!("{}{edit}{}", &line[..at], &line[at..])];
+                    if let Some(next) = next {
+                        variants.push(format!("{}{edit}{}", &line[..at], &line[next..]));
+                    }
+                    for variant in variants {
+                        // Read with no prediction, and with the keys predicted from the line
+                        // before the edit (so an edited key meets a prediction it breaks).
+                        let mut primed = KeyOrder::default();
+                        super::parse(line, &mut primed);
+                        for mut order in [KeyOrder::default(), primed] {
+                            if let Some(plain) = super::parse(&variant, &mut order) {
+                                taken += 1;
+                                assert_eq!(Some(&plain), serde(&variant).as_ref(), "{variant}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Most single edits inside texts still leave a plain line.
+        assert!(taken > 10_000, "{taken}");
+    }
+}
