@@ -738,17 +738,36 @@ impl Inner {
     /// they are turned off. A failure to write the rollups leaves the file without them
     /// (queries then scan its rows), rather than failing the write.
     pub(crate) fn write_data_file(&self, file_id: u64, sorted: &RecordBatch) -> Result<FileMeta> {
-        let mut meta = files::write_sorted(&self.data_dir, file_id, sorted, self.write_settings())?;
-        if self.options.rollups {
-            self.add_rollups(&mut meta, sorted);
+        let name = files::data_file_name(file_id, sorted)?;
+        let settings = self.write_settings();
+        if !self.options.rollups {
+            return files::write_sorted(&self.data_dir, &name, sorted, settings);
         }
+        // The rollups are built while the data file is encoded: both only read `sorted`, and
+        // on a bulk load this pair is the path every decoded batch waits for.
+        let (meta, rollups) = std::thread::scope(|s| {
+            let rollups = s.spawn(|| rollup::write(&self.rollup_dir, &name, sorted));
+            let meta = files::write_sorted(&self.data_dir, &name, sorted, settings);
+            let rollups = rollups
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Task("building rollups panicked".into())));
+            (meta, rollups)
+        });
+        let mut meta = meta.inspect_err(|_| rollup::remove(&self.rollup_dir, &name))?;
+        self.mark_rollups(&mut meta, rollups);
         Ok(meta)
     }
 
     /// Writes the rollups of the data file `meta` describes, whose rows are `sorted`, and
     /// marks `meta` as having them; on failure, logs it and leaves `meta` as it is.
     pub(crate) fn add_rollups(&self, meta: &mut FileMeta, sorted: &RecordBatch) {
-        match rollup::write(&self.rollup_dir, &meta.name, sorted) {
+        let written = rollup::write(&self.rollup_dir, &meta.name, sorted);
+        self.mark_rollups(meta, written);
+    }
+
+    /// Marks `meta` as having the rollups `written` reports, or logs why it has none.
+    fn mark_rollups(&self, meta: &mut FileMeta, written: Result<rollup::Written>) {
+        match written {
             Ok(written) => {
                 meta.rollups = true;
                 meta.tuple_rollup = written.tuples;

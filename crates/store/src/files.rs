@@ -16,15 +16,20 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{Int64Type, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, UInt64Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, compute_leaves,
+};
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
+use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
 use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// How data files are laid out.
 #[derive(Clone, Copy, Debug)]
@@ -140,23 +145,27 @@ fn describe(name: &str, batch: &RecordBatch) -> Result<FileMeta> {
     })
 }
 
-/// Writes `batch` (already sorted by time) as `dir/<file name>` durably and returns its
-/// description. The name carries the file id and its time span.
+/// The name of data file `file_id` holding `batch` (sorted by time): the id and time span.
+pub(crate) fn data_file_name(file_id: u64, batch: &RecordBatch) -> Result<String> {
+    let probe = describe("", batch)?;
+    Ok(format!(
+        "flows-{file_id:08}-{}-{}.parquet",
+        probe.min_time, probe.max_time
+    ))
+}
+
+/// Writes `batch` (already sorted by time) as `dir/<name>` durably and returns its
+/// description.
 pub(crate) fn write_sorted(
     dir: &Path,
-    file_id: u64,
+    name: &str,
     batch: &RecordBatch,
     settings: WriteSettings,
 ) -> Result<FileMeta> {
-    let probe = describe("", batch)?;
-    let name = format!(
-        "flows-{file_id:08}-{}-{}.parquet",
-        probe.min_time, probe.max_time
-    );
-    let mut meta = describe(&name, batch)?;
+    let mut meta = describe(name, batch)?;
     let properties = properties(settings, &meta)?;
     meta.bytes = write_parquet(
-        &dir.join(&name),
+        &dir.join(name),
         flow_schema(),
         std::slice::from_ref(batch),
         properties,
@@ -175,10 +184,27 @@ pub(crate) fn write_parquet(
 ) -> Result<u64> {
     let tmp = temp_path(path);
     let file = File::create(&tmp).map_err(StoreError::io("creating a Parquet file", &tmp))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_err(&tmp))?;
-    for batch in batches {
-        writer.write(batch).map_err(parquet_err(&tmp))?;
+    let row_group_rows = properties.max_row_group_row_count().unwrap_or(usize::MAX);
+    // The high-level writer sets up the file (the Arrow schema in its metadata, the Parquet
+    // schema); row groups are then encoded column by column on every core.
+    let (mut writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(parquet_err(&tmp))?;
+    for (i, group) in row_groups(batches, row_group_rows.max(1))
+        .iter()
+        .enumerate()
+    {
+        let writers = columns
+            .create_column_writers(i)
+            .map_err(parquet_err(&tmp))?;
+        let chunks = encode_in_parallel(&schema, group, writers).map_err(parquet_err(&tmp))?;
+        let mut row_group = writer.next_row_group().map_err(parquet_err(&tmp))?;
+        for chunk in chunks {
+            chunk
+                .append_to_row_group(&mut row_group)
+                .map_err(parquet_err(&tmp))?;
+        }
+        row_group.close().map_err(parquet_err(&tmp))?;
     }
     let file = writer.into_inner().map_err(parquet_err(&tmp))?;
     file.sync_all()
@@ -191,6 +217,110 @@ pub(crate) fn write_parquet(
     std::fs::rename(&tmp, path)
         .map_err(StoreError::io("renaming a Parquet file into place", path))?;
     Ok(bytes)
+}
+
+/// `batches` cut into row groups of `rows` rows (the last may be shorter), each a list of
+/// slices; slicing copies nothing.
+fn row_groups(batches: &[RecordBatch], rows: usize) -> Vec<Vec<RecordBatch>> {
+    let mut groups = Vec::new();
+    let mut group: Vec<RecordBatch> = Vec::new();
+    let mut in_group = 0;
+    for batch in batches {
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let take = (rows - in_group).min(batch.num_rows() - at);
+            group.push(batch.slice(at, take));
+            (at, in_group) = (at + take, in_group + take);
+            if in_group == rows {
+                groups.push(std::mem::take(&mut group));
+                in_group = 0;
+            }
+        }
+    }
+    if in_group > 0 {
+        groups.push(group);
+    }
+    groups
+}
+
+/// Parquet leaf columns of one Arrow field: one per primitive inside it.
+fn leaves(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            leaves(f.data_type())
+        }
+        DataType::Map(f, _) => leaves(f.data_type()),
+        DataType::Struct(fields) => fields.iter().map(|f| leaves(f.data_type())).sum(),
+        _ => 1,
+    }
+}
+
+/// Encodes the row group `group` with `writers` (one per leaf column, in schema order), the
+/// fields shared out over the cores. On a bulk load the store writes files while the input
+/// decodes; encoding on one thread made that thread the one everything waited for.
+fn encode_in_parallel(
+    schema: &SchemaRef,
+    group: &[RecordBatch],
+    writers: Vec<ArrowColumnWriter>,
+) -> ParquetResult<Vec<ArrowColumnChunk>> {
+    // Each field with its writers.
+    let mut writers = writers.into_iter();
+    let fields: Vec<(usize, Vec<ArrowColumnWriter>)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, writers.by_ref().take(leaves(f.data_type())).collect()))
+        .collect();
+    let encode = |(i, mut writers): (usize, Vec<ArrowColumnWriter>)| {
+        let field = schema.field(i);
+        for batch in group {
+            let column_leaves = compute_leaves(field, batch.column(i))?;
+            for (writer, leaf) in writers.iter_mut().zip(&column_leaves) {
+                writer.write(leaf)?;
+            }
+        }
+        writers
+            .into_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<ParquetResult<Vec<_>>>()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = Mutex::new(fields.into_iter());
+    let next = || lock(&queue).next();
+    let mut done: Vec<(usize, ParquetResult<Vec<ArrowColumnChunk>>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some((i, writers)) = next() {
+                        done.push((i, encode((i, writers))));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    if done.len() != schema.fields().len() {
+        return Err(ParquetError::General(
+            "a column encoding thread stopped".into(),
+        ));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    let mut chunks = Vec::new();
+    for (_, field_chunks) in done {
+        chunks.extend(field_chunks?);
+    }
+    Ok(chunks)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads a whole data file.
@@ -261,4 +391,42 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::encode_flows;
+    use crate::schema::record_schema;
+    use crate::testutil::sample_flows;
+
+    #[test]
+    fn row_groups_cut_across_batches_and_read_back_whole() {
+        let batches: Vec<RecordBatch> = [(0, 5), (5, 7), (12, 1)]
+            .into_iter()
+            .map(|(first, n)| encode_flows(&sample_flows(first, n, 1_000), first).unwrap())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .build();
+        write_parquet(&path, record_schema(), &batches, properties).unwrap();
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, [4, 4, 4, 1]);
+        assert_eq!(reader.schema().as_ref(), record_schema().as_ref());
+        let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let schema = record_schema();
+        assert_eq!(
+            concat_batches(&schema, &read).unwrap(),
+            concat_batches(&schema, &batches).unwrap()
+        );
+    }
 }
