@@ -9,7 +9,7 @@
 //! contents.
 
 use crate::error::{Result, StoreError};
-use crate::fsutil::{sync_dir, temp_path};
+use crate::fsutil::{lock, sync_dir, temp_path};
 use crate::manifest::FileMeta;
 use crate::schema::{Field, flow_schema, index};
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -271,7 +271,7 @@ fn encode_in_parallel(
         .enumerate()
         .map(|(i, f)| (i, writers.by_ref().take(leaves(f.data_type())).collect()))
         .collect();
-    let encode = |(i, mut writers): (usize, Vec<ArrowColumnWriter>)| {
+    let encode = |i: usize, mut writers: Vec<ArrowColumnWriter>| {
         let field = schema.field(i);
         for batch in group {
             let column_leaves = compute_leaves(field, batch.column(i))?;
@@ -293,7 +293,7 @@ fn encode_in_parallel(
                 s.spawn(|| {
                     let mut done = Vec::new();
                     while let Some((i, writers)) = next() {
-                        done.push((i, encode((i, writers))));
+                        done.push((i, encode(i, writers)));
                     }
                     done
                 })
@@ -315,12 +315,6 @@ fn encode_in_parallel(
         chunks.extend(field_chunks?);
     }
     Ok(chunks)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads a whole data file.
