@@ -734,10 +734,11 @@ impl Inner {
         }
     }
 
-    /// Writes `sorted` (rows sorted by time) as data file `file_id`, with its rollups unless
-    /// they are turned off. A failure to write the rollups leaves the file without them
-    /// (queries then scan its rows), rather than failing the write.
-    pub(crate) fn write_data_file(&self, file_id: u64, sorted: &RecordBatch) -> Result<FileMeta> {
+    /// Writes `sorted` (rows sorted by time, one batch after the other) as data file
+    /// `file_id`, with its rollups unless they are turned off. A failure to write the rollups
+    /// leaves the file without them (queries then scan its rows), rather than failing the
+    /// write.
+    pub(crate) fn write_data_file(&self, file_id: u64, sorted: &[RecordBatch]) -> Result<FileMeta> {
         let name = files::data_file_name(file_id, sorted)?;
         let settings = self.write_settings();
         if !self.options.rollups {
@@ -760,7 +761,7 @@ impl Inner {
 
     /// Writes the rollups of the data file `meta` describes, whose rows are `sorted`, and
     /// marks `meta` as having them; on failure, logs it and leaves `meta` as it is.
-    pub(crate) fn add_rollups(&self, meta: &mut FileMeta, sorted: &RecordBatch) {
+    pub(crate) fn add_rollups(&self, meta: &mut FileMeta, sorted: &[RecordBatch]) {
         let written = rollup::write(&self.rollup_dir, &meta.name, sorted);
         self.mark_rollups(meta, written);
     }

@@ -82,62 +82,80 @@ fn properties(settings: WriteSettings, meta: &FileMeta) -> Result<WriterProperti
     Ok(builder.build())
 }
 
-/// Concatenates `batches` and sorts the rows by (`end_time`, `record_id`).
-pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch> {
-    let batch = concat_batches(&flow_schema(), batches)?;
-    if is_in_time_order(&batch) {
-        // Logs usually arrive in time order; sorting would copy every column once more.
-        return Ok(batch);
+/// The rows of `batches` sorted by (`end_time`, `record_id`): the non-empty batches as they
+/// are when their rows already follow each other in that order (logs usually arrive in time
+/// order, and joining or sorting them would copy every column once more), else one batch
+/// concatenated and sorted.
+pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    let batches: Vec<RecordBatch> = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .cloned()
+        .collect();
+    if is_in_time_order(&batches) {
+        return Ok(batches);
     }
+    let batch = concat_batches(&flow_schema(), &batches)?;
     let columns = [Field::EndTime, Field::RecordId].map(|f| SortColumn {
         values: batch.column(index(f)).clone(),
         options: None,
     });
     let indices = lexsort_to_indices(&columns, None)?;
-    Ok(take_record_batch(&batch, &indices)?)
+    Ok(vec![take_record_batch(&batch, &indices)?])
 }
 
-/// Whether the rows are sorted by (end time, record id) already.
-fn is_in_time_order(batch: &RecordBatch) -> bool {
-    let (Some(times), Some(ids)) = (
-        batch
-            .column(index(Field::EndTime))
-            .as_primitive_opt::<Int64Type>(),
-        batch
-            .column(index(Field::RecordId))
-            .as_primitive_opt::<UInt64Type>(),
-    ) else {
-        return false;
-    };
-    let (times, ids) = (times.values(), ids.values());
-    (1..times.len()).all(|i| (times[i - 1], ids[i - 1]) <= (times[i], ids[i]))
-}
-
-/// Time and id bounds of a sorted, non-empty batch.
-fn describe(name: &str, batch: &RecordBatch) -> Result<FileMeta> {
-    let bad = || StoreError::InvalidRecord("batch lacks end_time or record_id".into());
+/// A batch's `end_time` and `record_id` values.
+fn sort_keys(batch: &RecordBatch) -> Option<(&[i64], &[u64])> {
     let times = batch
         .column(index(Field::EndTime))
-        .as_primitive_opt::<Int64Type>()
-        .ok_or_else(bad)?;
+        .as_primitive_opt::<Int64Type>()?;
     let ids = batch
         .column(index(Field::RecordId))
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(bad)?;
-    let rows = batch.num_rows();
-    if rows == 0 {
-        return Err(StoreError::InvalidRecord("no rows to write".into()));
+        .as_primitive_opt::<UInt64Type>()?;
+    Some((times.values(), ids.values()))
+}
+
+/// Whether the rows of `batches`, one batch after the other, are sorted by (end time,
+/// record id) already.
+fn is_in_time_order(batches: &[RecordBatch]) -> bool {
+    let mut last: Option<(i64, u64)> = None;
+    for batch in batches {
+        let Some((times, ids)) = sort_keys(batch) else {
+            return false;
+        };
+        let keys = times.iter().copied().zip(ids.iter().copied());
+        for key in keys {
+            if last.is_some_and(|last| last > key) {
+                return false;
+            }
+            last = Some(key);
+        }
     }
-    let (min_id, max_id) = ids
-        .values()
+    true
+}
+
+/// Time and id bounds of sorted rows (`batches` one after the other, at least one row).
+fn describe(name: &str, batches: &[RecordBatch]) -> Result<FileMeta> {
+    let bad = || StoreError::InvalidRecord("batch lacks end_time or record_id".into());
+    let keys = batches
         .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| sort_keys(b).ok_or_else(bad))
+        .collect::<Result<Vec<_>>>()?;
+    let (Some((first, _)), Some((last, _))) = (keys.first(), keys.last()) else {
+        return Err(StoreError::InvalidRecord("no rows to write".into()));
+    };
+    let (min_time, max_time) = (first[0], last[last.len() - 1]);
+    let (min_id, max_id) = keys
+        .iter()
+        .flat_map(|(_, ids)| ids.iter())
         .fold((u64::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     Ok(FileMeta {
         name: name.to_string(),
-        rows: rows as u64,
+        rows: keys.iter().map(|(times, _)| times.len() as u64).sum(),
         bytes: 0,
-        min_time: times.value(0),
-        max_time: times.value(rows - 1),
+        min_time,
+        max_time,
         min_record_id: min_id,
         max_record_id: max_id,
         rollups: false,
@@ -145,31 +163,27 @@ fn describe(name: &str, batch: &RecordBatch) -> Result<FileMeta> {
     })
 }
 
-/// The name of data file `file_id` holding `batch` (sorted by time): the id and time span.
-pub(crate) fn data_file_name(file_id: u64, batch: &RecordBatch) -> Result<String> {
-    let probe = describe("", batch)?;
+/// The name of data file `file_id` holding `sorted` (rows sorted by time, one batch after
+/// the other): the id and time span.
+pub(crate) fn data_file_name(file_id: u64, sorted: &[RecordBatch]) -> Result<String> {
+    let probe = describe("", sorted)?;
     Ok(format!(
         "flows-{file_id:08}-{}-{}.parquet",
         probe.min_time, probe.max_time
     ))
 }
 
-/// Writes `batch` (already sorted by time) as `dir/<name>` durably and returns its
-/// description.
+/// Writes `sorted` (rows sorted by time, one batch after the other) as `dir/<name>` durably
+/// and returns its description.
 pub(crate) fn write_sorted(
     dir: &Path,
     name: &str,
-    batch: &RecordBatch,
+    sorted: &[RecordBatch],
     settings: WriteSettings,
 ) -> Result<FileMeta> {
-    let mut meta = describe(name, batch)?;
+    let mut meta = describe(name, sorted)?;
     let properties = properties(settings, &meta)?;
-    meta.bytes = write_parquet(
-        &dir.join(name),
-        flow_schema(),
-        std::slice::from_ref(batch),
-        properties,
-    )?;
+    meta.bytes = write_parquet(&dir.join(name), flow_schema(), sorted, properties)?;
     sync_dir(dir)?;
     Ok(meta)
 }
@@ -393,6 +407,42 @@ mod tests {
     use crate::encode::encode_flows;
     use crate::schema::record_schema;
     use crate::testutil::sample_flows;
+
+    /// Flow logs ending at `times`, with record ids from `first` on, in the stored schema.
+    fn ending_at(times: &[i64], first: u64) -> RecordBatch {
+        let logs: Vec<_> = (0u64..)
+            .zip(times)
+            .map(|(i, &t)| crate::testutil::sample_flow(first + i, t))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut hits = crate::hitdict::HitDictionary::open(dir.path()).unwrap();
+        hits.attach_ids(&encode_flows(&logs, first).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_in_time_order_are_kept_as_they_are_and_others_sorted() {
+        let ordered = [
+            ending_at(&[1, 2, 2], 0),
+            ending_at(&[], 3),
+            ending_at(&[2, 5], 3),
+        ];
+        let kept = sort_by_time(&ordered).unwrap();
+        assert_eq!(kept, [ordered[0].clone(), ordered[2].clone()]);
+        let meta = describe("f", &kept).unwrap();
+        assert_eq!((meta.rows, meta.min_time, meta.max_time), (5, 1, 5));
+        assert_eq!((meta.min_record_id, meta.max_record_id), (0, 4));
+
+        // Out of order only across the boundary between two batches.
+        let unordered = [ending_at(&[1, 3], 0), ending_at(&[2, 4], 2)];
+        let sorted = sort_by_time(&unordered).unwrap();
+        assert_eq!(sorted.len(), 1);
+        let times = sorted[0]
+            .column(index(Field::EndTime))
+            .as_primitive::<Int64Type>();
+        assert_eq!(times.values().as_ref(), [1, 2, 3, 4]);
+        assert!(describe("f", &[ending_at(&[], 0)]).is_err());
+    }
 
     #[test]
     fn row_groups_cut_across_batches_and_read_back_whole() {

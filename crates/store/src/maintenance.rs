@@ -13,9 +13,9 @@ use crate::fsutil::lock;
 use crate::manifest::{self, FileMeta};
 use crate::query::{CompactionReport, RetentionReport};
 use crate::rollup;
-use crate::schema::{Field, flow_schema, index};
+use crate::schema::{Field, index};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::Int64Type;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -153,7 +153,7 @@ fn add_missing_rollups(inner: &Inner) -> Result<usize> {
     let mut added = 0;
     for f in lacking {
         // Data files are written sorted by time, as rollups need.
-        let sorted = concat_batches(&flow_schema(), &files::read_all(&f.path)?)?;
+        let sorted = files::read_all(&f.path)?;
         let mut meta = f.meta.clone();
         inner.add_rollups(&mut meta, &sorted);
         if !meta.rollups {

@@ -105,10 +105,37 @@ static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// Sorted rows cut at bucket boundaries: each bucket with its rows, as slices of `sorted`
+/// (a bucket's rows may span several batches).
+fn by_bucket(sorted: &[RecordBatch]) -> Result<Vec<(i64, Vec<RecordBatch>)>> {
+    let mut buckets: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
+    for batch in sorted {
+        let times = batch
+            .column(index(Field::EndTime))
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| StoreError::InvalidRecord("end_time is not Int64".into()))?
+            .values();
+        let mut start = 0;
+        while start < times.len() {
+            let bucket = times[start].div_euclid(BUCKET_SECONDS);
+            let len = times[start..].partition_point(|t| t.div_euclid(BUCKET_SECONDS) == bucket);
+            let rows = batch.slice(start, len);
+            match buckets.last_mut() {
+                Some((last, slices)) if *last == bucket => slices.push(rows),
+                _ => buckets.push((bucket, vec![rows])),
+            }
+            start += len;
+        }
+    }
+    Ok(buckets)
+}
+
 /// The rows of one bucket's hit sums: the ids a flow log of the bucket holds.
-fn hit_rows(bucket: i64, rows: &RecordBatch) -> Result<RecordBatch> {
+fn hit_rows(bucket: i64, rows: &[RecordBatch]) -> Result<RecordBatch> {
     let mut sums = Vec::new();
-    add_hit_sums(rows, &mut sums)?;
+    for batch in rows {
+        add_hit_sums(batch, &mut sums)?;
+    }
     let used: Vec<(u32, [u64; 7])> = (0u32..)
         .zip(&sums)
         .filter(|(_, s)| s.records > 0 || s.pending_num_flows > 0)
@@ -159,21 +186,14 @@ pub(crate) struct Written {
 /// more would save little over scanning the rows, and cost disk.
 const TUPLES_WORTH_KEEPING: usize = 4;
 
-/// Writes the rollups of a data file from its rows (sorted by `end_time`), durably.
-pub(crate) fn write(dir: &Path, data_name: &str, sorted: &RecordBatch) -> Result<Written> {
+/// Writes the rollups of a data file from its rows (`sorted`: sorted by `end_time`, one batch
+/// after the other), durably.
+pub(crate) fn write(dir: &Path, data_name: &str, sorted: &[RecordBatch]) -> Result<Written> {
     std::fs::create_dir_all(dir).map_err(StoreError::io("creating", dir))?;
-    let times = sorted
-        .column(index(Field::EndTime))
-        .as_primitive_opt::<Int64Type>()
-        .ok_or_else(|| StoreError::InvalidRecord("end_time is not Int64".into()))?
-        .values();
     let (mut hits, mut tuples) = (Vec::new(), Vec::new());
-    let mut tuple_budget = Some(sorted.num_rows() / TUPLES_WORTH_KEEPING);
-    let mut start = 0;
-    while start < times.len() {
-        let bucket = times[start].div_euclid(BUCKET_SECONDS);
-        let len = times[start..].partition_point(|t| t.div_euclid(BUCKET_SECONDS) == bucket);
-        let rows = sorted.slice(start, len);
+    let rows: usize = sorted.iter().map(RecordBatch::num_rows).sum();
+    let mut tuple_budget = Some(rows / TUPLES_WORTH_KEEPING);
+    for (bucket, rows) in by_bucket(sorted)? {
         hits.push(hit_rows(bucket, &rows)?);
         if let Some(budget) = tuple_budget {
             tuple_budget = match crate::tuples::distinct_tuples(&rows, budget)? {
@@ -185,7 +205,6 @@ pub(crate) fn write(dir: &Path, data_name: &str, sorted: &RecordBatch) -> Result
                 None => None,
             };
         }
-        start += len;
     }
     write_rollup(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
     let written = Written {

@@ -17,12 +17,12 @@ use crate::exec::filtered;
 use crate::plan::column;
 use crate::query::FlowQuery;
 use crate::rollup::{self, Buckets, FLOW_LOGS};
-use crate::schema::{Field, index};
+use crate::schema::{Field, flow_schema, index};
 use crate::texts::Texts;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray, UInt64Array,
 };
-use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
@@ -570,31 +570,58 @@ impl<'a> Decoder<'a> {
 
 /// The distinct tuples (source ports left out) of flow logs in the stored schema, as a batch
 /// of the grouping columns followed by `num_flows` and [`FLOW_LOGS`]: what a rollup keeps.
+/// `rows` are batches of rows taken one after the other.
 /// `None` as soon as there are more than `limit`.
-pub(crate) fn distinct_tuples(rows: &RecordBatch, limit: usize) -> Result<Option<RecordBatch>> {
+pub(crate) fn distinct_tuples(rows: &[RecordBatch], limit: usize) -> Result<Option<RecordBatch>> {
     const CHUNK: usize = 8 * 1024;
     let fields = group_fields(false);
     let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
     projection.push(index(Field::NumFlows));
-    let rows = rows.project(&projection)?;
+    let parts = rows
+        .iter()
+        .map(|batch| batch.project(&projection))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let schema = Arc::new(flow_schema().project(&projection)?);
     let mut groups = Groups::default();
-    for start in (0..rows.num_rows()).step_by(CHUNK) {
-        groups.add_batch(
-            &rows.slice(start, CHUNK.min(rows.num_rows() - start)),
-            &fields,
-        )?;
-        if groups.groups.len() > limit {
-            return Ok(None);
+    for part in &parts {
+        for start in (0..part.num_rows()).step_by(CHUNK) {
+            groups.add_batch(
+                &part.slice(start, CHUNK.min(part.num_rows() - start)),
+                &fields,
+            )?;
+            if groups.groups.len() > limit {
+                return Ok(None);
+            }
         }
     }
-    let firsts = UInt32Array::from_iter_values(groups.groups.iter().map(|g| g.first_row));
+    // Each group's first row, counted over all parts, as (part, row in the part).
+    let starts: Vec<usize> = parts
+        .iter()
+        .scan(0, |next, part| {
+            let start = *next;
+            *next += part.num_rows();
+            Some(start)
+        })
+        .collect();
+    let firsts: Vec<(usize, usize)> = groups
+        .groups
+        .iter()
+        .map(|g| {
+            let row = g.first_row as usize;
+            let part = starts.partition_point(|&start| start <= row) - 1;
+            (part, row - starts[part])
+        })
+        .collect();
     let mut columns = (0..fields.len())
-        .map(|i| take(rows.column(i), &firsts, None))
+        .map(|i| {
+            let column: Vec<&dyn Array> = parts.iter().map(|p| p.column(i).as_ref()).collect();
+            interleave(&column, &firsts)
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     columns.push(Arc::new(UInt64Array::from_iter_values(
         groups.groups.iter().map(|g| g.num_flows),
     )));
-    let distinct = RecordBatch::try_new(rows.schema(), columns)?;
+    let distinct = RecordBatch::try_new(schema, columns)?;
     let flow_logs = UInt64Array::from_iter_values(groups.groups.iter().map(|g| g.flow_logs));
     Ok(Some(rollup::with_column(
         distinct,
@@ -729,6 +756,26 @@ mod tests {
         vary(&|l| l.reporter = Reporter::Dst);
         vary(&|l| l.action = Action::Deny);
         out
+    }
+
+    #[test]
+    fn distinct_tuples_of_parts_are_those_of_the_parts_joined() {
+        let logs = variants();
+        let rows = |skip: usize, n: usize| {
+            let rows: Vec<FlowLog> = logs.iter().cycle().skip(skip).take(n).cloned().collect();
+            crate::encode_flows(&rows, 0).unwrap()
+        };
+        // Groups first seen in each part, and rows that join groups of earlier parts.
+        let parts = [rows(0, 5), rows(3, 7), rows(9, 40)];
+        let joined =
+            datafusion::arrow::compute::concat_batches(&parts[0].schema(), &parts).unwrap();
+        let of_parts = distinct_tuples(&parts, 1_000).unwrap().unwrap();
+        assert_eq!(of_parts.num_rows(), logs.len());
+        assert_eq!(
+            of_parts,
+            distinct_tuples(&[joined], 1_000).unwrap().unwrap()
+        );
+        assert!(distinct_tuples(&parts, logs.len() - 1).unwrap().is_none());
     }
 
     #[tokio::test]
