@@ -4,6 +4,7 @@
 
 use crate::decode::decode_flows;
 use crate::error::{Result, StoreError};
+use crate::grouping::{Groups, Reader};
 use crate::hitdict::HitDictionary;
 use crate::plan::{after_token, column, effective_sort, encode_token, row_filter, sort_exprs};
 use crate::query::{
@@ -12,16 +13,16 @@ use crate::query::{
 };
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
 use crate::texts::Texts;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::{
-    SortColumn, SortOptions, cast, concat_batches, filter_record_batch, lexsort_to_indices,
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
     take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, UInt32Type, UInt64Type};
+use datafusion::arrow::datatypes::{UInt32Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, col, lit};
 use flowlens_model::{Action, HitAction, PolicyHit};
 use futures::StreamExt;
 use std::cmp::Ordering;
@@ -178,23 +179,6 @@ const TRAFFIC: [Field; 7] = [
     Field::BytesOut,
 ];
 
-fn num_flows_where_action(action: Action) -> Result<Expr> {
-    Ok(when(
-        column(Field::Action).eq(lit(action.as_str())),
-        column(Field::NumFlows),
-    )
-    .otherwise(lit(0u64))?)
-}
-
-/// `records`, the traffic sums and the allow/deny split, named after their row fields.
-fn traffic_aggregates() -> Result<Vec<Expr>> {
-    let mut aggs = vec![count(lit(1)).alias("records")];
-    aggs.extend(TRAFFIC.iter().map(|f| sum(column(*f)).alias(f.name())));
-    aggs.push(sum(num_flows_where_action(Action::Allow)?).alias("allowed_flows"));
-    aggs.push(sum(num_flows_where_action(Action::Deny)?).alias("denied_flows"));
-    Ok(aggs)
-}
-
 /// The columns of a grouping, in [`GroupKey`]'s field order: `aggregate` ranks groups column
 /// by column in this order, as `GroupKey`'s `Ord` would.
 fn group_fields(group_by: GroupBy) -> &'static [Field] {
@@ -234,139 +218,6 @@ fn group_fields(group_by: GroupBy) -> &'static [Field] {
     }
 }
 
-/// Typed access to an aggregate result's columns by name.
-struct Out<'a>(&'a RecordBatch);
-
-impl Out<'_> {
-    fn column(&self, name: &str) -> Result<&ArrayRef> {
-        self.0
-            .column_by_name(name)
-            .ok_or_else(|| StoreError::InvalidRecord(format!("aggregate lacks {name}")))
-    }
-
-    /// The column `name` as `want`, cast if the engine produced another type.
-    fn array(&self, name: &str, want: &DataType) -> Result<ArrayRef> {
-        let array = self.column(name)?;
-        if array.data_type() == want {
-            Ok(array.clone())
-        } else {
-            Ok(cast(array, want)?)
-        }
-    }
-
-    fn u64s(&self, name: &str) -> Result<Vec<u64>> {
-        let array = self.array(name, &DataType::UInt64)?;
-        let array = array.as_primitive::<UInt64Type>();
-        Ok((0..array.len())
-            .map(|i| if array.is_valid(i) { array.value(i) } else { 0 })
-            .collect())
-    }
-}
-
-/// One group column of an aggregate result, compared and read row by row in place, so that
-/// only the groups kept after ranking become owned keys.
-enum KeyColumn<'a> {
-    Text(Field, Texts<'a>),
-    Port(&'a Int64Array),
-    Action(Texts<'a>),
-}
-
-impl<'a> KeyColumn<'a> {
-    /// `array` is the column of `field`; ports cast to `Int64` (see [`Out::array`]).
-    fn of(field: Field, array: &'a ArrayRef) -> Result<KeyColumn<'a>> {
-        let bad = || {
-            StoreError::InvalidRecord(format!(
-                "aggregate column {field} has type {}",
-                array.data_type()
-            ))
-        };
-        let texts = || Texts::of(array.as_ref()).ok_or_else(bad);
-        Ok(match field {
-            Field::DestPort => KeyColumn::Port(array.as_primitive_opt().ok_or_else(bad)?),
-            Field::Action => KeyColumn::Action(texts()?),
-            _ => KeyColumn::Text(field, texts()?),
-        })
-    }
-
-    fn port(array: &Int64Array, row: usize) -> Option<u16> {
-        array
-            .is_valid(row)
-            .then(|| array.value(row))
-            .and_then(|p| u16::try_from(p).ok())
-    }
-
-    fn action(texts: &Texts<'_>, row: usize) -> Option<Action> {
-        texts.get(row).and_then(Action::parse)
-    }
-
-    /// Orders rows `a` and `b` as their [`GroupKey`]s would be ordered.
-    fn cmp(&self, a: usize, b: usize) -> Ordering {
-        match self {
-            KeyColumn::Text(_, texts) => texts.get(a).cmp(&texts.get(b)),
-            KeyColumn::Port(array) => Self::port(array, a).cmp(&Self::port(array, b)),
-            KeyColumn::Action(texts) => Self::action(texts, a).cmp(&Self::action(texts, b)),
-        }
-    }
-
-    fn set(&self, row: usize, key: &mut GroupKey) {
-        match self {
-            KeyColumn::Port(array) => key.dest_port = Self::port(array, row),
-            KeyColumn::Action(texts) => key.action = Self::action(texts, row),
-            KeyColumn::Text(field, texts) => {
-                let slot = match field {
-                    Field::SourceType => &mut key.source_type,
-                    Field::SourceNamespace => &mut key.source_namespace,
-                    Field::SourceNameAggr => &mut key.source_name_aggr,
-                    Field::DestType => &mut key.dest_type,
-                    Field::DestNamespace => &mut key.dest_namespace,
-                    Field::DestNameAggr => &mut key.dest_name_aggr,
-                    Field::DestServiceNamespace => &mut key.dest_service_namespace,
-                    Field::DestServiceName => &mut key.dest_service_name,
-                    Field::Proto => &mut key.proto,
-                    _ => return,
-                };
-                *slot = texts.get(row).map(str::to_string);
-            }
-        }
-    }
-}
-
-/// Per-row sums read back from an aggregate batch.
-struct Sums {
-    records: Vec<u64>,
-    traffic: Vec<Vec<u64>>,
-    allowed: Vec<u64>,
-    denied: Vec<u64>,
-}
-
-impl Sums {
-    fn read(out: &Out<'_>) -> Result<Sums> {
-        Ok(Sums {
-            records: out.u64s("records")?,
-            traffic: TRAFFIC
-                .iter()
-                .map(|f| out.u64s(f.name()))
-                .collect::<Result<_>>()?,
-            allowed: out.u64s("allowed_flows")?,
-            denied: out.u64s("denied_flows")?,
-        })
-    }
-
-    fn add_to(&self, i: usize, row: &mut AggregateRow) {
-        let t = |k: usize| self.traffic[k][i];
-        row.records += self.records[i];
-        row.num_flows += t(0);
-        row.num_flows_started += t(1);
-        row.num_flows_completed += t(2);
-        row.packets_in += t(3);
-        row.packets_out += t(4);
-        row.bytes_in += t(5);
-        row.bytes_out += t(6);
-        row.allowed_flows += self.allowed[i];
-        row.denied_flows += self.denied[i];
-    }
-}
-
 fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
     let w = window_seconds.max(1.0);
     for row in rows {
@@ -378,7 +229,7 @@ fn set_rates(rows: &mut [AggregateRow], window_seconds: f64) {
 
 /// The row numbers of the `limit` first rows in `cmp` order, in that order. Selects before
 /// sorting: with many groups and a limit, most rows are never sorted.
-fn ranked(len: usize, limit: usize, cmp: impl Fn(&usize, &usize) -> Ordering) -> Vec<usize> {
+fn ranked(len: usize, limit: usize, cmp: impl Fn(&usize, &usize) -> Ordering + Sync) -> Vec<usize> {
     if limit == 0 {
         return Vec::new();
     }
@@ -387,8 +238,96 @@ fn ranked(len: usize, limit: usize, cmp: impl Fn(&usize, &usize) -> Ordering) ->
         order.select_nth_unstable_by(limit - 1, &cmp);
         order.truncate(limit);
     }
-    order.sort_unstable_by(cmp);
-    order
+    sort_on_all_cores(order, cmp)
+}
+
+/// Below this many items work is not split over cores: starting threads would cost more.
+const SPLIT_AT_LEAST: usize = 16_384;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `order` sorted by `cmp`: each core sorts one chunk and the sorted chunks are merged.
+fn sort_on_all_cores(
+    mut order: Vec<usize>,
+    cmp: impl Fn(&usize, &usize) -> Ordering + Sync,
+) -> Vec<usize> {
+    let cores = cores();
+    if cores < 2 || order.len() < SPLIT_AT_LEAST {
+        order.sort_unstable_by(cmp);
+        return order;
+    }
+    let chunk = order.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        for part in order.chunks_mut(chunk) {
+            let cmp = &cmp;
+            s.spawn(move || part.sort_unstable_by(cmp));
+        }
+    });
+    // Merges the sorted chunks pairwise until one is left.
+    let mut runs: Vec<Vec<usize>> = order.chunks(chunk).map(<[usize]>::to_vec).collect();
+    while runs.len() > 1 {
+        let mut merged = Vec::with_capacity(runs.len().div_ceil(2));
+        let mut pairs = runs.into_iter();
+        while let Some(a) = pairs.next() {
+            merged.push(match pairs.next() {
+                Some(b) => merge_sorted(&a, &b, &cmp),
+                None => a,
+            });
+        }
+        runs = merged;
+    }
+    runs.pop().unwrap_or_default()
+}
+
+/// Two sorted runs as one, ties taken from `a` first.
+fn merge_sorted(a: &[usize], b: &[usize], cmp: impl Fn(&usize, &usize) -> Ordering) -> Vec<usize> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if cmp(&b[j], &a[i]).is_lt() {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// `f` over `items`, in order, one chunk per core.
+fn map_on_all_cores<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let cores = cores();
+    if cores < 2 || items.len() < SPLIT_AT_LEAST {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(cores);
+    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<R>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StoreError::Task("a grouping thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 fn row_limit(query: &FlowQuery) -> usize {
@@ -413,6 +352,132 @@ fn finish(rows: Vec<AggregateRow>, query: &FlowQuery, window_seconds: f64) -> Ve
     out
 }
 
+/// The sums a grouping keeps per group: `records`, the [`TRAFFIC`] counters in their order,
+/// then `num_flows` of allowed and of denied flow logs.
+const GROUP_SUMS: usize = 1 + TRAFFIC.len() + 2;
+
+/// Adds `batch` (the grouping columns, the [`TRAFFIC`] counters and `action`) to `groups`.
+fn add_traffic(
+    groups: &mut Groups<GROUP_SUMS>,
+    batch: &RecordBatch,
+    fields: &[Field],
+) -> Result<()> {
+    let named = |f: Field| {
+        batch
+            .column_by_name(f.name())
+            .ok_or_else(|| StoreError::InvalidRecord(format!("grouped rows lack {f}")))
+    };
+    let counters = TRAFFIC
+        .iter()
+        .map(|&f| {
+            named(f)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not a UInt64 counter")))
+        })
+        .collect::<Result<Vec<&UInt64Array>>>()?;
+    let actions = named(Field::Action)?;
+    let actions = Texts::of(actions.as_ref())
+        .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
+    groups.add_batch(batch, fields, |row| {
+        let mut sums = [0u64; GROUP_SUMS];
+        sums[0] = 1;
+        for (sum, counter) in sums[1..=TRAFFIC.len()].iter_mut().zip(&counters) {
+            *sum = if counter.is_valid(row) {
+                counter.value(row)
+            } else {
+                0
+            };
+        }
+        let flows = sums[1];
+        match actions.get(row).and_then(Action::parse) {
+            Some(Action::Allow) => sums[GROUP_SUMS - 2] = flows,
+            Some(Action::Deny) => sums[GROUP_SUMS - 1] = flows,
+            None => {}
+        }
+        sums
+    })
+}
+
+/// One cell of an encoded group key, as [`GroupKey`] holds it.
+enum KeyCell<'a> {
+    Text(Option<&'a [u8]>),
+    Port(Option<u16>),
+    Action(Option<Action>),
+}
+
+impl<'a> KeyCell<'a> {
+    /// The next cell of `key`, of `field`; `None` when the key is shorter than its fields.
+    fn read(field: Field, key: &mut Reader<'a>) -> Option<KeyCell<'a>> {
+        Some(match field {
+            Field::DestPort => KeyCell::Port(key.int()?.and_then(|p| u16::try_from(p).ok())),
+            Field::Action => KeyCell::Action(
+                key.text()?
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .and_then(Action::parse),
+            ),
+            _ => KeyCell::Text(key.text()?),
+        })
+    }
+
+    fn cmp(&self, other: &KeyCell<'_>) -> Ordering {
+        match (self, other) {
+            (KeyCell::Text(a), KeyCell::Text(b)) => a.cmp(b),
+            (KeyCell::Port(a), KeyCell::Port(b)) => a.cmp(b),
+            (KeyCell::Action(a), KeyCell::Action(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+
+    fn set(self, field: Field, key: &mut GroupKey) -> Result<()> {
+        let text = |t: Option<&[u8]>| {
+            t.map(|t| {
+                std::str::from_utf8(t)
+                    .map(str::to_string)
+                    .map_err(|_| StoreError::InvalidRecord(format!("{field} is not UTF-8")))
+            })
+            .transpose()
+        };
+        match self {
+            KeyCell::Port(port) => key.dest_port = port,
+            KeyCell::Action(action) => key.action = action,
+            KeyCell::Text(t) => {
+                let slot = match field {
+                    Field::SourceType => &mut key.source_type,
+                    Field::SourceNamespace => &mut key.source_namespace,
+                    Field::SourceNameAggr => &mut key.source_name_aggr,
+                    Field::DestType => &mut key.dest_type,
+                    Field::DestNamespace => &mut key.dest_namespace,
+                    Field::DestNameAggr => &mut key.dest_name_aggr,
+                    Field::DestServiceNamespace => &mut key.dest_service_namespace,
+                    Field::DestServiceName => &mut key.dest_service_name,
+                    Field::Proto => &mut key.proto,
+                    _ => return Ok(()),
+                };
+                *slot = text(t)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Orders two encoded keys of `fields` as their [`GroupKey`]s would be ordered.
+fn cmp_keys(fields: &[Field], a: &[u8], b: &[u8]) -> Ordering {
+    let (mut a, mut b) = (Reader(a), Reader(b));
+    for &f in fields {
+        let order = match (KeyCell::read(f, &mut a), KeyCell::read(f, &mut b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Byte ranges per core a grouping's scan is split into.
+const SCAN_SPLITS_PER_CORE: usize = 4;
+
 /// Groups and sums the flows matching `query`. `window_seconds` is the span the rates are
 /// per.
 pub(crate) async fn aggregate(
@@ -426,55 +491,85 @@ pub(crate) async fn aggregate(
             "policy groupings go through sums_per_hit_id",
         ));
     }
-    let matching = filtered(df, query)?;
     let fields = group_fields(group_by);
-    let batches = matching
-        .aggregate(
-            fields.iter().map(|f| column(*f)).collect(),
-            traffic_aggregates()?,
-        )?
-        .collect()
+    let mut read: Vec<Field> = fields.to_vec();
+    for f in TRAFFIC.iter().chain([&Field::Action]) {
+        if !read.contains(f) {
+            read.push(*f);
+        }
+    }
+    // Grouped here rather than by DataFusion's `GROUP BY` (see `grouping.rs`), on every
+    // core. A time window mostly lies in a few row groups of one file, which a scan split
+    // into one byte range per core gives to one core: the scan is split finer.
+    let (state, plan) = filtered(df, query)?
+        .select(read.iter().map(|f| column(*f)).collect::<Vec<Expr>>())?
+        .into_parts();
+    let splits = state.config().target_partitions() * SCAN_SPLITS_PER_CORE;
+    let config = state.config().clone().with_target_partitions(splits);
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
+    let streams = DataFrame::new(state, plan)
+        .execute_stream_partitioned()
         .await?;
-    let Some(first) = batches.first() else {
-        return Ok(Vec::new());
-    };
-    let batch = concat_batches(&first.schema(), &batches)?;
-    let out = Out(&batch);
-    let sums = Sums::read(&out)?;
-    let arrays = fields
-        .iter()
-        .map(|f| match f {
-            Field::DestPort => out.array(f.name(), &DataType::Int64),
-            _ => out.column(f.name()).cloned(),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let keys = fields
-        .iter()
-        .zip(&arrays)
-        .map(|(f, array)| KeyColumn::of(*f, array))
-        .collect::<Result<Vec<_>>>()?;
-    // Ordered as `finish` orders rows (the pending count is zero here), but on the result's
-    // columns: a wide grouping has far more groups than it returns.
-    let flows = &sums.traffic[0];
-    let order = ranked(batch.num_rows(), row_limit(query), |&a, &b| {
-        flows[b].cmp(&flows[a]).then_with(|| {
-            keys.iter()
-                .map(|k| k.cmp(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        })
-    });
-    let mut rows: Vec<AggregateRow> = order
+    let tasks: Vec<_> = streams
         .into_iter()
-        .map(|i| {
-            let mut row = AggregateRow::default();
-            for k in &keys {
-                k.set(i, &mut row.key);
-            }
-            sums.add_to(i, &mut row);
-            row
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut groups = Groups::<GROUP_SUMS>::default();
+                while let Some(batch) = stream.next().await {
+                    add_traffic(&mut groups, &batch?, fields)?;
+                }
+                Ok::<_, StoreError>(groups)
+            })
         })
         .collect();
+    let mut all = Groups::default();
+    for task in tasks {
+        all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
+    }
+    // Ordered as `finish` orders rows (the pending count is zero here), but on the encoded
+    // keys: a wide grouping has far more groups than it returns, and only those returned
+    // become rows.
+    let groups = &all.groups;
+    let order = ranked(groups.len(), row_limit(query), |&a, &b| {
+        let (a, b) = (&groups[a], &groups[b]);
+        b.sums[1]
+            .cmp(&a.sums[1])
+            .then_with(|| cmp_keys(fields, all.key(a), all.key(b)))
+    });
+    let torn = || StoreError::InvalidRecord("a group's key is shorter than its fields".into());
+    let mut rows = map_on_all_cores(&order, |&i| {
+        let group = &groups[i];
+        let mut row = AggregateRow::default();
+        let mut key = Reader(all.key(group));
+        for &f in fields {
+            KeyCell::read(f, &mut key)
+                .ok_or_else(torn)?
+                .set(f, &mut row.key)?;
+        }
+        let [records, traffic @ .., allowed, denied] = group.sums;
+        let [
+            flows,
+            started,
+            completed,
+            packets_in,
+            packets_out,
+            bytes_in,
+            bytes_out,
+        ] = traffic;
+        row.records = records;
+        row.num_flows = flows;
+        row.num_flows_started = started;
+        row.num_flows_completed = completed;
+        row.packets_in = packets_in;
+        row.packets_out = packets_out;
+        row.bytes_in = bytes_in;
+        row.bytes_out = bytes_out;
+        row.allowed_flows = allowed;
+        row.denied_flows = denied;
+        Ok(row)
+    })?;
     set_rates(&mut rows, window_seconds);
     Ok(rows)
 }
@@ -732,14 +827,18 @@ pub(crate) fn policy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupBy, PAST_TOKEN, first_rows, group_fields, ranked};
-    use crate::query::SortKey;
-    use crate::schema::Field;
-    use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt64Array};
-    use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
+    use super::{GroupBy, PAST_TOKEN, TRAFFIC, aggregate, first_rows, group_fields, ranked};
+    use crate::query::{AggregateRow, FlowQuery, GroupKey, SortKey};
+    use crate::schema::{Field, index};
+    use crate::testutil::sample_flow;
+    use datafusion::arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch, UInt64Array};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, UInt64Type};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
+    use flowlens_model::{Action, EndpointType, FlowLog, FlowService, Protocol};
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     /// The streaming selection of a page's rows against a plain sort, over more rows than
@@ -807,6 +906,187 @@ mod tests {
             for f in group_fields(g) {
                 assert!(rest.any(|a| a == f), "{g:?}: {f} out of order");
             }
+        }
+    }
+
+    /// Flow logs varied in every grouped column (absent values included), with random
+    /// counters; seeded, so a failure repeats.
+    fn varied_flows(n: u64) -> Vec<FlowLog> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let namespaces = [Some("a"), Some("b"), None];
+        let types = [Some(EndpointType::Wep), Some(EndpointType::Net), None];
+        (0..n)
+            .map(|i| {
+                let mut log = sample_flow(i, 1_000 + i as i64);
+                log.source.namespace = namespaces[next(3) as usize].map(str::to_string);
+                log.source.name_aggr = format!("s-{}", next(7));
+                log.source.endpoint_type = types[next(3) as usize];
+                log.dest.namespace = namespaces[next(3) as usize].map(str::to_string);
+                log.dest.name_aggr = format!("d-{}", next(11));
+                log.dest.endpoint_type = types[next(3) as usize];
+                log.dest.port = [Some(80), Some(443), Some(8080), None][next(4) as usize];
+                log.proto = [Protocol::Tcp, Protocol::Udp][next(2) as usize];
+                log.action = [Action::Allow, Action::Deny][next(2) as usize];
+                log.dest_service = (next(2) == 0).then(|| FlowService {
+                    namespace: "a".into(),
+                    name: format!("svc-{}", next(3)),
+                    port_name: "http".into(),
+                    port_num: 80,
+                });
+                log.num_flows = next(50);
+                log.num_flows_started = next(5);
+                log.num_flows_completed = next(5);
+                log.packets_in = next(1_000);
+                log.packets_out = next(1_000);
+                log.bytes_in = next(1 << 40);
+                log.bytes_out = next(1 << 40);
+                log
+            })
+            .collect()
+    }
+
+    /// The grouping written plainly: every row's key read from the stored columns into a
+    /// `GroupKey`, sums in a map, ranked by a full sort.
+    fn grouped_plainly(batch: &RecordBatch, group_by: GroupBy, limit: usize) -> Vec<AggregateRow> {
+        let text = |f: Field| -> Vec<Option<String>> {
+            let c = cast(batch.column(index(f)), &DataType::Utf8).unwrap();
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        };
+        let u64s = |f: Field| {
+            let c = cast(batch.column(index(f)), &DataType::UInt64).unwrap();
+            c.as_primitive::<UInt64Type>().values().to_vec()
+        };
+        let columns: Vec<(Field, Vec<Option<String>>)> = group_fields(group_by)
+            .iter()
+            .map(|&f| (f, text(f)))
+            .collect();
+        let actions = text(Field::Action);
+        let traffic: Vec<Vec<u64>> = TRAFFIC.iter().map(|&f| u64s(f)).collect();
+        let mut groups: BTreeMap<GroupKey, AggregateRow> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            let mut key = GroupKey::default();
+            for (f, values) in &columns {
+                let v = values[row].clone();
+                match f {
+                    Field::SourceType => key.source_type = v,
+                    Field::SourceNamespace => key.source_namespace = v,
+                    Field::SourceNameAggr => key.source_name_aggr = v,
+                    Field::DestType => key.dest_type = v,
+                    Field::DestNamespace => key.dest_namespace = v,
+                    Field::DestNameAggr => key.dest_name_aggr = v,
+                    Field::DestServiceNamespace => key.dest_service_namespace = v,
+                    Field::DestServiceName => key.dest_service_name = v,
+                    Field::Proto => key.proto = v,
+                    Field::DestPort => key.dest_port = v.map(|p| p.parse().unwrap()),
+                    Field::Action => key.action = v.as_deref().and_then(Action::parse),
+                    other => panic!("{other} is not a group field"),
+                }
+            }
+            let g = groups.entry(key.clone()).or_default();
+            g.key = key;
+            g.records += 1;
+            g.num_flows += traffic[0][row];
+            g.num_flows_started += traffic[1][row];
+            g.num_flows_completed += traffic[2][row];
+            g.packets_in += traffic[3][row];
+            g.packets_out += traffic[4][row];
+            g.bytes_in += traffic[5][row];
+            g.bytes_out += traffic[6][row];
+            match actions[row].as_deref() {
+                Some("allow") => g.allowed_flows += traffic[0][row],
+                Some("deny") => g.denied_flows += traffic[0][row],
+                _ => {}
+            }
+        }
+        let mut rows: Vec<AggregateRow> = groups.into_values().collect();
+        rows.sort_by(|a, b| b.num_flows.cmp(&a.num_flows).then(a.key.cmp(&b.key)));
+        rows.truncate(limit);
+        rows
+    }
+
+    /// Every grouping over two partitions, whole and cut by a limit, with and without every
+    /// row hashing alike, against the plain grouping.
+    #[tokio::test]
+    async fn aggregates_are_those_of_a_plain_grouping() {
+        let logs = varied_flows(30_000);
+        let batch = crate::encode_flows(&logs, 0).unwrap();
+        let parts: Vec<Vec<RecordBatch>> = [0..9_000, 9_000..17_000, 17_000..30_000]
+            .into_iter()
+            .map(|r| vec![batch.slice(r.start, r.len())])
+            .collect();
+        // With every row hashing alike each row is compared with every group: fewer rows.
+        for collide in [false, true] {
+            let parts: Vec<Vec<RecordBatch>> = match collide {
+                false => parts.clone(),
+                true => parts.iter().map(|p| vec![p[0].slice(0, 500)]).collect(),
+            };
+            let batch =
+                datafusion::arrow::compute::concat_batches(&batch.schema(), parts.iter().flatten())
+                    .unwrap();
+            crate::grouping::COLLIDE.store(collide, std::sync::atomic::Ordering::Relaxed);
+            for group_by in [
+                GroupBy::NamespacePair,
+                GroupBy::NamePair,
+                GroupBy::Edge,
+                GroupBy::ServiceEdge,
+                GroupBy::Action,
+            ] {
+                for limit in [None, Some(7)] {
+                    let table =
+                        MemTable::try_new(crate::schema::record_schema(), parts.clone()).unwrap();
+                    let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
+                    let mut query = FlowQuery::new(crate::TimeRange::all());
+                    query.limit = limit;
+                    let mut got = aggregate(df, &query, group_by, 1.0).await.unwrap();
+                    for row in &mut got {
+                        assert_eq!(row.connections_per_second, row.num_flows_started as f64);
+                        row.connections_per_second = 0.0;
+                        row.packets_per_second = 0.0;
+                        row.bits_per_second = 0.0;
+                    }
+                    let want = grouped_plainly(&batch, group_by, limit.unwrap_or(usize::MAX));
+                    assert!(want.len() > 1, "{group_by:?}");
+                    assert_eq!(
+                        got, want,
+                        "{group_by:?}, limit {limit:?}, collide {collide}"
+                    );
+                }
+            }
+        }
+        crate::grouping::COLLIDE.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Past the size where sorting and mapping are split over cores, the result is still that
+    /// of one full sort, and mapped items keep their order.
+    #[test]
+    fn work_split_over_cores_is_that_of_one_thread() {
+        for len in [super::SPLIT_AT_LEAST, 50_001] {
+            // Few distinct values, so that most comparisons are ties broken by position.
+            let values: Vec<u64> = (0..len as u64).map(|i| i * 7919 % 13).collect();
+            let cmp = |a: &usize, b: &usize| values[*b].cmp(&values[*a]).then(a.cmp(b));
+            let mut all: Vec<usize> = (0..len).collect();
+            all.sort_by(cmp);
+            for limit in [0, 1, len / 3, len, len + 5] {
+                let mut want = all.clone();
+                want.truncate(limit);
+                assert_eq!(ranked(len, limit, cmp), want, "{len} {limit}");
+            }
+            let doubled = super::map_on_all_cores(&all, |&i| Ok(2 * i)).unwrap();
+            assert_eq!(doubled, all.iter().map(|i| 2 * i).collect::<Vec<_>>());
+            let failed = super::map_on_all_cores(&all, |&i| match i {
+                7 => Err(crate::error::StoreError::invalid("seven")),
+                _ => Ok(i),
+            });
+            assert!(failed.is_err());
         }
     }
 

@@ -34,6 +34,7 @@ mod exec;
 mod files;
 mod format;
 mod fsutil;
+mod grouping;
 mod hitdict;
 mod hits;
 mod maintenance;
