@@ -105,6 +105,8 @@ struct Record<'a> {
 /// hundred hits millions of times, so each is parsed once.
 pub struct CalicoDecoder {
     hits: FxHashMap<Box<str>, Result<KnownHit, String>>,
+    /// The Calico ≥ 3.32 spellings of the hits spelled otherwise, numbered by [`KnownHit`].
+    respellings: Vec<Box<str>>,
     /// The key order of the last line read, for the plain-shape parser.
     order: plain::KeyOrder,
     /// Distinct hit texts remembered at most; past that the memory starts over, so that a
@@ -116,6 +118,7 @@ impl Default for CalicoDecoder {
     fn default() -> Self {
         CalicoDecoder {
             hits: FxHashMap::default(),
+            respellings: Vec::new(),
             order: plain::KeyOrder::default(),
             remembered_at_most: 100_000,
         }
@@ -123,9 +126,10 @@ impl Default for CalicoDecoder {
 }
 
 /// What one policy-hit text was found to be.
+#[derive(Clone, Copy)]
 struct KnownHit {
-    /// The Calico ≥ 3.32 spelling, when the text is spelled otherwise.
-    respelled: Option<Box<str>>,
+    /// The number of its Calico ≥ 3.32 spelling, when the text is spelled otherwise.
+    respelled: Option<u32>,
     /// From a staged policy.
     staged: bool,
 }
@@ -142,10 +146,11 @@ impl CalicoDecoder {
             Some(record) => record,
             None => serde_record(text)?,
         };
-        // Forgetting happens between lines only: `spell` relies on every hit of this line
-        // having been learnt.
+        // Forgetting happens between lines only: `spell` relies on the respellings of every
+        // hit of this line.
         if self.hits.len() >= self.remembered_at_most {
             self.hits.clear();
+            self.respellings.clear();
         }
         let policies = record.policies.as_ref();
         let enforced = policies.and_then(|p| p.enforced_policies.as_deref());
@@ -156,23 +161,23 @@ impl CalicoDecoder {
         // pending one.
         let (enforced, pending) = match (enforced, pending, all) {
             (None, None, Some(all)) => {
-                self.learn(all, "policies.all_policies")?;
-                let enforced = self.spell(all, false);
-                (enforced, self.spell(all, true))
+                let all = self.learn(all, "policies.all_policies")?;
+                (self.spell(&all, false), self.spell(&all, true))
             }
             (enforced, pending, _) => {
                 let (enforced, pending) =
                     (enforced.unwrap_or_default(), pending.unwrap_or_default());
-                self.learn(enforced, "policies.enforced_policies")?;
                 // Without staged policies both traces are the same list: spelled once.
                 let same = pending == enforced;
-                if !same {
-                    self.learn(pending, "policies.pending_policies")?;
-                }
-                let enforced = self.spell(enforced, true);
+                let enforced = self.learn(enforced, "policies.enforced_policies")?;
                 let pending = match same {
-                    true => enforced.clone(),
-                    false => self.spell(pending, true),
+                    true => None,
+                    false => Some(self.learn(pending, "policies.pending_policies")?),
+                };
+                let enforced = self.spell(&enforced, true);
+                let pending = match pending {
+                    None => enforced.clone(),
+                    Some(pending) => self.spell(&pending, true),
                 };
                 (enforced, pending)
             }
@@ -183,41 +188,50 @@ impl CalicoDecoder {
         Ok(with(&view))
     }
 
-    /// Checks and remembers every hit text of `texts`.
-    fn learn(&mut self, texts: &[Text<'_>], field: &str) -> Result<(), String> {
+    /// Checks every hit text of `texts`, remembering the new ones: each text looked up once.
+    fn learn<'t>(
+        &mut self,
+        texts: &'t [Text<'_>],
+        field: &str,
+    ) -> Result<Vec<(&'t str, KnownHit)>, String> {
+        let mut known = Vec::with_capacity(texts.len());
         for text in texts {
             let text = &*text.0;
-            let known = match self.hits.get(text) {
-                Some(known) => known,
+            let hit = match self.hits.get(text) {
+                Some(hit) => hit,
                 None => {
-                    let known = PolicyHit::parse(text)
+                    let hit = PolicyHit::parse(text)
                         .map(|hit| {
                             let spelled = hit.to_string();
+                            let respelled = (spelled != text).then(|| {
+                                self.respellings.push(spelled.into());
+                                self.respellings.len() as u32 - 1
+                            });
                             KnownHit {
-                                respelled: (spelled != text).then(|| spelled.into()),
+                                respelled,
                                 staged: hit.kind.is_some_and(|k| k.is_staged()),
                             }
                         })
                         .map_err(|e| e.to_string());
-                    self.hits.entry(text.into()).or_insert(known)
+                    self.hits.entry(text.into()).or_insert(hit)
                 }
             };
-            if let Err(e) = known {
-                return Err(format!("{field}: {e}"));
+            match hit {
+                Ok(hit) => known.push((text, *hit)),
+                Err(e) => return Err(format!("{field}: {e}")),
             }
         }
-        Ok(())
+        Ok(known)
     }
 
-    /// The stored spellings of `texts` (all learnt), without staged hits unless `staged`.
-    fn spell<'a>(&'a self, texts: &'a [Text<'_>], staged: bool) -> Vec<&'a str> {
-        texts
+    /// The stored spellings of learnt hits, without staged hits unless `staged`.
+    fn spell<'a>(&'a self, known: &[(&'a str, KnownHit)], staged: bool) -> Vec<&'a str> {
+        known
             .iter()
-            .filter_map(|text| match self.hits.get(&*text.0) {
-                Some(Ok(known)) if staged || !known.staged => {
-                    Some(known.respelled.as_deref().unwrap_or(&text.0))
-                }
-                _ => None,
+            .filter(|(_, hit)| staged || !hit.staged)
+            .map(|&(text, hit)| match hit.respelled {
+                Some(n) => &*self.respellings[n as usize],
+                None => text,
             })
             .collect()
     }
