@@ -343,6 +343,25 @@ fn calico_lines_spanning_many_blocks_are_each_stored_once() {
         .output()
         .unwrap();
     check(&from_stdin, out, "-");
+
+    // Two inputs in one run: each numbers its own lines.
+    let again = dir.path().join("again.log");
+    std::fs::copy(&input, &again).unwrap();
+    let out = flowlens()
+        .args(["ingest", "--quiet", "--format", "calico", "--data"])
+        .arg(dir.path().join("two-files"))
+        .arg(&input)
+        .arg(&again)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rejected 6"));
+    for source in [&input, &again] {
+        for n in bad {
+            let said = format!("{}: line {n}:", source.display());
+            assert!(err.contains(&said), "{err}");
+        }
+    }
 }
 
 #[test]

@@ -91,6 +91,19 @@ pub struct DecodedLines {
     pub rejected: Vec<(usize, String)>,
 }
 
+impl DecodedLines {
+    /// Renumbers the lines of a block decoded on its own (numbered from 1) that follows
+    /// `lines_before` lines of its input.
+    pub fn shift_lines(&mut self, lines_before: usize) {
+        for (number, _) in &mut self.raw {
+            *number += lines_before;
+        }
+        for (number, _) in &mut self.rejected {
+            *number += lines_before;
+        }
+    }
+}
+
 /// Decodes blocks of lines with [`decode_lines`](LineDecoder::decode_lines), keeping what
 /// it learns from one block for the next (one per thread).
 #[derive(Default)]

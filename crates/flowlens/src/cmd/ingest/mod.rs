@@ -77,12 +77,20 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     } else {
         Pending::new(store.options().direct_write_rows, None)
     };
-    let mut lines_read = 0u64;
+    let mut lines_read = 0usize;
+    // Lines of the current input before the block being taken: blocks are numbered here,
+    // in input order, rather than while they are read.
+    let (mut current_source, mut lines_before) = (0, 0);
     let mut handle =
         |block: Result<DecodedBlock>, ingest: &mut Ingest, out: &mut Pending| -> Result<Vec<u8>> {
-            let block = block?;
+            let mut block = block?;
             let name = &names[block.source];
-            lines_read += block.lines.lines as u64;
+            if block.source != current_source {
+                (current_source, lines_before) = (block.source, 0);
+            }
+            block.lines.shift_lines(lines_before);
+            lines_before += block.lines.lines;
+            lines_read += block.lines.lines;
             ingest.take(name, block.lines);
             out.batches.extend(block.calico);
             if let Some(newest) = ingest.newest_raw_end() {

@@ -134,7 +134,8 @@ fn decode(decoder: &mut LineDecoder, source: usize, block: Block) -> Result<Deco
         _ => block.bytes.len() / 1024 + 1,
     };
     let mut calico = FlowBatchBuilder::with_capacity(rows);
-    let lines = decoder.decode_lines(&block.bytes, block.first_line, |log| calico.push_view(log));
+    // Numbered from the block's start: the caller, taking blocks in order, shifts them.
+    let lines = decoder.decode_lines(&block.bytes, 1, |log| calico.push_view(log));
     Ok(DecodedBlock {
         source,
         calico: calico.finish()?,
