@@ -31,10 +31,6 @@ struct Columns {
     columns: Vec<ArrayRef>,
 }
 
-fn bad(reason: impl Into<String>) -> StoreError {
-    StoreError::InvalidRecord(reason.into())
-}
-
 impl Columns {
     fn new(batch: &RecordBatch) -> Result<Columns> {
         Ok(Columns {
@@ -52,20 +48,20 @@ impl Columns {
         let array: &StringArray = self
             .col(f)
             .as_string_opt::<i32>()
-            .ok_or_else(|| bad(format!("column {f} is not text")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("column {f} is not text")))?;
         Ok(array.is_valid(row).then(|| array.value(row)))
     }
 
     fn required_text(&self, f: Field, row: usize) -> Result<&str> {
         self.text(f, row)?
-            .ok_or_else(|| bad(format!("{f} is null")))
+            .ok_or_else(|| StoreError::invalid_record(format!("{f} is null")))
     }
 
     fn i64(&self, f: Field, row: usize) -> Result<Option<i64>> {
         let array: &Int64Array = self
             .col(f)
             .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| bad(format!("column {f} is not Int64")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("column {f} is not Int64")))?;
         Ok(array.is_valid(row).then(|| array.value(row)))
     }
 
@@ -73,23 +69,23 @@ impl Columns {
         let array: &Int32Array = self
             .col(f)
             .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| bad(format!("column {f} is not Int32")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("column {f} is not Int32")))?;
         if array.is_null(row) {
             return Ok(None);
         }
         let value = array.value(row);
         u16::try_from(value)
             .map(Some)
-            .map_err(|_| bad(format!("{f} {value} is not a port")))
+            .map_err(|_| StoreError::invalid_record(format!("{f} {value} is not a port")))
     }
 
     fn counter(&self, f: Field, row: usize) -> Result<u64> {
         let array: &UInt64Array = self
             .col(f)
             .as_primitive_opt::<UInt64Type>()
-            .ok_or_else(|| bad(format!("column {f} is not UInt64")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("column {f} is not UInt64")))?;
         if array.is_null(row) {
-            return Err(bad(format!("{f} is null")));
+            return Err(StoreError::invalid_record(format!("{f} is null")));
         }
         Ok(array.value(row))
     }
@@ -98,20 +94,19 @@ impl Columns {
         let list: &GenericListArray<i32> = self
             .col(f)
             .as_list_opt::<i32>()
-            .ok_or_else(|| bad(format!("column {f} is not a list")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("column {f} is not a list")))?;
         if list.is_null(row) {
             return Ok(Vec::new());
         }
-        let values = list
-            .values()
-            .as_string_opt::<i32>()
-            .ok_or_else(|| bad(format!("column {f} is not a list of text")))?;
+        let values = list.values().as_string_opt::<i32>().ok_or_else(|| {
+            StoreError::invalid_record(format!("column {f} is not a list of text"))
+        })?;
         let offsets = list.value_offsets();
         let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
         (start..end)
             .map(|i| {
                 if values.is_null(i) {
-                    Err(bad(format!("{f} has a null entry")))
+                    Err(StoreError::invalid_record(format!("{f} has a null entry")))
                 } else {
                     Ok(values.value(i))
                 }
@@ -123,9 +118,9 @@ impl Columns {
         self.strings(f, row)?
             .into_iter()
             .map(|pair| {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| bad(format!("{f} entry {pair:?} is not key=value")))?;
+                let (k, v) = pair.split_once('=').ok_or_else(|| {
+                    StoreError::invalid_record(format!("{f} entry {pair:?} is not key=value"))
+                })?;
                 Ok((k.to_string(), v.to_string()))
             })
             .collect()
@@ -134,7 +129,9 @@ impl Columns {
     fn hits(&self, f: Field, row: usize) -> Result<Vec<PolicyHit>> {
         self.strings(f, row)?
             .into_iter()
-            .map(|text| PolicyHit::parse(text).map_err(|e| bad(format!("{f}: {e}"))))
+            .map(|text| {
+                PolicyHit::parse(text).map_err(|e| StoreError::invalid_record(format!("{f}: {e}")))
+            })
             .collect()
     }
 
@@ -145,7 +142,7 @@ impl Columns {
                 .text(ip, row)?
                 .map(|t| {
                     t.parse::<IpAddr>()
-                        .map_err(|_| bad(format!("{ip} {t:?} is not an IP")))
+                        .map_err(|_| StoreError::invalid_record(format!("{ip} {t:?} is not an IP")))
                 })
                 .transpose()?,
             name: self.text(name, row)?.map(str::to_string),
@@ -155,8 +152,11 @@ impl Columns {
             endpoint_type: self
                 .text(endpoint_type, row)?
                 .map(|t| {
-                    EndpointType::parse(t)
-                        .ok_or_else(|| bad(format!("{endpoint_type} {t:?} is not wep/hep/ns/net")))
+                    EndpointType::parse(t).ok_or_else(|| {
+                        StoreError::invalid_record(format!(
+                            "{endpoint_type} {t:?} is not wep/hep/ns/net"
+                        ))
+                    })
                 })
                 .transpose()?,
             labels: self.labels(labels, row)?,
@@ -197,25 +197,26 @@ impl Columns {
                 port_name: self.required_text(F::DestServicePort, row)?.to_string(),
                 port_num: self
                     .port(F::DestServicePortNum, row)?
-                    .ok_or_else(|| bad("dest_service_port_num is null"))?,
+                    .ok_or_else(|| StoreError::invalid_record("dest_service_port_num is null"))?,
             }),
         };
         let proto_text = self.required_text(F::Proto, row)?;
-        let proto = parse_proto(proto_text).ok_or_else(|| bad(format!("proto {proto_text:?}")))?;
+        let proto = parse_proto(proto_text)
+            .ok_or_else(|| StoreError::invalid_record(format!("proto {proto_text:?}")))?;
         let action_text = self.required_text(F::Action, row)?;
-        let action =
-            Action::parse(action_text).ok_or_else(|| bad(format!("action {action_text:?}")))?;
+        let action = Action::parse(action_text)
+            .ok_or_else(|| StoreError::invalid_record(format!("action {action_text:?}")))?;
         let reporter_text = self.required_text(F::Reporter, row)?;
         let reporter = Reporter::parse(reporter_text)
-            .ok_or_else(|| bad(format!("reporter {reporter_text:?}")))?;
+            .ok_or_else(|| StoreError::invalid_record(format!("reporter {reporter_text:?}")))?;
         let record_id = self.counter(F::RecordId, row)?;
         let log = FlowLog {
             start_time: self
                 .i64(F::StartTime, row)?
-                .ok_or_else(|| bad("start_time is null"))?,
+                .ok_or_else(|| StoreError::invalid_record("start_time is null"))?,
             end_time: self
                 .i64(F::EndTime, row)?
-                .ok_or_else(|| bad("end_time is null"))?,
+                .ok_or_else(|| StoreError::invalid_record("end_time is null"))?,
             source,
             dest,
             dest_service,
@@ -252,12 +253,16 @@ pub(crate) fn conform_to(batch: RecordBatch, schema: &SchemaRef) -> Result<Recor
             let name = field.name();
             let array = batch
                 .column_by_name(name)
-                .ok_or_else(|| bad(format!("column {name} is missing")))?;
+                .ok_or_else(|| StoreError::invalid_record(format!("column {name} is missing")))?;
             if array.data_type() == field.data_type() {
                 Ok(array.clone())
             } else {
-                cast(array, field.data_type())
-                    .map_err(|e| bad(format!("column {name} has type {}: {e}", array.data_type())))
+                cast(array, field.data_type()).map_err(|e| {
+                    StoreError::invalid_record(format!(
+                        "column {name} has type {}: {e}",
+                        array.data_type()
+                    ))
+                })
             }
         })
         .collect::<Result<Vec<_>>>()?;

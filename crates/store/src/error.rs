@@ -83,4 +83,9 @@ impl StoreError {
     pub(crate) fn invalid(reason: impl Into<String>) -> StoreError {
         StoreError::InvalidQuery(reason.into())
     }
+
+    /// Stored or appended rows that are not shaped as flow logs.
+    pub(crate) fn invalid_record(reason: impl Into<String>) -> StoreError {
+        StoreError::InvalidRecord(reason.into())
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::decode::decode_flows;
 use crate::error::{Result, StoreError};
-use crate::grouping::{Groups, Reader};
+use crate::grouping::{Groups, Reader, group_streams, merged};
 use crate::hitdict::HitDictionary;
 use crate::plan::{after_token, column, effective_sort, encode_token, row_filter, sort_exprs};
 use crate::query::{
@@ -512,22 +512,10 @@ pub(crate) async fn aggregate(
     let streams = DataFrame::new(state, plan)
         .execute_stream_partitioned()
         .await?;
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            tokio::spawn(async move {
-                let mut groups = Groups::<GROUP_SUMS>::default();
-                while let Some(batch) = stream.next().await {
-                    add_traffic(&mut groups, &batch?, fields)?;
-                }
-                Ok::<_, StoreError>(groups)
-            })
-        })
-        .collect();
-    let mut all = Groups::default();
-    for task in tasks {
-        all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
-    }
+    let tasks = group_streams(streams, move |groups, batch| {
+        add_traffic(groups, batch, fields)
+    });
+    let all: Groups<GROUP_SUMS> = merged(tasks).await?;
     // Ordered as `finish` orders rows (the pending count is zero here), but on the encoded
     // keys: a wide grouping has far more groups than it returns, and only those returned
     // become rows.

@@ -16,12 +16,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
-
-pub(crate) fn bad(reason: String) -> StoreError {
-    StoreError::InvalidRecord(reason)
-}
 
 /// One grouping column of a batch.
 enum Column<'a> {
@@ -337,7 +335,7 @@ impl<const N: usize> Groups<N> {
             .map(|f| {
                 let array = batch
                     .column_by_name(f.name())
-                    .ok_or_else(|| bad(format!("grouped rows lack {f}")))?;
+                    .ok_or_else(|| StoreError::invalid_record(format!("grouped rows lack {f}")))?;
                 Ok(match f {
                     // Ports arrive as Int32 or Int64; one type keeps the cells comparable.
                     Field::SourcePort | Field::DestPort => cast(array, &DataType::Int64)?,
@@ -358,15 +356,15 @@ impl<const N: usize> Groups<N> {
                 if matches!(f, Field::SourceLabels | Field::DestLabels) {
                     let list = array
                         .as_list_opt::<i32>()
-                        .ok_or_else(|| bad(format!("{f} is not a list")))?;
-                    let values = list
-                        .values()
-                        .as_string_opt::<i32>()
-                        .ok_or_else(|| bad(format!("{f} is not a list of text")))?;
+                        .ok_or_else(|| StoreError::invalid_record(format!("{f} is not a list")))?;
+                    let values = list.values().as_string_opt::<i32>().ok_or_else(|| {
+                        StoreError::invalid_record(format!("{f} is not a list of text"))
+                    })?;
                     return Ok(Column::Labels(list, values));
                 }
-                let texts = Texts::of(array.as_ref())
-                    .ok_or_else(|| bad(format!("{f} is {}, not text", array.data_type())))?;
+                let texts = Texts::of(array.as_ref()).ok_or_else(|| {
+                    StoreError::invalid_record(format!("{f} is {}, not text", array.data_type()))
+                })?;
                 Ok(Column::Text(texts))
             })
             .collect::<Result<_>>()?;
@@ -427,6 +425,41 @@ impl<const N: usize> Groups<N> {
             }
         }
     }
+}
+
+/// A task grouping one part of a scan.
+pub(crate) type GroupingTask<const N: usize> = tokio::task::JoinHandle<Result<Groups<N>>>;
+
+/// Groups each of `streams` on a task of its own, `add` adding each batch to its groups.
+pub(crate) fn group_streams<const N: usize, F>(
+    streams: Vec<SendableRecordBatchStream>,
+    add: F,
+) -> Vec<GroupingTask<N>>
+where
+    F: Fn(&mut Groups<N>, &RecordBatch) -> Result<()> + Clone + Send + 'static,
+{
+    streams
+        .into_iter()
+        .map(|mut stream| {
+            let add = add.clone();
+            tokio::spawn(async move {
+                let mut groups = Groups::default();
+                while let Some(batch) = stream.next().await {
+                    add(&mut groups, &batch?)?;
+                }
+                Ok(groups)
+            })
+        })
+        .collect()
+}
+
+/// The groups of every task, merged.
+pub(crate) async fn merged<const N: usize>(tasks: Vec<GroupingTask<N>>) -> Result<Groups<N>> {
+    let mut all = Groups::default();
+    for task in tasks {
+        all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
+    }
+    Ok(all)
 }
 
 /// Makes every row hash alike, so that tests see groups told apart by their cells alone.

@@ -11,7 +11,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::exec::filtered;
-use crate::grouping::{Group, Groups, Reader, bad, entry_lengths};
+use crate::grouping::{Group, Groups, Reader, entry_lengths, group_streams, merged};
 use crate::plan::column;
 use crate::query::FlowQuery;
 use crate::rollup::{self, Buckets, FLOW_LOGS};
@@ -21,7 +21,6 @@ use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
-use futures::StreamExt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,13 +65,13 @@ fn group_fields(source_ports: bool) -> Vec<Field> {
 fn add_rows(groups: &mut Groups<2>, batch: &RecordBatch, fields: &[Field]) -> Result<()> {
     let flows = batch
         .column_by_name(Field::NumFlows.name())
-        .ok_or_else(|| bad("grouped rows lack num_flows".into()))?;
+        .ok_or_else(|| StoreError::invalid_record("grouped rows lack num_flows"))?;
     let flows = cast(flows, &DataType::UInt64)?;
     let flows = flows.as_primitive::<UInt64Type>();
     let flow_logs = match batch.column_by_name(FLOW_LOGS) {
         Some(c) => Some(
             c.as_primitive_opt::<UInt64Type>()
-                .ok_or_else(|| bad(format!("{FLOW_LOGS} is not UInt64")))?,
+                .ok_or_else(|| StoreError::invalid_record(format!("{FLOW_LOGS} is not UInt64")))?,
         ),
         None => None,
     };
@@ -91,14 +90,17 @@ struct Decoder<'a>(Reader<'a>);
 
 impl<'a> Decoder<'a> {
     fn torn() -> StoreError {
-        bad("a grouped tuple's key is shorter than its columns".into())
+        StoreError::invalid_record("a grouped tuple's key is shorter than its columns")
     }
 
     fn text(&mut self) -> Result<Option<&'a str>> {
         self.0
             .text()
             .ok_or_else(Self::torn)?
-            .map(|b| std::str::from_utf8(b).map_err(|_| bad("tuple text is not UTF-8".into())))
+            .map(|b| {
+                std::str::from_utf8(b)
+                    .map_err(|_| StoreError::invalid_record("tuple text is not UTF-8"))
+            })
             .transpose()
     }
 
@@ -110,18 +112,21 @@ impl<'a> Decoder<'a> {
         let Some((lengths, bytes)) = self.0.labels().ok_or_else(Self::torn)? else {
             return Ok(Labels::new());
         };
-        let text = std::str::from_utf8(bytes).map_err(|_| bad(format!("{f} is not UTF-8")))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| StoreError::invalid_record(format!("{f} is not UTF-8")))?;
         let mut rest = text;
         entry_lengths(lengths)
             .filter(|&len| len > 0)
             .map(|len| {
-                let pair = rest
-                    .get(..len)
-                    .ok_or_else(|| bad(format!("{f} entry lengths do not fit its text")))?;
+                let pair = rest.get(..len).ok_or_else(|| {
+                    StoreError::invalid_record(format!("{f} entry lengths do not fit its text"))
+                })?;
                 rest = &rest[len..];
                 pair.split_once('=')
                     .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .ok_or_else(|| bad(format!("{f} entry {pair:?} is not key=value")))
+                    .ok_or_else(|| {
+                        StoreError::invalid_record(format!("{f} entry {pair:?} is not key=value"))
+                    })
             })
             .collect()
     }
@@ -143,7 +148,7 @@ impl<'a> Decoder<'a> {
             ip: ip_text
                 .map(|t| {
                     t.parse::<IpAddr>()
-                        .map_err(|_| bad(format!("{ip} {t:?} is not an IP")))
+                        .map_err(|_| StoreError::invalid_record(format!("{ip} {t:?} is not an IP")))
                 })
                 .transpose()?,
             name,
@@ -159,14 +164,17 @@ impl<'a> Decoder<'a> {
         let source = self.end(SOURCE, source_ports)?;
         let dest = self.end(DEST, true)?;
         let proto = self.text()?.unwrap_or_default();
-        let proto = crate::decode::parse_proto(proto)
-            .ok_or_else(|| bad(format!("proto {proto:?} is not a protocol")))?;
+        let proto = crate::decode::parse_proto(proto).ok_or_else(|| {
+            StoreError::invalid_record(format!("proto {proto:?} is not a protocol"))
+        })?;
         let reporter = self.text()?.unwrap_or_default();
-        let reporter = Reporter::parse(reporter)
-            .ok_or_else(|| bad(format!("reporter {reporter:?} is not src or dst")))?;
+        let reporter = Reporter::parse(reporter).ok_or_else(|| {
+            StoreError::invalid_record(format!("reporter {reporter:?} is not src or dst"))
+        })?;
         let action = self.text()?.unwrap_or_default();
-        let action = Action::parse(action)
-            .ok_or_else(|| bad(format!("action {action:?} is not allow or deny")))?;
+        let action = Action::parse(action).ok_or_else(|| {
+            StoreError::invalid_record(format!("action {action:?} is not allow or deny"))
+        })?;
         Ok(FlowTuple {
             source,
             dest,
@@ -259,7 +267,9 @@ pub(crate) async fn flow_tuples(
     source_ports: bool,
 ) -> Result<Vec<FlowTuple>> {
     if source_ports && rolled_up.is_some() {
-        return Err(bad("tuple rollups do not keep source ports".into()));
+        return Err(StoreError::invalid_record(
+            "tuple rollups do not keep source ports",
+        ));
     }
     let fields = group_fields(source_ports);
     let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
@@ -273,19 +283,12 @@ pub(crate) async fn flow_tuples(
                 .await?,
         );
     }
-    let mut tasks: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            let fields = fields.clone();
-            tokio::spawn(async move {
-                let mut groups = Groups::default();
-                while let Some(batch) = stream.next().await {
-                    add_rows(&mut groups, &batch?, &fields)?;
-                }
-                Ok::<_, StoreError>(groups)
-            })
+    let mut tasks = {
+        let fields = fields.clone();
+        group_streams(streams, move |groups, batch| {
+            add_rows(groups, batch, &fields)
         })
-        .collect();
+    };
     // The rollups read and grouped in two halves, one per core.
     if let Some(RolledUp { files, buckets }) = rolled_up {
         let half = files.len().div_ceil(2);
@@ -307,11 +310,7 @@ pub(crate) async fn flow_tuples(
             }));
         }
     }
-    let mut all = Groups::default();
-    for task in tasks {
-        let groups = task.await.map_err(|e| StoreError::Task(e.to_string()))??;
-        all.merge(groups);
-    }
+    let all = merged(tasks).await?;
     all.groups
         .iter()
         .map(|g| Decoder(Reader(all.key(g))).tuple(source_ports, g))
