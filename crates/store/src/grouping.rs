@@ -2,11 +2,11 @@
 //! distinct flow tuples (`tuples.rs`) and the UI's groupings by namespace pair, name pair or
 //! edge (`exec::aggregate`) are built on.
 //!
-//! A generic `GROUP BY` row-encodes every row before hashing it (label lists included) and
-//! compares groups through that encoding. Here each batch's columns are hashed cell by cell,
-//! a row is compared only with the groups of the same hash (so the result is exact), and each
-//! group keeps one encoded copy of its key; the groups of several partitions are merged at
-//! the end.
+//! A generic `GROUP BY` goes through Arrow's row format, which is costly for label lists.
+//! Here each row's key is encoded once in a simple form (a tag per cell; text and label
+//! entries with their lengths), its bytes are hashed, and it is compared byte for byte with
+//! the groups of the same hash (so the result is exact); each group keeps one copy of its
+//! key, and the groups of several partitions are merged at the end.
 
 use crate::error::{Result, StoreError};
 use crate::schema::Field;
@@ -23,30 +23,26 @@ use std::hash::Hasher;
 
 /// One grouping column of a batch.
 enum Column<'a> {
-    /// Null in every row of the batch (addresses and names of aggregated flow logs): hashed
-    /// and compared without reading it.
+    /// Null in every row of the batch (addresses and names of aggregated flow logs): encoded
+    /// without reading it.
     AllNull,
     Text(Texts<'a>),
     Int(&'a datafusion::arrow::array::Int64Array),
     /// A list of `key=value` texts, whose entries are stored back to back: a row's list is
-    /// hashed and compared as one byte range plus its entries' lengths.
+    /// encoded as one byte range plus its entries' lengths.
     Labels(&'a GenericListArray<i32>, &'a StringArray),
 }
 
-const NULL_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
-
+/// An encoded key's hash. Tests can make every key hash alike ([`COLLIDE`]).
 #[inline]
-fn hash_bytes(bytes: &[u8]) -> u64 {
+fn hash_key(key: &[u8]) -> u64 {
+    #[cfg(test)]
+    if COLLIDE.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
     let mut h = FxHasher::default();
-    h.write(bytes);
-    h.write_u8(0xff);
+    h.write(key);
     h.finish()
-}
-
-/// Folds one cell's hash into a row's; the order of columns matters.
-#[inline]
-fn mix(row: u64, cell: u64) -> u64 {
-    (row.rotate_left(23) ^ cell).wrapping_mul(0x5851_f42d_4c95_7f2d)
 }
 
 /// A row's list of labels: the entries' text back to back, and the offsets of the entries in
@@ -60,11 +56,6 @@ impl LabelsRef<'_> {
     /// Entry lengths; a null entry counts as empty, which `key=value` entries never are.
     fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
         self.offsets.windows(2).map(|w| (w[1] - w[0]) as u32)
-    }
-
-    fn hash(&self) -> u64 {
-        self.lengths()
-            .fold(hash_bytes(self.bytes), |h, len| mix(h, u64::from(len)))
     }
 }
 
@@ -152,70 +143,7 @@ impl<'a> Column<'a> {
         })
     }
 
-    /// Folds this column's cells into the rows' hashes.
-    fn hash_into(&self, hashes: &mut [u64]) {
-        match self {
-            Column::AllNull => {
-                for h in hashes.iter_mut() {
-                    *h = mix(*h, NULL_HASH);
-                }
-            }
-            Column::Text(t) => {
-                for (row, h) in hashes.iter_mut().enumerate() {
-                    *h = mix(
-                        *h,
-                        t.get(row).map_or(NULL_HASH, |s| hash_bytes(s.as_bytes())),
-                    );
-                }
-            }
-            Column::Int(a) => {
-                for (row, h) in hashes.iter_mut().enumerate() {
-                    let cell = if a.is_valid(row) {
-                        hash_bytes(&a.value(row).to_le_bytes())
-                    } else {
-                        NULL_HASH
-                    };
-                    *h = mix(*h, cell);
-                }
-            }
-            Column::Labels(..) => {
-                for (row, h) in hashes.iter_mut().enumerate() {
-                    *h = mix(*h, self.labels_at(row).map_or(NULL_HASH, |l| l.hash()));
-                }
-            }
-        }
-    }
-
-    /// Whether the row's cell equals the next encoded one (which it consumes).
-    #[inline]
-    fn same(&self, row: usize, key: &mut Reader<'_>) -> bool {
-        match self {
-            Column::AllNull => key.present() == Some(false),
-            Column::Text(t) => key
-                .text()
-                .is_some_and(|v| v == t.get(row).map(str::as_bytes)),
-            Column::Int(a) => key
-                .int()
-                .is_some_and(|v| v == a.is_valid(row).then(|| a.value(row))),
-            Column::Labels(..) => {
-                let Some(stored) = key.labels() else {
-                    return false;
-                };
-                match (self.labels_at(row), stored) {
-                    (None, None) => true,
-                    (Some(l), Some((lengths, bytes))) => {
-                        l.bytes == bytes
-                            && lengths.len() / 4 == l.offsets.len() - 1
-                            && l.lengths()
-                                .zip(entry_lengths(lengths))
-                                .all(|(len, stored)| len as usize == stored)
-                    }
-                    _ => false,
-                }
-            }
-        }
-    }
-
+    /// Appends the row's cell to an encoded key.
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
         let text = |bytes: &[u8], out: &mut Vec<u8>| {
             out.push(TAG_VALUE);
@@ -369,14 +297,20 @@ impl<const N: usize> Groups<N> {
             })
             .collect::<Result<_>>()?;
 
-        let mut hashes = vec![0u64; batch.num_rows()];
-        for c in &columns {
-            c.hash_into(&mut hashes);
+        // Each row's key is encoded once, the rows back to back: its hash is that of its
+        // bytes, and comparing it with a group's key is one comparison of two byte ranges
+        // (the encoding is injective: tags and lengths delimit every cell).
+        let rows = batch.num_rows();
+        let mut keys: Vec<u8> = Vec::with_capacity(rows * 64);
+        let mut ends: Vec<usize> = Vec::with_capacity(rows);
+        for row in 0..rows {
+            for c in &columns {
+                c.encode(row, &mut keys);
+            }
+            ends.push(keys.len());
         }
-        #[cfg(test)]
-        if COLLIDE.load(std::sync::atomic::Ordering::Relaxed) {
-            hashes.fill(0);
-        }
+        let key_of = |row: usize| &keys[if row == 0 { 0 } else { ends[row - 1] }..ends[row]];
+        let hashes: Vec<u64> = (0..rows).map(|row| hash_key(key_of(row))).collect();
         // Looking every row's hash up first, in a loop of independent lookups, lets the CPU
         // overlap the cache misses; the second loop then mostly finds its group waiting. A
         // group inserted in between is found by the full search the second loop falls back to.
@@ -385,21 +319,16 @@ impl<const N: usize> Groups<N> {
             .map(|h| self.heads.get(h).copied().unwrap_or(u32::MAX))
             .collect();
         for (row, (&hash, &candidate)) in hashes.iter().zip(&first).enumerate() {
-            let same = |key: &[u8]| {
-                let mut key = Reader(key);
-                columns.iter().all(|c| c.same(row, &mut key))
-            };
+            let key = key_of(row);
             let found = match self.groups.get(candidate as usize) {
-                Some(g) if same(self.key(g)) => Some(candidate as usize),
-                _ => self.find(hash, same),
+                Some(g) if self.key(g) == key => Some(candidate as usize),
+                _ => self.find(hash, |k| k == key),
             };
             match found {
                 Some(g) => add(&mut self.groups[g].sums, &sums(row)),
                 None => {
                     let start = self.arena.len();
-                    for c in &columns {
-                        c.encode(row, &mut self.arena);
-                    }
+                    self.arena.extend_from_slice(key);
                     self.insert(hash, start, sums(row), (self.rows + row) as u32);
                 }
             }
