@@ -9,6 +9,7 @@ use crate::schema::{Field, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
 };
+use datafusion::arrow::compute::interleave;
 use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -291,7 +292,7 @@ struct Builders {
     action: StringBuilder,
     reporter: StringBuilder,
     enforced: ListBuilder<StringBuilder>,
-    pending: ListBuilder<StringBuilder>,
+    pending: PendingBuilder,
     counters: [UInt64Builder; 7],
     process_name: StringBuilder,
     process_id: Int64Builder,
@@ -314,7 +315,7 @@ impl Builders {
             action: strings(n),
             reporter: strings(n),
             enforced: lists(n, HITS.0, HITS.1),
-            pending: lists(n, HITS.0, HITS.1),
+            pending: PendingBuilder::default(),
             counters: std::array::from_fn(|_| UInt64Builder::with_capacity(n)),
             process_name: strings(n),
             process_id: Int64Builder::with_capacity(n),
@@ -339,7 +340,8 @@ impl Builders {
         self.action.append_value(log.action.as_str());
         self.reporter.append_value(log.reporter.as_str());
         push_texts(&mut self.enforced, log.enforced_policies);
-        push_texts(&mut self.pending, log.pending_policies);
+        self.pending
+            .push(log.enforced_policies, log.pending_policies);
         let counters = [
             log.bytes_in,
             log.bytes_out,
@@ -371,8 +373,9 @@ impl Builders {
         columns.push(Arc::new(self.proto.finish()));
         columns.push(Arc::new(self.action.finish()));
         columns.push(Arc::new(self.reporter.finish()));
-        columns.push(Arc::new(self.enforced.finish()));
-        columns.push(Arc::new(self.pending.finish()));
+        let enforced: ArrayRef = Arc::new(self.enforced.finish());
+        columns.push(enforced.clone());
+        columns.push(self.pending.finish(enforced)?);
         for mut builder in self.counters {
             columns.push(Arc::new(builder.finish()));
         }
@@ -381,6 +384,47 @@ impl Builders {
         columns.push(Arc::new(self.host.finish()));
         columns.push(Arc::new(self.record_id.finish()));
         Ok(RecordBatch::try_new(record_schema(), columns)?)
+    }
+}
+
+/// The pending traces of a batch. Without staged policies a flow log's pending trace is its
+/// enforced one, so only the traces that differ are built; when none does, the batch's
+/// pending column is its enforced column itself (one array for both, which the store
+/// recognises and numbers once).
+#[derive(Default)]
+struct PendingBuilder {
+    /// The traces that differ from their row's enforced trace, one list per such row.
+    differing: Option<ListBuilder<StringBuilder>>,
+    /// Per row: `None` when its pending trace is its enforced one, else its list in
+    /// `differing`.
+    rows: Vec<Option<usize>>,
+    differ: usize,
+}
+
+impl PendingBuilder {
+    fn push(&mut self, enforced: &[&str], pending: &[&str]) {
+        if pending == enforced {
+            self.rows.push(None);
+            return;
+        }
+        let differing = self
+            .differing
+            .get_or_insert_with(|| lists(0, HITS.0, HITS.1));
+        push_texts(differing, pending);
+        self.rows.push(Some(self.differ));
+        self.differ += 1;
+    }
+
+    fn finish(self, enforced: ArrayRef) -> Result<ArrayRef> {
+        let Some(mut differing) = self.differing else {
+            return Ok(enforced);
+        };
+        let differing = differing.finish();
+        let rows: Vec<(usize, usize)> = (0..)
+            .zip(&self.rows)
+            .map(|(row, own)| own.map_or((0, row), |i| (1, i)))
+            .collect();
+        Ok(interleave(&[enforced.as_ref(), &differing], &rows)?)
     }
 }
 
@@ -411,6 +455,61 @@ fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::sample_flow;
+    use flowlens_model::{HitAction, PolicyKind};
+
+    fn hit(name: &str, staged: bool) -> PolicyHit {
+        PolicyHit {
+            index: 0,
+            tier: "default".into(),
+            kind: Some(if staged {
+                PolicyKind::StagedNetworkPolicy
+            } else {
+                PolicyKind::NetworkPolicy
+            }),
+            namespace: Some("ns".into()),
+            name: name.into(),
+            action: HitAction::Allow,
+            rule: 0,
+        }
+    }
+
+    /// Flow logs whose pending trace is their enforced one, except those in `differ`.
+    fn logs(n: u64, differ: &[u64]) -> Vec<FlowLog> {
+        (0..n)
+            .map(|i| {
+                let mut log = sample_flow(i, 100);
+                log.enforced_policies = vec![hit(&format!("p{}", i % 2), false)];
+                log.pending_policies = log.enforced_policies.clone();
+                if differ.contains(&i) {
+                    log.pending_policies = vec![hit("staged", true)];
+                }
+                log
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pending_traces_equal_to_enforced_share_its_column() {
+        let column = |batch: &RecordBatch, f: Field| batch.column(crate::schema::index(f)).clone();
+        let same = encode_flows(&logs(5, &[]), 0).unwrap();
+        assert!(Arc::ptr_eq(
+            &column(&same, Field::PoliciesEnforced),
+            &column(&same, Field::PoliciesPending)
+        ));
+        let mixed_logs = logs(5, &[1, 4]);
+        let mixed = encode_flows(&mixed_logs, 0).unwrap();
+        assert!(!Arc::ptr_eq(
+            &column(&mixed, Field::PoliciesEnforced),
+            &column(&mixed, Field::PoliciesPending)
+        ));
+        let decoded: Vec<FlowLog> = crate::decode_flows(&mixed)
+            .unwrap()
+            .into_iter()
+            .map(|(_, log)| log)
+            .collect();
+        assert_eq!(decoded, mixed_logs);
+    }
 
     #[test]
     fn ipv4_text_is_what_display_writes() {

@@ -12,6 +12,7 @@ use crate::fsutil::sync_dir;
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, RecordBatch, UInt32Builder};
 use flowlens_model::PolicyHit;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -23,7 +24,9 @@ pub(crate) const FILE_NAME: &str = "hits.dict";
 pub(crate) struct HitDictionary {
     path: PathBuf,
     file: File,
-    ids: HashMap<String, u32>,
+    /// Looked up for every hit of every row appended: a fast hash, not a DoS-proof one (the
+    /// keys are policy names from the cluster's own flow logs).
+    ids: FxHashMap<String, u32>,
     len_on_disk: u64,
     /// Set when a failed write could not be undone; further additions are refused.
     broken: bool,
@@ -67,7 +70,7 @@ impl HitDictionary {
                 .append(true)
                 .open(&path)
                 .map_err(StoreError::io("opening the hit dictionary", &path))?,
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             len_on_disk: 0,
             broken: false,
             hits: Vec::new(),
@@ -138,8 +141,18 @@ impl HitDictionary {
     /// Adds the id columns to a record batch, recording (durably) any new hits first.
     pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut new_keys: Vec<String> = Vec::new();
-        let mut lists = Vec::with_capacity(2);
+        let mut lists: Vec<ArrayRef> = Vec::with_capacity(2);
+        // A batch whose pending traces are its enforced ones holds one array for both
+        // (see `FlowBatchBuilder`): numbered once.
+        let pending_is_enforced = Arc::ptr_eq(
+            batch.column(index(Field::PoliciesEnforced)),
+            batch.column(index(Field::PoliciesPending)),
+        );
         for field in [Field::PoliciesEnforced, Field::PoliciesPending] {
+            if field == Field::PoliciesPending && pending_is_enforced {
+                lists.push(lists[0].clone());
+                break;
+            }
             let list = batch
                 .column(index(field))
                 .as_list_opt::<i32>()
@@ -232,6 +245,12 @@ mod tests {
     use flowlens_model::{HitAction, PolicyKind};
 
     fn batch(rules: &[i32]) -> RecordBatch {
+        batch_with_pending(rules, false)
+    }
+
+    /// Flow logs with one hit each (rule `rules[i]`), pending traces empty or `same` as the
+    /// enforced ones.
+    fn batch_with_pending(rules: &[i32], same: bool) -> RecordBatch {
         let logs: Vec<_> = rules
             .iter()
             .map(|&rule| {
@@ -245,6 +264,9 @@ mod tests {
                     action: HitAction::Deny,
                     rule,
                 }];
+                if same {
+                    f.pending_policies = f.enforced_policies.clone();
+                }
                 f
             })
             .collect();
@@ -272,6 +294,21 @@ mod tests {
         drop(dict);
         let mut dict = HitDictionary::open(dir.path()).unwrap();
         assert_eq!(ids(&dict.attach_ids(&batch(&[2, 3])).unwrap()), [1, 2]);
+    }
+
+    #[test]
+    fn a_shared_pending_column_is_numbered_like_the_enforced_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dict = HitDictionary::open(dir.path()).unwrap();
+        let with_ids = dict
+            .attach_ids(&batch_with_pending(&[1, 2, 1], true))
+            .unwrap();
+        let pending = with_ids.column_by_name(PENDING_IDS).unwrap();
+        assert!(Arc::ptr_eq(
+            pending,
+            with_ids.column_by_name(ENFORCED_IDS).unwrap()
+        ));
+        assert_eq!(ids(&with_ids), [0, 1, 0]);
     }
 
     #[test]
