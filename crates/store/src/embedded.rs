@@ -16,6 +16,8 @@
 //! lock and never wait for writers. A file replaced by compaction or retention is deleted
 //! when the last query using it finishes.
 
+use crate::bulk::BulkLoad;
+use crate::datafile::DataFileWriter;
 use crate::encode::FlowBatch;
 use crate::error::{Result, StoreError};
 use crate::exec;
@@ -227,7 +229,7 @@ fn time_span(batch: &RecordBatch) -> (i64, i64) {
 }
 
 /// `parts` with consecutive record ids from `first` on.
-fn numbered(parts: Vec<RecordBatch>, first: u64) -> Result<Vec<RecordBatch>> {
+pub(crate) fn numbered(parts: Vec<RecordBatch>, first: u64) -> Result<Vec<RecordBatch>> {
     let mut next = first;
     parts
         .into_iter()
@@ -366,8 +368,14 @@ impl EmbeddedStore {
         &self.report
     }
 
-    /// Appends `batch` as a data file of its own, whatever its size: for the last batch of a
-    /// bulk load, which would otherwise be logged, buffered and rewritten by a flush.
+    /// Starts a bulk load: batches written into data files as they arrive, bypassing the WAL
+    /// and the buffer (see [`BulkLoad`]). Files hold `direct_write_rows` rows at most.
+    pub fn bulk_load(&self) -> BulkLoad {
+        BulkLoad::new(self.inner.clone(), self.inner.options.direct_write_rows)
+    }
+
+    /// Appends `batch` as a data file of its own, whatever its size, instead of logging,
+    /// buffering and later rewriting it (a [`BulkLoad`] of one batch).
     pub async fn append_as_file(&self, batch: FlowBatch) -> Result<AppendReceipt> {
         self.append_routed(batch, true).await
     }
@@ -582,19 +590,12 @@ impl EmbeddedStore {
     /// Appends `batch` through the WAL, or as a data file of its own when `as_file` is set
     /// or the batch is at least `direct_write_rows` long.
     pub(crate) fn append_blocking(
-        inner: &Inner,
+        inner: &Arc<Inner>,
         batch: FlowBatch,
         as_file: bool,
     ) -> Result<AppendReceipt> {
         let records = batch.len();
-        let parts = {
-            let mut hits = lock(&inner.hits);
-            batch
-                .into_parts()
-                .iter()
-                .map(|part| hits.attach_ids(part))
-                .collect::<Result<Vec<_>>>()?
-        };
+        let parts = inner.with_hit_ids(batch)?;
         if as_file || records >= inner.options.direct_write_rows.max(1) {
             return Self::write_directly(inner, parts);
         }
@@ -622,37 +623,11 @@ impl EmbeddedStore {
     /// append would be (file fsynced and renamed, then listed in the fsynced manifest). A crash
     /// before the manifest lists the file leaves a leftover that the next open deletes; the
     /// append had not been acknowledged.
-    fn write_directly(inner: &Inner, parts: Vec<RecordBatch>) -> Result<AppendReceipt> {
-        let records = parts.iter().map(RecordBatch::num_rows).sum::<usize>();
-        // Same lock order as a flush: maintenance, then log, then state.
-        let _maintenance = lock(&inner.maintenance);
-        let (first_record_id, sequence) = {
-            let mut log = lock(&inner.log);
-            let first = log.next_record_id;
-            log.next_record_id += records as u64;
-            // No WAL frame is written: report the last sequence the WAL holds.
-            (first, log.next_seq - 1)
-        };
-        let sorted = files::sort_by_time(&numbered(parts, first_record_id)?)?;
-        let mut manifest = lock(&inner.state).manifest.clone();
-        let meta = inner.write_data_file(manifest.next_file_id, &sorted)?;
-        manifest.next_file_id += 1;
-        manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
-        manifest.files.push(meta.clone());
-        if let Err(e) = manifest::save(&inner.dir, &manifest) {
-            let _ = std::fs::remove_file(inner.data_dir.join(&meta.name));
-            rollup::remove(&inner.rollup_dir, &meta.name);
-            return Err(e);
-        }
-        let mut st = lock(&inner.state);
-        st.manifest = manifest;
-        st.files
-            .push(DataFile::new(&inner.data_dir, &inner.rollup_dir, meta));
-        Ok(AppendReceipt {
-            records,
-            first_record_id,
-            sequence,
-        })
+    fn write_directly(inner: &Arc<Inner>, parts: Vec<RecordBatch>) -> Result<AppendReceipt> {
+        let mut load = BulkLoad::new(inner.clone(), usize::MAX);
+        let receipt = load.append_with_ids(parts)?;
+        load.finish()?;
+        Ok(receipt)
     }
 
     /// Writes everything buffered to one Parquet file. Returns the rows flushed.
@@ -727,6 +702,16 @@ impl EmbeddedStore {
 }
 
 impl Inner {
+    /// The parts of `batch` with their policy hits numbered (the id columns attached).
+    pub(crate) fn with_hit_ids(&self, batch: FlowBatch) -> Result<Vec<RecordBatch>> {
+        let mut hits = lock(&self.hits);
+        batch
+            .into_parts()
+            .iter()
+            .map(|part| hits.attach_ids(part))
+            .collect()
+    }
+
     pub(crate) fn write_settings(&self) -> WriteSettings {
         WriteSettings {
             row_group_rows: self.options.row_group_rows,
@@ -739,24 +724,11 @@ impl Inner {
     /// leaves the file without them (queries then scan its rows), rather than failing the
     /// write.
     pub(crate) fn write_data_file(&self, file_id: u64, sorted: &[RecordBatch]) -> Result<FileMeta> {
-        let name = files::data_file_name(file_id, sorted)?;
-        let settings = self.write_settings();
-        if !self.options.rollups {
-            return files::write_sorted(&self.data_dir, &name, sorted, settings);
-        }
-        // The rollups are built while the data file is encoded: both only read `sorted`, and
-        // on a bulk load this pair is the path every decoded batch waits for.
-        let (meta, rollups) = std::thread::scope(|s| {
-            let rollups = s.spawn(|| rollup::write(&self.rollup_dir, &name, sorted));
-            let meta = files::write_sorted(&self.data_dir, &name, sorted, settings);
-            let rollups = rollups
-                .join()
-                .unwrap_or_else(|_| Err(StoreError::Task("building rollups panicked".into())));
-            (meta, rollups)
-        });
-        let mut meta = meta.inspect_err(|_| rollup::remove(&self.rollup_dir, &name))?;
-        self.mark_rollups(&mut meta, rollups);
-        Ok(meta)
+        let rows = sorted.iter().map(RecordBatch::num_rows).sum();
+        let mut file = DataFileWriter::create(self, rows)?;
+        file.write(sorted)?;
+        file.finish(self, file_id)?
+            .ok_or_else(|| StoreError::invalid_record("no rows to write"))
     }
 
     /// Writes the rollups of the data file `meta` describes, whose rows are `sorted`, and
@@ -767,7 +739,7 @@ impl Inner {
     }
 
     /// Marks `meta` as having the rollups `written` reports, or logs why it has none.
-    fn mark_rollups(&self, meta: &mut FileMeta, written: Result<rollup::Written>) {
+    pub(crate) fn mark_rollups(&self, meta: &mut FileMeta, written: Result<rollup::Written>) {
         match written {
             Ok(written) => {
                 meta.rollups = true;

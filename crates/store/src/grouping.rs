@@ -218,6 +218,11 @@ fn add<const N: usize>(to: &mut [u64; N], sums: &[u64; N]) {
 }
 
 impl<const N: usize> Groups<N> {
+    /// Rows added so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// The group's encoded key, cell after cell in the order of the fields it was grouped by;
     /// read it back with [`Reader`] (`text` for text cells, `int` for ports, `labels`).
     pub fn key(&self, g: &Group<N>) -> &[u8] {

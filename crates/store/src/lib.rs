@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+mod bulk;
+mod datafile;
 mod decode;
 mod embedded;
 mod encode;
@@ -53,6 +55,7 @@ mod tuples;
 mod udf;
 mod wal;
 
+pub use bulk::BulkLoad;
 pub use decode::decode_flows;
 pub use embedded::{EmbeddedOptions, EmbeddedStore, OpenReport};
 pub use encode::{FlowBatch, FlowBatchBuilder, encode_flows};

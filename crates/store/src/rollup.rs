@@ -19,6 +19,7 @@ use crate::files::write_parquet;
 use crate::fsutil::sync_dir;
 use crate::query::TimeRange;
 use crate::schema::{Field, index};
+use crate::tuples::DistinctTuples;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
 };
@@ -130,14 +131,11 @@ fn by_bucket(sorted: &[RecordBatch]) -> Result<Vec<(i64, Vec<RecordBatch>)>> {
     Ok(buckets)
 }
 
-/// The rows of one bucket's hit sums: the ids a flow log of the bucket holds.
-fn hit_rows(bucket: i64, rows: &[RecordBatch]) -> Result<RecordBatch> {
-    let mut sums = Vec::new();
-    for batch in rows {
-        add_hit_sums(batch, &mut sums)?;
-    }
+/// The rows of one bucket's hit sums (indexed by hit id): the ids a flow log of the bucket
+/// holds.
+fn hit_rows(bucket: i64, sums: &[IdSums]) -> Result<RecordBatch> {
     let used: Vec<(u32, [u64; 7])> = (0u32..)
-        .zip(&sums)
+        .zip(sums)
         .filter(|(_, s)| s.records > 0 || s.pending_num_flows > 0)
         .map(|(id, s)| (id, s.values()))
         .collect();
@@ -177,7 +175,7 @@ fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
     with_column(batch, BUCKET, buckets)
 }
 
-/// What [`write`] wrote besides the hit sums.
+/// What [`Rollups::write`] wrote besides the hit sums.
 pub(crate) struct Written {
     pub tuples: bool,
 }
@@ -186,35 +184,106 @@ pub(crate) struct Written {
 /// more would save little over scanning the rows, and cost disk.
 const TUPLES_WORTH_KEEPING: usize = 4;
 
+/// One bucket's summaries so far.
+struct Bucket {
+    bucket: i64,
+    hits: Vec<IdSums>,
+    tuples: DistinctTuples,
+}
+
+/// The rollups of a data file, gathered as its rows (sorted by `end_time`) are written.
+pub(crate) struct Rollups {
+    buckets: Vec<Bucket>,
+    rows: usize,
+    /// Distinct tuples gathered in all buckets.
+    tuples: usize,
+    /// Past this many distinct tuples the file cannot keep them (it will hold at most four
+    /// times as many rows): they are no longer gathered.
+    tuple_limit: usize,
+    tuples_dropped: bool,
+}
+
+impl Rollups {
+    /// Rollups for a data file of at most `max_rows` rows.
+    pub fn new(max_rows: usize) -> Rollups {
+        Rollups {
+            buckets: Vec::new(),
+            rows: 0,
+            tuples: 0,
+            tuple_limit: max_rows / TUPLES_WORTH_KEEPING,
+            tuples_dropped: false,
+        }
+    }
+
+    /// Adds rows that follow those added before in time order (`sorted`: batches one after
+    /// the other).
+    pub fn add(&mut self, sorted: &[RecordBatch]) -> Result<()> {
+        for (bucket, rows) in by_bucket(sorted)? {
+            let at = match self.buckets.last() {
+                Some(last) if last.bucket == bucket => self.buckets.len() - 1,
+                Some(last) if last.bucket > bucket => {
+                    return Err(StoreError::invalid_record("rollup rows out of time order"));
+                }
+                _ => {
+                    self.buckets.push(Bucket {
+                        bucket,
+                        hits: Vec::new(),
+                        tuples: DistinctTuples::new(),
+                    });
+                    self.buckets.len() - 1
+                }
+            };
+            let b = &mut self.buckets[at];
+            for batch in &rows {
+                self.rows += batch.num_rows();
+                add_hit_sums(batch, &mut b.hits)?;
+                if self.tuples_dropped {
+                    continue;
+                }
+                let before = b.tuples.len();
+                b.tuples.add(batch)?;
+                self.tuples += b.tuples.len() - before;
+                self.tuples_dropped = self.tuples > self.tuple_limit;
+            }
+            if self.tuples_dropped {
+                for b in &mut self.buckets {
+                    b.tuples = DistinctTuples::new();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rollups of the data file `data_name`, durably.
+    pub fn write(self, dir: &Path, data_name: &str) -> Result<Written> {
+        std::fs::create_dir_all(dir).map_err(StoreError::io("creating", dir))?;
+        let keep_tuples = !self.tuples_dropped
+            && self.tuples > 0
+            && self.tuples <= self.rows / TUPLES_WORTH_KEEPING;
+        let (mut hits, mut tuples) = (Vec::new(), Vec::new());
+        for b in self.buckets {
+            hits.push(hit_rows(b.bucket, &b.hits)?);
+            if keep_tuples && b.tuples.len() > 0 {
+                tuples.push(with_bucket(b.bucket, b.tuples.finish()?)?);
+            }
+        }
+        write_rollup(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
+        if keep_tuples {
+            write_rollup(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
+        }
+        sync_dir(dir)?;
+        Ok(Written {
+            tuples: keep_tuples,
+        })
+    }
+}
+
 /// Writes the rollups of a data file from its rows (`sorted`: sorted by `end_time`, one batch
 /// after the other), durably.
 pub(crate) fn write(dir: &Path, data_name: &str, sorted: &[RecordBatch]) -> Result<Written> {
-    std::fs::create_dir_all(dir).map_err(StoreError::io("creating", dir))?;
-    let (mut hits, mut tuples) = (Vec::new(), Vec::new());
-    let rows: usize = sorted.iter().map(RecordBatch::num_rows).sum();
-    let mut tuple_budget = Some(rows / TUPLES_WORTH_KEEPING);
-    for (bucket, rows) in by_bucket(sorted)? {
-        hits.push(hit_rows(bucket, &rows)?);
-        if let Some(budget) = tuple_budget {
-            tuple_budget = match crate::tuples::distinct_tuples(&rows, budget)? {
-                Some(distinct) => {
-                    let left = budget - distinct.num_rows();
-                    tuples.push(with_bucket(bucket, distinct)?);
-                    Some(left)
-                }
-                None => None,
-            };
-        }
-    }
-    write_rollup(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
-    let written = Written {
-        tuples: tuple_budget.is_some() && !tuples.is_empty(),
-    };
-    if written.tuples {
-        write_rollup(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
-    }
-    sync_dir(dir)?;
-    Ok(written)
+    let mut rollups = Rollups::new(sorted.iter().map(RecordBatch::num_rows).sum());
+    rollups.add(sorted)?;
+    rollups.write(dir, data_name)
 }
 
 fn write_rollup(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {

@@ -16,8 +16,8 @@ use crate::plan::column;
 use crate::query::FlowQuery;
 use crate::rollup::{self, Buckets, FLOW_LOGS};
 use crate::schema::{Field, flow_schema, index};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
@@ -187,67 +187,84 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// The distinct tuples (source ports left out) of flow logs in the stored schema, as a batch
-/// of the grouping columns followed by `num_flows` and [`FLOW_LOGS`]: what a rollup keeps.
-/// `rows` are batches of rows taken one after the other.
-/// `None` as soon as there are more than `limit`.
-pub(crate) fn distinct_tuples(rows: &[RecordBatch], limit: usize) -> Result<Option<RecordBatch>> {
-    const CHUNK: usize = 8 * 1024;
-    let fields = group_fields(false);
-    let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
-    projection.push(index(Field::NumFlows));
-    let parts = rows
-        .iter()
-        .map(|batch| batch.project(&projection))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let schema = Arc::new(flow_schema().project(&projection)?);
-    let mut groups = Groups::default();
-    for part in &parts {
-        for start in (0..part.num_rows()).step_by(CHUNK) {
-            add_rows(
-                &mut groups,
-                &part.slice(start, CHUNK.min(part.num_rows() - start)),
-                &fields,
-            )?;
-            if groups.groups.len() > limit {
-                return Ok(None);
-            }
+/// The distinct tuples (source ports left out) of flow logs in the stored schema, gathered
+/// batch by batch: what a rollup keeps, as a batch of the grouping columns followed by
+/// `num_flows` and [`FLOW_LOGS`]. Each group's first row is copied out when the group appears,
+/// so the rows added need not be kept.
+pub(crate) struct DistinctTuples {
+    fields: Vec<Field>,
+    projection: Vec<usize>,
+    groups: Groups<2>,
+    /// The first rows of the groups, in the order the groups appeared.
+    firsts: Vec<RecordBatch>,
+}
+
+impl DistinctTuples {
+    pub fn new() -> DistinctTuples {
+        let fields = group_fields(false);
+        let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
+        projection.push(index(Field::NumFlows));
+        DistinctTuples {
+            fields,
+            projection,
+            groups: Groups::default(),
+            firsts: Vec::new(),
         }
     }
-    // Each group's first row, counted over all parts, as (part, row in the part).
-    let starts: Vec<usize> = parts
-        .iter()
-        .scan(0, |next, part| {
-            let start = *next;
-            *next += part.num_rows();
-            Some(start)
-        })
-        .collect();
-    let firsts: Vec<(usize, usize)> = groups
-        .groups
-        .iter()
-        .map(|g| {
-            let row = g.first_row as usize;
-            let part = starts.partition_point(|&start| start <= row) - 1;
-            (part, row - starts[part])
-        })
-        .collect();
-    let mut columns = (0..fields.len())
-        .map(|i| {
-            let column: Vec<&dyn Array> = parts.iter().map(|p| p.column(i).as_ref()).collect();
-            interleave(&column, &firsts)
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    columns.push(Arc::new(UInt64Array::from_iter_values(
-        groups.groups.iter().map(|g| g.sums[1]),
-    )));
-    let distinct = RecordBatch::try_new(schema, columns)?;
-    let flow_logs = UInt64Array::from_iter_values(groups.groups.iter().map(|g| g.sums[0]));
-    Ok(Some(rollup::with_column(
-        distinct,
-        FLOW_LOGS,
-        Arc::new(flow_logs),
-    )?))
+
+    /// The distinct tuples so far.
+    pub fn len(&self) -> usize {
+        self.groups.groups.len()
+    }
+
+    /// Adds the rows of `batch` (in the stored schema).
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        const CHUNK: usize = 8 * 1024;
+        let rows = batch.project(&self.projection)?;
+        for start in (0..rows.num_rows()).step_by(CHUNK) {
+            let chunk = rows.slice(start, CHUNK.min(rows.num_rows() - start));
+            let (groups_before, rows_before) = (self.len(), self.groups.rows());
+            add_rows(&mut self.groups, &chunk, &self.fields)?;
+            let new: Vec<u32> = self.groups.groups[groups_before..]
+                .iter()
+                .map(|g| g.first_row - rows_before as u32)
+                .collect();
+            if !new.is_empty() {
+                let new = UInt32Array::from(new);
+                self.firsts.push(take_record_batch(&chunk, &new)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The tuples, each with its `num_flows` and [`FLOW_LOGS`] sums.
+    pub fn finish(self) -> Result<RecordBatch> {
+        let schema = Arc::new(flow_schema().project(&self.projection)?);
+        let firsts = concat_batches(&schema, &self.firsts)?;
+        let sums = |k: usize| {
+            Arc::new(UInt64Array::from_iter_values(
+                self.groups.groups.iter().map(|g| g.sums[k]),
+            ))
+        };
+        let mut columns = firsts.columns()[..self.fields.len()].to_vec();
+        columns.push(sums(1));
+        let distinct = RecordBatch::try_new(schema, columns)?;
+        rollup::with_column(distinct, FLOW_LOGS, sums(0))
+    }
+}
+
+/// The distinct tuples of `rows` (batches taken one after the other), as [`DistinctTuples`]
+/// gives them; `None` as soon as there are more than `limit`.
+#[cfg(test)]
+pub(crate) fn distinct_tuples(rows: &[RecordBatch], limit: usize) -> Result<Option<RecordBatch>> {
+    let mut tuples = DistinctTuples::new();
+    for batch in rows {
+        tuples.add(batch)?;
+        if tuples.len() > limit {
+            return Ok(None);
+        }
+    }
+    tuples.finish().map(Some)
 }
 
 /// Tuple rollups to read: of these data files (rollup directory, file name), the buckets.

@@ -711,3 +711,62 @@ async fn a_large_append_is_written_as_a_data_file_without_the_wal() {
     let receipt = store.append(marked("after", 1, 9999)).await.unwrap();
     assert_eq!(receipt.first_record_id, 205);
 }
+
+#[tokio::test]
+async fn a_bulk_load_lists_each_file_as_it_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions {
+        direct_write_rows: 100,
+        ..common::options()
+    };
+    let listed = |_: &EmbeddedStore| {
+        data_files(dir.path())
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    {
+        let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
+        let mut load = store.bulk_load();
+        let batch = |tag: &str, n: usize, t: i64| FlowBatch::from_logs(&marked(tag, n, t)).unwrap();
+        load.append(batch("a", 60, 1000)).unwrap();
+        assert_eq!(listed(&store), 0, "nothing listed before a file is full");
+        assert!(markers(&store).await.is_empty());
+        let receipt = load.append(batch("b", 60, 2000)).unwrap();
+        assert_eq!((receipt.records, receipt.first_record_id), (60, 60));
+        assert_eq!(listed(&store), 1, "a full file is listed at once");
+        assert_eq!(markers(&store).await.len(), 100);
+        // Rows that sort before those of the open file close it and start another.
+        load.append(batch("early", 30, 10)).unwrap();
+        assert_eq!(listed(&store), 2);
+        assert_eq!(markers(&store).await.len(), 120);
+        load.finish().unwrap();
+        assert_eq!(listed(&store), 3);
+        assert_eq!(markers(&store).await.len(), 150);
+        // A load dropped before it finishes loses only its unfinished file.
+        let mut load = store.bulk_load();
+        load.append(batch("c", 130, 3000)).unwrap();
+        drop(load);
+        assert_eq!(markers(&store).await.len(), 250);
+    }
+    let leftovers: Vec<_> = data_files(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let times = stored_end_times(dir.path());
+    assert_eq!(times.iter().map(Vec::len).sum::<usize>(), 250);
+    for file in &times {
+        assert!(file.windows(2).all(|w| w[0] <= w[1]), "{file:?}");
+    }
+    let store = EmbeddedStore::open(dir.path(), options).unwrap();
+    assert!(store.open_report().warnings.is_empty());
+    let found = markers(&store).await;
+    for (tag, n) in [("a", 60), ("b", 60), ("early", 30), ("c", 100)] {
+        assert!(
+            (0..n).all(|i| found.contains(&(tag.to_string(), i))),
+            "{tag}"
+        );
+    }
+    assert_eq!(found.len(), 250);
+}

@@ -11,7 +11,7 @@ use blocks::{LineBlocks, Next};
 use flowlens_model::{FlowLog, Inventory};
 use flowlens_pipeline::{Ingest, InputFormat};
 use flowlens_policy::Engine;
-use flowlens_store::{AppendReceipt, EmbeddedStore, FlowBatch, Store};
+use flowlens_store::{BulkLoad, EmbeddedStore, FlowBatch, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use pool::{DecodePool, DecodedBlock};
 use std::io::Read;
@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// every second when slower, so that what arrives is stored within about a second. Raw
 /// records' flow logs are encoded in batches of this size too.
 const STREAM_BATCH: usize = 50_000;
+/// A bulk load hands the store batches of this size: large enough that encoding each on
+/// every core pays, small enough that little is held in memory.
+const BULK_BATCH: usize = 64 * 1024;
 /// How late a raw record may arrive after newer ones and still join its bucket, in
 /// aggregation intervals. Older buckets are closed while the file is read, so memory stays
 /// bounded by the data's rate rather than by the file's length.
@@ -70,12 +73,12 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     let mut pool = DecodePool::new(format);
     let streaming = args.follow || names.iter().any(|n| n == "-");
-    // A file read to its end is appended in batches large enough for the store to write
-    // each as a data file straight away, rather than logging and later rewriting it.
+    // A file read to its end is a bulk load: written into data files as it is read, rather
+    // than logged and later rewritten.
     let mut out = if streaming {
-        Pending::new(STREAM_BATCH, Some(Duration::from_secs(1)))
+        Pending::new(STREAM_BATCH, Some(Duration::from_secs(1)), None)
     } else {
-        Pending::new(store.options().direct_write_rows, None)
+        Pending::new(BULK_BATCH, None, Some(store.bulk_load()))
     };
     let mut lines_read = 0usize;
     // Lines of the current input before the block being taken: blocks are numbered here,
@@ -209,18 +212,24 @@ struct Pending {
     /// … or this long after the last one.
     max_wait: Option<Duration>,
     last_append: Option<Instant>,
-    /// The append in progress: reading and decoding go on while it writes and fsyncs.
-    storing: Option<tokio::task::JoinHandle<flowlens_store::Result<AppendReceipt>>>,
+    /// Where appends go: a bulk load, or (when `None`) the store's write-ahead log. Taken by
+    /// the append under way and handed back when it ends.
+    load: Option<BulkLoad>,
+    bulk: bool,
+    /// The append in progress: reading and decoding go on while it is stored.
+    storing: Option<tokio::task::JoinHandle<flowlens_store::Result<Option<BulkLoad>>>>,
 }
 
 impl Pending {
-    fn new(rows_per_append: usize, max_wait: Option<Duration>) -> Pending {
+    fn new(rows_per_append: usize, max_wait: Option<Duration>, load: Option<BulkLoad>) -> Pending {
         Pending {
             batches: FlowBatch::default(),
             logs: Vec::new(),
             rows_per_append,
             max_wait,
             last_append: None,
+            bulk: load.is_some(),
+            load,
             storing: None,
         }
     }
@@ -247,20 +256,14 @@ impl Pending {
         let last = *self.last_append.get_or_insert_with(Instant::now);
         let waited = self.max_wait.is_some_and(|wait| last.elapsed() >= wait);
         if self.rows() >= self.rows_per_append || waited {
-            self.start_append(rt, store, false)?;
+            self.start_append(rt, store)?;
         }
         Ok(())
     }
 
     /// Starts appending everything pending, after the append before it has finished (one at
     /// a time, so batches are stored in the order they were read).
-    /// `as_file` stores them as a data file of their own whatever their number.
-    fn start_append(
-        &mut self,
-        rt: &tokio::runtime::Runtime,
-        store: &EmbeddedStore,
-        as_file: bool,
-    ) -> Result<()> {
+    fn start_append(&mut self, rt: &tokio::runtime::Runtime, store: &EmbeddedStore) -> Result<()> {
         self.last_append = Some(Instant::now());
         self.encode_logs()?;
         if self.batches.is_empty() {
@@ -269,30 +272,35 @@ impl Pending {
         let batch = std::mem::take(&mut self.batches);
         self.wait(rt)?;
         let store = store.clone();
-        self.storing = Some(rt.spawn(async move {
-            if as_file {
-                store.append_as_file(batch).await
-            } else {
-                store.append_batch(batch).await
-            }
-        }));
+        self.storing = Some(match self.load.take() {
+            Some(mut load) => rt.spawn_blocking(move || load.append(batch).map(|_| Some(load))),
+            None => rt.spawn(async move { store.append_batch(batch).await.map(|_| None) }),
+        });
         Ok(())
     }
 
     /// Waits for the append in progress, if any.
     fn wait(&mut self, rt: &tokio::runtime::Runtime) -> Result<()> {
         if let Some(task) = self.storing.take() {
-            rt.block_on(task)
+            self.load = rt
+                .block_on(task)
                 .context("storing flow logs")?
                 .context("storing flow logs")?;
         }
         Ok(())
     }
 
-    /// Appends everything pending and waits until it is stored. Without `max_wait` (a bulk
-    /// load) the rest is written as a data file of its own like the batches before it.
+    /// Appends everything pending and waits until it is stored; a bulk load's last file is
+    /// finished.
     fn append(&mut self, rt: &tokio::runtime::Runtime, store: &EmbeddedStore) -> Result<()> {
-        self.start_append(rt, store, self.max_wait.is_none())?;
-        self.wait(rt)
+        self.start_append(rt, store)?;
+        self.wait(rt)?;
+        if self.bulk {
+            if let Some(load) = self.load.take() {
+                load.finish().context("storing flow logs")?;
+            }
+            self.load = Some(store.bulk_load());
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,154 @@
+//! Bulk loads: flow logs written straight into data files as they arrive, bypassing the
+//! write-ahead log. Each append is encoded at once into the data file being written (see
+//! `datafile.rs`), so a load of any size holds only the batch in hand in memory, not a whole
+//! file's rows. A file is finished and listed when it is full, when rows arrive that sort
+//! before those it holds (files are sorted by time), and when the load finishes.
+
+use crate::datafile::DataFileWriter;
+use crate::embedded::{Inner, numbered};
+use crate::encode::FlowBatch;
+use crate::error::Result;
+use crate::files;
+use crate::fsutil::lock;
+use crate::manifest;
+use crate::query::AppendReceipt;
+use crate::rollup;
+use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+/// A bulk load into an [`EmbeddedStore`](crate::EmbeddedStore), from
+/// [`EmbeddedStore::bulk_load`](crate::EmbeddedStore::bulk_load).
+///
+/// Appended rows become durable and visible to queries when the data file holding them is
+/// finished: once it reaches the store's `direct_write_rows`, when later rows sort before
+/// it, and at [`finish`](Self::finish). Rows of a file not yet finished are lost if the
+/// process stops (or the load is dropped); a crash never leaves part of a file visible.
+/// Its methods block: call them from a blocking thread, not an async task.
+pub struct BulkLoad {
+    inner: Arc<Inner>,
+    file: Option<DataFileWriter>,
+    /// Rows per data file at most.
+    max_rows: usize,
+}
+
+impl BulkLoad {
+    pub(crate) fn new(inner: Arc<Inner>, max_rows: usize) -> BulkLoad {
+        BulkLoad {
+            inner,
+            file: None,
+            max_rows: max_rows.max(1),
+        }
+    }
+
+    /// Numbers the records of `batch` and writes them into the data file being written
+    /// (in time order; a batch out of order is sorted first). They are durable once that
+    /// file is finished. After an error the file being written is dropped with its rows.
+    pub fn append(&mut self, batch: FlowBatch) -> Result<AppendReceipt> {
+        let parts = self.inner.with_hit_ids(batch)?;
+        self.append_with_ids(parts)
+    }
+
+    /// [`append`](Self::append) for parts whose hit ids are attached.
+    pub(crate) fn append_with_ids(&mut self, parts: Vec<RecordBatch>) -> Result<AppendReceipt> {
+        let records = parts.iter().map(RecordBatch::num_rows).sum::<usize>();
+        let (first_record_id, sequence) = {
+            let mut log = lock(&self.inner.log);
+            let first = log.next_record_id;
+            log.next_record_id += records as u64;
+            // No WAL frame is written: report the last sequence the WAL holds.
+            (first, log.next_seq - 1)
+        };
+        let sorted = files::sort_by_time(&numbered(parts, first_record_id)?)?;
+        if let Err(e) = self.write(sorted) {
+            self.file = None;
+            return Err(e);
+        }
+        Ok(AppendReceipt {
+            records,
+            first_record_id,
+            sequence,
+        })
+    }
+
+    /// Writes `sorted` into data files, finishing each when it is full or when rows sort
+    /// before it.
+    fn write(&mut self, sorted: Vec<RecordBatch>) -> Result<()> {
+        let mut rest = sorted;
+        while rest.iter().any(|b| b.num_rows() > 0) {
+            if let Some(file) = &self.file
+                && !file.takes(&rest)?
+            {
+                self.finish_file()?;
+            }
+            let file = match &mut self.file {
+                Some(file) => file,
+                None => self
+                    .file
+                    .insert(DataFileWriter::create(&self.inner, self.max_rows)?),
+            };
+            let room = self.max_rows.saturating_sub(file.rows() as usize);
+            let (now, later) = split(rest, room);
+            file.write(&now)?;
+            if file.rows() as usize >= self.max_rows {
+                self.finish_file()?;
+            }
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// Finishes the data file being written.
+    pub fn finish(mut self) -> Result<()> {
+        self.finish_file()
+    }
+
+    /// Finishes the data file being written, if any, and lists it in the manifest.
+    fn finish_file(&mut self) -> Result<()> {
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        let inner = &self.inner;
+        // Same lock order as a flush: maintenance, then log, then state.
+        let _maintenance = lock(&inner.maintenance);
+        let mut manifest = lock(&inner.state).manifest.clone();
+        let Some(meta) = file.finish(inner, manifest.next_file_id)? else {
+            return Ok(());
+        };
+        manifest.next_file_id += 1;
+        manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
+        manifest.files.push(meta.clone());
+        if let Err(e) = manifest::save(&inner.dir, &manifest) {
+            let _ = std::fs::remove_file(inner.data_dir.join(&meta.name));
+            rollup::remove(&inner.rollup_dir, &meta.name);
+            return Err(e);
+        }
+        let mut st = lock(&inner.state);
+        st.manifest = manifest;
+        st.files.push(crate::embedded::DataFile::new(
+            &inner.data_dir,
+            &inner.rollup_dir,
+            meta,
+        ));
+        Ok(())
+    }
+}
+
+/// The first `n` rows of `batches` (one after the other), and the rest; slicing copies
+/// nothing.
+fn split(batches: Vec<RecordBatch>, n: usize) -> (Vec<RecordBatch>, Vec<RecordBatch>) {
+    let (mut now, mut later) = (Vec::new(), Vec::new());
+    let mut left = n;
+    for batch in batches {
+        if left >= batch.num_rows() {
+            left -= batch.num_rows();
+            now.push(batch);
+        } else if left > 0 {
+            now.push(batch.slice(0, left));
+            later.push(batch.slice(left, batch.num_rows() - left));
+            left = 0;
+        } else {
+            later.push(batch);
+        }
+    }
+    (now, later)
+}
