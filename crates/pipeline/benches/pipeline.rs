@@ -1,10 +1,12 @@
 //! Decoding Calico flow log lines: Felix's plain shape (read by the plain parser) against the
-//! same lines with one escaped character each (which sends them through serde).
+//! same lines with one escaped character each (which sends them through serde), and the plain
+//! shape decoded into the store's columns as `ingest`'s decoding threads do.
 //!   cargo bench -p flowlens-pipeline --bench pipeline
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowlens_pipeline::LineDecoder;
 use flowlens_pipeline::decode::InputFormat;
+use flowlens_store::FlowBatchBuilder;
 use std::hint::black_box;
 
 /// `n` lines as `simulate --calico` writes them, varied in names, addresses and counters.
@@ -50,6 +52,15 @@ fn decode(c: &mut Criterion) {
             })
         });
     }
+    let block = lines(LINES, false);
+    let mut decoder = LineDecoder::new(InputFormat::Calico);
+    group.bench_function("plain_shape_into_columns", |b| {
+        b.iter(|| {
+            let mut columns = FlowBatchBuilder::with_capacity(LINES);
+            decoder.decode_lines(black_box(&block), 1, |view| columns.push_view(view));
+            columns.finish().expect("the columns fit the schema")
+        })
+    });
     group.finish();
 }
 

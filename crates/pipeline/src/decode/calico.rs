@@ -7,7 +7,7 @@ use flowlens_model::{
 };
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 mod plain;
 
@@ -292,10 +292,40 @@ fn ip(value: &OptText<'_>, field: &str) -> Result<Option<IpAddr>, String> {
     value
         .as_deref()
         .map(|t| {
-            t.parse()
-                .map_err(|_| format!("{field} {t:?} is not an IP address"))
+            ipv4(t)
+                .map(IpAddr::V4)
+                .or_else(|| t.parse().ok())
+                .ok_or_else(|| format!("{field} {t:?} is not an IP address"))
         })
         .transpose()
+}
+
+/// An IPv4 address in dotted decimal without leading zeros, the form Calico writes; `None`
+/// for anything else (which the standard parser then decides). Every address it reads, the
+/// standard parser reads alike; it is only faster.
+fn ipv4(text: &str) -> Option<Ipv4Addr> {
+    let bytes = text.as_bytes();
+    if !(7..=15).contains(&bytes.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut parts = bytes.split(|&b| b == b'.');
+    for octet in &mut octets {
+        let digits = parts.next()?;
+        let leading_zero = digits.len() > 1 && digits[0] == b'0';
+        if digits.is_empty() || digits.len() > 3 || leading_zero {
+            return None;
+        }
+        let mut value = 0u16;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u16::from(d - b'0');
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 fn endpoint_type(value: &OptText<'_>, field: &str) -> Result<Option<EndpointType>, String> {
@@ -383,6 +413,39 @@ fn view<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_reads_what_the_standard_parser_reads() {
+        // Separated by `|`: one has a trailing space and one is empty.
+        let mut texts: Vec<String> = "0.0.0.0|10.128.3.12|255.255.255.255|256.1.1.1|01.2.3.4|\
+            1.2.3|1.2.3.4.|.1.2.3.4|1.2.3.4.5|1..2.3|1.2.3.-4|1.2.3.4 |::1|1.2.3.04|\
+            100.200.250.255|1.2.3.a|1.2.3.1000|"
+            .split('|')
+            .map(String::from)
+            .collect();
+        for a in [0u16, 1, 9, 10, 99, 100, 199, 249, 255, 256, 999] {
+            texts.push(format!("{a}.{a}.1.{a}"));
+        }
+        for text in &texts {
+            let fast = ipv4(text);
+            let std = text.parse::<Ipv4Addr>().ok();
+            assert!(fast.is_none() || fast == std, "{text}");
+            if std.is_some_and(|a| a.to_string() == *text) {
+                assert_eq!(fast, std, "{text} is in the form Calico writes");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv4_agrees_with_the_standard_parser(text in "[0-9.]{0,17}") {
+            let (fast, std) = (ipv4(&text), text.parse::<Ipv4Addr>().ok());
+            proptest::prop_assert!(fast.is_none() || fast == std);
+            if std.is_some_and(|a| a.to_string() == text) {
+                proptest::prop_assert_eq!(fast, std);
+            }
+        }
+    }
 
     const LINE: &str = r#"{"start_time":1,"end_time":2,"proto":"tcp","action":"allow","reporter":"src","policies":{"enforced_policies":["0|t|np:ns/a|pass|0","1|t2|gnp:b|allow|1"],"pending_policies":["0|t|np:ns/a|pass|0","1|t2|sgnp:c|deny|-1"]}}"#;
 
