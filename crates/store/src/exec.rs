@@ -14,6 +14,7 @@ use crate::query::{
 use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
 use crate::texts::Texts;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{
     SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
     take_record_batch,
@@ -632,17 +633,38 @@ pub(crate) fn slot(sums: &mut Vec<IdSums>, id: u32) -> &mut IdSums {
     &mut sums[i]
 }
 
-fn id_list<'a>(batch: &'a RecordBatch, name: &str) -> Result<(&'a [i32], &'a [u32])> {
-    let bad = || StoreError::InvalidRecord(format!("{name} is not a list of ids"));
-    let list = batch
-        .column_by_name(name)
-        .and_then(|c| c.as_list_opt::<i32>())
-        .ok_or_else(bad)?;
-    let ids = list
-        .values()
-        .as_primitive_opt::<UInt32Type>()
-        .ok_or_else(bad)?;
-    Ok((list.value_offsets(), ids.values()))
+/// A column of id lists: its offsets, ids and null rows.
+struct IdList<'a> {
+    offsets: &'a [i32],
+    ids: &'a [u32],
+    nulls: Option<&'a NullBuffer>,
+}
+
+impl<'a> IdList<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Result<IdList<'a>> {
+        let bad = || StoreError::InvalidRecord(format!("{name} is not a list of ids"));
+        let list = batch
+            .column_by_name(name)
+            .and_then(|c| c.as_list_opt::<i32>())
+            .ok_or_else(bad)?;
+        let ids = list
+            .values()
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(bad)?;
+        Ok(IdList {
+            offsets: list.value_offsets(),
+            ids: ids.values(),
+            nulls: list.nulls(),
+        })
+    }
+
+    /// Row `row`'s ids; `None` when the row is null.
+    fn row(&self, row: usize) -> Option<&'a [u32]> {
+        if self.nulls.is_some_and(|n| n.is_null(row)) {
+            return None;
+        }
+        Some(&self.ids[self.offsets[row] as usize..self.offsets[row + 1] as usize])
+    }
 }
 
 const ID_SUM_COLUMNS: [Field; 3] = [
@@ -666,8 +688,10 @@ pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Resul
         .column_by_name(Field::Action.name())
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
-    let (e_off, e_ids) = id_list(batch, ENFORCED_IDS)?;
-    let (p_off, p_ids) = id_list(batch, PENDING_IDS)?;
+    let (enforced, pending) = (
+        IdList::of(batch, ENFORCED_IDS)?,
+        IdList::of(batch, PENDING_IDS)?,
+    );
     for row in 0..batch.num_rows() {
         let f = flows[row];
         let (allowed, denied) = match action.value(row) {
@@ -684,10 +708,12 @@ pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Resul
             denied_flows: denied,
             pending_num_flows: 0,
         };
-        for &id in &e_ids[e_off[row] as usize..e_off[row + 1] as usize] {
+        let enforced = enforced.row(row).unwrap_or_default();
+        for &id in enforced {
             slot(sums, id).add(&add);
         }
-        for &id in &p_ids[p_off[row] as usize..p_off[row + 1] as usize] {
+        // Null pending ids: the pending trace is the enforced one.
+        for &id in pending.row(row).unwrap_or(enforced) {
             slot(sums, id).pending_num_flows += f;
         }
     }

@@ -5,13 +5,15 @@ use crate::error::{Result, StoreError};
 use crate::fsutil::write_atomically;
 use std::path::Path;
 
-/// The layout this build writes. Version 2 (WAL frames of several LZ4-compressed batches)
-/// reads everything version 1 wrote (frames of one uncompressed batch), so a version 1
-/// directory is taken over and marked as version 2: older builds then refuse it rather than
-/// cut off the frames they cannot read.
-pub const FORMAT_VERSION: u32 = 2;
+/// The layout this build writes. Each version reads everything the ones before it wrote, so
+/// an older directory is taken over and marked as this version: older builds then refuse it
+/// rather than misread it.
+/// - 2: WAL frames of several LZ4-compressed batches (1: one uncompressed batch each).
+/// - 3: a row's `policies_pending_ids` are null when its pending trace is its enforced one
+///   (2 always wrote them out; an older build would read null as "no pending hits").
+pub const FORMAT_VERSION: u32 = 3;
 /// Older layouts this build reads.
-const UPGRADABLE: [u32; 1] = [1];
+const UPGRADABLE: [u32; 2] = [1, 2];
 const FILE_NAME: &str = "FORMAT";
 const PREFIX: &str = "flowlens-store format ";
 

@@ -9,8 +9,10 @@
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::sync_dir;
-use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, RecordBatch, UInt32Builder};
+use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index, list_of_ids};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, UInt32Builder, new_null_array,
+};
 use flowlens_model::PolicyHit;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -138,56 +140,67 @@ impl HitDictionary {
         self.hits.get(id as usize).and_then(Option::as_ref)
     }
 
-    /// Adds the id columns to a record batch, recording (durably) any new hits first.
+    /// Adds the id columns to a record batch, recording (durably) any new hits first. A row's
+    /// pending ids are null when its pending trace is its enforced one.
     pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut new_keys: Vec<String> = Vec::new();
-        let mut lists: Vec<ArrayRef> = Vec::with_capacity(2);
-        // A batch whose pending traces are its enforced ones holds one array for both
-        // (see `FlowBatchBuilder`): numbered once.
-        let pending_is_enforced = Arc::ptr_eq(
+        let enforced = hit_list(batch, Field::PoliciesEnforced)?;
+        let enforced_ids = self.number(enforced, |_| false, &mut new_keys);
+        // A batch whose pending traces are all its enforced ones holds one array for both (see
+        // `FlowBatchBuilder`); otherwise each row is compared.
+        let pending_ids = if Arc::ptr_eq(
             batch.column(index(Field::PoliciesEnforced)),
             batch.column(index(Field::PoliciesPending)),
-        );
-        for field in [Field::PoliciesEnforced, Field::PoliciesPending] {
-            if field == Field::PoliciesPending && pending_is_enforced {
-                lists.push(lists[0].clone());
-                break;
-            }
-            let list = batch
-                .column(index(field))
-                .as_list_opt::<i32>()
-                .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not a list")))?;
-            let texts = list
-                .values()
-                .as_string_opt::<i32>()
-                .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not text")))?;
-            let mut builder =
-                ListBuilder::with_capacity(UInt32Builder::with_capacity(texts.len()), list.len());
-            let offsets = list.value_offsets();
-            for row in 0..list.len() {
-                for i in offsets[row] as usize..offsets[row + 1] as usize {
-                    let key = key_of(texts.value(i));
-                    let id = match self.ids.get(key) {
-                        Some(id) => *id,
-                        None => {
-                            new_keys.push(key.to_string());
-                            self.insert(key.to_string())
-                        }
-                    };
-                    builder.values().append_value(id);
-                }
-                builder.append(true);
-            }
-            lists.push(Arc::new(builder.finish()) as ArrayRef);
-        }
+        ) {
+            new_null_array(&list_of_ids(), batch.num_rows())
+        } else {
+            let pending = hit_list(batch, Field::PoliciesPending)?;
+            self.number(
+                pending,
+                |row| same_trace(enforced, pending, row),
+                &mut new_keys,
+            )
+        };
         if !new_keys.is_empty() {
             self.persist(&new_keys)?;
         }
         let mut columns = batch.columns().to_vec();
-        columns.extend(lists);
+        columns.extend([enforced_ids, pending_ids]);
         debug_assert_eq!(flow_schema().field(columns.len() - 1).name(), PENDING_IDS);
         debug_assert_eq!(flow_schema().field(columns.len() - 2).name(), ENFORCED_IDS);
         Ok(RecordBatch::try_new(flow_schema(), columns)?)
+    }
+
+    /// The ids of each row's hits, numbering new ones (added to `new_keys`); a null entry for
+    /// the rows `skipped`.
+    fn number(
+        &mut self,
+        (offsets, texts): HitList<'_>,
+        skipped: impl Fn(usize) -> bool,
+        new_keys: &mut Vec<String>,
+    ) -> ArrayRef {
+        let rows = offsets.len() - 1;
+        let mut builder =
+            ListBuilder::with_capacity(UInt32Builder::with_capacity(texts.len()), rows);
+        for row in 0..rows {
+            if skipped(row) {
+                builder.append_null();
+                continue;
+            }
+            for i in offsets[row] as usize..offsets[row + 1] as usize {
+                let key = key_of(texts.value(i));
+                let id = match self.ids.get(key) {
+                    Some(id) => *id,
+                    None => {
+                        new_keys.push(key.to_string());
+                        self.insert(key.to_string())
+                    }
+                };
+                builder.values().append_value(id);
+            }
+            builder.append(true);
+        }
+        Arc::new(builder.finish())
     }
 
     fn persist(&mut self, keys: &[String]) -> Result<()> {
@@ -237,6 +250,30 @@ impl HitDictionary {
     }
 }
 
+/// A column of hit lists: its offsets and texts.
+type HitList<'a> = (&'a [i32], &'a StringArray);
+
+fn hit_list(batch: &RecordBatch, field: Field) -> Result<HitList<'_>> {
+    let list = batch
+        .column(index(field))
+        .as_list_opt::<i32>()
+        .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not a list")))?;
+    let texts = list
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| StoreError::InvalidRecord(format!("{field} is not text")))?;
+    Ok((list.value_offsets(), texts))
+}
+
+/// Whether row `row` holds the same hits in `a` and `b`.
+fn same_trace(a: HitList<'_>, b: HitList<'_>, row: usize) -> bool {
+    let (a_range, b_range) = (a.0[row]..a.0[row + 1], b.0[row]..b.0[row + 1]);
+    a_range.len() == b_range.len()
+        && a_range
+            .zip(b_range)
+            .all(|(i, j)| a.1.value(i as usize) == b.1.value(j as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,15 +292,7 @@ mod tests {
             .iter()
             .map(|&rule| {
                 let mut f = sample_flow(1, 100);
-                f.enforced_policies = vec![PolicyHit {
-                    index: 3,
-                    tier: "t".into(),
-                    kind: Some(PolicyKind::GlobalNetworkPolicy),
-                    namespace: None,
-                    name: "p".into(),
-                    action: HitAction::Deny,
-                    rule,
-                }];
+                f.enforced_policies = vec![hit(rule)];
                 if same {
                     f.pending_policies = f.enforced_policies.clone();
                 }
@@ -271,6 +300,19 @@ mod tests {
             })
             .collect();
         encode_flows(&logs, 0).unwrap()
+    }
+
+    /// Rule `rule` of one denying global policy, third in its trace.
+    fn hit(rule: i32) -> PolicyHit {
+        PolicyHit {
+            index: 3,
+            tier: "t".into(),
+            kind: Some(PolicyKind::GlobalNetworkPolicy),
+            namespace: None,
+            name: "p".into(),
+            action: HitAction::Deny,
+            rule,
+        }
     }
 
     fn ids(batch: &RecordBatch) -> Vec<u32> {
@@ -297,18 +339,38 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_pending_column_is_numbered_like_the_enforced_one() {
+    fn pending_ids_are_null_where_the_pending_trace_is_the_enforced_one() {
         let dir = tempfile::tempdir().unwrap();
         let mut dict = HitDictionary::open(dir.path()).unwrap();
-        let with_ids = dict
+        // One array for both traces.
+        let shared = dict
             .attach_ids(&batch_with_pending(&[1, 2, 1], true))
             .unwrap();
-        let pending = with_ids.column_by_name(PENDING_IDS).unwrap();
-        assert!(Arc::ptr_eq(
-            pending,
-            with_ids.column_by_name(ENFORCED_IDS).unwrap()
-        ));
-        assert_eq!(ids(&with_ids), [0, 1, 0]);
+        let pending = shared.column_by_name(PENDING_IDS).unwrap();
+        assert_eq!(pending.null_count(), 3);
+        assert_eq!(ids(&shared), [0, 1, 0]);
+        // Rows compared one by one: only the second row's pending trace differs.
+        let mut logs = [1, 2, 3].map(|rule| {
+            let mut f = sample_flow(1, 100);
+            f.enforced_policies = vec![hit(rule)];
+            f.pending_policies = f.enforced_policies.clone();
+            f
+        });
+        logs[1].pending_policies = vec![hit(1), hit(9)];
+        let mixed = dict.attach_ids(&encode_flows(&logs, 0).unwrap()).unwrap();
+        let pending = mixed.column_by_name(PENDING_IDS).unwrap().as_list::<i32>();
+        let rows: Vec<_> = (0..3)
+            .map(|row| {
+                pending.is_valid(row).then(|| {
+                    let ids = pending.value(row);
+                    ids.as_primitive::<datafusion::arrow::datatypes::UInt32Type>()
+                        .values()
+                        .to_vec()
+                })
+            })
+            .collect();
+        assert_eq!(rows, [None, Some(vec![0, 3]), None]);
+        assert_eq!(ids(&mixed), [0, 1, 2]);
     }
 
     #[test]

@@ -155,7 +155,9 @@ pub(crate) fn list_of_strings() -> DataType {
 
 /// Acceleration columns the store adds after the record's own: each hit of
 /// `policies_enforced` / `policies_pending` as an id into the store's hit dictionary
-/// (`hits.dict`), so policy aggregates read small integers instead of strings.
+/// (`hits.dict`), so policy aggregates read small integers instead of strings. A row's
+/// pending ids are null when its pending trace is its enforced one (nearly every row where
+/// no policy is staged), which spares encoding the same ids twice.
 pub const ENFORCED_IDS: &str = "policies_enforced_ids";
 pub const PENDING_IDS: &str = "policies_pending_ids";
 
@@ -179,7 +181,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         .map(|f| f.as_ref().clone())
         .collect();
     fields.push(ArrowField::new(ENFORCED_IDS, list_of_ids(), false));
-    fields.push(ArrowField::new(PENDING_IDS, list_of_ids(), false));
+    fields.push(ArrowField::new(PENDING_IDS, list_of_ids(), true));
     Arc::new(Schema::new(fields))
 });
 

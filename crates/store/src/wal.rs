@@ -97,12 +97,23 @@ pub(crate) fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 fn decode_batches(payload: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
     let reader =
         StreamReader::try_new(std::io::Cursor::new(payload), None).map_err(|e| e.to_string())?;
-    if reader.schema() != flow_schema() {
+    // Frames written before format 3 declare the pending ids non-nullable: same columns.
+    let schema = flow_schema();
+    let same_columns = reader.schema().fields().len() == schema.fields().len()
+        && (reader.schema().fields().iter())
+            .zip(schema.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if !same_columns {
         return Err("batch schema differs from the stored schema".into());
     }
     let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch.map_err(|e| e.to_string())?);
+        let batch = batch.map_err(|e| e.to_string())?;
+        batches.push(
+            batch
+                .with_schema(schema.clone())
+                .map_err(|e| e.to_string())?,
+        );
     }
     if batches.is_empty() {
         return Err("no batch in the frame".into());

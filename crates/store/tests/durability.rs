@@ -240,16 +240,16 @@ async fn newer_or_unknown_format_is_refused() {
     let format = dir.path().join("FORMAT");
     assert_eq!(
         std::fs::read_to_string(&format).unwrap().trim(),
-        "flowlens-store format 2"
+        "flowlens-store format 3"
     );
-    std::fs::write(&format, "flowlens-store format 3\n").unwrap();
+    std::fs::write(&format, "flowlens-store format 4\n").unwrap();
     let err = EmbeddedStore::open(dir.path(), common::options())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("format version flowlens-store format 3"),
+            .contains("format version flowlens-store format 4"),
         "{err}"
     );
     std::fs::write(&format, "something else").unwrap();
@@ -266,7 +266,7 @@ async fn newer_or_unknown_format_is_refused() {
 }
 
 #[tokio::test]
-async fn a_version_1_directory_is_read_and_marked_as_version_2() {
+async fn a_version_1_directory_is_read_and_marked_as_the_current_version() {
     use datafusion::arrow::ipc::writer::StreamWriter;
     let dir = tempfile::tempdir().unwrap();
     {
@@ -288,13 +288,17 @@ async fn a_version_1_directory_is_read_and_marked_as_version_2() {
     };
     let mut columns = batch.columns().to_vec();
     columns.extend([ids(3), ids(3)]);
-    let batch =
-        datafusion::arrow::array::RecordBatch::try_new(flowlens_store::flow_schema(), columns)
-            .unwrap();
+    // Before version 3 the pending ids were not nullable.
+    let mut fields: Vec<_> = flowlens_store::flow_schema().fields().to_vec();
+    let last = fields.pop().unwrap();
+    fields.push(std::sync::Arc::new(
+        last.as_ref().clone().with_nullable(false),
+    ));
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let batch = datafusion::arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
     let mut payload = Vec::new();
     {
-        let mut writer =
-            StreamWriter::try_new(&mut payload, &flowlens_store::flow_schema()).unwrap();
+        let mut writer = StreamWriter::try_new(&mut payload, &schema).unwrap();
         writer.write(&batch).unwrap();
         writer.finish().unwrap();
     }
@@ -321,7 +325,7 @@ async fn a_version_1_directory_is_read_and_marked_as_version_2() {
     assert_eq!(markers(&store).await.len(), 8);
     assert_eq!(
         std::fs::read_to_string(&format).unwrap().trim(),
-        "flowlens-store format 2"
+        "flowlens-store format 3"
     );
 }
 
