@@ -142,10 +142,10 @@ impl CalicoDecoder {
         text: &str,
         with: impl FnOnce(&FlowLogView<'_>) -> T,
     ) -> Result<T, String> {
-        let record = match plain::parse(text, &mut self.order) {
-            Some(record) => record,
-            None => serde_record(text)?,
-        };
+        let mut record = Record::default();
+        if !plain::parse_into(text, &mut self.order, &mut record) {
+            record = serde_record(text)?;
+        }
         // Forgetting happens between lines only: `spell` relies on the respellings of every
         // hit of this line.
         if self.hits.len() >= self.remembered_at_most {
@@ -159,10 +159,11 @@ impl CalicoDecoder {
         // Older Calico logs carry one `all_policies` list with staged hits mixed in: the
         // enforced trace is its non-staged part, and the whole list is the closest thing to a
         // pending one.
+        // `pending` is `None` when it is the enforced trace.
         let (enforced, pending) = match (enforced, pending, all) {
             (None, None, Some(all)) => {
                 let all = self.learn(all, "policies.all_policies")?;
-                (self.spell(&all, false), self.spell(&all, true))
+                (self.spell(&all, false), Some(self.spell(&all, true)))
             }
             (enforced, pending, _) => {
                 let (enforced, pending) =
@@ -175,16 +176,14 @@ impl CalicoDecoder {
                     false => Some(self.learn(pending, "policies.pending_policies")?),
                 };
                 let enforced = self.spell(&enforced, true);
-                let pending = match pending {
-                    None => enforced.clone(),
-                    Some(pending) => self.spell(&pending, true),
-                };
+                let pending = pending.map(|pending| self.spell(&pending, true));
                 (enforced, pending)
             }
         };
+        let pending = pending.as_deref().unwrap_or(&enforced);
         let source_labels: Vec<&str> = record.source_labels.0.iter().map(|l| &**l).collect();
         let dest_labels: Vec<&str> = record.dest_labels.0.iter().map(|l| &**l).collect();
-        let view = view(&record, &source_labels, &dest_labels, &enforced, &pending)?;
+        let view = view(&record, &source_labels, &dest_labels, &enforced, pending)?;
         Ok(with(&view))
     }
 
