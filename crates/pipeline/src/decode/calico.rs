@@ -112,6 +112,7 @@ pub struct CalicoDecoder {
     /// Distinct hit texts remembered at most; past that the memory starts over, so that a
     /// stream of ever-new hits cannot grow it without bound.
     remembered_at_most: usize,
+    spare: Spare,
 }
 
 impl Default for CalicoDecoder {
@@ -121,8 +122,28 @@ impl Default for CalicoDecoder {
             respellings: Vec::new(),
             order: plain::KeyOrder::default(),
             remembered_at_most: 100_000,
+            spare: Spare::default(),
         }
     }
+}
+
+/// The per-line vectors of a decoder, kept empty between lines for their allocations (see
+/// [`reuse`]): allocating and freeing them for every line showed in profiles.
+#[derive(Default)]
+struct Spare {
+    /// Source and destination labels.
+    labels: [Vec<&'static str>; 2],
+    /// Enforced and pending hits, as known and as spelled.
+    known: [Vec<(&'static str, KnownHit)>; 2],
+    spelled: [Vec<&'static str>; 2],
+}
+
+/// `v` emptied and retyped, keeping its allocation: collecting from a vector's own iterator
+/// into a vector of a same-sized type reuses the allocation. This lets vectors of one line's
+/// borrowed texts serve the next line.
+fn reuse<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// What one policy-hit text was found to be.
@@ -156,44 +177,62 @@ impl CalicoDecoder {
         let enforced = policies.and_then(|p| p.enforced_policies.as_deref());
         let pending = policies.and_then(|p| p.pending_policies.as_deref());
         let all = policies.and_then(|p| p.all_policies.as_deref());
-        // Older Calico logs carry one `all_policies` list with staged hits mixed in: the
-        // enforced trace is its non-staged part, and the whole list is the closest thing to a
-        // pending one.
-        // `pending` is `None` when it is the enforced trace.
-        let (enforced, pending) = match (enforced, pending, all) {
+        let [mut known, mut known_pending] = std::mem::take(&mut self.spare.known).map(reuse);
+        let [mut spelled, mut spelled_pending] = std::mem::take(&mut self.spare.spelled).map(reuse);
+        let [mut source_labels, mut dest_labels] =
+            std::mem::take(&mut self.spare.labels).map(reuse);
+        // `pending` is false when the pending trace is the enforced one.
+        let pending = match (enforced, pending, all) {
+            // Older Calico logs carry one `all_policies` list with staged hits mixed in: the
+            // enforced trace is its non-staged part, and the whole list is the closest thing
+            // to a pending one.
             (None, None, Some(all)) => {
-                let all = self.learn(all, "policies.all_policies")?;
-                (self.spell(&all, false), Some(self.spell(&all, true)))
+                self.learn(all, "policies.all_policies", &mut known)?;
+                self.spell(&known, false, &mut spelled);
+                self.spell(&known, true, &mut spelled_pending);
+                true
             }
             (enforced, pending, _) => {
                 let (enforced, pending) =
                     (enforced.unwrap_or_default(), pending.unwrap_or_default());
                 // Without staged policies both traces are the same list: spelled once.
-                let same = pending == enforced;
-                let enforced = self.learn(enforced, "policies.enforced_policies")?;
-                let pending = match same {
-                    true => None,
-                    false => Some(self.learn(pending, "policies.pending_policies")?),
-                };
-                let enforced = self.spell(&enforced, true);
-                let pending = pending.map(|pending| self.spell(&pending, true));
-                (enforced, pending)
+                let differs = pending != enforced;
+                self.learn(enforced, "policies.enforced_policies", &mut known)?;
+                if differs {
+                    self.learn(pending, "policies.pending_policies", &mut known_pending)?;
+                }
+                self.spell(&known, true, &mut spelled);
+                self.spell(&known_pending, true, &mut spelled_pending);
+                differs
             }
         };
-        let pending = pending.as_deref().unwrap_or(&enforced);
-        let source_labels: Vec<&str> = record.source_labels.0.iter().map(|l| &**l).collect();
-        let dest_labels: Vec<&str> = record.dest_labels.0.iter().map(|l| &**l).collect();
-        let view = view(&record, &source_labels, &dest_labels, &enforced, pending)?;
-        Ok(with(&view))
+        source_labels.extend(record.source_labels.0.iter().map(|l| &**l));
+        dest_labels.extend(record.dest_labels.0.iter().map(|l| &**l));
+        let enforced = &spelled[..];
+        let pending = if pending {
+            &spelled_pending[..]
+        } else {
+            enforced
+        };
+        let decoded =
+            view(&record, &source_labels, &dest_labels, enforced, pending).map(|v| with(&v));
+        let spelled = [spelled, spelled_pending].map(reuse);
+        self.spare = Spare {
+            labels: [source_labels, dest_labels].map(reuse),
+            known: [known, known_pending].map(reuse),
+            spelled,
+        };
+        decoded
     }
 
-    /// Checks every hit text of `texts`, remembering the new ones: each text looked up once.
+    /// Checks every hit text of `texts` into `known`, remembering the new ones: each text
+    /// looked up once.
     fn learn<'t>(
         &mut self,
         texts: &'t [Text<'_>],
         field: &str,
-    ) -> Result<Vec<(&'t str, KnownHit)>, String> {
-        let mut known = Vec::with_capacity(texts.len());
+        known: &mut Vec<(&'t str, KnownHit)>,
+    ) -> Result<(), String> {
         for text in texts {
             let text = &*text.0;
             let hit = match self.hits.get(text) {
@@ -220,19 +259,21 @@ impl CalicoDecoder {
                 Err(e) => return Err(format!("{field}: {e}")),
             }
         }
-        Ok(known)
+        Ok(())
     }
 
-    /// The stored spellings of learnt hits, without staged hits unless `staged`.
-    fn spell<'a>(&'a self, known: &[(&'a str, KnownHit)], staged: bool) -> Vec<&'a str> {
-        known
-            .iter()
-            .filter(|(_, hit)| staged || !hit.staged)
-            .map(|&(text, hit)| match hit.respelled {
-                Some(n) => &*self.respellings[n as usize],
-                None => text,
-            })
-            .collect()
+    /// The stored spellings of learnt hits into `spelled`, without staged hits unless `staged`.
+    fn spell<'a>(
+        &'a self,
+        known: &[(&'a str, KnownHit)],
+        staged: bool,
+        spelled: &mut Vec<&'a str>,
+    ) {
+        let kept = known.iter().filter(|(_, hit)| staged || !hit.staged);
+        spelled.extend(kept.map(|&(text, hit)| match hit.respelled {
+            Some(n) => &*self.respellings[n as usize],
+            None => text,
+        }));
     }
 }
 
