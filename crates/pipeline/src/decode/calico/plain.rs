@@ -338,15 +338,10 @@ impl<'a> Parser<'a> {
 
     /// Takes the key `field` names if it is next, written plainly (quotes, the name, quotes).
     fn predicted_key(&mut self, field: Option<u32>) -> Option<u32> {
-        let name = FIELDS[field? as usize].as_bytes();
+        let key = &QUOTED_KEYS[field? as usize];
         self.skip_space();
-        let rest = &self.bytes[self.at..];
-        let found = rest.len() > name.len() + 1
-            && rest[0] == b'"'
-            && rest[1..].starts_with(name)
-            && rest[name.len() + 1] == b'"';
-        found.then(|| {
-            self.at += name.len() + 2;
+        key.begins(&self.bytes[self.at..]).then(|| {
+            self.at += key.len;
             field
         })?
     }
@@ -432,6 +427,76 @@ const FIELDS: [&str; 34] = [
     "host",
 ];
 
+/// Bytes of the longest key of [`FIELDS`] with its quotes (`"dest_service_namespace"`).
+const QUOTED_KEY_BYTES: usize = 24;
+
+/// A key of [`FIELDS`] as a line spells it, quotes included, in little-endian words: comparing
+/// three masked words instead of calling `memcmp` for every key of every line (1.7 % of the
+/// CPU of an ingest of Calico lines).
+struct QuotedKey {
+    bytes: [u8; QUOTED_KEY_BYTES],
+    words: [u64; QUOTED_KEY_BYTES / 8],
+    /// Per word, the bytes that belong to the key.
+    masks: [u64; QUOTED_KEY_BYTES / 8],
+    len: usize,
+}
+
+impl QuotedKey {
+    const fn new(name: &str) -> QuotedKey {
+        let name = name.as_bytes();
+        let len = name.len() + 2;
+        assert!(
+            len <= QUOTED_KEY_BYTES,
+            "a key longer than QUOTED_KEY_BYTES"
+        );
+        let mut key = QuotedKey {
+            bytes: [0; QUOTED_KEY_BYTES],
+            words: [0; QUOTED_KEY_BYTES / 8],
+            masks: [0; QUOTED_KEY_BYTES / 8],
+            len,
+        };
+        key.bytes[0] = b'"';
+        key.bytes[len - 1] = b'"';
+        let mut i = 0;
+        while i < name.len() {
+            key.bytes[i + 1] = name[i];
+            i += 1;
+        }
+        let mut i = 0;
+        while i < len {
+            key.words[i / 8] |= (key.bytes[i] as u64) << (8 * (i % 8));
+            key.masks[i / 8] |= 0xff << (8 * (i % 8));
+            i += 1;
+        }
+        key
+    }
+
+    /// Whether `text` starts with this key.
+    fn begins(&self, text: &[u8]) -> bool {
+        let Some(head) = text.first_chunk::<QUOTED_KEY_BYTES>() else {
+            // Only near the end of a line.
+            return text.starts_with(&self.bytes[..self.len]);
+        };
+        let (words, _) = head.as_chunks::<8>();
+        let mut differ = 0;
+        for ((word, expected), mask) in words.iter().zip(self.words).zip(self.masks) {
+            differ |= (u64::from_le_bytes(*word) & mask) ^ expected;
+        }
+        differ == 0
+    }
+}
+
+/// [`FIELDS`] as [`QuotedKey`]s, by number.
+const QUOTED_KEYS: [QuotedKey; FIELDS.len()] = {
+    let mut keys = [const { QuotedKey::new("") }; FIELDS.len()];
+    let mut i = 0;
+    while i < FIELDS.len() {
+        keys[i] = QuotedKey::new(FIELDS[i]);
+        i += 1;
+    }
+    keys
+};
+
 /// The number of the field `key` names; `None` for fields flowlens does not keep.
 fn field_named(key: &str) -> Option<u32> {
     FIELDS.iter().position(|f| *f == key).map(|i| i as u32)
@@ -509,6 +574,30 @@ mod tests {
 
     fn serde(line: &str) -> Option<Record<'_>> {
         serde_json::from_str::<Record>(line).ok()
+    }
+
+    #[test]
+    fn a_quoted_key_begins_only_the_texts_that_start_with_it() {
+        for (key, name) in QUOTED_KEYS.iter().zip(FIELDS) {
+            let quoted = format!("\"{name}\"");
+            for after in [
+                "",
+                ":",
+                ": 1",
+                ":\"a long enough value to fill the words\"}",
+            ] {
+                let text = format!("{quoted}{after}");
+                assert!(key.begins(text.as_bytes()), "{text}");
+                // Any one byte of the key changed, or the key cut short, is not it.
+                for at in 0..quoted.len() {
+                    let mut other = text.clone().into_bytes();
+                    other[at] ^= 0x20;
+                    assert!(!key.begins(&other), "{}", String::from_utf8_lossy(&other));
+                    let cut = format!("{}{after}", &quoted[..at]);
+                    assert!(!key.begins(cut.as_bytes()), "{cut}");
+                }
+            }
+        }
     }
 
     #[test]
