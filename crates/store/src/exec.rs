@@ -708,12 +708,12 @@ pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Resul
             denied_flows: denied,
             pending_num_flows: 0,
         };
-        let enforced = enforced.row(row).unwrap_or_default();
-        for &id in enforced {
+        let enforced_ids = enforced.row(row).unwrap_or_default();
+        for &id in enforced_ids {
             slot(sums, id).add(&add);
         }
         // Null pending ids: the pending trace is the enforced one.
-        for &id in pending.row(row).unwrap_or(enforced) {
+        for &id in pending.row(row).unwrap_or(enforced_ids) {
             slot(sums, id).pending_num_flows += f;
         }
     }

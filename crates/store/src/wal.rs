@@ -98,10 +98,9 @@ fn decode_batches(payload: &[u8]) -> std::result::Result<Vec<RecordBatch>, Strin
     let reader =
         StreamReader::try_new(std::io::Cursor::new(payload), None).map_err(|e| e.to_string())?;
     // Frames written before format 3 declare the pending ids non-nullable: same columns.
-    let schema = flow_schema();
-    let same_columns = reader.schema().fields().len() == schema.fields().len()
-        && (reader.schema().fields().iter())
-            .zip(schema.fields())
+    let (found, schema) = (reader.schema(), flow_schema());
+    let same_columns = found.fields().len() == schema.fields().len()
+        && (found.fields().iter().zip(schema.fields()))
             .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
     if !same_columns {
         return Err("batch schema differs from the stored schema".into());

@@ -216,11 +216,10 @@ impl CalicoDecoder {
         };
         let decoded =
             view(&record, &source_labels, &dest_labels, enforced, pending).map(|v| with(&v));
-        let spelled = [spelled, spelled_pending].map(reuse);
         self.spare = Spare {
             labels: [source_labels, dest_labels].map(reuse),
             known: [known, known_pending].map(reuse),
-            spelled,
+            spelled: [spelled, spelled_pending].map(reuse),
         };
         decoded
     }

@@ -486,8 +486,8 @@ impl QuotedKey {
     }
 }
 
-/// [`FIELDS`] as [`QuotedKey`]s, by number.
-const QUOTED_KEYS: [QuotedKey; FIELDS.len()] = {
+/// [`FIELDS`] as [`QuotedKey`]s, by number: a table in one place, looked up by index.
+static QUOTED_KEYS: [QuotedKey; FIELDS.len()] = {
     let mut keys = [const { QuotedKey::new("") }; FIELDS.len()];
     let mut i = 0;
     while i < FIELDS.len() {
