@@ -57,15 +57,22 @@ impl Protocol {
                 _ => Err(ProtocolParseError(text.to_string())),
             };
         }
-        match t.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(Protocol::Tcp),
-            "udp" => Ok(Protocol::Udp),
-            "icmp" => Ok(Protocol::Icmp),
-            "icmpv6" | "icmp6" | "ipv6-icmp" => Ok(Protocol::IcmpV6),
-            "sctp" => Ok(Protocol::Sctp),
-            "udplite" => Ok(Protocol::UdpLite),
-            _ => Err(ProtocolParseError(text.to_string())),
-        }
+        // Compared without lower-casing a copy: every flow log line is parsed here.
+        const NAMES: [(&str, Protocol); 8] = [
+            ("tcp", Protocol::Tcp),
+            ("udp", Protocol::Udp),
+            ("icmp", Protocol::Icmp),
+            ("icmpv6", Protocol::IcmpV6),
+            ("icmp6", Protocol::IcmpV6),
+            ("ipv6-icmp", Protocol::IcmpV6),
+            ("sctp", Protocol::Sctp),
+            ("udplite", Protocol::UdpLite),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(t))
+            .map(|&(_, protocol)| protocol)
+            .ok_or_else(|| ProtocolParseError(text.to_string()))
     }
 
     /// Whether rules may name ports with this protocol (Calico: TCP, UDP and SCTP only).
@@ -154,5 +161,23 @@ mod tests {
         assert!(Protocol::parse("0").is_err());
         assert!(Protocol::parse("256").is_err());
         assert!(Protocol::parse("tcpx").is_err());
+    }
+
+    #[test]
+    fn names_are_read_in_any_case_with_their_aliases() {
+        for (text, p) in [
+            ("TCP", Protocol::Tcp),
+            (" Udp ", Protocol::Udp),
+            ("ICMPv6", Protocol::IcmpV6),
+            ("icmp6", Protocol::IcmpV6),
+            ("IPv6-ICMP", Protocol::IcmpV6),
+            ("SCTP", Protocol::Sctp),
+            ("UDPLite", Protocol::UdpLite),
+        ] {
+            assert_eq!(Protocol::parse(text), Ok(p), "{text}");
+        }
+        for text in ["", "icmpv", "tcp6", "udp-lite"] {
+            assert!(Protocol::parse(text).is_err(), "{text}");
+        }
     }
 }
