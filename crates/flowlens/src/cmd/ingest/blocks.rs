@@ -1,5 +1,10 @@
 //! Reading input in blocks of whole lines, so that blocks can be decoded on any thread.
+//!
+//! A file read to its end is mapped into memory a block at a time ([`MappedBlocks`]); streams
+//! and followed files are read into buffers ([`LineBlocks`]).
 
+use memmap2::{Mmap, MmapOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read};
 
 /// About how many bytes a block holds: thousands of lines, so that handing a block to a
@@ -8,9 +13,32 @@ const BLOCK_BYTES: usize = 4 << 20;
 
 /// Whole lines. They are numbered when decoded, from the block's start: counting newlines
 /// here as well was a second pass over every byte on the reading thread.
-pub struct Block {
-    pub bytes: Vec<u8>,
+pub enum Block {
+    /// Read into a buffer, which can be read into again once the block is decoded.
+    Read(Vec<u8>),
+    /// The first `len` bytes of a mapped part of a file.
+    Mapped { map: Mmap, len: usize },
 }
+
+impl Block {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Block::Read(bytes) => bytes,
+            Block::Mapped { map, len } => &map[..*len],
+        }
+    }
+
+    /// The buffer to read the next block into, if the block was read.
+    pub fn into_buffer(self) -> ReadBuffer {
+        match self {
+            Block::Read(bytes) => Some(bytes),
+            Block::Mapped { .. } => None,
+        }
+    }
+}
+
+/// A decoded block's buffer, handed back to read into again; `None` for a mapped block.
+pub type ReadBuffer = Option<Vec<u8>>;
 
 /// What the next read found.
 pub enum Next {
@@ -84,15 +112,108 @@ impl<R: Read> LineBlocks<R> {
                     self.partial = bytes;
                     return Ok(Next::End);
                 }
-                return Ok(Next::Block(Block { bytes }));
+                return Ok(Next::Block(Block::Read(bytes)));
             }
             let read = filled..filled + n;
             filled += n;
             if let Some(last) = memchr::memrchr(b'\n', &bytes[read.clone()]) {
                 self.partial = bytes[read.start + last + 1..filled].to_vec();
                 bytes.truncate(read.start + last + 1);
-                return Ok(Next::Block(Block { bytes }));
+                return Ok(Next::Block(Block::Read(bytes)));
             }
+        }
+    }
+}
+
+/// The blocks of one input.
+pub enum Blocks {
+    Read(LineBlocks<Box<dyn Read>>),
+    Mapped(MappedBlocks),
+}
+
+impl Blocks {
+    /// The blocks of the file at `path`, or of standard input for `-`. A regular file read to
+    /// its end is mapped; one that is followed (it may still grow) is read, as are pipes and
+    /// devices.
+    pub fn open(path: &std::path::Path, follow: bool) -> std::io::Result<Blocks> {
+        if path.as_os_str() == "-" {
+            return Ok(Blocks::Read(LineBlocks::new(Box::new(std::io::stdin()))));
+        }
+        let file = File::open(path)?;
+        if !follow && file.metadata()?.is_file() {
+            return Ok(Blocks::Mapped(MappedBlocks::new(file)?));
+        }
+        Ok(Blocks::Read(LineBlocks::new(Box::new(file))))
+    }
+
+    /// The next block (see [`LineBlocks::next`]; a mapped file is never followed).
+    pub fn next(&mut self, follow: bool) -> std::io::Result<Next> {
+        match self {
+            Blocks::Read(blocks) => blocks.next(follow),
+            Blocks::Mapped(blocks) => blocks.next(),
+        }
+    }
+
+    /// Takes back the buffer of a block that has been decoded, if it was read.
+    pub fn recycle(&mut self, buffer: ReadBuffer) {
+        if let (Blocks::Read(blocks), Some(buffer)) = (self, buffer) {
+            blocks.recycle(buffer);
+        }
+    }
+}
+
+/// Splits a file read to its end into blocks that end at a newline, each a part of the file
+/// mapped into memory: the lines are decoded where the page cache holds them, instead of
+/// being copied into a buffer first (the kernel's copy was about 4 % of the CPU time of an
+/// ingest). Each block is unmapped when it is dropped, so memory holds only the blocks in
+/// flight.
+///
+/// The file must not be truncated while it is read (a mapped page past its end faults);
+/// files that may change are followed instead, and followed files are read.
+pub struct MappedBlocks {
+    file: File,
+    /// The file's length when it was opened: what is read.
+    len: u64,
+    /// Where the next block starts.
+    at: u64,
+}
+
+impl MappedBlocks {
+    pub fn new(file: File) -> std::io::Result<MappedBlocks> {
+        let len = file.metadata()?.len();
+        Ok(MappedBlocks { file, len, at: 0 })
+    }
+
+    /// The next block; the last line is a block's end even without a newline.
+    pub fn next(&mut self) -> std::io::Result<Next> {
+        let mut size = BLOCK_BYTES as u64;
+        loop {
+            let rest = self.len - self.at;
+            if rest == 0 {
+                return Ok(Next::End);
+            }
+            let window = size.min(rest);
+            // SAFETY: the mapping is read only. The file is not written here, and a caller
+            // maps only files that are read to their end, not ones being written (see above).
+            let map = unsafe {
+                MmapOptions::new()
+                    .offset(self.at)
+                    .len(window as usize)
+                    .map(&self.file)?
+            };
+            let _ = map.advise(memmap2::Advice::Sequential);
+            let len = match memchr::memrchr(b'\n', &map) {
+                Some(last) if window < rest => last + 1,
+                // The file's last bytes: whole lines, or a last line with no newline.
+                _ if window == rest => map.len(),
+                // A line longer than the window: map more of it.
+                _ => {
+                    size *= 2;
+                    continue;
+                }
+            };
+            self.at += len as u64;
+            return Ok(Next::Block(Block::Mapped { map, len }));
         }
     }
 }
@@ -106,9 +227,36 @@ mod tests {
         let mut reader = LineBlocks::new(input);
         let mut out = Vec::new();
         while let Next::Block(b) = reader.next(follow).unwrap() {
-            out.push(String::from_utf8(b.bytes).unwrap());
+            out.push(String::from_utf8(b.into_buffer().unwrap()).unwrap());
         }
         out
+    }
+
+    fn mapped(input: &[u8]) -> Vec<String> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, input).unwrap();
+        let mut blocks = MappedBlocks::new(file).unwrap();
+        let mut out = Vec::new();
+        while let Next::Block(b) = blocks.next().unwrap() {
+            out.push(String::from_utf8(b.bytes().to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn mapped_blocks_end_at_newlines_and_hold_every_byte_once() {
+        assert_eq!(mapped(b"a\nb\nc\n"), vec!["a\nb\nc\n"]);
+        assert_eq!(mapped(b"a\nb\nc"), vec!["a\nb\nc"]);
+        assert_eq!(mapped(b""), Vec::<String>::new());
+        // Lines across block boundaries, one longer than two blocks, no newline at the end.
+        let line = |i: usize| format!("{i:0>width$}\n", width = 1000 + i % 700);
+        let mut input: String = (0..12_000).map(line).collect();
+        input.push_str(&"x".repeat(BLOCK_BYTES * 2 + 7));
+        input.push_str("\nlast");
+        let blocks = mapped(input.as_bytes());
+        assert!(blocks.len() > 3, "{}", blocks.len());
+        assert!(blocks[..blocks.len() - 1].iter().all(|b| b.ends_with('\n')));
+        assert_eq!(blocks.concat(), input);
     }
 
     #[test]
@@ -152,7 +300,7 @@ mod tests {
         let mut decoder = LineDecoder::new(InputFormat::Calico);
         let (mut lines_before, mut rejected) = (0, Vec::new());
         while let Next::Block(b) = reader.next(false).unwrap() {
-            let mut decoded = decoder.decode_lines(&b.bytes, 1, |_| {});
+            let mut decoded = decoder.decode_lines(b.bytes(), 1, |_| {});
             decoded.shift_lines(lines_before);
             lines_before += decoded.lines;
             rejected.extend(decoded.rejected.into_iter().map(|(n, _)| n));

@@ -7,14 +7,13 @@ mod pool;
 
 use crate::cli::{IngestArgs, InputFormatArg};
 use anyhow::{Context, Result};
-use blocks::{LineBlocks, Next};
+use blocks::{Blocks, Next, ReadBuffer};
 use flowlens_model::{FlowLog, Inventory};
 use flowlens_pipeline::{Ingest, InputFormat};
 use flowlens_policy::Engine;
 use flowlens_store::{BulkLoad, EmbeddedStore, FlowBatch, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use pool::{DecodePool, DecodedBlock};
-use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,44 +83,42 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     // Lines of the current input before the block being taken: blocks are numbered here,
     // in input order, rather than while they are read.
     let (mut current_source, mut lines_before) = (0, 0);
-    let mut handle =
-        |block: Result<DecodedBlock>, ingest: &mut Ingest, out: &mut Pending| -> Result<Vec<u8>> {
-            let mut block = block?;
-            let name = &names[block.source];
-            if block.source != current_source {
-                (current_source, lines_before) = (block.source, 0);
-            }
-            block.lines.shift_lines(lines_before);
-            lines_before += block.lines.lines;
-            lines_read += block.lines.lines;
-            ingest.take(name, block.lines);
-            out.batches.extend(block.calico);
-            if let Some(newest) = ingest.newest_raw_end() {
-                out.logs
-                    .extend(ingest.flush_until(newest - LATE_INTERVALS * interval));
-            }
-            out.append_if_due(&rt, &store)?;
-            let s = ingest.stats();
-            progress.set_message(format!(
-                "{name}: {} lines, {} accepted, {} rejected, {:.0} lines/s",
-                lines_read,
-                s.accepted,
-                s.rejected,
-                lines_read as f64 / started.elapsed().as_secs_f64().max(1e-9)
-            ));
-            progress.tick();
-            Ok(block.buffer)
-        };
+    let mut handle = |block: Result<DecodedBlock>,
+                      ingest: &mut Ingest,
+                      out: &mut Pending|
+     -> Result<ReadBuffer> {
+        let mut block = block?;
+        let name = &names[block.source];
+        if block.source != current_source {
+            (current_source, lines_before) = (block.source, 0);
+        }
+        block.lines.shift_lines(lines_before);
+        lines_before += block.lines.lines;
+        lines_read += block.lines.lines;
+        ingest.take(name, block.lines);
+        out.batches.extend(block.calico);
+        if let Some(newest) = ingest.newest_raw_end() {
+            out.logs
+                .extend(ingest.flush_until(newest - LATE_INTERVALS * interval));
+        }
+        out.append_if_due(&rt, &store)?;
+        let s = ingest.stats();
+        progress.set_message(format!(
+            "{name}: {} lines, {} accepted, {} rejected, {:.0} lines/s",
+            lines_read,
+            s.accepted,
+            s.rejected,
+            lines_read as f64 / started.elapsed().as_secs_f64().max(1e-9)
+        ));
+        progress.tick();
+        Ok(block.buffer)
+    };
     let last = args.files.len().saturating_sub(1);
     for (i, path) in args.files.iter().enumerate() {
         let name = &names[i];
-        let reader: Box<dyn Read> = if name == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?)
-        };
         let follow = args.follow && i == last;
-        let mut blocks = LineBlocks::new(reader);
+        let mut blocks =
+            Blocks::open(path, follow).with_context(|| format!("cannot open {name}"))?;
         loop {
             match blocks
                 .next(follow)

@@ -2,7 +2,7 @@
 //! what ingest costs, and blocks decode independently. Results come back in input order, so
 //! raw records reach the (stateful) aggregation in the order they were read.
 
-use super::blocks::Block;
+use super::blocks::{Block, ReadBuffer};
 use anyhow::{Result, anyhow};
 use flowlens_pipeline::{DecodedLines, InputFormat, LineDecoder};
 use flowlens_store::{FlowBatch, FlowBatchBuilder};
@@ -19,8 +19,8 @@ pub struct DecodedBlock {
     pub calico: FlowBatch,
     /// Everything else the block held.
     pub lines: DecodedLines,
-    /// The block's bytes, for reading the next block into.
-    pub buffer: Vec<u8>,
+    /// The block's buffer, for reading the next block into (when it was read).
+    pub buffer: ReadBuffer,
 }
 
 type Job = (u64, usize, Block);
@@ -131,15 +131,15 @@ fn decode(decoder: &mut LineDecoder, source: usize, block: Block) -> Result<Deco
     // Calico flow log lines run about a kilobyte each; raw records become flow logs later.
     let rows = match decoder.format() {
         InputFormat::Raw => 0,
-        _ => block.bytes.len() / 1024 + 1,
+        _ => block.bytes().len() / 1024 + 1,
     };
     let mut calico = FlowBatchBuilder::with_capacity(rows);
     // Numbered from the block's start: the caller, taking blocks in order, shifts them.
-    let lines = decoder.decode_lines(&block.bytes, 1, |log| calico.push_view(log));
+    let lines = decoder.decode_lines(block.bytes(), 1, |log| calico.push_view(log));
     Ok(DecodedBlock {
         source,
         calico: calico.finish()?,
         lines,
-        buffer: block.bytes,
+        buffer: block.into_buffer(),
     })
 }
