@@ -133,14 +133,15 @@ pub enum Blocks {
 
 impl Blocks {
     /// The blocks of the file at `path`, or of standard input for `-`. A regular file read to
-    /// its end is mapped; one that is followed (it may still grow) is read, as are pipes and
-    /// devices.
+    /// its end is mapped; one that is followed (it may still grow) is read, as are pipes,
+    /// devices and files that report no length (such as those under `/proc`).
     pub fn open(path: &std::path::Path, follow: bool) -> std::io::Result<Blocks> {
         if path.as_os_str() == "-" {
             return Ok(Blocks::Read(LineBlocks::new(Box::new(std::io::stdin()))));
         }
         let file = File::open(path)?;
-        if !follow && file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if !follow && meta.is_file() && meta.len() > 0 {
             return Ok(Blocks::Mapped(MappedBlocks::new(file)?));
         }
         Ok(Blocks::Read(LineBlocks::new(Box::new(file))))
@@ -241,6 +242,19 @@ mod tests {
             out.push(String::from_utf8(b.bytes().to_vec()).unwrap());
         }
         out
+    }
+
+    #[test]
+    fn files_that_report_no_length_are_read_not_mapped() {
+        let mut blocks = Blocks::open(std::path::Path::new("/proc/self/status"), false).unwrap();
+        assert!(matches!(blocks, Blocks::Read(_)));
+        let Next::Block(block) = blocks.next(false).unwrap() else {
+            panic!("/proc/self/status read as empty");
+        };
+        assert!(block.bytes().starts_with(b"Name:"));
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let mut blocks = Blocks::open(empty.path(), false).unwrap();
+        assert!(matches!(blocks.next(false).unwrap(), Next::End));
     }
 
     #[test]
