@@ -306,13 +306,18 @@ impl<const N: usize> Groups<N> {
         // bytes, and comparing it with a group's key is one comparison of two byte ranges
         // (the encoding is injective: tags and lengths delimit every cell).
         let rows = batch.num_rows();
-        let mut keys: Vec<u8> = Vec::with_capacity(rows * 64);
+        let mut keys: Vec<u8> = Vec::new();
         let mut ends: Vec<usize> = Vec::with_capacity(rows);
         for row in 0..rows {
             for c in &columns {
                 c.encode(row, &mut keys);
             }
             ends.push(keys.len());
+            if row == 0 {
+                // A batch's keys are about as long as its first: room for all of them at once
+                // rather than doubling, which copies every key encoded so far each time.
+                keys.reserve((rows - 1) * (keys.len() + keys.len() / 4));
+            }
         }
         let key_of = |row: usize| &keys[if row == 0 { 0 } else { ends[row - 1] }..ends[row]];
         let hashes: Vec<u64> = (0..rows).map(|row| hash_key(key_of(row))).collect();
