@@ -26,7 +26,7 @@ use crate::format;
 use crate::fsutil::{lock, sync_dir};
 use crate::hitdict::HitDictionary;
 use crate::manifest::{self, FileMeta, Manifest};
-use crate::plan::time_filter;
+use crate::plan::{logical, time_filter};
 use crate::query::{
     AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, StoreStats, TimeRange,
 };
@@ -701,6 +701,13 @@ impl EmbeddedStore {
     }
 }
 
+/// `table` with each row's whole pending trace, for SQL over the stored rows: stored as null
+/// where it is the enforced one, it reads as that there.
+fn with_pending_traces(table: DataFrame) -> Result<DataFrame> {
+    let pending = Field::PoliciesPending;
+    Ok(table.with_column(pending.name(), logical(pending))?)
+}
+
 impl Inner {
     /// The parts of `batch` with their policy hits numbered (the id columns attached).
     pub(crate) fn with_hit_ids(&self, batch: FlowBatch) -> Result<Vec<RecordBatch>> {
@@ -926,7 +933,7 @@ impl Store for EmbeddedStore {
 
     async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let snap = self.snapshot(&TimeRange::all());
-        let table = self.frame(&snap).await?.into_view();
+        let table = with_pending_traces(self.frame(&snap).await?)?.into_view();
         // A session of its own (sharing caches), so concurrent calls see their own `flows`.
         let state = SessionStateBuilder::new()
             .with_config(self.inner.ctx.copied_config())

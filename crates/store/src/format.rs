@@ -11,9 +11,11 @@ use std::path::Path;
 /// - 2: WAL frames of several LZ4-compressed batches (1: one uncompressed batch each).
 /// - 3: a row's `policies_pending_ids` are null when its pending trace is its enforced one
 ///   (2 always wrote them out; an older build would read null as "no pending hits").
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: so are its `policies_pending` hits (3 wrote them out; an older build would fail on
+///   the nulls).
+pub const FORMAT_VERSION: u32 = 4;
 /// Older layouts this build reads.
-const UPGRADABLE: [u32; 2] = [1, 2];
+const UPGRADABLE: [u32; 3] = [1, 2, 3];
 const FILE_NAME: &str = "FORMAT";
 const PREFIX: &str = "flowlens-store format ";
 

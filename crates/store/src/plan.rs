@@ -6,12 +6,23 @@ use crate::query::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
 use crate::schema::{ColumnKind, Field};
 use crate::udf::{ListAny, PolicyHitMatches, SelectorMatches};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{Expr, SortExpr, lit, not};
 use serde::{Deserialize, Serialize};
 
 pub(crate) fn column(field: Field) -> Expr {
     Expr::Column(Column::from_name(field.name()))
+}
+
+/// A column's values as the flow logs had them. Stored pending traces are null where they
+/// are the enforced ones (see `HitDictionary::attach_ids`), and read as those here; only
+/// expressions that use the values pay for that.
+pub(crate) fn logical(field: Field) -> Expr {
+    match field {
+        Field::PoliciesPending => coalesce(vec![column(field), column(Field::PoliciesEnforced)]),
+        _ => column(field),
+    }
 }
 
 /// `from <= end_time < to`, or nothing for an unbounded range.
@@ -196,7 +207,7 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
 
 fn list_filter(field: Field, op: &FilterOp) -> Result<Expr> {
     let any =
-        |values: Vec<String>, prefix: bool| ListAny::udf(values, prefix).call(vec![column(field)]);
+        |values: Vec<String>, prefix: bool| ListAny::udf(values, prefix).call(vec![logical(field)]);
     Ok(match op {
         FilterOp::Eq(v) => any(vec![v.clone()], false),
         FilterOp::Ne(v) => not(any(vec![v.clone()], false)),

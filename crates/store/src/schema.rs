@@ -156,8 +156,8 @@ pub(crate) fn list_of_strings() -> DataType {
 /// Acceleration columns the store adds after the record's own: each hit of
 /// `policies_enforced` / `policies_pending` as an id into the store's hit dictionary
 /// (`hits.dict`), so policy aggregates read small integers instead of strings. A row's
-/// pending ids are null when its pending trace is its enforced one (nearly every row where
-/// no policy is staged), which spares encoding the same ids twice.
+/// pending hits and their ids are null when its pending trace is its enforced one (nearly
+/// every row where no policy is staged), which spares encoding the same trace twice.
 pub const ENFORCED_IDS: &str = "policies_enforced_ids";
 pub const PENDING_IDS: &str = "policies_pending_ids";
 
@@ -174,8 +174,22 @@ static RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ))
 });
 
+/// [`RECORD_SCHEMA`] as stored: pending traces are null where they are the enforced ones (see
+/// `HitDictionary::attach_ids`).
+static STORED_RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<ArrowField> = RECORD_SCHEMA
+        .fields()
+        .iter()
+        .map(|f| {
+            let pending = f.name() == Field::PoliciesPending.name();
+            f.as_ref().clone().with_nullable(f.is_nullable() || pending)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields: Vec<ArrowField> = RECORD_SCHEMA
+    let mut fields: Vec<ArrowField> = STORED_RECORD_SCHEMA
         .fields()
         .iter()
         .map(|f| f.as_ref().clone())
@@ -191,8 +205,13 @@ pub fn record_schema() -> SchemaRef {
     RECORD_SCHEMA.clone()
 }
 
+/// The record columns of stored batches, `policies_pending` nullable.
+pub(crate) fn stored_record_schema() -> SchemaRef {
+    STORED_RECORD_SCHEMA.clone()
+}
+
 /// The schema of stored batches and Parquet files: [`record_schema`] plus the hit-id
-/// columns ([`ENFORCED_IDS`], [`PENDING_IDS`]).
+/// columns ([`ENFORCED_IDS`], [`PENDING_IDS`]), with `policies_pending` nullable.
 pub fn flow_schema() -> SchemaRef {
     SCHEMA.clone()
 }

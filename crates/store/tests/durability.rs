@@ -240,16 +240,16 @@ async fn newer_or_unknown_format_is_refused() {
     let format = dir.path().join("FORMAT");
     assert_eq!(
         std::fs::read_to_string(&format).unwrap().trim(),
-        "flowlens-store format 3"
+        "flowlens-store format 4"
     );
-    std::fs::write(&format, "flowlens-store format 4\n").unwrap();
+    std::fs::write(&format, "flowlens-store format 5\n").unwrap();
     let err = EmbeddedStore::open(dir.path(), common::options())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("format version flowlens-store format 4"),
+            .contains("format version flowlens-store format 5"),
         "{err}"
     );
     std::fs::write(&format, "something else").unwrap();
@@ -288,12 +288,17 @@ async fn a_version_1_directory_is_read_and_marked_as_the_current_version() {
     };
     let mut columns = batch.columns().to_vec();
     columns.extend([ids(3), ids(3)]);
-    // Before version 3 the pending ids were not nullable.
-    let mut fields: Vec<_> = flowlens_store::flow_schema().fields().to_vec();
-    let last = fields.pop().unwrap();
-    fields.push(std::sync::Arc::new(
-        last.as_ref().clone().with_nullable(false),
-    ));
+    // Before version 3 the pending ids were not nullable, before 4 the pending hits.
+    let fields: Vec<_> = flowlens_store::flow_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "policies_pending" | "policies_pending_ids" => {
+                std::sync::Arc::new(f.as_ref().clone().with_nullable(false))
+            }
+            _ => f.clone(),
+        })
+        .collect();
     let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
     let batch = datafusion::arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
     let mut payload = Vec::new();
@@ -325,7 +330,7 @@ async fn a_version_1_directory_is_read_and_marked_as_the_current_version() {
     assert_eq!(markers(&store).await.len(), 8);
     assert_eq!(
         std::fs::read_to_string(&format).unwrap().trim(),
-        "flowlens-store format 3"
+        "flowlens-store format 4"
     );
 }
 

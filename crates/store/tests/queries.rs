@@ -259,6 +259,24 @@ async fn selector_udf_works_in_sql() {
 }
 
 #[tokio::test]
+async fn sql_reads_each_pending_trace_whole() {
+    // flows[5]'s pending trace is its enforced one, which the store keeps once.
+    for (_dir, store) in stores().await {
+        let batches = store
+            .sql("SELECT count(*) FROM flows WHERE policies_pending IS NULL")
+            .await
+            .unwrap();
+        let nulls = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(nulls, 0);
+    }
+}
+
+#[tokio::test]
 async fn policy_filters() {
     for (_dir, store) in stores().await {
         let mut query = FlowQuery::new(TimeRange::all());

@@ -140,7 +140,13 @@ fn flow_log() -> impl Strategy<Value = FlowLog> {
             any::<bool>(),
             any::<bool>(),
         ),
-        (vec(policy_hit(), 0..6), vec(policy_hit(), 0..3)),
+        // Half the pending traces are the enforced ones, as without staged policies (the
+        // store keeps those once).
+        (
+            vec(policy_hit(), 0..6),
+            vec(policy_hit(), 0..3),
+            any::<bool>(),
+        ),
         any::<[u64; 7]>(),
         (
             option::of(text()),
@@ -155,7 +161,7 @@ fn flow_log() -> impl Strategy<Value = FlowLog> {
                 dest,
                 dest_service,
                 (proto, allow, src),
-                (enforced, pending),
+                (enforced, pending, pending_is_enforced),
                 c,
                 (process_name, process_id, host),
             )| FlowLog {
@@ -167,8 +173,12 @@ fn flow_log() -> impl Strategy<Value = FlowLog> {
                 proto,
                 action: if allow { Action::Allow } else { Action::Deny },
                 reporter: if src { Reporter::Src } else { Reporter::Dst },
+                pending_policies: if pending_is_enforced {
+                    enforced.clone()
+                } else {
+                    pending
+                },
                 enforced_policies: enforced,
-                pending_policies: pending,
                 bytes_in: c[0],
                 bytes_out: c[1],
                 packets_in: c[2],
