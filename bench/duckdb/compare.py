@@ -66,7 +66,7 @@ def policies(rule_level):
         "  WHERE end_time >= {from} AND end_time < {to}"
         f") GROUP BY {groups}",
         f"SELECT {key}, sum(num_flows) AS pending, {per_action} FROM ("
-        "  SELECT unnest(policies_pending) AS hit, num_flows FROM flows "
+        "  SELECT unnest(coalesce(policies_pending, policies_enforced)) AS hit, num_flows FROM flows "
         "  WHERE end_time >= {from} AND end_time < {to}"
         f") GROUP BY {groups}",
     ]
