@@ -237,16 +237,11 @@ async fn selector_filters() {
 #[tokio::test]
 async fn selector_udf_works_in_sql() {
     let (_dir, store) = stores().await.remove(1);
-    let batches = store
-        .sql("SELECT count(*) AS n FROM flows WHERE selector_matches(dest_labels, 'app == \"db\"')")
-        .await
-        .unwrap();
-    let n = batches[0]
-        .column(0)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
+    let n = sql_count(
+        &store,
+        "SELECT count(*) AS n FROM flows WHERE selector_matches(dest_labels, 'app == \"db\"')",
+    )
+    .await;
     assert_eq!(n, 6);
     // Read-only.
     for statement in [
@@ -262,18 +257,20 @@ async fn selector_udf_works_in_sql() {
 async fn sql_reads_each_pending_trace_whole() {
     // flows[5]'s pending trace is its enforced one, which the store keeps once.
     for (_dir, store) in stores().await {
-        let batches = store
-            .sql("SELECT count(*) FROM flows WHERE policies_pending IS NULL")
-            .await
-            .unwrap();
-        let nulls = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .unwrap()
-            .value(0);
-        assert_eq!(nulls, 0);
+        let sql = "SELECT count(*) FROM flows WHERE policies_pending IS NULL";
+        assert_eq!(sql_count(&store, sql).await, 0);
     }
+}
+
+/// The count a `SELECT count(*) …` returns.
+async fn sql_count(store: &EmbeddedStore, sql: &str) -> i64 {
+    let batches = store.sql(sql).await.unwrap();
+    batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0)
 }
 
 #[tokio::test]
