@@ -203,14 +203,17 @@ impl MappedBlocks {
                     .map(&self.file)?
             };
             let _ = map.advise(memmap2::Advice::Sequential);
-            let len = match memchr::memrchr(b'\n', &map) {
-                Some(last) if window < rest => last + 1,
+            let len = if window == rest {
                 // The file's last bytes: whole lines, or a last line with no newline.
-                _ if window == rest => map.len(),
-                // A line longer than the window: map more of it.
-                _ => {
-                    size *= 2;
-                    continue;
+                map.len()
+            } else {
+                match memchr::memrchr(b'\n', &map) {
+                    Some(last) => last + 1,
+                    // A line longer than the window: map more of it.
+                    None => {
+                        size *= 2;
+                        continue;
+                    }
                 }
             };
             self.at += len as u64;
