@@ -7,7 +7,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::schema::Field;
-use crate::schema::stored_record_schema;
+use crate::schema::record_schema;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, Int32Array, Int64Array, RecordBatch, StringArray,
     UInt64Array,
@@ -34,7 +34,7 @@ struct Columns {
 impl Columns {
     fn new(batch: &RecordBatch) -> Result<Columns> {
         Ok(Columns {
-            columns: conform_to(batch.clone(), &stored_record_schema())?
+            columns: conform_to(batch.clone(), &record_schema())?
                 .columns()
                 .to_vec(),
         })
@@ -224,7 +224,7 @@ impl Columns {
             action,
             reporter,
             enforced_policies: self.hits(F::PoliciesEnforced, row)?,
-            // Stored as null where it is the enforced trace (see `attach_ids`).
+            // Null where it is the enforced trace (see `PendingBuilder`).
             pending_policies: if self.col(F::PoliciesPending).is_null(row) {
                 self.hits(F::PoliciesEnforced, row)?
             } else {

@@ -5,11 +5,11 @@
 //! Calico ≥ 3.32 spelling, protocols their flow-log name. `None` becomes null.
 
 use crate::error::Result;
-use crate::schema::{Field, record_schema};
+use crate::schema::{Field, list_of_strings, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
+    new_null_array,
 };
-use datafusion::arrow::compute::interleave;
 use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -373,9 +373,8 @@ impl Builders {
         columns.push(Arc::new(self.proto.finish()));
         columns.push(Arc::new(self.action.finish()));
         columns.push(Arc::new(self.reporter.finish()));
-        let enforced: ArrayRef = Arc::new(self.enforced.finish());
-        columns.push(enforced.clone());
-        columns.push(self.pending.finish(enforced)?);
+        columns.push(Arc::new(self.enforced.finish()));
+        columns.push(self.pending.finish());
         for mut builder in self.counters {
             columns.push(Arc::new(builder.finish()));
         }
@@ -387,45 +386,41 @@ impl Builders {
     }
 }
 
-/// The pending traces of a batch. Without staged policies a flow log's pending trace is its
-/// enforced one, so only the traces that differ are built; when none does, the batch's
-/// pending column is its enforced column itself (one array for both, which the store
-/// recognises and numbers once).
+/// The pending traces of a batch, null where a row's pending trace is its enforced one (nearly
+/// every row when no policy is staged): Parquet then encodes each such trace once, and readers
+/// take the enforced trace there (`plan::logical`, `decode_flows`). Nothing is built until a
+/// trace differs.
 #[derive(Default)]
 struct PendingBuilder {
-    /// The traces that differ from their row's enforced trace, one list per such row.
+    /// From the first row whose pending trace differs on: one entry per row.
     differing: Option<ListBuilder<StringBuilder>>,
-    /// Per row: `None` when its pending trace is its enforced one, else its list in
-    /// `differing`.
-    rows: Vec<Option<usize>>,
-    differ: usize,
+    /// Rows before that one (all of them while no trace differs).
+    leading_nulls: usize,
 }
 
 impl PendingBuilder {
     fn push(&mut self, enforced: &[&str], pending: &[&str]) {
         // A decoder hands the same slice for both when they are equal: no text compared.
-        if std::ptr::eq(pending, enforced) || pending == enforced {
-            self.rows.push(None);
-            return;
+        let same = std::ptr::eq(pending, enforced) || pending == enforced;
+        match (&mut self.differing, same) {
+            (None, true) => self.leading_nulls += 1,
+            (Some(list), true) => list.append_null(),
+            (differing, false) => {
+                let list = differing.get_or_insert_with(|| {
+                    let mut list = lists(0, HITS.0, HITS.1);
+                    list.append_nulls(self.leading_nulls);
+                    list
+                });
+                push_texts(list, pending);
+            }
         }
-        let differing = self
-            .differing
-            .get_or_insert_with(|| lists(0, HITS.0, HITS.1));
-        push_texts(differing, pending);
-        self.rows.push(Some(self.differ));
-        self.differ += 1;
     }
 
-    fn finish(self, enforced: ArrayRef) -> Result<ArrayRef> {
-        let Some(mut differing) = self.differing else {
-            return Ok(enforced);
-        };
-        let differing = differing.finish();
-        let rows: Vec<(usize, usize)> = (0..)
-            .zip(&self.rows)
-            .map(|(row, own)| own.map_or((0, row), |i| (1, i)))
-            .collect();
-        Ok(interleave(&[enforced.as_ref(), &differing], &rows)?)
+    fn finish(self) -> ArrayRef {
+        match self.differing {
+            Some(mut list) => Arc::new(list.finish()),
+            None => new_null_array(&list_of_strings(), self.leading_nulls),
+        }
     }
 }
 
@@ -491,25 +486,27 @@ mod tests {
     }
 
     #[test]
-    fn pending_traces_equal_to_enforced_share_its_column() {
-        let column = |batch: &RecordBatch, f: Field| batch.column(crate::schema::index(f)).clone();
+    fn pending_traces_are_null_where_equal_to_the_enforced_ones() {
+        let pending = |batch: &RecordBatch| {
+            let list = batch.column(crate::schema::index(Field::PoliciesPending));
+            (0..list.len())
+                .map(|row| list.is_valid(row))
+                .collect::<Vec<_>>()
+        };
         let same = encode_flows(&logs(5, &[]), 0).unwrap();
-        assert!(Arc::ptr_eq(
-            &column(&same, Field::PoliciesEnforced),
-            &column(&same, Field::PoliciesPending)
-        ));
-        let mixed_logs = logs(5, &[1, 4]);
-        let mixed = encode_flows(&mixed_logs, 0).unwrap();
-        assert!(!Arc::ptr_eq(
-            &column(&mixed, Field::PoliciesEnforced),
-            &column(&mixed, Field::PoliciesPending)
-        ));
-        let decoded: Vec<FlowLog> = crate::decode_flows(&mixed)
-            .unwrap()
-            .into_iter()
-            .map(|(_, log)| log)
-            .collect();
-        assert_eq!(decoded, mixed_logs);
+        assert_eq!(pending(&same), [false; 5]);
+        for differ in [&[1, 4][..], &[0], &[4], &[0, 1, 2, 3, 4]] {
+            let mixed_logs = logs(5, differ);
+            let mixed = encode_flows(&mixed_logs, 0).unwrap();
+            let expected: Vec<bool> = (0..5).map(|i| differ.contains(&i)).collect();
+            assert_eq!(pending(&mixed), expected, "differing rows {differ:?}");
+            let decoded: Vec<FlowLog> = crate::decode_flows(&mixed)
+                .unwrap()
+                .into_iter()
+                .map(|(_, log)| log)
+                .collect();
+            assert_eq!(decoded, mixed_logs);
+        }
     }
 
     #[test]

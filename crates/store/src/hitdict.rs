@@ -9,14 +9,10 @@
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::sync_dir;
-use crate::schema::{
-    ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index, list_of_ids, list_of_strings,
-};
+use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index, list_of_ids};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, ListBuilder, RecordBatch, StringArray, UInt32Builder,
-    new_null_array,
+    Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, UInt32Builder, new_null_array,
 };
-use datafusion::arrow::buffer::NullBuffer;
 use flowlens_model::PolicyHit;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -144,43 +140,24 @@ impl HitDictionary {
         self.hits.get(id as usize).and_then(Option::as_ref)
     }
 
-    /// Adds the id columns to a record batch, recording (durably) any new hits first. Where a
-    /// row's pending trace is its enforced one, its pending hits and their ids are stored as
-    /// null (nearly every row when no policy is staged): Parquet then encodes each such trace
-    /// once. Filters, SQL and decoded rows read the enforced trace there (`plan::logical`,
-    /// `decode_flows`).
+    /// Adds the id columns to a record batch, recording (durably) any new hits first. A row's
+    /// pending ids are null where its pending trace is (null, meaning the enforced trace: see
+    /// `PendingBuilder`), so each such trace is numbered and stored once.
     pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut new_keys: Vec<String> = Vec::new();
         let enforced = hit_list(batch, Field::PoliciesEnforced)?;
         let enforced_ids = self.number(enforced, |_| false, &mut new_keys);
-        let stored_pending = batch.column(index(Field::PoliciesPending));
-        // A batch whose pending traces are all its enforced ones holds one array for both (see
-        // `FlowBatchBuilder`); otherwise each row is compared.
-        let (pending, pending_ids) =
-            if Arc::ptr_eq(batch.column(index(Field::PoliciesEnforced)), stored_pending) {
-                let rows = batch.num_rows();
-                (
-                    new_null_array(&list_of_strings(), rows),
-                    new_null_array(&list_of_ids(), rows),
-                )
-            } else {
-                let pending = hit_list(batch, Field::PoliciesPending)?;
-                let rows = pending.0.len() - 1;
-                let own: NullBuffer = (0..rows)
-                    .map(|row| !same_trace(enforced, pending, row))
-                    .collect();
-                let ids = self.number(pending, |row| own.is_null(row), &mut new_keys);
-                let (field, offsets, texts, _) =
-                    stored_pending.as_list::<i32>().clone().into_parts();
-                let pending: ArrayRef =
-                    Arc::new(ListArray::try_new(field, offsets, texts, Some(own))?);
-                (pending, ids)
-            };
+        let pending = batch.column(index(Field::PoliciesPending));
+        let pending_ids = if pending.logical_null_count() == pending.len() {
+            new_null_array(&list_of_ids(), pending.len())
+        } else {
+            let list = hit_list(batch, Field::PoliciesPending)?;
+            self.number(list, |row| pending.is_null(row), &mut new_keys)
+        };
         if !new_keys.is_empty() {
             self.persist(&new_keys)?;
         }
         let mut columns = batch.columns().to_vec();
-        columns[index(Field::PoliciesPending)] = pending;
         columns.extend([enforced_ids, pending_ids]);
         debug_assert_eq!(flow_schema().field(columns.len() - 1).name(), PENDING_IDS);
         debug_assert_eq!(flow_schema().field(columns.len() - 2).name(), ENFORCED_IDS);
@@ -281,15 +258,6 @@ fn hit_list(batch: &RecordBatch, field: Field) -> Result<HitList<'_>> {
     Ok((list.value_offsets(), texts))
 }
 
-/// Whether row `row` holds the same hits in `a` and `b`.
-fn same_trace(a: HitList<'_>, b: HitList<'_>, row: usize) -> bool {
-    let (a_range, b_range) = (a.0[row]..a.0[row + 1], b.0[row]..b.0[row + 1]);
-    a_range.len() == b_range.len()
-        && a_range
-            .zip(b_range)
-            .all(|(i, j)| a.1.value(i as usize) == b.1.value(j as usize))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,7 +326,7 @@ mod tests {
     fn pending_hits_and_ids_are_null_where_the_pending_trace_is_the_enforced_one() {
         let dir = tempfile::tempdir().unwrap();
         let mut dict = HitDictionary::open(dir.path()).unwrap();
-        // One array for both traces.
+        // No pending trace differs.
         let shared = dict
             .attach_ids(&batch_with_pending(&[1, 2, 1], true))
             .unwrap();
@@ -366,7 +334,7 @@ mod tests {
         assert_eq!(pending.null_count(), 3);
         assert_eq!(shared.column(index(Field::PoliciesPending)).null_count(), 3);
         assert_eq!(ids(&shared), [0, 1, 0]);
-        // Rows compared one by one: only the second row's pending trace differs.
+        // Only the second row's pending trace differs.
         let mut logs = [1, 2, 3].map(|rule| {
             let mut f = sample_flow(1, 100);
             f.enforced_policies = vec![hit(rule)];

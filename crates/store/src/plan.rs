@@ -16,7 +16,7 @@ pub(crate) fn column(field: Field) -> Expr {
 }
 
 /// A column's values as the flow logs had them. Stored pending traces are null where they
-/// are the enforced ones (see `HitDictionary::attach_ids`), and read as those here; only
+/// are the enforced ones (see `PendingBuilder` in `encode.rs`), and read as those here; only
 /// expressions that use the values pay for that.
 pub(crate) fn logical(field: Field) -> Expr {
     match field {

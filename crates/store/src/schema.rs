@@ -165,31 +165,22 @@ pub(crate) fn list_of_ids() -> DataType {
     DataType::List(Arc::new(ArrowField::new_list_field(DataType::UInt32, true)))
 }
 
+/// Each field as [`Field`] describes it, except that `policies_pending` is null where a row's
+/// pending trace is its enforced one (see `PendingBuilder` in `encode.rs`).
 static RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(
         Field::ALL
             .iter()
-            .map(|f| ArrowField::new(f.name(), f.data_type(), f.is_nullable()))
+            .map(|&f| {
+                let nullable = f.is_nullable() || f == Field::PoliciesPending;
+                ArrowField::new(f.name(), f.data_type(), nullable)
+            })
             .collect::<Vec<_>>(),
     ))
 });
 
-/// [`RECORD_SCHEMA`] as stored: pending traces are null where they are the enforced ones (see
-/// `HitDictionary::attach_ids`).
-static STORED_RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let fields: Vec<ArrowField> = RECORD_SCHEMA
-        .fields()
-        .iter()
-        .map(|f| {
-            let pending = f.name() == Field::PoliciesPending.name();
-            f.as_ref().clone().with_nullable(f.is_nullable() || pending)
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-});
-
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields: Vec<ArrowField> = STORED_RECORD_SCHEMA
+    let mut fields: Vec<ArrowField> = RECORD_SCHEMA
         .fields()
         .iter()
         .map(|f| f.as_ref().clone())
@@ -205,13 +196,8 @@ pub fn record_schema() -> SchemaRef {
     RECORD_SCHEMA.clone()
 }
 
-/// The record columns of stored batches, `policies_pending` nullable.
-pub(crate) fn stored_record_schema() -> SchemaRef {
-    STORED_RECORD_SCHEMA.clone()
-}
-
 /// The schema of stored batches and Parquet files: [`record_schema`] plus the hit-id
-/// columns ([`ENFORCED_IDS`], [`PENDING_IDS`]), with `policies_pending` nullable.
+/// columns ([`ENFORCED_IDS`], [`PENDING_IDS`]).
 pub fn flow_schema() -> SchemaRef {
     SCHEMA.clone()
 }
