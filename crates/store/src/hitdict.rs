@@ -140,9 +140,9 @@ impl HitDictionary {
         self.hits.get(id as usize).and_then(Option::as_ref)
     }
 
-    /// Adds the id columns to a record batch, recording (durably) any new hits first. A row's
-    /// pending ids are null where its pending trace is (null, meaning the enforced trace: see
-    /// `PendingBuilder`), so each such trace is numbered and stored once.
+    /// Adds the id columns to a record batch, recording (durably) any new hits first. Where a
+    /// row's pending trace is null (it is the enforced one: see `PendingBuilder`), so are its
+    /// pending ids, and the trace is numbered and stored once.
     pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut new_keys: Vec<String> = Vec::new();
         let enforced = hit_list(batch, Field::PoliciesEnforced)?;
