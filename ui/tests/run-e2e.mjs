@@ -25,7 +25,13 @@ process.on("SIGINT", () => stopAll().then(() => process.exit(130)));
 process.on("SIGTERM", () => stopAll().then(() => process.exit(143)));
 try {
   code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=120000", ...files], {
+    const reporters = [
+      "--test-reporter=spec",
+      "--test-reporter-destination=stdout",
+      `--test-reporter=${path.join(UI_DIR, "tests", "slowest-reporter.mjs")}`,
+      "--test-reporter-destination=stdout",
+    ];
+    const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=120000", ...reporters, ...files], {
       stdio: "inherit",
       cwd: UI_DIR,
       env: { ...process.env, FLOWLENS_E2E_URL: demo.url },

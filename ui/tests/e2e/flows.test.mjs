@@ -2,7 +2,7 @@
 // policy links from the Policy Board, live mode and export.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ensureStep, getJson, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
+import { ensureStep, eventually, flowsLoaded, getJson, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -37,8 +37,10 @@ test("filtering to action=deny lists the rogue pod's flows", async () => {
     },
     { what: "only denied rows" },
   );
-  const sources = await page.locator('[data-testid="flows-table"] td[data-col="source"]').allInnerTexts();
-  assert.ok(sources.some((s) => s.includes("rogue")), sources.slice(0, 5).join(" | "));
+  await eventually(async () => {
+    const sources = await page.locator('[data-testid="flows-table"] td[data-col="source"]').allInnerTexts();
+    assert.ok(sources.some((s) => s.includes("rogue")), sources.slice(0, 5).join(" | "));
+  });
   await screenshot(page, "flows-deny");
   assert.deepEqual(page.errors, []);
 });
@@ -68,16 +70,18 @@ test("filter for and filter out a cell value; expand a row to see every field", 
   await waitFor(async () => (await page.evaluate(() => decodeURIComponent(location.hash))).includes(`action=${action}`), {
     what: "filter for in route",
   });
-  assert.equal(await page.locator('[data-testid="filter-chip"]').count(), 2);
+  await eventually(async () => assert.equal(await page.locator('[data-testid="filter-chip"]').count(), 2));
+  await flowsLoaded(page, (q) => q.getAll("filter").includes(`action=${action}`));
 
   // Expand the first row.
   await rows(page).first().locator("button.expand-btn").click();
   const detail = page.locator('[data-testid="flow-detail"]').first();
-  await detail.waitFor();
-  const text = await detail.innerText();
-  for (const field of ["source_name_aggr", "dest_name_aggr", "policies.enforced_policies", "source_labels.labels", "bytes_out", "num_flows", "reporter"]) {
-    assert.ok(text.includes(field), `expanded row lacks ${field}`);
-  }
+  await eventually(async () => {
+    const text = await detail.innerText();
+    for (const field of ["source_name_aggr", "dest_name_aggr", "policies.enforced_policies", "source_labels.labels", "bytes_out", "num_flows", "reporter"]) {
+      assert.ok(text.includes(field), `expanded row lacks ${field}`);
+    }
+  });
   await screenshot(page, "flows");
   assert.deepEqual(page.errors, []);
 });
@@ -92,16 +96,20 @@ test("honours every API parameter in the route, as the Policy Board links", asyn
   const q = new URLSearchParams({ since: "1h", policy, policy_action: "deny", policy_rule: String(k.rule) });
   q.append("source_selector", 'app == "rogue"');
   const page = await openPage(browser, demo.url, `#/flows?${q}`);
+  const ofThePolicy = (sent) => sent.get("policy") === policy && sent.get("policy_rule") === String(k.rule);
+  await flowsLoaded(page, ofThePolicy);
   await waitFor(async () => (await rows(page).count()) > 0, { what: "flows of the policy" });
-  const chips = await page.locator('[data-testid="filter-chip"]').allInnerTexts();
-  assert.ok(chips.some((c) => c.includes(`policy ${policy}`)), chips.join());
-  assert.ok(chips.some((c) => c.includes("rogue")), chips.join());
+  await eventually(async () => {
+    const chips = await page.locator('[data-testid="filter-chip"]').allInnerTexts();
+    assert.ok(chips.some((c) => c.includes(`policy ${policy}`)), chips.join());
+    assert.ok(chips.some((c) => c.includes("rogue")), chips.join());
+  });
   const actions = await page.locator('[data-testid="flows-table"] td[data-col="action"]').allInnerTexts();
   assert.ok(actions.every((a) => a.trim() === "deny"));
   // The count is the API's total for the same query (read before and after: flows keep coming).
   const before = (await getJson(demo.url, `api/flows?${q}&limit=1`)).total;
   await page.reload();
-  await waitFor(async () => (await rows(page).count()) > 0, { what: "flows after reload" });
+  await flowsLoaded(page, ofThePolicy);
   const shown = Number((await page.locator('[data-testid="flow-count"]').innerText()).replace(/[^0-9]/g, ""));
   const afterTotal = (await getJson(demo.url, `api/flows?${q}&limit=1`)).total;
   assert.ok(shown >= before && shown <= afterTotal, `shown ${shown}, API ${before}..${afterTotal}`);
@@ -155,7 +163,8 @@ test("a custom time range is sent as from/to and narrows the table", async () =>
   const f = Number(/from=(\d+)/.exec(hash)[1]);
   const t = Number(/to=(\d+)/.exec(hash)[1]);
   assert.ok(t > f && f <= max && t > max - 600, `${f}..${t} vs data max ${max}`);
-  await waitFor(async () => (await rows(page).count()) > 0, { what: "flows in the custom range" });
+  await flowsLoaded(page, (sent) => sent.get("from") === String(f) && sent.get("to") === String(t));
+  assert.ok((await rows(page).count()) > 0, "flows in the custom range");
   // The table counts what the API counts for that range, and less than the last hour.
   const shown = Number((await page.locator('[data-testid="flow-count"]').innerText()).replace(/[^0-9]/g, ""));
   const inRange = (await getJson(demo.url, `api/flows?from=${f}&to=${t}&limit=1`)).total;

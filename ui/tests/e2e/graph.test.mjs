@@ -2,7 +2,7 @@
 // pod, and clicking one shows the denying policy and rule with its trace.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ensureStep, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
+import { ensureStep, eventually, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -31,7 +31,9 @@ test("the default route is the Service Graph and the navigation reaches every vi
   for (const view of ["visualizer", "flows", "policies", "graph"]) {
     await page.click(`nav a[data-view="${view}"]`);
     await waitFor(async () => (await page.evaluate(() => location.hash)).startsWith(`#/${view}`), { what: view });
-    assert.equal(await page.locator(`nav a[data-view="${view}"].active`).count(), 1);
+    // The route changes before the render that marks the link: wait for the mark itself.
+    await eventually(async () => assert.equal(await page.locator(`nav a[data-view="${view}"].active`).count(), 1));
+    assert.equal(await page.locator("nav a.active").count(), 1, "one view is marked");
   }
   assert.deepEqual(page.errors, []);
 });
@@ -100,13 +102,12 @@ test("rogue traffic shows as red edges, and an edge explains the denying policy"
   assert.match(await panel.locator('[data-testid="edge-trace"]').first().innerText(), /DENY|deny/i);
   // The flows table under the graph lists the edge's flow logs (both reporters' records), with
   // the destination's denials among them.
-  await waitFor(async () => (await page.locator('[data-testid="graph-flows"] tbody tr[data-row-key]').count()) > 0, {
-    what: "edge flows",
+  await eventually(async () => {
+    const actions = await page.locator('[data-testid="graph-flows"] td[data-col="action"]').allInnerTexts();
+    assert.ok(actions.some((a) => a.trim() === "deny"), `actions: ${actions}`);
+    const sources = await page.locator('[data-testid="graph-flows"] td[data-col="source"]').allInnerTexts();
+    assert.ok(sources.length > 0 && sources.every((s) => s.includes("rogue")), `sources: ${sources}`);
   });
-  const actions = await page.locator('[data-testid="graph-flows"] td[data-col="action"]').allInnerTexts();
-  assert.ok(actions.some((a) => a.trim() === "deny"), `actions: ${actions}`);
-  const sources = await page.locator('[data-testid="graph-flows"] td[data-col="source"]').allInnerTexts();
-  assert.ok(sources.every((s) => s.includes("rogue")), `sources: ${sources}`);
   // The whole graph with the selection highlighted, for the record.
   await page.getByRole("button", { name: "Fit", exact: true }).click();
   await page.waitForTimeout(500);
@@ -130,11 +131,12 @@ test("a node lists its inbound and outbound edges; positions stay across refresh
   const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
   await page.mouse.click(box.x + pos.x, box.y + pos.y);
   const panel = page.locator('[data-testid="node-panel"]');
-  await panel.waitFor();
-  const text = await panel.innerText();
-  assert.match(text, /inbound \(\d+\)/i);
-  assert.match(text, /outbound \(\d+\)/i);
-  assert.ok((await panel.locator('[data-testid="edge-list-item"]').count()) >= 2);
+  await eventually(async () => {
+    const text = await panel.innerText();
+    assert.match(text, /inbound \(\d+\)/i);
+    assert.match(text, /outbound \(\d+\)/i);
+    assert.ok((await panel.locator('[data-testid="edge-list-item"]').count()) >= 2);
+  });
 
   // Force a refresh (the view polls; a time range change re-queries) and compare positions.
   await page.evaluate(() => {

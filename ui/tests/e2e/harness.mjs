@@ -150,6 +150,43 @@ export async function waitFor(fn, { timeoutMs = 20_000, intervalMs = 250, what =
   }
 }
 
+/**
+ * Retries `check` (an async function that asserts) until it passes; on timeout throws the last
+ * assertion error, so the failure says what was expected and what was seen. Use it for anything
+ * the page shows after a render, a fetch or a stream: a test asserts only on a state it waited for.
+ */
+export async function eventually(check, { timeoutMs = 20_000, intervalMs = 200 } = {}) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Waits until the Flows table shows the answer to the query the page asked for last: its results
+ * card names the query it loaded (`data-loaded-query`) and is not busy. `matches` is tested
+ * against that query string (URLSearchParams).
+ */
+export async function flowsLoaded(page, matches = () => true, { timeoutMs = 20_000 } = {}) {
+  return waitFor(
+    async () => {
+      const state = await page
+        .locator('[data-testid="flow-results"]')
+        .first()
+        .evaluate((el) => ({ busy: el.getAttribute("aria-busy"), query: el.dataset.loadedQuery }));
+      if (state.busy !== "false" || state.query === undefined) return null;
+      const q = new URLSearchParams(state.query);
+      return matches(q) ? q : null;
+    },
+    { timeoutMs, what: "the Flows table to show the current query's answer" },
+  );
+}
+
 export async function getJson(url, pathAndQuery) {
   const res = await fetch(new URL(pathAndQuery, url));
   if (!res.ok) throw new Error(`${pathAndQuery}: ${res.status} ${await res.text()}`);

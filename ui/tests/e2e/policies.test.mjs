@@ -7,7 +7,7 @@
 // after `npx vite build` and `cargo build -p flowlens`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, sharedDemo, ensureStep, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
+import { startDemo, sharedDemo, ensureStep, eventually, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
 
 // This file edits policies, so it runs its own fme demo rather than the shared storefront one.
 let ctx; // { base, page, browser, demo }
@@ -99,17 +99,19 @@ test("the board shows tiers in order and denied traffic on the default deny", as
   const card = page.locator(`[data-policy-id="${deny.id}"]`);
   await card.waitFor();
   const denied = card.locator('[data-metric="Denied"] .v');
-  const deniedShown = Number((await denied.textContent()).replace(/[^\d]/g, ""));
-  assert.ok(deniedShown > 0, "the card shows denied connections");
-  assert.match(await card.getAttribute("class"), /has-deny/);
-  assert.match(await card.textContent(), /Kubernetes/i, "kind badge");
+  await eventually(async () => {
+    const deniedShown = Number((await denied.textContent()).replace(/[^\d]/g, ""));
+    assert.ok(deniedShown > 0, "the card shows denied connections");
+    assert.match(await card.getAttribute("class"), /has-deny/);
+    assert.match(await card.textContent(), /Kubernetes/i, "kind badge");
+  });
   await shot("policies-board");
 
   // Hiding metrics hides them.
   await toggle.click();
-  assert.equal(await page.getByTestId("card-metrics").count(), 0);
+  await eventually(async () => assert.equal(await page.getByTestId("card-metrics").count(), 0));
   await toggle.click();
-  assert.ok((await page.getByTestId("card-metrics").count()) > 0);
+  await eventually(async () => assert.ok((await page.getByTestId("card-metrics").count()) > 0));
 
   // One click from the denied figure opens the Flows view on exactly those flows.
   const link = card.locator('a[data-metric="Denied"]');
@@ -143,12 +145,14 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   const egress = page.getByTestId("rules-egress");
   const rows = egress.getByTestId("rule-row");
   await rows.first().waitFor();
-  assert.equal(await rows.count(), 2);
+  await eventually(async () => assert.equal(await rows.count(), 2));
   const rule0 = await rows.nth(0).locator(".text").textContent();
   assert.match(rule0, /7070/);
   assert.doesNotMatch(rule0, /42000/, "the engine → core rule lacks the port pool");
-  const allowed0 = Number((await rows.nth(0).locator(".pl-metric.allow .v").textContent()).replace(/[^\d]/g, ""));
-  assert.ok(allowed0 > 0, "registration on 7070 is allowed by egress rule 0");
+  await eventually(async () => {
+    const allowed0 = Number((await rows.nth(0).locator(".pl-metric.allow .v").textContent()).replace(/[^\d]/g, ""));
+    assert.ok(allowed0 > 0, "registration on 7070 is allowed by egress rule 0");
+  });
 
   // What no rule matched goes past the end of the application tier.
   const eot = page.getByTestId("end-of-tier");
@@ -316,7 +320,7 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   await page.getByTestId("policy-detail").waitFor();
   const id = `snp:fme/${NAME}`;
   assert.match(decodeURIComponent(page.url()), new RegExp(`id=${id}`));
-  assert.match(await page.locator(".pl-policy-name").textContent(), /Staged/);
+  await eventually(async () => assert.match(await page.locator(".pl-policy-name").textContent(), /Staged/));
   const card = await until("pending denials on the staged policy", async () => {
     const board = await api("/api/policies?since=15m");
     const p = boardPolicy(board, (x) => x.id === id);
@@ -331,7 +335,7 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   await page.goto(`${base}/#/policies?since=15m`);
   const staged = page.locator(`[data-policy-id="${id}"]`);
   await staged.waitFor();
-  assert.match(await staged.textContent(), /Staged/);
+  await eventually(async () => assert.match(await staged.textContent(), /Staged/));
   await page.waitForFunction(
     (pid) => Number(document.querySelector(`[data-policy-id="${pid}"] [data-metric="Would deny"] .v`)?.textContent?.replace(/\D/g, "") || 0) > 0,
     id,
@@ -383,14 +387,14 @@ test("storefront, as in the lab: the rogue pod's denials show on trusted, at the
     assert.ok(tiers.indexOf("tier-security") >= 0, tiers.join());
     assert.ok(tiers.indexOf("tier-security") < tiers.indexOf("tier-platform"), tiers.join());
     assert.ok(tiers.indexOf("tier-platform") < tiers.indexOf("tier-default"), tiers.join());
-    assert.match(await card.getAttribute("class"), /has-deny/);
+    await eventually(async () => assert.match(await card.getAttribute("class"), /has-deny/));
     await screenshot(page, "policies-board-storefront");
 
     await card.locator(".pl-card-name").click();
     await page.getByTestId("policy-detail").waitFor();
     const ingress = page.getByTestId("rules-ingress").getByTestId("rule-row");
     await ingress.first().waitFor();
-    assert.equal(await ingress.count(), 3);
+    await eventually(async () => assert.equal(await ingress.count(), 3));
     const rows = page.locator('[data-testid="end-of-tier-traffic"] tbody tr');
     await rows.first().waitFor();
     for (const r of await rows.all()) {

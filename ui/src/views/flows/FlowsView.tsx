@@ -12,6 +12,7 @@ import {
   formatShortTime,
   formatTime,
   getExtra,
+  queryToParams,
   setExtra,
   streamFlows,
   type Flow,
@@ -124,6 +125,9 @@ export function FlowResults({
   const [fresh, setFresh] = useState<Set<number>>(new Set());
   const [liveState, setLiveState] = useState<"open" | "error">();
   const [reloadTick, setReloadTick] = useState(0);
+  // The query string of the page on screen, so tests (and anyone inspecting the page) can tell
+  // which question the rows answer.
+  const [loadedQuery, setLoadedQuery] = useState<string>();
   const key = JSON.stringify([query, page]);
   const liveIds = useRef(0);
 
@@ -139,6 +143,7 @@ export function FlowResults({
         setError(undefined);
         setLoading(false);
         setFresh(new Set());
+        setLoadedQuery(queryToParams(query, { omitExtra: true }).toString());
       },
       (e: Error) => {
         if (ctl.signal.aborted) return;
@@ -194,7 +199,7 @@ export function FlowResults({
   const rows = extraFlows ?? flows;
   const columns = useMemo(() => flowColumns(onFilter, compact), [onFilter, compact]);
   return (
-    <div className="card results" data-testid="flow-results">
+    <div className="card results" data-testid="flow-results" aria-busy={loading} data-loaded-query={loadedQuery}>
       {loading && <div className="loading-bar" />}
       <div className="results-head">
         {title}

@@ -359,6 +359,8 @@ function Rings({
               fill={flowColour(rb.flow)}
               stroke={flowColour(rb.flow)}
               data-status={rb.flow.status}
+              data-source-namespace={rb.flow.source_namespace}
+              data-dest-namespace={rb.flow.dest_namespace}
               data-testid="viz-ribbon"
               onMouseMove={(e) => move(e, flowTitle(rb.flow), `${rb.flow.proto}/${rb.flow.port ?? "-"} · ${vol(rb.flow.value)} · ${rb.flow.status}`, new Set([rb.id]))}
               onMouseLeave={() => setHover(undefined)}
