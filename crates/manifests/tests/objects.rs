@@ -106,11 +106,11 @@ fn errors_in_an_object_name_the_field() {
     );
 
     // Not an object at all.
-    let parsed = parse_object(&json!([1, 2]), "x", &LoadOptions::default());
+    let parsed = parse_object(json!([1, 2]), "x", &LoadOptions::default());
     assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
     // Kinds Flowlens does not model are counted, not errors.
     let parsed = parse_object(
-        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
         "x",
         &LoadOptions::default(),
     );
