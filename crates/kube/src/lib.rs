@@ -55,6 +55,50 @@ pub use write::{
     PolicyWriter, WriteError,
 };
 
+/// For fuzzing: reads arbitrary bytes as a watched object of every kind (as JSON) and
+/// applies it to an index, created then deleted. It must never panic.
+#[doc(hidden)]
+pub fn fuzz_convert(bytes: &[u8]) {
+    use convert::{
+        ConvertContext, convert_endpoint_slice, convert_node, convert_pod, convert_typed,
+        convert_value,
+    };
+    use index::{ClusterIndex, IndexEvent};
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    let mut index = ClusterIndex::new();
+    for calico in [CalicoApi::V3, CalicoApi::CrdV1] {
+        let ctx = ConvertContext {
+            calico,
+            opts: flowlens_manifests::LoadOptions::default(),
+        };
+        for kind in Kind::ALL {
+            let converted = match kind {
+                Kind::Pod => serde_json::from_value(value.clone())
+                    .ok()
+                    .map(|p| convert_pod(p, &ctx)),
+                Kind::EndpointSlice => serde_json::from_value(value.clone())
+                    .ok()
+                    .map(|s| convert_endpoint_slice(&s)),
+                Kind::Node => serde_json::from_value(value.clone())
+                    .ok()
+                    .map(|n| convert_node(&n)),
+                Kind::Namespace => {
+                    serde_json::from_value::<k8s_openapi::api::core::v1::Namespace>(value.clone())
+                        .ok()
+                        .map(|o| convert_typed(kind, &o, &ctx))
+                }
+                _ => Some(convert_value(kind, value.clone(), &ctx)),
+            };
+            if let Some(c) = converted {
+                index.apply(IndexEvent::Applied(c.clone()), 1_000);
+                index.apply(IndexEvent::Deleted(c), 2_000);
+            }
+        }
+    }
+}
+
 /// A cluster Flowlens talks to: a client and which cluster it reaches.
 #[derive(Clone)]
 pub struct Cluster {

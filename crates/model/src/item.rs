@@ -11,6 +11,7 @@ use crate::{
     Service, ServiceAccount, Tier,
 };
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 
 /// One object of an inventory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,15 +123,9 @@ pub struct ItemChange {
     pub after: Option<InventoryItem>,
 }
 
-/// Binary search in a vector sorted by `key`; `Ok` is the position of an equal key.
-fn find<T, K: Ord>(items: &[T], key: &K, key_of: impl Fn(&T) -> K) -> Result<usize, usize> {
-    items.binary_search_by(|probe| key_of(probe).cmp(key))
-}
-
-/// Puts `item` at its sorted place in `items`, replacing the one with the same key.
-fn upsert_sorted<T, K: Ord>(items: &mut Vec<T>, item: T, key_of: impl Fn(&T) -> K) -> Option<T> {
-    let key = key_of(&item);
-    match find(items, &key, &key_of) {
+/// Puts `item` at its sorted place in `items` (sorted by `order`), replacing an equal one.
+fn upsert_sorted<T>(items: &mut Vec<T>, item: T, order: impl Fn(&T, &T) -> Ordering) -> Option<T> {
+    match items.binary_search_by(|probe| order(probe, &item)) {
         Ok(i) => Some(std::mem::replace(&mut items[i], item)),
         Err(i) => {
             items.insert(i, item);
@@ -139,8 +134,13 @@ fn upsert_sorted<T, K: Ord>(items: &mut Vec<T>, item: T, key_of: impl Fn(&T) -> 
     }
 }
 
-fn remove_sorted<T, K: Ord>(items: &mut Vec<T>, key: &K, key_of: impl Fn(&T) -> K) -> Option<T> {
-    find(items, key, key_of).ok().map(|i| items.remove(i))
+/// Removes the item `probe` says is equal (`probe` compares an item with the one wanted).
+fn remove_sorted<T>(items: &mut Vec<T>, probe: impl Fn(&T) -> Ordering) -> Option<T> {
+    items.binary_search_by(probe).ok().map(|i| items.remove(i))
+}
+
+fn ns_name<'a>(namespace: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    (namespace, name)
 }
 
 fn endpoint_key(e: &Endpoint) -> (EndpointType, Option<&str>, &str) {
@@ -155,13 +155,15 @@ impl Inventory {
     pub fn upsert_item(&mut self, item: InventoryItem) -> Option<InventoryItem> {
         match item {
             InventoryItem::Namespace(n) => {
-                upsert_sorted(&mut self.namespaces, n, |n| n.name.clone())
+                upsert_sorted(&mut self.namespaces, n, |a, b| a.name.cmp(&b.name))
                     .map(InventoryItem::Namespace)
             }
-            InventoryItem::ServiceAccount(s) => upsert_sorted(&mut self.service_accounts, s, |s| {
-                (s.namespace.clone(), s.name.clone())
-            })
-            .map(InventoryItem::ServiceAccount),
+            InventoryItem::ServiceAccount(s) => {
+                upsert_sorted(&mut self.service_accounts, s, |a, b| {
+                    ns_name(&a.namespace, &a.name).cmp(&ns_name(&b.namespace, &b.name))
+                })
+                .map(InventoryItem::ServiceAccount)
+            }
             InventoryItem::Endpoint(e) => {
                 let key = (e.endpoint_type, e.namespace.clone(), e.name.clone());
                 let at = self.endpoints.binary_search_by(|p| {
@@ -178,12 +180,13 @@ impl Inventory {
                     }
                 }
             }
-            InventoryItem::Service(s) => upsert_sorted(&mut self.services, s, |s| {
-                (s.namespace.clone(), s.name.clone())
+            InventoryItem::Service(s) => upsert_sorted(&mut self.services, s, |a, b| {
+                ns_name(&a.namespace, &a.name).cmp(&ns_name(&b.namespace, &b.name))
             })
             .map(InventoryItem::Service),
-            InventoryItem::NetworkSet(n) => upsert_sorted(&mut self.network_sets, n, |n| {
-                (n.namespace.clone(), n.name.clone())
+            InventoryItem::NetworkSet(n) => upsert_sorted(&mut self.network_sets, n, |a, b| {
+                (a.namespace.as_deref(), a.name.as_str())
+                    .cmp(&(b.namespace.as_deref(), b.name.as_str()))
             })
             .map(InventoryItem::NetworkSet),
             InventoryItem::Tier(t) => {
@@ -200,14 +203,14 @@ impl Inventory {
             InventoryItem::Policy(p) => {
                 let same =
                     |x: &Policy| x.kind == p.kind && x.namespace == p.namespace && x.name == p.name;
-                let old = match self.policies.iter().position(same) {
-                    Some(i) => Some(std::mem::replace(&mut self.policies[i], p)),
-                    None => {
-                        self.policies.push(p);
-                        None
-                    }
-                };
-                self.sort_in_evaluation_order();
+                // Out, then in at its place: its order or tier may have changed.
+                let old = self
+                    .policies
+                    .iter()
+                    .position(same)
+                    .map(|i| self.policies.remove(i));
+                let at = self.evaluation_position(&p);
+                self.policies.insert(at, p);
                 old.map(InventoryItem::Policy)
             }
         }
@@ -218,15 +221,15 @@ impl Inventory {
     pub fn remove_item(&mut self, key: &InventoryKey) -> Option<InventoryItem> {
         match key {
             InventoryKey::Namespace { name } => {
-                remove_sorted(&mut self.namespaces, name, |n| n.name.clone())
+                remove_sorted(&mut self.namespaces, |n| n.name.cmp(name))
                     .map(InventoryItem::Namespace)
             }
-            InventoryKey::ServiceAccount { namespace, name } => remove_sorted(
-                &mut self.service_accounts,
-                &(namespace.clone(), name.clone()),
-                |s| (s.namespace.clone(), s.name.clone()),
-            )
-            .map(InventoryItem::ServiceAccount),
+            InventoryKey::ServiceAccount { namespace, name } => {
+                remove_sorted(&mut self.service_accounts, |s| {
+                    ns_name(&s.namespace, &s.name).cmp(&ns_name(namespace, name))
+                })
+                .map(InventoryItem::ServiceAccount)
+            }
             InventoryKey::Endpoint {
                 endpoint_type,
                 namespace,
@@ -238,18 +241,17 @@ impl Inventory {
                     .ok()
                     .map(|i| InventoryItem::Endpoint(self.endpoints.remove(i)))
             }
-            InventoryKey::Service { namespace, name } => remove_sorted(
-                &mut self.services,
-                &(namespace.clone(), name.clone()),
-                |s| (s.namespace.clone(), s.name.clone()),
-            )
+            InventoryKey::Service { namespace, name } => remove_sorted(&mut self.services, |s| {
+                ns_name(&s.namespace, &s.name).cmp(&ns_name(namespace, name))
+            })
             .map(InventoryItem::Service),
-            InventoryKey::NetworkSet { namespace, name } => remove_sorted(
-                &mut self.network_sets,
-                &(namespace.clone(), name.clone()),
-                |n| (n.namespace.clone(), n.name.clone()),
-            )
-            .map(InventoryItem::NetworkSet),
+            InventoryKey::NetworkSet { namespace, name } => {
+                remove_sorted(&mut self.network_sets, |n| {
+                    (n.namespace.as_deref(), n.name.as_str())
+                        .cmp(&(namespace.as_deref(), name.as_str()))
+                })
+                .map(InventoryItem::NetworkSet)
+            }
             InventoryKey::Tier { name } => {
                 let i = self.tiers.iter().position(|t| &t.name == name)?;
                 let old = self.tiers.remove(i);
@@ -293,16 +295,20 @@ impl Inventory {
             }
             InventoryKey::Service { namespace, name } => self
                 .services
-                .iter()
-                .find(|s| &s.namespace == namespace && &s.name == name)
-                .cloned()
-                .map(InventoryItem::Service),
+                .binary_search_by(|s| {
+                    (s.namespace.as_str(), s.name.as_str())
+                        .cmp(&(namespace.as_str(), name.as_str()))
+                })
+                .ok()
+                .map(|i| InventoryItem::Service(self.services[i].clone())),
             InventoryKey::NetworkSet { namespace, name } => self
                 .network_sets
-                .iter()
-                .find(|n| &n.namespace == namespace && &n.name == name)
-                .cloned()
-                .map(InventoryItem::NetworkSet),
+                .binary_search_by(|n| {
+                    (n.namespace.as_deref(), n.name.as_str())
+                        .cmp(&(namespace.as_deref(), name.as_str()))
+                })
+                .ok()
+                .map(|i| InventoryItem::NetworkSet(self.network_sets[i].clone())),
             InventoryKey::Tier { name } => self.tier(name).cloned().map(InventoryItem::Tier),
             InventoryKey::Policy {
                 kind,
@@ -390,6 +396,39 @@ mod tests {
         assert!(inv.remove_item(&key).is_some());
         assert!(inv.remove_item(&key).is_none());
         assert_eq!(inv.endpoints.len(), 4);
+    }
+
+    #[test]
+    fn policies_put_in_one_by_one_end_where_sorting_puts_them() {
+        let mut inv = Inventory::new();
+        inv.tiers.push(Tier {
+            name: "security".into(),
+            order: Some(100.0),
+            default_action: TierDefaultAction::Deny,
+        });
+        let mut all = Vec::new();
+        for i in 0..40u32 {
+            let tier = ["default", "security", "nosuch", "kube-admin"][(i % 4) as usize];
+            let mut p = policy(&format!("p{}", (i * 7) % 40), tier, f64::from((i * 13) % 5));
+            if i % 6 == 0 {
+                p.order = None;
+            }
+            if i % 5 == 0 {
+                p.kind = PolicyKind::StagedGlobalNetworkPolicy;
+            }
+            all.push(p);
+        }
+        for p in &all {
+            inv.upsert_item(InventoryItem::Policy(p.clone()));
+        }
+        // Re-ordering one moves it.
+        let mut moved = all[3].clone();
+        moved.order = Some(-1.0);
+        inv.upsert_item(InventoryItem::Policy(moved));
+        let mut sorted = inv.clone();
+        sorted.sort_in_evaluation_order();
+        assert_eq!(inv.policies, sorted.policies);
+        assert_eq!(inv.policies.len(), 40);
     }
 
     #[test]

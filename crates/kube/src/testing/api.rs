@@ -292,12 +292,31 @@ fn list(
     query: &HashMap<String, String>,
 ) -> Response {
     let store = inner.store();
-    let mut items: Vec<Value> = store
+    let start: usize = query
+        .get("continue")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let limit: Option<usize> = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|&l| l > 0);
+    let from = (
+        def.group.clone(),
+        def.plural.clone(),
+        String::new(),
+        String::new(),
+    );
+    let matching = store
         .objects
-        .iter()
-        .filter(|((g, p, ns, _), _)| {
-            g == &def.group && p == &def.plural && namespace.is_none_or(|n| ns == n)
-        })
+        .range(from..)
+        .take_while(|((g, p, _, _), _)| g == &def.group && p == &def.plural)
+        .filter(|((_, _, ns, _), _)| namespace.is_none_or(|n| ns == n));
+    let total = matching.clone().count();
+    let end = limit.map_or(total, |l| start.saturating_add(l).min(total));
+    // Only the page is copied out.
+    let page: Vec<Value> = matching
+        .skip(start)
+        .take(end.saturating_sub(start))
         .map(|(_, o)| {
             let mut o = o.clone();
             // Items of built-in lists carry no apiVersion and kind; custom resources' do.
@@ -310,17 +329,6 @@ fn list(
             o
         })
         .collect();
-    let start: usize = query
-        .get("continue")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let limit: Option<usize> = query
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|&l| l > 0);
-    let total = items.len();
-    let end = limit.map_or(total, |l| (start + l).min(total));
-    let page: Vec<Value> = items.drain(start.min(total)..end).collect();
     let mut metadata = json!({"resourceVersion": store.resource_version.to_string()});
     if end < total {
         metadata["continue"] = json!(end.to_string());
