@@ -13,6 +13,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+step "Helm's template engine for the chart tests (scripts/helm-venv.sh)"
+scripts/helm-venv.sh
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 

@@ -206,6 +206,41 @@ pub(crate) fn parse_file(text: &str, file: &str, json: bool, opts: &LoadOptions)
     parsed
 }
 
+/// One object that is already in memory (a Kubernetes API object from a watch), read
+/// through any serde deserializer. It goes through the same steps as a document of a file;
+/// only positions are unknown.
+pub(crate) fn parse_value<'de, D: serde::Deserializer<'de>>(
+    object: D,
+    name: &str,
+    opts: &LoadOptions,
+) -> Parsed {
+    use serde::Deserialize;
+    let mut parsed = Parsed::default();
+    let mut d = Diag::new(name, 0);
+    match Node::deserialize(object) {
+        Err(e) => d.error_at(None, None, &Path::root(), format!("invalid object: {e}")),
+        Ok(node) => {
+            parsed.documents = 1;
+            let source = SourceRef {
+                file: name.to_owned(),
+                document: 0,
+                line: None,
+            };
+            objects(
+                &mut d,
+                &Field::root(&node),
+                None,
+                &source,
+                opts,
+                &mut parsed,
+            );
+        }
+    }
+    parsed.errors = d.errors;
+    parsed.warnings = d.warnings;
+    parsed
+}
+
 /// One object, or the items of a list. `inherited` is the (kind, apiVersion) a typed list
 /// gives items that do not say.
 fn objects(

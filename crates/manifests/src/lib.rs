@@ -9,8 +9,9 @@
 //! to know only one model.
 //!
 //! Loading happens in two steps: documents are parsed into [`Resource`]s
-//! ([`parse_resources`]), then [`build_inventory`] assembles them. A later live Kubernetes
-//! watch can produce `Resource`s itself and reuse the second step.
+//! ([`parse_resources`]), then [`build_inventory`] assembles them. A live Kubernetes watch
+//! parses each API object with [`parse_object`], the same first step without the text, so
+//! a cluster and a snapshot of it give the same model objects.
 //!
 //! Every problem is reported, not just the first, each with file, document, line, column
 //! and field path:
@@ -143,6 +144,22 @@ pub fn parse_resources(text: &str, file_name: &str, opts: &LoadOptions) -> Parse
         is_json(file_name),
         opts,
     ));
+    out
+}
+
+/// Parses one object that is already in memory, such as a Kubernetes API object received
+/// from a watch, given through any serde `Deserializer` (`&serde_json::Value` is one). It is
+/// read exactly as the same object written in a file would be; `source` names it in errors
+/// and warnings. Positions are unknown, so errors carry the field path only.
+pub fn parse_object<'de, D: serde::Deserializer<'de>>(
+    object: D,
+    source: &str,
+    opts: &LoadOptions,
+) -> ParsedResources {
+    let parsed = documents::parse_value(object, source, opts);
+    let mut out = ParsedResources::default();
+    out.add(parsed);
+    out.report.files = 0;
     out
 }
 

@@ -162,9 +162,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Node>()? {
+        // Keys are read without their span (only their text is kept), which also lets
+        // deserializers whose keys are plain strings (JSON values) feed this tree.
+        while let Some(key) = map.next_key::<Value>()? {
             let value = map.next_value::<Node>()?;
-            entries.push((key_text(&key.value), value));
+            entries.push((key_text(&key), value));
         }
         Ok(Value::Map(entries))
     }

@@ -229,22 +229,42 @@ impl Inventory {
     /// order last, ties by qualified name, then kind), so listings read top to bottom as
     /// Calico evaluates them.
     pub fn sort_in_evaluation_order(&mut self) {
-        let tier_rank: std::collections::HashMap<String, usize> = self
-            .tiers_in_order()
+        let tier_rank = self.tier_ranks();
+        self.tiers
+            .sort_by_key(|t| tier_rank.get(&t.name).copied().unwrap_or(usize::MAX));
+        self.policies
+            .sort_by(|a, b| evaluation_order(&tier_rank, a, b));
+    }
+
+    /// Each tier's place in evaluation order.
+    fn tier_ranks(&self) -> std::collections::HashMap<String, usize> {
+        self.tiers_in_order()
             .iter()
             .enumerate()
             .map(|(i, t)| (t.name.clone(), i))
-            .collect();
-        self.tiers
-            .sort_by_key(|t| tier_rank.get(&t.name).copied().unwrap_or(usize::MAX));
-        let rank = |p: &Policy| tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX);
-        self.policies.sort_by(|a, b| {
-            rank(a).cmp(&rank(b)).then_with(|| {
-                compare_ordered(a.order, &a.qualified_name(), b.order, &b.qualified_name())
-                    .then(a.kind.cmp(&b.kind))
-            })
-        });
+            .collect()
     }
+
+    /// Where `policy` goes in `policies`, which are in evaluation order: the same place
+    /// [`Inventory::sort_in_evaluation_order`] would give it, found without sorting.
+    pub(crate) fn evaluation_position(&self, policy: &Policy) -> usize {
+        let tier_rank = self.tier_ranks();
+        self.policies
+            .partition_point(|p| evaluation_order(&tier_rank, p, policy) == Ordering::Less)
+    }
+}
+
+/// Evaluation order of policies: tier, then order (none last), qualified name, kind.
+fn evaluation_order(
+    tier_rank: &std::collections::HashMap<String, usize>,
+    a: &Policy,
+    b: &Policy,
+) -> Ordering {
+    let rank = |p: &Policy| tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX);
+    rank(a).cmp(&rank(b)).then_with(|| {
+        compare_ordered(a.order, &a.qualified_name(), b.order, &b.qualified_name())
+            .then(a.kind.cmp(&b.kind))
+    })
 }
 
 /// Sorts policies into evaluation order within a tier.

@@ -6,14 +6,22 @@
 //! YAML into these types; the policy engine (`flowlens-policy`) evaluates them. Nothing here
 //! knows about YAML, JSON documents or HTTP; `serde` derives exist only so other layers can
 //! print the inventory.
+//!
+//! A live source keeps an inventory current one [`InventoryItem`] at a time, and keeps the
+//! history a live cluster has: who held an address when ([`IpTimeline`]) and every revision
+//! of every policy ([`PolicyHistory`]). They live here, below the pipeline and the policy
+//! engine, so enrichment and `explain` can read them without knowing where they came from.
 
 mod endpoint;
 mod flow;
+mod history;
 mod hit;
 mod inventory;
+mod item;
 mod policy;
 mod policy_id;
 mod protocol;
+mod timeline;
 
 pub use endpoint::{
     Endpoint, EndpointType, NamedPort, Namespace, NetworkSet, Service, ServiceAccount, ServicePort,
@@ -23,8 +31,13 @@ pub use flow::{
     Action, FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowService, FlowServiceView, FlowTuple,
     RawFlow, Reporter,
 };
+pub use history::{
+    Change, PolicyChange, PolicyHistory, PolicyRevision, Revision, RevisionKind, TierChange,
+    TierRevision,
+};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
+pub use item::{InventoryItem, InventoryKey, ItemChange};
 pub use policy::{
     EntityRule, HttpMatch, HttpPathMatch, IcmpMatch, Policy, PolicyKind, PolicyTypes, PortMatch,
     Rule, RuleAction, ServiceAccountMatch, ServiceMatch, SourceRef, StagedAction, Tier,
@@ -32,6 +45,7 @@ pub use policy::{
 };
 pub use policy_id::{PolicyId, PolicyIdError};
 pub use protocol::{Protocol, ProtocolParseError};
+pub use timeline::{IpOwner, IpTimeline, Tenure, UnixMillis};
 
 /// Labels of any labelled object. Ordered so printing and hashing are deterministic.
 pub type Labels = std::collections::BTreeMap<String, String>;
