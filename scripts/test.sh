@@ -13,6 +13,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+step "tools for the live-source tests (softflowd, ping, iproute2)"
+scripts/source-test-deps.sh
+# As root the network-namespace tests can run, so they must: a missing prerequisite fails
+# them instead of skipping them.
+if [ "$(id -u)" -eq 0 ]; then
+    export FLOWLENS_REQUIRE_NETNS=1
+fi
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
