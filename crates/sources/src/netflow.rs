@@ -179,6 +179,7 @@ impl NetflowDecoder {
         let at = |uptime: u32| export_ms - i64::from(h.sys_up_time.wrapping_sub(uptime));
         for f in &v5.flowsets {
             let icmp = f.protocol_number == 1;
+            let start_ms = at(f.first);
             self.records.push(Record {
                 src: IpAddr::V4(f.src_addr),
                 dst: IpAddr::V4(f.dst_addr),
@@ -192,8 +193,9 @@ impl NetflowDecoder {
                 reverse_octets: 0,
                 reverse_packets: 0,
                 biflow: false,
-                start_ms: at(f.first),
-                end_ms: at(f.last),
+                start_ms,
+                // An end before the start is the exporter's mistake; keep the record.
+                end_ms: at(f.last).max(start_ms),
             });
         }
     }
