@@ -67,7 +67,14 @@ pub struct NetflowDecoder {
     parser: AutoScopedParser,
     streams: HashMap<StreamKey, StreamState>,
     records: Vec<Record>,
+    /// Messages decoded so far: the clock that tells which streams went quiet.
+    messages: u64,
 }
+
+/// Exporter streams tracked at most; beyond this the quietest half is forgotten (as the
+/// parser forgets its least recently used exporters), so spoofed sources cannot grow the
+/// state without bound.
+const MAX_STREAMS: usize = 4096;
 
 impl Default for NetflowDecoder {
     fn default() -> NetflowDecoder {
@@ -92,6 +99,8 @@ struct StreamKey {
 
 #[derive(Clone, Debug, Default)]
 struct StreamState {
+    /// When the stream's last message came, in messages decoded.
+    seen_at: u64,
     /// The last message's sequence number and what it counted (flows, packets or data
     /// records); `None` when the count is unknown.
     last: Option<(u32, Option<u32>)>,
@@ -134,6 +143,7 @@ impl NetflowDecoder {
             parser: AutoScopedParser::new(),
             streams: HashMap::new(),
             records: Vec::new(),
+            messages: 0,
         }
     }
 
@@ -250,7 +260,7 @@ impl NetflowDecoder {
                                 .then(|| v.as_u64())
                                 .flatten()
                         }) {
-                            self.streams.entry(key).or_default().system_init_ms = Some(init);
+                            self.stream(key).system_init_ms = Some(init);
                         }
                     }
                 }
@@ -295,6 +305,20 @@ impl NetflowDecoder {
         }
     }
 
+    /// The stream's state, made room for when it is new.
+    fn stream(&mut self, key: StreamKey) -> &mut StreamState {
+        self.messages += 1;
+        if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&key) {
+            let mut ages: Vec<u64> = self.streams.values().map(|s| s.seen_at).collect();
+            let middle = ages.len() / 2;
+            let cutoff = *ages.select_nth_unstable(middle).1;
+            self.streams.retain(|_, s| s.seen_at > cutoff);
+        }
+        let state = self.streams.entry(key).or_default();
+        state.seen_at = self.messages;
+        state
+    }
+
     /// Compares a message's sequence number with what the stream's last message leads to
     /// expect. `count` is what this message adds to the sequence (`None`: unknown).
     fn check_sequence(
@@ -304,7 +328,7 @@ impl NetflowDecoder {
         count: Option<u32>,
         report: &mut DatagramReport,
     ) {
-        let state = self.streams.entry(key).or_default();
+        let state = self.stream(key);
         if let Some((last_seq, last_count)) = state.last {
             let before = last_count.map(|c| last_seq.wrapping_add(c));
             let including = count.map(|c| last_seq.wrapping_add(c));
@@ -860,6 +884,21 @@ mod tests {
         let r = d.decode(a, &v5_datagram(0, &[flow]), &mut out);
         assert_eq!((r.gaps, r.lost), (0, 0));
         assert_eq!(d.decode(b, &v5_datagram(8, &[flow]), &mut out).gaps, 0);
+    }
+
+    #[test]
+    fn exporter_state_stays_bounded() {
+        let mut d = NetflowDecoder::new();
+        let mut out = Vec::new();
+        let flow = (CLIENT, SERVER, 51_000, 443, 6, 1, 60);
+        for port in 0..(MAX_STREAMS as u16 + 1000) {
+            let exporter = SocketAddr::from(([192, 0, 2, 1], port));
+            d.decode(exporter, &v5_datagram(0, &[flow]), &mut out);
+            assert!(d.streams.len() <= MAX_STREAMS);
+        }
+        // The newest exporters are still known: their next packet is checked.
+        let last = SocketAddr::from(([192, 0, 2, 1], MAX_STREAMS as u16 + 999));
+        assert_eq!(d.decode(last, &v5_datagram(5, &[flow]), &mut out).gaps, 1);
     }
 
     #[test]

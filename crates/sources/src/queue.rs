@@ -78,6 +78,18 @@ pub struct Observation {
     pub policies: Vec<ObservedPolicy>,
     /// The observer's id for this event (Hubble's flow UUID).
     pub event_id: Option<String>,
+    /// The TCP flags of the observed packet: an event is one packet, and only a SYN
+    /// without ACK opens a connection.
+    pub tcp_flags: Option<TcpFlags>,
+}
+
+/// TCP flags of one packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
 }
 
 /// The verdict an observer gave.

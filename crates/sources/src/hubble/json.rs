@@ -200,6 +200,20 @@ struct JsonPorts {
     source_port: Option<Int>,
     #[serde(alias = "destinationPort")]
     destination_port: Option<Int>,
+    flags: Option<JsonTcpFlags>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct JsonTcpFlags {
+    #[serde(rename = "SYN")]
+    syn: bool,
+    #[serde(rename = "ACK")]
+    ack: bool,
+    #[serde(rename = "FIN")]
+    fin: bool,
+    #[serde(rename = "RST")]
+    rst: bool,
 }
 
 #[derive(Default, Deserialize)]
@@ -389,7 +403,13 @@ fn layer4(l4: JsonLayer4) -> Result<pb::Layer4, HubbleError> {
         Some(Protocol::Tcp(pb::Tcp {
             source_port,
             destination_port,
-            flags: None,
+            flags: p.flags.as_ref().map(|f| pb::TcpFlags {
+                syn: f.syn,
+                ack: f.ack,
+                fin: f.fin,
+                rst: f.rst,
+                ..Default::default()
+            }),
         }))
     } else if let Some(p) = &l4.udp {
         let (source_port, destination_port) = ports(p, "UDP")?;
@@ -573,6 +593,7 @@ mod tests {
         );
         assert_eq!(drop.observation.policies[0].revision, 3);
         assert_eq!(drop.observation.direction, Some(ObservedDirection::Ingress));
+        assert!(drop.observation.tcp_flags.unwrap().syn);
         let HubbleEvent::Flow(reply) = &events[1] else {
             panic!("{:?}", events[1]);
         };

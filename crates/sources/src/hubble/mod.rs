@@ -25,7 +25,7 @@ pub use json::{HubbleEvent, JsonpbReport, decode_jsonpb_line, read_jsonpb};
 use crate::proto::flow as pb;
 use crate::queue::{
     Observation, ObservedDirection, ObservedEndpoint, ObservedFlow, ObservedPolicy,
-    ObservedVerdict, PolicyEffect, ServiceRef,
+    ObservedVerdict, PolicyEffect, ServiceRef, TcpFlags,
 };
 use flowlens_model::{Protocol, RawFlow, Reporter, WorkloadRef};
 use std::net::IpAddr;
@@ -138,6 +138,15 @@ pub fn observed_flow(
         destination_service,
         policies: policies(flow),
         event_id: Some(flow.uuid.clone()).filter(|u| !u.is_empty()),
+        tcp_flags: match protocol {
+            pb::layer4::Protocol::Tcp(pb::Tcp { flags: Some(f), .. }) => Some(TcpFlags {
+                syn: f.syn,
+                ack: f.ack,
+                fin: f.fin,
+                rst: f.rst,
+            }),
+            _ => None,
+        },
     };
     Ok(Ok(ObservedFlow { raw, observation }))
 }
@@ -369,6 +378,8 @@ pub(crate) mod tests {
         let o = &observed.observation;
         assert_eq!(o.policy_verdict(), ObservedPolicyVerdict::Denied);
         assert_eq!(o.drop_reason.as_deref(), Some("POLICY_DENIED"));
+        let flags = o.tcp_flags.unwrap();
+        assert!(flags.syn && !flags.ack);
         assert_eq!(o.node.as_deref(), Some("kind-worker"));
         assert_eq!(o.source.labels["org"], "alliance");
         assert_eq!(o.destination.other_labels, ["reserved:remote-node"]);
