@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // The generated `connect(endpoint)` constructor would clash with the `Connect` RPC.
         .build_transport(false)
+        // Hits repeat from flow to flow; the converter caches them by their message.
+        .type_attribute("goldmane.PolicyHit", "#[derive(Eq, Hash)]")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ fuzz_target!(|input: &[u8]| {
     let Ok(flow) = Flow::decode(input) else {
         return;
     };
-    if let Ok(log) = flow_log(&flow) {
+    if let Ok(log) = flow_log(flow) {
         assert!(log.start_time <= log.end_time);
         for hit in log.enforced_policies.iter().chain(&log.pending_policies) {
             assert_eq!(&PolicyHit::parse(&hit.to_string()).unwrap(), hit);

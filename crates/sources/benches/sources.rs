@@ -2,8 +2,10 @@
 //! loopback, the source, its queue, and a consumer that only counts. Run with
 //! `cargo bench -p flowlens-sources --bench sources [-- NAME…]`; names: goldmane, felix,
 //! hubble, ipfix, netflow-v9, netflow-v5, decode-ipfix. Each prints the median, lowest and
-//! highest of five runs. The servers and exporters share the machine's cores with the
-//! source, as they would not in production.
+//! highest of five runs, in records per second of wall time and in records per CPU-second
+//! spent by the source's side (the source and the counting consumer, on a runtime of their
+//! own; the server or exporter runs on other threads). The second figure is what one core
+//! of the source would do alone, whatever else the machine is busy with.
 
 use flowlens_sources::felix::FelixCollector;
 use flowlens_sources::goldmane::GoldmaneClient;
@@ -30,44 +32,122 @@ use tonic::{Request, Response, Status};
 const RUNS: usize = 5;
 const QUEUE: usize = 65_536;
 
+/// A runtime whose threads' CPU time can be read.
+struct Measured {
+    runtime: tokio::runtime::Runtime,
+    threads: Arc<std::sync::Mutex<Vec<i32>>>,
+}
+
+impl Measured {
+    fn new(name: &str, workers: usize) -> Measured {
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = threads.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name(name)
+            .on_thread_start(move || seen.lock().unwrap().push(nix::unistd::gettid().as_raw()))
+            .enable_all()
+            .build()
+            .unwrap();
+        Measured { runtime, threads }
+    }
+
+    /// CPU seconds its threads have used (user and system), from `/proc`.
+    fn cpu_seconds(&self) -> f64 {
+        let ticks = 100.0; // USER_HZ on Linux
+        self.threads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok())
+            .map(|stat| {
+                // Fields after the command name (which may hold spaces) are space-separated;
+                // utime and stime are the 14th and 15th of the whole line.
+                let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+                let fields: Vec<&str> = rest.split(' ').collect();
+                let n = |i: usize| {
+                    fields
+                        .get(i)
+                        .and_then(|f| f.parse::<f64>().ok())
+                        .unwrap_or(0.0)
+                };
+                (n(11) + n(12)) / ticks
+            })
+            .sum()
+    }
+}
+
+/// The source's runtime and the one its peer (server, pushers) runs on.
+struct Runtimes {
+    source: Measured,
+    peer: Measured,
+}
+
 fn main() {
     let wanted: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    type Bench = fn(&tokio::runtime::Runtime) -> (u64, Duration);
+    let rts = Runtimes {
+        source: Measured::new("source", 2),
+        peer: Measured::new("peer", 2),
+    };
+    type Bench = fn(&Runtimes) -> (u64, Duration);
     let benches: [(&str, Bench); 7] = [
-        ("goldmane", |rt| rt.block_on(goldmane(300_000))),
-        ("felix", |rt| rt.block_on(felix(200_000, 32))),
-        ("hubble", |rt| rt.block_on(hubble(300_000))),
-        ("ipfix", |rt| netflow(rt, Version::Ipfix, 600_000)),
-        ("netflow-v9", |rt| netflow(rt, Version::V9, 600_000)),
-        ("netflow-v5", |rt| netflow(rt, Version::V5, 600_000)),
+        ("goldmane", |rts| goldmane(rts, 300_000)),
+        ("felix", |rts| felix(rts, 200_000, 32)),
+        ("hubble", |rts| hubble(rts, 300_000)),
+        ("ipfix", |rts| netflow(rts, Version::Ipfix, 600_000)),
+        ("netflow-v9", |rts| netflow(rts, Version::V9, 600_000)),
+        ("netflow-v5", |rts| netflow(rts, Version::V5, 600_000)),
         ("decode-ipfix", |_| decode_only(1_000_000)),
     ];
     for (name, bench) in benches {
         if !wanted.is_empty() && !wanted.iter().any(|w| name.contains(w.as_str())) {
             continue;
         }
-        let mut rates: Vec<f64> = (0..RUNS)
-            .map(|_| {
-                let (records, took) = bench(&runtime);
-                records as f64 / took.as_secs_f64()
-            })
-            .collect();
-        rates.sort_by(f64::total_cmp);
+        let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let before = rts.source.cpu_seconds();
+            let cpu_started = cpu_time_now();
+            let (records, took) = bench(&rts);
+            wall.push(records as f64 / took.as_secs_f64());
+            // The decoder alone runs on this thread, not on a runtime.
+            let used = if name.starts_with("decode") {
+                cpu_time_now() - cpu_started
+            } else {
+                rts.source.cpu_seconds() - before
+            };
+            cpu.push(records as f64 / used.max(0.01));
+        }
+        for v in [&mut wall, &mut cpu] {
+            v.sort_by(f64::total_cmp);
+        }
         println!(
-            "{name:<14} {:>9.0} records/s median   (lowest {:.0}, highest {:.0}; {RUNS} runs)",
-            rates[RUNS / 2],
-            rates[0],
-            rates[RUNS - 1]
+            "{name:<13} {:>8.0} records/s (lowest {:.0}, highest {:.0})   {:>8.0} records per CPU-second (lowest {:.0}, highest {:.0}); {RUNS} runs",
+            wall[RUNS / 2],
+            wall[0],
+            wall[RUNS - 1],
+            cpu[RUNS / 2],
+            cpu[0],
+            cpu[RUNS - 1],
         );
     }
+}
+
+/// This thread's CPU time in seconds.
+fn cpu_time_now() -> f64 {
+    let tid = nix::unistd::gettid().as_raw();
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let n = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (n(11) + n(12)) / 100.0
 }
 
 /// A queue and a task that counts what comes out of it.
@@ -186,89 +266,98 @@ impl Flows for StreamingGoldmane {
     }
 }
 
-async fn goldmane(n: u64) -> (u64, Duration) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+fn goldmane(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-        FlowsServer::new(StreamingGoldmane(n)),
-        TcpIncoming::from(listener),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let (tx, count) = counting_queue(SourceKind::Goldmane);
-    let started = Instant::now();
-    let client = GoldmaneClient::new(addr.to_string()).backfill(None);
-    let task = tokio::spawn(client.run(tx.clone(), std::future::pending()));
-    until(&count, n, &tx).await;
-    let took = started.elapsed();
-    task.abort();
+    let addr = rts.peer.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(Server::builder().serve_with_incoming_shutdown(
+            FlowsServer::new(StreamingGoldmane(n)),
+            TcpIncoming::from(listener),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        addr
+    });
+    let took = rts.source.runtime.block_on(async {
+        let (tx, count) = counting_queue(SourceKind::Goldmane);
+        let started = Instant::now();
+        let client = GoldmaneClient::new(addr.to_string()).backfill(None);
+        let task = tokio::spawn(client.run(tx.clone(), std::future::pending()));
+        until(&count, n, &tx).await;
+        task.abort();
+        started.elapsed()
+    });
     let _ = stop.send(());
     (n, took)
 }
 
 /// `nodes` Felix-like pushers, each waiting for the receipt of every update, over the
 /// local unix socket.
-async fn felix(n: u64, nodes: u64) -> (u64, Duration) {
+fn felix(rts: &Runtimes, n: u64, nodes: u64) -> (u64, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("flows.sock");
-    let (tx, count) = counting_queue(SourceKind::FelixCollector);
-    let collector = FelixCollector::default();
-    let serving = {
-        let (socket, tx) = (socket.clone(), tx.clone());
-        tokio::spawn(async move {
-            collector
-                .serve_unix(&socket, tx, std::future::pending())
-                .await
-        })
-    };
-    while !socket.exists() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let per_node = n / nodes;
-    let mut channels = Vec::new();
-    for _ in 0..nodes {
-        let socket = socket.clone();
-        let channel = Endpoint::from_static("http://felix.local")
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let socket = socket.clone();
-                async move {
-                    Ok::<_, std::io::Error>(TokioIo::new(
-                        tokio::net::UnixStream::connect(socket).await?,
-                    ))
-                }
-            }))
-            .await
-            .unwrap();
-        channels.push(channel);
-    }
-    let started = Instant::now();
-    let mut pushers = Vec::new();
-    for (node, channel) in channels.into_iter().enumerate() {
-        pushers.push(tokio::spawn(async move {
-            let mut client = FlowCollectorClient::new(channel);
-            let (updates, updates_rx) = mpsc::channel(1);
-            let mut receipts = client
-                .connect(ReceiverStream::new(updates_rx))
-                .await
-                .unwrap()
-                .into_inner();
-            for i in 0..per_node {
-                let flow = goldmane_flow(node as u64 * per_node + i);
-                updates
-                    .send(pb::FlowUpdate { flow: Some(flow) })
+    let (tx, count, serving) = rts.source.runtime.block_on(async {
+        let (tx, count) = counting_queue(SourceKind::FelixCollector);
+        let collector = FelixCollector::default();
+        let serving = {
+            let (socket, tx) = (socket.clone(), tx.clone());
+            tokio::spawn(async move {
+                collector
+                    .serve_unix(&socket, tx, std::future::pending())
                     .await
-                    .unwrap();
-                receipts.message().await.unwrap().unwrap();
-            }
-        }));
-    }
-    for p in pushers {
-        p.await.unwrap();
-    }
-    until(&count, per_node * nodes, &tx).await;
-    let took = started.elapsed();
+            })
+        };
+        while !socket.exists() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (tx, count, serving)
+    });
+    let per_node = n / nodes;
+    let took = rts.peer.runtime.block_on(async {
+        let mut channels = Vec::new();
+        for _ in 0..nodes {
+            let socket = socket.clone();
+            let channel = Endpoint::from_static("http://felix.local")
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let socket = socket.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(socket).await?;
+                        Ok::<_, std::io::Error>(TokioIo::new(stream))
+                    }
+                }))
+                .await
+                .unwrap();
+            channels.push(channel);
+        }
+        let started = Instant::now();
+        let mut pushers = Vec::new();
+        for (node, channel) in channels.into_iter().enumerate() {
+            pushers.push(tokio::spawn(async move {
+                let mut client = FlowCollectorClient::new(channel);
+                let (updates, updates_rx) = mpsc::channel(1);
+                let mut receipts = client
+                    .connect(ReceiverStream::new(updates_rx))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                for i in 0..per_node {
+                    let flow = goldmane_flow(node as u64 * per_node + i);
+                    updates
+                        .send(pb::FlowUpdate { flow: Some(flow) })
+                        .await
+                        .unwrap();
+                    receipts.message().await.unwrap().unwrap();
+                }
+            }));
+        }
+        for p in pushers {
+            p.await.unwrap();
+        }
+        until(&count, per_node * nodes, &tx).await;
+        started.elapsed()
+    });
     serving.abort();
     (per_node * nodes, took)
 }
@@ -356,24 +445,29 @@ impl Observer for StreamingHubble {
     }
 }
 
-async fn hubble(n: u64) -> (u64, Duration) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+fn hubble(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-        ObserverServer::new(StreamingHubble(n)),
-        TcpIncoming::from(listener),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let (tx, count) = counting_queue(SourceKind::Hubble);
-    let started = Instant::now();
-    let task =
-        tokio::spawn(HubbleClient::new(addr.to_string()).run(tx.clone(), std::future::pending()));
-    until(&count, n, &tx).await;
-    let took = started.elapsed();
-    task.abort();
+    let addr = rts.peer.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(Server::builder().serve_with_incoming_shutdown(
+            ObserverServer::new(StreamingHubble(n)),
+            TcpIncoming::from(listener),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        addr
+    });
+    let took = rts.source.runtime.block_on(async {
+        let (tx, count) = counting_queue(SourceKind::Hubble);
+        let started = Instant::now();
+        let client = HubbleClient::new(addr.to_string());
+        let task = tokio::spawn(client.run(tx.clone(), std::future::pending()));
+        until(&count, n, &tx).await;
+        task.abort();
+        started.elapsed()
+    });
     let _ = stop.send(());
     (n, took)
 }
@@ -507,7 +601,8 @@ impl Exporter {
 
 /// An exporter on another thread sends as fast as the source takes the records: it keeps
 /// at most 64 packets in flight, so the kernel never drops and every record is counted.
-fn netflow(rt: &tokio::runtime::Runtime, version: Version, n: u64) -> (u64, Duration) {
+fn netflow(rts: &Runtimes, version: Version, n: u64) -> (u64, Duration) {
+    let rt = &rts.source.runtime;
     let (receiver, tx, count) = rt.block_on(async {
         let receiver = NetflowReceiver::bind("127.0.0.1:0".parse().unwrap())
             .await
@@ -525,6 +620,7 @@ fn netflow(rt: &tokio::runtime::Runtime, version: Version, n: u64) -> (u64, Dura
     let per = u64::from(exporter.records_per_packet());
     let packets = n / per;
     let datagrams: Vec<Vec<u8>> = (0..packets).map(|_| exporter.next()).collect();
+    let started = Instant::now();
     let sending = {
         let count = count.clone();
         std::thread::spawn(move || {
@@ -537,7 +633,6 @@ fn netflow(rt: &tokio::runtime::Runtime, version: Version, n: u64) -> (u64, Dura
             }
         })
     };
-    let started = Instant::now();
     rt.block_on(until(&count, packets * per, &tx));
     let took = started.elapsed();
     sending.join().unwrap();

@@ -15,6 +15,7 @@ use flowlens_model::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use twox_hash::XxHash3_128;
 
 /// Why a flow could not be stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,9 +26,35 @@ fn err<T>(message: impl Into<String>) -> Result<T, FlowError> {
     Err(FlowError(message.into()))
 }
 
-/// The Calico flow log a Goldmane `Flow` stands for.
-pub fn flow_log(flow: &pb::Flow) -> Result<FlowLog, FlowError> {
-    let Some(key) = &flow.key else {
+/// The Calico flow log a Goldmane `Flow` stands for. For many flows use a
+/// [`FlowConverter`], which remembers the hits it has read.
+pub fn flow_log(flow: pb::Flow) -> Result<FlowLog, FlowError> {
+    FlowConverter::default().convert(flow)
+}
+
+/// Hits remembered at most; a converter that reaches this forgets them all and starts
+/// again.
+const HITS_CACHED: usize = 16_384;
+
+/// Turns Goldmane flows into flow logs, remembering each distinct hit message it has read:
+/// a cluster's flows name the same few policies over and over. Takes the message by value
+/// to move its strings into the flow log rather than copy them.
+#[derive(Debug, Default)]
+pub struct FlowConverter {
+    hits: HashMap<pb::PolicyHit, PolicyHit>,
+}
+
+impl FlowConverter {
+    pub fn convert(&mut self, flow: pb::Flow) -> Result<FlowLog, FlowError> {
+        convert(flow, &mut self.hits)
+    }
+}
+
+fn convert(
+    flow: pb::Flow,
+    cache: &mut HashMap<pb::PolicyHit, PolicyHit>,
+) -> Result<FlowLog, FlowError> {
+    let Some(key) = flow.key else {
         return err("flow has no key");
     };
     if flow.end_time < flow.start_time {
@@ -48,16 +75,16 @@ pub fn flow_log(flow: &pb::Flow) -> Result<FlowLog, FlowError> {
     };
     let (enforced_policies, pending_policies) = match &key.policies {
         Some(trace) => (
-            hits(&trace.enforced_policies, "enforced")?,
-            hits(&trace.pending_policies, "pending")?,
+            hits(&trace.enforced_policies, "enforced", cache)?,
+            hits(&trace.pending_policies, "pending", cache)?,
         ),
         None => (Vec::new(), Vec::new()),
     };
-    let dest_service = match text(&key.dest_service_name) {
+    let dest_service = match owned_text(key.dest_service_name) {
         Some(name) => Some(FlowService {
-            namespace: text(&key.dest_service_namespace).unwrap_or("-").to_string(),
-            name: name.to_string(),
-            port_name: text(&key.dest_service_port_name).unwrap_or("-").to_string(),
+            namespace: owned_text(key.dest_service_namespace).unwrap_or_else(dash),
+            name,
+            port_name: owned_text(key.dest_service_port_name).unwrap_or_else(dash),
             port_num: port(key.dest_service_port, "dest_service_port")?,
         }),
         None => None,
@@ -68,20 +95,20 @@ pub fn flow_log(flow: &pb::Flow) -> Result<FlowLog, FlowError> {
         source: FlowEnd {
             ip: None,
             name: None,
-            name_aggr: text(&key.source_name).unwrap_or("-").to_string(),
-            namespace: text(&key.source_namespace).map(str::to_string),
+            name_aggr: owned_text(key.source_name).unwrap_or_else(dash),
+            namespace: owned_text(key.source_namespace),
             port: None,
             endpoint_type: endpoint_type(key.source_type, "source_type")?,
-            labels: labels(&flow.source_labels),
+            labels: labels(flow.source_labels),
         },
         dest: FlowEnd {
             ip: None,
             name: None,
-            name_aggr: text(&key.dest_name).unwrap_or("-").to_string(),
-            namespace: text(&key.dest_namespace).map(str::to_string),
+            name_aggr: owned_text(key.dest_name).unwrap_or_else(dash),
+            namespace: owned_text(key.dest_namespace),
             port: Some(port(key.dest_port, "dest_port")?),
             endpoint_type: endpoint_type(key.dest_type, "dest_type")?,
-            labels: labels(&flow.dest_labels),
+            labels: labels(flow.dest_labels),
         },
         dest_service,
         proto: protocol(&key.proto)?,
@@ -101,6 +128,15 @@ pub fn flow_log(flow: &pb::Flow) -> Result<FlowLog, FlowError> {
         process_id: None,
         host: None,
     })
+}
+
+fn dash() -> String {
+    "-".to_string()
+}
+
+/// The string itself unless it is Calico's "not applicable" (`-`) or empty.
+fn owned_text(value: String) -> Option<String> {
+    text(&value).is_some().then_some(value)
 }
 
 /// `None` for Calico's "not applicable" (`-`) and for empty strings.
@@ -141,19 +177,35 @@ fn protocol(text: &str) -> Result<Protocol, FlowError> {
 }
 
 /// `key=value` labels; entries without `=` carry nothing and are skipped, as Felix does.
-fn labels(flat: &[String]) -> Labels {
-    flat.iter()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+fn labels(flat: Vec<String>) -> Labels {
+    flat.into_iter()
+        .filter_map(|mut key| {
+            let at = key.find('=').filter(|&at| at > 0)?;
+            let value = key[at + 1..].to_string();
+            key.truncate(at);
+            Some((key, value))
+        })
         .collect()
 }
 
-fn hits(hits: &[pb::PolicyHit], trace: &str) -> Result<Vec<PolicyHit>, FlowError> {
-    let mut out = hits
-        .iter()
-        .map(|h| hit(h).map_err(|e| FlowError(format!("{trace} policy hit: {}", e.0))))
-        .collect::<Result<Vec<_>, _>>()?;
+fn hits(
+    hits: &[pb::PolicyHit],
+    trace: &str,
+    cache: &mut HashMap<pb::PolicyHit, PolicyHit>,
+) -> Result<Vec<PolicyHit>, FlowError> {
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        if let Some(known) = cache.get(h) {
+            out.push(known.clone());
+            continue;
+        }
+        let read = hit(h).map_err(|e| FlowError(format!("{trace} policy hit: {}", e.0)))?;
+        if cache.len() >= HITS_CACHED {
+            cache.clear();
+        }
+        cache.insert(h.clone(), read.clone());
+        out.push(read);
+    }
     // Felix gathers a trace from a set; the index gives the order.
     out.sort_by_key(|h| h.index);
     Ok(out)
@@ -214,13 +266,16 @@ pub const DEFAULT_DEDUP_RETENTION_SECS: i64 = 15 * 60;
 /// flow when its identity is: the scope it came from (one Felix node, or one Goldmane
 /// server), its key (ends, port, service, protocol, action, reporter and both policy
 /// traces) and its time window. Counters and labels are not part of the identity, as in
-/// Goldmane's own collector. Identities are kept as 128-bit fingerprints (two independent,
-/// randomly keyed SipHashes) and forgotten by the flows' time, not the wall clock, so a
-/// long outage does not make old flows look new.
+/// Goldmane's own collector. Identities are kept as 128-bit fingerprints (XXH3-128 with a
+/// random seed) and forgotten by the flows' time, not the wall clock, so a long outage does
+/// not make old flows look new.
 #[derive(Debug)]
 pub struct FlowDedup {
     retention: i64,
-    hashers: (RandomState, RandomState),
+    /// Random per process, so identities cannot be chosen to collide.
+    seed: u64,
+    /// The identity's bytes, reused from flow to flow.
+    scratch: Vec<u8>,
     scopes: HashMap<String, ScopeSeen>,
 }
 
@@ -242,18 +297,17 @@ impl FlowDedup {
     pub fn new(retention_secs: i64) -> FlowDedup {
         FlowDedup {
             retention: retention_secs.max(0),
-            hashers: (RandomState::new(), RandomState::new()),
+            seed: RandomState::new().hash_one(0u64),
+            scratch: Vec::with_capacity(512),
             scopes: HashMap::new(),
         }
     }
 
-    pub fn fingerprint(&self, log: &FlowLog) -> Fingerprint {
-        let mut a = self.hashers.0.build_hasher();
-        let mut b = self.hashers.1.build_hasher();
-        identity(log, &mut a);
-        identity(log, &mut b);
+    pub fn fingerprint(&mut self, log: &FlowLog) -> Fingerprint {
+        self.scratch.clear();
+        identity(log, &mut ByteSink(&mut self.scratch));
         Fingerprint {
-            value: (u128::from(a.finish()) << 64) | u128::from(b.finish()),
+            value: XxHash3_128::oneshot_with_seed(self.seed, &self.scratch),
             start: log.start_time,
         }
     }
@@ -300,6 +354,20 @@ impl FlowDedup {
     /// Forgets a scope (a node that has gone).
     pub fn forget_scope(&mut self, scope: &str) {
         self.scopes.remove(scope);
+    }
+}
+
+/// Collects what `Hash` writes, for hashing in one go. `Hash` writes string lengths along
+/// with the bytes, so different identities never write the same bytes.
+struct ByteSink<'a>(&'a mut Vec<u8>);
+
+impl Hasher for ByteSink<'_> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        0
     }
 }
 
@@ -399,7 +467,7 @@ mod tests {
 
     #[test]
     fn goldmane_flows_become_calico_flow_logs() {
-        let log = flow_log(&sample()).unwrap();
+        let log = flow_log(sample()).unwrap();
         let hits: Vec<String> = log
             .enforced_policies
             .iter()
@@ -487,7 +555,7 @@ mod tests {
         for (mutate, expected) in cases {
             let mut flow = sample();
             mutate(&mut flow);
-            let e = flow_log(&flow).unwrap_err();
+            let e = flow_log(flow).unwrap_err();
             assert!(e.0.contains(expected), "{e} should mention {expected}");
         }
     }
@@ -495,7 +563,12 @@ mod tests {
     #[test]
     fn dedup_knows_a_flow_by_key_and_window_and_forgets_by_flow_time() {
         let mut dedup = FlowDedup::new(60);
-        let log = flow_log(&sample()).unwrap();
+        let log = flow_log(sample()).unwrap();
+        // Hits read from the cache are the hits read afresh.
+        let mut converter = FlowConverter::default();
+        for _ in 0..2 {
+            assert_eq!(converter.convert(sample()).unwrap(), log);
+        }
         let fp = dedup.fingerprint(&log);
         assert!(!dedup.contains("node-a", fp));
         assert!(dedup.insert("node-a", fp));
@@ -514,7 +587,8 @@ mod tests {
         let mut later = log.clone();
         later.start_time += 61;
         later.end_time += 61;
-        assert!(dedup.insert("node-a", dedup.fingerprint(&later)));
+        let later = dedup.fingerprint(&later);
+        assert!(dedup.insert("node-a", later));
         assert!(!dedup.contains("node-a", fp));
         assert_eq!(dedup.len(), 1);
     }

@@ -15,18 +15,20 @@
 //! anything better with a flow Flowlens will not take than move on. A dropped flow is not
 //! remembered, so Felix's next resend can still deliver it.
 
-use crate::calico::{DEFAULT_DEDUP_RETENTION_SECS, FlowDedup, flow_log};
+use crate::calico::{DEFAULT_DEDUP_RETENTION_SECS, FlowConverter, FlowDedup};
 use crate::proto::goldmane as pb;
 use crate::proto::goldmane::flow_collector_server::{FlowCollector, FlowCollectorServer};
 use crate::queue::{ItemSender, Sent, SourceItem};
 use crate::tls::ServerTls;
-use crate::{SourceError, connected_guard};
+use crate::{ConnectedGuard, SourceError, connected_guard};
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::{TcpIncoming, UdsConnectInfo};
 use tonic::{Request, Response, Status, Streaming};
@@ -132,13 +134,13 @@ impl Service {
     }
 
     /// Stores one update unless it is a duplicate. Returns false when the consumer is gone.
-    fn take(&self, scope: &str, update: pb::FlowUpdate) -> bool {
+    fn take(&self, scope: &str, update: pb::FlowUpdate, converter: &mut FlowConverter) -> bool {
         let counters = self.tx.counters();
         let Some(flow) = update.flow else {
             counters.error(format!("Felix {scope}: update without a flow"));
             return true;
         };
-        let log = match flow_log(&flow) {
+        let log = match converter.convert(flow) {
             Ok(log) => log,
             Err(e) => {
                 counters.error(format!("Felix {scope}: flow rejected: {e}"));
@@ -166,43 +168,65 @@ impl Service {
 
 #[tonic::async_trait]
 impl FlowCollector for Service {
-    type ConnectStream = ReceiverStream<Result<pb::FlowReceipt, Status>>;
+    type ConnectStream = Receipts;
 
     async fn connect(
         &self,
         request: Request<Streaming<pb::FlowUpdate>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let scope = self.scope(&request);
-        let mut updates = request.into_inner();
-        // Felix waits for each receipt before it sends the next update.
-        let (receipts, receipts_rx) = mpsc::channel(16);
-        let service = self.clone();
-        tokio::spawn(async move {
-            let _connected = connected_guard(service.tx.counters());
-            loop {
-                match updates.message().await {
-                    Ok(Some(update)) => {
-                        if !service.take(&scope, update) {
-                            let gone = Status::unavailable("Flowlens is shutting down");
-                            let _ = receipts.send(Err(gone)).await;
-                            break;
-                        }
-                        if receipts.send(Ok(pb::FlowReceipt {})).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
-                        // A connection cut mid-stream ends here; Felix reconnects.
-                        service
-                            .tx
-                            .counters()
-                            .error(format!("Felix {scope}: {}", status.message()));
-                        break;
-                    }
+        Ok(Response::new(Receipts {
+            _connected: connected_guard(self.tx.counters()),
+            updates: request.into_inner(),
+            service: self.clone(),
+            scope,
+            converter: FlowConverter::default(),
+            done: false,
+        }))
+    }
+}
+
+/// The answer to one Felix connection: a receipt for each update, made as the update is
+/// read, on the connection's own task (Felix waits for each receipt, so there is never more
+/// than one update to take).
+struct Receipts {
+    _connected: ConnectedGuard,
+    updates: Streaming<pb::FlowUpdate>,
+    service: Service,
+    scope: String,
+    converter: FlowConverter,
+    done: bool,
+}
+
+impl Stream for Receipts {
+    type Item = Result<pb::FlowReceipt, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        match Pin::new(&mut this.updates).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(update))) => {
+                if this.service.take(&this.scope, update, &mut this.converter) {
+                    Poll::Ready(Some(Ok(pb::FlowReceipt {})))
+                } else {
+                    this.done = true;
+                    Poll::Ready(Some(Err(Status::unavailable("Flowlens is shutting down"))))
                 }
             }
-        });
-        Ok(Response::new(ReceiverStream::new(receipts_rx)))
+            Poll::Ready(Some(Err(status))) => {
+                // A connection cut mid-stream ends here; Felix reconnects.
+                let counters = this.service.tx.counters();
+                counters.error(format!("Felix {}: {}", this.scope, status.message()));
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! Goldmane requires client certificates: give [`ClientTls`] with a CA and an identity.
 
 use crate::backoff::Backoff;
-use crate::calico::{DEFAULT_DEDUP_RETENTION_SECS, FlowDedup, flow_log};
+use crate::calico::{DEFAULT_DEDUP_RETENTION_SECS, FlowConverter, FlowDedup};
 use crate::proto::goldmane as pb;
 use crate::proto::goldmane::flows_client::FlowsClient;
 use crate::queue::{ItemSender, Sent, SourceItem};
@@ -82,6 +82,7 @@ impl GoldmaneClient {
     ) -> Result<(), SourceError> {
         let endpoint = self.endpoint()?;
         let mut state = Progress {
+            converter: FlowConverter::default(),
             dedup: FlowDedup::new(self.dedup_retention_secs),
             newest_start: None,
             backfilled: self.backfill.is_none(),
@@ -162,7 +163,7 @@ impl GoldmaneClient {
                 self.backoff.reset();
             }
             if let Some(flow) = result.flow
-                && !state.take(&flow, tx)
+                && !state.take(flow, tx)
             {
                 return Ok(SessionEnd::ConsumerGone);
             }
@@ -201,7 +202,7 @@ impl GoldmaneClient {
                 };
                 let result = client.list(request).await?.into_inner();
                 for flow in result.flows.into_iter().filter_map(|r| r.flow) {
-                    if !state.take(&flow, tx) {
+                    if !state.take(flow, tx) {
                         return Ok(SessionEnd::ConsumerGone);
                     }
                 }
@@ -226,6 +227,7 @@ enum SessionEnd {
 
 /// What the client knows across reconnects.
 struct Progress {
+    converter: FlowConverter,
     dedup: FlowDedup,
     newest_start: Option<i64>,
     backfilled: bool,
@@ -234,8 +236,8 @@ struct Progress {
 impl Progress {
     /// Queues one flow unless it was queued before. Returns false when the consumer has
     /// gone.
-    fn take(&mut self, flow: &pb::Flow, tx: &ItemSender) -> bool {
-        let log = match flow_log(flow) {
+    fn take(&mut self, flow: pb::Flow, tx: &ItemSender) -> bool {
+        let log = match self.converter.convert(flow) {
             Ok(log) => log,
             Err(e) => {
                 tx.counters().error(format!("Goldmane flow rejected: {e}"));

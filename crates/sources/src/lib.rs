@@ -129,6 +129,7 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// Marks a connection open until dropped.
+#[derive(Debug)]
 pub(crate) struct ConnectedGuard(Arc<SourceCounters>);
 
 pub(crate) fn connected_guard(counters: &Arc<SourceCounters>) -> ConnectedGuard {

@@ -161,9 +161,9 @@ impl HubbleClient {
             }
             match response.response_types {
                 Some(ResponseTypes::Flow(flow)) => {
-                    match observed_flow(&flow, &response.node_name, response.time.as_ref()) {
+                    let id = seen.identity(&flow, &response.node_name);
+                    match observed_flow(flow, &response.node_name, response.time.as_ref()) {
                         Ok(Ok(observed)) => {
-                            let id = seen.identity(&flow, &response.node_name);
                             let time = observed.raw.start_time;
                             if seen.contains(&id) {
                                 counters.add_duplicates(1);

@@ -40,7 +40,7 @@ pub fn decode_jsonpb_line(line: &str) -> Result<HubbleEvent, HubbleError> {
         let flow = flow.into_proto()?;
         return Ok(
             match observed_flow(
-                &flow,
+                flow,
                 response.node_name.as_deref().unwrap_or(""),
                 time.as_ref(),
             )? {

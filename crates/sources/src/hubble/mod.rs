@@ -55,7 +55,7 @@ pub enum Skipped {
 /// The observed flow a Hubble flow event stands for. `node_name` and `time` are the
 /// response's, used when the flow lacks its own.
 pub fn observed_flow(
-    flow: &pb::Flow,
+    flow: pb::Flow,
     node_name: &str,
     time: Option<&prost_types::Timestamp>,
 ) -> Result<Result<ObservedFlow, Skipped>, HubbleError> {
@@ -81,7 +81,7 @@ pub fn observed_flow(
     let dst_ip = address(&ip.destination, "IP.destination")?;
     let src_port = port(src_port, "source_port")?;
     let dst_port = port(dst_port, "destination_port")?;
-    let Some(time) = flow.time.as_ref().or(time) else {
+    let Some(time) = flow.time.as_ref().or(time).copied() else {
         return err("flow has no time");
     };
     if !(0..1_000_000_000).contains(&time.nanos) {
@@ -93,10 +93,11 @@ pub fn observed_flow(
         _ => None,
     };
     let reply = flow.is_reply == Some(true);
-    let mut source = endpoint(flow.source.as_ref(), src_ip);
-    let mut destination = endpoint(flow.destination.as_ref(), dst_ip);
-    let mut source_service = service(flow.source_service.as_ref());
-    let mut destination_service = service(flow.destination_service.as_ref());
+    let policies = policies(&flow);
+    let mut source = endpoint(flow.source, src_ip);
+    let mut destination = endpoint(flow.destination, dst_ip);
+    let mut source_service = service(flow.source_service);
+    let mut destination_service = service(flow.destination_service);
     let (mut raw_src, mut raw_dst) = ((src_ip, src_port), (dst_ip, dst_port));
     if reply {
         std::mem::swap(&mut raw_src, &mut raw_dst);
@@ -122,10 +123,10 @@ pub fn observed_flow(
             ObservedDirection::Ingress => Reporter::Dst,
         }),
     };
-    let node = Some(flow.node_name.as_str())
-        .filter(|n| !n.is_empty())
-        .or(Some(node_name).filter(|n| !n.is_empty()))
-        .map(str::to_string);
+    let node = match flow.node_name {
+        name if !name.is_empty() => Some(name),
+        _ => Some(node_name.to_string()).filter(|n| !n.is_empty()),
+    };
     let observation = Observation {
         verdict: verdict(flow.verdict),
         drop_reason: drop_reason(flow.drop_reason_desc),
@@ -136,8 +137,8 @@ pub fn observed_flow(
         destination,
         source_service,
         destination_service,
-        policies: policies(flow),
-        event_id: Some(flow.uuid.clone()).filter(|u| !u.is_empty()),
+        policies,
+        event_id: Some(flow.uuid).filter(|u| !u.is_empty()),
         tcp_flags: match protocol {
             pb::layer4::Protocol::Tcp(pb::Tcp { flags: Some(f), .. }) => Some(TcpFlags {
                 syn: f.syn,
@@ -183,7 +184,7 @@ fn drop_reason(value: i32) -> Option<String> {
     }
 }
 
-fn endpoint(ep: Option<&pb::Endpoint>, ip: IpAddr) -> ObservedEndpoint {
+fn endpoint(ep: Option<pb::Endpoint>, ip: IpAddr) -> ObservedEndpoint {
     let mut out = ObservedEndpoint {
         ip: Some(ip),
         ..ObservedEndpoint::default()
@@ -191,37 +192,42 @@ fn endpoint(ep: Option<&pb::Endpoint>, ip: IpAddr) -> ObservedEndpoint {
     let Some(ep) = ep else {
         return out;
     };
-    out.namespace = Some(ep.namespace.clone()).filter(|s| !s.is_empty());
-    out.pod = Some(ep.pod_name.clone()).filter(|s| !s.is_empty());
+    out.namespace = Some(ep.namespace).filter(|s| !s.is_empty());
+    out.pod = Some(ep.pod_name).filter(|s| !s.is_empty());
     out.identity = Some(ep.identity).filter(|&i| i != 0);
-    out.cluster = Some(ep.cluster_name.clone()).filter(|s| !s.is_empty());
-    for label in &ep.labels {
-        match label.strip_prefix("k8s:").and_then(|l| l.split_once('=')) {
-            Some((k, v)) if !k.is_empty() => {
-                out.labels.insert(k.to_string(), v.to_string());
+    out.cluster = Some(ep.cluster_name).filter(|s| !s.is_empty());
+    for label in ep.labels {
+        let kubernetes = label
+            .strip_prefix("k8s:")
+            .and_then(|l| l.split_once('='))
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        match kubernetes {
+            Some((k, v)) => {
+                out.labels.insert(k, v);
             }
-            _ => out.other_labels.push(label.clone()),
+            None => out.other_labels.push(label),
         }
     }
     out.workloads = ep
         .workloads
-        .iter()
+        .into_iter()
         .map(|w| WorkloadRef {
-            kind: w.kind.clone(),
-            name: w.name.clone(),
+            kind: w.kind,
+            name: w.name,
         })
         .collect();
     out
 }
 
-fn service(svc: Option<&pb::Service>) -> Option<ServiceRef> {
+fn service(svc: Option<pb::Service>) -> Option<ServiceRef> {
     let svc = svc?;
     if svc.name.is_empty() {
         return None;
     }
     Some(ServiceRef {
-        namespace: Some(svc.namespace.clone()).filter(|s| !s.is_empty()),
-        name: svc.name.clone(),
+        namespace: Some(svc.namespace).filter(|s| !s.is_empty()),
+        name: svc.name,
     })
 }
 
@@ -361,7 +367,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_policy_drop_becomes_an_observed_raw_record() {
-        let observed = observed_flow(&xwing_to_deathstar(), "", None)
+        let observed = observed_flow(xwing_to_deathstar(), "", None)
             .unwrap()
             .unwrap();
         let raw = &observed.raw;
@@ -410,7 +416,7 @@ pub(crate) mod tests {
                 flags: None,
             })),
         });
-        let observed = observed_flow(&flow, "", None).unwrap().unwrap();
+        let observed = observed_flow(flow.clone(), "", None).unwrap().unwrap();
         assert_eq!(observed.raw.src_ip.to_string(), "10.0.0.162");
         assert_eq!((observed.raw.src_port, observed.raw.dst_port), (50_528, 80));
         assert_eq!((observed.raw.packets_out, observed.raw.packets_in), (0, 1));
@@ -425,25 +431,28 @@ pub(crate) mod tests {
     fn non_connection_events_are_skipped_and_bad_ones_rejected() {
         let mut flow = xwing_to_deathstar();
         flow.r#type = pb::FlowType::L7 as i32;
-        assert_eq!(observed_flow(&flow, "", None).unwrap(), Err(Skipped::L7));
+        assert_eq!(
+            observed_flow(flow.clone(), "", None).unwrap(),
+            Err(Skipped::L7)
+        );
         let mut flow = xwing_to_deathstar();
         flow.l4 = None;
         assert_eq!(
-            observed_flow(&flow, "", None).unwrap(),
+            observed_flow(flow.clone(), "", None).unwrap(),
             Err(Skipped::NoTransport)
         );
         let mut flow = xwing_to_deathstar();
         flow.ip.as_mut().unwrap().source = "10.0.0".into();
-        assert!(observed_flow(&flow, "", None).is_err());
+        assert!(observed_flow(flow.clone(), "", None).is_err());
         let mut flow = xwing_to_deathstar();
         flow.time = None;
-        assert!(observed_flow(&flow, "", None).is_err());
+        assert!(observed_flow(flow.clone(), "", None).is_err());
         let t = prost_types::Timestamp {
             seconds: 5,
             nanos: 0,
         };
         assert_eq!(
-            observed_flow(&flow, "", Some(&t))
+            observed_flow(flow, "", Some(&t))
                 .unwrap()
                 .unwrap()
                 .raw
