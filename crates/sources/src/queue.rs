@@ -55,7 +55,7 @@ pub struct ObservedFlow {
 
 /// What an observer (Hubble) reported about a flow: its verdict, the Kubernetes context it
 /// knew, and the policies it named. Kept as reported, without interpretation, except for
-/// the two helpers that say what it means for policy ([`Observation::policy_verdict`],
+/// the two methods that say what it means for policy ([`Observation::policy_verdict`],
 /// [`ObservedPolicy::modelled_kind`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Observation {
@@ -609,6 +609,7 @@ mod tests {
         assert_eq!(tx.send(raw(4)), Sent::Queued);
         let stats = &registry.stats()[0];
         assert_eq!((stats.records, stats.dropped), (3, 1));
+        assert!(stats.records_per_second > 0.0, "{stats:?}");
         assert!(stats.last_record_unix_ms.is_some());
         drop(rx);
         assert_eq!(tx.send(raw(5)), Sent::Closed);
