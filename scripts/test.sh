@@ -16,6 +16,14 @@ fi
 step "Helm's template engine for the chart tests (scripts/helm-venv.sh)"
 scripts/helm-venv.sh
 
+step "tools for the live-source tests (softflowd, ping, iproute2)"
+scripts/source-test-deps.sh
+# As root the network-namespace tests can run, so they must: a missing prerequisite fails
+# them instead of skipping them.
+if [ "$(id -u)" -eq 0 ]; then
+    export FLOWLENS_REQUIRE_NETNS=1
+fi
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
