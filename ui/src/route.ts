@@ -20,13 +20,17 @@ export function parseRoute(hash: string): Route {
   return { view, params: new URLSearchParams(query) };
 }
 
-export function routeHref(view: View, params?: URLSearchParams | Record<string, string>): string {
-  const p = params instanceof URLSearchParams ? params : new URLSearchParams(params ?? {});
+/** `#/VIEW?…`; in a record, undefined and empty values are left out. */
+export function routeHref(view: View, params?: URLSearchParams | Record<string, string | undefined>): string {
+  const p = params instanceof URLSearchParams ? params : new URLSearchParams();
+  if (params && !(params instanceof URLSearchParams)) {
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") p.set(k, v);
+  }
   const q = p.toString();
   return `#/${view}${q ? `?${q}` : ""}`;
 }
 
-export function navigate(view: View, params?: URLSearchParams | Record<string, string>) {
+export function navigate(view: View, params?: URLSearchParams | Record<string, string | undefined>) {
   window.location.hash = routeHref(view, params);
 }
 

@@ -1,5 +1,6 @@
-// Small labels shared by the views: flow actions, edge status, policy hits.
-import { parsePolicyHit, policyParam, ruleLabel, type PolicyHit } from "../api";
+// Small labels shared by the views: flow actions, edge status, policy hits, policy kinds and
+// the figures that link to the flows they count.
+import { actionLabel, formatCount, formatNumber, parsePolicyHit, policyParam, ruleLabel, type PolicyHit } from "../api";
 import { routeHref } from "../route";
 
 export function ActionBadge({ action }: { action: string }) {
@@ -49,4 +50,61 @@ export function PolicyHitCompact({ hit, extra }: { hit: PolicyHit; extra?: numbe
       {extra ? <span className="hit-rule">+{extra}</span> : null}
     </span>
   );
+}
+
+/** A figure that opens the Flows view on exactly the flows it counts, when it can. */
+export function MetricLink({
+  label,
+  value,
+  href,
+  tone,
+  unit = "connections",
+}: {
+  label: string;
+  value: number;
+  href?: string;
+  tone?: "allow" | "deny" | "pass";
+  unit?: string;
+}) {
+  const body = (
+    <>
+      <span className="v" title={formatNumber(value)}>
+        {formatCount(value)}
+      </span>
+      {label && <span className="l">{label}</span>}
+    </>
+  );
+  const cls = `metric ${tone ?? ""} ${value === 0 ? "zero" : ""}`;
+  return href && value > 0 ? (
+    <a className={cls} href={href} title={`Show these ${formatNumber(value)} ${unit} in Flows`} data-metric={label}>
+      {body}
+    </a>
+  ) : (
+    <span className={cls} data-metric={label}>
+      {body}
+    </span>
+  );
+}
+
+const KIND_TONE: Record<string, string> = {
+  np: "calico",
+  gnp: "global",
+  knp: "k8s",
+  snp: "calico",
+  sgnp: "global",
+  sknp: "k8s",
+  kcnp: "admin",
+  anp: "admin",
+  banp: "admin",
+};
+
+/** The policy's kind ("Calico", "Kubernetes", …); staging has its own badge beside it. */
+export function KindBadge({ kind, label }: { kind: string; label: string }) {
+  return <span className={`badge badge-kind-${KIND_TONE[kind] ?? "calico"}`}>{label.replace(/^staged /i, "")}</span>;
+}
+
+/** A rule's action as Calico writes it: Allow, Deny, Pass, Log. */
+export function ActionChip({ action }: { action: string }) {
+  const a = action.toLowerCase();
+  return <span className={`action-chip ${a}`}>{a ? actionLabel(a) : "—"}</span>;
 }

@@ -3,7 +3,7 @@
 import { useId, useMemo, useState } from "react";
 import {
   FILTER_OPS,
-  FLOW_FIELDS,
+  FILTER_FIELDS,
   formatFilter,
   negateFilter,
   parseFilter,
@@ -54,7 +54,7 @@ export function suggestFilters(text: string, values: (field: string) => string[]
   const f = parseFilter(text);
   if (!f) {
     const t = text.trim().toLowerCase();
-    return FLOW_FIELDS.filter((x) => x.startsWith(t) || (t.length > 1 && x.includes(t))).map((x) => `${x}=`);
+    return FILTER_FIELDS.filter((x) => x.startsWith(t) || (t.length > 1 && x.includes(t))).map((x) => `${x}=`);
   }
   return values(f.field)
     .filter((v) => v.toLowerCase().startsWith(f.value.toLowerCase()))

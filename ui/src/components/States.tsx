@@ -1,5 +1,6 @@
 // Loading, error and empty states, so every view says what is going on instead of going blank.
 import type { ReactNode } from "react";
+import { Icon } from "./Icon";
 
 export function Loading({ label = "Loading…" }: { label?: string }) {
   return (
@@ -29,6 +30,21 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
     <div className="state state-empty">
       <strong>{title}</strong>
       {children && <span>{children}</span>}
+    </div>
+  );
+}
+
+/** A problem above content that is still shown (a failed action, a refresh that failed). */
+export function ErrorBanner({ error, onRetry }: { error: Error | string; onRetry?: () => void }) {
+  return (
+    <div className="banner banner-error" role="alert">
+      <Icon name="alert" />
+      <span>{typeof error === "string" ? error : error.message}</span>
+      {onRetry && (
+        <button type="button" className="btn btn-small" onClick={onRetry}>
+          Retry
+        </button>
+      )}
     </div>
   );
 }

@@ -1,17 +1,12 @@
 // Time range: presets (relative to the newest stored flow, as the API counts `since`) or a
 // custom absolute range in local time.
 import { useEffect, useRef, useState } from "react";
-import { formatTime } from "../api";
-
-export interface TimeRange {
-  since?: string;
-  from?: number;
-  to?: number;
-}
+import { formatTime, type TimeRange } from "../api";
 
 export const TIME_PRESETS: { since: string; label: string }[] = [
   { since: "15m", label: "15 min" },
   { since: "1h", label: "1 h" },
+  { since: "6h", label: "6 h" },
   { since: "24h", label: "24 h" },
   { since: "7d", label: "7 d" },
 ];

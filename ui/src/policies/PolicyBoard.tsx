@@ -1,12 +1,26 @@
 // The Policy Board: tiers as columns in evaluation order, policies as cards in order.
 import { useMemo, useState } from "react";
+import {
+  actionLabel,
+  api,
+  download,
+  formatCount,
+  formatTime,
+  plural,
+  policyFlowsParams,
+  unusedRuleLabels,
+  useApi,
+  type BoardPolicy,
+  type BoardTier,
+  type TimeRange,
+} from "../api";
+import { KindBadge, MetricLink } from "../components/Badges";
+import { Icon } from "../components/Icon";
+import { ErrorBanner, Loading } from "../components/States";
+import { TimeRangePicker } from "../components/TimeRangePicker";
+import { useClusterInfo } from "../components/QueryBar";
 import { routeHref } from "../route";
-import { fetchBoard, exportPolicies, download, policyFlowsParams, unusedRuleLabels, type BoardPolicy, type BoardTier } from "./policyApi";
-import { useApi } from "./useApi";
-import { Icon } from "./icons";
-import { count, plural, actionLabel, timeLabel } from "./format";
 import { policiesHref } from "./PoliciesView";
-import { TimeRange, MetricLink, KindBadge, ErrorBanner } from "./parts";
 
 const METRICS_KEY = "flowlens.policies.metrics";
 
@@ -21,8 +35,9 @@ function useMetricsToggle(): [boolean, (v: boolean) => void] {
   ];
 }
 
-export function PolicyBoard({ since }: { since: string }) {
-  const board = useApi((s) => fetchBoard(since, s), [since], 10_000);
+export function PolicyBoard({ range }: { range: TimeRange }) {
+  const board = useApi((s) => api.board(range, s), JSON.stringify(range), 10_000);
+  const { health } = useClusterInfo();
   const [showMetrics, setShowMetrics] = useMetricsToggle();
   const [search, setSearch] = useState("");
 
@@ -50,7 +65,8 @@ export function PolicyBoard({ since }: { since: string }) {
     (p.namespace ?? "").toLowerCase().includes(needle) ||
     p.selector.toLowerCase().includes(needle);
 
-  const exportAll = async () => download("flowlens-policies.yaml", await exportPolicies());
+  const exportAll = async () => download("flowlens-policies.yaml", await api.exportPolicies());
+  const time = board.data?.time;
 
   return (
     <div className="pl-board" data-testid="policy-board">
@@ -59,21 +75,26 @@ export function PolicyBoard({ since }: { since: string }) {
           <h1>Policy Board</h1>
           <p className="pl-sub">
             Tiers are evaluated left to right, policies within a tier top to bottom.
-            {board.data?.time?.from ? ` Metrics from ${timeLabel(board.data.time.from)} to ${timeLabel(board.data.time.to)}.` : ""}
+            {time?.from ? ` Metrics from ${formatTime(time.from)} to ${time.to ? formatTime(time.to) : "now"}.` : ""}
           </p>
         </div>
         <div className="pl-tools">
           <input
-            className="pl-search"
+            className="search-input"
             type="search"
             placeholder="Filter policies…"
             value={search}
             onChange={(e) => setSearch(e.target.value)}
             aria-label="Filter policies"
           />
-          <TimeRange since={since} href={(s) => policiesHref({ since: s })} />
+          <TimeRangePicker
+            value={range}
+            dataMax={health?.data_time?.max}
+            onChange={(r) => (window.location.hash = policiesHref(r))}
+          />
           <button
-            className={`pl-btn ${showMetrics ? "on" : ""}`}
+            type="button"
+            className={`btn ${showMetrics ? "on" : ""}`}
             onClick={() => setShowMetrics(!showMetrics)}
             aria-pressed={showMetrics}
             data-testid="metrics-toggle"
@@ -81,28 +102,28 @@ export function PolicyBoard({ since }: { since: string }) {
           >
             <Icon name={showMetrics ? "eye" : "eyeOff"} /> Metrics
           </button>
-          <button className="pl-btn" onClick={exportAll} title="Export every policy as YAML">
+          <button type="button" className="btn" onClick={exportAll} title="Export every policy as YAML">
             <Icon name="download" /> Export
           </button>
-          <a className="pl-btn primary" href={policiesHref({ new: "1", since })} data-testid="new-policy">
+          <a className="btn btn-primary" href={policiesHref(range, { new: "1" })} data-testid="new-policy">
             <Icon name="plus" /> New policy
           </a>
         </div>
       </header>
 
-      {board.error && <ErrorBanner message={board.error} onRetry={board.reload} />}
+      {board.error && <ErrorBanner error={board.error} onRetry={board.reload} />}
 
       {board.data && (
         <div className="pl-stats">
-          <Stat label="Tiers" value={count(tiers.length)} />
-          <Stat label="Policies" value={count(totals.policies)} />
-          <Stat label="Staged" value={count(totals.staged)} />
-          <Stat label="Denied connections" value={count(totals.denied)} tone={totals.denied ? "deny" : undefined} />
-          <Stat label="Select no endpoint" value={count(totals.idle)} tone={totals.idle ? "warn" : undefined} />
+          <Stat label="Tiers" value={formatCount(tiers.length)} />
+          <Stat label="Policies" value={formatCount(totals.policies)} />
+          <Stat label="Staged" value={formatCount(totals.staged)} />
+          <Stat label="Denied connections" value={formatCount(totals.denied)} tone={totals.denied ? "deny" : undefined} />
+          <Stat label="Select no endpoint" value={formatCount(totals.idle)} tone={totals.idle ? "warn" : undefined} />
         </div>
       )}
 
-      {!board.data && board.loading && <div className="pl-empty">Loading policies…</div>}
+      {!board.data && board.loading && <Loading label="Loading policies…" />}
 
       <div className="pl-columns">
         {tiers.map((tier, i) => (
@@ -110,7 +131,7 @@ export function PolicyBoard({ since }: { since: string }) {
             key={tier.name}
             tier={tier}
             position={i + 1}
-            since={since}
+            range={range}
             showMetrics={showMetrics}
             policies={tier.policies.filter(matches)}
           />
@@ -122,7 +143,7 @@ export function PolicyBoard({ since }: { since: string }) {
 
 function Stat({ label, value, tone }: { label: string; value: string; tone?: "deny" | "warn" }) {
   return (
-    <div className={`pl-stat ${tone ?? ""}`}>
+    <div className={`card pl-stat ${tone ?? ""}`}>
       <span className="v">{value}</span>
       <span className="l">{label}</span>
     </div>
@@ -132,18 +153,18 @@ function Stat({ label, value, tone }: { label: string; value: string; tone?: "de
 function TierColumn({
   tier,
   position,
-  since,
+  range,
   showMetrics,
   policies,
 }: {
   tier: BoardTier;
   position: number;
-  since: string;
+  range: TimeRange;
   showMetrics: boolean;
   policies: BoardPolicy[];
 }) {
   const denied = tier.policies.reduce((n, p) => n + p.metrics.denied, 0);
-  const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await exportPolicies(tier.name));
+  const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await api.exportPolicies(tier.name));
   return (
     <section
       className={`pl-tier ${tier.policies.length === 0 ? "empty" : ""}`}
@@ -154,16 +175,21 @@ function TierColumn({
         <div className="pl-tier-name">
           <span className="pl-tier-pos">{position}</span>
           <span className="n">{tier.name}</span>
-          {denied > 0 && showMetrics && <span className="pl-dot deny" title={`${count(denied)} denied`} />}
+          {denied > 0 && showMetrics && <span className="pl-dot deny" title={`${formatCount(denied)} denied`} />}
         </div>
         <div className="pl-tier-meta">
           {tier.order !== null ? `order ${tier.order}` : "evaluated last"}
           {tier.policies.length > 0 && ` · ${plural(tier.policies.length, "policy", "policies")}`}
           <span className="pl-tier-actions">
-            <button className="pl-icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`}>
+            <button type="button" className="icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`} aria-label={`Export tier ${tier.name} as YAML`}>
               <Icon name="download" size={14} />
             </button>
-            <a className="pl-icon-btn" href={policiesHref({ new: "1", tier: tier.name, since })} title={`New policy in ${tier.name}`}>
+            <a
+              className="icon-btn"
+              href={policiesHref(range, { new: "1", tier: tier.name })}
+              title={`New policy in ${tier.name}`}
+              aria-label={`New policy in ${tier.name}`}
+            >
               <Icon name="plus" size={14} />
             </a>
           </span>
@@ -171,7 +197,7 @@ function TierColumn({
       </header>
       <div className="pl-cards">
         {policies.map((p) => (
-          <PolicyCard key={p.id} p={p} since={since} showMetrics={showMetrics} />
+          <PolicyCard key={p.id} p={p} range={range} showMetrics={showMetrics} />
         ))}
         {policies.length === 0 && <div className="pl-card-empty">No policies</div>}
       </div>
@@ -182,11 +208,11 @@ function TierColumn({
   );
 }
 
-function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; showMetrics: boolean }) {
+function PolicyCard({ p, range, showMetrics }: { p: BoardPolicy; range: TimeRange; showMetrics: boolean }) {
   const idle = p.endpoints === 0;
   const unused = unusedRuleLabels(p.unused_rules);
-  const href = policiesHref({ id: p.id, since });
-  const flows = (action?: string) => routeHref("flows", policyFlowsParams(p, since, action));
+  const href = policiesHref(range, { id: p.id });
+  const flows = (action?: string) => routeHref("flows", policyFlowsParams(p, range, action));
   const m = p.metrics;
   return (
     <article
@@ -196,14 +222,16 @@ function PolicyCard({ p, since, showMetrics }: { p: BoardPolicy; since: string; 
     >
       <a className="pl-card-link" href={href} aria-label={`Open ${p.name}`} />
       <div className="pl-card-top">
-        <span className="pl-order" title="Order within the tier">{p.order ?? "—"}</span>
+        <span className="pl-order" title="Order within the tier">
+          {p.order ?? "—"}
+        </span>
         <a className="pl-card-name" href={href} title={p.name}>
           {p.name}
         </a>
       </div>
       <div className="pl-card-badges">
         <KindBadge kind={p.kind} label={p.kind_label} />
-        {p.staged && <span className="pl-badge staged">Staged</span>}
+        {p.staged && <span className="badge badge-staged">Staged</span>}
         <span className="pl-scope" title={p.namespace ? `Namespace ${p.namespace}` : "All namespaces"}>
           <Icon name={p.namespace ? "box" : "globe"} size={12} />
           {p.namespace ?? "global"}

@@ -15,7 +15,7 @@ import {
   type PolicyForm,
   type RuleForm,
 } from "./policyForm";
-import { Icon } from "./icons";
+import { Icon } from "../components/Icon";
 
 /** Validation messages by field path (`spec.egress[0].destination.ports`). */
 export type FieldErrors = Map<string, string[]>;
@@ -152,7 +152,7 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
               />{" "}
               Egress
             </label>
-            {isStagedKind(form.kind) && <span className="pl-badge staged">Staged kind</span>}
+            {isStagedKind(form.kind) && <span className="badge badge-staged">Staged kind</span>}
           </div>
           <FieldError errors={errors} path="spec.types" />
         </div>
@@ -207,8 +207,8 @@ function RuleList({
   return (
     <section className={`pl-rule-list ${active ? "" : "inactive"}`} data-testid={`form-${dir}`}>
       <h3>
-        {title} <span className="pl-count">{rules.length}</span>
-        {!active && <span className="pl-note">{dir} is not in the policy's types</span>}
+        {title} <span className="count-pill">{rules.length}</span>
+        {!active && <span className="note">{dir} is not in the policy's types</span>}
       </h3>
       {rules.map((r, i) => (
         <RuleEditor
@@ -223,7 +223,7 @@ function RuleList({
           errors={errors}
         />
       ))}
-      <button type="button" className="pl-btn small ghost" onClick={() => onChange([...rules, emptyRule()])} data-testid={`add-${dir}-rule`}>
+      <button type="button" className="btn btn-small btn-dashed" onClick={() => onChange([...rules, emptyRule()])} data-testid={`add-${dir}-rule`}>
         <Icon name="plus" size={14} /> Add {dir} rule
       </button>
     </section>
@@ -280,13 +280,13 @@ function RuleEditor({
           ))}
         </select>
         <span className="grow" />
-        <button type="button" className="pl-icon-btn" onClick={() => onMove(-1)} disabled={index === 0} title="Move up">
+        <button type="button" className="icon-btn" onClick={() => onMove(-1)} disabled={index === 0} title="Move up" aria-label="Move up">
           <Icon name="up" size={14} />
         </button>
-        <button type="button" className="pl-icon-btn" onClick={() => onMove(1)} disabled={index === count - 1} title="Move down">
+        <button type="button" className="icon-btn" onClick={() => onMove(1)} disabled={index === count - 1} title="Move down" aria-label="Move down">
           <Icon name="down" size={14} />
         </button>
-        <button type="button" className="pl-icon-btn danger" onClick={onRemove} title="Remove rule">
+        <button type="button" className="icon-btn danger" onClick={onRemove} title="Remove rule" aria-label="Remove rule">
           <Icon name="trash" size={14} />
         </button>
       </div>

@@ -150,7 +150,7 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   assert.match(rule0, /7070/);
   assert.doesNotMatch(rule0, /42000/, "the engine → core rule lacks the port pool");
   await eventually(async () => {
-    const allowed0 = Number((await rows.nth(0).locator(".pl-metric.allow .v").textContent()).replace(/[^\d]/g, ""));
+    const allowed0 = Number((await rows.nth(0).locator(".metric.allow .v").textContent()).replace(/[^\d]/g, ""));
     assert.ok(allowed0 > 0, "registration on 7070 is allowed by egress rule 0");
   });
 
@@ -159,7 +159,7 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   await eot.waitFor();
   const eotText = await eot.textContent();
   assert.match(eotText, /Pass/);
-  const eotLink = eot.locator("a.pl-metric");
+  const eotLink = eot.locator("a.metric");
   const eotHref = await eotLink.getAttribute("href");
   const q = new URLSearchParams(eotHref.split("?")[1]);
   assert.equal(q.get("policy_rule"), "-1");

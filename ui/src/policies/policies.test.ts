@@ -1,22 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { hitLabel, portRanges } from "./format";
+import type { PreviewChange } from "../api";
 import { groupChanges } from "./PreviewPanel";
-import type { PreviewChange } from "./policyApi";
-
-describe("format", () => {
-  it("collapses ports into ranges", () => {
-    expect(portRanges([42003, 42001, 42002, 7070, 42001])).toBe("7070, 42001–42003");
-    expect(portRanges([])).toBe("");
-    expect(portRanges([1, 3, 5, 7], 2)).toBe("4 ports in 1–7");
-  });
-  it("reads policy hits", () => {
-    expect(hitLabel("0|default|knp:fme/default-deny|deny|-1")).toBe("Deny by default / fme/default-deny (end of tier)");
-    expect(hitLabel("1|application|np:fme/application.engine-fmeserver|allow|0")).toBe(
-      "Allow by application / fme/application.engine-fmeserver (rule 0)",
-    );
-    expect(hitLabel(null)).toBe("–");
-  });
-});
+import { changedLines } from "./YamlEditor";
 
 describe("groupChanges", () => {
   const change = (port: number, dest = "fmeserver-core-*", change: PreviewChange["change"] = "deny_to_allow"): PreviewChange => ({
@@ -44,7 +29,6 @@ describe("groupChanges", () => {
   });
 });
 
-import { changedLines } from "./YamlEditor";
 describe("changedLines", () => {
   it("marks inserted and edited lines only", () => {
     expect([...changedLines("a\nb\nc", "a\nb\nx\nc")]).toEqual([3]);
@@ -54,11 +38,3 @@ describe("changedLines", () => {
   });
 });
 
-import { unusedRuleLabels } from "./policyApi";
-describe("unusedRuleLabels", () => {
-  it("names rules by direction", () => {
-    expect(unusedRuleLabels({ ingress: [1], egress: [0, 2] })).toEqual(["Ingress rule 1", "Egress rule 0", "Egress rule 2"]);
-    expect(unusedRuleLabels(["egress:1", 3] as string[])).toEqual(["Egress rule 1", "Rule 3"]);
-    expect(unusedRuleLabels(null)).toEqual([]);
-  });
-});

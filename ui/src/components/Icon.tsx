@@ -1,4 +1,4 @@
-// Small stroke icons (24×24 viewBox, currentColor) so the view needs no icon font.
+// Small stroke icons (24×24 viewBox, currentColor), so the views need no icon font.
 const paths: Record<string, string> = {
   eye: "M2 12s3.6-7 10-7 10 7 10 7-3.6 7-10 7S2 12 2 12Z M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6Z",
   eyeOff: "M3 3l18 18 M10.6 5.1A9.8 9.8 0 0 1 12 5c6.4 0 10 7 10 7a17 17 0 0 1-3.2 4.1 M6.6 6.6C3.9 8.4 2 12 2 12s3.6 7 10 7a9.6 9.6 0 0 0 5.4-1.6 M9.9 9.9a3 3 0 0 0 4.2 4.2",
@@ -27,7 +27,7 @@ export type IconName = keyof typeof paths;
 export function Icon({ name, size = 16, title }: { name: IconName; size?: number; title?: string }) {
   return (
     <svg
-      className="pl-icon"
+      className="icon"
       width={size}
       height={size}
       viewBox="0 0 24 24"

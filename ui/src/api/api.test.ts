@@ -12,8 +12,8 @@ import {
   withDefaultRange,
   formatBytes,
   formatCompact,
-} from "./api";
-import { queryChips, removeChip, suggestFilters } from "./components/FilterBar";
+} from ".";
+import { queryChips, removeChip, suggestFilters } from "../components/FilterBar";
 
 describe("filters", () => {
   it("parses every operator, longest first", () => {
@@ -160,7 +160,7 @@ describe("policy hits without index", () => {
 
 describe("aggregate policy keys", () => {
   it("turns a policy_rule key into a hit string with the kind's tag", async () => {
-    const { hitOfKey, kindTag } = await import("./api");
+    const { hitOfKey, kindTag } = await import(".");
     expect(kindTag("GlobalNetworkPolicy")).toBe("gnp");
     expect(kindTag("np")).toBe("np");
     const base = {
@@ -185,5 +185,35 @@ describe("aggregate policy keys", () => {
     expect(
       hitOfKey({ ...base, tier: null, kind: null, policy_namespace: null, policy_name: null, hit_action: null, rule: null }),
     ).toBeNull();
+  });
+});
+
+describe("policy screens' formatting", () => {
+  it("collapses ports into ranges", async () => {
+    const { portRanges } = await import(".");
+    expect(portRanges([42003, 42001, 42002, 7070, 42001])).toBe("7070, 42001–42003");
+    expect(portRanges([])).toBe("");
+    expect(portRanges([1, 3, 5, 7], 2)).toBe("4 ports in 1–7");
+  });
+  it("reads policy hits", async () => {
+    const { hitLabel } = await import(".");
+    expect(hitLabel("0|default|knp:fme/default-deny|deny|-1")).toBe("Deny by default / fme/default-deny (end of tier)");
+    expect(hitLabel("1|application|np:fme/application.engine-fmeserver|allow|0")).toBe(
+      "Allow by application / fme/application.engine-fmeserver (rule 0)",
+    );
+    expect(hitLabel(null)).toBe("–");
+  });
+  it("names unused rules by direction", async () => {
+    const { unusedRuleLabels } = await import(".");
+    expect(unusedRuleLabels({ ingress: [1], egress: [0, 2] })).toEqual(["Ingress rule 1", "Egress rule 0", "Egress rule 2"]);
+    expect(unusedRuleLabels(["egress:1", 3] as string[])).toEqual(["Egress rule 1", "Rule 3"]);
+    expect(unusedRuleLabels(null)).toEqual([]);
+  });
+  it("counts compactly past six digits", async () => {
+    const { formatCount } = await import(".");
+    expect(formatCount(18230)).toBe("18,230");
+    expect(formatCount(749_000)).toBe("749k");
+    expect(formatCount(7_100_000)).toBe("7.1M");
+    expect(formatCount(undefined)).toBe("–");
   });
 });
