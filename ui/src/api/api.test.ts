@@ -217,3 +217,22 @@ describe("policy screens' formatting", () => {
     expect(formatCount(undefined)).toBe("–");
   });
 });
+
+describe("filter problems", () => {
+  it("explains filters that cannot be sent, with what was meant", async () => {
+    const { filterProblem } = await import("../components/FilterBar");
+    expect(filterProblem("action deny")).toBe("Write the filter without spaces, as FIELD=VALUE: did you mean action=deny?");
+    expect(filterProblem("action == deny")).toMatch(/did you mean action=deny\?/);
+    expect(filterProblem("action=denied")).toBe("action is one of allow, deny: did you mean action=deny?");
+    expect(filterProblem("action!=in:allow,dny")).toBe("action is one of allow, deny: did you mean action!=in:allow,deny?");
+    expect(filterProblem("action=")).toBe("action= needs a value: action=allow or action=deny.");
+    expect(filterProblem("=x")).toMatch(/^A filter is FIELD, an operator/);
+    for (const ok of ["action=deny", "dest_port>=1024", "foo=bar", "dest_type=-", "action^=de"]) expect(filterProblem(ok)).toBeUndefined();
+  });
+  it("suggests the nearest word", async () => {
+    const { didYouMean } = await import(".");
+    expect(didYouMean("denied", ["allow", "deny"])).toBe("deny");
+    expect(didYouMean("dts", ["src", "dst"])).toBe("dst");
+    expect(didYouMean("zzz", ["src", "dst"])).toBeUndefined();
+  });
+});

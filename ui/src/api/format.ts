@@ -95,6 +95,6 @@ export function portRanges(ports: number[], max = Infinity): string {
     out.push(j > i ? `${sorted[i]}–${sorted[j]}` : String(sorted[i]));
     i = j + 1;
   }
-  if (out.length > max) return `${sorted.length} ports in ${sorted[0]}–${sorted[sorted.length - 1]}`;
+  if (out.length > max) return `${formatNumber(sorted.length)} ports in ${sorted[0]}–${sorted[sorted.length - 1]}`;
   return out.join(", ");
 }

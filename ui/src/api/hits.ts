@@ -76,6 +76,15 @@ export function policyParam(hit: PolicyHit): string {
   return hit.namespace ? `${hit.tier}/${hit.namespace}/${hit.name}` : `${hit.tier}/${hit.name}`;
 }
 
+/** Hit tags of policies the Policy Board lists (profiles and unknown tags have no page). */
+const POLICY_TAGS = new Set(["np", "gnp", "snp", "sgnp", "sknp", "knp", "kcnp"]);
+
+/** The board's id of the policy a hit names (`KIND:[NS/]NAME`), or null when it has no page. */
+export function policyIdOfHit(hit: PolicyHit): string | null {
+  if (!POLICY_TAGS.has(hit.kind)) return null;
+  return `${hit.kind}:${hit.namespace ? `${hit.namespace}/` : ""}${hit.name}`;
+}
+
 export function ruleLabel(rule: number): string {
   return rule < 0 ? "end of tier" : `rule ${rule}`;
 }

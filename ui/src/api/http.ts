@@ -94,12 +94,17 @@ function withPage(p: URLSearchParams, o: PageOptions): URLSearchParams {
 /** The body of a preview: a draft, or the id of a policy to delete, over a time range. */
 export type PreviewRequest = ({ yaml: string } | { delete: string }) & TimeRange;
 
+/** The parameters of a flows page: the query (route-only parameters left out) and the paging. */
+export function flowsParams(q: FlowQuery, page: PageOptions = {}): URLSearchParams {
+  return withPage(queryToParams(q, { omitExtra: true }), page);
+}
+
 /** API calls. Each takes the query (route-only parameters are not sent) and an AbortSignal. */
 export const api = {
   health: (signal?: AbortSignal) => fetchJson<Health>("/api/health", undefined, { signal }),
 
   flows: (q: FlowQuery, page: PageOptions = {}, signal?: AbortSignal) =>
-    fetchJson<FlowPage>("/api/flows", withPage(queryToParams(q, { omitExtra: true }), page), { signal }),
+    fetchJson<FlowPage>("/api/flows", flowsParams(q, page), { signal }),
 
   aggregates: (q: FlowQuery, groupBy: GroupBy, signal?: AbortSignal) => {
     const p = queryToParams(q, { omitExtra: true });

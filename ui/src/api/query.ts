@@ -197,3 +197,48 @@ export function policyFlowsParams(
   if (rule !== undefined) params.set("policy_rule", String(rule));
   return params;
 }
+
+/**
+ * The candidate `word` most likely means: one it starts with (or that starts with it), else
+ * the longest shared start of three letters or more, else one it abbreviates (`src` for
+ * `source`), else the closest within two edits.
+ */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  if (!w) return undefined;
+  const prefix = candidates.find((c) => w.startsWith(c) || c.startsWith(w));
+  if (prefix) return prefix;
+  const shared = (c: string) => {
+    let n = 0;
+    while (n < c.length && n < w.length && c[n] === w[n]) n++;
+    return n;
+  };
+  const longest = [...candidates].sort((a, b) => shared(b) - shared(a))[0];
+  if (longest && shared(longest) >= 3) return longest;
+  const abbreviates = (c: string) => {
+    if (c[0] !== w[0]) return false;
+    let i = 0;
+    for (const ch of w) if (ch === c[i]) i++;
+    return i === c.length;
+  };
+  const abbreviation = candidates.find(abbreviates);
+  if (abbreviation) return abbreviation;
+  let best: [number, string] | undefined;
+  for (const c of candidates) {
+    const d = editDistance(w, c);
+    if (d <= 2 && (!best || d < best[0])) best = [d, c];
+  }
+  return best?.[1];
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1), row[j] + 1, next[j - 1] + 1);
+    }
+    row = next;
+  }
+  return row[b.length];
+}

@@ -90,11 +90,26 @@ export interface GraphEdge {
   bytes: number;
   packets: number;
   ports: PortVolume[];
+  /**
+   * The hop from a Service to a backend: its flows are those of the edges into the Service,
+   * counted there; sums over edges leave it out.
+   */
+  backend_hop?: boolean;
+}
+
+/** A graph's traffic with each connection counted once, however many edges draw it. */
+export interface GraphTotals {
+  num_flows: number;
+  allowed_flows: number;
+  denied_flows: number;
+  bytes: number;
+  packets: number;
 }
 
 export interface Graph {
   nodes: GraphNode[];
   edges: GraphEdge[];
+  totals?: GraphTotals;
   /** True when the server kept only the heaviest edges. */
   truncated?: boolean;
 }
@@ -293,10 +308,12 @@ export interface Preview {
   changes: PreviewChange[];
 }
 
-/** The answer to "is this draft valid?". */
+/** The answer to "is this draft valid?": the policy as read, or the problems at their lines. */
 export interface Validated {
-  policy: Record<string, unknown>;
+  valid: boolean;
+  policy?: Record<string, unknown>;
   endpoints?: number | null;
   warnings?: string[];
-  [k: string]: unknown;
+  error?: string;
+  details?: ErrorDetail[];
 }

@@ -11,10 +11,13 @@ export interface Loadable<T> {
 /**
  * Runs `load` whenever `key` changes (and on `reload`), aborting the previous request.
  * Keeps the last data while reloading so views don't flash empty; `refreshMs` polls in the
- * background (a failed refresh keeps the last good data and reports the error).
+ * background (a failed refresh keeps the last good data and reports the error). An error for
+ * a new key drops the data of the old one: results never stand under another query's error.
  */
 export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, key: string, refreshMs?: number): Loadable<T> {
   const [data, setData] = useState<T>();
+  // The key the data answers: a refresh that fails keeps it; a new question that fails drops it.
+  const dataKey = useRef<string>(undefined);
   const [error, setError] = useState<Error>();
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
@@ -27,12 +30,14 @@ export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, key: string
     loadRef.current(ctl.signal).then(
       (d) => {
         if (ctl.signal.aborted) return;
+        dataKey.current = key;
         setData(d);
         setError(undefined);
         setLoading(false);
       },
       (e: unknown) => {
         if (ctl.signal.aborted) return;
+        if (dataKey.current !== key) setData(undefined);
         setError(e instanceof Error ? e : new Error(String(e)));
         setLoading(false);
       },

@@ -1,5 +1,6 @@
 // Loading, error and empty states, so every view says what is going on instead of going blank.
 import type { ReactNode } from "react";
+import { ApiError } from "../api";
 import { Icon } from "./Icon";
 
 export function Loading({ label = "Loading…" }: { label?: string }) {
@@ -12,11 +13,13 @@ export function Loading({ label = "Loading…" }: { label?: string }) {
 }
 
 export function ErrorState({ error, onRetry }: { error: Error; onRetry?: () => void }) {
+  // A refused question is the user's to fix; anything else is the server's trouble.
+  const refused = error instanceof ApiError && error.status >= 400 && error.status < 500;
   return (
     <div className="state state-error" role="alert">
-      <strong>Something went wrong</strong>
+      <strong>{refused ? "The query needs a change" : "Something went wrong"}</strong>
       <span>{error.message}</span>
-      {onRetry && (
+      {onRetry && !refused && (
         <button type="button" className="btn" onClick={onRetry}>
           Try again
         </button>

@@ -1,8 +1,8 @@
 // `#/policies`: the Policy Board, one policy's view (`?id=`), and the editor (`?id=&edit=1`
 // or `?new=1&tier=`). The time range travels as `since` or `from`/`to`, as in every other view.
 import { parseQuery, rangeParams, withDefaultRange, type TimeRange } from "../api";
-import { routeHref } from "../route";
-import { PolicyBoard } from "./PolicyBoard";
+import { replaceRoute, routeHref } from "../route";
+import { PolicyBoard, type BoardShow, type BoardSort } from "./PolicyBoard";
 import { PolicyDetailView } from "./PolicyDetailView";
 import { PolicyEditor } from "./PolicyEditor";
 
@@ -34,7 +34,27 @@ export function PoliciesView({ params }: { params: URLSearchParams }) {
       ) : id ? (
         <PolicyDetailView key={id} id={id} range={range} />
       ) : (
-        <PolicyBoard range={range} />
+        <PolicyBoard
+          range={range}
+          search={params.get("q") ?? ""}
+          show={(params.get("show") as BoardShow | null) ?? "all"}
+          sort={(params.get("sort") as BoardSort | null) ?? "order"}
+          onChange={(c) => {
+            const next = {
+              q: c.search ?? params.get("q") ?? undefined,
+              show: c.show ?? params.get("show") ?? undefined,
+              sort: c.sort ?? params.get("sort") ?? undefined,
+            };
+            const hash = policiesHref(c.range ?? range, {
+              q: next.q || undefined,
+              show: next.show === "all" ? undefined : next.show,
+              sort: next.sort === "order" ? undefined : next.sort,
+            });
+            // Typing replaces the entry rather than adding one per key.
+            if (c.search !== undefined) replaceRoute(hash);
+            else window.location.hash = hash;
+          }}
+        />
       )}
     </section>
   );

@@ -35,11 +35,56 @@ function useMetricsToggle(): [boolean, (v: boolean) => void] {
   ];
 }
 
-export function PolicyBoard({ range }: { range: TimeRange }) {
+/** Which cards the board shows. */
+export type BoardShow = "all" | "denies" | "unused" | "staged" | "idle";
+/** How cards are ordered within a tier: evaluation order, or by a figure. */
+export type BoardSort = "order" | "denied" | "connections";
+
+export const SHOW_OPTIONS: { value: BoardShow; label: string }[] = [
+  { value: "all", label: "All" },
+  { value: "denies", label: "With denies" },
+  { value: "unused", label: "Unused rules" },
+  { value: "staged", label: "Staged" },
+  { value: "idle", label: "Select nothing" },
+];
+
+/** The policies of a tier the board shows, in the order it shows them. */
+export function boardCards(policies: BoardPolicy[], search: string, show: BoardShow, sort: BoardSort): BoardPolicy[] {
+  const needle = search.trim().toLowerCase();
+  const kept = policies.filter(
+    (p) =>
+      (!needle ||
+        p.name.toLowerCase().includes(needle) ||
+        (p.namespace ?? "").toLowerCase().includes(needle) ||
+        p.selector.toLowerCase().includes(needle)) &&
+      (show === "all" ||
+        (show === "denies" && (p.metrics.denied > 0 || p.metrics.pending_denied > 0)) ||
+        (show === "unused" && unusedRuleLabels(p.unused_rules).length > 0) ||
+        (show === "staged" && p.staged) ||
+        (show === "idle" && p.endpoints === 0)),
+  );
+  if (sort === "order") return kept;
+  const figure = (p: BoardPolicy) => (sort === "denied" ? p.metrics.denied + p.metrics.pending_denied : p.metrics.connections + p.metrics.pending_connections);
+  return [...kept].sort((a, b) => figure(b) - figure(a));
+}
+
+export function PolicyBoard({
+  range,
+  search,
+  show,
+  sort,
+  onChange,
+}: {
+  range: TimeRange;
+  search: string;
+  show: BoardShow;
+  sort: BoardSort;
+  /** The board's own parameters changed (they live in the route, so a link keeps them). */
+  onChange: (p: { search?: string; show?: BoardShow; sort?: BoardSort; range?: TimeRange }) => void;
+}) {
   const board = useApi((s) => api.board(range, s), JSON.stringify(range), 10_000);
   const { health } = useClusterInfo();
   const [showMetrics, setShowMetrics] = useMetricsToggle();
-  const [search, setSearch] = useState("");
 
   const tiers = board.data?.tiers ?? [];
   const totals = useMemo(() => {
@@ -58,13 +103,6 @@ export function PolicyBoard({ range }: { range: TimeRange }) {
     return { policies, denied, idle, staged };
   }, [tiers]);
 
-  const needle = search.trim().toLowerCase();
-  const matches = (p: BoardPolicy) =>
-    !needle ||
-    p.name.toLowerCase().includes(needle) ||
-    (p.namespace ?? "").toLowerCase().includes(needle) ||
-    p.selector.toLowerCase().includes(needle);
-
   const exportAll = async () => download("flowlens-policies.yaml", await api.exportPolicies());
   const time = board.data?.time;
 
@@ -75,23 +113,12 @@ export function PolicyBoard({ range }: { range: TimeRange }) {
           <h1>Policy Board</h1>
           <p className="pl-sub">
             Tiers are evaluated left to right, policies within a tier top to bottom.
-            {time?.from ? ` Metrics from ${formatTime(time.from)} to ${time.to ? formatTime(time.to) : "now"}.` : ""}
+            {time?.from ? ` Metrics count connections from ${formatTime(time.from)} to ${time.to ? formatTime(time.to) : "now"}.` : ""}
           </p>
         </div>
         <div className="pl-tools">
-          <input
-            className="search-input"
-            type="search"
-            placeholder="Filter policies…"
-            value={search}
-            onChange={(e) => setSearch(e.target.value)}
-            aria-label="Filter policies"
-          />
-          <TimeRangePicker
-            value={range}
-            dataMax={health?.data_time?.max}
-            onChange={(r) => (window.location.hash = policiesHref(r))}
-          />
+          <SearchBox value={search} onChange={(v) => onChange({ search: v })} />
+          <TimeRangePicker value={range} dataMax={health?.data_time?.max} onChange={(r) => onChange({ range: r })} />
           <button
             type="button"
             className={`btn ${showMetrics ? "on" : ""}`}
@@ -125,7 +152,31 @@ export function PolicyBoard({ range }: { range: TimeRange }) {
 
       {!board.data && board.loading && <Loading label="Loading policies…" />}
 
-      <div className="pl-columns">
+      <div className="pl-board-filters">
+        <div className="segmented" role="group" aria-label="Show policies" data-testid="board-show">
+          {SHOW_OPTIONS.map((o) => (
+            <button
+              key={o.value}
+              type="button"
+              className={show === o.value ? "active" : ""}
+              aria-pressed={show === o.value}
+              onClick={() => onChange({ show: o.value })}
+            >
+              {o.label}
+            </button>
+          ))}
+        </div>
+        <label className="pl-sort">
+          Sort within tiers
+          <select value={sort} onChange={(e) => onChange({ sort: e.target.value as BoardSort })} data-testid="board-sort">
+            <option value="order">by evaluation order</option>
+            <option value="denied">by denied connections</option>
+            <option value="connections">by connections</option>
+          </select>
+        </label>
+      </div>
+
+      <div className="pl-columns" data-testid="board-columns">
         {tiers.map((tier, i) => (
           <TierColumn
             key={tier.name}
@@ -133,11 +184,35 @@ export function PolicyBoard({ range }: { range: TimeRange }) {
             position={i + 1}
             range={range}
             showMetrics={showMetrics}
-            policies={tier.policies.filter(matches)}
+            policies={boardCards(tier.policies, search, show, sort)}
           />
         ))}
       </div>
     </div>
+  );
+}
+
+/** The search box; the route follows as the user types, without a history entry per key. */
+function SearchBox({ value, onChange }: { value: string; onChange: (v: string) => void }) {
+  const [text, setText] = useState(value);
+  const [prev, setPrev] = useState(value);
+  if (prev !== value) {
+    setPrev(value);
+    setText(value);
+  }
+  return (
+    <input
+      className="search-input"
+      type="search"
+      placeholder="Filter policies…"
+      value={text}
+      onChange={(e) => {
+        setText(e.target.value);
+        onChange(e.target.value);
+      }}
+      aria-label="Filter policies"
+      data-testid="board-search"
+    />
   );
 }
 
@@ -219,8 +294,12 @@ function PolicyCard({ p, range, showMetrics }: { p: BoardPolicy; range: TimeRang
       className={`pl-card ${idle ? "idle" : ""} ${p.staged ? "staged" : ""} ${m.denied > 0 ? "has-deny" : ""}`}
       data-testid="policy-card"
       data-policy-id={p.id}
+      // Anywhere on the card opens the policy; its links (name, figures) go where they say.
+      onClick={(e) => {
+        if ((e.target as HTMLElement).closest("a, button")) return;
+        window.location.hash = href;
+      }}
     >
-      <a className="pl-card-link" href={href} aria-label={`Open ${p.name}`} />
       <div className="pl-card-top">
         <span className="pl-order" title="Order within the tier">
           {p.order ?? "—"}
@@ -253,18 +332,18 @@ function PolicyCard({ p, range, showMetrics }: { p: BoardPolicy; range: TimeRang
       )}
       {showMetrics && !p.staged && (
         <div className="pl-metrics" data-testid="card-metrics">
-          <MetricLink label="Connections" value={m.connections} href={flows()} />
-          <MetricLink label="Allowed" value={m.allowed} href={flows("allow")} tone="allow" />
-          <MetricLink label="Denied" value={m.denied} href={flows("deny")} tone="deny" />
-          <MetricLink label="Passed" value={m.passed} href={flows("pass")} tone="pass" />
+          <MetricLink label="Total" value={m.connections} href={flows()} compact />
+          <MetricLink label="Allowed" value={m.allowed} href={flows("allow")} tone="allow" compact />
+          <MetricLink label="Denied" value={m.denied} href={flows("deny")} tone="deny" compact />
+          <MetricLink label="Passed" value={m.passed} href={flows("pass")} tone="pass" compact />
         </div>
       )}
       {showMetrics && p.staged && (
         <div className="pl-metrics pending" data-testid="card-metrics" title="A staged policy enforces nothing: what it would do if enforced">
-          <MetricLink label="Pending" value={m.pending_connections} />
-          <MetricLink label="Would allow" value={m.pending_allowed} tone="allow" />
-          <MetricLink label="Would deny" value={m.pending_denied} tone="deny" />
-          <MetricLink label="Would pass" value={m.pending_passed} tone="pass" />
+          <MetricLink label="Pending" value={m.pending_connections} compact />
+          <MetricLink label="Would allow" value={m.pending_allowed} tone="allow" compact />
+          <MetricLink label="Would deny" value={m.pending_denied} tone="deny" compact />
+          <MetricLink label="Would pass" value={m.pending_passed} tone="pass" compact />
         </div>
       )}
     </article>

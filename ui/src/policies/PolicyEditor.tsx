@@ -5,8 +5,9 @@ import { ApiError, api, download, type ErrorDetail, type Preview, type TimeRange
 import { Icon } from "../components/Icon";
 import { ErrorBanner, Loading } from "../components/States";
 import { TIME_PRESETS, describeRange } from "../components/TimeRangePicker";
-import { formToYaml, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
+import { enforceRisks, formToYaml, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
 import { PolicyFormView, type FieldErrors } from "./PolicyFormView";
+import { leaveTo, useNavigationGuard } from "../route";
 import { policiesHref } from "./PoliciesView";
 import { PreviewPanel } from "./PreviewPanel";
 import { YamlEditor, type LineMessage } from "./YamlEditor";
@@ -66,14 +67,18 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
       .then((ns) => {
         setNamespaces(ns);
         if (!id) {
-          const ns0 = newNamespace ?? (ns.includes("default") ? "default" : ns[0] ?? "default");
-          const text = formToYaml(newPolicyForm(newTier ?? "default", ns0));
+          // No namespace is picked for the user: a new policy starts where they put it.
+          const text = formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? null));
           setYamlText(text);
-          setOriginal("");
+          // An untouched template is nothing to lose.
+          setOriginal(text);
         }
       })
       .catch(() => {
-        if (!id) setYamlText(formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? "default")));
+        if (id) return;
+        const text = formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? null));
+        setYamlText(text);
+        setOriginal(text);
       });
     if (id) {
       api
@@ -107,7 +112,13 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
     const t = setTimeout(() => {
       api
         .validatePolicy(yamlText, ctl.signal)
-        .then((r) => setValidation({ state: "valid", policy: r.policy ?? {}, endpoints: r.endpoints, warnings: r.warnings }))
+        .then((r) =>
+          setValidation(
+            r.valid
+              ? { state: "valid", policy: r.policy ?? {}, endpoints: r.endpoints, warnings: r.warnings }
+              : { state: "invalid", message: r.error ?? "The policy is not valid.", details: r.details ?? [] },
+          ),
+        )
         .catch((e: unknown) => {
           if (ctl.signal.aborted) return;
           if (e instanceof ApiError) setValidation({ state: "invalid", message: e.message, details: e.details });
@@ -158,12 +169,17 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
 
   const save = async (staged: boolean) => {
     if (yamlText === null) return;
+    // Enforcing changes traffic at once: say first what is broad about it.
+    const risks = !staged && form ? enforceRisks(form) : [];
+    if (risks.length && !window.confirm(`Enforce this policy now?\n\n${risks.map((r) => `• ${r}`).join("\n")}\n\nSave it as staged to see what it would do first.`)) {
+      return;
+    }
     setSaving(true);
     setSaveError(null);
     try {
       const r = await api.savePolicy(yamlText, staged);
       const savedId = typeof r.id === "string" ? r.id : form ? idOf(form, staged) : id;
-      window.location.hash = policiesHref(range, { id: savedId ?? undefined });
+      leaveTo(policiesHref(range, { id: savedId ?? undefined }));
     } catch (e) {
       setSaveError(e instanceof ApiError && e.details.length ? `${e.message} (see the marked lines)` : e instanceof Error ? e.message : String(e));
       if (e instanceof ApiError && e.details.length) setValidation({ state: "invalid", message: e.message, details: e.details });
@@ -176,15 +192,16 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
     if (!id || !window.confirm("Delete this policy from the running inventory?")) return;
     try {
       await api.deletePolicy(id);
-      window.location.hash = policiesHref(range);
+      leaveTo(policiesHref(range));
     } catch (e) {
       setSaveError(e instanceof Error ? e.message : String(e));
     }
   };
 
-  const dirty = yamlText !== null && yamlText !== original;
+  const dirty = yamlText !== null && yamlText !== original && !loadError;
   const name = useMemo(() => (parsed?.ok ? parsed.form.name : yamlText ? manifestName(yamlText) : null), [parsed, yamlText]) ?? form?.name ?? "policy";
   const yamlOnly = parsed !== null && !parsed.ok && !parsed.syntax;
+  useNavigationGuard(dirty ? `${id ? `Your changes to ${name}` : "The new policy"} are not saved. Leave the editor and lose them?` : null);
   const invalid = validation.state === "invalid";
 
   return (
@@ -221,7 +238,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           </button>
           <button
             type="button"
-            className="btn"
+            className={`btn ${id ? "" : "btn-primary"}`}
             onClick={() => save(true)}
             disabled={saving || yamlText === null || invalid}
             data-testid="save-staged"
@@ -231,7 +248,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           </button>
           <button
             type="button"
-            className="btn btn-primary"
+            className={`btn ${id ? "btn-primary" : ""}`}
             onClick={() => save(false)}
             disabled={saving || yamlText === null || invalid}
             data-testid="save-enforced"

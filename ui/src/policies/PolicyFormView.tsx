@@ -123,7 +123,14 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
         {!global && (
           <label className="pl-field">
             <span>Namespace</span>
-            <select value={form.namespace} onChange={(e) => set({ namespace: e.target.value })} aria-label="Namespace" disabled={existing}>
+            <select
+              value={form.namespace}
+              onChange={(e) => set({ namespace: e.target.value })}
+              aria-label="Namespace"
+              disabled={existing}
+              className={form.namespace ? "" : "bad"}
+            >
+              {!form.namespace && <option value="">Choose a namespace…</option>}
               {nsOptions.map((n) => (
                 <option key={n} value={n}>
                   {n}
@@ -161,7 +168,7 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
           <input
             className={`mono ${errorsAt(errors, "spec.selector").length ? "bad" : ""}`}
             value={form.selector}
-            placeholder="all()"
+            placeholder='e.g. app == "web" (empty: every endpoint)'
             onChange={(e) => set({ selector: e.target.value })}
             aria-label="Selector"
           />

@@ -38,3 +38,43 @@ describe("changedLines", () => {
   });
 });
 
+
+describe("board cards", () => {
+  it("filters by search and by what a policy did, and sorts by a figure", async () => {
+    const { boardCards } = await import("./PolicyBoard");
+    const metrics = (denied: number, connections: number) => ({
+      connections,
+      allowed: connections - denied,
+      denied,
+      passed: 0,
+      pending_connections: 0,
+      pending_allowed: 0,
+      pending_denied: 0,
+      pending_passed: 0,
+    });
+    const card = (name: string, denied: number, connections: number, extra = {}) => ({
+      id: `np:ns/${name}`,
+      tier: "t",
+      kind: "np",
+      kind_label: "Calico",
+      name,
+      namespace: "ns",
+      order: 1,
+      selector: "all()",
+      staged: false,
+      endpoints: 1,
+      types: ["ingress"],
+      metrics: metrics(denied, connections),
+      unused_rules: [],
+      ...extra,
+    });
+    const ps = [card("a", 0, 50), card("b", 7, 10), card("c", 3, 99, { unused_rules: { ingress: [1] } }), card("d", 0, 0, { staged: true })];
+    expect(boardCards(ps, "", "all", "order").map((p) => p.name)).toEqual(["a", "b", "c", "d"]);
+    expect(boardCards(ps, "", "denies", "order").map((p) => p.name)).toEqual(["b", "c"]);
+    expect(boardCards(ps, "", "all", "denied").map((p) => p.name)).toEqual(["b", "c", "a", "d"]);
+    expect(boardCards(ps, "", "all", "connections").map((p) => p.name)).toEqual(["c", "a", "b", "d"]);
+    expect(boardCards(ps, "", "unused", "order").map((p) => p.name)).toEqual(["c"]);
+    expect(boardCards(ps, "", "staged", "order").map((p) => p.name)).toEqual(["d"]);
+    expect(boardCards(ps, "B", "all", "order").map((p) => p.name)).toEqual(["b"]);
+  });
+});
