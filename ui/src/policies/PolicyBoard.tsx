@@ -87,6 +87,10 @@ export function PolicyBoard({
   const [showMetrics, setShowMetrics] = useMetricsToggle();
 
   const tiers = board.data?.tiers ?? [];
+  const filtered = !!search.trim() || show !== "all";
+  const columns = tiers.map((tier, i) => ({ tier, position: i + 1, cards: boardCards(tier.policies, search, show, sort) }));
+  const matched = columns.filter((c) => c.cards.length > 0);
+  const unmatched = columns.filter((c) => c.cards.length === 0);
   const totals = useMemo(() => {
     let policies = 0;
     let denied = 0;
@@ -176,16 +180,16 @@ export function PolicyBoard({
         </label>
       </div>
 
+      {filtered && unmatched.length > 0 && (
+        <p className="pl-unmatched" data-testid="board-unmatched">
+          {matched.length === 0 ? "No policy matches." : `Not shown: ${plural(unmatched.length, "tier")} with no match`}{" "}
+          ({unmatched.map((c) => c.tier.name).join(", ")})
+        </p>
+      )}
       <div className="pl-columns" data-testid="board-columns">
-        {tiers.map((tier, i) => (
-          <TierColumn
-            key={tier.name}
-            tier={tier}
-            position={i + 1}
-            range={range}
-            showMetrics={showMetrics}
-            policies={boardCards(tier.policies, search, show, sort)}
-          />
+        {/* With a search or filter on, tiers with no match step aside so the matches are in sight. */}
+        {(filtered ? matched : columns).map(({ tier, position, cards }) => (
+          <TierColumn key={tier.name} tier={tier} position={position} range={range} showMetrics={showMetrics} policies={cards} />
         ))}
       </div>
     </div>
@@ -242,7 +246,7 @@ function TierColumn({
   const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await api.exportPolicies(tier.name));
   return (
     <section
-      className={`pl-tier ${tier.policies.length === 0 ? "empty" : ""}`}
+      className={`pl-tier ${policies.length === 0 ? "empty" : ""}`}
       data-testid={`tier-${tier.name}`}
       aria-label={`Tier ${tier.name}`}
     >

@@ -361,7 +361,7 @@ function EndOfTierTraffic({ p, range, action }: { p: PolicyDetail; range: TimeRa
         <tr>
           <th>Traffic at the end of the tier</th>
           <th>Ports</th>
-          <th className="num">Flows</th>
+          <th className="num">Connections</th>
           <th>Outcome</th>
         </tr>
       </thead>
@@ -375,7 +375,7 @@ function EndOfTierTraffic({ p, range, action }: { p: PolicyDetail; range: TimeRa
               <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
             </td>
             <td className="num">
-              <a href={g.href} className="pl-row-link" title="Show these flows">
+              <a href={g.href} className="pl-row-link" title="Show these flow logs">
                 {formatCount(g.flows)}
               </a>
             </td>

@@ -5,7 +5,7 @@ import { ApiError, api, download, type ErrorDetail, type Preview, type TimeRange
 import { Icon } from "../components/Icon";
 import { ErrorBanner, Loading } from "../components/States";
 import { TIME_PRESETS, describeRange } from "../components/TimeRangePicker";
-import { enforceRisks, formToYaml, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
+import { enforceRisks, formToYaml, isGlobal, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
 import { PolicyFormView, type FieldErrors } from "./PolicyFormView";
 import { leaveTo, useNavigationGuard } from "../route";
 import { policiesHref } from "./PoliciesView";
@@ -202,7 +202,9 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const name = useMemo(() => (parsed?.ok ? parsed.form.name : yamlText ? manifestName(yamlText) : null), [parsed, yamlText]) ?? form?.name ?? "policy";
   const yamlOnly = parsed !== null && !parsed.ok && !parsed.syntax;
   useNavigationGuard(dirty ? `${id ? `Your changes to ${name}` : "The new policy"} are not saved. Leave the editor and lose them?` : null);
-  const invalid = validation.state === "invalid";
+  // A namespaced policy with no namespace chosen yet is not ready, whatever the server says.
+  const incomplete = !!form && !isGlobal(form.kind) && !form.namespace ? "choose a namespace" : null;
+  const invalid = validation.state === "invalid" || incomplete !== null;
 
   return (
     <div className="pl-editor" data-testid="policy-editor">
@@ -287,7 +289,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           {previewing ? "Evaluating…" : "Preview impact"}
         </button>
         <span className="grow" />
-        <ValidationBadge v={validation} dirty={dirty} />
+        <ValidationBadge v={validation} dirty={dirty} incomplete={incomplete} />
       </div>
 
       <div className="pl-editor-tabs" role="tablist">
@@ -347,8 +349,16 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   );
 }
 
-function ValidationBadge({ v, dirty }: { v: Validation; dirty: boolean }) {
+function ValidationBadge({ v, dirty, incomplete }: { v: Validation; dirty: boolean; incomplete: string | null }) {
   const edited = dirty ? <span className="pl-dirty">Unsaved changes</span> : null;
+  // Valid YAML that cannot be saved yet says what is missing rather than "Valid".
+  if (incomplete && v.state === "valid")
+    return (
+      <span className="pl-valid incomplete" data-testid="validation-incomplete">
+        {edited}
+        <Icon name="alert" size={14} /> Not ready: {incomplete}
+      </span>
+    );
   switch (v.state) {
     case "checking":
       return <span className="pl-valid checking">{edited}Checking…</span>;

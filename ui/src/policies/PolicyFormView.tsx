@@ -137,6 +137,11 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
                 </option>
               ))}
             </select>
+            {!form.namespace && (
+              <div className="pl-field-error" data-testid="choose-namespace">
+                Choose the namespace it applies in.
+              </div>
+            )}
             <FieldError errors={errors} path="metadata.namespace" />
           </label>
         )}

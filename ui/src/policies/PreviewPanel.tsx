@@ -127,7 +127,7 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
                   <th>Destination</th>
                   <th>Ports</th>
                   <th className="num">Flow logs</th>
-                  <th className="num">Flows</th>
+                  <th className="num">Connections</th>
                   <th>{k === "uncertain" ? "Why" : "Before → after"}</th>
                 </tr>
               </thead>

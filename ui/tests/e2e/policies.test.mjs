@@ -119,6 +119,21 @@ test("engine → core on the graph: the port pool as one range, the denying poli
   assert.deepEqual(page.errors, []);
 });
 
+test("at 1280×800 the engine → core flows under the graph fit their box (five-digit ports, long names)", async () => {
+  const graph = await api("/api/graph?since=15m&expand=fme");
+  const edge = graph.edges.find((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target) && e.denied_flows > 0);
+  assert.ok(edge, "a denied engine → core edge");
+  const q = new URLSearchParams({ since: "15m", expand: "fme", edge_source: edge.source, edge_target: edge.target });
+  const page = await openPage(ctx.browser, ctx.base, `#/graph?${q}`, { viewport: { width: 1280, height: 800 } });
+  await page.locator('[data-testid="graph-flows"] [data-testid="flow-results"][aria-busy="false"]').waitFor();
+  await waitFor(async () => (await page.locator('[data-testid="graph-flows"] tbody tr[data-row-key]').count()) > 0, { what: "edge flows" });
+  const wrap = page.locator('[data-testid="graph-flows"] .table-wrap').first();
+  const sticksOut = await wrap.evaluate((el) => el.scrollWidth - el.clientWidth);
+  assert.ok(sticksOut <= 0, `the table is ${sticksOut} px wider than its box`);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("the board shows tiers in order and denied traffic on the default deny", async () => {
   const { page, base } = ctx;
   const board = await api("/api/policies?since=15m");
@@ -374,6 +389,10 @@ test("a new policy starts empty and staged, and enforcing an allow-all asks firs
   assert.equal(await page.locator('[data-testid^="rule-ingress-"], [data-testid^="rule-egress-"]').count(), 0, "no rule");
   assert.match(await page.locator(".cm-content").textContent(), /kind: StagedNetworkPolicy/);
   assert.match(await page.getByTestId("save-staged").getAttribute("class"), /btn-primary/, "saving staged is the first choice");
+  await page.getByTestId("choose-namespace").waitFor();
+  await page.getByTestId("validation-incomplete").waitFor();
+  assert.equal(await page.getByTestId("validation-ok").count(), 0, "not called valid before a namespace is chosen");
+  assert.equal(await page.getByTestId("save-staged").isDisabled(), true, "nothing to save before a namespace is chosen");
   await shot("policies-new");
 
   // Made into an allow-all, enforcing it asks first; saying no saves nothing.

@@ -66,12 +66,19 @@ test("the Policy Board at 100 policies fits the screen, every tier in reach, fig
   }
 });
 
-test("at scale the board filters to the policies that deny, the most first", async () => {
-  const page = await openPage(browser, demo.url, "#/policies?since=15m&show=denies&sort=denied");
+test("at scale the board filters to the policies that deny, the most first, in sight at 1280×800", async () => {
+  const viewport = { width: 1280, height: 800 };
+  const page = await openPage(browser, demo.url, "#/policies?since=15m&show=denies&sort=denied", { viewport });
   await page.locator('[data-testid="policy-card"]').first().waitFor();
   const board = await getJson(demo.url, "api/policies?since=15m");
   const denying = board.tiers.flatMap((t) => t.policies).filter((p) => p.metrics.denied > 0 || p.metrics.pending_denied > 0);
   assert.ok(denying.length > 0 && denying.length < 100);
+  // Tiers without a match step aside (and are named), so the first match is on screen.
+  await page.getByTestId("board-unmatched").waitFor();
+  await eventually(async () => {
+    const box = await page.locator('[data-testid="policy-card"]').first().boundingBox();
+    assert.ok(box && box.x + box.width <= viewport.width, `the first match ends at x=${box && box.x + box.width}`);
+  });
   await eventually(async () => {
     const shown = await page.locator('[data-testid="policy-card"]').count();
     assert.ok(shown > 0 && shown <= denying.length + 2, `${shown} cards for ${denying.length} denying policies`);
