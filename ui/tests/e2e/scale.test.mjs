@@ -95,6 +95,21 @@ test("the graph of 50 namespaces: no expand-all hairball; search and focus show 
   const warnings = [];
   page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
   await waitFor(() => page.evaluate(() => !!window.__flowlensGraphRender), { what: "graph render" });
+  // Fifty namespaces that all talk to kube-system are laid out apart, not piled up (33 of
+  // their pairs overlapped with the small-graph forces).
+  await eventually(async () => {
+    const overlaps = await page.evaluate(() => {
+      const boxes = window.__flowlensCy.nodes("[!compound]").map((n) => n.boundingBox({ includeLabels: false }));
+      let n = 0;
+      for (let i = 0; i < boxes.length; i++)
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, b] = [boxes[i], boxes[j]];
+          if (a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2) n++;
+        }
+      return n;
+    });
+    assert.ok(overlaps <= 2, `${overlaps} pairs of nodes overlap`);
+  });
   const expandAll = page.getByTestId("expand-all");
   assert.equal(await expandAll.isDisabled(), true, "Expand all is not offered at 50 namespaces");
   assert.match(await expandAll.getAttribute("title"), /namespaces would make an unreadable picture/);

@@ -89,6 +89,8 @@ const STYLE: StylesheetJson = [
       "text-valign": "top",
       "text-halign": "center",
       "text-margin-y": -4,
+      // A namespace's name is never cut: it is the frame's only title.
+      "text-wrap": "none",
       "font-size": 12,
       "font-weight": 600,
       color: "#2443a8",
@@ -382,11 +384,8 @@ export function GraphCanvas({
       fit: first || structural,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 4500,
-      idealEdgeLength: () => 55,
-      nodeSeparation: 75,
+      ...spacing(simple.length),
       nestingFactor: 0.1,
-      gravity: 0.25,
       numIter: 2500,
       tile: true,
       fixedNodeConstraint: fixed.length ? fixed.map((n) => ({ nodeId: n.id(), position: { ...(n as cytoscape.NodeSingular).position() } })) : undefined,
@@ -416,11 +415,8 @@ export function GraphCanvas({
       fit: true,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 4500,
-      idealEdgeLength: () => 55,
-      nodeSeparation: 75,
+      ...spacing(cy.nodes().filter((n) => !n.isParent()).length),
       nestingFactor: 0.1,
-      gravity: 0.25,
     } as cytoscape.LayoutOptions).run();
     // Only the button triggers this; the graph itself is read as of that moment.
   }, [layoutNonce]);
@@ -482,6 +478,20 @@ function fitPositions(
   const h = cy.height();
   const zoom = Math.min(1.3, (w - 2 * padding) / Math.max(1, x1 - x0), (h - 2 * padding) / Math.max(1, y1 - y0));
   cy.viewport({ zoom, pan: { x: w / 2 - zoom * ((x0 + x1) / 2), y: h / 2 - zoom * ((y0 + y1) / 2) } });
+}
+
+/**
+ * fcose's forces for a graph of `n` nodes. A few dozen nodes that all talk to kube-system and the
+ * public network pile up with the small-graph forces: push harder and pull less as it grows.
+ */
+export function spacing(n: number) {
+  const grow = Math.max(1, n / 15);
+  return {
+    nodeRepulsion: () => Math.round(4500 * grow ** 1.5),
+    idealEdgeLength: () => Math.round(55 * grow ** 0.75),
+    nodeSeparation: 75,
+    gravity: 0.25 / grow,
+  };
 }
 
 /** Zoom per wheel event: about 16 % per notch of a mouse wheel, smooth on a touchpad. */
