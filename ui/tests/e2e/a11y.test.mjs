@@ -1,6 +1,7 @@
 // Accessibility of every view against the storefront demo: axe-core's WCAG 2 A/AA rules find
 // no serious or critical violation on the Service Graph (with an edge open), the Flow
-// Visualizer, the Flows table (with a row open), the Policy Board, a policy's view and the editor.
+// Visualizer, the Flows table (with a row open), the Policy Board, a policy's view, the editor
+// and a new policy.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ensureStep, flowsLoaded, getJson, launchBrowser, openPage, seriousA11yViolations, sharedDemo, waitFor } from "./harness.mjs";
@@ -56,7 +57,7 @@ test("the Flows table, with a row open", async () => {
   assert.deepEqual(page.errors, []);
 });
 
-test("the Policy Board, a policy and the editor", async () => {
+test("the Policy Board, a policy, the editor and a new policy", async () => {
   const page = await openPage(browser, demo.url, "#/policies?since=15m");
   await page.locator('[data-testid="policy-card"] [data-testid="card-metrics"]').first().waitFor();
   await check(page, "Policy Board");
@@ -67,5 +68,8 @@ test("the Policy Board, a policy and the editor", async () => {
   await page.goto(new URL("#/policies?since=15m&id=np%3Astorefront%2Ftrusted&edit=1", demo.url).toString());
   await page.getByTestId("validation-ok").waitFor();
   await check(page, "Policy Editor");
+  await page.goto(new URL("#/policies?since=15m&new=1", demo.url).toString());
+  await page.getByTestId("validation-incomplete").waitFor();
+  await check(page, "a new policy");
   assert.deepEqual(page.errors, []);
 });
