@@ -115,9 +115,9 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
                 <col style={{ width: "19%" }} />
                 <col style={{ width: "28px" }} />
                 <col style={{ width: "19%" }} />
-                <col style={{ width: "17%" }} />
-                <col style={{ width: "6%" }} />
-                <col style={{ width: "6%" }} />
+                <col style={{ width: "15%" }} />
+                <col style={{ width: "80px" }} />
+                <col style={{ width: "112px" }} />
                 <col />
               </colgroup>
               <thead>

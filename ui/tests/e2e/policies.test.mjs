@@ -320,6 +320,11 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
     for (const [a, b] of portSpans(await g.getAttribute("data-ports"))) assert.ok(inPool(a) && inPool(b), `ports ${a}–${b}`);
   }
   assert.equal(await page.getByTestId("changes-allow_to_deny").count(), 0);
+  // Every column heading fits its column (no "CONNECTIONS" running into the next one).
+  const spilled = await result
+    .locator("table.pl-changes th")
+    .evaluateAll((ths) => ths.filter((th) => th.scrollWidth > th.clientWidth + 1).map((th) => th.textContent));
+  assert.deepEqual(spilled, [], "headings wider than their column");
   await result.scrollIntoViewIfNeeded();
   await page.waitForTimeout(400);
   await shot("policies-preview");
