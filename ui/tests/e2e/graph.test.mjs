@@ -257,7 +257,7 @@ test("a large picture stays usable: zoom buttons, a wheel that zooms, refit on e
   await page.press('[data-testid="graph-search"]', "Enter");
   const nodePanel = page.locator('[data-testid="node-panel"]');
   await nodePanel.waitFor();
-  assert.match(await nodePanel.locator("h2").innerText(), /frontend/);
+  await eventually(async () => assert.match(await nodePanel.locator("h2").innerText(), /frontend/));
   // Focus shows only the node and its neighbours.
   await nodePanel.getByTestId("focus-node").click();
   await page.locator('[data-testid="graph-focus"]').waitFor();
