@@ -23,6 +23,28 @@ const browser = await launchBrowser();
 const settle = (page) => page.waitForTimeout(700);
 const graphDrawn = (page) => waitFor(() => page.evaluate(() => !!window.__flowlensGraphRender), { what: "graph render" });
 
+/** Back to the top of the view: typing into a field lower down scrolls it. */
+const toTop = (page) =>
+  page.evaluate(() => {
+    document.activeElement?.blur();
+    document.querySelector(".view")?.scrollTo(0, 0);
+    window.scrollTo(0, 0);
+  });
+
+/** Waits until the stored flow logs grow by less than 2 % in 3 s (a backfill has landed). */
+async function settled(demo) {
+  let last = -1;
+  await waitFor(
+    async () => {
+      const now = (await getJson(demo.url, "api/flows?since=15m&limit=1")).total;
+      const done = last > 0 && now - last < last * 0.02;
+      last = now;
+      return done;
+    },
+    { timeoutMs: 180_000, intervalMs: 3000, what: "the backfill to land" },
+  );
+}
+
 /** Opens `hash` at both sizes, runs `ready` (waits for what the picture must show) and saves NAME-WIDTH.png. */
 async function shoot(demo, name, hash, ready = async () => {}) {
   for (const viewport of SIZES) {
@@ -101,14 +123,17 @@ async function fme() {
       await ports.press("Enter");
       await page.getByTestId("validation-ok").waitFor();
     };
-    await shoot(demo, "policies-editor", `#/policies?since=15m&id=${engine}&edit=1`, edit);
+    await shoot(demo, "policies-editor", `#/policies?since=15m&id=${engine}&edit=1`, async (page) => {
+      await edit(page);
+      await toTop(page);
+    });
     await shoot(demo, "policies-preview", `#/policies?since=15m&id=${engine}&edit=1`, async (page) => {
       await edit(page);
       await page.getByTestId("run-preview").click();
       await page.getByTestId("preview-result").waitFor({ timeout: 60_000 });
       await page.getByTestId("preview-result").scrollIntoViewIfNeeded();
     });
-    await shoot(demo, "policies-new", "#/policies?since=15m&new=1", (page) => page.getByLabel("Namespace", { exact: true }).waitFor());
+    await shoot(demo, "policies-new", "#/policies?since=15m&new=1", (page) => page.getByTestId("validation-incomplete").waitFor());
   } finally {
     await demo.stop();
   }
@@ -122,6 +147,7 @@ async function scale() {
       intervalMs: 2000,
       what: "the scale graph",
     });
+    await settled(demo);
     await shoot(demo, "service-graph-scale", "#/graph?since=15m", graphDrawn);
     await shoot(demo, "policies-board-scale", "#/policies?since=15m&show=denies&sort=denied", (page) =>
       page.locator('[data-testid="policy-card"]').first().waitFor(),
