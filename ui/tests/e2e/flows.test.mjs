@@ -160,7 +160,12 @@ test("live mode counts what the API counts, and pauses while a row is open", asy
     { timeoutMs: 15_000 },
   );
 
-  // Opening a row pauses the table: rows stay where they are, new flows wait behind a bar.
+  // A pointer over the table pauses it (as a user's does on the way to a row), so the row to
+  // open holds still; opening it keeps the table paused: rows stay where they are, new flows
+  // wait behind a bar.
+  const table = await page.locator('[data-testid="flows-table"]').boundingBox();
+  await page.mouse.move(table.x + table.width / 2, table.y + Math.min(table.height / 2, 200));
+  await waitFor(async () => (await state.getAttribute("data-paused")) === "pointer", { what: "paused under the pointer" });
   await rows(page).first().locator("button.expand-btn").click();
   await waitFor(async () => (await state.getAttribute("data-paused")) === "expanded", { what: "paused" });
   const top = await rows(page).first().getAttribute("data-row-key");
