@@ -41,6 +41,17 @@ test("filtering to action=deny lists the rogue pod's flows", async () => {
     const sources = await page.locator('[data-testid="flows-table"] td[data-col="source"]').allInnerTexts();
     assert.ok(sources.some((s) => s.includes("rogue")), sources.slice(0, 5).join(" | "));
   });
+  // The chip reads as what it keeps ("action=deny"), never as "¬ action=deny".
+  const chip = page.locator('[data-testid="filter-chip"]').first();
+  assert.match((await chip.innerText()).trim(), /^action=deny/);
+  assert.equal(await chip.evaluate((el) => el.firstElementChild?.className), "chip-label");
+  // A cell's filter actions cover the end of their own cell, not the next column.
+  const cell = page.locator('[data-testid="flows-table"] tbody tr[data-row-key]').first().locator('td[data-col="source"]');
+  await cell.locator(".ep-name").hover();
+  const actions = cell.locator(".ep-name > .cell-actions");
+  await actions.waitFor({ state: "visible" });
+  const [cellBox, actionsBox] = [await cell.boundingBox(), await actions.boundingBox()];
+  assert.ok(actionsBox.x + actionsBox.width <= cellBox.x + cellBox.width + 0.5, `actions end at ${actionsBox.x + actionsBox.width}, cell at ${cellBox.x + cellBox.width}`);
   await screenshot(page, "flows-deny");
   assert.deepEqual(page.errors, []);
 });
