@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useState } from "react";
-import { useRoute, routeHref, VIEWS, type View } from "./route";
+import { useRoute, routeHref, VIEWS, type Route, type View } from "./route";
 import { api, type Health, type Scenario } from "./api";
 import { FlowsView } from "./views/flows/FlowsView";
 import { Loading } from "./components/States";
@@ -111,6 +111,20 @@ function ScenarioFooter() {
   );
 }
 
+/** Route parameters every view understands: the time range, and for traffic views the filters. */
+const RANGE_PARAMS = ["since", "from", "to"];
+const TRAFFIC_PARAMS = [...RANGE_PARAMS, "filter", "source_selector", "dest_selector", "policy", "policy_action", "policy_rule"];
+
+/** The link to a view that keeps the current time range and filters (what the target understands). */
+export function carriedHref(route: Route, target: View): string {
+  const traffic = (v: View) => v !== "policies";
+  // The policy screens have their own `policy`-free parameters; only the range carries over.
+  const keys = traffic(target) && traffic(route.view) ? TRAFFIC_PARAMS : RANGE_PARAMS;
+  const p = new URLSearchParams();
+  for (const k of keys) for (const v of route.params.getAll(k)) p.append(k, v);
+  return routeHref(target, p);
+}
+
 export function App() {
   const route = useRoute();
   useEffect(() => {
@@ -125,14 +139,14 @@ export function App() {
         </span>
         <div className="nav-section">Traffic</div>
         {VIEWS.filter((v) => v !== "policies").map((v) => (
-          <a key={v} href={routeHref(v)} className={`nav-item ${v === route.view ? "active" : ""}`} data-view={v}>
+          <a key={v} href={carriedHref(route, v)} className={`nav-item ${v === route.view ? "active" : ""}`} data-view={v}>
             <NavIcon view={v} />
             {TITLES[v]}
           </a>
         ))}
         <div className="nav-section">Security</div>
         <a
-          href={routeHref("policies")}
+          href={carriedHref(route, "policies")}
           className={`nav-item ${route.view === "policies" ? "active" : ""}`}
           data-view="policies"
         >

@@ -44,12 +44,27 @@ pub struct Edge {
     pub bytes: u64,
     pub packets: u64,
     pub ports: Vec<PortUse>,
+    /// The hop from a Service to a backend: its flows are those of the edges into the
+    /// Service, where they are counted; sums over edges leave these out.
+    pub backend_hop: bool,
+}
+
+/// The graph's traffic, each flow counted once however many edges draw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Connections (`num_flows`), and those allowed and denied.
+    pub num_flows: u64,
+    pub allowed_flows: u64,
+    pub denied_flows: u64,
+    pub bytes: u64,
+    pub packets: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    pub totals: Totals,
 }
 
 /// Which namespaces show their workloads and services.
@@ -157,6 +172,7 @@ impl EdgeSums {
 pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut edges: BTreeMap<(String, String), EdgeSums> = BTreeMap::new();
+    let mut totals = Totals::default();
     let touch = |p: &Place, row: &AggregateRow, nodes: &mut BTreeMap<String, Node>| {
         if let Some(parent) = &p.parent {
             let ns = p.namespace.clone().unwrap_or_default();
@@ -185,6 +201,11 @@ pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
         node.denied_flows += row.denied_flows;
     };
     for row in rows {
+        totals.num_flows += row.allowed_flows + row.denied_flows;
+        totals.allowed_flows += row.allowed_flows;
+        totals.denied_flows += row.denied_flows;
+        totals.bytes += row.bytes_in + row.bytes_out;
+        totals.packets += row.packets_in + row.packets_out;
         let k = &row.key;
         let src = place(
             k.source_type.as_deref(),
@@ -225,6 +246,7 @@ pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
     let edges = edges
         .into_iter()
         .map(|((source, target), sums)| {
+            let backend_hop = source.starts_with("svc:");
             let mut ports: Vec<PortUse> = sums.ports.into_values().collect();
             ports.sort_by_key(|p| std::cmp::Reverse(p.num_flows));
             Edge {
@@ -242,12 +264,14 @@ pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
                 bytes: sums.bytes,
                 packets: sums.packets,
                 ports,
+                backend_hop,
             }
         })
         .collect();
     Graph {
         nodes: nodes.into_values().collect(),
         edges,
+        totals,
     }
 }
 
@@ -391,6 +415,49 @@ mod tests {
                 ("wl:shop/rogue->svc:shop/ms1", "denied")
             ]
         );
+    }
+
+    #[test]
+    fn totals_count_each_flow_once_when_services_are_drawn() {
+        let rows = [
+            row(
+                ("wep", "shop", "rogue"),
+                ("wep", "shop", "ms1-*"),
+                Some(("shop", "ms1")),
+                Action::Deny,
+                4,
+            ),
+            row(
+                ("wep", "shop", "web-*"),
+                ("wep", "db", "pg-*"),
+                Some(("db", "pg")),
+                Action::Allow,
+                6,
+            ),
+        ];
+        let collapsed = build(&rows, &Expand::None);
+        let expanded = build(&rows, &Expand::All);
+        for g in [&collapsed, &expanded] {
+            assert_eq!(
+                (
+                    g.totals.num_flows,
+                    g.totals.allowed_flows,
+                    g.totals.denied_flows
+                ),
+                (10, 6, 4)
+            );
+            // Summing the edges that are not backend hops gives the same figures.
+            let (flows, denied) = g
+                .edges
+                .iter()
+                .filter(|e| !e.backend_hop)
+                .fold((0, 0), |(f, d), e| (f + e.num_flows, d + e.denied_flows));
+            assert_eq!((flows, denied), (10, 4));
+        }
+        // Expanded, each flow is drawn twice (into the Service, on to the backend).
+        let drawn: u64 = expanded.edges.iter().map(|e| e.num_flows).sum();
+        assert_eq!(drawn, 20);
+        assert_eq!(expanded.edges.iter().filter(|e| e.backend_hop).count(), 2);
     }
 
     #[test]

@@ -3,7 +3,11 @@
 
 use crate::error::{ApiError, ApiResult};
 use flowlens_model::{HitAction, PolicyKind};
-use flowlens_store::{FieldFilter, FlowQuery, PolicyFilter, SortKey, TimeRange, parse_duration};
+use flowlens_store::{
+    Field, FieldFilter, FilterOp, FlowQuery, PolicyFilter, SortKey, StoreError, TimeRange,
+    parse_duration,
+};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The raw `key=value` pairs of a query string, in order (keys may repeat).
 #[derive(Clone, Debug, Default)]
@@ -52,7 +56,8 @@ impl Params {
         if range.from >= range.to {
             return Err(ApiError::bad_request(format!(
                 "the time range is empty: from {} is not before to {}",
-                range.from, range.to
+                readable_time(range.from),
+                readable_time(range.to)
             )));
         }
         Ok(range)
@@ -62,7 +67,9 @@ impl Params {
     pub fn flow_query(&self, time: TimeRange) -> ApiResult<FlowQuery> {
         let mut query = FlowQuery::new(time);
         for f in self.all("filter") {
-            query.filters.push(FieldFilter::parse(f)?);
+            let filter = FieldFilter::parse(f).map_err(|e| filter_error(f, e))?;
+            check_domain(&filter)?;
+            query.filters.push(filter);
         }
         query.source_selector = self.selector("source_selector")?;
         query.dest_selector = self.selector("dest_selector")?;
@@ -148,9 +155,198 @@ impl Params {
     }
 }
 
+/// Unix seconds as people read them (UTC), for messages.
+fn readable_time(unix: i64) -> String {
+    let Ok(secs) = u64::try_from(unix) else {
+        return unix.to_string();
+    };
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// A filter the store could not read, with the field it probably meant.
+fn filter_error(text: &str, e: StoreError) -> ApiError {
+    match &e {
+        StoreError::UnknownField { name, valid } => {
+            let hint =
+                nearest(name, valid).map_or(String::new(), |n| format!("; did you mean {n}?"));
+            ApiError::bad_request(format!(
+                "filter {text:?}: unknown field {name:?}{hint} (fields: {})",
+                valid.join(", ")
+            ))
+        }
+        _ => e.into(),
+    }
+}
+
+/// The values of fields that take a closed set. A value outside it would quietly match
+/// nothing, so it is refused with the value it was probably meant to be.
+fn domain(field: Field) -> Option<&'static [&'static str]> {
+    match field {
+        Field::Action => Some(&["allow", "deny"]),
+        Field::Reporter => Some(&["src", "dst"]),
+        Field::SourceType | Field::DestType => Some(&["wep", "hep", "ns", "net"]),
+        _ => None,
+    }
+}
+
+fn check_domain(filter: &FieldFilter) -> ApiResult<()> {
+    let Some(values) = domain(filter.field) else {
+        return Ok(());
+    };
+    let given: Vec<&str> = match &filter.op {
+        FilterOp::Eq(v) | FilterOp::Ne(v) => vec![v.as_str()],
+        FilterOp::In(vs) | FilterOp::NotIn(vs) => vs.iter().map(String::as_str).collect(),
+        // Prefixes and comparisons are about text order: nothing to check.
+        _ => return Ok(()),
+    };
+    for value in given {
+        if values.contains(&value) || (value == "-" && filter.field.is_nullable()) {
+            continue;
+        }
+        let hint = nearest(value, values).map_or(String::new(), |n| format!("; did you mean {n}?"));
+        return Err(ApiError::bad_request(format!(
+            "{field}={value:?}: {field} is one of {}{hint}",
+            values.join(", "),
+            field = filter.field,
+        )));
+    }
+    Ok(())
+}
+
+/// The candidate `word` most likely means: one it starts with (or that starts with it), else
+/// the longest shared start of three letters or more, else one it abbreviates (`src` for
+/// `source`), else the closest within two edits (case aside).
+fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    if word.is_empty() {
+        return None;
+    }
+    if let Some(c) = candidates
+        .iter()
+        .find(|c| word.starts_with(**c) || c.starts_with(word.as_str()))
+    {
+        return Some(c);
+    }
+    let shared = |c: &str| {
+        c.chars()
+            .zip(word.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    if let Some(c) = candidates.iter().max_by_key(|c| shared(c))
+        && shared(c) >= 3
+    {
+        return Some(c);
+    }
+    let abbreviates = |c: &str| {
+        let mut wanted = c.chars().peekable();
+        if c.chars().next() != word.chars().next() {
+            return false;
+        }
+        for ch in word.chars() {
+            if wanted.peek() == Some(&ch) {
+                wanted.next();
+            }
+        }
+        wanted.peek().is_none()
+    };
+    if let Some(c) = candidates.iter().find(|c| abbreviates(c)) {
+        return Some(c);
+    }
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn filter_error_of(text: &str) -> String {
+        params(&[("filter", text)])
+            .flow_query(TimeRange::all())
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn values_outside_a_fields_domain_are_refused_with_a_suggestion() {
+        let e = filter_error_of("action=denied");
+        assert!(e.contains("did you mean deny?"), "{e}");
+        assert!(e.contains("allow, deny"), "{e}");
+        assert!(filter_error_of("reporter=source").contains("did you mean src?"));
+        assert!(filter_error_of("dest_type=pod").contains("one of wep, hep, ns, net"));
+        assert!(filter_error_of("action=in:allow,dney").contains("did you mean deny?"));
+        // Values in the domain, absent values of optional fields and prefixes pass.
+        for ok in [
+            "action=deny",
+            "action!=allow",
+            "reporter=in:src,dst",
+            "dest_type=-",
+            "action^=de",
+        ] {
+            assert_eq!(filter_error_of(ok), "", "{ok}");
+        }
+        let e = filter_error_of("dest_prot=80");
+        assert!(e.contains("did you mean dest_port?"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_range_is_reported_in_readable_time() {
+        let e = params(&[("from", "1765029600"), ("to", "1765026000")])
+            .time_range(0)
+            .unwrap_err()
+            .message;
+        assert_eq!(
+            e,
+            "the time range is empty: from 2025-12-06T14:00:00Z is not before to 2025-12-06T13:00:00Z"
+        );
+    }
+
+    #[test]
+    fn nearest_words() {
+        assert_eq!(nearest("denied", &["allow", "deny"]), Some("deny"));
+        assert_eq!(nearest("Allowed", &["allow", "deny"]), Some("allow"));
+        assert_eq!(nearest("dts", &["src", "dst"]), Some("dst"));
+        assert_eq!(nearest("xyzzy", &["src", "dst"]), None);
+        assert_eq!(nearest("destination", &["src", "dst"]), Some("dst"));
+        assert_eq!(
+            nearest("dest_prot", &["dest_ip", "dest_port"]),
+            Some("dest_port")
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     fn policy(pairs: &[(&str, &str)]) -> ApiResult<Option<PolicyFilter>> {
         Params(

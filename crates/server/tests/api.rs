@@ -423,3 +423,151 @@ fn openapi_describes_every_route() {
         );
     }
 }
+
+fn sum_num_flows(rows: &Value) -> u64 {
+    rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["num_flows"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_totals_count_each_connection_once_however_it_is_drawn() {
+    let f = fixture().await;
+    let (_, actions) = get(&f.app, "/api/aggregates?group_by=action").await;
+    let connections = sum_num_flows(&actions);
+    let denied: u64 = actions["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key"]["action"] == "deny")
+        .map(|r| r["num_flows"].as_u64().unwrap())
+        .sum();
+    assert!(denied > 0);
+    for uri in [
+        "/api/graph",
+        "/api/graph?expand=storefront",
+        "/api/graph?expand=*",
+    ] {
+        let (status, graph) = get(&f.app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{graph}");
+        let totals = &graph["totals"];
+        assert_eq!(totals["num_flows"], connections, "{uri}");
+        assert_eq!(totals["denied_flows"], denied, "{uri}");
+        // The edges that are not Service → backend hops add up to the same.
+        let edges = graph["edges"].as_array().unwrap();
+        let drawn: u64 = edges
+            .iter()
+            .filter(|e| e["backend_hop"] == false)
+            .map(|e| e["num_flows"].as_u64().unwrap())
+            .sum();
+        assert_eq!(drawn, connections, "{uri}");
+    }
+    let (_, expanded) = get(&f.app, "/api/graph?expand=storefront").await;
+    assert!(
+        expanded["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["backend_hop"] == true),
+        "an expanded storefront routes flows through its Services"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_pages_count_connections_in_the_boards_unit() {
+    let f = fixture().await;
+    let (_, page) = get(&f.app, "/api/flows?limit=1").await;
+    assert!(page.get("total_connections").is_none(), "only when asked");
+    let (_, page) = get(&f.app, "/api/flows?limit=1&include=connections").await;
+    let (_, actions) = get(&f.app, "/api/aggregates?group_by=action").await;
+    assert_eq!(page["total_connections"], sum_num_flows(&actions));
+
+    // A denying policy's figure on the board is the connections of the flow logs its link lists.
+    let (_, board) = get(&f.app, "/api/policies").await;
+    let policy = board["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["policies"].as_array().unwrap())
+        .find(|p| p["metrics"]["denied"].as_u64().unwrap() > 0)
+        .unwrap();
+    let uri = format!(
+        "/api/flows?limit=1&include=connections&policy={}/{}&policy_action=deny",
+        policy["tier"].as_str().unwrap(),
+        urlencode(policy["id"].as_str().unwrap())
+    );
+    let (status, page) = get(&f.app, &uri).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        page["total_connections"], policy["metrics"]["denied"],
+        "{page}"
+    );
+    assert!(page["total"].as_u64().unwrap() < page["total_connections"].as_u64().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_filters_name_what_was_meant() {
+    let f = fixture().await;
+    let (status, err) = get(&f.app, "/api/flows?filter=action%3Ddenied").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean deny?"),
+        "{err}"
+    );
+    let (status, err) = get(&f.app, "/api/graph?filter=dest_prot%3D80").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean dest_port?"),
+        "{err}"
+    );
+    let (status, err) = get(&f.app, "/api/flows?from=1763700600&to=1763700000").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("2025-11-21T04:50:00Z"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_answers_drafts_with_problems_without_failing() {
+    let f = fixture().await;
+    let post = |body: &str| {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/policies/validate")
+            .header("content-type", "text/yaml")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let app = f.app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (status, answer) =
+        post("kind: GlobalNetworkPolicy\nmetadata: {name: x}\nspec:\n  selector: app ==\n").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["valid"], false);
+    assert!(answer["details"][0]["line"].is_u64(), "{answer}");
+    let (status, answer) = post(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: x}\nspec:\n  selector: all()\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["valid"], true);
+    assert_eq!(answer["id"], "gnp:x");
+}

@@ -1,11 +1,13 @@
 // A dense, sortable table with expandable rows and per-cell "filter for / filter out value"
 // actions, as in Kibana's document table. Rendering stays cheap: rows are plain <tr>s and the
 // caller pages (the Flows view shows at most a few hundred rows at a time).
-import { Fragment, type ReactNode } from "react";
+import { Fragment, type ReactNode, type Ref } from "react";
 
 export interface Column<T> {
   key: string;
   header: ReactNode;
+  /** The column's name where the header is not text (the column picker). */
+  label?: string;
   render: (row: T) => ReactNode;
   /** The field and value "filter for/out" uses; omit to offer no cell actions. */
   filter?: (row: T) => { field: string; value: unknown } | null;
@@ -37,6 +39,9 @@ export function DataTable<T>({
   selectedKey,
   testId,
   empty,
+  wrapRef,
+  onScroll,
+  onPointerInside,
 }: {
   columns: Column<T>[];
   rows: T[];
@@ -52,11 +57,23 @@ export function DataTable<T>({
   selectedKey?: string | number;
   testId?: string;
   empty?: ReactNode;
+  /** The scrolling element, e.g. to scroll back to the top. */
+  wrapRef?: Ref<HTMLDivElement>;
+  /** The vertical scroll offset, as the user scrolls. */
+  onScroll?: (top: number) => void;
+  /** Whether the pointer is over the rows (live tables pause so rows do not move under it). */
+  onPointerInside?: (inside: boolean) => void;
 }) {
   const expandable = !!renderExpanded;
   const span = columns.length + (expandable ? 1 : 0);
   return (
-    <div className="table-wrap">
+    <div
+      className="table-wrap"
+      ref={wrapRef}
+      onScroll={onScroll ? (e) => onScroll(e.currentTarget.scrollTop) : undefined}
+      onPointerEnter={onPointerInside ? () => onPointerInside(true) : undefined}
+      onPointerLeave={onPointerInside ? () => onPointerInside(false) : undefined}
+    >
       <table className="data-table" data-testid={testId}>
         <thead>
           <tr>
@@ -66,6 +83,7 @@ export function DataTable<T>({
               return (
                 <th
                   key={c.key}
+                  data-col={c.key}
                   style={{ width: c.width, textAlign: c.align }}
                   className={`${c.sortKey && onSort ? "sortable" : ""} ${active ? "sorted" : ""}`}
                   aria-sort={active ? (sort!.dir === "asc" ? "ascending" : "descending") : undefined}

@@ -2,13 +2,15 @@
 // that adds `field=value` terms with autocompletion, and the label-selector inputs.
 import { useId, useMemo, useState } from "react";
 import {
-  FILTER_OPS,
-  FLOW_FIELDS,
+  FIELD_DOMAINS,
+  FILTER_FIELDS,
+  didYouMean,
   formatFilter,
   negateFilter,
   parseFilter,
   removeFilter,
   addFilter,
+  type FlowField,
   type FlowQuery,
   type Filter,
 } from "../api";
@@ -49,12 +51,44 @@ export function removeChip(q: FlowQuery, chip: QueryChip): FlowQuery {
   return q;
 }
 
+const OPS_TEXT = "= != ^= !^= > >= < <=";
+
+/**
+ * What is wrong with a filter typed into the bar, or undefined when it can be sent: a filter
+ * is FIELD, an operator and a VALUE with no spaces. A value outside a field's closed set
+ * (action, reporter, endpoint types) would match nothing, so it is caught here with the value
+ * it was probably meant to be.
+ */
+export function filterProblem(text: string): string | undefined {
+  const t = text.trim();
+  const f = parseFilter(t);
+  if (!f) {
+    // "action deny", "action: deny", "action == deny": the field and value are there.
+    const m = /^([A-Za-z_][A-Za-z0-9_.]*)\s*(?:==|:|\s)\s*(\S.*)$/.exec(t);
+    if (m) return `Write the filter without spaces, as FIELD=VALUE: did you mean ${m[1]}=${m[2].trim()}?`;
+    return `A filter is FIELD, an operator (${OPS_TEXT}) and a VALUE, e.g. action=deny or dest_port>=1024.`;
+  }
+  const domain = FIELD_DOMAINS[f.field as FlowField];
+  if (!f.value) {
+    return `${f.field}${f.op} needs a value${domain ? `: ${domain.map((v) => `${f.field}${f.op}${v}`).join(" or ")}` : ", e.g. action=deny"}.`;
+  }
+  if (domain && (f.op === "=" || f.op === "!=")) {
+    const values = f.value.startsWith("in:") ? f.value.slice(3).split(",") : [f.value];
+    for (const v of values) {
+      if (domain.includes(v) || v === "-") continue;
+      const meant = didYouMean(v, domain);
+      return `${f.field} is one of ${domain.join(", ")}${meant ? `: did you mean ${f.field}${f.op}${f.value.replace(v, meant)}?` : "."}`;
+    }
+  }
+  return undefined;
+}
+
 /** Suggestions for the filter input: fields first, then values of the typed field. */
 export function suggestFilters(text: string, values: (field: string) => string[]): string[] {
   const f = parseFilter(text);
   if (!f) {
     const t = text.trim().toLowerCase();
-    return FLOW_FIELDS.filter((x) => x.startsWith(t) || (t.length > 1 && x.includes(t))).map((x) => `${x}=`);
+    return FILTER_FIELDS.filter((x) => x.startsWith(t) || (t.length > 1 && x.includes(t))).map((x) => `${x}=`);
   }
   return values(f.field)
     .filter((v) => v.toLowerCase().startsWith(f.value.toLowerCase()))
@@ -87,9 +121,10 @@ export function FilterBar({
   const submit = () => {
     const t = text.trim();
     if (!t) return;
+    const problem = filterProblem(t);
     const f = parseFilter(t);
-    if (!f || !f.value) {
-      setError(`Write FIELD${FILTER_OPS.join("|")}VALUE, e.g. action=deny or dest_port>=1024`);
+    if (problem || !f) {
+      setError(problem);
       return;
     }
     setError(undefined);
@@ -107,22 +142,26 @@ export function FilterBar({
             data-testid="filter-chip"
             title={c.label}
           >
+            <span className="chip-label">{c.label}</span>
             {c.kind === "filter" && c.filterIndex !== undefined && (
+              // After the label, so a chip never reads as "not …": the label says what it keeps.
               <button
                 type="button"
                 className="chip-btn"
-                aria-label="Negate filter"
-                title="Negate"
+                aria-label={`Invert ${c.label}: keep the flows it leaves out`}
+                title="Invert: keep the flows this filter leaves out"
+                data-testid="chip-invert"
                 onClick={() => {
                   const i = c.filterIndex!;
                   const filters: Filter[] = query.filters.map((f, j) => (j === i ? negateFilter(f) : f));
                   onChange({ ...query, filters });
                 }}
               >
-                ¬
+                <svg viewBox="0 0 16 16" width="11" height="11" aria-hidden="true">
+                  <path d="M3 5h9l-2.5-2.5M13 11H4l2.5 2.5" fill="none" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round" strokeLinejoin="round" />
+                </svg>
               </button>
             )}
-            <span className="chip-label">{c.label}</span>
             <button
               type="button"
               className="chip-btn"
@@ -179,7 +218,11 @@ export function FilterBar({
           </button>
         )}
       </div>
-      {error && <div className="field-error">{error}</div>}
+      {error && (
+        <div className="field-error" role="alert" data-testid="filter-problem">
+          {error}
+        </div>
+      )}
       {showSelectors && <LabelSelectors query={query} onChange={onChange} suggestions={labelSuggestions} />}
     </div>
   );

@@ -1,7 +1,7 @@
 // The bar on top of every traffic view: time range, filter chips, label selectors, and the
 // view's own controls on the right. Autocompletion comes from the inventory and labels.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
-import { api, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
+import { FIELD_DOMAINS, api, type FlowField, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
 import { FilterBar, LabelSelectors, labelSelectorSuggestions } from "./FilterBar";
 import { TimeRangePicker } from "./TimeRangePicker";
 
@@ -63,10 +63,8 @@ export function useClusterInfo(): { inventory?: Inventory; labels?: Labels; heal
 
 /** Known values of a flow field, for the filter input's autocompletion. */
 export function fieldValues(inv: Inventory | undefined, field: string): string[] {
-  if (field === "action") return ["allow", "deny"];
-  if (field === "reporter") return ["src", "dst"];
-  if (field === "proto") return ["tcp", "udp", "icmp", "sctp"];
-  if (field.endsWith("_type")) return ["wep", "hep", "ns", "net"];
+  const domain = FIELD_DOMAINS[field as FlowField];
+  if (domain) return [...domain];
   if (!inv) return [];
   if (field.endsWith("_namespace")) return inv.namespaces.map((n) => n.name).sort();
   if (field === "dest_service_name") return [...new Set(inv.services.map((s) => String(s.name ?? "")))].sort();

@@ -37,3 +37,15 @@ describe("filter autocompletion values", () => {
     expect(fieldValues(undefined, "bytes_in")).toEqual([]);
   });
 });
+
+describe("custom range problems", () => {
+  it("refuses a range that ends before it starts, in local time", async () => {
+    const { rangeProblem } = await import("./TimeRangePicker");
+    expect(rangeProblem(1000, 2000)).toBeUndefined();
+    expect(rangeProblem(1000, undefined)).toBeUndefined();
+    expect(rangeProblem(undefined, 2000)).toBe("Pick when the range starts.");
+    const p = rangeProblem(7200, 3600)!;
+    expect(p).toMatch(/^The range ends \(.+\) before it starts \(.+\)/);
+    expect(p).not.toMatch(/3600|7200/);
+  });
+});

@@ -1,17 +1,12 @@
 // Time range: presets (relative to the newest stored flow, as the API counts `since`) or a
 // custom absolute range in local time.
 import { useEffect, useRef, useState } from "react";
-import { formatTime } from "../api";
-
-export interface TimeRange {
-  since?: string;
-  from?: number;
-  to?: number;
-}
+import { formatTime, type TimeRange } from "../api";
 
 export const TIME_PRESETS: { since: string; label: string }[] = [
   { since: "15m", label: "15 min" },
   { since: "1h", label: "1 h" },
+  { since: "6h", label: "6 h" },
   { since: "24h", label: "24 h" },
   { since: "7d", label: "7 d" },
 ];
@@ -35,6 +30,15 @@ export function fromLocalInput(text: string): number | undefined {
   return Number.isFinite(t) ? Math.floor(t / 1000) : undefined;
 }
 
+/** Why a custom range cannot be used, in the words and the local time the user picked it in. */
+export function rangeProblem(from: number | undefined, to: number | undefined): string | undefined {
+  if (from === undefined) return "Pick when the range starts.";
+  if (to !== undefined && to <= from) {
+    return `The range ends (${formatTime(to)}) before it starts (${formatTime(from)}): pick an end after the start.`;
+  }
+  return undefined;
+}
+
 export function TimeRangePicker({
   value,
   onChange,
@@ -50,6 +54,7 @@ export function TimeRangePicker({
   const anchor = dataMax ?? Math.floor(Date.now() / 1000);
   const [from, setFrom] = useState(() => toLocalInput(value.from ?? anchor - 3600));
   const [to, setTo] = useState(() => toLocalInput(value.to ?? anchor + 60));
+  const [problem, setProblem] = useState<string>();
 
   useEffect(() => {
     if (!open) return;
@@ -90,19 +95,41 @@ export function TimeRangePicker({
             e.preventDefault();
             const f = fromLocalInput(from);
             const t = fromLocalInput(to);
-            if (f === undefined) return;
+            const p = rangeProblem(f, t);
+            setProblem(p);
+            if (p || f === undefined) return;
             onChange({ from: f, to: t });
             setOpen(false);
           }}
         >
           <label>
             From
-            <input type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} required />
+            <input
+              type="datetime-local"
+              value={from}
+              onChange={(e) => {
+                setFrom(e.target.value);
+                setProblem(undefined);
+              }}
+              required
+            />
           </label>
           <label>
             To
-            <input type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />
+            <input
+              type="datetime-local"
+              value={to}
+              onChange={(e) => {
+                setTo(e.target.value);
+                setProblem(undefined);
+              }}
+            />
           </label>
+          {problem && (
+            <div className="field-error" role="alert" data-testid="range-problem">
+              {problem}
+            </div>
+          )}
           <div className="popover-actions">
             <button type="button" className="btn btn-ghost" onClick={() => onChange({})}>
               All time

@@ -1,17 +1,34 @@
 // One policy: its rules in order, each with its hit counts per action, and the end of tier.
-import { useState } from "react";
+import { useState, type ReactNode } from "react";
+import {
+  actionLabel,
+  api,
+  download,
+  formatCount,
+  plural,
+  parseQuery,
+  policyFlowsParams,
+  portRanges,
+  useApi,
+  type AggregateKey,
+  type PolicyDetail,
+  type Preview,
+  type RuleView,
+  type TimeRange,
+} from "../api";
+import { ActionChip, KindBadge, MetricLink } from "../components/Badges";
+import { Icon } from "../components/Icon";
+import { useClusterInfo } from "../components/QueryBar";
+import { ErrorBanner, Loading } from "../components/States";
+import { TimeRangePicker } from "../components/TimeRangePicker";
 import { routeHref } from "../route";
-import { fetchPolicy, fetchHitEdges, deletePolicy, download, policyFlowsParams, previewPolicy, type Preview, type PolicyDetail, type RuleView } from "./policyApi";
-import { PreviewPanel } from "./PreviewPanel";
-import { useApi } from "./useApi";
-import { Icon } from "./icons";
-import { plural, actionLabel, count, portRanges } from "./format";
 import { policiesHref } from "./PoliciesView";
-import { TimeRange, MetricLink, KindBadge, ActionChip, ErrorBanner } from "./parts";
+import { PreviewPanel } from "./PreviewPanel";
 import { YamlEditor } from "./YamlEditor";
 
-export function PolicyDetailView({ id, since }: { id: string; since: string }) {
-  const policy = useApi((s) => fetchPolicy(id, since, s), [id, since], 10_000);
+export function PolicyDetailView({ id, range }: { id: string; range: TimeRange }) {
+  const policy = useApi((s) => api.policy(id, range, s), JSON.stringify([id, range]), 10_000);
+  const { health } = useClusterInfo();
   const [showYaml, setShowYaml] = useState(true);
   const [deleteError, setDeleteError] = useState<string | null>(null);
   const [deletePreview, setDeletePreview] = useState<Preview | null>(null);
@@ -23,7 +40,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
     setPreviewing(true);
     setDeleteError(null);
     try {
-      setDeletePreview(await previewPolicy({ delete: id, since }));
+      setDeletePreview(await api.previewPolicy({ delete: id, ...range }));
     } catch (e) {
       setDeleteError(e instanceof Error ? e.message : String(e));
     } finally {
@@ -34,8 +51,8 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
   const remove = async () => {
     if (!p || !window.confirm(`Delete ${p.name} from the running inventory?`)) return;
     try {
-      await deletePolicy(p.id);
-      window.location.hash = policiesHref({ since });
+      await api.deletePolicy(p.id);
+      window.location.hash = policiesHref(range);
     } catch (e) {
       setDeleteError(e instanceof Error ? e.message : String(e));
     }
@@ -44,7 +61,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
   return (
     <div className="pl-detail" data-testid="policy-detail">
       <nav className="pl-crumbs">
-        <a href={policiesHref({ since })}>
+        <a href={policiesHref(range)}>
           <Icon name="back" size={14} /> Policy Board
         </a>
         {p && (
@@ -56,9 +73,9 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
           </>
         )}
       </nav>
-      {policy.error && <ErrorBanner message={policy.error} onRetry={policy.reload} />}
-      {deleteError && <ErrorBanner message={deleteError} />}
-      {!p && policy.loading && <div className="pl-empty">Loading policy…</div>}
+      {policy.error && <ErrorBanner error={policy.error} onRetry={policy.reload} />}
+      {deleteError && <ErrorBanner error={deleteError} />}
+      {!p && policy.loading && <Loading label="Loading policy…" />}
       {p && (
         <>
           <header className="pl-head">
@@ -66,7 +83,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
               <h1 className="pl-policy-name">
                 {p.name}
                 <KindBadge kind={p.kind} label={p.kind_label} />
-                {p.staged && <span className="pl-badge staged">Staged</span>}
+                {p.staged && <span className="badge badge-staged">Staged</span>}
               </h1>
               <p className="pl-sub">
                 Tier <b>{p.tier}</b> · order <b>{p.order ?? "—"}</b> ·{" "}
@@ -80,17 +97,21 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
               </p>
             </div>
             <div className="pl-tools">
-              <TimeRange since={since} href={(s) => policiesHref({ id, since: s })} />
-              <button className="pl-btn" onClick={() => p.yaml && download(`${p.name}.yaml`, p.yaml)} disabled={!p.yaml}>
+              <TimeRangePicker
+                value={range}
+                dataMax={health?.data_time?.max}
+                onChange={(r) => (window.location.hash = policiesHref(r, { id }))}
+              />
+              <button type="button" className="btn" onClick={() => p.yaml && download(`${p.name}.yaml`, p.yaml)} disabled={!p.yaml}>
                 <Icon name="download" /> Export YAML
               </button>
-              <button className="pl-btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
+              <button type="button" className="btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
                 <Icon name="play" /> {previewing ? "Evaluating…" : "Preview deletion"}
               </button>
-              <button className="pl-btn danger" onClick={remove}>
+              <button type="button" className="btn btn-danger" onClick={remove}>
                 <Icon name="trash" /> Delete
               </button>
-              <a className="pl-btn primary" href={policiesHref({ id, edit: "1", since })} data-testid="edit-policy">
+              <a className="btn btn-primary" href={policiesHref(range, { id, edit: "1" })} data-testid="edit-policy">
                 <Icon name="edit" /> Edit policy
               </a>
             </div>
@@ -102,7 +123,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
             </div>
           )}
 
-          <div className="pl-facts">
+          <div className="card pl-facts">
             <Fact label="Selector">
               <code>{p.selector || "all()"}</code>
             </Fact>
@@ -113,27 +134,27 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
             </Fact>
             <Fact label="Applies to">{p.types.map((t) => actionLabel(t)).join(" and ") || "—"}</Fact>
             <Fact label="Connections">
-              <MetricLink label="" value={p.metrics.connections} href={routeHref("flows", policyFlowsParams(p, since))} />
+              <MetricLink label="" value={p.metrics.connections} href={routeHref("flows", policyFlowsParams(p, range))} />
             </Fact>
             <Fact label="Allowed">
-              <MetricLink label="" tone="allow" value={p.metrics.allowed} href={routeHref("flows", policyFlowsParams(p, since, "allow"))} />
+              <MetricLink label="" tone="allow" value={p.metrics.allowed} href={routeHref("flows", policyFlowsParams(p, range, "allow"))} />
             </Fact>
             <Fact label="Denied">
-              <MetricLink label="" tone="deny" value={p.metrics.denied} href={routeHref("flows", policyFlowsParams(p, since, "deny"))} />
+              <MetricLink label="" tone="deny" value={p.metrics.denied} href={routeHref("flows", policyFlowsParams(p, range, "deny"))} />
             </Fact>
             <Fact label="Passed">
-              <MetricLink label="" tone="pass" value={p.metrics.passed} href={routeHref("flows", policyFlowsParams(p, since, "pass"))} />
+              <MetricLink label="" tone="pass" value={p.metrics.passed} href={routeHref("flows", policyFlowsParams(p, range, "pass"))} />
             </Fact>
           </div>
 
-          <RuleSection title="Ingress" p={p} rules={p.ingress} since={since} applies={p.types.includes("ingress")} />
-          <RuleSection title="Egress" p={p} rules={p.egress} since={since} applies={p.types.includes("egress")} />
+          <RuleSection title="Ingress" p={p} rules={p.ingress} range={range} applies={p.types.includes("ingress")} />
+          <RuleSection title="Egress" p={p} rules={p.egress} range={range} applies={p.types.includes("egress")} />
 
-          {p.end_of_tier && <EndOfTier p={p} since={since} />}
+          {p.end_of_tier && <EndOfTier p={p} range={range} />}
 
           {p.yaml && (
-            <section className="pl-panel">
-              <button className="pl-panel-toggle" onClick={() => setShowYaml(!showYaml)} aria-expanded={showYaml}>
+            <section className="card pl-panel">
+              <button type="button" className="pl-panel-toggle" onClick={() => setShowYaml(!showYaml)} aria-expanded={showYaml}>
                 <Icon name={showYaml ? "up" : "down"} size={14} /> YAML
               </button>
               {showYaml && <YamlEditor value={p.yaml} readOnly minHeight="120px" />}
@@ -145,7 +166,7 @@ export function PolicyDetailView({ id, since }: { id: string; since: string }) {
   );
 }
 
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
+function Fact({ label, children }: { label: string; children: ReactNode }) {
   return (
     <div className="pl-fact">
       <span className="l">{label}</span>
@@ -158,20 +179,20 @@ function RuleSection({
   title,
   p,
   rules,
-  since,
+  range,
   applies,
 }: {
   title: string;
   p: PolicyDetail;
   rules: RuleView[];
-  since: string;
+  range: TimeRange;
   applies: boolean;
 }) {
   return (
-    <section className="pl-panel" data-testid={`rules-${title.toLowerCase()}`}>
+    <section className="card pl-panel" data-testid={`rules-${title.toLowerCase()}`}>
       <h2>
-        {title} rules <span className="pl-count">{rules.length}</span>
-        {!applies && <span className="pl-note">not applied: the policy's types leave {title.toLowerCase()} out</span>}
+        {title} rules <span className="count-pill">{rules.length}</span>
+        {!applies && <span className="note">not applied: the policy's types leave {title.toLowerCase()} out</span>}
       </h2>
       {rules.length === 0 ? (
         <div className="pl-card-empty">
@@ -191,7 +212,7 @@ function RuleSection({
           </thead>
           <tbody>
             {rules.map((r) => (
-              <RuleRow key={r.index} p={p} r={r} since={since} />
+              <RuleRow key={r.index} p={p} r={r} range={range} />
             ))}
           </tbody>
         </table>
@@ -200,10 +221,10 @@ function RuleSection({
   );
 }
 
-function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string }) {
+function RuleRow({ p, r, range }: { p: PolicyDetail; r: RuleView; range: TimeRange }) {
   // A staged policy enforces nothing: its figures are what it would have done (pending hits),
   // which the flows query cannot select, so they are not links.
-  const link = (action: string) => (p.staged ? undefined : routeHref("flows", policyFlowsParams(p, since, action, r.index)));
+  const link = (action: string) => (p.staged ? undefined : routeHref("flows", policyFlowsParams(p, range, action, r.index)));
   const m = p.staged
     ? { allowed: r.metrics.pending_allowed, denied: r.metrics.pending_denied, passed: r.metrics.pending_passed }
     : r.metrics;
@@ -231,10 +252,7 @@ function RuleRow({ p, r, since }: { p: PolicyDetail; r: RuleView; since: string 
   );
 }
 
-function flowsOfEdge(
-  base: Record<string, string>,
-  k: { source_namespace: string | null; source_name_aggr: string | null; dest_namespace: string | null; dest_name_aggr: string | null; proto: string | null },
-): URLSearchParams {
+function flowsOfEdge(base: URLSearchParams, k: AggregateKey): URLSearchParams {
   const q = new URLSearchParams(base);
   const add = (field: string, v: string | null) => v !== null && q.append("filter", `${field}=${v}`);
   add("source_namespace", k.source_namespace);
@@ -267,7 +285,7 @@ function RuleText({ text }: { text: string }) {
   );
 }
 
-function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
+function EndOfTier({ p, range }: { p: PolicyDetail; range: TimeRange }) {
   const e = p.end_of_tier!;
   const action = (e.action ?? "").toLowerCase();
   const m = e.metrics;
@@ -282,7 +300,7 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
         {e.ingress && e.egress && n > 0 && (
           <span className="pl-eot-split">
             {" "}
-            Ingress {count(e.ingress.connections)} · egress {count(e.egress.connections)}.
+            Ingress {formatCount(e.ingress.connections)} · egress {formatCount(e.egress.connections)}.
           </span>
         )}
       </span>
@@ -290,9 +308,9 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
         label={n === 1 ? "connection" : "connections"}
         tone={action === "deny" ? "deny" : action === "allow" ? "allow" : "pass"}
         value={n}
-        href={routeHref("flows", policyFlowsParams(p, since, action, -1))}
+        href={routeHref("flows", policyFlowsParams(p, range, action, -1))}
       />
-      {n > 0 && <EndOfTierTraffic p={p} since={since} action={action} />}
+      {n > 0 && <EndOfTierTraffic p={p} range={range} action={action} />}
     </section>
   );
 }
@@ -302,8 +320,13 @@ function EndOfTier({ p, since }: { p: PolicyDetail; since: string }) {
  * that passes, this is what the next tiers allowed or denied (the blog's missing port range
  * shows up here as engine → core on 42001… denied).
  */
-function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string; action: string }) {
-  const edges = useApi((s) => fetchHitEdges(policyFlowsParams(p, since, action, -1), s), [p.id, since, action], 10_000);
+function EndOfTierTraffic({ p, range, action }: { p: PolicyDetail; range: TimeRange; action: string }) {
+  const hitQuery = policyFlowsParams(p, range, action, -1);
+  const edges = useApi(
+    (s) => api.aggregates({ ...parseQuery(hitQuery), extra: [] }, "edge", s),
+    hitQuery.toString(),
+    10_000,
+  );
   const groups = new Map<
     string,
     { src: string; dst: string; proto: string; ports: number[]; flows: number; allowed: number; denied: number; href: string }
@@ -322,7 +345,7 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
       allowed: 0,
       denied: 0,
       // The Flows view on exactly this edge's end-of-tier flows.
-      href: routeHref("flows", flowsOfEdge(policyFlowsParams(p, since, action, -1), k)),
+      href: routeHref("flows", flowsOfEdge(hitQuery, k)),
     };
     if (k.dest_port !== null) g.ports.push(k.dest_port);
     g.flows += r.num_flows;
@@ -338,7 +361,7 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
         <tr>
           <th>Traffic at the end of the tier</th>
           <th>Ports</th>
-          <th className="num">Flows</th>
+          <th className="num">Connections</th>
           <th>Outcome</th>
         </tr>
       </thead>
@@ -352,13 +375,13 @@ function EndOfTierTraffic({ p, since, action }: { p: PolicyDetail; since: string
               <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
             </td>
             <td className="num">
-              <a href={g.href} className="pl-row-link" title="Show these flows">
-                {count(g.flows)}
+              <a href={g.href} className="pl-row-link" title="Show these flow logs">
+                {formatCount(g.flows)}
               </a>
             </td>
             <td>
-              {g.denied > 0 && <span className="pl-action deny">Denied {g.allowed > 0 ? count(g.denied) : ""}</span>}{" "}
-              {g.allowed > 0 && <span className="pl-action allow">Allowed {g.denied > 0 ? count(g.allowed) : ""}</span>}
+              {g.denied > 0 && <span className="action-chip deny">Denied {g.allowed > 0 ? formatCount(g.denied) : ""}</span>}{" "}
+              {g.allowed > 0 && <span className="action-chip allow">Allowed {g.denied > 0 ? formatCount(g.allowed) : ""}</span>}
             </td>
           </tr>
         ))}

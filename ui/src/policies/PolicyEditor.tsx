@@ -1,30 +1,20 @@
 // The Policy Editor: YAML and form side by side, kept in sync; validation from the server
 // at the line and field; impact preview over stored flows; save staged or enforced.
 import { useEffect, useMemo, useRef, useState } from "react";
-import {
-  ApiError,
-  deletePolicy,
-  download,
-  fetchBoard,
-  fetchPolicy,
-  previewPolicy,
-  savePolicy,
-  validatePolicy,
-  type ErrorDetail,
-  type Preview,
-} from "./policyApi";
-import { formToYaml, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
+import { ApiError, api, download, type ErrorDetail, type Preview, type TimeRange } from "../api";
+import { Icon } from "../components/Icon";
+import { ErrorBanner, Loading } from "../components/States";
+import { TIME_PRESETS, describeRange } from "../components/TimeRangePicker";
+import { enforceRisks, formToYaml, isGlobal, lineOfField, manifestName, newPolicyForm, yamlToForm, type PolicyForm } from "./policyForm";
 import { PolicyFormView, type FieldErrors } from "./PolicyFormView";
+import { leaveTo, useNavigationGuard } from "../route";
+import { policiesHref } from "./PoliciesView";
 import { PreviewPanel } from "./PreviewPanel";
 import { YamlEditor, type LineMessage } from "./YamlEditor";
-import { Icon } from "./icons";
-import { ErrorBanner } from "./parts";
-import { policiesHref } from "./PoliciesView";
-import { TIME_RANGES } from "./format";
 
 interface Props {
   id: string | null;
-  since: string;
+  range: TimeRange;
   newTier?: string;
   newNamespace?: string | null;
 }
@@ -36,9 +26,7 @@ type Validation =
   | { state: "invalid"; message: string; details: ErrorDetail[] };
 
 async function fetchNamespaces(signal: AbortSignal): Promise<string[]> {
-  const res = await fetch("/api/inventory", { signal });
-  if (!res.ok) return [];
-  const inv = (await res.json()) as { namespaces?: { name: string }[] };
+  const inv = await api.inventory(signal);
   return (inv.namespaces ?? []).map((n) => n.name).sort();
 }
 
@@ -49,14 +37,15 @@ function idOf(form: PolicyForm, staged: boolean): string {
   return global ? `${tag}:${form.name}` : `${tag}:${form.namespace}/${form.name}`;
 }
 
-export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
+export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const [yamlText, setYamlText] = useState<string | null>(null);
   const [original, setOriginal] = useState<string>("");
   const [loadError, setLoadError] = useState<string | null>(null);
   const [tiers, setTiers] = useState<string[]>([]);
   const [namespaces, setNamespaces] = useState<string[]>([]);
   const [validation, setValidation] = useState<Validation>({ state: "idle" });
-  const [previewSince, setPreviewSince] = useState(since);
+  // The preview window: the view's range, or one of the presets.
+  const [previewRange, setPreviewRange] = useState<TimeRange>(range);
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [previewError, setPreviewError] = useState<string | null>(null);
@@ -70,24 +59,30 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
   // Load the policy (or start a new one), the tiers and the namespaces.
   useEffect(() => {
     const ctl = new AbortController();
-    fetchBoard(since, ctl.signal)
+    api
+      .board(range, ctl.signal)
       .then((b) => setTiers(b.tiers.map((t) => t.name)))
       .catch(() => {});
     fetchNamespaces(ctl.signal)
       .then((ns) => {
         setNamespaces(ns);
         if (!id) {
-          const ns0 = newNamespace ?? (ns.includes("default") ? "default" : ns[0] ?? "default");
-          const text = formToYaml(newPolicyForm(newTier ?? "default", ns0));
+          // No namespace is picked for the user: a new policy starts where they put it.
+          const text = formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? null));
           setYamlText(text);
-          setOriginal("");
+          // An untouched template is nothing to lose.
+          setOriginal(text);
         }
       })
       .catch(() => {
-        if (!id) setYamlText(formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? "default")));
+        if (id) return;
+        const text = formToYaml(newPolicyForm(newTier ?? "default", newNamespace ?? null));
+        setYamlText(text);
+        setOriginal(text);
       });
     if (id) {
-      fetchPolicy(id, since, ctl.signal)
+      api
+        .policy(id, range, ctl.signal)
         .then((p) => {
           if (typeof p.yaml !== "string") {
             setLoadError(`The server gave no YAML for ${p.name}, so it cannot be edited here.`);
@@ -102,7 +97,8 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
         });
     }
     return () => ctl.abort();
-  }, [id, since, newTier, newNamespace]);
+    // The range only seeds the preview window; a change of range does not reload the draft.
+  }, [id, newTier, newNamespace]);
 
   const parsed = useMemo(() => (yamlText === null ? null : yamlToForm(yamlText)), [yamlText]);
   if (parsed?.ok) lastGoodForm.current = parsed.form;
@@ -114,8 +110,15 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
     const ctl = new AbortController();
     setValidation({ state: "checking" });
     const t = setTimeout(() => {
-      validatePolicy(yamlText, ctl.signal)
-        .then((r) => setValidation({ state: "valid", policy: r.policy ?? {}, endpoints: r.endpoints, warnings: r.warnings }))
+      api
+        .validatePolicy(yamlText, ctl.signal)
+        .then((r) =>
+          setValidation(
+            r.valid
+              ? { state: "valid", policy: r.policy ?? {}, endpoints: r.endpoints, warnings: r.warnings }
+              : { state: "invalid", message: r.error ?? "The policy is not valid.", details: r.details ?? [] },
+          ),
+        )
         .catch((e: unknown) => {
           if (ctl.signal.aborted) return;
           if (e instanceof ApiError) setValidation({ state: "invalid", message: e.message, details: e.details });
@@ -155,7 +158,7 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
     setPreviewing(true);
     setPreviewError(null);
     try {
-      setPreview(await previewPolicy({ yaml: yamlText, since: previewSince }));
+      setPreview(await api.previewPolicy({ yaml: yamlText, ...previewRange }));
       requestAnimationFrame(() => previewRef.current?.scrollIntoView({ behavior: "smooth", block: "start" }));
     } catch (e) {
       setPreviewError(e instanceof Error ? e.message : String(e));
@@ -166,12 +169,17 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
 
   const save = async (staged: boolean) => {
     if (yamlText === null) return;
+    // Enforcing changes traffic at once: say first what is broad about it.
+    const risks = !staged && form ? enforceRisks(form) : [];
+    if (risks.length && !window.confirm(`Enforce this policy now?\n\n${risks.map((r) => `• ${r}`).join("\n")}\n\nSave it as staged to see what it would do first.`)) {
+      return;
+    }
     setSaving(true);
     setSaveError(null);
     try {
-      const r = await savePolicy(yamlText, staged);
+      const r = await api.savePolicy(yamlText, staged);
       const savedId = typeof r.id === "string" ? r.id : form ? idOf(form, staged) : id;
-      window.location.hash = savedId ? policiesHref({ id: savedId, since }) : policiesHref({ since });
+      leaveTo(policiesHref(range, { id: savedId ?? undefined }));
     } catch (e) {
       setSaveError(e instanceof ApiError && e.details.length ? `${e.message} (see the marked lines)` : e instanceof Error ? e.message : String(e));
       if (e instanceof ApiError && e.details.length) setValidation({ state: "invalid", message: e.message, details: e.details });
@@ -183,28 +191,31 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
   const remove = async () => {
     if (!id || !window.confirm("Delete this policy from the running inventory?")) return;
     try {
-      await deletePolicy(id);
-      window.location.hash = policiesHref({ since });
+      await api.deletePolicy(id);
+      leaveTo(policiesHref(range));
     } catch (e) {
       setSaveError(e instanceof Error ? e.message : String(e));
     }
   };
 
-  const dirty = yamlText !== null && yamlText !== original;
+  const dirty = yamlText !== null && yamlText !== original && !loadError;
   const name = useMemo(() => (parsed?.ok ? parsed.form.name : yamlText ? manifestName(yamlText) : null), [parsed, yamlText]) ?? form?.name ?? "policy";
   const yamlOnly = parsed !== null && !parsed.ok && !parsed.syntax;
-  const invalid = validation.state === "invalid";
+  useNavigationGuard(dirty ? `${id ? `Your changes to ${name}` : "The new policy"} are not saved. Leave the editor and lose them?` : null);
+  // A namespaced policy with no namespace chosen yet is not ready, whatever the server says.
+  const incomplete = !!form && !isGlobal(form.kind) && !form.namespace ? "choose a namespace" : null;
+  const invalid = validation.state === "invalid" || incomplete !== null;
 
   return (
     <div className="pl-editor" data-testid="policy-editor">
       <nav className="pl-crumbs">
-        <a href={policiesHref({ since })}>
+        <a href={policiesHref(range)}>
           <Icon name="back" size={14} /> Policy Board
         </a>
         {id && (
           <>
             <span>/</span>
-            <a href={policiesHref({ id, since })}>{name}</a>
+            <a href={policiesHref(range, { id })}>{name}</a>
           </>
         )}
         <span>/</span>
@@ -220,15 +231,16 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
         </div>
         <div className="pl-tools">
           {id && (
-            <button className="pl-btn danger" onClick={remove}>
+            <button type="button" className="btn btn-danger" onClick={remove}>
               <Icon name="trash" /> Delete
             </button>
           )}
-          <button className="pl-btn" onClick={() => yamlText && download(`${name}.yaml`, yamlText)} disabled={yamlText === null}>
+          <button type="button" className="btn" onClick={() => yamlText && download(`${name}.yaml`, yamlText)} disabled={yamlText === null}>
             <Icon name="download" /> Export YAML
           </button>
           <button
-            className="pl-btn"
+            type="button"
+            className={`btn ${id ? "" : "btn-primary"}`}
             onClick={() => save(true)}
             disabled={saving || yamlText === null || invalid}
             data-testid="save-staged"
@@ -237,7 +249,8 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
             Save as staged
           </button>
           <button
-            className="pl-btn primary"
+            type="button"
+            className={`btn ${id ? "btn-primary" : ""}`}
             onClick={() => save(false)}
             disabled={saving || yamlText === null || invalid}
             data-testid="save-enforced"
@@ -247,37 +260,49 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
         </div>
       </header>
 
-      {loadError && <ErrorBanner message={loadError} />}
-      {saveError && <ErrorBanner message={saveError} />}
+      {loadError && <ErrorBanner error={loadError} />}
+      {saveError && <ErrorBanner error={saveError} />}
 
-      <div className="pl-preview-bar">
+      <div className="card pl-preview-bar">
         <Icon name="play" size={14} />
-        <span>Preview the impact on the flows stored in the last</span>
-        <select value={previewSince} onChange={(e) => setPreviewSince(e.target.value)} aria-label="Preview window">
-          {[...new Set([previewSince, ...TIME_RANGES.map((r) => r.value)])].map((v) => (
-            <option key={v} value={v}>
-              {TIME_RANGES.find((r) => r.value === v)?.label ?? v}
-            </option>
-          ))}
+        <span>Preview the impact on the stored flows of the</span>
+        <select
+          value={JSON.stringify(previewRange)}
+          onChange={(e) => setPreviewRange(JSON.parse(e.target.value) as TimeRange)}
+          aria-label="Preview window"
+        >
+          {[range, ...TIME_PRESETS.map((p) => ({ since: p.since }))]
+            .filter((r, i, all) => all.findIndex((x) => JSON.stringify(x) === JSON.stringify(r)) === i)
+            .map((r) => (
+              <option key={JSON.stringify(r)} value={JSON.stringify(r)}>
+                {describeRange(r)}
+              </option>
+            ))}
         </select>
-        <button className="pl-btn small accent" onClick={runPreview} disabled={previewing || yamlText === null || invalid} data-testid="run-preview">
+        <button
+          type="button"
+          className="btn btn-small btn-dark"
+          onClick={runPreview}
+          disabled={previewing || yamlText === null || invalid}
+          data-testid="run-preview"
+        >
           {previewing ? "Evaluating…" : "Preview impact"}
         </button>
         <span className="grow" />
-        <ValidationBadge v={validation} dirty={dirty} />
+        <ValidationBadge v={validation} dirty={dirty} incomplete={incomplete} />
       </div>
 
       <div className="pl-editor-tabs" role="tablist">
-        <button role="tab" aria-selected={tab === "form"} className={tab === "form" ? "on" : ""} onClick={() => setTab("form")}>
+        <button type="button" role="tab" aria-selected={tab === "form"} className={tab === "form" ? "on" : ""} onClick={() => setTab("form")}>
           Form
         </button>
-        <button role="tab" aria-selected={tab === "yaml"} className={tab === "yaml" ? "on" : ""} onClick={() => setTab("yaml")}>
+        <button type="button" role="tab" aria-selected={tab === "yaml"} className={tab === "yaml" ? "on" : ""} onClick={() => setTab("yaml")}>
           YAML
         </button>
       </div>
 
       <div className={`pl-editor-body tab-${tab} ${yamlOnly ? "yaml-only" : ""}`}>
-        <div className="pl-editor-form">
+        <div className="card pl-editor-form">
           {parsed && !parsed.ok && (
             <div className={`pl-form-blocked ${parsed.syntax ? "syntax" : ""}`}>
               <Icon name="alert" />
@@ -295,10 +320,10 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
               existing={id !== null}
             />
           ) : (
-            yamlText === null && !loadError && <div className="pl-empty">Loading…</div>
+            yamlText === null && !loadError && <Loading />
           )}
         </div>
-        <div className="pl-editor-yaml">
+        <div className="card pl-editor-yaml">
           <div className="pl-yaml-head">
             <span>YAML</span>
             {messages.length > 0 && <span className="pl-yaml-errcount">{messages.length} problem{messages.length > 1 ? "s" : ""}</span>}
@@ -317,15 +342,23 @@ export function PolicyEditor({ id, since, newTier, newNamespace }: Props) {
       </div>
 
       <div ref={previewRef} className="pl-preview-wrap">
-        {previewError && <ErrorBanner message={previewError} />}
+        {previewError && <ErrorBanner error={previewError} />}
         {preview && <PreviewPanel preview={preview} onClose={() => setPreview(null)} />}
       </div>
     </div>
   );
 }
 
-function ValidationBadge({ v, dirty }: { v: Validation; dirty: boolean }) {
+function ValidationBadge({ v, dirty, incomplete }: { v: Validation; dirty: boolean; incomplete: string | null }) {
   const edited = dirty ? <span className="pl-dirty">Unsaved changes</span> : null;
+  // Valid YAML that cannot be saved yet says what is missing rather than "Valid".
+  if (incomplete && v.state === "valid")
+    return (
+      <span className="pl-valid incomplete" data-testid="validation-incomplete">
+        {edited}
+        <Icon name="alert" size={14} /> Not ready: {incomplete}
+      </span>
+    );
   switch (v.state) {
     case "checking":
       return <span className="pl-valid checking">{edited}Checking…</span>;

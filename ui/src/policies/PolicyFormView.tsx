@@ -15,7 +15,7 @@ import {
   type PolicyForm,
   type RuleForm,
 } from "./policyForm";
-import { Icon } from "./icons";
+import { Icon } from "../components/Icon";
 
 /** Validation messages by field path (`spec.egress[0].destination.ports`). */
 export type FieldErrors = Map<string, string[]>;
@@ -123,13 +123,25 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
         {!global && (
           <label className="pl-field">
             <span>Namespace</span>
-            <select value={form.namespace} onChange={(e) => set({ namespace: e.target.value })} aria-label="Namespace" disabled={existing}>
+            <select
+              value={form.namespace}
+              onChange={(e) => set({ namespace: e.target.value })}
+              aria-label="Namespace"
+              disabled={existing}
+              className={form.namespace ? "" : "bad"}
+            >
+              {!form.namespace && <option value="">Choose a namespace…</option>}
               {nsOptions.map((n) => (
                 <option key={n} value={n}>
                   {n}
                 </option>
               ))}
             </select>
+            {!form.namespace && (
+              <div className="pl-field-error" data-testid="choose-namespace">
+                Choose the namespace it applies in.
+              </div>
+            )}
             <FieldError errors={errors} path="metadata.namespace" />
           </label>
         )}
@@ -152,7 +164,7 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
               />{" "}
               Egress
             </label>
-            {isStagedKind(form.kind) && <span className="pl-badge staged">Staged kind</span>}
+            {isStagedKind(form.kind) && <span className="badge badge-staged">Staged kind</span>}
           </div>
           <FieldError errors={errors} path="spec.types" />
         </div>
@@ -161,7 +173,7 @@ export function PolicyFormView({ form, onChange, disabled, tiers, namespaces, er
           <input
             className={`mono ${errorsAt(errors, "spec.selector").length ? "bad" : ""}`}
             value={form.selector}
-            placeholder="all()"
+            placeholder='e.g. app == "web" (empty: every endpoint)'
             onChange={(e) => set({ selector: e.target.value })}
             aria-label="Selector"
           />
@@ -207,8 +219,8 @@ function RuleList({
   return (
     <section className={`pl-rule-list ${active ? "" : "inactive"}`} data-testid={`form-${dir}`}>
       <h3>
-        {title} <span className="pl-count">{rules.length}</span>
-        {!active && <span className="pl-note">{dir} is not in the policy's types</span>}
+        {title} <span className="count-pill">{rules.length}</span>
+        {!active && <span className="note">{dir} is not in the policy's types</span>}
       </h3>
       {rules.map((r, i) => (
         <RuleEditor
@@ -223,7 +235,7 @@ function RuleList({
           errors={errors}
         />
       ))}
-      <button type="button" className="pl-btn small ghost" onClick={() => onChange([...rules, emptyRule()])} data-testid={`add-${dir}-rule`}>
+      <button type="button" className="btn btn-small btn-dashed" onClick={() => onChange([...rules, emptyRule()])} data-testid={`add-${dir}-rule`}>
         <Icon name="plus" size={14} /> Add {dir} rule
       </button>
     </section>
@@ -280,13 +292,13 @@ function RuleEditor({
           ))}
         </select>
         <span className="grow" />
-        <button type="button" className="pl-icon-btn" onClick={() => onMove(-1)} disabled={index === 0} title="Move up">
+        <button type="button" className="icon-btn" onClick={() => onMove(-1)} disabled={index === 0} title="Move up" aria-label="Move up">
           <Icon name="up" size={14} />
         </button>
-        <button type="button" className="pl-icon-btn" onClick={() => onMove(1)} disabled={index === count - 1} title="Move down">
+        <button type="button" className="icon-btn" onClick={() => onMove(1)} disabled={index === count - 1} title="Move down" aria-label="Move down">
           <Icon name="down" size={14} />
         </button>
-        <button type="button" className="pl-icon-btn danger" onClick={onRemove} title="Remove rule">
+        <button type="button" className="icon-btn danger" onClick={onRemove} title="Remove rule" aria-label="Remove rule">
           <Icon name="trash" size={14} />
         </button>
       </div>

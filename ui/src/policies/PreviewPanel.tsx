@@ -1,8 +1,7 @@
 // The impact preview: the stored flows of a window re-evaluated with the draft in place.
 import { useMemo, useState } from "react";
-import type { ChangeKind, Preview, PreviewChange } from "./policyApi";
-import { count, hitLabel, plural, portRanges, timeLabel } from "./format";
-import { Icon } from "./icons";
+import { formatCount, formatTime, hitLabel, plural, portRanges, type ChangeKind, type Preview, type PreviewChange } from "../api";
+import { Icon } from "../components/Icon";
 
 const GROUP_TITLES: Record<ChangeKind, string> = {
   deny_to_allow: "Denied → allowed",
@@ -64,20 +63,20 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
   const kinds: ChangeKind[] = ["deny_to_allow", "allow_to_deny", "uncertain"];
   const nothing = s.allow_to_deny + s.deny_to_allow + s.uncertain === 0;
   return (
-    <div className="pl-preview" data-testid="preview-result">
+    <div className="card pl-preview" data-testid="preview-result">
       <header className="pl-preview-head">
         <h2>{title}</h2>
         {onClose && (
-          <button className="pl-icon-btn" onClick={onClose} title="Close the preview">
+          <button type="button" className="icon-btn" onClick={onClose} title="Close the preview" aria-label="Close the preview">
             <Icon name="close" size={14} />
           </button>
         )}
       </header>
       <div className="pl-preview-meta">
-        Re-evaluated {plural(preview.flow_logs, "flow log")} from {timeLabel(preview.window.from)} to{" "}
-        {timeLabel(preview.window.to)}
+        Re-evaluated {plural(preview.flow_logs, "flow log")} from {preview.window.from ? formatTime(preview.window.from) : "the start"} to{" "}
+        {preview.window.to ? formatTime(preview.window.to) : "now"}
         {preview.tuples !== undefined
-          ? `: ${plural(preview.tuples, "distinct flow")}, ${count(preview.evaluated_tuples)} of them touched by the policy.`
+          ? `: ${plural(preview.tuples, "distinct flow")}, ${formatCount(preview.evaluated_tuples)} of them touched by the policy.`
           : ` (${plural(preview.evaluated_tuples, "distinct flow")}).`}
         {preview.compared === "pending" && (
           <span className="pl-preview-note staged" data-testid="preview-pending">
@@ -108,17 +107,17 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
         return (
           <section key={k} className={`pl-change-group ${k}`} data-testid={`changes-${k}`}>
             <h3>
-              {GROUP_TITLES[k]} <span className="pl-count">{gs.length}</span>
-              <span className="pl-note">{GROUP_HINTS[k]}</span>
+              {GROUP_TITLES[k]} <span className="count-pill">{gs.length}</span>
+              <span className="note">{GROUP_HINTS[k]}</span>
             </h3>
             <table className="pl-changes">
               <colgroup>
                 <col style={{ width: "19%" }} />
                 <col style={{ width: "28px" }} />
                 <col style={{ width: "19%" }} />
-                <col style={{ width: "17%" }} />
-                <col style={{ width: "6%" }} />
-                <col style={{ width: "6%" }} />
+                <col style={{ width: "15%" }} />
+                <col style={{ width: "80px" }} />
+                <col style={{ width: "112px" }} />
                 <col />
               </colgroup>
               <thead>
@@ -128,7 +127,7 @@ export function PreviewPanel({ preview, onClose, title = "Impact preview" }: { p
                   <th>Destination</th>
                   <th>Ports</th>
                   <th className="num">Flow logs</th>
-                  <th className="num">Flows</th>
+                  <th className="num">Connections</th>
                   <th>{k === "uncertain" ? "Why" : "Before → after"}</th>
                 </tr>
               </thead>
@@ -149,7 +148,7 @@ function Tile({ tone, label, value, flows, testid }: { tone: string; label: stri
   return (
     <div className={`pl-tile ${tone} ${value === 0 ? "zero" : ""}`} data-testid={testid} data-value={value}>
       <span className="v">
-        {count(value)} <small>flow logs</small>
+        {formatCount(value)} <small>flow logs</small>
       </span>
       <span className="l">
         {label}
@@ -174,13 +173,13 @@ function GroupRow({ g }: { g: Group }) {
         <td className="ports">
           <span className="proto">{g.proto.toUpperCase()}</span> {portRanges(g.ports, 6) || "—"}
           {g.rows.length > 1 && (
-            <button className="pl-link-btn" onClick={() => setOpen(!open)}>
+            <button type="button" className="link-btn" onClick={() => setOpen(!open)}>
               {open ? "hide ports" : "by port"}
             </button>
           )}
         </td>
-        <td className="num">{count(g.flowLogs)}</td>
-        <td className="num">{count(g.flows)}</td>
+        <td className="num">{formatCount(g.flowLogs)}</td>
+        <td className="num">{formatCount(g.flows)}</td>
         <td className="hits">
           {g.change === "uncertain" ? (
             g.reasons.join("; ") || "—"
@@ -199,15 +198,15 @@ function GroupRow({ g }: { g: Group }) {
             <td />
             <td />
             <td className="ports">{r.dest_port ?? "—"}</td>
-            <td className="num">{count(r.flow_logs)}</td>
-            <td className="num">{count(r.num_flows)}</td>
+            <td className="num">{formatCount(r.flow_logs)}</td>
+            <td className="num">{formatCount(r.num_flows)}</td>
             <td className="hits">{r.reason ?? `${hitLabel(r.before)} → ${hitLabel(r.after)}`}</td>
           </tr>
         ))}
       {open && g.rows.length > SUB_ROWS && (
         <tr className="pl-change-sub">
           <td colSpan={7} className="pl-more">
-            … and {count(g.rows.length - SUB_ROWS)} more ports
+            … and {formatCount(g.rows.length - SUB_ROWS)} more ports
           </td>
         </tr>
       )}

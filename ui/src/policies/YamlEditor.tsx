@@ -98,7 +98,7 @@ interface Props {
 const theme = EditorView.theme({
   "&": { fontSize: "12.5px", backgroundColor: "#fbfcfe", height: "100%" },
   ".cm-scroller": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", lineHeight: "1.55" },
-  ".cm-gutters": { backgroundColor: "#f2f5f9", color: "#8a97a8", borderRight: "1px solid #e3e8ef" },
+  ".cm-gutters": { backgroundColor: "#f2f5f9", color: "#5a6375", borderRight: "1px solid #e3e8ef" },
   ".cm-activeLine": { backgroundColor: "#eef4ff80" },
   ".cm-activeLineGutter": { backgroundColor: "#e6eefc" },
   ".cm-changed-line": { backgroundColor: "#e6f6ec", boxShadow: "inset 3px 0 0 #13893f" },
@@ -151,7 +151,8 @@ export function YamlEditor({ value, onChange, readOnly = false, messages = [], m
         EditorView.updateListener.of((u) => {
           if (u.docChanged) onChangeRef.current?.(u.state.doc.toString());
         }),
-        EditorView.contentAttributes.of({ "aria-label": label ?? "Policy YAML" }),
+        // A read-only editor is still read by keyboard: its text takes the focus and scrolls.
+        EditorView.contentAttributes.of({ "aria-label": label ?? "Policy YAML", tabindex: "0" }),
       ],
     });
     view.current = new EditorView({ state, parent: host.current! });

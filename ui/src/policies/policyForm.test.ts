@@ -5,6 +5,7 @@ import {
   formToObject,
   formToYaml,
   lineOfField,
+  enforceRisks,
   newPolicyForm,
   tierPrefixedName,
   withScope,
@@ -176,8 +177,10 @@ spec:
 
   it("writes a new policy from scratch that reads back the same", () => {
     const f = newPolicyForm("application", "fme");
+    f.kind = "NetworkPolicy";
     f.selector = 'app == "x"';
     f.egressType = true;
+    f.ingress.push(emptyRule());
     f.egress.push({ ...emptyRule("Deny"), protocol: "UDP" });
     f.ingress[0].destination.ports = ["80", "8000:8080", "http"];
     f.ingress[0].source.namespaceSelector = "projectcalico.org/name == 'web'";
@@ -220,7 +223,9 @@ describe("typing in the form", () => {
 
 describe("emptied and refilled lists", () => {
   it("return to block style", () => {
-    let text = formToYaml(newPolicyForm("application", "fme"));
+    const start = newPolicyForm("application", "fme");
+    start.ingress.push(emptyRule());
+    let text = formToYaml(start);
     const step = (edit: (f: PolicyForm) => void) => {
       const f = formOf(text);
       edit(f);
@@ -242,7 +247,31 @@ describe("new fields", () => {
     const f = formOf(text);
     f.selector = 'app == "x"';
     const keys = Object.keys(parse(formToYaml(f, text)).spec);
-    expect(keys).toEqual(["tier", "order", "selector", "types", "ingress"]);
+    expect(keys).toEqual(["tier", "order", "selector", "types"]);
+  });
+});
+
+describe("a new policy", () => {
+  it("starts empty and staged, in no namespace until one is chosen", () => {
+    const f = newPolicyForm("default", null);
+    expect(f.kind).toBe("StagedNetworkPolicy");
+    expect([f.namespace, f.selector, f.ingress.length, f.egress.length]).toEqual(["", "", 0, 0]);
+    const o = parse(formToYaml(f));
+    expect(o.kind).toBe("StagedNetworkPolicy");
+    expect(o.spec.ingress).toBeUndefined();
+  });
+
+  it("names what enforcing it would do that is broad", () => {
+    const f = newPolicyForm("default", "kube-system");
+    expect(enforceRisks(f)).toEqual([
+      "It applies to every endpoint in namespace kube-system.",
+      "With Ingress in its types and no ingress rule, it denies all ingress traffic of the endpoints it selects.",
+    ]);
+    f.ingress.push(emptyRule());
+    expect(enforceRisks(f)).toContain("Ingress rule 0 allows TCP from anywhere, on any port.");
+    f.selector = 'app == "web"';
+    f.ingress[0].source.selector = 'app == "lb"';
+    expect(enforceRisks(f)).toEqual([]);
   });
 });
 

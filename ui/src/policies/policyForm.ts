@@ -114,10 +114,15 @@ export function tierPrefixedName(name: string, oldTier: string, newTier: string)
   return base;
 }
 
+/**
+ * A new policy starts empty and staged: no namespace chosen, no selector, no rule. Staged, it
+ * records what it would do without changing any traffic; the editor warns before enforcing
+ * anything broad (see `enforceRisks`).
+ */
 export function newPolicyForm(tier: string, namespace: string | null): PolicyForm {
   const t = tier || "default";
   return {
-    kind: namespace === null ? "GlobalNetworkPolicy" : "NetworkPolicy",
+    kind: "StagedNetworkPolicy",
     name: tierPrefixedName("new-policy", "", t),
     namespace: namespace ?? "",
     tier: t,
@@ -126,9 +131,37 @@ export function newPolicyForm(tier: string, namespace: string | null): PolicyFor
     ingressType: true,
     egressType: false,
     typesExplicit: true,
-    ingress: [emptyRule()],
+    ingress: [],
     egress: [],
   };
+}
+
+function constrains(e: EntityForm): boolean {
+  return !!(e.selector || e.notSelector || e.namespaceSelector || e.nets.length || e.notNets.length);
+}
+
+/**
+ * What enforcing the policy would do that is easy to do by mistake: select every endpoint,
+ * allow from (or to) anywhere on any port, or deny a whole direction by having no rules for it.
+ */
+export function enforceRisks(f: PolicyForm): string[] {
+  const risks: string[] = [];
+  const where = isGlobal(f.kind) ? "in the cluster" : `in namespace ${f.namespace || "(none chosen)"}`;
+  const all = !f.selector.trim() || f.selector.trim() === "all()";
+  if (all) risks.push(`It applies to every endpoint ${where}.`);
+  for (const dir of ["ingress", "egress"] as Direction[]) {
+    const on = dir === "ingress" ? f.ingressType : f.egressType;
+    if (!on) continue;
+    const Dir = dir === "ingress" ? "Ingress" : "Egress";
+    if (f[dir].length === 0) risks.push(`With ${Dir} in its types and no ${dir} rule, it denies all ${dir} traffic of the endpoints it selects.`);
+    f[dir].forEach((r, i) => {
+      const peer = dir === "ingress" ? r.source : r.destination;
+      if (r.action === "Allow" && !constrains(peer) && !r.destination.ports.length && !r.destination.notPorts.length) {
+        risks.push(`${Dir} rule ${i} allows ${r.protocol || "any protocol"} ${dir === "ingress" ? "from" : "to"} anywhere, on any port.`);
+      }
+    });
+  }
+  return risks;
 }
 
 // ---- YAML → form ---------------------------------------------------------------------

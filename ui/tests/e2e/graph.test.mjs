@@ -2,7 +2,7 @@
 // pod, and clicking one shows the denying policy and rule with its trace.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ensureStep, eventually, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
+import { ensureStep, eventually, flowsLoaded, getJson, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -112,6 +112,15 @@ test("rogue traffic shows as red edges, and an edge explains the denying policy"
   await page.getByRole("button", { name: "Fit", exact: true }).click();
   await page.waitForTimeout(500);
   await screenshot(page, "graph");
+  // The denying policy is one click from its page and from its editor.
+  const open = policy.getByTestId("edge-open-policy");
+  const openHref = await open.getAttribute("href");
+  assert.match(openHref, /^#\/policies\?/);
+  await policy.getByTestId("edge-edit-policy").click();
+  await page.getByTestId("policy-editor").waitFor();
+  const params = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+  assert.equal(params.get("edit"), "1");
+  assert.equal(params.get("id"), new URLSearchParams(openHref.split("?")[1]).get("id"));
   assert.deepEqual(page.errors, []);
 });
 
@@ -150,5 +159,249 @@ test("a node lists its inbound and outbound edges; positions stay across refresh
     if (!afterPos[nid] || nid.startsWith("ns:")) continue;
     assert.ok(Math.abs(afterPos[nid].x - p.x) < 1 && Math.abs(afterPos[nid].y - p.y) < 1, `${nid} moved`);
   }
+  assert.deepEqual(page.errors, []);
+});
+
+/** A past window of the shared demo's data that no new record can fall into any more. */
+async function settledWindow(minutes = 15) {
+  const max = (await getJson(demo.url, "api/health")).data_time.max;
+  return { from: max - minutes * 60, to: max - 60 };
+}
+
+test("totals after expanding a namespace are the API's, each connection counted once", async () => {
+  await ensureStep(demo.url, "rogue");
+  await waitFor(async () => (await getJson(demo.url, "api/flows?filter=action%3Ddeny&limit=1")).total > 0, {
+    timeoutMs: 45_000,
+    intervalMs: 1000,
+    what: "denied flows in the store",
+  });
+  const { from, to } = await settledWindow();
+  const actions = await getJson(demo.url, `api/aggregates?group_by=action&from=${from}&to=${to}`);
+  const connections = actions.rows.reduce((t, r) => t + r.num_flows, 0);
+  const denied = actions.rows.filter((r) => r.key.action === "deny").reduce((t, r) => t + r.num_flows, 0);
+  assert.ok(denied > 0, "denied connections in the window");
+  const page = await openPage(browser, demo.url, `#/graph?from=${from}&to=${to}`);
+  const shown = async () => {
+    const panel = page.locator('[data-testid="graph-panel"]');
+    return {
+      connections: Number(await panel.locator('[data-testid="graph-total-connections"]').getAttribute("data-value")),
+      denied: Number(await panel.locator('[data-testid="graph-total-denied"]').getAttribute("data-value")),
+      list: (await panel.locator('[data-testid="denied-edge"]').evaluateAll((els) => els.map((e) => Number(e.dataset.value)))),
+    };
+  };
+  for (const hash of [`#/graph?from=${from}&to=${to}`, `#/graph?from=${from}&to=${to}&expand=storefront`, `#/graph?from=${from}&to=${to}&expand=*`]) {
+    await page.goto(new URL(hash, demo.url).toString());
+    await waitFor(() => page.evaluate(() => !!window.__flowlensGraphRender), { what: "graph render" });
+    await eventually(async () => {
+      const s = await shown();
+      assert.equal(s.connections, connections, `${hash}: connections`);
+      assert.equal(s.denied, denied, `${hash}: denied`);
+      // Each denied connection is listed on one edge: the list adds up to the total.
+      assert.equal(s.list.reduce((t, n) => t + n, 0), denied, `${hash}: denied list ${s.list}`);
+    });
+  }
+  await screenshot(page, "graph-expanded-totals");
+  assert.deepEqual(page.errors, []);
+});
+
+test("a large picture stays usable: zoom buttons, a wheel that zooms, refit on expand, readable labels, search, focus, Escape", async () => {
+  const page = await openPage(browser, demo.url, "#/graph?since=15m");
+  const warnings = [];
+  page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+  const renders = () => page.evaluate(() => performance.getEntriesByName("flowlens-graph-rendered").length);
+  await waitFor(async () => (await renders()) >= 1, { what: "graph render" });
+  const zoom = () => page.evaluate(() => window.__flowlensCy.zoom());
+
+  // The buttons zoom about the centre.
+  let z0 = await zoom();
+  await page.getByRole("button", { name: "Zoom in" }).click();
+  await waitFor(async () => (await zoom()) > z0 * 1.3, { what: "zoomed in" });
+  z0 = await zoom();
+  await page.getByRole("button", { name: "Zoom out" }).click();
+  await waitFor(async () => (await zoom()) < z0 / 1.3, { what: "zoomed out" });
+
+  // Ten notches of a mouse wheel zoom out by more than half, not by a few percent.
+  const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  z0 = await zoom();
+  for (let i = 0; i < 10; i++) await page.mouse.wheel(0, 100);
+  await waitFor(async () => (await zoom()) < z0 / 2, { what: "wheel zoom" });
+
+  // Expanding refits: every node is inside the canvas, with labels big enough to read.
+  const collapsed = await page.evaluate(() => window.__flowlensGraphRender.nodes);
+  await page.evaluate(() => (location.hash = location.hash + "&expand=*"));
+  // The expanded graph is laid out and drawn (more nodes than the collapsed one).
+  await waitFor(() => page.evaluate((n) => window.__flowlensGraphRender.nodes > n, collapsed), {
+    timeoutMs: 30_000,
+    what: "the expanded graph drawn",
+  });
+  await eventually(async () => {
+    const { outside, smallest } = await page.evaluate(() => {
+      const cy = window.__flowlensCy;
+      const w = cy.width();
+      const h = cy.height();
+      const out = cy.nodes().filter((n) => {
+        const b = n.renderedBoundingBox({ includeLabels: false });
+        return b.x1 < -1 || b.y1 < -1 || b.x2 > w + 1 || b.y2 > h + 1;
+      });
+      const sizes = cy.nodes('[kind = "workload"]').map((n) => parseFloat(n.renderedStyle("font-size")));
+      return { outside: out.map((n) => n.id()), smallest: Math.min(...sizes) };
+    });
+    assert.deepEqual(outside, [], "nodes outside the canvas after expanding");
+    assert.ok(smallest >= 9, `workload labels render at ${smallest} px`);
+  });
+  await screenshot(page, "graph-expanded-fit");
+
+  // Search finds a node, selects it and centres it.
+  await page.fill('[data-testid="graph-search"]', "frontend");
+  await page.press('[data-testid="graph-search"]', "Enter");
+  const nodePanel = page.locator('[data-testid="node-panel"]');
+  await nodePanel.waitFor();
+  await eventually(async () => assert.match(await nodePanel.locator("h2").innerText(), /frontend/));
+  // Focus shows only the node and its neighbours.
+  await nodePanel.getByTestId("focus-node").click();
+  await page.locator('[data-testid="graph-focus"]').waitFor();
+  await eventually(async () => {
+    const { alone } = await page.evaluate(() => {
+      const cy = window.__flowlensCy;
+      const focus = new URLSearchParams(location.hash.split("?")[1]).get("focus");
+      const f = cy.getElementById(focus);
+      const near = f.closedNeighborhood().union(f.closedNeighborhood().parents());
+      return { alone: cy.nodes().filter((n) => !near.contains(n)).map((n) => n.id()) };
+    });
+    assert.deepEqual(alone, [], "only the focused node's neighbourhood is drawn");
+  });
+  // Escape closes the panel.
+  await page.keyboard.press("Escape");
+  await page.locator('[data-testid="graph-panel"]').waitFor();
+  assert.equal(await nodePanel.count(), 0);
+  assert.deepEqual(warnings, [], "console warnings");
+  assert.deepEqual(page.errors, []);
+});
+
+test("the time range and filters travel with the navigation, and the Policy Board takes a custom range", async () => {
+  const page = await openPage(browser, demo.url, "#/flows?since=15m&filter=action%3Ddeny");
+  await flowsLoaded(page, (q) => q.getAll("filter").includes("action=deny"));
+  const hashOf = async () => new URLSearchParams((await page.evaluate(() => location.hash)).split("?")[1] ?? "");
+  await page.click('nav a[data-view="graph"]');
+  await page.locator('[data-testid="graph-view"]').waitFor();
+  let q = await hashOf();
+  assert.equal(q.get("since"), "15m");
+  assert.deepEqual(q.getAll("filter"), ["action=deny"]);
+  await page.click('nav a[data-view="visualizer"]');
+  await page.locator('[data-testid="visualizer-view"]').waitFor();
+  q = await hashOf();
+  assert.equal(q.get("since"), "15m");
+  assert.deepEqual(q.getAll("filter"), ["action=deny"]);
+  // The board keeps the range (its figures are per policy, not filtered).
+  await page.click('nav a[data-view="policies"]');
+  await page.locator('[data-testid="policy-board"]').waitFor();
+  q = await hashOf();
+  assert.equal(q.get("since"), "15m");
+  assert.equal(q.get("filter"), null);
+
+  // A custom range on the board: sent as from/to, and the metrics say so.
+  const max = (await getJson(demo.url, "api/health")).data_time.max;
+  await page.getByRole("button", { name: /Custom/ }).click();
+  const [from, to] = await page.evaluate(
+    ([a, b]) =>
+      [a, b].map((t) => {
+        const d = new Date(t * 1000);
+        const p = (x) => String(x).padStart(2, "0");
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+      }),
+    [max - 1200, max - 300],
+  );
+  const inputs = page.locator('.time-popover input[type="datetime-local"]');
+  await inputs.nth(0).fill(from);
+  await inputs.nth(1).fill(to);
+  const sent = page.waitForRequest((r) => /\/api\/policies\?/.test(r.url()) && /from=/.test(r.url()));
+  await page.getByRole("button", { name: "Apply" }).click();
+  const url = new URL((await sent).url());
+  q = await hashOf();
+  assert.equal(url.searchParams.get("from"), q.get("from"));
+  assert.equal(url.searchParams.get("to"), q.get("to"));
+  assert.equal(q.get("since"), null);
+  await eventually(async () => assert.match(await page.locator(".pl-sub").first().innerText(), new RegExp(`Metrics count connections from .*${from.slice(11)}`)));
+  // … and the range goes back with the navigation.
+  await page.click('nav a[data-view="flows"]');
+  await page.locator('[data-testid="flows-view"]').waitFor();
+  const back = await hashOf();
+  assert.equal(back.get("from"), q.get("from"));
+  assert.equal(back.get("to"), q.get("to"));
+  assert.deepEqual(page.errors, []);
+});
+
+test("numbers say their unit, and a link lands on the same number in the same unit", async () => {
+  await ensureStep(demo.url, "rogue");
+  const { from, to } = await settledWindow();
+  const TRUSTED = "np:storefront/trusted";
+  const board = await getJson(demo.url, `api/policies?from=${from}&to=${to}`);
+  const trusted = board.tiers.flatMap((t) => t.policies).find((p) => p.id === TRUSTED);
+  assert.ok(trusted?.metrics.denied > 0, "trusted denies the rogue's probes in the window");
+
+  const page = await openPage(browser, demo.url, `#/policies?from=${from}&to=${to}`);
+  const denied = page.locator(`[data-policy-id="${TRUSTED}"] a[data-metric="Denied"]`);
+  await denied.waitFor();
+  const figure = Number(await denied.getAttribute("data-value"));
+  assert.equal(figure, trusted.metrics.denied);
+  assert.match(await denied.getAttribute("title"), /connections/);
+  await denied.click();
+  // The Flows view lists flow logs and says how many connections they hold: the board's figure.
+  await flowsLoaded(page, (q) => q.get("policy") === `default/${TRUSTED}` && q.get("from") === String(from));
+  const connections = page.getByTestId("flow-connections");
+  await connections.waitFor();
+  assert.equal(Number(await connections.getAttribute("data-value")), figure);
+  assert.match(await page.getByTestId("flow-count").innerText(), /flow logs?$/);
+  await screenshot(page, "flows-from-board");
+
+  // The graph's figure and the table under it, in the same unit.
+  await page.goto(new URL(`#/graph?from=${from}&to=${to}`, demo.url).toString());
+  const total = page.getByTestId("graph-total-connections");
+  await waitFor(async () => (await total.getAttribute("data-value")) !== null, { what: "graph totals" });
+  const table = page.locator('[data-testid="graph-flows"] [data-testid="flow-connections"]');
+  await table.waitFor();
+  await eventually(async () => assert.equal(await table.getAttribute("data-value"), await total.getAttribute("data-value")));
+  // A denied edge's table says who reported each record.
+  assert.ok((await page.locator('[data-testid="graph-flows"] th[data-col="reporter"]').count()) === 1, "a Reporter column");
+  assert.deepEqual(page.errors, []);
+});
+
+test("the board's search is part of its link", async () => {
+  const page = await openPage(browser, demo.url, "#/policies?since=15m");
+  await page.getByTestId("policy-board").waitFor();
+  await page.locator('[data-testid="policy-card"]').first().waitFor();
+  await page.getByTestId("board-search").fill("trusted");
+  await waitFor(async () => /[?&]q=trusted/.test(await page.evaluate(() => location.hash)), { what: "q in the route" });
+  const names = async () => page.locator('[data-testid="policy-card"] .pl-card-name').allInnerTexts();
+  await eventually(async () => {
+    const n = await names();
+    assert.ok(n.length > 0 && n.every((x) => x.includes("trusted")), n.join());
+  });
+  // A fresh page on that link shows the same board.
+  await page.reload();
+  await page.getByTestId("policy-board").waitFor();
+  assert.equal(await page.getByTestId("board-search").inputValue(), "trusted");
+  await eventually(async () => {
+    const n = await names();
+    assert.ok(n.length > 0 && n.every((x) => x.includes("trusted")), n.join());
+  });
+  // Only the policies that denied something, most denials first.
+  await page.getByTestId("board-search").fill("");
+  await page.getByTestId("board-show").getByRole("button", { name: "With denies" }).click();
+  await page.getByTestId("board-sort").selectOption("denied");
+  await waitFor(async () => /show=denies/.test(await page.evaluate(() => location.hash)) && /sort=denied/.test(await page.evaluate(() => location.hash)), {
+    what: "show and sort in the route",
+  });
+  await eventually(async () => {
+    const figures = await page.locator('[data-testid="policy-card"] [data-metric="Denied"]').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+    assert.ok(figures.length > 0 && figures.every((v) => v > 0), `denied figures ${figures}`);
+  });
+  // A click anywhere on a card opens its policy.
+  const card = page.locator('[data-testid="policy-card"]').first();
+  const id = await card.getAttribute("data-policy-id");
+  await card.locator(".pl-selector").click();
+  await page.getByTestId("policy-detail").waitFor();
+  assert.equal(new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("id"), id);
   assert.deepEqual(page.errors, []);
 });

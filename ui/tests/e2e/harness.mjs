@@ -9,6 +9,7 @@
 // `sharedDemo()` reuses the storefront demo that run-e2e.mjs started (FLOWLENS_E2E_URL), or
 // starts one when a test file is run on its own (`node --test tests/e2e/flows.test.mjs`).
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -112,11 +113,11 @@ export async function launchBrowser() {
 }
 
 /**
- * A page at `url` + `hash`, 1600×1000. Uncaught page errors are collected in page.errors so a
- * test can assert there were none.
+ * A page at `url` + `hash`, 1600×1000 unless `viewport` says otherwise. Uncaught page errors
+ * are collected in page.errors so a test can assert there were none.
  */
-export async function openPage(browser, url, hash = "") {
-  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+export async function openPage(browser, url, hash = "", { viewport = { width: 1600, height: 1000 } } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
@@ -203,4 +204,32 @@ export async function ensureStep(url, step) {
 
 export function cleanupDir(dir) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** axe-core from the node modules, injected into the page (nothing comes from a CDN). */
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/**
+ * Runs axe-core's WCAG 2 A/AA rules on the page as it is and returns the violations of
+ * serious or critical impact, each as "rule: help (selector, …)".
+ */
+export async function seriousA11yViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      // Contrast failures say which colours, so the fix is obvious.
+      nodes: v.nodes.map((n) => {
+        const d = n.any?.[0]?.data;
+        const colours = d?.fgColor ? ` ${d.fgColor} on ${d.bgColor} = ${d.contrastRatio}:1` : "";
+        return `${n.target.join(" ")}${colours}`;
+      }),
+    }));
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 8).join("; ")}${v.nodes.length > 8 ? "; …" : ""})`);
 }

@@ -76,6 +76,64 @@ after(async () => {
 
 // ---- the blog, step by step ----------------------------------------------------------------
 
+/** The [first, last] port of a port group's text: "42000–43000", "42001" or "1,001 ports in 42000–43000". */
+function portSpan(text) {
+  const nums = text.replace(/,(?=\d{3})/g, "").match(/\d+/g).map(Number);
+  return nums.length >= 2 ? nums.slice(-2) : [nums[0], nums[0]];
+}
+
+test("engine → core on the graph: the port pool as one range, the denying policy first, its editor one click away", async () => {
+  const { page, base } = ctx;
+  const graph = await api("/api/graph?since=15m&expand=fme");
+  const edge = graph.edges
+    .filter((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target) && e.denied_flows > 0)
+    .sort((a, b) => b.denied_flows - a.denied_flows)[0];
+  assert.ok(edge, "a denied engine → core edge");
+  const q = new URLSearchParams({ since: "15m", expand: "fme", edge_source: edge.source, edge_target: edge.target });
+  await page.goto(`${base}/#/graph?${q}`);
+  const panel = page.getByTestId("edge-panel");
+  const first = panel.getByTestId("edge-policy").first();
+  await first.waitFor();
+  assert.equal(await first.getAttribute("data-action"), "deny", "the denying policy comes first");
+  // It is on screen as the panel opens: no scrolling needed.
+  const box = await first.boundingBox();
+  assert.ok(box && box.y >= 0 && box.y + 40 <= page.viewportSize().height, `first policy at y=${box?.y}`);
+  assert.equal(await panel.locator(".side-panel-body").evaluate((el) => el.scrollTop), 0);
+  // The pool's denied ports are one row with one range, not a thousand rows.
+  const groups = panel.getByTestId("edge-port-group");
+  await groups.first().waitFor();
+  const denied = panel.locator('[data-testid="edge-port-group"][data-status="denied"]');
+  assert.equal(await denied.count(), 1, "one row for the denied ports");
+  const [lo, hi] = portSpan(await denied.getAttribute("data-ranges"));
+  assert.ok(inPool(lo) && inPool(hi) && hi > lo, `denied ports ${lo}–${hi} in the pool`);
+  assert.ok((await groups.count()) <= 6, "a short table");
+  await shot("graph-fme-edge-panel");
+
+  // One click from the denying policy to its editor.
+  await first.getByTestId("edge-edit-policy").click();
+  await page.getByTestId("policy-editor").waitFor();
+  const hash = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+  assert.equal(hash.get("edit"), "1");
+  assert.equal(hash.get("id"), "knp:fme/default-deny");
+  await page.getByTestId("validation-ok").waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
+test("at 1280×800 the engine → core flows under the graph fit their box (five-digit ports, long names)", async () => {
+  const graph = await api("/api/graph?since=15m&expand=fme");
+  const edge = graph.edges.find((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target) && e.denied_flows > 0);
+  assert.ok(edge, "a denied engine → core edge");
+  const q = new URLSearchParams({ since: "15m", expand: "fme", edge_source: edge.source, edge_target: edge.target });
+  const page = await openPage(ctx.browser, ctx.base, `#/graph?${q}`, { viewport: { width: 1280, height: 800 } });
+  await page.locator('[data-testid="graph-flows"] [data-testid="flow-results"][aria-busy="false"]').waitFor();
+  await waitFor(async () => (await page.locator('[data-testid="graph-flows"] tbody tr[data-row-key]').count()) > 0, { what: "edge flows" });
+  const wrap = page.locator('[data-testid="graph-flows"] .table-wrap').first();
+  const sticksOut = await wrap.evaluate((el) => el.scrollWidth - el.clientWidth);
+  assert.ok(sticksOut <= 0, `the table is ${sticksOut} px wider than its box`);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("the board shows tiers in order and denied traffic on the default deny", async () => {
   const { page, base } = ctx;
   const board = await api("/api/policies?since=15m");
@@ -150,7 +208,7 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   assert.match(rule0, /7070/);
   assert.doesNotMatch(rule0, /42000/, "the engine → core rule lacks the port pool");
   await eventually(async () => {
-    const allowed0 = Number((await rows.nth(0).locator(".pl-metric.allow .v").textContent()).replace(/[^\d]/g, ""));
+    const allowed0 = Number((await rows.nth(0).locator(".metric.allow .v").textContent()).replace(/[^\d]/g, ""));
     assert.ok(allowed0 > 0, "registration on 7070 is allowed by egress rule 0");
   });
 
@@ -159,7 +217,7 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   await eot.waitFor();
   const eotText = await eot.textContent();
   assert.match(eotText, /Pass/);
-  const eotLink = eot.locator("a.pl-metric");
+  const eotLink = eot.locator("a.metric");
   const eotHref = await eotLink.getAttribute("href");
   const q = new URLSearchParams(eotHref.split("?")[1]);
   assert.equal(q.get("policy_rule"), "-1");
@@ -175,6 +233,47 @@ test("the engine policy's view shows the egress rule without the port pool", asy
   assert.ok(spans.some(([a, b]) => inPool(a) && inPool(b)), "port-pool ports listed");
   assert.match(await row.first().textContent(), /Denied/);
   await shot("policies-policy-view");
+});
+
+test("unsaved edits prompt before the editor is left by a link or Back", async () => {
+  const { page, base } = ctx;
+  await page.goto(`${base}/#/policies?id=${encodeURIComponent(ENGINE)}&since=15m`);
+  await page.getByTestId("edit-policy").click();
+  await page.getByTestId("policy-editor").waitFor();
+  await page.getByTestId("validation-ok").waitFor();
+  const editorUrl = page.url();
+  const order = page.getByLabel("Order", { exact: true });
+  const before = await order.inputValue();
+  await order.fill("12.5");
+  await page.locator(".pl-dirty").waitFor();
+
+  // A link away: the prompt names the loss; staying keeps the route and the edit.
+  const dialogs = [];
+  const answer = (accept) => page.once("dialog", (d) => (dialogs.push(d.message()), accept ? d.accept() : d.dismiss()));
+  answer(false);
+  await page.click('nav a[data-view="flows"]');
+  await waitFor(() => dialogs.length === 1, { what: "the prompt on a link" });
+  assert.match(dialogs[0], /not saved/);
+  await eventually(async () => assert.equal(page.url(), editorUrl));
+  assert.equal(await page.getByTestId("policy-editor").count(), 1);
+  assert.equal(await order.inputValue(), "12.5");
+
+  // Back: the same.
+  answer(false);
+  await page.goBack();
+  await waitFor(() => dialogs.length === 2, { what: "the prompt on Back" });
+  await eventually(async () => assert.equal(page.url(), editorUrl));
+  assert.equal(await order.inputValue(), "12.5");
+
+  // Leaving on purpose leaves.
+  answer(true);
+  await page.click('nav a[data-view="flows"]');
+  await page.getByTestId("flows-view").waitFor();
+  assert.equal(dialogs.length, 3);
+  // Nothing was saved.
+  const policy = await api(`/api/policy?id=${encodeURIComponent(ENGINE)}`);
+  assert.match(policy.yaml, new RegExp(`order: ${before.replace(".", "\\.")}`));
+  assert.deepEqual(page.errors, []);
 });
 
 test("editing adds 42000:43000, the preview lists exactly engine → core turning allowed, saving fixes new flows", async () => {
@@ -221,6 +320,11 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
     for (const [a, b] of portSpans(await g.getAttribute("data-ports"))) assert.ok(inPool(a) && inPool(b), `ports ${a}–${b}`);
   }
   assert.equal(await page.getByTestId("changes-allow_to_deny").count(), 0);
+  // Every column heading fits its column (no "CONNECTIONS" running into the next one).
+  const spilled = await result
+    .locator("table.pl-changes th")
+    .evaluateAll((ths) => ths.filter((th) => th.scrollWidth > th.clientWidth + 1).map((th) => th.textContent));
+  assert.deepEqual(spilled, [], "headings wider than their column");
   await result.scrollIntoViewIfNeeded();
   await page.waitForTimeout(400);
   await shot("policies-preview");
@@ -278,6 +382,49 @@ test("editing adds 42000:43000, the preview lists exactly engine → core turnin
   assert.deepEqual(page.errors, [], "no errors in the page");
 });
 
+test("a new policy starts empty and staged, and enforcing an allow-all asks first", async () => {
+  const { page, base } = ctx;
+  await page.goto(`${base}/#/policies?since=15m`);
+  await page.getByTestId("new-policy").click();
+  await page.getByTestId("policy-editor").waitFor();
+  const ns = page.getByLabel("Namespace", { exact: true });
+  await ns.waitFor();
+  assert.equal(await ns.inputValue(), "", "no namespace is picked for the user");
+  assert.equal(await page.getByLabel("Selector", { exact: true }).inputValue(), "");
+  assert.equal(await page.locator('[data-testid^="rule-ingress-"], [data-testid^="rule-egress-"]').count(), 0, "no rule");
+  assert.match(await page.locator(".cm-content").textContent(), /kind: StagedNetworkPolicy/);
+  assert.match(await page.getByTestId("save-staged").getAttribute("class"), /btn-primary/, "saving staged is the first choice");
+  await page.getByTestId("choose-namespace").waitFor();
+  await page.getByTestId("validation-incomplete").waitFor();
+  assert.equal(await page.getByTestId("validation-ok").count(), 0, "not called valid before a namespace is chosen");
+  assert.equal(await page.getByTestId("save-staged").isDisabled(), true, "nothing to save before a namespace is chosen");
+  await shot("policies-new");
+
+  // Made into an allow-all, enforcing it asks first; saying no saves nothing.
+  await ns.selectOption("fme");
+  await page.getByLabel("Name", { exact: true }).fill("open-everything");
+  await page.getByTestId("add-ingress-rule").click();
+  await page.getByTestId("validation-ok").waitFor();
+  const dialogs = [];
+  page.once("dialog", (d) => {
+    dialogs.push(d.message());
+    d.dismiss();
+  });
+  await page.getByTestId("save-enforced").click();
+  await waitFor(() => dialogs.length === 1, { what: "the warning" });
+  assert.match(dialogs[0], /every endpoint in namespace fme/);
+  assert.match(dialogs[0], /Ingress rule 0 allows TCP from anywhere, on any port/);
+  await page.waitForTimeout(500);
+  assert.equal(await page.getByTestId("policy-editor").count(), 1, "still in the editor");
+  const res = await fetch(`${base}/api/policy?id=np:fme/open-everything`);
+  assert.equal(res.status, 404, "nothing was saved");
+  // Leave without saving (the prompt for unsaved edits is answered yes).
+  page.once("dialog", (d) => d.accept());
+  await page.click('nav a[data-view="policies"]');
+  await page.getByTestId("policy-board").waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
 test("a new policy from the form: preview blocks core → queue, saved staged it only counts, then it is deleted", async () => {
   const { page, base } = ctx;
   const NAME = "application.core-no-queue";
@@ -291,7 +438,6 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   await page.getByLabel("Selector", { exact: true }).fill('safe.k8s.fmeserver.component == "core"');
   await page.locator('.pl-checks label:has-text("Ingress") input').uncheck();
   await page.locator('.pl-checks label:has-text("Egress") input').check();
-  await page.locator('[data-testid="rule-ingress-0"] button[title="Remove rule"]').click();
   await page.getByTestId("add-egress-rule").click();
   await page.getByLabel("egress rule 0 action").selectOption("Deny");
   await page.getByLabel("egress rule 0 destination: add selector").click();
@@ -304,7 +450,7 @@ test("a new policy from the form: preview blocks core → queue, saved staged it
   const sent = page.waitForRequest((r) => r.url().endsWith("/api/policies/preview"));
   await page.getByTestId("run-preview").click();
   const draft = JSON.parse((await sent).postData()).yaml;
-  assert.match(draft, /kind: NetworkPolicy/);
+  assert.match(draft, /kind: StagedNetworkPolicy/);
   assert.match(draft, /types:\n\s*- Egress\n/);
   await page.getByTestId("preview-result").waitFor({ timeout: 60_000 });
   assert.ok(Number(await page.getByTestId("sum-allow-to-deny").getAttribute("data-value")) > 0);

@@ -89,7 +89,7 @@ test("clicking a namespace zooms into it", async () => {
   const p = await arcPoint(page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]'));
   await page.mouse.click(p.x, p.y);
   await waitFor(async () => /storefront/.test(await page.locator('[data-testid="viz-crumbs"]').innerText()), { what: "zoom" });
-  assert.match(await page.evaluate(() => location.hash), /ns=storefront/);
+  await eventually(async () => assert.match(await page.evaluate(() => location.hash), /ns=storefront/));
   // Every remaining flow has an end in storefront.
   await eventually(async () => {
     const ends = await page

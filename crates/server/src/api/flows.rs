@@ -56,11 +56,32 @@ pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
         .enumerate()
         .map(|(i, log)| flow_json(log, page.record_ids.get(i).copied(), format))
         .collect();
-    Ok(Json(json!({
+    let mut answer = json!({
         "flows": flows,
         "total": page.total,
         "next_page_token": page.next_page_token,
-    })))
+    });
+    if p.all("include").any(|v| v == "connections") {
+        answer["total_connections"] = json!(connections(&state, &query).await?);
+    }
+    Ok(Json(answer))
+}
+
+/// The connections in the flow logs a query matches, in the unit the graph and the Policy
+/// Board count: each connection once (a connection between two cluster endpoints is logged
+/// by both), unless the query picks records by policy or reporter, whose records are per
+/// endpoint already (a policy's hits are counted on the record of the endpoint it applies to).
+async fn connections(state: &AppState, query: &FlowQuery) -> ApiResult<u64> {
+    let per_endpoint =
+        query.policy.is_some() || query.filters.iter().any(|f| f.field == Field::Reporter);
+    let mut totals = FlowQuery::new(query.time);
+    totals.filters.clone_from(&query.filters);
+    totals.source_selector.clone_from(&query.source_selector);
+    totals.dest_selector.clone_from(&query.dest_selector);
+    totals.policy.clone_from(&query.policy);
+    totals.connections_once = !per_endpoint;
+    let rows = state.store().aggregate(&totals, GroupBy::Action).await?;
+    Ok(rows.iter().map(|r| r.num_flows).sum())
 }
 
 pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<Response> {

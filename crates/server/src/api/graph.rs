@@ -41,9 +41,12 @@ pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<J
         g.edges.sort_by_key(|e| std::cmp::Reverse(e.num_flows));
         g.edges.truncate(MAX_EDGES);
     }
-    Ok(Json(
-        json!({ "nodes": g.nodes, "edges": g.edges, "truncated": truncated }),
-    ))
+    Ok(Json(json!({
+        "nodes": g.nodes,
+        "edges": g.edges,
+        "totals": g.totals,
+        "truncated": truncated,
+    })))
 }
 
 /// The flows behind the edge `source → target` (ids as the graph gives them).

@@ -395,8 +395,21 @@ fn warnings_for(policy: &Policy) -> Vec<String> {
     warnings
 }
 
+/// Whether a draft is valid. The editor asks as the text changes, so a draft with problems
+/// is an answer (`valid: false` with the problems at their lines), not a failed request.
 pub async fn validate(State(state): State<AppState>, body: String) -> ApiResult<Json<Value>> {
-    let policy = parse_draft(&body, None)?;
+    match check_draft(&state, &body).await {
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Json(json!({
+            "valid": false,
+            "error": e.message,
+            "details": e.details,
+        }))),
+        answer => answer.map(Json),
+    }
+}
+
+async fn check_draft(state: &AppState, body: &str) -> ApiResult<Value> {
+    let policy = parse_draft(body, None)?;
     let world = state.world();
     let draft = world
         .inventory
@@ -412,12 +425,13 @@ pub async fn validate(State(state): State<AppState>, body: String) -> ApiResult<
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(json!({
+    Ok(json!({
+        "valid": true,
         "id": PolicyId::of(&policy).to_string(),
         "policy": policy,
         "endpoints": endpoints,
         "warnings": warnings_for(&policy),
-    })))
+    }))
 }
 
 pub async fn preview(

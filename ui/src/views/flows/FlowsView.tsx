@@ -7,17 +7,18 @@ import {
   api,
   exportUrl,
   filterForValue,
+  flowsParams,
   formatBytes,
   formatNumber,
   formatShortTime,
   formatTime,
   getExtra,
-  queryToParams,
   setExtra,
   streamFlows,
   type Flow,
   type FlowQuery,
   type PageOptions,
+  type TimeRange,
 } from "../../api";
 import { ActionBadge, PolicyHitCompact, PolicyHitLabel } from "../../components/Badges";
 import { CellActions, DataTable, type Column, type SortState } from "../../components/DataTable";
@@ -90,6 +91,21 @@ export function FlowsView({ params }: { params: URLSearchParams }) {
   );
 }
 
+/** A first page asks for the connections in the flow logs too, so both units are on screen. */
+const withConnections = (page: PageOptions): PageOptions => ({ ...page, params: [...(page.params ?? []), ["include", "connections"]] });
+
+/** How often, at most, live mode asks the server for the query's total while flows stream in. */
+const LIVE_COUNT_MS = 2_000;
+
+type PauseReason = "expanded" | "scrolled" | "pointer" | "user";
+
+const PAUSE_TEXT: Record<PauseReason, string> = {
+  user: "paused",
+  expanded: "paused while a row is open",
+  scrolled: "paused while you scroll",
+  pointer: "paused under the pointer",
+};
+
 /** The flows of a query in a table with paging and optional live streaming; used by the graph too. */
 export function FlowResults({
   query,
@@ -101,7 +117,6 @@ export function FlowResults({
   compact = false,
   title,
   actions,
-  extraFlows,
 }: {
   query: FlowQuery;
   page: PageOptions;
@@ -113,11 +128,10 @@ export function FlowResults({
   title?: ReactNode;
   /** Controls at the right of the header. */
   actions?: ReactNode;
-  /** Flows to show instead of querying (e.g. an edge's representative flows). */
-  extraFlows?: Flow[];
 }) {
   const [flows, setFlows] = useState<Flow[]>([]);
   const [total, setTotal] = useState<number>();
+  const [connections, setConnections] = useState<number>();
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<Error>();
   const [loading, setLoading] = useState(true);
@@ -125,38 +139,86 @@ export function FlowResults({
   const [fresh, setFresh] = useState<Set<number>>(new Set());
   const [liveState, setLiveState] = useState<"open" | "error">();
   const [reloadTick, setReloadTick] = useState(0);
+  // Live mode: flows that arrived while the table was paused, and why it is paused.
+  const [pending, setPending] = useState<Flow[]>([]);
+  const [pendingCount, setPendingCount] = useState(0);
+  const [scrolled, setScrolled] = useState(false);
+  const [pointerIn, setPointerIn] = useState(false);
+  const [userPaused, setUserPaused] = useState(false);
   // The query string of the page on screen, so tests (and anyone inspecting the page) can tell
   // which question the rows answer.
   const [loadedQuery, setLoadedQuery] = useState<string>();
   const key = JSON.stringify([query, page]);
   const liveIds = useRef(0);
+  const tableRef = useRef<HTMLDivElement>(null);
+
+  const pause: PauseReason | null = !live
+    ? null
+    : userPaused
+      ? "user"
+      : expanded.size > 0
+        ? "expanded"
+        : scrolled
+          ? "scrolled"
+          : pointerIn
+            ? "pointer"
+            : null;
+  const pauseRef = useRef(pause);
+  pauseRef.current = pause;
 
   useEffect(() => {
-    if (extraFlows) return;
     const ctl = new AbortController();
     setLoading(true);
-    api.flows(query, page, ctl.signal).then(
+    api.flows(query, withConnections(page), ctl.signal).then(
       (p) => {
         setFlows(p.flows);
         setTotal(p.total);
+        setConnections(p.total_connections);
         setNext(p.next_page_token);
         setError(undefined);
         setLoading(false);
         setFresh(new Set());
-        setLoadedQuery(queryToParams(query, { omitExtra: true }).toString());
+        setPending([]);
+        setPendingCount(0);
+        setLoadedQuery(flowsParams(query, page).toString());
       },
       (e: Error) => {
         if (ctl.signal.aborted) return;
+        // The rows of another query must not stand under this query's error.
+        setFlows([]);
+        setTotal(undefined);
+        setConnections(undefined);
+        setNext(null);
+        setPending([]);
+        setPendingCount(0);
         setError(e);
         setLoading(false);
+        setLoadedQuery(flowsParams(query, page).toString());
       },
     );
     return () => ctl.abort();
     // `key` stands for query and page, which are new objects on every render.
-  }, [key, reloadTick, extraFlows]);
+  }, [key, reloadTick]);
 
+  // Live: new flows go on top, or wait in `pending` while the table is paused; the total is
+  // the server's for the query, asked again as flows arrive (the window moves on, old flows
+  // leave it), never a sum of what streamed in.
   useEffect(() => {
-    if (!live || extraFlows) return;
+    if (!live) return;
+    let countTimer: number | undefined;
+    let lastCount = 0;
+    const ctl = new AbortController();
+    const recount = () => {
+      countTimer = undefined;
+      lastCount = Date.now();
+      api.flows(query, withConnections({ ...page, limit: 1 }), ctl.signal).then(
+        (p) => {
+          setTotal(p.total);
+          setConnections(p.total_connections);
+        },
+        () => undefined,
+      );
+    };
     const stop = streamFlows(
       query,
       (batch) => {
@@ -164,21 +226,50 @@ export function FlowResults({
         // Streamed records may come without their store id; give those a local, negative one.
         for (const f of batch) if (typeof f.id !== "number") f.id = --liveIds.current;
         const newest = [...batch].sort((a, b) => b.end_time - a.end_time);
-        setFlows((old) => {
-          const seen = new Set(old.map((f) => f.id));
-          const add = newest.filter((f) => !seen.has(f.id));
-          return [...add, ...old].slice(0, LIVE_MAX);
-        });
-        setTotal((t) => (t ?? 0) + batch.length);
-        setFresh(new Set(batch.map((f) => f.id)));
+        if (pauseRef.current) {
+          setPending((old) => [...newest, ...old].slice(0, LIVE_MAX));
+          setPendingCount((n) => n + newest.length);
+        } else {
+          setFlows((old) => mergeLive(newest, old, new Set()));
+          setFresh(new Set(newest.map((f) => f.id)));
+        }
+        if (countTimer === undefined) countTimer = window.setTimeout(recount, Math.max(0, LIVE_COUNT_MS - (Date.now() - lastCount)));
       },
       setLiveState,
     );
     return () => {
       stop();
+      ctl.abort();
+      window.clearTimeout(countTimer);
       setLiveState(undefined);
     };
-  }, [live, key, extraFlows]);
+  }, [live, key]);
+
+  // Rows opened for another query are not open in this one (nor do they pause live mode).
+  useEffect(() => setExpanded(new Set()), [key]);
+
+  // Leaving live mode or the pause: nothing waits any more.
+  useEffect(() => {
+    if (!live) {
+      setUserPaused(false);
+      setPending([]);
+      setPendingCount(0);
+    }
+  }, [live]);
+
+  const showPending = () => {
+    setFlows((old) => mergeLive(pending, old, expanded));
+    setFresh(new Set(pending.map((f) => f.id)));
+    setPending([]);
+    setPendingCount(0);
+    setUserPaused(false);
+    if (tableRef.current) tableRef.current.scrollTop = 0;
+    setScrolled(false);
+  };
+  // A pause that ends on its own (pointer out, scrolled back to the top) shows what waited.
+  useEffect(() => {
+    if (live && !pause && pending.length && !expanded.size) showPending();
+  }, [pause]);
 
   const loadMore = () => {
     if (!next) return;
@@ -196,40 +287,81 @@ export function FlowResults({
     );
   };
 
-  const rows = extraFlows ?? flows;
-  const columns = useMemo(() => flowColumns(onFilter, compact), [onFilter, compact]);
+  const rows = flows;
+  const rangeKey = JSON.stringify([query.since, query.from, query.to]);
+  const allColumns = useMemo(() => flowColumns(onFilter, query), [onFilter, rangeKey]);
+  const [shown, setShown] = useColumns(compact ? "graph" : "flows", allColumns);
+  const columns = allColumns.filter((c) => shown.includes(c.key));
   return (
-    <div className="card results" data-testid="flow-results" aria-busy={loading} data-loaded-query={loadedQuery}>
+    <div
+      className="card results"
+      data-testid="flow-results"
+      aria-busy={loading}
+      data-loaded-query={loadedQuery}
+      data-error={error ? "true" : undefined}
+    >
       {loading && <div className="loading-bar" />}
       <div className="results-head">
         {title}
-        <span className="count" data-testid="flow-count">
-          {extraFlows
-            ? `${formatNumber(rows.length)} flow logs`
-            : total === undefined
-              ? "…"
-              : `${formatNumber(total)} flow log${total === 1 ? "" : "s"}`}
+        <span className="count" data-testid="flow-count" data-total={total}>
+          {total === undefined ? (error ? "" : "…") : `${formatNumber(total)} flow log${total === 1 ? "" : "s"}`}
         </span>
-        {!extraFlows && total !== undefined && rows.length < total && (
-          <span className="muted">showing {formatNumber(rows.length)}</span>
+        {connections !== undefined && (
+          <span
+            className="count-connections"
+            data-testid="flow-connections"
+            data-value={connections}
+            title="Connections in these flow logs, each counted once (per endpoint record when filtered by policy or reporter), as the graph and the Policy Board count them"
+          >
+            · {formatNumber(connections)} connection{connections === 1 ? "" : "s"}
+          </span>
+        )}
+        {total !== undefined && rows.length < total && <span className="muted">showing {formatNumber(rows.length)}</span>}
+        {live && (
+          <span className="muted" data-testid="live-state" data-paused={pause ?? undefined}>
+            {liveState === "error"
+              ? "reconnecting…"
+              : liveState !== "open"
+                ? "connecting…"
+                : pause
+                  ? PAUSE_TEXT[pause]
+                  : "streaming new flows"}
+          </span>
         )}
         {live && (
-          <span className="muted" data-testid="live-state">
-            {liveState === "open" ? "streaming new flows" : liveState === "error" ? "reconnecting…" : "connecting…"}
-          </span>
+          <button
+            type="button"
+            className="btn btn-small"
+            onClick={() => (userPaused ? showPending() : setUserPaused(true))}
+            data-testid="live-pause"
+            aria-pressed={userPaused}
+          >
+            {userPaused ? "Resume" : "Pause"}
+          </button>
         )}
         {error && rows.length > 0 && (
           <span className="field-error" role="alert">
             {error.message}
           </span>
         )}
-        {actions && <span className="results-actions">{actions}</span>}
+        <span className="results-actions">
+          {actions}
+          <ColumnPicker columns={allColumns} shown={shown} onChange={setShown} />
+        </span>
       </div>
+      {live && pendingCount > 0 && (
+        <button type="button" className="live-new" onClick={showPending} data-testid="live-new" data-count={pendingCount}>
+          {formatNumber(pendingCount)} new flow log{pendingCount === 1 ? "" : "s"}: show {pendingCount === 1 ? "it" : "them"}
+        </button>
+      )}
       {error && !rows.length ? (
         <ErrorState error={error} onRetry={() => setReloadTick((n) => n + 1)} />
       ) : (
         <DataTable
           testId="flows-table"
+          wrapRef={tableRef}
+          onScroll={(top) => setScrolled(top > 4)}
+          onPointerInside={live ? setPointerIn : undefined}
           columns={columns}
           rows={rows}
           rowKey={(f) => f.id}
@@ -246,7 +378,7 @@ export function FlowResults({
               return n;
             })
           }
-          renderExpanded={(f) => <FlowDetail flow={f} onFilter={onFilter} since={query.since} />}
+          renderExpanded={(f) => <FlowDetail flow={f} onFilter={onFilter} range={query} />}
           empty={
             loading ? (
               "Loading flows…"
@@ -256,7 +388,7 @@ export function FlowResults({
           }
         />
       )}
-      {!extraFlows && next && !live && (
+      {next && !live && (
         <div className="results-foot">
           <button type="button" className="btn" onClick={loadMore} disabled={loading} data-testid="load-more">
             Load {formatNumber(Math.min(page.limit ?? PAGE, (total ?? 0) - rows.length))} more
@@ -265,6 +397,82 @@ export function FlowResults({
       )}
     </div>
   );
+}
+
+/** The columns shown by default: what fits a 1280 px screen; the rest are a click away. */
+export const COLUMN_DEFAULTS = ["time", "source", "dest", "port", "action", "reporter", "policies", "bytes_in", "bytes_out"];
+
+/** The columns a table shows, remembered per table in the browser. */
+function useColumns(table: string, all: Column<Flow>[]): [string[], (keys: string[]) => void] {
+  const storageKey = `flowlens.columns.${table}`;
+  const [shown, setShown] = useState<string[]>(() => {
+    try {
+      const saved = JSON.parse(localStorage.getItem(storageKey) ?? "null") as unknown;
+      if (Array.isArray(saved) && saved.every((k) => typeof k === "string")) return saved as string[];
+    } catch {
+      // a damaged setting falls back to the defaults
+    }
+    return COLUMN_DEFAULTS;
+  });
+  const set = (keys: string[]) => {
+    // Keep the table's own order, whatever order they were ticked in.
+    const ordered = all.map((c) => c.key).filter((k) => keys.includes(k));
+    localStorage.setItem(storageKey, JSON.stringify(ordered));
+    setShown(ordered);
+  };
+  return [shown, set];
+}
+
+function ColumnPicker({ columns, shown, onChange }: { columns: Column<Flow>[]; shown: string[]; onChange: (keys: string[]) => void }) {
+  const [open, setOpen] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: MouseEvent) => ref.current && !ref.current.contains(e.target as Node) && setOpen(false);
+    const esc = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    document.addEventListener("mousedown", close);
+    document.addEventListener("keydown", esc);
+    return () => {
+      document.removeEventListener("mousedown", close);
+      document.removeEventListener("keydown", esc);
+    };
+  }, [open]);
+  return (
+    <div className="column-picker" ref={ref}>
+      <button type="button" className="btn btn-small" onClick={() => setOpen((o) => !o)} aria-expanded={open} data-testid="column-picker">
+        Columns
+      </button>
+      {open && (
+        <fieldset className="popover column-popover" data-testid="column-popover">
+          <legend>Columns</legend>
+          {columns.map((c) => (
+            <label key={c.key}>
+              <input
+                type="checkbox"
+                checked={shown.includes(c.key)}
+                onChange={(e) => onChange(e.target.checked ? [...shown, c.key] : shown.filter((k) => k !== c.key))}
+                data-column={c.key}
+              />
+              {c.label ?? c.header}
+            </label>
+          ))}
+          <button type="button" className="btn btn-small" onClick={() => onChange(COLUMN_DEFAULTS)}>
+            Defaults
+          </button>
+        </fieldset>
+      )}
+    </div>
+  );
+}
+
+/** New flows on top of the old, newest first, at most LIVE_MAX; rows someone opened stay. */
+export function mergeLive(newest: Flow[], old: Flow[], keep: Set<string | number>): Flow[] {
+  const seen = new Set(old.map((f) => f.id));
+  const merged = [...newest.filter((f) => !seen.has(f.id)), ...old];
+  if (merged.length <= LIVE_MAX) return merged;
+  const head = merged.slice(0, LIVE_MAX);
+  const kept = merged.slice(LIVE_MAX).filter((f) => keep.has(f.id));
+  return [...head, ...kept];
 }
 
 function FilterValue({
@@ -307,7 +515,8 @@ function Endpoint({ flow, side, onFilter }: { flow: Flow; side: "source" | "dest
   );
 }
 
-export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): Column<Flow>[] {
+/** Every column the flow tables offer; which are shown is the reader's choice (see COLUMN_DEFAULTS). */
+export function flowColumns(onFilter: OnFilter | undefined, range: TimeRange = {}): Column<Flow>[] {
   const cols: Column<Flow>[] = [
     {
       key: "time",
@@ -336,7 +545,13 @@ export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): C
       header: "Port",
       sortKey: "dest_port",
       align: "right",
-      render: (f) => f.dest_port ?? "–",
+      // The protocol rides along in small type: a column of its own costs a narrow screen.
+      render: (f) => (
+        <>
+          {f.dest_port ?? "–"}
+          <span className="hit-rule"> {f.proto}</span>
+        </>
+      ),
       filter: (f) => ({ field: "dest_port", value: f.dest_port }),
     },
     {
@@ -367,24 +582,38 @@ export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): C
         const enforced = f.policies?.enforced_policies ?? [];
         const hit = decidingHit(enforced);
         if (!hit) return <span className="hit-rule">–</span>;
-        return <PolicyHitCompact hit={hit} extra={enforced.length - 1} />;
+        return <PolicyHitCompact hit={hit} extra={enforced.length - 1} range={range} />;
       },
     },
+    // One column per direction: the table sorts on stored fields, so a column shows exactly
+    // the field it sorts by (a sum of in and out could not be sorted on).
     {
-      key: "bytes",
-      header: "Bytes",
-      sortKey: "bytes_out",
+      key: "bytes_in",
+      header: "Bytes in",
+      sortKey: "bytes_in",
       align: "right",
-      render: (f) => <span title={`in ${f.bytes_in} · out ${f.bytes_out}`}>{formatBytes(f.bytes_in + f.bytes_out)}</span>,
+      render: (f) => <span data-value={f.bytes_in}>{formatBytes(f.bytes_in)}</span>,
     },
     {
-      key: "packets",
-      header: "Packets",
+      key: "bytes_out",
+      header: "Bytes out",
+      sortKey: "bytes_out",
+      align: "right",
+      render: (f) => <span data-value={f.bytes_out}>{formatBytes(f.bytes_out)}</span>,
+    },
+    {
+      key: "packets_in",
+      header: "Packets in",
+      sortKey: "packets_in",
+      align: "right",
+      render: (f) => <span data-value={f.packets_in}>{formatNumber(f.packets_in)}</span>,
+    },
+    {
+      key: "packets_out",
+      header: "Packets out",
       sortKey: "packets_out",
       align: "right",
-      render: (f) => (
-        <span title={`in ${f.packets_in} · out ${f.packets_out}`}>{formatNumber(f.packets_in + f.packets_out)}</span>
-      ),
+      render: (f) => <span data-value={f.packets_out}>{formatNumber(f.packets_out)}</span>,
     },
     {
       key: "process",
@@ -394,20 +623,99 @@ export function flowColumns(onFilter: OnFilter | undefined, compact: boolean): C
       filter: (f) => (f.process_name && f.process_name !== "-" ? { field: "process_name", value: f.process_name } : null),
     },
   ];
-  return compact ? cols.filter((c) => c.key !== "reporter" && c.key !== "process") : cols;
+  cols.push(
+    {
+      key: "num_flows",
+      header: "Conn.",
+      sortKey: "num_flows",
+      align: "right",
+      render: (f) => <span title="Connections this flow log counts">{formatNumber(f.num_flows)}</span>,
+    },
+    {
+      key: "service",
+      header: "Service",
+      sortKey: "dest_service_name",
+      render: (f) =>
+        f.dest_service_name && f.dest_service_name !== "-" ? `${f.dest_service_name}:${f.dest_service_port}` : <span className="hit-rule">–</span>,
+      filter: (f) => (f.dest_service_name && f.dest_service_name !== "-" ? { field: "dest_service_name", value: f.dest_service_name } : null),
+    },
+    {
+      key: "host",
+      header: "Host",
+      sortKey: "host",
+      render: (f) => f.host,
+      filter: (f) => ({ field: "host", value: f.host }),
+    },
+  );
+  return cols;
 }
 
 /** Every field of one flow log, each with filter for/out, and the policy trace in order. */
-function FlowDetail({ flow, onFilter, since }: { flow: Flow; onFilter?: OnFilter; since?: string }) {
+function FlowDetail({ flow, onFilter, range }: { flow: Flow; onFilter?: OnFilter; range: TimeRange }) {
   const enforced = flow.policies?.enforced_policies ?? [];
   const pending = flow.policies?.pending_policies ?? [];
+  const [asJson, setAsJson] = useState(false);
+  const [copied, setCopied] = useState<"yes" | "no">();
+  const json = JSON.stringify(flow, null, 2);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(json);
+      setCopied("yes");
+    } catch {
+      setCopied("no");
+    }
+  };
   return (
     <div className="flow-detail" data-testid="flow-detail">
-      <div style={{ display: "flex", gap: 24, flexWrap: "wrap", margin: "8px 0 10px" }}>
+      <div className="flow-detail-tools">
+        <div className="segmented" role="group" aria-label="Show the flow log as">
+          <button type="button" className={asJson ? "" : "active"} aria-pressed={!asJson} onClick={() => setAsJson(false)}>
+            Fields
+          </button>
+          <button type="button" className={asJson ? "active" : ""} aria-pressed={asJson} onClick={() => setAsJson(true)} data-testid="flow-json-toggle">
+            JSON
+          </button>
+        </div>
+        <button type="button" className="btn btn-small" onClick={copy} data-testid="flow-copy">
+          Copy JSON
+        </button>
+        {copied && (
+          <span className="hit-rule" role="status">
+            {copied === "yes" ? "Copied." : "The browser did not allow copying: select the JSON and copy it."}
+          </span>
+        )}
+      </div>
+      {asJson ? (
+        <pre className="flow-json" data-testid="flow-json" tabIndex={0}>
+          {json}
+        </pre>
+      ) : (
+        <FlowFields flow={flow} enforced={enforced} pending={pending} onFilter={onFilter} range={range} />
+      )}
+    </div>
+  );
+}
+
+function FlowFields({
+  flow,
+  enforced,
+  pending,
+  onFilter,
+  range,
+}: {
+  flow: Flow;
+  enforced: string[];
+  pending: string[];
+  onFilter?: OnFilter;
+  range: TimeRange;
+}) {
+  return (
+    <>
+      <div className="flow-detail-hits">
         <div>
           <div className="hit-rule">Enforced policies (evaluation order)</div>
           <div className="hits">
-            {enforced.length ? enforced.map((h) => <PolicyHitLabel key={h} hit={h} since={since} />) : "–"}
+            {enforced.length ? enforced.map((h) => <PolicyHitLabel key={h} hit={h} range={range} />) : "–"}
           </div>
         </div>
         {pending.join() !== enforced.join() && (
@@ -415,7 +723,7 @@ function FlowDetail({ flow, onFilter, since }: { flow: Flow; onFilter?: OnFilter
             <div className="hit-rule">Pending (staged) policies</div>
             <div className="hits">
               {pending.map((h) => (
-                <PolicyHitLabel key={h} hit={h} since={since} />
+                <PolicyHitLabel key={h} hit={h} range={range} />
               ))}
             </div>
           </div>
@@ -426,7 +734,7 @@ function FlowDetail({ flow, onFilter, since }: { flow: Flow; onFilter?: OnFilter
           <FieldRow key={name} name={name} value={value} display={display} onFilter={onFilter} />
         ))}
       </div>
-    </div>
+    </>
   );
 }
 

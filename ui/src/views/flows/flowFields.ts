@@ -1,5 +1,5 @@
 // Pure helpers for showing one flow log: its fields in a stable order and the deciding hit.
-import { formatTime, parsePolicyHit, type Flow, type PolicyHit } from "../../api";
+import { FLOW_FIELDS, formatTime, parsePolicyHit, type Flow, type PolicyHit } from "../../api";
 
 /** The hit that decided the flow: the first allow/deny in evaluation order (passes go on). */
 export function decidingHit(hits: string[]): PolicyHit | null {
@@ -8,44 +8,6 @@ export function decidingHit(hits: string[]): PolicyHit | null {
   return parsed.find((h) => h.action === "allow" || h.action === "deny") ?? parsed[parsed.length - 1] ?? null;
 }
 
-const ORDER = [
-  "id",
-  "start_time",
-  "end_time",
-  "action",
-  "reporter",
-  "proto",
-  "source_namespace",
-  "source_name_aggr",
-  "source_name",
-  "source_ip",
-  "source_port",
-  "source_type",
-  "source_labels",
-  "dest_namespace",
-  "dest_name_aggr",
-  "dest_name",
-  "dest_ip",
-  "dest_port",
-  "dest_type",
-  "dest_labels",
-  "dest_service_namespace",
-  "dest_service_name",
-  "dest_service_port",
-  "dest_service_port_num",
-  "policies",
-  "bytes_in",
-  "bytes_out",
-  "packets_in",
-  "packets_out",
-  "num_flows",
-  "num_flows_started",
-  "num_flows_completed",
-  "process_name",
-  "process_id",
-  "host",
-];
-
 /**
  * Every field as [name, raw value, display]. Nested lists are flattened to the names Kibana
  * shows (`source_labels.labels`, `policies.enforced_policies`); fields the server adds later
@@ -53,7 +15,8 @@ const ORDER = [
  */
 export function flowFieldRows(flow: Flow): [string, unknown, string | string[]][] {
   const rec = flow as unknown as Record<string, unknown>;
-  const names = [...ORDER.filter((k) => k in rec), ...Object.keys(rec).filter((k) => !ORDER.includes(k)).sort()];
+  const known: readonly string[] = FLOW_FIELDS;
+  const names = [...known.filter((k) => k in rec), ...Object.keys(rec).filter((k) => !known.includes(k)).sort()];
   const out: [string, unknown, string | string[]][] = [];
   for (const k of names) {
     const v = rec[k];

@@ -89,6 +89,8 @@ const STYLE: StylesheetJson = [
       "text-valign": "top",
       "text-halign": "center",
       "text-margin-y": -4,
+      // A namespace's name is never cut: it is the frame's only title.
+      "text-wrap": "none",
       "font-size": 12,
       "font-weight": 600,
       color: "#2443a8",
@@ -218,11 +220,19 @@ export function GraphCanvas({
       style: STYLE,
       minZoom: 0.05,
       maxZoom: 3,
-      wheelSensitivity: 0.3,
+      // The wheel is ours (below): Cytoscape's takes a mouse's steady wheel for a touchpad and
+      // zooms a few percent per notch.
+      userZoomingEnabled: false,
       boxSelectionEnabled: false,
       selectionType: "single",
     });
     cyRef.current = cy;
+    const onWheel = (e: WheelEvent) => {
+      e.preventDefault();
+      const rect = host.current!.getBoundingClientRect();
+      cy.zoom({ level: cy.zoom() * wheelZoomFactor(e.deltaY, e.deltaMode), renderedPosition: { x: e.clientX - rect.left, y: e.clientY - rect.top } });
+    };
+    host.current!.addEventListener("wheel", onWheel, { passive: false });
     cy.on("tap", "node", (e) => handlers.current.onSelect({ type: "node", id: e.target.id() }));
     cy.on("tap", "edge", (e) =>
       handlers.current.onSelect({
@@ -240,7 +250,15 @@ export function GraphCanvas({
       if (id.startsWith("ns:")) handlers.current.onToggleExpand(id.slice(3));
     });
     let labelled = false;
+    let labelFrame = 0;
     cy.on("zoom", () => {
+      // Small graphs: labels keep a readable size on screen as the view zooms out.
+      if (!largeMode.current && !labelFrame) {
+        labelFrame = requestAnimationFrame(() => {
+          labelFrame = 0;
+          if (!cy.destroyed()) scaleLabels(cy);
+        });
+      }
       const want = cy.zoom() >= 0.55;
       if (want === labelled) return;
       labelled = want;
@@ -251,7 +269,10 @@ export function GraphCanvas({
     });
     // The e2e tests and the benchmark read the graph through this handle.
     (window as unknown as { __flowlensCy?: Core }).__flowlensCy = cy;
+    const el = host.current!;
     return () => {
+      el.removeEventListener("wheel", onWheel);
+      cancelAnimationFrame(labelFrame);
       cy.destroy();
       cyRef.current = undefined;
     };
@@ -275,8 +296,11 @@ export function GraphCanvas({
       if (!n.isParent()) positions.set(n.id(), { ...n.position() });
     });
     const diff = diffNodes(prev, els.nodes);
-    const structural = lastLayoutKey.current !== relayoutKey;
-    lastLayoutKey.current = relayoutKey;
+    const changed = diff.added.length + diff.reparented.length + diff.removed.length > 0;
+    // Expanding or collapsing changes the route at once and the graph when the server answers:
+    // the relayout (and refit) is for the first graph whose nodes changed after the change.
+    const structural = lastLayoutKey.current !== relayoutKey && (changed || first);
+    if (structural || first) lastLayoutKey.current = relayoutKey;
 
     // Large graphs are laid out on a grid: at once on first render or when namespaces are
     // expanded or collapsed; otherwise new nodes are placed next to their neighbours.
@@ -329,21 +353,25 @@ export function GraphCanvas({
 
     const done = () => {
       // A small graph fitted to a large canvas would be zoomed in past legibility.
-      if (first && cy.zoom() > 1.3) {
+      if ((first || structural) && cy.zoom() > 1.3) {
         cy.zoom(1.3);
         cy.center();
       }
+      if (!large) scaleLabels(cy);
       requestAnimationFrame(() => {
         handlers.current.onRendered?.({ nodes: els.nodes.length, edges: els.edges.length, ms: performance.now() - t0 });
       });
     };
-    const changed = diff.added.length + diff.reparented.length + diff.removed.length > 0;
     if (!changed || large) {
-      if (first && large) fitPositions(cy, placed, frames);
-      else if (first) cy.fit(undefined, 40);
+      // Expanding or collapsing changes the picture: fit it again, as on the first render.
+      if ((first || structural) && large) fitPositions(cy, placed, frames);
+      else if (first || (structural && changed)) cy.fit(undefined, 40);
       done();
       return;
     }
+    // The layout sizes nodes with their labels: lay out with the labels' own size, not the
+    // size they were given to stay readable at the old zoom (or every layout spreads wider).
+    cy.nodes().removeStyle("font-size text-max-width");
     const simple = cy.nodes().filter((n) => !n.isParent());
     const keep = new Set(diff.kept);
     const fixed = structural || first ? [] : simple.filter((n) => keep.has(n.id()));
@@ -351,16 +379,13 @@ export function GraphCanvas({
       name: "fcose",
       quality: "proof",
       randomize: first,
-      animate: !first,
+      animate: !first && !structural,
       animationDuration: 350,
-      fit: first,
+      fit: first || structural,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 4500,
-      idealEdgeLength: () => 55,
-      nodeSeparation: 75,
+      ...spacing(simple.length),
       nestingFactor: 0.1,
-      gravity: 0.25,
       numIter: 2500,
       tile: true,
       fixedNodeConstraint: fixed.length ? fixed.map((n) => ({ nodeId: n.id(), position: { ...(n as cytoscape.NodeSingular).position() } })) : undefined,
@@ -390,11 +415,8 @@ export function GraphCanvas({
       fit: true,
       padding: 40,
       nodeDimensionsIncludeLabels: true,
-      nodeRepulsion: () => 4500,
-      idealEdgeLength: () => 55,
-      nodeSeparation: 75,
+      ...spacing(cy.nodes().filter((n) => !n.isParent()).length),
       nestingFactor: 0.1,
-      gravity: 0.25,
     } as cytoscape.LayoutOptions).run();
     // Only the button triggers this; the graph itself is read as of that moment.
   }, [layoutNonce]);
@@ -458,8 +480,58 @@ function fitPositions(
   cy.viewport({ zoom, pan: { x: w / 2 - zoom * ((x0 + x1) / 2), y: h / 2 - zoom * ((y0 + y1) / 2) } });
 }
 
+/**
+ * fcose's forces for a graph of `n` nodes. A few dozen nodes that all talk to kube-system and the
+ * public network pile up with the small-graph forces: push harder and pull less as it grows.
+ */
+export function spacing(n: number) {
+  const grow = Math.max(1, n / 15);
+  return {
+    nodeRepulsion: () => Math.round(4500 * grow ** 1.5),
+    idealEdgeLength: () => Math.round(55 * grow ** 0.75),
+    nodeSeparation: 75,
+    gravity: 0.25 / grow,
+  };
+}
+
+/** Zoom per wheel event: about 16 % per notch of a mouse wheel, smooth on a touchpad. */
+export function wheelZoomFactor(deltaY: number, deltaMode = 0): number {
+  const pixels = deltaY * (deltaMode === 1 ? 33 : deltaMode === 2 ? 800 : 1);
+  return Math.min(2, Math.max(0.5, Math.pow(1.0015, -pixels)));
+}
+
+/** Label size in graph units so that labels read at about 11 px on screen, up to a cap. */
+export function labelSize(zoom: number): number {
+  return Math.round(Math.min(30, Math.max(11, 11 / Math.max(zoom, 0.01))));
+}
+
+function scaleLabels(cy: Core) {
+  const size = labelSize(cy.zoom());
+  cy.batch(() => {
+    cy.nodes("[!compound][!frame]").style({ "font-size": size, "text-max-width": `${Math.round(size * 11)}px` });
+    cy.nodes("[?compound]").style({ "font-size": Math.round(size * 1.1) });
+  });
+}
+
+const currentCy = () => (window as unknown as { __flowlensCy?: Core }).__flowlensCy;
+
 /** Fits the graph to the canvas (toolbar button). */
 export function fitGraph() {
-  const cy = (window as unknown as { __flowlensCy?: Core }).__flowlensCy;
+  const cy = currentCy();
   cy?.animate({ fit: { eles: cy.elements(), padding: 40 }, duration: 300 });
+}
+
+/** Zooms about the canvas's centre (toolbar buttons). */
+export function zoomGraph(factor: number) {
+  const cy = currentCy();
+  if (!cy) return;
+  cy.animate({ zoom: { level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } }, duration: 150 });
+}
+
+/** Centres a node, zoomed in enough to read it (search). */
+export function centreOn(id: string) {
+  const cy = currentCy();
+  const el = cy?.getElementById(id);
+  if (!cy || !el || el.empty()) return;
+  cy.animate({ center: { eles: el }, zoom: Math.max(cy.zoom(), 1), duration: 300 });
 }

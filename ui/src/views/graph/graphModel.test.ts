@@ -165,3 +165,83 @@ describe("nodeEdges", () => {
     expect(w.inbound.map((e) => e.source)).toEqual(["svc:shop/web"]);
   });
 });
+
+describe("groupPorts", () => {
+  it("collapses a port pool into one range per protocol and outcome, denials first", async () => {
+    const { groupPorts } = await import("./graphModel");
+    const pool = Array.from({ length: 1001 }, (_, i) => ({ proto: "tcp", port: 42000 + i, num_flows: 2, denied_flows: 2, allowed_flows: 0, bytes: 10 }));
+    const groups = groupPorts([{ proto: "tcp", port: 7070, num_flows: 50, denied_flows: 0, allowed_flows: 50, bytes: 5 }, ...pool]);
+    expect(groups.map((g) => [g.proto, g.status, g.ranges, g.ports])).toEqual([
+      ["tcp", "denied", "42000–43000", 1001],
+      ["tcp", "allowed", "7070", 1],
+    ]);
+    expect(groups[0].num_flows).toBe(2002);
+    expect(groups[0].bytes).toBe(10010);
+  });
+  it("names scattered ports by count and span", async () => {
+    const { groupPorts } = await import("./graphModel");
+    const ports = [42001, 42005, 42100, 42200, 42900].map((port) => ({ proto: "tcp", port, num_flows: 1, denied_flows: 1 }));
+    expect(groupPorts(ports)[0].ranges).toBe("5 ports in 42001–42900");
+    expect(groupPorts([{ proto: "icmp", port: null, num_flows: 3, denied_flows: 0 }])[0].ranges).toBe("no port");
+  });
+});
+
+describe("focus and search", () => {
+  const g: Graph = {
+    nodes: [
+      { id: "ns:a", kind: "namespace", label: "a", namespace: "a", parent: null, expanded: true, num_flows: 0, denied_flows: 0 },
+      { id: "wl:a/web-*", kind: "workload", label: "web-*", namespace: "a", parent: "ns:a", expanded: false, num_flows: 9, denied_flows: 0 },
+      { id: "wl:a/db-*", kind: "workload", label: "db-*", namespace: "a", parent: "ns:a", expanded: false, num_flows: 5, denied_flows: 0 },
+      { id: "ns:b", kind: "namespace", label: "b", namespace: "b", parent: null, expanded: false, num_flows: 3, denied_flows: 0 },
+      { id: "net:pub", kind: "net", label: "public network", namespace: null, parent: null, expanded: false, num_flows: 2, denied_flows: 0 },
+    ],
+    edges: [
+      { id: "wl:a/web-*->wl:a/db-*", source: "wl:a/web-*", target: "wl:a/db-*", status: "allowed", num_flows: 5, allowed_flows: 5, denied_flows: 0, bytes: 0, packets: 0, ports: [] },
+      { id: "ns:b->wl:a/web-*", source: "ns:b", target: "wl:a/web-*", status: "allowed", num_flows: 3, allowed_flows: 3, denied_flows: 0, bytes: 0, packets: 0, ports: [] },
+      { id: "net:pub->ns:b", source: "net:pub", target: "ns:b", status: "allowed", num_flows: 2, allowed_flows: 2, denied_flows: 0, bytes: 0, packets: 0, ports: [] },
+    ],
+    totals: { num_flows: 10, allowed_flows: 10, denied_flows: 0, bytes: 0, packets: 0 },
+  };
+  it("keeps a node's neighbourhood with the namespaces around it", async () => {
+    const { focusGraph } = await import("./graphModel");
+    const f = focusGraph(g, "wl:a/db-*");
+    expect(f.nodes.map((n) => n.id).sort()).toEqual(["ns:a", "wl:a/db-*", "wl:a/web-*"]);
+    expect(f.edges.map((e) => e.id)).toEqual(["wl:a/web-*->wl:a/db-*"]);
+    expect(f.totals).toBeUndefined();
+    expect(focusGraph(g, "ns:b").nodes.map((n) => n.id).sort()).toEqual(["net:pub", "ns:a", "ns:b", "wl:a/web-*"]);
+  });
+  it("finds nodes by name, best matches first", async () => {
+    const { searchNodes } = await import("./graphModel");
+    const name = (n: { namespace: string | null; label: string }) => (n.namespace ? `${n.namespace}/${n.label}` : n.label);
+    expect(searchNodes(g, "db", name).map((n) => n.id)).toEqual(["wl:a/db-*"]);
+    expect(searchNodes(g, "a/", name)[0].id).toBe("wl:a/web-*");
+    expect(searchNodes(g, "", name)).toEqual([]);
+  });
+});
+
+describe("nodeTraffic", () => {
+  it("sums an expanded namespace's edges once, backend hops aside", async () => {
+    const { nodeTraffic } = await import("./graphModel");
+    const n = (id: string, parent: string | null, num = 0) =>
+      ({ id, kind: parent ? "workload" : "namespace", label: id, namespace: "a", parent, expanded: false, num_flows: num, denied_flows: 0 }) as const;
+    const e = (source: string, target: string, num: number, denied: number, backend_hop = false) => ({
+      id: `${source}->${target}`,
+      source,
+      target,
+      status: "allowed" as const,
+      num_flows: num,
+      allowed_flows: num - denied,
+      denied_flows: denied,
+      bytes: 0,
+      packets: 0,
+      ports: [],
+      backend_hop,
+    });
+    const g = {
+      nodes: [n("ns:a", null), n("wl:a/x", "ns:a"), n("svc:a/y", "ns:a"), n("wl:a/y", "ns:a"), n("ns:b", null, 7)],
+      edges: [e("ns:b", "svc:a/y", 5, 2), e("svc:a/y", "wl:a/y", 5, 2, true), e("wl:a/x", "ns:b", 3, 0)],
+    };
+    expect(nodeTraffic(g, g.nodes[0])).toEqual({ connections: 8, denied: 2 });
+    expect(nodeTraffic(g, g.nodes[4])).toEqual({ connections: 7, denied: 0 });
+  });
+});

@@ -1,7 +1,7 @@
 // Pure logic of the Service Graph: the flows behind nodes and edges, element data for
 // Cytoscape, what changed between refreshes, and positions for nodes a refresh brings in
 // (existing nodes keep theirs, so the picture does not jump).
-import type { EdgeStatus, Filter, Graph, GraphEdge, GraphNode, GraphNodeKind } from "../../api";
+import { portRanges, type EdgeStatus, type Filter, type Graph, type GraphEdge, type GraphNode, type GraphNodeKind, type PortVolume } from "../../api";
 
 export interface Point {
   x: number;
@@ -301,3 +301,102 @@ export const NODE_KIND_LABEL: Record<GraphNodeKind, string> = {
   network_set: "Network set",
   host: "Host endpoint",
 };
+
+/** An edge's ports of one protocol and outcome, collapsed into ranges. */
+export interface PortGroup {
+  proto: string;
+  status: EdgeStatus;
+  /** "42000–43000", "80, 443", or "1,001 ports in 42000–43000" when too scattered to list. */
+  ranges: string;
+  ports: number;
+  num_flows: number;
+  denied_flows: number;
+  bytes: number;
+}
+
+/**
+ * Ports grouped by protocol and outcome (allowed, denied, both), each group's ports as ranges:
+ * a pool of a thousand ports reads as one line. Denials first, then by volume.
+ */
+export function groupPorts(ports: PortVolume[], maxRanges = 4): PortGroup[] {
+  const groups = new Map<string, { proto: string; status: EdgeStatus; ports: number[]; none: boolean; flows: number; denied: number; bytes: number }>();
+  for (const p of ports) {
+    const allowed = p.allowed_flows ?? p.num_flows - p.denied_flows;
+    const status: EdgeStatus = p.denied_flows === 0 ? "allowed" : allowed === 0 ? "denied" : "mixed";
+    const key = `${p.proto}|${status}`;
+    const g = groups.get(key) ?? { proto: p.proto, status, ports: [], none: false, flows: 0, denied: 0, bytes: 0 };
+    if (p.port === null) g.none = true;
+    else g.ports.push(p.port);
+    g.flows += p.num_flows;
+    g.denied += p.denied_flows;
+    g.bytes += p.bytes ?? 0;
+    groups.set(key, g);
+  }
+  const rank: Record<EdgeStatus, number> = { denied: 0, mixed: 1, allowed: 2 };
+  return [...groups.values()]
+    .map((g) => {
+      const listed = portRanges(g.ports, maxRanges);
+      return {
+        proto: g.proto,
+        status: g.status,
+        ranges: [listed, g.none ? "no port" : ""].filter(Boolean).join(", "),
+        ports: new Set(g.ports).size,
+        num_flows: g.flows,
+        denied_flows: g.denied,
+        bytes: g.bytes,
+      };
+    })
+    .sort((a, b) => rank[a.status] - rank[b.status] || b.num_flows - a.num_flows);
+}
+
+
+/**
+ * The part of the graph around one node: the node (with its workloads when it is an expanded
+ * namespace), the edges that touch it and the nodes at their other ends.
+ */
+export function focusGraph(g: Graph, id: string): Graph {
+  const members = new Set([id, ...g.nodes.filter((n) => n.parent === id).map((n) => n.id)]);
+  const edges = g.edges.filter((e) => members.has(e.source) || members.has(e.target));
+  const keep = new Set(members);
+  for (const e of edges) {
+    keep.add(e.source);
+    keep.add(e.target);
+  }
+  for (const n of g.nodes) if (keep.has(n.id) && n.parent) keep.add(n.parent);
+  // The server's totals are the whole graph's; the focused part is summed from its edges.
+  return { nodes: g.nodes.filter((n) => keep.has(n.id)), edges, truncated: g.truncated };
+}
+
+/** Above this many namespaces, expanding all of them draws more than anyone can read. */
+export const MANY_NAMESPACES = 20;
+
+/** Nodes whose name contains the text, best matches first (whole name, then start, then anywhere). */
+export function searchNodes(g: Graph, text: string, name: (n: GraphNode) => string): GraphNode[] {
+  const t = text.trim().toLowerCase();
+  if (!t) return [];
+  const scored = g.nodes
+    .map((n) => {
+      const full = name(n).toLowerCase();
+      const label = n.label.toLowerCase();
+      const score = full === t || label === t ? 0 : label.startsWith(t) || full.startsWith(t) ? 1 : full.includes(t) ? 2 : 3;
+      return { n, score };
+    })
+    .filter((x) => x.score < 3);
+  scored.sort((a, b) => a.score - b.score || b.n.num_flows - a.n.num_flows);
+  return scored.map((x) => x.n);
+}
+
+/**
+ * The connections a node takes part in: its own count, or for an expanded namespace (drawn as
+ * a frame around its workloads) those of the edges that touch it or them, each once.
+ */
+export function nodeTraffic(g: Graph, node: GraphNode): { connections: number; denied: number } {
+  const inside = new Set(g.nodes.filter((n) => n.parent === node.id).map((n) => n.id));
+  if (!inside.size) return { connections: node.num_flows, denied: node.denied_flows };
+  inside.add(node.id);
+  const edges = g.edges.filter((e) => !e.backend_hop && (inside.has(e.source) || inside.has(e.target)));
+  return {
+    connections: edges.reduce((t, e) => t + e.num_flows, 0),
+    denied: edges.reduce((t, e) => t + e.denied_flows, 0),
+  };
+}

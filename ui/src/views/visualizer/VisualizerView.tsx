@@ -238,7 +238,7 @@ export function VisualizerView({ params }: { params: URLSearchParams }) {
               </select>
             </div>
           </SidePanel>
-          {selectedFlow && <FlowPanel flow={selectedFlow} query={apiQuery} onClose={() => set("sel", undefined)} />}
+          {selectedFlow && <FlowPanel flow={selectedFlow} query={apiQuery} metric={metric} onClose={() => set("sel", undefined)} />}
           <RatesPanel flows={flows} />
         </div>
       </div>
@@ -469,7 +469,7 @@ function flowTitle(f: RingFlow) {
   return `${endName(f.source_namespace, f.source_name)} → ${endName(f.dest_namespace, f.dest_name)}`;
 }
 
-function FlowPanel({ flow, query, onClose }: { flow: RingFlow; query: FlowQuery; onClose: () => void }) {
+function FlowPanel({ flow, query, metric, onClose }: { flow: RingFlow; query: FlowQuery; metric: Metric; onClose: () => void }) {
   const q: FlowQuery = { ...query, filters: [...query.filters, ...ringFlowFilters(flow)] };
   const key = JSON.stringify(q);
   const policies = useApi((signal) => api.aggregates(q, "policy_rule", signal), key);
@@ -484,7 +484,7 @@ function FlowPanel({ flow, query, onClose }: { flow: RingFlow; query: FlowQuery;
         <Stats
           items={[
             ["Protocol / port", `${flow.proto}/${flow.port ?? "–"}`],
-            ["Volume", formatNumber(flow.value)],
+            [METRICS.find((m) => m.value === metric)?.label ?? "Volume", formatNumber(flow.value)],
             ["Connections/s", formatRate(flow.cps)],
             ["Bits/s", formatRate(flow.bps)],
           ]}
@@ -497,8 +497,10 @@ function FlowPanel({ flow, query, onClose }: { flow: RingFlow; query: FlowQuery;
         <div className="hits" data-testid="viz-flow-policies">
           {hits.map((h) => (
             <div key={h.hit} className="policy-card-head" data-action={h.action}>
-              <PolicyHitLabel hit={h.hit} since={query.since} />
-              <span className="hit-rule">{formatNumber(h.count)} flows</span>
+              <PolicyHitLabel hit={h.hit} range={query} />
+              <span className="hit-rule" title="Connections whose flow logs hold this hit">
+                {formatNumber(h.count)} conn.
+              </span>
             </div>
           ))}
         </div>
