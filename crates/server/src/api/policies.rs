@@ -464,11 +464,7 @@ pub async fn preview(
 /// scenario steps applied later keep the edits.
 fn install(state: &AppState, inventory: Inventory, edits: Vec<PolicyEdit>) -> u64 {
     state.record_edits(edits);
-    let world = state.install(Arc::new(inventory));
-    if let Some(feed) = state.feed() {
-        feed.set_engine(world.engine.clone());
-    }
-    world.revision
+    state.install_for_ingest(Arc::new(inventory)).revision
 }
 
 pub async fn save(
