@@ -12,18 +12,19 @@
 //! those of the generated traffic, as for a steady workload). Skips all that when DIR
 //! already holds data. Then times, `--runs` times after one warm-up:
 //!
-//! - the impact preview of replacing one policy (the distinct-tuple query, compiling the
-//!   draft's engine, and re-evaluating every tuple with both engines), and
+//! - the impact preview of replacing one policy through the service the server and the CLI
+//!   call (the draft inventory, the distinct-tuple query with the draft's engine compiling
+//!   alongside, and re-evaluating every tuple with both engines), and
 //! - `Store::policy_metrics` over the 24 hours (the Policy Board's numbers).
 //!
 //! The store is compacted first, as the server's periodic maintenance would leave it.
 
+use flowlens_impact::{PolicyChange, preview_change_timed};
 use flowlens_model::{FlowLog, PortMatch, RuleAction};
 use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
-use flowlens_policy::preview::preview;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
-use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store, TimeRange};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -174,7 +175,7 @@ async fn main() {
     // The draft: the most used policy with an extra deny rule in front on one port, so that
     // some of its traffic changes.
     let inventory = scenario.inventory().clone();
-    let before = Engine::new(inventory.clone());
+    let before = Arc::new(Engine::new(inventory.clone()));
     let range = TimeRange::since(Duration::from_secs(DAY as u64), hi);
     let metrics = store.policy_metrics(&range, None).await.expect("metrics");
     let busiest = metrics
@@ -200,7 +201,6 @@ async fn main() {
     draft_policy.ingress.insert(0, deny.clone());
     draft_policy.egress.insert(0, deny);
     eprintln!("draft: {id} with a leading Deny TCP 1-1024 rule in both directions");
-    let draft = Arc::new(inventory.with_policy(draft_policy).expect("draft"));
 
     let mut preview_times = Vec::new();
     let mut tuple_times = Vec::new();
@@ -208,30 +208,17 @@ async fn main() {
     let mut eval_times = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {
-        // As the server does: the draft's engine compiles while the store groups tuples.
-        let t = Instant::now();
-        let source_ports = inventory.uses_source_ports() || draft.uses_source_ports();
-        let draft_inventory = draft.clone();
-        let after = tokio::task::spawn_blocking(move || {
-            let t = Instant::now();
-            (Engine::new(draft_inventory), t.elapsed())
-        });
-        let tuples = store
-            .flow_tuples(&FlowQuery::new(range), source_ports)
+        let change = PolicyChange::Upsert(Box::new(draft_policy.clone()));
+        let (p, timings) = preview_change_timed(&store, &before, change, range)
             .await
-            .expect("tuples");
-        let t_tuples = t.elapsed();
-        let (after, t_engine) = after.await.expect("engine build");
-        let t_ready = t.elapsed();
-        let p = preview(&before, &after, &id, &tuples).expect("preview");
-        let total = t.elapsed();
+            .expect("preview");
         if run > 0 {
-            preview_times.push(total);
-            tuple_times.push(t_tuples);
-            engine_times.push(t_engine);
-            eval_times.push(total - t_ready);
+            preview_times.push(timings.total);
+            tuple_times.push(timings.tuples);
+            engine_times.push(timings.draft_engine);
+            eval_times.push(timings.evaluation);
         }
-        last = Some((p, tuples.len()));
+        last = Some((p, timings.tuples_read));
     }
     let (p, n_tuples) = last.expect("ran");
     println!(

@@ -8,7 +8,7 @@
 //! backend it was sent to, as Calico evaluates after DNAT.
 
 use flowlens_model::{Action, Protocol, RawFlow, Reporter};
-use flowlens_policy::{Engine, FlowQuery, FlowVerdict, Hit, Peer, ServiceBackend};
+use flowlens_policy::{Engine, FiveTuple, FlowVerdict, Hit, Peer, ServiceBackend};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ impl Attributor {
         if src.endpoint.is_none() && dst.endpoint.is_none() {
             return Err(Unattributed::NoClusterEndpoint);
         }
-        let query = FlowQuery {
+        let query = FiveTuple {
             src: src.ip,
             dst: dst.ip,
             protocol: raw.proto,

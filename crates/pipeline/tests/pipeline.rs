@@ -216,7 +216,7 @@ fn raw_records_get_the_traces_explain_gives() {
     let x = engine.explain(
         &engine.resolve(rogue),
         &engine.resolve(ms1),
-        &flowlens_policy::FlowQuery {
+        &flowlens_policy::FiveTuple {
             src: rogue,
             dst: ms1,
             protocol: Protocol::Tcp,

@@ -8,7 +8,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowlens_model::*;
-use flowlens_policy::{Engine, FlowQuery};
+use flowlens_policy::{Engine, FiveTuple};
 use flowlens_selector::Selector;
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -272,7 +272,7 @@ pub fn generate() -> Inventory {
 }
 
 /// Deterministic pseudo-random flows between endpoints, plus some to the outside.
-fn flows(inv: &Inventory, count: usize) -> Vec<FlowQuery> {
+fn flows(inv: &Inventory, count: usize) -> Vec<FiveTuple> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         x ^= x << 13;
@@ -292,7 +292,7 @@ fn flows(inv: &Inventory, count: usize) -> Vec<FlowQuery> {
                 ip_of(base + (next() % 25) as usize)
             };
             let dst_port = [8080, 5432, 6379, 42001, 443][(next() % 5) as usize];
-            FlowQuery {
+            FiveTuple {
                 src,
                 dst,
                 protocol: Protocol::Tcp,

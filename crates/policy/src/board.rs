@@ -11,9 +11,10 @@ impl Engine {
     /// of the inventory applies to, from the compiled selector sets; empty for an index out
     /// of range.
     pub fn policy_endpoints(&self, policy_index: usize) -> &[u32] {
-        self.applies_to
+        self.compiled
+            .applies_to
             .get(policy_index)
-            .map_or(&[][..], |&set| self.sets.get(set))
+            .map_or(&[][..], |&set| self.compiled.sets.get(set))
     }
 
     /// How many endpoints the policy at `policy_index` selects.
@@ -23,7 +24,7 @@ impl Engine {
 
     /// [`Engine::policy_endpoint_count`] for every policy, indexed like the inventory's.
     pub fn policy_endpoint_counts(&self) -> Vec<usize> {
-        (0..self.inventory.policies.len())
+        (0..self.compiled.inventory.policies.len())
             .map(|i| self.policy_endpoint_count(i))
             .collect()
     }

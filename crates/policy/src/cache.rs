@@ -1,6 +1,6 @@
 //! Decision cache: most traffic repeats the same (source, destination, protocol, port).
 
-use crate::{FlowQuery, FlowVerdict};
+use crate::{FiveTuple, FlowVerdict};
 use rustc_hash::FxHashMap;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
@@ -22,7 +22,7 @@ pub(crate) struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn new(flow: &FlowQuery, uses_src_ports: bool) -> CacheKey {
+    pub fn new(flow: &FiveTuple, uses_src_ports: bool) -> CacheKey {
         CacheKey {
             src: flow.src,
             dst: flow.dst,

@@ -1,100 +1,22 @@
-//! Turning an inventory into an [`Engine`]: selector sets, compiled rules and per-endpoint
-//! plans. This is the expensive part, done once per inventory change.
+//! Turning an inventory into its [`Compiled`] form: selector sets, compiled rules and
+//! per-endpoint plans. This is the expensive part, done once per inventory change.
 
-use crate::cache::DecisionCache;
-use crate::engine::{CService, Engine, NetworkSetIndex};
+use crate::compiled::{
+    CEntity, CPolicy, CPort, CRule, CService, CTier, Compiled, EndpointPlans, NetworkSetIndex,
+    Plan, PlanId, Stage, TierPlan,
+};
 use crate::sets::{
     Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable,
     namespace_selector_semantics, scope_key,
 };
 use flowlens_model::{
-    EndpointType, EntityRule, Inventory, Policy, PortMatch, Protocol, Rule, RuleAction,
-    TierDefaultAction, sort_policies,
+    EndpointType, EntityRule, Inventory, Policy, PortMatch, Rule, TierDefaultAction, sort_policies,
 };
-use ipnet::IpNet;
 use rustc_hash::FxHashMap;
-use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// A port entry of a rule.
-#[derive(Clone, Debug)]
-pub(crate) enum CPort {
-    Range(u16, u16),
-    Named(String),
-}
-
-/// A rule's source or destination, with selectors replaced by set ids.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct CEntity {
-    pub nets: SmallVec<[IpNet; 1]>,
-    pub not_nets: SmallVec<[IpNet; 1]>,
-    /// selector / namespaceSelector / serviceAccounts, combined.
-    pub set: Option<SetId>,
-    pub not_set: Option<SetId>,
-    pub ports: SmallVec<[CPort; 2]>,
-    pub not_ports: SmallVec<[CPort; 1]>,
-    /// Endpoints whose named ports count for this entity (`None`: any endpoint).
-    pub named_port_scope: Option<SetId>,
-    /// `services`: `Some(None)` when the named service does not exist (matches nothing).
-    pub service: Option<Option<u32>>,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct CRule {
-    pub action: RuleAction,
-    pub protocol: Option<Protocol>,
-    pub not_protocol: Option<Protocol>,
-    pub ip_version: Option<u8>,
-    pub icmp: Option<flowlens_model::IcmpMatch>,
-    pub not_icmp: Option<flowlens_model::IcmpMatch>,
-    pub src: CEntity,
-    pub dst: CEntity,
-    pub http: bool,
-}
-
-/// Where in the packet path a policy applies (host endpoints only have the first two).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Stage {
-    Untracked = 0,
-    PreDnat = 1,
-    Normal = 2,
-}
-
-pub(crate) struct CPolicy {
-    /// Position of the policy's tier in evaluation order.
-    pub tier: u32,
-    pub ingress: Vec<CRule>,
-    pub egress: Vec<CRule>,
-    pub stage: Stage,
-}
-
-pub(crate) struct CTier {
-    pub name: String,
-    pub default_action: TierDefaultAction,
-}
-
-/// The policies of one tier that apply to an endpoint in one direction, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct TierPlan {
-    pub tier: u32,
-    pub policies: Box<[u32]>,
-}
-
-/// What to evaluate for one endpoint and direction.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct Plan {
-    pub untracked: Vec<TierPlan>,
-    pub pre_dnat: Vec<TierPlan>,
-    pub normal: Vec<TierPlan>,
-}
-
-pub(crate) type PlanId = u32;
-
-/// Plan ids of one endpoint: enforced egress, enforced ingress, pending egress, pending ingress.
-pub(crate) type EndpointPlans = [PlanId; 4];
-
-pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
+pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
     let inv = &*inventory;
 
     // Namespaces and service accounts, including ones only referenced.
@@ -314,7 +236,7 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
 
     let uses_src_ports = inventory.uses_source_ports();
 
-    Engine {
+    Compiled {
         inventory,
         holders,
         sets,
@@ -329,7 +251,6 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Engine {
         service_by_ip,
         has_staged,
         uses_src_ports,
-        cache: DecisionCache::new(),
     }
 }
 

@@ -1,15 +1,12 @@
 //! The compiled engine and its public API.
 
-use crate::FlowQuery;
+use crate::FiveTuple;
 use crate::cache::{CacheKey, DecisionCache};
-use crate::compile::{self, CPolicy, CTier, EndpointPlans, Plan};
+use crate::compile;
+use crate::compiled::Compiled;
 use crate::peer::{Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private};
-use crate::sets::{Holders, SetTable};
 use crate::verdict::{FlowVerdict, Hit, HitSubject};
 use flowlens_model::{EndpointType, Inventory, PROFILE_TIER, PolicyHit, PolicyHitFormat, Protocol};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,51 +19,6 @@ pub struct ServiceBackend {
     pub port_index: u32,
     pub endpoint: u32,
     pub target_port: u16,
-}
-
-pub(crate) struct CService {
-    /// Endpoints selected by the service, sorted.
-    pub backends: Vec<u32>,
-}
-
-/// Network sets by prefix, for "which sets contain this address" and attribution.
-#[derive(Default)]
-pub(crate) struct NetworkSetIndex {
-    v4: PrefixMap<Ipv4Net, Vec<(u32, bool)>>,
-    v6: PrefixMap<Ipv6Net, Vec<(u32, bool)>>,
-}
-
-impl NetworkSetIndex {
-    pub fn insert(&mut self, net: IpNet, holder: u32, namespaced: bool) {
-        let entry = (holder, namespaced);
-        match net.trunc() {
-            IpNet::V4(n) => self.v4.entry(n).or_default().push(entry),
-            IpNet::V6(n) => self.v6.entry(n).or_default().push(entry),
-        }
-    }
-
-    /// Every set containing `ip` (shortest prefix first), and the one flow logs name it by:
-    /// the longest prefix, a namespaced set winning over a global one of the same length.
-    fn lookup(&self, ip: IpAddr) -> (SmallVec<[u32; 4]>, Option<u32>) {
-        let mut all = SmallVec::new();
-        let mut best = None;
-        let mut visit = |entries: &Vec<(u32, bool)>| {
-            for &(h, _) in entries {
-                if !all.contains(&h) {
-                    all.push(h);
-                }
-            }
-            let pick = entries.iter().find(|(_, ns)| *ns).or(entries.first());
-            if let Some(&(h, _)) = pick {
-                best = Some(h);
-            }
-        };
-        match ip {
-            IpAddr::V4(a) => self.v4.cover(&Ipv4Net::from(a)).for_each(|(_, v)| visit(v)),
-            IpAddr::V6(a) => self.v6.cover(&Ipv6Net::from(a)).for_each(|(_, v)| visit(v)),
-        }
-        (all, best)
-    }
 }
 
 /// Sizes of what the engine compiled, for logs and benchmarks.
@@ -84,66 +36,45 @@ pub struct EngineStats {
 /// The compiled policy engine for one inventory. Cheap to share (`Arc<Engine>`) and to query
 /// from many threads.
 pub struct Engine {
-    pub(crate) inventory: Arc<Inventory>,
-    pub(crate) holders: Holders,
-    pub(crate) sets: SetTable,
-    /// Per inventory policy: the set of endpoints it applies to (selector, namespace and
-    /// service-account selectors; directions not considered).
-    pub(crate) applies_to: Vec<crate::sets::SetId>,
-    pub(crate) policies: Vec<CPolicy>,
-    pub(crate) tiers: Vec<CTier>,
-    pub(crate) plans: Vec<Plan>,
-    pub(crate) endpoint_plans: Vec<EndpointPlans>,
-    pub(crate) endpoint_by_ip: FxHashMap<IpAddr, u32>,
-    pub(crate) network_sets: NetworkSetIndex,
-    pub(crate) services: Vec<CService>,
-    pub(crate) service_by_ip: FxHashMap<IpAddr, u32>,
-    pub(crate) has_staged: bool,
-    /// Whether any rule looks at source ports; if not, the cache ignores them.
-    pub(crate) uses_src_ports: bool,
-    pub(crate) cache: DecisionCache,
+    pub(crate) compiled: Compiled,
+    /// Decisions by (source, destination, protocol, ports); source ports are left out when
+    /// no rule looks at them.
+    cache: DecisionCache,
 }
 
 impl Engine {
     /// Compiles an inventory. All selector evaluation happens here.
     pub fn new(inventory: impl Into<Arc<Inventory>>) -> Engine {
-        compile::build(inventory.into())
+        Engine {
+            compiled: compile::build(inventory.into()),
+            cache: DecisionCache::new(),
+        }
     }
 
     pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+        &self.compiled.inventory
     }
 
     /// Whether the inventory holds staged policies (otherwise pending equals enforced).
     pub fn has_staged_policies(&self) -> bool {
-        self.has_staged
+        self.compiled.has_staged
     }
 
     pub fn stats(&self) -> EngineStats {
         EngineStats {
-            endpoints: self.inventory.endpoints.len(),
-            network_sets: self.inventory.network_sets.len(),
-            policies: self.inventory.policies.len(),
-            tiers: self.tiers.len(),
-            selector_sets: self.sets.len(),
-            distinct_plans: self.plans.len(),
+            endpoints: self.compiled.inventory.endpoints.len(),
+            network_sets: self.compiled.inventory.network_sets.len(),
+            policies: self.compiled.inventory.policies.len(),
+            tiers: self.compiled.tiers.len(),
+            selector_sets: self.compiled.sets.len(),
+            distinct_plans: self.compiled.plans.len(),
             cached_decisions: self.cache.len(),
         }
     }
 
     /// What the inventory knows about an address.
     pub fn resolve(&self, ip: IpAddr) -> Peer {
-        let endpoint = self.endpoint_by_ip.get(&ip).copied();
-        let (sets, best) = self.network_sets.lookup(ip);
-        let mut holders: SmallVec<[u32; 4]> = SmallVec::new();
-        holders.extend(endpoint);
-        holders.extend(sets);
-        Peer {
-            ip,
-            endpoint,
-            holders,
-            network_set: if endpoint.is_some() { None } else { best },
-        }
+        self.compiled.resolve(ip)
     }
 
     /// Resolves `ns/pod`, `ns/workload`, `ns/service` or an IP.
@@ -154,7 +85,7 @@ impl Engine {
         };
         let in_ns =
             |e: &&flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
-        let eps = &self.inventory.endpoints;
+        let eps = &self.compiled.inventory.endpoints;
         let found = eps
             .iter()
             .position(|e| in_ns(&e) && e.name == *name)
@@ -180,12 +111,13 @@ impl Engine {
             });
         }
         if let Some(si) = self
+            .compiled
             .inventory
             .services
             .iter()
             .position(|s| s.namespace == *namespace && s.name == *name)
         {
-            let Some(&backend) = self.services[si].backends.first() else {
+            let Some(&backend) = self.compiled.services[si].backends.first() else {
                 return Err(PeerSpecError::NoBackends {
                     namespace: namespace.clone(),
                     name: name.clone(),
@@ -204,11 +136,12 @@ impl Engine {
         }
         // A network set may be named too.
         if let Some(i) = self
+            .compiled
             .inventory
             .network_sets
             .iter()
             .position(|s| s.namespace.as_deref() == Some(namespace.as_str()) && s.name == *name)
-            && let Some(net) = self.inventory.network_sets[i].nets.first()
+            && let Some(net) = self.compiled.inventory.network_sets[i].nets.first()
         {
             return Ok(self.resolve(net.network()));
         }
@@ -222,8 +155,8 @@ impl Engine {
     /// (without Calico's automatic ones); none for plain networks.
     pub fn peer_labels(&self, peer: &Peer) -> Option<&flowlens_model::Labels> {
         match (peer.endpoint, self.network_set_of(peer)) {
-            (Some(ep), _) => Some(&self.inventory.endpoints[ep as usize].labels),
-            (None, Some(i)) => Some(&self.inventory.network_sets[i].labels),
+            (Some(ep), _) => Some(&self.compiled.inventory.endpoints[ep as usize].labels),
+            (None, Some(i)) => Some(&self.compiled.inventory.network_sets[i].labels),
             _ => None,
         }
     }
@@ -231,13 +164,13 @@ impl Engine {
     /// The network set (index into the inventory's) that names a non-endpoint address.
     pub fn network_set_of(&self, peer: &Peer) -> Option<usize> {
         peer.network_set
-            .map(|h| (h - self.holders.n_endpoints) as usize)
+            .map(|h| (h - self.compiled.holders.n_endpoints) as usize)
     }
 
     /// How flow logs name a peer.
     pub fn attribute(&self, peer: &Peer) -> PeerAttribution {
         if let Some(ep) = peer.endpoint {
-            let e = &self.inventory.endpoints[ep as usize];
+            let e = &self.compiled.inventory.endpoints[ep as usize];
             return PeerAttribution {
                 endpoint_type: e.endpoint_type,
                 namespace: e.namespace.clone(),
@@ -246,7 +179,8 @@ impl Engine {
             };
         }
         if let Some(h) = peer.network_set {
-            let set = &self.inventory.network_sets[(h - self.holders.n_endpoints) as usize];
+            let set = &self.compiled.inventory.network_sets
+                [(h - self.compiled.holders.n_endpoints) as usize];
             return PeerAttribution {
                 endpoint_type: EndpointType::Ns,
                 namespace: set.namespace.clone(),
@@ -273,8 +207,8 @@ impl Engine {
         pick: u64,
     ) -> Option<ServiceTarget> {
         let b = self.service_backend(ip, port, protocol, pick)?;
-        let svc = &self.inventory.services[b.service as usize];
-        let ep = &self.inventory.endpoints[b.endpoint as usize];
+        let svc = &self.compiled.inventory.services[b.service as usize];
+        let ep = &self.compiled.inventory.endpoints[b.endpoint as usize];
         Some(ServiceTarget {
             namespace: svc.namespace.clone(),
             name: svc.name.clone(),
@@ -297,18 +231,18 @@ impl Engine {
         protocol: Protocol,
         pick: u64,
     ) -> Option<ServiceBackend> {
-        let si = *self.service_by_ip.get(&ip)?;
-        let svc = &self.inventory.services[si as usize];
+        let si = *self.compiled.service_by_ip.get(&ip)?;
+        let svc = &self.compiled.inventory.services[si as usize];
         let port_index = svc
             .ports
             .iter()
             .position(|p| p.port == port && p.protocol == protocol)?;
         let sp = &svc.ports[port_index];
-        let backends = &self.services[si as usize].backends;
+        let backends = &self.compiled.services[si as usize].backends;
         // Try backends from the picked one on, skipping any that lack the named target port.
         for k in 0..backends.len() {
             let b = backends[((pick as usize).wrapping_add(k)) % backends.len()];
-            let ep = &self.inventory.endpoints[b as usize];
+            let ep = &self.compiled.inventory.endpoints[b as usize];
             let target = match &sp.target_port {
                 flowlens_model::TargetPort::Number(n) => Some(*n),
                 flowlens_model::TargetPort::Name(n) => ep.named_port(n, protocol),
@@ -327,8 +261,8 @@ impl Engine {
 
     /// The verdict for a flow, from the cache when this (source, destination, protocol,
     /// ports) was seen before.
-    pub fn evaluate(&self, flow: &FlowQuery) -> Arc<FlowVerdict> {
-        let key = CacheKey::new(flow, self.uses_src_ports);
+    pub fn evaluate(&self, flow: &FiveTuple) -> Arc<FlowVerdict> {
+        let key = CacheKey::new(flow, self.compiled.uses_src_ports);
         if let Some(v) = self.cache.get(&key) {
             return v;
         }
@@ -340,8 +274,8 @@ impl Engine {
     }
 
     /// The verdict for already-resolved peers, bypassing the cache.
-    pub fn evaluate_peers(&self, src: &Peer, dst: &Peer, flow: &FlowQuery) -> FlowVerdict {
-        crate::eval::evaluate(self, src, dst, flow, &mut crate::eval::NoTrace)
+    pub fn evaluate_peers(&self, src: &Peer, dst: &Peer, flow: &FiveTuple) -> FlowVerdict {
+        crate::eval::evaluate(&self.compiled, src, dst, flow, &mut crate::eval::NoTrace)
     }
 
     /// Drops cached decisions.
@@ -353,7 +287,7 @@ impl Engine {
     pub fn policy_hit(&self, hit: &Hit, index: usize) -> PolicyHit {
         match hit.subject {
             HitSubject::Policy(pi) => {
-                let p = &self.inventory.policies[pi as usize];
+                let p = &self.compiled.inventory.policies[pi as usize];
                 PolicyHit {
                     index: index as u32,
                     tier: p.tier.clone(),
@@ -364,15 +298,16 @@ impl Engine {
                     rule: hit.rule,
                 }
             }
-            HitSubject::NamespaceProfile(ns) => {
-                PolicyHit::profile(index as u32, &self.holders.namespaces.names[ns as usize])
-            }
+            HitSubject::NamespaceProfile(ns) => PolicyHit::profile(
+                index as u32,
+                &self.compiled.holders.namespaces.names[ns as usize],
+            ),
             HitSubject::HostProfile(ep) => PolicyHit {
                 index: index as u32,
                 tier: PROFILE_TIER.into(),
                 kind: None,
                 namespace: None,
-                name: self.inventory.endpoints[ep as usize]
+                name: self.compiled.inventory.endpoints[ep as usize]
                     .profiles
                     .first()
                     .cloned()

@@ -1,9 +1,8 @@
 //! The evaluator: one walk over an endpoint's plan per direction. Used with [`NoTrace`] for
 //! verdicts and with a recorder for `explain`, so both always agree.
 
-use crate::FlowQuery;
-use crate::compile::{CEntity, CPort, CRule, Stage, TierPlan};
-use crate::engine::Engine;
+use crate::FiveTuple;
+use crate::compiled::{CEntity, CPort, CRule, Compiled, Stage, TierPlan};
 use crate::peer::Peer;
 use crate::sets::SetId;
 use crate::verdict::{
@@ -17,7 +16,7 @@ use flowlens_model::{
 pub(crate) struct FlowCtx<'a> {
     pub src: &'a Peer,
     pub dst: &'a Peer,
-    pub flow: &'a FlowQuery,
+    pub flow: &'a FiveTuple,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,21 +52,31 @@ pub(crate) struct NoTrace;
 impl Tracer for NoTrace {}
 
 pub(crate) fn evaluate<T: Tracer>(
-    engine: &Engine,
+    compiled: &Compiled,
     src: &Peer,
     dst: &Peer,
-    flow: &FlowQuery,
+    flow: &FiveTuple,
     tracer: &mut T,
 ) -> FlowVerdict {
     let ctx = FlowCtx { src, dst, flow };
     let mut undecidable = false;
     let mut run = |ep: Option<u32>, ingress: bool, pending: bool, tracer: &mut T| {
-        ep.map(|ep| direction(engine, ep, ingress, pending, &ctx, tracer, &mut undecidable))
+        ep.map(|ep| {
+            direction(
+                compiled,
+                ep,
+                ingress,
+                pending,
+                &ctx,
+                tracer,
+                &mut undecidable,
+            )
+        })
     };
     let egress = run(src.endpoint, false, false, tracer);
     let ingress = run(dst.endpoint, true, false, tracer);
     let action = combine(egress.as_ref(), ingress.as_ref());
-    let pending = if engine.has_staged {
+    let pending = if compiled.has_staged {
         let egress = run(src.endpoint, false, true, tracer);
         let ingress = run(dst.endpoint, true, true, tracer);
         PendingVerdict {
@@ -92,7 +101,7 @@ pub(crate) fn evaluate<T: Tracer>(
 }
 
 fn direction<T: Tracer>(
-    engine: &Engine,
+    compiled: &Compiled,
     endpoint: u32,
     ingress: bool,
     pending: bool,
@@ -102,10 +111,10 @@ fn direction<T: Tracer>(
 ) -> DirectionVerdict {
     tracer.direction(ingress, endpoint, pending);
     let slot = usize::from(pending) * 2 + usize::from(ingress);
-    let plan = &engine.plans[engine.endpoint_plans[endpoint as usize][slot] as usize];
+    let plan = &compiled.plans[compiled.endpoint_plans[endpoint as usize][slot] as usize];
     let mut hits = Hits::new();
     let mut walk = |tiers: &[TierPlan], hits: &mut Hits, tracer: &mut T| {
-        evaluate_tiers(engine, tiers, ingress, ctx, hits, tracer, undecidable)
+        evaluate_tiers(compiled, tiers, ingress, ctx, hits, tracer, undecidable)
     };
     let host_stages = !plan.untracked.is_empty() || !plan.pre_dnat.is_empty();
     let mut decided = None;
@@ -129,7 +138,7 @@ fn direction<T: Tracer>(
     }
     let action = match decided {
         Some(action) => action,
-        None => profile(engine, endpoint, &mut hits, tracer),
+        None => profile(compiled, endpoint, &mut hits, tracer),
     };
     let verdict = DirectionVerdict { action, hits };
     tracer.direction_done(&verdict);
@@ -138,11 +147,16 @@ fn direction<T: Tracer>(
 
 /// No tier decided: pods fall back to their namespace profile, which allows; host endpoints
 /// to their profiles, and are denied when they have none.
-fn profile<T: Tracer>(engine: &Engine, endpoint: u32, hits: &mut Hits, tracer: &mut T) -> Action {
-    let ep = &engine.inventory.endpoints[endpoint as usize];
+fn profile<T: Tracer>(
+    compiled: &Compiled,
+    endpoint: u32,
+    hits: &mut Hits,
+    tracer: &mut T,
+) -> Action {
+    let ep = &compiled.inventory.endpoints[endpoint as usize];
     let subject = match (
         ep.endpoint_type,
-        engine.holders.namespace[endpoint as usize],
+        compiled.holders.namespace[endpoint as usize],
     ) {
         (EndpointType::Wep, Some(ns)) => Some(HitSubject::NamespaceProfile(ns)),
         _ if !ep.profiles.is_empty() => Some(HitSubject::HostProfile(endpoint)),
@@ -167,7 +181,7 @@ fn profile<T: Tracer>(engine: &Engine, endpoint: u32, hits: &mut Hits, tracer: &
 }
 
 fn evaluate_tiers<T: Tracer>(
-    engine: &Engine,
+    compiled: &Compiled,
     tiers: &[TierPlan],
     ingress: bool,
     ctx: &FlowCtx<'_>,
@@ -178,14 +192,14 @@ fn evaluate_tiers<T: Tracer>(
     'tiers: for tier in tiers {
         tracer.tier(tier);
         for &pi in tier.policies.iter() {
-            let policy = &engine.policies[pi as usize];
+            let policy = &compiled.policies[pi as usize];
             let rules = if ingress {
                 &policy.ingress
             } else {
                 &policy.egress
             };
             for (ri, rule) in rules.iter().enumerate() {
-                let outcome = rule_matches(engine, rule, ctx);
+                let outcome = rule_matches(compiled, rule, ctx);
                 tracer.rule(pi, ingress, ri, outcome, ctx);
                 if outcome == RuleOutcome::NoMatch {
                     continue;
@@ -219,7 +233,7 @@ fn evaluate_tiers<T: Tracer>(
         let Some(&last) = tier.policies.last() else {
             continue;
         };
-        let action = match engine.tiers[tier.tier as usize].default_action {
+        let action = match compiled.tiers[tier.tier as usize].default_action {
             TierDefaultAction::Deny => HitAction::Deny,
             TierDefaultAction::Pass => HitAction::Pass,
         };
@@ -236,7 +250,7 @@ fn evaluate_tiers<T: Tracer>(
     None
 }
 
-pub(crate) fn rule_matches(engine: &Engine, rule: &CRule, ctx: &FlowCtx<'_>) -> RuleOutcome {
+pub(crate) fn rule_matches(compiled: &Compiled, rule: &CRule, ctx: &FlowCtx<'_>) -> RuleOutcome {
     let proto = ctx.flow.protocol;
     if rule.protocol.is_some_and(|p| p.number() != proto.number())
         || rule
@@ -263,8 +277,15 @@ pub(crate) fn rule_matches(engine: &Engine, rule: &CRule, ctx: &FlowCtx<'_>) -> 
     // selector sets, which are the cache misses of an evaluation.
     if !entity_cheap(&rule.src, ctx.src, ctx.flow.src_port)
         || !entity_cheap(&rule.dst, ctx.dst, ctx.flow.dst_port)
-        || !entity_matches(engine, &rule.src, ctx.src, ctx.flow.src_port, proto, false)
-        || !entity_matches(engine, &rule.dst, ctx.dst, ctx.flow.dst_port, proto, true)
+        || !entity_matches(
+            compiled,
+            &rule.src,
+            ctx.src,
+            ctx.flow.src_port,
+            proto,
+            false,
+        )
+        || !entity_matches(compiled, &rule.dst, ctx.dst, ctx.flow.dst_port, proto, true)
     {
         return RuleOutcome::NoMatch;
     }
@@ -305,7 +326,7 @@ fn entity_cheap(e: &CEntity, peer: &Peer, port: u16) -> bool {
 }
 
 pub(crate) fn entity_matches(
-    engine: &Engine,
+    compiled: &Compiled,
     e: &CEntity,
     peer: &Peer,
     port: u16,
@@ -314,13 +335,20 @@ pub(crate) fn entity_matches(
 ) -> bool {
     nets_match(&e.nets, peer)
         && !e.not_nets.iter().any(|n| n.contains(&peer.ip))
-        && e.set.is_none_or(|s| in_set(engine, s, peer))
-        && !e.not_set.is_some_and(|s| in_set(engine, s, peer))
+        && e.set.is_none_or(|s| in_set(compiled, s, peer))
+        && !e.not_set.is_some_and(|s| in_set(compiled, s, peer))
         && (e.ports.is_empty()
-            || ports_match(engine, &e.ports, e.named_port_scope, peer, port, proto))
-        && !ports_match(engine, &e.not_ports, e.named_port_scope, peer, port, proto)
+            || ports_match(compiled, &e.ports, e.named_port_scope, peer, port, proto))
+        && !ports_match(
+            compiled,
+            &e.not_ports,
+            e.named_port_scope,
+            peer,
+            port,
+            proto,
+        )
         && e.service
-            .is_none_or(|svc| service_matches(engine, svc, peer, port, proto, is_dst))
+            .is_none_or(|svc| service_matches(compiled, svc, peer, port, proto, is_dst))
 }
 
 pub(crate) fn nets_match(nets: &[ipnet::IpNet], peer: &Peer) -> bool {
@@ -329,12 +357,12 @@ pub(crate) fn nets_match(nets: &[ipnet::IpNet], peer: &Peer) -> bool {
 
 /// Calico's IP-set semantics: the address matches if anything at it does.
 #[inline]
-pub(crate) fn in_set(engine: &Engine, set: SetId, peer: &Peer) -> bool {
-    peer.holders.iter().any(|&h| engine.sets.contains(set, h))
+pub(crate) fn in_set(compiled: &Compiled, set: SetId, peer: &Peer) -> bool {
+    peer.holders.iter().any(|&h| compiled.sets.contains(set, h))
 }
 
 pub(crate) fn ports_match(
-    engine: &Engine,
+    compiled: &Compiled,
     ports: &[CPort],
     named_scope: Option<SetId>,
     peer: &Peer,
@@ -346,14 +374,14 @@ pub(crate) fn ports_match(
         // Named ports resolve per endpoint: only endpoints the rule selects, and only their
         // own container ports for this protocol.
         CPort::Named(name) => peer.endpoint.is_some_and(|ep| {
-            named_scope.is_none_or(|s| engine.sets.contains(s, ep))
-                && engine.inventory.endpoints[ep as usize].named_port(name, proto) == Some(port)
+            named_scope.is_none_or(|s| compiled.sets.contains(s, ep))
+                && compiled.inventory.endpoints[ep as usize].named_port(name, proto) == Some(port)
         }),
     })
 }
 
 pub(crate) fn service_matches(
-    engine: &Engine,
+    compiled: &Compiled,
     service: Option<u32>,
     peer: &Peer,
     port: u16,
@@ -361,9 +389,9 @@ pub(crate) fn service_matches(
     is_dst: bool,
 ) -> bool {
     let Some(si) = service else { return false };
-    let svc = &engine.inventory.services[si as usize];
+    let svc = &compiled.inventory.services[si as usize];
     let is_backend = |ep: u32| {
-        engine.services[si as usize]
+        compiled.services[si as usize]
             .backends
             .binary_search(&ep)
             .is_ok()
@@ -384,7 +412,7 @@ pub(crate) fn service_matches(
                     && match &p.target_port {
                         TargetPort::Number(n) => *n == port,
                         TargetPort::Name(name) => {
-                            engine.inventory.endpoints[ep as usize].named_port(name, proto)
+                            compiled.inventory.endpoints[ep as usize].named_port(name, proto)
                                 == Some(port)
                         }
                     }

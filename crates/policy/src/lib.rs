@@ -17,6 +17,7 @@
 mod board;
 mod cache;
 mod compile;
+mod compiled;
 mod describe;
 mod engine;
 mod eval;
@@ -33,7 +34,7 @@ pub use board::{RuleTexts, rule_texts};
 pub use describe::{describe_entity, describe_rule, format_labels};
 pub use engine::{Engine, EngineStats, ServiceBackend};
 pub use peer::{
-    FlowQuery, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private,
+    FiveTuple, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private,
 };
 pub use render::render_explanation;
 pub use resolve::{ResolveError, ResolvedFlow};

@@ -70,9 +70,10 @@ pub struct PeerAttribution {
     pub name_aggr: String,
 }
 
-/// A flow as the engine sees it: addresses, protocol and ports.
+/// A flow as the engine sees it: the 5-tuple of addresses, protocol and ports (plus the ICMP
+/// type and code for ICMP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FlowQuery {
+pub struct FiveTuple {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub protocol: Protocol,

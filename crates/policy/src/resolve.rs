@@ -1,14 +1,14 @@
-//! Turning user-named flow ends (`ns/pod`, `ns/workload`, `ns/service`, an IP) into engine
-//! queries, following Services to their backends as Calico does (policy after DNAT).
+//! Turning user-named flow ends (`ns/pod`, `ns/workload`, `ns/service`, an IP) into the
+//! 5-tuples the engine evaluates, following Services to their backends as Calico does (policy after DNAT).
 
-use crate::{Engine, FlowQuery, Peer, PeerSpec, PeerSpecError, ServiceTarget};
+use crate::{Engine, FiveTuple, Peer, PeerSpec, PeerSpecError, ServiceTarget};
 use flowlens_model::Protocol;
 
 /// A flow ready for the engine, with the Service it went through, if any.
 pub struct ResolvedFlow {
     pub src: Peer,
     pub dst: Peer,
-    pub query: FlowQuery,
+    pub tuple: FiveTuple,
     pub service: Option<ServiceTarget>,
 }
 
@@ -51,7 +51,7 @@ impl Engine {
             dst_peer = self.resolve(t.endpoint_ip);
             port = t.target_port;
         }
-        let query = FlowQuery {
+        let tuple = FiveTuple {
             src: src.ip,
             dst: dst_peer.ip,
             protocol,
@@ -62,7 +62,7 @@ impl Engine {
         Ok(ResolvedFlow {
             src,
             dst: dst_peer,
-            query,
+            tuple,
             service,
         })
     }

@@ -1,11 +1,11 @@
 //! `explain`: the evaluator's walk, recorded step by step with the reason for every rule.
 
-use crate::compile::{CEntity, Stage, TierPlan};
+use crate::compiled::{CEntity, Stage, TierPlan};
 use crate::engine::Engine;
 use crate::eval::{self, FlowCtx, RuleOutcome, Tracer};
 use crate::peer::Peer;
 use crate::verdict::{Action, DirectionVerdict, Hit};
-use crate::{FlowQuery, describe_rule, format_labels};
+use crate::{FiveTuple, describe_rule, format_labels};
 use flowlens_model::{EntityRule, HitAction, Labels, PolicyHitFormat, Protocol, Rule};
 use serde::Serialize;
 
@@ -110,9 +110,9 @@ impl Recorder<'_> {
 impl Tracer for Recorder<'_> {
     fn direction(&mut self, ingress: bool, endpoint: u32, pending: bool) {
         let e = self.engine;
-        let ep = &e.inventory.endpoints[endpoint as usize];
+        let ep = &e.compiled.inventory.endpoints[endpoint as usize];
         let slot = usize::from(pending) * 2 + usize::from(ingress);
-        let plan = &e.plans[e.endpoint_plans[endpoint as usize][slot] as usize];
+        let plan = &e.compiled.plans[e.compiled.endpoint_plans[endpoint as usize][slot] as usize];
         let used: Vec<u32> = plan
             .untracked
             .iter()
@@ -120,9 +120,9 @@ impl Tracer for Recorder<'_> {
             .chain(&plan.normal)
             .map(|t| t.tier)
             .collect();
-        let tiers_not_applicable = (0..e.tiers.len() as u32)
+        let tiers_not_applicable = (0..e.compiled.tiers.len() as u32)
             .filter(|t| !used.contains(t))
-            .map(|t| e.tiers[t as usize].name.clone())
+            .map(|t| e.compiled.tiers[t as usize].name.clone())
             .collect();
         self.pending = pending;
         self.current = Some((
@@ -151,7 +151,7 @@ impl Tracer for Recorder<'_> {
         let e = self.engine;
         let policies = tier.policies.iter().map(|&p| policy_label(e, p)).collect();
         self.push(TraceStep::Tier {
-            tier: e.tiers[tier.tier as usize].name.clone(),
+            tier: e.compiled.tiers[tier.tier as usize].name.clone(),
             policies,
         });
     }
@@ -165,9 +165,9 @@ impl Tracer for Recorder<'_> {
         ctx: &FlowCtx<'_>,
     ) {
         let e = self.engine;
-        let p = &e.inventory.policies[policy as usize];
+        let p = &e.compiled.inventory.policies[policy as usize];
         let rule = &p.rules(ingress)[index];
-        let compiled = &e.policies[policy as usize];
+        let compiled = &e.compiled.policies[policy as usize];
         let crule = &if ingress {
             &compiled.ingress
         } else {
@@ -187,7 +187,7 @@ impl Tracer for Recorder<'_> {
     fn end_of_tier(&mut self, tier: u32, policy: u32, action: HitAction) {
         let e = self.engine;
         self.push(TraceStep::EndOfTier {
-            tier: e.tiers[tier as usize].name.clone(),
+            tier: e.compiled.tiers[tier as usize].name.clone(),
             policy: policy_label(e, policy),
             action: action.as_str().into(),
         });
@@ -208,15 +208,15 @@ impl Tracer for Recorder<'_> {
 }
 
 fn policy_label(e: &Engine, policy: u32) -> String {
-    let p = &e.inventory.policies[policy as usize];
+    let p = &e.compiled.inventory.policies[policy as usize];
     format!("{}:{}", p.kind.hit_tag(), p.qualified_name())
 }
 
 fn peer_view(e: &Engine, peer: &Peer) -> PeerView {
     let a = e.attribute(peer);
     let labels = match (peer.endpoint, peer.network_set) {
-        (Some(ep), _) => e.inventory.endpoints[ep as usize].labels.clone(),
-        (None, Some(h)) => e.holders.labels[h as usize].clone(),
+        (Some(ep), _) => e.compiled.inventory.endpoints[ep as usize].labels.clone(),
+        (None, Some(h)) => e.compiled.holders.labels[h as usize].clone(),
         _ => Labels::new(),
     };
     PeerView {
@@ -241,11 +241,11 @@ fn peer_phrase(e: &Engine, peer: &Peer) -> String {
     let extra: Vec<String> = peer
         .holders
         .iter()
-        .filter(|&&h| h >= e.holders.n_endpoints && Some(h) != peer.network_set)
+        .filter(|&&h| h >= e.compiled.holders.n_endpoints && Some(h) != peer.network_set)
         .map(|&h| {
             format!(
                 "network set {}",
-                format_labels(&e.holders.labels[h as usize])
+                format_labels(&e.compiled.holders.labels[h as usize])
             )
         })
         .collect();
@@ -259,7 +259,7 @@ fn peer_phrase(e: &Engine, peer: &Peer) -> String {
 fn rule_clauses(
     e: &Engine,
     rule: &Rule,
-    crule: &crate::compile::CRule,
+    crule: &crate::compiled::CRule,
     ctx: &FlowCtx<'_>,
 ) -> Vec<Clause> {
     let mut out = Vec::new();
@@ -388,7 +388,7 @@ fn entity_clauses(
         );
     }
     if let Some(set) = c.set {
-        let ok = eval::in_set(e, set, peer);
+        let ok = eval::in_set(&e.compiled, set, peer);
         let mut what = Vec::new();
         if let Some(ns) = &model.namespace_selector {
             what.push(format!("namespaceSelector {ns}"));
@@ -410,7 +410,7 @@ fn entity_clauses(
         );
     }
     if let (Some(set), Some(sel)) = (c.not_set, &model.not_selector) {
-        let ok = !eval::in_set(e, set, peer);
+        let ok = !eval::in_set(&e.compiled, set, peer);
         clause(
             format!(
                 "{side} notSelector {sel} {} {}",
@@ -425,7 +425,7 @@ fn entity_clauses(
         );
     }
     if !c.ports.is_empty() {
-        let ok = eval::ports_match(e, &c.ports, c.named_port_scope, peer, port, proto);
+        let ok = eval::ports_match(&e.compiled, &c.ports, c.named_port_scope, peer, port, proto);
         let names: Vec<String> = model.ports.iter().map(|p| p.to_string()).collect();
         clause(
             format!(
@@ -437,7 +437,14 @@ fn entity_clauses(
         );
     }
     if !c.not_ports.is_empty() {
-        let ok = !eval::ports_match(e, &c.not_ports, c.named_port_scope, peer, port, proto);
+        let ok = !eval::ports_match(
+            &e.compiled,
+            &c.not_ports,
+            c.named_port_scope,
+            peer,
+            port,
+            proto,
+        );
         let names: Vec<String> = model.not_ports.iter().map(|p| p.to_string()).collect();
         clause(
             format!(
@@ -449,7 +456,7 @@ fn entity_clauses(
         );
     }
     if let (Some(svc), Some(m)) = (c.service, &model.services) {
-        let ok = eval::service_matches(e, svc, peer, port, proto, is_dst);
+        let ok = eval::service_matches(&e.compiled, svc, peer, port, proto, is_dst);
         let exists = if svc.is_none() {
             " (no such service)"
         } else {
@@ -475,7 +482,7 @@ impl Engine {
         &self,
         src: &Peer,
         dst: &Peer,
-        flow: &FlowQuery,
+        flow: &FiveTuple,
         format: PolicyHitFormat,
     ) -> Explanation {
         let mut rec = Recorder {
@@ -485,7 +492,7 @@ impl Engine {
             done: Vec::new(),
             pending: false,
         };
-        let verdict = eval::evaluate(self, src, dst, flow, &mut rec);
+        let verdict = eval::evaluate(&self.compiled, src, dst, flow, &mut rec);
         let mut take = |pending: bool, ingress: bool| {
             rec.done
                 .iter()
@@ -494,7 +501,7 @@ impl Engine {
         };
         let egress = take(false, false);
         let ingress = take(false, true);
-        let pending = self.has_staged.then(|| PendingTrace {
+        let pending = self.compiled.has_staged.then(|| PendingTrace {
             action: verdict.pending.action,
             egress: take(true, false),
             ingress: take(true, true),

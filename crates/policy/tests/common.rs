@@ -4,7 +4,7 @@
 
 use flowlens_manifests::{LoadOptions, load_paths, load_str};
 use flowlens_model::{Action, PolicyHitFormat, Protocol};
-use flowlens_policy::{Engine, FlowQuery, PeerSpec};
+use flowlens_policy::{Engine, FiveTuple, PeerSpec};
 use std::path::PathBuf;
 
 pub fn engine_from_yaml(yaml: &str) -> Engine {
@@ -53,7 +53,7 @@ pub fn flow_from_port(
     let dst = engine
         .resolve_spec(&dst.parse::<PeerSpec>().unwrap())
         .unwrap();
-    let q = FlowQuery {
+    let q = FiveTuple {
         src: src.ip,
         dst: dst.ip,
         protocol: Protocol::parse(proto).unwrap(),

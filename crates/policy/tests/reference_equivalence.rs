@@ -3,7 +3,7 @@
 
 use flowlens_model::*;
 use flowlens_policy::reference::Reference;
-use flowlens_policy::{Engine, FlowQuery};
+use flowlens_policy::{Engine, FiveTuple};
 use flowlens_selector::Selector;
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -300,7 +300,7 @@ proptest! {
             let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
             let dst_port = [80u16, 8080, 1500, 53, 9999][port];
             let src_port = [40000u16, 80, 1500][sport];
-            let flow = FlowQuery { src, dst, protocol, src_port, dst_port, icmp: None };
+            let flow = FiveTuple { src, dst, protocol, src_port, dst_port, icmp: None };
             let got = engine.evaluate(&flow);
             let want = reference.evaluate(src, dst, protocol, src_port, dst_port);
             let strings = |d: &Option<flowlens_policy::DirectionVerdict>| {

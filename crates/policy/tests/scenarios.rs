@@ -155,7 +155,7 @@ fn storefront_rogue_trace_explains_each_rule() {
     let dst = e
         .resolve_spec(&"storefront/microservice1".parse::<PeerSpec>().unwrap())
         .unwrap();
-    let q = flowlens_policy::FlowQuery {
+    let q = flowlens_policy::FiveTuple {
         src: src.ip,
         dst: dst.ip,
         protocol: flowlens_model::Protocol::Tcp,

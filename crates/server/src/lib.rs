@@ -3,19 +3,21 @@
 //! binary.
 //!
 //! The server holds one [`AppState`]: the store, the current inventory and its compiled
-//! engine, and — when it runs a scenario — the [`feed`] that generates traffic and pushes it
-//! through the same pipeline as any other source.
+//! engine, the ingest loops that feed the store (a policy saved here swaps their engine; what
+//! they store reaches the live views), and — in the demo — the scenario, steered through
+//! [`ScenarioControl`].
 
 mod api;
 mod assets;
 mod error;
-pub mod feed;
 mod graph;
 mod live_filter;
 mod params;
+mod scenario;
 mod state;
 
 pub use error::ApiError;
+pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
 
 use axum::Router;

@@ -1,10 +1,12 @@
 //! What every request handler shares: the store, the current inventory with its compiled
-//! engine, the stream of newly stored flows, and the scenario feed when one runs.
+//! engine, the stream of newly stored flows, the ingest loops feeding the store, and the
+//! scenario when one runs.
 
-use crate::feed::FeedHandle;
+use crate::scenario::ScenarioControl;
+use flowlens_ingest::{IngestHandle, StoreObserver};
 use flowlens_model::{FlowLog, Inventory, PolicyHitFormat};
 use flowlens_policy::Engine;
-use flowlens_store::Store;
+use flowlens_store::{AppendReceipt, Store};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{broadcast, watch};
@@ -42,7 +44,10 @@ struct Inner {
     /// The newest `end_time` stored, so `since=15m` means the last 15 minutes of data even
     /// when a scenario runs faster than the wall clock.
     newest_end: AtomicI64,
-    feed: OnceLock<FeedHandle>,
+    scenario: OnceLock<Arc<dyn ScenarioControl>>,
+    /// The ingest loops storing into the store: they attribute with the engine of a policy
+    /// saved here.
+    ingest: std::sync::Mutex<Vec<IngestHandle>>,
     hit_format: PolicyHitFormat,
     /// Policy edits saved through the API, re-applied to every inventory a scenario step
     /// brings, so that a step does not undo them.
@@ -67,7 +72,8 @@ impl AppState {
             })),
             live,
             newest_end: AtomicI64::new(newest_end.unwrap_or(i64::MIN)),
-            feed: OnceLock::new(),
+            scenario: OnceLock::new(),
+            ingest: std::sync::Mutex::new(Vec::new()),
             hit_format: PolicyHitFormat::Calico,
             edits: std::sync::Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
@@ -86,7 +92,9 @@ impl AppState {
             .clone()
     }
 
-    /// Compiles `inventory` and makes it current; flows attributed from now on use it.
+    /// Compiles `inventory` and makes it current for requests. Ingest loops are told by
+    /// whoever changed it: [`AppState::install_for_ingest`] for a change made here, the
+    /// source itself for one in order with its traffic.
     pub fn install(&self, inventory: Arc<Inventory>) -> Arc<World> {
         let engine = Arc::new(Engine::new(inventory.clone()));
         let mut guard = self.0.world.write().unwrap_or_else(|e| e.into_inner());
@@ -131,14 +139,40 @@ impl AppState {
         wall.max(self.0.newest_end.load(Ordering::Relaxed))
     }
 
-    pub fn set_feed(&self, feed: FeedHandle) {
-        if self.0.feed.set(feed).is_err() {
-            tracing::warn!("a second feed was started; keeping the first");
+    /// [`AppState::install`], and every attached ingest loop attributes with the new engine
+    /// from its next input on.
+    pub fn install_for_ingest(&self, inventory: Arc<Inventory>) -> Arc<World> {
+        let world = self.install(inventory);
+        let loops = self.0.ingest.lock().unwrap_or_else(|e| e.into_inner());
+        for ingest in loops.iter() {
+            ingest.set_engine(world.engine.clone());
+        }
+        world
+    }
+
+    /// Registers an ingest loop that stores into this state's store.
+    pub fn attach_ingest(&self, ingest: IngestHandle) {
+        self.0
+            .ingest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ingest);
+    }
+
+    /// Tells live views about what an ingest loop stores; hand it to the loop's
+    /// [`StoreSink`](flowlens_ingest::StoreSink).
+    pub fn live_observer(&self) -> Arc<dyn StoreObserver> {
+        Arc::new(LiveViews(self.clone()))
+    }
+
+    pub fn set_scenario(&self, scenario: Arc<dyn ScenarioControl>) {
+        if self.0.scenario.set(scenario).is_err() {
+            tracing::warn!("a second scenario was started; keeping the first");
         }
     }
 
-    pub fn feed(&self) -> Option<&FeedHandle> {
-        self.0.feed.get()
+    pub fn scenario(&self) -> Option<&Arc<dyn ScenarioControl>> {
+        self.0.scenario.get()
     }
 
     /// Ends live streams; call before waiting for the server to stop.
@@ -185,5 +219,27 @@ impl AppState {
             }
         }
         Arc::new(inv)
+    }
+}
+
+/// Newly stored flow logs → live views and the "newest data" clock.
+struct LiveViews(AppState);
+
+impl StoreObserver for LiveViews {
+    fn wants_logs(&self) -> bool {
+        true
+    }
+
+    fn stored(&self, _receipt: &AppendReceipt, logs: Vec<FlowLog>, first_record_id: u64) {
+        if let Some(newest) = logs.iter().map(|l| l.end_time).max() {
+            self.0.note_newest(newest);
+        }
+        // The live views get the batch only when someone is watching.
+        if !logs.is_empty() && self.0.has_subscribers() {
+            self.0.publish(LiveBatch {
+                first_record_id: Some(first_record_id),
+                logs,
+            });
+        }
     }
 }

@@ -11,7 +11,8 @@
 //! seed. It resolves names to addresses only: a Service is addressed by its cluster IP, as a
 //! real client would, and enrichment, DNAT and policy verdicts happen later in the pipeline,
 //! as for any real flow source. There is no I/O in the generator; [`JsonLinesWriter`]
-//! writes records in the raw-record file format.
+//! writes records in the raw-record file format, and [`ReplaySource`] and [`LiveScenario`]
+//! feed them to the ingest loop like any other source.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), flowlens_sim::Error> {
@@ -37,6 +38,7 @@ mod peer;
 mod scale;
 mod scenario;
 mod simulation;
+mod source;
 mod spec;
 mod units;
 
@@ -48,5 +50,9 @@ pub use peer::PeerRef;
 pub use scale::ScaleParams;
 pub use scenario::{SCENARIO_FILE, Scenario};
 pub use simulation::{AppliedStep, SimClock, SimEvent, Simulation};
+pub use source::{
+    InstallStep, LiveOptions, LiveScenario, ReplaySource, ScenarioHandle, ScenarioStatus,
+    StepApplied, StepStatus,
+};
 pub use spec::{DeleteRef, Origin, Pick, ScenarioSpec, StepSpec, TrafficSpec, parse_scenario};
 pub use units::{Jittered, PortItem, Scalar};

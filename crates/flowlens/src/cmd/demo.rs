@@ -4,11 +4,17 @@
 use super::{now, open_store, runtime};
 use crate::cli::{DemoArgs, ListenOptions, ServeArgs};
 use anyhow::{Context, Result};
-use flowlens_server::{AppState, ServerOptions, feed};
-use flowlens_sim::Simulation;
+use flowlens_ingest::{IngestLoop, IngestOptions, StoreSink};
+use flowlens_server::{
+    AppState, ScenarioControl, ScenarioInfo, ServerOptions, StepFuture, StepInfo, StepOutcome,
+};
+use flowlens_sim::{
+    AppliedStep, InstallStep, LiveOptions, LiveScenario, ScenarioHandle, Simulation,
+};
 use flowlens_store::Store;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     let scenario = super::scenario::load(&args.scenario)?;
@@ -36,17 +42,31 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         let simulation = Simulation::new(scenario, args.seed, start);
         let state = AppState::new(store.clone(), simulation.inventory(), newest);
         let name = simulation.scenario().name().to_string();
-        feed::start(
-            &state,
-            simulation,
-            feed::FeedOptions {
-                seed: args.seed,
-                speed: args.speed,
-                backfill: args.backfill,
-                ..feed::FeedOptions::default()
-            },
-        )
-        .context("starting the scenario feed")?;
+        // A step's inventory becomes the server's (with the policies saved in the UI) and
+        // attributes the scenario's traffic from the step on.
+        let install: InstallStep = {
+            let state = state.clone();
+            Box::new(move |step: &AppliedStep| {
+                let world = state.install(state.with_edits(step.inventory.clone()));
+                world.engine.clone()
+            })
+        };
+        let options = LiveOptions {
+            speed: args.speed,
+            backfill: args.backfill,
+            ..LiveOptions::default()
+        };
+        let (source, scenario) = LiveScenario::new(simulation, options, install);
+        let sink = StoreSink::new(store.clone(), tokio::runtime::Handle::current())
+            .observed_by(state.live_observer());
+        let stored = sink.stored_rows();
+        let mut ingest =
+            IngestLoop::new(state.world().engine.clone(), sink, IngestOptions::default());
+        ingest.add_source(source);
+        let task = ingest.spawn().context("starting the scenario feed")?;
+        state.attach_ingest(task.handle().clone());
+        let scenario = Arc::new(DemoScenario { scenario, stored });
+        state.set_scenario(scenario.clone());
         eprintln!(
             "Scenario {name}: {} of history, then live at {}× real time; data in {}",
             humantime::format_duration(args.backfill),
@@ -54,9 +74,10 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             dir.display()
         );
         run_server(&state, &args.listen).await?;
-        if let Some(feed) = state.feed() {
-            eprintln!("Stopping the scenario and storing what is in flight…");
-            tokio::task::block_in_place(|| feed.stop());
+        eprintln!("Stopping the scenario and storing what is in flight…");
+        scenario.scenario.stop();
+        if let Err(e) = tokio::task::block_in_place(|| task.join()) {
+            eprintln!("warning: the scenario feed stopped with an error: {e}");
         }
         maintenance.abort();
         store.flush().await?;
@@ -64,6 +85,54 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     })?;
     drop(temp);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The simulator's live scenario behind the server's scenario API.
+struct DemoScenario {
+    scenario: ScenarioHandle,
+    /// Flow logs the demo's ingest loop has stored.
+    stored: Arc<AtomicU64>,
+}
+
+impl ScenarioControl for DemoScenario {
+    fn info(&self) -> ScenarioInfo {
+        let s = self.scenario.status();
+        ScenarioInfo {
+            name: s.name,
+            description: s.description,
+            steps: s
+                .steps
+                .into_iter()
+                .map(|step| StepInfo {
+                    name: step.name,
+                    description: step.description,
+                    at: step.at,
+                    applied: step.applied,
+                    applied_at: step.applied_at,
+                })
+                .collect(),
+            speed: s.speed,
+            seed: s.seed,
+            records: s.records,
+            flow_logs: self.stored.load(Ordering::Relaxed),
+            time: s.time,
+        }
+    }
+
+    fn apply_step<'a>(&'a self, name: &'a str) -> StepFuture<'a> {
+        let answer = self.scenario.apply_step(name);
+        Box::pin(async move {
+            let applied = tokio::task::spawn_blocking(move || answer.recv())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|_| "the scenario feed has stopped".to_string())??;
+            Ok(StepOutcome {
+                applied: applied.name,
+                time: applied.time,
+                warnings: applied.warnings,
+            })
+        })
+    }
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {

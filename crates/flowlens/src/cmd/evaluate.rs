@@ -57,7 +57,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
 fn evaluate_line(engine: &Engine, line: &str, format: PolicyHitFormat) -> Result<Value> {
     let req: FlowLine = serde_json::from_str(line)?;
     let flow = engine.resolve_flow(&req.src, &req.dst, &req.proto, req.src_port, req.dst_port)?;
-    let verdict = engine.evaluate_peers(&flow.src, &flow.dst, &flow.query);
+    let verdict = engine.evaluate_peers(&flow.src, &flow.dst, &flow.tuple);
     let direction = |d: &Option<DirectionVerdict>| match d {
         Some(d) => json!({ "action": d.action, "policies": engine.hit_strings(&d.hits, format) }),
         None => Value::Null,

@@ -4,11 +4,12 @@
 use crate::cli::{DataOptions, SnapshotOptions, TextOrJson};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use flowlens_impact::{PolicyChange, preview_change};
 use flowlens_manifests::LoadOptions;
 use flowlens_model::PolicyId;
 use flowlens_policy::Engine;
-use flowlens_policy::preview::{ChangeKind, Preview, Window, preview};
-use flowlens_store::{FlowQuery, Store, TimeRange};
+use flowlens_policy::preview::{ChangeKind, Preview};
+use flowlens_store::{Store, TimeRange};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,8 +48,7 @@ pub struct PreviewArgs {
 
 pub fn run(args: PreviewArgs) -> Result<ExitCode> {
     let loaded = crate::snapshot::load(&args.snapshot, &args.options)?;
-    let current = Arc::new(loaded.inventory);
-    let (draft, id) = match (&args.policy, &args.delete) {
+    let change = match (&args.policy, &args.delete) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -60,23 +60,15 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
             let policy =
                 flowlens_manifests::parse_policy(&text, &path.display().to_string(), &opts)
                     .map_err(|e| anyhow!("the draft policy has errors:\n{e}"))?;
-            let id = policy.id();
-            (current.with_policy(policy)?, id)
+            PolicyChange::Upsert(Box::new(policy))
         }
-        (None, Some(id)) => {
-            let id = PolicyId::parse(id)?;
-            (current.without_policy(&id)?, id)
-        }
+        (None, Some(id)) => PolicyChange::Delete(PolicyId::parse(id)?),
         (None, None) => bail!("give --policy FILE or --delete ID"),
     };
-    let source_ports = current.uses_source_ports() || draft.uses_source_ports();
-    let before = Engine::new(current);
-    // The draft's engine compiles while the store groups the window's flows.
-    let after = std::thread::spawn(move || Engine::new(Arc::new(draft)));
-
+    let current = Arc::new(Engine::new(loaded.inventory));
     let runtime = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
-    let (window, tuples) = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let range = match &args.since {
             None => TimeRange::all(),
             Some(since) => {
@@ -87,21 +79,8 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
                 }
             }
         };
-        let tuples = store
-            .flow_tuples(&FlowQuery::new(range), source_ports)
-            .await?;
-        Ok::<_, anyhow::Error>((range, tuples))
+        Ok::<_, anyhow::Error>(preview_change(&store, &current, change, range).await?)
     })?;
-    let after = after
-        .join()
-        .map_err(|_| anyhow!("compiling the draft's policies failed"))?;
-    let mut result = preview(&before, &after, &id, &tuples)?;
-    if !window.is_all() {
-        result.window = Some(Window {
-            from: window.from,
-            to: window.to,
-        });
-    }
     let text = match args.output {
         TextOrJson::Json => serde_json::to_string_pretty(&result)? + "\n",
         TextOrJson::Text => render(&result, args.limit),

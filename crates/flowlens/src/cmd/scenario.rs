@@ -2,10 +2,10 @@
 
 use crate::cli::{ScaleOptions, ScenarioCommand, ScenarioOptions, SimulateArgs};
 use anyhow::{Context, Result};
+use flowlens_ingest::{CalicoLines, IngestLoop, IngestOptions};
 use flowlens_model::PolicyHitFormat;
-use flowlens_pipeline::Ingest;
 use flowlens_policy::Engine;
-use flowlens_sim::{Generator, ScaleParams, Scenario};
+use flowlens_sim::{Generator, ReplaySource, ScaleParams, Scenario};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -113,14 +113,8 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     let duration = args.duration.as_secs() as i64;
     let start = args.start.unwrap_or_else(|| super::now() - duration);
     let mut generator = Generator::new(&scenario, args.seed, start);
-    let mut ingest = args.calico.then(|| {
-        Ingest::new(
-            Arc::new(Engine::new(scenario.inventory().clone())),
-            args.aggregation.config(),
-        )
-    });
-    let sink: Box<dyn Write> = if args.output.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
+    let sink: Box<dyn Write + Send> = if args.output.as_os_str() == "-" {
+        Box::new(std::io::stdout())
     } else {
         Box::new(
             std::fs::File::create(&args.output)
@@ -128,57 +122,43 @@ pub fn simulate(args: SimulateArgs) -> Result<ExitCode> {
         )
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+    if args.calico {
+        // Attributed and aggregated by the ingest loop, written as Calico flow log lines.
+        let mut lines = CalicoLines::new(&mut out, PolicyHitFormat::Calico);
+        let engine = Arc::new(Engine::new(scenario.inventory().clone()));
+        let options = IngestOptions {
+            aggregation: args.aggregation.config(),
+            ..IngestOptions::default()
+        };
+        let mut ingest = IngestLoop::new(engine, &mut lines, options);
+        ingest.add_source(ReplaySource::new(generator, duration, "simulate"));
+        let summary = ingest.run()?;
+        if let Some(failure) = summary.failures.into_iter().next() {
+            return Err(anyhow::Error::from_boxed(failure.error));
+        }
+        let records = summary.stats.accepted + summary.stats.rejected;
+        eprintln!(
+            "{records} raw records → {} Calico flow logs written to {}",
+            lines.written(),
+            args.output.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut records = 0u64;
-    let mut logs = 0u64;
     let mut buf = Vec::new();
     let mut line = Vec::new();
-    for second in 0..duration {
+    for _ in 0..duration {
         buf.clear();
         generator.advance_into(1.0, &mut buf);
         records += buf.len() as u64;
-        match &mut ingest {
-            None => {
-                for r in &buf {
-                    line.clear();
-                    serde_json::to_writer(&mut line, r)?;
-                    line.push(b'\n');
-                    out.write_all(&line)?;
-                }
-            }
-            Some(ingest) => {
-                for r in &buf {
-                    ingest.raw("simulate", 0, r);
-                }
-                let closed = ingest.flush_until(start + second);
-                logs += closed.len() as u64;
-                for l in closed {
-                    writeln!(
-                        out,
-                        "{}",
-                        flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico)
-                    )?;
-                }
-            }
-        }
-    }
-    if let Some(ingest) = &mut ingest {
-        for l in ingest.finish() {
-            logs += 1;
-            writeln!(
-                out,
-                "{}",
-                flowlens_pipeline::encode::calico_json(&l, PolicyHitFormat::Calico)
-            )?;
+        for r in &buf {
+            line.clear();
+            serde_json::to_writer(&mut line, r)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
     }
     out.flush()?;
-    if args.calico {
-        eprintln!(
-            "{records} raw records → {logs} Calico flow logs written to {}",
-            args.output.display()
-        );
-    } else {
-        eprintln!("{records} raw records written to {}", args.output.display());
-    }
+    eprintln!("{records} raw records written to {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }

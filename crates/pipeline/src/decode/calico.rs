@@ -128,7 +128,7 @@ impl Default for CalicoDecoder {
 }
 
 /// The per-line vectors of a decoder, kept empty between lines for their allocations (see
-/// [`reuse`]): allocating and freeing them for every line showed in profiles.
+/// [`reuse`]) rather than allocated and freed for every line.
 #[derive(Default)]
 struct Spare {
     /// Source and destination labels.

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use flowlens_model::{EndpointType, FlowLog, PolicyHit, PolicyHitFormat};
-use flowlens_policy::{Engine, FlowQuery as EngineQuery, Peer, PeerSpec, render_explanation};
+use flowlens_policy::{Engine, FiveTuple, Peer, PeerSpec, render_explanation};
 use flowlens_store::{FlowQuery, GroupBy, PolicyFilter};
 use serde_json::{Value, json};
 
@@ -201,7 +201,7 @@ pub(crate) fn trace_of(engine: &Engine, flow: &FlowLog, format: PolicyHitFormat)
     let Some(dst_port) = flow.dest.port else {
         return json!({ "unavailable": "the flow has no destination port" });
     };
-    let query = EngineQuery {
+    let query = FiveTuple {
         src: src.ip,
         dst: dst.ip,
         protocol: flow.proto,

@@ -90,7 +90,7 @@ pub async fn explain(State(state): State<AppState>, raw: RawParams) -> ApiResult
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let explanation = world
         .engine
-        .explain(&flow.src, &flow.dst, &flow.query, format);
+        .explain(&flow.src, &flow.dst, &flow.tuple, format);
     let mut v =
         serde_json::to_value(&explanation).map_err(|e| ApiError::internal(e.to_string()))?;
     v["text"] = Value::String(render_explanation(&explanation, flow.service.as_ref()));

@@ -76,7 +76,7 @@ async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             "revision": world.revision,
             "counts": world.inventory.counts(),
         },
-        "scenario": state.feed().map(|f| f.info().name),
+        "scenario": state.scenario().map(|s| s.info().name),
     })))
 }
 

@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flowlens_impact::{ImpactError, PolicyChange, preview_change};
 use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind};
-use flowlens_policy::{Engine, preview};
+use flowlens_policy::Engine;
 use flowlens_store::{AggregateRow, FieldFilter, FlowQuery, GroupBy, PolicyFilter, TimeRange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -439,17 +440,11 @@ pub async fn preview(
     Json(draft): Json<Draft>,
 ) -> ApiResult<Json<Value>> {
     let world = state.world();
-    let (id, inventory) = match (&draft.yaml, &draft.delete) {
-        (Some(yaml), None) => {
-            let policy = parse_draft(yaml, draft.staged)?;
-            let id = PolicyId::of(&policy);
-            (id, world.inventory.with_policy(policy).map_err(edit_error)?)
-        }
-        (None, Some(id)) => {
-            let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let inv = world.inventory.without_policy(&id).map_err(edit_error)?;
-            (id, inv)
-        }
+    let change = match (&draft.yaml, &draft.delete) {
+        (Some(yaml), None) => PolicyChange::Upsert(Box::new(parse_draft(yaml, draft.staged)?)),
+        (None, Some(id)) => PolicyChange::Delete(
+            PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
         _ => {
             return Err(ApiError::bad_request(
                 "give either yaml (the draft) or delete (a policy id)",
@@ -467,20 +462,13 @@ pub async fn preview(
         }
     }
     let time = time_of(&state, &p)?;
-    let before = world.engine.clone();
-    let source_ports = world.inventory.uses_source_ports() || inventory.uses_source_ports();
-    // The draft's engine compiles while the store groups the window's flows.
-    let after = tokio::task::spawn_blocking(move || Arc::new(Engine::new(Arc::new(inventory))));
-    let tuples = state
-        .store()
-        .flow_tuples(&FlowQuery::new(time), source_ports)
-        .await?;
-    let after = after.await.map_err(|e| ApiError::internal(e.to_string()))?;
-    let result =
-        tokio::task::spawn_blocking(move || preview::preview(&before, &after, &id, &tuples))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(edit_error)?;
+    let result = preview_change(state.store().as_ref(), &world.engine, change, time)
+        .await
+        .map_err(|e| match e {
+            ImpactError::Store(e) => ApiError::from(e),
+            ImpactError::Task(e) => ApiError::internal(e),
+            e => edit_error(e),
+        })?;
     let mut value = serde_json::to_value(&result).map_err(|e| ApiError::internal(e.to_string()))?;
     value["window"] = json!({ "from": time.from, "to": time.to });
     Ok(Json(value))
@@ -490,11 +478,7 @@ pub async fn preview(
 /// scenario steps applied later keep the edits.
 fn install(state: &AppState, inventory: Inventory, edits: Vec<PolicyEdit>) -> u64 {
     state.record_edits(edits);
-    let world = state.install(Arc::new(inventory));
-    if let Some(feed) = state.feed() {
-        feed.set_engine(world.engine.clone());
-    }
-    world.revision
+    state.install_for_ingest(Arc::new(inventory)).revision
 }
 
 pub async fn save(

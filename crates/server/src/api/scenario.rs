@@ -11,9 +11,9 @@ fn no_scenario() -> ApiError {
 }
 
 pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let feed = state.feed().ok_or_else(no_scenario)?;
+    let scenario = state.scenario().ok_or_else(no_scenario)?;
     Ok(Json(
-        serde_json::to_value(feed.info()).map_err(|e| ApiError::internal(e.to_string()))?,
+        serde_json::to_value(scenario.info()).map_err(|e| ApiError::internal(e.to_string()))?,
     ))
 }
 
@@ -21,16 +21,17 @@ pub async fn apply_step(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let feed = state.feed().ok_or_else(no_scenario)?;
-    if !feed.info().steps.iter().any(|s| s.name == name) {
-        let steps: Vec<String> = feed.info().steps.into_iter().map(|s| s.name).collect();
+    let scenario = state.scenario().ok_or_else(no_scenario)?;
+    let info = scenario.info();
+    if !info.steps.iter().any(|s| s.name == name) {
+        let steps: Vec<String> = info.steps.into_iter().map(|s| s.name).collect();
         return Err(ApiError::not_found(format!(
             "scenario {:?} has no step {name:?}; its steps: {}",
-            feed.info().name,
+            info.name,
             steps.join(", ")
         )));
     }
-    let outcome = feed
+    let outcome = scenario
         .apply_step(&name)
         .await
         .map_err(ApiError::bad_request)?;

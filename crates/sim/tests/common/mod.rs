@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use flowlens_model::RawFlow;
-use flowlens_policy::{Action, Engine, FlowQuery};
+use flowlens_policy::{Action, Engine, FiveTuple};
 use flowlens_sim::Scenario;
 
 pub const START: i64 = 1_700_000_000;
@@ -19,7 +19,7 @@ pub fn verdict(engine: &Engine, f: &RawFlow) -> Action {
             Some(t) => (t.endpoint_ip, t.target_port),
             None => (f.dst_ip, f.dst_port),
         };
-    let query = FlowQuery {
+    let query = FiveTuple {
         src: f.src_ip,
         dst,
         protocol: f.proto,

@@ -21,7 +21,7 @@ pub(super) fn parse<'a>(line: &'a str, order: &mut KeyOrder) -> Option<Record<'a
 
 /// [`parse`] into `record` (a default one), which holds the line's fields when it returns
 /// true and is to be dropped otherwise. Filling the caller's record spares copying it
-/// (several hundred bytes) on the way out, which showed in profiles.
+/// (several hundred bytes) out for every line.
 pub(super) fn parse_into<'a>(line: &'a str, order: &mut KeyOrder, record: &mut Record<'a>) -> bool {
     let mut p = Parser {
         text: line,

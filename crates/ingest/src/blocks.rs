@@ -11,9 +11,12 @@ use std::io::{ErrorKind, Read};
 /// thread costs little next to decoding it.
 const BLOCK_BYTES: usize = 4 << 20;
 
-/// Whole lines. They are numbered when decoded, from the block's start: counting newlines
-/// here as well was a second pass over every byte on the reading thread.
-pub enum Block {
+/// Whole lines (the last one may lack its newline at the end of an input). They are
+/// numbered when decoded, from the block's start, so that the reading thread does not pass
+/// over every byte a second time.
+pub struct Block(Bytes);
+
+enum Bytes {
     /// Read into a buffer, which can be read into again once the block is decoded.
     Read(Vec<u8>),
     /// The first `len` bytes of a mapped part of a file.
@@ -21,18 +24,23 @@ pub enum Block {
 }
 
 impl Block {
+    /// A block of the lines in `bytes`, which end at a newline or at the end of the input.
+    pub fn lines(bytes: Vec<u8>) -> Block {
+        Block(Bytes::Read(bytes))
+    }
+
     pub fn bytes(&self) -> &[u8] {
-        match self {
-            Block::Read(bytes) => bytes,
-            Block::Mapped { map, len } => &map[..*len],
+        match &self.0 {
+            Bytes::Read(bytes) => bytes,
+            Bytes::Mapped { map, len } => &map[..*len],
         }
     }
 
     /// The buffer to read the next block into, if the block was read.
     pub fn into_buffer(self) -> ReadBuffer {
-        match self {
-            Block::Read(bytes) => Some(bytes),
-            Block::Mapped { .. } => None,
+        match self.0 {
+            Bytes::Read(bytes) => Some(bytes),
+            Bytes::Mapped { .. } => None,
         }
     }
 }
@@ -54,7 +62,7 @@ pub struct LineBlocks<R> {
     /// Bytes after the last newline read so far: the start of a line not yet complete.
     partial: Vec<u8>,
     /// Buffers of decoded blocks, to read into again: fresh memory costs a page fault per
-    /// page, which showed in profiles.
+    /// page.
     spare: Vec<Vec<u8>>,
 }
 
@@ -112,14 +120,14 @@ impl<R: Read> LineBlocks<R> {
                     self.partial = bytes;
                     return Ok(Next::End);
                 }
-                return Ok(Next::Block(Block::Read(bytes)));
+                return Ok(Next::Block(Block::lines(bytes)));
             }
             let read = filled..filled + n;
             filled += n;
             if let Some(last) = memchr::memrchr(b'\n', &bytes[read.clone()]) {
                 self.partial = bytes[read.start + last + 1..filled].to_vec();
                 bytes.truncate(read.start + last + 1);
-                return Ok(Next::Block(Block::Read(bytes)));
+                return Ok(Next::Block(Block::lines(bytes)));
             }
         }
     }
@@ -165,8 +173,8 @@ impl Blocks {
 
 /// Splits a file read to its end into blocks that end at a newline, each a part of the file
 /// mapped into memory: the lines are decoded where the page cache holds them, instead of
-/// being copied into a buffer first (the kernel's copy was about 4 % of the CPU time of an
-/// ingest). Each block is unmapped when it is dropped, so memory holds only the blocks in
+/// being copied into a buffer first (the kernel's copy costs about 4 % of an ingest's CPU
+/// time). Each block is unmapped when it is dropped, so memory holds only the blocks in
 /// flight.
 ///
 /// The file must not be truncated while it is read (a mapped page past its end faults);
@@ -217,7 +225,7 @@ impl MappedBlocks {
                 }
             };
             self.at += len as u64;
-            return Ok(Next::Block(Block::Mapped { map, len }));
+            return Ok(Next::Block(Block(Bytes::Mapped { map, len })));
         }
     }
 }

@@ -2,8 +2,8 @@
 //! what ingest costs, and blocks decode independently. Results come back in input order, so
 //! raw records reach the (stateful) aggregation in the order they were read.
 
-use super::blocks::{Block, ReadBuffer};
-use anyhow::{Result, anyhow};
+use crate::blocks::{Block, ReadBuffer};
+use crate::error::{IngestError, Result};
 use flowlens_pipeline::{DecodedLines, InputFormat, LineDecoder};
 use flowlens_store::{FlowBatch, FlowBatchBuilder};
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 /// A decoded block.
 pub struct DecodedBlock {
-    /// Which input it came from (an index into the caller's list).
+    /// The source it came from.
     pub source: usize,
     /// The block's Calico flow logs, encoded.
     pub calico: FlowBatch,
@@ -64,16 +64,18 @@ impl DecodePool {
 
     /// Whether the caller should take a result before submitting more.
     pub fn is_full(&self) -> bool {
-        self.submitted - self.returned >= self.limit
+        self.in_flight() >= self.limit
+    }
+
+    /// Blocks submitted whose results have not been taken.
+    pub fn in_flight(&self) -> u64 {
+        self.submitted - self.returned
     }
 
     pub fn submit(&mut self, source: usize, block: Block) -> Result<()> {
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| anyhow!("decoder pool closed"))?;
+        let jobs = self.jobs.as_ref().ok_or(IngestError::DecoderStopped)?;
         jobs.send((self.submitted, source, block))
-            .map_err(|_| anyhow!("a decoding thread stopped"))?;
+            .map_err(|_| IngestError::DecoderStopped)?;
         self.submitted += 1;
         Ok(())
     }
@@ -92,7 +94,7 @@ impl DecodePool {
                 Ok((seq, result)) => {
                     self.early.insert(seq, result);
                 }
-                Err(_) => break Err(anyhow!("a decoding thread stopped")),
+                Err(_) => break Err(IngestError::DecoderStopped),
             }
         };
         self.returned += 1;
@@ -138,7 +140,7 @@ fn decode(decoder: &mut LineDecoder, source: usize, block: Block) -> Result<Deco
     let lines = decoder.decode_lines(block.bytes(), 1, |log| calico.push_view(log));
     Ok(DecodedBlock {
         source,
-        calico: calico.finish()?,
+        calico: calico.finish().map_err(IngestError::Encode)?,
         lines,
         buffer: block.into_buffer(),
     })

@@ -1,0 +1,488 @@
+//! The ingest loop with sources and sinks of its own making: records in order across engine
+//! changes, watermarks, the bounded queue (waiting or dropping), barriers, failures,
+//! stopping, and files (read to their end, several in a row) into an embedded store.
+
+use flowlens_ingest::{
+    Feed, IngestError, IngestLoop, IngestOptions, Input, Pace, Rows, Sink, Source, SourceError,
+    SourceState, StoreSink,
+};
+use flowlens_manifests::{LoadOptions, load_paths};
+use flowlens_model::{Action, FlowLog, Inventory, Protocol, RawFlow};
+use flowlens_policy::Engine;
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn fme(fixed: bool) -> Inventory {
+    let mut paths = vec![scenarios().join("fme/manifests")];
+    if fixed {
+        paths.push(scenarios().join("fme/steps/fix.yaml"));
+    }
+    load_paths(&paths, &LoadOptions::default())
+        .unwrap()
+        .inventory
+}
+
+fn ip(inv: &Inventory, prefix: &str) -> IpAddr {
+    inv.endpoints
+        .iter()
+        .find(|e| e.name.starts_with(prefix))
+        .unwrap()
+        .ips[0]
+}
+
+/// An engine → core connection on the port pool, which the FME fix allows; ending at `end`.
+fn pool_flow(inv: &Inventory, end: i64, src_port: u16) -> RawFlow {
+    RawFlow {
+        start_time: end - 1,
+        end_time: end,
+        src_ip: ip(inv, "engine-standard-group"),
+        src_port,
+        dst_ip: ip(inv, "fmeserver-core"),
+        dst_port: 42001,
+        proto: Protocol::Tcp,
+        bytes_out: 10,
+        bytes_in: 20,
+        packets_out: 1,
+        packets_in: 1,
+        process_name: None,
+        process_id: None,
+        reporter: None,
+    }
+}
+
+/// Every append, as the loop made it.
+#[derive(Clone, Default)]
+struct Recorder {
+    appends: Arc<Mutex<Vec<Vec<FlowLog>>>>,
+    read_to_end: Arc<Mutex<Option<bool>>>,
+    /// Sleeps this long in every append, as a slow store would.
+    delay: Duration,
+}
+
+impl Recorder {
+    fn logs(&self) -> Vec<FlowLog> {
+        self.appends.lock().unwrap().concat()
+    }
+}
+
+impl Sink for Recorder {
+    fn start(&mut self, read_to_end: bool) -> flowlens_ingest::Result<()> {
+        *self.read_to_end.lock().unwrap() = Some(read_to_end);
+        Ok(())
+    }
+
+    fn takes_encoded(&self) -> bool {
+        false
+    }
+
+    fn append(&mut self, rows: Rows) -> flowlens_ingest::Result<()> {
+        assert!(rows.encoded.is_empty());
+        std::thread::sleep(self.delay);
+        self.appends.lock().unwrap().push(rows.logs);
+        Ok(())
+    }
+
+    fn wait(&mut self) -> flowlens_ingest::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self) -> flowlens_ingest::Result<()> {
+        Ok(())
+    }
+}
+
+/// Pushes what it is given, in order, then ends.
+struct Script {
+    pace: Pace,
+    inputs: Vec<Input>,
+    /// Waits for the loop to store everything before ending.
+    sync_at_end: bool,
+}
+
+impl Source for Script {
+    fn name(&self) -> String {
+        "script".into()
+    }
+    fn pace(&self) -> Pace {
+        self.pace
+    }
+    fn run(self: Box<Self>, feed: Feed) -> Result<(), SourceError> {
+        for input in self.inputs {
+            feed.push(input)?;
+        }
+        if self.sync_at_end {
+            feed.sync()?;
+        }
+        Ok(())
+    }
+}
+
+/// One denied flow log (only the source reports a flow its egress denies), then the
+/// allowed one's.
+fn assert_denied_then_allowed(logs: &[FlowLog]) {
+    let actions: Vec<Action> = logs.iter().map(|l| l.action).collect();
+    assert!(actions.len() >= 2, "{logs:#?}");
+    assert_eq!(actions[0], Action::Deny, "{logs:#?}");
+    assert!(
+        actions[1..].iter().all(|a| *a == Action::Allow),
+        "{logs:#?}"
+    );
+}
+
+fn options() -> IngestOptions {
+    IngestOptions::default()
+}
+
+#[test]
+fn an_engine_pushed_between_records_attributes_exactly_the_records_after_it() {
+    let (before, after) = (fme(false), fme(true));
+    let fixed = Arc::new(Engine::new(after));
+    let sink = Recorder::default();
+    let mut ingest = IngestLoop::new(
+        Arc::new(Engine::new(before.clone())),
+        sink.clone(),
+        options(),
+    );
+    ingest.add_source(Script {
+        pace: Pace::ReadToEnd,
+        inputs: vec![
+            Input::Records(vec![pool_flow(&before, 1_000, 40_000)]),
+            Input::Engine(fixed),
+            Input::Records(vec![pool_flow(&before, 1_001, 40_001)]),
+        ],
+        sync_at_end: false,
+    });
+    let summary = ingest.run().unwrap();
+    assert_eq!(summary.stats.raw_records, 2);
+    assert_eq!(*sink.read_to_end.lock().unwrap(), Some(true));
+    // Both records fall in one 15 s bucket, but the engine change closed the first's.
+    assert_denied_then_allowed(&sink.logs());
+    assert_eq!(summary.sources[0].records, 2);
+    assert_eq!(summary.sources[0].state, SourceState::Ended);
+}
+
+#[test]
+fn a_watermark_closes_buckets_and_a_live_run_stores_them_before_going_on() {
+    let inv = fme(false);
+    let sink = Recorder::default();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    // Both records in the bucket [990, 1005); the watermark at 1005 closes it.
+    ingest.add_source(Script {
+        pace: Pace::Live,
+        inputs: vec![
+            Input::Records(vec![pool_flow(&inv, 1_000, 40_000)]),
+            Input::Records(vec![pool_flow(&inv, 1_001, 40_001)]),
+            Input::Watermark(1_005),
+            Input::Records(vec![pool_flow(&inv, 1_010, 40_002)]),
+        ],
+        sync_at_end: false,
+    });
+    ingest.run().unwrap();
+    let appends = sink.appends.lock().unwrap().clone();
+    assert_eq!(*sink.read_to_end.lock().unwrap(), Some(false));
+    assert!(appends.len() >= 2, "{appends:#?}");
+    // The first append holds the closed bucket; the record after the watermark comes later.
+    assert!(appends[0].iter().all(|l| l.end_time <= 1_005));
+    assert_eq!(appends[0].iter().map(|l| l.num_flows).sum::<u64>(), 2);
+    assert!(appends.concat().iter().any(|l| l.start_time >= 1_005));
+}
+
+/// Pushes `batches` batches of one record each without waiting, as a network receiver does.
+struct Flood {
+    record: RawFlow,
+    batches: usize,
+}
+
+impl Source for Flood {
+    fn name(&self) -> String {
+        "flood".into()
+    }
+    fn pace(&self) -> Pace {
+        Pace::Live
+    }
+    fn run(self: Box<Self>, feed: Feed) -> Result<(), SourceError> {
+        for i in 0..self.batches {
+            let mut record = self.record.clone();
+            record.src_port = 30_000 + i as u16;
+            feed.try_push(Input::Records(vec![record]))?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_queue_drops_what_try_push_offers_and_counts_it() {
+    let inv = fme(false);
+    // A slow sink behind a queue of two: the flood outruns the loop.
+    let sink = Recorder {
+        delay: Duration::from_millis(20),
+        ..Recorder::default()
+    };
+    let options = IngestOptions {
+        queue: 2,
+        ..options()
+    };
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink, options);
+    let record = pool_flow(&inv, 1_000, 40_000);
+    ingest.add_source(Flood {
+        record,
+        batches: 5_000,
+    });
+    let summary = ingest.run().unwrap();
+    let source = &summary.sources[0];
+    assert!(source.dropped > 0, "{source:?}");
+    assert!(source.records > 0, "{source:?}");
+    assert_eq!(source.records + source.dropped, 5_000, "{source:?}");
+    assert_eq!(summary.stats.raw_records, source.records);
+    assert!(source.last_record.is_some());
+}
+
+#[test]
+fn sync_returns_once_everything_before_it_is_stored() {
+    let inv = fme(false);
+    let sink = Recorder::default();
+    let seen_at_sync = Arc::new(AtomicUsize::new(usize::MAX));
+
+    struct Syncing {
+        records: Vec<RawFlow>,
+        sink: Recorder,
+        seen: Arc<AtomicUsize>,
+    }
+    impl Source for Syncing {
+        fn name(&self) -> String {
+            "syncing".into()
+        }
+        fn pace(&self) -> Pace {
+            Pace::Live
+        }
+        fn run(self: Box<Self>, feed: Feed) -> Result<(), SourceError> {
+            feed.push(Input::Records(self.records))?;
+            // Closes the bucket; the sync stores it.
+            feed.push(Input::Engine(Arc::new(Engine::new(Inventory::new()))))?;
+            feed.sync()?;
+            let logs = self.sink.logs();
+            self.seen.store(
+                logs.iter().map(|l| l.num_flows as usize).sum(),
+                Ordering::SeqCst,
+            );
+            Ok(())
+        }
+    }
+
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    ingest.add_source(Syncing {
+        records: (0..3).map(|i| pool_flow(&inv, 1_000, 40_000 + i)).collect(),
+        sink: sink.clone(),
+        seen: seen_at_sync.clone(),
+    });
+    ingest.run().unwrap();
+    assert_eq!(seen_at_sync.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_failing_source_is_reported_and_what_it_pushed_is_kept() {
+    let inv = fme(false);
+
+    struct Failing(RawFlow);
+    impl Source for Failing {
+        fn name(&self) -> String {
+            "failing".into()
+        }
+        fn pace(&self) -> Pace {
+            Pace::ReadToEnd
+        }
+        fn run(self: Box<Self>, feed: Feed) -> Result<(), SourceError> {
+            feed.push(Input::Records(vec![self.0]))?;
+            Err("the connection broke".into())
+        }
+    }
+
+    let sink = Recorder::default();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    ingest.add_source(Failing(pool_flow(&inv, 1_000, 40_000)));
+    ingest.add_source(Script {
+        pace: Pace::ReadToEnd,
+        inputs: vec![Input::Records(vec![pool_flow(&inv, 1_000, 40_001)])],
+        sync_at_end: false,
+    });
+    let summary = ingest.run().unwrap();
+    assert_eq!(summary.failures.len(), 1);
+    assert_eq!(summary.failures[0].source, "failing");
+    assert_eq!(
+        summary.failures[0].error.to_string(),
+        "the connection broke"
+    );
+    assert_eq!(
+        summary.sources[0].state,
+        SourceState::Failed("the connection broke".into())
+    );
+    let flows: u64 = sink.logs().iter().map(|l| l.num_flows).sum();
+    assert_eq!(flows, 2);
+}
+
+#[test]
+fn the_handle_swaps_the_engine_and_stops_live_sources() {
+    let inv = fme(false);
+    let record = pool_flow(&inv, 1_000, 40_000);
+    let pushed_after_swap = Arc::new(AtomicBool::new(false));
+
+    /// Sends one record, waits for the test to swap the engine, sends another, then runs
+    /// until it is asked to stop.
+    struct Live {
+        record: RawFlow,
+        swapped: std::sync::mpsc::Receiver<()>,
+        pushed: Arc<AtomicBool>,
+    }
+    impl Source for Live {
+        fn name(&self) -> String {
+            "live".into()
+        }
+        fn pace(&self) -> Pace {
+            Pace::Live
+        }
+        fn run(self: Box<Self>, feed: Feed) -> Result<(), SourceError> {
+            feed.push(Input::Records(vec![self.record.clone()]))?;
+            feed.sync()?;
+            self.swapped.recv()?;
+            let mut later = self.record;
+            later.src_port += 1;
+            later.end_time += 1;
+            feed.push(Input::Records(vec![later]))?;
+            feed.sync()?;
+            self.pushed.store(true, Ordering::SeqCst);
+            while !feed.sleep(Duration::from_secs(60)) {}
+            Ok(())
+        }
+    }
+
+    let sink = Recorder::default();
+    let (swapped, on_swap) = std::sync::mpsc::channel();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    ingest.add_source(Live {
+        record,
+        swapped: on_swap,
+        pushed: pushed_after_swap.clone(),
+    });
+    let task = ingest.spawn().unwrap();
+    let handle = task.handle().clone();
+    // Once the first record is taken, swap to the fixed engine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while handle.sources()[0].records == 0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.set_engine(Arc::new(Engine::new(fme(true))));
+    swapped.send(()).unwrap();
+    while !pushed_after_swap.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.stop();
+    let summary = task.join().unwrap();
+    assert_eq!(summary.sources[0].state, SourceState::Ended);
+    assert_denied_then_allowed(&sink.logs());
+}
+
+#[test]
+fn files_read_to_their_end_are_a_bulk_load_and_number_their_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = fme(false);
+    let line = |end: i64, port: u16| serde_json::to_string(&pool_flow(&inv, end, port)).unwrap();
+    let first = dir.path().join("first.jsonl");
+    let second = dir.path().join("second.jsonl");
+    std::fs::write(
+        &first,
+        format!("{}\nnot json\n{}\n", line(1_000, 1), line(1_001, 2)),
+    )
+    .unwrap();
+    std::fs::write(&second, format!("oops\n{}", line(1_002, 3))).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = EmbeddedStore::open(dir.path().join("data"), EmbeddedOptions::default()).unwrap();
+    let sink = StoreSink::embedded(store.clone(), runtime.handle().clone());
+    let stored = sink.stored_rows();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink, options());
+    ingest.add_source(flowlens_ingest::FileSource::new(
+        vec![first.clone(), second.clone()],
+        false,
+    ));
+    let summary = ingest.run().unwrap();
+    assert_eq!(summary.lines, 5);
+    assert_eq!(summary.stats.raw_records, 3);
+    let rejected: Vec<String> = summary
+        .stats
+        .rejections
+        .iter()
+        .map(|r| format!("{}:{}", r.source, r.line))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            format!("{}:2", first.display()),
+            format!("{}:1", second.display())
+        ]
+    );
+    assert_eq!(summary.sources[0].rejected, 2);
+    // A bulk load writes data files, not the write-ahead log.
+    let stats = runtime.block_on(store.stats()).unwrap();
+    assert_eq!(stats.buffered_records, 0);
+    assert!(stats.records > 0);
+    assert_eq!(stats.records, stored.load(Ordering::Relaxed));
+}
+
+#[test]
+fn a_missing_file_fails_the_source_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.jsonl");
+    let mut ingest = IngestLoop::new(
+        Arc::new(Engine::new(Inventory::new())),
+        Recorder::default(),
+        options(),
+    );
+    ingest.add_source(flowlens_ingest::FileSource::new(
+        vec![missing.clone()],
+        false,
+    ));
+    let summary = ingest.run().unwrap();
+    let failure = &summary.failures[0];
+    assert_eq!(
+        failure.error.to_string(),
+        format!("cannot open {}", missing.display())
+    );
+    assert!(std::error::Error::source(&*failure.error).is_some());
+}
+
+#[test]
+fn a_sink_error_ends_the_run() {
+    struct Broken;
+    impl Sink for Broken {
+        fn append(&mut self, _rows: Rows) -> flowlens_ingest::Result<()> {
+            Err(IngestError::Write(std::io::Error::other("disk full")))
+        }
+        fn wait(&mut self) -> flowlens_ingest::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> flowlens_ingest::Result<()> {
+            Ok(())
+        }
+    }
+    let inv = fme(false);
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), Broken, options());
+    ingest.add_source(Script {
+        pace: Pace::Live,
+        inputs: vec![
+            Input::Records(vec![pool_flow(&inv, 1_000, 40_000)]),
+            Input::Watermark(2_000),
+        ],
+        sync_at_end: false,
+    });
+    let err = ingest.run().unwrap_err();
+    assert!(matches!(err, IngestError::Write(_)), "{err:?}");
+}
