@@ -21,7 +21,7 @@ pub use endpoint::{
 };
 pub use flow::{
     Action, FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowService, FlowServiceView, FlowTuple,
-    RawFlow, Reporter,
+    RawFlow, Reporter, RuleDirection,
 };
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};

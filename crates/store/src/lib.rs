@@ -25,48 +25,52 @@
 //! println!("{} denied flows", page.total);
 //! # Ok(()) }
 //! ```
+//!
+//! # Layout
+//!
+//! The modules form layers; each uses only those in the rows above its own:
+//!
+//! | modules | job |
+//! |---|---|
+//! | `error`, `schema`, `types`, `parse` | the error; the stored columns; typed queries and answers, and their text forms |
+//! | `records` | flow logs ↔ Arrow record batches |
+//! | `summaries` | sums and groupings over batches (hit sums, distinct tuples, hash grouping), alike for rollups and queries |
+//! | `files` (but compaction and retention), `write::wal` | on disk: `FORMAT`, manifest, Parquet data files, rollup files, the hit dictionary; the write-ahead log |
+//! | `state` | what an open store shares between its writers, its maintenance and its queries |
+//! | `write`, `files::compaction`, `files::retention` | appends, flushes, bulk loads; merging files, dropping old data |
+//! | `query` | DataFusion tables of a snapshot, query planning, flow pages, groupings, policy numbers, tuples, answers from rollups |
+//! | `embedded` | opening and repairing a directory, the [`Store`] implementation, maintenance passes |
 
-mod bulk;
-mod datafile;
-mod decode;
 mod embedded;
-mod encode;
 mod error;
-mod exec;
 mod files;
-mod format;
 mod fsutil;
-mod grouping;
-mod hitdict;
-mod hits;
-mod maintenance;
-mod manifest;
 mod parse;
-mod plan;
 mod query;
-mod rolled_up;
-mod rollup;
+mod records;
 mod schema;
+mod state;
 mod store;
+mod summaries;
 #[cfg(test)]
 mod testutil;
-mod texts;
-mod tuples;
-mod udf;
-mod wal;
+mod types;
+mod write;
 
-pub use bulk::BulkLoad;
-pub use decode::decode_flows;
-pub use embedded::{EmbeddedOptions, EmbeddedStore, OpenReport};
-pub use encode::{FlowBatch, FlowBatchBuilder, encode_flows};
+pub use embedded::maintenance::MaintenanceReport;
+pub use embedded::{EmbeddedStore, OpenReport};
 pub use error::{Result, StoreError};
-pub use format::FORMAT_VERSION;
-pub use maintenance::{MaintenanceReport, RetentionPolicy};
+pub use files::format::FORMAT_VERSION;
+pub use files::retention::RetentionPolicy;
 pub use parse::parse_duration;
-pub use query::{
-    AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
-    FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter, PolicyMetricRow,
-    RetentionReport, SortKey, StoreStats, TimeRange,
-};
+pub use records::decode::decode_flows;
+pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};
 pub use schema::{ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema};
-pub use store::{Store, policy_metrics_from_rules};
+pub use state::EmbeddedOptions;
+pub use store::Store;
+pub use types::{
+    AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
+    FlowQuery, GroupBy, GroupKey, HitCounts, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
+    PolicyMetrics, RetentionReport, SortKey, StoreStats, TimeRange,
+};
+pub use write::bulk::BulkLoad;

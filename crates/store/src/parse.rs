@@ -1,9 +1,11 @@
-//! Text forms for the command line: filters (`source_namespace=storefront`), durations
-//! (`15m`) and sort keys (`end_time:desc`).
+//! The text forms of queries, read alike from the command line and from API query strings:
+//! field filters (`source_namespace=storefront`), policy filters (`default/np:shop/web`),
+//! sort keys (`end_time:desc`) and durations (`15m`).
 
 use crate::error::{Result, StoreError};
-use crate::query::{FieldFilter, FilterOp, SortKey};
 use crate::schema::Field;
+use crate::types::{FieldFilter, FilterOp, PolicyFilter, SortKey};
+use flowlens_model::{HitAction, PolicyKind};
 use std::time::Duration;
 
 /// Operators, longest first so that `!^=` is not read as `!` + `^=`.
@@ -58,6 +60,87 @@ impl std::str::FromStr for FieldFilter {
     type Err = StoreError;
     fn from_str(s: &str) -> Result<FieldFilter> {
         FieldFilter::parse(s)
+    }
+}
+
+impl PolicyFilter {
+    /// Parses a policy filter from its three parts, as the command line (`--policy`,
+    /// `--policy-action`, `--policy-rule`) and the API (`policy`, `policy_action`,
+    /// `policy_rule`) take them. `None` when none is given.
+    ///
+    /// | `policy` | keeps flows whose enforced trace holds a hit of |
+    /// |---|---|
+    /// | `TIER` | any policy of the tier |
+    /// | `TIER/NAME` | the policy of that name in the tier (any namespace, any kind) |
+    /// | `TIER/NAMESPACE/NAME` | the namespaced policy |
+    /// | `TIER/KIND:NAME`, `TIER/KIND:NAMESPACE/NAME` | of that kind, as hits tag it (`np`, `gnp`, `knp`, `snp`, `sgnp`, `sknp`, `kcnp`) |
+    ///
+    /// `action` (`allow`, `deny`, `pass`) and `rule` (an index, `-1` for the end of the tier)
+    /// keep only hits with that action and rule.
+    pub fn parse(
+        policy: Option<&str>,
+        action: Option<&str>,
+        rule: Option<&str>,
+    ) -> Result<Option<PolicyFilter>> {
+        let Some(text) = policy else {
+            if action.is_some() || rule.is_some() {
+                return Err(StoreError::invalid(
+                    "a policy action or rule needs the policy: TIER, TIER/NAME, \
+                     TIER/NAMESPACE/NAME or TIER/KIND:[NAMESPACE/]NAME",
+                ));
+            }
+            return Ok(None);
+        };
+        let bad = || {
+            StoreError::invalid(format!(
+                "policy {text:?}: write TIER, TIER/NAME, TIER/NAMESPACE/NAME or \
+                 TIER/KIND:[NAMESPACE/]NAME (KIND: np, gnp, knp, snp, sgnp, sknp, kcnp)"
+            ))
+        };
+        let (tier, rest) = match text.split_once('/') {
+            Some((tier, rest)) => (tier, Some(rest)),
+            None => (text, None),
+        };
+        if tier.is_empty() {
+            return Err(bad());
+        }
+        let mut filter = PolicyFilter {
+            tier: Some(tier.to_string()),
+            ..PolicyFilter::default()
+        };
+        if let Some(rest) = rest {
+            let rest = match rest.split_once(':') {
+                Some((tag, rest)) if !tag.contains('/') => {
+                    filter.kind = Some(PolicyKind::from_hit_tag(tag, tier).ok_or_else(bad)?);
+                    rest
+                }
+                _ => rest,
+            };
+            let (namespace, name) = match rest.split_once('/') {
+                Some((ns, name)) => (Some(ns), name),
+                None => (None, rest),
+            };
+            if name.is_empty() || name.contains('/') || namespace.is_some_and(str::is_empty) {
+                return Err(bad());
+            }
+            filter.namespace = namespace.map(str::to_string);
+            filter.name = Some(name.to_string());
+        }
+        if let Some(action) = action {
+            filter.action = Some(HitAction::parse(action).ok_or_else(|| {
+                StoreError::invalid(format!(
+                    "policy action {action:?}: expected allow, deny or pass"
+                ))
+            })?);
+        }
+        if let Some(rule) = rule {
+            filter.rule = Some(rule.trim().parse().map_err(|_| {
+                StoreError::invalid(format!(
+                    "policy rule {rule:?}: expected a rule index (-1 for the end of the tier)"
+                ))
+            })?);
+        }
+        Ok(Some(filter))
     }
 }
 
@@ -160,6 +243,60 @@ mod tests {
         assert!(e.contains("source_namespace"), "{e}");
         assert!(FieldFilter::parse("source_namespace").is_err());
         assert!(FieldFilter::parse("source_namespace!x").is_err());
+    }
+
+    #[test]
+    fn policy_filters_parse() {
+        let f = |p: &str| PolicyFilter::parse(Some(p), None, None).unwrap().unwrap();
+        let tier_only = f("security");
+        assert_eq!(tier_only.tier.as_deref(), Some("security"));
+        assert_eq!((tier_only.name, tier_only.kind), (None, None));
+        let named = f("security/block");
+        assert_eq!(
+            (named.name.as_deref(), named.namespace, named.kind),
+            (Some("block"), None, None)
+        );
+        let namespaced = f("default/shop/web");
+        assert_eq!(
+            (namespaced.namespace.as_deref(), namespaced.name.as_deref()),
+            (Some("shop"), Some("web"))
+        );
+        let kinded = f("default/np:fme/engine");
+        assert_eq!(kinded.kind, Some(PolicyKind::NetworkPolicy));
+        assert_eq!(
+            (kinded.namespace.as_deref(), kinded.name.as_deref()),
+            (Some("fme"), Some("engine"))
+        );
+        // The tier tells the admin kinds apart, as in stored hits.
+        assert_eq!(
+            f("kube-baseline/kcnp:default-deny").kind,
+            Some(PolicyKind::BaselineAdminNetworkPolicy)
+        );
+        assert_eq!(
+            f("kube-admin/kcnp:a").kind,
+            Some(PolicyKind::AdminNetworkPolicy)
+        );
+        let full = PolicyFilter::parse(Some("default/knp:fme/deny"), Some("deny"), Some("-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((full.action, full.rule), (Some(HitAction::Deny), Some(-1)));
+        assert!(PolicyFilter::parse(None, None, None).unwrap().is_none());
+        for (policy, action, rule) in [
+            (Some("default/xx:a/b"), None, None),
+            (Some("/name"), None, None),
+            (Some("tier/"), None, None),
+            (Some("tier/a/b/c"), None, None),
+            (Some("tier//name"), None, None),
+            (Some("tier/name"), Some("drop"), None),
+            (Some("tier/name"), None, Some("first")),
+            (None, Some("deny"), None),
+            (None, None, Some("0")),
+        ] {
+            assert!(
+                PolicyFilter::parse(policy, action, rule).is_err(),
+                "{policy:?} {action:?} {rule:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{flow, hit};
-use flowlens_model::{Action, FlowLog, HitAction, PolicyKind};
+use flowlens_model::{Action, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
 use flowlens_store::{
     EmbeddedStore, Field, FieldFilter, FilterOp, FlowQuery, GroupBy, PolicyFilter, SortKey, Store,
@@ -582,50 +582,45 @@ async fn policy_and_rule_groupings() {
             ]
         );
 
-        // The Policy Board view: totals followed by rules.
-        let metrics = store
-            .policy_metrics(
-                &TimeRange::all(),
-                Some(&PolicyFilter {
-                    name: Some("staged-x".into()),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .unwrap();
-        let got: Vec<_> = metrics
+        // The Policy Board view: each policy's totals and its rules per direction (every
+        // flow log here is reported by the destination: ingress).
+        let metrics = store.policy_metrics(&q).await.unwrap();
+        let staged = metrics.iter().find(|m| m.name == "staged-x").unwrap();
+        let t = &staged.total;
+        assert_eq!(
+            (
+                t.connections,
+                t.pending_connections,
+                t.pending_allowed,
+                t.pending_denied
+            ),
+            (0, 5, 4, 1)
+        );
+        let rules: Vec<_> = staged
+            .ingress
             .iter()
-            .map(|m| {
+            .map(|(rule, c)| {
                 (
-                    m.rule,
-                    m.connections,
-                    m.pending_connections,
-                    m.pending_allowed,
-                    m.pending_denied,
+                    *rule,
+                    c.connections,
+                    c.pending_connections,
+                    c.pending_allowed,
+                    c.pending_denied,
                 )
             })
             .collect();
-        assert_eq!(
-            got,
-            [
-                (None, 0, 5, 4, 1),
-                (Some(-1), 0, 1, 0, 1),
-                (Some(2), 0, 4, 4, 0)
-            ]
-        );
-        let metrics = store.policy_metrics(&TimeRange::all(), None).await.unwrap();
+        assert_eq!(rules, [(-1, 0, 1, 0, 1), (2, 0, 4, 4, 0)]);
+        assert!(staged.egress.is_empty());
         let deny = metrics
             .iter()
-            .find(|m| {
-                m.name == "default-deny"
-                    && m.namespace.as_deref() == Some("prod")
-                    && m.rule.is_none()
-            })
+            .find(|m| m.name == "default-deny" && m.namespace.as_deref() == Some("prod"))
             .unwrap();
+        let t = &deny.total;
         assert_eq!(
-            (deny.connections, deny.denied, deny.allowed, deny.passed),
+            (t.connections, t.denied, t.allowed, t.passed),
             (11, 11, 0, 0)
         );
+        assert_eq!(deny.rule(RuleDirection::Ingress, -1), deny.total);
     }
 }
 

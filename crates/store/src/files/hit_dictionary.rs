@@ -261,7 +261,7 @@ fn hit_list(batch: &RecordBatch, field: Field) -> Result<HitList<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::encode_flows;
+    use crate::records::encode::encode_flows;
     use crate::testutil::sample_flow;
     use flowlens_model::{HitAction, PolicyKind};
 

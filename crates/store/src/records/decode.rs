@@ -1,4 +1,4 @@
-//! Stored record batches → `FlowLog`s, the inverse of [`crate::encode`].
+//! Stored record batches → `FlowLog`s, the inverse of [`encode`](super::encode).
 //!
 //! Batches may come back from the query engine with other but compatible types (string
 //! views, for example); they are cast to the stored schema first. Anything that does not

@@ -2,10 +2,11 @@
 //! anything): filters, sort order, and the keyset condition behind page tokens.
 
 use crate::error::{Result, StoreError};
-use crate::query::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
+use crate::query::udf::{ListAny, PolicyHitMatches, SelectorMatches};
 use crate::schema::{ColumnKind, Field};
-use crate::udf::{ListAny, PolicyHitMatches, SelectorMatches};
+use crate::types::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::dataframe::DataFrame;
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{Expr, SortExpr, lit, not};
@@ -16,7 +17,7 @@ pub(crate) fn column(field: Field) -> Expr {
 }
 
 /// A column's values as the flow logs had them. Stored pending traces are null where they
-/// are the enforced ones (see `PendingBuilder` in `encode.rs`), and read as those here; only
+/// are the enforced ones (see `PendingBuilder` in `records/encode.rs`), and read as those here; only
 /// expressions that use the values pay for that.
 pub(crate) fn logical(field: Field) -> Expr {
     match field {
@@ -76,6 +77,14 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
         );
     }
     Ok(parts.into_iter().reduce(Expr::and))
+}
+
+/// `df` narrowed by [`row_filter`].
+pub(crate) fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
+    Ok(match row_filter(query)? {
+        Some(predicate) => df.filter(predicate)?,
+        None => df,
+    })
 }
 
 /// The typed literal for `text` in `field`, or `None` for Calico's `-` on optional columns.

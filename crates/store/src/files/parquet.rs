@@ -379,7 +379,7 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
         out.push(
-            crate::decode::conform_to(batch, &flow_schema())
+            crate::records::decode::conform_to(batch, &flow_schema())
                 .map_err(|e| StoreError::corrupt(path, e.to_string()))?,
         );
     }
@@ -397,7 +397,7 @@ pub(crate) fn scan(path: &Path) -> Result<u64> {
     let mut rows = 0;
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
-        rows += crate::decode::conform_to(batch, &flow_schema())
+        rows += crate::records::decode::conform_to(batch, &flow_schema())
             .map_err(|e| StoreError::corrupt(path, e.to_string()))?
             .num_rows() as u64;
     }
@@ -440,7 +440,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::encode_flows;
+    use crate::records::encode::encode_flows;
     use crate::schema::record_schema;
     use crate::testutil::sample_flows;
 
@@ -451,7 +451,7 @@ mod tests {
             .map(|(i, &t)| crate::testutil::sample_flow(first + i, t))
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        let mut hits = crate::hitdict::HitDictionary::open(dir.path()).unwrap();
+        let mut hits = crate::files::hit_dictionary::HitDictionary::open(dir.path()).unwrap();
         hits.attach_ids(&encode_flows(&logs, first).unwrap())
             .unwrap()
     }

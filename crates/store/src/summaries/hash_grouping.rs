@@ -1,6 +1,6 @@
 //! Hash grouping of stored rows by some of their columns, with per-group sums: what the
-//! distinct flow tuples (`tuples.rs`) and the UI's groupings by namespace pair, name pair or
-//! edge (`exec::aggregate`) are built on.
+//! distinct flow tuples ([`distinct_tuples`](super::distinct_tuples)) and the UI's groupings
+//! by namespace pair, name pair or edge (`query/groupings.rs`) are built on.
 //!
 //! A generic `GROUP BY` goes through Arrow's row format, which is costly for label lists.
 //! Here each row's key is encoded once in a simple form (a tag per cell; text and label
@@ -9,15 +9,13 @@
 //! key, and the groups of several partitions are merged at the end.
 
 use crate::error::{Result, StoreError};
+use crate::records::texts::Texts;
 use crate::schema::Field;
-use crate::texts::Texts;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::execution::SendableRecordBatchStream;
-use futures::StreamExt;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
 
@@ -364,41 +362,6 @@ impl<const N: usize> Groups<N> {
             }
         }
     }
-}
-
-/// A task grouping one part of a scan.
-pub(crate) type GroupingTask<const N: usize> = tokio::task::JoinHandle<Result<Groups<N>>>;
-
-/// Groups each of `streams` on a task of its own, `add` adding each batch to its groups.
-pub(crate) fn group_streams<const N: usize, F>(
-    streams: Vec<SendableRecordBatchStream>,
-    add: F,
-) -> Vec<GroupingTask<N>>
-where
-    F: Fn(&mut Groups<N>, &RecordBatch) -> Result<()> + Clone + Send + 'static,
-{
-    streams
-        .into_iter()
-        .map(|mut stream| {
-            let add = add.clone();
-            tokio::spawn(async move {
-                let mut groups = Groups::default();
-                while let Some(batch) = stream.next().await {
-                    add(&mut groups, &batch?)?;
-                }
-                Ok(groups)
-            })
-        })
-        .collect()
-}
-
-/// The groups of every task, merged.
-pub(crate) async fn merged<const N: usize>(tasks: Vec<GroupingTask<N>>) -> Result<Groups<N>> {
-    let mut all = Groups::default();
-    for task in tasks {
-        all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
-    }
-    Ok(all)
 }
 
 /// Makes every row hash alike, so that tests see groups told apart by their cells alone.
