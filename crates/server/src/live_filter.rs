@@ -1,7 +1,8 @@
 //! Filters for live flows, applied in memory to each flow as it is stored, with the same
 //! meaning as the store's query filters (see [`flowlens_store::FilterOp`]).
 
-use flowlens_model::FlowLog;
+use flowlens_model::{FlowField, FlowLog};
+use flowlens_pipeline::encode::json_value;
 use flowlens_store::{FieldFilter, FilterOp, FlowQuery};
 use serde_json::Value;
 
@@ -24,12 +25,11 @@ pub fn matches(query: &FlowQuery, log: &FlowLog, calico: &Value) -> bool {
 }
 
 /// The values of a field: one for scalars, none when absent (`-`), many for lists.
-fn values(calico: &Value, field: &str) -> Vec<String> {
+fn values(calico: &Value, field: FlowField) -> Vec<String> {
     let v = match field {
-        "policies_enforced" => &calico["policies"]["enforced_policies"],
-        "policies_pending" => &calico["policies"]["pending_policies"],
-        "source_labels" | "dest_labels" => &calico[field]["labels"],
-        _ => &calico[field],
+        // What the API adds to Calico's fields.
+        FlowField::RecordId => &calico["id"],
+        _ => json_value(calico, field),
     };
     match v {
         Value::Null => Vec::new(),
@@ -44,7 +44,7 @@ fn values(calico: &Value, field: &str) -> Vec<String> {
 }
 
 fn filter_matches(filter: &FieldFilter, calico: &Value) -> bool {
-    let have = values(calico, filter.field.name());
+    let have = values(calico, filter.field);
     let is = |want: &str| {
         if want == "-" {
             have.is_empty()

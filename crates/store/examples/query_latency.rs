@@ -13,10 +13,10 @@
 #[path = "../support/synth.rs"]
 mod synth;
 
+use flowlens_model::FlowField;
 use flowlens_selector::Selector;
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, Field, FieldFilter, FlowQuery, GroupBy, SortKey, Store,
-    TimeRange,
+    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, SortKey, Store, TimeRange,
 };
 use std::time::{Duration, Instant};
 
@@ -133,7 +133,7 @@ async fn main() {
 
     let last = |secs: i64| TimeRange::new(to - secs, to);
     let flows_15m = FlowQuery::new(last(900))
-        .sorted_by(SortKey::desc(Field::EndTime))
+        .sorted_by(SortKey::desc(FlowField::EndTime))
         .limit(100);
     let denied_15m = flows_15m
         .clone()

@@ -6,8 +6,9 @@
 //! data directory: a write-ahead log (nothing acknowledged is lost on a crash), an in-memory
 //! Arrow buffer (just-appended records are queryable at once), and ZSTD Parquet files sorted
 //! by time (skipped by time range, compacted, expired by age or size), queried with
-//! DataFusion. The files follow Calico's flow-log field names, so other tools (DuckDB, Spark)
-//! read them as they are.
+//! DataFusion. The files follow Calico's flow-log field names ([`FlowField`](flowlens_model::FlowField)
+//! gives them; the nested policy traces are the columns `policies_enforced` and
+//! `policies_pending`), so other tools (DuckDB, Spark) read them as they are.
 //!
 //! Round trips are exact for flow logs as Flowlens makes them; two things are stored as text
 //! the way Calico writes them and so come back only if they can: label keys must not contain
@@ -32,7 +33,7 @@
 //!
 //! | modules | job |
 //! |---|---|
-//! | `error`, `schema`, `types`, `parse` | the error; the stored columns; typed queries and answers, and their text forms |
+//! | `error`, `fsutil`, `schema`, `types`, `parse` | the error; durable file steps; the stored columns; typed queries and answers, and their text forms |
 //! | `records` | flow logs ↔ Arrow record batches |
 //! | `summaries` | sums and groupings over batches (hit sums, distinct tuples, hash grouping), alike for rollups and queries |
 //! | `files` (but compaction and retention), `write::wal` | on disk: `FORMAT`, manifest, Parquet data files, rollup files, the hit dictionary; the write-ahead log |
@@ -62,10 +63,10 @@ pub use embedded::{EmbeddedStore, OpenReport};
 pub use error::{Result, StoreError};
 pub use files::format::FORMAT_VERSION;
 pub use files::retention::RetentionPolicy;
-pub use parse::parse_duration;
+pub use parse::{ABSENT, FILTER_OPERATORS, IN_LIST_PREFIX, parse_duration};
 pub use records::decode::decode_flows;
 pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};
-pub use schema::{ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema};
+pub use schema::{ENFORCED_IDS, PENDING_IDS, flow_schema, record_schema};
 pub use state::EmbeddedOptions;
 pub use store::Store;
 pub use types::{

@@ -3,13 +3,47 @@
 //! sort keys (`end_time:desc`) and durations (`15m`).
 
 use crate::error::{Result, StoreError};
-use crate::schema::Field;
+use crate::schema::field_named;
 use crate::types::{FieldFilter, FilterOp, PolicyFilter, SortKey};
-use flowlens_model::{HitAction, PolicyKind};
+use flowlens_model::{FieldKind, HitAction, PolicyKind};
 use std::time::Duration;
 
-/// Operators, longest first so that `!^=` is not read as `!` + `^=`.
-const OPERATORS: &[&str] = &["!^=", "!=", "^=", ">=", "<=", "=", ">", "<"];
+/// The operators of a field filter, longest first so that `!^=` is not read as `!` + `^=`.
+pub const FILTER_OPERATORS: [&str; 8] = ["!^=", "!=", "^=", ">=", "<=", "=", ">", "<"];
+
+/// After `=` or `!=`, a value starting with this lists alternatives (`action=in:allow,deny`).
+pub const IN_LIST_PREFIX: &str = "in:";
+
+/// The value that stands for "absent" on optional fields, as in Calico's flow logs.
+pub const ABSENT: &str = "-";
+
+impl FilterOp {
+    /// The operator as a filter writes it (`=` and `!=` also for their `in:` lists).
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            FilterOp::Eq(_) | FilterOp::In(_) => "=",
+            FilterOp::Ne(_) | FilterOp::NotIn(_) => "!=",
+            FilterOp::Prefix(_) => "^=",
+            FilterOp::NotPrefix(_) => "!^=",
+            FilterOp::Gt(_) => ">",
+            FilterOp::Ge(_) => ">=",
+            FilterOp::Lt(_) => "<",
+            FilterOp::Le(_) => "<=",
+        }
+    }
+
+    /// The operators a field of `kind` takes: every one on text; no prefix on numbers; on
+    /// lists, whether an entry equals (`=`, `!=`) or starts with (`^=`, `!^=`) the value.
+    pub fn operators_for(kind: FieldKind) -> &'static [&'static str] {
+        match kind {
+            FieldKind::Text | FieldKind::OptionalText => &FILTER_OPERATORS,
+            FieldKind::Int | FieldKind::OptionalInt | FieldKind::Counter => {
+                &["!=", ">=", "<=", "=", ">", "<"]
+            }
+            FieldKind::List => &["!^=", "!=", "^=", "="],
+        }
+    }
+}
 
 impl FieldFilter {
     /// Parses `FIELD OP VALUE` with no spaces around the operator:
@@ -32,14 +66,14 @@ impl FieldFilter {
                 "filter {text:?} has no operator; write FIELD=VALUE (or !=, ^=, !^=, >, >=, <, <=, =in:A,B)"
             )))?;
         let (name, rest) = text.split_at(start);
-        let field = Field::from_name(name.trim())?;
-        let op = OPERATORS
+        let field = field_named(name.trim())?;
+        let op = FILTER_OPERATORS
             .iter()
             .find(|op| rest.starts_with(**op))
             .ok_or_else(|| StoreError::invalid(format!("filter {text:?}: unknown operator")))?;
         let value = &rest[op.len()..];
         let list = |v: &str| -> Vec<String> { v.split(',').map(str::to_string).collect() };
-        let op = match (*op, value.strip_prefix("in:")) {
+        let op = match (*op, value.strip_prefix(IN_LIST_PREFIX)) {
             ("=", Some(values)) => FilterOp::In(list(values)),
             ("!=", Some(values)) => FilterOp::NotIn(list(values)),
             ("=", None) => FilterOp::Eq(value.into()),
@@ -149,10 +183,10 @@ impl SortKey {
     pub fn parse(text: &str) -> Result<SortKey> {
         let text = text.trim();
         if let Some(name) = text.strip_prefix('-') {
-            return Ok(SortKey::desc(Field::from_name(name)?));
+            return Ok(SortKey::desc(field_named(name)?));
         }
         let (name, dir) = text.split_once(':').unwrap_or((text, "asc"));
-        let field = Field::from_name(name)?;
+        let field = field_named(name)?;
         match dir {
             "asc" => Ok(SortKey::asc(field)),
             "desc" => Ok(SortKey::desc(field)),
@@ -203,6 +237,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowlens_model::FlowField;
 
     fn op(text: &str) -> FilterOp {
         FieldFilter::parse(text).unwrap().op
@@ -211,7 +246,7 @@ mod tests {
     #[test]
     fn filters_parse() {
         let f = FieldFilter::parse("source_namespace=storefront").unwrap();
-        assert_eq!(f.field, Field::SourceNamespace);
+        assert_eq!(f.field, FlowField::SourceNamespace);
         assert_eq!(f.op, FilterOp::Eq("storefront".into()));
         assert_eq!(op("source_namespace!=a"), FilterOp::Ne("a".into()));
         assert_eq!(
@@ -235,6 +270,17 @@ mod tests {
             FilterOp::NotIn(vec!["allow".into()])
         );
         assert_eq!(op("dest_labels=app=web"), FilterOp::Eq("app=web".into()));
+    }
+
+    #[test]
+    fn fields_are_named_as_in_calico_flow_logs() {
+        let f = FieldFilter::parse("enforced_policies^=0|security|").unwrap();
+        assert_eq!(f.field, FlowField::PoliciesEnforced);
+        // The stored column's name is for SQL only.
+        let e = FieldFilter::parse("policies_enforced^=0|")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("enforced_policies"), "{e}");
     }
 
     #[test]
@@ -321,15 +367,15 @@ mod tests {
     fn sort_keys_parse() {
         assert_eq!(
             SortKey::parse("-end_time").unwrap(),
-            SortKey::desc(Field::EndTime)
+            SortKey::desc(FlowField::EndTime)
         );
         assert_eq!(
             SortKey::parse("end_time:desc").unwrap(),
-            SortKey::desc(Field::EndTime)
+            SortKey::desc(FlowField::EndTime)
         );
         assert_eq!(
             SortKey::parse("bytes_in").unwrap(),
-            SortKey::asc(Field::BytesIn)
+            SortKey::asc(FlowField::BytesIn)
         );
         assert!(SortKey::parse("bytes_in:up").is_err());
     }

@@ -12,11 +12,12 @@ use crate::files::hit_dictionary::HitDictionary;
 use crate::files::manifest::{FileMeta, Manifest};
 use crate::files::rollups;
 use crate::fsutil::lock;
-use crate::schema::{Field, index};
+use crate::schema::index;
 use crate::types::TimeRange;
 use crate::write::wal::Wal;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
+use flowlens_model::FlowField;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,7 +112,7 @@ impl Buffered {
             return None;
         }
         let times = batch
-            .column(index(Field::EndTime))
+            .column(index(FlowField::EndTime))
             .as_primitive::<Int64Type>();
         let (min_time, max_time) = times
             .values()

@@ -1,7 +1,7 @@
 //! Typed queries and their answers: what callers ask a [`Store`](crate::Store), with no SQL
 //! dialect in sight.
 
-use crate::schema::Field;
+use flowlens_model::FlowField;
 use flowlens_model::{Action, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
 use serde::Serialize;
@@ -83,19 +83,19 @@ pub enum FilterOp {
     NotIn(Vec<String>),
 }
 
-/// One filter: `field` `op` value. See [`FieldFilter::parse`] for the CLI syntax.
+/// One filter: `field` `op` value. See [`FieldFilter::parse`] for its text form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldFilter {
-    pub field: Field,
+    pub field: FlowField,
     pub op: FilterOp,
 }
 
 impl FieldFilter {
-    pub fn new(field: Field, op: FilterOp) -> FieldFilter {
+    pub fn new(field: FlowField, op: FilterOp) -> FieldFilter {
         FieldFilter { field, op }
     }
 
-    pub fn eq(field: Field, value: impl Into<String>) -> FieldFilter {
+    pub fn eq(field: FlowField, value: impl Into<String>) -> FieldFilter {
         FieldFilter {
             field,
             op: FilterOp::Eq(value.into()),
@@ -132,19 +132,19 @@ impl PolicyFilter {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SortKey {
-    pub field: Field,
+    pub field: FlowField,
     pub descending: bool,
 }
 
 impl SortKey {
-    pub fn asc(field: Field) -> SortKey {
+    pub fn asc(field: FlowField) -> SortKey {
         SortKey {
             field,
             descending: false,
         }
     }
 
-    pub fn desc(field: Field) -> SortKey {
+    pub fn desc(field: FlowField) -> SortKey {
         SortKey {
             field,
             descending: true,

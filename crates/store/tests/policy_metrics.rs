@@ -5,10 +5,10 @@
 mod common;
 
 use common::{flow, hit};
-use flowlens_model::{Action, FlowLog, HitAction, PolicyKind, Reporter, RuleDirection};
+use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, Reporter, RuleDirection};
 use flowlens_store::{
-    EmbeddedStore, Field, FieldFilter, FlowQuery, GroupBy, HitCounts, PolicyFilter, PolicyMetrics,
-    Store, TimeRange,
+    EmbeddedStore, FieldFilter, FlowQuery, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, Store,
+    TimeRange,
 };
 use std::collections::BTreeMap;
 
@@ -87,7 +87,7 @@ async fn the_long_way(store: &EmbeddedStore, query: &FlowQuery) -> Board {
     for reporter in [Reporter::Src, Reporter::Dst] {
         let query = query
             .clone()
-            .filter(FieldFilter::eq(Field::Reporter, reporter.as_str()));
+            .filter(FieldFilter::eq(FlowField::Reporter, reporter.as_str()));
         for row in store.aggregate(&query, GroupBy::PolicyRule).await.unwrap() {
             let k = &row.key;
             let (tier, name) = (k.tier.clone().unwrap(), k.policy_name.clone().unwrap());

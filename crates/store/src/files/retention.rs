@@ -8,12 +8,13 @@ use crate::files::parquet::read_all;
 use crate::files::replace::{swap_files, write_new};
 use crate::files::rollups;
 use crate::fsutil::lock;
-use crate::schema::{Field, index};
+use crate::schema::index;
 use crate::state::{DataFile, Inner};
 use crate::types::RetentionReport;
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::Int64Type;
+use flowlens_model::FlowField;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ pub struct RetentionPolicy {
 
 fn keep_newer(batch: &RecordBatch, cutoff: i64) -> Result<RecordBatch> {
     let times = batch
-        .column(index(Field::EndTime))
+        .column(index(FlowField::EndTime))
         .as_primitive::<Int64Type>();
     let mask: BooleanArray = times
         .iter()

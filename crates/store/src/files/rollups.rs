@@ -16,7 +16,7 @@ use crate::files::manifest::FileMeta;
 use crate::files::parquet::write_parquet;
 use crate::fsutil::sync_dir;
 use crate::records::with_column;
-use crate::schema::{Field, index};
+use crate::schema::index;
 use crate::summaries::distinct_tuples::DistinctTuples;
 use crate::summaries::hit_sums::{IdSums, add_hit_sums, slot};
 use crate::types::TimeRange;
@@ -30,6 +30,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use flowlens_model::FlowField;
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -110,7 +111,7 @@ fn by_bucket(sorted: &[RecordBatch]) -> Result<Vec<(i64, Vec<RecordBatch>)>> {
     let mut buckets: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
     for batch in sorted {
         let times = batch
-            .column(index(Field::EndTime))
+            .column(index(FlowField::EndTime))
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| StoreError::InvalidRecord("end_time is not Int64".into()))?
             .values();

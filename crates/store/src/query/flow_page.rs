@@ -4,7 +4,6 @@
 use crate::error::{Result, StoreError};
 use crate::query::plan::{after_token, column, effective_sort, encode_token, filtered, sort_exprs};
 use crate::records::decode::decode_flows;
-use crate::schema::Field;
 use crate::types::{DEFAULT_LIMIT, FlowPage, FlowQuery, MAX_LIMIT, SortKey};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{
@@ -15,6 +14,7 @@ use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, lit};
+use flowlens_model::FlowField;
 use futures::StreamExt;
 
 /// One page of flows, its total and the next page's token.
@@ -53,7 +53,7 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
     let batches = if ids.is_empty() {
         Vec::new()
     } else {
-        df.filter(column(Field::RecordId).in_list(ids, false))?
+        df.filter(column(FlowField::RecordId).in_list(ids, false))?
             .sort(sort_exprs(&keys))?
             .collect()
             .await?
@@ -79,7 +79,7 @@ pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPa
             let values = keys
                 .iter()
                 .map(|k| {
-                    let array = batch.column_by_name(k.field.name()).ok_or_else(|| {
+                    let array = batch.column_by_name(k.field.column()).ok_or_else(|| {
                         StoreError::InvalidRecord(format!("column {} is missing", k.field))
                     })?;
                     Ok(ScalarValue::try_from_array(array, row)?)
@@ -155,12 +155,12 @@ async fn first_rows(df: DataFrame, keys: &[SortKey], k: usize) -> Result<(u64, V
 #[cfg(test)]
 mod tests {
     use super::{PAST_TOKEN, first_rows};
-    use crate::schema::Field;
     use crate::types::SortKey;
     use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt64Array};
     use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
+    use flowlens_model::FlowField;
     use std::sync::Arc;
 
     /// The streaming selection of a page's rows against a plain sort, over more rows than
@@ -179,8 +179,8 @@ mod tests {
             .map(|id| ((next() % 5_000) as i64, id, next() % 3 != 0))
             .collect();
         let schema = Arc::new(Schema::new(vec![
-            ArrowField::new(Field::EndTime.name(), DataType::Int64, false),
-            ArrowField::new(Field::RecordId.name(), DataType::UInt64, false),
+            ArrowField::new(FlowField::EndTime.name(), DataType::Int64, false),
+            ArrowField::new(FlowField::RecordId.name(), DataType::UInt64, false),
             ArrowField::new(PAST_TOKEN, DataType::Boolean, false),
         ]));
         let batches: Vec<RecordBatch> = rows
@@ -199,8 +199,8 @@ mod tests {
             .collect();
         let (a, b) = batches.split_at(batches.len() / 2);
         let keys = [
-            SortKey::desc(Field::EndTime),
-            SortKey::desc(Field::RecordId),
+            SortKey::desc(FlowField::EndTime),
+            SortKey::desc(FlowField::RecordId),
         ];
         let mut expected: Vec<(i64, u64, bool)> = rows.iter().copied().filter(|r| r.2).collect();
         expected.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));

@@ -7,7 +7,6 @@ use crate::query::parallel::{group_streams, map_on_all_cores, merged};
 use crate::query::plan::{column, filtered};
 use crate::query::ranking::{ranked, row_limit, set_rates};
 use crate::records::texts::Texts;
-use crate::schema::Field;
 use crate::summaries::hash_grouping::{Groups, Reader};
 use crate::types::{AggregateRow, FlowQuery, GroupBy, GroupKey};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
@@ -16,22 +15,23 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::Expr;
 use flowlens_model::Action;
+use flowlens_model::FlowField;
 use std::cmp::Ordering;
 
-const TRAFFIC: [Field; 7] = [
-    Field::NumFlows,
-    Field::NumFlowsStarted,
-    Field::NumFlowsCompleted,
-    Field::PacketsIn,
-    Field::PacketsOut,
-    Field::BytesIn,
-    Field::BytesOut,
+const TRAFFIC: [FlowField; 7] = [
+    FlowField::NumFlows,
+    FlowField::NumFlowsStarted,
+    FlowField::NumFlowsCompleted,
+    FlowField::PacketsIn,
+    FlowField::PacketsOut,
+    FlowField::BytesIn,
+    FlowField::BytesOut,
 ];
 
 /// The columns of a grouping, in [`GroupKey`]'s field order: `aggregate` ranks groups column
 /// by column in this order, as `GroupKey`'s `Ord` would.
-fn group_fields(group_by: GroupBy) -> &'static [Field] {
-    use Field as F;
+fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
+    use FlowField as F;
     match group_by {
         GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
         GroupBy::NamePair => &[
@@ -75,11 +75,11 @@ const GROUP_SUMS: usize = 1 + TRAFFIC.len() + 2;
 fn add_traffic(
     groups: &mut Groups<GROUP_SUMS>,
     batch: &RecordBatch,
-    fields: &[Field],
+    fields: &[FlowField],
 ) -> Result<()> {
-    let named = |f: Field| {
+    let named = |f: FlowField| {
         batch
-            .column_by_name(f.name())
+            .column_by_name(f.column())
             .ok_or_else(|| StoreError::InvalidRecord(format!("grouped rows lack {f}")))
     };
     let counters = TRAFFIC
@@ -90,7 +90,7 @@ fn add_traffic(
                 .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not a UInt64 counter")))
         })
         .collect::<Result<Vec<&UInt64Array>>>()?;
-    let actions = named(Field::Action)?;
+    let actions = named(FlowField::Action)?;
     let actions = Texts::of(actions.as_ref())
         .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
     groups.add_batch(batch, fields, |row| {
@@ -122,10 +122,10 @@ enum KeyCell<'a> {
 
 impl<'a> KeyCell<'a> {
     /// The next cell of `key`, of `field`; `None` when the key is shorter than its fields.
-    fn read(field: Field, key: &mut Reader<'a>) -> Option<KeyCell<'a>> {
+    fn read(field: FlowField, key: &mut Reader<'a>) -> Option<KeyCell<'a>> {
         Some(match field {
-            Field::DestPort => KeyCell::Port(key.int()?.and_then(|p| u16::try_from(p).ok())),
-            Field::Action => KeyCell::Action(
+            FlowField::DestPort => KeyCell::Port(key.int()?.and_then(|p| u16::try_from(p).ok())),
+            FlowField::Action => KeyCell::Action(
                 key.text()?
                     .and_then(|t| std::str::from_utf8(t).ok())
                     .and_then(Action::parse),
@@ -143,7 +143,7 @@ impl<'a> KeyCell<'a> {
         }
     }
 
-    fn set(self, field: Field, key: &mut GroupKey) -> Result<()> {
+    fn set(self, field: FlowField, key: &mut GroupKey) -> Result<()> {
         let text = |t: Option<&[u8]>| {
             t.map(|t| {
                 std::str::from_utf8(t)
@@ -157,15 +157,15 @@ impl<'a> KeyCell<'a> {
             KeyCell::Action(action) => key.action = action,
             KeyCell::Text(t) => {
                 let slot = match field {
-                    Field::SourceType => &mut key.source_type,
-                    Field::SourceNamespace => &mut key.source_namespace,
-                    Field::SourceNameAggr => &mut key.source_name_aggr,
-                    Field::DestType => &mut key.dest_type,
-                    Field::DestNamespace => &mut key.dest_namespace,
-                    Field::DestNameAggr => &mut key.dest_name_aggr,
-                    Field::DestServiceNamespace => &mut key.dest_service_namespace,
-                    Field::DestServiceName => &mut key.dest_service_name,
-                    Field::Proto => &mut key.proto,
+                    FlowField::SourceType => &mut key.source_type,
+                    FlowField::SourceNamespace => &mut key.source_namespace,
+                    FlowField::SourceNameAggr => &mut key.source_name_aggr,
+                    FlowField::DestType => &mut key.dest_type,
+                    FlowField::DestNamespace => &mut key.dest_namespace,
+                    FlowField::DestNameAggr => &mut key.dest_name_aggr,
+                    FlowField::DestServiceNamespace => &mut key.dest_service_namespace,
+                    FlowField::DestServiceName => &mut key.dest_service_name,
+                    FlowField::Proto => &mut key.proto,
                     _ => return Ok(()),
                 };
                 *slot = text(t)?;
@@ -176,7 +176,7 @@ impl<'a> KeyCell<'a> {
 }
 
 /// Orders two encoded keys of `fields` as their [`GroupKey`]s would be ordered.
-fn cmp_keys(fields: &[Field], a: &[u8], b: &[u8]) -> Ordering {
+fn cmp_keys(fields: &[FlowField], a: &[u8], b: &[u8]) -> Ordering {
     let (mut a, mut b) = (Reader(a), Reader(b));
     for &f in fields {
         let order = match (KeyCell::read(f, &mut a), KeyCell::read(f, &mut b)) {
@@ -207,8 +207,8 @@ pub(crate) async fn aggregate(
         ));
     }
     let fields = group_fields(group_by);
-    let mut read: Vec<Field> = fields.to_vec();
-    for f in TRAFFIC.iter().chain([&Field::Action]) {
+    let mut read: Vec<FlowField> = fields.to_vec();
+    for f in TRAFFIC.iter().chain([&FlowField::Action]) {
         if !read.contains(f) {
             read.push(*f);
         }
@@ -280,7 +280,7 @@ pub(crate) async fn aggregate(
 #[cfg(test)]
 mod tests {
     use super::{GroupBy, TRAFFIC, aggregate, group_fields};
-    use crate::schema::{Field, index};
+    use crate::schema::index;
     use crate::testutil::sample_flow;
     use crate::types::{AggregateRow, FlowQuery, GroupKey};
     use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -288,6 +288,7 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, UInt64Type};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
+    use flowlens_model::FlowField;
     use flowlens_model::{Action, EndpointType, FlowLog, FlowService, Protocol};
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -354,22 +355,22 @@ mod tests {
     /// The grouping written plainly: every row's key read from the stored columns into a
     /// `GroupKey`, sums in a map, ranked by a full sort.
     fn grouped_plainly(batch: &RecordBatch, group_by: GroupBy, limit: usize) -> Vec<AggregateRow> {
-        let text = |f: Field| -> Vec<Option<String>> {
+        let text = |f: FlowField| -> Vec<Option<String>> {
             let c = cast(batch.column(index(f)), &DataType::Utf8).unwrap();
             c.as_string::<i32>()
                 .iter()
                 .map(|v| v.map(str::to_string))
                 .collect()
         };
-        let u64s = |f: Field| {
+        let u64s = |f: FlowField| {
             let c = cast(batch.column(index(f)), &DataType::UInt64).unwrap();
             c.as_primitive::<UInt64Type>().values().to_vec()
         };
-        let columns: Vec<(Field, Vec<Option<String>>)> = group_fields(group_by)
+        let columns: Vec<(FlowField, Vec<Option<String>>)> = group_fields(group_by)
             .iter()
             .map(|&f| (f, text(f)))
             .collect();
-        let actions = text(Field::Action);
+        let actions = text(FlowField::Action);
         let traffic: Vec<Vec<u64>> = TRAFFIC.iter().map(|&f| u64s(f)).collect();
         let mut groups: BTreeMap<GroupKey, AggregateRow> = BTreeMap::new();
         for row in 0..batch.num_rows() {
@@ -377,17 +378,17 @@ mod tests {
             for (f, values) in &columns {
                 let v = values[row].clone();
                 match f {
-                    Field::SourceType => key.source_type = v,
-                    Field::SourceNamespace => key.source_namespace = v,
-                    Field::SourceNameAggr => key.source_name_aggr = v,
-                    Field::DestType => key.dest_type = v,
-                    Field::DestNamespace => key.dest_namespace = v,
-                    Field::DestNameAggr => key.dest_name_aggr = v,
-                    Field::DestServiceNamespace => key.dest_service_namespace = v,
-                    Field::DestServiceName => key.dest_service_name = v,
-                    Field::Proto => key.proto = v,
-                    Field::DestPort => key.dest_port = v.map(|p| p.parse().unwrap()),
-                    Field::Action => key.action = v.as_deref().and_then(Action::parse),
+                    FlowField::SourceType => key.source_type = v,
+                    FlowField::SourceNamespace => key.source_namespace = v,
+                    FlowField::SourceNameAggr => key.source_name_aggr = v,
+                    FlowField::DestType => key.dest_type = v,
+                    FlowField::DestNamespace => key.dest_namespace = v,
+                    FlowField::DestNameAggr => key.dest_name_aggr = v,
+                    FlowField::DestServiceNamespace => key.dest_service_namespace = v,
+                    FlowField::DestServiceName => key.dest_service_name = v,
+                    FlowField::Proto => key.proto = v,
+                    FlowField::DestPort => key.dest_port = v.map(|p| p.parse().unwrap()),
+                    FlowField::Action => key.action = v.as_deref().and_then(Action::parse),
                     other => panic!("{other} is not a group field"),
                 }
             }

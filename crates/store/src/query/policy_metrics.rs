@@ -12,13 +12,14 @@ use crate::files::hit_dictionary::{HitDictionary, NO_POLICY};
 use crate::query::parallel::fold_partitions;
 use crate::query::plan::{column, filtered};
 use crate::records::texts::Texts;
-use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
+use crate::schema::{ENFORCED_IDS, PENDING_IDS};
 use crate::summaries::hit_sums::IdList;
 use crate::types::{FlowQuery, HitCounts, PolicyMetrics};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::col;
+use flowlens_model::FlowField;
 use flowlens_model::{HitAction, Reporter};
 
 /// Per hit id: `num_flows` of the flow logs whose enforced trace holds it, and of those
@@ -38,8 +39,8 @@ pub(crate) async fn sums_per_reporter(
     known_ids: usize,
 ) -> Result<ReporterSums> {
     let df = filtered(df, query)?.select(vec![
-        column(Field::NumFlows),
-        column(Field::Reporter),
+        column(FlowField::NumFlows),
+        column(FlowField::Reporter),
         col(ENFORCED_IDS),
         col(PENDING_IDS),
     ])?;
@@ -62,12 +63,12 @@ pub(crate) async fn sums_per_reporter(
 /// Adds the rows of `batch` (`num_flows`, `reporter` and both id lists) to `sums`.
 fn add_batch(batch: &RecordBatch, sums: &mut ReporterSums) -> Result<()> {
     let flows = batch
-        .column_by_name(Field::NumFlows.name())
+        .column_by_name(FlowField::NumFlows.column())
         .and_then(|c| c.as_primitive_opt::<UInt64Type>())
         .ok_or_else(|| StoreError::invalid_record("num_flows is not UInt64"))?
         .values();
     let reporters = batch
-        .column_by_name(Field::Reporter.name())
+        .column_by_name(FlowField::Reporter.column())
         .and_then(|c| Texts::of(c.as_ref()))
         .ok_or_else(|| StoreError::invalid_record("reporter is not text"))?;
     let (enforced, pending) = (

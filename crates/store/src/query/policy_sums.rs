@@ -7,11 +7,12 @@ use crate::files::hit_dictionary::HitDictionary;
 use crate::query::parallel::fold_partitions;
 use crate::query::plan::{column, filtered};
 use crate::query::ranking::finish;
-use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
+use crate::schema::{ENFORCED_IDS, PENDING_IDS};
 use crate::summaries::hit_sums::{ID_SUM_COLUMNS, IdSums, add_hit_sums, add_sums};
 use crate::types::{AggregateRow, FlowQuery, GroupBy, GroupKey};
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, col};
+use flowlens_model::FlowField;
 use flowlens_model::{HitAction, PolicyHit};
 
 /// Adds up, per hit id, the flows matching `query`: each partition of the scan is summed on
@@ -24,7 +25,7 @@ pub(crate) async fn sums_per_hit_id(
     known_ids: usize,
 ) -> Result<Vec<IdSums>> {
     let mut projection: Vec<Expr> = ID_SUM_COLUMNS.iter().map(|f| column(*f)).collect();
-    projection.push(column(Field::Action));
+    projection.push(column(FlowField::Action));
     projection.push(col(ENFORCED_IDS));
     projection.push(col(PENDING_IDS));
     let df = filtered(df, query)?.select(projection)?;

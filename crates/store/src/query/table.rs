@@ -6,7 +6,7 @@
 use crate::error::{Result, StoreError};
 use crate::query::plan::{logical, time_filter};
 use crate::query::udf::SelectorMatches;
-use crate::schema::{Field, flow_schema, flow_schema_with_views};
+use crate::schema::{flow_schema, flow_schema_with_views};
 use crate::state::{Buffered, DataFile, Snapshot};
 use datafusion::catalog::MemTable;
 use datafusion::dataframe::DataFrame;
@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use flowlens_model::FlowField;
 use std::sync::Arc;
 
 /// The query engine's session (configuration, caches, functions), and the tables of
@@ -160,6 +161,6 @@ impl Tables {
 /// `table` with each row's whole pending trace: stored as null where it is the enforced one,
 /// it reads as that there.
 fn with_pending_traces(table: DataFrame) -> Result<DataFrame> {
-    let pending = Field::PoliciesPending;
-    Ok(table.with_column(pending.name(), logical(pending))?)
+    let pending = FlowField::PoliciesPending;
+    Ok(table.with_column(pending.column(), logical(pending))?)
 }

@@ -5,11 +5,11 @@ use crate::error::{Result, StoreError};
 use crate::files::rollups::{self, Buckets};
 use crate::query::parallel::{group_streams, merged};
 use crate::query::plan::{column, filtered};
-use crate::schema::Field;
 use crate::summaries::distinct_tuples::{add_rows, group_fields, tuples_of};
 use crate::summaries::hash_grouping::Groups;
 use crate::types::FlowQuery;
 use datafusion::dataframe::DataFrame;
+use flowlens_model::FlowField;
 use flowlens_model::FlowTuple;
 use std::path::PathBuf;
 
@@ -36,7 +36,7 @@ pub(crate) async fn flow_tuples(
     }
     let fields = group_fields(source_ports);
     let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
-    projection.push(column(Field::NumFlows));
+    projection.push(column(FlowField::NumFlows));
     let mut streams = Vec::new();
     for df in parts {
         streams.extend(

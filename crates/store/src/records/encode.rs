@@ -5,11 +5,12 @@
 //! Calico ≥ 3.32 spelling, protocols their flow-log name. `None` becomes null.
 
 use crate::error::Result;
-use crate::schema::{Field, list_of_strings, record_schema};
+use crate::schema::{list_of_strings, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
     new_null_array,
 };
+use flowlens_model::FlowField;
 use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -361,7 +362,7 @@ impl Builders {
     }
 
     fn finish(mut self) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(Field::ALL.len());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(FlowField::ALL.len());
         columns.push(Arc::new(self.start_time.finish()));
         columns.push(Arc::new(self.end_time.finish()));
         columns.extend(self.source.finish());
@@ -488,7 +489,7 @@ mod tests {
     #[test]
     fn pending_traces_are_null_where_equal_to_the_enforced_ones() {
         let pending = |batch: &RecordBatch| {
-            let list = batch.column(crate::schema::index(Field::PoliciesPending));
+            let list = batch.column(crate::schema::index(FlowField::PoliciesPending));
             (0..list.len())
                 .map(|row| list.is_valid(row))
                 .collect::<Vec<_>>()

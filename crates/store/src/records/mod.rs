@@ -6,9 +6,10 @@ pub(crate) mod encode;
 pub(crate) mod texts;
 
 use crate::error::Result;
-use crate::schema::{Field, flow_schema, index};
+use crate::schema::{flow_schema, index};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{Field as ArrowField, Schema};
+use flowlens_model::FlowField;
 use std::sync::Arc;
 
 /// `parts` (in the stored schema) with consecutive record ids from `first` on.
@@ -19,7 +20,7 @@ pub(crate) fn numbered(parts: Vec<RecordBatch>, first: u64) -> Result<Vec<Record
         .map(|part| {
             let n = part.num_rows() as u64;
             let mut columns = part.columns().to_vec();
-            columns[index(Field::RecordId)] =
+            columns[index(FlowField::RecordId)] =
                 Arc::new(UInt64Array::from_iter_values(next..next + n));
             next += n;
             Ok(RecordBatch::try_new(flow_schema(), columns)?)

@@ -12,11 +12,12 @@
 use crate::error::{Result, StoreError};
 use crate::records::decode::parse_proto;
 use crate::records::with_column;
-use crate::schema::{Field, flow_schema, index};
+use crate::schema::{flow_schema, index};
 use crate::summaries::hash_grouping::{Group, Groups, Reader, entry_lengths};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
+use flowlens_model::FlowField;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,38 +26,38 @@ use std::sync::Arc;
 pub(crate) const FLOW_LOGS: &str = "flow_logs";
 
 /// The columns of one end: ip, name, name_aggr, namespace, port, type, labels.
-type EndFields = [Field; 7];
+type EndFields = [FlowField; 7];
 
 const SOURCE: EndFields = [
-    Field::SourceIp,
-    Field::SourceName,
-    Field::SourceNameAggr,
-    Field::SourceNamespace,
-    Field::SourcePort,
-    Field::SourceType,
-    Field::SourceLabels,
+    FlowField::SourceIp,
+    FlowField::SourceName,
+    FlowField::SourceNameAggr,
+    FlowField::SourceNamespace,
+    FlowField::SourcePort,
+    FlowField::SourceType,
+    FlowField::SourceLabels,
 ];
 
 const DEST: EndFields = [
-    Field::DestIp,
-    Field::DestName,
-    Field::DestNameAggr,
-    Field::DestNamespace,
-    Field::DestPort,
-    Field::DestType,
-    Field::DestLabels,
+    FlowField::DestIp,
+    FlowField::DestName,
+    FlowField::DestNameAggr,
+    FlowField::DestNamespace,
+    FlowField::DestPort,
+    FlowField::DestType,
+    FlowField::DestLabels,
 ];
 
 /// The grouping columns, in the order their cells are encoded; the source port only when
 /// `source_ports` is set.
-pub(crate) fn group_fields(source_ports: bool) -> Vec<Field> {
-    let mut fields: Vec<Field> = SOURCE
+pub(crate) fn group_fields(source_ports: bool) -> Vec<FlowField> {
+    let mut fields: Vec<FlowField> = SOURCE
         .iter()
         .copied()
-        .filter(|f| source_ports || *f != Field::SourcePort)
+        .filter(|f| source_ports || *f != FlowField::SourcePort)
         .collect();
     fields.extend(DEST);
-    fields.extend([Field::Proto, Field::Reporter, Field::Action]);
+    fields.extend([FlowField::Proto, FlowField::Reporter, FlowField::Action]);
     fields
 }
 
@@ -66,10 +67,10 @@ pub(crate) fn group_fields(source_ports: bool) -> Vec<Field> {
 pub(crate) fn add_rows(
     groups: &mut Groups<2>,
     batch: &RecordBatch,
-    fields: &[Field],
+    fields: &[FlowField],
 ) -> Result<()> {
     let flows = batch
-        .column_by_name(Field::NumFlows.name())
+        .column_by_name(FlowField::NumFlows.column())
         .ok_or_else(|| StoreError::invalid_record("grouped rows lack num_flows"))?;
     let flows = cast(flows, &DataType::UInt64)?;
     let flows = flows.as_primitive::<UInt64Type>();
@@ -113,7 +114,7 @@ impl<'a> Decoder<'a> {
         Ok(self.text()?.map(str::to_string))
     }
 
-    fn labels(&mut self, f: Field) -> Result<Labels> {
+    fn labels(&mut self, f: FlowField) -> Result<Labels> {
         let Some((lengths, bytes)) = self.0.labels().ok_or_else(Self::torn)? else {
             return Ok(Labels::new());
         };
@@ -197,7 +198,7 @@ impl<'a> Decoder<'a> {
 /// `num_flows` and [`FLOW_LOGS`]. Each group's first row is copied out when the group appears,
 /// so the rows added need not be kept.
 pub(crate) struct DistinctTuples {
-    fields: Vec<Field>,
+    fields: Vec<FlowField>,
     projection: Vec<usize>,
     groups: Groups<2>,
     /// The first rows of the groups, in the order the groups appeared.
@@ -208,7 +209,7 @@ impl DistinctTuples {
     pub fn new() -> DistinctTuples {
         let fields = group_fields(false);
         let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
-        projection.push(index(Field::NumFlows));
+        projection.push(index(FlowField::NumFlows));
         DistinctTuples {
             fields,
             projection,

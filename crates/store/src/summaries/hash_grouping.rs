@@ -10,12 +10,12 @@
 
 use crate::error::{Result, StoreError};
 use crate::records::texts::Texts;
-use crate::schema::Field;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
+use flowlens_model::FlowField;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
 
@@ -258,18 +258,18 @@ impl<const N: usize> Groups<N> {
     pub fn add_batch(
         &mut self,
         batch: &RecordBatch,
-        fields: &[Field],
+        fields: &[FlowField],
         sums: impl Fn(usize) -> [u64; N],
     ) -> Result<()> {
         let arrays = fields
             .iter()
             .map(|f| {
                 let array = batch
-                    .column_by_name(f.name())
+                    .column_by_name(f.column())
                     .ok_or_else(|| StoreError::invalid_record(format!("grouped rows lack {f}")))?;
                 Ok(match f {
                     // Ports arrive as Int32 or Int64; one type keeps the cells comparable.
-                    Field::SourcePort | Field::DestPort => cast(array, &DataType::Int64)?,
+                    FlowField::SourcePort | FlowField::DestPort => cast(array, &DataType::Int64)?,
                     _ => array.clone(),
                 })
             })
@@ -281,10 +281,10 @@ impl<const N: usize> Groups<N> {
                 if array.null_count() == array.len() {
                     return Ok(Column::AllNull);
                 }
-                if matches!(f, Field::SourcePort | Field::DestPort) {
+                if matches!(f, FlowField::SourcePort | FlowField::DestPort) {
                     return Ok(Column::Int(array.as_primitive::<Int64Type>()));
                 }
-                if matches!(f, Field::SourceLabels | Field::DestLabels) {
+                if matches!(f, FlowField::SourceLabels | FlowField::DestLabels) {
                     let list = array
                         .as_list_opt::<i32>()
                         .ok_or_else(|| StoreError::invalid_record(format!("{f} is not a list")))?;

@@ -4,10 +4,11 @@
 //! cheaper than unnesting and grouping the strings.
 
 use crate::error::{Result, StoreError};
-use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS};
+use crate::schema::{ENFORCED_IDS, PENDING_IDS};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{UInt32Type, UInt64Type};
+use flowlens_model::FlowField;
 
 /// Sums per hit id over the flows whose enforced trace holds the hit, and `num_flows` per
 /// hit id of the pending trace. Packets and bytes are not summed here: decoding those
@@ -24,7 +25,7 @@ pub(crate) struct IdSums {
 }
 
 impl IdSums {
-    /// Field names, in the order of [`IdSums::values`].
+    /// FlowField names, in the order of [`IdSums::values`].
     pub const NAMES: [&'static str; 7] = [
         "records",
         "num_flows",
@@ -112,17 +113,17 @@ impl<'a> IdList<'a> {
         Some(&self.ids[self.offsets[row] as usize..self.offsets[row + 1] as usize])
     }
 }
-pub(crate) const ID_SUM_COLUMNS: [Field; 3] = [
-    Field::NumFlows,
-    Field::NumFlowsStarted,
-    Field::NumFlowsCompleted,
+pub(crate) const ID_SUM_COLUMNS: [FlowField; 3] = [
+    FlowField::NumFlows,
+    FlowField::NumFlowsStarted,
+    FlowField::NumFlowsCompleted,
 ];
 
 /// Adds the rows of `batch` (with at least the [`ID_SUM_COLUMNS`], `action` and both id lists) to `sums`.
 pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Result<()> {
-    let counter = |f: Field| -> Result<&[u64]> {
+    let counter = |f: FlowField| -> Result<&[u64]> {
         batch
-            .column_by_name(f.name())
+            .column_by_name(f.column())
             .and_then(|c| c.as_primitive_opt::<UInt64Type>())
             .map(|a| a.values().as_ref())
             .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not UInt64")))
@@ -130,7 +131,7 @@ pub(crate) fn add_hit_sums(batch: &RecordBatch, sums: &mut Vec<IdSums>) -> Resul
     let [flows, started, completed] = ID_SUM_COLUMNS.map(counter);
     let (flows, started, completed) = (flows?, started?, completed?);
     let action = batch
-        .column_by_name(Field::Action.name())
+        .column_by_name(FlowField::Action.column())
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
     let (enforced, pending) = (
