@@ -170,4 +170,38 @@ mod tests {
         assert_eq!(csv_header().split(',').count(), columns.len());
         assert!(csv_header().contains(",enforced_policies,pending_policies,"));
     }
+
+    /// Every flow-log field is found in the JSON the encoder writes, under its name or, for
+    /// the traces, inside `policies`; the JSON holds no other key.
+    #[test]
+    fn every_field_is_where_json_value_looks() {
+        let line = r#"{"start_time":1,"end_time":2,"source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"client-*","source_namespace":"shop","source_port":null,"source_type":"wep","source_labels":{"labels":["app=client"]},"dest_ip":"10.0.1.1","dest_name":"-","dest_name_aggr":"api-*","dest_namespace":"shop","dest_port":8080,"dest_type":"wep","dest_labels":{"labels":["app=api"]},"dest_service_namespace":"shop","dest_service_name":"api","dest_service_port":"http","dest_service_port_num":80,"proto":"tcp","action":"allow","reporter":"dst","policies":{"enforced_policies":["0|default|np:shop/allow-api|allow|0"],"pending_policies":["0|default|np:shop/staged-x|deny|-1"]},"bytes_in":100,"bytes_out":200,"packets_in":1,"packets_out":2,"num_flows":1,"num_flows_started":1,"num_flows_completed":1,"process_name":"curl","process_id":7,"host":"node-1"}"#;
+        let log = crate::decode::decode_calico(line).unwrap();
+        let calico = calico_json(&log, PolicyHitFormat::Calico);
+        let mut keys: Vec<&str> = FlowField::flow_log_fields()
+            .map(|f| f.record_key())
+            .collect();
+        keys.dedup();
+        let mut have: Vec<&str> = calico
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        have.sort_unstable();
+        assert_eq!(have, keys);
+        for field in FlowField::flow_log_fields() {
+            let v = json_value(&calico, field);
+            assert!(
+                !v.is_null() || field == FlowField::SourcePort,
+                "{field}: {calico}"
+            );
+        }
+        assert_eq!(
+            json_value(&calico, FlowField::PoliciesPending)[0],
+            "0|default|np:shop/staged-x|deny|-1"
+        );
+        assert_eq!(json_value(&calico, FlowField::DestLabels)[0], "app=api");
+    }
 }

@@ -3,7 +3,7 @@
 
 use flowlens_model::{FlowField, FlowLog};
 use flowlens_pipeline::encode::json_value;
-use flowlens_store::{FieldFilter, FilterOp, FlowQuery};
+use flowlens_store::{ABSENT, FieldFilter, FilterOp, FlowQuery};
 use serde_json::Value;
 
 /// Whether the encoded flow (`calico` is its Calico JSON) passes every filter of `query`
@@ -33,7 +33,7 @@ fn values(calico: &Value, field: FlowField) -> Vec<String> {
     };
     match v {
         Value::Null => Vec::new(),
-        Value::String(s) if s == "-" => Vec::new(),
+        Value::String(s) if s == ABSENT => Vec::new(),
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items
             .iter()
@@ -46,7 +46,7 @@ fn values(calico: &Value, field: FlowField) -> Vec<String> {
 fn filter_matches(filter: &FieldFilter, calico: &Value) -> bool {
     let have = values(calico, filter.field);
     let is = |want: &str| {
-        if want == "-" {
+        if want == ABSENT {
             have.is_empty()
         } else {
             have.iter().any(|h| h == want)
