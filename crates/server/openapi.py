@@ -10,10 +10,10 @@ time = [
 ]
 filters = [
     {"name": "filter", "in": "query", "style": "form", "explode": True, "schema": {"type": "array", "items": {"type": "string"}},
-     "description": "FIELD OP VALUE, e.g. action=deny, dest_port>=1024, source_namespace=in:a,b, dest_labels=app=web (repeatable)"},
+     "description": "FIELD OP VALUE with a flow-log field as Calico names it, e.g. action=deny, dest_port>=1024, source_namespace=in:a,b, dest_labels=app=web, enforced_policies^=0|security| (repeatable)"},
     {"name": "source_selector", "in": "query", "schema": {"type": "string"}, "description": "Calico selector on source labels"},
     {"name": "dest_selector", "in": "query", "schema": {"type": "string"}, "description": "Calico selector on destination labels"},
-    {"name": "policy", "in": "query", "schema": {"type": "string"}, "description": "TIER/NAME, TIER/NAMESPACE/NAME or TIER/KIND:[NS/]NAME: flows whose enforced trace holds it"},
+    {"name": "policy", "in": "query", "schema": {"type": "string"}, "description": "TIER, TIER/NAME, TIER/NAMESPACE/NAME or TIER/KIND:[NAMESPACE/]NAME: flows whose enforced trace holds a hit of it"},
     {"name": "policy_action", "in": "query", "schema": {"type": "string", "enum": ["allow", "deny", "pass"]}},
     {"name": "policy_rule", "in": "query", "schema": {"type": "integer"}, "description": "rule index; -1 is the end of the tier"},
     {"name": "hits", "in": "query", "schema": {"type": "string", "enum": ["calico", "enterprise"]}, "description": "policy-hit spelling"},

@@ -517,10 +517,22 @@ pub struct FlowsArgs {
     /// A Calico selector over destination labels.
     #[arg(long, value_name = "SELECTOR")]
     pub dst_selector: Option<String>,
-    /// Flows whose enforced trace has a matching hit: comma-separated tier=, name=,
-    /// namespace=, kind= (np, gnp, knp, ...), action= (allow, deny, pass), rule=.
-    #[arg(long, value_name = "SPEC")]
+    /// Flows whose enforced trace has a hit of this policy: TIER, TIER/NAME,
+    /// TIER/NAMESPACE/NAME or TIER/KIND:[NAMESPACE/]NAME (KIND: np, gnp, knp, snp, sgnp,
+    /// sknp, kcnp).
+    #[arg(long, value_name = "POLICY")]
     pub policy: Option<String>,
+    /// With --policy: only its hits with this action (allow, deny or pass).
+    #[arg(long, value_name = "ACTION", requires = "policy")]
+    pub policy_action: Option<String>,
+    /// With --policy: only its hits of this rule index (-1: the end of the tier).
+    #[arg(
+        long,
+        value_name = "INDEX",
+        requires = "policy",
+        allow_hyphen_values = true
+    )]
+    pub policy_rule: Option<String>,
     /// Sort key, e.g. end_time:desc or -bytes_out; repeatable.
     #[arg(long, value_name = "KEY")]
     pub sort: Vec<String>,
@@ -530,7 +542,9 @@ pub struct FlowsArgs {
     /// Continue from a previous page.
     #[arg(long, value_name = "TOKEN")]
     pub page_token: Option<String>,
-    /// Aggregate instead of listing.
+    /// Aggregate instead of listing: traffic with rates per namespace pair, name pair, edge
+    /// or action; the Policy Board's hit counts per policy (policy) or per policy, direction
+    /// and rule (policy-rule). --limit caps the groups (policies).
     #[arg(long, value_enum)]
     pub group_by: Option<GroupByArg>,
     #[arg(long, short, value_enum, default_value = "table")]

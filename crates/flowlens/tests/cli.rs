@@ -234,6 +234,48 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
         sql.lines().collect::<Vec<_>>(),
         ["action,n", "allow,2", "deny,2"]
     );
+    // The Policy Board's numbers: both denied connections end the default tier at the
+    // source (egress: the namespace's default-deny covers both directions), each flow log
+    // holding one connection.
+    let json = stdout(flowlens().arg("flows").arg("--data").arg(&data).args([
+        "--group-by",
+        "policy-rule",
+        "--output",
+        "json",
+    ]));
+    let metrics: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let deny = metrics
+        .iter()
+        .find(|m| m["name"] == "default-deny" && m["tier"] == "default")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(deny["total"]["denied"], 2, "{json}");
+    assert_eq!(deny["egress"]["-1"]["denied"], 2, "{json}");
+    assert!(deny["ingress"].as_object().unwrap().is_empty(), "{json}");
+    // The policy filter the API takes, on the command line.
+    let jsonl = stdout(flowlens().arg("flows").arg("--data").arg(&data).args([
+        "--policy",
+        "default/knp:fme/default-deny",
+        "--policy-action",
+        "deny",
+        "--policy-rule",
+        "-1",
+        "--output",
+        "jsonl",
+    ]));
+    assert_eq!(jsonl.lines().count(), 2, "{jsonl}");
+    let bad = flowlens()
+        .arg("flows")
+        .arg("--data")
+        .arg(&data)
+        .args(["--policy", "default/xx:fme/default-deny"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("TIER/KIND:[NAMESPACE/]NAME"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     // A second ingest writes a second file; maintenance merges them, then drops them once
     // they are older than the retention age (these records are from 1970).

@@ -60,6 +60,24 @@ impl Reporter {
             _ => None,
         }
     }
+
+    /// The rules whose hits this reporter's flow logs carry: egress at the source, ingress
+    /// at the destination.
+    pub fn rule_direction(self) -> RuleDirection {
+        match self {
+            Reporter::Src => RuleDirection::Egress,
+            Reporter::Dst => RuleDirection::Ingress,
+        }
+    }
+}
+
+/// Which of a policy's rule lists: ingress rules are evaluated at the destination of a flow,
+/// egress rules at its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleDirection {
+    Ingress,
+    Egress,
 }
 
 /// One end of a flow log. `None` fields print as Calico's `-` (not applicable, or aggregated

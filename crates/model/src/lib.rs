@@ -2,8 +2,9 @@
 //!
 //! Everything the rest of Flowlens talks about lives here: labels, endpoints (pods, host
 //! endpoints, network sets, plain networks), namespaces, services, tiers, policies and their
-//! rules, and the policy-hit strings that flow logs carry. Loaders (`flowlens-manifests`) turn
-//! YAML into these types; the policy engine (`flowlens-policy`) evaluates them. Nothing here
+//! rules, the fields of a flow log ([`FlowField`], the one list its encodings derive from) and
+//! the policy-hit strings that flow logs carry. Loaders (`flowlens-manifests`) turn YAML into
+//! these types; the policy engine (`flowlens-policy`) evaluates them. Nothing here
 //! knows about YAML, JSON documents or HTTP; `serde` derives exist only so other layers can
 //! print the inventory.
 //!
@@ -15,6 +16,7 @@
 mod endpoint;
 mod flow;
 mod history;
+mod flow_field;
 mod hit;
 mod inventory;
 mod item;
@@ -29,12 +31,13 @@ pub use endpoint::{
 };
 pub use flow::{
     Action, FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowService, FlowServiceView, FlowTuple,
-    RawFlow, Reporter,
+    RawFlow, Reporter, RuleDirection,
 };
 pub use history::{
     Change, PolicyChange, PolicyHistory, PolicyRevision, Revision, RevisionKind, TierChange,
     TierRevision,
 };
+pub use flow_field::{FieldKind, FlowField};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use item::{InventoryItem, InventoryKey, ItemChange};

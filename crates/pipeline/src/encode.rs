@@ -1,14 +1,12 @@
 //! Flow logs back out as Calico flow-log JSON, the shape `flows.log` and Elasticsearch use,
 //! so anything written for Calico can read what Flowlens produces.
 
-use flowlens_model::{FlowEnd, FlowLog, Labels, PolicyHitFormat};
+use flowlens_model::{FlowField, FlowLog, Labels, PolicyHit, PolicyHitFormat};
 use serde_json::{Map, Value, json};
 
-fn text(v: &Option<String>) -> Value {
-    match v {
-        Some(s) => Value::String(s.clone()),
-        None => Value::String("-".into()),
-    }
+/// Calico's `-` for absent text.
+fn text(v: Option<&str>) -> Value {
+    Value::String(v.unwrap_or("-").to_string())
 }
 
 fn labels(l: &Labels) -> Value {
@@ -18,146 +16,110 @@ fn labels(l: &Labels) -> Value {
     json!({ "labels": l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>() })
 }
 
-fn end(map: &mut Map<String, Value>, prefix: &str, e: &FlowEnd) {
-    let mut put = |k: &str, v: Value| {
-        map.insert(format!("{prefix}_{k}"), v);
-    };
-    put(
-        "ip",
-        e.ip.map(|ip| Value::String(ip.to_string()))
-            .unwrap_or(Value::Null),
-    );
-    put("name", text(&e.name));
-    put("name_aggr", Value::String(e.name_aggr.clone()));
-    put("namespace", text(&e.namespace));
-    put("port", e.port.map(Value::from).unwrap_or(Value::Null));
-    put(
-        "type",
-        e.endpoint_type
-            .map(|t| Value::String(t.to_string()))
-            .unwrap_or_else(|| Value::String("-".into())),
-    );
-    put("labels", labels(&e.labels));
+fn hits(h: &[PolicyHit], format: PolicyHitFormat) -> Value {
+    Value::from(h.iter().map(|h| h.to_string_in(format)).collect::<Vec<_>>())
 }
 
-/// One flow log as a Calico flow-log JSON object.
+/// The value of `field` in a flow log's Calico JSON (`Null` for `record_id`, which a flow
+/// log does not hold).
+fn value(log: &FlowLog, field: FlowField, format: PolicyHitFormat) -> Value {
+    use FlowField as F;
+    let (s, d, svc) = (&log.source, &log.dest, log.dest_service.as_ref());
+    let ip =
+        |ip: Option<std::net::IpAddr>| ip.map_or(Value::Null, |ip| Value::String(ip.to_string()));
+    let port = |p: Option<u16>| p.map_or(Value::Null, Value::from);
+    let endpoint_type = |t: Option<flowlens_model::EndpointType>| text(t.map(|t| t.as_str()));
+    match field {
+        F::StartTime => log.start_time.into(),
+        F::EndTime => log.end_time.into(),
+        F::SourceIp => ip(s.ip),
+        F::SourceName => text(s.name.as_deref()),
+        F::SourceNameAggr => Value::String(s.name_aggr.clone()),
+        F::SourceNamespace => text(s.namespace.as_deref()),
+        F::SourcePort => port(s.port),
+        F::SourceType => endpoint_type(s.endpoint_type),
+        F::SourceLabels => labels(&s.labels),
+        F::DestIp => ip(d.ip),
+        F::DestName => text(d.name.as_deref()),
+        F::DestNameAggr => Value::String(d.name_aggr.clone()),
+        F::DestNamespace => text(d.namespace.as_deref()),
+        F::DestPort => port(d.port),
+        F::DestType => endpoint_type(d.endpoint_type),
+        F::DestLabels => labels(&d.labels),
+        F::DestServiceNamespace => text(svc.map(|s| s.namespace.as_str())),
+        F::DestServiceName => text(svc.map(|s| s.name.as_str())),
+        F::DestServicePort => text(svc.map(|s| s.port_name.as_str())),
+        F::DestServicePortNum => port(svc.map(|s| s.port_num)),
+        F::Proto => Value::String(log.proto.flow_log_name().into_owned()),
+        F::Action => Value::String(log.action.to_string()),
+        F::Reporter => Value::String(log.reporter.as_str().into()),
+        F::PoliciesEnforced => hits(&log.enforced_policies, format),
+        F::PoliciesPending => hits(&log.pending_policies, format),
+        F::BytesIn => log.bytes_in.into(),
+        F::BytesOut => log.bytes_out.into(),
+        F::PacketsIn => log.packets_in.into(),
+        F::PacketsOut => log.packets_out.into(),
+        F::NumFlows => log.num_flows.into(),
+        F::NumFlowsStarted => log.num_flows_started.into(),
+        F::NumFlowsCompleted => log.num_flows_completed.into(),
+        F::ProcessName => text(log.process_name.as_deref()),
+        F::ProcessId => log
+            .process_id
+            .map_or_else(|| Value::String("-".into()), Value::from),
+        F::Host => text(log.host.as_deref()),
+        F::RecordId => Value::Null,
+    }
+}
+
+/// One flow log as a Calico flow-log JSON object: every field of
+/// [`FlowField::flow_log_fields`] under its key, the policy traces inside `policies`.
 pub fn calico_json(log: &FlowLog, format: PolicyHitFormat) -> Value {
     let mut map = Map::new();
-    map.insert("start_time".into(), log.start_time.into());
-    map.insert("end_time".into(), log.end_time.into());
-    end(&mut map, "source", &log.source);
-    end(&mut map, "dest", &log.dest);
-    let svc = log.dest_service.as_ref();
-    map.insert(
-        "dest_service_namespace".into(),
-        text(&svc.map(|s| s.namespace.clone())),
-    );
-    map.insert(
-        "dest_service_name".into(),
-        text(&svc.map(|s| s.name.clone())),
-    );
-    map.insert(
-        "dest_service_port".into(),
-        text(&svc.map(|s| s.port_name.clone())),
-    );
-    map.insert(
-        "dest_service_port_num".into(),
-        svc.map(|s| Value::from(s.port_num)).unwrap_or(Value::Null),
-    );
-    map.insert(
-        "proto".into(),
-        Value::String(log.proto.flow_log_name().into_owned()),
-    );
-    map.insert("action".into(), Value::String(log.action.to_string()));
-    map.insert(
-        "reporter".into(),
-        Value::String(log.reporter.as_str().into()),
-    );
-    let hits = |h: &[flowlens_model::PolicyHit]| {
-        h.iter().map(|h| h.to_string_in(format)).collect::<Vec<_>>()
-    };
-    map.insert(
-        "policies".into(),
-        json!({ "enforced_policies": hits(&log.enforced_policies), "pending_policies": hits(&log.pending_policies) }),
-    );
-    for (k, v) in [
-        ("bytes_in", log.bytes_in),
-        ("bytes_out", log.bytes_out),
-        ("packets_in", log.packets_in),
-        ("packets_out", log.packets_out),
-        ("num_flows", log.num_flows),
-        ("num_flows_started", log.num_flows_started),
-        ("num_flows_completed", log.num_flows_completed),
-    ] {
-        map.insert(k.into(), v.into());
+    for field in FlowField::flow_log_fields() {
+        let v = value(log, field, format);
+        match field.record_member() {
+            Some(member) => {
+                let outer = map
+                    .entry(field.record_key())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(outer) = outer {
+                    outer.insert(member.into(), v);
+                }
+            }
+            None => {
+                map.insert(field.name().into(), v);
+            }
+        }
     }
-    map.insert("process_name".into(), text(&log.process_name));
-    map.insert(
-        "process_id".into(),
-        log.process_id
-            .map(Value::from)
-            .unwrap_or_else(|| Value::String("-".into())),
-    );
-    map.insert("host".into(), text(&log.host));
     Value::Object(map)
 }
 
-/// Flow-log columns as CSV writes them, in Calico's field order; `source_labels`,
-/// `dest_labels` and the two policy traces are lists, joined with `;`.
-pub const CSV_COLUMNS: &[&str] = &[
-    "start_time",
-    "end_time",
-    "source_ip",
-    "source_name",
-    "source_name_aggr",
-    "source_namespace",
-    "source_port",
-    "source_type",
-    "source_labels",
-    "dest_ip",
-    "dest_name",
-    "dest_name_aggr",
-    "dest_namespace",
-    "dest_port",
-    "dest_type",
-    "dest_labels",
-    "dest_service_namespace",
-    "dest_service_name",
-    "dest_service_port",
-    "dest_service_port_num",
-    "proto",
-    "action",
-    "reporter",
-    "enforced_policies",
-    "pending_policies",
-    "bytes_in",
-    "bytes_out",
-    "packets_in",
-    "packets_out",
-    "num_flows",
-    "num_flows_started",
-    "num_flows_completed",
-    "process_name",
-    "process_id",
-    "host",
-];
+/// The value of `field` in a flow log's [`calico_json`]: labels inside their `labels`
+/// member, the traces inside `policies`.
+pub fn json_value(calico: &Value, field: FlowField) -> &Value {
+    match (field, field.record_member()) {
+        (_, Some(member)) => &calico[field.record_key()][member],
+        (FlowField::SourceLabels | FlowField::DestLabels, None) => &calico[field.name()]["labels"],
+        _ => &calico[field.name()],
+    }
+}
+
+/// Flow-log columns as CSV writes them: Calico's fields in order, under their names;
+/// `source_labels`, `dest_labels` and the two policy traces are lists, joined with `;`.
+pub fn csv_columns() -> impl Iterator<Item = &'static str> {
+    FlowField::flow_log_fields().map(FlowField::name)
+}
 
 /// The CSV header line for flow logs (without the line break).
 pub fn csv_header() -> String {
-    CSV_COLUMNS.join(",")
+    csv_columns().collect::<Vec<_>>().join(",")
 }
 
 /// One flow log, given as its [`calico_json`], as a CSV line (without the line break).
 pub fn csv_row(calico: &Value) -> String {
-    CSV_COLUMNS
-        .iter()
-        .map(|c| {
-            let v = match *c {
-                "source_labels" | "dest_labels" => &calico[*c]["labels"],
-                "enforced_policies" | "pending_policies" => &calico["policies"][*c],
-                _ => &calico[*c],
-            };
-            csv_cell(&match v {
+    FlowField::flow_log_fields()
+        .map(|field| {
+            csv_cell(&match json_value(calico, field) {
                 Value::Null => String::new(),
                 Value::String(s) => s.clone(),
                 Value::Array(items) => items
@@ -195,7 +157,8 @@ mod tests {
         });
         let row = csv_row(&calico);
         let cells: Vec<&str> = row.split(',').collect();
-        let at = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+        let columns: Vec<&str> = csv_columns().collect();
+        let at = |name: &str| columns.iter().position(|c| *c == name).unwrap();
         assert_eq!(cells[at("start_time")], "1");
         assert_eq!(cells[at("source_ip")], "");
         assert!(row.contains("\"app=web;tier=a,b\""), "{row}");
@@ -204,6 +167,41 @@ mod tests {
             "{row}"
         );
         assert!(row.contains("\"say \"\"hi\"\"\""), "{row}");
-        assert_eq!(csv_header().split(',').count(), CSV_COLUMNS.len());
+        assert_eq!(csv_header().split(',').count(), columns.len());
+        assert!(csv_header().contains(",enforced_policies,pending_policies,"));
+    }
+
+    /// Every flow-log field is found in the JSON the encoder writes, under its name or, for
+    /// the traces, inside `policies`; the JSON holds no other key.
+    #[test]
+    fn every_field_is_where_json_value_looks() {
+        let line = r#"{"start_time":1,"end_time":2,"source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"client-*","source_namespace":"shop","source_port":null,"source_type":"wep","source_labels":{"labels":["app=client"]},"dest_ip":"10.0.1.1","dest_name":"-","dest_name_aggr":"api-*","dest_namespace":"shop","dest_port":8080,"dest_type":"wep","dest_labels":{"labels":["app=api"]},"dest_service_namespace":"shop","dest_service_name":"api","dest_service_port":"http","dest_service_port_num":80,"proto":"tcp","action":"allow","reporter":"dst","policies":{"enforced_policies":["0|default|np:shop/allow-api|allow|0"],"pending_policies":["0|default|np:shop/staged-x|deny|-1"]},"bytes_in":100,"bytes_out":200,"packets_in":1,"packets_out":2,"num_flows":1,"num_flows_started":1,"num_flows_completed":1,"process_name":"curl","process_id":7,"host":"node-1"}"#;
+        let log = crate::decode::decode_calico(line).unwrap();
+        let calico = calico_json(&log, PolicyHitFormat::Calico);
+        let mut keys: Vec<&str> = FlowField::flow_log_fields()
+            .map(|f| f.record_key())
+            .collect();
+        keys.dedup();
+        let mut have: Vec<&str> = calico
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        have.sort_unstable();
+        assert_eq!(have, keys);
+        for field in FlowField::flow_log_fields() {
+            let v = json_value(&calico, field);
+            assert!(
+                !v.is_null() || field == FlowField::SourcePort,
+                "{field}: {calico}"
+            );
+        }
+        assert_eq!(
+            json_value(&calico, FlowField::PoliciesPending)[0],
+            "0|default|np:shop/staged-x|deny|-1"
+        );
+        assert_eq!(json_value(&calico, FlowField::DestLabels)[0], "app=api");
     }
 }

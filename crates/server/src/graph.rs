@@ -2,7 +2,8 @@
 //! workloads and services when expanded; networks, network sets and hosts apart) and
 //! directed edges coloured by what policy did.
 
-use flowlens_store::{AggregateRow, Field, FieldFilter, FilterOp};
+use flowlens_model::FlowField;
+use flowlens_store::{AggregateRow, FieldFilter, FilterOp};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -280,15 +281,15 @@ pub fn build(rows: &[AggregateRow], expand: &Expand) -> Graph {
 /// backends).
 pub fn node_filters(id: &str, as_source: bool) -> Option<Vec<FieldFilter>> {
     let (prefix, rest) = id.split_once(':')?;
-    let side = |src: Field, dst: Field| if as_source { src } else { dst };
-    let eq = |f: Field, v: &str| FieldFilter::new(f, FilterOp::Eq(v.to_string()));
+    let side = |src: FlowField, dst: FlowField| if as_source { src } else { dst };
+    let eq = |f: FlowField, v: &str| FieldFilter::new(f, FilterOp::Eq(v.to_string()));
     let ns_name = || match rest.split_once('/') {
         Some((ns, name)) => (Some(ns), name),
         None => (None, rest),
     };
-    let ty = side(Field::SourceType, Field::DestType);
-    let ns_field = side(Field::SourceNamespace, Field::DestNamespace);
-    let name_field = side(Field::SourceNameAggr, Field::DestNameAggr);
+    let ty = side(FlowField::SourceType, FlowField::DestType);
+    let ns_field = side(FlowField::SourceNamespace, FlowField::DestNamespace);
+    let name_field = side(FlowField::SourceNameAggr, FlowField::DestNameAggr);
     Some(match prefix {
         "ns" => vec![eq(ns_field, rest)],
         "wl" => {
@@ -308,8 +309,8 @@ pub fn node_filters(id: &str, as_source: bool) -> Option<Vec<FieldFilter>> {
         "svc" => {
             let (ns, name) = ns_name();
             vec![
-                eq(Field::DestServiceNamespace, ns?),
-                eq(Field::DestServiceName, name),
+                eq(FlowField::DestServiceNamespace, ns?),
+                eq(FlowField::DestServiceName, name),
             ]
         }
         _ => return None,
@@ -464,13 +465,13 @@ mod tests {
     fn node_filters_round_trip_the_ids() {
         let f = node_filters("wl:shop/web-*", true).unwrap();
         assert_eq!(f.len(), 2);
-        assert_eq!(f[1].field, Field::SourceNameAggr);
+        assert_eq!(f[1].field, FlowField::SourceNameAggr);
         assert!(node_filters("svc:shop", false).is_none());
         assert!(node_filters("bogus", true).is_none());
         let f = node_filters("net:pub", false).unwrap();
         assert_eq!(
             f[0],
-            FieldFilter::new(Field::DestType, FilterOp::Eq("net".into()))
+            FieldFilter::new(FlowField::DestType, FilterOp::Eq("net".into()))
         );
     }
 }

@@ -1,8 +1,9 @@
 //! Filters for live flows, applied in memory to each flow as it is stored, with the same
 //! meaning as the store's query filters (see [`flowlens_store::FilterOp`]).
 
-use flowlens_model::FlowLog;
-use flowlens_store::{FieldFilter, FilterOp, FlowQuery};
+use flowlens_model::{FlowField, FlowLog};
+use flowlens_pipeline::encode::json_value;
+use flowlens_store::{ABSENT, FieldFilter, FilterOp, FlowQuery};
 use serde_json::Value;
 
 /// Whether the encoded flow (`calico` is its Calico JSON) passes every filter of `query`
@@ -24,16 +25,15 @@ pub fn matches(query: &FlowQuery, log: &FlowLog, calico: &Value) -> bool {
 }
 
 /// The values of a field: one for scalars, none when absent (`-`), many for lists.
-fn values(calico: &Value, field: &str) -> Vec<String> {
+fn values(calico: &Value, field: FlowField) -> Vec<String> {
     let v = match field {
-        "policies_enforced" => &calico["policies"]["enforced_policies"],
-        "policies_pending" => &calico["policies"]["pending_policies"],
-        "source_labels" | "dest_labels" => &calico[field]["labels"],
-        _ => &calico[field],
+        // What the API adds to Calico's fields.
+        FlowField::RecordId => &calico["id"],
+        _ => json_value(calico, field),
     };
     match v {
         Value::Null => Vec::new(),
-        Value::String(s) if s == "-" => Vec::new(),
+        Value::String(s) if s == ABSENT => Vec::new(),
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items
             .iter()
@@ -44,9 +44,9 @@ fn values(calico: &Value, field: &str) -> Vec<String> {
 }
 
 fn filter_matches(filter: &FieldFilter, calico: &Value) -> bool {
-    let have = values(calico, filter.field.name());
+    let have = values(calico, filter.field);
     let is = |want: &str| {
-        if want == "-" {
+        if want == ABSENT {
             have.is_empty()
         } else {
             have.iter().any(|h| h == want)

@@ -2,10 +2,9 @@
 //! selectors, policy, sort and paging, turned into a store [`FlowQuery`].
 
 use crate::error::{ApiError, ApiResult};
-use flowlens_model::{HitAction, PolicyKind};
+use flowlens_model::FlowField;
 use flowlens_store::{
-    Field, FieldFilter, FilterOp, FlowQuery, PolicyFilter, SortKey, StoreError, TimeRange,
-    parse_duration,
+    FieldFilter, FilterOp, FlowQuery, PolicyFilter, SortKey, StoreError, TimeRange, parse_duration,
 };
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -105,53 +104,14 @@ impl Params {
             .transpose()
     }
 
-    /// `policy=TIER/NAME`, `policy=TIER/NAMESPACE/NAME` or `policy=TIER/KIND:[NS/]NAME`, with
-    /// optional `policy_action` and `policy_rule`.
+    /// `policy` with optional `policy_action` and `policy_rule`, as
+    /// [`PolicyFilter::parse`] reads them.
     pub fn policy_filter(&self) -> ApiResult<Option<PolicyFilter>> {
-        let Some(text) = self.get("policy") else {
-            if self.get("policy_action").is_some() || self.get("policy_rule").is_some() {
-                return Err(ApiError::bad_request(
-                    "policy_action and policy_rule need policy=TIER/NAME",
-                ));
-            }
-            return Ok(None);
-        };
-        let bad = || {
-            ApiError::bad_request(format!(
-                "policy={text:?}: write TIER/NAME, TIER/NAMESPACE/NAME or TIER/KIND:[NAMESPACE/]NAME"
-            ))
-        };
-        let (tier, rest) = text.split_once('/').ok_or_else(bad)?;
-        let mut filter = PolicyFilter {
-            tier: Some(tier.to_string()),
-            ..PolicyFilter::default()
-        };
-        let rest = match rest.split_once(':') {
-            Some((tag, rest)) if !tag.contains('/') => {
-                filter.kind = Some(PolicyKind::from_hit_tag(tag, tier).ok_or_else(bad)?);
-                rest
-            }
-            _ => rest,
-        };
-        match rest.split_once('/') {
-            Some((ns, name)) => {
-                filter.namespace = Some(ns.to_string());
-                filter.name = Some(name.to_string());
-            }
-            None => filter.name = Some(rest.to_string()),
-        }
-        if filter.name.as_deref().is_none_or(str::is_empty) || tier.is_empty() {
-            return Err(bad());
-        }
-        if let Some(action) = self.get("policy_action") {
-            filter.action = Some(HitAction::parse(action).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "policy_action={action:?}: expected allow, deny or pass"
-                ))
-            })?);
-        }
-        filter.rule = self.number::<i32>("policy_rule")?;
-        Ok(Some(filter))
+        Ok(PolicyFilter::parse(
+            self.get("policy"),
+            self.get("policy_action"),
+            self.get("policy_rule"),
+        )?)
     }
 }
 
@@ -180,11 +140,11 @@ fn filter_error(text: &str, e: StoreError) -> ApiError {
 
 /// The values of fields that take a closed set. A value outside it would quietly match
 /// nothing, so it is refused with the value it was probably meant to be.
-fn domain(field: Field) -> Option<&'static [&'static str]> {
+fn domain(field: FlowField) -> Option<&'static [&'static str]> {
     match field {
-        Field::Action => Some(&["allow", "deny"]),
-        Field::Reporter => Some(&["src", "dst"]),
-        Field::SourceType | Field::DestType => Some(&["wep", "hep", "ns", "net"]),
+        FlowField::Action => Some(&["allow", "deny"]),
+        FlowField::Reporter => Some(&["src", "dst"]),
+        FlowField::SourceType | FlowField::DestType => Some(&["wep", "hep", "ns", "net"]),
         _ => None,
     }
 }
@@ -200,7 +160,7 @@ fn check_domain(filter: &FieldFilter) -> ApiResult<()> {
         _ => return Ok(()),
     };
     for value in given {
-        if values.contains(&value) || (value == "-" && filter.field.is_nullable()) {
+        if values.contains(&value) || (value == "-" && filter.field.is_optional()) {
             continue;
         }
         let hint = nearest(value, values).map_or(String::new(), |n| format!("; did you mean {n}?"));
@@ -282,6 +242,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowlens_model::{HitAction, PolicyKind};
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         Params(

@@ -1,4 +1,6 @@
-//! Query latency of the UI's queries over a store of N synthetic records.
+//! Query latency of the UI's queries over a store of N synthetic records: flow pages,
+//! groupings, and the Policy Board's numbers (`board_*`: `Store::policy_metrics` of every flow
+//! in the window, as the board's handler asks for them).
 //!
 //! ```text
 //! cargo run --release -p flowlens-store --example query_latency -- \
@@ -13,14 +15,25 @@
 #[path = "../support/synth.rs"]
 mod synth;
 
+use flowlens_model::FlowField;
 use flowlens_selector::Selector;
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, Field, FieldFilter, FlowQuery, GroupBy, SortKey, Store,
-    TimeRange,
+    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, SortKey, Store, TimeRange,
 };
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400;
+
+/// What a timed query asks the store for.
+#[derive(Clone, Copy)]
+enum Ask {
+    /// A page of flows (rows: the total).
+    Page,
+    /// An aggregate (rows: its groups).
+    Group(GroupBy),
+    /// The Policy Board's metrics (rows: the policies).
+    Board,
+}
 const START: i64 = 1_700_000_000;
 
 struct Args {
@@ -133,7 +146,7 @@ async fn main() {
 
     let last = |secs: i64| TimeRange::new(to - secs, to);
     let flows_15m = FlowQuery::new(last(900))
-        .sorted_by(SortKey::desc(Field::EndTime))
+        .sorted_by(SortKey::desc(FlowField::EndTime))
         .limit(100);
     let denied_15m = flows_15m
         .clone()
@@ -141,37 +154,39 @@ async fn main() {
     let mut selected_1h = FlowQuery::new(last(3600)).limit(100);
     selected_1h.source_selector =
         Some(Selector::parse("app == 'checkout' && team in {'team-7', 'team-8'}").unwrap());
-    let queries: Vec<(&str, FlowQuery, Option<GroupBy>)> = vec![
-        ("flows_15m", flows_15m, None),
-        ("flows_15m_deny", denied_15m, None),
-        ("flows_1h_selector", selected_1h, None),
+    let queries: Vec<(&str, FlowQuery, Ask)> = vec![
+        ("flows_15m", flows_15m, Ask::Page),
+        ("flows_15m_deny", denied_15m, Ask::Page),
+        ("flows_1h_selector", selected_1h, Ask::Page),
         (
             "namespace_pair_1h",
             FlowQuery::new(last(3600)),
-            Some(GroupBy::NamespacePair),
+            Ask::Group(GroupBy::NamespacePair),
         ),
         (
             "name_pair_1h",
             FlowQuery::new(last(3600)),
-            Some(GroupBy::NamePair),
+            Ask::Group(GroupBy::NamePair),
         ),
         (
             "policy_24h",
             FlowQuery::new(last(DAY)),
-            Some(GroupBy::Policy),
+            Ask::Group(GroupBy::Policy),
         ),
         (
             "policy_rule_24h",
             FlowQuery::new(last(DAY)),
-            Some(GroupBy::PolicyRule),
+            Ask::Group(GroupBy::PolicyRule),
         ),
+        ("board_1h", FlowQuery::new(last(3600)), Ask::Board),
+        ("board_24h", FlowQuery::new(last(DAY)), Ask::Board),
     ];
     let mut results = Vec::new();
     println!(
         "{:<20} {:>10} {:>10} {:>10}",
         "query", "p50 ms", "p95 ms", "rows"
     );
-    for (name, query, group) in &queries {
+    for (name, query, ask) in &queries {
         if args.only.as_deref().is_some_and(|only| only != *name) {
             continue;
         }
@@ -179,9 +194,10 @@ async fn main() {
         let mut rows = 0;
         for run in 0..=args.runs {
             let started = Instant::now();
-            rows = match group {
-                None => store.query_flows(query).await.expect("query").total as usize,
-                Some(g) => store.aggregate(query, *g).await.expect("aggregate").len(),
+            rows = match ask {
+                Ask::Page => store.query_flows(query).await.expect("query").total as usize,
+                Ask::Group(g) => store.aggregate(query, *g).await.expect("aggregate").len(),
+                Ask::Board => store.policy_metrics(query).await.expect("metrics").len(),
             };
             if run > 0 {
                 times.push(started.elapsed());

@@ -6,8 +6,9 @@
 //! data directory: a write-ahead log (nothing acknowledged is lost on a crash), an in-memory
 //! Arrow buffer (just-appended records are queryable at once), and ZSTD Parquet files sorted
 //! by time (skipped by time range, compacted, expired by age or size), queried with
-//! DataFusion. The files follow Calico's flow-log field names, so other tools (DuckDB, Spark)
-//! read them as they are.
+//! DataFusion. The files follow Calico's flow-log field names ([`FlowField`](flowlens_model::FlowField)
+//! gives them; the nested policy traces are the columns `policies_enforced` and
+//! `policies_pending`), so other tools (DuckDB, Spark) read them as they are.
 //!
 //! Round trips are exact for flow logs as Flowlens makes them; two things are stored as text
 //! the way Calico writes them and so come back only if they can: label keys must not contain
@@ -25,48 +26,52 @@
 //! println!("{} denied flows", page.total);
 //! # Ok(()) }
 //! ```
+//!
+//! # Layout
+//!
+//! The modules form layers; each uses only those in the rows above its own:
+//!
+//! | modules | job |
+//! |---|---|
+//! | `error`, `fsutil`, `schema`, `types`, `parse` | the error; durable file steps; the stored columns; typed queries and answers, and their text forms |
+//! | `records` | flow logs ↔ Arrow record batches |
+//! | `summaries` | sums and groupings over batches (hit sums, distinct tuples, hash grouping), alike for rollups and queries |
+//! | `files` (but compaction and retention), `write::wal` | on disk: `FORMAT`, manifest, Parquet data files, rollup files, the hit dictionary; the write-ahead log |
+//! | `state` | what an open store shares between its writers, its maintenance and its queries |
+//! | `write`, `files::compaction`, `files::retention` | appends, flushes, bulk loads; merging files, dropping old data |
+//! | `query` | DataFusion tables of a snapshot, query planning, flow pages, groupings, policy numbers, tuples, answers from rollups |
+//! | `embedded` | opening and repairing a directory, the [`Store`] implementation, maintenance passes |
 
-mod bulk;
-mod datafile;
-mod decode;
 mod embedded;
-mod encode;
 mod error;
-mod exec;
 mod files;
-mod format;
 mod fsutil;
-mod grouping;
-mod hitdict;
-mod hits;
-mod maintenance;
-mod manifest;
 mod parse;
-mod plan;
 mod query;
-mod rolled_up;
-mod rollup;
+mod records;
 mod schema;
+mod state;
 mod store;
+mod summaries;
 #[cfg(test)]
 mod testutil;
-mod texts;
-mod tuples;
-mod udf;
-mod wal;
+mod types;
+mod write;
 
-pub use bulk::BulkLoad;
-pub use decode::decode_flows;
-pub use embedded::{EmbeddedOptions, EmbeddedStore, OpenReport};
-pub use encode::{FlowBatch, FlowBatchBuilder, encode_flows};
+pub use embedded::maintenance::MaintenanceReport;
+pub use embedded::{EmbeddedStore, OpenReport};
 pub use error::{Result, StoreError};
-pub use format::FORMAT_VERSION;
-pub use maintenance::{MaintenanceReport, RetentionPolicy};
-pub use parse::parse_duration;
-pub use query::{
+pub use files::format::FORMAT_VERSION;
+pub use files::retention::RetentionPolicy;
+pub use parse::{ABSENT, FILTER_OPERATORS, IN_LIST_PREFIX, parse_duration};
+pub use records::decode::decode_flows;
+pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};
+pub use schema::{ENFORCED_IDS, PENDING_IDS, flow_schema, record_schema};
+pub use state::EmbeddedOptions;
+pub use store::Store;
+pub use types::{
     AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
-    FlowQuery, GroupBy, GroupKey, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter, PolicyMetricRow,
-    RetentionReport, SortKey, StoreStats, TimeRange,
+    FlowQuery, GroupBy, GroupKey, HitCounts, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
+    PolicyMetrics, RetentionReport, SortKey, StoreStats, TimeRange,
 };
-pub use schema::{ColumnKind, ENFORCED_IDS, Field, PENDING_IDS, flow_schema, record_schema};
-pub use store::{Store, policy_metrics_from_rules};
+pub use write::bulk::BulkLoad;

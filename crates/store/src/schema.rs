@@ -1,151 +1,31 @@
-//! The stored columns: Calico's flow log field names, one flat Arrow schema, and [`Field`],
-//! the typed name of every column that queries may filter, sort or group on.
+//! The stored columns: one flat Arrow schema of the flow-log fields
+//! ([`FlowField`](flowlens_model::FlowField), named by their SQL column names), followed by the
+//! hit-id columns the store adds.
 
 use crate::error::{Result, StoreError};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
+use flowlens_model::{FieldKind, FlowField};
 use std::sync::{Arc, LazyLock};
 
-/// How a column's values are typed, which decides what a filter value must look like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColumnKind {
-    /// Text that is always present.
-    Text,
-    /// Text that may be absent (`-` in Calico's output).
-    OptionalText,
-    /// A signed integer that is always present (times, record ids).
-    Int,
-    /// A signed integer that may be absent (ports, process id).
-    OptionalInt,
-    /// An unsigned counter (bytes, packets, flows).
-    Counter,
-    /// A list of strings (labels as `key=value`, policy hits).
-    List,
+/// The field named `name` (as people name it: [`FlowField::name`]), or an error listing the
+/// valid names.
+pub(crate) fn field_named(name: &str) -> Result<FlowField> {
+    FlowField::from_name(name).ok_or_else(|| StoreError::UnknownField {
+        name: name.to_string(),
+        valid: FlowField::ALL.iter().map(|f| f.name()).collect(),
+    })
 }
 
-macro_rules! fields {
-    ($($variant:ident => $name:literal, $kind:ident;)*) => {
-        /// Every stored column, named as in Calico flow logs.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Field {
-            $($variant,)*
-        }
-
-        impl Field {
-            /// All fields, in storage order.
-            pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
-
-            /// The column name (Calico's flow log field name).
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Field::$variant => $name,)*
-                }
-            }
-
-            pub fn kind(self) -> ColumnKind {
-                match self {
-                    $(Field::$variant => ColumnKind::$kind,)*
-                }
-            }
-        }
-    };
-}
-
-fields! {
-    StartTime => "start_time", Int;
-    EndTime => "end_time", Int;
-    SourceIp => "source_ip", OptionalText;
-    SourceName => "source_name", OptionalText;
-    SourceNameAggr => "source_name_aggr", Text;
-    SourceNamespace => "source_namespace", OptionalText;
-    SourcePort => "source_port", OptionalInt;
-    SourceType => "source_type", OptionalText;
-    SourceLabels => "source_labels", List;
-    DestIp => "dest_ip", OptionalText;
-    DestName => "dest_name", OptionalText;
-    DestNameAggr => "dest_name_aggr", Text;
-    DestNamespace => "dest_namespace", OptionalText;
-    DestPort => "dest_port", OptionalInt;
-    DestType => "dest_type", OptionalText;
-    DestLabels => "dest_labels", List;
-    DestServiceNamespace => "dest_service_namespace", OptionalText;
-    DestServiceName => "dest_service_name", OptionalText;
-    DestServicePort => "dest_service_port", OptionalText;
-    DestServicePortNum => "dest_service_port_num", OptionalInt;
-    Proto => "proto", Text;
-    Action => "action", Text;
-    Reporter => "reporter", Text;
-    PoliciesEnforced => "policies_enforced", List;
-    PoliciesPending => "policies_pending", List;
-    BytesIn => "bytes_in", Counter;
-    BytesOut => "bytes_out", Counter;
-    PacketsIn => "packets_in", Counter;
-    PacketsOut => "packets_out", Counter;
-    NumFlows => "num_flows", Counter;
-    NumFlowsStarted => "num_flows_started", Counter;
-    NumFlowsCompleted => "num_flows_completed", Counter;
-    ProcessName => "process_name", OptionalText;
-    ProcessId => "process_id", OptionalInt;
-    Host => "host", OptionalText;
-    RecordId => "record_id", Int;
-}
-
-impl Field {
-    /// The field with this column name.
-    pub fn from_name(name: &str) -> Result<Field> {
-        Field::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == name)
-            .ok_or_else(|| StoreError::UnknownField {
-                name: name.to_string(),
-                valid: Field::names(),
-            })
-    }
-
-    /// All column names, for error messages and completion.
-    pub fn names() -> Vec<&'static str> {
-        Field::ALL.iter().map(|f| f.name()).collect()
-    }
-
-    /// The Arrow type this column is stored as.
-    pub fn data_type(self) -> DataType {
-        match self {
-            Field::RecordId => DataType::UInt64,
-            _ => match self.kind() {
-                ColumnKind::Text | ColumnKind::OptionalText => DataType::Utf8,
-                ColumnKind::Int => DataType::Int64,
-                ColumnKind::OptionalInt if self == Field::ProcessId => DataType::Int64,
-                ColumnKind::OptionalInt => DataType::Int32,
-                ColumnKind::Counter => DataType::UInt64,
-                ColumnKind::List => list_of_strings(),
-            },
-        }
-    }
-
-    pub fn is_nullable(self) -> bool {
-        matches!(
-            self.kind(),
-            ColumnKind::OptionalText | ColumnKind::OptionalInt
-        )
-    }
-}
-
-impl std::fmt::Display for Field {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl serde::Serialize for Field {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Field {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Field> {
-        Field::from_name(s)
+/// The Arrow type the field is stored as.
+pub(crate) fn data_type(field: FlowField) -> DataType {
+    match (field, field.kind()) {
+        (FlowField::RecordId, _) => DataType::UInt64,
+        (_, FieldKind::Text | FieldKind::OptionalText) => DataType::Utf8,
+        (_, FieldKind::Int) => DataType::Int64,
+        (FlowField::ProcessId, FieldKind::OptionalInt) => DataType::Int64,
+        (_, FieldKind::OptionalInt) => DataType::Int32,
+        (_, FieldKind::Counter) => DataType::UInt64,
+        (_, FieldKind::List) => list_of_strings(),
     }
 }
 
@@ -165,15 +45,16 @@ pub(crate) fn list_of_ids() -> DataType {
     DataType::List(Arc::new(ArrowField::new_list_field(DataType::UInt32, true)))
 }
 
-/// Each field as [`Field`] describes it, except that `policies_pending` is null where a row's
-/// pending trace is its enforced one (see `PendingBuilder` in `encode.rs`).
+/// Each field under its column name, nullable when optional; `policies_pending` too, being
+/// null where a row's pending trace is its enforced one (see `PendingBuilder` in
+/// `records/encode.rs`).
 static RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(
-        Field::ALL
+        FlowField::ALL
             .iter()
             .map(|&f| {
-                let nullable = f.is_nullable() || f == Field::PoliciesPending;
-                ArrowField::new(f.name(), f.data_type(), nullable)
+                let nullable = f.is_optional() || f == FlowField::PoliciesPending;
+                ArrowField::new(f.column(), data_type(f), nullable)
             })
             .collect::<Vec<_>>(),
     ))
@@ -190,7 +71,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
-/// The columns of one flow log, in [`Field`] order: what [`encode_flows`](crate::encode_flows)
+/// The columns of one flow log, in [`FlowField`] order: what [`encode_flows`](crate::encode_flows)
 /// produces and [`decode_flows`](crate::decode_flows) reads.
 pub fn record_schema() -> SchemaRef {
     RECORD_SCHEMA.clone()
@@ -220,7 +101,7 @@ pub(crate) fn flow_schema_with_views() -> SchemaRef {
 }
 
 /// Column index of a field in [`flow_schema`].
-pub(crate) fn index(field: Field) -> usize {
+pub(crate) fn index(field: FlowField) -> usize {
     field as usize
 }
 
@@ -229,18 +110,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_indexed_in_order() {
+    fn columns_are_indexed_in_order() {
         let schema = flow_schema();
-        for (i, f) in Field::ALL.iter().enumerate() {
+        for (i, f) in FlowField::ALL.iter().enumerate() {
             assert_eq!(index(*f), i);
-            assert_eq!(schema.field(i).name(), f.name());
-            assert_eq!(Field::from_name(f.name()).unwrap(), *f);
+            assert_eq!(schema.field(i).name(), f.column());
+            assert_eq!(field_named(f.name()).unwrap(), *f);
         }
     }
 
     #[test]
     fn unknown_field_lists_valid_names() {
-        let err = Field::from_name("src_ns").unwrap_err().to_string();
+        let err = field_named("src_ns").unwrap_err().to_string();
         assert!(
             err.contains("src_ns") && err.contains("source_namespace"),
             "{err}"

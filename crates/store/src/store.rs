@@ -4,16 +4,14 @@
 //! The trait is object-safe through `async_trait` (boxed futures), so servers hold an
 //! `Arc<dyn Store>` and pick the backend at start-up.
 
-use crate::encode::FlowBatch;
 use crate::error::{Result, StoreError};
-use crate::query::{
-    AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, PolicyFilter, PolicyMetricRow,
-    StoreStats, TimeRange,
+use crate::records::encode::FlowBatch;
+use crate::types::{
+    AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, PolicyMetrics, StoreStats,
 };
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use flowlens_model::{FlowLog, FlowTuple};
-use std::collections::BTreeMap;
 
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -33,18 +31,11 @@ pub trait Store: Send + Sync {
     /// Flows matching `query` grouped by `group_by`, largest `num_flows` first.
     async fn aggregate(&self, query: &FlowQuery, group_by: GroupBy) -> Result<Vec<AggregateRow>>;
 
-    /// The Policy Board's per-policy and per-rule numbers over `time`, for every policy or
-    /// only those matching `policy`. Each policy's total row (`rule: None`) comes first,
-    /// followed by its rules.
-    async fn policy_metrics(
-        &self,
-        time: &TimeRange,
-        policy: Option<&PolicyFilter>,
-    ) -> Result<Vec<PolicyMetricRow>> {
-        let query = FlowQuery::new(*time);
-        let rows = self.aggregate(&query, GroupBy::PolicyRule).await?;
-        Ok(policy_metrics_from_rules(&rows, policy))
-    }
+    /// The Policy Board's numbers for the flows matching `query`: each policy's hit counts
+    /// in all and per direction and rule (egress hits are those of `reporter=src` flow logs,
+    /// ingress hits those of `reporter=dst` ones), ordered by tier, namespace, name and kind.
+    /// `sort`, `limit` and paging of the query are ignored.
+    async fn policy_metrics(&self, query: &FlowQuery) -> Result<Vec<PolicyMetrics>>;
 
     /// The flows matching `query` grouped into distinct tuples of everything policy
     /// evaluation looks at (both ends' ip, name, name_aggr, namespace, type and labels,
@@ -67,74 +58,4 @@ pub trait Store: Send + Sync {
     async fn sql(&self, _sql: &str) -> Result<Vec<RecordBatch>> {
         Err(StoreError::NotSupported("SQL"))
     }
-}
-
-/// Rolls rule rows (from [`GroupBy::PolicyRule`]) up into policy totals followed by their
-/// rules.
-pub fn policy_metrics_from_rules(
-    rows: &[AggregateRow],
-    filter: Option<&PolicyFilter>,
-) -> Vec<PolicyMetricRow> {
-    type PolicyId = (
-        String,
-        Option<String>,
-        String,
-        Option<flowlens_model::PolicyKind>,
-    );
-    let mut policies: BTreeMap<PolicyId, (PolicyMetricRow, BTreeMap<i32, PolicyMetricRow>)> =
-        BTreeMap::new();
-    for row in rows {
-        let k = &row.key;
-        let (Some(tier), Some(name)) = (&k.tier, &k.policy_name) else {
-            continue;
-        };
-        if let Some(f) = filter {
-            let ok = f.tier.as_ref().is_none_or(|t| t == tier)
-                && f.name.as_ref().is_none_or(|n| n == name)
-                && f.namespace
-                    .as_ref()
-                    .is_none_or(|ns| Some(ns) == k.policy_namespace.as_ref())
-                && f.kind.is_none_or(|kind| Some(kind) == k.kind)
-                && f.action.is_none_or(|a| Some(a) == k.hit_action)
-                && f.rule.is_none_or(|r| Some(r) == k.rule);
-            if !ok {
-                continue;
-            }
-        }
-        let id = (
-            tier.clone(),
-            k.policy_namespace.clone(),
-            name.clone(),
-            k.kind,
-        );
-        let blank = |rule: Option<i32>| PolicyMetricRow {
-            tier: tier.clone(),
-            kind: k.kind,
-            namespace: k.policy_namespace.clone(),
-            name: name.clone(),
-            rule,
-            ..PolicyMetricRow::default()
-        };
-        let (total, rules) = policies
-            .entry(id)
-            .or_insert_with(|| (blank(None), BTreeMap::new()));
-        let rule_index = k.rule.unwrap_or(-1);
-        let rule = rules
-            .entry(rule_index)
-            .or_insert_with(|| blank(Some(rule_index)));
-        for target in [total, rule] {
-            target.connections += row.hits_allowed + row.hits_denied + row.hits_passed;
-            target.allowed += row.hits_allowed;
-            target.denied += row.hits_denied;
-            target.passed += row.hits_passed;
-            target.pending_connections += row.pending_num_flows;
-            target.pending_allowed += row.pending_allowed;
-            target.pending_denied += row.pending_denied;
-            target.pending_passed += row.pending_passed;
-        }
-    }
-    policies
-        .into_values()
-        .flat_map(|(total, rules)| std::iter::once(total).chain(rules.into_values()))
-        .collect()
 }

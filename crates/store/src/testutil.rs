@@ -41,3 +41,37 @@ pub(crate) fn sample_flows(first: u64, n: u64, end_time: i64) -> Vec<FlowLog> {
         .map(|i| sample_flow(i, end_time + i as i64))
         .collect()
 }
+
+/// Flow logs that differ from the first in one grouped column each, or only in the split
+/// of the same label text into entries.
+pub(crate) fn tuple_variants() -> Vec<FlowLog> {
+    let base = sample_flow(0, 1_000);
+    let mut out = vec![base.clone()];
+    let mut vary = |f: &dyn Fn(&mut FlowLog)| {
+        let mut log = base.clone();
+        f(&mut log);
+        out.push(log);
+    };
+    vary(&|l| l.source.ip = Some("10.0.0.1".parse().unwrap()));
+    vary(&|l| l.dest.name = Some("app-0-abc".into()));
+    vary(&|l| l.source.name_aggr = "other-*".into());
+    vary(&|l| l.dest.namespace = None);
+    vary(&|l| l.dest.port = None);
+    vary(&|l| l.dest.port = Some(81));
+    vary(&|l| l.source.endpoint_type = Some(EndpointType::Hep));
+    vary(&|l| l.source.labels.clear());
+    vary(&|l| {
+        l.dest.labels = [("ab".to_string(), "cd=e".to_string())].into();
+    });
+    vary(&|l| {
+        l.dest.labels = [
+            ("ab".to_string(), "c".to_string()),
+            ("d".to_string(), "e".to_string()),
+        ]
+        .into();
+    });
+    vary(&|l| l.proto = Protocol::Udp);
+    vary(&|l| l.reporter = Reporter::Dst);
+    vary(&|l| l.action = Action::Deny);
+    out
+}

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{flow, hit};
-use flowlens_model::{Action, FlowLog, HitAction, PolicyKind};
+use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
 use flowlens_store::{
-    EmbeddedStore, Field, FieldFilter, FilterOp, FlowQuery, GroupBy, PolicyFilter, SortKey, Store,
+    EmbeddedStore, FieldFilter, FilterOp, FlowQuery, GroupBy, PolicyFilter, SortKey, Store,
     StoreError, TimeRange,
 };
 
@@ -160,18 +160,18 @@ async fn every_filter_operator() {
             [1000, 1100, 1200, 1300, 1800]
         );
         assert_eq!(
-            with_filter(s, "policies_enforced^=0|security|").await,
+            with_filter(s, "enforced_policies^=0|security|").await,
             [1000]
         );
         assert_eq!(
             with_filter(
                 s,
-                "policies_pending=in:0|default|np:prod/staged-x|deny|-1,x"
+                "pending_policies=in:0|default|np:prod/staged-x|deny|-1,x"
             )
             .await,
             [1300]
         );
-        assert_eq!(with_filter(s, "policies_pending!^=0|").await.len(), 7);
+        assert_eq!(with_filter(s, "pending_policies!^=0|").await.len(), 7);
         // Several filters AND together.
         let query = FlowQuery::new(TimeRange::all())
             .filter(FieldFilter::parse("action=deny").unwrap())
@@ -189,10 +189,10 @@ async fn every_filter_operator() {
 async fn invalid_filters_are_typed_errors() {
     let (_dir, store) = stores().await.remove(0);
     let cases = [
-        FieldFilter::new(Field::DestPort, FilterOp::Eq("http".into())),
-        FieldFilter::new(Field::NumFlows, FilterOp::Prefix("1".into())),
-        FieldFilter::new(Field::SourceLabels, FilterOp::Gt("a".into())),
-        FieldFilter::new(Field::Action, FilterOp::In(vec![])),
+        FieldFilter::new(FlowField::DestPort, FilterOp::Eq("http".into())),
+        FieldFilter::new(FlowField::NumFlows, FilterOp::Prefix("1".into())),
+        FieldFilter::new(FlowField::SourceLabels, FilterOp::Gt("a".into())),
+        FieldFilter::new(FlowField::Action, FilterOp::In(vec![])),
     ];
     for filter in cases {
         let err = store
@@ -321,8 +321,8 @@ async fn sorting_limits_and_stable_paging() {
         // Sort on a column with ties and nulls; page through with tokens while new rows
         // arrive, and check every original row is seen exactly once in order.
         let query = FlowQuery::new(TimeRange::new(0, 1950))
-            .sorted_by(SortKey::desc(Field::NumFlows))
-            .sorted_by(SortKey::asc(Field::SourceNamespace))
+            .sorted_by(SortKey::desc(FlowField::NumFlows))
+            .sorted_by(SortKey::asc(FlowField::SourceNamespace))
             .limit(3);
         let mut seen = Vec::new();
         let mut q = query.clone();
@@ -371,7 +371,7 @@ async fn sorting_limits_and_stable_paging() {
 
         // Offsets skip rows.
         let mut q = FlowQuery::new(TimeRange::new(0, 1950))
-            .sorted_by(SortKey::asc(Field::EndTime))
+            .sorted_by(SortKey::asc(FlowField::EndTime))
             .limit(2);
         q.offset = 4;
         let page = store.query_flows(&q).await.unwrap();
@@ -402,7 +402,8 @@ async fn sorting_limits_and_stable_paging() {
         assert!(
             store
                 .query_flows(
-                    &FlowQuery::new(TimeRange::all()).sorted_by(SortKey::asc(Field::SourceLabels))
+                    &FlowQuery::new(TimeRange::all())
+                        .sorted_by(SortKey::asc(FlowField::SourceLabels))
                 )
                 .await
                 .is_err()
@@ -582,50 +583,45 @@ async fn policy_and_rule_groupings() {
             ]
         );
 
-        // The Policy Board view: totals followed by rules.
-        let metrics = store
-            .policy_metrics(
-                &TimeRange::all(),
-                Some(&PolicyFilter {
-                    name: Some("staged-x".into()),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .unwrap();
-        let got: Vec<_> = metrics
+        // The Policy Board view: each policy's totals and its rules per direction (every
+        // flow log here is reported by the destination: ingress).
+        let metrics = store.policy_metrics(&q).await.unwrap();
+        let staged = metrics.iter().find(|m| m.name == "staged-x").unwrap();
+        let t = &staged.total;
+        assert_eq!(
+            (
+                t.connections,
+                t.pending_connections,
+                t.pending_allowed,
+                t.pending_denied
+            ),
+            (0, 5, 4, 1)
+        );
+        let rules: Vec<_> = staged
+            .ingress
             .iter()
-            .map(|m| {
+            .map(|(rule, c)| {
                 (
-                    m.rule,
-                    m.connections,
-                    m.pending_connections,
-                    m.pending_allowed,
-                    m.pending_denied,
+                    *rule,
+                    c.connections,
+                    c.pending_connections,
+                    c.pending_allowed,
+                    c.pending_denied,
                 )
             })
             .collect();
-        assert_eq!(
-            got,
-            [
-                (None, 0, 5, 4, 1),
-                (Some(-1), 0, 1, 0, 1),
-                (Some(2), 0, 4, 4, 0)
-            ]
-        );
-        let metrics = store.policy_metrics(&TimeRange::all(), None).await.unwrap();
+        assert_eq!(rules, [(-1, 0, 1, 0, 1), (2, 0, 4, 4, 0)]);
+        assert!(staged.egress.is_empty());
         let deny = metrics
             .iter()
-            .find(|m| {
-                m.name == "default-deny"
-                    && m.namespace.as_deref() == Some("prod")
-                    && m.rule.is_none()
-            })
+            .find(|m| m.name == "default-deny" && m.namespace.as_deref() == Some("prod"))
             .unwrap();
+        let t = &deny.total;
         assert_eq!(
-            (deny.connections, deny.denied, deny.allowed, deny.passed),
+            (t.connections, t.denied, t.allowed, t.passed),
             (11, 11, 0, 0)
         );
+        assert_eq!(deny.rule(RuleDirection::Ingress, -1), deny.total);
     }
 }
 

@@ -131,7 +131,9 @@ fn ranges() -> Vec<TimeRange> {
     ]
 }
 
-/// Everything the rollups answer, over `range`.
+/// Everything that reads policy hits or tuples, over `range`: the answers rollups give
+/// (policy and rule aggregates, tuples), and the Policy Board's metrics, which always read
+/// rows.
 async fn answers(
     store: &EmbeddedStore,
     range: TimeRange,
@@ -143,7 +145,7 @@ async fn answers(
     ));
     out.extend(
         store
-            .policy_metrics(&range, None)
+            .policy_metrics(&query)
             .await
             .unwrap()
             .iter()

@@ -1,13 +1,14 @@
 //! `flowlens flows`: search and aggregate stored flow logs.
 
 use crate::cli::{FlowsArgs, GroupByArg, TableFormat};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use flowlens_model::{FlowLog, HitAction, PolicyHitFormat, PolicyKind};
+use flowlens_model::{FlowLog, PolicyHitFormat, RuleDirection};
 use flowlens_pipeline::encode::{calico_json, csv_cell, csv_header, csv_row};
 use flowlens_selector::Selector;
 use flowlens_store::{
-    AggregateRow, FieldFilter, FlowQuery, GroupBy, PolicyFilter, SortKey, Store, TimeRange,
+    AggregateRow, FieldFilter, FlowQuery, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, SortKey,
+    Store, TimeRange,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,7 +20,18 @@ pub fn run(args: FlowsArgs) -> Result<ExitCode> {
     let format: PolicyHitFormat = args.policy_format.into();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    if let Some(group) = args.group_by {
+    if let Some(group @ (GroupByArg::Policy | GroupByArg::PolicyRule)) = args.group_by {
+        let mut metrics = rt.block_on(store.policy_metrics(&query))?;
+        // Busiest first, as the other groupings are.
+        metrics.sort_by_key(|m| std::cmp::Reverse(m.total.connections));
+        metrics.truncate(args.limit);
+        print_policy_metrics(
+            &mut out,
+            &metrics,
+            group == GroupByArg::PolicyRule,
+            args.output,
+        )?;
+    } else if let Some(group) = args.group_by {
         let rows = rt.block_on(store.aggregate(&query, group_by(group)))?;
         print_aggregates(&mut out, &rows, args.output)?;
     } else {
@@ -79,59 +91,16 @@ fn build_query(args: &FlowsArgs) -> Result<FlowQuery> {
     };
     query.source_selector = selector(&args.src_selector, "--src-selector")?;
     query.dest_selector = selector(&args.dst_selector, "--dst-selector")?;
-    query.policy = args
-        .policy
-        .as_deref()
-        .map(parse_policy_filter)
-        .transpose()?;
+    query.policy = PolicyFilter::parse(
+        args.policy.as_deref(),
+        args.policy_action.as_deref(),
+        args.policy_rule.as_deref(),
+    )?;
     for s in &args.sort {
         query = query.sorted_by(SortKey::parse(s)?);
     }
     query.page_token = args.page_token.clone();
     Ok(query)
-}
-
-/// `tier=default,name=trusted,action=deny,rule=-1`.
-fn parse_policy_filter(text: &str) -> Result<PolicyFilter> {
-    let mut f = PolicyFilter::default();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--policy part {part:?} is not key=value"))?;
-        match k {
-            "tier" => f.tier = Some(v.into()),
-            "name" => f.name = Some(v.into()),
-            "namespace" => f.namespace = Some(v.into()),
-            "kind" => f.kind = Some(kind_from_tag(v)?),
-            "action" => {
-                f.action = Some(
-                    HitAction::parse(v)
-                        .ok_or_else(|| anyhow!("--policy action {v:?}: allow, deny or pass"))?,
-                )
-            }
-            "rule" => f.rule = Some(v.parse().with_context(|| format!("--policy rule {v:?}"))?),
-            other => {
-                bail!("--policy key {other:?}: use tier, name, namespace, kind, action or rule")
-            }
-        }
-    }
-    Ok(f)
-}
-
-fn kind_from_tag(tag: &str) -> Result<PolicyKind> {
-    use PolicyKind::*;
-    [
-        NetworkPolicy,
-        GlobalNetworkPolicy,
-        StagedNetworkPolicy,
-        StagedGlobalNetworkPolicy,
-        StagedKubernetesNetworkPolicy,
-        KubernetesNetworkPolicy,
-        AdminNetworkPolicy,
-    ]
-    .into_iter()
-    .find(|k| k.hit_tag() == tag)
-    .ok_or_else(|| anyhow!("--policy kind {tag:?}: np, gnp, knp, snp, sgnp, sknp or kcnp"))
 }
 
 fn group_by(g: GroupByArg) -> GroupBy {
@@ -225,6 +194,33 @@ fn print_flows(
     Ok(())
 }
 
+/// Rows of text as a table or as CSV.
+fn print_table(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+    format: TableFormat,
+) -> Result<()> {
+    if format == TableFormat::Csv {
+        writeln!(out, "{}", header.join(","))?;
+        for r in rows {
+            writeln!(
+                out,
+                "{}",
+                r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
+            )?;
+        }
+    } else {
+        let mut t = Table::new();
+        t.load_preset(UTF8_BORDERS_ONLY).set_header(header);
+        for r in rows {
+            t.add_row(r);
+        }
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}
+
 fn print_aggregates(
     out: &mut impl Write,
     rows: &[AggregateRow],
@@ -243,33 +239,18 @@ fn print_aggregates(
                 "destination",
                 "proto/port",
                 "action",
-                "policy",
-                "rule",
                 "flows",
                 "allowed",
                 "denied",
-                "passed",
                 "conn/s",
                 "pkt/s",
                 "bit/s",
             ];
-            let rows_text: Vec<[String; 13]> = rows
+            let rows_text: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
                     let k = &r.key;
-                    let policy = k.policy_name.as_ref().map(|n| {
-                        let kind = k
-                            .kind
-                            .map(|k| format!("{}:", k.hit_tag()))
-                            .unwrap_or_default();
-                        let ns = k
-                            .policy_namespace
-                            .as_ref()
-                            .map(|n| format!("{n}/"))
-                            .unwrap_or_default();
-                        format!("{}|{kind}{ns}{n}", dash(&k.tier))
-                    });
-                    [
+                    vec![
                         [dash(&k.source_namespace), dash(&k.source_name_aggr)].join("/"),
                         [dash(&k.dest_namespace), dash(&k.dest_name_aggr)].join("/"),
                         format!(
@@ -282,45 +263,97 @@ fn print_aggregates(
                         k.action
                             .map(|a| a.to_string())
                             .unwrap_or_else(|| "-".into()),
-                        policy.unwrap_or_else(|| "-".into()),
-                        k.rule.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                         r.num_flows.to_string(),
-                        if k.policy_name.is_some() {
-                            r.hits_allowed
-                        } else {
-                            r.allowed_flows
-                        }
-                        .to_string(),
-                        if k.policy_name.is_some() {
-                            r.hits_denied
-                        } else {
-                            r.denied_flows
-                        }
-                        .to_string(),
-                        r.hits_passed.to_string(),
+                        r.allowed_flows.to_string(),
+                        r.denied_flows.to_string(),
                         format!("{:.2}", r.connections_per_second),
                         format!("{:.2}", r.packets_per_second),
                         format!("{:.0}", r.bits_per_second),
                     ]
                 })
                 .collect();
-            if format == TableFormat::Csv {
-                writeln!(out, "{}", header.join(","))?;
-                for r in &rows_text {
-                    writeln!(
-                        out,
-                        "{}",
-                        r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
-                    )?;
-                }
-            } else {
-                let mut t = Table::new();
-                t.load_preset(UTF8_BORDERS_ONLY).set_header(header);
-                for r in rows_text {
-                    t.add_row(r);
-                }
-                writeln!(out, "{t}")?;
+            print_table(out, &header, &rows_text, format)?;
+        }
+    }
+    Ok(())
+}
+
+/// A policy as hits name it: `tier|kind:[namespace/]name`.
+fn policy_label(m: &PolicyMetrics) -> String {
+    let kind = m
+        .kind
+        .map(|k| format!("{}:", k.hit_tag()))
+        .unwrap_or_default();
+    let ns = m
+        .namespace
+        .as_ref()
+        .map(|n| format!("{n}/"))
+        .unwrap_or_default();
+    format!("{}|{kind}{ns}{}", m.tier, m.name)
+}
+
+/// The Policy Board's numbers: one row per policy, or (`rules`) one per policy, direction
+/// and rule.
+fn print_policy_metrics(
+    out: &mut impl Write,
+    metrics: &[PolicyMetrics],
+    rules: bool,
+    format: TableFormat,
+) -> Result<()> {
+    match format {
+        TableFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(metrics)?)?,
+        TableFormat::Jsonl => {
+            for m in metrics {
+                writeln!(out, "{}", serde_json::to_string(m)?)?;
             }
+        }
+        TableFormat::Csv | TableFormat::Table => {
+            let counts = |c: &HitCounts| {
+                [
+                    c.connections,
+                    c.allowed,
+                    c.denied,
+                    c.passed,
+                    c.pending_connections,
+                    c.pending_allowed,
+                    c.pending_denied,
+                    c.pending_passed,
+                ]
+                .map(|n| n.to_string())
+            };
+            let mut header = vec!["policy"];
+            if rules {
+                header.extend(["direction", "rule"]);
+            }
+            header.extend([
+                "connections",
+                "allowed",
+                "denied",
+                "passed",
+                "pending",
+                "pending allowed",
+                "pending denied",
+                "pending passed",
+            ]);
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for m in metrics {
+                let label = policy_label(m);
+                if !rules {
+                    rows.push(std::iter::once(label).chain(counts(&m.total)).collect());
+                    continue;
+                }
+                for (direction, name) in [
+                    (RuleDirection::Ingress, "ingress"),
+                    (RuleDirection::Egress, "egress"),
+                ] {
+                    for (rule, c) in m.rules(direction) {
+                        let mut row = vec![label.clone(), name.to_string(), rule.to_string()];
+                        row.extend(counts(c));
+                        rows.push(row);
+                    }
+                }
+            }
+            print_table(out, &header, &rows, format)?;
         }
     }
     Ok(())

@@ -128,7 +128,7 @@ impl Default for CalicoDecoder {
 }
 
 /// The per-line vectors of a decoder, kept empty between lines for their allocations (see
-/// [`reuse`]) rather than allocated and freed for every line.
+/// [`reuse`]), so a line costs no allocation once the first lines have sized them.
 #[derive(Default)]
 struct Spare {
     /// Source and destination labels.

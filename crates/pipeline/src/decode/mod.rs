@@ -139,7 +139,7 @@ impl LineDecoder {
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let mut start = 0;
-        // memchr finds newlines many bytes at a time, much faster than splitting byte by byte.
+        // memchr finds newlines many bytes at a time rather than testing byte by byte.
         let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
         for (i, end) in ends.enumerate() {
             let line = &body[start..end];

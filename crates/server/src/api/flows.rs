@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use flowlens_model::{FlowLog, PolicyHitFormat};
+use flowlens_model::{FlowField, FlowLog, PolicyHitFormat};
 use flowlens_pipeline::encode::calico_json;
-use flowlens_store::{Field, FlowQuery, GroupBy, SortKey, TimeRange};
+use flowlens_store::{FlowQuery, GroupBy, SortKey, TimeRange};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -40,7 +40,7 @@ pub(crate) fn hit_format(p: &crate::params::Params) -> ApiResult<PolicyHitFormat
 
 fn newest_first(mut query: FlowQuery) -> FlowQuery {
     if query.sort.is_empty() {
-        query.sort.push(SortKey::desc(Field::EndTime));
+        query.sort.push(SortKey::desc(FlowField::EndTime));
     }
     query
 }
@@ -73,7 +73,7 @@ pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
 /// endpoint already (a policy's hits are counted on the record of the endpoint it applies to).
 async fn connections(state: &AppState, query: &FlowQuery) -> ApiResult<u64> {
     let per_endpoint =
-        query.policy.is_some() || query.filters.iter().any(|f| f.field == Field::Reporter);
+        query.policy.is_some() || query.filters.iter().any(|f| f.field == FlowField::Reporter);
     let mut totals = FlowQuery::new(query.time);
     totals.filters.clone_from(&query.filters);
     totals.source_selector.clone_from(&query.source_selector);

@@ -96,7 +96,7 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
     let mut flows_query = query.clone();
     flows_query.limit = Some(p.number::<usize>("limit")?.unwrap_or(50).min(1000));
     flows_query.sort = vec![flowlens_store::SortKey::desc(
-        flowlens_store::Field::EndTime,
+        flowlens_model::FlowField::EndTime,
     )];
     let page = store.query_flows(&flows_query).await?;
     let world = state.world();

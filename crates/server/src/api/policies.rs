@@ -1,9 +1,8 @@
 //! The Policy Board and Policy Editor: tiers and policies with their metrics, one policy's
 //! rules with per-rule hits, validation, the impact preview, saving, deleting, exporting.
 //!
-//! Rule hits carry no direction, but the record that carries them does: egress policy is
-//! evaluated at the source, so its hits are in `reporter=src` records, and ingress hits in
-//! `reporter=dst` records. Metrics are therefore read per reporter.
+//! The metrics (per policy, and per direction and rule) are the store's
+//! [`Store::policy_metrics`](flowlens_store::Store::policy_metrics) over the window.
 
 use super::{RawParams, params};
 use crate::error::{ApiError, ApiResult, Detail};
@@ -14,141 +13,61 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowlens_impact::{ImpactError, PolicyChange, preview_change};
-use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind};
+use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind, RuleDirection};
 use flowlens_policy::Engine;
-use flowlens_store::{AggregateRow, FieldFilter, FlowQuery, GroupBy, PolicyFilter, TimeRange};
-use serde::{Deserialize, Serialize};
+use flowlens_store::{FlowQuery, HitCounts, PolicyMetrics, TimeRange};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Hit counts of a policy, a rule or an end of tier.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-struct Metrics {
-    connections: u64,
-    allowed: u64,
-    denied: u64,
-    passed: u64,
-    pending_connections: u64,
-    pending_allowed: u64,
-    pending_denied: u64,
-    pending_passed: u64,
-}
+/// How hits name a policy: tier, kind, namespace, name.
+type PolicyKey = (String, Option<PolicyKind>, Option<String>, String);
 
-impl From<&AggregateRow> for Metrics {
-    fn from(row: &AggregateRow) -> Metrics {
-        Metrics {
-            connections: row.hits_allowed + row.hits_denied + row.hits_passed,
-            allowed: row.hits_allowed,
-            denied: row.hits_denied,
-            passed: row.hits_passed,
-            pending_connections: row.pending_num_flows,
-            pending_allowed: row.pending_allowed,
-            pending_denied: row.pending_denied,
-            pending_passed: row.pending_passed,
-        }
-    }
-}
-
-impl Metrics {
-    fn add(&mut self, other: &Metrics) {
-        self.connections += other.connections;
-        self.allowed += other.allowed;
-        self.denied += other.denied;
-        self.passed += other.passed;
-        self.pending_connections += other.pending_connections;
-        self.pending_allowed += other.pending_allowed;
-        self.pending_denied += other.pending_denied;
-        self.pending_passed += other.pending_passed;
-    }
-
-    fn is_hit(&self) -> bool {
-        self.connections + self.pending_connections > 0
-    }
-}
-
-/// (tier, kind tag, namespace, name): how hits name a policy.
-type HitKey = (String, &'static str, Option<String>, String);
-
-fn key_of_policy(p: &Policy) -> HitKey {
+fn key_of_policy(p: &Policy) -> PolicyKey {
     (
         p.tier.clone(),
-        p.kind.hit_tag(),
+        Some(p.kind),
         p.namespace.clone(),
         p.name.clone(),
     )
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Direction {
-    Ingress,
-    Egress,
-}
+/// The store's Policy Board metrics of the window, found by policy.
+struct Metrics(BTreeMap<PolicyKey, PolicyMetrics>);
 
-/// Metrics per policy, and per (policy, direction, rule index).
-#[derive(Default)]
-struct Hits {
-    policies: BTreeMap<HitKey, Metrics>,
-    rules: BTreeMap<(HitKey, Direction, i32), Metrics>,
-}
-
-impl Hits {
-    async fn load(
-        state: &AppState,
-        time: TimeRange,
-        policy: Option<PolicyFilter>,
-    ) -> ApiResult<Hits> {
-        let mut hits = Hits::default();
-        for (reporter, direction) in [("src", Direction::Egress), ("dst", Direction::Ingress)] {
-            let mut query = FlowQuery::new(time);
-            query
-                .filters
-                .push(FieldFilter::eq(flowlens_store::Field::Reporter, reporter));
-            query.policy = policy.clone();
-            let rows = state.store().aggregate(&query, GroupBy::PolicyRule).await?;
-            for row in &rows {
-                let k = &row.key;
-                let (Some(tier), Some(name)) = (&k.tier, &k.policy_name) else {
-                    continue;
-                };
-                let key: HitKey = (
-                    tier.clone(),
-                    k.kind.map_or("", |k| k.hit_tag()),
-                    k.policy_namespace.clone(),
-                    name.clone(),
-                );
-                let metrics = Metrics::from(row);
-                hits.policies.entry(key.clone()).or_default().add(&metrics);
-                hits.rules
-                    .entry((key, direction, k.rule.unwrap_or(-1)))
-                    .or_default()
-                    .add(&metrics);
-            }
-        }
-        Ok(hits)
+impl Metrics {
+    async fn load(state: &AppState, time: TimeRange) -> ApiResult<Metrics> {
+        let rows = state.store().policy_metrics(&FlowQuery::new(time)).await?;
+        Ok(Metrics(
+            rows.into_iter()
+                .map(|m| {
+                    (
+                        (m.tier.clone(), m.kind, m.namespace.clone(), m.name.clone()),
+                        m,
+                    )
+                })
+                .collect(),
+        ))
     }
 
-    fn policy(&self, p: &Policy) -> Metrics {
-        self.policies
+    fn policy(&self, p: &Policy) -> HitCounts {
+        self.0
             .get(&key_of_policy(p))
-            .copied()
+            .map(|m| m.total)
             .unwrap_or_default()
     }
 
-    fn rule(&self, p: &Policy, direction: Direction, index: i32) -> Metrics {
-        self.rules
-            .get(&(key_of_policy(p), direction, index))
-            .copied()
+    fn rule(&self, p: &Policy, direction: RuleDirection, index: i32) -> HitCounts {
+        self.0
+            .get(&key_of_policy(p))
+            .map(|m| m.rule(direction, index))
             .unwrap_or_default()
     }
 
-    /// Rule indices of a direction that nothing hit in the range.
-    fn unused(&self, p: &Policy, direction: Direction) -> Vec<usize> {
-        let rules = match direction {
-            Direction::Ingress => &p.ingress,
-            Direction::Egress => &p.egress,
-        };
-        (0..rules.len())
+    /// Rule indices of a direction that nothing hit in the window.
+    fn unused(&self, p: &Policy, direction: RuleDirection) -> Vec<usize> {
+        (0..p.rules(direction == RuleDirection::Ingress).len())
             .filter(|&i| !self.rule(p, direction, i as i32).is_hit())
             .collect()
     }
@@ -167,7 +86,7 @@ fn kind_label(kind: PolicyKind) -> &'static str {
     }
 }
 
-fn card(p: &Policy, endpoints: usize, hits: &Hits) -> Value {
+fn card(p: &Policy, endpoints: usize, hits: &Metrics) -> Value {
     let mut types = Vec::new();
     if p.types.ingress {
         types.push("ingress");
@@ -192,8 +111,8 @@ fn card(p: &Policy, endpoints: usize, hits: &Hits) -> Value {
         "egress_rules": p.egress.len(),
         "metrics": hits.policy(p),
         "unused_rules": {
-            "ingress": hits.unused(p, Direction::Ingress),
-            "egress": hits.unused(p, Direction::Egress),
+            "ingress": hits.unused(p, RuleDirection::Ingress),
+            "egress": hits.unused(p, RuleDirection::Egress),
         },
     })
 }
@@ -207,7 +126,7 @@ pub async fn board(State(state): State<AppState>, raw: RawParams) -> ApiResult<J
     let time = time_of(&state, &p)?;
     let world = state.world();
     let inv = &world.inventory;
-    let hits = Hits::load(&state, time, None).await?;
+    let hits = Metrics::load(&state, time).await?;
     let counts = world.engine.policy_endpoint_counts();
     let index_of: BTreeMap<PolicyId, usize> = inv
         .policies
@@ -259,21 +178,12 @@ pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<
         .policy_index(&id)
         .ok_or_else(|| ApiError::not_found(format!("no policy {id} in the inventory")))?;
     let policy = &inv.policies[index];
-    let filter = PolicyFilter {
-        tier: Some(policy.tier.clone()),
-        name: Some(policy.name.clone()),
-        namespace: policy.namespace.clone(),
-        kind: Some(policy.kind),
-        action: None,
-        rule: None,
-    };
-    // Staged policies appear only in pending traces, which the policy filter does not read.
-    let hits = Hits::load(&state, time, (!policy.kind.is_staged()).then_some(filter)).await?;
+    let hits = Metrics::load(&state, time).await?;
     let texts = flowlens_policy::rule_texts(policy);
-    let rules = |direction: Direction| -> Vec<Value> {
+    let rules = |direction: RuleDirection| -> Vec<Value> {
         let (rules, texts) = match direction {
-            Direction::Ingress => (&policy.ingress, &texts.ingress),
-            Direction::Egress => (&policy.egress, &texts.egress),
+            RuleDirection::Ingress => (&policy.ingress, &texts.ingress),
+            RuleDirection::Egress => (&policy.egress, &texts.egress),
         };
         rules
             .iter()
@@ -290,16 +200,16 @@ pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<
             })
             .collect()
     };
-    let ingress_end = hits.rule(policy, Direction::Ingress, -1);
-    let egress_end = hits.rule(policy, Direction::Egress, -1);
+    let ingress_end = hits.rule(policy, RuleDirection::Ingress, -1);
+    let egress_end = hits.rule(policy, RuleDirection::Egress, -1);
     let mut end_total = ingress_end;
     end_total.add(&egress_end);
     let tier = inv.tiers.iter().find(|t| t.name == policy.tier);
     let mut value = card(policy, world.engine.policy_endpoint_count(index), &hits);
     value["time"] = json!({ "from": time.from, "to": time.to });
     value["yaml"] = json!(flowlens_manifests::policy_to_yaml(policy).ok());
-    value["ingress"] = json!(rules(Direction::Ingress));
-    value["egress"] = json!(rules(Direction::Egress));
+    value["ingress"] = json!(rules(RuleDirection::Ingress));
+    value["egress"] = json!(rules(RuleDirection::Egress));
     value["end_of_tier"] = json!({
         "action": tier.map(|t| t.default_action),
         "metrics": end_total,

@@ -137,7 +137,7 @@ pub async fn all_flows(store: &dyn Store) -> Vec<FlowLog> {
     let mut out = Vec::new();
     let mut query = FlowQuery::new(TimeRange::all())
         .sorted_by(flowlens_store::SortKey::asc(
-            flowlens_store::Field::RecordId,
+            flowlens_model::FlowField::RecordId,
         ))
         .limit(flowlens_store::MAX_LIMIT);
     loop {

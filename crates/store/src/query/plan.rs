@@ -2,32 +2,36 @@
 //! anything): filters, sort order, and the keyset condition behind page tokens.
 
 use crate::error::{Result, StoreError};
-use crate::query::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
-use crate::schema::{ColumnKind, Field};
-use crate::udf::{ListAny, PolicyHitMatches, SelectorMatches};
+use crate::parse::ABSENT;
+use crate::query::udf::{ListAny, PolicyHitMatches, SelectorMatches};
+use crate::types::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::dataframe::DataFrame;
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{Expr, SortExpr, lit, not};
+use flowlens_model::{FieldKind, FlowField};
 use serde::{Deserialize, Serialize};
 
-pub(crate) fn column(field: Field) -> Expr {
-    Expr::Column(Column::from_name(field.name()))
+pub(crate) fn column(field: FlowField) -> Expr {
+    Expr::Column(Column::from_name(field.column()))
 }
 
 /// A column's values as the flow logs had them. Stored pending traces are null where they
-/// are the enforced ones (see `PendingBuilder` in `encode.rs`), and read as those here; only
+/// are the enforced ones (see `PendingBuilder` in `records/encode.rs`), and read as those here; only
 /// expressions that use the values pay for that.
-pub(crate) fn logical(field: Field) -> Expr {
+pub(crate) fn logical(field: FlowField) -> Expr {
     match field {
-        Field::PoliciesPending => coalesce(vec![column(field), column(Field::PoliciesEnforced)]),
+        FlowField::PoliciesPending => {
+            coalesce(vec![column(field), column(FlowField::PoliciesEnforced)])
+        }
         _ => column(field),
     }
 }
 
 /// `from <= end_time < to`, or nothing for an unbounded range.
 pub(crate) fn time_filter(range: &TimeRange) -> Option<Expr> {
-    let t = || column(Field::EndTime);
+    let t = || column(FlowField::EndTime);
     match (range.from == i64::MIN, range.to == i64::MAX) {
         (true, true) => None,
         (false, true) => Some(t().gt_eq(lit(range.from))),
@@ -50,8 +54,8 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
         parts.push(field_filter(filter)?);
     }
     for (field, selector) in [
-        (Field::SourceLabels, &query.source_selector),
-        (Field::DestLabels, &query.dest_selector),
+        (FlowField::SourceLabels, &query.source_selector),
+        (FlowField::DestLabels, &query.dest_selector),
     ] {
         if let Some(selector) = selector
             && !selector.is_all()
@@ -61,38 +65,46 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
     }
     if let Some(policy) = &query.policy {
         parts.push(
-            PolicyHitMatches::udf(policy.clone()).call(vec![column(Field::PoliciesEnforced)]),
+            PolicyHitMatches::udf(policy.clone()).call(vec![column(FlowField::PoliciesEnforced)]),
         );
     }
     if query.connections_once {
-        let outside = column(Field::DestType)
+        let outside = column(FlowField::DestType)
             .is_null()
-            .or(column(Field::DestType).in_list(vec![lit("net"), lit("ns")], false));
+            .or(column(FlowField::DestType).in_list(vec![lit("net"), lit("ns")], false));
         parts.push(
-            column(Field::Reporter)
+            column(FlowField::Reporter)
                 .eq(lit("dst"))
-                .or(column(Field::Action).eq(lit("deny")))
+                .or(column(FlowField::Action).eq(lit("deny")))
                 .or(outside),
         );
     }
     Ok(parts.into_iter().reduce(Expr::and))
 }
 
+/// `df` narrowed by [`row_filter`].
+pub(crate) fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
+    Ok(match row_filter(query)? {
+        Some(predicate) => df.filter(predicate)?,
+        None => df,
+    })
+}
+
 /// The typed literal for `text` in `field`, or `None` for Calico's `-` on optional columns.
-fn literal(field: Field, text: &str) -> Result<Option<Expr>> {
-    if text == "-" && field.is_nullable() {
+fn literal(field: FlowField, text: &str) -> Result<Option<Expr>> {
+    if text == ABSENT && field.is_optional() {
         return Ok(None);
     }
     let number_err =
         |kind: &str| StoreError::invalid(format!("{field} takes {kind}, not {text:?}"));
     let expr = match (field, field.kind()) {
-        (Field::RecordId, _) | (_, ColumnKind::Counter) => lit(text
+        (FlowField::RecordId, _) | (_, FieldKind::Counter) => lit(text
             .parse::<u64>()
             .map_err(|_| number_err("a non-negative integer"))?),
-        (Field::ProcessId, _) | (_, ColumnKind::Int) => {
+        (FlowField::ProcessId, _) | (_, FieldKind::Int) => {
             lit(text.parse::<i64>().map_err(|_| number_err("an integer"))?)
         }
-        (_, ColumnKind::OptionalInt) => {
+        (_, FieldKind::OptionalInt) => {
             lit(text.parse::<i32>().map_err(|_| number_err("an integer"))?)
         }
         _ => lit(text.to_string()),
@@ -121,21 +133,26 @@ fn starts_with(expr: Expr, prefix: &str) -> Expr {
 
 fn field_filter(filter: &FieldFilter) -> Result<Expr> {
     let field = filter.field;
-    if field.kind() == ColumnKind::List {
+    let taken = FilterOp::operators_for(field.kind());
+    if !taken.contains(&filter.op.symbol()) {
+        let what = match field.kind() {
+            FieldKind::List => "is a list (the operators test its entries)",
+            FieldKind::Text | FieldKind::OptionalText => "is text",
+            _ => "is a number",
+        };
+        return Err(StoreError::invalid(format!(
+            "{field} {what}: it takes {}, not {}",
+            taken.join(" "),
+            filter.op.symbol()
+        )));
+    }
+    if field.kind() == FieldKind::List {
         return list_filter(field, &filter.op);
     }
     let c = || column(field);
-    let nullable = field.is_nullable();
+    let nullable = field.is_optional();
     // Negations count absent values as "not equal", as a reader of `-` expects.
     let or_null = |e: Expr| if nullable { e.or(c().is_null()) } else { e };
-    let text_only = |op: &str| -> Result<()> {
-        match field.kind() {
-            ColumnKind::Text | ColumnKind::OptionalText => Ok(()),
-            _ => Err(StoreError::invalid(format!(
-                "{op} applies to text fields, not {field}"
-            ))),
-        }
-    };
     let compare = |value: &str, build: fn(Expr, Expr) -> Expr| -> Result<Expr> {
         match literal(field, value)? {
             Some(v) => Ok(build(c(), v)),
@@ -153,14 +170,8 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
             Some(v) => or_null(c().not_eq(v)),
             None => c().is_not_null(),
         },
-        FilterOp::Prefix(p) => {
-            text_only("^= (prefix)")?;
-            starts_with(c(), p)
-        }
-        FilterOp::NotPrefix(p) => {
-            text_only("!^= (not prefix)")?;
-            or_null(not(starts_with(c(), p)))
-        }
+        FilterOp::Prefix(p) => starts_with(c(), p),
+        FilterOp::NotPrefix(p) => or_null(not(starts_with(c(), p))),
         FilterOp::Gt(v) => compare(v, Expr::gt)?,
         FilterOp::Ge(v) => compare(v, Expr::gt_eq)?,
         FilterOp::Lt(v) => compare(v, Expr::lt)?,
@@ -205,7 +216,7 @@ fn field_filter(filter: &FieldFilter) -> Result<Expr> {
     })
 }
 
-fn list_filter(field: Field, op: &FilterOp) -> Result<Expr> {
+fn list_filter(field: FlowField, op: &FilterOp) -> Result<Expr> {
     let any =
         |values: Vec<String>, prefix: bool| ListAny::udf(values, prefix).call(vec![logical(field)]);
     Ok(match op {
@@ -215,9 +226,9 @@ fn list_filter(field: Field, op: &FilterOp) -> Result<Expr> {
         FilterOp::NotIn(vs) => not(any(vs.clone(), false)),
         FilterOp::Prefix(p) => any(vec![p.clone()], true),
         FilterOp::NotPrefix(p) => not(any(vec![p.clone()], true)),
-        _ => {
+        FilterOp::Gt(_) | FilterOp::Ge(_) | FilterOp::Lt(_) | FilterOp::Le(_) => {
             return Err(StoreError::invalid(format!(
-                "{field} is a list: use =, !=, ^=, !^=, =in: or !=in: (contains)"
+                "{field} is a list: it cannot be compared"
             )));
         }
     })
@@ -226,12 +237,12 @@ fn list_filter(field: Field, op: &FilterOp) -> Result<Expr> {
 /// The sort, with `record_id` appended so the order is total (stable pages).
 pub(crate) fn effective_sort(query: &FlowQuery) -> Result<Vec<SortKey>> {
     let mut keys = if query.sort.is_empty() {
-        vec![SortKey::desc(Field::EndTime)]
+        vec![SortKey::desc(FlowField::EndTime)]
     } else {
         query.sort.clone()
     };
     for key in &keys {
-        if key.field.kind() == ColumnKind::List {
+        if key.field.kind() == FieldKind::List {
             return Err(StoreError::invalid(format!(
                 "cannot sort by list field {}",
                 key.field
@@ -239,11 +250,11 @@ pub(crate) fn effective_sort(query: &FlowQuery) -> Result<Vec<SortKey>> {
         }
     }
     let last_desc = keys.last().is_some_and(|k| k.descending);
-    if let Some(pos) = keys.iter().position(|k| k.field == Field::RecordId) {
+    if let Some(pos) = keys.iter().position(|k| k.field == FlowField::RecordId) {
         keys.truncate(pos + 1);
     } else {
         keys.push(SortKey {
-            field: Field::RecordId,
+            field: FlowField::RecordId,
             descending: last_desc,
         });
     }
@@ -336,7 +347,7 @@ pub(crate) fn after_token(keys: &[SortKey], token: &str) -> Result<Expr> {
                 } else {
                     c().gt(v.clone())
                 };
-                let beyond = if key.field.is_nullable() {
+                let beyond = if key.field.is_optional() {
                     beyond.or(c().is_null())
                 } else {
                     beyond

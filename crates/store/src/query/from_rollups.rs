@@ -1,16 +1,19 @@
-//! Queries answered partly from rollups (see `rollup.rs`): a snapshot is split into the
-//! whole hours of its range, read from the rollups of the files that have them, and what is
-//! left (partial hours at either end, files without rollups, the buffer), read row by row.
-//! A rollup that cannot be read makes the query read the rows instead.
+//! Queries answered partly from rollups (`files/rollups.rs`): when nothing but time narrows a
+//! query, a snapshot is split into the whole hours of its range, read from the rollups of the
+//! files that have them, and what is left (partial hours at either end, files without
+//! rollups, the buffer), read row by row. A rollup that cannot be read makes the query read
+//! the rows instead.
 
-use crate::embedded::{DataFile, EmbeddedStore, Snapshot, blocking};
 use crate::error::Result;
-use crate::exec::{self, IdSums};
-use crate::manifest::FileMeta;
-use crate::plan::row_filter;
-use crate::query::{FlowQuery, TimeRange};
-use crate::rollup::{self, Buckets};
-use crate::tuples::{self, RolledUp};
+use crate::files::manifest::FileMeta;
+use crate::files::rollups::{self, Buckets};
+use crate::query::plan::row_filter;
+use crate::query::policy_sums::sums_per_hit_id;
+use crate::query::table::Tables;
+use crate::query::tuples::{RolledUp, flow_tuples};
+use crate::state::{DataFile, Snapshot, blocking};
+use crate::summaries::hit_sums::{IdSums, add_sums};
+use crate::types::{FlowQuery, TimeRange};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::FlowTuple;
 use std::sync::Arc;
@@ -26,7 +29,14 @@ struct Split {
     rows: Vec<Snapshot>,
 }
 
-impl EmbeddedStore {
+/// How a query reads a snapshot: through these tables, and from rollups unless they are
+/// turned off.
+pub(crate) struct Scan<'a> {
+    pub tables: &'a Tables,
+    pub rollups: bool,
+}
+
+impl Scan<'_> {
     /// Splits `snap` when rollups can answer part of `query`: nothing but time filters its
     /// rows, its range covers whole buckets, and files in those buckets have the rollups
     /// `has` asks for.
@@ -36,7 +46,7 @@ impl EmbeddedStore {
         query: &FlowQuery,
         has: fn(&FileMeta) -> bool,
     ) -> Result<Option<Split>> {
-        if !self.inner.options.rollups || row_filter(query)?.is_some() {
+        if !self.rollups || row_filter(query)?.is_some() {
             return Ok(None);
         }
         let Some(buckets) = Buckets::within(&snap.range) else {
@@ -85,7 +95,7 @@ impl EmbeddedStore {
     fn split_parts(&self, split: &Split, text_as_views: bool) -> Result<Vec<DataFrame>> {
         let mut parts = Vec::new();
         for snap in &split.rows {
-            parts.extend(self.frame_parts(snap, text_as_views)?);
+            parts.extend(self.tables.frame_parts(snap, text_as_views)?);
         }
         Ok(parts)
     }
@@ -104,24 +114,24 @@ impl EmbeddedStore {
             let read = blocking(move || {
                 let mut sums = vec![IdSums::default(); known_ids];
                 for f in &rolled {
-                    rollup::add_hits(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
+                    rollups::add_hits(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
                 }
                 Ok(sums)
             });
             let scan = async {
-                let df = self.union(self.split_parts(&split, false)?)?;
-                exec::sums_per_hit_id(df, query, known_ids).await
+                let df = self.tables.union(self.split_parts(&split, false)?)?;
+                sums_per_hit_id(df, query, known_ids).await
             };
             match futures::try_join!(read, scan) {
                 Ok((mut sums, rows)) => {
-                    exec::add_sums(&mut sums, &rows);
+                    add_sums(&mut sums, &rows);
                     return Ok(sums);
                 }
                 Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
             }
         }
-        let df = self.frame(snap).await?;
-        exec::sums_per_hit_id(df, query, known_ids).await
+        let df = self.tables.frame(snap)?;
+        sums_per_hit_id(df, query, known_ids).await
     }
 
     /// The distinct tuples of the flows in `snap` matching `query`, from rollups where they
@@ -142,12 +152,12 @@ impl EmbeddedStore {
                 buckets: split.buckets,
             };
             let parts = self.split_parts(&split, true)?;
-            match tuples::flow_tuples(parts, Some(rolled), query, false).await {
+            match flow_tuples(parts, Some(rolled), query, false).await {
                 Ok(tuples) => return Ok(tuples),
                 Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
             }
         }
-        let parts = self.frame_parts(snap, true)?;
-        tuples::flow_tuples(parts, None, query, source_ports).await
+        let parts = self.tables.frame_parts(snap, true)?;
+        flow_tuples(parts, None, query, source_ports).await
     }
 }

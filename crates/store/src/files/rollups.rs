@@ -1,5 +1,5 @@
-//! Rollups: per data file and per hour of `end_time`, the two summaries the heaviest queries
-//! need, so that they read a few rows per hour instead of every flow log:
+//! Rollup files: per data file and per hour of `end_time`, the two summaries the heaviest
+//! queries need, so that they read a few rows per hour instead of every flow log:
 //!
 //! - **hit sums**: per policy-hit id, [`IdSums`] (the Policy Board's numbers);
 //! - **tuples**: the distinct flow tuples the impact preview evaluates (source ports left
@@ -7,19 +7,19 @@
 //!
 //! They are written with their data file (flush, compaction, retention) as
 //! `rollups/<file>.hits.parquet` and `rollups/<file>.tuples.parquet`, before the manifest lists
-//! the file, and deleted with it. A query that filters on time only reads, for the hours its
-//! range covers wholly, the rollups of the files that have them; rows are scanned only for the
-//! partial hours at the range's ends, for files without rollups and for the in-memory buffer.
+//! the file, and deleted with it. How queries use them is `query/from_rollups.rs`'s business.
 //! The hour is the unit because a day holds few of them (the rollups of 24 hours are read in
-//! milliseconds) while the partial hours at the ends stay cheap to scan.
+//! milliseconds) while the partial hours at the ends of a range stay cheap to scan.
 
 use crate::error::{Result, StoreError};
-use crate::exec::{IdSums, add_hit_sums, slot};
-use crate::files::write_parquet;
+use crate::files::manifest::FileMeta;
+use crate::files::parquet::write_parquet;
 use crate::fsutil::sync_dir;
-use crate::query::TimeRange;
-use crate::schema::{Field, index};
-use crate::tuples::DistinctTuples;
+use crate::records::with_column;
+use crate::schema::index;
+use crate::summaries::distinct_tuples::DistinctTuples;
+use crate::summaries::hit_sums::{IdSums, add_hit_sums, slot};
+use crate::types::TimeRange;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
 };
@@ -30,6 +30,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use flowlens_model::FlowField;
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -39,8 +40,6 @@ use std::sync::{Arc, LazyLock};
 pub(crate) const BUCKET_SECONDS: i64 = 3600;
 /// The directory, inside the data directory, holding the rollups.
 pub(crate) const DIR: &str = "rollups";
-/// The column of a tuple rollup counting the flow logs a row stands for.
-pub(crate) const FLOW_LOGS: &str = "flow_logs";
 const BUCKET: &str = "bucket";
 const HITS: &str = ".hits.parquet";
 const TUPLES: &str = ".tuples.parquet";
@@ -112,7 +111,7 @@ fn by_bucket(sorted: &[RecordBatch]) -> Result<Vec<(i64, Vec<RecordBatch>)>> {
     let mut buckets: Vec<(i64, Vec<RecordBatch>)> = Vec::new();
     for batch in sorted {
         let times = batch
-            .column(index(Field::EndTime))
+            .column(index(FlowField::EndTime))
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| StoreError::InvalidRecord("end_time is not Int64".into()))?
             .values();
@@ -151,23 +150,6 @@ fn hit_rows(bucket: i64, sums: &[IdSums]) -> Result<RecordBatch> {
         )));
     }
     Ok(RecordBatch::try_new(HIT_SCHEMA.clone(), columns)?)
-}
-
-/// `batch` with one more column, `name` (non-null).
-pub(crate) fn with_column(batch: RecordBatch, name: &str, column: ArrayRef) -> Result<RecordBatch> {
-    let mut fields: Vec<ArrowField> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(ArrowField::new(name, column.data_type().clone(), false));
-    let mut columns = batch.columns().to_vec();
-    columns.push(column);
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
 }
 
 fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
@@ -286,6 +268,24 @@ pub(crate) fn write(dir: &Path, data_name: &str, sorted: &[RecordBatch]) -> Resu
     rollups.write(dir, data_name)
 }
 
+/// Marks `meta` as having the rollups `written` reports, or logs why it has none (queries
+/// then scan its rows) and removes what part of them was written.
+pub(crate) fn mark(dir: &Path, meta: &mut FileMeta, written: Result<Written>) {
+    match written {
+        Ok(written) => {
+            meta.rollups = true;
+            meta.tuple_rollup = written.tuples;
+        }
+        Err(e) => {
+            tracing::warn!(
+                "{}: rollups not written ({e}); queries scan its rows",
+                meta.name
+            );
+            remove(dir, &meta.name);
+        }
+    }
+}
+
 fn write_rollup(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let level =
         ZstdLevel::try_new(3).map_err(|e| StoreError::invalid(format!("zstd level: {e}")))?;
@@ -355,7 +355,7 @@ pub(crate) fn add_hits(
 }
 
 /// A data file's tuple rollup rows of `buckets`: the grouping columns (source ports left
-/// out), then `num_flows` and [`FLOW_LOGS`].
+/// out), then `num_flows` and [`FLOW_LOGS`](crate::summaries::distinct_tuples::FLOW_LOGS).
 pub(crate) fn tuples(dir: &Path, data_name: &str, buckets: Buckets) -> Result<Vec<RecordBatch>> {
     read(&tuples_path(dir, data_name), buckets)
 }

@@ -1,6 +1,6 @@
 //! Hash grouping of stored rows by some of their columns, with per-group sums: what the
-//! distinct flow tuples (`tuples.rs`) and the UI's groupings by namespace pair, name pair or
-//! edge (`exec::aggregate`) are built on.
+//! distinct flow tuples ([`distinct_tuples`](super::distinct_tuples)) and the UI's groupings
+//! by namespace pair, name pair or edge (`query/groupings.rs`) are built on.
 //!
 //! A generic `GROUP BY` goes through Arrow's row format, which is costly for label lists.
 //! Here each row's key is encoded once in a simple form (a tag per cell; text and label
@@ -9,15 +9,13 @@
 //! key, and the groups of several partitions are merged at the end.
 
 use crate::error::{Result, StoreError};
-use crate::schema::Field;
-use crate::texts::Texts;
+use crate::records::texts::Texts;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::execution::SendableRecordBatchStream;
-use futures::StreamExt;
+use flowlens_model::FlowField;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
 
@@ -260,18 +258,18 @@ impl<const N: usize> Groups<N> {
     pub fn add_batch(
         &mut self,
         batch: &RecordBatch,
-        fields: &[Field],
+        fields: &[FlowField],
         sums: impl Fn(usize) -> [u64; N],
     ) -> Result<()> {
         let arrays = fields
             .iter()
             .map(|f| {
                 let array = batch
-                    .column_by_name(f.name())
+                    .column_by_name(f.column())
                     .ok_or_else(|| StoreError::invalid_record(format!("grouped rows lack {f}")))?;
                 Ok(match f {
                     // Ports arrive as Int32 or Int64; one type keeps the cells comparable.
-                    Field::SourcePort | Field::DestPort => cast(array, &DataType::Int64)?,
+                    FlowField::SourcePort | FlowField::DestPort => cast(array, &DataType::Int64)?,
                     _ => array.clone(),
                 })
             })
@@ -283,10 +281,10 @@ impl<const N: usize> Groups<N> {
                 if array.null_count() == array.len() {
                     return Ok(Column::AllNull);
                 }
-                if matches!(f, Field::SourcePort | Field::DestPort) {
+                if matches!(f, FlowField::SourcePort | FlowField::DestPort) {
                     return Ok(Column::Int(array.as_primitive::<Int64Type>()));
                 }
-                if matches!(f, Field::SourceLabels | Field::DestLabels) {
+                if matches!(f, FlowField::SourceLabels | FlowField::DestLabels) {
                     let list = array
                         .as_list_opt::<i32>()
                         .ok_or_else(|| StoreError::invalid_record(format!("{f} is not a list")))?;
@@ -364,41 +362,6 @@ impl<const N: usize> Groups<N> {
             }
         }
     }
-}
-
-/// A task grouping one part of a scan.
-pub(crate) type GroupingTask<const N: usize> = tokio::task::JoinHandle<Result<Groups<N>>>;
-
-/// Groups each of `streams` on a task of its own, `add` adding each batch to its groups.
-pub(crate) fn group_streams<const N: usize, F>(
-    streams: Vec<SendableRecordBatchStream>,
-    add: F,
-) -> Vec<GroupingTask<N>>
-where
-    F: Fn(&mut Groups<N>, &RecordBatch) -> Result<()> + Clone + Send + 'static,
-{
-    streams
-        .into_iter()
-        .map(|mut stream| {
-            let add = add.clone();
-            tokio::spawn(async move {
-                let mut groups = Groups::default();
-                while let Some(batch) = stream.next().await {
-                    add(&mut groups, &batch?)?;
-                }
-                Ok(groups)
-            })
-        })
-        .collect()
-}
-
-/// The groups of every task, merged.
-pub(crate) async fn merged<const N: usize>(tasks: Vec<GroupingTask<N>>) -> Result<Groups<N>> {
-    let mut all = Groups::default();
-    for task in tasks {
-        all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
-    }
-    Ok(all)
 }
 
 /// Makes every row hash alike, so that tests see groups told apart by their cells alone.

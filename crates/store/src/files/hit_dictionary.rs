@@ -9,10 +9,11 @@
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::sync_dir;
-use crate::schema::{ENFORCED_IDS, Field, PENDING_IDS, flow_schema, index, list_of_ids};
+use crate::schema::{ENFORCED_IDS, PENDING_IDS, flow_schema, index, list_of_ids};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, UInt32Builder, new_null_array,
 };
+use flowlens_model::FlowField;
 use flowlens_model::PolicyHit;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -145,13 +146,13 @@ impl HitDictionary {
     /// pending ids, and the trace is numbered and stored once.
     pub fn attach_ids(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut new_keys: Vec<String> = Vec::new();
-        let enforced = hit_list(batch, Field::PoliciesEnforced)?;
+        let enforced = hit_list(batch, FlowField::PoliciesEnforced)?;
         let enforced_ids = self.number(enforced, |_| false, &mut new_keys);
-        let pending = batch.column(index(Field::PoliciesPending));
+        let pending = batch.column(index(FlowField::PoliciesPending));
         let pending_ids = if pending.logical_null_count() == pending.len() {
             new_null_array(&list_of_ids(), pending.len())
         } else {
-            let list = hit_list(batch, Field::PoliciesPending)?;
+            let list = hit_list(batch, FlowField::PoliciesPending)?;
             self.number(list, |row| pending.is_null(row), &mut new_keys)
         };
         if !new_keys.is_empty() {
@@ -246,7 +247,7 @@ impl HitDictionary {
 /// A column of hit lists: its offsets and texts.
 type HitList<'a> = (&'a [i32], &'a StringArray);
 
-fn hit_list(batch: &RecordBatch, field: Field) -> Result<HitList<'_>> {
+fn hit_list(batch: &RecordBatch, field: FlowField) -> Result<HitList<'_>> {
     let list = batch
         .column(index(field))
         .as_list_opt::<i32>()
@@ -261,7 +262,7 @@ fn hit_list(batch: &RecordBatch, field: Field) -> Result<HitList<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::encode_flows;
+    use crate::records::encode::encode_flows;
     use crate::testutil::sample_flow;
     use flowlens_model::{HitAction, PolicyKind};
 
@@ -332,7 +333,12 @@ mod tests {
             .unwrap();
         let pending = shared.column_by_name(PENDING_IDS).unwrap();
         assert_eq!(pending.null_count(), 3);
-        assert_eq!(shared.column(index(Field::PoliciesPending)).null_count(), 3);
+        assert_eq!(
+            shared
+                .column(index(FlowField::PoliciesPending))
+                .null_count(),
+            3
+        );
         assert_eq!(ids(&shared), [0, 1, 0]);
         // Only the second row's pending trace differs.
         let mut logs = [1, 2, 3].map(|rule| {
@@ -356,7 +362,9 @@ mod tests {
             .collect();
         assert_eq!(rows, [None, Some(vec![0, 3]), None]);
         assert_eq!(ids(&mixed), [0, 1, 2]);
-        let texts = mixed.column(index(Field::PoliciesPending)).as_list::<i32>();
+        let texts = mixed
+            .column(index(FlowField::PoliciesPending))
+            .as_list::<i32>();
         let texts: Vec<_> = (0..3)
             .map(|row| texts.is_valid(row).then(|| texts.value(row).len()))
             .collect();

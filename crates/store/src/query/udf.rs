@@ -5,9 +5,9 @@
 //! can use it too); the selector is a literal, parsed once per batch. Policy-hit matching
 //! carries its [`PolicyFilter`] in the function value itself.
 
-use crate::hits::HitRef;
-use crate::query::PolicyFilter;
-use crate::texts::Texts;
+use crate::query::hit_text::HitRef;
+use crate::records::texts::Texts;
+use crate::types::PolicyFilter;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, GenericListArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, exec_err, plan_err};

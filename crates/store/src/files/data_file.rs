@@ -3,12 +3,12 @@
 //! need not be kept until the file is complete. The file is named (id and time span) and
 //! moved into place when finished; the caller then lists it in the manifest.
 
-use crate::embedded::Inner;
 use crate::error::{Result, StoreError};
-use crate::files::{self, ParquetWriter};
+use crate::files::Layout;
+use crate::files::manifest::FileMeta;
+use crate::files::parquet::{self, ParquetWriter};
+use crate::files::rollups::{self, Rollups};
 use crate::fsutil::sync_dir;
-use crate::manifest::FileMeta;
-use crate::rollup::{self, Rollups};
 use crate::schema::flow_schema;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::file::metadata::KeyValue;
@@ -31,7 +31,7 @@ struct Bounds {
 
 /// The `end_time` and `record_id` values of a batch in the stored schema.
 fn sort_keys(batch: &RecordBatch) -> Result<(&[i64], &[u64])> {
-    files::sort_keys(batch)
+    parquet::sort_keys(batch)
         .ok_or_else(|| StoreError::invalid_record("batch lacks end_time or record_id"))
 }
 
@@ -89,13 +89,13 @@ pub(crate) struct DataFileWriter {
 
 impl DataFileWriter {
     /// Starts a data file that will hold at most `max_rows` rows.
-    pub fn create(inner: &Inner, max_rows: usize) -> Result<DataFileWriter> {
+    pub fn create(layout: &Layout, max_rows: usize) -> Result<DataFileWriter> {
         let n = NEXT_INCOMING.fetch_add(1, Ordering::Relaxed);
-        let tmp = inner.data_dir.join(format!("incoming-{n}.parquet.tmp"));
-        let properties = files::properties(inner.write_settings())?;
+        let tmp = layout.data_dir.join(format!("incoming-{n}.parquet.tmp"));
+        let properties = parquet::properties(layout.write)?;
         Ok(DataFileWriter {
             parquet: ParquetWriter::create(tmp, flow_schema(), properties)?,
-            rollups: inner.options.rollups.then(|| Rollups::new(max_rows)),
+            rollups: layout.rollups.then(|| Rollups::new(max_rows)),
             bounds: None,
         })
     }
@@ -153,11 +153,11 @@ impl DataFileWriter {
     /// Closes the file as data file `file_id`, writes its rollups, and returns its
     /// description (the caller lists it). `None` when no row was written (nothing is left
     /// behind).
-    pub fn finish(self, inner: &Inner, file_id: u64) -> Result<Option<FileMeta>> {
+    pub fn finish(self, layout: &Layout, file_id: u64) -> Result<Option<FileMeta>> {
         let Some(b) = self.bounds else {
             return Ok(None);
         };
-        let name = files::data_file_name(file_id, b.min_time, b.max_time);
+        let name = parquet::data_file_name(file_id, b.min_time, b.max_time);
         let kv = |key: &str, value: String| KeyValue::new(format!("flowlens.{key}"), value);
         let metadata = vec![
             kv("min_end_time", b.min_time.to_string()),
@@ -165,7 +165,7 @@ impl DataFileWriter {
             kv("min_record_id", b.min_record_id.to_string()),
             kv("max_record_id", b.max_record_id.to_string()),
         ];
-        let path = inner.data_dir.join(&name);
+        let path = layout.data_dir.join(&name);
         let bytes = self.parquet.finish(&path, metadata)?;
         let mut meta = FileMeta {
             name,
@@ -178,15 +178,30 @@ impl DataFileWriter {
             rollups: false,
             tuple_rollup: false,
         };
-        if let Some(rollups) = self.rollups {
-            let written = rollups.write(&inner.rollup_dir, &meta.name);
-            inner.mark_rollups(&mut meta, written);
+        if let Some(gathered) = self.rollups {
+            let written = gathered.write(&layout.rollup_dir, &meta.name);
+            rollups::mark(&layout.rollup_dir, &mut meta, written);
         }
-        if let Err(e) = sync_dir(&inner.data_dir) {
+        if let Err(e) = sync_dir(&layout.data_dir) {
             let _ = std::fs::remove_file(&path);
-            rollup::remove(&inner.rollup_dir, &meta.name);
+            rollups::remove(&layout.rollup_dir, &meta.name);
             return Err(e);
         }
         Ok(Some(meta))
     }
+}
+
+/// Writes `sorted` (rows sorted by time, one batch after the other) as data file
+/// `file_id`, with its rollups unless they are turned off. A failure to write the rollups
+/// leaves the file without them (queries then scan its rows), rather than failing the write.
+pub(crate) fn write_sorted(
+    layout: &Layout,
+    file_id: u64,
+    sorted: &[RecordBatch],
+) -> Result<FileMeta> {
+    let rows = sorted.iter().map(RecordBatch::num_rows).sum();
+    let mut file = DataFileWriter::create(layout, rows)?;
+    file.write(sorted)?;
+    file.finish(layout, file_id)?
+        .ok_or_else(|| StoreError::invalid_record("no rows to write"))
 }

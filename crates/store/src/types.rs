@@ -1,10 +1,11 @@
 //! Typed queries and their answers: what callers ask a [`Store`](crate::Store), with no SQL
 //! dialect in sight.
 
-use crate::schema::Field;
-use flowlens_model::{Action, FlowLog, HitAction, PolicyKind};
+use flowlens_model::FlowField;
+use flowlens_model::{Action, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,19 +83,19 @@ pub enum FilterOp {
     NotIn(Vec<String>),
 }
 
-/// One filter: `field` `op` value. See [`FieldFilter::parse`] for the CLI syntax.
+/// One filter: `field` `op` value. See [`FieldFilter::parse`] for its text form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldFilter {
-    pub field: Field,
+    pub field: FlowField,
     pub op: FilterOp,
 }
 
 impl FieldFilter {
-    pub fn new(field: Field, op: FilterOp) -> FieldFilter {
+    pub fn new(field: FlowField, op: FilterOp) -> FieldFilter {
         FieldFilter { field, op }
     }
 
-    pub fn eq(field: Field, value: impl Into<String>) -> FieldFilter {
+    pub fn eq(field: FlowField, value: impl Into<String>) -> FieldFilter {
         FieldFilter {
             field,
             op: FilterOp::Eq(value.into()),
@@ -131,19 +132,19 @@ impl PolicyFilter {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SortKey {
-    pub field: Field,
+    pub field: FlowField,
     pub descending: bool,
 }
 
 impl SortKey {
-    pub fn asc(field: Field) -> SortKey {
+    pub fn asc(field: FlowField) -> SortKey {
         SortKey {
             field,
             descending: false,
         }
     }
 
-    pub fn desc(field: Field) -> SortKey {
+    pub fn desc(field: FlowField) -> SortKey {
         SortKey {
             field,
             descending: true,
@@ -308,17 +309,11 @@ pub struct AggregateRow {
     pub pending_passed: u64,
 }
 
-/// The Policy Board's numbers for one policy (`rule: None`) or one of its rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct PolicyMetricRow {
-    pub tier: String,
-    /// `None` for profiles.
-    pub kind: Option<PolicyKind>,
-    pub namespace: Option<String>,
-    pub name: String,
-    /// The rule index (-1 for "end of tier"); `None` for the policy's total.
-    pub rule: Option<i32>,
-    /// Connections (`num_flows`) the enforced trace attributes to it.
+/// Hit counts of a policy, one of its rules or its end of tier: the connections
+/// (`num_flows`) of the flow logs whose enforced trace holds it, split by the hit's action,
+/// and the same from the pending (staged) trace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HitCounts {
     pub connections: u64,
     pub allowed: u64,
     pub denied: u64,
@@ -327,6 +322,57 @@ pub struct PolicyMetricRow {
     pub pending_allowed: u64,
     pub pending_denied: u64,
     pub pending_passed: u64,
+}
+
+impl HitCounts {
+    pub fn add(&mut self, other: &HitCounts) {
+        self.connections += other.connections;
+        self.allowed += other.allowed;
+        self.denied += other.denied;
+        self.passed += other.passed;
+        self.pending_connections += other.pending_connections;
+        self.pending_allowed += other.pending_allowed;
+        self.pending_denied += other.pending_denied;
+        self.pending_passed += other.pending_passed;
+    }
+
+    /// Whether any connection, enforced or pending, hit it.
+    pub fn is_hit(&self) -> bool {
+        self.connections + self.pending_connections > 0
+    }
+}
+
+/// The Policy Board's numbers for one policy: its hits in all, and per direction and rule
+/// index (-1 is the end of its tier). Egress rules are evaluated at the source, so their hits
+/// are those of `reporter=src` flow logs; ingress hits are those of `reporter=dst` ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyMetrics {
+    pub tier: String,
+    /// `None` for profiles.
+    pub kind: Option<PolicyKind>,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub total: HitCounts,
+    pub ingress: BTreeMap<i32, HitCounts>,
+    pub egress: BTreeMap<i32, HitCounts>,
+}
+
+impl PolicyMetrics {
+    /// The rules of one direction that were hit, by index.
+    pub fn rules(&self, direction: RuleDirection) -> &BTreeMap<i32, HitCounts> {
+        match direction {
+            RuleDirection::Ingress => &self.ingress,
+            RuleDirection::Egress => &self.egress,
+        }
+    }
+
+    /// The hits of rule `index` of `direction` (-1: the end of the tier); zero when none.
+    pub fn rule(&self, direction: RuleDirection, index: i32) -> HitCounts {
+        self.rules(direction)
+            .get(&index)
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// What [`Store::append`](crate::Store::append) made durable.

@@ -10,7 +10,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::{lock, temp_path};
-use crate::schema::{Field, flow_schema, index};
+use crate::schema::{flow_schema, index};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
@@ -27,6 +27,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::schema::types::ColumnPath;
+use flowlens_model::FlowField;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,8 +63,12 @@ pub(crate) fn properties(settings: WriteSettings) -> Result<WriterProperties> {
             );
         }
     }
-    for field in [Field::StartTime, Field::EndTime, Field::RecordId] {
-        let path = ColumnPath::from(field.name());
+    for field in [
+        FlowField::StartTime,
+        FlowField::EndTime,
+        FlowField::RecordId,
+    ] {
+        let path = ColumnPath::from(field.column());
         builder = builder
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
@@ -85,7 +90,7 @@ pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> 
         return Ok(batches);
     }
     let batch = concat_batches(&flow_schema(), &batches)?;
-    let columns = [Field::EndTime, Field::RecordId].map(|f| SortColumn {
+    let columns = [FlowField::EndTime, FlowField::RecordId].map(|f| SortColumn {
         values: batch.column(index(f)).clone(),
         options: None,
     });
@@ -96,10 +101,10 @@ pub(crate) fn sort_by_time(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> 
 /// A batch's `end_time` and `record_id` values.
 pub(crate) fn sort_keys(batch: &RecordBatch) -> Option<(&[i64], &[u64])> {
     let times = batch
-        .column(index(Field::EndTime))
+        .column(index(FlowField::EndTime))
         .as_primitive_opt::<Int64Type>()?;
     let ids = batch
-        .column(index(Field::RecordId))
+        .column(index(FlowField::RecordId))
         .as_primitive_opt::<UInt64Type>()?;
     Some((times.values(), ids.values()))
 }
@@ -379,7 +384,7 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
         out.push(
-            crate::decode::conform_to(batch, &flow_schema())
+            crate::records::decode::conform_to(batch, &flow_schema())
                 .map_err(|e| StoreError::corrupt(path, e.to_string()))?,
         );
     }
@@ -397,7 +402,7 @@ pub(crate) fn scan(path: &Path) -> Result<u64> {
     let mut rows = 0;
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
-        rows += crate::decode::conform_to(batch, &flow_schema())
+        rows += crate::records::decode::conform_to(batch, &flow_schema())
             .map_err(|e| StoreError::corrupt(path, e.to_string()))?
             .num_rows() as u64;
     }
@@ -410,11 +415,11 @@ pub(crate) fn check(path: &Path) -> Result<()> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| StoreError::corrupt(path, e.to_string()))?;
     let schema = builder.schema();
-    for field in Field::ALL {
-        if schema.field_with_name(field.name()).is_err() {
+    for field in FlowField::ALL {
+        if schema.field_with_name(field.column()).is_err() {
             return Err(StoreError::corrupt(
                 path,
-                format!("column {field} is missing"),
+                format!("column {} is missing", field.column()),
             ));
         }
     }
@@ -440,7 +445,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::encode_flows;
+    use crate::records::encode::encode_flows;
     use crate::schema::record_schema;
     use crate::testutil::sample_flows;
 
@@ -451,7 +456,7 @@ mod tests {
             .map(|(i, &t)| crate::testutil::sample_flow(first + i, t))
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        let mut hits = crate::hitdict::HitDictionary::open(dir.path()).unwrap();
+        let mut hits = crate::files::hit_dictionary::HitDictionary::open(dir.path()).unwrap();
         hits.attach_ids(&encode_flows(&logs, first).unwrap())
             .unwrap()
     }
@@ -471,7 +476,7 @@ mod tests {
         let sorted = sort_by_time(&unordered).unwrap();
         assert_eq!(sorted.len(), 1);
         let times = sorted[0]
-            .column(index(Field::EndTime))
+            .column(index(FlowField::EndTime))
             .as_primitive::<Int64Type>();
         assert_eq!(times.values().as_ref(), [1, 2, 3, 4]);
     }

@@ -41,7 +41,7 @@ pub(crate) fn check_or_init(dir: &Path) -> Result<()> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(crate::manifest::FILE_NAME).exists() {
+            if dir.join(crate::files::manifest::FILE_NAME).exists() {
                 return Err(StoreError::corrupt(
                     &path,
                     "the FORMAT file is missing but the directory holds data; restore it or \

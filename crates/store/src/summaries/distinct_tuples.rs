@@ -1,70 +1,76 @@
-//! Distinct flow tuples: the stored flow logs grouped by everything policy evaluation looks
-//! at (both ends, protocol, destination port, reporter, stored action), with counts. The
-//! impact preview evaluates each tuple once instead of every record.
+//! Distinct flow tuples: stored flow logs grouped by everything policy evaluation looks at
+//! (both ends, protocol, destination port, reporter, stored action), with counts. The impact
+//! preview evaluates each tuple once instead of every record.
 //!
-//! The grouping is `grouping.rs`'s rather than a DataFusion `GROUP BY`, which row-encodes
-//! every row (label lists included) before hashing it: that was most of the preview's time.
+//! The grouping is [`hash_grouping`](super::hash_grouping)'s rather than a DataFusion
+//! `GROUP BY`, which row-encodes every row (label lists included) before hashing it.
 //!
-//! Data files keep each hour's distinct tuples in their rollups (see `rollup.rs`, built with
-//! [`distinct_tuples`]); rows of a rollup carry how many flow logs they stand for, so grouping
-//! them together with the rows of partial hours gives what grouping every row would.
+//! Data files keep each hour's distinct tuples in their rollups (built with
+//! [`DistinctTuples`]); rows of a rollup carry how many flow logs they stand for
+//! ([`FLOW_LOGS`]), so grouping them together with rows gives what grouping every row would.
 
 use crate::error::{Result, StoreError};
-use crate::exec::filtered;
-use crate::grouping::{Group, Groups, Reader, entry_lengths, group_streams, merged};
-use crate::plan::column;
-use crate::query::FlowQuery;
-use crate::rollup::{self, Buckets, FLOW_LOGS};
-use crate::schema::{Field, flow_schema, index};
+use crate::records::decode::parse_proto;
+use crate::records::with_column;
+use crate::schema::{flow_schema, index};
+use crate::summaries::hash_grouping::{Group, Groups, Reader, entry_lengths};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
-use datafusion::dataframe::DataFrame;
+use flowlens_model::FlowField;
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowTuple, Labels, Reporter};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The column of a tuple rollup counting the flow logs a row stands for.
+pub(crate) const FLOW_LOGS: &str = "flow_logs";
+
 /// The columns of one end: ip, name, name_aggr, namespace, port, type, labels.
-type EndFields = [Field; 7];
+type EndFields = [FlowField; 7];
 
 const SOURCE: EndFields = [
-    Field::SourceIp,
-    Field::SourceName,
-    Field::SourceNameAggr,
-    Field::SourceNamespace,
-    Field::SourcePort,
-    Field::SourceType,
-    Field::SourceLabels,
+    FlowField::SourceIp,
+    FlowField::SourceName,
+    FlowField::SourceNameAggr,
+    FlowField::SourceNamespace,
+    FlowField::SourcePort,
+    FlowField::SourceType,
+    FlowField::SourceLabels,
 ];
 
 const DEST: EndFields = [
-    Field::DestIp,
-    Field::DestName,
-    Field::DestNameAggr,
-    Field::DestNamespace,
-    Field::DestPort,
-    Field::DestType,
-    Field::DestLabels,
+    FlowField::DestIp,
+    FlowField::DestName,
+    FlowField::DestNameAggr,
+    FlowField::DestNamespace,
+    FlowField::DestPort,
+    FlowField::DestType,
+    FlowField::DestLabels,
 ];
 
-fn group_fields(source_ports: bool) -> Vec<Field> {
-    let mut fields: Vec<Field> = SOURCE
+/// The grouping columns, in the order their cells are encoded; the source port only when
+/// `source_ports` is set.
+pub(crate) fn group_fields(source_ports: bool) -> Vec<FlowField> {
+    let mut fields: Vec<FlowField> = SOURCE
         .iter()
         .copied()
-        .filter(|f| source_ports || *f != Field::SourcePort)
+        .filter(|f| source_ports || *f != FlowField::SourcePort)
         .collect();
     fields.extend(DEST);
-    fields.extend([Field::Proto, Field::Reporter, Field::Action]);
+    fields.extend([FlowField::Proto, FlowField::Reporter, FlowField::Action]);
     fields
 }
 
 /// Adds the rows of `batch` (the columns of `fields`, `num_flows`, and optionally a
 /// [`FLOW_LOGS`] column: rows of a rollup stand for that many flow logs, others for one) to
 /// `groups`, whose sums are flow logs and `num_flows`.
-fn add_rows(groups: &mut Groups<2>, batch: &RecordBatch, fields: &[Field]) -> Result<()> {
+pub(crate) fn add_rows(
+    groups: &mut Groups<2>,
+    batch: &RecordBatch,
+    fields: &[FlowField],
+) -> Result<()> {
     let flows = batch
-        .column_by_name(Field::NumFlows.name())
+        .column_by_name(FlowField::NumFlows.column())
         .ok_or_else(|| StoreError::invalid_record("grouped rows lack num_flows"))?;
     let flows = cast(flows, &DataType::UInt64)?;
     let flows = flows.as_primitive::<UInt64Type>();
@@ -108,7 +114,7 @@ impl<'a> Decoder<'a> {
         Ok(self.text()?.map(str::to_string))
     }
 
-    fn labels(&mut self, f: Field) -> Result<Labels> {
+    fn labels(&mut self, f: FlowField) -> Result<Labels> {
         let Some((lengths, bytes)) = self.0.labels().ok_or_else(Self::torn)? else {
             return Ok(Labels::new());
         };
@@ -164,7 +170,7 @@ impl<'a> Decoder<'a> {
         let source = self.end(SOURCE, source_ports)?;
         let dest = self.end(DEST, true)?;
         let proto = self.text()?.unwrap_or_default();
-        let proto = crate::decode::parse_proto(proto).ok_or_else(|| {
+        let proto = parse_proto(proto).ok_or_else(|| {
             StoreError::invalid_record(format!("proto {proto:?} is not a protocol"))
         })?;
         let reporter = self.text()?.unwrap_or_default();
@@ -192,7 +198,7 @@ impl<'a> Decoder<'a> {
 /// `num_flows` and [`FLOW_LOGS`]. Each group's first row is copied out when the group appears,
 /// so the rows added need not be kept.
 pub(crate) struct DistinctTuples {
-    fields: Vec<Field>,
+    fields: Vec<FlowField>,
     projection: Vec<usize>,
     groups: Groups<2>,
     /// The first rows of the groups, in the order the groups appeared.
@@ -203,7 +209,7 @@ impl DistinctTuples {
     pub fn new() -> DistinctTuples {
         let fields = group_fields(false);
         let mut projection: Vec<usize> = fields.iter().map(|f| index(*f)).collect();
-        projection.push(index(Field::NumFlows));
+        projection.push(index(FlowField::NumFlows));
         DistinctTuples {
             fields,
             projection,
@@ -249,7 +255,7 @@ impl DistinctTuples {
         let mut columns = firsts.columns()[..self.fields.len()].to_vec();
         columns.push(sums(1));
         let distinct = RecordBatch::try_new(schema, columns)?;
-        rollup::with_column(distinct, FLOW_LOGS, sums(0))
+        with_column(distinct, FLOW_LOGS, sums(0))
     }
 }
 
@@ -267,123 +273,28 @@ pub(crate) fn distinct_tuples(rows: &[RecordBatch], limit: usize) -> Result<Opti
     tuples.finish().map(Some)
 }
 
-/// Tuple rollups to read: of these data files (rollup directory, file name), the buckets.
-pub(crate) struct RolledUp {
-    pub files: Vec<(PathBuf, String)>,
-    pub buckets: Buckets,
-}
-
-/// Groups the rows of `parts` (tables that together hold the data) matching `query`, and the
-/// rollup rows of `rolled_up` (only without source ports), into tuples. With `source_ports`
-/// false the source port is left out of the grouping (and of the tuples), which keeps the
-/// number of groups down when no rule looks at source ports.
-pub(crate) async fn flow_tuples(
-    parts: Vec<DataFrame>,
-    rolled_up: Option<RolledUp>,
-    query: &FlowQuery,
-    source_ports: bool,
-) -> Result<Vec<FlowTuple>> {
-    if source_ports && rolled_up.is_some() {
-        return Err(StoreError::invalid_record(
-            "tuple rollups do not keep source ports",
-        ));
-    }
-    let fields = group_fields(source_ports);
-    let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
-    projection.push(column(Field::NumFlows));
-    let mut streams = Vec::new();
-    for df in parts {
-        streams.extend(
-            filtered(df, query)?
-                .select(projection.clone())?
-                .execute_stream_partitioned()
-                .await?,
-        );
-    }
-    let mut tasks = {
-        let fields = fields.clone();
-        group_streams(streams, move |groups, batch| {
-            add_rows(groups, batch, &fields)
-        })
-    };
-    // The rollups read and grouped in two halves, one per core.
-    if let Some(RolledUp { files, buckets }) = rolled_up {
-        let half = files.len().div_ceil(2);
-        let mut files = files.into_iter();
-        for _ in 0..2 {
-            let part: Vec<(PathBuf, String)> = files.by_ref().take(half).collect();
-            if part.is_empty() {
-                continue;
-            }
-            let fields = fields.clone();
-            tasks.push(tokio::task::spawn_blocking(move || {
-                let mut groups = Groups::default();
-                for (dir, name) in &part {
-                    for batch in rollup::tuples(dir, name, buckets)? {
-                        add_rows(&mut groups, &batch, &fields)?;
-                    }
-                }
-                Ok::<_, StoreError>(groups)
-            }));
-        }
-    }
-    let all = merged(tasks).await?;
-    all.groups
+/// The tuples of `groups` (grouped by [`group_fields`]`(source_ports)`), each with its flow-log
+/// and `num_flows` sums.
+pub(crate) fn tuples_of(groups: &Groups<2>, source_ports: bool) -> Result<Vec<FlowTuple>> {
+    groups
+        .groups
         .iter()
-        .map(|g| Decoder(Reader(all.key(g))).tuple(source_ports, g))
+        .map(|g| Decoder(Reader(groups.key(g))).tuple(source_ports, g))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::sample_flow;
-    use datafusion::datasource::MemTable;
-    use datafusion::prelude::SessionContext;
-    use flowlens_model::{FlowLog, Protocol};
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    /// Flow logs that differ from the first in one grouped column each, or only in the split
-    /// of the same label text into entries.
-    fn variants() -> Vec<FlowLog> {
-        let base = sample_flow(0, 1_000);
-        let mut out = vec![base.clone()];
-        let mut vary = |f: &dyn Fn(&mut FlowLog)| {
-            let mut log = base.clone();
-            f(&mut log);
-            out.push(log);
-        };
-        vary(&|l| l.source.ip = Some("10.0.0.1".parse().unwrap()));
-        vary(&|l| l.dest.name = Some("app-0-abc".into()));
-        vary(&|l| l.source.name_aggr = "other-*".into());
-        vary(&|l| l.dest.namespace = None);
-        vary(&|l| l.dest.port = None);
-        vary(&|l| l.dest.port = Some(81));
-        vary(&|l| l.source.endpoint_type = Some(EndpointType::Hep));
-        vary(&|l| l.source.labels.clear());
-        vary(&|l| {
-            l.dest.labels = [("ab".to_string(), "cd=e".to_string())].into();
-        });
-        vary(&|l| {
-            l.dest.labels = [
-                ("ab".to_string(), "c".to_string()),
-                ("d".to_string(), "e".to_string()),
-            ]
-            .into();
-        });
-        vary(&|l| l.proto = Protocol::Udp);
-        vary(&|l| l.reporter = Reporter::Dst);
-        vary(&|l| l.action = Action::Deny);
-        out
-    }
+    use crate::testutil::tuple_variants;
+    use flowlens_model::FlowLog;
 
     #[test]
     fn distinct_tuples_of_parts_are_those_of_the_parts_joined() {
-        let logs = variants();
+        let logs = tuple_variants();
         let rows = |skip: usize, n: usize| {
             let rows: Vec<FlowLog> = logs.iter().cycle().skip(skip).take(n).cloned().collect();
-            crate::encode_flows(&rows, 0).unwrap()
+            crate::records::encode::encode_flows(&rows, 0).unwrap()
         };
         // Groups first seen in each part, and rows that join groups of earlier parts.
         let parts = [rows(0, 5), rows(3, 7), rows(9, 40)];
@@ -396,66 +307,5 @@ mod tests {
             distinct_tuples(&[joined], 1_000).unwrap().unwrap()
         );
         assert!(distinct_tuples(&parts, logs.len() - 1).unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn rows_with_the_same_hash_are_told_apart_by_their_cells() {
-        crate::grouping::COLLIDE.store(true, std::sync::atomic::Ordering::Relaxed);
-        let logs = variants();
-        // Two copies of each, in two partitions; the first also has a batch in which
-        // addresses and names are null in every row.
-        // Batches larger than DataFusion's batch size, so that none is coalesced with another.
-        let batch = |logs: &[FlowLog]| {
-            let repeated: Vec<FlowLog> = logs.iter().cycle().take(9_000).cloned().collect();
-            crate::encode_flows(&repeated, 0).unwrap()
-        };
-        let all_null: Vec<FlowLog> = logs
-            .iter()
-            .filter(|l| l.source.ip.is_none() && l.dest.name.is_none())
-            .cloned()
-            .collect();
-        let table = MemTable::try_new(
-            crate::schema::record_schema(),
-            vec![vec![batch(&logs), batch(&all_null)], vec![batch(&logs)]],
-        )
-        .unwrap();
-        let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
-        let query = FlowQuery::new(crate::TimeRange::all());
-        let tuples = flow_tuples(vec![df], None, &query, false).await.unwrap();
-        crate::grouping::COLLIDE.store(false, std::sync::atomic::Ordering::Relaxed);
-
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for t in &tuples {
-            *counts
-                .entry(format!(
-                    "{:?}{:?}{:?}{:?}{:?}",
-                    t.source, t.dest, t.proto, t.reporter, t.action
-                ))
-                .or_default() += t.flow_logs;
-        }
-        assert_eq!(tuples.len(), logs.len(), "one tuple per variant");
-        assert_eq!(counts.len(), logs.len(), "no two tuples alike");
-        let base_count = tuples
-            .iter()
-            .find(|t| {
-                t.dest.labels == logs[0].dest.labels
-                    && t.dest.port == Some(80)
-                    && t.proto == Protocol::Tcp
-                    && t.action == Action::Allow
-                    && t.reporter == Reporter::Src
-                    && t.source.ip.is_none()
-                    && t.dest.name.is_none()
-                    && t.source.name_aggr == logs[0].source.name_aggr
-                    && t.dest.namespace.is_some()
-                    && !t.source.labels.is_empty()
-                    && t.source.endpoint_type == Some(EndpointType::Wep)
-            })
-            .map(|t| t.flow_logs);
-        let per_batch = |n: usize| (9_000 / n + usize::from(9_000 % n > 0)) as u64;
-        assert_eq!(
-            base_count,
-            Some(2 * per_batch(logs.len()) + per_batch(all_null.len())),
-            "the base log, in both partitions and in the all-null batch"
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! Stored record batches → `FlowLog`s, the inverse of [`crate::encode`].
+//! Stored record batches → `FlowLog`s, the inverse of [`encode`](super::encode).
 //!
 //! Batches may come back from the query engine with other but compatible types (string
 //! views, for example); they are cast to the stored schema first. Anything that does not
@@ -6,7 +6,6 @@
 //! [`StoreError::InvalidRecord`], never a panic.
 
 use crate::error::{Result, StoreError};
-use crate::schema::Field;
 use crate::schema::record_schema;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericListArray, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -15,6 +14,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{Int32Type, Int64Type, UInt64Type};
+use flowlens_model::FlowField;
 use flowlens_model::{
     Action, EndpointType, FlowEnd, FlowLog, FlowService, Labels, PolicyHit, Protocol, Reporter,
 };
@@ -40,11 +40,11 @@ impl Columns {
         })
     }
 
-    fn col(&self, f: Field) -> &ArrayRef {
+    fn col(&self, f: FlowField) -> &ArrayRef {
         &self.columns[crate::schema::index(f)]
     }
 
-    fn text(&self, f: Field, row: usize) -> Result<Option<&str>> {
+    fn text(&self, f: FlowField, row: usize) -> Result<Option<&str>> {
         let array: &StringArray = self
             .col(f)
             .as_string_opt::<i32>()
@@ -52,12 +52,12 @@ impl Columns {
         Ok(array.is_valid(row).then(|| array.value(row)))
     }
 
-    fn required_text(&self, f: Field, row: usize) -> Result<&str> {
+    fn required_text(&self, f: FlowField, row: usize) -> Result<&str> {
         self.text(f, row)?
             .ok_or_else(|| StoreError::invalid_record(format!("{f} is null")))
     }
 
-    fn i64(&self, f: Field, row: usize) -> Result<Option<i64>> {
+    fn i64(&self, f: FlowField, row: usize) -> Result<Option<i64>> {
         let array: &Int64Array = self
             .col(f)
             .as_primitive_opt::<Int64Type>()
@@ -65,7 +65,7 @@ impl Columns {
         Ok(array.is_valid(row).then(|| array.value(row)))
     }
 
-    fn port(&self, f: Field, row: usize) -> Result<Option<u16>> {
+    fn port(&self, f: FlowField, row: usize) -> Result<Option<u16>> {
         let array: &Int32Array = self
             .col(f)
             .as_primitive_opt::<Int32Type>()
@@ -79,7 +79,7 @@ impl Columns {
             .map_err(|_| StoreError::invalid_record(format!("{f} {value} is not a port")))
     }
 
-    fn counter(&self, f: Field, row: usize) -> Result<u64> {
+    fn counter(&self, f: FlowField, row: usize) -> Result<u64> {
         let array: &UInt64Array = self
             .col(f)
             .as_primitive_opt::<UInt64Type>()
@@ -90,7 +90,7 @@ impl Columns {
         Ok(array.value(row))
     }
 
-    fn strings(&self, f: Field, row: usize) -> Result<Vec<&str>> {
+    fn strings(&self, f: FlowField, row: usize) -> Result<Vec<&str>> {
         let list: &GenericListArray<i32> = self
             .col(f)
             .as_list_opt::<i32>()
@@ -114,7 +114,7 @@ impl Columns {
             .collect()
     }
 
-    fn labels(&self, f: Field, row: usize) -> Result<Labels> {
+    fn labels(&self, f: FlowField, row: usize) -> Result<Labels> {
         self.strings(f, row)?
             .into_iter()
             .map(|pair| {
@@ -126,7 +126,7 @@ impl Columns {
             .collect()
     }
 
-    fn hits(&self, f: Field, row: usize) -> Result<Vec<PolicyHit>> {
+    fn hits(&self, f: FlowField, row: usize) -> Result<Vec<PolicyHit>> {
         self.strings(f, row)?
             .into_iter()
             .map(|text| {
@@ -135,7 +135,7 @@ impl Columns {
             .collect()
     }
 
-    fn end(&self, row: usize, fields: [Field; 7]) -> Result<FlowEnd> {
+    fn end(&self, row: usize, fields: [FlowField; 7]) -> Result<FlowEnd> {
         let [ip, name, name_aggr, namespace, port, endpoint_type, labels] = fields;
         Ok(FlowEnd {
             ip: self
@@ -164,7 +164,7 @@ impl Columns {
     }
 
     fn row(&self, row: usize) -> Result<(u64, FlowLog)> {
-        use Field as F;
+        use FlowField as F;
         let source = self.end(
             row,
             [

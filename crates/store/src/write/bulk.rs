@@ -1,18 +1,20 @@
 //! Bulk loads: flow logs written straight into data files as they arrive, bypassing the
 //! write-ahead log. Each append is encoded at once into the data file being written (see
-//! `datafile.rs`), so a load of any size holds only the batch in hand in memory, not a whole
+//! `files/data_file.rs`), so a load of any size holds only the batch in hand in memory, not a whole
 //! file's rows. A file is finished and listed when it is full, when rows arrive that sort
 //! before those it holds (files are sorted by time), and when the load finishes.
 
-use crate::datafile::DataFileWriter;
-use crate::embedded::{Inner, numbered};
-use crate::encode::FlowBatch;
 use crate::error::Result;
-use crate::files;
+use crate::files::data_file::DataFileWriter;
+use crate::files::manifest;
+use crate::files::parquet::sort_by_time;
+use crate::files::rollups;
 use crate::fsutil::lock;
-use crate::manifest;
-use crate::query::AppendReceipt;
-use crate::rollup;
+use crate::records::encode::FlowBatch;
+use crate::records::numbered;
+use crate::state::{DataFile, Inner};
+use crate::types::AppendReceipt;
+use crate::write::with_hit_ids;
 use datafusion::arrow::array::RecordBatch;
 use std::sync::Arc;
 
@@ -44,7 +46,7 @@ impl BulkLoad {
     /// (in time order; a batch out of order is sorted first). They are durable once that
     /// file is finished. After an error the file being written is dropped with its rows.
     pub fn append(&mut self, batch: FlowBatch) -> Result<AppendReceipt> {
-        let parts = self.inner.with_hit_ids(batch)?;
+        let parts = with_hit_ids(&self.inner, batch)?;
         self.append_with_ids(parts)
     }
 
@@ -58,7 +60,7 @@ impl BulkLoad {
             // No WAL frame is written: report the last sequence the WAL holds.
             (first, log.next_seq - 1)
         };
-        let sorted = files::sort_by_time(&numbered(parts, first_record_id)?)?;
+        let sorted = sort_by_time(&numbered(parts, first_record_id)?)?;
         if let Err(e) = self.write(sorted) {
             self.file = None;
             return Err(e);
@@ -84,7 +86,7 @@ impl BulkLoad {
                 Some(file) => file,
                 None => self
                     .file
-                    .insert(DataFileWriter::create(&self.inner, self.max_rows)?),
+                    .insert(DataFileWriter::create(&self.inner.layout, self.max_rows)?),
             };
             let room = self.max_rows.saturating_sub(file.rows() as usize);
             let (now, later) = split(rest, room);
@@ -111,24 +113,21 @@ impl BulkLoad {
         // Same lock order as a flush: maintenance, then log, then state.
         let _maintenance = lock(&inner.maintenance);
         let mut manifest = lock(&inner.state).manifest.clone();
-        let Some(meta) = file.finish(inner, manifest.next_file_id)? else {
+        let layout = &inner.layout;
+        let Some(meta) = file.finish(layout, manifest.next_file_id)? else {
             return Ok(());
         };
         manifest.next_file_id += 1;
         manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
         manifest.files.push(meta.clone());
         if let Err(e) = manifest::save(&inner.dir, &manifest) {
-            let _ = std::fs::remove_file(inner.data_dir.join(&meta.name));
-            rollup::remove(&inner.rollup_dir, &meta.name);
+            let _ = std::fs::remove_file(layout.data_dir.join(&meta.name));
+            rollups::remove(&layout.rollup_dir, &meta.name);
             return Err(e);
         }
         let mut st = lock(&inner.state);
         st.manifest = manifest;
-        st.files.push(crate::embedded::DataFile::new(
-            &inner.data_dir,
-            &inner.rollup_dir,
-            meta,
-        ));
+        st.files.push(DataFile::new(layout, meta));
         Ok(())
     }
 }

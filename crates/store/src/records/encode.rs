@@ -5,11 +5,12 @@
 //! Calico ≥ 3.32 spelling, protocols their flow-log name. `None` becomes null.
 
 use crate::error::Result;
-use crate::schema::{Field, list_of_strings, record_schema};
+use crate::schema::{list_of_strings, record_schema};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
     new_null_array,
 };
+use flowlens_model::FlowField;
 use flowlens_model::{FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowServiceView, PolicyHit};
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -202,8 +203,8 @@ fn strings(capacity: usize) -> StringBuilder {
     StringBuilder::with_capacity(capacity, capacity * 16)
 }
 
-/// A list column for `rows` rows of about `items` texts of about `bytes` bytes each: sized up
-/// front, because growing the buffers row by row (copying them each time) showed in profiles.
+/// A list column for `rows` rows of about `items` texts of about `bytes` bytes each, sized up
+/// front (growing the buffers row by row copies them each time).
 fn lists(rows: usize, items: usize, bytes: usize) -> ListBuilder<StringBuilder> {
     let values = StringBuilder::with_capacity(rows * items, rows * items * bytes);
     ListBuilder::with_capacity(values, rows)
@@ -361,7 +362,7 @@ impl Builders {
     }
 
     fn finish(mut self) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(Field::ALL.len());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(FlowField::ALL.len());
         columns.push(Arc::new(self.start_time.finish()));
         columns.push(Arc::new(self.end_time.finish()));
         columns.extend(self.source.finish());
@@ -424,8 +425,8 @@ impl PendingBuilder {
     }
 }
 
-/// `ip` in dotted decimal, as `Display` writes it, written into `buf`: formatting through
-/// `fmt` was a few percent of ingest.
+/// `ip` in dotted decimal, as `Display` writes it, written into `buf` without going through
+/// `fmt`, which costs a few percent of an ingest.
 fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
     let mut len = 0;
     for (i, octet) in ip.octets().into_iter().enumerate() {
@@ -488,7 +489,7 @@ mod tests {
     #[test]
     fn pending_traces_are_null_where_equal_to_the_enforced_ones() {
         let pending = |batch: &RecordBatch| {
-            let list = batch.column(crate::schema::index(Field::PoliciesPending));
+            let list = batch.column(crate::schema::index(FlowField::PoliciesPending));
             (0..list.len())
                 .map(|row| list.is_valid(row))
                 .collect::<Vec<_>>()

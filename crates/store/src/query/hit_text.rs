@@ -2,7 +2,7 @@
 //! ≥ 3.32 spelling (`<idx>|<tier>|<kind>:[<ns>/]<name>|<action>|<rule>`), and filters look at
 //! millions of them.
 
-use crate::query::PolicyFilter;
+use crate::types::PolicyFilter;
 use flowlens_model::PolicyKind;
 
 /// The parts of one stored hit string.

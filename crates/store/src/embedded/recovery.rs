@@ -1,0 +1,164 @@
+//! Repairs on open and on demand: leftovers of interrupted writes removed, rollups that
+//! went missing forgotten (queries then scan those files' rows), unreadable data files moved
+//! to `quarantine/` so the rest stays queryable.
+
+use crate::error::{Result, StoreError};
+use crate::files::manifest::{self, FileMeta, Manifest};
+use crate::files::{parquet, rollups};
+use crate::fsutil::{lock, sync_dir};
+use crate::state::Inner;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Problems found and repaired while opening.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    /// Records replayed from the write-ahead log into the buffer.
+    pub replayed_records: u64,
+    /// Torn WAL tails truncated, corrupt files quarantined, leftovers removed.
+    pub warnings: Vec<String>,
+}
+
+/// Deletes data files the manifest does not list: temporary files of interrupted writes, and
+/// files a crash left behind between a manifest change and the deletions that follow it.
+pub(crate) fn remove_leftovers(
+    data_dir: &Path,
+    manifest: &Manifest,
+    report: &mut OpenReport,
+) -> Result<()> {
+    let live: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    let mut removed = false;
+    for path in parquet::list(data_dir)? {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !live.contains(name) {
+            std::fs::remove_file(&path)
+                .map_err(StoreError::io("removing a leftover file", &path))?;
+            report.warnings.push(format!(
+                "removed leftover {} (interrupted write)",
+                path.display()
+            ));
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(data_dir)?;
+    }
+    Ok(())
+}
+
+/// Forgets the rollups of listed files whose rollup files are missing (queries scan those
+/// files' rows until compaction writes them again) and deletes rollups of unlisted files.
+pub(crate) fn check_rollups(
+    dir: &Path,
+    manifest: &mut Manifest,
+    report: &mut OpenReport,
+) -> Result<()> {
+    for meta in manifest.files.iter_mut().filter(|m| m.rollups) {
+        let [hits, tuples] = rollups::paths(dir, &meta.name);
+        if !hits.exists() || (meta.tuple_rollup && !tuples.exists()) {
+            report.warnings.push(format!(
+                "rollups of {} are missing; its rows are scanned until compaction rewrites them",
+                meta.name
+            ));
+            meta.rollups = false;
+            meta.tuple_rollup = false;
+        }
+    }
+    let listed = |has: fn(&FileMeta) -> bool| -> HashSet<&str> {
+        manifest
+            .files
+            .iter()
+            .filter(|m| has(m))
+            .map(|m| m.name.as_str())
+            .collect()
+    };
+    let (hits, tuples) = (listed(|m| m.rollups), listed(|m| m.tuple_rollup));
+    for path in rollups::remove_unlisted(dir, &hits, &tuples)? {
+        report
+            .warnings
+            .push(format!("removed leftover {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Moves a damaged data file to `quarantine/`, returning where it went and a warning.
+fn move_to_quarantine(
+    dir: &Path,
+    path: &Path,
+    meta: &FileMeta,
+    error: &StoreError,
+) -> Result<(PathBuf, String)> {
+    let qdir = dir.join("quarantine");
+    std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+    let target = qdir.join(&meta.name);
+    if path.exists() {
+        std::fs::rename(path, &target).map_err(StoreError::io("quarantining", path))?;
+    }
+    let warning = format!(
+        "quarantined {} ({} records unavailable): {error}",
+        path.display(),
+        meta.rows
+    );
+    tracing::error!("{warning}");
+    Ok((target, warning))
+}
+
+/// Moves listed files that are missing or unreadable out of the way, so the rest stays
+/// queryable; they are reported and kept in `quarantine/` for inspection.
+pub(crate) fn quarantine_unreadable(
+    dir: &Path,
+    data_dir: &Path,
+    manifest: &mut Manifest,
+    report: &mut OpenReport,
+) -> Result<Vec<PathBuf>> {
+    let mut quarantined = Vec::new();
+    let mut keep = Vec::new();
+    for meta in std::mem::take(&mut manifest.files) {
+        let path = data_dir.join(&meta.name);
+        match parquet::check(&path) {
+            Ok(()) => keep.push(meta),
+            Err(e) => {
+                let (target, warning) = move_to_quarantine(dir, &path, &meta, &e)?;
+                report.warnings.push(warning);
+                quarantined.push(target);
+            }
+        }
+    }
+    manifest.files = keep;
+    if !quarantined.is_empty() {
+        manifest::save(dir, manifest)?;
+    }
+    Ok(quarantined)
+}
+
+/// Reads every data file completely; moves the damaged ones to `quarantine/` and drops them
+/// from the manifest. Returns a warning per quarantined file.
+pub(crate) fn verify_blocking(inner: &Inner) -> Result<Vec<String>> {
+    let _maintenance = lock(&inner.maintenance);
+    let files = lock(&inner.state).files.clone();
+    let mut damaged = Vec::new();
+    for f in &files {
+        if let Err(e) = parquet::scan(&f.path) {
+            damaged.push((f.clone(), e));
+        }
+    }
+    if damaged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let gone: HashSet<&str> = damaged.iter().map(|(f, _)| f.meta.name.as_str()).collect();
+    let mut manifest = lock(&inner.state).manifest.clone();
+    manifest.files.retain(|m| !gone.contains(m.name.as_str()));
+    manifest::save(&inner.dir, &manifest)?;
+    let mut warnings = Vec::new();
+    let mut moved = Vec::new();
+    for (f, e) in &damaged {
+        let (target, warning) = move_to_quarantine(&inner.dir, &f.path, &f.meta, e)?;
+        warnings.push(warning);
+        moved.push(target);
+    }
+    let mut st = lock(&inner.state);
+    st.manifest = manifest;
+    st.files.retain(|f| !gone.contains(f.meta.name.as_str()));
+    st.quarantined.extend(moved);
+    Ok(warnings)
+}
