@@ -210,6 +210,33 @@ pub struct ServeArgs {
     pub listen: ListenOptions,
     #[command(flatten)]
     pub retention: RetentionOptions,
+    #[command(flatten)]
+    pub sources: SourceOptions,
+    #[command(flatten)]
+    pub aggregation: AggregationOptions,
+}
+
+/// Live flow sources, and the TLS files they use.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// A live flow source (repeatable; all of them go into one store):
+    /// goldmane://HOST:PORT (Calico Goldmane, mTLS), felix+unix:///PATH or
+    /// felix://ADDR:PORT (Felix pushes its flows here), hubble://HOST:PORT (Cilium Hubble,
+    /// TLS optional), ipfix://ADDR:PORT or netflow://ADDR:PORT (IPFIX, NetFlow v9 and v5
+    /// over UDP). A URL may name its own TLS files: ?ca=PATH&cert=PATH&key=PATH, or tls=off.
+    #[arg(long = "source", value_name = "URL")]
+    pub source: Vec<String>,
+    /// Certificate (PEM): the client's for goldmane:// and hubble://, the server's for
+    /// felix://.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate (PEM): the server's CA for goldmane:// and hubble:// (turns TLS on),
+    /// the CA clients' certificates must chain to for felix:// (mTLS).
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -442,6 +469,9 @@ pub enum InputFormatArg {
     Calico,
     /// Raw 5-tuple records.
     Raw,
+    /// `hubble observe -o jsonpb` output (Cilium Hubble flow events, attributed by the
+    /// engine like raw records). Auto recognises it by a file's first line.
+    Hubble,
 }
 
 #[derive(Args, Debug)]
@@ -460,8 +490,10 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub options: SnapshotOptions,
     /// Files to read (`-` for stdin).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(value_name = "FILE", required_unless_present = "source")]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub sources: SourceOptions,
     #[arg(long, value_enum, default_value = "auto")]
     pub format: InputFormatArg,
     #[command(flatten)]

@@ -51,6 +51,14 @@ impl Source for FileSource {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        if self.paths.iter().any(|p| p.as_os_str() == "-") {
+            "stdin"
+        } else {
+            "file"
+        }
+    }
+
     /// Followed files and standard input are live; files read to their end are not.
     fn pace(&self) -> Pace {
         if self.follow_last || self.paths.iter().any(|p| p.as_os_str() == "-") {

@@ -3,7 +3,7 @@
 
 use crate::error::{IngestError, Result};
 use crate::run::IngestSummary;
-use crate::source::{Pace, SourceCounters, SourceState, SourceStatus};
+use crate::source::{HealthProbe, Pace, SourceCounters, SourceState, SourceStatus};
 use flowlens_policy::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -21,7 +21,9 @@ pub(crate) struct Shared {
 
 pub(crate) struct SourceEntry {
     pub name: String,
+    pub kind: &'static str,
     pub pace: Pace,
+    pub health: Option<Arc<dyn HealthProbe>>,
     pub state: SourceState,
     pub counters: Arc<SourceCounters>,
 }
@@ -33,12 +35,15 @@ impl Shared {
             .iter()
             .map(|s| SourceStatus {
                 name: s.name.clone(),
+                kind: s.kind,
                 pace: s.pace,
                 state: s.state.clone(),
                 records: s.counters.records(),
+                records_per_second: s.counters.records_per_second(),
                 rejected: s.counters.rejected(),
                 dropped: s.counters.dropped(),
                 last_record: s.counters.last_record(),
+                health: s.health.as_ref().map(|h| h.health()),
             })
             .collect()
     }

@@ -128,5 +128,6 @@ pub use handle::{IngestHandle, IngestTask};
 pub use run::{IngestLoop, IngestOptions, IngestSummary, Progress, SourceFailure};
 pub use sink::{CalicoLines, Rows, Sink, StoreObserver, StoreSink};
 pub use source::{
-    Closed, Feed, Input, Pace, Source, SourceCounters, SourceError, SourceState, SourceStatus,
+    Closed, Feed, HealthProbe, Input, Pace, Source, SourceCounters, SourceError, SourceHealth,
+    SourceState, SourceStatus,
 };

@@ -118,7 +118,9 @@ impl<'a> IngestLoop<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .push(SourceEntry {
                 name: source.name(),
+                kind: source.kind(),
                 pace: source.pace(),
+                health: source.health(),
                 state: SourceState::Running,
                 counters: Arc::new(SourceCounters::default()),
             });
@@ -456,6 +458,13 @@ impl Run<'_, '_> {
                 self.take_lines(source, counted);
                 self.pending.add_logs(logs);
                 self.after_input(source)
+            }
+            Input::Rejected { number, reason } => {
+                let name = self.sources[source].input.clone();
+                let counted = self.counted();
+                self.ingest.reject_line(&name, number, reason);
+                self.count(source, counted);
+                Ok(())
             }
             Input::Engine(engine) => {
                 let closed = self.ingest.set_engine(engine);

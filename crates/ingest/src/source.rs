@@ -5,10 +5,11 @@
 use crate::blocks::Block;
 use flowlens_model::{FlowLog, RawFlow};
 use flowlens_policy::Engine;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Why a source stopped before its input ended. The loop stores what the source pushed
 /// before it failed and reports the error with the source's name.
@@ -23,6 +24,18 @@ pub trait Source: Send + 'static {
 
     /// Whether the source ends after a known input or delivers records as they happen.
     fn pace(&self) -> Pace;
+
+    /// What kind of source this is, as `/api/sources` and the metrics name it (`file`,
+    /// `simulator`, `goldmane`, `ipfix`, …).
+    fn kind(&self) -> &'static str {
+        "other"
+    }
+
+    /// Figures only the source itself knows (its connection, what it lost before the
+    /// queue), read whenever its counters are. Network sources have them; files do not.
+    fn health(&self) -> Option<Arc<dyn HealthProbe>> {
+        None
+    }
 
     /// Pushes the source's input into `feed` until it ends, [`Feed::is_stopping`] turns true
     /// or a push fails (the loop has ended). Runs on a thread of its own; a source that
@@ -60,6 +73,9 @@ pub enum Input {
     /// are closed under the old engine, and records after this are attributed with this
     /// one.
     Engine(Arc<Engine>),
+    /// A record of the source's current input that could not be used, with its number
+    /// (one-based) and why: counted and listed like a malformed line.
+    Rejected { number: usize, reason: String },
     /// The source's clock: no record ending before this time (unix seconds) follows.
     /// Aggregates whose time bucket ended by then are closed, and in a live run what is
     /// pending is stored before the loop goes on.
@@ -186,7 +202,12 @@ pub struct SourceCounters {
     dropped: AtomicU64,
     /// Unix milliseconds of the last accepted record; 0 before the first.
     last_record_ms: AtomicI64,
+    /// `(when, records)`, one sample a second at most, covering the rate's window.
+    samples: Mutex<VecDeque<(Instant, u64)>>,
 }
+
+/// How far back [`SourceCounters::records_per_second`] looks.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 impl SourceCounters {
     pub(crate) fn add_records(&self, n: u64) {
@@ -196,6 +217,47 @@ impl SourceCounters {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             self.last_record_ms.store(now, Ordering::Relaxed);
+            self.sample(Instant::now());
+        }
+    }
+
+    /// Keeps a sample of the record count when a second has passed since the last one, and
+    /// one sample older than the window to measure the whole window from.
+    fn sample(&self, now: Instant) {
+        let records = self.records();
+        let Ok(mut samples) = self.samples.lock() else {
+            return;
+        };
+        if samples
+            .back()
+            .is_some_and(|(t, _)| now.duration_since(*t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        samples.push_back((now, records));
+        while samples.len() > 2 && now.duration_since(samples[1].0) >= RATE_WINDOW {
+            samples.pop_front();
+        }
+    }
+
+    /// Records accepted per second over about the last ten seconds.
+    pub fn records_per_second(&self) -> f64 {
+        let now = Instant::now();
+        self.sample(now);
+        let records = self.records();
+        let Ok(samples) = self.samples.lock() else {
+            return 0.0;
+        };
+        let base = samples
+            .iter()
+            .rev()
+            .find(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
+            .or(samples.front());
+        match base {
+            Some((t, n)) if now > *t => {
+                records.saturating_sub(*n) as f64 / now.duration_since(*t).as_secs_f64()
+            }
+            _ => 0.0,
         }
     }
 
@@ -244,13 +306,50 @@ pub enum SourceState {
 }
 
 /// A source as the server's `/api/sources` (or a progress line) shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SourceStatus {
     pub name: String,
+    /// [`Source::kind`].
+    pub kind: &'static str,
     pub pace: Pace,
     pub state: SourceState,
+    /// Records the loop accepted from the source.
     pub records: u64,
+    /// Over about the last ten seconds.
+    pub records_per_second: f64,
     pub rejected: u64,
+    /// Records dropped because the queue into the loop was full.
     pub dropped: u64,
     pub last_record: Option<SystemTime>,
+    /// What the source itself reports ([`Source::health`]).
+    pub health: Option<SourceHealth>,
+}
+
+/// What a network source knows about itself that the loop cannot see.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceHealth {
+    /// Whether it is connected (a client), listening (a receiver) or has a peer pushing
+    /// to it (a collector).
+    pub connected: bool,
+    /// Live connections (a collector counts its peers).
+    pub connections: u32,
+    /// Records it dropped before they reached the loop (its own queue was full).
+    pub dropped: u64,
+    /// Records received again and skipped (resends after a reconnect).
+    pub duplicates: u64,
+    /// Records the other side says were lost before they reached Flowlens.
+    pub lost_upstream: u64,
+    /// Discontinuities in the other side's sequence numbers.
+    pub sequence_gaps: u64,
+    /// Messages that carry no flow Flowlens stores.
+    pub ignored: u64,
+    /// Malformed input, failed connections.
+    pub errors: u64,
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+}
+
+/// Reads a source's [`SourceHealth`] at any time, from any thread.
+pub trait HealthProbe: Send + Sync {
+    fn health(&self) -> SourceHealth;
 }

@@ -35,6 +35,10 @@ impl Source for ReplaySource {
         self.name.clone()
     }
 
+    fn kind(&self) -> &'static str {
+        "simulator"
+    }
+
     fn pace(&self) -> Pace {
         Pace::ReadToEnd
     }
@@ -296,6 +300,10 @@ impl LiveScenario {
 impl Source for LiveScenario {
     fn name(&self) -> String {
         format!("scenario {}", self.simulation.scenario().name())
+    }
+
+    fn kind(&self) -> &'static str {
+        "simulator"
     }
 
     fn pace(&self) -> Pace {

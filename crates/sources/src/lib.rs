@@ -7,6 +7,10 @@
 //! | [`hubble`] | Cilium Hubble (`Observer.GetFlows`), TLS optional; `hubble observe -o jsonpb` files | raw records with Hubble's verdict |
 //! | [`netflow`] | IPFIX, NetFlow v9 and v5 over UDP | raw records |
 //!
+//! [`LiveSource`] makes any of them a source of Flowlens' ingest loop, configured from a
+//! URL ([`SourceSpec`]: `goldmane://HOST:PORT`, `ipfix://0.0.0.0:4739`, …); [`HubbleFile`]
+//! reads `hubble observe -o jsonpb` files the same way.
+//!
 //! Every source writes into a bounded queue ([`queue::channel`]) and never waits for its
 //! consumer: a full queue drops the record and counts it. Every source keeps its counters
 //! ([`queue::SourceCounters`]: connected, records, records/s, drops, duplicates, records
@@ -60,11 +64,15 @@ pub mod calico;
 pub mod felix;
 pub mod goldmane;
 pub mod hubble;
+pub mod live;
 pub mod netflow;
 pub mod queue;
+pub mod spec;
 pub mod tls;
 
 pub use backoff::Backoff;
+pub use live::{HubbleFile, LiveSource};
+pub use spec::{SourceSpec, SpecError, TlsFiles};
 pub use tls::{ClientTls, ServerTls};
 
 /// The generated protobuf and gRPC code.

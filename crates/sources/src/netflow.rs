@@ -686,6 +686,21 @@ fn reversed(r: &Record) -> RawFlow {
     raw
 }
 
+/// A UDP socket bound to `addr` with a large receive buffer, for [`NetflowReceiver::from_std`]
+/// (binding needs no runtime, so a command can report a port in use before it starts one).
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // The kernel may grant less (net.core.rmem_max); that is not an error.
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// Receives IPFIX and NetFlow datagrams on one UDP socket and queues their records.
 #[derive(Debug)]
 pub struct NetflowReceiver {
@@ -700,16 +715,7 @@ const RECEIVE_BUFFER: usize = 8 << 20;
 impl NetflowReceiver {
     /// Binds `addr` with a large receive buffer.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<NetflowReceiver> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )?;
-        // The kernel may grant less (net.core.rmem_max); that is not an error.
-        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        NetflowReceiver::from_std(socket.into())
+        NetflowReceiver::from_std(bind_udp(addr)?)
     }
 
     /// Takes a socket bound elsewhere (in another network namespace, say).

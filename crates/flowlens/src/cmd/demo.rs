@@ -141,6 +141,12 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     } else {
         Arc::new(crate::snapshot::load(&args.snapshot, &args.options)?.inventory)
     };
+    let sources = super::sources::live_sources(&args.sources)?;
+    if !sources.is_empty() && args.snapshot.is_empty() {
+        eprintln!(
+            "warning: without --snapshot, raw records (Hubble, IPFIX, NetFlow) have no cluster endpoints to be attributed to and are not logged"
+        );
+    }
     runtime()?.block_on(async move {
         let embedded = open_store(&args.data)?;
         let maintenance =
@@ -148,7 +154,37 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let store: Arc<dyn Store> = Arc::new(embedded);
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let state = AppState::new(store.clone(), inventory, newest);
+        // Live sources feed the store through one ingest loop while the server runs.
+        let feed = if sources.is_empty() {
+            None
+        } else {
+            let sink = StoreSink::new(store.clone(), tokio::runtime::Handle::current())
+                .observed_by(state.live_observer());
+            let options = IngestOptions {
+                aggregation: args.aggregation.config(),
+                ..IngestOptions::default()
+            };
+            let mut ingest = IngestLoop::new(state.world().engine.clone(), sink, options);
+            for source in sources {
+                ingest.add_source(source);
+            }
+            let task = ingest.spawn().context("starting the live sources")?;
+            state.attach_ingest(task.handle().clone());
+            Some(task)
+        };
         run_server(&state, &args.listen).await?;
+        if let Some(task) = feed {
+            eprintln!("Stopping the sources and storing what is in flight…");
+            task.handle().stop();
+            match tokio::task::block_in_place(|| task.join()) {
+                Ok(summary) => {
+                    for failure in summary.failures {
+                        eprintln!("warning: {} stopped: {}", failure.source, failure.error);
+                    }
+                }
+                Err(e) => eprintln!("warning: the live sources stopped with an error: {e}"),
+            }
+        }
         maintenance.abort();
         store.flush().await?;
         Ok::<_, anyhow::Error>(())
@@ -173,31 +209,10 @@ async fn run_server(state: &AppState, listen: &ListenOptions) -> Result<()> {
     let shutdown = {
         let state = state.clone();
         async move {
-            stop_signal().await;
+            super::sources::stop_signal().await;
             state.shut_down();
         }
     };
     flowlens_server::serve(listener, router, shutdown).await?;
     Ok(())
-}
-
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

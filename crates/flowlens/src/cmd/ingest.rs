@@ -1,12 +1,15 @@
 //! `flowlens ingest`: files (or standard input) through the ingest loop into the store.
 
 use crate::cli::{IngestArgs, InputFormatArg};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use flowlens_ingest::{FileSource, IngestLoop, IngestOptions, StoreSink};
 use flowlens_model::Inventory;
 use flowlens_pipeline::InputFormat;
 use flowlens_policy::Engine;
+use flowlens_sources::HubbleFile;
+use flowlens_sources::live::{first_line, looks_like_hubble_jsonpb};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,7 +27,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         format: match args.format {
             InputFormatArg::Auto => InputFormat::Auto,
             InputFormatArg::Calico => InputFormat::Calico,
-            InputFormatArg::Raw => InputFormat::Raw,
+            InputFormatArg::Raw | InputFormatArg::Hubble => InputFormat::Raw,
         },
         aggregation: args.aggregation.config(),
         reject_raw_records: (!has_inventory).then(|| {
@@ -33,6 +36,13 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         }),
         ..IngestOptions::default()
     };
+    let live = super::sources::live_sources(&args.sources)?;
+    let (hubble_files, line_files) = split_hubble_files(&args.files, args.format)?;
+    if args.follow && !hubble_files.is_empty() {
+        anyhow::bail!(
+            "--follow reads Calico flow logs and raw records; for Hubble's flows as they happen use --source hubble://HOST:PORT"
+        );
+    }
     let rt = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
     let progress = if args.quiet {
@@ -45,13 +55,31 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     // A file followed for days is maintained as the server would maintain it.
-    let maintenance = args.follow.then(|| {
+    let long_running = args.follow || !live.is_empty();
+    let maintenance = long_running.then(|| {
         let _runtime = rt.enter();
         store.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY)
     });
     let sink = StoreSink::embedded(store.clone(), rt.handle().clone());
     let mut ingest = IngestLoop::new(Arc::new(Engine::new(inventory)), sink, options);
-    ingest.add_source(FileSource::new(args.files.clone(), args.follow));
+    if !line_files.is_empty() {
+        ingest.add_source(FileSource::new(line_files, args.follow));
+    }
+    if !hubble_files.is_empty() {
+        ingest.add_source(HubbleFile::new(hubble_files));
+    }
+    for source in live {
+        ingest.add_source(source);
+    }
+    // Ctrl-C or SIGTERM ends live sources and followed files; what they delivered and the
+    // aggregates still open are stored before the command ends.
+    if long_running {
+        let handle = ingest.handle();
+        rt.spawn(async move {
+            super::sources::stop_signal().await;
+            handle.stop();
+        });
+    }
     ingest.on_progress(|p| {
         let s = p.stats;
         progress.set_message(format!(
@@ -92,6 +120,22 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             s.unattributed
         );
     }
+    for source in summary.sources.iter().filter(|s| s.health.is_some()) {
+        let h = source.health.clone().unwrap_or_default();
+        println!(
+            "{}: {} records, {} dropped, {} duplicates, {} lost upstream, {} sequence gaps, {} errors{}",
+            source.name,
+            source.records,
+            source.dropped + h.dropped,
+            h.duplicates,
+            h.lost_upstream,
+            h.sequence_gaps,
+            h.errors,
+            h.last_error
+                .map(|e| format!(" (last: {e})"))
+                .unwrap_or_default()
+        );
+    }
     println!("stored in {}", args.data.data.display());
     for r in s.rejections.iter().take(REJECTIONS_SHOWN) {
         eprintln!("rejected {r}");
@@ -113,4 +157,33 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Splits the files into `hubble observe -o jsonpb` output and lines for the decoder:
+/// by `--format hubble`, or with `--format auto` by each file's first line.
+fn split_hubble_files(
+    files: &[PathBuf],
+    format: InputFormatArg,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    match format {
+        InputFormatArg::Hubble => Ok((files.to_vec(), Vec::new())),
+        InputFormatArg::Auto => {
+            let mut hubble = Vec::new();
+            let mut lines = Vec::new();
+            for path in files {
+                // Standard input cannot be looked at twice; it is read as lines.
+                let is_hubble = path.as_os_str() != "-"
+                    && first_line(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?
+                        .is_some_and(|l| looks_like_hubble_jsonpb(&l));
+                if is_hubble {
+                    hubble.push(path.clone());
+                } else {
+                    lines.push(path.clone());
+                }
+            }
+            Ok((hubble, lines))
+        }
+        _ => Ok((Vec::new(), files.to_vec())),
+    }
 }

@@ -9,6 +9,7 @@ mod inventory;
 pub(crate) mod preview;
 mod scenario;
 mod selector;
+mod sources;
 mod sql;
 
 use crate::cli::{Cli, Command};
