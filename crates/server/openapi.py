@@ -35,7 +35,7 @@ def ok(desc, schema=None, mime="application/json"):
 paths = {
     "/api/health": {"get": {"summary": "Health, store statistics, data time bounds", "responses": ok("health")}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": ok("OpenAPI 3.1")}},
-    "/api/flows": {"get": {"summary": "One page of flow logs", "parameters": time + filters + paging,
+    "/api/flows": {"get": {"summary": "One page of flow logs", "parameters": time + filters + paging + [{"name": "include", "in": "query", "schema": {"type": "string", "enum": ["connections"]}, "description": "connections: add total_connections, the connections in the matching flow logs (each once; per endpoint record when the query picks by policy or reporter)"}],
         "responses": ok("page", {"type": "object", "properties": {"flows": {"type": "array", "items": {"$ref": "#/components/schemas/FlowLog"}}, "total": {"type": "integer"}, "next_page_token": {"type": ["string", "null"]}}})}},
     "/api/flows/export": {"get": {"summary": "The query's flows (up to 100,000) as a CSV or JSON download",
         "parameters": time + filters + [q("format", "csv or json", enum=["csv", "json"])] + paging[:1],
@@ -54,6 +54,10 @@ paths = {
     "/api/explain": {"get": {"summary": "The engine's trace for one flow",
         "parameters": [q("source", "IP or NAMESPACE/NAME", required=True), q("dest", "IP or NAMESPACE/NAME (a Service follows to a backend)", required=True), q("port", "destination port", "integer", True), q("proto", "tcp, udp, icmp, sctp or a number"), q("src_port", "source port", "integer"), q("hits", "calico or enterprise")],
         "responses": ok("explanation")}},
+    "/api/sources": {"get": {"summary": "Every source feeding the store (live network sources, files, the demo's simulator) with its figures",
+        "responses": ok("sources", {"type": "object", "properties": {"sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}}}})}},
+    "/metrics": {"get": {"summary": "The sources', the store's and the engine's figures for Prometheus (OpenMetrics text): flowlens_source_records_total{source,kind}, flowlens_source_dropped_total, flowlens_store_records, flowlens_engine_policies, …",
+        "responses": {"200": {"description": "metrics", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}}},
     "/api/scenario": {"get": {"summary": "The running scenario and its steps (demo only)", "responses": {**ok("scenario"), "404": err}}},
     "/api/scenario/steps/{name}": {"post": {"summary": "Apply a scenario step now",
         "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {**ok("applied"), "404": err}}},
@@ -61,6 +65,19 @@ paths = {
 schemas = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "details": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": ["integer", "null"]}, "column": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]}, "message": {"type": "string"}}}}}},
     "FlowLog": {"type": "object", "description": "Calico flow-log fields (see docs/api.md) plus id", "additionalProperties": True},
+    "Source": {"type": "object", "properties": {
+        "name": {"type": "string", "description": "the --source URL (with the port a listener was given), a file name, or `scenario NAME`"},
+        "kind": {"type": "string", "description": "goldmane, felix, hubble, ipfix, netflow, hubble-file, file, stdin, simulator"},
+        "state": {"type": "string", "enum": ["running", "ended", "failed"]}, "error": {"type": ["string", "null"]},
+        "connected": {"type": "boolean", "description": "connected, listening or receiving pushes (a file or the simulator: while it runs)"},
+        "connections": {"type": "integer", "description": "live connections (the Felix collector: nodes pushing)"},
+        "records": {"type": "integer", "description": "records accepted into the pipeline"},
+        "records_per_second": {"type": "number", "description": "over the last ten seconds"},
+        "rejected": {"type": "integer"}, "dropped": {"type": "integer", "description": "dropped because a queue was full"},
+        "duplicates": {"type": "integer"}, "lost_upstream": {"type": "integer"}, "sequence_gaps": {"type": "integer"},
+        "ignored": {"type": "integer"}, "errors": {"type": "integer"}, "reconnects": {"type": "integer"},
+        "last_error": {"type": ["string", "null"]},
+        "last_record_time": {"type": ["number", "null"], "description": "unix seconds"}}},
     "AggregateRow": {"type": "object", "properties": {"key": {"type": "object"}, "records": {"type": "integer"}, "num_flows": {"type": "integer"}, "allowed_flows": {"type": "integer"}, "denied_flows": {"type": "integer"}, "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}, "packets_in": {"type": "integer"}, "packets_out": {"type": "integer"}, "connections_per_second": {"type": "number"}, "packets_per_second": {"type": "number"}, "bits_per_second": {"type": "number"}}, "additionalProperties": True},
 }
 policy_id = q("id", "KIND:[NAMESPACE/]NAME, e.g. np:shop/web, gnp:security.block, knp:shop/deny-all", required=True)
@@ -77,8 +94,8 @@ paths.update({
     "/api/policy": {
         "get": {"summary": "One policy: YAML, rules in words with per-rule metrics, end of tier", "parameters": [policy_id] + time, "responses": {**ok("policy"), "404": err}},
         "delete": {"summary": "Remove a policy from the running inventory", "parameters": [policy_id], "responses": {**ok("deleted"), "404": err}}},
-    "/api/policies/validate": {"post": {"summary": "Parse one policy document; id, endpoints selected, warnings",
-        "requestBody": {"required": True, "content": {"text/yaml": {"schema": {"type": "string"}}}}, "responses": {**ok("valid"), "422": unprocessable}}},
+    "/api/policies/validate": {"post": {"summary": "Parse one policy document: valid with id, endpoints selected and warnings, or not valid with the problems at their lines",
+        "requestBody": {"required": True, "content": {"text/yaml": {"schema": {"type": "string"}}}}, "responses": ok('the answer: {"valid": true, "id", "policy", "endpoints", "warnings"} or {"valid": false, "error", "details"}')}},
     "/api/policies/preview": {"post": {"summary": "Impact preview: stored flows of the window re-evaluated with the draft (or deletion)",
         "requestBody": draft, "responses": {**ok("preview"), "422": unprocessable}}},
     "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",

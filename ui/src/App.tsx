@@ -4,6 +4,7 @@ import { api, type Health, type Scenario } from "./api";
 import { FlowsView } from "./views/flows/FlowsView";
 import { Loading } from "./components/States";
 import { GraphView } from "./views/graph/GraphView";
+import { SourcesCard } from "./components/SourcesCard";
 // The default view (the graph) loads first; the others, with D3 and the policy editor, on demand.
 const VisualizerView = lazy(() => import("./views/visualizer/VisualizerView").then((m) => ({ default: m.VisualizerView })));
 const PoliciesView = lazy(() => import("./policies/PoliciesView").then((m) => ({ default: m.PoliciesView })));
@@ -103,6 +104,7 @@ function ScenarioFooter() {
           ))}
         </div>
       )}
+      <SourcesCard />
       <div className="health" title={health ? `Flowlens ${health.version}` : "Server unreachable"}>
         <span className={`dot ${health ? "ok" : health === null ? "bad" : ""}`} />
         {health ? `Connected · v${health.version}` : health === null ? "Server unreachable" : "Connecting…"}

@@ -147,7 +147,13 @@ fn wait_for_line(stderr: &mut impl BufRead, prefix: &str) -> String {
 
 fn stored_flows(data: &Path) -> Vec<Value> {
     let out = Command::new(bin())
-        .args(["flows", "--since", "1h", "--output", "json", "--data"])
+        // Aggregates end with their time bucket, which may be after the wall clock when the
+        // flows are read.
+        .args(["flows", "--output", "json", "--limit", "1000", "--from"])
+        .arg((now() - 3600).to_string())
+        .arg("--to")
+        .arg((now() + 3600).to_string())
+        .arg("--data")
         .arg(data)
         .output()
         .unwrap();

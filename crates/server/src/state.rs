@@ -159,6 +159,12 @@ impl AppState {
             .push(ingest);
     }
 
+    /// Every source of every attached ingest loop, with its counters.
+    pub fn sources(&self) -> Vec<flowlens_ingest::SourceStatus> {
+        let loops = self.0.ingest.lock().unwrap_or_else(|e| e.into_inner());
+        loops.iter().flat_map(|l| l.sources()).collect()
+    }
+
     /// Tells live views about what an ingest loop stores; hand it to the loop's
     /// [`StoreSink`](flowlens_ingest::StoreSink).
     pub fn live_observer(&self) -> Arc<dyn StoreObserver> {

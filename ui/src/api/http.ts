@@ -15,6 +15,7 @@ import type {
   PolicyDetail,
   Preview,
   Scenario,
+  Source,
   Validated,
 } from "./types";
 
@@ -131,6 +132,8 @@ export const api = {
   labels: (signal?: AbortSignal) => fetchJson<Labels>("/api/labels", undefined, { signal }),
 
   scenario: (signal?: AbortSignal) => fetchJson<Scenario>("/api/scenario", undefined, { signal }),
+
+  sources: (signal?: AbortSignal) => fetchJson<{ sources: Source[] }>("/api/sources", undefined, { signal }),
 
   applyStep: (name: string) =>
     fetchJson<{ applied: string; time: number }>(`/api/scenario/steps/${encodeURIComponent(name)}`, undefined, {

@@ -160,6 +160,31 @@ export interface Health {
   data_time: { min: number; max: number } | null;
 }
 
+/** One source feeding the store (`/api/sources`). */
+export interface Source {
+  /** The --source URL, a file name, or `scenario NAME` for the demo's simulator. */
+  name: string;
+  /** goldmane, felix, hubble, ipfix, netflow, hubble-file, file, stdin or simulator. */
+  kind: string;
+  state: "running" | "ended" | "failed";
+  error: string | null;
+  connected: boolean;
+  connections: number;
+  records: number;
+  records_per_second: number;
+  rejected: number;
+  dropped: number;
+  duplicates: number;
+  lost_upstream: number;
+  sequence_gaps: number;
+  ignored: number;
+  errors: number;
+  reconnects: number;
+  last_error: string | null;
+  /** Unix seconds. */
+  last_record_time: number | null;
+}
+
 export interface ScenarioStep {
   name: string;
   description: string;

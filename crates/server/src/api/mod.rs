@@ -4,8 +4,10 @@
 mod flows;
 mod graph;
 mod inventory;
+pub(crate) mod metrics;
 mod policies;
 mod scenario;
+mod sources;
 
 use crate::error::ApiResult;
 use crate::params::Params;
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inventory", get(inventory::inventory))
         .route("/api/labels", get(inventory::labels))
         .route("/api/explain", get(inventory::explain))
+        .route("/api/sources", get(sources::sources))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/scenario", get(scenario::info))
         .route("/api/scenario/steps/{name}", post(scenario::apply_step))
         .route("/api/policies", get(policies::board).put(policies::save))

@@ -1,0 +1,47 @@
+//! `/api/sources`: every source feeding the store (files, the demo's simulator, live network
+//! sources) with its figures.
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use flowlens_ingest::{SourceState, SourceStatus};
+use serde_json::{Value, json};
+use std::time::UNIX_EPOCH;
+
+pub async fn sources(State(state): State<AppState>) -> Json<Value> {
+    let sources: Vec<Value> = state.sources().iter().map(source_json).collect();
+    Json(json!({ "sources": sources }))
+}
+
+pub(crate) fn source_json(s: &SourceStatus) -> Value {
+    let health = s.health.clone().unwrap_or_default();
+    let (state, error) = match &s.state {
+        SourceState::Running => ("running", None),
+        SourceState::Ended => ("ended", None),
+        SourceState::Failed(e) => ("failed", Some(e.clone())),
+    };
+    json!({
+        "name": s.name,
+        "kind": s.kind,
+        "state": state,
+        "error": error,
+        // A source without a connection of its own (a file, the simulator) is "connected"
+        // while it runs.
+        "connected": if s.health.is_some() { health.connected } else { s.state == SourceState::Running },
+        "connections": health.connections,
+        "records": s.records,
+        "records_per_second": (s.records_per_second * 10.0).round() / 10.0,
+        "rejected": s.rejected,
+        "dropped": s.dropped + health.dropped,
+        "duplicates": health.duplicates,
+        "lost_upstream": health.lost_upstream,
+        "sequence_gaps": health.sequence_gaps,
+        "ignored": health.ignored,
+        "errors": health.errors,
+        "reconnects": health.reconnects,
+        "last_error": health.last_error,
+        "last_record_time": s.last_record
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64()),
+    })
+}
