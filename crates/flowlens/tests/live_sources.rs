@@ -249,22 +249,24 @@ fn softflowd_ipfix_into_ingest_is_attributed_by_the_engine() {
     assert_eq!(tcp["source_port"], traffic.tcp_client, "{tcp}");
     assert_eq!(tcp["dest_name"], "server", "{tcp}");
     assert_eq!(tcp["action"], "allow", "{tcp}");
-    let bytes = tcp["bytes_out"].as_u64().unwrap();
+    // The destination's record: what it received is its bytes_in.
+    let bytes = tcp["bytes_in"].as_u64().unwrap();
     assert!(
         (TCP_BYTES as u64..TCP_BYTES as u64 + 2_000).contains(&bytes),
         "{tcp}"
     );
-    assert!(
-        tcp["policies"]["enforced"]
-            .to_string()
-            .contains("knp.default.server-tcp-only")
-            || tcp.to_string().contains("server-tcp-only"),
+    assert_eq!(
+        tcp["policies"]["enforced_policies"][0], "0|default|knp:shop/server-tcp-only|allow|0",
         "{tcp}"
     );
     let udp = find("udp", traffic.udp_server);
     assert_eq!(udp["action"], "deny", "{udp}");
     assert_eq!(
-        udp["bytes_out"].as_u64(),
+        udp["policies"]["enforced_policies"][0], "0|default|knp:shop/server-tcp-only|deny|-1",
+        "{udp}"
+    );
+    assert_eq!(
+        udp["bytes_in"].as_u64(),
         Some((netns::UDP_DATAGRAMS * (netns::UDP_PAYLOAD + 28)) as u64),
         "{udp}"
     );
