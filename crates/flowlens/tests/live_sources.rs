@@ -675,3 +675,59 @@ fn hubble_flows_are_attributed_by_the_engine_through_serve() {
     sigterm(&child);
     assert!(child.wait().unwrap().success());
 }
+
+/// `hubble observe -o jsonpb` output is recognised by its first line and its flows are
+/// attributed by the engine; a line that is not a Hubble event is rejected with its number
+/// and the others are kept.
+#[test]
+fn hubble_jsonpb_files_are_recognised_and_attributed() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = tempfile::tempdir().unwrap();
+    starwars_snapshot(snapshot.path());
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sources/tests/fixtures/starwars.jsonpb"),
+    )
+    .unwrap();
+    let file = dir.path().join("observe.jsonpb");
+    std::fs::write(&file, format!("{fixture}{{\"flow\": 7}}\n")).unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(bin())
+        .args(["ingest", "--quiet", "--denied-level", "0", "--data"])
+        .arg(&data)
+        .arg("--snapshot")
+        .arg(snapshot.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exit code 3: a line was rejected, the rest stored.
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("observe.jsonpb: line 6: not a Hubble jsonpb line"),
+        "{stderr}"
+    );
+    let flows = Command::new(bin())
+        .args([
+            "flows",
+            "--output",
+            "json",
+            "--from",
+            "2023-11-14T00:00:00Z",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let flows: Vec<Value> = serde_json::from_slice(&flows.stdout).unwrap();
+    let denied = flows
+        .iter()
+        .find(|f| f["source_name"] == "xwing" && f["reporter"] == "dst")
+        .unwrap_or_else(|| panic!("xwing's denied landing: {flows:#?}\n{stdout}"));
+    assert_eq!(denied["action"], "deny", "{denied}");
+    assert_eq!(denied["dest_port"], 80, "{denied}");
+    assert_eq!(
+        denied["policies"]["enforced_policies"][0], "0|default|knp:default/empire-only|deny|-1",
+        "{denied}"
+    );
+}

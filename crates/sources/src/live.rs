@@ -403,14 +403,13 @@ impl Source for HubbleFile {
             };
             feed.push(Input::Begin(name.clone()))?;
             let mut records = Vec::with_capacity(BATCH);
-            let mut number = 0usize;
             // Records are numbered by the loop in the order pushed; rejections name lines.
-            for line in reader.lines() {
+            for (index, line) in reader.lines().enumerate() {
                 if feed.is_stopping() {
                     return Ok(());
                 }
                 let line = line.map_err(|e| format!("reading {name}: {e}"))?;
-                number += 1;
+                let number = index + 1;
                 match decode_jsonpb_line(&line) {
                     Ok(HubbleEvent::Flow(flow)) => {
                         records.push(flow.raw);
