@@ -120,3 +120,80 @@ fn a_policy_error_still_refuses_and_says_why() {
     // The skippable error is a warning, not one of the errors that refuse.
     assert!(!err.contains("containerPort"), "{err}");
 }
+
+const HOSTS: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: a, labels: {app: client}}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: a, labels: {app: server}}
+spec:
+  containers:
+  - {name: dns, ports: [{name: dns, containerPort: 53, protocol: UDP}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: monitoring}
+spec: {hostNetwork: true, nodeName: node-1}
+status: {podIP: 192.168.1.10}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: client-out, namespace: a}
+spec:
+  selector: app == 'client'
+  types: [Egress]
+  egress: [{action: Deny, protocol: TCP, destination: {ports: [9999]}}, {action: Allow}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: server-dns}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: server}}}}
+  ingress:
+  - {action: Accept, from: [{namespaces: {}}], protocols: [{destinationNamedPort: dns}]}
+  - {action: Deny, from: [{namespaces: {}}]}
+";
+
+#[test]
+fn ingress_after_an_egress_deny_is_not_reached_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = write(dir.path(), "c.yaml", HOSTS);
+    let text = stdout(
+        flowlens()
+            .arg("explain")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args(["--from", "a/client", "--to", "a/server", "--port", "9999"]),
+    );
+    assert!(text.contains("Verdict: DENY — denied at egress"), "{text}");
+    assert!(
+        text.contains("Ingress at wep a/server: NOT REACHED (would be DENY)"),
+        "{text}"
+    );
+    let flows = write(
+        dir.path(),
+        "flows.jsonl",
+        "{\"src\": \"a/client\", \"dst\": \"a/server\", \"dst_port\": 9999}\n{\"src\": \"a/client\", \"dst\": \"a/server\", \"proto\": \"udp\", \"dst_port\": 53}\n",
+    );
+    let out = stdout(
+        flowlens()
+            .arg("evaluate")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .arg("--flows")
+            .arg(&flows),
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["ingress"]["reached"], false, "{out}");
+    assert_eq!(lines[1]["ingress"]["reached"], true, "{out}");
+}
