@@ -197,3 +197,52 @@ fn ingress_after_an_egress_deny_is_not_reached_in_text_and_json() {
     assert_eq!(lines[0]["ingress"]["reached"], false, "{out}");
     assert_eq!(lines[1]["ingress"]["reached"], true, "{out}");
 }
+
+#[test]
+fn a_host_network_pod_is_explained_as_its_nodes_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = write(dir.path(), "c.yaml", HOSTS);
+    let text = stdout(
+        flowlens()
+            .arg("explain")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args([
+                "--from",
+                "monitoring/agent",
+                "--to",
+                "a/server",
+                "--proto",
+                "udp",
+                "--port",
+                "53",
+            ]),
+    );
+    assert!(
+        text.contains("Note: monitoring/agent uses the host network"),
+        "{text}"
+    );
+    assert!(text.contains("unpoliced host traffic"), "{text}");
+    assert!(
+        text.contains("Egress: the source is not a cluster endpoint"),
+        "{text}"
+    );
+    let flows = write(
+        dir.path(),
+        "flows.jsonl",
+        "{\"src\": \"monitoring/agent\", \"dst\": \"a/server\", \"proto\": \"udp\", \"dst_port\": 53}\n",
+    );
+    let out = stdout(
+        flowlens()
+            .arg("evaluate")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .arg("--flows")
+            .arg(&flows),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["notes"][0].as_str().unwrap().contains("host network"),
+        "{out}"
+    );
+}

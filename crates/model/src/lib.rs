@@ -16,6 +16,7 @@ mod endpoint;
 mod flow;
 mod history;
 mod hit;
+mod host_network;
 mod inventory;
 mod item;
 mod policy;
@@ -36,6 +37,7 @@ pub use history::{
     TierRevision,
 };
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
+pub use host_network::HostNetworkPod;
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use item::{InventoryItem, InventoryKey, ItemChange};
 pub use policy::{

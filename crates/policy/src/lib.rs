@@ -20,6 +20,7 @@ mod compile;
 mod describe;
 mod engine;
 mod eval;
+mod host_network;
 mod peer;
 pub mod preview;
 pub mod reference;

@@ -38,6 +38,9 @@ pub fn render_explanation(e: &Explanation, service: Option<&ServiceTarget>) -> S
             t.namespace, t.name, t.port, t.target_port
         ));
     }
+    for note in &e.notes {
+        out.push_str(&format!("Note: {note}\n"));
+    }
     out.push('\n');
     for d in [&e.egress, &e.ingress].into_iter().flatten() {
         render_direction(&mut out, d);

@@ -93,6 +93,9 @@ pub struct Explanation {
     /// Present when the inventory holds staged policies.
     pub pending: Option<PendingTrace>,
     pub undecidable: bool,
+    /// How the ends were resolved, when it needs saying (from
+    /// [`crate::ResolvedFlow::notes`]; the caller adds them).
+    pub notes: Vec<String>,
 }
 
 struct Recorder<'e> {
@@ -531,6 +534,7 @@ impl Engine {
             ingress,
             pending,
             undecidable: verdict.undecidable,
+            notes: Vec::new(),
         }
     }
 }

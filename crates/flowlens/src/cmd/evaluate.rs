@@ -75,7 +75,7 @@ fn evaluate_line(engine: &Engine, line: &str, format: PolicyHitFormat) -> Result
         };
         i.insert("reached".into(), json!(!denied(&verdict.egress)));
     }
-    Ok(json!({
+    let mut answer = json!({
         "action": verdict.action,
         "egress": direction(&verdict.egress),
         "ingress": ingress,
@@ -84,5 +84,9 @@ fn evaluate_line(engine: &Engine, line: &str, format: PolicyHitFormat) -> Result
             "egress": hits(&verdict.pending.egress),
             "ingress": hits(&verdict.pending.ingress),
         },
-    }))
+    });
+    if !flow.notes.is_empty() {
+        answer["notes"] = json!(flow.notes);
+    }
+    Ok(answer)
 }
