@@ -246,3 +246,48 @@ fn a_host_network_pod_is_explained_as_its_nodes_traffic() {
         "{out}"
     );
 }
+
+#[test]
+fn an_admin_network_policy_named_port_takes_the_container_ports_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let anp = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: a}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: a, labels: {app: server}}
+spec:
+  containers:
+  - {name: dns, ports: [{name: dns, containerPort: 53, protocol: UDP}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: server-dns}
+spec:
+  priority: 10
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: server}}}}
+  ingress:
+  - {action: Allow, from: [{namespaces: {}}], ports: [{namedPort: dns}]}
+  - {action: Deny, from: [{namespaces: {}}]}
+";
+    let snapshot = write(dir.path(), "anp.yaml", anp);
+    let explain = |proto: &str| {
+        stdout(
+            flowlens()
+                .arg("explain")
+                .arg("--snapshot")
+                .arg(&snapshot)
+                .args(["--from", "a/client", "--to", "a/server", "--proto", proto, "--port", "53"]),
+        )
+    };
+    let text = explain("udp");
+    assert!(text.contains("Verdict: ALLOW"), "{text}");
+    assert!(text.contains("0|kube-admin|kcnp:server-dns|allow|0"), "{text}");
+    let text = explain("tcp");
+    assert!(text.contains("Verdict: DENY"), "{text}");
+    assert!(text.contains("destination port 53 is not in ports [dns]"), "{text}");
+}

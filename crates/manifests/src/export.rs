@@ -527,7 +527,14 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
     let (peer, ports) = split_rule(f, r, ingress)?;
     let port_list: Vec<Y> = match r.protocol {
         None if ports.is_empty() => Vec::new(),
-        None => return Err(f.err("ports without a protocol")),
+        // Named ports have no protocol of their own: the container port's applies.
+        None => ports
+            .iter()
+            .map(|port| match port {
+                PortMatch::Named(name) => Ok(M::default().put("namedPort", s(name)).done()),
+                _ => Err(f.err("ports without a protocol")),
+            })
+            .collect::<Result<_, ExportError>>()?,
         Some(p) if ports.is_empty() => {
             return Err(f.err(format!(
                 "protocol {p} without ports has no AdminNetworkPolicy form"
@@ -556,11 +563,10 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
                                 .done(),
                         )
                         .done(),
-                    PortMatch::Named(name) if p == Protocol::Tcp => {
-                        M::default().put("namedPort", s(name)).done()
-                    }
                     PortMatch::Named(_) => {
-                        return Err(f.err("named ports in admin policies are TCP"));
+                        return Err(f.err(format!(
+                            "a named port in an admin policy takes the container port's protocol; write the rule without protocol {p}"
+                        )));
                     }
                 })
             })
