@@ -291,3 +291,38 @@ spec:
     assert!(text.contains("Verdict: DENY"), "{text}");
     assert!(text.contains("destination port 53 is not in ports [dns]"), "{text}");
 }
+
+#[test]
+fn a_cluster_network_policy_named_port_allows_udp_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = write(dir.path(), "c.yaml", HOSTS);
+    let text = stdout(
+        flowlens()
+            .arg("explain")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args([
+                "--from", "a/client", "--to", "a/server", "--proto", "udp", "--port", "53",
+            ]),
+    );
+    assert!(text.contains("Verdict: ALLOW"), "{text}");
+    assert!(
+        text.contains("0|kube-admin|kcnp:server-dns|allow|0"),
+        "{text}"
+    );
+    let text = stdout(
+        flowlens()
+            .arg("explain")
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .args([
+                "--from", "a/client", "--to", "a/server", "--proto", "tcp", "--port", "53",
+            ]),
+    );
+    assert!(
+        text.contains("0|kube-admin|kcnp:server-dns|deny|1"),
+        "{text}"
+    );
+    let inventory = stdout(flowlens().arg("inventory").arg(&snapshot));
+    assert!(inventory.contains("kcnp:server-dns"), "{inventory}");
+}

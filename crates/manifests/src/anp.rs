@@ -95,7 +95,7 @@ pub(crate) fn admin_network_policy(
 
 /// `subject`: exactly one of `namespaces` (a namespace LabelSelector) or `pods`
 /// (`namespaceSelector` + `podSelector`).
-fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Selector>)> {
+pub(crate) fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Selector>)> {
     match (s.get("namespaces"), s.get("pods")) {
         (Some(ns), None) => {
             let ns = label_selector(d, &ns)?;
@@ -118,7 +118,7 @@ fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Select
 }
 
 /// `{namespaceSelector, podSelector}`, both required.
-fn namespaced_pods(d: &mut Diag, f: &Field) -> Option<(Selector, Selector)> {
+pub(crate) fn namespaced_pods(d: &mut Diag, f: &Field) -> Option<(Selector, Selector)> {
     let ns = d.required(f, "namespaceSelector");
     let pod = d.required(f, "podSelector");
     let ns = label_selector(d, &ns?)?;

@@ -12,7 +12,7 @@ use crate::errors::{Diag, LoadError, Path};
 use crate::node::{Node, Value};
 use crate::read::Field;
 use crate::resource::{Resource, ResourceBody};
-use crate::{anp, calico, knp, kubernetes};
+use crate::{anp, calico, cluster_network_policy, knp, kubernetes};
 use flowlens_model::{PolicyKind, SourceRef};
 use std::collections::BTreeMap;
 
@@ -433,6 +433,7 @@ fn known_kind(kind: &str) -> bool {
                 | "NetworkPolicy"
                 | "AdminNetworkPolicy"
                 | "BaselineAdminNetworkPolicy"
+                | "ClusterNetworkPolicy"
                 | "Tier"
                 | "GlobalNetworkPolicy"
                 | "StagedNetworkPolicy"
@@ -472,6 +473,9 @@ fn dispatch(
         }
         "BaselineAdminNetworkPolicy" if g == "policy.networking.k8s.io" => {
             anp::admin_network_policy(d, root, true)
+        }
+        "ClusterNetworkPolicy" if g == "policy.networking.k8s.io" => {
+            cluster_network_policy::cluster_network_policy(d, root)
         }
         _ if is_calico(api_version) => match kind {
             "Tier" => calico::tier(d, root),

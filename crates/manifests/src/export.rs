@@ -17,6 +17,8 @@ use flowlens_selector::{Expr, Selector};
 use ipnet::IpNet;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+mod cluster;
+
 /// Why a policy cannot be written as a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot export {policy}: {reason}")]
@@ -572,6 +574,16 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
             })
             .collect::<Result<_, ExportError>>()?,
     };
+    let peer_y = admin_peer(f, &peer, ingress)?;
+    Ok(M::default()
+        .put("action", s(action))
+        .put(if ingress { "from" } else { "to" }, Y::Seq(vec![peer_y]))
+        .list("ports", port_list)
+        .done())
+}
+
+/// An admin policy peer: `networks`, `namespaces` or `pods`.
+fn admin_peer(f: &Fail, peer: &EntityRule, ingress: bool) -> Result<Y, ExportError> {
     let peer_y = if !peer.nets.is_empty() {
         if ingress || peer.selector.is_some() || peer.namespace_selector.is_some() {
             return Err(f.err("networks peers are egress only and have no selectors"));
@@ -605,11 +617,7 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
     if !peer.not_nets.is_empty() {
         return Err(f.err("admin policy peers have no notNets"));
     }
-    Ok(M::default()
-        .put("action", s(action))
-        .put(if ingress { "from" } else { "to" }, Y::Seq(vec![peer_y]))
-        .list("ports", port_list)
-        .done())
+    Ok(peer_y)
 }
 
 fn admin_policy(p: &Policy) -> Result<Y, ExportError> {
@@ -672,6 +680,7 @@ fn policy_value(p: &Policy) -> Result<Y, ExportError> {
             kubernetes_policy(p)
         }
         PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy => admin_policy(p),
+        PolicyKind::ClusterNetworkPolicy => cluster::cluster_policy(p),
         _ => Ok(calico_policy(p)),
     }
 }

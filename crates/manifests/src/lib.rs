@@ -37,6 +37,7 @@
 mod anp;
 mod build;
 mod calico;
+mod cluster_network_policy;
 mod documents;
 mod errors;
 mod export;

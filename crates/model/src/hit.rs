@@ -5,7 +5,7 @@
 //! kind into the name (`0|default|storefront/default.trusted|deny|-1`). Both parse into the
 //! same [`PolicyHit`], and either can be printed.
 
-use crate::PolicyKind;
+use crate::{PolicyKind, Tier};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -143,6 +143,14 @@ impl PolicyHit {
             }
             Some(PolicyKind::BaselineAdminNetworkPolicy) => {
                 format!("kbanp.baselineadminnetworkpolicy.{}", self.name)
+            }
+            // The older form predates ClusterNetworkPolicy; it is spelled as the admin kind
+            // of its tier, which reads back to the same `kcnp` id.
+            Some(PolicyKind::ClusterNetworkPolicy) if self.tier == Tier::KUBE_BASELINE => {
+                format!("kbanp.baselineadminnetworkpolicy.{}", self.name)
+            }
+            Some(PolicyKind::ClusterNetworkPolicy) => {
+                format!("kanp.adminnetworkpolicy.{}", self.name)
             }
             Some(kind) if kind.is_staged() => format!("staged:{}", tier_prefixed(&self.name)),
             Some(_) => tier_prefixed(&self.name),
