@@ -326,3 +326,41 @@ fn a_cluster_network_policy_named_port_allows_udp_dns() {
     let inventory = stdout(flowlens().arg("inventory").arg(&snapshot));
     assert!(inventory.contains("kcnp:server-dns"), "{inventory}");
 }
+
+#[test]
+fn a_malformed_policy_hit_rejects_its_line_and_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let line = |hit: &str| {
+        format!(
+            r#"{{"start_time":1700000000,"end_time":1700000010,"source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"client-*","source_namespace":"shop","source_type":"wep","dest_ip":"10.0.1.1","dest_name":"-","dest_name_aggr":"api-*","dest_namespace":"shop","dest_port":8080,"dest_type":"wep","proto":"tcp","action":"deny","reporter":"src","policies":{{"enforced_policies":["{hit}"],"pending_policies":["{hit}"]}},"num_flows":1}}"#
+        )
+    };
+    let input = write(
+        dir.path(),
+        "flows.log",
+        &format!(
+            "{}\n{}\n",
+            line("0|default|np:shop/deny-api|deny|0"),
+            line("1|_|snp:namespace/tier.name|deny|0")
+        ),
+    );
+    let out = flowlens()
+        .arg("ingest")
+        .arg("--data")
+        .arg(&data)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted 1 lines"));
+    assert!(err.contains("flows.log: line 2:"), "{err}");
+    assert!(err.contains("tier \"_\""), "{err}");
+    let csv = stdout(flowlens().arg("sql").arg("--data").arg(&data).args([
+        "SELECT count(*) AS n FROM flows",
+        "--output",
+        "csv",
+    ]));
+    assert_eq!(csv.lines().collect::<Vec<_>>(), ["n", "1"]);
+}
