@@ -281,15 +281,23 @@ spec:
                 .arg("explain")
                 .arg("--snapshot")
                 .arg(&snapshot)
-                .args(["--from", "a/client", "--to", "a/server", "--proto", proto, "--port", "53"]),
+                .args([
+                    "--from", "a/client", "--to", "a/server", "--proto", proto, "--port", "53",
+                ]),
         )
     };
     let text = explain("udp");
     assert!(text.contains("Verdict: ALLOW"), "{text}");
-    assert!(text.contains("0|kube-admin|kcnp:server-dns|allow|0"), "{text}");
+    assert!(
+        text.contains("0|kube-admin|kcnp:server-dns|allow|0"),
+        "{text}"
+    );
     let text = explain("tcp");
     assert!(text.contains("Verdict: DENY"), "{text}");
-    assert!(text.contains("destination port 53 is not in ports [dns]"), "{text}");
+    assert!(
+        text.contains("destination port 53 is not in ports [dns]"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -351,7 +351,7 @@ fn objects(
     let saved_prefix = std::mem::replace(&mut d.prefix, item_prefix);
     let root = Field::root(f.node);
     let errors_before = d.error_count();
-    let body = match dispatch(d, &root, &kind, &api_version, opts) {
+    let mut body = match dispatch(d, &root, &kind, &api_version, opts) {
         Dispatch::Parsed(body) => {
             *out.kinds.entry(kind.clone()).or_default() += 1;
             body
@@ -368,6 +368,8 @@ fn objects(
     };
     d.prefix = saved_prefix;
     if opts.skip_invalid_objects && d.error_count() > errors_before && skippable_kind(&kind) {
+        // Left out whole, even if its parser kept something.
+        body = None;
         let errors = d.errors.split_off(errors_before);
         if let Some(n) = out.kinds.get_mut(&kind) {
             *n -= 1;

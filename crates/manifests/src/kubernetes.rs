@@ -90,6 +90,16 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
             ips.push(ip);
         }
     }
+    // On the host network, podIP is the node's address; hostIP says the same.
+    if host_network
+        && ips.is_empty()
+        && let Some(ip) = status
+            .as_ref()
+            .and_then(|s| s.get("hostIP"))
+            .and_then(|f| d.ip(&f))
+    {
+        ips.push(ip);
+    }
     let workload = meta_owner(d, root);
 
     if d.error_count() > errors_before {
@@ -103,15 +113,6 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
         return None;
     }
     if host_network {
-        // On the host network, podIP is the node's address; hostIP says the same.
-        if ips.is_empty()
-            && let Some(ip) = status
-                .as_ref()
-                .and_then(|s| s.get("hostIP"))
-                .and_then(|f| d.ip(&f))
-        {
-            ips.push(ip);
-        }
         d.warn(root.node, format!("pod {namespace}/{name} uses the host network: Calico gives it no workload endpoint; it is kept as host traffic of its node"));
         return Some(ResourceBody::HostNetworkPod(HostNetworkPod {
             namespace,

@@ -42,3 +42,17 @@ fn host_network_pods_and_workloads_are_kept_without_endpoints() {
     assert_eq!(loaded.report.warnings.len(), 2);
     assert!(loaded.report.warnings[0].contains("host network"));
 }
+
+#[test]
+fn a_host_network_pod_with_a_bad_address_is_an_error_or_skipped_whole() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: mon}\nspec: {hostNetwork: true}\nstatus: {hostIP: not-an-ip}\n";
+    let e = error_at(text, "status.hostIP");
+    assert!(e.message.contains("not-an-ip"), "{e}");
+    let tolerant = flowlens_manifests::LoadOptions {
+        skip_invalid_objects: true,
+        ..flowlens_manifests::LoadOptions::default()
+    };
+    let loaded = flowlens_manifests::load_str(text, "t.yaml", &tolerant).unwrap();
+    assert!(loaded.inventory.host_network_pods.is_empty());
+    assert_eq!(loaded.report.skipped_invalid.get("Pod"), Some(&1));
+}
