@@ -231,7 +231,7 @@ pub(crate) fn port_groups(ports: Vec<AnpPort>) -> Vec<(Option<Protocol>, Vec<Por
     }
     let mut groups = Vec::new();
     if !named.is_empty() {
-        named.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        named.sort_by_key(|a| a.to_string());
         named.dedup();
         groups.push((None, named));
     }

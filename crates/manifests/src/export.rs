@@ -574,7 +574,7 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
             })
             .collect::<Result<_, ExportError>>()?,
     };
-    let peer_y = admin_peer(f, &peer, ingress)?;
+    let peer_y = admin_peer(f, peer, ingress)?;
     Ok(M::default()
         .put("action", s(action))
         .put(if ingress { "from" } else { "to" }, Y::Seq(vec![peer_y]))
