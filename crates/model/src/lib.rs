@@ -18,6 +18,7 @@ mod flow;
 mod history;
 mod flow_field;
 mod hit;
+mod host_network;
 mod inventory;
 mod item;
 mod policy;
@@ -39,6 +40,7 @@ pub use history::{
 };
 pub use flow_field::{FieldKind, FlowField};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
+pub use host_network::HostNetworkPod;
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use item::{InventoryItem, InventoryKey, ItemChange};
 pub use policy::{

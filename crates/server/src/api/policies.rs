@@ -80,6 +80,7 @@ fn kind_label(kind: PolicyKind) -> &'static str {
         PolicyKind::KubernetesNetworkPolicy => "Kubernetes",
         PolicyKind::AdminNetworkPolicy => "admin",
         PolicyKind::BaselineAdminNetworkPolicy => "baseline admin",
+        PolicyKind::ClusterNetworkPolicy => "cluster",
         PolicyKind::StagedNetworkPolicy => "staged Calico",
         PolicyKind::StagedGlobalNetworkPolicy => "staged global",
         PolicyKind::StagedKubernetesNetworkPolicy => "staged Kubernetes",
@@ -278,7 +279,9 @@ fn staged_kind(kind: PolicyKind) -> ApiResult<PolicyKind> {
         PolicyKind::KubernetesNetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy => {
             PolicyKind::StagedKubernetesNetworkPolicy
         }
-        PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy => {
+        PolicyKind::AdminNetworkPolicy
+        | PolicyKind::BaselineAdminNetworkPolicy
+        | PolicyKind::ClusterNetworkPolicy => {
             return Err(unprocessable(
                 "admin network policies have no staged kind; save it enforced, or preview it",
             ));
