@@ -403,7 +403,6 @@ async fn live_stream_delivers_matching_flows() {
     assert!(end.is_ok(), "the stream ends on shutdown");
 }
 
-
 fn sum_num_flows(rows: &Value) -> u64 {
     rows["rows"]
         .as_array()

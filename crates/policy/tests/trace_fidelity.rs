@@ -51,7 +51,7 @@ fn explain(
     let flow = e
         .resolve_flow(src, dst, "tcp", 0, port)
         .unwrap_or_else(|err| panic!("{err}"));
-    let mut x = e.explain(&flow.src, &flow.dst, &flow.query, PolicyHitFormat::Calico);
+    let mut x = e.explain(&flow.src, &flow.dst, &flow.tuple, PolicyHitFormat::Calico);
     x.notes.clone_from(&flow.notes);
     x
 }
