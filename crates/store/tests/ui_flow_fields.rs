@@ -78,8 +78,9 @@ fn generated() -> String {
     let _ = writeln!(
         w,
         "/** Every stored field, in storage order (Calico's flow-log fields in the order of CSV\n \
-         * exports, then `record_id`). */\n\
-         export const FLOW_FIELDS: readonly FlowFieldInfo[] = ["
+         * exports, then `record_id`), `as const` so that each field's kind and path are known\n \
+         * to the type checker. */\n\
+         export const FLOW_FIELDS = ["
     );
     for f in FlowField::ALL {
         let _ = writeln!(
@@ -92,7 +93,7 @@ fn generated() -> String {
             f.in_flow_log()
         );
     }
-    let _ = writeln!(w, "];\n");
+    let _ = writeln!(w, "] as const satisfies readonly FlowFieldInfo[];\n");
     let _ = writeln!(
         w,
         "/** The fields of a Calico flow log, by name, in order. */\n\
