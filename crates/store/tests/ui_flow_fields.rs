@@ -6,7 +6,7 @@
 
 use flowlens_model::{FieldKind, FlowField};
 use flowlens_store::{
-    ABSENT, FILTER_OPERATORS, FieldFilter, FilterOp, FlowQuery, IN_LIST_PREFIX, Store, TimeRange,
+    ABSENT, FILTER_OPERATORS, FieldFilter, FilterOp, FlowSearch, IN_LIST_PREFIX, Store, TimeRange,
 };
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -175,7 +175,7 @@ async fn every_field_takes_the_operators_of_its_kind() {
             };
             let text = format!("{field}{op}{value}");
             let filter = FieldFilter::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            let query = FlowQuery::new(TimeRange::all()).filter(filter);
+            let query = FlowSearch::new(TimeRange::all()).filter(filter);
             let taken = store.query_flows(&query).await.is_ok();
             let listed = FilterOp::operators_for(field.kind()).contains(&op);
             assert_eq!(taken, listed, "{text}");
