@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use flowlens_impact::{ImpactError, PolicyChange, preview_change};
 use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind, RuleDirection};
 use flowlens_policy::Engine;
-use flowlens_store::{FlowQuery, HitCounts, PolicyMetrics, TimeRange};
+use flowlens_store::{FlowSearch, HitCounts, PolicyMetrics, TimeRange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ struct Metrics(BTreeMap<PolicyKey, PolicyMetrics>);
 
 impl Metrics {
     async fn load(state: &AppState, time: TimeRange) -> ApiResult<Metrics> {
-        let rows = state.store().policy_metrics(&FlowQuery::new(time)).await?;
+        let rows = state.store().policy_metrics(&FlowSearch::new(time)).await?;
         Ok(Metrics(
             rows.into_iter()
                 .map(|m| {
