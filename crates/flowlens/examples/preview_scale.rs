@@ -25,7 +25,7 @@ use flowlens_model::{FlowLog, PortMatch, RuleAction};
 use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
 use flowlens_sim::{Generator, ScaleParams, Scenario};
-use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowSearch, Store, TimeRange};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,7 +179,7 @@ async fn main() {
     let before = Arc::new(Engine::new(inventory.clone()));
     let range = TimeRange::since(Duration::from_secs(DAY as u64), hi);
     let metrics = store
-        .policy_metrics(&FlowQuery::new(range))
+        .policy_metrics(&FlowSearch::new(range))
         .await
         .expect("metrics");
     let busiest = metrics
@@ -246,7 +246,7 @@ async fn main() {
 
     // As the board's handler asks: every flow of the window, no other filter.
     for (label, window) in [("1h", 3600), ("24h", DAY)] {
-        let query = FlowQuery::new(TimeRange::since(Duration::from_secs(window as u64), hi));
+        let query = FlowSearch::new(TimeRange::since(Duration::from_secs(window as u64), hi));
         let mut metric_times = Vec::new();
         let mut policies = 0;
         for run in 0..=a.runs.max(1) {

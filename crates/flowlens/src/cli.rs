@@ -354,6 +354,11 @@ pub struct SnapshotOptions {
     /// Range Service cluster IPs are allocated from when a manifest gives none.
     #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
     pub service_cidr: ipnet::IpNet,
+    /// Refuse the snapshot on any error. Without it, a namespace, pod, workload, service or
+    /// network set with errors is skipped with a warning and the rest loads (errors in
+    /// policies, tiers and host endpoints always refuse).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -358,7 +358,7 @@ async fn live_stream_delivers_matching_flows() {
     let (_, page) = get(&f.app, "/api/flows?limit=200&count=records").await;
     let _ = page;
     let store = f.state.store().clone();
-    let q = flowlens_store::FlowQuery::new(flowlens_store::TimeRange::all()).limit(500);
+    let q = flowlens_store::FlowSearch::new(flowlens_store::TimeRange::all()).limit(500);
     let logs = store.query_flows(&q).await.unwrap().flows;
     let allowed = logs
         .iter()
@@ -402,7 +402,6 @@ async fn live_stream_delivers_matching_flows() {
     .await;
     assert!(end.is_ok(), "the stream ends on shutdown");
 }
-
 
 fn sum_num_flows(rows: &Value) -> u64 {
     rows["rows"]

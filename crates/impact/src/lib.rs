@@ -21,7 +21,7 @@
 use flowlens_model::{InventoryEditError, Policy, PolicyId};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{Preview, PreviewError, Window, preview};
-use flowlens_store::{FlowQuery, Store, StoreError, TimeRange};
+use flowlens_store::{FlowSearch, Store, StoreError, TimeRange};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,7 @@ pub async fn preview_change_timed(
         (Engine::new(Arc::new(draft)), t.elapsed())
     });
     let tuples = store
-        .flow_tuples(&FlowQuery::new(window), source_ports)
+        .flow_tuples(&FlowSearch::new(window), source_ports)
         .await?;
     let t_tuples = started.elapsed();
     let tuples_read = tuples.len();

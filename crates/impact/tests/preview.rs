@@ -8,7 +8,7 @@ use flowlens_model::{Inventory, PolicyId, Protocol, RawFlow};
 use flowlens_pipeline::{AggregationConfig, Ingest};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{Window, preview};
-use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowSearch, Store, TimeRange};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,7 +78,7 @@ async fn the_fix_turns_the_pool_allowed_as_the_comparison_says() {
     let draft = Engine::new(inventory.with_policy(fix.clone()).unwrap());
     let source_ports = inventory.uses_source_ports();
     let tuples = store
-        .flow_tuples(&FlowQuery::new(TimeRange::all()), source_ports)
+        .flow_tuples(&FlowSearch::new(TimeRange::all()), source_ports)
         .await
         .unwrap();
     let direct = preview(&current, &draft, &fix.id(), &tuples).unwrap();

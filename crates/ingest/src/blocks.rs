@@ -173,8 +173,8 @@ impl Blocks {
 
 /// Splits a file read to its end into blocks that end at a newline, each a part of the file
 /// mapped into memory: the lines are decoded where the page cache holds them, instead of
-/// being copied into a buffer first (the kernel's copy costs about 4 % of an ingest's CPU
-/// time). Each block is unmapped when it is dropped, so memory holds only the blocks in
+/// being copied into a buffer first (a copy the decoders would pay for in CPU time and
+/// memory bandwidth). Each block is unmapped when it is dropped, so memory holds only the blocks in
 /// flight.
 ///
 /// The file must not be truncated while it is read (a mapped page past its end faults);

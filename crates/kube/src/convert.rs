@@ -228,7 +228,8 @@ fn item_of(body: ResourceBody) -> Option<InventoryItem> {
         ResourceBody::Tier(t) => InventoryItem::Tier(t),
         ResourceBody::Policy(p) => InventoryItem::Policy(p.policy),
         // Workload controllers are not watched: their pods are.
-        ResourceBody::Workload(_) => return None,
+        // The index keeps host-network pods itself (`ClusterIndex::host_network_pods`).
+        ResourceBody::Workload(_) | ResourceBody::HostNetworkPod(_) => return None,
     })
 }
 

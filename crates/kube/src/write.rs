@@ -179,6 +179,7 @@ pub fn kind_of_policy(kind: PolicyKind) -> Kind {
         PolicyKind::KubernetesNetworkPolicy => Kind::NetworkPolicy,
         PolicyKind::AdminNetworkPolicy => Kind::AdminNetworkPolicy,
         PolicyKind::BaselineAdminNetworkPolicy => Kind::BaselineAdminNetworkPolicy,
+        PolicyKind::ClusterNetworkPolicy => Kind::ClusterNetworkPolicy,
     }
 }
 

@@ -6,9 +6,9 @@
 //! they are skipped with a warning, so a rule whose only peers are nodes matches nothing.
 
 use crate::errors::Diag;
-use crate::knp::{Peer, combine};
+use crate::knp::{Peer, combine_groups};
 use crate::label_selector::{label_selector, orchestrator_k8s, pod_selector};
-use crate::ports::{ProtocolPort, is_port_name};
+use crate::ports::{ProtocolPort, group_by_protocol, is_port_name};
 use crate::read::Field;
 use crate::resource::{FieldRef, PolicyResource, ResourceBody};
 use flowlens_model::{
@@ -95,7 +95,7 @@ pub(crate) fn admin_network_policy(
 
 /// `subject`: exactly one of `namespaces` (a namespace LabelSelector) or `pods`
 /// (`namespaceSelector` + `podSelector`).
-fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Selector>)> {
+pub(crate) fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Selector>)> {
     match (s.get("namespaces"), s.get("pods")) {
         (Some(ns), None) => {
             let ns = label_selector(d, &ns)?;
@@ -118,7 +118,7 @@ fn subject_selectors(d: &mut Diag, s: &Field) -> Option<(Selector, Option<Select
 }
 
 /// `{namespaceSelector, podSelector}`, both required.
-fn namespaced_pods(d: &mut Diag, f: &Field) -> Option<(Selector, Selector)> {
+pub(crate) fn namespaced_pods(d: &mut Diag, f: &Field) -> Option<(Selector, Selector)> {
     let ns = d.required(f, "namespaceSelector");
     let pod = d.required(f, "podSelector");
     let ns = label_selector(d, &ns?)?;
@@ -192,7 +192,7 @@ fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: b
             peers.extend(peer.map(Some));
         }
     }
-    let ports: Vec<ProtocolPort> = d
+    let ports: Vec<AnpPort> = d
         .opt_list(&f, "ports")
         .iter()
         .filter_map(|p| anp_port(d, p))
@@ -207,7 +207,38 @@ fn anp_rule(d: &mut Diag, f: &Field, peers_key: &str, ingress: bool, baseline: b
     if peers.is_empty() {
         return Vec::new();
     }
-    combine(action, ingress, &peers, ports)
+    combine_groups(action, ingress, &peers, port_groups(ports))
+}
+
+/// A port entry: a protocol and port, or a named port, which has no protocol of its own.
+pub(crate) enum AnpPort {
+    Typed(ProtocolPort),
+    Named(String),
+}
+
+/// Rule groups as Calico groups ClusterNetworkPolicy ports: named ports first, in a group
+/// with no protocol (a named port matches the container port of that name with whatever
+/// protocol the container declares it), then one group per protocol. No entries at all
+/// means one rule matching every port.
+pub(crate) fn port_groups(ports: Vec<AnpPort>) -> Vec<(Option<Protocol>, Vec<PortMatch>)> {
+    let mut named = Vec::new();
+    let mut typed = Vec::new();
+    for p in ports {
+        match p {
+            AnpPort::Typed(t) => typed.push(t),
+            AnpPort::Named(n) => named.push(PortMatch::Named(n)),
+        }
+    }
+    let mut groups = Vec::new();
+    if !named.is_empty() {
+        named.sort_by_key(|a| a.to_string());
+        named.dedup();
+        groups.push((None, named));
+    }
+    if !typed.is_empty() || groups.is_empty() {
+        groups.extend(group_by_protocol(typed));
+    }
+    groups
 }
 
 /// One peer. `Some(None)`: valid but unsupported (`nodes`), skipped with a warning.
@@ -280,7 +311,7 @@ fn anp_peer(d: &mut Diag, f: &Field, ingress: bool) -> Option<Option<Peer>> {
 
 /// One of `portNumber {protocol, port}`, `portRange {protocol, start, end}` or
 /// `namedPort: name`.
-fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
+fn anp_port(d: &mut Diag, f: &Field) -> Option<AnpPort> {
     let f = d.map(f.clone())?;
     let keys = ["portNumber", "portRange", "namedPort"];
     let present: Vec<&str> = keys
@@ -295,7 +326,7 @@ fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
             let port = d
                 .required(&p, "port")
                 .and_then(|n| d.int_in(&n, 1, 65535))? as u16;
-            Some((protocol?, Some(PortMatch::Single(port))))
+            Some(AnpPort::Typed((protocol?, Some(PortMatch::Single(port)))))
         }
         ["portRange"] => {
             let r = d.map(f.get("portRange")?)?;
@@ -311,7 +342,10 @@ fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
                 );
                 return None;
             }
-            Some((protocol?, Some(PortMatch::Range { first, last })))
+            Some(AnpPort::Typed((
+                protocol?,
+                Some(PortMatch::Range { first, last }),
+            )))
         }
         ["namedPort"] => {
             let n = f.get("namedPort")?;
@@ -320,8 +354,7 @@ fn anp_port(d: &mut Diag, f: &Field) -> Option<ProtocolPort> {
                 d.error(n.node, &n.path, format!("invalid port name {name:?}"));
                 return None;
             }
-            // Named ports carry no protocol in the API; Calico matches them as TCP.
-            Some((Protocol::Tcp, Some(PortMatch::Named(name))))
+            Some(AnpPort::Named(name))
         }
         _ => {
             d.error(

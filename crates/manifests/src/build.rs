@@ -101,6 +101,7 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
             }
             ResourceBody::Service(s) => services.push((s, r.source)),
             ResourceBody::NetworkSet(n) => inv.network_sets.push(n),
+            ResourceBody::HostNetworkPod(p) => inv.host_network_pods.push(p),
             ResourceBody::Tier(t) => inv.tiers.push(t),
             ResourceBody::Policy(p) => policies.push((*p, r.source)),
         }
@@ -131,6 +132,7 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
     referenced.extend(service_accounts.keys().map(|(ns, _)| ns.clone()));
     referenced.extend(inv.network_sets.iter().filter_map(|n| n.namespace.clone()));
     referenced.extend(inv.policies.iter().filter_map(|p| p.namespace.clone()));
+    referenced.extend(inv.host_network_pods.iter().map(|p| p.namespace.clone()));
     for name in referenced {
         namespaces.entry(name.clone()).or_insert_with(|| Namespace {
             name,
@@ -157,6 +159,8 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
     inv.endpoints = endpoints.into_iter().map(|(e, _)| e).collect();
     inv.services = services.into_iter().map(|(s, _)| s.service).collect();
     inv.network_sets
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    inv.host_network_pods
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     inv.sort_in_evaluation_order();
 

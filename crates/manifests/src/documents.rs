@@ -12,7 +12,7 @@ use crate::errors::{Diag, LoadError, Path};
 use crate::node::{Node, Value};
 use crate::read::Field;
 use crate::resource::{Resource, ResourceBody};
-use crate::{anp, calico, knp, kubernetes};
+use crate::{anp, calico, cluster_network_policy, knp, kubernetes};
 use flowlens_model::{PolicyKind, SourceRef};
 use std::collections::BTreeMap;
 
@@ -31,6 +31,51 @@ pub(crate) struct Parsed {
     pub kinds: BTreeMap<String, usize>,
     /// Objects of kinds Flowlens does not model, by kind.
     pub skipped: BTreeMap<String, usize>,
+    /// Objects with errors that were left out ([`LoadOptions::skip_invalid_objects`]).
+    pub invalid: Vec<InvalidObject>,
+}
+
+/// An object left out because of its errors.
+#[derive(Debug)]
+pub(crate) struct InvalidObject {
+    pub kind: String,
+    /// `namespace/name` or `name`, when the metadata could be read.
+    pub name: Option<String>,
+    pub errors: Vec<LoadError>,
+}
+
+impl InvalidObject {
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!("the {} {name}", self.kind),
+            None => format!("the {}", self.kind),
+        }
+    }
+}
+
+/// Kinds whose invalid objects can be left out: without one, the answer for the rest of the
+/// cluster is still right, and asking about the missing object says it is missing. A
+/// missing policy, tier or host endpoint would instead change verdicts for other traffic.
+fn skippable_kind(kind: &str) -> bool {
+    kubernetes::is_workload_kind(kind)
+        || matches!(
+            kind,
+            "Namespace" | "ServiceAccount" | "Pod" | "Service" | "NetworkSet" | "GlobalNetworkSet"
+        )
+}
+
+/// `namespace/name` as far as the metadata gives it as plain strings.
+fn object_name(f: &Field) -> Option<String> {
+    let meta = f.get("metadata")?;
+    let text = |key: &str| match meta.get(key).map(|f| &f.node.value) {
+        Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let name = text("name")?;
+    Some(match text("namespace") {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name,
+    })
 }
 
 /// One document of a file: its index and where it starts.
@@ -305,7 +350,8 @@ fn objects(
     let item_prefix = concat_path(&d.prefix, &f.path);
     let saved_prefix = std::mem::replace(&mut d.prefix, item_prefix);
     let root = Field::root(f.node);
-    let body = match dispatch(d, &root, &kind, &api_version, opts) {
+    let errors_before = d.error_count();
+    let mut body = match dispatch(d, &root, &kind, &api_version, opts) {
         Dispatch::Parsed(body) => {
             *out.kinds.entry(kind.clone()).or_default() += 1;
             body
@@ -321,6 +367,22 @@ fn objects(
         }
     };
     d.prefix = saved_prefix;
+    if opts.skip_invalid_objects && d.error_count() > errors_before && skippable_kind(&kind) {
+        // Left out whole, even if its parser kept something.
+        body = None;
+        let errors = d.errors.split_off(errors_before);
+        if let Some(n) = out.kinds.get_mut(&kind) {
+            *n -= 1;
+            if *n == 0 {
+                out.kinds.remove(&kind);
+            }
+        }
+        out.invalid.push(InvalidObject {
+            kind: kind.clone(),
+            name: object_name(&root),
+            errors,
+        });
+    }
     if let Some(mut body) = body.map(|b| *b) {
         if let ResourceBody::Policy(p) = &mut body {
             p.policy.source = Some(source.clone());
@@ -373,6 +435,7 @@ fn known_kind(kind: &str) -> bool {
                 | "NetworkPolicy"
                 | "AdminNetworkPolicy"
                 | "BaselineAdminNetworkPolicy"
+                | "ClusterNetworkPolicy"
                 | "Tier"
                 | "GlobalNetworkPolicy"
                 | "StagedNetworkPolicy"
@@ -412,6 +475,9 @@ fn dispatch(
         }
         "BaselineAdminNetworkPolicy" if g == "policy.networking.k8s.io" => {
             anp::admin_network_policy(d, root, true)
+        }
+        "ClusterNetworkPolicy" if g == "policy.networking.k8s.io" => {
+            cluster_network_policy::cluster_network_policy(d, root)
         }
         _ if is_calico(api_version) => match kind {
             "Tier" => calico::tier(d, root),

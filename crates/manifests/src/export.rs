@@ -17,6 +17,8 @@ use flowlens_selector::{Expr, Selector};
 use ipnet::IpNet;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+mod cluster;
+
 /// Why a policy cannot be written as a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot export {policy}: {reason}")]
@@ -527,7 +529,14 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
     let (peer, ports) = split_rule(f, r, ingress)?;
     let port_list: Vec<Y> = match r.protocol {
         None if ports.is_empty() => Vec::new(),
-        None => return Err(f.err("ports without a protocol")),
+        // Named ports have no protocol of their own: the container port's applies.
+        None => ports
+            .iter()
+            .map(|port| match port {
+                PortMatch::Named(name) => Ok(M::default().put("namedPort", s(name)).done()),
+                _ => Err(f.err("ports without a protocol")),
+            })
+            .collect::<Result<_, ExportError>>()?,
         Some(p) if ports.is_empty() => {
             return Err(f.err(format!(
                 "protocol {p} without ports has no AdminNetworkPolicy form"
@@ -556,16 +565,25 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
                                 .done(),
                         )
                         .done(),
-                    PortMatch::Named(name) if p == Protocol::Tcp => {
-                        M::default().put("namedPort", s(name)).done()
-                    }
                     PortMatch::Named(_) => {
-                        return Err(f.err("named ports in admin policies are TCP"));
+                        return Err(f.err(format!(
+                            "a named port in an admin policy takes the container port's protocol; write the rule without protocol {p}"
+                        )));
                     }
                 })
             })
             .collect::<Result<_, ExportError>>()?,
     };
+    let peer_y = admin_peer(f, peer, ingress)?;
+    Ok(M::default()
+        .put("action", s(action))
+        .put(if ingress { "from" } else { "to" }, Y::Seq(vec![peer_y]))
+        .list("ports", port_list)
+        .done())
+}
+
+/// An admin policy peer: `networks`, `namespaces` or `pods`.
+fn admin_peer(f: &Fail, peer: &EntityRule, ingress: bool) -> Result<Y, ExportError> {
     let peer_y = if !peer.nets.is_empty() {
         if ingress || peer.selector.is_some() || peer.namespace_selector.is_some() {
             return Err(f.err("networks peers are egress only and have no selectors"));
@@ -599,11 +617,7 @@ fn anp_rule(f: &Fail, r: &Rule, ingress: bool, baseline: bool) -> Result<Y, Expo
     if !peer.not_nets.is_empty() {
         return Err(f.err("admin policy peers have no notNets"));
     }
-    Ok(M::default()
-        .put("action", s(action))
-        .put(if ingress { "from" } else { "to" }, Y::Seq(vec![peer_y]))
-        .list("ports", port_list)
-        .done())
+    Ok(peer_y)
 }
 
 fn admin_policy(p: &Policy) -> Result<Y, ExportError> {
@@ -666,6 +680,7 @@ fn policy_value(p: &Policy) -> Result<Y, ExportError> {
             kubernetes_policy(p)
         }
         PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy => admin_policy(p),
+        PolicyKind::ClusterNetworkPolicy => cluster::cluster_policy(p),
         _ => Ok(calico_policy(p)),
     }
 }

@@ -12,7 +12,8 @@ use crate::ports::{ProtocolPort, group_by_protocol, is_port_name};
 use crate::read::Field;
 use crate::resource::{FieldRef, PolicyResource, ResourceBody};
 use flowlens_model::{
-    EntityRule, Policy, PolicyKind, PolicyTypes, PortMatch, Rule, RuleAction, StagedAction, Tier,
+    EntityRule, Policy, PolicyKind, PolicyTypes, PortMatch, Protocol, Rule, RuleAction,
+    StagedAction, Tier,
 };
 use flowlens_selector::Selector;
 use ipnet::IpNet;
@@ -37,8 +38,18 @@ pub(crate) fn combine(
     peers: &[Option<Peer>],
     ports: Vec<ProtocolPort>,
 ) -> Vec<Rule> {
+    combine_groups(action, ingress, peers, group_by_protocol(ports))
+}
+
+/// One rule per (protocol, ports) group × peer; a group without protocol matches any.
+pub(crate) fn combine_groups(
+    action: RuleAction,
+    ingress: bool,
+    peers: &[Option<Peer>],
+    groups: Vec<(Option<Protocol>, Vec<PortMatch>)>,
+) -> Vec<Rule> {
     let mut rules = Vec::new();
-    for (protocol, ports) in group_by_protocol(ports) {
+    for (protocol, ports) in groups {
         for peer in peers {
             let peer = peer.clone().unwrap_or_default();
             let mut rule = Rule::new(action);

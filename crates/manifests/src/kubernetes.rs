@@ -6,8 +6,8 @@ use crate::errors::Diag;
 use crate::read::Field;
 use crate::resource::{PodTemplate, ResourceBody, ServiceResource, Workload};
 use flowlens_model::{
-    Endpoint, EndpointType, NamedPort, Namespace, Protocol, Service, ServiceAccount, ServicePort,
-    TargetPort, WorkloadRef,
+    Endpoint, EndpointType, HostNetworkPod, NamedPort, Namespace, Protocol, Service,
+    ServiceAccount, ServicePort, TargetPort, WorkloadRef,
 };
 use std::net::IpAddr;
 
@@ -90,13 +90,19 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
             ips.push(ip);
         }
     }
+    // On the host network, podIP is the node's address; hostIP says the same.
+    if host_network
+        && ips.is_empty()
+        && let Some(ip) = status
+            .as_ref()
+            .and_then(|s| s.get("hostIP"))
+            .and_then(|f| d.ip(&f))
+    {
+        ips.push(ip);
+    }
     let workload = meta_owner(d, root);
 
     if d.error_count() > errors_before {
-        return None;
-    }
-    if host_network {
-        d.warn(root.node, format!("pod {namespace}/{name} uses the host network: Calico gives it no workload endpoint, skipped"));
         return None;
     }
     if let Some(phase @ ("Succeeded" | "Failed")) = phase.as_deref() {
@@ -105,6 +111,17 @@ pub(crate) fn pod(d: &mut Diag, root: &Field, opts: &LoadOptions) -> Option<Reso
             format!("pod {namespace}/{name} has finished ({phase}): skipped"),
         );
         return None;
+    }
+    if host_network {
+        d.warn(root.node, format!("pod {namespace}/{name} uses the host network: Calico gives it no workload endpoint; it is kept as host traffic of its node"));
+        return Some(ResourceBody::HostNetworkPod(HostNetworkPod {
+            namespace,
+            name,
+            workload,
+            labels: meta.labels,
+            node: template.node,
+            ips,
+        }));
     }
     Some(ResourceBody::Pod(Endpoint {
         endpoint_type: EndpointType::Wep,
@@ -264,8 +281,18 @@ pub(crate) fn workload(
         return None;
     }
     if host_network {
-        d.warn(root.node, format!("{kind} {namespace}/{} uses the host network: Calico gives its pods no workload endpoints, skipped", meta.name));
-        return None;
+        d.warn(root.node, format!("{kind} {namespace}/{} uses the host network: Calico gives its pods no workload endpoints; they are kept as host traffic of their nodes", meta.name));
+        return Some(ResourceBody::HostNetworkPod(HostNetworkPod {
+            namespace,
+            name: meta.name.clone(),
+            workload: Some(WorkloadRef {
+                kind: kind.into(),
+                name: meta.name,
+            }),
+            labels: pod.labels,
+            node: pod.node,
+            ips: Vec::new(),
+        }));
     }
     // A workload scaled to zero still gets one endpoint so that policies selecting it can be
     // previewed and explained; the warning says it is not running.

@@ -31,10 +31,13 @@
 //!   `kubectl apply` of the files in order would; so `load_paths(&[manifests, fix.yaml])`
 //!   applies a fix.
 //! - AdminNetworkPolicy egress `nodes` peers are skipped with a warning.
+//! - With [`LoadOptions::skip_invalid_objects`], a namespace, pod, workload, service or
+//!   network set with errors is left out with a warning per error, and the rest loads.
 
 mod anp;
 mod build;
 mod calico;
+mod cluster_network_policy;
 mod documents;
 mod errors;
 mod export;
@@ -75,6 +78,12 @@ pub struct LoadOptions {
     pub pod_cidr: IpNet,
     /// Where services without a stated cluster IP get one (`10.96.0.0/12`).
     pub service_cidr: IpNet,
+    /// Skip a namespace, service account, pod, workload, service or network set that has
+    /// errors (each error becomes a warning) instead of refusing the whole load. Errors in
+    /// policies, tiers and host endpoints, and documents that are not valid YAML, still
+    /// refuse: leaving one of those out would change verdicts without a trace. Off by
+    /// default: a library caller sees every error.
+    pub skip_invalid_objects: bool,
 }
 
 impl Default for LoadOptions {
@@ -83,6 +92,7 @@ impl Default for LoadOptions {
             default_namespace: "default".into(),
             pod_cidr: IpNet::V4(ipnet::Ipv4Net::new_assert([10, 244, 0, 0].into(), 16)),
             service_cidr: IpNet::V4(ipnet::Ipv4Net::new_assert([10, 96, 0, 0].into(), 12)),
+            skip_invalid_objects: false,
         }
     }
 }
@@ -104,6 +114,9 @@ pub struct LoadReport {
     pub resources: BTreeMap<String, usize>,
     /// Objects of other kinds (ConfigMap, Ingress, …), which are skipped.
     pub skipped_kinds: BTreeMap<String, usize>,
+    /// Objects left out because they had errors (with [`LoadOptions::skip_invalid_objects`]),
+    /// by kind; each error is also in `warnings`.
+    pub skipped_invalid: BTreeMap<String, usize>,
     pub warnings: Vec<String>,
 }
 
@@ -127,6 +140,18 @@ impl ParsedResources {
         }
         for (kind, n) in parsed.skipped {
             *self.report.skipped_kinds.entry(kind).or_default() += n;
+        }
+        for skipped in parsed.invalid {
+            *self
+                .report
+                .skipped_invalid
+                .entry(skipped.kind.clone())
+                .or_default() += 1;
+            for e in &skipped.errors {
+                self.report
+                    .warnings
+                    .push(format!("{e}; {} is skipped", skipped.describe()));
+            }
         }
     }
 }
@@ -322,9 +347,14 @@ pub fn parse_policy(text: &str, file_name: &str, opts: &LoadOptions) -> Result<P
     }
 }
 
-/// For fuzzing: loads arbitrary bytes (as lossy UTF-8) and throws the result away. It must
-/// never panic.
+/// For fuzzing: loads arbitrary bytes (as lossy UTF-8), strictly and skipping invalid
+/// objects, and throws the results away. It must never panic.
 pub fn fuzz_load(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let _ = load_str(&text, "fuzz.yaml", &LoadOptions::default());
+    let tolerant = LoadOptions {
+        skip_invalid_objects: true,
+        ..LoadOptions::default()
+    };
+    let _ = load_str(&text, "fuzz.yaml", &tolerant);
 }

@@ -56,7 +56,20 @@ impl Diag {
     pub fn required<'a>(&mut self, parent: &Field<'a>, key: &str) -> Option<Field<'a>> {
         let child = parent.get(key);
         if child.is_none() && parent.is_map() {
-            self.error(parent.node, &parent.path.key(key), "missing required field");
+            // `containerport` for `containerPort` is a common typo in real repositories.
+            let near = match &parent.node.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k != key && k.eq_ignore_ascii_case(key)),
+                _ => None,
+            };
+            let message = match near {
+                Some((k, _)) => {
+                    format!("missing required field (found {k:?}: field names are case-sensitive)")
+                }
+                None => "missing required field".to_owned(),
+            };
+            self.error(parent.node, &parent.path.key(key), message);
         }
         child
     }

@@ -6,8 +6,8 @@
 //! [`build_inventory`](crate::build_inventory) unchanged.
 
 use flowlens_model::{
-    Endpoint, Labels, NamedPort, Namespace, NetworkSet, Policy, Service, ServiceAccount, SourceRef,
-    Tier,
+    Endpoint, HostNetworkPod, Labels, NamedPort, Namespace, NetworkSet, Policy, Service,
+    ServiceAccount, SourceRef, Tier,
 };
 
 /// One resource read from a manifest.
@@ -33,6 +33,8 @@ pub enum ResourceBody {
     NetworkSet(NetworkSet),
     /// A Calico HostEndpoint (`endpoint_type: Hep`).
     HostEndpoint(Endpoint),
+    /// A pod or workload on the host network: no endpoint, its traffic is its node's.
+    HostNetworkPod(HostNetworkPod),
     Tier(Tier),
     Policy(Box<PolicyResource>),
 }
@@ -111,6 +113,13 @@ impl Resource {
                 (kind.into(), n.namespace.clone(), n.name.clone())
             }
             ResourceBody::HostEndpoint(e) => ("HostEndpoint".into(), None, e.name.clone()),
+            ResourceBody::HostNetworkPod(p) => {
+                let kind = match &p.workload {
+                    Some(w) if w.name == p.name => w.kind.clone(),
+                    _ => "Pod".into(),
+                };
+                (kind, Some(p.namespace.clone()), p.name.clone())
+            }
             ResourceBody::Tier(t) => ("Tier".into(), None, t.name.clone()),
             ResourceBody::Policy(p) => (
                 format!("{:?}", p.policy.kind),

@@ -339,23 +339,28 @@ fn admin_network_policy_with_pods_subject_and_peers() {
         ..EntityRule::default()
     };
     let pod_peer = pods(&format!("{ORCH} && k2 == 'v2'"), Some("all()"));
-    let tcp = vec![PortMatch::Single(80), PortMatch::Named("foo".into())];
+    // A named port has no protocol of its own (the container port's applies): it gets a
+    // group without protocol, first, as Calico 3.32 groups ClusterNetworkPolicy ports.
+    let named = vec![PortMatch::Named("foo".into())];
+    let tcp = vec![PortMatch::Single(80)];
     let udp = vec![PortMatch::Range {
         first: 20,
         last: 30,
     }];
     let pass = |protocol, peer: EntityRule, ports| {
-        let mut r = ingress_rule(Some(protocol), peer, ports);
+        let mut r = ingress_rule(protocol, peer, ports);
         r.action = RuleAction::Pass;
         r
     };
     assert_eq!(
         p.ingress,
         vec![
-            pass(Protocol::Tcp, ns_peer.clone(), tcp.clone()),
-            pass(Protocol::Tcp, pod_peer.clone(), tcp),
-            pass(Protocol::Udp, ns_peer, udp.clone()),
-            pass(Protocol::Udp, pod_peer, udp),
+            pass(None, ns_peer.clone(), named.clone()),
+            pass(None, pod_peer.clone(), named),
+            pass(Some(Protocol::Tcp), ns_peer.clone(), tcp.clone()),
+            pass(Some(Protocol::Tcp), pod_peer.clone(), tcp),
+            pass(Some(Protocol::Udp), ns_peer, udp.clone()),
+            pass(Some(Protocol::Udp), pod_peer, udp),
         ]
     );
     let mut deny_pods = Rule::new(RuleAction::Deny);

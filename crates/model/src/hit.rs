@@ -5,7 +5,7 @@
 //! kind into the name (`0|default|storefront/default.trusted|deny|-1`). Both parse into the
 //! same [`PolicyHit`], and either can be printed.
 
-use crate::PolicyKind;
+use crate::{PolicyKind, Tier};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -144,6 +144,14 @@ impl PolicyHit {
             Some(PolicyKind::BaselineAdminNetworkPolicy) => {
                 format!("kbanp.baselineadminnetworkpolicy.{}", self.name)
             }
+            // The older form predates ClusterNetworkPolicy; it is spelled as the admin kind
+            // of its tier, which reads back to the same `kcnp` id.
+            Some(PolicyKind::ClusterNetworkPolicy) if self.tier == Tier::KUBE_BASELINE => {
+                format!("kbanp.baselineadminnetworkpolicy.{}", self.name)
+            }
+            Some(PolicyKind::ClusterNetworkPolicy) => {
+                format!("kanp.adminnetworkpolicy.{}", self.name)
+            }
             Some(kind) if kind.is_staged() => format!("staged:{}", tier_prefixed(&self.name)),
             Some(_) => tier_prefixed(&self.name),
         };
@@ -199,6 +207,75 @@ impl PolicyHit {
             rule,
         })
     }
+}
+
+impl PolicyHit {
+    /// [`PolicyHit::parse`] with the name rules of Calico 3.32's own hit parser, for hits
+    /// read from flow logs: the tier and the policy name are DNS subdomain names (lower-case
+    /// letters, digits, `-` and `.`, beginning and ending with a letter or digit, at most
+    /// 253 characters) and the namespace a DNS label (no `.`, at most 63). As in Calico, a
+    /// trailing `-` is tolerated. The older Enterprise form is held to the same rules.
+    /// Names Flowlens loads itself may be looser (upper case, `_`), so hits it makes are
+    /// read back with [`PolicyHit::parse`].
+    pub fn parse_strict(text: &str) -> Result<PolicyHit, HitParseError> {
+        let hit = PolicyHit::parse(text)?;
+        let err = |reason: String| HitParseError {
+            text: text.to_string(),
+            reason,
+        };
+        if hit.tier != PROFILE_TIER {
+            dns_name(&hit.tier, false).map_err(|r| err(format!("tier {:?} {r}", hit.tier)))?;
+        }
+        dns_name(&hit.name, false).map_err(|r| err(format!("policy name {:?} {r}", hit.name)))?;
+        if let Some(ns) = &hit.namespace {
+            dns_name(ns, true).map_err(|r| err(format!("namespace {ns:?} {r}")))?;
+        }
+        Ok(hit)
+    }
+}
+
+/// Kubernetes' DNS-1123 subdomain (`label == false`) or label rules, with a trailing `-`
+/// tolerated as Calico's parser tolerates it (it checks names as prefixes); the reason when
+/// broken.
+fn dns_name(text: &str, label: bool) -> Result<(), &'static str> {
+    let (max, chars) = if label {
+        (63, "may hold only lower-case letters, digits and '-'")
+    } else {
+        (253, "may hold only lower-case letters, digits, '-' and '.'")
+    };
+    if text.is_empty() {
+        return Err("is empty");
+    }
+    if text.len() > max {
+        return Err(if label {
+            "is longer than 63 characters"
+        } else {
+            "is longer than 253 characters"
+        });
+    }
+    // A trailing '-' counts as a letter, as in Kubernetes' prefix check.
+    let masked = match text.strip_suffix('-') {
+        Some(rest) if !rest.is_empty() => format!("{rest}a"),
+        _ => text.to_owned(),
+    };
+    let parts: Vec<&str> = if label {
+        vec![masked.as_str()]
+    } else {
+        masked.split('.').collect()
+    };
+    for part in parts {
+        let bytes = part.as_bytes();
+        let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+        if !bytes.iter().all(allowed) {
+            return Err(chars);
+        }
+        let alnum =
+            |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !alnum(bytes.first()) || !alnum(bytes.last()) {
+            return Err("must begin and end (and, between dots, each part) with a letter or digit");
+        }
+    }
+    Ok(())
 }
 
 type HitSubject = (Option<PolicyKind>, Option<String>, String);
@@ -395,5 +472,47 @@ mod tests {
         ] {
             assert!(PolicyHit::parse(text).is_err(), "{text} should fail");
         }
+    }
+
+    #[test]
+    fn strict_parsing_follows_calicos_name_rules() {
+        for (text, reason) in [
+            ("1|_|snp:namespace/tier.name|deny|0", "tier \"_\""),
+            ("0|Security|gnp:security.a|allow|0", "tier \"Security\""),
+            (
+                "0|default|gnp:Allow-All|allow|0",
+                "policy name \"Allow-All\"",
+            ),
+            (
+                "0|default|gnp:allow_all|allow|0",
+                "policy name \"allow_all\"",
+            ),
+            ("0|default|gnp:-lead|allow|0", "policy name \"-lead\""),
+            ("0|default|gnp:a..b|allow|0", "policy name \"a..b\""),
+            ("0|default|np:my.ns/x|allow|0", "namespace \"my.ns\""),
+            ("0|default|knp:NS/x|allow|0", "namespace \"NS\""),
+            (
+                "0|sec.ops|sec.ops.Bad_Name|deny|1",
+                "policy name \"Bad_Name\"",
+            ),
+            ("0|default|Ns/default.x|allow|0", "namespace \"Ns\""),
+        ] {
+            let e = PolicyHit::parse_strict(text).expect_err(text);
+            assert!(e.reason.contains(reason), "{text}: {}", e.reason);
+        }
+        let long_ns = format!("0|default|np:{}/x|allow|0", "n".repeat(64));
+        assert!(PolicyHit::parse_strict(&long_ns).is_err());
+        for text in [
+            "0|default|np:storefront/dmz|allow|0",
+            "1|kube-admin|kcnp:tenant-isolation|pass|2",
+            "0|__PROFILE__|pro:kns.default|allow|0",
+            "0|security|gnp:security.block-threatfeed|pass|1",
+            "3|default|storefront/default.staged:tighten|deny|-1",
+            "0|default|np:ns/prefix-|allow|0",
+        ] {
+            assert!(PolicyHit::parse_strict(text).is_ok(), "{text} should pass");
+        }
+        // What loaded names may be (upper case, `_`) still reads back leniently.
+        assert!(PolicyHit::parse("0|default|gnp:Allow_All|allow|0").is_ok());
     }
 }

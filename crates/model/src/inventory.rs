@@ -20,6 +20,9 @@ pub struct Inventory {
     pub network_sets: Vec<NetworkSet>,
     pub tiers: Vec<Tier>,
     pub policies: Vec<Policy>,
+    /// Pods on the host network, which have no endpoint of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_network_pods: Vec<crate::HostNetworkPod>,
 }
 
 /// How many of each thing an inventory holds.

@@ -15,9 +15,10 @@
 
 mod endpoint;
 mod flow;
-mod history;
 mod flow_field;
+mod history;
 mod hit;
+mod host_network;
 mod inventory;
 mod item;
 mod policy;
@@ -33,12 +34,13 @@ pub use flow::{
     Action, FlowEnd, FlowEndView, FlowLog, FlowLogView, FlowService, FlowServiceView, FlowTuple,
     RawFlow, Reporter, RuleDirection,
 };
+pub use flow_field::{FieldKind, FlowField};
 pub use history::{
     Change, PolicyChange, PolicyHistory, PolicyRevision, Revision, RevisionKind, TierChange,
     TierRevision,
 };
-pub use flow_field::{FieldKind, FlowField};
 pub use hit::{HitAction, HitParseError, PROFILE_TIER, PolicyHit, PolicyHitFormat};
+pub use host_network::HostNetworkPod;
 pub use inventory::{Inventory, InventoryCounts, InventoryEditError, sort_policies};
 pub use item::{InventoryItem, InventoryKey, ItemChange};
 pub use policy::{

@@ -79,6 +79,8 @@ pub enum PolicyKind {
     AdminNetworkPolicy,
     /// policy.networking.k8s.io/v1alpha1 BaselineAdminNetworkPolicy.
     BaselineAdminNetworkPolicy,
+    /// policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy (tier `Admin` or `Baseline`).
+    ClusterNetworkPolicy,
 }
 
 impl PolicyKind {
@@ -91,12 +93,15 @@ impl PolicyKind {
             PolicyKind::StagedGlobalNetworkPolicy => "sgnp",
             PolicyKind::StagedKubernetesNetworkPolicy => "sknp",
             PolicyKind::KubernetesNetworkPolicy => "knp",
-            PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy => "kcnp",
+            PolicyKind::AdminNetworkPolicy
+            | PolicyKind::BaselineAdminNetworkPolicy
+            | PolicyKind::ClusterNetworkPolicy => "kcnp",
         }
     }
 
     /// The kind a hit tag names. `kcnp` stands for both admin kinds; the tier tells them
-    /// apart (the baseline kind lives in `kube-baseline`).
+    /// apart (the baseline kind lives in `kube-baseline`). A ClusterNetworkPolicy prints as
+    /// `kcnp` too and matches the same ids ([`crate::PolicyId::matches`] compares tags).
     pub fn from_hit_tag(tag: &str, tier: &str) -> Option<PolicyKind> {
         Some(match tag {
             "np" => PolicyKind::NetworkPolicy,
@@ -139,6 +144,7 @@ impl PolicyKind {
                 | PolicyKind::StagedKubernetesNetworkPolicy
                 | PolicyKind::AdminNetworkPolicy
                 | PolicyKind::BaselineAdminNetworkPolicy
+                | PolicyKind::ClusterNetworkPolicy
         )
     }
 
@@ -162,6 +168,7 @@ impl PolicyKind {
             PolicyKind::StagedKubernetesNetworkPolicy => "StagedKubernetesNetworkPolicy",
             PolicyKind::AdminNetworkPolicy => "AdminNetworkPolicy",
             PolicyKind::BaselineAdminNetworkPolicy => "BaselineAdminNetworkPolicy",
+            PolicyKind::ClusterNetworkPolicy => "ClusterNetworkPolicy",
         }
     }
 }

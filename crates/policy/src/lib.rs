@@ -21,6 +21,7 @@ mod compiled;
 mod describe;
 mod engine;
 mod eval;
+mod host_network;
 mod peer;
 pub mod preview;
 pub mod reference;

@@ -24,6 +24,16 @@ pub enum PeerSpecError {
     NotFound { namespace: String, name: String },
     #[error("service {namespace}/{name} has no endpoints to send the flow to")]
     NoBackends { namespace: String, name: String },
+    #[error(
+        "{namespace}/{name} uses the host network, so its address is its node's, and the \
+         snapshot gives neither the pod's status.hostIP nor a HostEndpoint for {}",
+        node.as_deref().unwrap_or("its node (the pod has no spec.nodeName)")
+    )]
+    HostNetworkWithoutAddress {
+        namespace: String,
+        name: String,
+        node: Option<String>,
+    },
 }
 
 impl FromStr for PeerSpec {

@@ -38,6 +38,9 @@ pub fn render_explanation(e: &Explanation, service: Option<&ServiceTarget>) -> S
             t.namespace, t.name, t.port, t.target_port
         ));
     }
+    for note in &e.notes {
+        out.push_str(&format!("Note: {note}\n"));
+    }
     out.push('\n');
     for d in [&e.egress, &e.ingress].into_iter().flatten() {
         render_direction(&mut out, d);
@@ -54,7 +57,7 @@ pub fn render_explanation(e: &Explanation, service: Option<&ServiceTarget>) -> S
     let blame = [&e.egress, &e.ingress]
         .into_iter()
         .flatten()
-        .find(|d| d.action == Action::Deny)
+        .find(|d| d.action == Action::Deny && d.reached)
         .and_then(|d| {
             d.policies
                 .last()
@@ -71,8 +74,9 @@ pub fn render_explanation(e: &Explanation, service: Option<&ServiceTarget>) -> S
             p.action.as_str().to_uppercase()
         ));
         for d in [&p.egress, &p.ingress].into_iter().flatten() {
+            let not_reached = if d.reached { "" } else { " (not reached)" };
             out.push_str(&format!(
-                "  pending {}: {} — {}\n",
+                "  pending {}{not_reached}: {} — {}\n",
                 d.direction,
                 d.action,
                 d.policies.join(", ")
@@ -88,11 +92,19 @@ fn render_direction(out: &mut String, d: &DirectionTrace) {
     } else {
         "Ingress"
     };
-    out.push_str(&format!(
-        "{title} at {}: {}\n",
-        d.endpoint,
-        d.action.as_str().to_uppercase()
-    ));
+    if d.reached {
+        out.push_str(&format!(
+            "{title} at {}: {}\n",
+            d.endpoint,
+            d.action.as_str().to_uppercase()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{title} at {}: NOT REACHED (would be {})\n  egress denied the flow at the source, so the packet never arrives and no destination record is logged; below is what the destination's policy would do if it did\n",
+            d.endpoint,
+            d.action.as_str().to_uppercase()
+        ));
+    }
     if !d.tiers_not_applicable.is_empty() {
         out.push_str(&format!(
             "  tiers with no {} policy for this endpoint: {}\n",

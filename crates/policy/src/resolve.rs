@@ -10,6 +10,8 @@ pub struct ResolvedFlow {
     pub dst: Peer,
     pub tuple: FiveTuple,
     pub service: Option<ServiceTarget>,
+    /// Lines for the trace about how the ends were resolved (a pod on the host network).
+    pub notes: Vec<String>,
 }
 
 /// Why a named flow could not be resolved.
@@ -37,12 +39,15 @@ impl Engine {
         let protocol = Protocol::parse(proto).map_err(|e| ResolveError::Protocol(e.to_string()))?;
         let src_spec: PeerSpec = src.parse().map_err(ResolveError::Source)?;
         let dst_spec: PeerSpec = dst.parse().map_err(ResolveError::Destination)?;
-        let src = self.resolve_spec(&src_spec).map_err(ResolveError::Source)?;
+        let mut notes = Vec::new();
+        let src = self
+            .resolve_named(&src_spec, &mut notes)
+            .map_err(ResolveError::Source)?;
         // A destination naming a Service (and nothing else) means its cluster IP.
         let mut dst_peer = match service_ip(self, &dst_spec) {
             Some(ip) => self.resolve(ip),
             None => self
-                .resolve_spec(&dst_spec)
+                .resolve_named(&dst_spec, &mut notes)
                 .map_err(ResolveError::Destination)?,
         };
         let mut port = dst_port;
@@ -64,7 +69,29 @@ impl Engine {
             dst: dst_peer,
             tuple,
             service,
+            notes,
         })
+    }
+
+    /// [`Engine::resolve_spec`], and for a name it does not know, a pod on the host network.
+    fn resolve_named(
+        &self,
+        spec: &PeerSpec,
+        notes: &mut Vec<String>,
+    ) -> Result<Peer, PeerSpecError> {
+        match self.resolve_spec(spec) {
+            Err(PeerSpecError::NotFound { namespace, name }) => {
+                match self.resolve_host_network(&namespace, &name) {
+                    Some(Ok((peer, note))) => {
+                        notes.push(note);
+                        Ok(peer)
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err(PeerSpecError::NotFound { namespace, name }),
+                }
+            }
+            other => other,
+        }
     }
 }
 

@@ -65,6 +65,10 @@ pub struct DirectionTrace {
     pub action: Action,
     /// The trace as Calico policy-hit strings.
     pub policies: Vec<String>,
+    /// False for ingress when egress at the source denied the flow: the packet never
+    /// arrives, so Calico logs no destination record. The walk still answers "would the
+    /// destination accept it?", but it is not what happened.
+    pub reached: bool,
 }
 
 /// The trace as it would be with staged policies enforced.
@@ -89,6 +93,9 @@ pub struct Explanation {
     /// Present when the inventory holds staged policies.
     pub pending: Option<PendingTrace>,
     pub undecidable: bool,
+    /// How the ends were resolved, when it needs saying (from
+    /// [`crate::ResolvedFlow::notes`]; the caller adds them).
+    pub notes: Vec<String>,
 }
 
 struct Recorder<'e> {
@@ -134,6 +141,7 @@ impl Tracer for Recorder<'_> {
                 steps: Vec::new(),
                 action: Action::Allow,
                 policies: Vec::new(),
+                reached: true,
             },
         ));
     }
@@ -474,6 +482,19 @@ fn entity_clauses(
     }
 }
 
+/// Ingress after an egress deny is kept (it answers "would the destination accept it?") but
+/// marked as never reached.
+fn mark_reached(
+    egress: &Option<DirectionTrace>,
+    ingress: Option<DirectionTrace>,
+) -> Option<DirectionTrace> {
+    let denied = egress.as_ref().is_some_and(|e| e.action == Action::Deny);
+    ingress.map(|mut i| {
+        i.reached = !denied;
+        i
+    })
+}
+
 impl Engine {
     /// Evaluates a flow and records every step: tiers, policies, each rule with the reason it
     /// matched or not, end-of-tier actions and profiles, for both directions (and the pending
@@ -500,11 +521,14 @@ impl Engine {
                 .map(|i| rec.done.remove(i).2)
         };
         let egress = take(false, false);
-        let ingress = take(false, true);
-        let pending = self.compiled.has_staged.then(|| PendingTrace {
-            action: verdict.pending.action,
-            egress: take(true, false),
-            ingress: take(true, true),
+        let ingress = mark_reached(&egress, take(false, true));
+        let pending = self.compiled.has_staged.then(|| {
+            let egress = take(true, false);
+            PendingTrace {
+                action: verdict.pending.action,
+                ingress: mark_reached(&egress, take(true, true)),
+                egress,
+            }
         });
         Explanation {
             source: peer_view(self, src),
@@ -517,6 +541,7 @@ impl Engine {
             ingress,
             pending,
             undecidable: verdict.undecidable,
+            notes: Vec::new(),
         }
     }
 }

@@ -3,12 +3,12 @@
 
 use flowlens_model::{FlowField, FlowLog};
 use flowlens_pipeline::encode::json_value;
-use flowlens_store::{ABSENT, FieldFilter, FilterOp, FlowQuery};
+use flowlens_store::{ABSENT, FieldFilter, FilterOp, FlowSearch};
 use serde_json::Value;
 
 /// Whether the encoded flow (`calico` is its Calico JSON) passes every filter of `query`
 /// except the time range.
-pub fn matches(query: &FlowQuery, log: &FlowLog, calico: &Value) -> bool {
+pub fn matches(query: &FlowSearch, log: &FlowLog, calico: &Value) -> bool {
     query.filters.iter().all(|f| filter_matches(f, calico))
         && query
             .source_selector

@@ -1,10 +1,10 @@
 //! Query-string parameters shared by the flow endpoints: time range, field filters,
-//! selectors, policy, sort and paging, turned into a store [`FlowQuery`].
+//! selectors, policy, sort and paging, turned into a store [`FlowSearch`].
 
 use crate::error::{ApiError, ApiResult};
 use flowlens_model::FlowField;
 use flowlens_store::{
-    FieldFilter, FilterOp, FlowQuery, PolicyFilter, SortKey, StoreError, TimeRange, parse_duration,
+    FieldFilter, FilterOp, FlowSearch, PolicyFilter, SortKey, StoreError, TimeRange, parse_duration,
 };
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -63,8 +63,8 @@ impl Params {
     }
 
     /// Everything that narrows flows: filters, selectors, policy (the time range apart).
-    pub fn flow_query(&self, time: TimeRange) -> ApiResult<FlowQuery> {
-        let mut query = FlowQuery::new(time);
+    pub fn flow_search(&self, time: TimeRange) -> ApiResult<FlowSearch> {
+        let mut query = FlowSearch::new(time);
         for f in self.all("filter") {
             let filter = FieldFilter::parse(f).map_err(|e| filter_error(f, e))?;
             check_domain(&filter)?;
@@ -255,7 +255,7 @@ mod tests {
 
     fn filter_error_of(text: &str) -> String {
         params(&[("filter", text)])
-            .flow_query(TimeRange::all())
+            .flow_search(TimeRange::all())
             .err()
             .map(|e| e.message)
             .unwrap_or_default()

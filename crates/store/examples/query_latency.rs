@@ -18,7 +18,7 @@ mod synth;
 use flowlens_model::FlowField;
 use flowlens_selector::Selector;
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, SortKey, Store, TimeRange,
+    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowSearch, GroupBy, SortKey, Store, TimeRange,
 };
 use std::time::{Duration, Instant};
 
@@ -145,41 +145,41 @@ async fn main() {
     );
 
     let last = |secs: i64| TimeRange::new(to - secs, to);
-    let flows_15m = FlowQuery::new(last(900))
+    let flows_15m = FlowSearch::new(last(900))
         .sorted_by(SortKey::desc(FlowField::EndTime))
         .limit(100);
     let denied_15m = flows_15m
         .clone()
         .filter(FieldFilter::parse("action=deny").unwrap());
-    let mut selected_1h = FlowQuery::new(last(3600)).limit(100);
+    let mut selected_1h = FlowSearch::new(last(3600)).limit(100);
     selected_1h.source_selector =
         Some(Selector::parse("app == 'checkout' && team in {'team-7', 'team-8'}").unwrap());
-    let queries: Vec<(&str, FlowQuery, Ask)> = vec![
+    let queries: Vec<(&str, FlowSearch, Ask)> = vec![
         ("flows_15m", flows_15m, Ask::Page),
         ("flows_15m_deny", denied_15m, Ask::Page),
         ("flows_1h_selector", selected_1h, Ask::Page),
         (
             "namespace_pair_1h",
-            FlowQuery::new(last(3600)),
+            FlowSearch::new(last(3600)),
             Ask::Group(GroupBy::NamespacePair),
         ),
         (
             "name_pair_1h",
-            FlowQuery::new(last(3600)),
+            FlowSearch::new(last(3600)),
             Ask::Group(GroupBy::NamePair),
         ),
         (
             "policy_24h",
-            FlowQuery::new(last(DAY)),
+            FlowSearch::new(last(DAY)),
             Ask::Group(GroupBy::Policy),
         ),
         (
             "policy_rule_24h",
-            FlowQuery::new(last(DAY)),
+            FlowSearch::new(last(DAY)),
             Ask::Group(GroupBy::PolicyRule),
         ),
-        ("board_1h", FlowQuery::new(last(3600)), Ask::Board),
-        ("board_24h", FlowQuery::new(last(DAY)), Ask::Board),
+        ("board_1h", FlowSearch::new(last(3600)), Ask::Board),
+        ("board_24h", FlowSearch::new(last(DAY)), Ask::Board),
     ];
     let mut results = Vec::new();
     println!(

@@ -2,7 +2,7 @@
 //!
 //! [`Store`] is what the rest of Flowlens talks to: append flow logs, page through them,
 //! aggregate them (namespace pairs, service-graph edges, policies and rules), all with typed
-//! queries ([`FlowQuery`]) rather than SQL text. [`EmbeddedStore`] implements it in a local
+//! queries ([`FlowSearch`]) rather than SQL text. [`EmbeddedStore`] implements it in a local
 //! data directory: a write-ahead log (nothing acknowledged is lost on a crash), an in-memory
 //! Arrow buffer (just-appended records are queryable at once), and ZSTD Parquet files sorted
 //! by time (skipped by time range, compacted, expired by age or size), queried with
@@ -17,11 +17,11 @@
 //!
 //! ```no_run
 //! # async fn demo(logs: Vec<flowlens_model::FlowLog>) -> flowlens_store::Result<()> {
-//! use flowlens_store::{EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, Store, TimeRange};
+//! use flowlens_store::{EmbeddedOptions, EmbeddedStore, FieldFilter, FlowSearch, Store, TimeRange};
 //! let store = EmbeddedStore::open("/var/lib/flowlens", EmbeddedOptions::default())?;
 //! store.append(logs).await?;
 //! let page = store
-//!     .query_flows(&FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse("action=deny")?))
+//!     .query_flows(&FlowSearch::new(TimeRange::all()).filter(FieldFilter::parse("action=deny")?))
 //!     .await?;
 //! println!("{} denied flows", page.total);
 //! # Ok(()) }
@@ -71,7 +71,7 @@ pub use state::EmbeddedOptions;
 pub use store::Store;
 pub use types::{
     AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
-    FlowQuery, GroupBy, GroupKey, HitCounts, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
+    FlowSearch, GroupBy, GroupKey, HitCounts, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
     PolicyMetrics, RetentionReport, SortKey, StoreStats, TimeRange,
 };
 pub use write::bulk::BulkLoad;

@@ -7,7 +7,7 @@
 use crate::error::{Result, StoreError};
 use crate::records::encode::FlowBatch;
 use crate::types::{
-    AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, PolicyMetrics, StoreStats,
+    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, StoreStats,
 };
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -26,23 +26,27 @@ pub trait Store: Send + Sync {
     async fn append_batch(&self, batch: FlowBatch) -> Result<AppendReceipt>;
 
     /// One page of flow logs matching `query`, with the total count and a continuation.
-    async fn query_flows(&self, query: &FlowQuery) -> Result<FlowPage>;
+    async fn query_flows(&self, query: &FlowSearch) -> Result<FlowPage>;
 
     /// Flows matching `query` grouped by `group_by`, largest `num_flows` first.
-    async fn aggregate(&self, query: &FlowQuery, group_by: GroupBy) -> Result<Vec<AggregateRow>>;
+    async fn aggregate(&self, query: &FlowSearch, group_by: GroupBy) -> Result<Vec<AggregateRow>>;
 
     /// The Policy Board's numbers for the flows matching `query`: each policy's hit counts
     /// in all and per direction and rule (egress hits are those of `reporter=src` flow logs,
     /// ingress hits those of `reporter=dst` ones), ordered by tier, namespace, name and kind.
     /// `sort`, `limit` and paging of the query are ignored.
-    async fn policy_metrics(&self, query: &FlowQuery) -> Result<Vec<PolicyMetrics>>;
+    async fn policy_metrics(&self, query: &FlowSearch) -> Result<Vec<PolicyMetrics>>;
 
     /// The flows matching `query` grouped into distinct tuples of everything policy
     /// evaluation looks at (both ends' ip, name, name_aggr, namespace, type and labels,
     /// proto, dest_port, reporter, action) with their flow-log and `num_flows` counts, in no
     /// particular order. The source port is part of the tuple only when `source_ports` is
     /// true. `sort`, `limit` and paging of the query are ignored.
-    async fn flow_tuples(&self, _query: &FlowQuery, _source_ports: bool) -> Result<Vec<FlowTuple>> {
+    async fn flow_tuples(
+        &self,
+        _query: &FlowSearch,
+        _source_ports: bool,
+    ) -> Result<Vec<FlowTuple>> {
         Err(StoreError::NotSupported("flow tuples"))
     }
 

@@ -158,14 +158,15 @@ pub const MAX_LIMIT: usize = 10_000;
 /// The most groups an aggregate returns (largest first).
 pub const MAX_AGGREGATE_ROWS: usize = 100_000;
 
-/// A typed query over stored flow logs.
+/// A search of the stored flow logs: time range, field filters, label selectors, policy,
+/// sort and paging (what `flowlens flows` and the API's `/api/flows` ask of a [`Store`](crate::Store)).
 ///
 /// Paging: `page_token` (from the previous [`FlowPage`]) continues after the last row seen,
 /// so pages stay stable while new records arrive; `offset` skips rows instead (simple, but
 /// pages shift as data arrives). Every sort ends with `record_id` as a tie-breaker. The
 /// default sort is newest first (`end_time` descending). Absent values sort last.
 #[derive(Clone, Debug, Default)]
-pub struct FlowQuery {
+pub struct FlowSearch {
     pub time: TimeRange,
     pub filters: Vec<FieldFilter>,
     /// Calico selector over the source's labels (`app == "web" && has(tier)`).
@@ -184,25 +185,25 @@ pub struct FlowQuery {
     pub connections_once: bool,
 }
 
-impl FlowQuery {
-    pub fn new(time: TimeRange) -> FlowQuery {
-        FlowQuery {
+impl FlowSearch {
+    pub fn new(time: TimeRange) -> FlowSearch {
+        FlowSearch {
             time,
-            ..FlowQuery::default()
+            ..FlowSearch::default()
         }
     }
 
-    pub fn filter(mut self, filter: FieldFilter) -> FlowQuery {
+    pub fn filter(mut self, filter: FieldFilter) -> FlowSearch {
         self.filters.push(filter);
         self
     }
 
-    pub fn sorted_by(mut self, key: SortKey) -> FlowQuery {
+    pub fn sorted_by(mut self, key: SortKey) -> FlowSearch {
         self.sort.push(key);
         self
     }
 
-    pub fn limit(mut self, limit: usize) -> FlowQuery {
+    pub fn limit(mut self, limit: usize) -> FlowSearch {
         self.limit = Some(limit);
         self
     }

@@ -6,7 +6,7 @@ mod common;
 use common::flow;
 use flowlens_model::{Action, FlowLog};
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FlowBatch, FlowQuery, RetentionPolicy, Store, StoreError,
+    EmbeddedOptions, EmbeddedStore, FlowBatch, FlowSearch, RetentionPolicy, Store, StoreError,
     TimeRange,
 };
 use std::collections::HashSet;
@@ -390,7 +390,7 @@ async fn damage_inside_a_data_file_is_found_by_verify() {
     std::fs::write(&victim, bytes).unwrap();
     // The footer is intact, so only reading the pages finds the damage.
     let err = store
-        .query_flows(&FlowQuery::new(TimeRange::all()))
+        .query_flows(&FlowSearch::new(TimeRange::all()))
         .await
         .unwrap_err();
     eprintln!("query over a damaged file: {err}");
@@ -531,7 +531,7 @@ async fn compaction_merges_small_files_and_keeps_every_row() {
     assert_eq!(markers(&store).await, before);
     assert_eq!(data_files(dir.path()).len(), 1);
     let page = store
-        .query_flows(&FlowQuery::new(TimeRange::new(9_600, 9_700)))
+        .query_flows(&FlowSearch::new(TimeRange::new(9_600, 9_700)))
         .await
         .unwrap();
     assert_eq!(page.total, 20);

@@ -7,7 +7,7 @@ mod common;
 use common::{flow, hit};
 use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, Reporter, RuleDirection};
 use flowlens_store::{
-    EmbeddedStore, FieldFilter, FlowQuery, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, Store,
+    EmbeddedStore, FieldFilter, FlowSearch, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, Store,
     TimeRange,
 };
 use std::collections::BTreeMap;
@@ -82,7 +82,7 @@ async fn store(dir: &std::path::Path, logs: &[FlowLog]) -> EmbeddedStore {
 type Board = BTreeMap<(String, Option<PolicyKind>, Option<String>, String), PolicyMetrics>;
 
 /// The metrics of `query` from one policy-rule aggregate per reporter.
-async fn the_long_way(store: &EmbeddedStore, query: &FlowQuery) -> Board {
+async fn the_long_way(store: &EmbeddedStore, query: &FlowSearch) -> Board {
     let mut board = Board::new();
     for reporter in [Reporter::Src, Reporter::Dst] {
         let query = query
@@ -132,11 +132,11 @@ async fn metrics_are_the_per_reporter_aggregates_added_up() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), &logs).await;
     let mut queries = vec![
-        FlowQuery::new(TimeRange::all()),
-        FlowQuery::new(TimeRange::new(T0 + 1_000, T0 + 2_222)),
-        FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse("action=deny").unwrap()),
+        FlowSearch::new(TimeRange::all()),
+        FlowSearch::new(TimeRange::new(T0 + 1_000, T0 + 2_222)),
+        FlowSearch::new(TimeRange::all()).filter(FieldFilter::parse("action=deny").unwrap()),
     ];
-    let mut narrowed = FlowQuery::new(TimeRange::all());
+    let mut narrowed = FlowSearch::new(TimeRange::all());
     narrowed.policy = PolicyFilter::parse(Some("security/p1"), Some("pass"), None).unwrap();
     queries.push(narrowed);
     for query in queries {
@@ -173,7 +173,7 @@ async fn staged_policies_count_only_as_pending() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), &logs).await;
     let metrics = store
-        .policy_metrics(&FlowQuery::new(TimeRange::all()))
+        .policy_metrics(&FlowSearch::new(TimeRange::all()))
         .await
         .unwrap();
     let staged = metrics.iter().find(|m| m.name == "staged").unwrap();

@@ -7,7 +7,7 @@ use common::{flow, hit};
 use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
 use flowlens_store::{
-    EmbeddedStore, FieldFilter, FilterOp, FlowQuery, GroupBy, PolicyFilter, SortKey, Store,
+    EmbeddedStore, FieldFilter, FilterOp, FlowSearch, GroupBy, PolicyFilter, SortKey, Store,
     StoreError, TimeRange,
 };
 
@@ -77,7 +77,7 @@ async fn stores() -> Vec<(tempfile::TempDir, EmbeddedStore)> {
     out
 }
 
-async fn end_times(store: &EmbeddedStore, query: &FlowQuery) -> Vec<i64> {
+async fn end_times(store: &EmbeddedStore, query: &FlowSearch) -> Vec<i64> {
     let page = store.query_flows(query).await.unwrap();
     assert_eq!(page.total as usize, page.flows.len(), "total");
     let mut times: Vec<i64> = page.flows.iter().map(|f| f.end_time).collect();
@@ -86,7 +86,7 @@ async fn end_times(store: &EmbeddedStore, query: &FlowQuery) -> Vec<i64> {
 }
 
 async fn with_filter(store: &EmbeddedStore, filter: &str) -> Vec<i64> {
-    let query = FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse(filter).unwrap());
+    let query = FlowSearch::new(TimeRange::all()).filter(FieldFilter::parse(filter).unwrap());
     end_times(store, &query).await
 }
 
@@ -173,13 +173,13 @@ async fn every_filter_operator() {
         );
         assert_eq!(with_filter(s, "pending_policies!^=0|").await.len(), 7);
         // Several filters AND together.
-        let query = FlowQuery::new(TimeRange::all())
+        let query = FlowSearch::new(TimeRange::all())
             .filter(FieldFilter::parse("action=deny").unwrap())
             .filter(FieldFilter::parse("dest_namespace=prod").unwrap());
         assert_eq!(end_times(s, &query).await, [1300, 1400, 1900]);
         // Time range is [from, to) on end_time.
         assert_eq!(
-            end_times(s, &FlowQuery::new(TimeRange::new(1200, 1500))).await,
+            end_times(s, &FlowSearch::new(TimeRange::new(1200, 1500))).await,
             [1200, 1300, 1400]
         );
     }
@@ -196,7 +196,7 @@ async fn invalid_filters_are_typed_errors() {
     ];
     for filter in cases {
         let err = store
-            .query_flows(&FlowQuery::new(TimeRange::all()).filter(filter.clone()))
+            .query_flows(&FlowSearch::new(TimeRange::all()).filter(filter.clone()))
             .await
             .unwrap_err();
         assert!(
@@ -205,7 +205,7 @@ async fn invalid_filters_are_typed_errors() {
         );
     }
     let err = store
-        .query_flows(&FlowQuery::new(TimeRange::new(5, 5)))
+        .query_flows(&FlowSearch::new(TimeRange::new(5, 5)))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidQuery(_)));
@@ -218,7 +218,7 @@ async fn invalid_filters_are_typed_errors() {
 #[tokio::test]
 async fn selector_filters() {
     for (_dir, store) in stores().await {
-        let mut query = FlowQuery::new(TimeRange::all());
+        let mut query = FlowSearch::new(TimeRange::all());
         query.source_selector = Some(Selector::parse("app == 'web' && env == 'prod'").unwrap());
         assert_eq!(end_times(&store, &query).await, [1000, 1100, 1800]);
         query.dest_selector = Some(Selector::parse("app in {'api'}").unwrap());
@@ -276,7 +276,7 @@ async fn sql_count(store: &EmbeddedStore, sql: &str) -> i64 {
 #[tokio::test]
 async fn policy_filters() {
     for (_dir, store) in stores().await {
-        let mut query = FlowQuery::new(TimeRange::all());
+        let mut query = FlowSearch::new(TimeRange::all());
         query.policy = Some(PolicyFilter {
             tier: Some("security".into()),
             ..Default::default()
@@ -309,7 +309,7 @@ async fn sorting_limits_and_stable_paging() {
     for (_dir, store) in stores().await {
         // Default: newest first.
         let page = store
-            .query_flows(&FlowQuery::new(TimeRange::all()).limit(3))
+            .query_flows(&FlowSearch::new(TimeRange::all()).limit(3))
             .await
             .unwrap();
         assert_eq!(
@@ -320,7 +320,7 @@ async fn sorting_limits_and_stable_paging() {
 
         // Sort on a column with ties and nulls; page through with tokens while new rows
         // arrive, and check every original row is seen exactly once in order.
-        let query = FlowQuery::new(TimeRange::new(0, 1950))
+        let query = FlowSearch::new(TimeRange::new(0, 1950))
             .sorted_by(SortKey::desc(FlowField::NumFlows))
             .sorted_by(SortKey::asc(FlowField::SourceNamespace))
             .limit(3);
@@ -370,7 +370,7 @@ async fn sorting_limits_and_stable_paging() {
         assert_eq!(seen, expected);
 
         // Offsets skip rows.
-        let mut q = FlowQuery::new(TimeRange::new(0, 1950))
+        let mut q = FlowSearch::new(TimeRange::new(0, 1950))
             .sorted_by(SortKey::asc(FlowField::EndTime))
             .limit(2);
         q.offset = 4;
@@ -381,7 +381,7 @@ async fn sorting_limits_and_stable_paging() {
         );
 
         // A token from another sort is refused.
-        let mut q2 = FlowQuery::new(TimeRange::all()).limit(2);
+        let mut q2 = FlowSearch::new(TimeRange::all()).limit(2);
         q2.page_token = store.query_flows(&q).await.unwrap().next_page_token;
         assert!(store.query_flows(&q2).await.is_err());
         q2.page_token = Some("zz".into());
@@ -389,20 +389,20 @@ async fn sorting_limits_and_stable_paging() {
         // Limits are bounded.
         assert!(
             store
-                .query_flows(&FlowQuery::new(TimeRange::all()).limit(0))
+                .query_flows(&FlowSearch::new(TimeRange::all()).limit(0))
                 .await
                 .is_err()
         );
         assert!(
             store
-                .query_flows(&FlowQuery::new(TimeRange::all()).limit(10_001))
+                .query_flows(&FlowSearch::new(TimeRange::all()).limit(10_001))
                 .await
                 .is_err()
         );
         assert!(
             store
                 .query_flows(
-                    &FlowQuery::new(TimeRange::all())
+                    &FlowSearch::new(TimeRange::all())
                         .sorted_by(SortKey::asc(FlowField::SourceLabels))
                 )
                 .await
@@ -429,7 +429,7 @@ fn key_of(row: &flowlens_store::AggregateRow) -> String {
 #[tokio::test]
 async fn namespace_pairs_and_actions() {
     for (_dir, store) in stores().await {
-        let q = FlowQuery::new(TimeRange::new(1000, 2000));
+        let q = FlowSearch::new(TimeRange::new(1000, 2000));
         let rows = store.aggregate(&q, GroupBy::NamespacePair).await.unwrap();
         let got: Vec<(String, u64, u64, u64, u64)> = rows
             .iter()
@@ -479,7 +479,7 @@ async fn namespace_pairs_and_actions() {
 #[tokio::test]
 async fn name_pairs_and_edges() {
     for (_dir, store) in stores().await {
-        let q = FlowQuery::new(TimeRange::all())
+        let q = FlowSearch::new(TimeRange::all())
             .filter(FieldFilter::parse("source_namespace=dev").unwrap());
         let rows = store.aggregate(&q, GroupBy::NamePair).await.unwrap();
         let got: Vec<(String, u64)> = rows.iter().map(|r| (key_of(r), r.num_flows)).collect();
@@ -492,7 +492,7 @@ async fn name_pairs_and_edges() {
                 ("dev/api-abc-* dev/db-abc-* - - -".to_string(), 2),
             ]
         );
-        let q = FlowQuery::new(TimeRange::all())
+        let q = FlowSearch::new(TimeRange::all())
             .filter(FieldFilter::parse("source_namespace=prod").unwrap());
         let rows = store.aggregate(&q, GroupBy::Edge).await.unwrap();
         let got: Vec<(String, u64)> = rows.iter().map(|r| (key_of(r), r.num_flows)).collect();
@@ -519,7 +519,7 @@ async fn name_pairs_and_edges() {
 #[tokio::test]
 async fn policy_and_rule_groupings() {
     for (_dir, store) in stores().await {
-        let q = FlowQuery::new(TimeRange::all());
+        let q = FlowSearch::new(TimeRange::all());
         let rows = store.aggregate(&q, GroupBy::Policy).await.unwrap();
         type Counts = (String, u64, u64, u64, u64, u64, u64, u64);
         let got: Vec<Counts> = rows
@@ -630,7 +630,7 @@ async fn empty_store_answers_empty() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::open(dir.path());
     let page = store
-        .query_flows(&FlowQuery::new(TimeRange::all()))
+        .query_flows(&FlowSearch::new(TimeRange::all()))
         .await
         .unwrap();
     assert_eq!(
@@ -639,14 +639,14 @@ async fn empty_store_answers_empty() {
     );
     assert!(
         store
-            .aggregate(&FlowQuery::default(), GroupBy::Policy)
+            .aggregate(&FlowSearch::default(), GroupBy::Policy)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .aggregate(&FlowQuery::default(), GroupBy::NamePair)
+            .aggregate(&FlowSearch::default(), GroupBy::NamePair)
             .await
             .unwrap()
             .is_empty()

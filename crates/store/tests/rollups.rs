@@ -7,7 +7,8 @@ mod common;
 use common::{flow, hit};
 use flowlens_model::{Action, FlowLog, FlowTuple, HitAction};
 use flowlens_store::{
-    AggregateRow, EmbeddedOptions, EmbeddedStore, FieldFilter, FlowQuery, GroupBy, Store, TimeRange,
+    AggregateRow, EmbeddedOptions, EmbeddedStore, FieldFilter, FlowSearch, GroupBy, Store,
+    TimeRange,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -138,7 +139,7 @@ async fn answers(
     store: &EmbeddedStore,
     range: TimeRange,
 ) -> (Vec<String>, BTreeMap<String, (u64, u64)>) {
-    let query = FlowQuery::new(range);
+    let query = FlowSearch::new(range);
     let mut out = rows(store.aggregate(&query, GroupBy::Policy).await.unwrap());
     out.extend(rows(
         store.aggregate(&query, GroupBy::PolicyRule).await.unwrap(),
@@ -180,7 +181,7 @@ async fn rollups_answer_as_the_rows_do() {
     }
     // A filter other than time is answered from the rows.
     let denied =
-        FlowQuery::new(TimeRange::all()).filter(FieldFilter::parse("action=deny").unwrap());
+        FlowSearch::new(TimeRange::all()).filter(FieldFilter::parse("action=deny").unwrap());
     assert_eq!(
         rows(with.aggregate(&denied, GroupBy::PolicyRule).await.unwrap()),
         rows(
@@ -191,7 +192,7 @@ async fn rollups_answer_as_the_rows_do() {
         )
     );
     // Source ports are not in the rollups; those tuples come from the rows.
-    let all = FlowQuery::new(TimeRange::all());
+    let all = FlowSearch::new(TimeRange::all());
     assert_eq!(
         tuples(with.flow_tuples(&all, true).await.unwrap()),
         tuples(without.flow_tuples(&all, true).await.unwrap())

@@ -4,7 +4,7 @@ mod common;
 
 use common::{flow, open};
 use flowlens_model::{Action, EndpointType, Reporter};
-use flowlens_store::{FlowQuery, Store, TimeRange};
+use flowlens_store::{FlowSearch, Store, TimeRange};
 
 #[tokio::test]
 async fn tuples_group_records_and_keep_what_evaluation_needs() {
@@ -29,7 +29,7 @@ async fn tuples_group_records_and_keep_what_evaluation_needs() {
     store.flush().await.unwrap();
 
     let mut tuples = store
-        .flow_tuples(&FlowQuery::new(TimeRange::all()), false)
+        .flow_tuples(&FlowSearch::new(TimeRange::all()), false)
         .await
         .unwrap();
     tuples.sort_by_key(|t| std::cmp::Reverse((t.num_flows, t.flow_logs)));
@@ -55,14 +55,14 @@ async fn tuples_group_records_and_keep_what_evaluation_needs() {
     assert_eq!(aggregated.source.name_aggr, "web-abc-*");
 
     let with_ports = store
-        .flow_tuples(&FlowQuery::new(TimeRange::all()), true)
+        .flow_tuples(&FlowSearch::new(TimeRange::all()), true)
         .await
         .unwrap();
     assert_eq!(with_ports.len(), 5);
     assert!(with_ports.iter().any(|t| t.source.port == Some(40001)));
 
     let window = store
-        .flow_tuples(&FlowQuery::new(TimeRange::new(1_015, 1_035)), false)
+        .flow_tuples(&FlowSearch::new(TimeRange::new(1_015, 1_035)), false)
         .await
         .unwrap();
     assert_eq!(window.iter().map(|t| t.flow_logs).sum::<u64>(), 2);
@@ -157,7 +157,7 @@ async fn tuples_match_a_plain_grouping_of_random_logs() {
             counts.1 += log.num_flows;
         }
         let tuples = store
-            .flow_tuples(&FlowQuery::new(range), source_ports)
+            .flow_tuples(&FlowSearch::new(range), source_ports)
             .await
             .unwrap();
         let got: BTreeMap<Key, (u64, u64)> = tuples

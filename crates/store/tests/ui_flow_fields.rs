@@ -6,7 +6,7 @@
 
 use flowlens_model::{FieldKind, FlowField};
 use flowlens_store::{
-    ABSENT, FILTER_OPERATORS, FieldFilter, FilterOp, FlowQuery, IN_LIST_PREFIX, Store, TimeRange,
+    ABSENT, FILTER_OPERATORS, FieldFilter, FilterOp, FlowSearch, IN_LIST_PREFIX, Store, TimeRange,
 };
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -78,8 +78,9 @@ fn generated() -> String {
     let _ = writeln!(
         w,
         "/** Every stored field, in storage order (Calico's flow-log fields in the order of CSV\n \
-         * exports, then `record_id`). */\n\
-         export const FLOW_FIELDS: readonly FlowFieldInfo[] = ["
+         * exports, then `record_id`), `as const` so that each field's kind and path are known\n \
+         * to the type checker. */\n\
+         export const FLOW_FIELDS = ["
     );
     for f in FlowField::ALL {
         let _ = writeln!(
@@ -92,7 +93,7 @@ fn generated() -> String {
             f.in_flow_log()
         );
     }
-    let _ = writeln!(w, "];\n");
+    let _ = writeln!(w, "] as const satisfies readonly FlowFieldInfo[];\n");
     let _ = writeln!(
         w,
         "/** The fields of a Calico flow log, by name, in order. */\n\
@@ -174,7 +175,7 @@ async fn every_field_takes_the_operators_of_its_kind() {
             };
             let text = format!("{field}{op}{value}");
             let filter = FieldFilter::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            let query = FlowQuery::new(TimeRange::all()).filter(filter);
+            let query = FlowSearch::new(TimeRange::all()).filter(filter);
             let taken = store.query_flows(&query).await.is_ok();
             let listed = FilterOp::operators_for(field.kind()).contains(&op);
             assert_eq!(taken, listed, "{text}");

@@ -1,94 +1,80 @@
-// The fields of a flow log, as the API's JSON spells them (Calico's names). This module is the
-// UI's one list of them: the record type, the order the expanded row shows them in, and the
-// fields a filter can name all come from here, so it can be swapped for a list generated from
-// the server's own definition.
-import type { EndpointType } from "./types";
+// The fields of a flow log, as the API's JSON spells them (Calico's names). The list itself is
+// generated from the server's definition (flowFields.generated.ts, checked by a Rust test);
+// this module derives what the views need from it: the record type, the order the expanded
+// row shows the fields in, and the fields a filter can name.
+import { FLOW_FIELDS as STORED_FIELDS, FLOW_LOG_FIELD_NAMES, FILTER_OPS, type FlowFieldName } from "./flowFields.generated";
 
-/** One flow log, with Calico's field names. `-` (or null) means not applicable. */
-export interface Flow {
-  id: number;
-  start_time: number;
-  end_time: number;
-  source_ip: string | null;
-  source_name: string;
-  source_name_aggr: string;
-  source_namespace: string;
-  source_port: number | null;
-  source_type: EndpointType | string;
-  source_labels: { labels: string[] } | null;
-  dest_ip: string | null;
-  dest_name: string;
-  dest_name_aggr: string;
-  dest_namespace: string;
-  dest_port: number | null;
-  dest_type: EndpointType | string;
-  dest_labels: { labels: string[] } | null;
-  dest_service_namespace: string;
-  dest_service_name: string;
-  dest_service_port: string;
-  dest_service_port_num: number | null;
-  proto: string;
-  action: "allow" | "deny" | string;
-  reporter: "src" | "dst" | string;
-  policies: { enforced_policies?: string[]; pending_policies?: string[] } | null;
-  bytes_in: number;
-  bytes_out: number;
-  packets_in: number;
-  packets_out: number;
-  num_flows: number;
-  num_flows_started: number;
-  num_flows_completed: number;
-  process_name: string;
-  process_id: string;
-  host: string;
+export {
+  ABSENT,
+  FILTER_OPS,
+  IN_LIST_PREFIX,
+  OPS_BY_KIND,
+  type FieldKind,
+  type FilterOp,
+  type FlowFieldInfo,
+  type FlowFieldName,
+} from "./flowFields.generated";
+
+type StoredField = (typeof STORED_FIELDS)[number];
+type FlowLogField = Extract<StoredField, { inFlowLog: true }>;
+/** The policy traces, which the JSON keeps inside `policies`. */
+type TraceField = Extract<FlowLogField, { path: `policies.${string}` }>;
+type TopLevelField = Exclude<FlowLogField, TraceField>;
+
+/** How a field of each kind looks in the API's JSON (`-` stands for an absent text). */
+interface JsonOfKind {
+  text: string;
+  optional_text: string;
+  int: number;
+  optional_int: number | null;
+  counter: number;
+  list: { labels: string[] } | null;
 }
 
-/** Every field of a flow log, in the order a person reads one (what, who, how much). */
-export const FLOW_FIELDS = [
-  "id",
-  "start_time",
-  "end_time",
-  "action",
-  "reporter",
-  "proto",
-  "source_namespace",
-  "source_name_aggr",
-  "source_name",
-  "source_ip",
-  "source_port",
-  "source_type",
-  "source_labels",
-  "dest_namespace",
-  "dest_name_aggr",
-  "dest_name",
-  "dest_ip",
-  "dest_port",
-  "dest_type",
-  "dest_labels",
-  "dest_service_namespace",
-  "dest_service_name",
-  "dest_service_port",
-  "dest_service_port_num",
-  "policies",
-  "bytes_in",
-  "bytes_out",
-  "packets_in",
-  "packets_out",
-  "num_flows",
-  "num_flows_started",
-  "num_flows_completed",
-  "process_name",
-  "process_id",
-  "host",
-] as const satisfies readonly (keyof Flow)[];
+/** The fields whose JSON is not what their kind alone says. */
+interface JsonExceptions {
+  /** An address, or null when the record has none. */
+  source_ip: string | null;
+  dest_ip: string | null;
+  /** A number, or `-` when flows of several processes were aggregated. */
+  process_id: number | string;
+}
 
-export type FlowField = (typeof FLOW_FIELDS)[number];
+type JsonOf<F extends TopLevelField> = F["name"] extends keyof JsonExceptions ? JsonExceptions[F["name"]] : JsonOfKind[F["kind"]];
 
-/** Fields a `filter=` term can name (the policy trace has its own `policy=` parameter). */
-export const FILTER_FIELDS: readonly FlowField[] = FLOW_FIELDS.filter((f) => f !== "id" && f !== "policies");
+type FlowLogJson = { [F in TopLevelField as F["name"]]: JsonOf<F> } & {
+  policies: { [F in TraceField as F["name"]]?: string[] } | null;
+};
+
+/** One flow log, with Calico's field names, and the store's number for it (`id`). */
+export interface Flow extends FlowLogJson {
+  id: number;
+}
+
+/** A member of a flow log's JSON. */
+export type FlowField = keyof Flow;
+
+/** What the expanded row shows first (when, what happened); the rest follow in storage order. */
+const LEADING_FIELDS = ["id", "start_time", "end_time", "action", "reporter", "proto"] as const satisfies readonly FlowField[];
+
+/** Every member of a flow log's JSON, in the order a person reads one (what, who, how much). */
+export const FLOW_FIELDS: readonly FlowField[] = [
+  ...LEADING_FIELDS,
+  ...new Set(
+    STORED_FIELDS.filter((f) => f.inFlowLog)
+      .map((f) => f.path.split(".")[0] as FlowField)
+      .filter((f) => !(LEADING_FIELDS as readonly FlowField[]).includes(f)),
+  ),
+];
+
+/** Fields a `filter=` term can name: every field of a flow log, as the server takes them. */
+export const FILTER_FIELDS: readonly FlowFieldName[] = FLOW_LOG_FIELD_NAMES;
+
+/** The operators for a hint, shortest first (`=` before `!=`). */
+export const FILTER_OPS_TEXT = [...FILTER_OPS].sort((a, b) => a.length - b.length).join(" ");
 
 /** The values a field can take, where the set is closed (for autocompletion and hints). */
-export const FIELD_DOMAINS: Partial<Record<FlowField, readonly string[]>> = {
+export const FIELD_DOMAINS: Partial<Record<FlowFieldName, readonly string[]>> = {
   action: ["allow", "deny"],
   reporter: ["src", "dst"],
   proto: ["tcp", "udp", "icmp", "sctp"],

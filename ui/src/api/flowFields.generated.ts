@@ -58,8 +58,9 @@ export interface FlowFieldInfo {
 }
 
 /** Every stored field, in storage order (Calico's flow-log fields in the order of CSV
- * exports, then `record_id`). */
-export const FLOW_FIELDS: readonly FlowFieldInfo[] = [
+ * exports, then `record_id`), `as const` so that each field's kind and path are known
+ * to the type checker. */
+export const FLOW_FIELDS = [
   { name: "start_time", kind: "int", path: "start_time", column: "start_time", inFlowLog: true },
   { name: "end_time", kind: "int", path: "end_time", column: "end_time", inFlowLog: true },
   { name: "source_ip", kind: "optional_text", path: "source_ip", column: "source_ip", inFlowLog: true },
@@ -96,7 +97,7 @@ export const FLOW_FIELDS: readonly FlowFieldInfo[] = [
   { name: "process_id", kind: "optional_int", path: "process_id", column: "process_id", inFlowLog: true },
   { name: "host", kind: "optional_text", path: "host", column: "host", inFlowLog: true },
   { name: "record_id", kind: "int", path: "id", column: "record_id", inFlowLog: false },
-];
+] as const satisfies readonly FlowFieldInfo[];
 
 /** The fields of a Calico flow log, by name, in order. */
 export const FLOW_LOG_FIELD_NAMES: readonly FlowFieldName[] = ["start_time", "end_time", "source_ip", "source_name", "source_name_aggr", "source_namespace", "source_port", "source_type", "source_labels", "dest_ip", "dest_name", "dest_name_aggr", "dest_namespace", "dest_port", "dest_type", "dest_labels", "dest_service_namespace", "dest_service_name", "dest_service_port", "dest_service_port_num", "proto", "action", "reporter", "enforced_policies", "pending_policies", "bytes_in", "bytes_out", "packets_in", "packets_out", "num_flows", "num_flows_started", "num_flows_completed", "process_name", "process_id", "host"];

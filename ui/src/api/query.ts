@@ -4,9 +4,7 @@
 // route, change it, write it back, and send the same parameters to the API. Parameters this
 // module does not know are kept and passed on.
 
-/** The filter operators of the API, longest first so that parsing finds `!=` before `=`. */
-export const FILTER_OPS = ["!^=", "!=", "^=", ">=", "<=", "=", ">", "<"] as const;
-export type FilterOp = (typeof FILTER_OPS)[number];
+import { FILTER_OPS, type FilterOp } from "./flowFields.generated";
 
 /** One `filter=FIELD OP VALUE` term. `in:` lists keep their prefix in `value`. */
 export interface Filter {

@@ -1,7 +1,7 @@
 // A dense, sortable table with expandable rows and per-cell "filter for / filter out value"
 // actions, as in Kibana's document table. Rendering stays cheap: rows are plain <tr>s and the
 // caller pages (the Flows view shows at most a few hundred rows at a time).
-import { Fragment, type ReactNode, type Ref } from "react";
+import { memo, type ReactNode, type Ref } from "react";
 
 export interface Column<T> {
   key: string;
@@ -114,55 +114,20 @@ export function DataTable<T>({
           )}
           {rows.map((row) => {
             const k = rowKey(row);
-            const open = expanded?.has(k) ?? false;
             return (
-              <Fragment key={k}>
-                <tr
-                  className={`${rowClassName?.(row) ?? ""} ${open ? "expanded" : ""} ${selectedKey === k ? "selected" : ""} ${onRowClick ? "clickable" : ""}`}
-                  onClick={onRowClick ? () => onRowClick(row) : undefined}
-                  data-row-key={k}
-                >
-                  {expandable && (
-                    <td className="col-expand">
-                      <button
-                        type="button"
-                        className="icon-btn expand-btn"
-                        aria-expanded={open}
-                        aria-label={open ? "Collapse row" : "Expand row"}
-                        onClick={(e) => {
-                          e.stopPropagation();
-                          onToggleExpand?.(k);
-                        }}
-                      >
-                        {open ? "▾" : "▸"}
-                      </button>
-                    </td>
-                  )}
-                  {columns.map((c) => {
-                    const fv = onFilter && c.filter ? c.filter(row) : null;
-                    return (
-                      <td key={c.key} style={{ textAlign: c.align }} className={c.className} data-col={c.key}>
-                        {fv ? (
-                          <span className="cell">
-                            <span className="cell-value">{c.render(row)}</span>
-                            <CellActions
-                              onFor={() => onFilter!(fv.field, fv.value, false)}
-                              onOut={() => onFilter!(fv.field, fv.value, true)}
-                            />
-                          </span>
-                        ) : (
-                          c.render(row)
-                        )}
-                      </td>
-                    );
-                  })}
-                </tr>
-                {open && renderExpanded && (
-                  <tr className="row-detail">
-                    <td colSpan={span}>{renderExpanded(row)}</td>
-                  </tr>
-                )}
-              </Fragment>
+              <DataRow
+                key={k}
+                row={row}
+                rowKey={k}
+                columns={columns}
+                span={span}
+                open={expanded?.has(k) ?? false}
+                className={`${rowClassName?.(row) ?? ""} ${selectedKey === k ? "selected" : ""} ${onRowClick ? "clickable" : ""}`}
+                renderExpanded={renderExpanded}
+                onToggleExpand={onToggleExpand}
+                onFilter={onFilter}
+                onRowClick={onRowClick}
+              />
             );
           })}
         </tbody>
@@ -170,6 +135,83 @@ export function DataTable<T>({
     </div>
   );
 }
+
+interface DataRowProps<T> {
+  row: T;
+  rowKey: string | number;
+  columns: Column<T>[];
+  span: number;
+  open: boolean;
+  className: string;
+  renderExpanded?: (row: T) => ReactNode;
+  onToggleExpand?: (key: string | number) => void;
+  onFilter?: (field: string, value: unknown, exclude: boolean) => void;
+  onRowClick?: (row: T) => void;
+}
+
+function DataRowView<T>({ row, rowKey: k, columns, span, open, className, renderExpanded, onToggleExpand, onFilter, onRowClick }: DataRowProps<T>) {
+  return (
+    <>
+      <tr className={`${className} ${open ? "expanded" : ""}`} onClick={onRowClick ? () => onRowClick(row) : undefined} data-row-key={k}>
+        {renderExpanded && (
+          <td className="col-expand">
+            <button
+              type="button"
+              className="icon-btn expand-btn"
+              aria-expanded={open}
+              aria-label={open ? "Collapse row" : "Expand row"}
+              onClick={(e) => {
+                e.stopPropagation();
+                onToggleExpand?.(k);
+              }}
+            >
+              {open ? "▾" : "▸"}
+            </button>
+          </td>
+        )}
+        {columns.map((c) => {
+          const fv = onFilter && c.filter ? c.filter(row) : null;
+          return (
+            <td key={c.key} style={{ textAlign: c.align }} className={c.className} data-col={c.key}>
+              {fv ? (
+                <span className="cell">
+                  <span className="cell-value">{c.render(row)}</span>
+                  <CellActions onFor={() => onFilter!(fv.field, fv.value, false)} onOut={() => onFilter!(fv.field, fv.value, true)} />
+                </span>
+              ) : (
+                c.render(row)
+              )}
+            </td>
+          );
+        })}
+      </tr>
+      {open && renderExpanded && (
+        <tr className="row-detail">
+          <td colSpan={span}>{renderExpanded(row)}</td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+/**
+ * One row (and its detail when open). A closed row renders again only when what it shows
+ * changed, so a live table that puts new rows on top does not redraw the hundreds below them.
+ */
+const DataRow = memo(
+  DataRowView,
+  (a, b) =>
+    !a.open &&
+    !b.open &&
+    a.row === b.row &&
+    a.rowKey === b.rowKey &&
+    a.className === b.className &&
+    a.columns === b.columns &&
+    a.span === b.span &&
+    a.onToggleExpand === b.onToggleExpand &&
+    a.onFilter === b.onFilter &&
+    a.onRowClick === b.onRowClick,
+) as typeof DataRowView;
 
 /** The two magnifier buttons shown on a hovered cell. */
 export function CellActions({ onFor, onOut }: { onFor: () => void; onOut: () => void }) {

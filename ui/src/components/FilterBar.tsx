@@ -2,15 +2,18 @@
 // that adds `field=value` terms with autocompletion, and the label-selector inputs.
 import { useId, useMemo, useState } from "react";
 import {
+  ABSENT,
   FIELD_DOMAINS,
   FILTER_FIELDS,
+  FILTER_OPS_TEXT,
+  IN_LIST_PREFIX,
   didYouMean,
   formatFilter,
   negateFilter,
   parseFilter,
   removeFilter,
   addFilter,
-  type FlowField,
+  type FlowFieldName,
   type FlowQuery,
   type Filter,
 } from "../api";
@@ -51,8 +54,6 @@ export function removeChip(q: FlowQuery, chip: QueryChip): FlowQuery {
   return q;
 }
 
-const OPS_TEXT = "= != ^= !^= > >= < <=";
-
 /**
  * What is wrong with a filter typed into the bar, or undefined when it can be sent: a filter
  * is FIELD, an operator and a VALUE with no spaces. A value outside a field's closed set
@@ -66,16 +67,16 @@ export function filterProblem(text: string): string | undefined {
     // "action deny", "action: deny", "action == deny": the field and value are there.
     const m = /^([A-Za-z_][A-Za-z0-9_.]*)\s*(?:==|:|\s)\s*(\S.*)$/.exec(t);
     if (m) return `Write the filter without spaces, as FIELD=VALUE: did you mean ${m[1]}=${m[2].trim()}?`;
-    return `A filter is FIELD, an operator (${OPS_TEXT}) and a VALUE, e.g. action=deny or dest_port>=1024.`;
+    return `A filter is FIELD, an operator (${FILTER_OPS_TEXT}) and a VALUE, e.g. action=deny or dest_port>=1024.`;
   }
-  const domain = FIELD_DOMAINS[f.field as FlowField];
+  const domain = FIELD_DOMAINS[f.field as FlowFieldName];
   if (!f.value) {
     return `${f.field}${f.op} needs a value${domain ? `: ${domain.map((v) => `${f.field}${f.op}${v}`).join(" or ")}` : ", e.g. action=deny"}.`;
   }
   if (domain && (f.op === "=" || f.op === "!=")) {
-    const values = f.value.startsWith("in:") ? f.value.slice(3).split(",") : [f.value];
+    const values = f.value.startsWith(IN_LIST_PREFIX) ? f.value.slice(IN_LIST_PREFIX.length).split(",") : [f.value];
     for (const v of values) {
-      if (domain.includes(v) || v === "-") continue;
+      if (domain.includes(v) || v === ABSENT) continue;
       const meant = didYouMean(v, domain);
       return `${f.field} is one of ${domain.join(", ")}${meant ? `: did you mean ${f.field}${f.op}${f.value.replace(v, meant)}?` : "."}`;
     }

@@ -1,7 +1,7 @@
 // The bar on top of every traffic view: time range, filter chips, label selectors, and the
 // view's own controls on the right. Autocompletion comes from the inventory and labels.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
-import { FIELD_DOMAINS, api, type FlowField, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
+import { FIELD_DOMAINS, api, type FlowFieldName, type FlowQuery, type Health, type Inventory, type Labels } from "../api";
 import { FilterBar, LabelSelectors, labelSelectorSuggestions } from "./FilterBar";
 import { TimeRangePicker } from "./TimeRangePicker";
 
@@ -63,7 +63,7 @@ export function useClusterInfo(): { inventory?: Inventory; labels?: Labels; heal
 
 /** Known values of a flow field, for the filter input's autocompletion. */
 export function fieldValues(inv: Inventory | undefined, field: string): string[] {
-  const domain = FIELD_DOMAINS[field as FlowField];
+  const domain = FIELD_DOMAINS[field as FlowFieldName];
   if (domain) return [...domain];
   if (!inv) return [];
   if (field.endsWith("_namespace")) return inv.namespaces.map((n) => n.name).sort();

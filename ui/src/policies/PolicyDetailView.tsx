@@ -14,6 +14,7 @@ import {
   type PolicyDetail,
   type Preview,
   type RuleView,
+  type FlowFieldName,
   type TimeRange,
 } from "../api";
 import { ActionChip, KindBadge, MetricLink } from "../components/Badges";
@@ -254,7 +255,7 @@ function RuleRow({ p, r, range }: { p: PolicyDetail; r: RuleView; range: TimeRan
 
 function flowsOfEdge(base: URLSearchParams, k: AggregateKey): URLSearchParams {
   const q = new URLSearchParams(base);
-  const add = (field: string, v: string | null) => v !== null && q.append("filter", `${field}=${v}`);
+  const add = (field: FlowFieldName, v: string | null) => v !== null && q.append("filter", `${field}=${v}`);
   add("source_namespace", k.source_namespace);
   add("source_name_aggr", k.source_name_aggr);
   add("dest_namespace", k.dest_namespace);

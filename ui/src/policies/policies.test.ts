@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PreviewChange } from "../api";
+import { boardCards } from "./PolicyBoard";
 import { groupChanges } from "./PreviewPanel";
 import { changedLines } from "./YamlEditor";
 
@@ -41,7 +42,6 @@ describe("changedLines", () => {
 
 describe("board cards", () => {
   it("filters by search and by what a policy did, and sorts by a figure", async () => {
-    const { boardCards } = await import("./PolicyBoard");
     const metrics = (denied: number, connections: number) => ({
       connections,
       allowed: connections - denied,

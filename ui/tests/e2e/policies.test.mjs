@@ -7,7 +7,7 @@
 // after `npx vite build` and `cargo build -p flowlens`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, sharedDemo, ensureStep, eventually, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
+import { startDemo, sharedDemo, ensureStep, eventually, flowsLoaded, launchBrowser, openPage, screenshot, waitFor } from "./harness.mjs";
 
 // This file edits policies, so it runs its own fme demo rather than the shared storefront one.
 let ctx; // { base, page, browser, demo }
@@ -188,8 +188,8 @@ test("the board shows tiers in order and denied traffic on the default deny", as
   const hash = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
   assert.equal(hash.get("policy"), q.get("policy"));
   assert.equal(hash.get("policy_action"), "deny");
-  await page.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="flow-count"]')?.textContent ?? ""));
-  const shown = Number((await page.getByTestId("flow-count").textContent()).replace(/[^\d]/g, ""));
+  await flowsLoaded(page, (sent) => sent.get("policy") === q.get("policy") && sent.get("policy_action") === "deny");
+  const shown = Number(await page.getByTestId("flow-count").getAttribute("data-total"));
   assert.ok(shown > 0, "the Flows view lists the denied flows");
 });
 

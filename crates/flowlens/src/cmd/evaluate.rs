@@ -66,14 +66,27 @@ fn evaluate_line(engine: &Engine, line: &str, format: PolicyHitFormat) -> Result
         Some(d) => json!(engine.hit_strings(&d.hits, format)),
         None => Value::Null,
     };
-    Ok(json!({
+    // Ingress after an egress deny is what the destination would do, not what happened.
+    let mut ingress = direction(&verdict.ingress);
+    if let Some(i) = ingress.as_object_mut() {
+        let denied = |d: &Option<DirectionVerdict>| {
+            d.as_ref()
+                .is_some_and(|d| d.action == flowlens_policy::Action::Deny)
+        };
+        i.insert("reached".into(), json!(!denied(&verdict.egress)));
+    }
+    let mut answer = json!({
         "action": verdict.action,
         "egress": direction(&verdict.egress),
-        "ingress": direction(&verdict.ingress),
+        "ingress": ingress,
         "pending": {
             "action": verdict.pending.action,
             "egress": hits(&verdict.pending.egress),
             "ingress": hits(&verdict.pending.ingress),
         },
-    }))
+    });
+    if !flow.notes.is_empty() {
+        answer["notes"] = json!(flow.notes);
+    }
+    Ok(answer)
 }

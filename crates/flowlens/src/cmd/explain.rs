@@ -9,7 +9,9 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode> {
     let loaded = crate::snapshot::load(&args.snapshot, &args.options)?;
     let engine = Engine::new(loaded.inventory);
     let flow = engine.resolve_flow(&args.from, &args.to, &args.proto, args.src_port, args.port)?;
-    let explanation = engine.explain(&flow.src, &flow.dst, &flow.tuple, args.policy_format.into());
+    let mut explanation =
+        engine.explain(&flow.src, &flow.dst, &flow.tuple, args.policy_format.into());
+    explanation.notes.clone_from(&flow.notes);
     match args.output {
         TextOrJson::Json => {
             let mut value = serde_json::to_value(&explanation)?;

@@ -7,8 +7,8 @@ use flowlens_model::{FlowLog, PolicyHitFormat, RuleDirection};
 use flowlens_pipeline::encode::{calico_json, csv_cell, csv_header, csv_row};
 use flowlens_selector::Selector;
 use flowlens_store::{
-    AggregateRow, FieldFilter, FlowQuery, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, SortKey,
-    Store, TimeRange,
+    AggregateRow, FieldFilter, FlowSearch, GroupBy, HitCounts, PolicyFilter, PolicyMetrics,
+    SortKey, Store, TimeRange,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -63,7 +63,7 @@ fn parse_time(text: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-fn build_query(args: &FlowsArgs) -> Result<FlowQuery> {
+fn build_query(args: &FlowsArgs) -> Result<FlowSearch> {
     let time = match (&args.since, &args.from, &args.to) {
         (Some(since), _, _) => {
             let d = flowlens_store::parse_duration(since)?;
@@ -80,7 +80,7 @@ fn build_query(args: &FlowsArgs) -> Result<FlowQuery> {
                 .unwrap_or(i64::MAX),
         ),
     };
-    let mut query = FlowQuery::new(time).limit(args.limit);
+    let mut query = FlowSearch::new(time).limit(args.limit);
     for f in &args.filters {
         query = query.filter(FieldFilter::parse(f)?);
     }

@@ -31,6 +31,13 @@ pub fn run(args: InventoryArgs) -> Result<ExitCode> {
             skipped.join(", ")
         );
     }
+    if let Some(summary) = crate::snapshot::skipped_summary(report) {
+        println!(
+            "{}{} (see the warnings).",
+            &summary[..1].to_uppercase(),
+            &summary[1..]
+        );
+    }
     println!();
     println!("Namespaces ({}):", counts.namespaces);
     let mut ns_table = Table::new();

@@ -56,6 +56,7 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
                 default_namespace: args.options.namespace.clone(),
                 pod_cidr: args.options.pod_cidr,
                 service_cidr: args.options.service_cidr,
+                skip_invalid_objects: false,
             };
             let policy =
                 flowlens_manifests::parse_policy(&text, &path.display().to_string(), &opts)

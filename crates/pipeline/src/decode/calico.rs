@@ -237,7 +237,8 @@ impl CalicoDecoder {
             let hit = match self.hits.get(text) {
                 Some(hit) => hit,
                 None => {
-                    let hit = PolicyHit::parse(text)
+                    // Calico's own hit-parser rules: what it would reject is never stored.
+                    let hit = PolicyHit::parse_strict(text)
                         .map(|hit| {
                             let spelled = hit.to_string();
                             let respelled = (spelled != text).then(|| {

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use flowlens_model::{FlowField, FlowLog, PolicyHitFormat};
 use flowlens_pipeline::encode::calico_json;
-use flowlens_store::{FlowQuery, GroupBy, SortKey, TimeRange};
+use flowlens_store::{FlowSearch, GroupBy, SortKey, TimeRange};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -38,7 +38,7 @@ pub(crate) fn hit_format(p: &crate::params::Params) -> ApiResult<PolicyHitFormat
     }
 }
 
-fn newest_first(mut query: FlowQuery) -> FlowQuery {
+fn newest_first(mut query: FlowSearch) -> FlowSearch {
     if query.sort.is_empty() {
         query.sort.push(SortKey::desc(FlowField::EndTime));
     }
@@ -48,7 +48,7 @@ fn newest_first(mut query: FlowQuery) -> FlowQuery {
 pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let format = hit_format(&p)?;
-    let query = newest_first(p.flow_query(p.time_range(state.now())?)?);
+    let query = newest_first(p.flow_search(p.time_range(state.now())?)?);
     let page = state.store().query_flows(&query).await?;
     let flows: Vec<Value> = page
         .flows
@@ -71,10 +71,10 @@ pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
 /// Board count: each connection once (a connection between two cluster endpoints is logged
 /// by both), unless the query picks records by policy or reporter, whose records are per
 /// endpoint already (a policy's hits are counted on the record of the endpoint it applies to).
-async fn connections(state: &AppState, query: &FlowQuery) -> ApiResult<u64> {
+async fn connections(state: &AppState, query: &FlowSearch) -> ApiResult<u64> {
     let per_endpoint =
         query.policy.is_some() || query.filters.iter().any(|f| f.field == FlowField::Reporter);
-    let mut totals = FlowQuery::new(query.time);
+    let mut totals = FlowSearch::new(query.time);
     totals.filters.clone_from(&query.filters);
     totals.source_selector.clone_from(&query.source_selector);
     totals.dest_selector.clone_from(&query.dest_selector);
@@ -96,7 +96,7 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
             )));
         }
     };
-    let mut query = newest_first(p.flow_query(p.time_range(state.now())?)?);
+    let mut query = newest_first(p.flow_search(p.time_range(state.now())?)?);
     query.limit = Some(flowlens_store::MAX_LIMIT);
     let mut rows: Vec<Value> = Vec::new();
     loop {
@@ -156,7 +156,7 @@ pub async fn live(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let p = params(raw);
     let format = hit_format(&p)?;
-    let query = p.flow_query(TimeRange::all())?;
+    let query = p.flow_search(TimeRange::all())?;
     let rx = state.subscribe();
     let stream = futures::stream::unfold((rx, query), move |(mut rx, query)| async move {
         use tokio::sync::broadcast::error::RecvError;
@@ -213,7 +213,7 @@ pub async fn aggregates(State(state): State<AppState>, raw: RawParams) -> ApiRes
             )));
         }
     };
-    let mut query = p.flow_query(p.time_range(state.now())?)?;
+    let mut query = p.flow_search(p.time_range(state.now())?)?;
     // Policy hits are per endpoint (egress at the source's record, ingress at the
     // destination's), so policy groupings need every record.
     query.connections_once = !group_by.is_policy() && p.connections_once()?;

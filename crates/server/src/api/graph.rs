@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use flowlens_model::{EndpointType, FlowLog, PolicyHit, PolicyHitFormat};
 use flowlens_policy::{Engine, FiveTuple, Peer, PeerSpec, render_explanation};
-use flowlens_store::{FlowQuery, GroupBy, PolicyFilter};
+use flowlens_store::{FlowSearch, GroupBy, PolicyFilter};
 use serde_json::{Value, json};
 
 /// Nodes beyond this make a graph nobody can read; the answer says it was cut.
@@ -29,7 +29,7 @@ fn expand_of(p: &Params) -> Expand {
 
 pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
-    let mut query = p.flow_query(p.time_range(state.now())?)?;
+    let mut query = p.flow_search(p.time_range(state.now())?)?;
     query.connections_once = p.connections_once()?;
     let rows = state
         .store()
@@ -50,7 +50,7 @@ pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<J
 }
 
 /// The flows behind the edge `source → target` (ids as the graph gives them).
-fn edge_query(p: &Params, base: FlowQuery) -> ApiResult<FlowQuery> {
+fn edge_query(p: &Params, base: FlowSearch) -> ApiResult<FlowSearch> {
     let (Some(source), Some(target)) = (p.get("source"), p.get("target")) else {
         return Err(ApiError::bad_request(
             "give source=NODE_ID and target=NODE_ID",
@@ -78,9 +78,9 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
     let p = params(raw);
     let format = hit_format(&p)?;
     let expand = expand_of(&p);
-    let query = edge_query(&p, p.flow_query(p.time_range(state.now())?)?)?;
+    let query = edge_query(&p, p.flow_search(p.time_range(state.now())?)?)?;
     let store = state.store();
-    let once = FlowQuery {
+    let once = FlowSearch {
         connections_once: p.connections_once()?,
         ..query.clone()
     };

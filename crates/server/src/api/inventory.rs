@@ -88,9 +88,10 @@ pub async fn explain(State(state): State<AppState>, raw: RawParams) -> ApiResult
         .engine
         .resolve_flow(source, dest, proto, src_port, port)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let explanation = world
+    let mut explanation = world
         .engine
         .explain(&flow.src, &flow.dst, &flow.tuple, format);
+    explanation.notes.clone_from(&flow.notes);
     let mut v =
         serde_json::to_value(&explanation).map_err(|e| ApiError::internal(e.to_string()))?;
     v["text"] = Value::String(render_explanation(&explanation, flow.service.as_ref()));

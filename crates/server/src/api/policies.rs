@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use flowlens_impact::{ImpactError, PolicyChange, preview_change};
 use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind, RuleDirection};
 use flowlens_policy::Engine;
-use flowlens_store::{FlowQuery, HitCounts, PolicyMetrics, TimeRange};
+use flowlens_store::{FlowSearch, HitCounts, PolicyMetrics, TimeRange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ struct Metrics(BTreeMap<PolicyKey, PolicyMetrics>);
 
 impl Metrics {
     async fn load(state: &AppState, time: TimeRange) -> ApiResult<Metrics> {
-        let rows = state.store().policy_metrics(&FlowQuery::new(time)).await?;
+        let rows = state.store().policy_metrics(&FlowSearch::new(time)).await?;
         Ok(Metrics(
             rows.into_iter()
                 .map(|m| {
@@ -80,6 +80,7 @@ fn kind_label(kind: PolicyKind) -> &'static str {
         PolicyKind::KubernetesNetworkPolicy => "Kubernetes",
         PolicyKind::AdminNetworkPolicy => "admin",
         PolicyKind::BaselineAdminNetworkPolicy => "baseline admin",
+        PolicyKind::ClusterNetworkPolicy => "cluster",
         PolicyKind::StagedNetworkPolicy => "staged Calico",
         PolicyKind::StagedGlobalNetworkPolicy => "staged global",
         PolicyKind::StagedKubernetesNetworkPolicy => "staged Kubernetes",
@@ -278,7 +279,9 @@ fn staged_kind(kind: PolicyKind) -> ApiResult<PolicyKind> {
         PolicyKind::KubernetesNetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy => {
             PolicyKind::StagedKubernetesNetworkPolicy
         }
-        PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy => {
+        PolicyKind::AdminNetworkPolicy
+        | PolicyKind::BaselineAdminNetworkPolicy
+        | PolicyKind::ClusterNetworkPolicy => {
             return Err(unprocessable(
                 "admin network policies have no staged kind; save it enforced, or preview it",
             ));

@@ -13,7 +13,8 @@ use crate::query::ranking::window_seconds;
 use crate::records::encode::FlowBatch;
 use crate::store::Store;
 use crate::types::{
-    AggregateRow, AppendReceipt, FlowPage, FlowQuery, GroupBy, PolicyMetrics, StoreStats, TimeRange,
+    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, StoreStats,
+    TimeRange,
 };
 use crate::write::buffer;
 use async_trait::async_trait;
@@ -36,12 +37,12 @@ impl Store for EmbeddedStore {
         buffer::append(&self.inner, batch, false).await
     }
 
-    async fn query_flows(&self, query: &FlowQuery) -> Result<FlowPage> {
+    async fn query_flows(&self, query: &FlowSearch) -> Result<FlowPage> {
         let snap = self.inner.snapshot(&query.time);
         flow_page(self.tables.frame(&snap)?, query).await
     }
 
-    async fn aggregate(&self, query: &FlowQuery, group_by: GroupBy) -> Result<Vec<AggregateRow>> {
+    async fn aggregate(&self, query: &FlowSearch, group_by: GroupBy) -> Result<Vec<AggregateRow>> {
         let window = window_seconds(&query.time, self.inner.time_bounds());
         let snap = self.inner.snapshot(&query.time);
         if !group_by.is_policy() {
@@ -53,7 +54,7 @@ impl Store for EmbeddedStore {
         policy_rows(&sums, &hits, query, group_by, window)
     }
 
-    async fn policy_metrics(&self, query: &FlowQuery) -> Result<Vec<PolicyMetrics>> {
+    async fn policy_metrics(&self, query: &FlowSearch) -> Result<Vec<PolicyMetrics>> {
         let snap = self.inner.snapshot(&query.time);
         let known_ids = lock(&self.inner.hits).len();
         let sums = sums_per_reporter(self.tables.frame(&snap)?, query, known_ids).await?;
@@ -61,7 +62,7 @@ impl Store for EmbeddedStore {
         metrics(&sums, &hits)
     }
 
-    async fn flow_tuples(&self, query: &FlowQuery, source_ports: bool) -> Result<Vec<FlowTuple>> {
+    async fn flow_tuples(&self, query: &FlowSearch, source_ports: bool) -> Result<Vec<FlowTuple>> {
         let snap = self.inner.snapshot(&query.time);
         self.scan().tuples(&snap, query, source_ports).await
     }

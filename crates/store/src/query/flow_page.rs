@@ -4,7 +4,7 @@
 use crate::error::{Result, StoreError};
 use crate::query::plan::{after_token, column, effective_sort, encode_token, filtered, sort_exprs};
 use crate::records::decode::decode_flows;
-use crate::types::{DEFAULT_LIMIT, FlowPage, FlowQuery, MAX_LIMIT, SortKey};
+use crate::types::{DEFAULT_LIMIT, FlowPage, FlowSearch, MAX_LIMIT, SortKey};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{
     SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
@@ -18,7 +18,7 @@ use flowlens_model::FlowField;
 use futures::StreamExt;
 
 /// One page of flows, its total and the next page's token.
-pub(crate) async fn flow_page(df: DataFrame, query: &FlowQuery) -> Result<FlowPage> {
+pub(crate) async fn flow_page(df: DataFrame, query: &FlowSearch) -> Result<FlowPage> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(StoreError::invalid(format!(

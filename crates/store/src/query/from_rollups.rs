@@ -13,7 +13,7 @@ use crate::query::table::Tables;
 use crate::query::tuples::{RolledUp, flow_tuples};
 use crate::state::{DataFile, Snapshot, blocking};
 use crate::summaries::hit_sums::{IdSums, add_sums};
-use crate::types::{FlowQuery, TimeRange};
+use crate::types::{FlowSearch, TimeRange};
 use datafusion::dataframe::DataFrame;
 use flowlens_model::FlowTuple;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ impl Scan<'_> {
     fn split(
         &self,
         snap: &Snapshot,
-        query: &FlowQuery,
+        query: &FlowSearch,
         has: fn(&FileMeta) -> bool,
     ) -> Result<Option<Split>> {
         if !self.rollups || row_filter(query)?.is_some() {
@@ -105,7 +105,7 @@ impl Scan<'_> {
     pub(crate) async fn hit_sums(
         &self,
         snap: &Snapshot,
-        query: &FlowQuery,
+        query: &FlowSearch,
         known_ids: usize,
     ) -> Result<Vec<IdSums>> {
         if let Some(split) = self.split(snap, query, |m| m.rollups)? {
@@ -139,7 +139,7 @@ impl Scan<'_> {
     pub(crate) async fn tuples(
         &self,
         snap: &Snapshot,
-        query: &FlowQuery,
+        query: &FlowSearch,
         source_ports: bool,
     ) -> Result<Vec<FlowTuple>> {
         if !source_ports && let Some(split) = self.split(snap, query, |m| m.tuple_rollup)? {

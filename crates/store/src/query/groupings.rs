@@ -8,7 +8,7 @@ use crate::query::plan::{column, filtered};
 use crate::query::ranking::{ranked, row_limit, set_rates};
 use crate::records::texts::Texts;
 use crate::summaries::hash_grouping::{Groups, Reader};
-use crate::types::{AggregateRow, FlowQuery, GroupBy, GroupKey};
+use crate::types::{AggregateRow, FlowSearch, GroupBy, GroupKey};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrame;
@@ -197,7 +197,7 @@ const SCAN_SPLITS_PER_CORE: usize = 4;
 /// per.
 pub(crate) async fn aggregate(
     df: DataFrame,
-    query: &FlowQuery,
+    query: &FlowSearch,
     group_by: GroupBy,
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {
@@ -282,7 +282,7 @@ mod tests {
     use super::{GroupBy, TRAFFIC, aggregate, group_fields};
     use crate::schema::index;
     use crate::testutil::sample_flow;
-    use crate::types::{AggregateRow, FlowQuery, GroupKey};
+    use crate::types::{AggregateRow, FlowSearch, GroupKey};
     use datafusion::arrow::array::{AsArray, RecordBatch};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::{DataType, UInt64Type};
@@ -446,7 +446,7 @@ mod tests {
                     let table =
                         MemTable::try_new(crate::schema::record_schema(), parts.clone()).unwrap();
                     let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
-                    let mut query = FlowQuery::new(crate::TimeRange::all());
+                    let mut query = FlowSearch::new(crate::TimeRange::all());
                     query.limit = limit;
                     let mut got = aggregate(df, &query, group_by, 1.0).await.unwrap();
                     for row in &mut got {

@@ -4,7 +4,7 @@
 use crate::error::{Result, StoreError};
 use crate::parse::ABSENT;
 use crate::query::udf::{ListAny, PolicyHitMatches, SelectorMatches};
-use crate::types::{FieldFilter, FilterOp, FlowQuery, SortKey, TimeRange};
+use crate::types::{FieldFilter, FilterOp, FlowSearch, SortKey, TimeRange};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::core::expr_fn::coalesce;
@@ -42,7 +42,7 @@ pub(crate) fn time_filter(range: &TimeRange) -> Option<Expr> {
 
 /// Everything in the query that narrows rows besides time (field filters, selectors,
 /// policy); the time range is applied where the table is assembled.
-pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
+pub(crate) fn row_filter(query: &FlowSearch) -> Result<Option<Expr>> {
     if query.time.from >= query.time.to {
         return Err(StoreError::invalid(format!(
             "empty time range: from {} is not before to {}",
@@ -83,7 +83,7 @@ pub(crate) fn row_filter(query: &FlowQuery) -> Result<Option<Expr>> {
 }
 
 /// `df` narrowed by [`row_filter`].
-pub(crate) fn filtered(df: DataFrame, query: &FlowQuery) -> Result<DataFrame> {
+pub(crate) fn filtered(df: DataFrame, query: &FlowSearch) -> Result<DataFrame> {
     Ok(match row_filter(query)? {
         Some(predicate) => df.filter(predicate)?,
         None => df,
@@ -235,7 +235,7 @@ fn list_filter(field: FlowField, op: &FilterOp) -> Result<Expr> {
 }
 
 /// The sort, with `record_id` appended so the order is total (stable pages).
-pub(crate) fn effective_sort(query: &FlowQuery) -> Result<Vec<SortKey>> {
+pub(crate) fn effective_sort(query: &FlowSearch) -> Result<Vec<SortKey>> {
     let mut keys = if query.sort.is_empty() {
         vec![SortKey::desc(FlowField::EndTime)]
     } else {

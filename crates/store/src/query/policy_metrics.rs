@@ -14,7 +14,7 @@ use crate::query::plan::{column, filtered};
 use crate::records::texts::Texts;
 use crate::schema::{ENFORCED_IDS, PENDING_IDS};
 use crate::summaries::hit_sums::IdList;
-use crate::types::{FlowQuery, HitCounts, PolicyMetrics};
+use crate::types::{FlowSearch, HitCounts, PolicyMetrics};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrame;
@@ -35,7 +35,7 @@ const REPORTERS: [Reporter; 2] = [Reporter::Src, Reporter::Dst];
 /// task of its own. `known_ids` sizes the sums up front.
 pub(crate) async fn sums_per_reporter(
     df: DataFrame,
-    query: &FlowQuery,
+    query: &FlowSearch,
     known_ids: usize,
 ) -> Result<ReporterSums> {
     let df = filtered(df, query)?.select(vec![

@@ -9,7 +9,7 @@ use crate::query::plan::{column, filtered};
 use crate::query::ranking::finish;
 use crate::schema::{ENFORCED_IDS, PENDING_IDS};
 use crate::summaries::hit_sums::{ID_SUM_COLUMNS, IdSums, add_hit_sums, add_sums};
-use crate::types::{AggregateRow, FlowQuery, GroupBy, GroupKey};
+use crate::types::{AggregateRow, FlowSearch, GroupBy, GroupKey};
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, col};
 use flowlens_model::FlowField;
@@ -21,7 +21,7 @@ use flowlens_model::{HitAction, PolicyHit};
 /// `known_ids` sizes the vectors up front.
 pub(crate) async fn sums_per_hit_id(
     df: DataFrame,
-    query: &FlowQuery,
+    query: &FlowSearch,
     known_ids: usize,
 ) -> Result<Vec<IdSums>> {
     let mut projection: Vec<Expr> = ID_SUM_COLUMNS.iter().map(|f| column(*f)).collect();
@@ -55,7 +55,7 @@ fn policy_key(hit: &PolicyHit, group_by: GroupBy) -> GroupKey {
 pub(crate) fn policy_rows(
     sums: &[IdSums],
     dict: &HitDictionary,
-    query: &FlowQuery,
+    query: &FlowSearch,
     group_by: GroupBy,
     window_seconds: f64,
 ) -> Result<Vec<AggregateRow>> {

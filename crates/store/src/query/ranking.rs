@@ -2,7 +2,7 @@
 //! count, then the key), cut at the query's limit, with their rates.
 
 use crate::query::parallel::sort_on_all_cores;
-use crate::types::{AggregateRow, FlowQuery, MAX_AGGREGATE_ROWS, TimeRange};
+use crate::types::{AggregateRow, FlowSearch, MAX_AGGREGATE_ROWS, TimeRange};
 use std::cmp::Ordering;
 
 /// The seconds rates are per: the query window, clipped to the stored data (`bounds`, the
@@ -43,7 +43,7 @@ pub(crate) fn ranked(
     sort_on_all_cores(order, cmp)
 }
 
-pub(crate) fn row_limit(query: &FlowQuery) -> usize {
+pub(crate) fn row_limit(query: &FlowSearch) -> usize {
     query
         .limit
         .unwrap_or(MAX_AGGREGATE_ROWS)
@@ -52,7 +52,7 @@ pub(crate) fn row_limit(query: &FlowQuery) -> usize {
 
 pub(crate) fn finish(
     rows: Vec<AggregateRow>,
-    query: &FlowQuery,
+    query: &FlowSearch,
     window_seconds: f64,
 ) -> Vec<AggregateRow> {
     // Rank a permutation: rows are large, and moving them dominated with many groups.

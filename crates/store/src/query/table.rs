@@ -31,10 +31,10 @@ impl Tables {
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
-        // The UI's wide groupings reduce a partition's rows little: 417,000 rows of an hour
-        // hold 170,000 name pairs. Giving up the partial aggregation as soon as it keeps more
-        // than 30 % of the rows (DataFusion's default: 80 %) measured 20–30 % faster for those
-        // and the same for narrow groupings.
+        // The UI's wide groupings reduce a partition's rows little (an hour of 417,000 rows
+        // holds 170,000 name pairs), so a partial aggregation that keeps more than 30 % of the
+        // rows (DataFusion's default: 80 %) is given up: it would only hash the rows twice.
+        // Narrow groupings reduce far more and keep it (docs/benchmarks.md has the timings).
         config
             .options_mut()
             .execution

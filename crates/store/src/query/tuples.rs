@@ -7,7 +7,7 @@ use crate::query::parallel::{group_streams, merged};
 use crate::query::plan::{column, filtered};
 use crate::summaries::distinct_tuples::{add_rows, group_fields, tuples_of};
 use crate::summaries::hash_grouping::Groups;
-use crate::types::FlowQuery;
+use crate::types::FlowSearch;
 use datafusion::dataframe::DataFrame;
 use flowlens_model::FlowField;
 use flowlens_model::FlowTuple;
@@ -26,7 +26,7 @@ pub(crate) struct RolledUp {
 pub(crate) async fn flow_tuples(
     parts: Vec<DataFrame>,
     rolled_up: Option<RolledUp>,
-    query: &FlowQuery,
+    query: &FlowSearch,
     source_ports: bool,
 ) -> Result<Vec<FlowTuple>> {
     if source_ports && rolled_up.is_some() {
@@ -108,7 +108,7 @@ mod tests {
         )
         .unwrap();
         let df = SessionContext::new().read_table(Arc::new(table)).unwrap();
-        let query = FlowQuery::new(crate::TimeRange::all());
+        let query = FlowSearch::new(crate::TimeRange::all());
         let tuples = flow_tuples(vec![df], None, &query, false).await.unwrap();
         crate::summaries::hash_grouping::COLLIDE.store(false, std::sync::atomic::Ordering::Relaxed);
 

@@ -6,7 +6,7 @@ use flowlens_model::{
     Action, EndpointType, FlowEnd, FlowLog, FlowService, HitAction, Labels, PolicyHit, PolicyKind,
     Protocol, Reporter,
 };
-use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowQuery, Store, TimeRange};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowSearch, Store, TimeRange};
 use std::path::Path;
 
 pub fn options() -> EmbeddedOptions {
@@ -135,7 +135,7 @@ pub fn flow(
 /// Every stored flow, in insertion order.
 pub async fn all_flows(store: &dyn Store) -> Vec<FlowLog> {
     let mut out = Vec::new();
-    let mut query = FlowQuery::new(TimeRange::all())
+    let mut query = FlowSearch::new(TimeRange::all())
         .sorted_by(flowlens_store::SortKey::asc(
             flowlens_model::FlowField::RecordId,
         ))

@@ -1,7 +1,7 @@
 // Flows: the flow-log table of Kibana's dashboard. Every API query parameter in the route is
 // honoured (since/from/to, filter, selectors, policy/policy_action/policy_rule, sort, limit,
 // hits), so other views can link here with exactly the flows they mean.
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import {
   addFilter,
   api,
@@ -96,6 +96,11 @@ const withConnections = (page: PageOptions): PageOptions => ({ ...page, params: 
 
 /** How often, at most, live mode asks the server for the query's total while flows stream in. */
 const LIVE_COUNT_MS = 2_000;
+/**
+ * How often, at most, streamed flows are put on screen: a busy cluster sends many small
+ * batches, and re-rendering the table for each one would keep the page busy and the rows moving.
+ */
+const LIVE_FLUSH_MS = 1_000;
 
 type PauseReason = "expanded" | "scrolled" | "pointer" | "user";
 
@@ -138,6 +143,8 @@ export function FlowResults({
   const [expanded, setExpanded] = useState<Set<string | number>>(new Set());
   const [fresh, setFresh] = useState<Set<number>>(new Set());
   const [liveState, setLiveState] = useState<"open" | "error">();
+  // Flows received since live mode started, for anyone (a test) watching the stream arrive.
+  const [streamed, setStreamed] = useState(0);
   const [reloadTick, setReloadTick] = useState(0);
   // Live mode: flows that arrived while the table was paused, and why it is paused.
   const [pending, setPending] = useState<Flow[]>([]);
@@ -163,8 +170,6 @@ export function FlowResults({
           : pointerIn
             ? "pointer"
             : null;
-  const pauseRef = useRef(pause);
-  pauseRef.current = pause;
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -207,7 +212,13 @@ export function FlowResults({
     if (!live) return;
     let countTimer: number | undefined;
     let lastCount = 0;
+    let flushTimer: number | undefined;
+    let lastFlush = 0;
+    // The newest flows received since the last flush (at most a page), and how many there were.
+    let buffered: Flow[] = [];
+    let received = 0;
     const ctl = new AbortController();
+    setStreamed(0);
     const recount = () => {
       countTimer = undefined;
       lastCount = Date.now();
@@ -219,21 +230,30 @@ export function FlowResults({
         () => undefined,
       );
     };
+    const flush = () => {
+      flushTimer = undefined;
+      lastFlush = Date.now();
+      const newest = buffered.sort((a, b) => b.end_time - a.end_time);
+      const count = received;
+      buffered = [];
+      received = 0;
+      // Always through `pending`: whether the table is paused is decided when they would go on
+      // screen, not now (a pointer may pause it before this update is rendered).
+      setPending((old) => [...newest, ...old].slice(0, LIVE_MAX));
+      setPendingCount((n) => n + count);
+      setStreamed((n) => n + count);
+      if (countTimer === undefined) countTimer = window.setTimeout(recount, Math.max(0, LIVE_COUNT_MS - (Date.now() - lastCount)));
+    };
     const stop = streamFlows(
       query,
       (batch) => {
         if (!batch.length) return;
         // Streamed records may come without their store id; give those a local, negative one.
         for (const f of batch) if (typeof f.id !== "number") f.id = --liveIds.current;
-        const newest = [...batch].sort((a, b) => b.end_time - a.end_time);
-        if (pauseRef.current) {
-          setPending((old) => [...newest, ...old].slice(0, LIVE_MAX));
-          setPendingCount((n) => n + newest.length);
-        } else {
-          setFlows((old) => mergeLive(newest, old, new Set()));
-          setFresh(new Set(newest.map((f) => f.id)));
-        }
-        if (countTimer === undefined) countTimer = window.setTimeout(recount, Math.max(0, LIVE_COUNT_MS - (Date.now() - lastCount)));
+        buffered.push(...batch);
+        received += batch.length;
+        if (buffered.length > LIVE_MAX) buffered = buffered.slice(-LIVE_MAX);
+        if (flushTimer === undefined) flushTimer = window.setTimeout(flush, Math.max(0, LIVE_FLUSH_MS - (Date.now() - lastFlush)));
       },
       setLiveState,
     );
@@ -241,6 +261,7 @@ export function FlowResults({
       stop();
       ctl.abort();
       window.clearTimeout(countTimer);
+      window.clearTimeout(flushTimer);
       setLiveState(undefined);
     };
   }, [live, key]);
@@ -266,10 +287,11 @@ export function FlowResults({
     if (tableRef.current) tableRef.current.scrollTop = 0;
     setScrolled(false);
   };
-  // A pause that ends on its own (pointer out, scrolled back to the top) shows what waited.
-  useEffect(() => {
+  // Unless the table is paused, streamed flows go on top before the browser paints; a pause
+  // that ends on its own (pointer out, scrolled back to the top) shows what waited.
+  useLayoutEffect(() => {
     if (live && !pause && pending.length && !expanded.size) showPending();
-  }, [pause]);
+  }, [pause, pending]);
 
   const loadMore = () => {
     if (!next) return;
@@ -291,7 +313,17 @@ export function FlowResults({
   const rangeKey = JSON.stringify([query.since, query.from, query.to]);
   const allColumns = useMemo(() => flowColumns(onFilter, query), [onFilter, rangeKey]);
   const [shown, setShown] = useColumns(compact ? "graph" : "flows", allColumns);
-  const columns = allColumns.filter((c) => shown.includes(c.key));
+  const columns = useMemo(() => allColumns.filter((c) => shown.includes(c.key)), [allColumns, shown]);
+  const toggleExpand = useCallback(
+    (k: string | number) =>
+      setExpanded((s) => {
+        const n = new Set(s);
+        if (n.has(k)) n.delete(k);
+        else n.add(k);
+        return n;
+      }),
+    [],
+  );
   return (
     <div
       className="card results"
@@ -318,7 +350,13 @@ export function FlowResults({
         )}
         {total !== undefined && rows.length < total && <span className="muted">showing {formatNumber(rows.length)}</span>}
         {live && (
-          <span className="muted" data-testid="live-state" data-paused={pause ?? undefined}>
+          <span
+            className="muted"
+            data-testid="live-state"
+            data-live-state={liveState === "error" ? "reconnecting" : liveState !== "open" ? "connecting" : pause ? "paused" : "streaming"}
+            data-paused={pause ?? undefined}
+            data-streamed={streamed}
+          >
             {liveState === "error"
               ? "reconnecting…"
               : liveState !== "open"
@@ -349,10 +387,14 @@ export function FlowResults({
           <ColumnPicker columns={allColumns} shown={shown} onChange={setShown} />
         </span>
       </div>
-      {live && pendingCount > 0 && (
-        <button type="button" className="live-new" onClick={showPending} data-testid="live-new" data-count={pendingCount}>
-          {formatNumber(pendingCount)} new flow log{pendingCount === 1 ? "" : "s"}: show {pendingCount === 1 ? "it" : "them"}
-        </button>
+      {live && (
+        <div className="live-new-slot">
+          {pendingCount > 0 && (
+            <button type="button" className="live-new" onClick={showPending} data-testid="live-new" data-count={pendingCount}>
+              {formatNumber(pendingCount)} new flow log{pendingCount === 1 ? "" : "s"}: show {pendingCount === 1 ? "it" : "them"}
+            </button>
+          )}
+        </div>
       )}
       {error && !rows.length ? (
         <ErrorState error={error} onRetry={() => setReloadTick((n) => n + 1)} />
@@ -370,14 +412,7 @@ export function FlowResults({
           sort={sort}
           onSort={onSort}
           expanded={expanded}
-          onToggleExpand={(k) =>
-            setExpanded((s) => {
-              const n = new Set(s);
-              if (n.has(k)) n.delete(k);
-              else n.add(k);
-              return n;
-            })
-          }
+          onToggleExpand={toggleExpand}
           renderExpanded={(f) => <FlowDetail flow={f} onFilter={onFilter} range={query} />}
           empty={
             loading ? (

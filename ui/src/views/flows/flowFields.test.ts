@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Flow } from "../../api";
+import { FILTER_FIELDS, FLOW_FIELDS, type Flow } from "../../api";
+import * as generated from "../../api/flowFields.generated";
 import { decidingHit, flowFieldRows } from "./flowFields";
 
 const flow = {
@@ -37,5 +38,17 @@ describe("flowFieldRows", () => {
     expect(names[names.length - 1]).toBe("new_field");
     expect(rows.find((r) => r[0] === "dest_labels.labels")?.[2]).toEqual([]);
     expect(rows.find((r) => r[0] === "dest_ip")?.[2]).toBe("-");
+  });
+});
+
+describe("the field list", () => {
+  it("is the generated one: every member of a flow log's JSON once, what happened first", () => {
+    const members = new Set(generated.FLOW_FIELDS.filter((f) => f.inFlowLog).map((f) => f.path.split(".")[0]));
+    expect(new Set(FLOW_FIELDS)).toEqual(new Set(["id", ...members]));
+    expect(FLOW_FIELDS.length).toBe(members.size + 1);
+    expect(FLOW_FIELDS.slice(0, 6)).toEqual(["id", "start_time", "end_time", "action", "reporter", "proto"]);
+    expect(FLOW_FIELDS).toContain("policies");
+    expect(FILTER_FIELDS).toEqual(generated.FLOW_LOG_FIELD_NAMES);
+    expect(FILTER_FIELDS).toContain("dest_name_aggr");
   });
 });

@@ -16,6 +16,7 @@ import {
   ENDPOINT_TYPES,
   type AggregateRow,
   type Filter,
+  type FlowFieldName,
   type FlowQuery,
 } from "../../api";
 import { ActionBadge, PolicyHitLabel } from "../../components/Badges";
@@ -78,7 +79,7 @@ async function loadRows(q: FlowQuery, ep: string | undefined, signal: AbortSigna
 
 /** The filters that select one ring flow's logs. */
 export function ringFlowFilters(f: RingFlow): Filter[] {
-  const eq = (field: string, value: string): Filter => ({ field, op: "=", value });
+  const eq = (field: FlowFieldName, value: string): Filter => ({ field, op: "=", value });
   const out = [
     eq("source_namespace", f.source_namespace === EXTERNAL ? "-" : f.source_namespace),
     eq("source_name_aggr", f.source_name),
