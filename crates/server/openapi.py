@@ -77,6 +77,16 @@ schemas = {
         "duplicates": {"type": "integer"}, "lost_upstream": {"type": "integer"}, "sequence_gaps": {"type": "integer"},
         "ignored": {"type": "integer"}, "errors": {"type": "integer"}, "reconnects": {"type": "integer"},
         "last_error": {"type": ["string", "null"]},
+        "verdicts": {"type": ["object", "null"], "description": "sources whose records carry an observer's verdict (Hubble): how it compares with the engine's at the observing end",
+            "properties": {
+                "compared": {"type": "integer"}, "disagreed": {"type": "integer"},
+                "unmodelled": {"type": "integer", "description": "disagreements where the observer credited a policy kind the engine does not model (CiliumNetworkPolicy, …)"},
+                "recent": {"type": "array", "description": "the latest disagreements, newest first", "items": {"type": "object", "properties": {
+                    "end_time": {"type": "integer"}, "source": {"type": "string"}, "dest": {"type": "string"}, "dest_port": {"type": "integer"},
+                    "protocol": {"type": "string"}, "reporter": {"type": "string", "enum": ["src", "dst"]},
+                    "observer_action": {"type": "string", "enum": ["allow", "deny"]}, "observer_policies": {"type": "array", "items": {"type": "string"}},
+                    "engine_action": {"type": "string", "enum": ["allow", "deny"]}, "engine_policies": {"type": "array", "items": {"type": "string"}},
+                    "unmodelled": {"type": "boolean"}}}}}},
         "last_record_time": {"type": ["number", "null"], "description": "unix seconds"}}},
     "AggregateRow": {"type": "object", "properties": {"key": {"type": "object"}, "records": {"type": "integer"}, "num_flows": {"type": "integer"}, "allowed_flows": {"type": "integer"}, "denied_flows": {"type": "integer"}, "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"}, "packets_in": {"type": "integer"}, "packets_out": {"type": "integer"}, "connections_per_second": {"type": "number"}, "packets_per_second": {"type": "number"}, "bits_per_second": {"type": "number"}}, "additionalProperties": True},
 }

@@ -44,6 +44,7 @@ impl Shared {
                 dropped: s.counters.dropped(),
                 last_record: s.counters.last_record(),
                 health: s.health.as_ref().map(|h| h.health()),
+                verdicts: s.counters.verdicts.comparison(),
             })
             .collect()
     }

@@ -120,6 +120,7 @@ mod pool;
 mod run;
 mod sink;
 mod source;
+mod verdicts;
 
 pub use blocks::Block;
 pub use error::{IngestError, Result};
@@ -131,3 +132,4 @@ pub use source::{
     Closed, Feed, HealthProbe, Input, Pace, Source, SourceCounters, SourceError, SourceHealth,
     SourceState, SourceStatus,
 };
+pub use verdicts::{Disagreement, ObservedRecord, ObserverVerdict, VerdictComparison};

@@ -448,6 +448,23 @@ impl Run<'_, '_> {
                 self.count(source, counted);
                 self.after_input(source)
             }
+            Input::Observed(records) => {
+                let (before, name) = {
+                    let s = &self.sources[source];
+                    (s.records_before, s.input.clone())
+                };
+                let counted = self.counted();
+                let counters = Arc::clone(&self.sources[source].counters);
+                // Records of one input are attributed by one engine: a swap comes as an input.
+                let engine = Arc::clone(self.ingest.engine());
+                for (i, record) in records.iter().enumerate() {
+                    let attributed = self.ingest.raw(&name, before + i + 1, &record.raw);
+                    crate::verdicts::compare(&engine, record, attributed, &counters.verdicts);
+                }
+                self.sources[source].records_before += records.len();
+                self.count(source, counted);
+                self.after_input(source)
+            }
             Input::FlowLogs(logs) => {
                 let n = logs.len();
                 let counted = DecodedLines {

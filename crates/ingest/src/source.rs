@@ -3,6 +3,7 @@
 //! every source of a run, with per-source counters).
 
 use crate::blocks::Block;
+use crate::verdicts::{ObservedRecord, VerdictComparison, VerdictCounters};
 use flowlens_model::{FlowLog, RawFlow};
 use flowlens_policy::Engine;
 use std::collections::VecDeque;
@@ -66,6 +67,10 @@ pub enum Input {
     Lines(Block),
     /// Raw 5-tuple records: enriched, attributed by the engine and aggregated.
     Records(Vec<RawFlow>),
+    /// Raw records with an observer's verdict (Hubble's): handled like
+    /// [`Input::Records`], and the engine's verdict at the observing end is held against
+    /// the observer's ([`SourceStatus::verdicts`]).
+    Observed(Vec<ObservedRecord>),
     /// Flow logs that were attributed where they were made (Calico's own): stored as they
     /// are.
     FlowLogs(Vec<FlowLog>),
@@ -138,6 +143,7 @@ impl Feed {
     pub fn try_push(&self, input: Input) -> Result<bool, Closed> {
         let records = match &input {
             Input::Records(r) => r.len(),
+            Input::Observed(r) => r.len(),
             Input::FlowLogs(l) => l.len(),
             Input::Lines(b) => memchr::memchr_iter(b'\n', b.bytes()).count().max(1),
             _ => 0,
@@ -204,6 +210,7 @@ pub struct SourceCounters {
     last_record_ms: AtomicI64,
     /// `(when, records)`, one sample a second at most, covering the rate's window.
     samples: Mutex<VecDeque<(Instant, u64)>>,
+    pub(crate) verdicts: VerdictCounters,
 }
 
 /// How far back [`SourceCounters::records_per_second`] looks.
@@ -323,6 +330,9 @@ pub struct SourceStatus {
     pub last_record: Option<SystemTime>,
     /// What the source itself reports ([`Source::health`]).
     pub health: Option<SourceHealth>,
+    /// How an observer's verdicts compare with the engine's, for sources that deliver
+    /// [`Input::Observed`] records.
+    pub verdicts: Option<VerdictComparison>,
 }
 
 /// What a network source knows about itself that the loop cannot see.

@@ -3,11 +3,11 @@
 //! stopping, and files (read to their end, several in a row) into an embedded store.
 
 use flowlens_ingest::{
-    Feed, IngestError, IngestLoop, IngestOptions, Input, Pace, Rows, Sink, Source, SourceError,
-    SourceState, StoreSink,
+    Feed, IngestError, IngestLoop, IngestOptions, Input, ObservedRecord, ObserverVerdict, Pace,
+    Rows, Sink, Source, SourceError, SourceState, StoreSink,
 };
 use flowlens_manifests::{LoadOptions, load_paths};
-use flowlens_model::{Action, FlowLog, Inventory, Protocol, RawFlow};
+use flowlens_model::{Action, FlowLog, Inventory, Protocol, RawFlow, Reporter};
 use flowlens_policy::Engine;
 use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
 use std::net::IpAddr;
@@ -485,4 +485,88 @@ fn a_sink_error_ends_the_run() {
     });
     let err = ingest.run().unwrap_err();
     assert!(matches!(err, IngestError::Write(_)), "{err:?}");
+}
+
+#[test]
+fn an_observers_verdicts_are_held_against_the_engines_at_the_observing_end() {
+    // Unfixed FME: the engine denies engine → core on the port pool at the source's egress.
+    let inv = fme(false);
+    let observed = |end: i64, reporter, action, policies: &[&str], unmodelled| ObservedRecord {
+        raw: RawFlow {
+            reporter,
+            ..pool_flow(&inv, end, 40_000 + end as u16)
+        },
+        observer: ObserverVerdict {
+            action,
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+            unmodelled,
+        },
+    };
+    let records = vec![
+        // Agrees.
+        observed(1_000, Some(Reporter::Src), Some(Action::Deny), &[], false),
+        // The observer credits a policy the engine does not model.
+        observed(
+            1_001,
+            Some(Reporter::Src),
+            Some(Action::Allow),
+            &["CiliumNetworkPolicy fme/pool (allow)"],
+            true,
+        ),
+        // Seen arriving, where the engine says it never left its source.
+        observed(1_002, Some(Reporter::Dst), Some(Action::Allow), &[], false),
+        // Not about policy, and not at one end: attributed, not compared.
+        observed(1_003, Some(Reporter::Src), None, &[], false),
+        observed(1_004, None, Some(Action::Allow), &[], false),
+    ];
+    let sink = Recorder::default();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    ingest.add_source(Script {
+        pace: Pace::ReadToEnd,
+        inputs: vec![Input::Observed(records)],
+        sync_at_end: false,
+    });
+    let summary = ingest.run().unwrap();
+    assert_eq!(summary.stats.raw_records, 5);
+    assert!(!sink.logs().is_empty());
+    let v = summary.sources[0].verdicts.clone().expect("compared");
+    assert_eq!((v.compared, v.disagreed, v.unmodelled), (3, 2, 1));
+    // Newest first.
+    let [arrived, credited] = &v.recent[..] else {
+        panic!("{v:#?}")
+    };
+    assert_eq!(
+        (
+            arrived.reporter,
+            arrived.observer_action,
+            arrived.engine_action
+        ),
+        (Reporter::Dst, Action::Allow, Action::Deny)
+    );
+    assert!(!arrived.unmodelled);
+    assert!(
+        arrived.source.starts_with("fme/engine-standard-group"),
+        "{arrived:#?}"
+    );
+    assert!(
+        arrived.dest.starts_with("fme/fmeserver-core"),
+        "{arrived:#?}"
+    );
+    assert_eq!(
+        (arrived.dest_port, arrived.protocol.as_str()),
+        (42001, "TCP")
+    );
+    assert!(credited.unmodelled);
+    assert_eq!(
+        credited.observer_policies,
+        ["CiliumNetworkPolicy fme/pool (allow)"]
+    );
+    // The engine names the rule that denied.
+    assert!(
+        credited
+            .engine_policies
+            .last()
+            .is_some_and(|h| h.contains("deny")),
+        "{credited:#?}"
+    );
 }

@@ -122,17 +122,25 @@ impl Ingest {
         }
     }
 
-    /// Feeds one raw record (from a file line or straight from a generator).
-    pub fn raw(&mut self, source: &str, number: usize, raw: &flowlens_model::RawFlow) {
+    /// Feeds one raw record (from a file line or straight from a generator). Returns what
+    /// the engine made of it at each reporting end (empty when it was rejected or has no
+    /// cluster endpoint), for callers that hold it against another verdict.
+    pub fn raw(
+        &mut self,
+        source: &str,
+        number: usize,
+        raw: &flowlens_model::RawFlow,
+    ) -> &[Attributed] {
+        self.scratch.clear();
         if let Some(reason) = &self.raw_rejection {
             let reason = reason.clone();
-            return self.reject_line(source, number, reason);
+            self.reject_line(source, number, reason);
+            return &self.scratch;
         }
         self.newest_raw_end = Some(
             self.newest_raw_end
                 .map_or(raw.end_time, |t| t.max(raw.end_time)),
         );
-        self.scratch.clear();
         match self.attributor.attribute(raw, &mut self.scratch) {
             Ok(()) => {
                 self.stats.accepted += 1;
@@ -148,6 +156,7 @@ impl Ingest {
             }
             Err(e) => self.reject_line(source, number, e.reason().to_string()),
         }
+        &self.scratch
     }
 
     /// Aggregates whose time bucket has closed by `now` (unix seconds).

@@ -16,12 +16,17 @@ use crate::goldmane::GoldmaneClient;
 use crate::hubble::HubbleClient;
 use crate::hubble::{HubbleEvent, decode_jsonpb_line};
 use crate::netflow::NetflowReceiver;
-use crate::queue::{self, SourceCounters, SourceItem, SourceKind};
+use crate::queue::{
+    self, Observation, ObservedPolicy, ObservedPolicyVerdict, SourceCounters, SourceItem,
+    SourceKind,
+};
 use crate::spec::{SourceSpec, Target, TlsChoice, TlsFiles};
 use crate::tls::{ClientTls, ServerTls};
 use crate::{SourceError, error_chain};
-use flowlens_ingest::{Feed, HealthProbe, Input, Pace, Source, SourceHealth};
-use flowlens_model::{FlowLog, RawFlow};
+use flowlens_ingest::{
+    Feed, HealthProbe, Input, ObservedRecord, ObserverVerdict, Pace, Source, SourceHealth,
+};
+use flowlens_model::{Action, FlowLog, RawFlow};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -315,11 +320,15 @@ fn push_items(
 ) -> Result<(), flowlens_ingest::SourceError> {
     let mut logs: Vec<FlowLog> = Vec::new();
     let mut records: Vec<RawFlow> = Vec::new();
+    let mut observed: Vec<ObservedRecord> = Vec::new();
     for item in batch.drain(..) {
         match item {
             SourceItem::FlowLog(log) => logs.push(*log),
             SourceItem::Raw(raw) => records.push(raw),
-            SourceItem::Observed(observed) => records.push(observed.raw),
+            SourceItem::Observed(o) => observed.push(ObservedRecord {
+                observer: observer_verdict(&o.observation),
+                raw: o.raw,
+            }),
         }
     }
     if !logs.is_empty() {
@@ -328,7 +337,31 @@ fn push_items(
     if !records.is_empty() {
         feed.push(Input::Records(records))?;
     }
+    if !observed.is_empty() {
+        feed.push(Input::Observed(observed))?;
+    }
     Ok(())
+}
+
+/// What an observation says about policy at the observing end, for the loop to hold
+/// against the engine's verdict.
+pub(crate) fn observer_verdict(o: &Observation) -> ObserverVerdict {
+    let action = match o.policy_verdict() {
+        ObservedPolicyVerdict::Allowed => Some(Action::Allow),
+        ObservedPolicyVerdict::Denied | ObservedPolicyVerdict::AuditDenied => Some(Action::Deny),
+        ObservedPolicyVerdict::NotPolicy => None,
+    };
+    // The policies of the observing end's direction (Hubble lists both).
+    let relevant: Vec<&ObservedPolicy> = o
+        .policies
+        .iter()
+        .filter(|p| o.direction.is_none_or(|d| p.direction == d))
+        .collect();
+    ObserverVerdict {
+        action,
+        policies: relevant.iter().map(|p| p.to_string()).collect(),
+        unmodelled: relevant.iter().any(|p| p.modelled_kind().is_none()),
+    }
 }
 
 /// `hubble observe -o jsonpb` files as a source: every flow event a raw record for the
@@ -412,15 +445,18 @@ impl Source for HubbleFile {
                 let number = index + 1;
                 match decode_jsonpb_line(&line) {
                     Ok(HubbleEvent::Flow(flow)) => {
-                        records.push(flow.raw);
+                        records.push(ObservedRecord {
+                            observer: observer_verdict(&flow.observation),
+                            raw: flow.raw,
+                        });
                         if records.len() == BATCH {
-                            feed.push(Input::Records(std::mem::take(&mut records)))?;
+                            feed.push(Input::Observed(std::mem::take(&mut records)))?;
                         }
                     }
                     Ok(_) => {}
                     Err(e) => {
                         if !records.is_empty() {
-                            feed.push(Input::Records(std::mem::take(&mut records)))?;
+                            feed.push(Input::Observed(std::mem::take(&mut records)))?;
                         }
                         feed.push(Input::Rejected {
                             number,
@@ -430,7 +466,7 @@ impl Source for HubbleFile {
                 }
             }
             if !records.is_empty() {
-                feed.push(Input::Records(records))?;
+                feed.push(Input::Observed(records))?;
             }
         }
         Ok(())

@@ -201,6 +201,25 @@ pub enum PolicyEffect {
     Deny,
 }
 
+/// `CiliumNetworkPolicy default/rule1 (allow)`, as a person reads it.
+impl std::fmt::Display for ObservedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.kind.is_empty() {
+            "policy"
+        } else {
+            &self.kind
+        };
+        let effect = match self.effect {
+            PolicyEffect::Allow => "allow",
+            PolicyEffect::Deny => "deny",
+        };
+        match &self.namespace {
+            Some(ns) => write!(f, "{kind} {ns}/{} ({effect})", self.name),
+            None => write!(f, "{kind} {} ({effect})", self.name),
+        }
+    }
+}
+
 impl ObservedPolicy {
     /// The Flowlens policy kind this is, when Flowlens' engine models it. `None` for kinds
     /// it does not (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, …): those are

@@ -181,8 +181,33 @@ export interface Source {
   errors: number;
   reconnects: number;
   last_error: string | null;
+  /** Sources whose records carry an observer's verdict (Hubble): how it compares with the engine's. */
+  verdicts: VerdictComparison | null;
   /** Unix seconds. */
   last_record_time: number | null;
+}
+
+export interface VerdictComparison {
+  compared: number;
+  disagreed: number;
+  /** Disagreements where the observer credited a policy kind the engine does not model. */
+  unmodelled: number;
+  /** Newest first. */
+  recent: VerdictDisagreement[];
+}
+
+export interface VerdictDisagreement {
+  end_time: number;
+  source: string;
+  dest: string;
+  dest_port: number;
+  protocol: string;
+  reporter: "src" | "dst";
+  observer_action: "allow" | "deny";
+  observer_policies: string[];
+  engine_action: "allow" | "deny";
+  engine_policies: string[];
+  unmodelled: boolean;
 }
 
 export interface ScenarioStep {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, formatCount, formatRate, formatShortTime, type Source } from "../api";
+import { api, formatCount, formatRate, formatShortTime, type Source, type VerdictComparison } from "../api";
 
 /** How often the card asks for fresh figures. */
 const REFRESH_MS = 2_000;
@@ -14,6 +14,38 @@ function problems(s: Source): string[] {
   if (s.sequence_gaps > 0) out.push(`${formatCount(s.sequence_gaps)} sequence gaps`);
   if (s.rejected > 0) out.push(`${formatCount(s.rejected)} rejected`);
   return out;
+}
+
+/** One disagreement as a line of the tooltip: who, what each side said, and why. */
+export function disagreementLine(d: VerdictComparison["recent"][number]): string {
+  const observer = d.observer_policies.length ? ` by ${d.observer_policies.join(", ")}` : "";
+  const engine = d.engine_policies.length ? ` by ${d.engine_policies.join(", ")}` : "";
+  return `${d.source} → ${d.dest}:${d.dest_port}/${d.protocol}: observer ${d.observer_action}${observer}; engine ${d.engine_action}${engine}`;
+}
+
+/** The comparison in a few words. */
+export function verdictSummary(v: VerdictComparison): string {
+  if (v.disagreed === 0) return `verdicts agree (${formatCount(v.compared)})`;
+  const unmodelled = v.unmodelled > 0 ? `, ${formatCount(v.unmodelled)} by unmodelled policy` : "";
+  return `${formatCount(v.disagreed)} of ${formatCount(v.compared)} verdicts differ${unmodelled}`;
+}
+
+/** How an observer's verdicts (Hubble's) compare with the engine's. */
+function VerdictLine({ v }: { v: VerdictComparison }) {
+  const title = v.recent.length
+    ? ["Latest disagreements:", ...v.recent.slice(0, 8).map(disagreementLine)].join("\n")
+    : `The engine agrees with the observer on all ${formatCount(v.compared)} records compared`;
+  return (
+    <div
+      className={`source-verdicts ${v.disagreed > 0 ? "differ" : ""}`}
+      title={title}
+      data-testid="source-verdicts"
+      data-compared={v.compared}
+      data-disagreed={v.disagreed}
+    >
+      {verdictSummary(v)}
+    </div>
+  );
 }
 
 /** The sources feeding the store with their live figures, in the navigation's footer. */
@@ -63,6 +95,7 @@ export function SourcesCard() {
               </span>
               <span>{formatRate(s.records_per_second, "/s")}</span>
             </div>
+            {s.verdicts && <VerdictLine v={s.verdicts} />}
             {issues.length > 0 && <div className="source-issues">{issues.join(" · ")}</div>}
           </div>
         );

@@ -14,9 +14,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(args: FlowsArgs) -> Result<ExitCode> {
-    let query = build_query(&args)?;
     let rt = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
+    // `--since` counts back from the newest stored flow log when it is ahead of the clock
+    // (a replay, a sender whose clock runs ahead), as the API does.
+    let newest = rt.block_on(store.time_bounds())?.map(|(_, newest)| newest);
+    let now = super::now().max(newest.unwrap_or(i64::MIN));
+    let query = build_query(&args, now)?;
     let format: PolicyHitFormat = args.policy_format.into();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -63,11 +67,11 @@ fn parse_time(text: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-fn build_query(args: &FlowsArgs) -> Result<FlowSearch> {
+fn build_query(args: &FlowsArgs, now: i64) -> Result<FlowSearch> {
     let time = match (&args.since, &args.from, &args.to) {
         (Some(since), _, _) => {
             let d = flowlens_store::parse_duration(since)?;
-            TimeRange::since(d, super::now())
+            TimeRange::since(d, now)
         }
         (None, from, to) => TimeRange::new(
             from.as_deref()

@@ -136,6 +136,28 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
+    for source in &summary.sources {
+        if let Some(v) = &source.verdicts {
+            println!(
+                "{}: the engine's verdict differs from the observer's on {} of {} records compared ({} where the observer credits a policy kind the engine does not model)",
+                source.name, v.disagreed, v.compared, v.unmodelled
+            );
+            for d in v.recent.iter().take(DISAGREEMENTS_SHOWN) {
+                println!(
+                    "  {} → {}:{}/{} at {}: observer {}{}, engine {}{}",
+                    d.source,
+                    d.dest,
+                    d.dest_port,
+                    d.protocol,
+                    d.reporter.as_str(),
+                    d.observer_action.as_str(),
+                    by(&d.observer_policies),
+                    d.engine_action.as_str(),
+                    by(&d.engine_policies),
+                );
+            }
+        }
+    }
     println!("stored in {}", args.data.data.display());
     for r in s.rejections.iter().take(REJECTIONS_SHOWN) {
         eprintln!("rejected {r}");
@@ -185,5 +207,17 @@ fn split_hubble_files(
             Ok((hubble, lines))
         }
         _ => Ok((Vec::new(), files.to_vec())),
+    }
+}
+
+/// How many of a source's latest verdict disagreements the summary lists.
+const DISAGREEMENTS_SHOWN: usize = 5;
+
+/// ` by A, B` naming who decided, or nothing.
+fn by(policies: &[String]) -> String {
+    if policies.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", policies.join(", "))
     }
 }

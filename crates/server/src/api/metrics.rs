@@ -133,6 +133,31 @@ impl Collector for Figures {
             s,
             |s| ConstCounter::new(health(s).errors),
         )?;
+        // Only sources whose records carry an observer's verdict (Hubble) are compared.
+        let compared: Vec<SourceStatus> =
+            s.iter().filter(|s| s.verdicts.is_some()).cloned().collect();
+        let verdicts = |s: &SourceStatus| s.verdicts.clone().unwrap_or_default();
+        per_source(
+            &mut e,
+            "flowlens_source_verdicts_compared",
+            "Records whose observer verdict was held against the engine's",
+            &compared,
+            |s| ConstCounter::new(verdicts(s).compared),
+        )?;
+        per_source(
+            &mut e,
+            "flowlens_source_verdict_disagreements",
+            "Records where the observer's verdict and the engine's differ",
+            &compared,
+            |s| ConstCounter::new(verdicts(s).disagreed),
+        )?;
+        per_source(
+            &mut e,
+            "flowlens_source_verdict_disagreements_unmodelled",
+            "Disagreements where the observer credited a policy kind the engine does not model",
+            &compared,
+            |s| ConstCounter::new(verdicts(s).unmodelled),
+        )?;
         per_source(
             &mut e,
             "flowlens_source_reconnects",

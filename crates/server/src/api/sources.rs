@@ -4,7 +4,7 @@
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use flowlens_ingest::{SourceState, SourceStatus};
+use flowlens_ingest::{SourceState, SourceStatus, VerdictComparison};
 use serde_json::{Value, json};
 use std::time::UNIX_EPOCH;
 
@@ -40,8 +40,38 @@ pub(crate) fn source_json(s: &SourceStatus) -> Value {
         "errors": health.errors,
         "reconnects": health.reconnects,
         "last_error": health.last_error,
+        "verdicts": s.verdicts.as_ref().map(verdicts_json),
         "last_record_time": s.last_record
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64()),
+    })
+}
+
+/// How an observer's verdicts (Hubble's) compare with the engine's.
+fn verdicts_json(v: &VerdictComparison) -> Value {
+    let recent: Vec<Value> = v
+        .recent
+        .iter()
+        .map(|d| {
+            json!({
+                "end_time": d.end_time,
+                "source": d.source,
+                "dest": d.dest,
+                "dest_port": d.dest_port,
+                "protocol": d.protocol,
+                "reporter": d.reporter.as_str(),
+                "observer_action": d.observer_action.as_str(),
+                "observer_policies": d.observer_policies,
+                "engine_action": d.engine_action.as_str(),
+                "engine_policies": d.engine_policies,
+                "unmodelled": d.unmodelled,
+            })
+        })
+        .collect();
+    json!({
+        "compared": v.compared,
+        "disagreed": v.disagreed,
+        "unmodelled": v.unmodelled,
+        "recent": recent,
     })
 }

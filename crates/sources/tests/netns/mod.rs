@@ -296,3 +296,38 @@ pub fn make_traffic(pair: &Pair) -> Traffic {
         udp_server: udp_server_port,
     }
 }
+
+/// Waits until the UDP socket bound to `port` in namespace `ns` holds no unread datagram:
+/// everything an exporter sent over loopback has been taken by the receiver.
+pub fn wait_until_read(ns: &str, port: u16) {
+    let started = Instant::now();
+    loop {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            ns,
+            "ss",
+            "-Huan",
+            "sport",
+            "=",
+            &format!(":{port}"),
+        ]));
+        // Columns: state, Recv-Q (bytes not yet read), Send-Q, local and peer address.
+        let unread: Option<u64> = out
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .sum();
+        if unread == Some(0) && !out.trim().is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the receiver on port {port} never read its socket: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
