@@ -181,7 +181,9 @@ pub struct FlowSearch {
     pub offset: usize,
     /// Count each connection once: a flow between two cluster endpoints is logged by both
     /// ends (`reporter` src and dst); keep the destination's record, and the source's only
-    /// when no destination record exists (denied at egress, or leaving the cluster).
+    /// when no destination record exists (denied at egress, or leaving the cluster). With a
+    /// policy filter it has nothing to do: the hit picks the record of the end that
+    /// evaluated it.
     pub connections_once: bool,
 }
 

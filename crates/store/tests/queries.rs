@@ -304,6 +304,55 @@ async fn policy_filters() {
     }
 }
 
+/// An egress hit is in the source's record only, so counting each connection once (which
+/// keeps the destination's record of an allowed connection) must not drop it: the Policy
+/// Board's end-of-tier figure and the table of where that traffic went count the same.
+#[tokio::test]
+async fn a_policy_filter_counts_the_records_of_the_end_that_evaluated_it() {
+    let pass = hit(0, "app", Some("prod"), "web-egress", HitAction::Pass, -1);
+    let mut allowed_src = flow(("prod", "web"), ("prod", "api"), Action::Allow, 1000, 3);
+    allowed_src.reporter = flowlens_model::Reporter::Src;
+    allowed_src.enforced_policies.insert(0, pass.clone());
+    allowed_src.enforced_policies[1].index = 1;
+    // The destination's record of the same connections: its ingress trace.
+    let allowed_dst = flow(("prod", "web"), ("prod", "api"), Action::Allow, 1000, 3);
+    let mut denied_src = flow(("prod", "web"), ("prod", "db"), Action::Deny, 1010, 2);
+    denied_src.reporter = flowlens_model::Reporter::Src;
+    denied_src.enforced_policies.insert(0, pass);
+    denied_src.enforced_policies[1].index = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store
+        .append(vec![allowed_src, allowed_dst, denied_src])
+        .await
+        .unwrap();
+    let mut query = FlowSearch::new(TimeRange::all());
+    query.connections_once = true;
+    query.policy = Some(PolicyFilter {
+        name: Some("web-egress".into()),
+        action: Some(HitAction::Pass),
+        rule: Some(-1),
+        ..Default::default()
+    });
+    let rows = store.aggregate(&query, GroupBy::Edge).await.unwrap();
+    let connections: u64 = rows.iter().map(|r| r.num_flows).sum();
+    let allowed: u64 = rows.iter().map(|r| r.allowed_flows).sum();
+    assert_eq!((connections, allowed), (5, 3), "{rows:#?}");
+    let metrics = store
+        .policy_metrics(&FlowSearch::new(TimeRange::all()))
+        .await
+        .unwrap();
+    let end_of_tier = metrics
+        .iter()
+        .find(|m| m.name == "web-egress")
+        .expect("web-egress has metrics");
+    assert_eq!(end_of_tier.total.connections, connections);
+    // Without a policy filter each connection still counts once.
+    query.policy = None;
+    let rows = store.aggregate(&query, GroupBy::Edge).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.num_flows).sum::<u64>(), 5);
+}
+
 #[tokio::test]
 async fn sorting_limits_and_stable_paging() {
     for (_dir, store) in stores().await {

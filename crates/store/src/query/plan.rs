@@ -68,7 +68,10 @@ pub(crate) fn row_filter(query: &FlowSearch) -> Result<Option<Expr>> {
             PolicyHitMatches::udf(policy.clone()).call(vec![column(FlowField::PoliciesEnforced)]),
         );
     }
-    if query.connections_once {
+    // A policy-hit filter already keeps one record per connection and hit: an egress hit is
+    // only in the source's trace, an ingress hit only in the destination's. Keeping only
+    // destination records would lose every connection an egress rule let through.
+    if query.connections_once && query.policy.is_none() {
         let outside = column(FlowField::DestType)
             .is_null()
             .or(column(FlowField::DestType).in_list(vec![lit("net"), lit("ns")], false));
