@@ -367,3 +367,36 @@ spec:
     );
 }
 
+#[test]
+fn icmp_matches_without_a_type_constrain_nothing() {
+    // Felix renders an ICMP match only when it has a type: `icmp: {}` and `notICMP: {}` put
+    // no condition on the packet, whatever its type, known or not.
+    let e = engine(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: empty, namespace: a}
+spec:
+  selector: app == "server"
+  ingress:
+  - {action: Allow, protocol: ICMP, notICMP: {}}
+  - {action: Deny, protocol: ICMPv6, icmp: {}}
+"#,
+    );
+    for icmp in [Some((8, 0)), Some((3, 1)), None] {
+        assert_eq!(
+            ingress(&e, icmp),
+            (
+                Action::Allow,
+                strs(&["0|default|np:a/empty|allow|0"]),
+                false
+            ),
+            "{icmp:?}"
+        );
+        assert_eq!(
+            icmp_flow(&e, "fd00::1", "fd00::2", Protocol::IcmpV6, icmp, true),
+            (Action::Deny, strs(&["0|default|np:a/empty|deny|1"]), false),
+            "{icmp:?}"
+        );
+    }
+}
