@@ -548,12 +548,12 @@ fn five_tuple(v4: &[IpAddr], v6: &[IpAddr], pick: FlowPick) -> FiveTuple {
     }
 }
 
-/// 400 random clusters by default; `PROPTEST_CASES` asks for more (or fewer).
+/// 400 random clusters; `PROPTEST_CASES` raises the count.
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(400)
+        .map_or(400, |n: u32| n.max(400))
 }
 
 proptest! {
