@@ -604,7 +604,7 @@ struct Expected {
 
 async fn expected_board(state: &AppState) -> Expected {
     let mut want = Expected::default();
-    for (column, offset) in [("enforced_policies", 0), ("pending_policies", 4)] {
+    for (column, offset) in [("policies_enforced", 0), ("policies_pending", 4)] {
         let rows = sql_cells(
             state,
             &format!(
