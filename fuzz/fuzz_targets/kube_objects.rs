@@ -1,11 +1,9 @@
-//! Reads arbitrary bytes as a watched Kubernetes object of every kind and applies it to the
-//! cluster index (created, then deleted): conversion and indexing must never panic, however
-//! malformed the object.
+//! libFuzzer entry for the `kube_objects` harness (`fuzz/harness/kube_objects.rs`), which the test suite
+//! also runs over the seed corpus on stable.
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness/kube_objects.rs"]
+mod harness;
 
-fuzz_target!(|input: &[u8]| {
-    flowlens_kube::fuzz_convert(input);
-});
+libfuzzer_sys::fuzz_target!(|input: &[u8]| harness::run(input));

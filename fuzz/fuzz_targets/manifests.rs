@@ -1,10 +1,9 @@
-//! Loads arbitrary bytes as a manifest file. Loading must never panic, whatever the input:
-//! bad documents become errors naming the file, document, line and field.
+//! libFuzzer entry for the `manifests` harness (`fuzz/harness/manifests.rs`), which the test suite
+//! also runs over the seed corpus on stable.
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness/manifests.rs"]
+mod harness;
 
-fuzz_target!(|bytes: &[u8]| {
-    flowlens_manifests::fuzz_load(bytes);
-});
+libfuzzer_sys::fuzz_target!(|input: &[u8]| harness::run(input));

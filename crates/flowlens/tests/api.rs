@@ -94,21 +94,31 @@ async fn health_flows_and_errors() {
         );
         assert!(flow["id"].is_u64());
     }
-    // Newest first, and the next page continues.
+    // Newest first, and the next page continues where the first ends.
+    let end_times = |flows: &[Value]| -> Vec<i64> {
+        flows
+            .iter()
+            .map(|f| f["end_time"].as_i64().unwrap())
+            .collect()
+    };
+    let first_ends = end_times(flows);
+    assert!(
+        first_ends.windows(2).all(|w| w[0] >= w[1]),
+        "{first_ends:?}"
+    );
     let token = page["next_page_token"].as_str().unwrap();
     let (_, next) = get(
         &f.app,
         &format!("/api/flows?filter=action%3Ddeny&limit=5&page_token={token}"),
     )
     .await;
+    let next_flows = next["flows"].as_array().unwrap();
+    assert!(!next_flows.is_empty());
+    let next_ends = end_times(next_flows);
+    assert!(next_ends.windows(2).all(|w| w[0] >= w[1]), "{next_ends:?}");
+    assert!(next_ends[0] <= first_ends[first_ends.len() - 1]);
     let first_ids: Vec<_> = flows.iter().map(|f| f["id"].clone()).collect();
-    assert!(
-        next["flows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| !first_ids.contains(&f["id"]))
-    );
+    assert!(next_flows.iter().all(|f| !first_ids.contains(&f["id"])));
 
     let (status, csv) = get(&f.app, "/api/flows/export?format=csv&filter=action%3Ddeny").await;
     assert_eq!(status, StatusCode::OK);
@@ -167,6 +177,13 @@ async fn graph_shows_the_rogue_pod_denied_with_its_policy() {
     // destination's record), the edges are red, not mixed.
     let denied: Vec<&&Value> = rogue.iter().filter(|e| e["status"] == "denied").collect();
     assert!(!denied.is_empty(), "{rogue:?}");
+    for edge in &rogue {
+        assert_ne!(edge["status"], "mixed", "{edge}");
+    }
+    for edge in &denied {
+        assert!(edge["num_flows"].as_u64().unwrap() > 0, "{edge}");
+        assert_eq!(edge["denied_flows"], edge["num_flows"], "{edge}");
+    }
     let edge = denied[0];
     let uri = format!(
         "/api/graph/edge?expand=storefront&source={}&target={}",
@@ -549,4 +566,203 @@ async fn validation_answers_drafts_with_problems_without_failing() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["valid"], true);
     assert_eq!(answer["id"], "gnp:x");
+}
+
+/// The rows of a SQL query over the fixture's store, every cell as text.
+async fn sql_cells(state: &AppState, query: &str) -> Vec<Vec<String>> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let batches = state.store().sql(query).await.unwrap();
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// The Policy Board's counts as the test derives them from SQL, by `tier|kind:[ns/]name`:
+/// connections, allowed, denied, passed, then the same for the pending trace.
+type Counts = [u64; 8];
+
+#[derive(Default)]
+struct Expected {
+    policies: std::collections::BTreeMap<String, Counts>,
+    /// By (policy, direction, rule index).
+    rules: std::collections::BTreeMap<(String, &'static str, i32), Counts>,
+}
+
+async fn expected_board(state: &AppState) -> Expected {
+    let mut want = Expected::default();
+    for (column, offset) in [("policies_enforced", 0), ("policies_pending", 4)] {
+        let rows = sql_cells(
+            state,
+            &format!(
+                "SELECT reporter, hit, CAST(sum(num_flows) AS BIGINT) FROM \
+                 (SELECT reporter, num_flows, unnest({column}) AS hit FROM flows) \
+                 GROUP BY reporter, hit"
+            ),
+        )
+        .await;
+        assert!(!rows.is_empty(), "{column}");
+        for row in rows {
+            let [reporter, hit, n] = &row[..] else {
+                panic!("{row:?}")
+            };
+            let n: u64 = n.parse().unwrap();
+            let parts: Vec<&str> = hit.split('|').collect();
+            let [_, tier, policy, action, rule] = parts[..] else {
+                panic!("{hit}")
+            };
+            if tier == "__PROFILE__" {
+                continue;
+            }
+            // Egress rules are evaluated at the source, so their hits are in the source's
+            // records; ingress hits in the destination's.
+            let direction = match reporter.as_str() {
+                "src" => "egress",
+                "dst" => "ingress",
+                other => panic!("reporter {other}"),
+            };
+            let slot = offset
+                + match action {
+                    "allow" => 1,
+                    "deny" => 2,
+                    "pass" => 3,
+                    other => panic!("action {other}"),
+                };
+            let key = format!("{tier}|{policy}");
+            for counts in [
+                want.policies.entry(key.clone()).or_default(),
+                want.rules
+                    .entry((key, direction, rule.parse().unwrap()))
+                    .or_default(),
+            ] {
+                counts[offset] += n;
+                counts[slot] += n;
+            }
+        }
+    }
+    want
+}
+
+fn counts_of(metrics: &Value) -> Counts {
+    [
+        "connections",
+        "allowed",
+        "denied",
+        "passed",
+        "pending_connections",
+        "pending_allowed",
+        "pending_denied",
+        "pending_passed",
+    ]
+    .map(|k| {
+        metrics[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {metrics}"))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_board_numbers_are_the_stored_hits_exactly() {
+    let f = fixture().await;
+    let want = expected_board(&f.state).await;
+    let (status, board) = get(&f.app, "/api/policies").await;
+    assert_eq!(status, StatusCode::OK, "{board}");
+    let cards: Vec<&Value> = board["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["policies"].as_array().unwrap())
+        .collect();
+    let key = |card: &Value| {
+        let name = match card["namespace"].as_str() {
+            Some(ns) => format!("{ns}/{}", card["name"].as_str().unwrap()),
+            None => card["name"].as_str().unwrap().to_string(),
+        };
+        format!(
+            "{}|{}:{name}",
+            card["tier"].as_str().unwrap(),
+            card["kind"].as_str().unwrap()
+        )
+    };
+    // Every policy with hits has its card, and every card shows its hits exactly.
+    let keys: Vec<String> = cards.iter().map(|c| key(c)).collect();
+    for hit in want.policies.keys() {
+        assert!(keys.contains(hit), "{hit} has hits but no card");
+    }
+    let mut denying = 0;
+    let mut with_hits = 0;
+    for card in &cards {
+        let k = key(card);
+        let expected = want.policies.get(&k).copied().unwrap_or_default();
+        assert_eq!(counts_of(&card["metrics"]), expected, "{k}");
+        denying += usize::from(expected[2] > 0);
+        with_hits += usize::from(expected[0] > 0);
+        // Unused rules: those of each direction no flow log names.
+        for direction in ["ingress", "egress"] {
+            let rules = card[format!("{direction}_rules")].as_u64().unwrap() as i32;
+            let unused: Vec<i32> = (0..rules)
+                .filter(|&i| !want.rules.contains_key(&(k.clone(), direction, i)))
+                .collect();
+            let shown: Vec<i32> = card["unused_rules"][direction]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_i64().unwrap() as i32)
+                .collect();
+            assert_eq!(shown, unused, "{k} {direction}");
+        }
+    }
+    assert!(
+        denying > 0 && with_hits > 2,
+        "the fixture exercises the board"
+    );
+
+    // Each policy's rules, and its end of tier, per direction.
+    let mut rules_checked = 0;
+    for card in cards.iter().filter(|c| want.policies.contains_key(&key(c))) {
+        let k = key(card);
+        let uri = format!("/api/policy?id={}", urlencode(card["id"].as_str().unwrap()));
+        let (status, detail) = get(&f.app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        for direction in ["ingress", "egress"] {
+            for rule in detail[direction].as_array().unwrap() {
+                let i = rule["index"].as_i64().unwrap() as i32;
+                let expected = want
+                    .rules
+                    .get(&(k.clone(), direction, i))
+                    .copied()
+                    .unwrap_or_default();
+                assert_eq!(
+                    counts_of(&rule["metrics"]),
+                    expected,
+                    "{k} {direction} rule {i}"
+                );
+                rules_checked += usize::from(expected[0] > 0);
+            }
+            let end = want
+                .rules
+                .get(&(k.clone(), direction, -1))
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(
+                counts_of(&detail["end_of_tier"][direction]),
+                end,
+                "{k} {direction} end of tier"
+            );
+        }
+    }
+    assert!(rules_checked > 2, "rules with hits were compared");
 }

@@ -468,3 +468,290 @@ fn a_followed_file_is_stored_as_it_grows_and_a_half_written_line_waits() {
     child.wait().unwrap();
     assert_eq!(count().lines().nth(1), Some("5,9"));
 }
+
+#[test]
+fn scenario_list_names_every_builtin_scenario_with_its_steps() {
+    let out = stdout(flowlens().args(["scenario", "list"]));
+    // A name at the start of a line, then its indented description and steps.
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+    for line in out.lines() {
+        match line.strip_prefix("    ") {
+            Some(rest) => blocks
+                .last_mut()
+                .unwrap_or_else(|| panic!("an indented line before any name:\n{out}"))
+                .1
+                .push(rest.to_string()),
+            None => blocks.push((line.to_string(), Vec::new())),
+        }
+    }
+    let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["boutique", "fme", "storefront", "scale"], "{out}");
+    let steps = |name: &str| {
+        blocks
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .iter()
+            .find_map(|l| l.strip_prefix("steps: "))
+            .map(str::to_string)
+    };
+    assert_eq!(steps("boutique").as_deref(), Some("misconfigure"));
+    assert_eq!(steps("fme").as_deref(), Some("fix"));
+    assert_eq!(steps("storefront").as_deref(), Some("rogue"));
+    assert_eq!(steps("scale"), None);
+    for (name, lines) in &blocks {
+        let description = lines.first().map(String::as_str).unwrap_or_default();
+        assert!(
+            description.len() > 40 && !description.starts_with("steps:"),
+            "{name} has a description:\n{out}"
+        );
+    }
+    assert!(blocks[1].1[0].contains("42000-43000"), "{out}");
+}
+
+/// The rows of a SQL query's CSV answer, header first.
+fn sql_rows(data: &std::path::Path, query: &str) -> Vec<Vec<String>> {
+    let csv = stdout(
+        flowlens()
+            .arg("sql")
+            .arg("--data")
+            .arg(data)
+            .args([query, "--output", "csv"]),
+    );
+    csv.lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// `flowlens simulate` of five minutes of the fme story, raw or with `--calico`.
+fn simulate_fme(out: &std::path::Path, calico: bool) {
+    let mut cmd = flowlens();
+    cmd.args([
+        "simulate",
+        "--scenario",
+        "fme",
+        "--duration",
+        "5m",
+        "--seed",
+        "11",
+        "--start",
+        "1763700000",
+        "--output",
+    ])
+    .arg(out);
+    if calico {
+        cmd.arg("--calico");
+    }
+    stdout(&mut cmd);
+}
+
+#[test]
+fn simulate_calico_writes_the_flow_logs_ingest_makes_of_the_raw_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, calico, again) = (
+        dir.path().join("raw.jsonl"),
+        dir.path().join("calico.log"),
+        dir.path().join("again.log"),
+    );
+    simulate_fme(&raw, false);
+    simulate_fme(&calico, true);
+    simulate_fme(&again, true);
+    let text = std::fs::read_to_string(&calico).unwrap();
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&again).unwrap(),
+        "the same seed writes the same lines"
+    );
+    let mut actions = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let action = v["action"].as_str().unwrap().to_string();
+        let hits = v["policies"]["enforced_policies"].as_array().unwrap();
+        // The last hit decides, and says so.
+        let last = hits.last().unwrap().as_str().unwrap();
+        assert!(last.contains(&format!("|{action}|")), "{line}");
+        assert!(["src", "dst"].contains(&v["reporter"].as_str().unwrap()));
+        actions.insert(action);
+    }
+    assert_eq!(
+        actions.into_iter().collect::<Vec<_>>(),
+        ["allow", "deny"],
+        "the fme story has both"
+    );
+
+    // Stored from the raw records with the scenario's manifests, or stored as `--calico`
+    // wrote them: the same flow logs.
+    let from_raw = dir.path().join("from-raw");
+    stdout(&mut common::ingest_fme(&from_raw, &raw));
+    let from_calico = dir.path().join("from-calico");
+    stdout(
+        flowlens()
+            .arg("ingest")
+            .arg("--data")
+            .arg(&from_calico)
+            .arg(&calico),
+    );
+    let query = "SELECT source_namespace, source_name_aggr, dest_namespace, dest_name_aggr, \
+                 proto, dest_port, action, reporter, \
+                 array_to_string(policies_enforced, ' ') AS hits, count(*) AS records, \
+                 sum(num_flows) AS flows, sum(bytes_in) AS bytes_in, sum(bytes_out) AS bytes_out \
+                 FROM flows GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
+    let want = sql_rows(&from_raw, query);
+    assert!(want.len() > 5, "{want:?}");
+    assert_eq!(sql_rows(&from_calico, query), want);
+    let lines = sql_rows(&from_calico, "SELECT count(*) FROM flows");
+    assert_eq!(lines[1][0], text.lines().count().to_string());
+}
+
+#[test]
+fn flows_group_by_answers_what_sql_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.jsonl");
+    simulate_fme(&raw, false);
+    let data = dir.path().join("data");
+    stdout(&mut common::ingest_fme(&data, &raw));
+    for (group, columns) in [
+        (
+            "namespace-pair",
+            &["source_namespace", "dest_namespace"][..],
+        ),
+        (
+            "name-pair",
+            &[
+                "source_namespace",
+                "source_name_aggr",
+                "dest_namespace",
+                "dest_name_aggr",
+            ][..],
+        ),
+        (
+            "edge",
+            &[
+                "source_namespace",
+                "source_name_aggr",
+                "dest_namespace",
+                "dest_name_aggr",
+                "proto",
+                "dest_port",
+                "action",
+            ][..],
+        ),
+        ("action", &["action"][..]),
+    ] {
+        let json = stdout(flowlens().arg("flows").arg("--data").arg(&data).args([
+            "--group-by",
+            group,
+            "--limit",
+            "10000",
+            "--output",
+            "json",
+        ]));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        let mut got: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let mut row: Vec<String> = columns
+                    .iter()
+                    .map(|c| match &r["key"][*c] {
+                        serde_json::Value::String(s) => s.clone(),
+                        // An absent value (`-` in flow logs) is no key.
+                        serde_json::Value::Null => "-".to_string(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                for n in ["records", "num_flows", "allowed_flows", "denied_flows"] {
+                    row.push(r[n].to_string());
+                }
+                row
+            })
+            .collect();
+        got.sort();
+        let cols = columns.join(", ");
+        let query = format!(
+            "SELECT {cols}, count(*), sum(num_flows), \
+             sum(CASE WHEN action = 'allow' THEN num_flows ELSE 0 END), \
+             sum(CASE WHEN action = 'deny' THEN num_flows ELSE 0 END) \
+             FROM flows GROUP BY {cols}"
+        );
+        let mut want: Vec<Vec<String>> = sql_rows(&data, &query)
+            .split_off(1)
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|cell| if cell.is_empty() { "-".into() } else { cell })
+                    .collect()
+            })
+            .collect();
+        want.sort();
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "--group-by {group}");
+    }
+}
+
+#[test]
+fn flows_src_selector_picks_flows_by_source_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.jsonl");
+    simulate_fme(&raw, false);
+    let data = dir.path().join("data");
+    stdout(&mut common::ingest_fme(&data, &raw));
+    let flows = |selector: &str| -> Vec<serde_json::Value> {
+        stdout(flowlens().arg("flows").arg("--data").arg(&data).args([
+            "--src-selector",
+            selector,
+            "--limit",
+            "10000",
+            "--output",
+            "jsonl",
+        ]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    };
+    // The engines carry this label, and only they.
+    let engines = flows("safe.k8s.fmeserver.component == \"engine\"");
+    let want = sql_rows(
+        &data,
+        "SELECT count(*) FROM flows WHERE source_name_aggr LIKE 'engine-standard-group-%'",
+    );
+    assert!(!engines.is_empty());
+    assert_eq!(engines.len().to_string(), want[1][0]);
+    for f in &engines {
+        assert!(
+            f["source_name_aggr"]
+                .as_str()
+                .unwrap()
+                .starts_with("engine-standard-group-"),
+            "{f}"
+        );
+    }
+    // A selector nothing carries finds nothing; `in` and `has` pick the workloads whose
+    // labels hold them.
+    assert!(flows("safe.k8s.fmeserver.component == \"nothing\"").is_empty());
+    let web_or_core = flows("safe.k8s.fmeserver.component in {\"web\", \"core\"}");
+    let want = sql_rows(
+        &data,
+        "SELECT count(*) FROM flows WHERE source_name_aggr LIKE 'fmeserver-web-%' \
+         OR source_name_aggr LIKE 'fmeserver-core-%'",
+    );
+    assert!(!web_or_core.is_empty());
+    assert_eq!(web_or_core.len().to_string(), want[1][0]);
+    let labelled = flows("has(safe.k8s.fmeserver.component)");
+    let want = sql_rows(
+        &data,
+        "SELECT count(*) FROM flows WHERE source_namespace = 'fme' AND source_type = 'wep' \
+         AND source_name_aggr NOT LIKE 'fmeserver-postgresql-%'",
+    );
+    assert_eq!(labelled.len().to_string(), want[1][0]);
+    let bad = flowlens()
+        .arg("flows")
+        .arg("--data")
+        .arg(&data)
+        .args(["--src-selector", "app == "])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--src-selector") && err.contains('^'), "{err}");
+}

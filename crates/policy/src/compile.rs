@@ -417,8 +417,10 @@ impl Compiler<'_> {
             protocol: rule.protocol,
             not_protocol: rule.not_protocol,
             ip_version: rule.ip_version,
-            icmp: rule.icmp,
-            not_icmp: rule.not_icmp,
+            // Felix matches on ICMP only when a type is given: `icmp: {}` and `notICMP: {}`
+            // constrain nothing, so they are dropped here rather than read as "any ICMP".
+            icmp: rule.icmp.filter(|m| m.icmp_type.is_some()),
+            not_icmp: rule.not_icmp.filter(|m| m.icmp_type.is_some()),
             src: self.entity(&rule.source, p, ns),
             dst: self.entity(&rule.destination, p, ns),
             http: rule.http.is_some(),

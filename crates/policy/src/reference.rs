@@ -2,14 +2,20 @@
 //! nothing else: every selector is evaluated on labels at the moment it is needed, nothing is
 //! precomputed or cached. The property tests check the compiled engine against it on random
 //! clusters and flows; it is not meant for production use.
+//!
+//! It shares no evaluation helper with the engine: tier and policy ordering, staged-policy
+//! identity and the hit strings are written out again here, so that a bug in the engine's
+//! helpers cannot hide behind the same bug in the reference.
 
+use crate::FiveTuple;
 use crate::verdict::Action;
 use flowlens_model::{
-    EndpointType, EntityRule, HitAction, Inventory, Labels, Policy, PolicyHit, PortMatch, Protocol,
-    Rule, RuleAction, StagedAction, TargetPort, TierDefaultAction, sort_policies,
+    EndpointType, EntityRule, IcmpMatch, Inventory, Labels, Policy, PolicyKind, PortMatch,
+    Protocol, Rule, RuleAction, StagedAction, TargetPort, Tier, TierDefaultAction,
     well_known_labels,
 };
 use flowlens_selector::{Expr, Selector};
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 /// One direction: the action and the Calico hit strings.
@@ -27,6 +33,9 @@ pub struct ReferenceVerdict {
     pub pending_action: Action,
     pub pending_egress: Option<ReferenceDirection>,
     pub pending_ingress: Option<ReferenceDirection>,
+    /// A rule that decided (allow, deny or pass) in any direction, enforced or pending, had a
+    /// clause the flow cannot show (HTTP, or an ICMP type the flow lacks).
+    pub undecidable: bool,
 }
 
 pub struct Reference<'a> {
@@ -117,26 +126,17 @@ impl<'a> Reference<'a> {
         labels
     }
 
-    pub fn evaluate(
-        &self,
-        src: IpAddr,
-        dst: IpAddr,
-        proto: Protocol,
-        src_port: u16,
-        dst_port: u16,
-    ) -> ReferenceVerdict {
-        let src_ep = self.endpoint_at(src);
-        let dst_ep = self.endpoint_at(dst);
-        let flow = RefFlow {
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
+    pub fn evaluate(&self, flow: &FiveTuple) -> ReferenceVerdict {
+        let src_ep = self.endpoint_at(flow.src);
+        let dst_ep = self.endpoint_at(flow.dst);
+        let mut undecidable = false;
+        let mut run = |ep: Option<usize>, ingress: bool, pending: bool| {
+            ep.map(|ep| self.direction(ep, ingress, pending, flow, &mut undecidable))
         };
-        let run = |ep: Option<usize>, ingress: bool, pending: bool| {
-            ep.map(|ep| self.direction(ep, ingress, pending, &flow))
-        };
+        let egress = run(src_ep, false, false);
+        let ingress = run(dst_ep, true, false);
+        let pending_egress = run(src_ep, false, true);
+        let pending_ingress = run(dst_ep, true, true);
         let both = |e: &Option<ReferenceDirection>, i: &Option<ReferenceDirection>| {
             if e.as_ref().is_some_and(|d| d.action == Action::Deny)
                 || i.as_ref().is_some_and(|d| d.action == Action::Deny)
@@ -146,10 +146,6 @@ impl<'a> Reference<'a> {
                 Action::Allow
             }
         };
-        let egress = run(src_ep, false, false);
-        let ingress = run(dst_ep, true, false);
-        let pending_egress = run(src_ep, false, true);
-        let pending_ingress = run(dst_ep, true, true);
         ReferenceVerdict {
             action: both(&egress, &ingress),
             pending_action: both(&pending_egress, &pending_ingress),
@@ -157,21 +153,24 @@ impl<'a> Reference<'a> {
             ingress,
             pending_egress,
             pending_ingress,
+            undecidable,
         }
     }
 
+    /// Enforced view: every policy that is not staged. Pending view: staged `Set` policies,
+    /// plus the enforced ones no staged policy stands in for.
     fn in_view(&self, p: &Policy, pending: bool) -> bool {
         if !pending {
-            return !p.kind.is_staged();
+            return !is_staged(p.kind);
         }
-        if p.kind.is_staged() {
+        if is_staged(p.kind) {
             return p.staged_action == StagedAction::Set;
         }
         !self
             .inv
             .policies
             .iter()
-            .any(|s| s.kind.is_staged() && s.enforced_identity() == p.enforced_identity())
+            .any(|s| is_staged(s.kind) && staged_identity(s) == staged_identity(p))
     }
 
     fn applies(&self, p: &Policy, ep: usize, ingress: bool) -> bool {
@@ -203,26 +202,39 @@ impl<'a> Reference<'a> {
         scope_ok && sa_ok && p.selector.matches(&e.selector_labels())
     }
 
+    /// Tier names in evaluation order: declared tiers by ascending order (tiers without one
+    /// after every ordered tier), ties by name; then tiers only policies name, as they first
+    /// appear.
+    fn tier_names(&self) -> Vec<&'a str> {
+        let mut declared: Vec<&Tier> = Vec::new();
+        for t in &self.inv.tiers {
+            // Insertion sort: the first place whose tier comes after this one.
+            let at = declared
+                .iter()
+                .position(|d| tier_before(t, d))
+                .unwrap_or(declared.len());
+            declared.insert(at, t);
+        }
+        let mut names: Vec<&'a str> = declared.iter().map(|t| t.name.as_str()).collect();
+        for p in &self.inv.policies {
+            if !names.contains(&p.tier.as_str()) {
+                names.push(&p.tier);
+            }
+        }
+        names
+    }
+
     fn direction(
         &self,
         ep: usize,
         ingress: bool,
         pending: bool,
-        flow: &RefFlow,
+        flow: &FiveTuple,
+        undecidable: &mut bool,
     ) -> ReferenceDirection {
         let e = &self.inv.endpoints[ep];
-        let mut tier_names: Vec<&str> = self
-            .inv
-            .tiers_in_order()
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect();
-        for p in &self.inv.policies {
-            if !tier_names.contains(&p.tier.as_str()) {
-                tier_names.push(&p.tier);
-            }
-        }
-        let mut hits: Vec<PolicyHit> = Vec::new();
+        let tier_names = self.tier_names();
+        let mut hits: Vec<String> = Vec::new();
         let stage_of = |p: &Policy| {
             if p.do_not_track {
                 0
@@ -237,9 +249,16 @@ impl<'a> Reference<'a> {
             if decided.is_some() {
                 break;
             }
-            let outcome = self.tiers(&tier_names, ep, ingress, pending, flow, &mut hits, |p| {
-                stage_of(p) == stage
-            });
+            let outcome = self.tiers(
+                &tier_names,
+                ep,
+                ingress,
+                pending,
+                flow,
+                &mut hits,
+                undecidable,
+                |p| stage_of(p) == stage,
+            );
             decided = match (stage, outcome) {
                 (0, d) => d,
                 (1, Some(Action::Deny)) => Some(Action::Deny),
@@ -251,22 +270,21 @@ impl<'a> Reference<'a> {
             Some(a) => a,
             None => match (e.endpoint_type, &e.namespace) {
                 (EndpointType::Wep, Some(ns)) => {
-                    hits.push(PolicyHit::profile(hits.len() as u32, ns));
+                    hits.push(format!("{}|__PROFILE__|pro:kns.{ns}|allow|0", hits.len()));
                     Action::Allow
                 }
                 _ if !e.profiles.is_empty() => {
-                    let mut hit = PolicyHit::profile(hits.len() as u32, "x");
-                    hit.name = e.profiles[0].clone();
-                    hits.push(hit);
+                    hits.push(format!(
+                        "{}|__PROFILE__|pro:{}|allow|0",
+                        hits.len(),
+                        e.profiles[0]
+                    ));
                     Action::Allow
                 }
                 _ => Action::Deny,
             },
         };
-        ReferenceDirection {
-            action,
-            hits: hits.iter().map(|h| h.to_string()).collect(),
-        }
+        ReferenceDirection { action, hits }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -276,53 +294,59 @@ impl<'a> Reference<'a> {
         ep: usize,
         ingress: bool,
         pending: bool,
-        flow: &RefFlow,
-        hits: &mut Vec<PolicyHit>,
+        flow: &FiveTuple,
+        hits: &mut Vec<String>,
+        undecidable: &mut bool,
         in_stage: impl Fn(&Policy) -> bool,
     ) -> Option<Action> {
-        let hit = |p: &Policy, action, rule, index| PolicyHit {
-            index,
-            tier: p.tier.clone(),
-            kind: Some(p.kind),
-            namespace: p.namespace.clone(),
-            name: p.name.clone(),
-            action,
-            rule,
+        let mut hit = |p: &Policy, action: &str, rule: i32| {
+            hits.push(format!(
+                "{}|{}|{}|{action}|{rule}",
+                hits.len(),
+                p.tier,
+                hit_policy_field(p)
+            ));
         };
         'tiers: for tier in tier_names {
-            let mut policies: Vec<&Policy> = self
-                .inv
-                .policies
-                .iter()
-                .filter(|p| {
-                    p.tier == *tier
-                        && self.in_view(p, pending)
-                        && in_stage(p)
-                        && self.applies(p, ep, ingress)
-                })
-                .collect();
+            let mut policies: Vec<&Policy> = Vec::new();
+            for p in &self.inv.policies {
+                if p.tier == *tier
+                    && self.in_view(p, pending)
+                    && in_stage(p)
+                    && self.applies(p, ep, ingress)
+                {
+                    let at = policies
+                        .iter()
+                        .position(|q| policy_before(p, q))
+                        .unwrap_or(policies.len());
+                    policies.insert(at, p);
+                }
+            }
             if policies.is_empty() {
                 continue;
             }
-            sort_policies(&mut policies);
             for p in &policies {
-                for (ri, rule) in p.rules(ingress).iter().enumerate() {
-                    if !self.rule_matches(p, rule, flow) {
+                let rules = if ingress { &p.ingress } else { &p.egress };
+                for (ri, rule) in rules.iter().enumerate() {
+                    let Some(open) = self.rule_matches(p, rule, flow) else {
                         continue;
-                    }
-                    let idx = hits.len() as u32;
+                    };
+                    let ri = ri as i32;
                     match rule.action {
                         RuleAction::Log => continue,
                         RuleAction::Allow => {
-                            hits.push(hit(p, HitAction::Allow, ri as i32, idx));
+                            *undecidable |= open;
+                            hit(p, "allow", ri);
                             return Some(Action::Allow);
                         }
                         RuleAction::Deny => {
-                            hits.push(hit(p, HitAction::Deny, ri as i32, idx));
+                            *undecidable |= open;
+                            hit(p, "deny", ri);
                             return Some(Action::Deny);
                         }
                         RuleAction::Pass => {
-                            hits.push(hit(p, HitAction::Pass, ri as i32, idx));
+                            *undecidable |= open;
+                            hit(p, "pass", ri);
                             continue 'tiers;
                         }
                     }
@@ -331,49 +355,83 @@ impl<'a> Reference<'a> {
             let last = policies[policies.len() - 1];
             let default = self
                 .inv
-                .tier(tier)
+                .tiers
+                .iter()
+                .find(|t| t.name == *tier)
                 .map(|t| t.default_action)
                 .unwrap_or(TierDefaultAction::Deny);
-            let idx = hits.len() as u32;
             match default {
                 TierDefaultAction::Deny => {
-                    hits.push(hit(last, HitAction::Deny, -1, idx));
+                    hit(last, "deny", -1);
                     return Some(Action::Deny);
                 }
-                TierDefaultAction::Pass => hits.push(hit(last, HitAction::Pass, -1, idx)),
+                TierDefaultAction::Pass => hit(last, "pass", -1),
             }
         }
         None
     }
 
-    fn rule_matches(&self, p: &Policy, rule: &Rule, flow: &RefFlow) -> bool {
+    /// `None` when the rule does not match; `Some(open)` when it does, `open` when it matched
+    /// only because a clause the flow cannot show (HTTP, an ICMP type it lacks) was assumed.
+    fn rule_matches(&self, p: &Policy, rule: &Rule, flow: &FiveTuple) -> Option<bool> {
         if let Some(proto) = rule.protocol
-            && proto.number() != flow.proto.number()
+            && proto.number() != flow.protocol.number()
         {
-            return false;
+            return None;
         }
         if let Some(proto) = rule.not_protocol
-            && proto.number() == flow.proto.number()
+            && proto.number() == flow.protocol.number()
         {
-            return false;
+            return None;
         }
         if let Some(v) = rule.ip_version
             && (v == 4) != flow.src.is_ipv4()
         {
-            return false;
+            return None;
         }
-        if rule.icmp.is_some() && !matches!(flow.proto, Protocol::Icmp | Protocol::IcmpV6) {
-            return false;
+        let is_icmp = matches!(flow.protocol, Protocol::Icmp | Protocol::IcmpV6);
+        let mut open = rule.http.is_some();
+        // Felix matches on the ICMP type (and code) only when a type is given; an ICMP match
+        // without one puts no constraint on the packet.
+        if let Some(m) = rule.icmp
+            && let Some(want) = m.icmp_type
+        {
+            if !is_icmp {
+                return None;
+            }
+            match flow.icmp {
+                None => open = true,
+                Some(got) if !icmp_is(m, want, got) => return None,
+                Some(_) => {}
+            }
         }
-        self.entity_matches(p, &rule.source, flow.src, flow.src_port, flow.proto, false)
-            && self.entity_matches(
-                p,
-                &rule.destination,
-                flow.dst,
-                flow.dst_port,
-                flow.proto,
-                true,
-            )
+        if let Some(m) = rule.not_icmp
+            && is_icmp
+            && let Some(want) = m.icmp_type
+        {
+            match flow.icmp {
+                None => open = true,
+                Some(got) if icmp_is(m, want, got) => return None,
+                Some(_) => {}
+            }
+        }
+        let src_ok = self.entity_matches(
+            p,
+            &rule.source,
+            flow.src,
+            flow.src_port,
+            flow.protocol,
+            false,
+        );
+        let dst_ok = self.entity_matches(
+            p,
+            &rule.destination,
+            flow.dst,
+            flow.dst_port,
+            flow.protocol,
+            true,
+        );
+        (src_ok && dst_ok).then_some(open)
     }
 
     /// Whether the rule's namespace part (namespaceSelector, or the policy's own namespace)
@@ -497,10 +555,95 @@ impl<'a> Reference<'a> {
     }
 }
 
-struct RefFlow {
-    src: IpAddr,
-    dst: IpAddr,
-    proto: Protocol,
-    src_port: u16,
-    dst_port: u16,
+/// Whether the packet's (type, code) is the one a match names: the type, and the code when
+/// the match gives one.
+fn icmp_is(m: IcmpMatch, want_type: u8, (t, c): (u8, u8)) -> bool {
+    t == want_type && m.code.is_none_or(|want_code| want_code == c)
+}
+
+fn is_staged(kind: PolicyKind) -> bool {
+    matches!(
+        kind,
+        PolicyKind::StagedNetworkPolicy
+            | PolicyKind::StagedGlobalNetworkPolicy
+            | PolicyKind::StagedKubernetesNetworkPolicy
+    )
+}
+
+/// What a staged policy and the enforced policy it stands in for have in common: the
+/// enforced kind, the namespace, and the name without a `<tier>.` prefix.
+fn staged_identity(p: &Policy) -> (PolicyKind, Option<&str>, &str) {
+    let kind = match p.kind {
+        PolicyKind::StagedNetworkPolicy => PolicyKind::NetworkPolicy,
+        PolicyKind::StagedGlobalNetworkPolicy => PolicyKind::GlobalNetworkPolicy,
+        PolicyKind::StagedKubernetesNetworkPolicy => PolicyKind::KubernetesNetworkPolicy,
+        other => other,
+    };
+    let prefix = format!("{}.", p.tier);
+    let name = p.name.strip_prefix(prefix.as_str()).unwrap_or(&p.name);
+    (kind, p.namespace.as_deref(), name)
+}
+
+/// `a` is evaluated before `b`: lower order first, no order after any order, then by name.
+fn tier_before(a: &Tier, b: &Tier) -> bool {
+    match compare_orders(a.order, b.order) {
+        Ordering::Equal => a.name < b.name,
+        other => other == Ordering::Less,
+    }
+}
+
+/// `a` is evaluated before `b` within a tier: lower order first, no order after any order,
+/// then by `namespace/name`, then by kind in the order [`kind_rank`] gives.
+fn policy_before(a: &Policy, b: &Policy) -> bool {
+    let name = |p: &Policy| match &p.namespace {
+        Some(ns) => format!("{ns}/{}", p.name),
+        None => p.name.clone(),
+    };
+    compare_orders(a.order, b.order)
+        .then_with(|| name(a).cmp(&name(b)))
+        .then_with(|| kind_rank(a.kind).cmp(&kind_rank(b.kind)))
+        == Ordering::Less
+}
+
+fn compare_orders(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// The last tie-break between policies of the same order and name.
+fn kind_rank(kind: PolicyKind) -> u8 {
+    match kind {
+        PolicyKind::NetworkPolicy => 0,
+        PolicyKind::GlobalNetworkPolicy => 1,
+        PolicyKind::StagedNetworkPolicy => 2,
+        PolicyKind::StagedGlobalNetworkPolicy => 3,
+        PolicyKind::StagedKubernetesNetworkPolicy => 4,
+        PolicyKind::KubernetesNetworkPolicy => 5,
+        PolicyKind::AdminNetworkPolicy => 6,
+        PolicyKind::BaselineAdminNetworkPolicy => 7,
+        PolicyKind::ClusterNetworkPolicy => 8,
+    }
+}
+
+/// The policy field of a Calico ≥ 3.32 hit string: `<kind tag>:[<namespace>/]<name>`.
+fn hit_policy_field(p: &Policy) -> String {
+    let tag = match p.kind {
+        PolicyKind::NetworkPolicy => "np",
+        PolicyKind::GlobalNetworkPolicy => "gnp",
+        PolicyKind::StagedNetworkPolicy => "snp",
+        PolicyKind::StagedGlobalNetworkPolicy => "sgnp",
+        PolicyKind::StagedKubernetesNetworkPolicy => "sknp",
+        PolicyKind::KubernetesNetworkPolicy => "knp",
+        PolicyKind::AdminNetworkPolicy
+        | PolicyKind::BaselineAdminNetworkPolicy
+        | PolicyKind::ClusterNetworkPolicy => "kcnp",
+    };
+    match &p.namespace {
+        Some(ns) => format!("{tag}:{ns}/{}", p.name),
+        None => format!("{tag}:{}", p.name),
+    }
 }

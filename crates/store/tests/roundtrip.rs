@@ -220,8 +220,16 @@ fn round_trip(logs: Vec<FlowLog>) {
     });
 }
 
+/// 24 cases (each opens, flushes and reopens a store); `PROPTEST_CASES` raises the count.
+fn round_trip_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(24, |n: u32| n.max(24))
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(round_trip_cases()))]
 
     #[test]
     fn flow_logs_round_trip_exactly(logs in vec(flow_log(), 1..12)) {
