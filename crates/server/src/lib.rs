@@ -14,9 +14,11 @@ mod graph;
 mod live_filter;
 mod params;
 mod scenario;
+pub mod searches;
 mod state;
 
-pub use error::ApiError;
+pub use error::{ApiError, ApiResult};
+pub use params::Params;
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
 

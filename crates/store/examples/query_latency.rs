@@ -1,6 +1,9 @@
-//! Query latency of the UI's queries over a store of N synthetic records: flow pages,
-//! groupings, and the Policy Board's numbers (`board_*`: `Store::policy_metrics` of every flow
-//! in the window, as the board's handler asks for them).
+//! Query latency of the UI's queries over a store of N synthetic records, each built by the
+//! server's own code from the query string the UI sends ([`flowlens_server::searches`], with
+//! the API's defaults such as counting each connection once): flow pages (newest first) and
+//! the connections total the Flows view asks for with its first page, groupings, the service
+//! graph, and the Policy Board's numbers (`board_*`: `Store::policy_metrics` over the window,
+//! which is what `/api/policies` and `/api/policy` call).
 //!
 //! ```text
 //! cargo run --release -p flowlens-store --example query_latency -- \
@@ -9,17 +12,15 @@
 //!
 //! Builds the store in DIR (a temporary directory when not given) unless DIR already holds
 //! data, spreading end times over 24 hours; then times each query `--runs` times after one
-//! warm-up and prints p50/p95. `--json FILE` also writes the figures for
+//! warm-up and prints p50/p95. The server's "now" is the latest stored end time, so `since=1h`
+//! is the last hour of data. `--json FILE` also writes the figures for
 //! `bench/duckdb/compare.py`.
 
 #[path = "../support/synth.rs"]
 mod synth;
 
-use flowlens_model::FlowField;
-use flowlens_selector::Selector;
-use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FieldFilter, FlowSearch, GroupBy, SortKey, Store, TimeRange,
-};
+use flowlens_server::{Params, searches};
+use flowlens_store::{EmbeddedOptions, EmbeddedStore, FlowSearch, GroupBy, Store};
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400;
@@ -108,6 +109,16 @@ async fn build(store: &EmbeddedStore, records: u64, level: synth::Level) {
     );
 }
 
+/// A query string as the server reads it.
+fn request(pairs: &[(&str, &str)]) -> Params {
+    Params(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
@@ -135,7 +146,6 @@ async fn main() {
     }
     let stats = store.stats().await.unwrap();
     let (_, max_time) = store.time_bounds().await.unwrap().expect("data");
-    let to = max_time + 1;
     eprintln!(
         "store: {} records, {} files, {:.1} MB, {:.1} bytes/record; latest end_time {max_time}",
         stats.records,
@@ -144,43 +154,59 @@ async fn main() {
         stats.bytes_on_disk as f64 / stats.records.max(1) as f64
     );
 
-    let last = |secs: i64| TimeRange::new(to - secs, to);
-    let flows_15m = FlowSearch::new(last(900))
-        .sorted_by(SortKey::desc(FlowField::EndTime))
-        .limit(100);
-    let denied_15m = flows_15m
-        .clone()
-        .filter(FieldFilter::parse("action=deny").unwrap());
-    let mut selected_1h = FlowSearch::new(last(3600)).limit(100);
-    selected_1h.source_selector =
-        Some(Selector::parse("app == 'checkout' && team in {'team-7', 'team-8'}").unwrap());
-    let queries: Vec<(&str, FlowSearch, Ask)> = vec![
+    let now = max_time;
+    let flows = |pairs: &[(&str, &str)]| searches::flows(&request(pairs), now).expect("search");
+    let aggregate = |pairs: &[(&str, &str)]| {
+        let (query, group_by) = searches::aggregate(&request(pairs), now).expect("search");
+        (query, Ask::Group(group_by))
+    };
+    let flows_15m = flows(&[("since", "15m"), ("limit", "100")]);
+    let (connections_15m, group_by) = searches::connections(&flows_15m);
+    let graph_1h = searches::graph(&request(&[("since", "1h")]), now).expect("search");
+    let board = |since| searches::board(&request(&[("since", since)]), now).expect("search");
+    let mut queries: Vec<(&str, FlowSearch, Ask)> = vec![
         ("flows_15m", flows_15m, Ask::Page),
-        ("flows_15m_deny", denied_15m, Ask::Page),
-        ("flows_1h_selector", selected_1h, Ask::Page),
         (
-            "namespace_pair_1h",
-            FlowSearch::new(last(3600)),
-            Ask::Group(GroupBy::NamespacePair),
+            "flows_15m_connections",
+            connections_15m,
+            Ask::Group(group_by),
         ),
         (
-            "name_pair_1h",
-            FlowSearch::new(last(3600)),
-            Ask::Group(GroupBy::NamePair),
+            "flows_15m_deny",
+            flows(&[
+                ("since", "15m"),
+                ("limit", "100"),
+                ("filter", "action=deny"),
+            ]),
+            Ask::Page,
         ),
         (
-            "policy_24h",
-            FlowSearch::new(last(DAY)),
-            Ask::Group(GroupBy::Policy),
+            "flows_1h_selector",
+            flows(&[
+                ("since", "1h"),
+                ("limit", "100"),
+                (
+                    "source_selector",
+                    "app == 'checkout' && team in {'team-7', 'team-8'}",
+                ),
+            ]),
+            Ask::Page,
         ),
-        (
-            "policy_rule_24h",
-            FlowSearch::new(last(DAY)),
-            Ask::Group(GroupBy::PolicyRule),
-        ),
-        ("board_1h", FlowSearch::new(last(3600)), Ask::Board),
-        ("board_24h", FlowSearch::new(last(DAY)), Ask::Board),
     ];
+    for (name, group_by, since) in [
+        ("namespace_pair_1h", "namespace_pair", "1h"),
+        ("name_pair_1h", "name_pair", "1h"),
+        ("policy_24h", "policy", "24h"),
+        ("policy_rule_24h", "policy_rule", "24h"),
+    ] {
+        let (query, ask) = aggregate(&[("group_by", group_by), ("since", since)]);
+        queries.push((name, query, ask));
+    }
+    queries.extend([
+        ("graph_1h", graph_1h, Ask::Group(GroupBy::ServiceEdge)),
+        ("board_1h", board("1h"), Ask::Board),
+        ("board_24h", board("24h"), Ask::Board),
+    ]);
     let mut results = Vec::new();
     println!(
         "{:<20} {:>10} {:>10} {:>10}",

@@ -3,15 +3,16 @@
 use super::{RawParams, params};
 use crate::error::{ApiError, ApiResult};
 use crate::live_filter;
+use crate::searches;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use flowlens_model::{FlowField, FlowLog, PolicyHitFormat};
+use flowlens_model::{FlowLog, PolicyHitFormat};
 use flowlens_pipeline::encode::calico_json;
-use flowlens_store::{FlowSearch, GroupBy, SortKey, TimeRange};
+use flowlens_store::{FlowSearch, TimeRange};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -38,17 +39,10 @@ pub(crate) fn hit_format(p: &crate::params::Params) -> ApiResult<PolicyHitFormat
     }
 }
 
-fn newest_first(mut query: FlowSearch) -> FlowSearch {
-    if query.sort.is_empty() {
-        query.sort.push(SortKey::desc(FlowField::EndTime));
-    }
-    query
-}
-
 pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let format = hit_format(&p)?;
-    let query = newest_first(p.flow_search(p.time_range(state.now())?)?);
+    let query = searches::flows(&p, state.now())?;
     let page = state.store().query_flows(&query).await?;
     let flows: Vec<Value> = page
         .flows
@@ -67,20 +61,10 @@ pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
     Ok(Json(answer))
 }
 
-/// The connections in the flow logs a query matches, in the unit the graph and the Policy
-/// Board count: each connection once (a connection between two cluster endpoints is logged
-/// by both), unless the query picks records by policy or reporter, whose records are per
-/// endpoint already (a policy's hits are counted on the record of the endpoint it applies to).
+/// The connections in the flow logs a query matches (see [`searches::connections`]).
 async fn connections(state: &AppState, query: &FlowSearch) -> ApiResult<u64> {
-    let per_endpoint =
-        query.policy.is_some() || query.filters.iter().any(|f| f.field == FlowField::Reporter);
-    let mut totals = FlowSearch::new(query.time);
-    totals.filters.clone_from(&query.filters);
-    totals.source_selector.clone_from(&query.source_selector);
-    totals.dest_selector.clone_from(&query.dest_selector);
-    totals.policy.clone_from(&query.policy);
-    totals.connections_once = !per_endpoint;
-    let rows = state.store().aggregate(&totals, GroupBy::Action).await?;
+    let (totals, group_by) = searches::connections(query);
+    let rows = state.store().aggregate(&totals, group_by).await?;
     Ok(rows.iter().map(|r| r.num_flows).sum())
 }
 
@@ -96,7 +80,7 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
             )));
         }
     };
-    let mut query = newest_first(p.flow_search(p.time_range(state.now())?)?);
+    let mut query = searches::flows(&p, state.now())?;
     query.limit = Some(flowlens_store::MAX_LIMIT);
     let mut rows: Vec<Value> = Vec::new();
     loop {
@@ -198,25 +182,7 @@ pub async fn live(
 
 pub async fn aggregates(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
-    let group_by = match p.get("group_by") {
-        Some("namespace_pair") => GroupBy::NamespacePair,
-        Some("name_pair") => GroupBy::NamePair,
-        Some("edge") => GroupBy::Edge,
-        Some("service_edge") => GroupBy::ServiceEdge,
-        Some("action") => GroupBy::Action,
-        Some("policy") => GroupBy::Policy,
-        Some("policy_rule") => GroupBy::PolicyRule,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "group_by={:?}: expected namespace_pair, name_pair, edge, service_edge, action, policy or policy_rule",
-                other.unwrap_or("")
-            )));
-        }
-    };
-    let mut query = p.flow_search(p.time_range(state.now())?)?;
-    // Policy hits are per endpoint (egress at the source's record, ingress at the
-    // destination's), so policy groupings need every record.
-    query.connections_once = !group_by.is_policy() && p.connections_once()?;
+    let (query, group_by) = searches::aggregate(&p, state.now())?;
     let rows = state.store().aggregate(&query, group_by).await?;
     Ok(Json(json!({ "rows": rows })))
 }

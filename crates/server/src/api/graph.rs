@@ -5,6 +5,7 @@ use super::{RawParams, params};
 use crate::error::{ApiError, ApiResult};
 use crate::graph::{self, Expand};
 use crate::params::Params;
+use crate::searches;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -29,8 +30,7 @@ fn expand_of(p: &Params) -> Expand {
 
 pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
-    let mut query = p.flow_search(p.time_range(state.now())?)?;
-    query.connections_once = p.connections_once()?;
+    let query = searches::graph(&p, state.now())?;
     let rows = state
         .store()
         .aggregate(&query, GroupBy::ServiceEdge)

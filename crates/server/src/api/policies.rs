@@ -7,6 +7,7 @@
 use super::{RawParams, params};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::params::Params;
+use crate::searches;
 use crate::state::{AppState, PolicyEdit};
 use axum::Json;
 use axum::extract::State;
@@ -37,8 +38,9 @@ fn key_of_policy(p: &Policy) -> PolicyKey {
 struct Metrics(BTreeMap<PolicyKey, PolicyMetrics>);
 
 impl Metrics {
-    async fn load(state: &AppState, time: TimeRange) -> ApiResult<Metrics> {
-        let rows = state.store().policy_metrics(&FlowSearch::new(time)).await?;
+    /// `search` is the board's, [`searches::board`].
+    async fn load(state: &AppState, search: &FlowSearch) -> ApiResult<Metrics> {
+        let rows = state.store().policy_metrics(search).await?;
         Ok(Metrics(
             rows.into_iter()
                 .map(|m| {
@@ -124,10 +126,11 @@ fn time_of(state: &AppState, p: &Params) -> ApiResult<TimeRange> {
 
 pub async fn board(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
-    let time = time_of(&state, &p)?;
+    let search = searches::board(&p, state.now())?;
+    let time = search.time;
     let world = state.world();
     let inv = &world.inventory;
-    let hits = Metrics::load(&state, time).await?;
+    let hits = Metrics::load(&state, &search).await?;
     let counts = world.engine.policy_endpoint_counts();
     let index_of: BTreeMap<PolicyId, usize> = inv
         .policies
@@ -172,14 +175,15 @@ fn policy_id(p: &Params) -> ApiResult<PolicyId> {
 pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let id = policy_id(&p)?;
-    let time = time_of(&state, &p)?;
+    let search = searches::board(&p, state.now())?;
+    let time = search.time;
     let world = state.world();
     let inv = &world.inventory;
     let index = inv
         .policy_index(&id)
         .ok_or_else(|| ApiError::not_found(format!("no policy {id} in the inventory")))?;
     let policy = &inv.policies[index];
-    let hits = Metrics::load(&state, time).await?;
+    let hits = Metrics::load(&state, &search).await?;
     let texts = flowlens_policy::rule_texts(policy);
     let rules = |direction: RuleDirection| -> Vec<Value> {
         let (rules, texts) = match direction {
