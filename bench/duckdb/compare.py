@@ -89,7 +89,7 @@ QUERIES = {
 
 def run_flowlens(args, results_path):
     cmd = [
-        "cargo", "run", "--release", "-q", "-p", "flowlens-store", "--example", "query_latency", "--",
+        "cargo", "run", "--release", "-q", "-p", "flowlens-server", "--example", "query_latency", "--",
         "--records", str(args.records), "--dir", args.dir, "--runs", str(args.runs),
         "--json", results_path,
     ]

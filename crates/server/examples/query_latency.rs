@@ -6,7 +6,7 @@
 //! which is what `/api/policies` and `/api/policy` call).
 //!
 //! ```text
-//! cargo run --release -p flowlens-store --example query_latency -- \
+//! cargo run --release -p flowlens-server --example query_latency -- \
 //!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--json FILE] [--only QUERY]
 //! ```
 //!
@@ -16,7 +16,7 @@
 //! is the last hour of data. `--json FILE` also writes the figures for
 //! `bench/duckdb/compare.py`.
 
-#[path = "../support/synth.rs"]
+#[path = "../../store/support/synth.rs"]
 mod synth;
 
 use flowlens_server::{Params, searches};
