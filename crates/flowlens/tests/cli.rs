@@ -594,7 +594,7 @@ fn simulate_calico_writes_the_flow_logs_ingest_makes_of_the_raw_records() {
     );
     let query = "SELECT source_namespace, source_name_aggr, dest_namespace, dest_name_aggr, \
                  proto, dest_port, action, reporter, \
-                 array_to_string(policies_enforced, ' ') AS hits, count(*) AS records, \
+                 policies_enforced AS hits, count(*) AS records, \
                  sum(num_flows) AS flows, sum(bytes_in) AS bytes_in, sum(bytes_out) AS bytes_out \
                  FROM flows GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9";
     let want = sql_rows(&from_raw, query);
