@@ -42,7 +42,7 @@ impl AllowedHosts {
     /// is this server's address is this server's own.
     pub fn allows(&self, authority: &str) -> bool {
         let name = host_name(authority).to_ascii_lowercase();
-        name.parse::<IpAddr>().is_ok() || self.0.iter().any(|n| *n == name)
+        name.parse::<IpAddr>().is_ok() || self.0.contains(&name)
     }
 }
 

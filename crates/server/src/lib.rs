@@ -21,6 +21,7 @@ mod state;
 pub use auth::{AuthConfig, Principal, Token};
 pub use error::ApiError;
 pub use guard::AllowedHosts;
+pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, read_flow_query};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
 

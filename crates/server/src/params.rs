@@ -144,6 +144,22 @@ impl Params {
     }
 }
 
+/// Reads a query string as the flow endpoints do (parameters, time range, search, counting),
+/// with `now` for relative ranges. Any input gets an answer, never a panic: the fuzz target
+/// `flow_query` and a test over its seeds call this.
+pub fn read_flow_query(query: &str, now: i64) -> ApiResult<FlowSearch> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("not a query string: {e}")))?;
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let params = Params(pairs);
+    let mut search = params.flow_search(params.time_range(now)?)?;
+    search.connections_once = params.connections_once()?;
+    Ok(search)
+}
+
 /// Unix seconds as people read them (UTC), for messages.
 fn readable_time(unix: i64) -> String {
     let Ok(secs) = u64::try_from(unix) else {
