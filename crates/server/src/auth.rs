@@ -157,8 +157,10 @@ fn principal(config: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
         how,
     };
     for value in headers.get_all(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, given) = value.split_once(' ')?;
+        // A malformed header proves nothing, and does not hide a good cookie.
+        let Some((scheme, given)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+            continue;
+        };
         if scheme.eq_ignore_ascii_case("bearer") && token.matches(given.trim()) {
             return Some(admin(Authenticated::Bearer));
         }
@@ -295,6 +297,13 @@ mod tests {
         );
         assert_eq!(who(&[(header::AUTHORIZATION, &format!("Basic {t}"))]), None);
         assert_eq!(who(&[(header::COOKIE, &format!("other={t}"))]), None);
+        assert_eq!(
+            who(&[
+                (header::AUTHORIZATION, "garbage"),
+                (header::COOKIE, &cookie)
+            ]),
+            Some(Authenticated::Cookie)
+        );
         let open = AuthConfig::default();
         assert_eq!(
             principal(&open, &HeaderMap::new()).map(|p| p.how),
