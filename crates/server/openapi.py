@@ -111,6 +111,29 @@ paths.update({
     "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",
         "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
 })
-doc = {"openapi": "3.1.0", "info": {"title": "Flowlens API", "version": "0.1.0", "description": "Flow logs with Kubernetes context and policy verdicts. Readable form: docs/api.md."},
-       "paths": paths, "components": {"schemas": schemas}}
+paths.update({
+    "/api/login": {"post": {"summary": "Trade the token for the session cookie (HttpOnly, SameSite=Strict, Secure under TLS); the UI calls it with the token from the login URL's #token=",
+        "security": [], "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}}}},
+        "responses": {"204": {"description": "logged in: Set-Cookie flowlens_session"}, "401": err}}},
+    "/api/logout": {"post": {"summary": "Drop the session cookie", "security": [], "responses": {"204": {"description": "logged out"}}}},
+})
+unauthorized = {"description": "no token, or not the server's (WWW-Authenticate: Bearer)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+for path, ops in paths.items():
+    for op in ops.values():
+        # Every request may meet the Host check; every change the Origin check.
+        op["responses"]["421"] = {"description": "the Host header names a host this server does not answer to (--allowed-host)"}
+        if "security" not in op and path != "/api/health":
+            op["responses"]["401"] = unauthorized
+    for method in ("post", "put", "delete"):
+        if method in ops:
+            ops[method]["responses"]["403"] = {"description": "cross-origin request (Origin or Sec-Fetch-Site of another site)"}
+paths["/api/health"]["get"]["security"] = []
+# The parameter objects are shared by the flow endpoints: amend them once.
+filters[0]["description"] += "; at most 64 per query (more: 400), at most 256 values in one in: list"
+paging[0]["description"] += "; at most 8"
+doc = {"openapi": "3.1.0", "info": {"title": "Flowlens API", "version": "0.1.0", "description": "Flow logs with Kubernetes context and policy verdicts. Readable form: docs/api.md. Every route but /api/health and /api/login needs the server's token: Authorization: Bearer TOKEN, or the session cookie /api/login sets."},
+       "paths": paths, "components": {"schemas": schemas, "securitySchemes": {
+           "bearer": {"type": "http", "scheme": "bearer", "description": "the token in the data directory's api-token file (or --token-file)"},
+           "cookie": {"type": "apiKey", "in": "cookie", "name": "flowlens_session"}}},
+       "security": [{"bearer": []}, {"cookie": []}]}
 pathlib.Path(__file__).with_name("openapi.json").write_text(json.dumps(doc, indent=2) + "\n")

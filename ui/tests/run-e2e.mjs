@@ -36,7 +36,7 @@ try {
     const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=300000", ...reporters, ...files], {
       stdio: "inherit",
       cwd: UI_DIR,
-      env: { ...process.env, FLOWLENS_E2E_URL: demo.url },
+      env: { ...process.env, FLOWLENS_E2E_URL: demo.loginUrl },
     });
     child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });

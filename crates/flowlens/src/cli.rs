@@ -164,13 +164,28 @@ pub struct ListenOptions {
     /// Port to listen on; 0 picks a free one (the URL is printed either way).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Address to listen on. The API has no authentication: keep it on loopback unless
-    /// something in front of it controls access.
+    /// Address to listen on. Any address but loopback needs TLS (--http-tls-cert) and
+    /// authentication, or --insecure.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// Serve the web UI from this directory (a `ui/dist` build) instead of the embedded one.
     #[arg(long, value_name = "DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// File holding the API token (at least 16 printable characters). Without it the token
+    /// is `api-token` in the data directory, generated (mode 0600) on first start.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// No authentication: anyone who reaches the port can read every flow and change
+    /// policies. Refused on a non-loopback address unless --insecure.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Allow listening on a non-loopback address without TLS or without authentication.
+    #[arg(long)]
+    pub insecure: bool,
+    /// A host name the server answers to besides localhost and IP addresses (repeatable;
+    /// requests addressed to other names get 421, against DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    pub allowed_host: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -249,7 +264,8 @@ pub enum ScenarioCommand {
         scenario: String,
         /// The step to apply.
         step: String,
-        /// Where the demo listens.
+        /// Where the demo listens: the URL it printed, with its `#token=` (or set
+        /// FLOWLENS_TOKEN).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },

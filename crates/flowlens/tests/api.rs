@@ -53,7 +53,10 @@ async fn fixture() -> Fixture {
 }
 
 async fn call(app: &Router, method: &str, uri: &str, body: Option<String>) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "localhost");
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
@@ -366,6 +369,7 @@ async fn live_stream_delivers_matching_flows() {
     let f = fixture().await;
     let req = Request::builder()
         .uri("/api/flows/live?filter=action%3Ddeny")
+        .header("host", "localhost")
         .body(Body::empty())
         .unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();
@@ -543,6 +547,7 @@ async fn validation_answers_drafts_with_problems_without_failing() {
         let req = Request::builder()
             .method("POST")
             .uri("/api/policies/validate")
+            .header("host", "localhost")
             .header("content-type", "text/yaml")
             .body(Body::from(body.to_string()))
             .unwrap();

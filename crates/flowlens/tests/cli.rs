@@ -755,3 +755,42 @@ fn flows_src_selector_picks_flows_by_source_labels() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--src-selector") && err.contains('^'), "{err}");
 }
+
+#[test]
+fn exposing_the_api_beyond_loopback_needs_tls_and_auth_or_insecure() {
+    let data = tempfile::tempdir().unwrap();
+    let refused = |extra: &[&str]| {
+        let out = flowlens()
+            .args(["serve", "--bind", "0.0.0.0", "--port", "0", "--data"])
+            .arg(data.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&[]);
+    assert!(
+        err.contains("without TLS") && err.contains("--insecure"),
+        "{err}"
+    );
+    let err = refused(&["--no-auth"]);
+    assert!(
+        err.contains("--no-auth") && err.contains("loopback"),
+        "{err}"
+    );
+    // Neither check created the token before refusing.
+    assert!(!data.path().join("api-token").exists());
+    let token = data.path().join("short-token");
+    std::fs::write(&token, "abc").unwrap();
+    let out = flowlens()
+        .args(["serve", "--port", "0", "--data"])
+        .arg(data.path())
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 16 characters"), "{err}");
+}

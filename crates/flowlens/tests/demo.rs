@@ -7,14 +7,14 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+fn http(addr: &str, method: &str, path: &str, token: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -51,13 +51,20 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     BufReader::new(demo.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
+    let login = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
         .to_string();
+    let (url, token) = login
+        .split_once("/#token=")
+        .unwrap_or_else(|| panic!("no token in {login:?}"));
     let addr = url.trim_start_matches("http://").to_string();
+    let token_file = std::fs::read_to_string(data.path().join("api-token")).unwrap();
+    assert_eq!(token_file.trim(), token);
+    let http = |addr: &str, method: &str, path: &str| http(addr, method, path, token);
+    let (status, _) = self::http(&addr, "GET", "/api/scenario", "wrong-token");
+    assert_eq!(status, 401);
 
     let (status, body) = http(&addr, "GET", "/api/health");
     assert_eq!(status, 200, "{body}");
@@ -70,7 +77,7 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
     );
 
     let step = Command::new(&bin)
-        .args(["scenario", "step", "storefront", "rogue", "--url", &url])
+        .args(["scenario", "step", "storefront", "rogue", "--url", &login])
         .output()
         .unwrap();
     assert!(
@@ -79,7 +86,7 @@ fn demo_serves_live_traffic_applies_steps_and_stops_cleanly() {
         String::from_utf8_lossy(&step.stderr)
     );
     let wrong = Command::new(&bin)
-        .args(["scenario", "step", "fme", "fix", "--url", &url])
+        .args(["scenario", "step", "fme", "fix", "--url", &login])
         .output()
         .unwrap();
     assert!(!wrong.status.success());

@@ -295,7 +295,8 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 /// `flowlens serve` with `args`; returns the process and its API address.
 fn serve(data: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(bin())
-        .args(["serve", "--port", "0", "--data"])
+        // The sources are under test here, not authentication (loopback only).
+        .args(["serve", "--no-auth", "--port", "0", "--data"])
         .arg(data)
         .args(args)
         .stdout(Stdio::piped())

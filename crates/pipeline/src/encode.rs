@@ -134,8 +134,21 @@ pub fn csv_row(calico: &Value) -> String {
         .join(",")
 }
 
-/// A CSV cell: quoted when it holds a comma, a quote or a line break.
+/// A CSV cell: quoted when it holds a comma, a quote or a line break, and defused when a
+/// spreadsheet would read it as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return): a leading `'` makes it text. Numbers and Calico's lone `-` (absent) are
+/// left as they are, as no formula hides in them.
 pub fn csv_cell(text: &str) -> String {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        && text != "-"
+        && text.parse::<f64>().is_err();
+    let defused;
+    let text = if formula {
+        defused = format!("'{text}");
+        defused.as_str()
+    } else {
+        text
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -146,6 +159,20 @@ pub fn csv_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_defused() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("-2+3"), "'-2+3");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\t=1"), "'\t=1");
+        assert_eq!(csv_cell("\r=1"), "\"'\r=1\"");
+        // Numbers, Calico's absent marker and plain text stay as they are.
+        for plain in ["-1", "-", "+5", "frontend", "10.0.0.1", ""] {
+            assert_eq!(csv_cell(plain), plain);
+        }
+    }
 
     #[test]
     fn csv_rows_flatten_lists_and_quote_cells() {

@@ -33,6 +33,9 @@ async fn file(State(dir): State<Arc<Option<PathBuf>>>, Path(path): Path<String>)
         ))
         .into_response();
     }
+    if !is_plain(&path) {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
     serve(&dir, &path)
 }
 
@@ -64,10 +67,18 @@ fn serve(dir: &Option<PathBuf>, path: &str) -> Response {
     response
 }
 
+/// Whether `path` is made of plain names only: no `..`, no root, no drive, nothing a
+/// decoded `%2F` or `%5C` could smuggle in.
+fn is_plain(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && !path.contains('\0')
+        && std::path::Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 fn load(dir: &Option<PathBuf>, path: &str) -> Option<Vec<u8>> {
-    if path.split('/').any(|part| part == "..") {
-        return None;
-    }
     match dir {
         Some(dir) => std::fs::read(dir.join(path)).ok(),
         None => Ui::get(path).map(|f| f.data.into_owned()),
@@ -85,5 +96,28 @@ fn mime_of(path: &str) -> &'static str {
         Some("json") => "application/json",
         Some("woff2") => "font/woff2",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain;
+
+    #[test]
+    fn only_plain_relative_paths_are_served() {
+        for ok in ["index.html", "assets/app-1234.js", "a/b/c.css"] {
+            assert!(is_plain(ok), "{ok}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../secret",
+            "assets/../../x",
+            "a\\..\\b",
+            "",
+            "a/./b/../c",
+            "x\0",
+        ] {
+            assert!(!is_plain(bad), "{bad:?}");
+        }
     }
 }

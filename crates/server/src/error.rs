@@ -49,17 +49,51 @@ impl From<flowlens_store::StoreError> for ApiError {
         use flowlens_store::StoreError as E;
         match &e {
             E::InvalidQuery(_) | E::UnknownField { .. } => ApiError::bad_request(e.to_string()),
-            _ => {
-                tracing::error!("store: {e}");
-                ApiError::internal(format!("the store failed: {e}"))
-            }
+            _ => ApiError::internal(format!("the store failed: {e}")),
         }
     }
 }
 
+/// `message` with absolute file paths replaced by `<path>`: the server's layout is no
+/// business of an API client.
+fn without_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('/') {
+        let before = &rest[..start];
+        let at_word_start = before
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | '[' | '=' | ':'));
+        out.push_str(before);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']' | ',' | ';' | ':')
+            })
+            .unwrap_or(tail.len());
+        let (word, after) = tail.split_at(end);
+        if at_word_start && word.len() > 1 && !word.starts_with("//") {
+            out.push_str("<path>");
+        } else {
+            out.push_str(word);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
+        // A server-side failure is logged in full and shown without file paths.
+        let message = if self.status.is_server_error() {
+            tracing::error!("{} answered: {}", self.status, self.message);
+            without_paths(&self.message)
+        } else {
+            self.message
+        };
+        let mut body = json!({ "error": message });
         if !self.details.is_empty() {
             body["details"] = json!(self.details);
         }
@@ -68,3 +102,21 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_do_not_show_file_paths() {
+        assert_eq!(
+            without_paths("the store failed: cannot read /var/lib/flowlens/files/1.parquet: EIO"),
+            "the store failed: cannot read <path>: EIO"
+        );
+        assert_eq!(
+            without_paths("open \"/tmp/x y\" failed (/etc/passwd)"),
+            "open \"<path> y\" failed (<path>)"
+        );
+        assert_eq!(without_paths("a/b and 1/2 stay"), "a/b and 1/2 stay");
+    }
+}

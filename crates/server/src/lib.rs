@@ -9,16 +9,20 @@
 
 mod api;
 mod assets;
+pub mod auth;
 mod error;
 mod graph;
+pub mod guard;
 mod live_filter;
 mod params;
 mod scenario;
 pub mod searches;
 mod state;
 
+pub use auth::{AuthConfig, Principal, Token};
 pub use error::{ApiError, ApiResult};
-pub use params::Params;
+pub use guard::AllowedHosts;
+pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
 
@@ -32,11 +36,23 @@ use std::path::PathBuf;
 pub struct ServerOptions {
     /// Serve the UI from this directory instead of the embedded copy (UI development).
     pub ui_dir: Option<PathBuf>,
+    /// Who may use the API.
+    pub auth: AuthConfig,
+    /// The names requests may be addressed to.
+    pub hosts: AllowedHosts,
 }
 
-/// The whole application: API under `/api`, the UI everywhere else.
+/// The whole application: API under `/api`, the UI everywhere else; every request passes the
+/// Host and Origin checks, then authentication.
 pub fn router(state: AppState, options: &ServerOptions) -> Router {
-    api::router(state).merge(assets::router(options.ui_dir.clone()))
+    let auth = std::sync::Arc::new(options.auth.clone());
+    api::router(state, auth.clone())
+        .merge(assets::router(options.ui_dir.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(options.hosts.clone()),
+            guard::check,
+        ))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight

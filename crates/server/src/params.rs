@@ -8,6 +8,14 @@ use flowlens_store::{
 };
 use std::time::{Duration, UNIX_EPOCH};
 
+/// Filters one query may hold: far more than a person writes, few enough that no query is
+/// costly to plan.
+pub const MAX_FILTERS: usize = 64;
+/// Sort keys one query may hold.
+pub const MAX_SORT_KEYS: usize = 8;
+/// Values one `in:` list may hold.
+pub const MAX_IN_ITEMS: usize = 256;
+
 /// The raw `key=value` pairs of a query string, in order (keys may repeat).
 #[derive(Clone, Debug, Default)]
 pub struct Params(pub Vec<(String, String)>);
@@ -65,14 +73,35 @@ impl Params {
     /// Everything that narrows flows: filters, selectors, policy (the time range apart).
     pub fn flow_search(&self, time: TimeRange) -> ApiResult<FlowSearch> {
         let mut query = FlowSearch::new(time);
+        let filters = self.all("filter").count();
+        if filters > MAX_FILTERS {
+            return Err(ApiError::bad_request(format!(
+                "{filters} filters: a query takes at most {MAX_FILTERS}"
+            )));
+        }
         for f in self.all("filter") {
             let filter = FieldFilter::parse(f).map_err(|e| filter_error(f, e))?;
+            if let FilterOp::In(values) | FilterOp::NotIn(values) = &filter.op
+                && values.len() > MAX_IN_ITEMS
+            {
+                return Err(ApiError::bad_request(format!(
+                    "filter on {}: {} values in one in: list, at most {MAX_IN_ITEMS}",
+                    filter.field,
+                    values.len()
+                )));
+            }
             check_domain(&filter)?;
             query.filters.push(filter);
         }
         query.source_selector = self.selector("source_selector")?;
         query.dest_selector = self.selector("dest_selector")?;
         query.policy = self.policy_filter()?;
+        let sort_keys = self.all("sort").count();
+        if sort_keys > MAX_SORT_KEYS {
+            return Err(ApiError::bad_request(format!(
+                "{sort_keys} sort keys: a query takes at most {MAX_SORT_KEYS}"
+            )));
+        }
         for s in self.all("sort") {
             query.sort.push(SortKey::parse(s)?);
         }
@@ -113,6 +142,22 @@ impl Params {
             self.get("policy_rule"),
         )?)
     }
+}
+
+/// Reads a query string as the flow endpoints do (parameters, time range, search, counting),
+/// with `now` for relative ranges. Any input gets an answer, never a panic: the fuzz target
+/// `flow_query` and a test over its seeds call this.
+pub fn read_flow_query(query: &str, now: i64) -> ApiResult<FlowSearch> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("not a query string: {e}")))?;
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let params = Params(pairs);
+    let mut search = params.flow_search(params.time_range(now)?)?;
+    search.connections_once = params.connections_once()?;
+    Ok(search)
 }
 
 /// Unix seconds as people read them (UTC), for messages.
@@ -281,6 +326,35 @@ mod tests {
         }
         let e = filter_error_of("dest_prot=80");
         assert!(e.contains("did you mean dest_port?"), "{e}");
+    }
+
+    #[test]
+    fn filters_sort_keys_and_in_lists_are_capped() {
+        let filters: Vec<String> = (0..=MAX_FILTERS)
+            .map(|i| format!("dest_port!={i}"))
+            .collect();
+        let mut pairs: Vec<(&str, &str)> = filters.iter().map(|f| ("filter", f.as_str())).collect();
+        let e = params(&pairs).flow_search(TimeRange::all()).unwrap_err();
+        assert_eq!(e.message, "65 filters: a query takes at most 64");
+        pairs.pop();
+        assert!(params(&pairs).flow_search(TimeRange::all()).is_ok());
+
+        let keys = vec![("sort", "bytes_in:desc"); MAX_SORT_KEYS + 1];
+        let e = params(&keys).flow_search(TimeRange::all()).unwrap_err();
+        assert!(e.message.contains("at most 8"), "{}", e.message);
+
+        let values: Vec<String> = (0..=MAX_IN_ITEMS).map(|i| i.to_string()).collect();
+        let list = format!("dest_port=in:{}", values.join(","));
+        let e = params(&[("filter", &list)])
+            .flow_search(TimeRange::all())
+            .unwrap_err();
+        assert!(e.message.contains("at most 256"), "{}", e.message);
+        let list = format!("dest_port=in:{}", values[..MAX_IN_ITEMS].join(","));
+        assert!(
+            params(&[("filter", &list)])
+                .flow_search(TimeRange::all())
+                .is_ok()
+        );
     }
 
     #[test]

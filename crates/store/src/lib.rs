@@ -64,6 +64,7 @@ pub use error::{Result, StoreError};
 pub use files::format::FORMAT_VERSION;
 pub use files::retention::RetentionPolicy;
 pub use parse::{ABSENT, FILTER_OPERATORS, IN_LIST_PREFIX, parse_duration};
+pub use query::plan::MAX_FILTERS;
 pub use records::decode::decode_flows;
 pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};
 pub use schema::{ENFORCED_IDS, PENDING_IDS, flow_schema, record_schema};

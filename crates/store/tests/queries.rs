@@ -703,3 +703,37 @@ async fn empty_store_answers_empty() {
     assert_eq!(store.time_bounds().await.unwrap(), None);
     assert_eq!(store.stats().await.unwrap().records, 0);
 }
+
+/// The most filters a query may hold are planned and run on a thread with a tokio worker's
+/// stack (2 MiB); one more is refused before the query engine sees it.
+#[test]
+fn the_most_filters_run_on_a_worker_stack_and_more_are_refused() {
+    let run = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let (_dir, store) = stores().await.remove(1);
+                    let not_port = |port: usize| {
+                        FieldFilter::parse(&format!("dest_port!={}", 10_000 + port)).unwrap()
+                    };
+                    let one = FlowSearch::new(TimeRange::all()).filter(not_port(0));
+                    let mut query = FlowSearch::new(TimeRange::all());
+                    for port in 0..flowlens_store::MAX_FILTERS {
+                        query = query.filter(not_port(port));
+                    }
+                    assert_eq!(
+                        end_times(&store, &query).await,
+                        end_times(&store, &one).await
+                    );
+                    query = query.filter(FieldFilter::parse("dest_port!=9999").unwrap());
+                    let err = store.query_flows(&query).await.unwrap_err();
+                    assert!(matches!(err, StoreError::InvalidQuery(_)), "{err}");
+                    assert!(err.to_string().contains("at most 128"), "{err}");
+                })
+        })
+        .unwrap();
+    run.join().unwrap();
+}

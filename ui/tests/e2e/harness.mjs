@@ -10,11 +10,40 @@
 // starts one when a test file is run on its own (`node --test tests/e2e/flows.test.mjs`).
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+
+/**
+ * The API token of each demo by origin. Node-side requests of the tests (fetch, getJson) carry
+ * it as a bearer token; pages log in as a user does, by opening the printed login URL.
+ */
+const tokens = new Map();
+const plainFetch = globalThis.fetch;
+globalThis.fetch = (input, init = {}) => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  const token = tokens.get(url.origin);
+  const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+  if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+  return plainFetch(input, { ...init, headers });
+};
+
+/** Splits the URL a demo printed (`http://127.0.0.1:PORT/#token=…`) and remembers its token. */
+export function rememberLogin(loginUrl) {
+  const m = /^(http:\/\/[^/]+\/)(?:#token=([A-Za-z0-9_-]+))?/.exec(loginUrl);
+  if (!m) throw new Error(`not a flowlens URL: ${loginUrl}`);
+  const [, url, token] = m;
+  if (token) tokens.set(new URL(url).origin, token);
+  return { url, token, loginUrl };
+}
+
+/** The login URL of the demo at `url` (the URL itself when it runs without a token). */
+export function loginUrlOf(url) {
+  const token = tokens.get(new URL(url).origin);
+  return token ? new URL(`#token=${token}`, url).toString() : new URL(url).toString();
+}
 
 export const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SCREENSHOTS = path.join(UI_DIR, "test-results", "screenshots");
@@ -58,14 +87,15 @@ export async function startDemo({ scenario = "storefront", speed = 20, args = []
   };
   const proc = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
-  const url = await new Promise((resolve, reject) => {
+  const login = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo did not print its URL within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = (chunk) => {
       output += chunk.toString();
-      const m = /http:\/\/127\.0\.0\.1:(\d+)\/?/.exec(output);
+      // The login URL, with the token in its fragment, ends the line.
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/(?:#token=[A-Za-z0-9_-]+)?)\s/.exec(output);
       if (m) {
         clearTimeout(timer);
-        resolve(`http://127.0.0.1:${m[1]}/`);
+        resolve(rememberLogin(m[1]));
       }
     };
     proc.stdout.on("data", onData);
@@ -75,6 +105,7 @@ export async function startDemo({ scenario = "storefront", speed = 20, args = []
       reject(new Error(`demo exited with ${code} before it was ready:\n${output}`));
     });
   });
+  const { url } = login;
   // Keep draining the pipes so the demo never blocks on a full buffer.
   proc.stdout.on("data", () => {});
   proc.stderr.on("data", (c) => {
@@ -94,13 +125,13 @@ export async function startDemo({ scenario = "storefront", speed = 20, args = []
     }
     rmSync(data, { recursive: true, force: true });
   };
-  return { url, stop, proc, dataDir: data };
+  return { url, loginUrl: login.loginUrl, token: login.token, stop, proc, dataDir: data };
 }
 
 /** The storefront demo of this run (started by run-e2e.mjs), or a new one for a lone test file. */
 export async function sharedDemo() {
-  const url = process.env.FLOWLENS_E2E_URL;
-  if (url) return { url, stop: async () => {} };
+  const printed = process.env.FLOWLENS_E2E_URL;
+  if (printed) return { ...rememberLogin(printed), stop: async () => {} };
   return startDemo({ scenario: "storefront" });
 }
 
@@ -124,6 +155,14 @@ export async function openPage(browser, url, hash = "", { viewport = { width: 16
   page.on("console", (m) => {
     if (m.type() === "error" && !/Failed to load resource/.test(m.text())) page.errors.push(m.text());
   });
+  // Log in as a user does: open the printed URL; the UI trades the fragment's token for a
+  // cookie and clears the fragment.
+  const login = loginUrlOf(url);
+  if (login.includes("#token=")) {
+    await page.goto(login);
+    await page.waitForFunction(() => !window.location.hash.startsWith("#token="), null, { timeout: 20_000 });
+    await waitFor(async () => (await page.context().cookies()).some((c) => c.name === "flowlens_session"), { what: "the session cookie" });
+  }
   await page.goto(new URL(hash, url).toString());
   return page;
 }
@@ -214,7 +253,9 @@ const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
  * serious or critical impact, each as "rule: help (selector, …)".
  */
 export async function seriousA11yViolations(page) {
-  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.addScriptTag({ path: AXE });
+  // Evaluated through the DevTools protocol: the page's Content-Security-Policy rightly
+  // refuses an injected inline <script>.
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(readFileSync(AXE, "utf8"));
   const violations = await page.evaluate(async () => {
     const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
     return r.violations.map((v) => ({

@@ -6,7 +6,8 @@ use crate::cli::{DemoArgs, ListenOptions, ServeArgs};
 use anyhow::{Context, Result};
 use flowlens_ingest::{IngestLoop, IngestOptions, StoreSink};
 use flowlens_server::{
-    AppState, ScenarioControl, ScenarioInfo, ServerOptions, StepFuture, StepInfo, StepOutcome,
+    AllowedHosts, AppState, AuthConfig, ScenarioControl, ScenarioInfo, ServerOptions, StepFuture,
+    StepInfo, StepOutcome, Token,
 };
 use flowlens_sim::{
     AppliedStep, InstallStep, LiveOptions, LiveScenario, ScenarioHandle, Simulation,
@@ -73,7 +74,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             args.speed,
             dir.display()
         );
-        run_server(&state, &args.listen).await?;
+        run_server(&state, &args.listen, &dir).await?;
         eprintln!("Stopping the scenario and storing what is in flight…");
         scenario.scenario.stop();
         if let Err(e) = tokio::task::block_in_place(|| task.join()) {
@@ -172,7 +173,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             state.attach_ingest(task.handle().clone());
             Some(task)
         };
-        run_server(&state, &args.listen).await?;
+        run_server(&state, &args.listen, &args.data).await?;
         if let Some(task) = feed {
             eprintln!("Stopping the sources and storing what is in flight…");
             task.handle().stop();
@@ -192,8 +193,56 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The API token: from --token-file, or `api-token` in the data directory (created on first
+/// start); none with --no-auth.
+fn api_token(listen: &ListenOptions, data: &std::path::Path) -> Result<Option<Token>> {
+    if listen.no_auth {
+        return Ok(None);
+    }
+    let token = match &listen.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            Token::new(&text).map_err(|e| anyhow::anyhow!("token file {}: {e}", path.display()))?
+        }
+        None => Token::load_or_create(&data.join(TOKEN_FILE))?,
+    };
+    Ok(Some(token))
+}
+
+/// The token's file in the data directory.
+const TOKEN_FILE: &str = "api-token";
+
+/// Refuses to expose the API beyond this machine without TLS and authentication, unless
+/// --insecure says that is meant.
+fn check_exposure(listen: &ListenOptions, tls: bool) -> Result<()> {
+    if listen.bind.is_loopback() || listen.insecure {
+        return Ok(());
+    }
+    if listen.no_auth {
+        anyhow::bail!(
+            "--no-auth on {} would give anyone who reaches it every flow and the policies; keep --no-auth to loopback (--bind 127.0.0.1) or add --insecure",
+            listen.bind
+        );
+    }
+    if !tls {
+        anyhow::bail!(
+            "listening on {} without TLS sends the token and every flow in clear text; give --http-tls-cert and --http-tls-key, or add --insecure (e.g. behind a proxy that terminates TLS)",
+            listen.bind
+        );
+    }
+    Ok(())
+}
+
 /// Serves until Ctrl-C or SIGTERM, printing the URL once listening.
-async fn run_server(state: &AppState, listen: &ListenOptions) -> Result<()> {
+async fn run_server(
+    state: &AppState,
+    listen: &ListenOptions,
+    data: &std::path::Path,
+) -> Result<()> {
+    let tls = false;
+    check_exposure(listen, tls)?;
+    let token = api_token(listen, data)?;
     let addr = std::net::SocketAddr::new(listen.bind, listen.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another flowlens running? (--port picks another port)")
@@ -201,9 +250,24 @@ async fn run_server(state: &AppState, listen: &ListenOptions) -> Result<()> {
     let local = listener.local_addr()?;
     let options = ServerOptions {
         ui_dir: listen.ui_dir.clone(),
+        auth: AuthConfig {
+            token: token.clone(),
+            secure_cookie: tls,
+        },
+        hosts: AllowedHosts::new(Some(local.ip()), &listen.allowed_host),
     };
     let router = flowlens_server::router(state.clone(), &options);
-    println!("Flowlens is running at http://{local}/  (Ctrl-C to stop)");
+    // The token goes in the fragment, which the browser never sends: the UI reads it once,
+    // trades it for a cookie and removes it from the address bar.
+    match &token {
+        Some(token) => println!(
+            "Flowlens is running at http://{local}/#token={}  (Ctrl-C to stop)",
+            token.as_str()
+        ),
+        None => {
+            println!("Flowlens is running at http://{local}/  (Ctrl-C to stop; no authentication)")
+        }
+    }
     use std::io::Write;
     std::io::stdout().flush()?;
     let shutdown = {

@@ -65,6 +65,14 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
 
 /// Asks a running demo to apply a step, after checking it runs the scenario named.
 fn apply_step(url: &str, scenario: &str, step: &str) -> Result<ExitCode> {
+    // The URL the demo printed carries its token in the fragment; FLOWLENS_TOKEN works too.
+    let (url, token) = match url.split_once("#token=") {
+        Some((url, token)) => (url, Some(token.to_string())),
+        None => (url, std::env::var("FLOWLENS_TOKEN").ok()),
+    };
+    let auth = token
+        .map(|t| format!("Bearer {}", t.trim()))
+        .unwrap_or_default();
     let base = url.trim_end_matches('/');
     let unreachable = || {
         format!(
@@ -72,6 +80,7 @@ fn apply_step(url: &str, scenario: &str, step: &str) -> Result<ExitCode> {
         )
     };
     let info: serde_json::Value = ureq::get(format!("{base}/api/scenario"))
+        .header("authorization", &auth)
         .call()
         .with_context(unreachable)?
         .body_mut()
@@ -82,6 +91,7 @@ fn apply_step(url: &str, scenario: &str, step: &str) -> Result<ExitCode> {
         anyhow::bail!("the demo at {base} runs scenario {running:?}, not {scenario:?}");
     }
     let mut response = ureq::post(format!("{base}/api/scenario/steps/{step}"))
+        .header("authorization", &auth)
         .config()
         .http_status_as_error(false)
         .build()

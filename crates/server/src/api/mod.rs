@@ -9,6 +9,7 @@ mod policies;
 mod scenario;
 mod sources;
 
+use crate::auth::AuthConfig;
 use crate::error::ApiResult;
 use crate::params::Params;
 use crate::state::AppState;
@@ -18,6 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The OpenAPI description of this API.
@@ -28,7 +30,12 @@ const MAX_BODY: usize = 1 << 20;
 /// A query that takes longer than this is stopped with an error rather than left running.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
+    let session = Router::new()
+        .route("/api/login", post(crate::auth::login))
+        .route("/api/logout", post(crate::auth::logout))
+        .layer(DefaultBodyLimit::max(4096))
+        .with_state(auth);
     Router::new()
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi))
@@ -59,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+        .merge(session)
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -40,6 +40,11 @@ pub(crate) fn time_filter(range: &TimeRange) -> Option<Expr> {
     }
 }
 
+/// Filters one query may hold. The query engine's filter push-down rebuilds the conjunction
+/// of all filters as a left-deep chain of `AND`s and walks it recursively, a dozen stack
+/// frames per filter: about 800 filters overflow a 2 MiB worker stack and abort the process.
+pub const MAX_FILTERS: usize = 128;
+
 /// Everything in the query that narrows rows besides time (field filters, selectors,
 /// policy); the time range is applied where the table is assembled.
 pub(crate) fn row_filter(query: &FlowSearch) -> Result<Option<Expr>> {
@@ -47,6 +52,12 @@ pub(crate) fn row_filter(query: &FlowSearch) -> Result<Option<Expr>> {
         return Err(StoreError::invalid(format!(
             "empty time range: from {} is not before to {}",
             query.time.from, query.time.to
+        )));
+    }
+    if query.filters.len() > MAX_FILTERS {
+        return Err(StoreError::invalid(format!(
+            "{} filters: a query takes at most {MAX_FILTERS}",
+            query.filters.len()
         )));
     }
     let mut parts: Vec<Expr> = Vec::new();

@@ -1,0 +1,330 @@
+//! Who is asking: every API request carries the server's token, as `Authorization: Bearer`
+//! or as the session cookie the login endpoint sets, except `/api/health`. The caller is
+//! attached to the request as a [`Principal`], which is what authorization will look at.
+
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The cookie that carries the token for the browser.
+pub const SESSION_COOKIE: &str = "flowlens_session";
+
+/// The secret that opens the API.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl Token {
+    /// A new random token: 32 bytes from the operating system, base64url without padding.
+    pub fn generate() -> std::io::Result<Token> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+        Ok(Token(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
+        ))
+    }
+
+    /// A token given as text (a `--token-file`), surrounding whitespace aside.
+    pub fn new(text: &str) -> Result<Token, String> {
+        let text = text.trim();
+        if text.len() < 16 {
+            return Err("a token needs at least 16 characters".into());
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a token is printable ASCII without spaces".into());
+        }
+        Ok(Token(text.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `given` is this token, in time that does not depend on where they differ.
+    pub fn matches(&self, given: &str) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
+    }
+
+    /// The token in `path`, or a new one written there (mode 0600) when the file does not
+    /// exist yet.
+    pub fn load_or_create(path: &Path) -> Result<Token, TokenFileError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Token::new(&text).map_err(|reason| TokenFileError {
+                path: path.to_path_buf(),
+                reason,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let token = Token::generate().map_err(|e| TokenFileError::io(path, e))?;
+                write_private(path, token.as_str()).map_err(|e| TokenFileError::io(path, e))?;
+                Ok(token)
+            }
+            Err(e) => Err(TokenFileError::io(path, e)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("token file {}: {reason}", path.display())]
+pub struct TokenFileError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl TokenFileError {
+    fn io(path: &Path, e: std::io::Error) -> TokenFileError {
+        TokenFileError {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Creates `path` readable by its owner only (never replacing a file), and writes `text`.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Who made a request, attached to it as an extension for the handlers that need to know.
+/// Today every caller with the token is the administrator; scoped users (tiers,
+/// namespaces) will be told apart here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub how: Authenticated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authenticated {
+    /// `Authorization: Bearer` with the server's token.
+    Bearer,
+    /// The session cookie the login endpoint set.
+    Cookie,
+    /// The server runs with `--no-auth`.
+    Disabled,
+}
+
+/// How requests are authenticated.
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// `None` turns authentication off (`--no-auth`, loopback only).
+    pub token: Option<Token>,
+    /// The cookie gets `Secure` (the server speaks TLS).
+    pub secure_cookie: bool,
+}
+
+/// Paths that answer without a token.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/api/health" | "/api/login" | "/api/logout")
+        || !(path.starts_with("/api/") || path == "/metrics")
+}
+
+/// The principal `headers` prove, if any.
+fn principal(config: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
+    let Some(token) = &config.token else {
+        return Some(Principal {
+            name: "anonymous".into(),
+            how: Authenticated::Disabled,
+        });
+    };
+    let admin = |how| Principal {
+        name: "admin".into(),
+        how,
+    };
+    for value in headers.get_all(header::AUTHORIZATION) {
+        // A malformed header proves nothing, and does not hide a good cookie.
+        let Some((scheme, given)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+            continue;
+        };
+        if scheme.eq_ignore_ascii_case("bearer") && token.matches(given.trim()) {
+            return Some(admin(Authenticated::Bearer));
+        }
+    }
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((name, given)) = pair.trim().split_once('=')
+                && name == SESSION_COOKIE
+                && token.matches(given)
+            {
+                return Some(admin(Authenticated::Cookie));
+            }
+        }
+    }
+    None
+}
+
+/// Lets a request through with its [`Principal`], or answers 401.
+pub async fn require(
+    State(config): State<Arc<AuthConfig>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match principal(&config, request.headers()) {
+        Some(who) => {
+            request.extensions_mut().insert(who);
+            next.run(request).await
+        }
+        None if is_public(request.uri().path()) => next.run(request).await,
+        None => {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this API needs the server's token: Authorization: Bearer TOKEN, or open the login URL flowlens printed at start",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    token: String,
+}
+
+/// `POST /api/login {"token": …}`: a right token gets the session cookie.
+pub async fn login(State(config): State<Arc<AuthConfig>>, Json(login): Json<Login>) -> Response {
+    let Some(token) = &config.token else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    if !token.matches(login.token.trim()) {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "that is not this server's token")
+            .into_response();
+    }
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
+        token.as_str(),
+        if config.secure_cookie { "; Secure" } else { "" }
+    );
+    session_response(cookie)
+}
+
+/// `POST /api/logout`: the session cookie is dropped.
+pub async fn logout(State(config): State<Arc<AuthConfig>>) -> Response {
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if config.secure_cookie { "; Secure" } else { "" }
+    );
+    session_response(cookie)
+}
+
+fn session_response(cookie: String) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn generated_tokens_are_32_random_bytes_in_base64url() {
+        let a = Token::generate().unwrap();
+        let b = Token::generate().unwrap();
+        assert_eq!(a.as_str().len(), 43);
+        assert_ne!(a.as_str(), b.as_str());
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(a.as_str())
+            .unwrap();
+        assert_eq!(bytes.len(), 32);
+    }
+
+    #[test]
+    fn bearer_and_cookie_prove_the_token_and_nothing_else_does() {
+        let token = Token::generate().unwrap();
+        let config = AuthConfig {
+            token: Some(token.clone()),
+            secure_cookie: false,
+        };
+        let t = token.as_str();
+        let bearer = format!("Bearer {t}");
+        let cookie = format!("theme=dark; {SESSION_COOKIE}={t}");
+        let who = |h: &[(header::HeaderName, &str)]| principal(&config, &headers(h)).map(|p| p.how);
+        assert_eq!(
+            who(&[(header::AUTHORIZATION, &bearer)]),
+            Some(Authenticated::Bearer)
+        );
+        assert_eq!(
+            who(&[(header::COOKIE, &cookie)]),
+            Some(Authenticated::Cookie)
+        );
+        assert_eq!(who(&[]), None);
+        assert_eq!(
+            who(&[(header::AUTHORIZATION, &format!("Bearer {t}x"))]),
+            None
+        );
+        assert_eq!(who(&[(header::AUTHORIZATION, &format!("Basic {t}"))]), None);
+        assert_eq!(who(&[(header::COOKIE, &format!("other={t}"))]), None);
+        assert_eq!(
+            who(&[
+                (header::AUTHORIZATION, "garbage"),
+                (header::COOKIE, &cookie)
+            ]),
+            Some(Authenticated::Cookie)
+        );
+        let open = AuthConfig::default();
+        assert_eq!(
+            principal(&open, &HeaderMap::new()).map(|p| p.how),
+            Some(Authenticated::Disabled)
+        );
+    }
+
+    #[test]
+    fn token_files_are_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api-token");
+        let first = Token::load_or_create(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = Token::load_or_create(&path).unwrap();
+        assert_eq!(first.as_str(), again.as_str());
+        std::fs::write(&path, "short").unwrap();
+        assert!(Token::load_or_create(&path).is_err());
+    }
+}
