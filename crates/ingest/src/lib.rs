@@ -117,6 +117,7 @@ mod files;
 mod handle;
 mod pending;
 mod pool;
+mod rate;
 mod run;
 mod sink;
 mod source;
@@ -126,6 +127,7 @@ pub use blocks::Block;
 pub use error::{IngestError, Result};
 pub use files::{FileError, FileSource};
 pub use handle::{IngestHandle, IngestTask};
+pub use rate::RateWindow;
 pub use run::{IngestLoop, IngestOptions, IngestSummary, Progress, SourceFailure};
 pub use sink::{CalicoLines, Rows, Sink, StoreObserver, StoreSink};
 pub use source::{

@@ -11,7 +11,10 @@ use crate::sink::Sink;
 use crate::source::{
     Feed, Input, Message, Pace, Source, SourceCounters, SourceError, SourceState, SourceStatus,
 };
-use flowlens_pipeline::{AggregationConfig, DecodedLines, Ingest, IngestStats, InputFormat};
+use flowlens_model::RawFlow;
+use flowlens_pipeline::{
+    AggregationConfig, Attributed, DecodedLines, Ingest, IngestStats, InputFormat,
+};
 use flowlens_policy::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -436,33 +439,21 @@ impl Run<'_, '_> {
             // Blocks go through the decoding pool.
             Input::Lines(block) => self.submit(source, block),
             Input::Records(records) => {
-                let (before, name) = {
-                    let s = &self.sources[source];
-                    (s.records_before, s.input.clone())
-                };
-                let counted = self.counted();
-                for (i, raw) in records.iter().enumerate() {
-                    self.ingest.raw(&name, before + i + 1, raw);
-                }
-                self.sources[source].records_before += records.len();
-                self.count(source, counted);
+                self.take_raw(source, &records, |raw| raw, |_, _| {});
                 self.after_input(source)
             }
             Input::Observed(records) => {
-                let (before, name) = {
-                    let s = &self.sources[source];
-                    (s.records_before, s.input.clone())
-                };
-                let counted = self.counted();
                 let counters = Arc::clone(&self.sources[source].counters);
                 // Records of one input are attributed by one engine: a swap comes as an input.
                 let engine = Arc::clone(self.ingest.engine());
-                for (i, record) in records.iter().enumerate() {
-                    let attributed = self.ingest.raw(&name, before + i + 1, &record.raw);
-                    crate::verdicts::compare(&engine, record, attributed, &counters.verdicts);
-                }
-                self.sources[source].records_before += records.len();
-                self.count(source, counted);
+                self.take_raw(
+                    source,
+                    &records,
+                    |record| &record.raw,
+                    |record, attributed| {
+                        crate::verdicts::compare(&engine, record, attributed, &counters.verdicts)
+                    },
+                );
                 self.after_input(source)
             }
             Input::FlowLogs(logs) => {
@@ -511,6 +502,27 @@ impl Run<'_, '_> {
     }
 
     /// (accepted, rejected) so far.
+    /// Attributes and aggregates a source's raw records, numbered on from its earlier ones,
+    /// handing each record's attribution to `attributed`, and counts them for the source.
+    fn take_raw<T>(
+        &mut self,
+        source: usize,
+        records: &[T],
+        raw: impl Fn(&T) -> &RawFlow,
+        mut attributed: impl FnMut(&T, &[Attributed]),
+    ) {
+        let (before, name) = {
+            let s = &self.sources[source];
+            (s.records_before, s.input.clone())
+        };
+        let counted = self.counted();
+        for (i, record) in records.iter().enumerate() {
+            attributed(record, self.ingest.raw(&name, before + i + 1, raw(record)));
+        }
+        self.sources[source].records_before += records.len();
+        self.count(source, counted);
+    }
+
     fn counted(&self) -> (u64, u64) {
         let s = self.ingest.stats();
         (s.accepted, s.rejected)

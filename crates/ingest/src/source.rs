@@ -3,14 +3,14 @@
 //! every source of a run, with per-source counters).
 
 use crate::blocks::Block;
+use crate::rate::RateWindow;
 use crate::verdicts::{ObservedRecord, VerdictComparison, VerdictCounters};
 use flowlens_model::{FlowLog, RawFlow};
 use flowlens_policy::Engine;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Why a source stopped before its input ended. The loop stores what the source pushed
 /// before it failed and reports the error with the source's name.
@@ -208,13 +208,9 @@ pub struct SourceCounters {
     dropped: AtomicU64,
     /// Unix milliseconds of the last accepted record; 0 before the first.
     last_record_ms: AtomicI64,
-    /// `(when, records)`, one sample a second at most, covering the rate's window.
-    samples: Mutex<VecDeque<(Instant, u64)>>,
+    rate: RateWindow,
     pub(crate) verdicts: VerdictCounters,
 }
-
-/// How far back [`SourceCounters::records_per_second`] looks.
-const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 impl SourceCounters {
     pub(crate) fn add_records(&self, n: u64) {
@@ -224,48 +220,13 @@ impl SourceCounters {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             self.last_record_ms.store(now, Ordering::Relaxed);
-            self.sample(Instant::now());
-        }
-    }
-
-    /// Keeps a sample of the record count when a second has passed since the last one, and
-    /// one sample older than the window to measure the whole window from.
-    fn sample(&self, now: Instant) {
-        let records = self.records();
-        let Ok(mut samples) = self.samples.lock() else {
-            return;
-        };
-        if samples
-            .back()
-            .is_some_and(|(t, _)| now.duration_since(*t) < Duration::from_secs(1))
-        {
-            return;
-        }
-        samples.push_back((now, records));
-        while samples.len() > 2 && now.duration_since(samples[1].0) >= RATE_WINDOW {
-            samples.pop_front();
+            self.rate.sample(self.records());
         }
     }
 
     /// Records accepted per second over about the last ten seconds.
     pub fn records_per_second(&self) -> f64 {
-        let now = Instant::now();
-        self.sample(now);
-        let records = self.records();
-        let Ok(samples) = self.samples.lock() else {
-            return 0.0;
-        };
-        let base = samples
-            .iter()
-            .rev()
-            .find(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
-            .or(samples.front());
-        match base {
-            Some((t, n)) if now > *t => {
-                records.saturating_sub(*n) as f64 / now.duration_since(*t).as_secs_f64()
-            }
-            _ => 0.0,
-        }
+        self.rate.per_second(self.records())
     }
 
     pub(crate) fn add_rejected(&self, n: u64) {

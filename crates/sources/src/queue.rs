@@ -2,22 +2,19 @@
 //! ([`SourceItem`]), the bounded queue it goes through ([`channel`]) and the counters every
 //! source keeps ([`SourceCounters`], listed by a [`SourceRegistry`] that a server reads).
 //!
-//! This module depends on `flowlens-model`, `tokio` and `serde` only, so the ingest loop can
-//! take it over as it is.
-//!
 //! Sources never wait for the consumer: [`ItemSender::send`] queues the item or, when the
 //! queue is full, drops it and counts the drop. A UDP receiver that waited would leave
 //! datagrams in the kernel's buffer until the kernel threw them away uncounted; a gRPC
 //! stream that waited would stall the server, which then buffers or disconnects. A drop
 //! here is at least visible in [`SourceStats::dropped`].
 
+use flowlens_ingest::RateWindow;
 use flowlens_model::{FlowLog, Labels, PolicyKind, RawFlow, WorkloadRef};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 /// One record from a source.
@@ -256,9 +253,6 @@ impl SourceKind {
     }
 }
 
-/// How far back [`SourceStats::records_per_second`] looks.
-const RATE_WINDOW_SECS: u64 = 10;
-
 /// A source's counters, shared between the source (which writes them) and whoever reports
 /// them (which reads [`SourceCounters::stats`]). Cheap to update: atomics, and a lock taken
 /// at most once a second for the rate.
@@ -266,7 +260,6 @@ const RATE_WINDOW_SECS: u64 = 10;
 pub struct SourceCounters {
     name: String,
     kind: SourceKind,
-    started: Instant,
     /// Live connections: 0/1 for a client or a bound socket, the number of pushing nodes
     /// for the Felix collector.
     connected: AtomicU32,
@@ -281,9 +274,7 @@ pub struct SourceCounters {
     /// Unix milliseconds of the last queued record; 0 before the first.
     last_record_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
-    /// `(seconds since start, records)` samples, one per second at most.
-    rate_samples: Mutex<VecDeque<(f64, u64)>>,
-    last_sample_second: AtomicU64,
+    rate: RateWindow,
 }
 
 /// A snapshot of a source's counters.
@@ -323,7 +314,6 @@ impl SourceCounters {
         SourceCounters {
             name: name.into(),
             kind,
-            started: Instant::now(),
             connected: AtomicU32::new(0),
             records: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -335,8 +325,7 @@ impl SourceCounters {
             reconnects: AtomicU64::new(0),
             last_record_ms: AtomicI64::new(0),
             last_error: Mutex::new(None),
-            rate_samples: Mutex::new(VecDeque::new()),
-            last_sample_second: AtomicU64::new(u64::MAX),
+            rate: RateWindow::default(),
         }
     }
 
@@ -394,47 +383,11 @@ impl SourceCounters {
     fn record_queued(&self) {
         let records = self.records.fetch_add(1, Ordering::Relaxed) + 1;
         self.last_record_ms.store(unix_ms_now(), Ordering::Relaxed);
-        self.sample_rate(records);
+        self.rate.sample(records);
     }
 
     fn record_dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Takes a rate sample when a new second has begun since the last one.
-    fn sample_rate(&self, records: u64) {
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let second = elapsed as u64;
-        if self.last_sample_second.swap(second, Ordering::Relaxed) == second {
-            return;
-        }
-        if let Ok(mut samples) = self.rate_samples.lock() {
-            samples.push_back((elapsed, records));
-            // Keep one sample older than the window, to measure the whole window from it.
-            while samples.len() > 2 && samples[1].0 <= elapsed - RATE_WINDOW_SECS as f64 {
-                samples.pop_front();
-            }
-        }
-    }
-
-    /// Records per second over about the last ten seconds.
-    fn records_per_second(&self, records: u64) -> f64 {
-        self.sample_rate(records);
-        let now = self.started.elapsed().as_secs_f64();
-        let Ok(samples) = self.rate_samples.lock() else {
-            return 0.0;
-        };
-        let since = now - RATE_WINDOW_SECS as f64;
-        let base = samples
-            .iter()
-            .rev()
-            .find(|(t, _)| *t <= since)
-            .or(samples.front())
-            .copied();
-        match base {
-            Some((t, n)) if now - t > 0.0 => records.saturating_sub(n) as f64 / (now - t),
-            _ => 0.0,
-        }
     }
 
     pub fn stats(&self) -> SourceStats {
@@ -447,7 +400,7 @@ impl SourceCounters {
             connected: connections > 0,
             connections,
             records,
-            records_per_second: self.records_per_second(records),
+            records_per_second: self.rate.per_second(records),
             dropped: self.dropped.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             lost_upstream: self.lost_upstream.load(Ordering::Relaxed),
