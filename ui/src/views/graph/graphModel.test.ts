@@ -182,6 +182,7 @@ describe("groupPorts", () => {
     const { groupPorts } = await import("./graphModel");
     const ports = [42001, 42005, 42100, 42200, 42900].map((port) => ({ proto: "tcp", port, num_flows: 1, denied_flows: 1 }));
     expect(groupPorts(ports)[0].ranges).toBe("5 ports in 42001–42900");
+    expect(groupPorts(ports)[0].span).toBe("42001–42900");
     expect(groupPorts([{ proto: "icmp", port: null, num_flows: 3, denied_flows: 0 }])[0].ranges).toBe("no port");
   });
 });

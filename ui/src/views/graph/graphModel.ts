@@ -308,6 +308,8 @@ export interface PortGroup {
   status: EdgeStatus;
   /** "42000–43000", "80, 443", or "1,001 ports in 42000–43000" when too scattered to list. */
   ranges: string;
+  /** The ports in a few characters: "42000–43000", "80, 443", the first–last span when scattered. */
+  span: string;
   ports: number;
   num_flows: number;
   denied_flows: number;
@@ -336,10 +338,12 @@ export function groupPorts(ports: PortVolume[], maxRanges = 4): PortGroup[] {
   return [...groups.values()]
     .map((g) => {
       const listed = portRanges(g.ports, maxRanges);
+      const span = listed.replace(/^[\d,]+ ports in /, "");
       return {
         proto: g.proto,
         status: g.status,
         ranges: [listed, g.none ? "no port" : ""].filter(Boolean).join(", "),
+        span: [span, g.none ? "no port" : ""].filter(Boolean).join(", "),
         ports: new Set(g.ports).size,
         num_flows: g.flows,
         denied_flows: g.denied,
