@@ -246,3 +246,22 @@ describe("nodeTraffic", () => {
     expect(nodeTraffic(g, g.nodes[4])).toEqual({ connections: 7, denied: 0 });
   });
 });
+
+describe("pickLabels", () => {
+  it("keeps the labels that do not overlap, the most important first", async () => {
+    const { pickLabels } = await import("./graphModel");
+    const box = (id: string, x: number, y: number, rank: number, weight = 0) => ({ id, x1: x, y1: y, x2: x + 50, y2: y + 10, rank, weight });
+    const shown = pickLabels([
+      box("busy", 0, 0, 5, 100),
+      box("quiet", 20, 5, 5, 1),
+      box("selected", 40, 0, 2),
+      box("apart", 200, 0, 5),
+      box("ns", 0, 30, 0),
+      box("under-ns", 10, 35, 5, 1000),
+    ]);
+    expect([...shown].sort()).toEqual(["apart", "ns", "selected"]);
+    // A gap keeps neighbours apart even when their boxes only touch.
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 3)]).toEqual(["a"]);
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 1)].sort()).toEqual(["a", "b"]);
+  });
+});

@@ -404,3 +404,33 @@ export function nodeTraffic(g: Graph, node: GraphNode): { connections: number; d
     denied: edges.reduce((t, e) => t + e.denied_flows, 0),
   };
 }
+
+export interface LabelBox {
+  id: string;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  /** Lower first: the labels that must show (a namespace's title, the selection) before the rest. */
+  rank: number;
+  /** Within a rank, more traffic first. */
+  weight: number;
+}
+
+/**
+ * The labels to show so that none overlaps another (with `gap` between them): greedy, most
+ * important first, as graph tools thin labels out. A label that does not fit waits for the
+ * user to zoom in, hover or select its node.
+ */
+export function pickLabels(boxes: LabelBox[], gap = 0): Set<string> {
+  const order = [...boxes].sort((a, b) => a.rank - b.rank || b.weight - a.weight || a.id.localeCompare(b.id));
+  const placed: LabelBox[] = [];
+  const shown = new Set<string>();
+  for (const b of order) {
+    const hit = placed.some((p) => p.x1 < b.x2 + gap && b.x1 < p.x2 + gap && p.y1 < b.y2 + gap && b.y1 < p.y2 + gap);
+    if (hit) continue;
+    placed.push(b);
+    shown.add(b.id);
+  }
+  return shown;
+}
