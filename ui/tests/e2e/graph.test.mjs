@@ -316,8 +316,19 @@ test("at 1280×800 the expanded graph's labels do not overlap; a hidden one show
   });
   await screenshot(page, "graph-expanded-labels-1280");
   // A node whose label gave way shows it under the pointer, and keeps it once selected.
+  // (one whose centre no other node covers, so the pointer lands on it)
   const hidden = await page.evaluate((drawn) => {
-    const n = window.__flowlensCy.nodes().filter((x) => !x.isParent() && !drawn.includes(x.id()))[0];
+    const cy = window.__flowlensCy;
+    const simple = cy.nodes().filter((x) => !x.isParent());
+    const free = (n) => {
+      const p = n.renderedPosition();
+      return simple.every((o) => {
+        if (o === n) return true;
+        const b = o.renderedBoundingBox({ includeLabels: false, includeOverlays: false });
+        return p.x < b.x1 || p.x > b.x2 || p.y < b.y1 || p.y > b.y2;
+      });
+    };
+    const n = simple.filter((x) => !drawn.includes(x.id()) && free(x))[0];
     return n ? { id: n.id(), at: n.renderedPosition() } : null;
   }, seen.ids);
   if (hidden) {
