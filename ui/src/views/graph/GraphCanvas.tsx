@@ -532,8 +532,9 @@ export function labelSize(zoom: number): number {
 const LABEL_GAP = 3;
 
 /**
- * Shows the labels that fit without overlapping: namespace titles first, then the selection
- * and its neighbours, then denied traffic, then the busiest nodes. The others are hidden
+ * Shows the labels that fit without overlapping each other or another node: namespace titles
+ * and the selection first (these may cover a node), then the selection's neighbours, then
+ * denied traffic, then the busiest nodes. The others are hidden
  * (class `label-hidden`) until a zoom, a hover or a selection makes room for them.
  */
 function declutterLabels(cy: Core) {
@@ -548,7 +549,14 @@ function declutterLabels(cy: Core) {
     const rank = n.isParent() || n.data("frame") ? 0 : sel.contains(n) ? 1 : near.contains(n) ? 2 : n.data("denied") ? 3 : 4;
     boxes.push({ id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, rank, weight: Number(n.data("num_flows")) || 0 });
   });
-  const shown = pickLabels(boxes, LABEL_GAP / cy.zoom());
+  const bodies = cy
+    .nodes()
+    .filter((n) => !n.isParent() && !n.data("frame") && n.visible())
+    .map((n) => {
+      const b = n.boundingBox({ includeLabels: false, includeOverlays: false });
+      return { id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 };
+    });
+  const shown = pickLabels(boxes, LABEL_GAP / cy.zoom(), bodies);
   cy.batch(() => candidates.forEach((n) => void n.toggleClass("label-hidden", !shown.has(n.id()))));
 }
 

@@ -263,5 +263,9 @@ describe("pickLabels", () => {
     // A gap keeps neighbours apart even when their boxes only touch.
     expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 3)]).toEqual(["a"]);
     expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 1)].sort()).toEqual(["a", "b"]);
+    // A label does not cover another node, unless it must show (a title, the selection).
+    const node = { id: "n", x1: 30, y1: 2, x2: 40, y2: 12 };
+    expect([...pickLabels([box("a", 0, 0, 4), box("n", 100, 0, 4)], 0, [node])]).toEqual(["n"]);
+    expect([...pickLabels([box("a", 0, 0, 1)], 0, [node])]).toEqual(["a"]);
   });
 });

@@ -418,17 +418,26 @@ export interface LabelBox {
 }
 
 /**
- * The labels to show so that none overlaps another (with `gap` between them): greedy, most
- * important first, as graph tools thin labels out. A label that does not fit waits for the
+ * The labels to show so that none overlaps another (with `gap` between them) nor, except the
+ * ones that must show, another node: greedy, most important first, as graph tools thin
+ * labels out. A label that does not fit waits for the
  * user to zoom in, hover or select its node.
  */
-export function pickLabels(boxes: LabelBox[], gap = 0): Set<string> {
+export function pickLabels(
+  boxes: LabelBox[],
+  gap = 0,
+  /** Node bodies a label must not cover (its own node's excepted), for labels of rank > `mustShow`. */
+  bodies: { id: string; x1: number; y1: number; x2: number; y2: number }[] = [],
+  mustShow = 1,
+): Set<string> {
   const order = [...boxes].sort((a, b) => a.rank - b.rank || b.weight - a.weight || a.id.localeCompare(b.id));
   const placed: LabelBox[] = [];
   const shown = new Set<string>();
+  type Box = { x1: number; y1: number; x2: number; y2: number };
+  const meets = (p: Box, b: Box) => p.x1 < b.x2 + gap && b.x1 < p.x2 + gap && p.y1 < b.y2 + gap && b.y1 < p.y2 + gap;
   for (const b of order) {
-    const hit = placed.some((p) => p.x1 < b.x2 + gap && b.x1 < p.x2 + gap && p.y1 < b.y2 + gap && b.y1 < p.y2 + gap);
-    if (hit) continue;
+    if (placed.some((p) => meets(p, b))) continue;
+    if (b.rank > mustShow && bodies.some((n) => n.id !== b.id && meets(n, b))) continue;
     placed.push(b);
     shown.add(b.id);
   }
