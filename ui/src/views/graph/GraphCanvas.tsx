@@ -131,6 +131,7 @@ const STYLE: StylesheetJson = [
   { selector: "node:selected", style: { "border-width": 4, "border-color": "#1e3f9a", "overlay-color": "#3467eb", "overlay-opacity": 0.12 } },
   { selector: "edge:selected", style: { opacity: 1, "overlay-color": "#3467eb", "overlay-opacity": 0.18, "z-index": 20 } },
   // A label that would overlap a more important one waits for a zoom, a hover or a selection.
+  { selector: "node.label-above[!compound]", style: { "text-valign": "top", "text-margin-y": -5 } },
   { selector: "node.label-hidden", style: { "text-opacity": 0, "text-background-opacity": 0 } },
   { selector: "node.label-hover", style: { "text-opacity": 1, "text-background-opacity": 0.95, "z-index": 30 } },
 ];
@@ -547,7 +548,17 @@ function declutterLabels(cy: Core) {
     const b = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
     if (!(b.w > 0 && b.h > 0)) return;
     const rank = n.isParent() || n.data("frame") ? 0 : sel.contains(n) ? 1 : near.contains(n) ? 2 : n.data("denied") ? 3 : 4;
-    boxes.push({ id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, rank, weight: Number(n.data("num_flows")) || 0 });
+    const weight = Number(n.data("num_flows")) || 0;
+    if (rank === 0) {
+      boxes.push({ id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, rank, weight });
+      return;
+    }
+    // A node's label goes under it, or above it when that place is taken: the two places are
+    // mirror images about the node's centre.
+    const y = n.position("y");
+    const mirror = { x1: b.x1, x2: b.x2, y1: 2 * y - b.y2, y2: 2 * y - b.y1 };
+    const [below, above] = n.hasClass("label-above") ? [mirror, b] : [b, mirror];
+    boxes.push({ id: n.id(), ...below, alt: above, rank, weight });
   });
   const bodies = cy
     .nodes()
@@ -557,7 +568,12 @@ function declutterLabels(cy: Core) {
       return { id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 };
     });
   const shown = pickLabels(boxes, LABEL_GAP / cy.zoom(), bodies);
-  cy.batch(() => candidates.forEach((n) => void n.toggleClass("label-hidden", !shown.has(n.id()))));
+  cy.batch(() =>
+    candidates.forEach((n) => {
+      n.toggleClass("label-hidden", !shown.has(n.id()));
+      n.toggleClass("label-above", shown.get(n.id()) === "alt");
+    }),
+  );
 }
 
 function scaleLabels(cy: Core) {

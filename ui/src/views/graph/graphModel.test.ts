@@ -248,9 +248,9 @@ describe("nodeTraffic", () => {
 });
 
 describe("pickLabels", () => {
+  const box = (id: string, x: number, y: number, rank: number, weight = 0) => ({ id, x1: x, y1: y, x2: x + 50, y2: y + 10, rank, weight });
   it("keeps the labels that do not overlap, the most important first", async () => {
     const { pickLabels } = await import("./graphModel");
-    const box = (id: string, x: number, y: number, rank: number, weight = 0) => ({ id, x1: x, y1: y, x2: x + 50, y2: y + 10, rank, weight });
     const shown = pickLabels([
       box("busy", 0, 0, 5, 100),
       box("quiet", 20, 5, 5, 1),
@@ -259,13 +259,23 @@ describe("pickLabels", () => {
       box("ns", 0, 30, 0),
       box("under-ns", 10, 35, 5, 1000),
     ]);
-    expect([...shown].sort()).toEqual(["apart", "ns", "selected"]);
+    expect([...shown.keys()].sort()).toEqual(["apart", "ns", "selected"]);
     // A gap keeps neighbours apart even when their boxes only touch.
-    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 3)]).toEqual(["a"]);
-    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 1)].sort()).toEqual(["a", "b"]);
-    // A label does not cover another node, unless it must show (a title, the selection).
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 3).keys()]).toEqual(["a"]);
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 1).keys()].sort()).toEqual(["a", "b"]);
+  });
+  it("moves a label to its other place when its own is taken", async () => {
+    const { pickLabels } = await import("./graphModel");
+    const b = { ...box("b", 20, 5, 3), alt: { x1: 20, y1: -30, x2: 70, y2: -20 } };
+    expect([...pickLabels([box("a", 0, 0, 2), b])]).toEqual([
+      ["a", "main"],
+      ["b", "alt"],
+    ]);
+  });
+  it("does not cover another node, unless it must show", async () => {
+    const { pickLabels } = await import("./graphModel");
     const node = { id: "n", x1: 30, y1: 2, x2: 40, y2: 12 };
-    expect([...pickLabels([box("a", 0, 0, 4), box("n", 100, 0, 4)], 0, [node])]).toEqual(["n"]);
-    expect([...pickLabels([box("a", 0, 0, 1)], 0, [node])]).toEqual(["a"]);
+    expect([...pickLabels([box("a", 0, 0, 4), box("n", 100, 0, 4)], 0, [node]).keys()]).toEqual(["n"]);
+    expect([...pickLabels([box("a", 0, 0, 1)], 0, [node]).keys()]).toEqual(["a"]);
   });
 });

@@ -405,12 +405,17 @@ export function nodeTraffic(g: Graph, node: GraphNode): { connections: number; d
   };
 }
 
-export interface LabelBox {
-  id: string;
+export interface Box {
   x1: number;
   y1: number;
   x2: number;
   y2: number;
+}
+
+export interface LabelBox extends Box {
+  id: string;
+  /** Another place the label may go (above its node) when its own is taken. */
+  alt?: Box;
   /** Lower first: the labels that must show (a namespace's title, the selection) before the rest. */
   rank: number;
   /** Within a rank, more traffic first. */
@@ -418,28 +423,29 @@ export interface LabelBox {
 }
 
 /**
- * The labels to show so that none overlaps another (with `gap` between them) nor, except the
- * ones that must show, another node: greedy, most important first, as graph tools thin
- * labels out. A label that does not fit waits for the
- * user to zoom in, hover or select its node.
+ * Where to draw labels so that none overlaps another (with `gap` between them) nor, except the
+ * ones that must show, another node: greedy, most important first, each at its own place or
+ * else at its alternative, as graph tools thin labels out. A label left out waits for the
+ * user to zoom in, hover or select its node. Returns the labels shown and the place of each.
  */
 export function pickLabels(
   boxes: LabelBox[],
   gap = 0,
   /** Node bodies a label must not cover (its own node's excepted), for labels of rank > `mustShow`. */
-  bodies: { id: string; x1: number; y1: number; x2: number; y2: number }[] = [],
+  bodies: (Box & { id: string })[] = [],
   mustShow = 1,
-): Set<string> {
+): Map<string, "main" | "alt"> {
   const order = [...boxes].sort((a, b) => a.rank - b.rank || b.weight - a.weight || a.id.localeCompare(b.id));
-  const placed: LabelBox[] = [];
-  const shown = new Set<string>();
-  type Box = { x1: number; y1: number; x2: number; y2: number };
+  const placed: Box[] = [];
+  const shown = new Map<string, "main" | "alt">();
   const meets = (p: Box, b: Box) => p.x1 < b.x2 + gap && b.x1 < p.x2 + gap && p.y1 < b.y2 + gap && b.y1 < p.y2 + gap;
-  for (const b of order) {
-    if (placed.some((p) => meets(p, b))) continue;
-    if (b.rank > mustShow && bodies.some((n) => n.id !== b.id && meets(n, b))) continue;
-    placed.push(b);
-    shown.add(b.id);
+  for (const l of order) {
+    const fits = (b: Box) =>
+      !placed.some((p) => meets(p, b)) && (l.rank <= mustShow || !bodies.some((n) => n.id !== l.id && meets(n, b)));
+    const at = fits(l) ? "main" : l.alt && fits(l.alt) ? "alt" : null;
+    if (!at) continue;
+    placed.push(at === "main" ? l : l.alt!);
+    shown.set(l.id, at);
   }
   return shown;
 }
