@@ -535,8 +535,8 @@ const LABEL_GAP = 3;
 /**
  * Shows the labels that fit without overlapping each other or another node: namespace titles
  * and the selection first (these may cover a node), then the selection's neighbours, then
- * denied traffic, then the busiest nodes. The others are hidden
- * (class `label-hidden`) until a zoom, a hover or a selection makes room for them.
+ * denied traffic, then the busiest nodes. The others are hidden (class `label-hidden`) until
+ * a zoom, a hover or a selection makes room for them.
  */
 function declutterLabels(cy: Core) {
   const selected = cy.$(":selected");
