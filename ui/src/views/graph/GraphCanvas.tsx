@@ -533,9 +533,9 @@ export function labelSize(zoom: number): number {
 const LABEL_GAP = 3;
 
 /**
- * Shows the labels that fit without overlapping each other or another node: namespace titles
- * and the selection first (these may cover a node), then the selection's neighbours, then
- * denied traffic, then the busiest nodes. The others are hidden (class `label-hidden`) until
+ * Shows the labels that fit without overlapping each other or another node: namespace titles,
+ * the selection and nodes with denied traffic first (these may cover a node), then the
+ * selection's neighbours, then the busiest nodes. The others are hidden (class `label-hidden`) until
  * a zoom, a hover or a selection makes room for them.
  */
 function declutterLabels(cy: Core) {
@@ -547,7 +547,7 @@ function declutterLabels(cy: Core) {
   candidates.forEach((n) => {
     const b = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
     if (!(b.w > 0 && b.h > 0)) return;
-    const rank = n.isParent() || n.data("frame") ? 0 : sel.contains(n) ? 1 : near.contains(n) ? 2 : n.data("denied") ? 3 : 4;
+    const rank = n.isParent() || n.data("frame") ? 0 : sel.contains(n) ? 1 : n.data("denied") ? 2 : near.contains(n) ? 3 : 4;
     const weight = Number(n.data("num_flows")) || 0;
     if (rank === 0) {
       boxes.push({ id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, rank, weight });
@@ -567,7 +567,7 @@ function declutterLabels(cy: Core) {
       const b = n.boundingBox({ includeLabels: false, includeOverlays: false });
       return { id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 };
     });
-  const shown = pickLabels(boxes, LABEL_GAP / cy.zoom(), bodies);
+  const shown = pickLabels(boxes, LABEL_GAP / cy.zoom(), bodies, 2);
   cy.batch(() =>
     candidates.forEach((n) => {
       n.toggleClass("label-hidden", !shown.has(n.id()));
