@@ -329,13 +329,19 @@ test("at 1280×800 the expanded graph's labels do not overlap; a hidden one show
       });
     };
     const n = simple.filter((x) => !drawn.includes(x.id()) && free(x))[0];
-    return n ? { id: n.id(), at: n.renderedPosition() } : null;
+    return n ? { id: n.id() } : null;
   }, seen.ids);
   if (hidden) {
     const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
-    await page.mouse.move(box.x + hidden.at.x, box.y + hidden.at.y);
-    await eventually(async () => assert.ok((await drawnLabels(page)).ids.includes(hidden.id), `${hidden.id} labelled on hover`));
-    await page.mouse.click(box.x + hidden.at.x, box.y + hidden.at.y);
+    // Where the node is now (a refresh may have moved it).
+    const at = () => page.evaluate((id) => window.__flowlensCy.getElementById(id).renderedPosition(), hidden.id);
+    await eventually(async () => {
+      const p = await at();
+      await page.mouse.move(box.x + p.x, box.y + p.y);
+      assert.ok((await drawnLabels(page)).ids.includes(hidden.id), `${hidden.id} labelled on hover`);
+    });
+    const p = await at();
+    await page.mouse.click(box.x + p.x, box.y + p.y);
     await page.mouse.move(box.x + 5, box.y + box.height - 5);
     await eventually(async () => {
       const now = await drawnLabels(page);
