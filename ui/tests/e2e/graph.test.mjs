@@ -279,6 +279,88 @@ test("a large picture stays usable: zoom buttons, a wheel that zooms, refit on e
   assert.deepEqual(page.errors, []);
 });
 
+/**
+ * The labels the canvas draws (not hidden, big enough for Cytoscape to draw), with their boxes
+ * on screen, and the pairs of them that overlap.
+ */
+function drawnLabels(page) {
+  return page.evaluate(() => {
+    const cy = window.__flowlensCy;
+    const labels = cy
+      .nodes()
+      .filter((n) => n.visible() && !!n.style("label") && Number(n.style("text-opacity")) > 0)
+      .filter((n) => parseFloat(n.renderedStyle("font-size")) >= parseFloat(n.style("min-zoomed-font-size")))
+      .map((n) => ({ id: n.id(), b: n.renderedBoundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false }) }))
+      .filter((l) => l.b.w > 0);
+    const overlaps = [];
+    for (let i = 0; i < labels.length; i++)
+      for (let j = i + 1; j < labels.length; j++) {
+        const [a, b] = [labels[i].b, labels[j].b];
+        if (a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2) overlaps.push(`${labels[i].id} × ${labels[j].id}`);
+      }
+    return { ids: labels.map((l) => l.id), overlaps, nodes: cy.nodes().length, zoom: cy.zoom() };
+  });
+}
+
+test("at 1280×800 the expanded graph's labels do not overlap; a hidden one shows on hover and on selection", async () => {
+  await ensureStep(demo.url, "rogue");
+  const page = await openPage(browser, demo.url, "#/graph?since=15m&expand=*", { viewport: { width: 1280, height: 800 } });
+  await waitFor(() => page.evaluate(() => (window.__flowlensGraphRender?.nodes ?? 0) > 10), { timeoutMs: 30_000, what: "the expanded graph drawn" });
+  let seen;
+  await eventually(async () => {
+    seen = await drawnLabels(page);
+    assert.deepEqual(seen.overlaps, [], `overlapping labels at zoom ${seen.zoom.toFixed(2)}`);
+    // Not by drawing none: the namespace titles and the names of nodes that have room.
+    assert.ok(seen.ids.includes("ns:storefront") && seen.ids.includes("ns:kube-system"), `the namespace titles are drawn: ${seen.ids}`);
+    assert.ok(seen.ids.filter((id) => !id.startsWith("ns:")).length >= 3, `${seen.ids.length} of ${seen.nodes} labels drawn`);
+  });
+  await screenshot(page, "graph-expanded-labels-1280");
+  // A node whose label gave way shows it under the pointer, and keeps it once selected.
+  // (one whose centre no other node covers, so the pointer lands on it)
+  const hidden = await page.evaluate((drawn) => {
+    const cy = window.__flowlensCy;
+    const simple = cy.nodes().filter((x) => !x.isParent());
+    const free = (n) => {
+      const p = n.renderedPosition();
+      return simple.every((o) => {
+        if (o === n) return true;
+        const b = o.renderedBoundingBox({ includeLabels: false, includeOverlays: false });
+        return p.x < b.x1 || p.x > b.x2 || p.y < b.y1 || p.y > b.y2;
+      });
+    };
+    const n = simple.filter((x) => !drawn.includes(x.id()) && free(x))[0];
+    return n ? { id: n.id() } : null;
+  }, seen.ids);
+  if (hidden) {
+    const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
+    // Where the node is now (a refresh may have moved it).
+    const at = () => page.evaluate((id) => window.__flowlensCy.getElementById(id).renderedPosition(), hidden.id);
+    await eventually(async () => {
+      const p = await at();
+      await page.mouse.move(box.x + p.x, box.y + p.y);
+      assert.ok((await drawnLabels(page)).ids.includes(hidden.id), `${hidden.id} labelled on hover`);
+    });
+    const p = await at();
+    await page.mouse.click(box.x + p.x, box.y + p.y);
+    await page.mouse.move(box.x + 5, box.y + box.height - 5);
+    await eventually(async () => {
+      const now = await drawnLabels(page);
+      assert.ok(now.ids.includes(hidden.id), `${hidden.id} labelled once selected`);
+      assert.deepEqual(now.overlaps, [], "overlapping labels after selecting");
+    });
+  }
+  // Zooming in makes room: more labels, still none over another.
+  const before = (await drawnLabels(page)).ids.length;
+  await page.getByRole("button", { name: "Zoom in" }).click();
+  await page.getByRole("button", { name: "Zoom in" }).click();
+  await eventually(async () => {
+    const now = await drawnLabels(page);
+    assert.deepEqual(now.overlaps, [], `overlapping labels at zoom ${now.zoom.toFixed(2)}`);
+    assert.ok(now.ids.length >= before, `${now.ids.length} labels after zooming in, ${before} before`);
+  });
+  assert.deepEqual(page.errors, []);
+});
+
 test("the time range and filters travel with the navigation, and the Policy Board takes a custom range", async () => {
   const page = await openPage(browser, demo.url, "#/flows?since=15m&filter=action%3Ddeny");
   await flowsLoaded(page, (q) => q.getAll("filter").includes("action=deny"));

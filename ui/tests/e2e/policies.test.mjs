@@ -134,6 +134,70 @@ test("at 1280×800 the engine → core flows under the graph fit their box (five
   await page.context().close();
 });
 
+test("the engine → core panel shows the pool's range and the deciding policy as it opens, at 1600×1000 and 1280×800, nothing sideways", async () => {
+  const graph = await api("/api/graph?since=15m&expand=fme");
+  const edge = graph.edges
+    .filter((e) => /engine-standard-group/.test(e.source) && /fmeserver-core/.test(e.target) && e.denied_flows > 0)
+    .sort((a, b) => b.denied_flows - a.denied_flows)[0];
+  assert.ok(edge, "a denied engine → core edge");
+  const q = new URLSearchParams({ since: "15m", expand: "fme", edge_source: edge.source, edge_target: edge.target });
+  for (const viewport of [
+    { width: 1600, height: 1000 },
+    { width: 1280, height: 800 },
+  ]) {
+    const page = await openPage(ctx.browser, ctx.base, `#/graph?${q}`, { viewport });
+    const panel = page.getByTestId("edge-panel");
+    await panel.locator('[data-testid="edge-port-group"][data-status="denied"]').waitFor();
+    await panel.locator('[data-testid="edge-policy"]').first().waitFor();
+    await eventually(async () => {
+      const seen = await panel.evaluate((el) => {
+        const body = el.querySelector(".side-panel-body");
+        const view = body.getBoundingClientRect();
+        const inSight = (e) => {
+          const r = e.getBoundingClientRect();
+          return r.height > 0 && r.top >= view.top - 1 && r.bottom <= view.bottom + 1 && r.left >= view.left - 1 && r.right <= view.right + 1;
+        };
+        const row = el.querySelector('[data-testid="edge-port-group"][data-status="denied"]');
+        const range = row.querySelector('[data-testid="edge-port-range"]') ?? row.cells[1];
+        const policy = el.querySelector('[data-testid="edge-policy"]');
+        const head = policy.querySelector(".policy-card-head");
+        // Anything in the panel wider than its box (a cell, a name, the trace).
+        const sideways = [body, ...body.querySelectorAll("*")]
+          .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== "visible")
+          .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${e.scrollWidth}>${e.clientWidth}`);
+        return {
+          scrollTop: body.scrollTop,
+          sideways,
+          bodyWider: body.scrollWidth - body.clientWidth,
+          rowInSight: inSight(row),
+          rangeText: range?.textContent ?? "",
+          rangeLines: range ? range.getClientRects().length : 0,
+          rangeClipped: range ? range.scrollWidth > range.clientWidth + 1 : true,
+          policyAction: policy.dataset.action,
+          policyInSight: inSight(head),
+          policyText: head.textContent,
+        };
+      });
+      const at = `${viewport.width}×${viewport.height}`;
+      assert.equal(seen.scrollTop, 0, `${at}: the panel opens at its top`);
+      assert.ok(seen.bodyWider <= 0, `${at}: the panel scrolls sideways by ${seen.bodyWider} px`);
+      assert.deepEqual(seen.sideways, [], `${at}: wider than their box`);
+      assert.ok(seen.rowInSight, `${at}: the pool's row is in sight without scrolling`);
+      assert.match(seen.rangeText, /^TCP 42\d{3}–4[23]\d{3}$/, `${at}: the pool as one range`);
+      const [lo, hi] = portSpan(seen.rangeText.replace(/^TCP /, ""));
+      assert.ok(inPool(lo) && inPool(hi) && hi > lo, `${at}: ${seen.rangeText} in the pool`);
+      assert.equal(seen.rangeLines, 1, `${at}: the range on one line`);
+      assert.equal(seen.rangeClipped, false, `${at}: the range is cut`);
+      assert.equal(seen.policyAction, "deny");
+      assert.match(seen.policyText, /default-deny/);
+      assert.ok(seen.policyInSight, `${at}: the deciding policy is in sight without scrolling`);
+    });
+    await screenshot(page, `graph-fme-edge-panel-${viewport.width}`);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+});
+
 test("the board shows tiers in order and denied traffic on the default deny", async () => {
   const { page, base } = ctx;
   const board = await api("/api/policies?since=15m");

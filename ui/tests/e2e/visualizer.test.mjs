@@ -2,7 +2,7 @@
 // flows in red; clicking a namespace zooms into it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ensureStep, eventually, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
+import { ensureStep, eventually, getJson, launchBrowser, openPage, screenshot, sharedDemo, waitFor } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -83,22 +83,45 @@ test("status view shows the rogue pod's denied flows in red", async () => {
   assert.deepEqual(page.errors, []);
 });
 
-test("clicking a namespace zooms into it", async () => {
-  const page = await openPage(browser, demo.url, "#/visualizer?since=15m&mode=names");
+/** The ribbons drawn: one per flow, with the namespaces of its two ends. */
+function ribbons(page) {
+  return page
+    .locator('[data-testid="viz-ribbon"]')
+    .evaluateAll((els) => els.map((e) => ({ id: e.dataset.flow, ends: [e.dataset.sourceNamespace, e.dataset.destNamespace] })));
+}
+
+test("clicking a namespace zooms into it: the flows that remain are exactly those with an end in it", async () => {
+  // A past window no new record falls into, so the picture before and after the click is of
+  // the same flows.
+  const max = (await getJson(demo.url, "api/health")).data_time.max;
+  const [from, to] = [max - 15 * 60, max - 60];
+  const page = await openPage(browser, demo.url, `#/visualizer?from=${from}&to=${to}&mode=names`);
   await page.waitForSelector('[data-testid="viz-ns-arc"][data-namespace="storefront"]');
-  const p = await arcPoint(page.locator('[data-testid="viz-ns-arc"][data-namespace="storefront"]'));
-  await page.mouse.click(p.x, p.y);
-  await waitFor(async () => /storefront/.test(await page.locator('[data-testid="viz-crumbs"]').innerText()), { what: "zoom" });
-  await eventually(async () => assert.match(await page.evaluate(() => location.hash), /ns=storefront/));
-  // Every remaining flow has an end in storefront.
-  await eventually(async () => {
-    const ends = await page
-      .locator('[data-testid="viz-ribbon"]')
-      .evaluateAll((els) => els.map((e) => [e.dataset.sourceNamespace, e.dataset.destNamespace]));
-    assert.ok(ends.length > 0, "ribbons in the zoomed view");
-    const outside = ends.filter(([s, d]) => s !== "storefront" && d !== "storefront");
-    assert.deepEqual(outside, [], "flows without an end in storefront");
+  await page.waitForSelector('[data-testid="viz-ns-arc"][data-namespace="kube-system"]');
+  const all = await eventually(async () => {
+    const r = await ribbons(page);
+    assert.ok(r.length >= 5, `ribbons before zooming: ${r.length}`);
+    return r;
   });
-  await screenshot(page, "visualizer-zoom");
+  // storefront: every flow of the lab has an end there, so none may be lost; kube-system: only
+  // the DNS lookups have an end there, so every other flow must go.
+  for (const ns of ["storefront", "kube-system"]) {
+    const expected = all.filter((r) => r.ends.includes(ns)).map((r) => r.id).sort();
+    assert.ok(expected.length > 0, `flows with an end in ${ns}`);
+    if (ns === "kube-system") assert.ok(expected.length < all.length, "flows without an end in kube-system, to be left out");
+    const p = await arcPoint(page.locator(`[data-testid="viz-ns-arc"][data-namespace="${ns}"]`));
+    await page.mouse.click(p.x, p.y);
+    await waitFor(async () => (await page.locator('[data-testid="viz-crumbs"]').innerText()).includes(ns), { what: `zoom into ${ns}` });
+    await eventually(async () => assert.match(await page.evaluate(() => location.hash), new RegExp(`ns=${ns}`)));
+    // Every remaining flow has an end in the namespace, and every such flow remains.
+    await eventually(async () => {
+      const zoomed = await ribbons(page);
+      assert.deepEqual(zoomed.filter((r) => !r.ends.includes(ns)), [], `flows without an end in ${ns}`);
+      assert.deepEqual(zoomed.map((r) => r.id).sort(), expected, `the flows with an end in ${ns}`);
+    });
+    await screenshot(page, `visualizer-zoom-${ns}`);
+    await page.locator('[data-testid="viz-crumbs"]').getByRole("button", { name: "All namespaces" }).click();
+    await eventually(async () => assert.equal((await ribbons(page)).length, all.length));
+  }
   assert.deepEqual(page.errors, []);
 });

@@ -5,7 +5,7 @@ import { useEffect, useRef } from "react";
 import cytoscape, { type Core, type ElementDefinition, type StylesheetJson } from "cytoscape";
 import fcose from "cytoscape-fcose";
 import type { Graph } from "../../api";
-import { buildElements, diffNodes, gridLayout, placeNewNodes, type Point } from "./graphModel";
+import { buildElements, diffNodes, gridLayout, pickLabels, placeNewNodes, type LabelBox, type Point } from "./graphModel";
 import { NODE_ICONS, iconsReady } from "./icons";
 
 cytoscape.use(fcose);
@@ -130,6 +130,10 @@ const STYLE: StylesheetJson = [
   },
   { selector: "node:selected", style: { "border-width": 4, "border-color": "#1e3f9a", "overlay-color": "#3467eb", "overlay-opacity": 0.12 } },
   { selector: "edge:selected", style: { opacity: 1, "overlay-color": "#3467eb", "overlay-opacity": 0.18, "z-index": 20 } },
+  // A label that would overlap a more important one waits for a zoom, a hover or a selection.
+  { selector: "node.label-above[!compound]", style: { "text-valign": "top", "text-margin-y": -5 } },
+  { selector: "node.label-hidden", style: { "text-opacity": 0, "text-background-opacity": 0 } },
+  { selector: "node.label-hover", style: { "text-opacity": 1, "text-background-opacity": 0.95, "z-index": 30 } },
 ];
 
 /**
@@ -245,6 +249,16 @@ export function GraphCanvas({
     cy.on("tap", (e) => {
       if (e.target === cy) handlers.current.onSelect(null);
     });
+    // Hovering a node shows its label even when it had to give way to another.
+    cy.on("mouseover", "node", (e) => {
+      e.target.addClass("label-hover");
+    });
+    cy.on("mouseout", "node", (e) => {
+      e.target.removeClass("label-hover");
+    });
+    cy.on("free", "node", () => {
+      if (!largeMode.current) declutterLabels(cy);
+    });
     cy.on("dbltap", "node", (e) => {
       const id: string = e.target.id();
       if (id.startsWith("ns:")) handlers.current.onToggleExpand(id.slice(3));
@@ -256,7 +270,9 @@ export function GraphCanvas({
       if (!largeMode.current && !labelFrame) {
         labelFrame = requestAnimationFrame(() => {
           labelFrame = 0;
-          if (!cy.destroyed()) scaleLabels(cy);
+          if (cy.destroyed()) return;
+          scaleLabels(cy);
+          declutterLabels(cy);
         });
       }
       const want = cy.zoom() >= 0.55;
@@ -357,7 +373,10 @@ export function GraphCanvas({
         cy.zoom(1.3);
         cy.center();
       }
-      if (!large) scaleLabels(cy);
+      if (!large) {
+        scaleLabels(cy);
+        declutterLabels(cy);
+      }
       requestAnimationFrame(() => {
         handlers.current.onRendered?.({ nodes: els.nodes.length, edges: els.edges.length, ms: performance.now() - t0 });
       });
@@ -447,6 +466,8 @@ export function GraphCanvas({
       const withParents = keep.union(keep.nodes().ancestors());
       cy.elements().not(withParents).addClass("faded");
     });
+    // The selection and its neighbours get their labels first.
+    if (!largeMode.current) declutterLabels(cy);
   }, [selection, graph]);
 
   return <div ref={host} className="graph-canvas" data-testid="graph-canvas" />;
@@ -500,9 +521,59 @@ export function wheelZoomFactor(deltaY: number, deltaMode = 0): number {
   return Math.min(2, Math.max(0.5, Math.pow(1.0015, -pixels)));
 }
 
-/** Label size in graph units so that labels read at about 11 px on screen, up to a cap. */
+/**
+ * Label size in graph units so that labels read at about 11 px on screen, up to a cap (a
+ * graph zoomed out that far shows few labels anyway: those that do not fit are hidden).
+ */
 export function labelSize(zoom: number): number {
-  return Math.round(Math.min(30, Math.max(11, 11 / Math.max(zoom, 0.01))));
+  return Math.round(Math.min(80, Math.max(11, 11 / Math.max(zoom, 0.01))));
+}
+
+/** Room between two labels on screen, in pixels. */
+const LABEL_GAP = 3;
+
+/**
+ * Shows the labels that fit without overlapping each other or another node: namespace titles,
+ * the selection and nodes with denied traffic first (these may cover a node), then the
+ * selection's neighbours, then the busiest nodes. The others are hidden (class `label-hidden`) until
+ * a zoom, a hover or a selection makes room for them.
+ */
+function declutterLabels(cy: Core) {
+  const selected = cy.$(":selected");
+  const sel = selected.nodes().union(selected.edges().connectedNodes());
+  const near = sel.closedNeighborhood().nodes();
+  const boxes: LabelBox[] = [];
+  const candidates = cy.nodes().filter((n) => !!n.data("label") && n.visible());
+  candidates.forEach((n) => {
+    const b = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
+    if (!(b.w > 0 && b.h > 0)) return;
+    const rank = n.isParent() || n.data("frame") ? 0 : sel.contains(n) ? 1 : n.data("denied") ? 2 : near.contains(n) ? 3 : 4;
+    const weight = Number(n.data("num_flows")) || 0;
+    if (rank === 0) {
+      boxes.push({ id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, rank, weight });
+      return;
+    }
+    // A node's label goes under it, or above it when that place is taken: the two places are
+    // mirror images about the node's centre.
+    const y = n.position("y");
+    const mirror = { x1: b.x1, x2: b.x2, y1: 2 * y - b.y2, y2: 2 * y - b.y1 };
+    const [below, above] = n.hasClass("label-above") ? [mirror, b] : [b, mirror];
+    boxes.push({ id: n.id(), ...below, alt: above, rank, weight });
+  });
+  const bodies = cy
+    .nodes()
+    .filter((n) => !n.isParent() && !n.data("frame") && n.visible())
+    .map((n) => {
+      const b = n.boundingBox({ includeLabels: false, includeOverlays: false });
+      return { id: n.id(), x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 };
+    });
+  const shown = pickLabels(boxes, LABEL_GAP / cy.zoom(), bodies, 2);
+  cy.batch(() =>
+    candidates.forEach((n) => {
+      n.toggleClass("label-hidden", !shown.has(n.id()));
+      n.toggleClass("label-above", shown.get(n.id()) === "alt");
+    }),
+  );
 }
 
 function scaleLabels(cy: Core) {

@@ -527,7 +527,9 @@ function EdgePanel({
     >
       {detail.loading && !d && <Loading label="Loading the edge…" />}
       {detail.error && <ErrorState error={detail.error} onRetry={detail.reload} />}
-      {/* The answer first: which policies decided; then how much, and on which ports. */}
+      {/* The answer first, in sight as the panel opens: which ports (a pool is one range), then
+          the policies that decided; then how much. */}
+      {d && <EdgePorts d={d} />}
       {d && <EdgePolicies d={d} range={query} />}
       {edge && (
         <PanelSection title="Volume">
@@ -541,7 +543,6 @@ function EdgePanel({
           />
         </PanelSection>
       )}
-      {d && <EdgePorts d={d} />}
     </SidePanel>
   );
 }
@@ -576,10 +577,9 @@ function EdgePorts({ d }: { d: EdgeDetail }) {
   const [shown, setShown] = useState(PAGE_ROWS);
   return (
     <PanelSection title="Protocols and ports">
-      <table className="mini-table" data-testid="edge-ports">
+      <table className="mini-table edge-ports" data-testid="edge-ports">
         <thead>
           <tr>
-            <th>Proto</th>
             <th>Ports</th>
             <th className="num">Conn.</th>
             <th className="num">Denied</th>
@@ -589,10 +589,16 @@ function EdgePorts({ d }: { d: EdgeDetail }) {
         <tbody>
           {groups.slice(0, shown).map((g) => (
             <tr key={`${g.proto}|${g.status}`} data-testid="edge-port-group" data-status={g.status} data-ranges={g.ranges}>
-              <td>{g.proto.toUpperCase()}</td>
-              <td title={`${formatNumber(g.ports)} port${g.ports === 1 ? "" : "s"}, ${g.status}`}>
-                <span className={`status-line status-${g.status}`} /> {g.ranges}
-                {g.ports > 1 && <span className="hit-rule"> · {formatNumber(g.ports)} ports</span>}
+              <td>
+                <div className="port-cell">
+                  <span className={`status-line status-${g.status}`} />
+                  <span className="port-range" data-testid="edge-port-range" title={`${g.proto.toUpperCase()} ${g.ranges}`}>
+                    {g.proto.toUpperCase()} {g.span}
+                  </span>
+                </div>
+                <div className="hit-rule port-count">
+                  {formatNumber(g.ports)} port{g.ports === 1 ? "" : "s"}, {g.status}
+                </div>
               </td>
               <td className="num">{formatNumber(g.num_flows)}</td>
               <td className={`num ${g.denied_flows ? "text-bad" : ""}`}>{formatNumber(g.denied_flows)}</td>

@@ -182,6 +182,7 @@ describe("groupPorts", () => {
     const { groupPorts } = await import("./graphModel");
     const ports = [42001, 42005, 42100, 42200, 42900].map((port) => ({ proto: "tcp", port, num_flows: 1, denied_flows: 1 }));
     expect(groupPorts(ports)[0].ranges).toBe("5 ports in 42001–42900");
+    expect(groupPorts(ports)[0].span).toBe("42001–42900");
     expect(groupPorts([{ proto: "icmp", port: null, num_flows: 3, denied_flows: 0 }])[0].ranges).toBe("no port");
   });
 });
@@ -243,5 +244,38 @@ describe("nodeTraffic", () => {
     };
     expect(nodeTraffic(g, g.nodes[0])).toEqual({ connections: 8, denied: 2 });
     expect(nodeTraffic(g, g.nodes[4])).toEqual({ connections: 7, denied: 0 });
+  });
+});
+
+describe("pickLabels", () => {
+  const box = (id: string, x: number, y: number, rank: number, weight = 0) => ({ id, x1: x, y1: y, x2: x + 50, y2: y + 10, rank, weight });
+  it("keeps the labels that do not overlap, the most important first", async () => {
+    const { pickLabels } = await import("./graphModel");
+    const shown = pickLabels([
+      box("busy", 0, 0, 5, 100),
+      box("quiet", 20, 5, 5, 1),
+      box("selected", 40, 0, 2),
+      box("apart", 200, 0, 5),
+      box("ns", 0, 30, 0),
+      box("under-ns", 10, 35, 5, 1000),
+    ]);
+    expect([...shown.keys()].sort()).toEqual(["apart", "ns", "selected"]);
+    // A gap keeps neighbours apart even when their boxes only touch.
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 3).keys()]).toEqual(["a"]);
+    expect([...pickLabels([box("a", 0, 0, 1), box("b", 52, 0, 1)], 1).keys()].sort()).toEqual(["a", "b"]);
+  });
+  it("moves a label to its other place when its own is taken", async () => {
+    const { pickLabels } = await import("./graphModel");
+    const b = { ...box("b", 20, 5, 3), alt: { x1: 20, y1: -30, x2: 70, y2: -20 } };
+    expect([...pickLabels([box("a", 0, 0, 2), b])]).toEqual([
+      ["a", "main"],
+      ["b", "alt"],
+    ]);
+  });
+  it("does not cover another node, unless it must show", async () => {
+    const { pickLabels } = await import("./graphModel");
+    const node = { id: "n", x1: 30, y1: 2, x2: 40, y2: 12 };
+    expect([...pickLabels([box("a", 0, 0, 4), box("n", 100, 0, 4)], 0, [node]).keys()]).toEqual(["n"]);
+    expect([...pickLabels([box("a", 0, 0, 1)], 0, [node]).keys()]).toEqual(["a"]);
   });
 });

@@ -308,6 +308,8 @@ export interface PortGroup {
   status: EdgeStatus;
   /** "42000–43000", "80, 443", or "1,001 ports in 42000–43000" when too scattered to list. */
   ranges: string;
+  /** The ports in a few characters: "42000–43000", "80, 443", the first–last span when scattered. */
+  span: string;
   ports: number;
   num_flows: number;
   denied_flows: number;
@@ -336,10 +338,12 @@ export function groupPorts(ports: PortVolume[], maxRanges = 4): PortGroup[] {
   return [...groups.values()]
     .map((g) => {
       const listed = portRanges(g.ports, maxRanges);
+      const span = listed.replace(/^[\d,]+ ports in /, "");
       return {
         proto: g.proto,
         status: g.status,
         ranges: [listed, g.none ? "no port" : ""].filter(Boolean).join(", "),
+        span: [span, g.none ? "no port" : ""].filter(Boolean).join(", "),
         ports: new Set(g.ports).size,
         num_flows: g.flows,
         denied_flows: g.denied,
@@ -399,4 +403,49 @@ export function nodeTraffic(g: Graph, node: GraphNode): { connections: number; d
     connections: edges.reduce((t, e) => t + e.num_flows, 0),
     denied: edges.reduce((t, e) => t + e.denied_flows, 0),
   };
+}
+
+export interface Box {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+export interface LabelBox extends Box {
+  id: string;
+  /** Another place the label may go (above its node) when its own is taken. */
+  alt?: Box;
+  /** Lower first: the labels that must show (a namespace's title, the selection) before the rest. */
+  rank: number;
+  /** Within a rank, more traffic first. */
+  weight: number;
+}
+
+/**
+ * Where to draw labels so that none overlaps another (with `gap` between them) nor, except the
+ * ones that must show, another node: greedy, most important first, each at its own place or
+ * else at its alternative, as graph tools thin labels out. A label left out waits for the
+ * user to zoom in, hover or select its node. Returns the labels shown and the place of each.
+ */
+export function pickLabels(
+  boxes: LabelBox[],
+  gap = 0,
+  /** Node bodies a label must not cover (its own node's excepted), for labels of rank > `mustShow`. */
+  bodies: (Box & { id: string })[] = [],
+  mustShow = 1,
+): Map<string, "main" | "alt"> {
+  const order = [...boxes].sort((a, b) => a.rank - b.rank || b.weight - a.weight || a.id.localeCompare(b.id));
+  const placed: Box[] = [];
+  const shown = new Map<string, "main" | "alt">();
+  const meets = (p: Box, b: Box) => p.x1 < b.x2 + gap && b.x1 < p.x2 + gap && p.y1 < b.y2 + gap && b.y1 < p.y2 + gap;
+  for (const l of order) {
+    const fits = (b: Box) =>
+      !placed.some((p) => meets(p, b)) && (l.rank <= mustShow || !bodies.some((n) => n.id !== l.id && meets(n, b)));
+    const at = fits(l) ? "main" : l.alt && fits(l.alt) ? "alt" : null;
+    if (!at) continue;
+    placed.push(at === "main" ? l : l.alt!);
+    shown.set(l.id, at);
+  }
+  return shown;
 }

@@ -360,6 +360,7 @@ function Rings({
               fill={flowColour(rb.flow)}
               stroke={flowColour(rb.flow)}
               data-status={rb.flow.status}
+              data-flow={rb.id}
               data-source-namespace={rb.flow.source_namespace}
               data-dest-namespace={rb.flow.dest_namespace}
               data-testid="viz-ribbon"
