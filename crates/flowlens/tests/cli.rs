@@ -794,3 +794,89 @@ fn exposing_the_api_beyond_loopback_needs_tls_and_auth_or_insecure() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at least 16 characters"), "{err}");
 }
+
+#[test]
+fn serve_answers_with_the_printed_token_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.jsonl");
+    simulate_fme(&raw, false);
+    let data = dir.path().join("data");
+    stdout(&mut common::ingest_fme(&data, &raw));
+    let denied = sql_rows(&data, "SELECT count(*) FROM flows WHERE action = 'deny'");
+    let all = sql_rows(&data, "SELECT count(*) FROM flows");
+    assert!(denied[1][0] != "0");
+    let mut server = common::serve(
+        &data,
+        &[
+            "--snapshot",
+            scenarios().join("fme/manifests").to_str().unwrap(),
+        ],
+    );
+    let token = server.token.clone().expect("the URL carries the token");
+    // The token is the one kept in the data directory for the next start.
+    let kept = std::fs::read_to_string(data.join("api-token")).unwrap();
+    assert_eq!(kept.trim(), token);
+    let health = common::eventually(&server.addr, "/api/health", "health", |v| {
+        v["status"] == "ok"
+    });
+    assert!(health["store"]["records"].as_u64().unwrap() > 0, "{health}");
+
+    // Without the token nothing; logging in with it gives the session cookie.
+    let (status, _) = common::http_get(&server.addr, "/api/flows");
+    assert_eq!(status, 401);
+    let (status, head, body) = common::http(
+        &server.addr,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/json")],
+        &serde_json::json!({ "token": token }).to_string(),
+    );
+    assert_eq!(status, 204, "{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim().split(';').next().unwrap().to_string())
+        })
+        .unwrap_or_else(|| panic!("no cookie in {head}"));
+
+    // The flows ingested before the start, every record of them.
+    let (status, _, body) = common::http(
+        &server.addr,
+        "GET",
+        "/api/flows?count=records&limit=1&filter=action%3Ddeny",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["total"].to_string(), denied[1][0], "{page}");
+    assert_eq!(page["flows"][0]["action"], "deny", "{page}");
+    let (status, _, body) = common::http(
+        &server.addr,
+        "GET",
+        "/api/flows?count=records&limit=1",
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["total"].to_string(), all[1][0], "{page}");
+
+    common::sigterm(&server.child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    // The port is closed.
+    assert!(std::net::TcpStream::connect(&server.addr).is_err());
+}

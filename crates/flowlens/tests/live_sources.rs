@@ -3,8 +3,11 @@
 //! Hubble server built from the same protobuf definitions, and queried through the store
 //! and the API.
 
+mod common;
 #[path = "../../sources/tests/netns/mod.rs"]
 mod netns;
+
+use common::{eventually, http_get, sigterm};
 
 use flowlens_sources::proto::flow as hubble;
 use flowlens_sources::proto::goldmane;
@@ -168,13 +171,6 @@ fn stored_flows(data: &Path) -> Vec<Value> {
     }
 }
 
-fn sigterm(child: &Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-}
-
 /// softflowd exports IPFIX to `flowlens ingest --source ipfix://…` inside the namespace;
 /// the stored flow logs carry the addresses, ports and byte counts, and the engine's verdict
 /// for the snapshot's pods at those addresses.
@@ -272,69 +268,11 @@ fn softflowd_ipfix_into_ingest_is_attributed_by_the_engine() {
     );
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// `flowlens serve` with `args`; returns the process and its API address.
+/// `flowlens serve --no-auth` with `args` (the sources are under test here, not
+/// authentication); the process and its API address.
 fn serve(data: &Path, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(bin())
-        // The sources are under test here, not authentication (loopback only).
-        .args(["serve", "--no-auth", "--port", "0", "--data"])
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (child, addr)
-}
-
-/// Polls the API until `check` accepts the answer to `path`.
-fn eventually(addr: &str, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let (status, body) = http_get(addr, path);
-        if status == 200 {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            if check(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {v}"
-            );
-        } else {
-            assert!(Instant::now() < deadline, "{path}: {status} {body}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let served = common::serve(data, &[&["--no-auth"], args].concat());
+    (served.child, served.addr)
 }
 
 /// A Goldmane stand-in: `List` answers with its flows, `Stream` stays open.

@@ -1,8 +1,8 @@
 //! The inventory: one snapshot of everything enrichment and policy evaluation need.
 
 use crate::{
-    Endpoint, EndpointType, Namespace, NetworkSet, Policy, PolicyId, Service, ServiceAccount, Tier,
-    order_key,
+    Endpoint, EndpointType, Namespace, NetworkSet, Policy, PolicyId, PolicyKind, Service,
+    ServiceAccount, Tier, order_key,
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -229,8 +229,8 @@ impl Inventory {
     }
 
     /// Tiers and policies in evaluation order (tier order; within a tier, policy order, no
-    /// order last, ties by qualified name, then kind), so listings read top to bottom as
-    /// Calico evaluates them.
+    /// order last, ties as Felix breaks them: [`felix_tie_key`]), so listings read top to
+    /// bottom as Calico evaluates them.
     pub fn sort_in_evaluation_order(&mut self) {
         let tier_rank = self.tier_ranks();
         self.tiers
@@ -257,25 +257,51 @@ impl Inventory {
     }
 }
 
-/// Evaluation order of policies: tier, then order (none last), qualified name, kind.
+/// Evaluation order of policies: tier, then order (none last), then [`felix_tie_key`].
 fn evaluation_order(
     tier_rank: &std::collections::HashMap<String, usize>,
     a: &Policy,
     b: &Policy,
 ) -> Ordering {
     let rank = |p: &Policy| tier_rank.get(&p.tier).copied().unwrap_or(usize::MAX);
-    rank(a).cmp(&rank(b)).then_with(|| {
-        compare_ordered(a.order, &a.qualified_name(), b.order, &b.qualified_name())
-            .then(a.kind.cmp(&b.kind))
-    })
+    rank(a)
+        .cmp(&rank(b))
+        .then_with(|| compare_ordered(a.order, &felix_tie_key(a), b.order, &felix_tie_key(b)))
 }
 
 /// Sorts policies into evaluation order within a tier.
 pub fn sort_policies(policies: &mut [&Policy]) {
-    policies.sort_by(|a, b| {
-        compare_ordered(a.order, &a.qualified_name(), b.order, &b.qualified_name())
-            .then(a.kind.cmp(&b.kind))
-    });
+    policies
+        .sort_by(|a, b| compare_ordered(a.order, &felix_tie_key(a), b.order, &felix_tie_key(b)));
+}
+
+/// How Felix breaks a tie between policies of one tier and order (`PolKVLess` in
+/// felix/calc/policy_sorter.go): by the text `<name>/<namespace>/<kind>` of their policy
+/// keys. The name comes first, so a global policy and a namespaced one tie by name, not by
+/// namespace, and `allow-dns/…` sorts before `allow/…` ('-' < '/'). Felix keys a Kubernetes
+/// NetworkPolicy by its translated name `knp.default.<name>` and its kind as
+/// `KubernetesNetworkPolicy`; Calico policies by the name as written (a `default.` or
+/// `<tier>.` prefix included). Admin and cluster network policies fill tiers of their own,
+/// where a prefix common to all would not change the order, so it is left out.
+fn felix_tie_key(p: &Policy) -> String {
+    let (prefix, kind) = match p.kind {
+        PolicyKind::NetworkPolicy => ("", "NetworkPolicy"),
+        PolicyKind::GlobalNetworkPolicy => ("", "GlobalNetworkPolicy"),
+        PolicyKind::StagedNetworkPolicy => ("", "StagedNetworkPolicy"),
+        PolicyKind::StagedGlobalNetworkPolicy => ("", "StagedGlobalNetworkPolicy"),
+        PolicyKind::StagedKubernetesNetworkPolicy => {
+            ("knp.default.", "StagedKubernetesNetworkPolicy")
+        }
+        PolicyKind::KubernetesNetworkPolicy => ("knp.default.", "KubernetesNetworkPolicy"),
+        PolicyKind::AdminNetworkPolicy => ("", "KubernetesAdminNetworkPolicy"),
+        PolicyKind::BaselineAdminNetworkPolicy => ("", "KubernetesBaselineAdminNetworkPolicy"),
+        PolicyKind::ClusterNetworkPolicy => ("", "KubernetesClusterNetworkPolicy"),
+    };
+    format!(
+        "{prefix}{}/{}/{kind}",
+        p.name,
+        p.namespace.as_deref().unwrap_or("")
+    )
 }
 
 fn compare_ordered(

@@ -593,16 +593,34 @@ fn tier_before(a: &Tier, b: &Tier) -> bool {
 }
 
 /// `a` is evaluated before `b` within a tier: lower order first, no order after any order,
-/// then by `namespace/name`, then by kind in the order [`kind_rank`] gives.
+/// then as Felix breaks ties, by the text `<name>/<namespace>/<kind>` of its policy key
+/// ([`felix_key`]).
 fn policy_before(a: &Policy, b: &Policy) -> bool {
-    let name = |p: &Policy| match &p.namespace {
-        Some(ns) => format!("{ns}/{}", p.name),
-        None => p.name.clone(),
+    compare_orders(a.order, b.order).then_with(|| felix_key(a).cmp(&felix_key(b))) == Ordering::Less
+}
+
+/// Felix's policy key as text: Kubernetes policies under their translated name
+/// `knp.default.<name>`, every policy with its kind's name.
+fn felix_key(p: &Policy) -> String {
+    let name = match p.kind {
+        PolicyKind::KubernetesNetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy => {
+            format!("knp.default.{}", p.name)
+        }
+        _ => p.name.clone(),
     };
-    compare_orders(a.order, b.order)
-        .then_with(|| name(a).cmp(&name(b)))
-        .then_with(|| kind_rank(a.kind).cmp(&kind_rank(b.kind)))
-        == Ordering::Less
+    let kind = match p.kind {
+        PolicyKind::NetworkPolicy => "NetworkPolicy",
+        PolicyKind::GlobalNetworkPolicy => "GlobalNetworkPolicy",
+        PolicyKind::StagedNetworkPolicy => "StagedNetworkPolicy",
+        PolicyKind::StagedGlobalNetworkPolicy => "StagedGlobalNetworkPolicy",
+        PolicyKind::StagedKubernetesNetworkPolicy => "StagedKubernetesNetworkPolicy",
+        PolicyKind::KubernetesNetworkPolicy => "KubernetesNetworkPolicy",
+        PolicyKind::AdminNetworkPolicy => "KubernetesAdminNetworkPolicy",
+        PolicyKind::BaselineAdminNetworkPolicy => "KubernetesBaselineAdminNetworkPolicy",
+        PolicyKind::ClusterNetworkPolicy => "KubernetesClusterNetworkPolicy",
+    };
+    let namespace = p.namespace.as_deref().unwrap_or("");
+    format!("{name}/{namespace}/{kind}")
 }
 
 fn compare_orders(a: Option<f64>, b: Option<f64>) -> Ordering {
@@ -611,21 +629,6 @@ fn compare_orders(a: Option<f64>, b: Option<f64>) -> Ordering {
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
-    }
-}
-
-/// The last tie-break between policies of the same order and name.
-fn kind_rank(kind: PolicyKind) -> u8 {
-    match kind {
-        PolicyKind::NetworkPolicy => 0,
-        PolicyKind::GlobalNetworkPolicy => 1,
-        PolicyKind::StagedNetworkPolicy => 2,
-        PolicyKind::StagedGlobalNetworkPolicy => 3,
-        PolicyKind::StagedKubernetesNetworkPolicy => 4,
-        PolicyKind::KubernetesNetworkPolicy => 5,
-        PolicyKind::AdminNetworkPolicy => 6,
-        PolicyKind::BaselineAdminNetworkPolicy => 7,
-        PolicyKind::ClusterNetworkPolicy => 8,
     }
 }
 

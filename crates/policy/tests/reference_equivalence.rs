@@ -234,7 +234,7 @@ fn policy_strategy() -> impl Strategy<Value = Policy> {
         (any::<bool>(), any::<bool>()),
         proptest::collection::vec(rule_strategy(), 0..4),
         proptest::collection::vec(rule_strategy(), 0..4),
-        (0usize..3, 0usize..5, any::<bool>()),
+        (0usize..3, 0usize..6, any::<bool>()),
         prop_oneof![
             4 => Just(HostStage::Normal),
             1 => Just(HostStage::Untracked),
@@ -290,10 +290,11 @@ fn policy_strategy() -> impl Strategy<Value = Policy> {
                     kind,
                     // Older Calico names carry the tier as a prefix; both spellings must
                     // match their staged counterparts.
-                    name: if name == 4 {
-                        format!("{tier}.p0")
-                    } else {
-                        format!("p{name}")
+                    // `p0-a` extends `p0`: ties put it first ('-' < '/' in Felix's key).
+                    name: match name {
+                        4 => format!("{tier}.p0"),
+                        5 => "p0-a".to_string(),
+                        _ => format!("p{name}"),
                     },
                     namespace: namespaced.then(|| NAMESPACES[ns].to_string()),
                     tier: tier.into(),

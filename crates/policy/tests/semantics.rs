@@ -609,3 +609,73 @@ spec:
         Action::Deny
     );
 }
+
+/// Policies of one tier and order are evaluated as Felix sorts them: by the text
+/// `<name>/<namespace>/<kind>` of their keys, a Kubernetes policy keyed as
+/// `knp.default.<name>`.
+#[test]
+fn equal_orders_break_ties_by_name_then_namespace_then_kind() {
+    let to_server = |extra: &str| {
+        let e = engine(extra);
+        let o = flow(&e, "a/client", "a/server", "tcp", 8080);
+        (o.action, o.ingress.unwrap().last().unwrap().clone())
+    };
+    // A global and a namespaced policy: by name, not by namespace ("a/beta" < "alpha").
+    let (action, hit) = to_server(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: alpha}
+spec: {order: 10, selector: app == 'server', ingress: [{action: Deny}]}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: beta, namespace: a}
+spec: {order: 10, selector: app == 'server', ingress: [{action: Allow}]}
+"#,
+    );
+    assert_eq!(
+        (action, hit.as_str()),
+        (Action::Deny, "0|default|gnp:alpha|deny|0")
+    );
+    // A name that another extends: '-' sorts before '/', so allow-dns comes first.
+    let (action, hit) = to_server(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow, namespace: a}
+spec: {order: 10, selector: app == 'server', ingress: [{action: Allow}]}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-dns, namespace: a}
+spec: {order: 10, selector: app == 'server', ingress: [{action: Deny}]}
+"#,
+    );
+    assert_eq!(
+        (action, hit.as_str()),
+        (Action::Deny, "0|default|np:a/allow-dns|deny|0")
+    );
+    // The same name as a Calico and a Kubernetes policy at Kubernetes' order 1000: the
+    // Kubernetes one is keyed `knp.default.x`, ahead of `x`.
+    let (action, hit) = to_server(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: x, namespace: a}
+spec: {order: 1000, selector: app == 'server', ingress: [{action: Deny}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: x, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress]
+  ingress: [{}]
+"#,
+    );
+    assert_eq!(
+        (action, hit.as_str()),
+        (Action::Allow, "0|default|knp:a/x|allow|0")
+    );
+}

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{flow, hit};
-use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, Reporter, RuleDirection};
+use flowlens_model::{Action, FlowField, FlowLog, HitAction, PolicyKind, Reporter};
 use flowlens_store::{
     EmbeddedStore, FieldFilter, FlowSearch, GroupBy, HitCounts, PolicyFilter, PolicyMetrics, Store,
     TimeRange,
@@ -116,9 +116,11 @@ async fn the_long_way(store: &EmbeddedStore, query: &FlowSearch) -> Board {
                     ..PolicyMetrics::default()
                 });
             m.total.add(&c);
-            let rules = match reporter.rule_direction() {
-                RuleDirection::Ingress => &mut m.ingress,
-                RuleDirection::Egress => &mut m.egress,
+            // Written out rather than `Reporter::rule_direction`, so that a mistake there
+            // shows: egress rules are evaluated at the source.
+            let rules = match reporter {
+                Reporter::Src => &mut m.egress,
+                Reporter::Dst => &mut m.ingress,
             };
             rules.entry(k.rule.unwrap()).or_default().add(&c);
         }
