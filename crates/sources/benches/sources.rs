@@ -7,29 +7,29 @@
 //! own; the server or exporter runs on other threads). The second figure is what one core
 //! of the source would do alone, whatever else the machine is busy with.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../examples/support/mod.rs"]
 mod support;
 
+use common::{felix_push, unix_channel};
 use flowlens_sources::felix::FelixCollector;
 use flowlens_sources::goldmane::GoldmaneClient;
 use flowlens_sources::hubble::HubbleClient;
 use flowlens_sources::netflow::{NetflowDecoder, NetflowReceiver};
 use flowlens_sources::proto::goldmane as pb;
-use flowlens_sources::proto::goldmane::flow_collector_client::FlowCollectorClient;
-use flowlens_sources::proto::goldmane::flows_server::{Flows, FlowsServer};
+use flowlens_sources::proto::goldmane::flows_server::FlowsServer;
 use flowlens_sources::proto::observer::observer_server::ObserverServer;
 use flowlens_sources::queue::{self, ItemReceiver, ItemSender, SourceCounters, SourceKind};
-use hyper_util::rt::TokioIo;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::{Exporter, HubbleTuple, StreamingHubble, Version, hubble_event};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use support::{
+    Exporter, HubbleTuple, PacedStream, StreamingGoldmane, StreamingHubble, Version, hubble_event,
+};
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server, Uri};
-use tonic::{Request, Response, Status};
 
 const RUNS: usize = 5;
 const QUEUE: usize = 65_536;
@@ -232,49 +232,20 @@ fn goldmane_flow(i: u64) -> pb::Flow {
     }
 }
 
-/// Streams `n` distinct flows to whoever asks.
-struct StreamingGoldmane(u64);
-
-#[tonic::async_trait]
-impl Flows for StreamingGoldmane {
-    async fn list(
-        &self,
-        _: Request<pb::FlowListRequest>,
-    ) -> Result<Response<pb::FlowListResult>, Status> {
-        Ok(Response::new(pb::FlowListResult::default()))
-    }
-
-    type StreamStream = ReceiverStream<Result<pb::FlowResult, Status>>;
-
-    async fn stream(
-        &self,
-        _: Request<pb::FlowStreamRequest>,
-    ) -> Result<Response<Self::StreamStream>, Status> {
-        let (tx, rx) = mpsc::channel(1024);
-        let n = self.0;
-        tokio::spawn(async move {
-            for i in 0..n {
-                let result = pb::FlowResult {
-                    id: i as i64,
-                    flow: Some(goldmane_flow(i)),
-                };
-                if tx.send(Ok(result)).await.is_err() {
-                    return;
-                }
-            }
-            std::future::pending::<()>().await;
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
 fn goldmane(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = rts.peer.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-            FlowsServer::new(StreamingGoldmane(n)),
+            FlowsServer::new(StreamingGoldmane(PacedStream::new(
+                n,
+                0,
+                Arc::new(|i| pb::FlowResult {
+                    id: i as i64,
+                    flow: Some(goldmane_flow(i)),
+                }),
+            ))),
             TcpIncoming::from(listener),
             async {
                 let _ = stopped.await;
@@ -320,38 +291,18 @@ fn felix(rts: &Runtimes, n: u64, nodes: u64) -> (u64, Duration) {
     let took = rts.peer.runtime.block_on(async {
         let mut channels = Vec::new();
         for _ in 0..nodes {
-            let socket = socket.clone();
-            let channel = Endpoint::from_static("http://felix.local")
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let socket = socket.clone();
-                    async move {
-                        let stream = tokio::net::UnixStream::connect(socket).await?;
-                        Ok::<_, std::io::Error>(TokioIo::new(stream))
-                    }
-                }))
-                .await
-                .unwrap();
-            channels.push(channel);
+            channels.push(unix_channel(socket.clone()).await);
         }
         let started = Instant::now();
         let mut pushers = Vec::new();
         for (node, channel) in channels.into_iter().enumerate() {
             pushers.push(tokio::spawn(async move {
-                let mut client = FlowCollectorClient::new(channel);
-                let (updates, updates_rx) = mpsc::channel(1);
-                let mut receipts = client
-                    .connect(ReceiverStream::new(updates_rx))
-                    .await
-                    .unwrap()
-                    .into_inner();
-                for i in 0..per_node {
-                    let flow = goldmane_flow(node as u64 * per_node + i);
-                    updates
-                        .send(pb::FlowUpdate { flow: Some(flow) })
-                        .await
-                        .unwrap();
-                    receipts.message().await.unwrap().unwrap();
-                }
+                let first = node as u64 * per_node;
+                let flows = (first..first + per_node).map(goldmane_flow);
+                assert_eq!(
+                    felix_push(channel, flows, None, None).await as u64,
+                    per_node
+                );
             }));
         }
         for p in pushers {
@@ -366,7 +317,7 @@ fn felix(rts: &Runtimes, n: u64, nodes: u64) -> (u64, Duration) {
 
 fn hubble(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay = StreamingHubble::new(
+    let relay = StreamingHubble(PacedStream::new(
         n,
         0,
         Arc::new(|i| {
@@ -376,7 +327,7 @@ fn hubble(rts: &Runtimes, n: u64) -> (u64, Duration) {
                 HubbleTuple::synthetic(i),
             )
         }),
-    );
+    ));
     let addr = rts.peer.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,9 +1,13 @@
 //! What the sources' benchmark and the whole-process senders share: export packets as
 //! exporters build them (IPFIX, NetFlow v9 and v5), Hubble events in the shape of Cilium's
-//! documented examples, and a Hubble relay stand-in that streams them.
+//! documented examples, Hubble relay and Goldmane stand-ins that stream them, and Goldmane
+//! flows made from Calico flow logs.
 #![allow(dead_code)]
 
+use flowlens_model::{Action, EndpointType, FlowLog, HitAction, PolicyHit, PolicyKind, Reporter};
 use flowlens_sources::proto::flow as hb;
+use flowlens_sources::proto::goldmane as gm;
+use flowlens_sources::proto::goldmane::flows_server::Flows;
 use flowlens_sources::proto::observer::observer_server::Observer;
 use flowlens_sources::proto::observer::{GetFlowsRequest, GetFlowsResponse, get_flows_response};
 use std::net::Ipv4Addr;
@@ -290,26 +294,26 @@ pub fn hubble_event(i: u64, seconds: i64, tuple: HubbleTuple) -> GetFlowsRespons
     }
 }
 
-/// Builds the `i`-th event of a stream.
-pub type EventFn = Arc<dyn Fn(u64) -> GetFlowsResponse + Send + Sync>;
+/// Builds the `i`-th message of a stream.
+pub type EventFn<T> = Arc<dyn Fn(u64) -> T + Send + Sync>;
 
-/// A Hubble relay stand-in: the first `GetFlows` call gets `n` events (at `rate` events
-/// per second, or as fast as the client reads when 0), then the stream stays open; later
-/// calls (reconnects) get an open stream with nothing in it.
-pub struct StreamingHubble {
+/// A stand-in server's one stream: the first call gets `n` messages (at `rate` per
+/// second, or as fast as the client reads when 0), then the stream stays open; later calls
+/// (reconnects) get an open stream with nothing in it.
+pub struct PacedStream<T> {
     pub n: u64,
     pub rate: u64,
-    pub event: EventFn,
+    pub event: EventFn<T>,
     /// Calls answered so far.
     pub calls: Arc<AtomicU64>,
-    /// When the first call came and when its last event was handed to the stream.
+    /// When the first call came and when its last message was handed to the stream.
     pub first_call: Arc<std::sync::Mutex<Option<Instant>>>,
     pub sent_all: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
-impl StreamingHubble {
-    pub fn new(n: u64, rate: u64, event: EventFn) -> StreamingHubble {
-        StreamingHubble {
+impl<T: Send + 'static> PacedStream<T> {
+    pub fn new(n: u64, rate: u64, event: EventFn<T>) -> PacedStream<T> {
+        PacedStream {
             n,
             rate,
             event,
@@ -318,20 +322,13 @@ impl StreamingHubble {
             sent_all: Arc::default(),
         }
     }
-}
 
-#[tonic::async_trait]
-impl Observer for StreamingHubble {
-    type GetFlowsStream = ReceiverStream<Result<GetFlowsResponse, Status>>;
-
-    async fn get_flows(
-        &self,
-        _: Request<GetFlowsRequest>,
-    ) -> Result<Response<Self::GetFlowsStream>, Status> {
+    /// The stream for the next call.
+    pub fn open(&self) -> ReceiverStream<Result<T, Status>> {
         let (tx, rx) = mpsc::channel(1024);
         if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
             tokio::spawn(async move { tx.closed().await });
-            return Ok(Response::new(ReceiverStream::new(rx)));
+            return ReceiverStream::new(rx);
         }
         let started = Instant::now();
         *self.first_call.lock().unwrap() = Some(started);
@@ -350,6 +347,158 @@ impl Observer for StreamingHubble {
             *sent_all.lock().unwrap() = Some(Instant::now());
             tx.closed().await;
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        ReceiverStream::new(rx)
+    }
+}
+
+/// A Hubble relay stand-in: `Observer.GetFlows` answers with a [`PacedStream`].
+pub struct StreamingHubble(pub PacedStream<GetFlowsResponse>);
+
+#[tonic::async_trait]
+impl Observer for StreamingHubble {
+    type GetFlowsStream = ReceiverStream<Result<GetFlowsResponse, Status>>;
+
+    async fn get_flows(
+        &self,
+        _: Request<GetFlowsRequest>,
+    ) -> Result<Response<Self::GetFlowsStream>, Status> {
+        Ok(Response::new(self.0.open()))
+    }
+}
+
+/// A Goldmane stand-in: `Flows.Stream` answers with a [`PacedStream`]; `Flows.List` has
+/// nothing to backfill.
+pub struct StreamingGoldmane(pub PacedStream<gm::FlowResult>);
+
+#[tonic::async_trait]
+impl Flows for StreamingGoldmane {
+    async fn list(
+        &self,
+        _: Request<gm::FlowListRequest>,
+    ) -> Result<Response<gm::FlowListResult>, Status> {
+        Ok(Response::new(gm::FlowListResult::default()))
+    }
+
+    type StreamStream = ReceiverStream<Result<gm::FlowResult, Status>>;
+
+    async fn stream(
+        &self,
+        _: Request<gm::FlowStreamRequest>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        Ok(Response::new(self.0.open()))
+    }
+}
+
+/// The Goldmane `Flow` (what Goldmane streams and Felix pushes) of an aggregated Calico
+/// flow log: names, namespaces, labels, the service, counters and both policy traces, as
+/// structured hits. IPs, pod names and source ports are not in Goldmane's key; the log
+/// should have them aggregated away.
+pub fn goldmane_flow_of(log: &FlowLog) -> gm::Flow {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let labels = |l: &flowlens_model::Labels| -> Vec<String> {
+        l.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    let service = log.dest_service.as_ref();
+    gm::Flow {
+        key: Some(gm::FlowKey {
+            source_name: log.source.name_aggr.clone(),
+            source_namespace: dash(&log.source.namespace),
+            source_type: endpoint_type(log.source.endpoint_type) as i32,
+            dest_name: log.dest.name_aggr.clone(),
+            dest_namespace: dash(&log.dest.namespace),
+            dest_type: endpoint_type(log.dest.endpoint_type) as i32,
+            dest_port: log.dest.port.map_or(0, i64::from),
+            dest_service_name: service.map_or("-".into(), |s| s.name.clone()),
+            dest_service_namespace: service.map_or("-".into(), |s| s.namespace.clone()),
+            dest_service_port_name: service.map_or("-".into(), |s| s.port_name.clone()),
+            dest_service_port: service.map_or(0, |s| i64::from(s.port_num)),
+            proto: log.proto.flow_log_name().into_owned(),
+            reporter: match log.reporter {
+                Reporter::Src => gm::Reporter::Src,
+                Reporter::Dst => gm::Reporter::Dst,
+            } as i32,
+            action: action(log.action) as i32,
+            policies: Some(gm::PolicyTrace {
+                enforced_policies: log.enforced_policies.iter().map(policy_hit).collect(),
+                pending_policies: log.pending_policies.iter().map(policy_hit).collect(),
+            }),
+        }),
+        start_time: log.start_time,
+        end_time: log.end_time,
+        source_labels: labels(&log.source.labels),
+        dest_labels: labels(&log.dest.labels),
+        packets_in: log.packets_in as i64,
+        packets_out: log.packets_out as i64,
+        bytes_in: log.bytes_in as i64,
+        bytes_out: log.bytes_out as i64,
+        num_connections_started: log.num_flows_started as i64,
+        num_connections_completed: log.num_flows_completed as i64,
+        num_connections_live: log.num_flows as i64,
+    }
+}
+
+fn endpoint_type(t: Option<EndpointType>) -> gm::EndpointType {
+    match t {
+        Some(EndpointType::Wep) => gm::EndpointType::WorkloadEndpoint,
+        Some(EndpointType::Hep) => gm::EndpointType::HostEndpoint,
+        Some(EndpointType::Ns) => gm::EndpointType::NetworkSet,
+        Some(EndpointType::Net) => gm::EndpointType::Network,
+        None => gm::EndpointType::Unspecified,
+    }
+}
+
+fn action(a: Action) -> gm::Action {
+    match a {
+        Action::Allow => gm::Action::Allow,
+        Action::Deny => gm::Action::Deny,
+    }
+}
+
+/// A hit as Felix reports it: an end-of-tier hit (rule -1) names the policy that selected
+/// the flow into the tier as its trigger.
+fn policy_hit(h: &PolicyHit) -> gm::PolicyHit {
+    let kind = match h.kind {
+        None => gm::PolicyKind::Profile,
+        Some(PolicyKind::NetworkPolicy) => gm::PolicyKind::CalicoNetworkPolicy,
+        Some(PolicyKind::GlobalNetworkPolicy) => gm::PolicyKind::GlobalNetworkPolicy,
+        Some(PolicyKind::StagedNetworkPolicy) => gm::PolicyKind::StagedNetworkPolicy,
+        Some(PolicyKind::StagedGlobalNetworkPolicy) => gm::PolicyKind::StagedGlobalNetworkPolicy,
+        Some(PolicyKind::StagedKubernetesNetworkPolicy) => {
+            gm::PolicyKind::StagedKubernetesNetworkPolicy
+        }
+        Some(PolicyKind::KubernetesNetworkPolicy) => gm::PolicyKind::NetworkPolicy,
+        Some(
+            PolicyKind::AdminNetworkPolicy
+            | PolicyKind::BaselineAdminNetworkPolicy
+            | PolicyKind::ClusterNetworkPolicy,
+        ) => gm::PolicyKind::ClusterNetworkPolicy,
+    };
+    let action = match h.action {
+        HitAction::Allow => gm::Action::Allow,
+        HitAction::Deny => gm::Action::Deny,
+        HitAction::Pass => gm::Action::Pass,
+    } as i32;
+    let subject = gm::PolicyHit {
+        kind: kind as i32,
+        namespace: h.namespace.clone().unwrap_or_default(),
+        name: h.name.clone(),
+        tier: h.tier.clone(),
+        action,
+        policy_index: i64::from(h.index),
+        rule_index: i64::from(h.rule),
+        ..Default::default()
+    };
+    if h.rule == -1 && h.kind.is_some() {
+        gm::PolicyHit {
+            kind: gm::PolicyKind::EndOfTier as i32,
+            tier: h.tier.clone(),
+            action,
+            policy_index: i64::from(h.index),
+            rule_index: -1,
+            trigger: Some(Box::new(subject)),
+            ..Default::default()
+        }
+    } else {
+        subject
     }
 }
