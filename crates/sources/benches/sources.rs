@@ -7,27 +7,29 @@
 //! own; the server or exporter runs on other threads). The second figure is what one core
 //! of the source would do alone, whatever else the machine is busy with.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+use common::{felix_push, unix_channel};
 use flowlens_sources::felix::FelixCollector;
 use flowlens_sources::goldmane::GoldmaneClient;
 use flowlens_sources::hubble::HubbleClient;
 use flowlens_sources::netflow::{NetflowDecoder, NetflowReceiver};
-use flowlens_sources::proto::flow as hb;
 use flowlens_sources::proto::goldmane as pb;
-use flowlens_sources::proto::goldmane::flow_collector_client::FlowCollectorClient;
-use flowlens_sources::proto::goldmane::flows_server::{Flows, FlowsServer};
-use flowlens_sources::proto::observer::observer_server::{Observer, ObserverServer};
-use flowlens_sources::proto::observer::{GetFlowsRequest, GetFlowsResponse, get_flows_response};
+use flowlens_sources::proto::goldmane::flows_server::FlowsServer;
+use flowlens_sources::proto::observer::observer_server::ObserverServer;
 use flowlens_sources::queue::{self, ItemReceiver, ItemSender, SourceCounters, SourceKind};
-use hyper_util::rt::TokioIo;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use support::{
+    Exporter, HubbleTuple, PacedStream, StreamingGoldmane, StreamingHubble, Version, hubble_event,
+};
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server, Uri};
-use tonic::{Request, Response, Status};
 
 const RUNS: usize = 5;
 const QUEUE: usize = 65_536;
@@ -230,49 +232,20 @@ fn goldmane_flow(i: u64) -> pb::Flow {
     }
 }
 
-/// Streams `n` distinct flows to whoever asks.
-struct StreamingGoldmane(u64);
-
-#[tonic::async_trait]
-impl Flows for StreamingGoldmane {
-    async fn list(
-        &self,
-        _: Request<pb::FlowListRequest>,
-    ) -> Result<Response<pb::FlowListResult>, Status> {
-        Ok(Response::new(pb::FlowListResult::default()))
-    }
-
-    type StreamStream = ReceiverStream<Result<pb::FlowResult, Status>>;
-
-    async fn stream(
-        &self,
-        _: Request<pb::FlowStreamRequest>,
-    ) -> Result<Response<Self::StreamStream>, Status> {
-        let (tx, rx) = mpsc::channel(1024);
-        let n = self.0;
-        tokio::spawn(async move {
-            for i in 0..n {
-                let result = pb::FlowResult {
-                    id: i as i64,
-                    flow: Some(goldmane_flow(i)),
-                };
-                if tx.send(Ok(result)).await.is_err() {
-                    return;
-                }
-            }
-            std::future::pending::<()>().await;
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
 fn goldmane(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = rts.peer.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-            FlowsServer::new(StreamingGoldmane(n)),
+            FlowsServer::new(StreamingGoldmane(PacedStream::new(
+                n,
+                0,
+                Arc::new(|i| pb::FlowResult {
+                    id: i as i64,
+                    flow: Some(goldmane_flow(i)),
+                }),
+            ))),
             TcpIncoming::from(listener),
             async {
                 let _ = stopped.await;
@@ -318,38 +291,18 @@ fn felix(rts: &Runtimes, n: u64, nodes: u64) -> (u64, Duration) {
     let took = rts.peer.runtime.block_on(async {
         let mut channels = Vec::new();
         for _ in 0..nodes {
-            let socket = socket.clone();
-            let channel = Endpoint::from_static("http://felix.local")
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let socket = socket.clone();
-                    async move {
-                        let stream = tokio::net::UnixStream::connect(socket).await?;
-                        Ok::<_, std::io::Error>(TokioIo::new(stream))
-                    }
-                }))
-                .await
-                .unwrap();
-            channels.push(channel);
+            channels.push(unix_channel(socket.clone()).await);
         }
         let started = Instant::now();
         let mut pushers = Vec::new();
         for (node, channel) in channels.into_iter().enumerate() {
             pushers.push(tokio::spawn(async move {
-                let mut client = FlowCollectorClient::new(channel);
-                let (updates, updates_rx) = mpsc::channel(1);
-                let mut receipts = client
-                    .connect(ReceiverStream::new(updates_rx))
-                    .await
-                    .unwrap()
-                    .into_inner();
-                for i in 0..per_node {
-                    let flow = goldmane_flow(node as u64 * per_node + i);
-                    updates
-                        .send(pb::FlowUpdate { flow: Some(flow) })
-                        .await
-                        .unwrap();
-                    receipts.message().await.unwrap().unwrap();
-                }
+                let first = node as u64 * per_node;
+                let flows = (first..first + per_node).map(goldmane_flow);
+                assert_eq!(
+                    felix_push(channel, flows, None, None).await as u64,
+                    per_node
+                );
             }));
         }
         for p in pushers {
@@ -362,96 +315,24 @@ fn felix(rts: &Runtimes, n: u64, nodes: u64) -> (u64, Duration) {
     (per_node * nodes, took)
 }
 
-fn hubble_event(i: u64) -> GetFlowsResponse {
-    let time = prost_types::Timestamp {
-        seconds: 1_700_000_000 + (i / 1000) as i64,
-        nanos: (i % 1000) as i32 * 1000,
-    };
-    GetFlowsResponse {
-        node_name: "kind-kind/kind-worker".into(),
-        time: Some(time),
-        response_types: Some(get_flows_response::ResponseTypes::Flow(hb::Flow {
-            time: Some(time),
-            uuid: format!("5bd2b1f4-2bdb-4b7f-9c2a-{i:012}"),
-            verdict: hb::Verdict::Forwarded as i32,
-            ip: Some(hb::Ip {
-                source: format!("10.0.{}.{}", (i / 250) % 250, i % 250),
-                destination: "10.0.0.32".into(),
-                ip_version: hb::IpVersion::IPv4 as i32,
-                ..Default::default()
-            }),
-            l4: Some(hb::Layer4 {
-                protocol: Some(hb::layer4::Protocol::Tcp(hb::Tcp {
-                    source_port: 40_000 + (i % 20_000) as u32,
-                    destination_port: 80,
-                    flags: None,
-                })),
-            }),
-            source: Some(hb::Endpoint {
-                identity: 6_054,
-                namespace: "default".into(),
-                labels: vec!["k8s:class=tiefighter".into(), "k8s:org=empire".into()],
-                pod_name: "tiefighter".into(),
-                ..Default::default()
-            }),
-            destination: Some(hb::Endpoint {
-                identity: 10_563,
-                namespace: "default".into(),
-                labels: vec!["k8s:class=deathstar".into(), "k8s:org=empire".into()],
-                pod_name: "deathstar-6fb5694d48-5hmds".into(),
-                workloads: vec![hb::Workload {
-                    name: "deathstar".into(),
-                    kind: "Deployment".into(),
-                }],
-                ..Default::default()
-            }),
-            r#type: hb::FlowType::L3L4 as i32,
-            node_name: "kind-kind/kind-worker".into(),
-            traffic_direction: hb::TrafficDirection::Ingress as i32,
-            is_reply: Some(false),
-            ingress_allowed_by: vec![hb::Policy {
-                name: "rule1".into(),
-                namespace: "default".into(),
-                revision: 2,
-                kind: "CiliumNetworkPolicy".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })),
-    }
-}
-
-struct StreamingHubble(u64);
-
-#[tonic::async_trait]
-impl Observer for StreamingHubble {
-    type GetFlowsStream = ReceiverStream<Result<GetFlowsResponse, Status>>;
-
-    async fn get_flows(
-        &self,
-        _: Request<GetFlowsRequest>,
-    ) -> Result<Response<Self::GetFlowsStream>, Status> {
-        let (tx, rx) = mpsc::channel(1024);
-        let n = self.0;
-        tokio::spawn(async move {
-            for i in 0..n {
-                if tx.send(Ok(hubble_event(i))).await.is_err() {
-                    return;
-                }
-            }
-            std::future::pending::<()>().await;
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
 fn hubble(rts: &Runtimes, n: u64) -> (u64, Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = StreamingHubble(PacedStream::new(
+        n,
+        0,
+        Arc::new(|i| {
+            hubble_event(
+                i,
+                1_700_000_000 + (i / 1000) as i64,
+                HubbleTuple::synthetic(i),
+            )
+        }),
+    ));
     let addr = rts.peer.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-            ObserverServer::new(StreamingHubble(n)),
+            ObserverServer::new(relay),
             TcpIncoming::from(listener),
             async {
                 let _ = stopped.await;
@@ -472,133 +353,6 @@ fn hubble(rts: &Runtimes, n: u64) -> (u64, Duration) {
     (n, took)
 }
 
-#[derive(Clone, Copy)]
-enum Version {
-    Ipfix,
-    V9,
-    V5,
-}
-
-/// softflowd's IPv4 TCP/UDP template, trimmed to the elements Flowlens reads.
-const TEMPLATE: [(u16, u16); 10] = [
-    (8, 4),
-    (12, 4),
-    (22, 4),
-    (21, 4),
-    (1, 4),
-    (2, 4),
-    (7, 2),
-    (11, 2),
-    (4, 1),
-    (6, 1),
-];
-const RECORD_LEN: usize = 30;
-const TEMPLATE_ID: u16 = 1024;
-
-/// Export packets of about 1,400 bytes, as an exporter sends them: the template in the
-/// first and every sixteenth, sequence numbers as each version counts them.
-struct Exporter {
-    version: Version,
-    packets: u32,
-    records: u32,
-}
-
-impl Exporter {
-    fn records_per_packet(&self) -> u32 {
-        match self.version {
-            Version::V5 => 30,
-            _ => 45,
-        }
-    }
-
-    fn next(&mut self) -> Vec<u8> {
-        let n = self.records_per_packet();
-        let first = self.records;
-        let uptime = 3_600_000u32;
-        let record = |i: u32| -> Vec<u8> {
-            let k = first + i;
-            let mut r = Vec::with_capacity(RECORD_LEN);
-            r.extend_from_slice(&[10, 1, (k >> 8) as u8, k as u8]);
-            r.extend_from_slice(&[10, 2, 0, 9]);
-            r.extend_from_slice(&(uptime - 5_000).to_be_bytes());
-            r.extend_from_slice(&(uptime - 1_000).to_be_bytes());
-            r.extend_from_slice(&(1_500 + k % 1_000).to_be_bytes());
-            r.extend_from_slice(&12u32.to_be_bytes());
-            r.extend_from_slice(&(40_000 + (k % 20_000) as u16).to_be_bytes());
-            r.extend_from_slice(&443u16.to_be_bytes());
-            r.extend_from_slice(&[6, 0x1b]);
-            r
-        };
-        let with_template = self.packets.is_multiple_of(16);
-        let mut d = Vec::with_capacity(1_500);
-        match self.version {
-            Version::V5 => {
-                d.extend_from_slice(&5u16.to_be_bytes());
-                d.extend_from_slice(&(n as u16).to_be_bytes());
-                d.extend_from_slice(&uptime.to_be_bytes());
-                d.extend_from_slice(&1_700_000_000u32.to_be_bytes());
-                d.extend_from_slice(&0u32.to_be_bytes());
-                d.extend_from_slice(&first.to_be_bytes());
-                d.extend_from_slice(&[0; 4]);
-                for i in 0..n {
-                    let r = record(i);
-                    d.extend_from_slice(&r[0..8]);
-                    d.extend_from_slice(&[0; 8]);
-                    d.extend_from_slice(&r[20..24]);
-                    d.extend_from_slice(&r[16..20]);
-                    d.extend_from_slice(&r[8..16]);
-                    d.extend_from_slice(&r[24..28]);
-                    d.extend_from_slice(&[0, r[29], r[28], 0]);
-                    d.extend_from_slice(&[0; 8]);
-                }
-            }
-            Version::V9 | Version::Ipfix => {
-                let ipfix = matches!(self.version, Version::Ipfix);
-                let mut body = Vec::new();
-                if with_template {
-                    body.extend_from_slice(&(if ipfix { 2u16 } else { 0 }).to_be_bytes());
-                    body.extend_from_slice(&(8 + 4 * TEMPLATE.len() as u16).to_be_bytes());
-                    body.extend_from_slice(&TEMPLATE_ID.to_be_bytes());
-                    body.extend_from_slice(&(TEMPLATE.len() as u16).to_be_bytes());
-                    for (id, len) in TEMPLATE {
-                        body.extend_from_slice(&id.to_be_bytes());
-                        body.extend_from_slice(&len.to_be_bytes());
-                    }
-                }
-                let data_len = 4 + RECORD_LEN * n as usize;
-                let pad = (4 - data_len % 4) % 4;
-                body.extend_from_slice(&TEMPLATE_ID.to_be_bytes());
-                body.extend_from_slice(&((data_len + pad) as u16).to_be_bytes());
-                for i in 0..n {
-                    body.extend_from_slice(&record(i));
-                }
-                body.extend(std::iter::repeat_n(0, pad));
-                if ipfix {
-                    d.extend_from_slice(&10u16.to_be_bytes());
-                    d.extend_from_slice(&((16 + body.len()) as u16).to_be_bytes());
-                    d.extend_from_slice(&1_700_000_000u32.to_be_bytes());
-                    d.extend_from_slice(&first.to_be_bytes());
-                    d.extend_from_slice(&0u32.to_be_bytes());
-                    // A boot time for the uptime stamps comes with options in practice;
-                    // without it the records take the export time, which is fine here.
-                } else {
-                    let count = n + u32::from(with_template);
-                    d.extend_from_slice(&9u16.to_be_bytes());
-                    d.extend_from_slice(&(count as u16).to_be_bytes());
-                    d.extend_from_slice(&uptime.to_be_bytes());
-                    d.extend_from_slice(&1_700_000_000u32.to_be_bytes());
-                    d.extend_from_slice(&self.packets.to_be_bytes());
-                    d.extend_from_slice(&0u32.to_be_bytes());
-                }
-                d.extend_from_slice(&body);
-            }
-        }
-        self.packets += 1;
-        self.records += n;
-        d
-    }
-}
-
 /// An exporter on another thread sends as fast as the source takes the records: it keeps
 /// at most 64 packets in flight, so the kernel never drops and every record is counted.
 fn netflow(rts: &Runtimes, version: Version, n: u64) -> (u64, Duration) {
@@ -612,11 +366,7 @@ fn netflow(rts: &Runtimes, version: Version, n: u64) -> (u64, Duration) {
     });
     let addr: SocketAddr = receiver.local_addr().unwrap();
     let task = rt.spawn(receiver.run(tx.clone(), std::future::pending()));
-    let mut exporter = Exporter {
-        version,
-        packets: 0,
-        records: 0,
-    };
+    let mut exporter = Exporter::new(version, 1_700_000_000);
     let per = u64::from(exporter.records_per_packet());
     let packets = n / per;
     let datagrams: Vec<Vec<u8>> = (0..packets).map(|_| exporter.next()).collect();
@@ -644,11 +394,7 @@ fn netflow(rts: &Runtimes, version: Version, n: u64) -> (u64, Duration) {
 
 /// The IPFIX decoder alone, from memory: the ceiling the socket path works under.
 fn decode_only(n: u64) -> (u64, Duration) {
-    let mut exporter = Exporter {
-        version: Version::Ipfix,
-        packets: 0,
-        records: 0,
-    };
+    let mut exporter = Exporter::new(Version::Ipfix, 1_700_000_000);
     let per = u64::from(exporter.records_per_packet());
     let datagrams: Vec<Vec<u8>> = (0..n / per).map(|_| exporter.next()).collect();
     let from: SocketAddr = "192.0.2.1:4739".parse().unwrap();

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{BUCKET, Pki, channel_from, drain, eventually, goldmane_flow, queue, unix_channel};
+use common::{
+    BUCKET, Pki, channel_from, drain, eventually, felix_push, goldmane_flow, queue, unix_channel,
+};
 use flowlens_model::FlowLog;
 use flowlens_sources::ServerTls;
 use flowlens_sources::felix::FelixCollector;
@@ -35,37 +37,9 @@ fn node_flows(n: usize) -> Vec<pb::Flow> {
         .collect()
 }
 
-/// Pushes `flows` the way Felix does and returns how many receipts came back. With
-/// `cut_after`, the connection is dropped right after sending the update that follows
-/// that many receipts, without waiting for its receipt.
+/// Pushes `flows` the way Felix does; see [`common::felix_push`].
 async fn push(channel: Channel, flows: &[pb::Flow], cut_after: Option<usize>) -> usize {
-    let mut client = FlowCollectorClient::new(channel);
-    let (updates, updates_rx) = mpsc::channel(1);
-    let mut receipts = client
-        .connect(ReceiverStream::new(updates_rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut received = 0;
-    for flow in flows {
-        updates
-            .send(pb::FlowUpdate {
-                flow: Some(flow.clone()),
-            })
-            .await
-            .unwrap();
-        if cut_after == Some(received) {
-            // Felix's connection breaks: nothing more is read or sent on it.
-            return received;
-        }
-        receipts
-            .message()
-            .await
-            .unwrap()
-            .expect("a receipt per update");
-        received += 1;
-    }
-    received
+    felix_push(channel, flows.iter().cloned(), cut_after, None).await
 }
 
 fn flow_logs(rx: &mut ItemReceiver) -> Vec<FlowLog> {

@@ -1,9 +1,11 @@
-//! What the source tests share: certificates made on the spot, connectors that reach a
-//! gRPC server over a unix socket or from a chosen loopback address, and waiting for a
-//! condition without fixed sleeps.
+//! What the source tests share (and the whole-process benchmark, `examples/live_bench.rs`):
+//! certificates made on the spot, connectors that reach a gRPC server over a unix socket or
+//! from a chosen loopback address, a client that pushes flows as Felix does, and waiting
+//! for a condition without fixed sleeps.
 #![allow(dead_code)]
 
 use flowlens_sources::proto::goldmane as pb;
+use flowlens_sources::proto::goldmane::flow_collector_client::FlowCollectorClient;
 use flowlens_sources::queue::{
     self, ItemReceiver, ItemSender, SourceItem, SourceKind, SourceStats,
 };
@@ -15,6 +17,8 @@ use rcgen::{
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// Goldmane's aggregation interval.
@@ -228,4 +232,46 @@ pub async fn channel_from(
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }))
         .await
+}
+
+/// Pushes `flows` the way Felix does and returns how many receipts came back: one
+/// `FlowUpdate` at a time on one `FlowCollector.Connect` stream, each waiting for its
+/// receipt. With `cut_after`, the connection is dropped right after sending the update that
+/// follows that many receipts, without waiting for its receipt. With `interval`, the k-th
+/// update is sent no earlier than k intervals after the start.
+pub async fn felix_push(
+    channel: Channel,
+    flows: impl IntoIterator<Item = pb::Flow>,
+    cut_after: Option<usize>,
+    interval: Option<Duration>,
+) -> usize {
+    let mut client = FlowCollectorClient::new(channel);
+    let (updates, updates_rx) = mpsc::channel(1);
+    let mut receipts = client
+        .connect(ReceiverStream::new(updates_rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let started = tokio::time::Instant::now();
+    let mut received = 0;
+    for (k, flow) in flows.into_iter().enumerate() {
+        if let Some(interval) = interval {
+            tokio::time::sleep_until(started + interval * k as u32).await;
+        }
+        updates
+            .send(pb::FlowUpdate { flow: Some(flow) })
+            .await
+            .unwrap();
+        if cut_after == Some(received) {
+            // Felix's connection breaks: nothing more is read or sent on it.
+            return received;
+        }
+        receipts
+            .message()
+            .await
+            .unwrap()
+            .expect("a receipt per update");
+        received += 1;
+    }
+    received
 }
