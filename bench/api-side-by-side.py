@@ -40,6 +40,12 @@ SCALE = ["--scenario", "scale", "--namespaces", "2000", "--workloads", "10000",
          "--policies", "1000", "--tiers", "5", "--pods-per-workload", "3"]
 # The benchmark's draft: the busiest policy with a leading deny of TCP 1-1024 both ways.
 DRAFT_POLICY = "gnp:security.block-threat-feed"
+# Which store answers which request.
+KINDS = {
+    "query": ["flows_15m", "flows_15m_deny", "flows_1h_selector", "namespace_pair_1h",
+              "name_pair_1h", "policy_24h", "policy_rule_24h", "graph_1h"],
+    "scale": ["board_1h", "board_24h", "preview_24h"],
+}
 
 
 def free_port():
@@ -73,14 +79,18 @@ class Server:
                 time.sleep(0.2)
         raise SystemExit(f"{' '.join(argv)} did not answer in 600 s")
 
-    def request(self, path, body=None):
+    def fetch(self, path, body=None):
+        """The response's bytes, read to the end (the client's JSON parsing is not timed)."""
         url = f"http://127.0.0.1:{self.port}{path}"
         headers = {"Content-Type": "application/json"} if body is not None else {}
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, headers=headers,
                                      method="POST" if body is not None else "GET")
         with urllib.request.urlopen(req, timeout=600) as r:
-            return json.loads(r.read())
+            return r.read()
+
+    def request(self, path, body=None):
+        return json.loads(self.fetch(path, body))
 
     def get(self, path):
         return self.request(path)
@@ -109,19 +119,22 @@ def rows_of(answer):
     return None
 
 
-def time_requests(server, requests, runs):
+def time_requests(server, requests, runs, only=None):
     results = {}
     for name, path, body in requests:
-        answer = server.request(path, body)  # warm-up
+        if only and name not in only:
+            continue
+        answer = server.fetch(path, body)  # warm-up
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            answer = server.request(path, body)
+            answer = server.fetch(path, body)
             times.append((time.perf_counter() - t) * 1000)
         times.sort()
         results[name] = {"p50_ms": statistics.median(times),
                          "p95_ms": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
-                         "rows": rows_of(answer)}
+                         "bytes": len(answer),
+                         "rows": rows_of(json.loads(answer))}
     return results
 
 
@@ -178,15 +191,17 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work", default="/tmp/flowlens-api-bench")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only", help="comma-separated request names to time (default: all)")
     a = ap.parse_args()
     builds = dict(b.split("=", 1) for b in a.build)
+    only = set(a.only.split(",")) if a.only else None
     out = a.out or os.path.join(a.work, time.strftime("results-%Y%m%dT%H%M", time.gmtime()))
     os.makedirs(out, exist_ok=True)
     log = open(os.path.join(out, "servers.log"), "a")
 
     stores = {}
     for kind, src in (("query", a.query_store), ("scale", a.scale_store)):
-        if not src:
+        if not src or (only and not only & set(KINDS[kind])):
             continue
         for b in builds:
             copy = os.path.join(a.work, f"{kind}-{b}")
@@ -204,7 +219,7 @@ def main():
             if ("query", b) in stores:
                 s = Server(builds[b], "serve", ["--data", stores[("query", b)]], log)
                 try:
-                    round_results.update(time_requests(s, query_requests(window(s)), a.runs))
+                    round_results.update(time_requests(s, query_requests(window(s)), a.runs, only))
                 finally:
                     s.stop()
             if ("scale", b) in stores:
@@ -217,7 +232,7 @@ def main():
                     if draft is None:
                         raise SystemExit(f"{b} does not give a policy's YAML: put the build that "
                                          "does first")
-                    round_results.update(time_requests(s, scale_requests(hi, draft), a.runs))
+                    round_results.update(time_requests(s, scale_requests(hi, draft), a.runs, only))
                 finally:
                     s.stop()
             results[b].append(round_results)
