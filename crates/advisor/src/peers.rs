@@ -227,7 +227,10 @@ impl<'a> Resolver<'a> {
                 (ns, group)
             }
         };
-        let fallback: Vec<(String, String)> = if self.by_group.contains_key(&(namespace.clone(), group.clone())) {
+        let fallback: Vec<(String, String)> = if self
+            .by_group
+            .contains_key(&(namespace.clone(), group.clone()))
+        {
             Vec::new()
         } else {
             stable_labels(&end.labels, end.name.as_deref())

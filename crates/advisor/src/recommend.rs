@@ -122,12 +122,18 @@ fn has_ports(p: Protocol) -> bool {
 /// workload pairs, protocols and ports observed (ports collapsed into ranges where dense),
 /// and so denying, once enforced, everything else that reaches the tier. Deterministic: the
 /// same inventory and flows (in any order) give the same recommendation.
-pub fn recommend(inventory: &Inventory, flows: &[ObservedFlow], options: &Options) -> Recommendation {
+pub fn recommend(
+    inventory: &Inventory,
+    flows: &[ObservedFlow],
+    options: &Options,
+) -> Recommendation {
     let mut resolver = Resolver::new(inventory);
     let asked: BTreeSet<&str> = options.namespaces.iter().map(String::as_str).collect();
     let in_scope = |ns: &str| {
         if asked.is_empty() {
-            !PLATFORM_NAMESPACE_PREFIXES.iter().any(|p| ns.starts_with(p))
+            !PLATFORM_NAMESPACE_PREFIXES
+                .iter()
+                .any(|p| ns.starts_with(p))
         } else {
             asked.contains(ns)
         }
@@ -240,7 +246,9 @@ pub fn recommend(inventory: &Inventory, flows: &[ObservedFlow], options: &Option
 
 /// DNS falls back to TCP for large answers: a DNS rule learned over UDP gets TCP 53 too,
 /// and the other way round.
-fn add_dns_over_tcp(learned: &mut BTreeMap<(String, RuleDirection), BTreeMap<RuleKey, Accumulated>>) {
+fn add_dns_over_tcp(
+    learned: &mut BTreeMap<(String, RuleDirection), BTreeMap<RuleKey, Accumulated>>,
+) {
     for ((_, direction), rules) in learned.iter_mut() {
         if *direction != RuleDirection::Egress {
             continue;
@@ -428,10 +436,18 @@ impl RecommendedPolicy {
 impl Recommendation {
     /// `inventory` with the recommendation's tier (unless it has one of that name) and its
     /// policies, staged or (`enforce`) as NetworkPolicies.
-    pub fn apply_to(&self, inventory: &Inventory, enforce: bool) -> Result<Inventory, InventoryEditError> {
+    pub fn apply_to(
+        &self,
+        inventory: &Inventory,
+        enforce: bool,
+    ) -> Result<Inventory, InventoryEditError> {
         let mut inv = self.with_tier(inventory);
         for p in &self.policies {
-            inv.upsert_policy(if enforce { p.enforced() } else { p.policy.clone() })?;
+            inv.upsert_policy(if enforce {
+                p.enforced()
+            } else {
+                p.policy.clone()
+            })?;
         }
         Ok(inv)
     }

@@ -4,9 +4,7 @@
 //! denied (least privilege).
 
 use flowlens_advisor::{Learn, ObservedEnd, ObservedFlow, Options, recommend};
-use flowlens_model::{
-    Action, EndpointType, Inventory, Labels, Protocol, Reporter, RuleDirection,
-};
+use flowlens_model::{Action, EndpointType, Inventory, Labels, Protocol, Reporter, RuleDirection};
 use flowlens_policy::{Engine, FiveTuple};
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -49,7 +47,10 @@ const EXTERNAL: &[&str] = &["203.0.113.5", "192.168.7.7", "198.51.100.20"];
 fn manifests(c: &Cluster) -> String {
     let mut y = String::new();
     for ns in 0..NAMESPACES {
-        let _ = writeln!(y, "apiVersion: v1\nkind: Namespace\nmetadata: {{name: ns{ns}}}\n---");
+        let _ = writeln!(
+            y,
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: ns{ns}}}\n---"
+        );
     }
     y.push_str(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n---\n\
@@ -71,11 +72,15 @@ fn manifests(c: &Cluster) -> String {
             Existing::None => continue,
             Existing::IngressOnly(p) => (
                 "[Ingress]",
-                format!("ingress:\n    - action: Allow\n      protocol: TCP\n      destination: {{ports: [{p}]}}"),
+                format!(
+                    "ingress:\n    - action: Allow\n      protocol: TCP\n      destination: {{ports: [{p}]}}"
+                ),
             ),
             Existing::EgressOnly(p) => (
                 "[Egress]",
-                format!("egress:\n    - action: Allow\n      protocol: TCP\n      destination: {{ports: [{p}]}}"),
+                format!(
+                    "egress:\n    - action: Allow\n      protocol: TCP\n      destination: {{ports: [{p}]}}"
+                ),
             ),
         };
         let _ = writeln!(
@@ -88,14 +93,13 @@ fn manifests(c: &Cluster) -> String {
 }
 
 fn arb_cluster() -> impl Strategy<Value = Cluster> {
-    let workload = (0..NAMESPACES, 0u8..3, 0u8..2, 1u8..3).prop_map(|(ns, app, tier, replicas)| {
-        Workload {
+    let workload =
+        (0..NAMESPACES, 0u8..3, 0u8..2, 1u8..3).prop_map(|(ns, app, tier, replicas)| Workload {
             ns,
             app,
             tier,
             replicas,
-        }
-    });
+        });
     let existing = prop_oneof![
         Just(Existing::None),
         prop::sample::select(PORTS).prop_map(Existing::IngressOnly),
@@ -186,14 +190,18 @@ fn in_scope(engine: &Engine, ip: IpAddr) -> bool {
 
 /// Checks the properties; returns how many observed flows were allowed and denied today.
 fn check(cluster: &Cluster, learn: Learn) -> Result<(usize, usize), TestCaseError> {
-    let inv = flowlens_manifests::load_str(&manifests(cluster), "cluster.yaml", &Default::default())
-        .map_err(|e| TestCaseError::fail(e.to_string()))?
-        .inventory;
+    let inv =
+        flowlens_manifests::load_str(&manifests(cluster), "cluster.yaml", &Default::default())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .inventory;
     let engine = Engine::new(inv.clone());
     let addresses = ends(&inv);
     let mut tuples = Vec::new();
     for &(s, d, udp, port) in &cluster.traffic {
-        let (src, dst) = (addresses[s % addresses.len()], addresses[d % addresses.len()]);
+        let (src, dst) = (
+            addresses[s % addresses.len()],
+            addresses[d % addresses.len()],
+        );
         if src == dst {
             continue;
         }
@@ -232,7 +240,12 @@ fn check(cluster: &Cluster, learn: Learn) -> Result<(usize, usize), TestCaseErro
         }
         let after = enforced.evaluate(t).action;
         if before == Action::Allow {
-            prop_assert_eq!(after, Action::Allow, "observed and allowed, denied once enforced: {:?}", t);
+            prop_assert_eq!(
+                after,
+                Action::Allow,
+                "observed and allowed, denied once enforced: {:?}",
+                t
+            );
         }
         if learn == Learn::Attempted && in_scope(&engine, t.src) && in_scope(&engine, t.dst) {
             prop_assert_eq!(after, Action::Allow, "attempted, still denied: {:?}", t);
@@ -283,17 +296,35 @@ fn check(cluster: &Cluster, learn: Learn) -> Result<(usize, usize), TestCaseErro
 fn the_checks_see_allowed_and_denied_traffic() {
     let cluster = Cluster {
         workloads: vec![
-            Workload { ns: 0, app: 0, tier: 0, replicas: 2 },
-            Workload { ns: 1, app: 1, tier: 1, replicas: 1 },
+            Workload {
+                ns: 0,
+                app: 0,
+                tier: 0,
+                replicas: 2,
+            },
+            Workload {
+                ns: 1,
+                app: 1,
+                tier: 1,
+                replicas: 1,
+            },
         ],
         existing: vec![Existing::None, Existing::IngressOnly(80), Existing::None],
         // Pods 0 and 1 are ns0's, pod 2 is ns1's (pod 3 is coredns).
-        traffic: vec![(0, 2, false, 80), (1, 2, false, 443), (2, 0, true, 53), (0, 3, true, 53)],
+        traffic: vec![
+            (0, 2, false, 80),
+            (1, 2, false, 443),
+            (2, 0, true, 53),
+            (0, 3, true, 53),
+        ],
         keep_addresses: true,
     };
     for learn in [Learn::Attempted, Learn::AllowedOnly] {
         let (allowed, denied) = check(&cluster, learn).unwrap();
-        assert!(allowed >= 2 && denied >= 1, "{learn:?}: {allowed} allowed, {denied} denied");
+        assert!(
+            allowed >= 2 && denied >= 1,
+            "{learn:?}: {allowed} allowed, {denied} denied"
+        );
     }
 }
 

@@ -124,7 +124,10 @@ fn names(rec: &flowlens_advisor::Recommendation) -> Vec<String> {
 }
 
 fn sel(rule_side: &Option<Selector>) -> String {
-    rule_side.as_ref().map(ToString::to_string).unwrap_or_default()
+    rule_side
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 fn traffic(inv: &Inventory) -> Vec<ObservedFlow> {
@@ -169,11 +172,18 @@ fn one_ingress_and_one_egress_policy_per_namespace_in_the_tier() {
         assert_eq!(p.policy.tier, "namespace-isolation");
         assert!(p.policy.selector.is_all());
         let ingress = p.direction == RuleDirection::Ingress;
-        assert_eq!((p.policy.types.ingress, p.policy.types.egress), (ingress, !ingress));
+        assert_eq!(
+            (p.policy.types.ingress, p.policy.types.egress),
+            (ingress, !ingress)
+        );
         assert_eq!(p.evidence.len(), p.policy.rules(ingress).len());
     }
     // data sends nothing: its egress policy has no rule (everything denied once enforced).
-    assert!(policy(&rec, "namespace-isolation.data-egress").egress.is_empty());
+    assert!(
+        policy(&rec, "namespace-isolation.data-egress")
+            .egress
+            .is_empty()
+    );
     let only = Options {
         namespaces: vec!["kube-system".into()],
         ..Options::default()
@@ -319,7 +329,10 @@ fn allowed_only_leaves_denied_traffic_out() {
         (ports, p.evidence[0])
     };
     let (attempted, evidence) = ports(Learn::Attempted);
-    assert_eq!(attempted, [PortMatch::Single(8080), PortMatch::Single(9999)]);
+    assert_eq!(
+        attempted,
+        [PortMatch::Single(8080), PortMatch::Single(9999)]
+    );
     assert_eq!(
         (evidence.allowed_connections, evidence.denied_connections),
         (1, 1)
