@@ -170,7 +170,8 @@ pub struct Resolver<'a> {
     /// (namespace, aggregated name) → pods.
     by_group: BTreeMap<(String, String), Vec<usize>>,
     by_namespace: BTreeMap<String, Vec<usize>>,
-    chosen: HashMap<(String, String, Vec<(String, String)>), Workload>,
+    /// (namespace, aggregated name, labels of an unknown pod) → its workload.
+    chosen: HashMap<(String, String, Terms), Workload>,
 }
 
 impl<'a> Resolver<'a> {

@@ -110,6 +110,9 @@ struct Accumulated {
 
 type RuleKey = (PeerKey, Terms, Protocol);
 
+/// Local workload, protocol and ports (as first/last pairs) of a rule for plain addresses.
+type NetsKey = (Terms, Protocol, Vec<(u16, u16)>);
+
 fn has_ports(p: Protocol) -> bool {
     matches!(
         p,
@@ -302,8 +305,7 @@ fn build_policy(
 ) -> RecommendedPolicy {
     let mut drafts: Vec<Draft> = Vec::new();
     // Plain addresses with the same local workload, protocol and ports share one rule.
-    let mut nets: BTreeMap<(Terms, Protocol, Vec<(u16, u16)>), (BTreeSet<IpNet>, RuleEvidence)> =
-        BTreeMap::new();
+    let mut nets: BTreeMap<NetsKey, (BTreeSet<IpNet>, RuleEvidence)> = BTreeMap::new();
     for ((peer, local, proto), acc) in learned {
         let ports = if acc.any_port {
             Vec::new()

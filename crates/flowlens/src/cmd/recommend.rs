@@ -207,7 +207,16 @@ fn proof_lines(p: &Preview) -> Vec<String> {
         "proof, enforced over the window: {} flow logs allowed → denied, {} denied → allowed, {} uncertain, {} unchanged",
         s.allow_to_deny, s.deny_to_allow, s.uncertain, s.unchanged
     )];
+    // Every change that denies or cannot be decided is listed; of what it would newly
+    // allow, the largest groups.
+    let mut allowed_shown = 0;
     for c in &p.changes {
+        if c.change == ChangeKind::DenyToAllow {
+            allowed_shown += 1;
+            if allowed_shown > SHOWN_ALLOWED {
+                continue;
+            }
+        }
         let kind = match c.change {
             ChangeKind::AllowToDeny => "WOULD DENY",
             ChangeKind::DenyToAllow => "would allow",
@@ -228,8 +237,17 @@ fn proof_lines(p: &Preview) -> Vec<String> {
         }
         lines.push(line);
     }
+    if allowed_shown > SHOWN_ALLOWED {
+        lines.push(format!(
+            "  … and {} more groups it would allow (--output json lists all)",
+            allowed_shown - SHOWN_ALLOWED
+        ));
+    }
     lines
 }
+
+/// Groups of newly allowed flows listed in the YAML comments.
+const SHOWN_ALLOWED: usize = 5;
 
 fn to_json(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<serde_json::Value> {
     let manifest = |yaml: &str| -> Result<serde_json::Value> {
