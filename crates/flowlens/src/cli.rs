@@ -89,6 +89,12 @@ pub enum Command {
     /// to denied or back, grouped, with counts; flows whose outcome cannot be known from
     /// what the flow logs kept are listed as uncertain with the reason.
     Preview(crate::cmd::preview::PreviewArgs),
+    /// Recommend least-privilege policy from the stored traffic: per namespace, one ingress
+    /// and one egress StagedNetworkPolicy in the `namespace-isolation` tier allowing what was
+    /// observed in the learning window, by workload labels, namespaces, cluster DNS, network
+    /// sets or CIDRs, with dense ports as ranges. --prove previews each one, enforced, over
+    /// the same window.
+    Recommend(crate::cmd::recommend::RecommendArgs),
     /// Tidy a data directory once: drop data beyond the retention limits, merge small files,
     /// and write rollups files lack. `serve`, `demo` and `ingest --follow` do this every
     /// few minutes on their own; run it after large one-off ingests or from cron.

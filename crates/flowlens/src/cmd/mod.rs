@@ -7,6 +7,7 @@ mod flows;
 mod ingest;
 mod inventory;
 pub(crate) mod preview;
+pub(crate) mod recommend;
 mod scenario;
 mod selector;
 mod sources;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(args) => scenario::simulate(args),
         Command::Scenario(cmd) => scenario::run(cmd),
         Command::Preview(args) => preview::run(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => demo::serve(args),
         Command::Maintain(args) => maintain(args),

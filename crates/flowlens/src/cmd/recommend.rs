@@ -1,0 +1,283 @@
+//! `flowlens recommend`: least-privilege staged policies recommended from the traffic stored
+//! over a learning window, optionally proven against that traffic with the impact preview.
+
+use crate::cli::DataOptions;
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, ValueEnum};
+use flowlens_advisor::{Learn, ObservedFlow, Options, PortDensity, Recommendation, recommend};
+use flowlens_impact::{PolicyChange, preview_change};
+use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
+use flowlens_policy::Engine;
+use flowlens_policy::preview::{ChangeKind, Preview};
+use flowlens_store::{FlowSearch, Store, TimeRange};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum YamlOrJson {
+    /// Calico manifests (a Tier and StagedNetworkPolicies), with the evidence as comments.
+    Yaml,
+    /// The manifests as JSON objects with their evidence, notes and proof.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub data: DataOptions,
+    /// Manifests of the cluster as it is now (repeatable).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub snapshot: Vec<PathBuf>,
+    /// Range pod addresses are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
+    pub pod_cidr: ipnet::IpNet,
+    /// Range Service cluster IPs are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::IpNet,
+    /// Refuse the snapshot on any error.
+    #[arg(long)]
+    pub strict: bool,
+    /// The learning window: the last DURATION of stored traffic (e.g. 1h, 7d), counted back
+    /// from the newest stored flow log; everything stored when not given.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Recommend for this namespace (repeatable). Default: every namespace with pods except
+    /// kube-*, calico-* and tigera-*.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Learn only from traffic today's policy allowed. Without it, every attempted
+    /// connection is learned, denied ones too (each rule says how many were denied).
+    #[arg(long)]
+    pub allowed_only: bool,
+    /// Observed ports become a range when at least this many lie together...
+    #[arg(long, value_name = "N", default_value_t = PortDensity::default().min_ports)]
+    pub range_min_ports: usize,
+    /// ...each at most this far from the next.
+    #[arg(long, value_name = "GAP", default_value_t = PortDensity::default().max_gap)]
+    pub range_max_gap: u16,
+    /// Preview each recommended policy, enforced, over the learning window: which stored
+    /// flows it would turn allowed → denied (should be none), denied → allowed, or cannot
+    /// decide from what the flow logs kept.
+    #[arg(long)]
+    pub prove: bool,
+    #[arg(long, short, value_enum, default_value = "yaml")]
+    pub output: YamlOrJson,
+}
+
+/// The proof of one policy: its preview over the learning window.
+struct Proof {
+    preview: Preview,
+}
+
+pub fn run(args: RecommendArgs) -> Result<ExitCode> {
+    let snapshot_options = crate::cli::SnapshotOptions {
+        namespace: "default".into(),
+        pod_cidr: args.pod_cidr,
+        service_cidr: args.service_cidr,
+        strict: args.strict,
+    };
+    let loaded = crate::snapshot::load(&args.snapshot, &snapshot_options)?;
+    let inventory = loaded.inventory;
+    let options = Options {
+        namespaces: args.namespaces.clone(),
+        learn: if args.allowed_only {
+            Learn::AllowedOnly
+        } else {
+            Learn::Attempted
+        },
+        ports: PortDensity {
+            min_ports: args.range_min_ports,
+            max_gap: args.range_max_gap,
+        },
+        ..Options::default()
+    };
+    let runtime = super::runtime()?;
+    let store = super::open_store(&args.data.data)?;
+    let (range, rec, proofs) = runtime.block_on(async {
+        let range = match &args.since {
+            None => TimeRange::all(),
+            Some(since) => {
+                let d = flowlens_store::parse_duration(since)?;
+                match store.time_bounds().await? {
+                    Some((_, newest)) => TimeRange::since(d, newest),
+                    None => TimeRange::all(),
+                }
+            }
+        };
+        let tuples = store
+            .flow_tuples(&FlowSearch::new(range), false)
+            .await
+            .context("reading the learning window's flows")?;
+        let observed: Vec<ObservedFlow> = tuples.iter().map(ObservedFlow::from).collect();
+        let rec = recommend(&inventory, &observed, &options);
+        let mut proofs = Vec::new();
+        if args.prove {
+            let current = Arc::new(Engine::new(rec.with_tier(&inventory)));
+            for p in &rec.policies {
+                let change = PolicyChange::Upsert(Box::new(p.enforced()));
+                let preview = preview_change(&store, &current, change, range)
+                    .await
+                    .with_context(|| format!("previewing {}", p.policy.name))?;
+                proofs.push(Proof { preview });
+            }
+        }
+        Ok::<_, anyhow::Error>((range, rec, proofs))
+    })?;
+    if rec.flows_read == 0 {
+        eprintln!(
+            "warning: no stored flows in the learning window: every recommended policy is empty"
+        );
+    }
+    let text = match args.output {
+        YamlOrJson::Yaml => yaml(&rec, &proofs, range)?,
+        YamlOrJson::Json => serde_json::to_string_pretty(&to_json(&rec, &proofs, range)?)? + "\n",
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn window_text(range: TimeRange) -> String {
+    if range.is_all() {
+        "all stored traffic".into()
+    } else {
+        format!("unix {}..{}", range.from, range.to)
+    }
+}
+
+fn strip_marker(doc: &str) -> &str {
+    doc.trim_start_matches("---\n")
+}
+
+/// The recommendation as a multi-document YAML stream: the tier, then each policy with its
+/// evidence (and proof) as comments above it.
+fn yaml(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Recommended by flowlens from {} of {} observed flow tuples ({}).",
+        rec.flows_used,
+        rec.flows_read,
+        window_text(range)
+    );
+    for note in &rec.notes {
+        let _ = writeln!(out, "# note: {note}");
+    }
+    let _ = write!(out, "---\n{}", strip_marker(&tier_to_yaml(&rec.tier)));
+    for (i, p) in rec.policies.iter().enumerate() {
+        out.push_str("---\n");
+        let rules = p.evidence.len();
+        let _ = writeln!(
+            out,
+            "# {}: {rules} rule{}",
+            p.policy.name,
+            if rules == 1 { "" } else { "s" }
+        );
+        for (r, (e, peer)) in p.evidence.iter().zip(&p.peers).enumerate() {
+            let _ = writeln!(
+                out,
+                "#   rule {r}: {peer}: {} connections allowed, {} denied today, {} ports seen",
+                e.allowed_connections, e.denied_connections, e.observed_ports
+            );
+        }
+        if let Some(proof) = proofs.get(i) {
+            for line in proof_lines(&proof.preview) {
+                let _ = writeln!(out, "#   {line}");
+            }
+        }
+        let doc = policy_to_yaml(&p.policy).map_err(|e| anyhow!("{e}"))?;
+        out.push_str(strip_marker(&doc));
+    }
+    Ok(out)
+}
+
+fn end(ns: &Option<String>, name: &str) -> String {
+    match ns {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// What the preview says about one policy, for comments.
+fn proof_lines(p: &Preview) -> Vec<String> {
+    let s = &p.summary;
+    let mut lines = vec![format!(
+        "proof, enforced over the window: {} flow logs allowed → denied, {} denied → allowed, {} uncertain, {} unchanged",
+        s.allow_to_deny, s.deny_to_allow, s.uncertain, s.unchanged
+    )];
+    // Every change that denies or cannot be decided is listed; of what it would newly
+    // allow, the largest groups.
+    let mut allowed_shown = 0;
+    for c in &p.changes {
+        if c.change == ChangeKind::DenyToAllow {
+            allowed_shown += 1;
+            if allowed_shown > SHOWN_ALLOWED {
+                continue;
+            }
+        }
+        let kind = match c.change {
+            ChangeKind::AllowToDeny => "WOULD DENY",
+            ChangeKind::DenyToAllow => "would allow",
+            ChangeKind::Uncertain => "uncertain",
+        };
+        let port = c.dest_port.map_or("-".to_string(), |p| p.to_string());
+        let mut line = format!(
+            "  {kind}: {} → {} {}/{port} ({} flow logs)",
+            end(&c.source_namespace, &c.source_name_aggr),
+            end(&c.dest_namespace, &c.dest_name_aggr),
+            c.proto,
+            c.flow_logs
+        );
+        if let Some(reason) = &c.reason {
+            line.push_str(&format!(": {reason}"));
+        } else if let Some(after) = &c.after {
+            line.push_str(&format!(": {after}"));
+        }
+        lines.push(line);
+    }
+    if allowed_shown > SHOWN_ALLOWED {
+        lines.push(format!(
+            "  … and {} more groups it would allow (--output json lists all)",
+            allowed_shown - SHOWN_ALLOWED
+        ));
+    }
+    lines
+}
+
+/// Groups of newly allowed flows listed in the YAML comments.
+const SHOWN_ALLOWED: usize = 5;
+
+fn to_json(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<serde_json::Value> {
+    let manifest = |yaml: &str| -> Result<serde_json::Value> {
+        serde_saphyr::from_str(yaml).map_err(|e| anyhow!("cannot re-read a written manifest: {e}"))
+    };
+    let mut policies = Vec::new();
+    for (i, p) in rec.policies.iter().enumerate() {
+        let doc = policy_to_yaml(&p.policy).map_err(|e| anyhow!("{e}"))?;
+        let mut entry = json!({
+            "namespace": p.namespace,
+            "direction": p.direction,
+            "manifest": manifest(&doc)?,
+            "rules": p.evidence.iter().zip(&p.peers).map(|(e, peer)| json!({
+                "peer": peer,
+                "allowed_connections": e.allowed_connections,
+                "denied_connections": e.denied_connections,
+                "observed_ports": e.observed_ports,
+            })).collect::<Vec<_>>(),
+        });
+        if let Some(proof) = proofs.get(i) {
+            entry["proof"] = serde_json::to_value(&proof.preview)?;
+        }
+        policies.push(entry);
+    }
+    Ok(json!({
+        "window": if range.is_all() { serde_json::Value::Null } else { json!({"from": range.from, "to": range.to}) },
+        "flows_read": rec.flows_read,
+        "flows_used": rec.flows_used,
+        "tier": manifest(&tier_to_yaml(&rec.tier))?,
+        "policies": policies,
+        "notes": rec.notes,
+    }))
+}
