@@ -295,3 +295,43 @@ async fn run_server(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen(bind: &str) -> ListenOptions {
+        ListenOptions {
+            port: 0,
+            bind: bind.parse().unwrap(),
+            ui_dir: None,
+            token_file: None,
+            no_auth: false,
+            insecure: false,
+            allowed_host: Vec::new(),
+            http_tls_cert: None,
+            http_tls_key: None,
+        }
+    }
+
+    #[test]
+    fn beyond_loopback_tls_and_authentication_are_enough() {
+        assert!(check_exposure(&listen("127.0.0.1"), false).is_ok());
+        assert!(check_exposure(&listen("::1"), false).is_ok());
+        let wide = listen("0.0.0.0");
+        let err = check_exposure(&wide, false).unwrap_err().to_string();
+        assert!(err.contains("without TLS"), "{err}");
+        assert!(check_exposure(&wide, true).is_ok());
+        let open = ListenOptions {
+            no_auth: true,
+            ..listen("10.0.0.5")
+        };
+        let err = check_exposure(&open, true).unwrap_err().to_string();
+        assert!(err.contains("--no-auth"), "{err}");
+        let meant = ListenOptions {
+            insecure: true,
+            ..listen("0.0.0.0")
+        };
+        assert!(check_exposure(&meant, false).is_ok());
+    }
+}
