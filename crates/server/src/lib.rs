@@ -26,7 +26,7 @@ pub use guard::AllowedHosts;
 pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
-pub use tls::{Https, TlsError, TlsListener};
+pub use tls::{Https, HttpsStats, TlsError, TlsListener};
 
 use axum::Router;
 use std::future::Future;

@@ -263,8 +263,26 @@ impl Https {
 pub struct TlsListener {
     incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
-    failed: Arc<AtomicU64>,
+    stats: HttpsStats,
     accepting: tokio::task::AbortHandle,
+}
+
+/// The HTTPS server's counters, for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct HttpsStats {
+    failed_handshakes: Arc<AtomicU64>,
+    certificate: Arc<ReloadingCert>,
+}
+
+impl HttpsStats {
+    /// Handshakes that failed or timed out.
+    pub fn failed_handshakes(&self) -> u64 {
+        self.failed_handshakes.load(Ordering::Relaxed)
+    }
+
+    pub fn certificate(&self) -> &ReloadingCert {
+        &self.certificate
+    }
 }
 
 impl TlsListener {
@@ -285,14 +303,17 @@ impl TlsListener {
         Ok(TlsListener {
             incoming,
             local,
-            failed,
+            stats: HttpsStats {
+                failed_handshakes: failed,
+                certificate: https.certificate.clone(),
+            },
             accepting,
         })
     }
 
-    /// Handshakes that failed or timed out since start, shared with the accepting task.
-    pub fn failed_handshakes(&self) -> Arc<AtomicU64> {
-        self.failed.clone()
+    /// The counters of this listener's handshakes and certificate reloads.
+    pub fn stats(&self) -> HttpsStats {
+        self.stats.clone()
     }
 }
 

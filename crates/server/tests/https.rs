@@ -3,14 +3,13 @@
 
 use axum::body::Bytes;
 use flowlens_model::Inventory;
-use flowlens_server::{AppState, AuthConfig, Https, ServerOptions, TlsListener, Token};
+use flowlens_server::{AppState, AuthConfig, Https, HttpsStats, ServerOptions, TlsListener, Token};
 use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
 use http_body_util::{BodyExt, Empty};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -74,7 +73,7 @@ struct Server {
     cert: PathBuf,
     key: PathBuf,
     https: Https,
-    failed_handshakes: Arc<AtomicU64>,
+    stats: HttpsStats,
     _dir: tempfile::TempDir,
 }
 
@@ -102,11 +101,12 @@ impl Server {
             hosts: Default::default(),
             https: true,
         };
-        let router = flowlens_server::router(state, &options);
+        let router = flowlens_server::router(state.clone(), &options);
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let listener = TlsListener::new(tcp, &https).unwrap();
         let addr = axum::serve::Listener::local_addr(&listener).unwrap();
-        let failed_handshakes = listener.failed_handshakes();
+        let stats = listener.stats();
+        state.attach_https(stats.clone());
         tokio::spawn(flowlens_server::serve_tls(
             listener,
             router,
@@ -117,7 +117,7 @@ impl Server {
             cert,
             key,
             https,
-            failed_handshakes,
+            stats,
             _dir: dir,
         }
     }
@@ -166,14 +166,14 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 /// The count once it reached `expected` (the server counts just after it closes the
 /// connection the client saw closed), or what it is after five seconds.
-async fn count_reaching(counter: &AtomicU64, expected: u64) -> u64 {
+async fn failures_reaching(stats: &HttpsStats, expected: u64) -> u64 {
     for _ in 0..100 {
-        if counter.load(Ordering::Relaxed) >= expected {
+        if stats.failed_handshakes() >= expected {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    counter.load(Ordering::Relaxed)
+    stats.failed_handshakes()
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -235,7 +235,7 @@ async fn plain_http_to_the_https_port_gets_no_plain_text_answer() {
         "{answer:?}"
     );
     assert!(!String::from_utf8_lossy(&answer).contains("ok"), "{answer:?}");
-    assert_eq!(count_reaching(&server.failed_handshakes, 1).await, 1);
+    assert_eq!(failures_reaching(&server.stats, 1).await, 1);
     // The server lives on.
     let tls = server.connect(&ca.client(&[b"http/1.1"])).await.unwrap();
     let host = server.addr.to_string();
@@ -269,7 +269,7 @@ async fn a_silent_client_holds_up_nobody_and_is_dropped_after_the_handshake_time
         .expect("the silent client was never dropped");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert_eq!(count_reaching(&server.failed_handshakes, 1).await, 1);
+    assert_eq!(failures_reaching(&server.stats, 1).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,6 +305,22 @@ async fn replaced_certificate_files_are_served_and_a_broken_replacement_is_not()
     assert!(server.peer_certificate(&ca).await == second);
     assert!(server.https.certificate().failed_reloads() >= 2);
     assert_eq!(server.https.certificate().reloads(), 1);
+    // And /metrics says so.
+    let tls = server.connect(&ca.client(&[b"http/1.1"])).await.unwrap();
+    let host = server.addr.to_string();
+    let bearer = format!("Bearer {TOKEN}");
+    let (head, body) = http1(
+        tls,
+        "GET",
+        "/metrics",
+        &[("Host", &host), ("Authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.contains("flowlens_https_certificate_reloads_total 1"), "{body}");
+    assert!(body.contains("flowlens_https_certificate_reload_failures_total"), "{body}");
+    assert!(body.contains("flowlens_https_handshake_failures_total"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -289,6 +289,7 @@ async fn run_server(
     match https {
         Some(https) => {
             let listener = flowlens_server::TlsListener::new(listener, &https)?;
+            state.attach_https(listener.stats());
             flowlens_server::serve_tls(listener, router, shutdown).await?
         }
         None => flowlens_server::serve(listener, router, shutdown).await?,
