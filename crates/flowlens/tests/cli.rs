@@ -796,13 +796,19 @@ fn exposing_the_api_beyond_loopback_needs_tls_and_auth_or_insecure() {
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1 in `dir`: (certificate, key, DER).
-fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+fn self_signed(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    let (cert_path, key_path) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path, cert.der().to_vec())
@@ -831,9 +837,15 @@ fn https_refuses_bad_certificate_files_naming_them() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let err = refused(&cert, &garbage);
-    assert!(err.contains("garbage.key") && err.contains("no private key"), "{err}");
+    assert!(
+        err.contains("garbage.key") && err.contains("no private key"),
+        "{err}"
+    );
     let err = refused(&missing, &key);
-    assert!(err.contains("missing.crt") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("missing.crt") && err.contains("cannot read"),
+        "{err}"
+    );
     let err = refused(&cert, &other_key);
     assert!(
         err.contains("other.key") && err.contains("server.crt") && err.contains("does not belong"),
@@ -913,5 +925,10 @@ fn serve_with_a_certificate_prints_an_https_url_and_answers_over_tls() {
     let _ = serve.wait();
     let answer = answer.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("strict-transport-security"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "{answer}"
+    );
 }

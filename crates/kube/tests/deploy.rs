@@ -214,7 +214,13 @@ fn the_chart_renders_valid_kubernetes_objects_for_each_values_file() {
     // No certificate: plain HTTP, said to be meant.
     assert!(args.contains(&"--insecure".to_string()));
     assert!(!args.iter().any(|a| a.starts_with("--http-tls")));
-    assert!(!pod.volumes.as_ref().unwrap().iter().any(|v| v.name == "tls"));
+    assert!(
+        !pod.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| v.name == "tls")
+    );
     assert_eq!(container(d).image.as_deref(), Some("flowlens:0.1.0"));
 
     // A certificate secret: HTTPS, no --insecure, the secret mounted whole (a subPath mount

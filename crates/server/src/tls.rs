@@ -178,7 +178,9 @@ impl ReloadingCert {
                     }
                     Err(e) => {
                         self.failed_reloads.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("HTTPS certificate not reloaded, the one in use keeps serving: {e}");
+                        tracing::warn!(
+                            "HTTPS certificate not reloaded, the one in use keeps serving: {e}"
+                        );
                     }
                 }
             }
@@ -382,7 +384,10 @@ async fn accept_loop(
 /// (out of file descriptors, say) is worth a pause before trying again, as axum does.
 async fn accept_error(e: std::io::Error) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
         return;
     }
     tracing::error!("accepting a connection failed: {e}");
@@ -399,7 +404,10 @@ mod tests {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        let (c, k) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+        let (c, k) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
         (c, k)
@@ -414,16 +422,32 @@ mod tests {
         assert!(load_pair(&p, &cert, &key).is_ok());
         let missing = dir.path().join("missing.pem");
         let err = load_pair(&p, &missing, &key).unwrap_err().to_string();
-        assert!(err.contains("missing.pem") && err.contains("cannot read"), "{err}");
+        assert!(
+            err.contains("missing.pem") && err.contains("cannot read"),
+            "{err}"
+        );
         let err = load_pair(&p, &cert, &other_key).unwrap_err().to_string();
-        assert!(err.contains("b.key") && err.contains("a.crt") && err.contains("does not belong"), "{err}");
+        assert!(
+            err.contains("b.key") && err.contains("a.crt") && err.contains("does not belong"),
+            "{err}"
+        );
         // The key where the certificate should be, and the other way round.
         let err = load_pair(&p, &key, &key).unwrap_err().to_string();
-        assert!(err.contains("a.key") && err.contains("no certificate"), "{err}");
+        assert!(
+            err.contains("a.key") && err.contains("no certificate"),
+            "{err}"
+        );
         let err = load_pair(&p, &cert, &cert).unwrap_err().to_string();
-        assert!(err.contains("a.crt") && err.contains("no private key"), "{err}");
+        assert!(
+            err.contains("a.crt") && err.contains("no private key"),
+            "{err}"
+        );
         let garbage = dir.path().join("garbage.key");
-        std::fs::write(&garbage, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        std::fs::write(
+            &garbage,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         let err = load_pair(&p, &cert, &garbage).unwrap_err().to_string();
         assert!(err.contains("garbage.key"), "{err}");
     }

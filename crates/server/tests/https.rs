@@ -89,7 +89,7 @@ impl Server {
             .unwrap()
             .with_handshake_timeout(handshake_timeout);
         let store =
-            EmbeddedStore::open(&dir.path().join("data"), EmbeddedOptions::default()).unwrap();
+            EmbeddedStore::open(dir.path().join("data"), EmbeddedOptions::default()).unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
         let state = AppState::new(store, Arc::new(Inventory::new()), None);
         let options = ServerOptions {
@@ -234,7 +234,10 @@ async fn plain_http_to_the_https_port_gets_no_plain_text_answer() {
         !String::from_utf8_lossy(&answer).contains("HTTP/"),
         "{answer:?}"
     );
-    assert!(!String::from_utf8_lossy(&answer).contains("ok"), "{answer:?}");
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("ok"),
+        "{answer:?}"
+    );
     assert_eq!(failures_reaching(&server.stats, 1).await, 1);
     // The server lives on.
     let tls = server.connect(&ca.client(&[b"http/1.1"])).await.unwrap();
@@ -295,7 +298,10 @@ async fn replaced_certificate_files_are_served_and_a_broken_replacement_is_not()
     assert_eq!(server.https.certificate().reloads(), 1);
 
     // A broken certificate, then a key of another certificate: the second pair serves on.
-    replace(&server.cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    replace(
+        &server.cert,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(server.peer_certificate(&ca).await == second);
     replace(&server.cert, &cert_pem);
@@ -318,9 +324,18 @@ async fn replaced_certificate_files_are_served_and_a_broken_replacement_is_not()
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(body.contains("flowlens_https_certificate_reloads_total 1"), "{body}");
-    assert!(body.contains("flowlens_https_certificate_reload_failures_total"), "{body}");
-    assert!(body.contains("flowlens_https_handshake_failures_total"), "{body}");
+    assert!(
+        body.contains("flowlens_https_certificate_reloads_total 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("flowlens_https_certificate_reload_failures_total"),
+        "{body}"
+    );
+    assert!(
+        body.contains("flowlens_https_handshake_failures_total"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,9 +367,15 @@ async fn under_tls_the_cookie_is_secure_and_hsts_is_sent() {
     let tls = server.connect(&client).await.unwrap();
     let (head, _) = http1(tls, "GET", "/api/flows", &[("Host", &host)], "").await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
-    assert!(header(&head, "strict-transport-security").is_some(), "{head}");
+    assert!(
+        header(&head, "strict-transport-security").is_some(),
+        "{head}"
+    );
     let tls = server.connect(&client).await.unwrap();
     let (head, _) = http1(tls, "GET", "/api/health", &[("Host", "localhost")], "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(header(&head, "strict-transport-security").is_none(), "{head}");
+    assert!(
+        header(&head, "strict-transport-security").is_none(),
+        "{head}"
+    );
 }
