@@ -188,6 +188,13 @@ pub struct ListenOptions {
     /// Allow listening on a non-loopback address without TLS or without authentication.
     #[arg(long)]
     pub insecure: bool,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate chain (PEM). The files are
+    /// read again when they change, as cert-manager rotates them.
+    #[arg(long, value_name = "PEM", requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// The private key of --http-tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
     /// A host name the server answers to besides localhost and IP addresses (repeatable;
     /// requests addressed to other names get 421, against DNS rebinding).
     #[arg(long, value_name = "NAME")]

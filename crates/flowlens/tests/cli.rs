@@ -879,4 +879,141 @@ fn serve_answers_with_the_printed_token_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status}");
     // The port is closed.
     assert!(std::net::TcpStream::connect(&server.addr).is_err());
+
+/// A self-signed certificate for localhost and 127.0.0.1 in `dir`: (certificate, key, DER).
+fn self_signed(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path, cert.der().to_vec())
+}
+
+#[test]
+fn https_refuses_bad_certificate_files_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = self_signed(dir.path(), "server");
+    let (_, other_key, _) = self_signed(dir.path(), "other");
+    let garbage = dir.path().join("garbage.key");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let missing = dir.path().join("missing.crt");
+    let data = dir.path().join("data");
+    let refused = |cert: &std::path::Path, key: &std::path::Path| {
+        let out = flowlens()
+            .args(["serve", "--port", "0", "--data"])
+            .arg(&data)
+            .arg("--http-tls-cert")
+            .arg(cert)
+            .arg("--http-tls-key")
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{cert:?} {key:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&cert, &garbage);
+    assert!(
+        err.contains("garbage.key") && err.contains("no private key"),
+        "{err}"
+    );
+    let err = refused(&missing, &key);
+    assert!(
+        err.contains("missing.crt") && err.contains("cannot read"),
+        "{err}"
+    );
+    let err = refused(&cert, &other_key);
+    assert!(
+        err.contains("other.key") && err.contains("server.crt") && err.contains("does not belong"),
+        "{err}"
+    );
+    // Nothing was started or created before refusing.
+    assert!(!data.join("api-token").exists());
+    let out = flowlens()
+        .args(["serve", "--port", "0", "--data"])
+        .arg(&data)
+        .arg("--http-tls-cert")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--http-tls-key"));
+}
+
+#[test]
+fn serve_with_a_certificate_prints_an_https_url_and_answers_over_tls() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = self_signed(dir.path(), "server");
+    let bin = assert_cmd::cargo::cargo_bin("flowlens");
+    let mut serve = std::process::Command::new(&bin)
+        .args(["serve", "--port", "0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--http-tls-cert")
+        .arg(&cert)
+        .arg("--http-tls-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let answer = (|| {
+        let login = line
+            .split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .ok_or_else(|| format!("no https URL in {line:?}"))?;
+        let addr = login
+            .trim_start_matches("https://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der.into()).unwrap();
+        #[allow(deprecated)]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let tcp = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        write!(
+            tls,
+            "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        // The server may close without close_notify: what came before counts.
+        let _ = tls.read_to_end(&mut answer);
+        Ok::<_, String>(String::from_utf8_lossy(&answer).into_owned())
+    })();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let answer = answer.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "{answer}"
+    );
 }

@@ -211,7 +211,57 @@ fn the_chart_renders_valid_kubernetes_objects_for_each_values_file() {
     );
     let args = container(d).args.clone().unwrap();
     assert!(args.contains(&"--kube".to_string()));
+    // No certificate: plain HTTP, said to be meant.
+    assert!(args.contains(&"--insecure".to_string()));
+    assert!(!args.iter().any(|a| a.starts_with("--http-tls")));
+    assert!(
+        !pod.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| v.name == "tls")
+    );
     assert_eq!(container(d).image.as_deref(), Some("flowlens:0.1.0"));
+
+    // A certificate secret: HTTPS, no --insecure, the secret mounted whole (a subPath mount
+    // would never see a renewed certificate), HTTPS probes.
+    let r = rendered(&python, &["ci/tls-values.yaml"]);
+    let d = check_deployment(&r);
+    let c = container(d);
+    let args = c.args.clone().unwrap();
+    assert!(!args.contains(&"--insecure".to_string()), "{args:?}");
+    let after = |flag: &str| {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1].clone()
+    };
+    assert_eq!(after("--http-tls-cert"), "/etc/flowlens/tls/tls.crt");
+    assert_eq!(after("--http-tls-key"), "/etc/flowlens/tls/tls.key");
+    let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let tls = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "tls")
+        .expect("a tls volume");
+    assert_eq!(
+        tls.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("flowlens-tls")
+    );
+    let mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "tls")
+        .expect("the tls volume mounted");
+    assert_eq!(mount.mount_path, "/etc/flowlens/tls");
+    assert!(mount.sub_path.is_none());
+    assert_eq!(mount.read_only, Some(true));
+    for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+    }
 
     // Policy writes allowed, an existing claim, another image, extra arguments.
     let r = rendered(&python, &["ci/write-policies-values.yaml"]);

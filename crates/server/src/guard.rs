@@ -156,6 +156,27 @@ fn secure_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
+/// Browsers that saw this over HTTPS use HTTPS only for this name for a year.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// `Strict-Transport-Security` on every response of an HTTPS server, except to `localhost`:
+/// a browser would pin every port of the machine's own name to HTTPS, other local servers'
+/// included. (Browsers ignore it for IP addresses.)
+pub async fn strict_transport(request: Request, next: Next) -> Response {
+    let local = authority(&request).is_some_and(|a| {
+        let name = host_name(&a).to_ascii_lowercase();
+        name == "localhost" || name.ends_with(".localhost")
+    });
+    let mut response = next.run(request).await;
+    if !local {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ mod params;
 mod scenario;
 pub mod searches;
 mod state;
+pub mod tls;
 
 pub use auth::{AuthConfig, Principal, Token};
 pub use error::{ApiError, ApiResult};
@@ -25,6 +26,7 @@ pub use guard::AllowedHosts;
 pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
+pub use tls::{Https, HttpsStats, TlsError, TlsListener};
 
 use axum::Router;
 use std::future::Future;
@@ -40,19 +42,29 @@ pub struct ServerOptions {
     pub auth: AuthConfig,
     /// The names requests may be addressed to.
     pub hosts: AllowedHosts,
+    /// The server speaks HTTPS: the session cookie is `Secure` and responses carry
+    /// `Strict-Transport-Security`.
+    pub https: bool,
 }
 
 /// The whole application: API under `/api`, the UI everywhere else; every request passes the
 /// Host and Origin checks, then authentication.
 pub fn router(state: AppState, options: &ServerOptions) -> Router {
-    let auth = std::sync::Arc::new(options.auth.clone());
-    api::router(state, auth.clone())
+    let mut auth = options.auth.clone();
+    auth.secure_cookie |= options.https;
+    let auth = std::sync::Arc::new(auth);
+    let router = api::router(state, auth.clone())
         .merge(assets::router(options.ui_dir.clone()))
         .layer(axum::middleware::from_fn_with_state(auth, auth::require))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(options.hosts.clone()),
             guard::check,
-        ))
+        ));
+    if options.https {
+        router.layer(axum::middleware::from_fn(guard::strict_transport))
+    } else {
+        router
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
@@ -62,6 +74,24 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Serves `router` over HTTPS (HTTP/2 or HTTP/1.1, as the client's ALPN asks) on `listener`
+/// until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve_tls(
+    listener: TlsListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // `tap_io` does nothing to the connection; it is the wrapper for which axum hands a custom
+    // listener's peer address to `ConnectInfo`.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

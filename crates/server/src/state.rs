@@ -45,6 +45,8 @@ struct Inner {
     /// when a scenario runs faster than the wall clock.
     newest_end: AtomicI64,
     scenario: OnceLock<Arc<dyn ScenarioControl>>,
+    /// The HTTPS listener's counters, when the server speaks HTTPS.
+    https: OnceLock<crate::tls::HttpsStats>,
     /// The ingest loops storing into the store: they attribute with the engine of a policy
     /// saved here.
     ingest: std::sync::Mutex<Vec<IngestHandle>>,
@@ -73,6 +75,7 @@ impl AppState {
             live,
             newest_end: AtomicI64::new(newest_end.unwrap_or(i64::MIN)),
             scenario: OnceLock::new(),
+            https: OnceLock::new(),
             ingest: std::sync::Mutex::new(Vec::new()),
             hit_format: PolicyHitFormat::Calico,
             edits: std::sync::Mutex::new(Vec::new()),
@@ -179,6 +182,17 @@ impl AppState {
 
     pub fn scenario(&self) -> Option<&Arc<dyn ScenarioControl>> {
         self.0.scenario.get()
+    }
+
+    /// Shows the HTTPS listener's counters in `/metrics`.
+    pub fn attach_https(&self, stats: crate::tls::HttpsStats) {
+        if self.0.https.set(stats).is_err() {
+            tracing::warn!("a second HTTPS listener was attached; keeping the first");
+        }
+    }
+
+    pub fn https(&self) -> Option<&crate::tls::HttpsStats> {
+        self.0.https.get()
     }
 
     /// Ends live streams; call before waiting for the server to stop.

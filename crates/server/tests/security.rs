@@ -75,6 +75,7 @@ impl Server {
                 secure_cookie: false,
             },
             hosts: Default::default(),
+            https: false,
         };
         Server::start_with(dir, options)
     }

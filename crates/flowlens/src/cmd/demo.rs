@@ -240,8 +240,15 @@ async fn run_server(
     listen: &ListenOptions,
     data: &std::path::Path,
 ) -> Result<()> {
-    let tls = false;
-    check_exposure(listen, tls)?;
+    // A bad certificate or key is an error now, naming the file, not at the first handshake.
+    let https = match (&listen.http_tls_cert, &listen.http_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            flowlens_server::Https::load(cert, key)
+                .context("cannot serve HTTPS (--http-tls-cert, --http-tls-key)")?,
+        ),
+        _ => None,
+    };
+    check_exposure(listen, https.is_some())?;
     let token = api_token(listen, data)?;
     let addr = std::net::SocketAddr::new(listen.bind, listen.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -252,21 +259,23 @@ async fn run_server(
         ui_dir: listen.ui_dir.clone(),
         auth: AuthConfig {
             token: token.clone(),
-            secure_cookie: tls,
+            secure_cookie: https.is_some(),
         },
         hosts: AllowedHosts::new(Some(local.ip()), &listen.allowed_host),
+        https: https.is_some(),
     };
     let router = flowlens_server::router(state.clone(), &options);
+    let scheme = if https.is_some() { "https" } else { "http" };
     // The token goes in the fragment, which the browser never sends: the UI reads it once,
     // trades it for a cookie and removes it from the address bar.
     match &token {
         Some(token) => println!(
-            "Flowlens is running at http://{local}/#token={}  (Ctrl-C to stop)",
+            "Flowlens is running at {scheme}://{local}/#token={}  (Ctrl-C to stop)",
             token.as_str()
         ),
-        None => {
-            println!("Flowlens is running at http://{local}/  (Ctrl-C to stop; no authentication)")
-        }
+        None => println!(
+            "Flowlens is running at {scheme}://{local}/  (Ctrl-C to stop; no authentication)"
+        ),
     }
     use std::io::Write;
     std::io::stdout().flush()?;
@@ -277,6 +286,53 @@ async fn run_server(
             state.shut_down();
         }
     };
-    flowlens_server::serve(listener, router, shutdown).await?;
+    match https {
+        Some(https) => {
+            let listener = flowlens_server::TlsListener::new(listener, &https)?;
+            state.attach_https(listener.stats());
+            flowlens_server::serve_tls(listener, router, shutdown).await?
+        }
+        None => flowlens_server::serve(listener, router, shutdown).await?,
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen(bind: &str) -> ListenOptions {
+        ListenOptions {
+            port: 0,
+            bind: bind.parse().unwrap(),
+            ui_dir: None,
+            token_file: None,
+            no_auth: false,
+            insecure: false,
+            allowed_host: Vec::new(),
+            http_tls_cert: None,
+            http_tls_key: None,
+        }
+    }
+
+    #[test]
+    fn beyond_loopback_tls_and_authentication_are_enough() {
+        assert!(check_exposure(&listen("127.0.0.1"), false).is_ok());
+        assert!(check_exposure(&listen("::1"), false).is_ok());
+        let wide = listen("0.0.0.0");
+        let err = check_exposure(&wide, false).unwrap_err().to_string();
+        assert!(err.contains("without TLS"), "{err}");
+        assert!(check_exposure(&wide, true).is_ok());
+        let open = ListenOptions {
+            no_auth: true,
+            ..listen("10.0.0.5")
+        };
+        let err = check_exposure(&open, true).unwrap_err().to_string();
+        assert!(err.contains("--no-auth"), "{err}");
+        let meant = ListenOptions {
+            insecure: true,
+            ..listen("0.0.0.0")
+        };
+        assert!(check_exposure(&meant, false).is_ok());
+    }
 }

@@ -24,6 +24,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoRespon
     let world = state.world();
     let figures = Figures {
         sources: state.sources(),
+        https: state.https().cloned(),
         store,
         inventory: world.inventory.counts(),
         revision: world.revision,
@@ -40,6 +41,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoRespon
 #[derive(Debug)]
 struct Figures {
     sources: Vec<SourceStatus>,
+    https: Option<crate::tls::HttpsStats>,
     store: StoreStats,
     inventory: InventoryCounts,
     revision: u64,
@@ -81,6 +83,26 @@ fn single<M: EncodeMetric>(
 
 impl Collector for Figures {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(https) = &self.https {
+            single(
+                &mut e,
+                "flowlens_https_handshake_failures",
+                "TLS handshakes that failed or timed out",
+                ConstCounter::new(https.failed_handshakes()),
+            )?;
+            single(
+                &mut e,
+                "flowlens_https_certificate_reloads",
+                "Times the HTTPS certificate was read again after its files changed",
+                ConstCounter::new(https.certificate().reloads()),
+            )?;
+            single(
+                &mut e,
+                "flowlens_https_certificate_reload_failures",
+                "Changes of the HTTPS certificate files that did not give a usable pair",
+                ConstCounter::new(https.certificate().failed_reloads()),
+            )?;
+        }
         let s = &self.sources;
         let health = |s: &SourceStatus| s.health.clone().unwrap_or_default();
         // Counter names are given without `_total`: the encoder appends it.
