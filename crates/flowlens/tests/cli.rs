@@ -879,6 +879,7 @@ fn serve_answers_with_the_printed_token_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status}");
     // The port is closed.
     assert!(std::net::TcpStream::connect(&server.addr).is_err());
+}
 
 /// A self-signed certificate for localhost and 127.0.0.1 in `dir`: (certificate, key, DER).
 fn self_signed(
@@ -1015,5 +1016,43 @@ fn serve_with_a_certificate_prints_an_https_url_and_answers_over_tls() {
             .to_ascii_lowercase()
             .contains("strict-transport-security"),
         "{answer}"
+    );
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_stops_the_output_without_a_panic() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let flow = "{\"src\": \"fme/engine-standard-group\", \"dst\": \"fme/fmeserver-core\", \"dst_port\": 42001}\n";
+    // Far more output than a pipe's buffer holds, so writes go on after `head` has gone.
+    let input = tempfile::NamedTempFile::new().unwrap();
+    input
+        .as_file()
+        .write_all(flow.repeat(20_000).as_bytes())
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .arg("evaluate")
+        .arg("--snapshot")
+        .arg(scenarios().join("fme/manifests"))
+        .arg("--flows")
+        .arg(input.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"deny\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Ended by SIGPIPE (13) as `cat` would be, or finished before the reader left.
+    assert!(
+        out.status.signal() == Some(13) || out.status.success(),
+        "{:?}: {stderr}",
+        out.status
     );
 }

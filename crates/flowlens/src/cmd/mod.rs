@@ -18,6 +18,9 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if prints_for_a_pipe(&cli.command) {
+        stop_quietly_on_a_closed_pipe();
+    }
     match cli.command {
         Command::Inventory(args) => inventory::run(args),
         Command::Selector(args) => selector::run(args),
@@ -33,6 +36,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => demo::serve(args),
         Command::Maintain(args) => maintain(args),
+    }
+}
+
+/// Commands whose output is read by `head`, `less` or `grep -q`, which may close the pipe
+/// before the end. Servers and the ingest loop are left out: they write to sockets and must
+/// never be stopped by a peer that went away.
+fn prints_for_a_pipe(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Ingest(_) | Command::Demo(_) | Command::Serve(_) | Command::Scenario(_)
+    )
+}
+
+/// As other Unix tools do: a reader that closed the pipe ends the process silently, where
+/// Rust's default (SIGPIPE ignored) makes the next `println!` panic.
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: sets a signal's disposition to the default before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
