@@ -7,7 +7,7 @@ mod common;
 #[path = "../../sources/tests/netns/mod.rs"]
 mod netns;
 
-use common::{eventually, http_get, sigterm};
+use common::{eventually, sigterm};
 
 use flowlens_sources::proto::flow as hubble;
 use flowlens_sources::proto::goldmane;
@@ -15,11 +15,10 @@ use flowlens_sources::proto::observer::observer_server::{Observer, ObserverServe
 use flowlens_sources::proto::observer::{GetFlowsRequest, GetFlowsResponse, get_flows_response};
 use goldmane::flows_server::{Flows, FlowsServer};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
