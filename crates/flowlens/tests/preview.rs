@@ -7,26 +7,8 @@ use assert_cmd::Command;
 use common::{flowlens, scenarios, stdout};
 use std::path::{Path, PathBuf};
 
-/// Ten minutes of simulated FME traffic, attributed and stored at Calico's default level.
 fn fme_store(dir: &Path) -> PathBuf {
-    let raw = dir.join("raw.jsonl");
-    let data = dir.join("data");
-    stdout(
-        flowlens()
-            .args([
-                "simulate",
-                "--scenario",
-                "fme",
-                "--duration",
-                "10m",
-                "--seed",
-                "7",
-                "--output",
-            ])
-            .arg(&raw),
-    );
-    stdout(&mut common::ingest_fme(&data, &raw));
-    data
+    common::fme_store(dir, 7)
 }
 
 /// `flowlens preview` over `data` with the cluster of `manifests`; the caller adds the draft.

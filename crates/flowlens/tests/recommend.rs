@@ -8,26 +8,8 @@ use common::{flowlens, scenarios, stdout};
 use flowlens_model::{PortMatch, Protocol};
 use std::path::{Path, PathBuf};
 
-/// Ten minutes of simulated FME traffic (the engine policy still lacks the pool), stored.
 fn fme_store(dir: &Path) -> PathBuf {
-    let raw = dir.join("raw.jsonl");
-    let data = dir.join("data");
-    stdout(
-        flowlens()
-            .args([
-                "simulate",
-                "--scenario",
-                "fme",
-                "--duration",
-                "10m",
-                "--seed",
-                "11",
-                "--output",
-            ])
-            .arg(&raw),
-    );
-    stdout(&mut common::ingest_fme(&data, &raw));
-    data
+    common::fme_store(dir, 11)
 }
 
 fn recommend(data: &Path, extra: &[&str]) -> String {

@@ -58,6 +58,23 @@ fn stop_quietly_on_a_closed_pipe() {
     }
 }
 
+/// The window `since` (e.g. `1h`) reaches back from the newest stored flow log, so that
+/// data written at another time (a replay, a simulation) is found; everything without it.
+pub async fn window_back_from_newest(
+    store: &flowlens_store::EmbeddedStore,
+    since: Option<&str>,
+) -> Result<flowlens_store::TimeRange> {
+    use flowlens_store::{Store, TimeRange};
+    let Some(since) = since else {
+        return Ok(TimeRange::all());
+    };
+    let back = flowlens_store::parse_duration(since)?;
+    Ok(match store.time_bounds().await? {
+        Some((_, newest)) => TimeRange::since(back, newest),
+        None => TimeRange::all(),
+    })
+}
+
 /// How often long-running commands maintain the store.
 pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 

@@ -70,16 +70,7 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
     let result = runtime.block_on(async {
-        let range = match &args.since {
-            None => TimeRange::all(),
-            Some(since) => {
-                let d = flowlens_store::parse_duration(since)?;
-                match store.time_bounds().await? {
-                    Some((_, newest)) => TimeRange::since(d, newest),
-                    None => TimeRange::all(),
-                }
-            }
-        };
+        let range = super::window_back_from_newest(&store, args.since.as_deref()).await?;
         Ok::<_, anyhow::Error>(preview_change(&store, &current, change, range).await?)
     })?;
     let text = match args.output {

@@ -96,16 +96,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
     let (range, rec, proofs) = runtime.block_on(async {
-        let range = match &args.since {
-            None => TimeRange::all(),
-            Some(since) => {
-                let d = flowlens_store::parse_duration(since)?;
-                match store.time_bounds().await? {
-                    Some((_, newest)) => TimeRange::since(d, newest),
-                    None => TimeRange::all(),
-                }
-            }
-        };
+        let range = super::window_back_from_newest(&store, args.since.as_deref()).await?;
         let tuples = store
             .flow_tuples(&FlowSearch::new(range), false)
             .await

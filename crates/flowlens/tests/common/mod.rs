@@ -27,6 +27,30 @@ pub fn ingest_fme(data: &std::path::Path, input: &std::path::Path) -> Command {
     cmd
 }
 
+/// `dir/data` holding ten minutes of simulated FME traffic (its engine policy still without
+/// the port pool) from the simulator's `seed`, attributed and stored at Calico's default
+/// levels.
+pub fn fme_store(dir: &std::path::Path, seed: u64) -> PathBuf {
+    let raw = dir.join("raw.jsonl");
+    let data = dir.join("data");
+    stdout(
+        flowlens()
+            .args([
+                "simulate",
+                "--scenario",
+                "fme",
+                "--duration",
+                "10m",
+                "--seed",
+            ])
+            .arg(seed.to_string())
+            .arg("--output")
+            .arg(&raw),
+    );
+    stdout(&mut ingest_fme(&data, &raw));
+    data
+}
+
 /// Runs `cmd`, asserts it succeeded, and returns its standard output.
 pub fn stdout(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
