@@ -9,7 +9,6 @@ use flowlens_manifests::LoadOptions;
 use flowlens_model::PolicyId;
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{ChangeKind, Preview};
-use flowlens_store::{Store, TimeRange};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
