@@ -1,7 +1,11 @@
 //! The API as an attacker meets it: a real server on a loopback port, requests written by
 //! hand so that nothing in a client library smooths them over.
 
-use flowlens_model::{Action, EndpointType, FlowEnd, FlowLog, Inventory, Protocol, Reporter};
+#[allow(dead_code)]
+#[path = "../../store/src/testutil.rs"]
+mod testutil;
+
+use flowlens_model::{FlowLog, Inventory};
 use flowlens_server::{AppState, AuthConfig, ServerOptions, Token};
 use flowlens_store::{EmbeddedOptions, EmbeddedStore, Store};
 use std::io::{Read, Write};
@@ -11,39 +15,12 @@ use std::time::Duration;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
+/// The store's sample flow log, one of them named like a spreadsheet formula.
 fn flow(i: u64) -> FlowLog {
-    let end = |ns: &str| FlowEnd {
-        ip: None,
-        name: None,
-        name_aggr: format!("app-{}-*", i % 3),
-        namespace: Some(ns.to_string()),
-        port: Some(80),
-        endpoint_type: Some(EndpointType::Wep),
-        labels: [("app".to_string(), format!("app-{}", i % 3))].into(),
-    };
-    FlowLog {
-        start_time: 1_000 + i as i64,
-        end_time: 1_010 + i as i64,
-        source: end("src"),
-        dest: end("dst"),
-        dest_service: None,
-        proto: Protocol::Tcp,
-        action: Action::Allow,
-        reporter: Reporter::Src,
-        enforced_policies: Vec::new(),
-        pending_policies: Vec::new(),
-        bytes_in: i,
-        bytes_out: i,
-        packets_in: 1,
-        packets_out: 1,
-        num_flows: 1,
-        num_flows_started: 1,
-        num_flows_completed: 1,
-        // A name that a spreadsheet would run as a formula.
-        process_name: (i == 0).then(|| "=HYPERLINK(\"http://evil.example\")".to_string()),
-        process_id: None,
-        host: None,
-    }
+    let mut log = testutil::sample_flow(i, 1_010 + i as i64);
+    log.process_name = (i == 0).then(|| "=HYPERLINK(\"http://evil.example\")".to_string());
+    log.process_id = None;
+    log
 }
 
 /// A server with a few stored flows, on a runtime of its own (worker threads with tokio's
