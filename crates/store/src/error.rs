@@ -25,6 +25,19 @@ pub enum StoreError {
         supported: u32,
     },
 
+    #[error(
+        "{path} holds {files} Parquet data files but no manifest.json, so which of them are \
+         live cannot be told; refusing to open rather than delete them. Restore manifest.json \
+         from a backup, or move {path}/data away to start an empty store"
+    )]
+    ManifestMissing { path: PathBuf, files: usize },
+
+    #[error(
+        "the store is not keeping up: {buffered} rows wait in memory and writing them to a data \
+         file failed ({reason}); this append was refused and nothing of it was stored"
+    )]
+    Overloaded { buffered: usize, reason: String },
+
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 

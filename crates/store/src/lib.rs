@@ -76,3 +76,18 @@ pub use types::{
     PolicyMetrics, RetentionReport, SortKey, StoreStats, TimeRange,
 };
 pub use write::bulk::BulkLoad;
+
+/// Entry points for the fuzz targets (`fuzz/harness/`), not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Reads arbitrary bytes as a WAL segment, as replay does; returns the frames found.
+    pub fn wal_segment(bytes: &[u8]) -> usize {
+        let Ok(scan) = crate::write::wal::scan_segment(bytes) else {
+            return 0;
+        };
+        for (at, len, _) in &scan.skipped {
+            assert!(*len > 0 && at + len <= bytes.len(), "skipped range inside the input");
+        }
+        scan.frames.len()
+    }
+}

@@ -172,11 +172,14 @@ pub(crate) struct Inner {
     pub crash_at: Mutex<Option<CrashPoint>>,
 }
 
-/// Where a test may stop a maintenance step, as a crash would (no clean-up follows).
+/// Where a test may stop a maintenance step, as a crash would (no clean-up follows), or
+/// make it fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CrashPoint {
     AfterNewFile,
     AfterManifest,
+    /// A flush cannot write its data file (a full disk).
+    FlushFails,
 }
 
 /// What a query reads: live files overlapping its time range and buffered batches.

@@ -86,16 +86,22 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&layout.data_dir)
             .map_err(StoreError::io("creating", &layout.data_dir))?;
 
+        recovery::ensure_manifest(&dir, &layout.data_dir)?;
         let mut report = OpenReport::default();
         let mut manifest = manifest::load(&dir)?;
-        recovery::remove_leftovers(&layout.data_dir, &manifest, &mut report)?;
+        recovery::remove_leftovers(&dir, &layout.data_dir, &manifest, &mut report)?;
         let quarantined =
             recovery::quarantine_unreadable(&dir, &layout.data_dir, &mut manifest, &mut report)?;
         recovery::check_rollups(&layout.rollup_dir, &mut manifest, &mut report)?;
 
         let hits = HitDictionary::open(&dir)?;
-        let (wal, replay) = Wal::open(&dir.join("wal"), manifest.flushed_seq)?;
+        let (wal, replay) = Wal::open(
+            &dir.join("wal"),
+            manifest.flushed_seq,
+            &dir.join(recovery::QUARANTINE),
+        )?;
         report.warnings.extend(replay.warnings);
+        report.lost_wal_frames = replay.lost_frames;
         let mut next_seq = manifest.flushed_seq + 1;
         let mut next_record_id = manifest.next_record_id;
         for meta in &manifest.files {

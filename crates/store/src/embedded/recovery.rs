@@ -17,30 +17,72 @@ pub struct OpenReport {
     pub replayed_records: u64,
     /// Torn WAL tails truncated, corrupt files quarantined, leftovers removed.
     pub warnings: Vec<String>,
+    /// Acknowledged appends the WAL lost to corruption (sequence numbers missing on replay).
+    pub lost_wal_frames: u64,
 }
 
-/// Deletes data files the manifest does not list: temporary files of interrupted writes, and
-/// files a crash left behind between a manifest change and the deletions that follow it.
+/// Where damaged files are moved (data files) or copied (WAL segments), for inspection.
+pub(crate) const QUARANTINE: &str = "quarantine";
+
+/// Writes the empty manifest of a new store before anything else, so that a store with data
+/// files always has one; refuses a directory whose `data/` holds Parquet files but no
+/// manifest (lost, or not a store): every file would look like a leftover to delete.
+pub(crate) fn ensure_manifest(dir: &Path, data_dir: &Path) -> Result<()> {
+    if dir.join(manifest::FILE_NAME).exists() {
+        return Ok(());
+    }
+    let files = parquet::list(data_dir)?
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    if files > 0 {
+        return Err(StoreError::ManifestMissing {
+            path: dir.to_path_buf(),
+            files,
+        });
+    }
+    manifest::save(dir, &Manifest::default())
+}
+
+/// Deals with data files the manifest does not list. Files this store names are temporary
+/// files of interrupted writes, or files a crash left behind between a manifest change and
+/// the deletions that follow it: their rows are listed elsewhere or still in the WAL, so they
+/// are deleted. Any other Parquet file was put there by someone else and is moved to
+/// `quarantine/`, never deleted.
 pub(crate) fn remove_leftovers(
+    dir: &Path,
     data_dir: &Path,
     manifest: &Manifest,
     report: &mut OpenReport,
 ) -> Result<()> {
     let live: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    let mut removed = false;
+    let mut changed = false;
     for path in parquet::list(data_dir)? {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !live.contains(name) {
+        if live.contains(name) {
+            continue;
+        }
+        if name.ends_with(".tmp") || parquet::is_data_file_name(name) {
             std::fs::remove_file(&path)
                 .map_err(StoreError::io("removing a leftover file", &path))?;
             report.warnings.push(format!(
                 "removed leftover {} (interrupted write)",
                 path.display()
             ));
-            removed = true;
+        } else {
+            let qdir = dir.join(QUARANTINE);
+            std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+            let target = qdir.join(name);
+            std::fs::rename(&path, &target).map_err(StoreError::io("quarantining", &path))?;
+            report.warnings.push(format!(
+                "moved {} to {}: not a data file of this store",
+                path.display(),
+                target.display()
+            ));
         }
+        changed = true;
     }
-    if removed {
+    if changed {
         sync_dir(data_dir)?;
     }
     Ok(())
@@ -81,6 +123,15 @@ pub(crate) fn check_rollups(
     Ok(())
 }
 
+/// Whether `e` proves a data file damaged (or gone), rather than unreadable for now.
+fn is_damage(e: &StoreError) -> bool {
+    match e {
+        StoreError::Corrupt { .. } => true,
+        StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 /// Moves a damaged data file to `quarantine/`, returning where it went and a warning.
 fn move_to_quarantine(
     dir: &Path,
@@ -88,7 +139,7 @@ fn move_to_quarantine(
     meta: &FileMeta,
     error: &StoreError,
 ) -> Result<(PathBuf, String)> {
-    let qdir = dir.join("quarantine");
+    let qdir = dir.join(QUARANTINE);
     std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
     let target = qdir.join(&meta.name);
     if path.exists() {
@@ -103,8 +154,10 @@ fn move_to_quarantine(
     Ok((target, warning))
 }
 
-/// Moves listed files that are missing or unreadable out of the way, so the rest stays
-/// queryable; they are reported and kept in `quarantine/` for inspection.
+/// Moves listed files that are damaged out of the way, so the rest stays queryable; they are
+/// reported and kept in `quarantine/` for inspection. A listed file that is gone is dropped
+/// with a warning. Any other error (a full file table, a permission) may pass, so opening
+/// fails with it and nothing is moved.
 pub(crate) fn quarantine_unreadable(
     dir: &Path,
     data_dir: &Path,
@@ -117,11 +170,12 @@ pub(crate) fn quarantine_unreadable(
         let path = data_dir.join(&meta.name);
         match parquet::check(&path) {
             Ok(()) => keep.push(meta),
-            Err(e) => {
+            Err(e) if is_damage(&e) => {
                 let (target, warning) = move_to_quarantine(dir, &path, &meta, &e)?;
                 report.warnings.push(warning);
                 quarantined.push(target);
             }
+            Err(e) => return Err(e),
         }
     }
     manifest.files = keep;
@@ -138,8 +192,10 @@ pub(crate) fn verify_blocking(inner: &Inner) -> Result<Vec<String>> {
     let files = lock(&inner.state).files.clone();
     let mut damaged = Vec::new();
     for f in &files {
-        if let Err(e) = parquet::scan(&f.path) {
-            damaged.push((f.clone(), e));
+        match parquet::scan(&f.path) {
+            Ok(_) => {}
+            Err(e) if is_damage(&e) => damaged.push((f.clone(), e)),
+            Err(e) => return Err(e),
         }
     }
     if damaged.is_empty() {

@@ -128,6 +128,16 @@ fn is_in_time_order(batches: &[RecordBatch]) -> bool {
     true
 }
 
+/// Whether `name` is the name [`data_file_name`] gives (and not a file someone put there).
+pub(crate) fn is_data_file_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("flows-").and_then(|r| r.strip_suffix(".parquet")) else {
+        return false;
+    };
+    let mut parts = rest.splitn(2, '-');
+    let id = parts.next().unwrap_or("");
+    id.len() >= 8 && id.bytes().all(|b| b.is_ascii_digit()) && parts.next().is_some()
+}
+
 /// The name of data file `file_id` holding rows that end between `min_time` and `max_time`.
 pub(crate) fn data_file_name(file_id: u64, min_time: i64, max_time: i64) -> String {
     format!("flows-{file_id:08}-{min_time}-{max_time}.parquet")
@@ -372,6 +382,26 @@ fn in_parallel<T: Send>(
     done.into_iter().map(|(_, result)| result).collect()
 }
 
+/// A failure reading a data file: an I/O error (a full file table, a permission, a disk that
+/// went away) may pass and is reported as one; anything else, a file cut short included, is
+/// damage in the file.
+fn read_error(path: &Path, e: &(dyn std::error::Error + 'static)) -> StoreError {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{InvalidData, UnexpectedEof};
+            if !matches!(io.kind(), UnexpectedEof | InvalidData) {
+                return StoreError::io("reading a data file", path)(std::io::Error::new(
+                    io.kind(),
+                    io.to_string(),
+                ));
+            }
+        }
+        cause = err.source();
+    }
+    StoreError::corrupt(path, e.to_string())
+}
+
 /// Reads a whole data file.
 pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
@@ -395,13 +425,13 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
 pub(crate) fn scan(path: &Path) -> Result<u64> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StoreError::corrupt(path, e.to_string()))?
+        .map_err(|e| read_error(path, &e))?
         .with_batch_size(64 * 1024)
         .build()
-        .map_err(|e| StoreError::corrupt(path, e.to_string()))?;
+        .map_err(|e| read_error(path, &e))?;
     let mut rows = 0;
     for batch in reader {
-        let batch = batch.map_err(|e| StoreError::corrupt(path, e.to_string()))?;
+        let batch = batch.map_err(|e| read_error(path, &e))?;
         rows += crate::records::decode::conform_to(batch, &flow_schema())
             .map_err(|e| StoreError::corrupt(path, e.to_string()))?
             .num_rows() as u64;
@@ -412,8 +442,7 @@ pub(crate) fn scan(path: &Path) -> Result<u64> {
 /// Checks that a data file has a readable footer with the stored schema's columns.
 pub(crate) fn check(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StoreError::corrupt(path, e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, &e))?;
     let schema = builder.schema();
     for field in FlowField::ALL {
         if schema.field_with_name(field.column()).is_err() {

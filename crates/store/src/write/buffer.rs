@@ -6,15 +6,16 @@
 //! batches as one time-sorted data file, lists it in the manifest with how far the WAL is now
 //! in Parquet, and then drops the frozen batches and the WAL segments they came from.
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::files::data_file::write_sorted;
 use crate::files::manifest;
 use crate::files::parquet::sort_by_time;
+use crate::files::replace::crash_here;
 use crate::files::rollups;
 use crate::fsutil::lock;
 use crate::records::encode::FlowBatch;
 use crate::records::numbered;
-use crate::state::{Buffered, DataFile, Inner, blocking};
+use crate::state::{Buffered, CrashPoint, DataFile, Inner, blocking};
 use crate::types::AppendReceipt;
 use crate::write::bulk::BulkLoad;
 use crate::write::{wal, with_hit_ids};
@@ -26,6 +27,11 @@ use std::sync::atomic::Ordering;
 /// `as_file` is set or the batch is at least `direct_write_rows` long. Flushes before
 /// returning when the buffer holds four times `flush_rows`, and in the background (when
 /// allowed) from `flush_rows` on.
+///
+/// Once the WAL frame is written the append succeeds whatever a flush does next (the rows
+/// are durable; an error would make a caller retry and store them twice). While flushes keep
+/// failing the buffer stops growing at [`BUFFER_LIMIT`] times `flush_rows`: appends are then
+/// refused before anything is written.
 pub(crate) async fn append(
     inner: &Arc<Inner>,
     batch: FlowBatch,
@@ -39,17 +45,36 @@ pub(crate) async fn append(
             sequence: 0,
         });
     }
+    make_room(inner).await?;
     let receipt = {
         let inner = inner.clone();
         blocking(move || append_blocking(&inner, batch, as_file)).await?
     };
     let buffered = lock(&inner.state).buffered_rows();
     if buffered >= inner.options.flush_rows.max(1).saturating_mul(4) {
-        flush(inner).await?;
+        if let Err(e) = flush(inner).await {
+            tracing::warn!("flush failed (the rows stay in the WAL and are flushed later): {e}");
+        }
     } else {
         maybe_flush(inner);
     }
     Ok(receipt)
+}
+
+/// How many times `flush_rows` the buffer may hold before appends wait for a flush.
+pub(crate) const BUFFER_LIMIT: usize = 16;
+
+/// Flushes a full buffer first; refuses the append when that fails.
+async fn make_room(inner: &Arc<Inner>) -> Result<()> {
+    let limit = inner.options.flush_rows.max(1).saturating_mul(BUFFER_LIMIT);
+    let buffered = lock(&inner.state).buffered_rows();
+    if buffered < limit {
+        return Ok(());
+    }
+    flush(inner).await.map_err(|e| StoreError::Overloaded {
+        buffered,
+        reason: e.to_string(),
+    })
 }
 
 /// [`append`] on the calling thread, without the flushes.
@@ -127,6 +152,11 @@ pub(crate) fn flush_blocking(inner: &Inner) -> Result<usize> {
         return Ok(0);
     }
     let layout = &inner.layout;
+    if crash_here(inner, CrashPoint::FlushFails) {
+        return Err(StoreError::io("writing a data file", &layout.data_dir)(
+            std::io::Error::new(std::io::ErrorKind::StorageFull, "injected: no space left"),
+        ));
+    }
     let sorted = sort_by_time(&frozen)?;
     let meta = write_sorted(layout, manifest.next_file_id, &sorted)?;
     manifest.next_file_id += 1;
@@ -169,4 +199,73 @@ fn maybe_flush(inner: &Arc<Inner>) -> Option<tokio::task::JoinHandle<()>> {
         }
         inner.flushing.store(false, Ordering::Release);
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::sample_flows;
+    use crate::{EmbeddedOptions, EmbeddedStore, Store};
+
+    fn open(dir: &std::path::Path) -> EmbeddedStore {
+        let options = EmbeddedOptions {
+            background_flush: false,
+            flush_rows: 10,
+            ..EmbeddedOptions::default()
+        };
+        EmbeddedStore::open(dir, options).unwrap()
+    }
+
+    fn batch(first: u64, n: u64) -> FlowBatch {
+        FlowBatch::from_logs(&sample_flows(first, n, 1000)).unwrap()
+    }
+
+    fn fail_flushes(store: &EmbeddedStore, fail: bool) {
+        *lock(&store.inner.crash_at) = fail.then_some(CrashPoint::FlushFails);
+    }
+
+    async fn stored_rows(store: &EmbeddedStore) -> u64 {
+        store.stats().await.unwrap().records
+    }
+
+    #[tokio::test]
+    async fn an_append_succeeds_when_only_the_flush_after_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        fail_flushes(&store, true);
+        // 50 rows is over four times flush_rows: the append flushes before it returns.
+        store.append_batch(batch(0, 50)).await.unwrap();
+        fail_flushes(&store, false);
+        store.flush().await.unwrap();
+        drop(store);
+        let store = open(dir.path());
+        assert_eq!(stored_rows(&store).await, 50);
+    }
+
+    #[tokio::test]
+    async fn appends_are_refused_while_flushes_fail_and_the_buffer_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        fail_flushes(&store, true);
+        let limit = 10 * BUFFER_LIMIT;
+        let mut acknowledged = 0;
+        let refused = loop {
+            match store.append_batch(batch(acknowledged, 50)).await {
+                Ok(_) => acknowledged += 50,
+                Err(e) => break e,
+            }
+            assert!(acknowledged <= limit as u64 + 50, "the buffer keeps growing");
+        };
+        assert!(matches!(refused, StoreError::Overloaded { .. }), "{refused}");
+        let wal_bytes = lock(&store.inner.state).wal_bytes;
+        assert!(store.append_batch(batch(acknowledged, 50)).await.is_err());
+        assert_eq!(lock(&store.inner.state).wal_bytes, wal_bytes, "nothing written");
+        // Once flushes work again, appends go on.
+        fail_flushes(&store, false);
+        store.append_batch(batch(acknowledged, 50)).await.unwrap();
+        acknowledged += 50;
+        drop(store);
+        let store = open(dir.path());
+        assert_eq!(stored_rows(&store).await, acknowledged);
+    }
 }
