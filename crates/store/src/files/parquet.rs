@@ -404,6 +404,10 @@ fn read_error(path: &Path, e: &(dyn std::error::Error + 'static)) -> StoreError 
 
 /// Reads a whole data file.
 pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
+    reading(path, || read_all_unguarded(path))
+}
+
+fn read_all_unguarded(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(parquet_err(path))?
@@ -421,8 +425,29 @@ pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
+/// Runs `read` on a data file, turning a panic of the Parquet or Arrow reader into damage:
+/// some malformed metadata (an unknown type in the embedded Arrow schema) makes them panic
+/// rather than fail.
+fn reading<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(StoreError::corrupt(
+            path,
+            format!("the Parquet reader failed on it: {what}"),
+        ))
+    })
+}
+
 /// Reads a whole data file without keeping it, to find damage anywhere in it.
 pub(crate) fn scan(path: &Path) -> Result<u64> {
+    reading(path, || scan_unguarded(path))
+}
+
+fn scan_unguarded(path: &Path) -> Result<u64> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| read_error(path, &e))?
@@ -441,6 +466,10 @@ pub(crate) fn scan(path: &Path) -> Result<u64> {
 
 /// Checks that a data file has a readable footer with the stored schema's columns.
 pub(crate) fn check(path: &Path) -> Result<()> {
+    reading(path, || check_unguarded(path))
+}
+
+fn check_unguarded(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, &e))?;
     let schema = builder.schema();
