@@ -469,6 +469,206 @@ fn a_followed_file_is_stored_as_it_grows_and_a_half_written_line_waits() {
     assert_eq!(count().lines().nth(1), Some("5,9"));
 }
 
+/// Bytes in the write-ahead log of the store at `data`: grows as a followed file is stored.
+fn wal_bytes(data: &std::path::Path) -> u64 {
+    std::fs::read_dir(data.join("wal"))
+        .map(|entries| entries.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+        .unwrap_or(0)
+}
+
+/// Waits until the write-ahead log has grown past `from` and then stayed the same for a
+/// second (the follower has stored what there was to read); returns its size.
+fn wait_until_stored(data: &std::path::Path, from: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while wal_bytes(data) <= from {
+        assert!(std::time::Instant::now() < deadline, "nothing was stored");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut last = wal_bytes(data);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let now = wal_bytes(data);
+        if now == last {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "storing never settled"
+        );
+        last = now;
+    }
+}
+
+/// `flowlens ingest --follow` of `input` into `data`, its output kept for [`stop_follower`].
+fn follow(data: &std::path::Path, input: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+        .args([
+            "ingest", "--quiet", "--follow", "--format", "calico", "--data",
+        ])
+        .arg(data)
+        .arg(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops a follower with SIGTERM (what it read is stored); its exit code, stdout and stderr.
+fn stop_follower(child: std::process::Child) -> (Option<i32>, String, String) {
+    common::sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `count,distinct process ids,sum of process ids` of the flows stored at `data`.
+fn stored_line_numbers(data: &std::path::Path) -> String {
+    let csv = stdout(flowlens().arg("sql").arg("--data").arg(data).args([
+        "SELECT count(*) AS n, count(DISTINCT process_id) AS ids, sum(process_id) AS s FROM flows",
+        "--output",
+        "csv",
+    ]));
+    csv.lines().nth(1).unwrap_or_default().to_string()
+}
+
+/// Calico lines numbered `numbers`, each ending in a newline.
+fn calico_lines(numbers: std::ops::RangeInclusive<usize>) -> String {
+    numbers.map(|n| calico_line(n) + "\n").collect()
+}
+
+#[test]
+fn a_line_longer_than_1_mib_is_rejected_and_the_lines_around_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("flows.log");
+    let long = "a".repeat(5 << 20);
+    let text = format!("{}{long}\n{}", calico_lines(1..=2), calico_lines(4..=5));
+    std::fs::write(&input, &text).unwrap();
+    let check = |data: &std::path::Path, code: Option<i32>, out: &str, err: &str, source: &str| {
+        assert_eq!(code, Some(3), "{err}");
+        assert!(out.contains("accepted 4 lines"), "{out}");
+        assert!(out.contains("rejected 1"), "{out}");
+        let said = format!("rejected {source}: line 3: line longer than 1 MiB");
+        assert!(err.contains(&said), "{err}");
+        assert_eq!(stored_line_numbers(data), "4,4,12");
+    };
+    let output = |out: std::process::Output| {
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let from_file = dir.path().join("from-file");
+    let (code, out, err) = output(
+        flowlens()
+            .args(["ingest", "--quiet", "--format", "calico", "--data"])
+            .arg(&from_file)
+            .arg(&input)
+            .output()
+            .unwrap(),
+    );
+    check(&from_file, code, &out, &err, &input.display().to_string());
+
+    let from_stdin = dir.path().join("from-stdin");
+    let (code, out, err) = output(
+        flowlens()
+            .args(["ingest", "--quiet", "--format", "calico", "--data"])
+            .arg(&from_stdin)
+            .arg("-")
+            .pipe_stdin(&input)
+            .unwrap()
+            .output()
+            .unwrap(),
+    );
+    check(&from_stdin, code, &out, &err, "-");
+
+    let followed = dir.path().join("followed");
+    let child = follow(&followed, &input);
+    wait_until_stored(&followed, 8);
+    let (code, out, err) = stop_follower(child);
+    check(&followed, code, &out, &err, &input.display().to_string());
+}
+
+#[test]
+fn a_followed_file_is_read_on_across_rename_rotation_each_line_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    let mut writer = std::fs::File::create(&input).unwrap();
+    writer.write_all(calico_lines(1..=100).as_bytes()).unwrap();
+    let child = follow(&data, &input);
+    let stored = wait_until_stored(&data, 8);
+    // The writer adds lines, the file is moved away, the writer adds a few more to it (it
+    // has not reopened yet), then a new file is created under the name.
+    writer
+        .write_all(calico_lines(101..=150).as_bytes())
+        .unwrap();
+    std::fs::rename(&input, dir.path().join("flows.log.1")).unwrap();
+    writer
+        .write_all(calico_lines(151..=160).as_bytes())
+        .unwrap();
+    let mut writer = std::fs::File::create(&input).unwrap();
+    writer
+        .write_all(calico_lines(161..=300).as_bytes())
+        .unwrap();
+    let stored = wait_until_stored(&data, stored);
+    // And the new file grows on.
+    writer
+        .write_all(calico_lines(301..=320).as_bytes())
+        .unwrap();
+    wait_until_stored(&data, stored);
+    let (code, _, err) = stop_follower(child);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        stored_line_numbers(&data),
+        format!("320,320,{}", 320 * 321 / 2)
+    );
+}
+
+#[test]
+fn a_followed_file_truncated_in_place_is_read_again_from_its_start_each_line_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    let mut writer = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&input)
+        .unwrap();
+    writer.write_all(calico_lines(1..=100).as_bytes()).unwrap();
+    let before = std::fs::metadata(&input).unwrap().len();
+    let child = follow(&data, &input);
+    let stored = wait_until_stored(&data, 8);
+    // logrotate's copytruncate: the file is copied, then cut to nothing; the writer goes on
+    // at the new end.
+    std::fs::copy(&input, dir.path().join("flows.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    writer
+        .write_all(calico_lines(101..=120).as_bytes())
+        .unwrap();
+    let stored = wait_until_stored(&data, stored);
+    writer
+        .write_all(calico_lines(121..=200).as_bytes())
+        .unwrap();
+    wait_until_stored(&data, stored);
+    let (code, _, err) = stop_follower(child);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        stored_line_numbers(&data),
+        format!("200,200,{}", 200 * 201 / 2)
+    );
+    let warned = format!("{}: file shrank from {before} to ", input.display());
+    assert_eq!(err.matches(&warned).count(), 1, "{err}");
+}
+
 #[test]
 fn scenario_list_names_every_builtin_scenario_with_its_steps() {
     let out = stdout(flowlens().args(["scenario", "list"]));

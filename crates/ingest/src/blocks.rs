@@ -1,57 +1,83 @@
 //! Reading input in blocks of whole lines, so that blocks can be decoded on any thread.
 //!
-//! A file read to its end is mapped into memory a block at a time ([`MappedBlocks`]); streams
-//! and followed files are read into buffers ([`LineBlocks`]).
+//! Files are read into buffers like streams, not mapped: a mapped file that shrinks under
+//! the reader (logrotate's `copytruncate`) kills the process with SIGBUS, while a read just
+//! ends early. No line is held beyond [`MAX_LINE_BYTES`]: a longer one is skipped up to its
+//! newline without being buffered, and the caller rejects it.
 
-use memmap2::{Mmap, MmapOptions};
-use std::fs::File;
-use std::io::{ErrorKind, Read};
+use flowlens_pipeline::MAX_LINE_BYTES;
+use std::io::{BufRead, ErrorKind, Read};
 
 /// About how many bytes a block holds: thousands of lines, so that handing a block to a
 /// thread costs little next to decoding it.
 const BLOCK_BYTES: usize = 4 << 20;
 
+// A line at the cap, and the start of the next, fit in one buffer.
+const _: () = assert!(MAX_LINE_BYTES < BLOCK_BYTES);
+
 /// Whole lines (the last one may lack its newline at the end of an input). They are
 /// numbered when decoded, from the block's start, so that the reading thread does not pass
 /// over every byte a second time.
-pub struct Block(Bytes);
-
-enum Bytes {
-    /// Read into a buffer, which can be read into again once the block is decoded.
-    Read(Vec<u8>),
-    /// The first `len` bytes of a mapped part of a file.
-    Mapped { map: Mmap, len: usize },
-}
+pub struct Block(Vec<u8>);
 
 impl Block {
     /// A block of the lines in `bytes`, which end at a newline or at the end of the input.
     pub fn lines(bytes: Vec<u8>) -> Block {
-        Block(Bytes::Read(bytes))
+        Block(bytes)
     }
 
     pub fn bytes(&self) -> &[u8] {
-        match &self.0 {
-            Bytes::Read(bytes) => bytes,
-            Bytes::Mapped { map, len } => &map[..*len],
-        }
+        &self.0
     }
 
-    /// The buffer to read the next block into, if the block was read.
-    pub fn into_buffer(self) -> ReadBuffer {
-        match self.0 {
-            Bytes::Read(bytes) => Some(bytes),
-            Bytes::Mapped { .. } => None,
-        }
+    /// The buffer, to read the next block into once the block is decoded.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.0
     }
 }
 
-/// A decoded block's buffer, handed back to read into again; `None` for a mapped block.
-pub type ReadBuffer = Option<Vec<u8>>;
+/// What [`read_capped_line`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CappedLine {
+    /// A line, in the buffer without its line ending.
+    Line,
+    /// A line longer than [`MAX_LINE_BYTES`], skipped up to its newline.
+    TooLong,
+    End,
+}
+
+/// Reads the next line of `reader` into `line` (cleared first) for readers that take a line
+/// at a time; never holds more than [`MAX_LINE_BYTES`] of it.
+pub fn read_capped_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<CappedLine> {
+    line.clear();
+    let cap = MAX_LINE_BYTES as u64 + 1;
+    if reader.by_ref().take(cap).read_until(b'\n', line)? == 0 {
+        return Ok(CappedLine::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    } else if line.len() > MAX_LINE_BYTES {
+        line.clear();
+        reader.skip_until(b'\n')?;
+        return Ok(CappedLine::TooLong);
+    }
+    Ok(CappedLine::Line)
+}
 
 /// What the next read found.
 pub enum Next {
     Block(Block),
-    /// Nothing more for now: the end of a file (which may still grow, when followed).
+    /// A line longer than [`MAX_LINE_BYTES`] comes here, after the lines of the blocks
+    /// before: its bytes are skipped.
+    LineTooLong,
+    /// Nothing more for now. A last line without a newline is kept back: a followed file's
+    /// may still be being written; [`LineBlocks::last_line`] takes it at a real end.
     End,
 }
 
@@ -59,11 +85,16 @@ pub enum Next {
 /// holds a complete line, so a pipe that trickles lines in is not held back.
 pub struct LineBlocks<R> {
     reader: R,
-    /// Bytes after the last newline read so far: the start of a line not yet complete.
+    /// Bytes after the last newline handed on: the start of a line not yet complete (or,
+    /// after a skipped line, the rest of the read that ended it).
     partial: Vec<u8>,
     /// Buffers of decoded blocks, to read into again: fresh memory costs a page fault per
     /// page.
     spare: Vec<Vec<u8>>,
+    /// Inside a line longer than the cap: its bytes are read and dropped up to its newline.
+    skipping: bool,
+    /// Bytes taken from the reader.
+    position: u64,
 }
 
 /// Spare buffers kept at most.
@@ -75,6 +106,8 @@ impl<R: Read> LineBlocks<R> {
             reader,
             partial: Vec::new(),
             spare: Vec::new(),
+            skipping: false,
+            position: 0,
         }
     }
 
@@ -85,148 +118,121 @@ impl<R: Read> LineBlocks<R> {
         }
     }
 
-    /// The next block. At the end of the input, a last line without a newline is a block of
-    /// its own unless `follow` is set (a followed file's last line may still be being written).
-    pub fn next(&mut self, follow: bool) -> std::io::Result<Next> {
-        let size = BLOCK_BYTES.max(self.partial.len() * 2);
-        let mut bytes = match self.spare.pop() {
+    /// How many bytes have been read.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Forgets what was read, for reading the input again from where the reader now stands
+    /// (a file cut short, read again from its start).
+    pub fn restart(&mut self) {
+        self.partial.clear();
+        self.skipping = false;
+        self.position = 0;
+    }
+
+    /// At the real end of the input: its last line if it has no newline (a line being
+    /// skipped was already counted).
+    pub fn last_line(&mut self) -> Option<Block> {
+        let skipped = std::mem::take(&mut self.skipping);
+        if skipped || self.partial.is_empty() {
+            self.partial.clear();
+            return None;
+        }
+        Some(Block(std::mem::take(&mut self.partial)))
+    }
+
+    /// A buffer of a block's size, from the spares if there is one.
+    fn buffer(&mut self) -> Vec<u8> {
+        match self.spare.pop() {
             // Only the tail past the old contents is zeroed again.
             Some(mut spare) => {
-                spare.resize(size, 0);
+                spare.resize(BLOCK_BYTES, 0);
                 spare
             }
             // Zeroed allocations of this size come from fresh pages: no filling paid twice.
-            None => vec![0u8; size],
-        };
+            None => vec![0u8; BLOCK_BYTES],
+        }
+    }
+
+    /// The next block of whole lines, [`Next::LineTooLong`] where a line is skipped, or
+    /// [`Next::End`] when the reader has nothing more for now.
+    pub fn next(&mut self) -> std::io::Result<Next> {
+        if self.skipping && !self.skip_long_line()? {
+            return Ok(Next::End);
+        }
+        // Whole lines left over from the read that ended a skipped line.
+        if let Some(last) = memchr::memrchr(b'\n', &self.partial) {
+            let mut bytes = self.buffer();
+            bytes.clear();
+            bytes.extend_from_slice(&self.partial[..=last]);
+            self.partial.drain(..=last);
+            return Ok(Next::Block(Block(bytes)));
+        }
+        let mut bytes = self.buffer();
         let mut filled = self.partial.len();
         bytes[..filled].copy_from_slice(&self.partial);
         self.partial.clear();
         loop {
-            if filled == bytes.len() {
-                bytes.resize(bytes.len() * 2, 0);
+            // No newline in `bytes[..filled]`. (Never full: the cap is below its size.)
+            if filled > MAX_LINE_BYTES {
+                self.skipping = true;
+                self.recycle(bytes);
+                return Ok(Next::LineTooLong);
             }
             let n = match self.reader.read(&mut bytes[filled..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    bytes.truncate(filled);
-                    self.partial = bytes;
+                    self.partial.extend_from_slice(&bytes[..filled]);
+                    self.recycle(bytes);
                     return Err(e);
                 }
             };
             if n == 0 {
-                bytes.truncate(filled);
-                if bytes.is_empty() || follow {
-                    self.partial = bytes;
-                    return Ok(Next::End);
-                }
-                return Ok(Next::Block(Block::lines(bytes)));
+                self.partial.extend_from_slice(&bytes[..filled]);
+                self.recycle(bytes);
+                return Ok(Next::End);
             }
+            self.position += n as u64;
             let read = filled..filled + n;
             filled += n;
             if let Some(last) = memchr::memrchr(b'\n', &bytes[read.clone()]) {
-                self.partial = bytes[read.start + last + 1..filled].to_vec();
-                bytes.truncate(read.start + last + 1);
-                return Ok(Next::Block(Block::lines(bytes)));
+                let end = read.start + last + 1;
+                self.partial.extend_from_slice(&bytes[end..filled]);
+                bytes.truncate(end);
+                return Ok(Next::Block(Block(bytes)));
             }
         }
     }
-}
 
-/// The blocks of one input.
-pub enum Blocks {
-    Read(LineBlocks<Box<dyn Read>>),
-    Mapped(MappedBlocks),
-}
-
-impl Blocks {
-    /// The blocks of the file at `path`, or of standard input for `-`. A regular file read to
-    /// its end is mapped; one that is followed (it may still grow) is read, as are pipes,
-    /// devices and files that report no length (such as those under `/proc`).
-    pub fn open(path: &std::path::Path, follow: bool) -> std::io::Result<Blocks> {
-        if path.as_os_str() == "-" {
-            return Ok(Blocks::Read(LineBlocks::new(Box::new(std::io::stdin()))));
-        }
-        let file = File::open(path)?;
-        let meta = file.metadata()?;
-        if !follow && meta.is_file() && meta.len() > 0 {
-            return Ok(Blocks::Mapped(MappedBlocks::new(file)?));
-        }
-        Ok(Blocks::Read(LineBlocks::new(Box::new(file))))
-    }
-
-    /// The next block (see [`LineBlocks::next`]; a mapped file is never followed).
-    pub fn next(&mut self, follow: bool) -> std::io::Result<Next> {
-        match self {
-            Blocks::Read(blocks) => blocks.next(follow),
-            Blocks::Mapped(blocks) => blocks.next(),
-        }
-    }
-
-    /// Takes back the buffer of a block that has been decoded, if it was read.
-    pub fn recycle(&mut self, buffer: ReadBuffer) {
-        if let (Blocks::Read(blocks), Some(buffer)) = (self, buffer) {
-            blocks.recycle(buffer);
-        }
-    }
-}
-
-/// Splits a file read to its end into blocks that end at a newline, each a part of the file
-/// mapped into memory: the lines are decoded where the page cache holds them, instead of
-/// being copied into a buffer first (a copy the decoders would pay for in CPU time and
-/// memory bandwidth). Each block is unmapped when it is dropped, so memory holds only the blocks in
-/// flight.
-///
-/// The file must not be truncated while it is read (a mapped page past its end faults);
-/// files that may change are followed instead, and followed files are read.
-pub struct MappedBlocks {
-    file: File,
-    /// The file's length when it was opened: what is read.
-    len: u64,
-    /// Where the next block starts.
-    at: u64,
-}
-
-impl MappedBlocks {
-    pub fn new(file: File) -> std::io::Result<MappedBlocks> {
-        let len = file.metadata()?.len();
-        Ok(MappedBlocks { file, len, at: 0 })
-    }
-
-    /// The next block; the last line is a block's end even without a newline.
-    pub fn next(&mut self) -> std::io::Result<Next> {
-        let mut size = BLOCK_BYTES as u64;
-        loop {
-            let rest = self.len - self.at;
-            if rest == 0 {
-                return Ok(Next::End);
+    /// Reads and drops the rest of a line that is too long; whether its newline came (what
+    /// follows it is kept).
+    fn skip_long_line(&mut self) -> std::io::Result<bool> {
+        self.partial.clear();
+        let mut bytes = self.buffer();
+        let result = loop {
+            let n = match self.reader.read(&mut bytes) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            if n == 0 {
+                break Ok(false);
             }
-            let window = size.min(rest);
-            // SAFETY: the mapping is read only. The file is not written here, and a caller
-            // maps only files that are read to their end, not ones being written (see above).
-            let map = unsafe {
-                MmapOptions::new()
-                    .offset(self.at)
-                    .len(window as usize)
-                    .map(&self.file)?
-            };
-            let _ = map.advise(memmap2::Advice::Sequential);
-            let len = if window == rest {
-                // The file's last bytes: whole lines, or a last line with no newline.
-                map.len()
-            } else {
-                match memchr::memrchr(b'\n', &map) {
-                    Some(last) => last + 1,
-                    // A line longer than the window: map more of it.
-                    None => {
-                        size *= 2;
-                        continue;
-                    }
-                }
-            };
-            self.at += len as u64;
-            return Ok(Next::Block(Block(Bytes::Mapped { map, len })));
-        }
+            self.position += n as u64;
+            if let Some(end) = memchr::memchr(b'\n', &bytes[..n]) {
+                self.partial.extend_from_slice(&bytes[end + 1..n]);
+                self.skipping = false;
+                break Ok(true);
+            }
+        };
+        self.recycle(bytes);
+        result
     }
 }
 
@@ -235,53 +241,27 @@ mod tests {
     use super::*;
     use flowlens_pipeline::{InputFormat, LineDecoder};
 
+    /// What a reader gives: each block's text, `<too long>` where a line was skipped; at
+    /// the end, the last line without a newline unless the input is `follow`ed.
+    fn read_all<R: Read>(reader: &mut LineBlocks<R>, follow: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            // Never more than a block's worth of a line held, whatever the input.
+            assert!(reader.partial.capacity() <= BLOCK_BYTES + MAX_LINE_BYTES);
+            match reader.next().unwrap() {
+                Next::Block(b) => out.push(String::from_utf8(b.bytes().to_vec()).unwrap()),
+                Next::LineTooLong => out.push("<too long>".into()),
+                Next::End => break,
+            }
+        }
+        if !follow && let Some(b) = reader.last_line() {
+            out.push(String::from_utf8(b.into_buffer()).unwrap());
+        }
+        out
+    }
+
     fn blocks(input: &[u8], follow: bool) -> Vec<String> {
-        let mut reader = LineBlocks::new(input);
-        let mut out = Vec::new();
-        while let Next::Block(b) = reader.next(follow).unwrap() {
-            out.push(String::from_utf8(b.into_buffer().unwrap()).unwrap());
-        }
-        out
-    }
-
-    fn mapped(input: &[u8]) -> Vec<String> {
-        let mut file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut file, input).unwrap();
-        let mut blocks = MappedBlocks::new(file).unwrap();
-        let mut out = Vec::new();
-        while let Next::Block(b) = blocks.next().unwrap() {
-            out.push(String::from_utf8(b.bytes().to_vec()).unwrap());
-        }
-        out
-    }
-
-    #[test]
-    fn files_that_report_no_length_are_read_not_mapped() {
-        let mut blocks = Blocks::open(std::path::Path::new("/proc/self/status"), false).unwrap();
-        assert!(matches!(blocks, Blocks::Read(_)));
-        let Next::Block(block) = blocks.next(false).unwrap() else {
-            panic!("/proc/self/status read as empty");
-        };
-        assert!(block.bytes().starts_with(b"Name:"));
-        let empty = tempfile::NamedTempFile::new().unwrap();
-        let mut blocks = Blocks::open(empty.path(), false).unwrap();
-        assert!(matches!(blocks.next(false).unwrap(), Next::End));
-    }
-
-    #[test]
-    fn mapped_blocks_end_at_newlines_and_hold_every_byte_once() {
-        assert_eq!(mapped(b"a\nb\nc\n"), vec!["a\nb\nc\n"]);
-        assert_eq!(mapped(b"a\nb\nc"), vec!["a\nb\nc"]);
-        assert_eq!(mapped(b""), Vec::<String>::new());
-        // Lines across block boundaries, one longer than two blocks, no newline at the end.
-        let line = |i: usize| format!("{i:0>width$}\n", width = 1000 + i % 700);
-        let mut input: String = (0..12_000).map(line).collect();
-        input.push_str(&"x".repeat(BLOCK_BYTES * 2 + 7));
-        input.push_str("\nlast");
-        let blocks = mapped(input.as_bytes());
-        assert!(blocks.len() > 3, "{}", blocks.len());
-        assert!(blocks[..blocks.len() - 1].iter().all(|b| b.ends_with('\n')));
-        assert_eq!(blocks.concat(), input);
+        read_all(&mut LineBlocks::new(input), follow)
     }
 
     #[test]
@@ -297,11 +277,117 @@ mod tests {
     }
 
     #[test]
-    fn lines_longer_than_a_block_stay_whole() {
-        let long = "x".repeat(BLOCK_BYTES * 2 + 7);
-        let input = format!("{long}\nshort\n");
-        let got = blocks(input.as_bytes(), false);
-        assert_eq!(got, vec![input]);
+    fn a_file_is_read_in_blocks_holding_every_byte_once() {
+        // Lines across block boundaries, one just under the cap, no newline at the end.
+        let line = |i: usize| format!("{i:0>width$}\n", width = 1000 + i % 700);
+        let mut input: String = (0..12_000).map(line).collect();
+        input.push_str(&"x".repeat(MAX_LINE_BYTES - 1));
+        input.push_str("\nlast");
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, input.as_bytes()).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let mut reader = LineBlocks::new(file);
+        let got = read_all(&mut reader, false);
+        assert!(got.len() > 3, "{}", got.len());
+        assert!(got[..got.len() - 1].iter().all(|b| b.ends_with('\n')));
+        assert_eq!(got.concat(), input);
+        assert_eq!(reader.position(), input.len() as u64);
+    }
+
+    /// `len` bytes of `a` with no newline (as `cat /dev/zero | tr '\\0' a` gives), then
+    /// `tail`; remembers the largest read it was asked for.
+    struct Endless {
+        left: usize,
+        tail: &'static [u8],
+        largest_read: usize,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.largest_read = self.largest_read.max(buf.len());
+            if self.left > 0 {
+                let n = buf.len().min(self.left).min(1 << 16);
+                buf[..n].fill(b'a');
+                self.left -= n;
+                return Ok(n);
+            }
+            let n = buf.len().min(self.tail.len());
+            buf[..n].copy_from_slice(&self.tail[..n]);
+            self.tail = &self.tail[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_skipped_without_being_held() {
+        let mut reader = LineBlocks::new(Endless {
+            left: 64 << 20,
+            tail: b"\ngood\n",
+            largest_read: 0,
+        });
+        assert_eq!(read_all(&mut reader, false), ["<too long>", "good\n"]);
+        assert!(reader.reader.largest_read <= BLOCK_BYTES);
+
+        // Between good lines; at the end of the input without a newline; just at the cap.
+        let cap = MAX_LINE_BYTES;
+        let input = format!(
+            "one\n{}\ntwo\n{}\nthree\n{}",
+            "b".repeat(5 << 20),
+            "c".repeat(cap),
+            "d".repeat(cap + 1)
+        );
+        let mut reader = LineBlocks::new(Trickle(input.as_bytes()));
+        let got = read_all(&mut reader, false).concat();
+        let want = format!("one\n<too long>two\n{}\nthree\n<too long>", "c".repeat(cap));
+        assert!(got == want, "{} bytes", got.len());
+    }
+
+    #[test]
+    fn capped_lines_skip_what_is_too_long_and_keep_the_rest() {
+        let input = format!(
+            "one\r\n{}\ntwo\n{}\n{}",
+            "x".repeat(MAX_LINE_BYTES),
+            "y".repeat(5 << 20),
+            "z"
+        );
+        let mut reader = std::io::BufReader::new(input.as_bytes());
+        let mut line = Vec::new();
+        let mut got = Vec::new();
+        loop {
+            match read_capped_line(&mut reader, &mut line).unwrap() {
+                CappedLine::Line => got.push(String::from_utf8(line.clone()).unwrap()),
+                CappedLine::TooLong => got.push("<too long>".into()),
+                CappedLine::End => break,
+            }
+            assert!(line.capacity() <= 2 * (MAX_LINE_BYTES + 1));
+        }
+        assert_eq!(
+            got,
+            [
+                "one".to_string(),
+                "x".repeat(MAX_LINE_BYTES),
+                "two".into(),
+                "<too long>".into(),
+                "z".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_followed_file_skips_a_long_line_still_being_written() {
+        let mut reader = LineBlocks::new(Endless {
+            left: 3 << 20,
+            tail: b"",
+            largest_read: 0,
+        });
+        assert_eq!(read_all(&mut reader, true), ["<too long>"]);
+        // The rest of the line arrives, then a good one.
+        reader.reader.left = 2 << 20;
+        reader.reader.tail = b"\nnext\n";
+        assert_eq!(read_all(&mut reader, true), ["next\n"]);
+        // A line skipped up to the end of the input is not a last line too.
+        reader.reader.left = 2 << 20;
+        assert_eq!(read_all(&mut reader, false), ["<too long>"]);
     }
 
     /// A reader that returns its input a few bytes at a time, as a pipe does.
@@ -324,12 +410,16 @@ mod tests {
         let mut reader = LineBlocks::new(Trickle(input));
         let mut decoder = LineDecoder::new(InputFormat::Calico);
         let (mut lines_before, mut rejected) = (0, Vec::new());
-        while let Next::Block(b) = reader.next(false).unwrap() {
+        let mut take = |b: Block| {
             let mut decoded = decoder.decode_lines(b.bytes(), 1, |_| {});
             decoded.shift_lines(lines_before);
             lines_before += decoded.lines;
             rejected.extend(decoded.rejected.into_iter().map(|(n, _)| n));
+        };
+        while let Next::Block(b) = reader.next().unwrap() {
+            take(b);
         }
+        take(reader.last_line().unwrap());
         assert_eq!(lines_before, 4);
         assert_eq!(rejected, vec![1, 2, 3, 4]);
     }

@@ -1,17 +1,21 @@
 //! Files and standard input as a source: read in blocks of whole lines, one file after the
-//! other; the last one may be followed as it grows.
+//! other; the last one may be followed as it grows, by name, across log rotation.
 
-use crate::blocks::{Blocks, Next};
-use crate::source::{Feed, Input, Pace, Source, SourceError};
-use std::path::PathBuf;
+use crate::blocks::{LineBlocks, Next};
+use crate::source::{Closed, Feed, Input, Pace, Source, SourceError};
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a followed file waits at its end before looking for more.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
-/// Lines from files read in order (`-` is standard input). A regular file read to its end
-/// is mapped into memory, so it must not be truncated while it is read; a file that is
-/// still being written is followed instead.
+/// Lines from files read in order (`-` is standard input). The last one may be followed
+/// like `tail -F`: when the name comes to hold another file (rename rotation) the old one
+/// is read to its end and the new one from its start; when the file shrinks (copytruncate)
+/// it is read again from its start.
 pub struct FileSource {
     paths: Vec<PathBuf>,
     follow_last: bool,
@@ -72,34 +76,164 @@ impl Source for FileSource {
         let last = self.paths.len().saturating_sub(1);
         for (i, path) in self.paths.iter().enumerate() {
             let name = path.display().to_string();
-            let follow = self.follow_last && i == last;
-            let mut blocks = Blocks::open(path, follow).map_err(|error| FileError::Open {
+            if path.as_os_str() == "-" {
+                feed.push(Input::Begin(name.clone()))?;
+                read_to_end(&mut LineBlocks::new(std::io::stdin()), &feed, &name)?;
+                continue;
+            }
+            let mut file = OpenFile::open(path).map_err(|error| FileError::Open {
                 name: name.clone(),
                 error,
             })?;
             feed.push(Input::Begin(name.clone()))?;
-            loop {
-                while let Some(buffer) = feed.spare_buffer() {
-                    blocks.recycle(Some(buffer));
-                }
-                let next = blocks.next(follow).map_err(|error| FileError::Read {
-                    name: name.clone(),
-                    error,
-                })?;
-                match next {
-                    Next::Block(block) => feed.push(Input::Lines(block))?,
-                    // Tailing: what was read is stored, with the buckets closed by now.
-                    Next::End if follow => {
-                        feed.push(Input::Watermark(now()))?;
-                        if feed.sleep(FOLLOW_POLL) {
-                            return Ok(());
-                        }
-                    }
-                    Next::End => break,
-                }
+            if self.follow_last && i == last {
+                return follow(path, file, &feed);
             }
+            read_blocks(&mut file.blocks, &feed, &name)?;
+            let read = file.blocks.position();
+            if read < file.len_at_open {
+                // Cut short under the reader (copytruncate): the line the cut went through
+                // is not a line of the file.
+                let now = file.len().map_err(|e| read_error(&name, e))?;
+                feed.push(Input::Warning(format!(
+                    "file shrank from {} to {now} bytes while being read; lines after byte {read} were not read",
+                    file.len_at_open
+                )))?;
+                continue;
+            }
+            push_last_line(&mut file.blocks, &feed)?;
         }
         Ok(())
+    }
+}
+
+/// A file being read, and what tells whether it shrank or was replaced.
+struct OpenFile {
+    blocks: LineBlocks<File>,
+    /// Device and inode: another file under the same name is a rotation.
+    id: (u64, u64),
+    len_at_open: u64,
+}
+
+impl OpenFile {
+    fn open(path: &Path) -> std::io::Result<OpenFile> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        Ok(OpenFile {
+            blocks: LineBlocks::new(file),
+            id: (meta.dev(), meta.ino()),
+            len_at_open: meta.len(),
+        })
+    }
+
+    /// The file's length now.
+    fn len(&mut self) -> std::io::Result<u64> {
+        Ok(self.blocks.reader_mut().metadata()?.len())
+    }
+}
+
+/// Pushes every block up to the end of the input, its last line included.
+fn read_to_end<R: Read>(
+    blocks: &mut LineBlocks<R>,
+    feed: &Feed,
+    name: &str,
+) -> Result<(), SourceError> {
+    read_blocks(blocks, feed, name)?;
+    push_last_line(blocks, feed)
+}
+
+/// Pushes every block up to the end of the input, without a last line that lacks its
+/// newline.
+fn read_blocks<R: Read>(
+    blocks: &mut LineBlocks<R>,
+    feed: &Feed,
+    name: &str,
+) -> Result<(), SourceError> {
+    loop {
+        take_spare_buffers(blocks, feed);
+        match blocks.next().map_err(|e| read_error(name, e))? {
+            Next::End => return Ok(()),
+            next => push(next, feed)?,
+        }
+    }
+}
+
+fn push_last_line<R: Read>(blocks: &mut LineBlocks<R>, feed: &Feed) -> Result<(), SourceError> {
+    if let Some(last) = blocks.last_line() {
+        push(Next::Block(last), feed)?;
+    }
+    Ok(())
+}
+
+/// Follows the file at `path` by name until the loop stops.
+fn follow(path: &Path, mut file: OpenFile, feed: &Feed) -> Result<(), SourceError> {
+    let name = path.display().to_string();
+    loop {
+        take_spare_buffers(&mut file.blocks, feed);
+        match file.blocks.next().map_err(|e| read_error(&name, e))? {
+            Next::End => {}
+            next => {
+                push(next, feed)?;
+                continue;
+            }
+        }
+        // At the end of what the file holds: has it been cut short or replaced?
+        let len = file.len().map_err(|e| read_error(&name, e))?;
+        let read = file.blocks.position();
+        if len < read {
+            feed.push(Input::Warning(format!(
+                "file shrank from {read} to {len} bytes; reading it again from its start"
+            )))?;
+            file.blocks
+                .reader_mut()
+                .rewind()
+                .map_err(|e| read_error(&name, e))?;
+            file.blocks.restart();
+            continue;
+        }
+        if let Some(replaced) = reopen_if_replaced(path, &file) {
+            // Lines written to the old file before it was moved away are read first.
+            read_to_end(&mut file.blocks, feed, &name)?;
+            file = replaced;
+            feed.push(Input::Begin(name.clone()))?;
+            continue;
+        }
+        // Tailing: what was read is stored, with the buckets closed by now.
+        feed.push(Input::Watermark(now()))?;
+        if feed.sleep(FOLLOW_POLL) {
+            return Ok(());
+        }
+    }
+}
+
+fn read_error(name: &str, error: std::io::Error) -> FileError {
+    FileError::Read {
+        name: name.to_string(),
+        error,
+    }
+}
+
+/// The file now under `path`, if it is not the one being read. A name that holds nothing
+/// (between a rename and the new file's creation) or cannot be opened keeps the old file.
+fn reopen_if_replaced(path: &Path, file: &OpenFile) -> Option<OpenFile> {
+    let meta = std::fs::metadata(path).ok()?;
+    if (meta.dev(), meta.ino()) == file.id {
+        return None;
+    }
+    OpenFile::open(path).ok()
+}
+
+fn push(next: Next, feed: &Feed) -> Result<(), Closed> {
+    match next {
+        Next::Block(block) => feed.push(Input::Lines(block)),
+        Next::LineTooLong => feed.push(Input::LineTooLong),
+        Next::End => Ok(()),
+    }
+}
+
+fn take_spare_buffers<R: Read>(blocks: &mut LineBlocks<R>, feed: &Feed) {
+    while let Some(buffer) = feed.spare_buffer() {
+        blocks.recycle(buffer);
     }
 }
 

@@ -17,7 +17,8 @@
 //! A [`Source`] runs on a thread of its own and pushes [`Input`]s through its [`Feed`]:
 //!
 //! - [`Input::Lines`]: blocks of whole lines (Calico flow logs or raw records as JSON), decoded
-//!   on every core and taken back in order; [`Input::Begin`] names the file they come from.
+//!   on every core and taken back in order; [`Input::Begin`] names the file they come from,
+//!   and [`Input::LineTooLong`] stands for a line skipped for its length.
 //! - [`Input::Records`]: raw 5-tuple records (the simulator, IPFIX/NetFlow), enriched and
 //!   attributed by the policy engine and aggregated at Calico's levels.
 //! - [`Input::FlowLogs`]: flow logs attributed where they were made (Goldmane, Felix), stored
@@ -26,6 +27,9 @@
 //!   step).
 //! - [`Input::Watermark`]: the source's clock; closes aggregates and, in a live run, stores
 //!   what is pending.
+//! - [`Input::Rejected`], [`Input::Warning`]: a record that could not be used, and something
+//!   the user should know (a file that shrank while it was read), reported with the input's
+//!   name.
 //!
 //! The queue between the sources and the loop is bounded. [`Feed::push`] waits for room
 //! (files, the simulator: backpressure); [`Feed::try_push`] drops instead and counts what it
@@ -123,12 +127,13 @@ mod sink;
 mod source;
 mod verdicts;
 
-pub use blocks::Block;
+pub use blocks::{Block, CappedLine, read_capped_line};
 pub use error::{IngestError, Result};
 pub use files::{FileError, FileSource};
+pub use flowlens_pipeline::{LINE_TOO_LONG, MAX_LINE_BYTES};
 pub use handle::{IngestHandle, IngestTask};
 pub use rate::RateWindow;
-pub use run::{IngestLoop, IngestOptions, IngestSummary, Progress, SourceFailure};
+pub use run::{IngestLoop, IngestOptions, IngestSummary, Progress, SourceFailure, WARNINGS_KEPT};
 pub use sink::{CalicoLines, Rows, Sink, StoreObserver, StoreSink};
 pub use source::{
     Closed, Feed, HealthProbe, Input, Pace, Source, SourceCounters, SourceError, SourceHealth,

@@ -2,7 +2,7 @@
 //! what ingest costs, and blocks decode independently. Results come back in input order, so
 //! raw records reach the (stateful) aggregation in the order they were read.
 
-use crate::blocks::{Block, ReadBuffer};
+use crate::blocks::Block;
 use crate::error::{IngestError, Result};
 use flowlens_pipeline::{DecodedLines, InputFormat, LineDecoder};
 use flowlens_store::{FlowBatch, FlowBatchBuilder};
@@ -19,8 +19,8 @@ pub struct DecodedBlock {
     pub calico: FlowBatch,
     /// Everything else the block held.
     pub lines: DecodedLines,
-    /// The block's buffer, for reading the next block into (when it was read).
-    pub buffer: ReadBuffer,
+    /// The block's buffer, for reading the next block into.
+    pub buffer: Vec<u8>,
 }
 
 type Job = (u64, usize, Block);

@@ -13,7 +13,7 @@ use crate::source::{
 };
 use flowlens_model::RawFlow;
 use flowlens_pipeline::{
-    AggregationConfig, Attributed, DecodedLines, Ingest, IngestStats, InputFormat,
+    AggregationConfig, Attributed, DecodedLines, Ingest, IngestStats, InputFormat, LINE_TOO_LONG,
 };
 use flowlens_policy::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,7 +74,13 @@ pub struct IngestSummary {
     pub sources: Vec<SourceStatus>,
     /// Sources that stopped with an error; what they pushed before is stored.
     pub failures: Vec<SourceFailure>,
+    /// What sources warned about (the first [`WARNINGS_KEPT`]), each after the name of its
+    /// input.
+    pub warnings: Vec<String>,
 }
+
+/// How many warnings a summary keeps; all are logged.
+pub const WARNINGS_KEPT: usize = 100;
 
 /// A source that stopped with an error.
 #[derive(Debug)]
@@ -203,6 +209,7 @@ impl<'a> IngestLoop<'a> {
             started: Instant::now(),
             progress,
             failures: Vec::new(),
+            warnings: Vec::new(),
             shared: &shared,
         };
         let result = run.take_all(&inputs, &control.1);
@@ -217,6 +224,7 @@ impl<'a> IngestLoop<'a> {
             lines,
             started,
             failures,
+            warnings,
             ..
         } = run;
         Ok(IngestSummary {
@@ -225,6 +233,7 @@ impl<'a> IngestLoop<'a> {
             elapsed: started.elapsed(),
             sources: shared.statuses(),
             failures,
+            warnings,
         })
     }
 }
@@ -302,6 +311,7 @@ struct Run<'r, 'a> {
     started: Instant,
     progress: Option<ProgressFn<'a>>,
     failures: Vec<SourceFailure>,
+    warnings: Vec<String>,
     shared: &'r Shared,
 }
 
@@ -421,9 +431,7 @@ impl Run<'_, '_> {
         self.lines += lines.lines as u64;
         self.pending.add_encoded(calico);
         self.take_lines(source, lines);
-        if let Some(buffer) = buffer {
-            let _ = self.sources[source].spare.send(buffer);
-        }
+        let _ = self.sources[source].spare.send(buffer);
         self.after_input(source)
     }
 
@@ -466,6 +474,26 @@ impl Run<'_, '_> {
                 self.take_lines(source, counted);
                 self.pending.add_logs(logs);
                 self.after_input(source)
+            }
+            Input::LineTooLong => {
+                // Taken after the blocks before it (see `take_all`): its number is known.
+                let s = &mut self.sources[source];
+                s.lines_before += 1;
+                let (name, number) = (s.input.clone(), s.lines_before);
+                self.lines += 1;
+                let counted = self.counted();
+                self.ingest
+                    .reject_line(&name, number, LINE_TOO_LONG.to_string());
+                self.count(source, counted);
+                Ok(())
+            }
+            Input::Warning(message) => {
+                let warning = format!("{}: {message}", self.sources[source].input);
+                tracing::warn!("{warning}");
+                if self.warnings.len() < WARNINGS_KEPT {
+                    self.warnings.push(warning);
+                }
+                Ok(())
             }
             Input::Rejected { number, reason } => {
                 let name = self.sources[source].input.clone();

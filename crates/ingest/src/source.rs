@@ -78,6 +78,12 @@ pub enum Input {
     /// are closed under the old engine, and records after this are attributed with this
     /// one.
     Engine(Arc<Engine>),
+    /// A line longer than [`MAX_LINE_BYTES`](flowlens_pipeline::MAX_LINE_BYTES) was skipped
+    /// here, after the lines pushed before: numbered and rejected like a malformed line.
+    LineTooLong,
+    /// Something about the source's current input that its user should know (a file that
+    /// shrank while it was read): logged and kept in the run's summary.
+    Warning(String),
     /// A record of the source's current input that could not be used, with its number
     /// (one-based) and why: counted and listed like a malformed line.
     Rejected { number: usize, reason: String },

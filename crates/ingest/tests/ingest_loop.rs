@@ -570,3 +570,85 @@ fn an_observers_verdicts_are_held_against_the_engines_at_the_observing_end() {
         "{credited:#?}"
     );
 }
+
+/// Counts the rows appended (Calico lines arrive encoded).
+#[derive(Clone, Default)]
+struct RowCounter(Arc<AtomicUsize>);
+
+impl Sink for RowCounter {
+    fn append(&mut self, rows: Rows) -> flowlens_ingest::Result<()> {
+        self.0.fetch_add(rows.len(), Ordering::Relaxed);
+        Ok(())
+    }
+    fn wait(&mut self) -> flowlens_ingest::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> flowlens_ingest::Result<()> {
+        Ok(())
+    }
+}
+
+/// A Calico flow log line numbered `n` in its `process_id`.
+fn calico_line(n: usize) -> String {
+    format!(
+        r#"{{"start_time":{t},"end_time":{t},"source_ip":"10.0.0.1","source_name":"-","source_name_aggr":"client-*","source_namespace":"shop","source_type":"wep","dest_ip":"10.0.1.1","dest_name":"-","dest_name_aggr":"api-*","dest_namespace":"shop","dest_port":8080,"dest_type":"wep","proto":"tcp","action":"allow","reporter":"dst","policies":{{"enforced_policies":["0|default|np:shop/allow-api|allow|0"]}},"bytes_in":100,"bytes_out":200,"packets_in":1,"packets_out":2,"num_flows":1,"process_name":"-","process_id":{n},"padding":"{pad}"}}"#,
+        t = 1_700_000_000 + n,
+        pad = "p".repeat(600),
+    )
+}
+
+#[test]
+fn a_file_truncated_while_it_is_read_ends_early_with_a_warning_and_keeps_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    // About 60 MB: more blocks than the loop takes in ahead of the first one it finishes,
+    // so that some are still unread when the file shrinks.
+    let text: String = (1..=70_000).map(|n| calico_line(n) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let rows = RowCounter::default();
+    let options = IngestOptions {
+        format: flowlens_pipeline::InputFormat::Calico,
+        queue: 1,
+        ..IngestOptions::default()
+    };
+    let mut ingest = IngestLoop::new(
+        Arc::new(Engine::new(Inventory::new())),
+        rows.clone(),
+        options,
+    );
+    ingest.add_source(flowlens_ingest::FileSource::new(vec![path.clone()], false));
+    // logrotate's copytruncate, as the first block is taken.
+    let truncated = AtomicBool::new(false);
+    let shrink_to = 100_000u64;
+    ingest.on_progress(|_| {
+        if !truncated.swap(true, Ordering::Relaxed) {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(shrink_to)
+                .unwrap();
+        }
+    });
+    let summary = ingest.run().unwrap();
+    assert!(truncated.load(Ordering::Relaxed));
+    let said = summary.warnings.join("\n");
+    let prefix = format!(
+        "{}: file shrank from {} to {shrink_to} bytes while being read; lines after byte ",
+        path.display(),
+        text.len()
+    );
+    let read: usize = said
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(" were not read"))
+        .unwrap_or_else(|| panic!("{said}"))
+        .parse()
+        .unwrap();
+    assert!(read > shrink_to as usize && read < text.len(), "{read}");
+    // Every whole line read before the file shrank is kept; the line cut by the truncation
+    // is neither stored nor rejected.
+    let whole_lines = text[..read].matches('\n').count();
+    assert_eq!(summary.stats.rejected, 0, "{:?}", summary.stats.rejections);
+    assert_eq!(summary.stats.accepted as usize, whole_lines);
+    assert_eq!(rows.0.load(Ordering::Relaxed), whole_lines);
+}

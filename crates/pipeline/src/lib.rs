@@ -21,6 +21,7 @@ pub mod ingest;
 pub use aggregate::{AggregationConfig, AggregationLevel, Aggregator};
 pub use attribute::{Attributed, Attributor};
 pub use decode::{
-    CalicoDecoder, DecodeError, Decoded, DecodedLines, InputFormat, LineDecoder, decode_line,
+    CalicoDecoder, DecodeError, Decoded, DecodedLines, InputFormat, LINE_TOO_LONG, LineDecoder,
+    MAX_LINE_BYTES, decode_line,
 };
 pub use ingest::{Ingest, IngestStats, Rejection};

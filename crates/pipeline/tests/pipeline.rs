@@ -489,6 +489,28 @@ fn tricky_calico_lines() -> Vec<String> {
 }
 
 #[test]
+fn a_line_longer_than_the_cap_is_rejected_and_its_neighbours_kept() {
+    use flowlens_pipeline::{LINE_TOO_LONG, LineDecoder, MAX_LINE_BYTES};
+    let long = "x".repeat(MAX_LINE_BYTES + 1);
+    let text = format!("{FELIX_LINE}\n{long}\n{FELIX_LINE}\n");
+    let mut decoder = LineDecoder::new(InputFormat::Auto);
+    let block = decoder.decode_lines(text.as_bytes(), 1, |_| {});
+    assert_eq!(block.lines, 3);
+    assert_eq!(block.calico, 2);
+    assert_eq!(block.rejected, vec![(2, LINE_TOO_LONG.to_string())]);
+    // Exactly at the cap is still decoded (and here rejected for what it holds).
+    let at_cap = "y".repeat(MAX_LINE_BYTES);
+    let block = decoder.decode_lines(at_cap.as_bytes(), 1, |_| {});
+    assert!(
+        !block.rejected[0].1.contains("longer than"),
+        "{:?}",
+        block.rejected
+    );
+    let err = decode_line(&long, 4, InputFormat::Auto).unwrap_err();
+    assert_eq!(err.reason, LINE_TOO_LONG);
+}
+
+#[test]
 fn block_decoding_stores_what_line_decoding_stores() {
     use flowlens_pipeline::LineDecoder;
     use flowlens_store::FlowBatchBuilder;

@@ -14,7 +14,7 @@
 use crate::felix::FelixCollector;
 use crate::goldmane::GoldmaneClient;
 use crate::hubble::HubbleClient;
-use crate::hubble::{HubbleEvent, decode_jsonpb_line};
+use crate::hubble::{HubbleError, HubbleEvent, decode_jsonpb_line};
 use crate::netflow::NetflowReceiver;
 use crate::queue::{
     self, Observation, ObservedPolicy, ObservedPolicyVerdict, SourceCounters, SourceItem,
@@ -24,7 +24,8 @@ use crate::spec::{SourceSpec, Target, TlsChoice, TlsFiles};
 use crate::tls::{ClientTls, ServerTls};
 use crate::{SourceError, error_chain};
 use flowlens_ingest::{
-    Feed, HealthProbe, Input, ObservedRecord, ObserverVerdict, Pace, Source, SourceHealth,
+    CappedLine, Feed, HealthProbe, Input, LINE_TOO_LONG, ObservedRecord, ObserverVerdict, Pace,
+    Source, SourceHealth, read_capped_line,
 };
 use flowlens_model::{Action, FlowLog, RawFlow};
 use std::io::BufRead;
@@ -393,15 +394,17 @@ pub fn looks_like_hubble_jsonpb(line: &str) -> bool {
 }
 
 /// The first non-blank line of a file, for [`looks_like_hubble_jsonpb`].
+/// A first line longer than the cap is none (and the file is not Hubble's).
 pub fn first_line(path: &Path) -> std::io::Result<Option<String>> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    for line in file.lines() {
-        let line = line?;
-        if !line.trim().is_empty() {
-            return Ok(Some(line));
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    loop {
+        match read_capped_line(&mut file, &mut line)? {
+            CappedLine::Line if line.trim_ascii().is_empty() => {}
+            CappedLine::Line => return Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+            CappedLine::TooLong | CappedLine::End => return Ok(None),
         }
     }
-    Ok(None)
 }
 
 impl Source for HubbleFile {
@@ -427,7 +430,7 @@ impl Source for HubbleFile {
     fn run(self: Box<Self>, feed: Feed) -> Result<(), flowlens_ingest::SourceError> {
         for path in &self.paths {
             let name = path.display().to_string();
-            let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
                 Box::new(std::io::BufReader::new(
@@ -437,13 +440,22 @@ impl Source for HubbleFile {
             feed.push(Input::Begin(name.clone()))?;
             let mut records = Vec::with_capacity(BATCH);
             // Records are numbered by the loop in the order pushed; rejections name lines.
-            for (index, line) in reader.lines().enumerate() {
+            let mut line = Vec::new();
+            for number in 1.. {
                 if feed.is_stopping() {
                     return Ok(());
                 }
-                let line = line.map_err(|e| format!("reading {name}: {e}"))?;
-                let number = index + 1;
-                match decode_jsonpb_line(&line) {
+                let read = read_capped_line(&mut reader, &mut line)
+                    .map_err(|e| format!("reading {name}: {e}"))?;
+                let decoded = match read {
+                    CappedLine::End => break,
+                    CappedLine::TooLong => Err(HubbleError(LINE_TOO_LONG.to_string())),
+                    CappedLine::Line => match std::str::from_utf8(&line) {
+                        Ok(text) => decode_jsonpb_line(text),
+                        Err(e) => Err(HubbleError(format!("not UTF-8 text: {e}"))),
+                    },
+                };
+                match decoded {
                     Ok(HubbleEvent::Flow(flow)) => {
                         records.push(ObservedRecord {
                             observer: observer_verdict(&flow.observation),

@@ -8,6 +8,14 @@ pub use calico::check_plain_parser;
 pub use calico::{CalicoDecoder, decode_calico};
 use flowlens_model::{FlowLog, FlowLogView, RawFlow};
 
+/// The longest line decoded. A longer one is rejected with [`LINE_TOO_LONG`] and readers skip
+/// its bytes rather than buffer them: a flow log line runs about a kilobyte, and an endless
+/// "line" (`cat /dev/zero`) must not take the memory with it.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Why a line longer than [`MAX_LINE_BYTES`] was rejected.
+pub const LINE_TOO_LONG: &str = "line longer than 1 MiB";
+
 /// Which decoder a line goes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InputFormat {
@@ -42,6 +50,9 @@ pub struct DecodeError {
 /// Decodes one line. Never panics, whatever the input.
 pub fn decode_line(text: &str, line: usize, format: InputFormat) -> Result<Decoded, DecodeError> {
     let err = |reason: String| DecodeError { line, reason };
+    if text.len() > MAX_LINE_BYTES {
+        return Err(err(LINE_TOO_LONG.to_string()));
+    }
     match classify(text, format) {
         None => Ok(Decoded::Empty),
         Some((InputFormat::Raw, text)) => decode_raw(text).map(Decoded::Raw).map_err(err),
@@ -146,6 +157,10 @@ impl LineDecoder {
             start = end + 1;
             let number = first_line + i;
             out.lines += 1;
+            if line.len() > MAX_LINE_BYTES {
+                out.rejected.push((number, LINE_TOO_LONG.to_string()));
+                continue;
+            }
             // The SIMD check is several times faster; std's, on failure, says where.
             let text = match simdutf8::basic::from_utf8(line) {
                 Ok(text) => text,
