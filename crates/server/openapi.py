@@ -95,19 +95,24 @@ draft = {"required": True, "content": {"application/json": {"schema": {"type": "
     "yaml": {"type": "string", "description": "one policy document"},
     "staged": {"type": "boolean", "description": "save or preview as the staged counterpart (true) or enforced (false)"},
     "delete": {"type": "string", "description": "preview deleting this policy id instead"},
+    "version": {"type": "string", "description": "save: the policy version the edit is based on (as If-Match); a policy that changed since gets 409"},
     "since": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"}}}}}}
+conflict = {"description": "the policy changed since the version the edit names (If-Match or version); current holds {id, version, yaml} of the current one, or null when it was deleted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}, "description": "the policy version the edit is based on (version of GET /api/policy or the board)"}
 unprocessable = {"description": "the policy does not validate; details give line, column and field", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 paths.update({
     "/api/policies": {
         "get": {"summary": "Policy Board: tiers in order, policies in order, with endpoint counts and hit metrics", "parameters": time, "responses": ok("board")},
-        "put": {"summary": "Save (create or replace) a policy into the running inventory", "requestBody": draft, "responses": {**ok("saved: {id, created, revision}"), "422": unprocessable}}},
+        "put": {"summary": "Save (create or replace) a policy into the running inventory; recorded in the audit log", "parameters": [if_match], "requestBody": draft, "responses": {**ok("saved: {id, created, revision, version}"), "409": conflict, "422": unprocessable}}},
     "/api/policy": {
         "get": {"summary": "One policy: YAML, rules in words with per-rule metrics, end of tier", "parameters": [policy_id] + time, "responses": {**ok("policy"), "404": err}},
-        "delete": {"summary": "Remove a policy from the running inventory", "parameters": [policy_id], "responses": {**ok("deleted"), "404": err}}},
+        "delete": {"summary": "Remove a policy from the running inventory; recorded in the audit log", "parameters": [policy_id, q("version", "the policy version the deletion is based on (or If-Match)"), if_match], "responses": {**ok("deleted"), "404": err, "409": conflict}}},
     "/api/policies/validate": {"post": {"summary": "Parse one policy document: valid with id, endpoints selected and warnings, or not valid with the problems at their lines",
         "requestBody": {"required": True, "content": {"text/yaml": {"schema": {"type": "string"}}}}, "responses": ok('the answer: {"valid": true, "id", "policy", "endpoints", "warnings"} or {"valid": false, "error", "details"}')}},
     "/api/policies/preview": {"post": {"summary": "Impact preview: stored flows of the window re-evaluated with the draft (or deletion)",
         "requestBody": draft, "responses": {**ok("preview"), "422": unprocessable}}},
+    "/api/audit": {"get": {"summary": "Recorded policy changes the caller may read, oldest first (the newest 1000): {entries: [{time, user, action (save|delete), policy, tier, namespace, before, after, revision}], recorded}",
+        "parameters": [q("id", "only this policy's changes")], "responses": ok("audit entries")}},
     "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",
         "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
 })
@@ -117,6 +122,8 @@ paths.update({
         "responses": {"204": {"description": "logged in: Set-Cookie flowlens_session"}, "401": err}}},
     "/api/logout": {"post": {"summary": "Drop the session cookie", "security": [], "responses": {"204": {"description": "logged out"}}}},
 })
+admin_only = {"/api/sources", "/metrics", "/api/explain", "/api/scenario/steps/{name}"}
+scoped_reads = {"/api/flows", "/api/flows/export", "/api/flows/live", "/api/aggregates", "/api/graph", "/api/graph/edge"}
 unauthorized = {"description": "no token, or not the server's (WWW-Authenticate: Bearer)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 for path, ops in paths.items():
     for op in ops.values():
@@ -124,14 +131,20 @@ for path, ops in paths.items():
         op["responses"]["421"] = {"description": "the Host header names a host this server does not answer to (--allowed-host)"}
         if "security" not in op and path != "/api/health":
             op["responses"]["401"] = unauthorized
-    for method in ("post", "put", "delete"):
-        if method in ops:
-            ops[method]["responses"]["403"] = {"description": "cross-origin request (Origin or Sec-Fetch-Site of another site)"}
+    for method, op in ops.items():
+        if path in ("/api/health", "/api/login", "/api/logout", "/api/openapi.json"):
+            continue
+        if method in ("post", "put", "delete"):
+            op["responses"]["403"] = {"description": "cross-origin request (Origin or Sec-Fetch-Site of another site), or outside the user's scope (--roles): the message names the tier or namespace"}
+        elif path in admin_only:
+            op["responses"]["403"] = {"description": "for administrators only (--roles)"}
+        elif path in scoped_reads:
+            op["responses"]["403"] = {"description": "a scoped user (--roles) filtered by the policy-trace text, or by a policy of a tier it may not read"}
 paths["/api/health"]["get"]["security"] = []
 # The parameter objects are shared by the flow endpoints: amend them once.
 filters[0]["description"] += "; at most 64 per query (more: 400), at most 256 values in one in: list"
 paging[0]["description"] += "; at most 8"
-doc = {"openapi": "3.1.0", "info": {"title": "Flowlens API", "version": "0.1.0", "description": "Flow logs with Kubernetes context and policy verdicts. Readable form: docs/api.md. Every route but /api/health and /api/login needs the server's token: Authorization: Bearer TOKEN, or the session cookie /api/login sets."},
+doc = {"openapi": "3.1.0", "info": {"title": "Flowlens API", "version": "0.1.0", "description": "Flow logs with Kubernetes context and policy verdicts. Readable form: docs/api.md. Every route but /api/health and /api/login needs the server's token (or a --roles user's): Authorization: Bearer TOKEN, or the session cookie /api/login sets. A scoped user sees flows with an end in its namespaces (the other end as (hidden)), the policies of its tiers and namespaces, and writes only where it may (403)."},
        "paths": paths, "components": {"schemas": schemas, "securitySchemes": {
            "bearer": {"type": "http", "scheme": "bearer", "description": "the token in the data directory's api-token file (or --token-file)"},
            "cookie": {"type": "apiKey", "in": "cookie", "name": "flowlens_session"}}},

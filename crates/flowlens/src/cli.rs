@@ -181,6 +181,11 @@ pub struct ListenOptions {
     /// is `api-token` in the data directory, generated (mode 0600) on first start.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Users, their tokens and what each may see and change (YAML: admin, or read/write per
+    /// tier and per namespace). With it, the users of the file are the only ones; without
+    /// it the one token (--token-file or `api-token`) is the administrator.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["token_file", "no_auth"])]
+    pub roles: Option<PathBuf>,
     /// No authentication: anyone who reaches the port can read every flow and change
     /// policies. Refused on a non-loopback address unless --insecure.
     #[arg(long)]

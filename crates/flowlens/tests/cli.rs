@@ -1256,3 +1256,85 @@ fn a_reader_that_closes_the_pipe_early_stops_the_output_without_a_panic() {
         out.status
     );
 }
+
+#[test]
+fn serve_with_roles_scopes_each_user_and_refuses_a_bad_roles_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let roles = dir.path().join("roles.yaml");
+    std::fs::write(
+        &roles,
+        "users:\n  - name: ops\n    token: ops-token-0123456789\n    tiers:\n      default: wrte\n",
+    )
+    .unwrap();
+    let out = flowlens()
+        .args(["serve", "--port", "0", "--data"])
+        .arg(dir.path().join("empty"))
+        .arg("--roles")
+        .arg(&roles)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("roles.yaml:5: users[0].tiers.default: \"wrte\": expected read or write"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("admin.token"), "admin-token-0123456789\n").unwrap();
+    std::fs::write(
+        &roles,
+        "users:\n  - name: root\n    token_file: admin.token\n    role: admin\n  - name: ingress-team\n    token: ingress-token-0123456789\n    tiers: {default: read}\n    namespaces: {ingress-nginx: read}\n",
+    )
+    .unwrap();
+    let data = common::fme_store(dir.path(), 7);
+    let mut server = common::serve(
+        &data,
+        &[
+            "--snapshot",
+            scenarios().join("fme/manifests").to_str().unwrap(),
+            "--roles",
+            roles.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(server.token, None, "with --roles the URL carries no token");
+    assert!(!data.join("api-token").exists());
+    let get = |token: &str, path: &str| {
+        let (status, _, body) = common::http(
+            &server.addr,
+            "GET",
+            path,
+            &[("Authorization", &format!("Bearer {token}"))],
+            "",
+        );
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let all = get("admin-token-0123456789", "/api/flows?limit=1");
+    let scoped = get("ingress-token-0123456789", "/api/flows?limit=10000");
+    let (all, seen) = (
+        all["total"].as_u64().unwrap(),
+        scoped["total"].as_u64().unwrap(),
+    );
+    assert!(0 < seen && seen < all, "{seen} of {all}");
+    for f in scoped["flows"].as_array().unwrap() {
+        assert!(
+            f["source_namespace"] == "ingress-nginx" || f["dest_namespace"] == "ingress-nginx",
+            "{f}"
+        );
+        for end in ["source", "dest"] {
+            if f[format!("{end}_namespace")] != "ingress-nginx" {
+                assert_eq!(f[format!("{end}_namespace")], "(hidden)", "{f}");
+            }
+        }
+    }
+    let (status, _, _) = common::http(
+        &server.addr,
+        "GET",
+        "/api/sources",
+        &[("Authorization", "Bearer ingress-token-0123456789")],
+        "",
+    );
+    assert_eq!(status, 403);
+    common::sigterm(&server.child);
+    assert!(server.child.wait().unwrap().success());
+}

@@ -83,6 +83,18 @@ pub async fn preview_change_timed(
     change: PolicyChange,
     window: TimeRange,
 ) -> Result<(Preview, Timings), ImpactError> {
+    preview_change_over(store, current, change, window, &[FlowSearch::new(window)]).await
+}
+
+/// [`preview_change_timed`] over the flows of `searches` only (disjoint searches within
+/// `window`, e.g. the flows a user may see), instead of every flow of the window.
+pub async fn preview_change_over(
+    store: &dyn Store,
+    current: &Arc<Engine>,
+    change: PolicyChange,
+    window: TimeRange,
+    searches: &[FlowSearch],
+) -> Result<(Preview, Timings), ImpactError> {
     let started = Instant::now();
     let inventory = current.inventory();
     let (draft, changed) = match change {
@@ -98,9 +110,10 @@ pub async fn preview_change_timed(
         let t = Instant::now();
         (Engine::new(Arc::new(draft)), t.elapsed())
     });
-    let tuples = store
-        .flow_tuples(&FlowSearch::new(window), source_ports)
-        .await?;
+    let mut tuples = Vec::new();
+    for search in searches {
+        tuples.extend(store.flow_tuples(search, source_ports).await?);
+    }
     let t_tuples = started.elapsed();
     let tuples_read = tuples.len();
     let (after, t_engine) = after.await.map_err(|e| ImpactError::Task(e.to_string()))?;

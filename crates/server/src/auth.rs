@@ -3,6 +3,7 @@
 //! attached to the request as a [`Principal`], which is what authorization will look at.
 
 use crate::error::ApiError;
+use crate::roles::{Roles, Scope};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -110,13 +111,25 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Who made a request, attached to it as an extension for the handlers that need to know.
-/// Today every caller with the token is the administrator; scoped users (tiers,
-/// namespaces) will be told apart here.
+/// Who made a request, attached to it as an extension for the handlers, which look at its
+/// [`Scope`]. The server's token and `--no-auth` give the administrator; a roles file's
+/// token gives its user's scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
     pub how: Authenticated,
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// The administrator, e.g. for callers inside the process.
+    pub fn admin(name: &str, how: Authenticated) -> Principal {
+        Principal {
+            name: name.into(),
+            how,
+            scope: Scope::Admin,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,8 +145,11 @@ pub enum Authenticated {
 /// How requests are authenticated.
 #[derive(Clone, Debug, Default)]
 pub struct AuthConfig {
-    /// `None` turns authentication off (`--no-auth`, loopback only).
+    /// The administrator's token. Authentication is off (`--no-auth`, loopback only) when
+    /// there is neither this nor `roles`.
     pub token: Option<Token>,
+    /// The users of a roles file (`--roles`), each with a token and a scope.
+    pub roles: Option<Arc<Roles>>,
     /// The cookie gets `Secure` (the server speaks TLS).
     pub secure_cookie: bool,
 }
@@ -146,23 +162,18 @@ fn is_public(path: &str) -> bool {
 
 /// The principal `headers` prove, if any.
 fn principal(config: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
-    let Some(token) = &config.token else {
-        return Some(Principal {
-            name: "anonymous".into(),
-            how: Authenticated::Disabled,
-        });
-    };
-    let admin = |how| Principal {
-        name: "admin".into(),
-        how,
-    };
+    if config.token.is_none() && config.roles.is_none() {
+        return Some(Principal::admin("anonymous", Authenticated::Disabled));
+    }
     for value in headers.get_all(header::AUTHORIZATION) {
         // A malformed header proves nothing, and does not hide a good cookie.
         let Some((scheme, given)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
             continue;
         };
-        if scheme.eq_ignore_ascii_case("bearer") && token.matches(given.trim()) {
-            return Some(admin(Authenticated::Bearer));
+        if scheme.eq_ignore_ascii_case("bearer")
+            && let Some(who) = config.holder(given.trim(), Authenticated::Bearer)
+        {
+            return Some(who);
         }
     }
     for value in headers.get_all(header::COOKIE) {
@@ -170,13 +181,29 @@ fn principal(config: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
         for pair in value.split(';') {
             if let Some((name, given)) = pair.trim().split_once('=')
                 && name == SESSION_COOKIE
-                && token.matches(given)
+                && let Some(who) = config.holder(given, Authenticated::Cookie)
             {
-                return Some(admin(Authenticated::Cookie));
+                return Some(who);
             }
         }
     }
     None
+}
+
+impl AuthConfig {
+    /// The principal whose token `given` is: the administrator's, or a roles file user's.
+    fn holder(&self, given: &str, how: Authenticated) -> Option<Principal> {
+        let admin = self.token.as_ref().is_some_and(|t| t.matches(given));
+        let user = self.roles.as_ref().and_then(|r| r.user(given));
+        if admin {
+            return Some(Principal::admin("admin", how));
+        }
+        user.map(|u| Principal {
+            name: u.name.clone(),
+            how,
+            scope: u.scope.clone(),
+        })
+    }
 }
 
 /// Lets a request through with its [`Principal`], or answers 401.
@@ -212,16 +239,19 @@ pub struct Login {
 
 /// `POST /api/login {"token": …}`: a right token gets the session cookie.
 pub async fn login(State(config): State<Arc<AuthConfig>>, Json(login): Json<Login>) -> Response {
-    let Some(token) = &config.token else {
+    if config.token.is_none() && config.roles.is_none() {
         return StatusCode::NO_CONTENT.into_response();
-    };
-    if !token.matches(login.token.trim()) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "that is not this server's token")
-            .into_response();
+    }
+    let given = login.token.trim();
+    if config.holder(given, Authenticated::Cookie).is_none() {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "that is not a token of this server",
+        )
+        .into_response();
     }
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
-        token.as_str(),
+        "{SESSION_COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/{}",
         if config.secure_cookie { "; Secure" } else { "" }
     );
     session_response(cookie)
@@ -276,7 +306,7 @@ mod tests {
         let token = Token::generate().unwrap();
         let config = AuthConfig {
             token: Some(token.clone()),
-            secure_cookie: false,
+            ..AuthConfig::default()
         };
         let t = token.as_str();
         let bearer = format!("Bearer {t}");

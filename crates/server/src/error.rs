@@ -20,6 +20,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub details: Vec<Detail>,
+    /// What the request was about as it is now (a 409's current policy).
+    pub current: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -31,6 +33,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 403: the caller's scope does not allow it; `message` says what is missing.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
@@ -40,6 +47,7 @@ impl ApiError {
             status,
             message: message.into(),
             details: Vec::new(),
+            current: None,
         }
     }
 }
@@ -96,6 +104,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({ "error": message });
         if !self.details.is_empty() {
             body["details"] = json!(self.details);
+        }
+        if let Some(current) = self.current {
+            body["current"] = current;
         }
         (self.status, Json(body)).into_response()
     }

@@ -9,21 +9,26 @@
 
 mod api;
 mod assets;
+pub mod audit;
 pub mod auth;
 mod error;
 mod graph;
 pub mod guard;
 mod live_filter;
 mod params;
+pub mod roles;
 mod scenario;
+mod scoped;
 pub mod searches;
 mod state;
 pub mod tls;
 
+pub use audit::{AUDIT_FILE, AuditEntry};
 pub use auth::{AuthConfig, Principal, Token};
 pub use error::{ApiError, ApiResult};
 pub use guard::AllowedHosts;
 pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};
+pub use roles::{Access, Grants, Roles, RolesError, Scope};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
 pub use state::{AppState, LiveBatch, PolicyEdit, World};
 pub use tls::{Https, HttpsStats, TlsError, TlsListener};

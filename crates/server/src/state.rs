@@ -56,6 +56,11 @@ struct Inner {
     edits: std::sync::Mutex<Vec<PolicyEdit>>,
     /// Turns true when the server stops, so that endless responses (live streams) end.
     shutdown: watch::Sender<bool>,
+    /// Held from reading a policy's version to installing the change, so that two edits
+    /// based on the same version cannot both succeed, and audit entries are in order.
+    policy_edit: tokio::sync::Mutex<()>,
+    /// Where policy changes are recorded (the data directory's `audit.jsonl`).
+    audit: OnceLock<crate::audit::AuditLog>,
 }
 
 /// Live subscribers that fall this many batches behind lose the oldest ones.
@@ -80,6 +85,8 @@ impl AppState {
             hit_format: PolicyHitFormat::Calico,
             edits: std::sync::Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
+            policy_edit: tokio::sync::Mutex::new(()),
+            audit: OnceLock::new(),
         }))
     }
 
@@ -206,6 +213,22 @@ impl AppState {
         async move {
             let _ = rx.wait_for(|down| *down).await;
         }
+    }
+
+    /// Records policy changes in `path` (JSON lines) from now on.
+    pub fn set_audit_log(&self, path: &std::path::Path) {
+        if self.0.audit.set(crate::audit::AuditLog::new(path)).is_err() {
+            tracing::warn!("a second audit log was set; keeping the first");
+        }
+    }
+
+    pub fn audit_log(&self) -> Option<&crate::audit::AuditLog> {
+        self.0.audit.get()
+    }
+
+    /// Taken by a policy change from reading the current version to installing its own.
+    pub async fn lock_policy_edits(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.policy_edit.lock().await
     }
 
     pub fn record_edits(&self, edits: Vec<PolicyEdit>) {

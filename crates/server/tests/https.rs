@@ -96,7 +96,7 @@ impl Server {
             ui_dir: None,
             auth: AuthConfig {
                 token: Some(Token::new(TOKEN).unwrap()),
-                secure_cookie: false,
+                ..AuthConfig::default()
             },
             hosts: Default::default(),
             https: true,

@@ -49,7 +49,7 @@ impl Server {
             ui_dir: Some(ui),
             auth: AuthConfig {
                 token: Some(Token::new(TOKEN).unwrap()),
-                secure_cookie: false,
+                ..AuthConfig::default()
             },
             hosts: Default::default(),
             https: false,

@@ -156,10 +156,12 @@ export const api = {
   previewPolicy: (body: PreviewRequest, signal?: AbortSignal) =>
     fetchJson<Preview>("/api/policies/preview", undefined, jsonBody("POST", body, signal)),
 
-  savePolicy: (yaml: string, staged: boolean) =>
-    fetchJson<Record<string, unknown>>("/api/policies", undefined, jsonBody("PUT", { yaml, staged })),
+  /** `version`: the version of the policy the edit started from (a stale one gets 409). */
+  savePolicy: (yaml: string, staged: boolean, version?: string) =>
+    fetchJson<Record<string, unknown>>("/api/policies", undefined, jsonBody("PUT", version ? { yaml, staged, version } : { yaml, staged })),
 
-  deletePolicy: (id: string) => fetchText("/api/policy", new URLSearchParams({ id }), { method: "DELETE" }),
+  deletePolicy: (id: string, version?: string) =>
+    fetchText("/api/policy", new URLSearchParams(version ? { id, version } : { id }), { method: "DELETE" }),
 
   exportPolicies: (tier?: string) => fetchText("/api/policies/export", tier ? new URLSearchParams({ tier }) : undefined),
 };

@@ -266,6 +266,8 @@ export type UnusedRules = number[] | string[] | { ingress?: number[]; egress?: n
 
 export interface BoardPolicy {
   id: string;
+  /** Names this definition: a save or delete that sends it gets 409 if the policy changed since. */
+  version?: string;
   tier: string;
   kind: string;
   kind_label: string;

@@ -52,7 +52,7 @@ export function PolicyDetailView({ id, range }: { id: string; range: TimeRange }
   const remove = async () => {
     if (!p || !window.confirm(`Delete ${p.name} from the running inventory?`)) return;
     try {
-      await api.deletePolicy(p.id);
+      await api.deletePolicy(p.id, p.version);
       window.location.hash = policiesHref(range);
     } catch (e) {
       setDeleteError(e instanceof Error ? e.message : String(e));

@@ -40,6 +40,8 @@ function idOf(form: PolicyForm, staged: boolean): string {
 export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const [yamlText, setYamlText] = useState<string | null>(null);
   const [original, setOriginal] = useState<string>("");
+  // The version of the loaded policy: saving over it, or deleting it, says what it started from.
+  const [baseVersion, setBaseVersion] = useState<string | undefined>(undefined);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [tiers, setTiers] = useState<string[]>([]);
   const [namespaces, setNamespaces] = useState<string[]>([]);
@@ -90,6 +92,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           }
           setYamlText(p.yaml);
           setOriginal(p.yaml);
+          setBaseVersion(p.version);
           setStagedOriginal(p.staged);
         })
         .catch((e: unknown) => {
@@ -177,7 +180,9 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
     setSaving(true);
     setSaveError(null);
     try {
-      const r = await api.savePolicy(yamlText, staged);
+      // Only a save over the loaded policy itself is based on its version.
+      const sameId = !!id && !!form && idOf(form, staged) === id;
+      const r = await api.savePolicy(yamlText, staged, sameId ? baseVersion : undefined);
       const savedId = typeof r.id === "string" ? r.id : form ? idOf(form, staged) : id;
       leaveTo(policiesHref(range, { id: savedId ?? undefined }));
     } catch (e) {
@@ -191,7 +196,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const remove = async () => {
     if (!id || !window.confirm("Delete this policy from the running inventory?")) return;
     try {
-      await api.deletePolicy(id);
+      await api.deletePolicy(id, baseVersion);
       leaveTo(policiesHref(range));
     } catch (e) {
       setSaveError(e instanceof Error ? e.message : String(e));

@@ -249,7 +249,16 @@ async fn run_server(
         _ => None,
     };
     check_exposure(listen, https.is_some())?;
-    let token = api_token(listen, data)?;
+    let roles = match &listen.roles {
+        Some(path) => Some(std::sync::Arc::new(flowlens_server::Roles::load(path)?)),
+        None => None,
+    };
+    let token = if roles.is_some() {
+        None
+    } else {
+        api_token(listen, data)?
+    };
+    state.set_audit_log(&data.join(flowlens_server::AUDIT_FILE));
     let addr = std::net::SocketAddr::new(listen.bind, listen.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another flowlens running? (--port picks another port)")
@@ -259,6 +268,7 @@ async fn run_server(
         ui_dir: listen.ui_dir.clone(),
         auth: AuthConfig {
             token: token.clone(),
+            roles: roles.clone(),
             secure_cookie: https.is_some(),
         },
         hosts: AllowedHosts::new(Some(local.ip()), &listen.allowed_host),
@@ -268,12 +278,21 @@ async fn run_server(
     let scheme = if https.is_some() { "https" } else { "http" };
     // The token goes in the fragment, which the browser never sends: the UI reads it once,
     // trades it for a cookie and removes it from the address bar.
-    match &token {
-        Some(token) => println!(
+    match (&token, &roles) {
+        (_, Some(roles)) => println!(
+            "Flowlens is running at {scheme}://{local}/  (Ctrl-C to stop; {} user(s) from {}: open {scheme}://{local}/#token=TOKEN with a user's token)",
+            roles.users.len(),
+            listen
+                .roles
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        ),
+        (Some(token), None) => println!(
             "Flowlens is running at {scheme}://{local}/#token={}  (Ctrl-C to stop)",
             token.as_str()
         ),
-        None => println!(
+        (None, None) => println!(
             "Flowlens is running at {scheme}://{local}/  (Ctrl-C to stop; no authentication)"
         ),
     }
@@ -307,6 +326,7 @@ mod tests {
             bind: bind.parse().unwrap(),
             ui_dir: None,
             token_file: None,
+            roles: None,
             no_auth: false,
             insecure: false,
             allowed_host: Vec::new(),

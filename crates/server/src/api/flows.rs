@@ -1,15 +1,17 @@
 //! Flow logs: pages, exports, the live stream and aggregates.
 
 use super::{RawParams, params};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::live_filter;
+use crate::scoped;
 use crate::searches;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use flowlens_model::{FlowLog, PolicyHitFormat};
 use flowlens_pipeline::encode::calico_json;
 use flowlens_store::{FlowSearch, TimeRange};
@@ -39,11 +41,15 @@ pub(crate) fn hit_format(p: &crate::params::Params) -> ApiResult<PolicyHitFormat
     }
 }
 
-pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let format = hit_format(&p)?;
     let query = searches::flows(&p, state.now())?;
-    let page = state.store().query_flows(&query).await?;
+    let page = scoped::query_flows(state.store().as_ref(), &who.scope, &query).await?;
     let flows: Vec<Value> = page
         .flows
         .iter()
@@ -56,19 +62,23 @@ pub async fn page(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
         "next_page_token": page.next_page_token,
     });
     if p.all("include").any(|v| v == "connections") {
-        answer["total_connections"] = json!(connections(&state, &query).await?);
+        answer["total_connections"] = json!(connections(&state, &who, &query).await?);
     }
     Ok(Json(answer))
 }
 
 /// The connections in the flow logs a query matches (see [`searches::connections`]).
-async fn connections(state: &AppState, query: &FlowSearch) -> ApiResult<u64> {
+async fn connections(state: &AppState, who: &Principal, query: &FlowSearch) -> ApiResult<u64> {
     let (totals, group_by) = searches::connections(query);
-    let rows = state.store().aggregate(&totals, group_by).await?;
+    let rows = scoped::aggregate(state.store().as_ref(), &who.scope, &totals, group_by).await?;
     Ok(rows.iter().map(|r| r.num_flows).sum())
 }
 
-pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Response> {
     let p = params(raw);
     let format = hit_format(&p)?;
     let csv = match p.get("format").unwrap_or("json") {
@@ -84,7 +94,7 @@ pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<
     query.limit = Some(flowlens_store::MAX_LIMIT);
     let mut rows: Vec<Value> = Vec::new();
     loop {
-        let page = state.store().query_flows(&query).await?;
+        let page = scoped::query_flows(state.store().as_ref(), &who.scope, &query).await?;
         for (i, log) in page.flows.iter().enumerate() {
             if rows.len() == MAX_EXPORT {
                 break;
@@ -136,53 +146,76 @@ fn to_csv(rows: &[Value]) -> String {
 /// when a slow client missed batches). Ends when the server shuts down.
 pub async fn live(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     raw: RawParams,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let p = params(raw);
     let format = hit_format(&p)?;
     let query = p.flow_search(TimeRange::all())?;
+    scoped::check_search(&who.scope, &query)?;
+    let scope = who.scope;
     let rx = state.subscribe();
-    let stream = futures::stream::unfold((rx, query), move |(mut rx, query)| async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            let event = match rx.recv().await {
-                Ok(batch) => {
-                    let mut flows: Vec<Value> = batch
-                        .logs
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, log)| {
-                            let id = batch.first_record_id.map(|first| first + i as u64);
-                            let v = flow_json(log, id, format);
-                            live_filter::matches(&query, log, &v).then_some(v)
-                        })
-                        .collect();
-                    if flows.is_empty() {
-                        continue;
+    let stream = futures::stream::unfold(
+        (rx, query, scope),
+        move |(mut rx, query, scope)| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let event = match rx.recv().await {
+                    Ok(batch) => {
+                        let mut flows: Vec<Value> = batch
+                            .logs
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, log)| {
+                                if !scoped::visible(&scope, &query, log) {
+                                    return None;
+                                }
+                                let id = batch.first_record_id.map(|first| first + i as u64);
+                                let v = flow_json(log, id, format);
+                                if !live_filter::matches(&query, log, &v) {
+                                    return None;
+                                }
+                                if scope.is_admin() {
+                                    return Some(v);
+                                }
+                                Some(flow_json(
+                                    &scoped::mask_flow(&scope, log.clone()),
+                                    id,
+                                    format,
+                                ))
+                            })
+                            .collect();
+                        if flows.is_empty() {
+                            continue;
+                        }
+                        let dropped = flows.len().saturating_sub(MAX_LIVE_BATCH);
+                        flows.truncate(MAX_LIVE_BATCH);
+                        Event::default()
+                            .event("flows")
+                            .json_data(json!({ "flows": flows, "dropped": dropped }))
                     }
-                    let dropped = flows.len().saturating_sub(MAX_LIVE_BATCH);
-                    flows.truncate(MAX_LIVE_BATCH);
-                    Event::default()
-                        .event("flows")
-                        .json_data(json!({ "flows": flows, "dropped": dropped }))
-                }
-                Err(RecvError::Lagged(n)) => Event::default()
-                    .event("lagged")
-                    .json_data(json!({ "missed_batches": n })),
-                Err(RecvError::Closed) => return None,
-            };
-            let event =
-                event.unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
-            return Some((Ok(event), (rx, query)));
-        }
-    })
+                    Err(RecvError::Lagged(n)) => Event::default()
+                        .event("lagged")
+                        .json_data(json!({ "missed_batches": n })),
+                    Err(RecvError::Closed) => return None,
+                };
+                let event =
+                    event.unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+                return Some((Ok(event), (rx, query, scope)));
+            }
+        },
+    )
     .take_until(state.shutting_down());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-pub async fn aggregates(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn aggregates(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let (query, group_by) = searches::aggregate(&p, state.now())?;
-    let rows = state.store().aggregate(&query, group_by).await?;
+    let rows = scoped::aggregate(state.store().as_ref(), &who.scope, &query, group_by).await?;
     Ok(Json(json!({ "rows": rows })))
 }

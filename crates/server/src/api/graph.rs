@@ -2,13 +2,15 @@
 
 use super::flows::{flow_json, hit_format};
 use super::{RawParams, params};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::graph::{self, Expand};
 use crate::params::Params;
+use crate::scoped;
 use crate::searches;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use flowlens_model::{EndpointType, FlowLog, PolicyHit, PolicyHitFormat};
 use flowlens_policy::{Engine, FiveTuple, Peer, PeerSpec, render_explanation};
 use flowlens_store::{FlowSearch, GroupBy, PolicyFilter};
@@ -28,13 +30,20 @@ fn expand_of(p: &Params) -> Expand {
     }
 }
 
-pub async fn graph(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn graph(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let query = searches::graph(&p, state.now())?;
-    let rows = state
-        .store()
-        .aggregate(&query, GroupBy::ServiceEdge)
-        .await?;
+    let rows = scoped::aggregate(
+        state.store().as_ref(),
+        &who.scope,
+        &query,
+        GroupBy::ServiceEdge,
+    )
+    .await?;
     let mut g = graph::build(&rows, &expand_of(&p));
     let truncated = g.edges.len() > MAX_EDGES;
     if truncated {
@@ -74,17 +83,22 @@ fn edge_query(p: &Params, base: FlowSearch) -> ApiResult<FlowSearch> {
     Ok(query)
 }
 
-pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn edge(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
+    let scope = &who.scope;
     let p = params(raw);
     let format = hit_format(&p)?;
     let expand = expand_of(&p);
     let query = edge_query(&p, p.flow_search(p.time_range(state.now())?)?)?;
-    let store = state.store();
+    let store = state.store().as_ref();
     let once = FlowSearch {
         connections_once: p.connections_once()?,
         ..query.clone()
     };
-    let rows = store.aggregate(&once, GroupBy::ServiceEdge).await?;
+    let rows = scoped::aggregate(store, scope, &once, GroupBy::ServiceEdge).await?;
     let g = graph::build(&rows, &expand);
     let (source, target) = (p.get("source").unwrap_or(""), p.get("target").unwrap_or(""));
     let edge = g
@@ -98,10 +112,10 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
     flows_query.sort = vec![flowlens_store::SortKey::desc(
         flowlens_model::FlowField::EndTime,
     )];
-    let page = store.query_flows(&flows_query).await?;
+    let page = scoped::query_flows(store, scope, &flows_query).await?;
     let world = state.world();
     let mut policies = Vec::new();
-    let policy_rows = store.aggregate(&query, GroupBy::PolicyRule).await?;
+    let policy_rows = scoped::aggregate(store, scope, &query, GroupBy::PolicyRule).await?;
     for row in policy_rows {
         let k = &row.key;
         let (Some(tier), Some(name), Some(action), Some(rule)) =
@@ -145,10 +159,18 @@ pub async fn edge(State(state): State<AppState>, raw: RawParams) -> ApiResult<Js
                     rule: Some(rule),
                 });
                 sample.limit = Some(1);
-                store.query_flows(&sample).await?.flows.into_iter().next()
+                scoped::query_flows(store, scope, &sample)
+                    .await?
+                    .flows
+                    .into_iter()
+                    .next()
             }
         };
-        let trace = flow.as_ref().map(|f| trace_of(&world.engine, f, format));
+        // The engine's explanation walks every tier: for administrators only.
+        let trace = flow
+            .as_ref()
+            .filter(|_| scope.is_admin())
+            .map(|f| trace_of(&world.engine, f, format));
         let hit_text = hit.to_string_in(format);
         let hit_text = hit_text
             .split_once('|')

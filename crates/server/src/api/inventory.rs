@@ -1,10 +1,12 @@
 //! The inventory (namespaces, endpoints, labels) and the engine's explanation of one flow.
 
 use super::{RawParams, params};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::scoped;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use flowlens_policy::render_explanation;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,9 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Endpoints listed at most; the counts are always complete.
 const MAX_ENDPOINTS: usize = 10_000;
 
-pub async fn inventory(State(state): State<AppState>) -> Json<Value> {
+pub async fn inventory(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Json<Value> {
     let world = state.world();
-    let inv = &world.inventory;
+    let inv = &scoped::inventory(&who.scope, &world.inventory);
     let endpoints: Vec<Value> = inv
         .endpoints
         .iter()
@@ -46,9 +51,12 @@ pub async fn inventory(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-pub async fn labels(State(state): State<AppState>) -> Json<Value> {
+pub async fn labels(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Json<Value> {
     let world = state.world();
-    let inv = &world.inventory;
+    let inv = &scoped::inventory(&who.scope, &world.inventory);
     let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let all = inv
         .endpoints

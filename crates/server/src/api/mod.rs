@@ -36,6 +36,14 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/logout", post(crate::auth::logout))
         .layer(DefaultBodyLimit::max(4096))
         .with_state(auth);
+    // Routes that show or change everything at once: the engine's explanation of any flow,
+    // the sources (with their verdicts), the metrics, the scenario's steps.
+    let admin = Router::new()
+        .route("/api/explain", get(inventory::explain))
+        .route("/api/sources", get(sources::sources))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/scenario/steps/{name}", post(scenario::apply_step))
+        .route_layer(axum::middleware::from_fn(admin_only));
     Router::new()
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi))
@@ -47,11 +55,8 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/graph/edge", get(graph::edge))
         .route("/api/inventory", get(inventory::inventory))
         .route("/api/labels", get(inventory::labels))
-        .route("/api/explain", get(inventory::explain))
-        .route("/api/sources", get(sources::sources))
-        .route("/metrics", get(metrics::metrics))
         .route("/api/scenario", get(scenario::info))
-        .route("/api/scenario/steps/{name}", post(scenario::apply_step))
+        .route("/api/audit", get(policies::audit))
         .route("/api/policies", get(policies::board).put(policies::save))
         .route(
             "/api/policy",
@@ -60,6 +65,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/policies/validate", post(policies::validate))
         .route("/api/policies/preview", post(policies::preview))
         .route("/api/policies/export", get(policies::export))
+        .merge(admin)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -67,6 +73,26 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         ))
         .with_state(state)
         .merge(session)
+}
+
+/// 403 for callers other than the administrator.
+async fn admin_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let admin = request
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .is_some_and(|p| p.scope.is_admin());
+    if admin {
+        next.run(request).await
+    } else {
+        crate::error::ApiError::forbidden(format!(
+            "{} is for administrators only",
+            request.uri().path()
+        ))
+        .into_response()
+    }
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -5,15 +5,19 @@
 //! [`Store::policy_metrics`](flowlens_store::Store::policy_metrics) over the window.
 
 use super::{RawParams, params};
+use crate::audit::AuditEntry;
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::params::Params;
+use crate::roles::Scope;
+use crate::scoped;
 use crate::searches;
 use crate::state::{AppState, PolicyEdit};
-use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flowlens_impact::{ImpactError, PolicyChange, preview_change};
+use axum::{Extension, Json};
+use flowlens_impact::{ImpactError, PolicyChange, preview_change_over};
 use flowlens_model::{Inventory, Policy, PolicyId, PolicyKind, RuleDirection};
 use flowlens_policy::Engine;
 use flowlens_store::{FlowSearch, HitCounts, PolicyMetrics, TimeRange};
@@ -38,9 +42,10 @@ fn key_of_policy(p: &Policy) -> PolicyKey {
 struct Metrics(BTreeMap<PolicyKey, PolicyMetrics>);
 
 impl Metrics {
-    /// `search` is the board's, [`searches::board`].
-    async fn load(state: &AppState, search: &FlowSearch) -> ApiResult<Metrics> {
-        let rows = state.store().policy_metrics(search).await?;
+    /// `search` is the board's, [`searches::board`]; the sums are of the flows `scope`
+    /// may see.
+    async fn load(state: &AppState, scope: &Scope, search: &FlowSearch) -> ApiResult<Metrics> {
+        let rows = scoped::policy_metrics(state.store().as_ref(), scope, search).await?;
         Ok(Metrics(
             rows.into_iter()
                 .map(|m| {
@@ -99,6 +104,7 @@ fn card(p: &Policy, endpoints: usize, hits: &Metrics) -> Value {
     }
     json!({
         "id": PolicyId::of(p).to_string(),
+        "version": version_of(p),
         "tier": p.tier,
         "kind": p.kind.hit_tag(),
         "kind_label": kind_label(p.kind),
@@ -120,19 +126,35 @@ fn card(p: &Policy, endpoints: usize, hits: &Metrics) -> Value {
     })
 }
 
+/// A policy's version: a digest of its whole definition, which saves and deletes name (in
+/// `If-Match` or `version`) to say which version they were based on.
+pub(crate) fn version_of(p: &Policy) -> String {
+    use std::hash::{Hash, Hasher};
+    let text = serde_json::to_string(p).unwrap_or_default();
+    // SipHash with fixed keys: the same definition gives the same version in every run.
+    let mut h = std::hash::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 fn time_of(state: &AppState, p: &Params) -> ApiResult<TimeRange> {
     p.time_range(state.now())
 }
 
-pub async fn board(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn board(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let search = searches::board(&p, state.now())?;
     let time = search.time;
     let world = state.world();
-    let inv = &world.inventory;
-    let hits = Metrics::load(&state, &search).await?;
+    let full = &world.inventory;
+    let inv = &scoped::inventory(&who.scope, full);
+    let hits = Metrics::load(&state, &who.scope, &search).await?;
     let counts = world.engine.policy_endpoint_counts();
-    let index_of: BTreeMap<PolicyId, usize> = inv
+    let index_of: BTreeMap<PolicyId, usize> = full
         .policies
         .iter()
         .enumerate()
@@ -172,7 +194,11 @@ fn policy_id(p: &Params) -> ApiResult<PolicyId> {
     PolicyId::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn policy(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let id = policy_id(&p)?;
     let search = searches::board(&p, state.now())?;
@@ -181,9 +207,14 @@ pub async fn policy(State(state): State<AppState>, raw: RawParams) -> ApiResult<
     let inv = &world.inventory;
     let index = inv
         .policy_index(&id)
+        .filter(|&i| {
+            let policy = &inv.policies[i];
+            who.scope
+                .can_read_policy(&policy.tier, policy.namespace.as_deref())
+        })
         .ok_or_else(|| ApiError::not_found(format!("no policy {id} in the inventory")))?;
     let policy = &inv.policies[index];
-    let hits = Metrics::load(&state, &search).await?;
+    let hits = Metrics::load(&state, &who.scope, &search).await?;
     let texts = flowlens_policy::rule_texts(policy);
     let rules = |direction: RuleDirection| -> Vec<Value> {
         let (rules, texts) = match direction {
@@ -234,6 +265,9 @@ pub struct Draft {
     staged: Option<bool>,
     /// Preview deleting this policy instead.
     delete: Option<String>,
+    /// The version of the policy the edit is based on (as `If-Match` says it); a save of a
+    /// policy that changed since gets 409.
+    version: Option<String>,
     since: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
@@ -263,6 +297,7 @@ fn parse_draft(yaml: &str, staged: Option<bool>) -> ApiResult<Policy> {
                     message: e.message.clone(),
                 })
                 .collect(),
+            current: None,
         })?;
     match staged {
         Some(true) => policy.kind = staged_kind(policy.kind)?,
@@ -354,14 +389,21 @@ async fn check_draft(state: &AppState, body: &str) -> ApiResult<Value> {
 
 pub async fn preview(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Json(draft): Json<Draft>,
 ) -> ApiResult<Json<Value>> {
     let world = state.world();
     let change = match (&draft.yaml, &draft.delete) {
-        (Some(yaml), None) => PolicyChange::Upsert(Box::new(parse_draft(yaml, draft.staged)?)),
-        (None, Some(id)) => PolicyChange::Delete(
-            PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        ),
+        (Some(yaml), None) => {
+            let policy = parse_draft(yaml, draft.staged)?;
+            may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
+            PolicyChange::Upsert(Box::new(policy))
+        }
+        (None, Some(id)) => {
+            let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            may_change_existing(&who.scope, &world.inventory, &id)?;
+            PolicyChange::Delete(id)
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "give either yaml (the draft) or delete (a policy id)",
@@ -379,27 +421,156 @@ pub async fn preview(
         }
     }
     let time = time_of(&state, &p)?;
-    let result = preview_change(state.store().as_ref(), &world.engine, change, time)
-        .await
-        .map_err(|e| match e {
-            ImpactError::Store(e) => ApiError::from(e),
-            ImpactError::Task(e) => ApiError::internal(e),
-            e => edit_error(e),
-        })?;
+    let searches = scoped::parts(&who.scope, &FlowSearch::new(time));
+    let (mut result, _) = preview_change_over(
+        state.store().as_ref(),
+        &world.engine,
+        change,
+        time,
+        &searches,
+    )
+    .await
+    .map_err(|e| match e {
+        ImpactError::Store(e) => ApiError::from(e),
+        ImpactError::Task(e) => ApiError::internal(e),
+        e => edit_error(e),
+    })?;
+    if !who.scope.is_admin() {
+        for change in &mut result.changes {
+            for (ns, name) in [
+                (&mut change.source_namespace, &mut change.source_name_aggr),
+                (&mut change.dest_namespace, &mut change.dest_name_aggr),
+            ] {
+                if !who.scope.sees_namespace(ns.as_deref()) {
+                    *ns = Some(scoped::HIDDEN.into());
+                    *name = scoped::HIDDEN.into();
+                }
+            }
+        }
+    }
     let mut value = serde_json::to_value(&result).map_err(|e| ApiError::internal(e.to_string()))?;
     value["window"] = json!({ "from": time.from, "to": time.to });
     Ok(Json(value))
 }
 
-/// Makes an edited inventory current: new flows are attributed with it at once, and
-/// scenario steps applied later keep the edits.
-fn install(state: &AppState, inventory: Inventory, edits: Vec<PolicyEdit>) -> u64 {
+/// 403 unless `scope` may write a policy of `tier` in `namespace`.
+fn may_write(scope: &Scope, tier: &str, namespace: Option<&str>) -> ApiResult<()> {
+    match scope.write_denied(tier, namespace) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::forbidden(format!(
+            "this user may not change policies there: {why}"
+        ))),
+    }
+}
+
+/// 403 unless `scope` may write the policy `id` as it is now (if it exists).
+fn may_change_existing(scope: &Scope, inventory: &Inventory, id: &PolicyId) -> ApiResult<()> {
+    match inventory.policy(id) {
+        Some(p) => may_write(scope, &p.tier, p.namespace.as_deref()),
+        None => Ok(()),
+    }
+}
+
+/// The version an edit says it is based on: `If-Match` (an ETag, quotes optional) or the
+/// body's `version`.
+fn based_on(headers: &HeaderMap, body: Option<&str>) -> Option<String> {
+    let header = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        });
+    header
+        .or_else(|| body.map(str::to_string))
+        .filter(|v| !v.is_empty() && v != "*")
+}
+
+/// 409 when the edit is based on a version of `id` that is no longer current, with the
+/// current one (or `null` when the policy is gone).
+fn check_version(inventory: &Inventory, id: &PolicyId, based_on: Option<&str>) -> ApiResult<()> {
+    let Some(based_on) = based_on else {
+        return Ok(());
+    };
+    let current = inventory.policy(id);
+    if current.is_some_and(|p| version_of(p) == based_on) {
+        return Ok(());
+    }
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        match current {
+            Some(_) => format!(
+                "policy {id} changed since version {based_on}: load the current version, apply the edit to it and save again"
+            ),
+            None => format!("policy {id} was deleted since version {based_on}"),
+        },
+    );
+    e.current = Some(current.map_or(Value::Null, |p| {
+        json!({
+            "id": id.to_string(),
+            "version": version_of(p),
+            "yaml": flowlens_manifests::policy_to_yaml(p).ok(),
+        })
+    }));
+    Err(e)
+}
+
+/// Makes an edited inventory current (new flows are attributed with it at once, and
+/// scenario steps applied later keep the edits) and writes the audit entries.
+fn install(
+    state: &AppState,
+    who: &Principal,
+    before: &Inventory,
+    inventory: Inventory,
+    edits: Vec<PolicyEdit>,
+) -> ApiResult<u64> {
+    let yaml = |p: Option<&Policy>| p.and_then(|p| flowlens_manifests::policy_to_yaml(p).ok());
+    let changed: Vec<(String, PolicyId)> = edits
+        .iter()
+        .map(|e| match e {
+            PolicyEdit::Upsert(p) => ("save".to_string(), PolicyId::of(p)),
+            PolicyEdit::Remove(id) => ("delete".to_string(), id.clone()),
+        })
+        .collect();
     state.record_edits(edits);
-    state.install_for_ingest(Arc::new(inventory)).revision
+    let world = state.install_for_ingest(Arc::new(inventory));
+    if let Some(log) = state.audit_log() {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for (action, id) in changed {
+            let old = before.policy(&id);
+            let new = world.inventory.policy(&id);
+            let Some(p) = new.or(old) else { continue };
+            let entry = AuditEntry {
+                time,
+                user: who.name.clone(),
+                action,
+                policy: id.to_string(),
+                tier: p.tier.clone(),
+                namespace: p.namespace.clone(),
+                before: yaml(old),
+                after: yaml(new),
+                revision: world.revision,
+            };
+            // The change is made; an audit log that cannot be written is the operator's
+            // to fix, and the answer says so.
+            log.append(&entry).map_err(|e| {
+                ApiError::internal(format!(
+                    "the policy change was made but its audit entry could not be written: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(world.revision)
 }
 
 pub async fn save(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
     Json(draft): Json<Draft>,
 ) -> ApiResult<Json<Value>> {
     let yaml = draft
@@ -407,8 +578,17 @@ pub async fn save(
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("give yaml: the policy to save"))?;
     let policy = parse_draft(yaml, draft.staged)?;
+    may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
     let id = PolicyId::of(&policy);
+    let _edit = state.lock_policy_edits().await;
     let world = state.world();
+    // Saving over a policy moves it from its tier: that tier must be writable too.
+    may_change_existing(&who.scope, &world.inventory, &id)?;
+    check_version(
+        &world.inventory,
+        &id,
+        based_on(&headers, draft.version.as_deref()).as_deref(),
+    )?;
     let created = world.inventory.policy_index(&id).is_none();
     let mut inventory = world
         .inventory
@@ -421,34 +601,100 @@ pub async fn save(
     {
         let staged = PolicyId { kind, ..id.clone() };
         if inventory.policy_index(&staged).is_some() {
+            may_change_existing(&who.scope, &world.inventory, &staged)?;
             inventory = inventory.without_policy(&staged).map_err(edit_error)?;
             edits.push(PolicyEdit::Remove(staged));
         }
     }
-    let revision = install(&state, inventory, edits);
-    Ok(Json(
-        json!({ "id": id.to_string(), "created": created, "revision": revision }),
-    ))
+    let revision = install(&state, &who, &world.inventory, inventory, edits)?;
+    let version = version_of(&policy);
+    Ok(Json(json!({
+        "id": id.to_string(),
+        "created": created,
+        "revision": revision,
+        "version": version,
+    })))
 }
 
-pub async fn delete(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
     let p = params(raw);
     let id = policy_id(&p)?;
+    let _edit = state.lock_policy_edits().await;
     let world = state.world();
+    let readable = world
+        .inventory
+        .policy(&id)
+        .is_some_and(|p| who.scope.can_read_policy(&p.tier, p.namespace.as_deref()));
+    if !readable {
+        return Err(ApiError::not_found(format!(
+            "no policy {id} in the inventory"
+        )));
+    }
+    may_change_existing(&who.scope, &world.inventory, &id)?;
+    check_version(
+        &world.inventory,
+        &id,
+        based_on(&headers, p.get("version")).as_deref(),
+    )?;
     let inventory = world
         .inventory
         .without_policy(&id)
         .map_err(|e| ApiError::not_found(e.to_string()))?;
-    let revision = install(&state, inventory, vec![PolicyEdit::Remove(id.clone())]);
+    let revision = install(
+        &state,
+        &who,
+        &world.inventory,
+        inventory,
+        vec![PolicyEdit::Remove(id.clone())],
+    )?;
     Ok(Json(
         json!({ "deleted": id.to_string(), "revision": revision }),
     ))
 }
 
-pub async fn export(State(state): State<AppState>, raw: RawParams) -> ApiResult<Response> {
+/// `GET /api/audit`: the recorded policy changes (`id=` one policy's) that the caller may
+/// read, oldest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
+    let p = params(raw);
+    let id = p
+        .get("id")
+        .map(|t| PolicyId::parse(t).map_err(|e| ApiError::bad_request(e.to_string())))
+        .transpose()?
+        .map(|id| id.to_string());
+    let Some(log) = state.audit_log() else {
+        return Ok(Json(json!({ "entries": [], "recorded": false })));
+    };
+    let scope = who.scope.clone();
+    let log = log.clone();
+    let entries = tokio::task::spawn_blocking(move || {
+        log.read(move |e: &AuditEntry| {
+            scope.can_read_policy(&e.tier, e.namespace.as_deref())
+                && id.as_deref().is_none_or(|id| e.policy == id)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(format!("cannot read the audit log: {e}")))?;
+    Ok(Json(json!({ "entries": entries, "recorded": true })))
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Response> {
     let p = params(raw);
     let world = state.world();
-    let inv = &world.inventory;
+    let inv = &scoped::inventory(&who.scope, &world.inventory);
     let (yaml, file) = if let Some(id) = p.get("id") {
         let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let policy = inv
