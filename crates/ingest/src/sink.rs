@@ -4,10 +4,11 @@
 
 use crate::error::{IngestError, Result};
 use flowlens_model::{FlowLog, PolicyHitFormat};
-use flowlens_store::{AppendReceipt, BulkLoad, EmbeddedStore, FlowBatch, Store};
+use flowlens_store::{AppendReceipt, BulkLoad, EmbeddedStore, FlowBatch, Store, StoreError};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// Rows to store, in order: rows already encoded (Calico flow log lines, encoded where they
@@ -127,6 +128,45 @@ impl StoreSink {
     }
 }
 
+/// The first wait after a failed append; it doubles up to [`RETRY_LONGEST`], and the append
+/// fails after [`RETRY_FOR`] in all.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_LONGEST: Duration = Duration::from_secs(30);
+const RETRY_FOR: Duration = Duration::from_secs(600);
+
+/// Appends `batch`, waiting out failures that pass (a full disk, a store that cannot flush
+/// and refuses appends meanwhile) instead of stopping the loop for good. A failed append
+/// stored nothing, so it is retried whole; the loop waits meanwhile and live sources' queues
+/// fill up (and drop, counted).
+async fn append_retrying(
+    store: &dyn Store,
+    batch: FlowBatch,
+    first_wait: Duration,
+) -> flowlens_store::Result<AppendReceipt> {
+    let mut wait = first_wait;
+    let mut waited = Duration::ZERO;
+    loop {
+        match store.append_batch(batch.clone()).await {
+            Err(e) if passes(&e) && waited < RETRY_FOR => {
+                tracing::warn!(
+                    "storing {} rows failed, retrying in {wait:?}: {e}",
+                    batch.len()
+                );
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                wait = (wait * 2).min(RETRY_LONGEST);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether an append failed for a reason that may pass: I/O (a full disk) or a store behind
+/// with its flushes. Bad rows fail for good.
+fn passes(error: &StoreError) -> bool {
+    matches!(error, StoreError::Io { .. } | StoreError::Overloaded { .. })
+}
+
 impl Sink for StoreSink {
     fn start(&mut self, read_to_end: bool) -> Result<()> {
         self.bulk = read_to_end && self.embedded.is_some();
@@ -173,7 +213,7 @@ impl Sink for StoreSink {
             None => {
                 let store = self.store.clone();
                 self.runtime.spawn(async move {
-                    let receipt = store.append_batch(encoded).await?;
+                    let receipt = append_retrying(store.as_ref(), encoded, RETRY_FIRST).await?;
                     done(&receipt);
                     Ok(None)
                 })
@@ -287,5 +327,138 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn finish(&mut self) -> Result<()> {
         (**self).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowlens_store::{
+        AggregateRow, FlowPage, FlowSearch, GroupBy, PolicyMetrics, Result as StoreResult,
+        StoreStats,
+    };
+    use std::sync::Mutex;
+
+    /// Refuses the first `refusals` appends as a store behind with its flushes would.
+    struct Refusing {
+        refusals: Mutex<usize>,
+        stored: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Refusing {
+        async fn append_batch(&self, batch: FlowBatch) -> StoreResult<AppendReceipt> {
+            let mut refusals = self.refusals.lock().unwrap();
+            if *refusals > 0 {
+                *refusals -= 1;
+                return Err(StoreError::Overloaded {
+                    buffered: 1,
+                    reason: "no space left on device".into(),
+                });
+            }
+            self.stored.lock().unwrap().push(batch.len());
+            Ok(AppendReceipt {
+                records: batch.len(),
+                first_record_id: 0,
+                sequence: 1,
+            })
+        }
+        async fn query_flows(&self, _: &FlowSearch) -> StoreResult<FlowPage> {
+            Err(StoreError::NotSupported("queries"))
+        }
+        async fn aggregate(&self, _: &FlowSearch, _: GroupBy) -> StoreResult<Vec<AggregateRow>> {
+            Err(StoreError::NotSupported("queries"))
+        }
+        async fn policy_metrics(&self, _: &FlowSearch) -> StoreResult<Vec<PolicyMetrics>> {
+            Err(StoreError::NotSupported("queries"))
+        }
+        async fn time_bounds(&self) -> StoreResult<Option<(i64, i64)>> {
+            Ok(None)
+        }
+        async fn stats(&self) -> StoreResult<StoreStats> {
+            Err(StoreError::NotSupported("stats"))
+        }
+        async fn flush(&self) -> StoreResult<()> {
+            Ok(())
+        }
+    }
+
+    fn batch(rows: usize) -> FlowBatch {
+        let log = FlowLog {
+            start_time: 1000,
+            end_time: 1010,
+            source: Default::default(),
+            dest: Default::default(),
+            dest_service: None,
+            proto: flowlens_model::Protocol::Tcp,
+            action: flowlens_model::Action::Allow,
+            reporter: flowlens_model::Reporter::Src,
+            enforced_policies: Vec::new(),
+            pending_policies: Vec::new(),
+            bytes_in: 1,
+            bytes_out: 1,
+            packets_in: 1,
+            packets_out: 1,
+            num_flows: 1,
+            num_flows_started: 1,
+            num_flows_completed: 0,
+            process_name: None,
+            process_id: None,
+            host: None,
+        };
+        FlowBatch::from_logs(&vec![log; rows]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_append_refused_for_a_while_is_stored_once_when_the_store_takes_it() {
+        let store = Refusing {
+            refusals: Mutex::new(3),
+            stored: Mutex::new(Vec::new()),
+        };
+        let receipt = append_retrying(&store, batch(7), Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert_eq!(receipt.records, 7);
+        assert_eq!(*store.stored.lock().unwrap(), [7]);
+    }
+
+    #[tokio::test]
+    async fn bad_rows_are_not_retried() {
+        struct Rejecting;
+        #[async_trait::async_trait]
+        impl Store for Rejecting {
+            async fn append_batch(&self, _: FlowBatch) -> StoreResult<AppendReceipt> {
+                Err(StoreError::InvalidRecord("bad".into()))
+            }
+            async fn query_flows(&self, _: &FlowSearch) -> StoreResult<FlowPage> {
+                unreachable!()
+            }
+            async fn aggregate(
+                &self,
+                _: &FlowSearch,
+                _: GroupBy,
+            ) -> StoreResult<Vec<AggregateRow>> {
+                unreachable!()
+            }
+            async fn policy_metrics(&self, _: &FlowSearch) -> StoreResult<Vec<PolicyMetrics>> {
+                unreachable!()
+            }
+            async fn time_bounds(&self) -> StoreResult<Option<(i64, i64)>> {
+                unreachable!()
+            }
+            async fn stats(&self) -> StoreResult<StoreStats> {
+                unreachable!()
+            }
+            async fn flush(&self) -> StoreResult<()> {
+                unreachable!()
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = append_retrying(&Rejecting, batch(1), Duration::from_secs(60)).await;
+        assert!(matches!(result, Err(StoreError::InvalidRecord(_))));
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not waited for"
+        );
     }
 }

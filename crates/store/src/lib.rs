@@ -86,7 +86,10 @@ pub mod fuzzing {
             return 0;
         };
         for (at, len, _) in &scan.skipped {
-            assert!(*len > 0 && at + len <= bytes.len(), "skipped range inside the input");
+            assert!(
+                *len > 0 && at + len <= bytes.len(),
+                "skipped range inside the input"
+            );
         }
         scan.frames.len()
     }

@@ -261,7 +261,10 @@ fn kill_9_loses_nothing_acknowledged() {
             }
         }
         child.wait().unwrap();
-        assert!(killed, "round {round}: the child stopped early at batch {last}");
+        assert!(
+            killed,
+            "round {round}: the child stopped early at batch {last}"
+        );
         acknowledged.push(last);
         check_after_kill(dir.path(), &acknowledged);
     }
@@ -556,7 +559,10 @@ async fn a_data_file_that_cannot_be_opened_for_now_is_not_quarantined() {
         message.contains(victim.file_name().unwrap().to_str().unwrap()),
         "{message}"
     );
-    assert!(!dir.path().join("quarantine").exists(), "nothing quarantined");
+    assert!(
+        !dir.path().join("quarantine").exists(),
+        "nothing quarantined"
+    );
     // Once the file can be read again, everything is there.
     std::fs::remove_file(&victim).unwrap();
     std::fs::rename(&aside, &victim).unwrap();

@@ -130,7 +130,10 @@ fn is_in_time_order(batches: &[RecordBatch]) -> bool {
 
 /// Whether `name` is the name [`data_file_name`] gives (and not a file someone put there).
 pub(crate) fn is_data_file_name(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("flows-").and_then(|r| r.strip_suffix(".parquet")) else {
+    let Some(rest) = name
+        .strip_prefix("flows-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+    else {
         return false;
     };
     let mut parts = rest.splitn(2, '-');
@@ -471,7 +474,8 @@ pub(crate) fn check(path: &Path) -> Result<()> {
 
 fn check_unguarded(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, &e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, &e))?;
     let schema = builder.schema();
     for field in FlowField::ALL {
         if schema.field_with_name(field.column()).is_err() {

@@ -254,12 +254,22 @@ mod tests {
                 Ok(_) => acknowledged += 50,
                 Err(e) => break e,
             }
-            assert!(acknowledged <= limit as u64 + 50, "the buffer keeps growing");
+            assert!(
+                acknowledged <= limit as u64 + 50,
+                "the buffer keeps growing"
+            );
         };
-        assert!(matches!(refused, StoreError::Overloaded { .. }), "{refused}");
+        assert!(
+            matches!(refused, StoreError::Overloaded { .. }),
+            "{refused}"
+        );
         let wal_bytes = lock(&store.inner.state).wal_bytes;
         assert!(store.append_batch(batch(acknowledged, 50)).await.is_err());
-        assert_eq!(lock(&store.inner.state).wal_bytes, wal_bytes, "nothing written");
+        assert_eq!(
+            lock(&store.inner.state).wal_bytes,
+            wal_bytes,
+            "nothing written"
+        );
         // Once flushes work again, appends go on.
         fail_flushes(&store, false);
         store.append_batch(batch(acknowledged, 50)).await.unwrap();

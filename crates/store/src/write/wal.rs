@@ -259,7 +259,11 @@ fn resync(bytes: &[u8], from: usize, last_seq: u64) -> Option<usize> {
 /// numbers are missing. Two frames share a number only when an append failed after its bytes
 /// reached the disk and was retried in a new segment: the later segment's frame is the one
 /// acknowledged.
-fn in_sequence(frames: Vec<Frame>, flushed_seq: u64, warnings: &mut Vec<String>) -> (Vec<Frame>, u64) {
+fn in_sequence(
+    frames: Vec<Frame>,
+    flushed_seq: u64,
+    warnings: &mut Vec<String>,
+) -> (Vec<Frame>, u64) {
     let mut by_seq = std::collections::BTreeMap::new();
     for frame in frames.into_iter().filter(|f| f.seq > flushed_seq) {
         by_seq.insert(frame.seq, frame);
@@ -287,7 +291,10 @@ fn in_sequence(frames: Vec<Frame>, flushed_seq: u64, warnings: &mut Vec<String>)
 /// damage and keeps the first copy). Returns the warning that says where it went.
 fn keep_damaged_segment(path: &Path, quarantine: &Path) -> Result<String> {
     std::fs::create_dir_all(quarantine).map_err(StoreError::io("creating", quarantine))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("segment");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("segment");
     let target = quarantine.join(format!("wal-{name}"));
     if !target.exists() {
         std::fs::copy(path, &target).map_err(StoreError::io("quarantining", path))?;
@@ -556,7 +563,10 @@ mod tests {
         assert!(wal.append(2, 2, &payload(2)).is_err());
         let broken_segment = wal.path.clone();
         wal.append(2, 2, &payload(2)).unwrap();
-        assert_ne!(wal.path, broken_segment, "not written after an unknown tail");
+        assert_ne!(
+            wal.path, broken_segment,
+            "not written after an unknown tail"
+        );
         wal.append(3, 3, &payload(3)).unwrap();
         drop(wal);
         // The failed frame reached the file (only its fsync failed): replay keeps one frame 2.
