@@ -443,7 +443,7 @@ async fn apply_events(
         }
         let now = (shared.clock)();
         let mut changes = Vec::new();
-        let mut listed = Vec::new();
+        let mut listed: Vec<Kind> = Vec::new();
         let revision = {
             let mut index = shared.write();
             for event in batch {
@@ -458,14 +458,16 @@ async fn apply_events(
                 index.history_mut().prune_before(horizon);
                 last_prune = now;
             }
+            // Counted before the index is released, so whoever sees the listing sees it
+            // counted too.
+            for kind in listed {
+                shared.kind_status(kind, |s| {
+                    s.listings += 1;
+                    s.synced_at.get_or_insert(now);
+                });
+            }
             index.revision()
         };
-        for kind in listed {
-            shared.kind_status(kind, |s| {
-                s.listings += 1;
-                s.synced_at.get_or_insert(now);
-            });
-        }
         if !changes.is_empty() {
             lock(&shared.status).last_change_at = Some(now);
             // No subscriber is not an error.
