@@ -195,6 +195,55 @@ fn a_watermark_closes_buckets_and_a_live_run_stores_them_before_going_on() {
     assert!(appends.concat().iter().any(|l| l.start_time >= 1_005));
 }
 
+#[test]
+fn records_dated_far_ahead_of_the_clock_are_rejected_and_counted() {
+    let inv = fme(false);
+    let sink = Recorder::default();
+    let mut ingest = IngestLoop::new(Arc::new(Engine::new(inv.clone())), sink.clone(), options());
+    let now = flowlens_pipeline::clock::wall_clock();
+    // A raw record in milliseconds, and a flow log pushed whole two days ahead.
+    let mut ahead = calico_log(now);
+    ahead.end_time = now + 2 * 86_400;
+    ingest.add_source(Script {
+        pace: Pace::ReadToEnd,
+        inputs: vec![
+            Input::Records(vec![pool_flow(&inv, now - 60, 40_000)]),
+            Input::Records(vec![pool_flow(&inv, now * 1000, 40_001)]),
+            Input::FlowLogs(vec![calico_log(now - 30), ahead]),
+        ],
+        sync_at_end: false,
+    });
+    let summary = ingest.run().unwrap();
+    assert_eq!(summary.stats.rejected, 2, "{:?}", summary.stats.rejections);
+    assert_eq!(summary.sources[0].rejected, 2);
+    let reasons: Vec<&str> = summary
+        .stats
+        .rejections
+        .iter()
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert!(
+        reasons[0].contains("milliseconds instead of seconds"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("more than a day after the clock"),
+        "{reasons:?}"
+    );
+    let stored = sink.logs();
+    assert!(stored.iter().all(|l| l.end_time <= now), "{stored:#?}");
+    assert!(!stored.is_empty());
+}
+
+/// A flow log as a Calico source pushes it, ending at `end_time`.
+fn calico_log(end_time: i64) -> FlowLog {
+    let line = format!(
+        r#"{{"start_time":{},"end_time":{end_time},"source_namespace":"a","dest_namespace":"b","proto":"tcp","action":"allow","reporter":"src"}}"#,
+        end_time - 10
+    );
+    flowlens_pipeline::decode::decode_calico(&line).expect("a Calico line")
+}
+
 /// Pushes `batches` batches of one record each without waiting, as a network receiver does.
 struct Flood {
     record: RawFlow,

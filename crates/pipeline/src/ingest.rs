@@ -53,6 +53,8 @@ pub struct Ingest {
     /// The newest `end_time` of the raw records fed so far: how far the data's clock has
     /// come, for closing buckets while reading a file.
     newest_raw_end: Option<i64>,
+    /// What the clock reads (unix seconds): records ending over a day after it are rejected.
+    clock: i64,
 }
 
 impl Ingest {
@@ -64,7 +66,36 @@ impl Ingest {
             scratch: Vec::new(),
             raw_rejection: None,
             newest_raw_end: None,
+            clock: crate::clock::wall_clock(),
         }
+    }
+
+    /// Sets the clock records are held against (see [`crate::clock`]): the wall clock, or a
+    /// source's own when it runs ahead (a scenario played faster than real time).
+    pub fn set_clock(&mut self, now: i64) {
+        self.clock = now;
+    }
+
+    /// `logs` without those whose times are implausible, which are rejected as lines
+    /// `first_number`, `first_number + 1`, … of `source`.
+    pub fn plausible_logs(
+        &mut self,
+        source: &str,
+        first_number: usize,
+        mut logs: Vec<FlowLog>,
+    ) -> Vec<FlowLog> {
+        let clock = self.clock;
+        let mut number = first_number;
+        logs.retain(|log| {
+            let reason = crate::clock::implausible_end(log.end_time, clock);
+            let keep = reason.is_none();
+            if let Some(reason) = reason {
+                self.reject_line(source, number, reason);
+            }
+            number += 1;
+            keep
+        });
+        logs
     }
 
     /// Rejects raw records with this reason instead of attributing them, for runs that
@@ -134,6 +165,10 @@ impl Ingest {
         self.scratch.clear();
         if let Some(reason) = &self.raw_rejection {
             let reason = reason.clone();
+            self.reject_line(source, number, reason);
+            return &self.scratch;
+        }
+        if let Some(reason) = crate::clock::implausible_end(raw.end_time, self.clock) {
             self.reject_line(source, number, reason);
             return &self.scratch;
         }

@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod attribute;
+pub mod clock;
 pub mod decode;
 pub mod encode;
 pub mod ingest;

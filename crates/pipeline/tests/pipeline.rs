@@ -573,3 +573,21 @@ fn a_block_counts_every_line_and_rejects_bad_ones_by_number() {
     assert!(block.rejected[0].1.contains("not a Calico flow log"));
     assert!(block.rejected[1].1.contains("not UTF-8"));
 }
+
+#[test]
+fn a_line_dated_in_milliseconds_is_rejected_and_its_neighbours_kept() {
+    use flowlens_pipeline::LineDecoder;
+    let millis = FELIX_LINE.replace("\"end_time\":1597170000", "\"end_time\":1597170000000");
+    let text = format!("{FELIX_LINE}\n{millis}\n{FELIX_LINE}\n");
+    let mut decoder = LineDecoder::new(InputFormat::Auto);
+    let mut handed = 0;
+    let block = decoder.decode_lines(text.as_bytes(), 1, |_| handed += 1);
+    assert_eq!((block.lines, block.calico, handed), (3, 2, 2));
+    assert_eq!(block.rejected.len(), 1, "{:?}", block.rejected);
+    let (line, reason) = &block.rejected[0];
+    assert_eq!(*line, 2);
+    assert!(
+        reason.contains("milliseconds instead of seconds"),
+        "{reason}"
+    );
+}

@@ -149,6 +149,7 @@ impl LineDecoder {
             return out;
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let clock = crate::clock::wall_clock();
         let mut start = 0;
         // memchr finds newlines many bytes at a time rather than testing byte by byte.
         let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
@@ -177,10 +178,17 @@ impl LineDecoder {
                 Some((InputFormat::Raw, text)) => {
                     decode_raw(text).map(|raw| out.raw.push((number, raw)))
                 }
-                Some((_, text)) => self.calico.decode(text, |view| {
-                    out.calico += 1;
-                    calico(view)
-                }),
+                Some((_, text)) => {
+                    let mut implausible = None;
+                    let decoded = self.calico.decode(text, |view| {
+                        implausible = crate::clock::implausible_end(view.end_time, clock);
+                        if implausible.is_none() {
+                            out.calico += 1;
+                            calico(view);
+                        }
+                    });
+                    decoded.and_then(|()| implausible.map_or(Ok(()), Err))
+                }
             };
             if let Err(reason) = result {
                 out.rejected.push((number, reason));
