@@ -123,8 +123,28 @@ where
         .collect()
 }
 
+/// Aborts tasks when dropped. A query's scans run on tasks of their own; when the query is
+/// dropped (its request timed out, its client went away) they stop instead of running on.
+/// Aborting a finished task does nothing.
+pub(crate) struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl AbortOnDrop {
+    pub(crate) fn tasks<T>(tasks: &[tokio::task::JoinHandle<T>]) -> AbortOnDrop {
+        AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect())
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// The groups of every task, merged.
 pub(crate) async fn merged<const N: usize>(tasks: Vec<GroupingTask<N>>) -> Result<Groups<N>> {
+    let _abort = AbortOnDrop::tasks(&tasks);
     let mut all = Groups::default();
     for task in tasks {
         all.merge(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
@@ -154,9 +174,40 @@ where
             })
         })
         .collect();
+    let _abort = AbortOnDrop::tasks(&tasks);
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
         out.push(task.await.map_err(|e| StoreError::Task(e.to_string()))??);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_dropped_query_stops_its_tasks() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let task: GroupingTask<1> = {
+            let finished = finished.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                finished.store(true, Ordering::SeqCst);
+                Ok(Groups::default())
+            })
+        };
+        // The caller gives up, as a request that times out does.
+        let query = merged(vec![task]);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), query)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!finished.load(Ordering::SeqCst), "the task ran on");
+    }
 }
