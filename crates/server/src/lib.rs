@@ -14,6 +14,7 @@ pub mod auth;
 mod error;
 mod graph;
 pub mod guard;
+pub mod limits;
 mod live_filter;
 mod params;
 pub mod roles;

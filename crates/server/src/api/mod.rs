@@ -29,9 +29,6 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 const MAX_BODY: usize = 1 << 20;
 /// A query that takes longer than this is stopped with an error rather than left running.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Requests that scan the store at once; more wait their turn (within the request timeout).
-/// Each scan uses every core, so more at once only share them and hold more memory.
-pub const MAX_CONCURRENT_QUERIES: usize = 4;
 
 pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
     let session = Router::new()
@@ -47,7 +44,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/scenario/steps/{name}", post(scenario::apply_step))
         .route_layer(axum::middleware::from_fn(admin_only));
-    // Routes that scan the store: at most MAX_CONCURRENT_QUERIES at once.
+    // Routes that scan the store: a few at a time.
     let queries = Router::new()
         .route("/api/flows", get(flows::page))
         .route("/api/flows/export", get(flows::export))
@@ -57,8 +54,8 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/policies", get(policies::board).put(policies::save))
         .route("/api/policies/preview", post(policies::preview))
         .route_layer(axum::middleware::from_fn_with_state(
-            Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
-            a_few_at_a_time,
+            crate::limits::query_permits(),
+            crate::limits::in_turn,
         ));
     Router::new()
         .route("/api/health", get(health))
@@ -83,17 +80,6 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         ))
         .with_state(state)
         .merge(session)
-}
-
-/// Runs the request once one of `permits` is free. A request dropped while it waits (timed
-/// out, its client gone) leaves the queue.
-async fn a_few_at_a_time(
-    State(permits): State<Arc<tokio::sync::Semaphore>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let _permit = permits.acquire().await.expect("the semaphore is never closed");
-    next.run(request).await
 }
 
 /// 403 for callers other than the administrator.
@@ -144,43 +130,4 @@ pub(crate) type RawParams = Query<Vec<(String, String)>>;
 
 pub(crate) fn params(Query(pairs): RawParams) -> Params {
     Params(pairs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn no_more_queries_run_at_once_than_the_limit() {
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let query = {
-            let (running, most) = (running.clone(), most.clone());
-            move || async move {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                running.fetch_sub(1, Ordering::SeqCst);
-                "done"
-            }
-        };
-        let app: Router = Router::new().route("/q", get(query)).route_layer(
-            axum::middleware::from_fn_with_state(
-                Arc::new(tokio::sync::Semaphore::new(2)),
-                a_few_at_a_time,
-            ),
-        );
-        let calls = (0..8).map(|_| {
-            app.clone()
-                .oneshot(Request::get("/q").body(Body::empty()).unwrap())
-        });
-        for response in futures::future::join_all(calls).await {
-            assert_eq!(response.unwrap().status(), StatusCode::OK);
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 2);
-    }
 }
