@@ -415,16 +415,20 @@ async fn a_directory_is_opened_by_one_store_at_a_time() {
     common::open(dir.path());
 }
 
+/// A closed store with two data files: 30 records marked "a", then 40 marked "b".
+async fn two_flushed_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store.append(marked("a", 30, 1000)).await.unwrap();
+    store.flush().await.unwrap();
+    store.append(marked("b", 40, 2000)).await.unwrap();
+    store.flush().await.unwrap();
+    dir
+}
+
 #[tokio::test]
 async fn corrupt_parquet_file_is_quarantined_and_the_rest_stays_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = common::open(dir.path());
-        store.append(marked("a", 30, 1000)).await.unwrap();
-        store.flush().await.unwrap();
-        store.append(marked("b", 40, 2000)).await.unwrap();
-        store.flush().await.unwrap();
-    }
+    let dir = two_flushed_files().await;
     let files = data_files(dir.path());
     assert_eq!(files.len(), 2);
     let victim = &files[0];
@@ -539,14 +543,7 @@ async fn a_full_disk_refuses_appends_and_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn a_data_file_that_cannot_be_opened_for_now_is_not_quarantined() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = common::open(dir.path());
-        store.append(marked("a", 30, 1000)).await.unwrap();
-        store.flush().await.unwrap();
-        store.append(marked("b", 40, 2000)).await.unwrap();
-        store.flush().await.unwrap();
-    }
+    let dir = two_flushed_files().await;
     // A file that cannot be opened for a while (here a symbolic-link loop: ELOOP, which
     // root gets too, standing for EMFILE or EACCES).
     let victim = data_files(dir.path())[0].clone();
@@ -573,14 +570,7 @@ async fn a_data_file_that_cannot_be_opened_for_now_is_not_quarantined() {
 
 #[tokio::test]
 async fn a_missing_manifest_refuses_to_open_and_deletes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = common::open(dir.path());
-        store.append(marked("a", 30, 1000)).await.unwrap();
-        store.flush().await.unwrap();
-        store.append(marked("b", 40, 2000)).await.unwrap();
-        store.flush().await.unwrap();
-    }
+    let dir = two_flushed_files().await;
     let files = data_files(dir.path());
     std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
     for _ in 0..2 {

@@ -70,10 +70,7 @@ pub(crate) fn remove_leftovers(
                 path.display()
             ));
         } else {
-            let qdir = dir.join(QUARANTINE);
-            std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
-            let target = qdir.join(name);
-            std::fs::rename(&path, &target).map_err(StoreError::io("quarantining", &path))?;
+            let target = move_into_quarantine(dir, &path, name)?;
             report.warnings.push(format!(
                 "moved {} to {}: not a data file of this store",
                 path.display(),
@@ -132,6 +129,15 @@ fn is_damage(e: &StoreError) -> bool {
     }
 }
 
+/// Moves `path` into `quarantine/` as `name`; returns where it went.
+fn move_into_quarantine(dir: &Path, path: &Path, name: &str) -> Result<PathBuf> {
+    let qdir = dir.join(QUARANTINE);
+    std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+    let target = qdir.join(name);
+    std::fs::rename(path, &target).map_err(StoreError::io("quarantining", path))?;
+    Ok(target)
+}
+
 /// Moves a damaged data file to `quarantine/`, returning where it went and a warning.
 fn move_to_quarantine(
     dir: &Path,
@@ -139,12 +145,11 @@ fn move_to_quarantine(
     meta: &FileMeta,
     error: &StoreError,
 ) -> Result<(PathBuf, String)> {
-    let qdir = dir.join(QUARANTINE);
-    std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
-    let target = qdir.join(&meta.name);
-    if path.exists() {
-        std::fs::rename(path, &target).map_err(StoreError::io("quarantining", path))?;
-    }
+    let target = if path.exists() {
+        move_into_quarantine(dir, path, &meta.name)?
+    } else {
+        dir.join(QUARANTINE).join(&meta.name)
+    };
     let warning = format!(
         "quarantined {} ({} records unavailable): {error}",
         path.display(),
