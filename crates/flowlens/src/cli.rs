@@ -162,6 +162,10 @@ pub struct MaintainArgs {
     pub data: DataOptions,
     #[command(flatten)]
     pub retention: RetentionOptions,
+    /// Also read every data file through (opening checks only their footers): damaged files
+    /// are moved to `quarantine/` and named, and the command exits with 1.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Where the server listens, and where its UI comes from.
@@ -541,6 +545,11 @@ pub struct IngestArgs {
     /// (retention, compaction) every few minutes meanwhile.
     #[arg(long)]
     pub follow: bool,
+    /// Read the files from their start. By default a file an earlier run stored part of is
+    /// read on from where that run stopped (the store keeps how far it got, by path, device
+    /// and inode), so nothing is stored twice.
+    #[arg(long)]
+    pub from_start: bool,
     #[command(flatten)]
     pub retention: RetentionOptions,
     /// Print no progress.

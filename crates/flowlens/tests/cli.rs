@@ -277,9 +277,12 @@ fn ingest_keeps_good_lines_and_flows_finds_them() {
         String::from_utf8_lossy(&bad.stderr)
     );
 
-    // A second ingest writes a second file; maintenance merges them, then drops them once
-    // they are older than the retention age (these records are from 1970).
-    let again = ingest();
+    // A second ingest from the start writes a second file; maintenance merges them, then
+    // drops them once they are older than the retention age (these records are from 1970).
+    let again = common::ingest_fme(&data, &input)
+        .arg("--from-start")
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(3));
     let out = stdout(flowlens().arg("maintain").arg("--data").arg(&data));
     assert!(
@@ -454,19 +457,18 @@ fn a_followed_file_is_stored_as_it_grows_and_a_half_written_line_waits() {
     child.wait().unwrap();
     assert_eq!(count().lines().nth(1), Some("2,3"));
 
-    // Finishing the line while a new follower runs stores it too. (The new run reads the
-    // file from its start again, as `ingest` does: lines 1 and 2 are stored twice.)
+    // Finishing the line while a new follower runs stores it too, once: the new run reads
+    // on after the two lines stored.
     let before = wal_bytes();
     let mut child = follow();
-    wait_for_wal_growth(before);
+    std::thread::sleep(std::time::Duration::from_millis(300));
     writeln!(file, "{tail}").unwrap();
     file.flush().unwrap();
-    let after_rerun = wal_bytes();
-    wait_for_wal_growth(after_rerun);
+    wait_for_wal_growth(before);
     std::thread::sleep(std::time::Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(count().lines().nth(1), Some("5,9"));
+    assert_eq!(count().lines().nth(1), Some("3,6"));
 }
 
 /// Bytes in the write-ahead log of the store at `data`: grows as a followed file is stored.
@@ -667,6 +669,142 @@ fn a_followed_file_truncated_in_place_is_read_again_from_its_start_each_line_onc
     );
     let warned = format!("{}: file shrank from {before} to ", input.display());
     assert_eq!(err.matches(&warned).count(), 1, "{err}");
+}
+
+#[test]
+fn a_file_ingested_again_is_read_on_from_where_the_last_run_stopped() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    std::fs::write(&input, calico_lines(1..=100)).unwrap();
+    let ingest = |extra: &[&str]| {
+        flowlens()
+            .args(["ingest", "--quiet", "--format", "calico", "--data"])
+            .arg(&data)
+            .args(extra)
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    assert!(ingest(&[]).status.success());
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    writer
+        .write_all(calico_lines(101..=150).as_bytes())
+        .unwrap();
+    let out = ingest(&[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("accepted 50 lines"), "{stdout}");
+    assert!(
+        stderr.contains("reading on after line 100 (byte "),
+        "{stderr}"
+    );
+    assert_eq!(
+        stored_line_numbers(&data),
+        format!("150,150,{}", 150 * 151 / 2)
+    );
+    // Nothing new: nothing stored. A new file under the name is read from its start.
+    assert!(ingest(&[]).status.success());
+    assert_eq!(stored_line_numbers(&data).split(',').next(), Some("150"));
+    std::fs::remove_file(&input).unwrap();
+    std::fs::write(&input, calico_lines(151..=160)).unwrap();
+    assert!(ingest(&[]).status.success());
+    assert_eq!(
+        stored_line_numbers(&data),
+        format!("160,160,{}", 160 * 161 / 2)
+    );
+    // --from-start reads it all again.
+    assert!(ingest(&["--from-start"]).status.success());
+    assert_eq!(stored_line_numbers(&data).split(',').next(), Some("170"));
+}
+
+/// A follower killed with SIGKILL and started again stores every line exactly once: what
+/// it acknowledged carries how far the file was read.
+#[test]
+fn a_followed_file_is_read_on_after_a_kill_each_line_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    let mut writer = std::fs::File::create(&input).unwrap();
+    writer.write_all(calico_lines(1..=100).as_bytes()).unwrap();
+    let mut child = follow(&data, &input);
+    let stored = wait_until_stored(&data, 8);
+    writer
+        .write_all(calico_lines(101..=200).as_bytes())
+        .unwrap();
+    // Killed at once, mid-way through what it may be reading.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(wal_bytes(&data) >= stored);
+    let stored = wal_bytes(&data);
+    writer
+        .write_all(calico_lines(201..=300).as_bytes())
+        .unwrap();
+    let child = follow(&data, &input);
+    let stored = wait_until_stored(&data, stored);
+    writer
+        .write_all(calico_lines(301..=320).as_bytes())
+        .unwrap();
+    wait_until_stored(&data, stored);
+    let (code, _, err) = stop_follower(child);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        stored_line_numbers(&data),
+        format!("320,320,{}", 320 * 321 / 2)
+    );
+}
+
+#[test]
+fn maintain_verify_quarantines_a_data_file_damaged_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, input) = (dir.path().join("data"), dir.path().join("flows.log"));
+    std::fs::write(&input, calico_lines(1..=2000)).unwrap();
+    let ingest = flowlens()
+        .args(["ingest", "--quiet", "--format", "calico", "--data"])
+        .arg(&data)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success());
+    let file = std::fs::read_dir(data.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    // Pages damaged, the footer intact: opening the store does not see it.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n / 4..n / 2].fill(0xab);
+    std::fs::write(&file, bytes).unwrap();
+    let verify = || {
+        flowlens()
+            .args(["maintain", "--verify", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(
+        stderr.contains("damaged: ") && stderr.contains(name),
+        "{stderr}"
+    );
+    assert!(data.join("quarantine").join(name).exists());
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 damaged"));
 }
 
 #[test]

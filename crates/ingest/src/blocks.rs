@@ -18,21 +18,37 @@ const _: () = assert!(MAX_LINE_BYTES < BLOCK_BYTES);
 /// Whole lines (the last one may lack its newline at the end of an input). They are
 /// numbered when decoded, from the block's start, so that the reading thread does not pass
 /// over every byte a second time.
-pub struct Block(Vec<u8>);
+pub struct Block {
+    bytes: Vec<u8>,
+    /// Where its last line ends in the input (a file), when that is known.
+    end: Option<u64>,
+}
 
 impl Block {
     /// A block of the lines in `bytes`, which end at a newline or at the end of the input.
     pub fn lines(bytes: Vec<u8>) -> Block {
-        Block(bytes)
+        Block { bytes, end: None }
+    }
+
+    /// The block, whose last line ends at byte `end` of its input.
+    pub fn ending_at(self, end: u64) -> Block {
+        Block {
+            end: Some(end),
+            ..self
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    pub fn end(&self) -> Option<u64> {
+        self.end
     }
 
     /// The buffer, to read the next block into once the block is decoded.
     pub fn into_buffer(self) -> Vec<u8> {
-        self.0
+        self.bytes
     }
 }
 
@@ -123,6 +139,21 @@ impl<R: Read> LineBlocks<R> {
         self.position
     }
 
+    /// Where the last line handed on ends: the bytes read, less those of a line not yet
+    /// complete.
+    pub fn lines_end(&self) -> u64 {
+        self.position - self.partial.len() as u64
+    }
+
+    /// Blocks of `reader`, which stands at byte `position` of its input (a file read on
+    /// from where an earlier run stopped).
+    pub fn starting_at(reader: R, position: u64) -> LineBlocks<R> {
+        LineBlocks {
+            position,
+            ..LineBlocks::new(reader)
+        }
+    }
+
     pub fn reader_mut(&mut self) -> &mut R {
         &mut self.reader
     }
@@ -143,7 +174,7 @@ impl<R: Read> LineBlocks<R> {
             self.partial.clear();
             return None;
         }
-        Some(Block(std::mem::take(&mut self.partial)))
+        Some(Block::lines(std::mem::take(&mut self.partial)))
     }
 
     /// A buffer of a block's size, from the spares if there is one.
@@ -171,7 +202,7 @@ impl<R: Read> LineBlocks<R> {
             bytes.clear();
             bytes.extend_from_slice(&self.partial[..=last]);
             self.partial.drain(..=last);
-            return Ok(Next::Block(Block(bytes)));
+            return Ok(Next::Block(Block::lines(bytes)));
         }
         let mut bytes = self.buffer();
         let mut filled = self.partial.len();
@@ -205,7 +236,7 @@ impl<R: Read> LineBlocks<R> {
                 let end = read.start + last + 1;
                 self.partial.extend_from_slice(&bytes[end..filled]);
                 bytes.truncate(end);
-                return Ok(Next::Block(Block(bytes)));
+                return Ok(Next::Block(Block::lines(bytes)));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::blocks::{LineBlocks, Next};
 use crate::source::{Closed, Feed, Input, Pace, Source, SourceError};
+use flowlens_store::ReadMark;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +20,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 pub struct FileSource {
     paths: Vec<PathBuf>,
     follow_last: bool,
+    /// How far earlier runs stored the files.
+    stored: Vec<ReadMark>,
 }
 
 /// Why a file could not be read.
@@ -43,7 +46,18 @@ impl FileSource {
     /// end the source waits for more (a half-written last line waits for its newline) until
     /// the loop stops.
     pub fn new(paths: Vec<PathBuf>, follow_last: bool) -> FileSource {
-        FileSource { paths, follow_last }
+        FileSource {
+            paths,
+            follow_last,
+            stored: Vec::new(),
+        }
+    }
+
+    /// Reads each file on from where `stored` says an earlier run stopped, when the mark is
+    /// of the very file now under its name (same device and inode) and the file is not
+    /// shorter; other files are read from their start.
+    pub fn resuming(self, stored: Vec<ReadMark>) -> FileSource {
+        FileSource { stored, ..self }
     }
 }
 
@@ -86,6 +100,7 @@ impl Source for FileSource {
                 error,
             })?;
             feed.push(Input::Begin(name.clone()))?;
+            file.start(&self.stored, &name, &feed)?;
             if self.follow_last && i == last {
                 return follow(path, file, &feed);
             }
@@ -110,6 +125,8 @@ impl Source for FileSource {
 /// A file being read, and what tells whether it shrank or was replaced.
 struct OpenFile {
     blocks: LineBlocks<File>,
+    /// Its absolute path: the name its read marks are kept under.
+    input: String,
     /// Device and inode: another file under the same name is a rotation.
     id: (u64, u64),
     len_at_open: u64,
@@ -121,9 +138,50 @@ impl OpenFile {
         let meta = file.metadata()?;
         Ok(OpenFile {
             blocks: LineBlocks::new(file),
+            input: std::path::absolute(path)?.display().to_string(),
             id: (meta.dev(), meta.ino()),
             len_at_open: meta.len(),
         })
+    }
+
+    /// Where reading starts, told to the loop: after what an earlier run stored of this
+    /// file (`stored`), or at its start.
+    fn start(&mut self, stored: &[ReadMark], name: &str, feed: &Feed) -> Result<(), SourceError> {
+        let mut at = self.mark_at(0, 0);
+        match stored.iter().find(|m| m.input == self.input) {
+            Some(mark) if (mark.device, mark.inode) != self.id => {}
+            Some(mark) if mark.offset > self.len_at_open => {
+                feed.push(Input::Warning(format!(
+                    "an earlier run stored {} bytes of this file, which now holds {}: reading it again from its start",
+                    mark.offset, self.len_at_open
+                )))?;
+            }
+            Some(mark) if mark.offset > 0 => {
+                let file = self.blocks.reader_mut();
+                file.seek(std::io::SeekFrom::Start(mark.offset))
+                    .map_err(|e| read_error(name, e))?;
+                let file = file.try_clone().map_err(|e| read_error(name, e))?;
+                self.blocks = LineBlocks::starting_at(file, mark.offset);
+                feed.push(Input::Warning(format!(
+                    "reading on after line {} (byte {}), where an earlier run stopped (--from-start reads it all)",
+                    mark.lines, mark.offset
+                )))?;
+                at = mark.clone();
+            }
+            _ => {}
+        }
+        feed.push(Input::At(at))?;
+        Ok(())
+    }
+
+    fn mark_at(&self, offset: u64, lines: u64) -> ReadMark {
+        ReadMark {
+            input: self.input.clone(),
+            device: self.id.0,
+            inode: self.id.1,
+            offset,
+            lines,
+        }
     }
 
     /// The file's length now.
@@ -153,14 +211,14 @@ fn read_blocks<R: Read>(
         take_spare_buffers(blocks, feed);
         match blocks.next().map_err(|e| read_error(name, e))? {
             Next::End => return Ok(()),
-            next => push(next, feed)?,
+            next => push(next, blocks.lines_end(), feed)?,
         }
     }
 }
 
 fn push_last_line<R: Read>(blocks: &mut LineBlocks<R>, feed: &Feed) -> Result<(), SourceError> {
     if let Some(last) = blocks.last_line() {
-        push(Next::Block(last), feed)?;
+        push(Next::Block(last), blocks.lines_end(), feed)?;
     }
     Ok(())
 }
@@ -173,7 +231,7 @@ fn follow(path: &Path, mut file: OpenFile, feed: &Feed) -> Result<(), SourceErro
         match file.blocks.next().map_err(|e| read_error(&name, e))? {
             Next::End => {}
             next => {
-                push(next, feed)?;
+                push(next, file.blocks.lines_end(), feed)?;
                 continue;
             }
         }
@@ -189,6 +247,8 @@ fn follow(path: &Path, mut file: OpenFile, feed: &Feed) -> Result<(), SourceErro
                 .rewind()
                 .map_err(|e| read_error(&name, e))?;
             file.blocks.restart();
+            feed.push(Input::Begin(name.clone()))?;
+            feed.push(Input::At(file.mark_at(0, 0)))?;
             continue;
         }
         if let Some(replaced) = reopen_if_replaced(path, &file) {
@@ -196,6 +256,7 @@ fn follow(path: &Path, mut file: OpenFile, feed: &Feed) -> Result<(), SourceErro
             read_to_end(&mut file.blocks, feed, &name)?;
             file = replaced;
             feed.push(Input::Begin(name.clone()))?;
+            feed.push(Input::At(file.mark_at(0, 0)))?;
             continue;
         }
         // Tailing: what was read is stored, with the buckets closed by now.
@@ -223,9 +284,10 @@ fn reopen_if_replaced(path: &Path, file: &OpenFile) -> Option<OpenFile> {
     OpenFile::open(path).ok()
 }
 
-fn push(next: Next, feed: &Feed) -> Result<(), Closed> {
+/// Pushes what `blocks` read; a block with where its last line ends (`lines_end`).
+fn push(next: Next, lines_end: u64, feed: &Feed) -> Result<(), Closed> {
     match next {
-        Next::Block(block) => feed.push(Input::Lines(block)),
+        Next::Block(block) => feed.push(Input::Lines(block.ending_at(lines_end))),
         Next::LineTooLong => feed.push(Input::LineTooLong),
         Next::End => Ok(()),
     }

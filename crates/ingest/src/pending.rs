@@ -3,7 +3,7 @@
 use crate::error::{IngestError, Result};
 use crate::sink::{Rows, Sink};
 use flowlens_model::FlowLog;
-use flowlens_store::FlowBatch;
+use flowlens_store::{FlowBatch, ReadMark};
 use std::time::{Duration, Instant};
 
 /// Live input is appended in batches of this size, or every second when slower, so that
@@ -44,6 +44,11 @@ impl Pending {
 
     pub fn add_encoded(&mut self, batch: FlowBatch) {
         self.rows.encoded.extend(batch);
+    }
+
+    /// How far an input is stored once what is pending is.
+    pub fn mark(&mut self, mark: ReadMark) {
+        self.rows.encoded.mark(mark);
     }
 
     pub fn add_logs(&mut self, logs: Vec<FlowLog>) {

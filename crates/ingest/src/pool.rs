@@ -21,6 +21,8 @@ pub struct DecodedBlock {
     pub lines: DecodedLines,
     /// The block's buffer, for reading the next block into.
     pub buffer: Vec<u8>,
+    /// Where the block's last line ends in its input, when known.
+    pub end: Option<u64>,
 }
 
 type Job = (u64, usize, Block);
@@ -142,6 +144,7 @@ fn decode(decoder: &mut LineDecoder, source: usize, block: Block) -> Result<Deco
         source,
         calico: calico.finish().map_err(IngestError::Encode)?,
         lines,
+        end: block.end(),
         buffer: block.into_buffer(),
     })
 }

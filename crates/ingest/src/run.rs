@@ -16,6 +16,7 @@ use flowlens_pipeline::{
     AggregationConfig, Attributed, DecodedLines, Ingest, IngestStats, InputFormat, LINE_TOO_LONG,
 };
 use flowlens_policy::Engine;
+use flowlens_store::ReadMark;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -188,6 +189,7 @@ impl<'a> IngestLoop<'a> {
                 records_before: 0,
                 counters,
                 spare: spare_tx,
+                read: None,
             });
         }
         drop(queue);
@@ -294,6 +296,9 @@ struct SourceRun {
     counters: Arc<SourceCounters>,
     /// Where buffers of decoded blocks go back to.
     spare: Sender<Vec<u8>>,
+    /// How far the current input (a file) has been taken, when it has a place to resume
+    /// from: stored with the rows once nothing taken from it is held in an open aggregate.
+    read: Option<ReadMark>,
 }
 
 /// The loop's state while it runs.
@@ -393,6 +398,7 @@ impl Run<'_, '_> {
     fn finish(&mut self) -> Result<()> {
         let rest = self.ingest.finish();
         self.pending.add_logs(rest);
+        self.mark_taken_inputs();
         self.pending.append(self.sink)?;
         self.sink.finish()
     }
@@ -429,10 +435,15 @@ impl Run<'_, '_> {
             calico,
             mut lines,
             buffer,
+            end,
         } = done?;
         let s = &mut self.sources[source];
         lines.shift_lines(s.lines_before);
         s.lines_before += lines.lines;
+        if let (Some(read), Some(end)) = (&mut s.read, end) {
+            read.offset = end;
+            read.lines = s.lines_before as u64;
+        }
         self.lines += lines.lines as u64;
         self.pending.add_encoded(calico);
         self.take_lines(source, lines);
@@ -448,6 +459,13 @@ impl Run<'_, '_> {
                 s.input = name;
                 s.lines_before = 0;
                 s.records_before = 0;
+                s.read = None;
+                Ok(())
+            }
+            Input::At(at) => {
+                let s = &mut self.sources[source];
+                s.lines_before = at.lines as usize;
+                s.read = Some(at);
                 Ok(())
             }
             // Blocks go through the decoding pool.
@@ -589,12 +607,27 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Marks how far each input with a place to resume from has been taken, to be stored
+    /// with what is pending. Only while no aggregate is open: an open aggregate holds raw
+    /// records read before the mark, which would be lost if a later run resumed after it.
+    fn mark_taken_inputs(&mut self) {
+        if self.ingest.holds_open_aggregates() {
+            return;
+        }
+        for s in &self.sources {
+            if let Some(read) = &s.read {
+                self.pending.mark(read.clone());
+            }
+        }
+    }
+
     /// Closes the buckets the data's clock has passed, appends when due, reports progress.
     fn after_input(&mut self, source: usize) -> Result<()> {
         if let Some(newest) = self.ingest.newest_raw_end() {
             let closed = self.ingest.flush_until(newest - self.late);
             self.pending.add_logs(closed);
         }
+        self.mark_taken_inputs();
         self.pending.append_if_due(self.sink)?;
         if let Some(progress) = &mut self.progress {
             progress(&Progress {

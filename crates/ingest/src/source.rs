@@ -7,6 +7,7 @@ use crate::rate::RateWindow;
 use crate::verdicts::{ObservedRecord, VerdictComparison, VerdictCounters};
 use flowlens_model::{FlowLog, RawFlow};
 use flowlens_policy::Engine;
+use flowlens_store::ReadMark;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,10 @@ pub enum Input {
     /// The source starts a new input (a file): its lines are numbered from 1 and rejected
     /// lines name it.
     Begin(String),
+    /// The current input is this file, read from `offset` on (after line `lines`): its
+    /// lines are numbered on from there, and how far it is stored is kept with the rows,
+    /// so a later run resumes after them (see [`ReadMark`]).
+    At(ReadMark),
     /// Whole lines, one JSON document each (Calico flow logs or raw records, as the run's
     /// [`InputFormat`](flowlens_pipeline::InputFormat) says), decoded on every core.
     Lines(Block),

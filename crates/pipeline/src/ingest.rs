@@ -201,6 +201,11 @@ impl Ingest {
         out
     }
 
+    /// Whether raw records taken so far wait in aggregates not yet closed.
+    pub fn holds_open_aggregates(&self) -> bool {
+        self.aggregator.pending_len() > 0
+    }
+
     /// The newest `end_time` among the raw records fed so far.
     pub fn newest_raw_end(&self) -> Option<i64> {
         self.newest_raw_end

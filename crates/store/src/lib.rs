@@ -73,7 +73,7 @@ pub use store::Store;
 pub use types::{
     AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,
     FlowSearch, GroupBy, GroupKey, HitCounts, MAX_AGGREGATE_ROWS, MAX_LIMIT, PolicyFilter,
-    PolicyMetrics, RetentionReport, SortKey, StoreStats, TimeRange,
+    PolicyMetrics, ReadMark, RetentionReport, SortKey, StoreStats, TimeRange,
 };
 pub use write::bulk::BulkLoad;
 

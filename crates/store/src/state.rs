@@ -13,7 +13,7 @@ use crate::files::manifest::{FileMeta, Manifest};
 use crate::files::rollups;
 use crate::fsutil::lock;
 use crate::schema::index;
-use crate::types::TimeRange;
+use crate::types::{ReadMark, TimeRange, merge_marks};
 use crate::write::wal::Wal;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
@@ -135,11 +135,23 @@ pub(crate) struct State {
     pub frozen: Vec<Buffered>,
     /// The newest WAL sequence number in `frozen`.
     pub frozen_seq: u64,
+    /// The read marks of the rows in `active` and in `frozen` (those of the files are in the
+    /// manifest).
+    pub active_marks: Vec<ReadMark>,
+    pub frozen_marks: Vec<ReadMark>,
     pub quarantined: Vec<PathBuf>,
     pub wal_bytes: u64,
 }
 
 impl State {
+    /// How far each input is stored: in files, then in the buffer.
+    pub fn read_marks(&self) -> Vec<ReadMark> {
+        let mut marks = self.manifest.read_marks.clone();
+        merge_marks(&mut marks, self.frozen_marks.iter().cloned());
+        merge_marks(&mut marks, self.active_marks.iter().cloned());
+        marks
+    }
+
     pub fn buffered_rows(&self) -> usize {
         self.active
             .iter()

@@ -7,7 +7,7 @@
 use crate::error::{Result, StoreError};
 use crate::records::encode::FlowBatch;
 use crate::types::{
-    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, StoreStats,
+    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, ReadMark, StoreStats,
 };
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -54,6 +54,12 @@ pub trait Store: Send + Sync {
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>>;
 
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// How far each input is stored (see [`ReadMark`]): where reading it again resumes.
+    /// Stores that keep no marks answer `NotSupported`.
+    async fn read_marks(&self) -> Result<Vec<ReadMark>> {
+        Err(StoreError::NotSupported("read marks"))
+    }
 
     /// Moves buffered records to long-term storage (for the embedded store: Parquet).
     async fn flush(&self) -> Result<()>;

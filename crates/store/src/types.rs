@@ -4,7 +4,7 @@
 use flowlens_model::FlowField;
 use flowlens_model::{Action, FlowLog, HitAction, PolicyKind, RuleDirection};
 use flowlens_selector::Selector;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -386,6 +386,32 @@ pub struct AppendReceipt {
     pub first_record_id: u64,
     /// The write-ahead-log sequence number of the batch (0 for stores without one).
     pub sequence: u64,
+}
+
+/// How much of an input (a file) is stored. A mark is stored with the rows read up to it,
+/// in the same durable step, so reading the input again resumes right after what is stored:
+/// nothing twice after a crash or a restart, nothing skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMark {
+    /// The input's name (a file's absolute path).
+    pub input: String,
+    /// The file read, by device and inode: another file under the same name starts afresh.
+    pub device: u64,
+    pub inode: u64,
+    /// Bytes from the start of the file up to the end of the last line stored.
+    pub offset: u64,
+    /// Lines up to `offset`, so that the lines read next are numbered on.
+    pub lines: u64,
+}
+
+/// Adds `marks` to `into`, each replacing an earlier mark of the same input.
+pub(crate) fn merge_marks(into: &mut Vec<ReadMark>, marks: impl IntoIterator<Item = ReadMark>) {
+    for mark in marks {
+        match into.iter_mut().find(|m| m.input == mark.input) {
+            Some(old) => *old = mark,
+            None => into.push(mark),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -6,8 +6,8 @@ mod common;
 use common::flow;
 use flowlens_model::{Action, FlowLog};
 use flowlens_store::{
-    EmbeddedOptions, EmbeddedStore, FlowBatch, FlowSearch, RetentionPolicy, Store, StoreError,
-    TimeRange,
+    EmbeddedOptions, EmbeddedStore, FlowBatch, FlowSearch, ReadMark, RetentionPolicy, Store,
+    StoreError, TimeRange,
 };
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -101,6 +101,87 @@ async fn wal_replays_exactly_once() {
     // Record ids keep counting across reopenings.
     let receipt = store.append(marked("d", 1, 4000)).await.unwrap();
     assert_eq!(receipt.first_record_id, 160);
+}
+
+fn read_mark(input: &str, inode: u64, offset: u64) -> ReadMark {
+    ReadMark {
+        input: input.to_string(),
+        device: 1,
+        inode,
+        offset,
+        lines: offset / 10,
+    }
+}
+
+fn marked_batch(logs: &[FlowLog], marks: &[ReadMark]) -> FlowBatch {
+    let mut batch = FlowBatch::from_logs(logs).unwrap();
+    for mark in marks {
+        batch.mark(mark.clone());
+    }
+    batch
+}
+
+/// A read mark is as durable as the rows it came with, whichever way they are stored: from
+/// the WAL, after a flush (the manifest), through a bulk load and a direct write.
+#[tokio::test]
+async fn read_marks_are_stored_with_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        let batch = marked_batch(&marked("a", 10, 1000), &[read_mark("/f", 7, 100)]);
+        store.append_batch(batch).await.unwrap();
+        let batch = marked_batch(&marked("b", 10, 1100), &[read_mark("/f", 7, 200)]);
+        store.append_batch(batch).await.unwrap();
+        assert_eq!(store.read_marks(), [read_mark("/f", 7, 200)]);
+    } // dropped without a flush: the marks come back from the WAL
+    {
+        let store = common::open(dir.path());
+        assert_eq!(store.read_marks(), [read_mark("/f", 7, 200)]);
+        store.flush().await.unwrap();
+        let batch = marked_batch(&marked("c", 10, 1200), &[read_mark("/g", 9, 50)]);
+        store.append_batch(batch).await.unwrap();
+    }
+    {
+        // /f from the manifest, /g from the WAL.
+        let store = common::open(dir.path());
+        assert_eq!(
+            store.read_marks(),
+            [read_mark("/f", 7, 200), read_mark("/g", 9, 50)]
+        );
+        // A bulk load stores its marks with the file that holds the rows.
+        let mut load = store.bulk_load();
+        let batch = marked_batch(&marked("d", 10, 1300), &[read_mark("/f", 8, 30)]);
+        load.append(batch).unwrap();
+        assert_eq!(store.read_marks()[0], read_mark("/f", 7, 200), "not yet");
+        load.finish().unwrap();
+        assert_eq!(store.read_marks()[0], read_mark("/f", 8, 30));
+        // A direct write: the older marks in the buffer are stored first, then these.
+        let batch = marked_batch(&marked("e", 10, 1400), &[read_mark("/g", 9, 80)]);
+        store.append_as_file(batch).await.unwrap();
+        // Compaction and retention keep the marks.
+        store.compact().await.unwrap();
+    }
+    let store = common::open(dir.path());
+    assert_eq!(
+        store.read_marks(),
+        [read_mark("/f", 8, 30), read_mark("/g", 9, 80)]
+    );
+    assert_eq!(markers(&store).await.len(), 50);
+}
+
+/// Rows of a bulk load that were never stored take their marks with them.
+#[tokio::test]
+async fn a_bulk_load_dropped_unfinished_stores_no_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open(dir.path());
+        let mut load = store.bulk_load();
+        let batch = marked_batch(&marked("a", 10, 1000), &[read_mark("/f", 7, 100)]);
+        load.append(batch).unwrap();
+    }
+    let store = common::open(dir.path());
+    assert!(store.read_marks().is_empty());
+    assert!(markers(&store).await.is_empty());
 }
 
 #[tokio::test]

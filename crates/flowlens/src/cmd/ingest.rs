@@ -63,7 +63,12 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let sink = StoreSink::embedded(store.clone(), rt.handle().clone());
     let mut ingest = IngestLoop::new(Arc::new(Engine::new(inventory)), sink, options);
     if !line_files.is_empty() {
-        ingest.add_source(FileSource::new(line_files, args.follow));
+        let stored = if args.from_start {
+            Vec::new()
+        } else {
+            store.read_marks()
+        };
+        ingest.add_source(FileSource::new(line_files, args.follow).resuming(stored));
     }
     if !hubble_files.is_empty() {
         ingest.add_source(HubbleFile::new(hubble_files));

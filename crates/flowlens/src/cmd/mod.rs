@@ -81,10 +81,24 @@ pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_sec
 fn maintain(args: crate::cli::MaintainArgs) -> Result<ExitCode> {
     let store = open_store(&args.data.data)?;
     let rt = runtime()?;
+    let damaged = if args.verify {
+        let damaged = rt.block_on(store.verify())?;
+        for warning in &damaged {
+            eprintln!("damaged: {warning}");
+        }
+        println!("verified every data file: {} damaged", damaged.len());
+        damaged.len()
+    } else {
+        0
+    };
     let report = rt.block_on(store.maintain(args.retention.policy(), now()))?;
     print_maintenance(&report);
     rt.block_on(store.close())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if damaged == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The lines of a file, or of stdin for `-`.

@@ -31,10 +31,11 @@ use crate::error::{Result, StoreError};
 use crate::files::hit_dictionary::HitDictionary;
 use crate::files::parquet::WriteSettings;
 use crate::files::{Layout, format, manifest, rollups};
+use crate::fsutil::lock;
 use crate::query::table::Tables;
 use crate::records::encode::FlowBatch;
 use crate::state::{Buffered, DataFile, EmbeddedOptions, Inner, Log, State};
-use crate::types::AppendReceipt;
+use crate::types::{AppendReceipt, ReadMark, merge_marks};
 use crate::write::buffer;
 use crate::write::bulk::BulkLoad;
 use crate::write::wal::Wal;
@@ -108,7 +109,9 @@ impl EmbeddedStore {
             next_record_id = next_record_id.max(meta.max_record_id + 1);
         }
         let mut active = Vec::new();
+        let mut active_marks = Vec::new();
         for frame in replay.frames {
+            merge_marks(&mut active_marks, frame.marks);
             let rows: u64 = frame.batches.iter().map(|b| b.num_rows() as u64).sum();
             next_seq = next_seq.max(frame.seq + 1);
             next_record_id = next_record_id.max(frame.first_record_id + rows);
@@ -137,6 +140,8 @@ impl EmbeddedStore {
                 active,
                 frozen: Vec::new(),
                 frozen_seq: 0,
+                active_marks,
+                frozen_marks: Vec::new(),
                 quarantined,
                 wal_bytes,
             }),
@@ -151,6 +156,11 @@ impl EmbeddedStore {
             tables: Arc::new(Tables::new()),
             report: Arc::new(report),
         })
+    }
+
+    /// How far each input is stored (see [`ReadMark`]): where reading it again resumes.
+    pub fn read_marks(&self) -> Vec<ReadMark> {
+        lock(&self.inner.state).read_marks()
     }
 
     /// What opening found and repaired.

@@ -13,8 +13,8 @@ use crate::query::ranking::window_seconds;
 use crate::records::encode::FlowBatch;
 use crate::store::Store;
 use crate::types::{
-    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, StoreStats,
-    TimeRange,
+    AggregateRow, AppendReceipt, FlowPage, FlowSearch, GroupBy, PolicyMetrics, ReadMark,
+    StoreStats, TimeRange,
 };
 use crate::write::buffer;
 use async_trait::async_trait;
@@ -69,6 +69,10 @@ impl Store for EmbeddedStore {
 
     async fn time_bounds(&self) -> Result<Option<(i64, i64)>> {
         Ok(self.inner.time_bounds())
+    }
+
+    async fn read_marks(&self) -> Result<Vec<ReadMark>> {
+        Ok(EmbeddedStore::read_marks(self))
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -5,6 +5,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::write_atomically;
+use crate::types::ReadMark;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -18,6 +19,10 @@ pub(crate) struct Manifest {
     pub next_record_id: u64,
     pub next_file_id: u64,
     pub files: Vec<FileMeta>,
+    /// How far each input is in the listed files (marks of rows still in the WAL are in
+    /// its frames).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_marks: Vec<ReadMark>,
 }
 
 /// What the store keeps in memory about one Parquet file, so queries can skip it.

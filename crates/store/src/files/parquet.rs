@@ -17,13 +17,15 @@ use datafusion::arrow::compute::{
 };
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, UInt64Type};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use datafusion::parquet::arrow::arrow_writer::{
     ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
-use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaData};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::schema::types::ColumnPath;
@@ -474,8 +476,14 @@ pub(crate) fn check(path: &Path) -> Result<()> {
 
 fn check_unguarded(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(StoreError::io("opening a data file", path))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, &e))?;
+    let file_len = file
+        .metadata()
+        .map_err(StoreError::io("opening a data file", path))?
+        .len();
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| read_error(path, &e))?;
+    check_layout(builder.metadata(), file_len).map_err(|e| StoreError::corrupt(path, e))?;
     let schema = builder.schema();
     for field in FlowField::ALL {
         if schema.field_with_name(field.column()).is_err() {
@@ -484,6 +492,61 @@ fn check_unguarded(path: &Path) -> Result<()> {
                 format!("column {} is missing", field.column()),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks that every column chunk and page the footer places lies inside the file and that
+/// the pages' row numbers run in order: the readers trust these numbers (an offset past the
+/// end, a negative size or rows out of order make them panic or overflow).
+fn check_layout(metadata: &ParquetMetaData, file_len: u64) -> std::result::Result<(), String> {
+    let inside = |start: i64, len: i64| {
+        start >= 0
+            && len >= 0
+            && (start as u64)
+                .checked_add(len as u64)
+                .is_some_and(|end| end <= file_len)
+    };
+    let mut rows: i64 = 0;
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        let group_rows = group.num_rows();
+        rows = rows
+            .checked_add(group_rows)
+            .filter(|_| group_rows >= 0)
+            .ok_or_else(|| format!("row group {g} has {group_rows} rows"))?;
+        for (c, column) in group.columns().iter().enumerate() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            if !inside(start, column.compressed_size()) {
+                return Err(format!(
+                    "column chunk {c} of row group {g} lies outside the file"
+                ));
+            }
+        }
+        let Some(columns) = metadata.offset_index().and_then(|index| index.get(g)) else {
+            continue;
+        };
+        for (c, column) in columns.iter().enumerate() {
+            let mut first_row = 0;
+            for (p, page) in column.page_locations().iter().enumerate() {
+                let in_order = page.first_row_index >= first_row
+                    && (page.first_row_index < group_rows || group_rows == 0)
+                    && (p > 0 || page.first_row_index == 0);
+                if !inside(page.offset, i64::from(page.compressed_page_size)) || !in_order {
+                    return Err(format!(
+                        "page {p} of column {c} in row group {g} is out of place"
+                    ));
+                }
+                first_row = page.first_row_index;
+            }
+        }
+    }
+    if rows != metadata.file_metadata().num_rows() {
+        return Err(format!(
+            "the row groups hold {rows} rows, the footer says {}",
+            metadata.file_metadata().num_rows()
+        ));
     }
     Ok(())
 }

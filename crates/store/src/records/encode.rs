@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::schema::{list_of_strings, record_schema};
+use crate::types::{ReadMark, merge_marks};
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, UInt64Builder,
     new_null_array,
@@ -33,6 +34,8 @@ pub struct FlowBatch {
     /// In [`record_schema`]; the record ids are placeholders the store replaces. Several
     /// parts rather than one, so that joining batches copies nothing.
     parts: Vec<RecordBatch>,
+    /// How far the inputs these rows were read from are stored once they are.
+    marks: Vec<ReadMark>,
 }
 
 impl FlowBatch {
@@ -47,6 +50,17 @@ impl FlowBatch {
     /// Adds the rows of `other` after these.
     pub fn extend(&mut self, other: FlowBatch) {
         self.parts.extend(other.parts);
+        merge_marks(&mut self.marks, other.marks);
+    }
+
+    /// Stores `mark` with these rows: once they are durable, so is the mark (a later mark
+    /// of the same input replaces it). Marks of an empty batch are not stored.
+    pub fn mark(&mut self, mark: ReadMark) {
+        merge_marks(&mut self.marks, [mark]);
+    }
+
+    pub fn marks(&self) -> &[ReadMark] {
+        &self.marks
     }
 
     pub fn len(&self) -> usize {
@@ -57,8 +71,8 @@ impl FlowBatch {
         self.len() == 0
     }
 
-    pub(crate) fn into_parts(self) -> Vec<RecordBatch> {
-        self.parts
+    pub(crate) fn into_parts(self) -> (Vec<RecordBatch>, Vec<ReadMark>) {
+        (self.parts, self.marks)
     }
 }
 
@@ -140,6 +154,7 @@ impl FlowBatchBuilder {
     pub fn finish(self) -> Result<FlowBatch> {
         Ok(FlowBatch {
             parts: vec![self.finish_batch()?],
+            marks: Vec::new(),
         })
     }
 

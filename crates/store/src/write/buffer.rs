@@ -16,7 +16,7 @@ use crate::fsutil::lock;
 use crate::records::encode::FlowBatch;
 use crate::records::numbered;
 use crate::state::{Buffered, CrashPoint, DataFile, Inner, blocking};
-use crate::types::AppendReceipt;
+use crate::types::{AppendReceipt, ReadMark, merge_marks};
 use crate::write::bulk::BulkLoad;
 use crate::write::{wal, with_hit_ids};
 use datafusion::arrow::array::RecordBatch;
@@ -84,21 +84,27 @@ pub(crate) fn append_blocking(
     as_file: bool,
 ) -> Result<AppendReceipt> {
     let records = batch.len();
-    let parts = with_hit_ids(inner, batch)?;
+    let (parts, marks) = batch.into_parts();
+    let parts = with_hit_ids(inner, parts)?;
     if as_file || records >= inner.options.direct_write_rows.max(1) {
-        return write_directly(inner, parts);
+        if !marks.is_empty() {
+            // The buffer's marks are older: stored first, so these replace them.
+            flush_blocking(inner)?;
+        }
+        return write_directly(inner, parts, marks);
     }
     let mut log = lock(&inner.log);
     let first_record_id = log.next_record_id;
     let seq = log.next_seq;
     let parts = numbered(parts, first_record_id)?;
-    let payload = wal::encode_batches(&parts)?;
+    let payload = wal::encode_batches(&parts, &marks)?;
     log.wal.append(seq, first_record_id, &payload)?;
     log.next_seq += 1;
     log.next_record_id += records as u64;
     let mut st = lock(&inner.state);
     st.active
         .extend(parts.into_iter().filter_map(Buffered::new));
+    merge_marks(&mut st.active_marks, marks);
     st.wal_bytes = log.wal.bytes();
     Ok(AppendReceipt {
         records,
@@ -112,9 +118,13 @@ pub(crate) fn append_blocking(
 /// append would be (file fsynced and renamed, then listed in the fsynced manifest). A crash
 /// before the manifest lists the file leaves a leftover that the next open deletes; the
 /// append had not been acknowledged.
-fn write_directly(inner: &Arc<Inner>, parts: Vec<RecordBatch>) -> Result<AppendReceipt> {
+fn write_directly(
+    inner: &Arc<Inner>,
+    parts: Vec<RecordBatch>,
+    marks: Vec<ReadMark>,
+) -> Result<AppendReceipt> {
     let mut load = BulkLoad::new(inner.clone(), usize::MAX);
-    let receipt = load.append_with_ids(parts)?;
+    let receipt = load.append_with_ids(parts, marks)?;
     load.finish()?;
     Ok(receipt)
 }
@@ -136,6 +146,8 @@ pub(crate) fn flush_blocking(inner: &Inner) -> Result<usize> {
             log.wal.rotate(next_seq)?;
             let active = std::mem::take(&mut st.active);
             st.frozen.extend(active);
+            let marks = std::mem::take(&mut st.active_marks);
+            merge_marks(&mut st.frozen_marks, marks);
             st.frozen_seq = next_seq - 1;
             st.wal_bytes = log.wal.bytes();
         }
@@ -143,7 +155,9 @@ pub(crate) fn flush_blocking(inner: &Inner) -> Result<usize> {
     let (frozen, frozen_seq, mut manifest) = {
         let st = lock(&inner.state);
         let frozen: Vec<RecordBatch> = st.frozen.iter().map(|b| b.batch.clone()).collect();
-        (frozen, st.frozen_seq, st.manifest.clone())
+        let mut manifest = st.manifest.clone();
+        merge_marks(&mut manifest.read_marks, st.frozen_marks.iter().cloned());
+        (frozen, st.frozen_seq, manifest)
     };
     let rows: usize = frozen.iter().map(RecordBatch::num_rows).sum();
     if rows == 0 {
@@ -173,6 +187,7 @@ pub(crate) fn flush_blocking(inner: &Inner) -> Result<usize> {
         st.manifest = manifest;
         st.files.push(DataFile::new(layout, meta));
         st.frozen.clear();
+        st.frozen_marks.clear();
     }
     let mut log = lock(&inner.log);
     log.wal.remove_older_segments()?;

@@ -13,7 +13,7 @@ use crate::fsutil::lock;
 use crate::records::encode::FlowBatch;
 use crate::records::numbered;
 use crate::state::{DataFile, Inner};
-use crate::types::AppendReceipt;
+use crate::types::{AppendReceipt, ReadMark, merge_marks};
 use crate::write::with_hit_ids;
 use datafusion::arrow::array::RecordBatch;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct BulkLoad {
     file: Option<DataFileWriter>,
     /// Rows per data file at most.
     max_rows: usize,
+    /// The marks of the rows appended since the last finished file: stored with it.
+    marks: Vec<ReadMark>,
 }
 
 impl BulkLoad {
@@ -39,19 +41,26 @@ impl BulkLoad {
             inner,
             file: None,
             max_rows: max_rows.max(1),
+            marks: Vec::new(),
         }
     }
 
     /// Numbers the records of `batch` and writes them into the data file being written
     /// (in time order; a batch out of order is sorted first). They are durable once that
-    /// file is finished. After an error the file being written is dropped with its rows.
+    /// file is finished, and so are the batch's marks. After an error the file being
+    /// written is dropped with its rows and their marks.
     pub fn append(&mut self, batch: FlowBatch) -> Result<AppendReceipt> {
-        let parts = with_hit_ids(&self.inner, batch)?;
-        self.append_with_ids(parts)
+        let (parts, marks) = batch.into_parts();
+        let parts = with_hit_ids(&self.inner, parts)?;
+        self.append_with_ids(parts, marks)
     }
 
     /// [`append`](Self::append) for parts whose hit ids are attached.
-    pub(crate) fn append_with_ids(&mut self, parts: Vec<RecordBatch>) -> Result<AppendReceipt> {
+    pub(crate) fn append_with_ids(
+        &mut self,
+        parts: Vec<RecordBatch>,
+        marks: Vec<ReadMark>,
+    ) -> Result<AppendReceipt> {
         let records = parts.iter().map(RecordBatch::num_rows).sum::<usize>();
         let (first_record_id, sequence) = {
             let mut log = lock(&self.inner.log);
@@ -63,8 +72,12 @@ impl BulkLoad {
         let sorted = sort_by_time(&numbered(parts, first_record_id)?)?;
         if let Err(e) = self.write(sorted) {
             self.file = None;
+            self.marks.clear();
             return Err(e);
         }
+        // After the rows: a file finished while they were written may not hold all of
+        // them, so it must not take their marks.
+        merge_marks(&mut self.marks, marks);
         Ok(AppendReceipt {
             records,
             first_record_id,
@@ -104,30 +117,42 @@ impl BulkLoad {
         self.finish_file()
     }
 
-    /// Finishes the data file being written, if any, and lists it in the manifest.
+    /// Finishes the data file being written, if any, and lists it in the manifest with the
+    /// marks of the rows written so far.
     fn finish_file(&mut self) -> Result<()> {
-        let Some(file) = self.file.take() else {
+        let file = self.file.take();
+        if file.is_none() && self.marks.is_empty() {
             return Ok(());
-        };
+        }
         let inner = &self.inner;
         // Same lock order as a flush: maintenance, then log, then state.
         let _maintenance = lock(&inner.maintenance);
         let mut manifest = lock(&inner.state).manifest.clone();
         let layout = &inner.layout;
-        let Some(meta) = file.finish(layout, manifest.next_file_id)? else {
-            return Ok(());
+        let meta = match file {
+            Some(file) => file.finish(layout, manifest.next_file_id)?,
+            None => None,
         };
-        manifest.next_file_id += 1;
-        manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
-        manifest.files.push(meta.clone());
+        if meta.is_none() && self.marks.is_empty() {
+            return Ok(());
+        }
+        if let Some(meta) = &meta {
+            manifest.next_file_id += 1;
+            manifest.next_record_id = manifest.next_record_id.max(meta.max_record_id + 1);
+            manifest.files.push(meta.clone());
+        }
+        merge_marks(&mut manifest.read_marks, self.marks.drain(..));
         if let Err(e) = manifest::save(&inner.dir, &manifest) {
-            let _ = std::fs::remove_file(layout.data_dir.join(&meta.name));
-            rollups::remove(&layout.rollup_dir, &meta.name);
+            if let Some(meta) = &meta {
+                let _ = std::fs::remove_file(layout.data_dir.join(&meta.name));
+                rollups::remove(&layout.rollup_dir, &meta.name);
+            }
             return Err(e);
         }
         let mut st = lock(&inner.state);
         st.manifest = manifest;
-        st.files.push(DataFile::new(layout, meta));
+        st.files
+            .extend(meta.map(|meta| DataFile::new(layout, meta)));
         Ok(())
     }
 }

@@ -9,16 +9,11 @@ pub(crate) mod wal;
 
 use crate::error::Result;
 use crate::fsutil::lock;
-use crate::records::encode::FlowBatch;
 use crate::state::Inner;
 use datafusion::arrow::array::RecordBatch;
 
-/// The parts of `batch` with their policy hits numbered (the id columns attached).
-pub(crate) fn with_hit_ids(inner: &Inner, batch: FlowBatch) -> Result<Vec<RecordBatch>> {
+/// `parts` with their policy hits numbered (the id columns attached).
+pub(crate) fn with_hit_ids(inner: &Inner, parts: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     let mut hits = lock(&inner.hits);
-    batch
-        .into_parts()
-        .iter()
-        .map(|part| hits.attach_ids(part))
-        .collect()
+    parts.iter().map(|part| hits.attach_ids(part)).collect()
 }

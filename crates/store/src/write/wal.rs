@@ -10,7 +10,9 @@
 //! ```
 //!
 //! all little-endian; the payload is the appended rows as one Arrow IPC stream of one or more
-//! batches, LZ4-compressed (format 1 wrote one uncompressed batch; both read back).
+//! batches, LZ4-compressed (format 1 wrote one uncompressed batch; both read back). The
+//! append's read marks, if any, are JSON in the stream schema's metadata, so they are as
+//! durable as the rows.
 //!
 //! On open every frame is read back. A frame cut short or failing its CRC with nothing valid
 //! after it is a torn tail (a crash mid-write, or an append that failed and was never
@@ -22,6 +24,7 @@
 use crate::error::{Result, StoreError};
 use crate::fsutil::sync_dir;
 use crate::schema::flow_schema;
+use crate::types::ReadMark;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::ipc::reader::StreamReader;
@@ -41,6 +44,8 @@ pub(crate) struct Frame {
     pub first_record_id: u64,
     /// The appended rows, in one or more batches.
     pub batches: Vec<RecordBatch>,
+    /// How far the inputs of these rows are stored.
+    pub marks: Vec<ReadMark>,
 }
 
 /// What reading the log back found.
@@ -104,10 +109,16 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// The batches as one Arrow IPC stream, their buffers LZ4-compressed: flow logs shrink
 /// several times, and writing (and fsyncing) the bytes costs more than compressing them.
-pub(crate) fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+pub(crate) fn encode_batches(batches: &[RecordBatch], marks: &[ReadMark]) -> Result<Vec<u8>> {
     let options =
         IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
-    let mut writer = StreamWriter::try_new_with_options(Vec::new(), &flow_schema(), options)?;
+    let mut schema = flow_schema().as_ref().clone();
+    if !marks.is_empty() {
+        let json = serde_json::to_string(marks)
+            .map_err(|e| StoreError::invalid(format!("read marks: {e}")))?;
+        schema.metadata.insert(MARKS_KEY.to_string(), json);
+    }
+    let mut writer = StreamWriter::try_new_with_options(Vec::new(), &schema, options)?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -115,9 +126,18 @@ pub(crate) fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     Ok(writer.into_inner()?)
 }
 
-fn decode_batches(payload: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+/// The schema metadata key of an append's read marks.
+const MARKS_KEY: &str = "flowlens.read_marks";
+
+type Decoded = (Vec<RecordBatch>, Vec<ReadMark>);
+
+fn decode_batches(payload: &[u8]) -> std::result::Result<Decoded, String> {
     let reader =
         StreamReader::try_new(std::io::Cursor::new(payload), None).map_err(|e| e.to_string())?;
+    let marks = match reader.schema().metadata().get(MARKS_KEY) {
+        Some(json) => serde_json::from_str(json).map_err(|e| format!("read marks: {e}"))?,
+        None => Vec::new(),
+    };
     // Frames written before format 3 declare the pending ids non-nullable: same columns.
     let (found, schema) = (reader.schema(), flow_schema());
     let same_columns = found.fields().len() == schema.fields().len()
@@ -129,16 +149,16 @@ fn decode_batches(payload: &[u8]) -> std::result::Result<Vec<RecordBatch>, Strin
     let mut batches = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
+        // The columns under the stored schema, without the frame's metadata (the marks).
         batches.push(
-            batch
-                .with_schema(schema.clone())
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
                 .map_err(|e| e.to_string())?,
         );
     }
     if batches.is_empty() {
         return Err("no batch in the frame".into());
     }
-    Ok(batches)
+    Ok((batches, marks))
 }
 
 /// The CRC of a frame: over the header after its CRC (sequence and first record id) and
@@ -325,13 +345,14 @@ fn parse_frame(bytes: &[u8]) -> std::result::Result<(Frame, usize), String> {
     if frame_crc(&bytes[8..HEADER], &bytes[HEADER..HEADER + len]) != crc {
         return Err("frame checksum mismatch".into());
     }
-    let batches = decode_batches(&bytes[HEADER..HEADER + len])
+    let (batches, marks) = decode_batches(&bytes[HEADER..HEADER + len])
         .map_err(|e| format!("frame does not decode ({e})"))?;
     Ok((
         Frame {
             seq: long(8),
             first_record_id: long(16),
             batches,
+            marks,
         },
         HEADER + len,
     ))
@@ -527,7 +548,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut hits = HitDictionary::open(dir.path()).unwrap();
         let batch = encode_flows(&[sample_flow(1, end_time)], end_time as u64).unwrap();
-        encode_batches(&[hits.attach_ids(&batch).unwrap()]).unwrap()
+        encode_batches(&[hits.attach_ids(&batch).unwrap()], &[]).unwrap()
     }
 
     fn open(dir: &Path, flushed_seq: u64) -> (Wal, Replay) {
