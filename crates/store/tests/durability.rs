@@ -269,11 +269,13 @@ fn crash_child() {
         for batch in 0.. {
             let now = crash_time(round, batch);
             let logs = marked(&format!("r{round}b{batch}"), CRASH_ROWS, now);
+            // Each batch says the round's "input" is read up to it.
+            let mark = read_mark(&format!("/round{round}"), 1, batch as u64 + 1);
+            let encoded = marked_batch(&logs, &[mark]);
             if batch % 3 == 2 {
-                let encoded = FlowBatch::from_logs(&logs).unwrap();
                 store.append_as_file(encoded).await.unwrap();
             } else {
-                store.append(logs).await.unwrap();
+                store.append_batch(encoded).await.unwrap();
             }
             println!("ACK {batch}");
             match batch % 10 {
@@ -352,12 +354,13 @@ fn kill_9_loses_nothing_acknowledged() {
 }
 
 /// After a kill: acknowledged records newer than what retention may have dropped are all
-/// there, the batches in flight are whole or absent, nothing else is there, nothing twice.
+/// there, the batches in flight are whole or absent, nothing else is there, nothing twice;
+/// each round's read mark is that of its last batch stored.
 fn check_after_kill(dir: &Path, acknowledged: &[i64]) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let found = rt.block_on(async {
+    let (found, marks) = rt.block_on(async {
         let store = common::open(dir);
-        markers(&store).await
+        (markers(&store).await, store.read_marks())
     });
     let newest_round = acknowledged.len() - 1;
     // Retention ran with `now` at most the time of the batch after the last acknowledged one.
@@ -382,6 +385,17 @@ fn check_after_kill(dir: &Path, acknowledged: &[i64]) {
             "round {round}: torn batch, {in_flight} rows"
         );
         expected += in_flight;
+        // Later rounds' retention drops earlier rounds' rows, not their marks: only the
+        // newest round's mark can be held against its rows.
+        if round == newest_round {
+            let stored_batches = (last + 1) as u64 + u64::from(in_flight > 0);
+            let mark = marks.iter().find(|m| m.input == format!("/round{round}"));
+            assert_eq!(
+                mark.map(|m| m.offset),
+                Some(stored_batches),
+                "round {round}: the read mark is not that of the last batch stored"
+            );
+        }
     }
     assert_eq!(found.len(), expected, "records that were never appended");
 }
