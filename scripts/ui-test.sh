@@ -27,6 +27,13 @@ if [ ! -x "$FLOWLENS_BIN" ]; then
   (cd "$root" && cargo build -p flowlens)
 fi
 
+# The fake Kubernetes API server the cluster browser tests run `serve --kube` against.
+export FLOWLENS_FAKE_CLUSTER="${FLOWLENS_FAKE_CLUSTER:-$target/debug/examples/fake_cluster}"
+if [ ! -x "$FLOWLENS_FAKE_CLUSTER" ]; then
+  echo "ui-test: building the fake cluster"
+  (cd "$root" && cargo build -p flowlens-kube --features test-support --example fake_cluster)
+fi
+
 echo "ui-test: typecheck"
 npx tsc --noEmit
 echo "ui-test: unit tests"

@@ -33,7 +33,7 @@ def ok(desc, schema=None, mime="application/json"):
     r = {"200": {"description": desc, "content": {mime: {"schema": schema or {"type": "object"}}}}, "400": err}
     return r
 paths = {
-    "/api/health": {"get": {"summary": "Health, store statistics, data time bounds", "responses": ok("health")}},
+    "/api/health": {"get": {"summary": "Health, store statistics, data time bounds; status is syncing while a cluster's first listing is under way (serve --kube), ok otherwise; mode is cluster or snapshot", "responses": ok("health")}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": ok("OpenAPI 3.1")}},
     "/api/flows": {"get": {"summary": "One page of flow logs", "parameters": time + filters + paging + [{"name": "include", "in": "query", "schema": {"type": "string", "enum": ["connections"]}, "description": "connections: add total_connections, the connections in the matching flow logs (each once; per endpoint record when the query picks by policy or reporter)"}],
         "responses": ok("page", {"type": "object", "properties": {"flows": {"type": "array", "items": {"$ref": "#/components/schemas/FlowLog"}}, "total": {"type": "integer"}, "next_page_token": {"type": ["string", "null"]}}})}},
@@ -50,6 +50,17 @@ paths = {
         "parameters": [q("source", "node id", required=True), q("target", "node id", required=True), expand] + time + filters + [q("limit", "flows listed", "integer")],
         "responses": ok("edge detail")}},
     "/api/inventory": {"get": {"summary": "Namespaces, endpoints, services, network sets, tiers", "responses": ok("inventory")}},
+    "/api/cluster": {"get": {"summary": "The cluster the inventory follows (serve --kube): context, cluster name, API server, synced, watch and inventory revisions, last event time, each kind's watch state with its last error, kinds the cluster does not serve with the reason, skipped objects (listed for administrators), and write access (SelfSubjectAccessReview); {mode: snapshot, connected: false} without a cluster",
+        "responses": ok("connection", {"type": "object", "required": ["mode", "connected"], "properties": {
+            "mode": {"type": "string", "enum": ["cluster", "snapshot"]}, "connected": {"type": "boolean"},
+            "context": {"type": ["string", "null"]}, "cluster": {"type": ["string", "null"]}, "server": {"type": "string"}, "in_cluster": {"type": "boolean"},
+            "synced": {"type": "boolean", "description": "every served kind has been listed"}, "ready": {"type": "boolean", "description": "the listing is compiled and attributes flows"},
+            "watch_revision": {"type": "integer"}, "inventory_revision": {"type": "integer"},
+            "last_change_at": {"type": ["integer", "null"], "description": "unix milliseconds"}, "last_event_at": {"type": ["integer", "null"], "description": "unix milliseconds"},
+            "kinds": {"type": "array", "items": {"type": "object", "properties": {"resource": {"type": "string"}, "api_version": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "listing", "watching", "retrying", "not_served"]}, "reason": {"type": "string"}, "objects": {"type": "integer"}, "events": {"type": "integer"}, "listings": {"type": "integer"}, "errors": {"type": "integer"}, "last_error": {"type": "string"}, "last_event_at": {"type": "integer"}}}},
+            "skipped_kinds": {"type": "array", "items": {"type": "object", "properties": {"resource": {"type": "string"}, "reason": {"type": ["string", "null"]}}}},
+            "skipped_objects": {"type": "integer"}, "skipped_listed": {"type": "array", "items": {"type": "object"}},
+            "write": {"type": "object", "properties": {"checked": {"type": "boolean"}, "read_only": {"type": "boolean"}, "error": {"type": "string"}, "kinds": {"type": "array", "items": {"type": "object"}}}}}})}},
     "/api/labels": {"get": {"summary": "Label keys and values, for completion", "responses": ok("labels")}},
     "/api/explain": {"get": {"summary": "The engine's trace for one flow",
         "parameters": [q("source", "IP or NAMESPACE/NAME", required=True), q("dest", "IP or NAMESPACE/NAME (a Service follows to a backend)", required=True), q("port", "destination port", "integer", True), q("proto", "tcp, udp, icmp, sctp or a number"), q("src_port", "source port", "integer"), q("hits", "calico or enterprise")],
@@ -96,14 +107,15 @@ draft = {"required": True, "content": {"application/json": {"schema": {"type": "
     "staged": {"type": "boolean", "description": "save or preview as the staged counterpart (true) or enforced (false)"},
     "delete": {"type": "string", "description": "preview deleting this policy id instead"},
     "version": {"type": "string", "description": "save: the policy version the edit is based on (as If-Match); a policy that changed since gets 409"},
+    "force": {"type": "boolean", "description": "save to a cluster (serve --kube): take over the fields other field managers own (server-side apply force)"},
     "since": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"}}}}}}
-conflict = {"description": "the policy changed since the version the edit names (If-Match or version); current holds {id, version, yaml} of the current one, or null when it was deleted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+conflict = {"description": "the policy changed since the version the edit names (If-Match or version); current holds {id, version, yaml} of the current one, or null when it was deleted. Connected to a cluster: the cluster refused the apply (changed since, or fields another field manager owns): current holds {id, yaml, resource_version, managers}", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}, "description": "the policy version the edit is based on (version of GET /api/policy or the board)"}
 unprocessable = {"description": "the policy does not validate; details give line, column and field", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 paths.update({
     "/api/policies": {
         "get": {"summary": "Policy Board: tiers in order, policies in order, with endpoint counts and hit metrics", "parameters": time, "responses": ok("board")},
-        "put": {"summary": "Save (create or replace) a policy into the running inventory; recorded in the audit log", "parameters": [if_match], "requestBody": draft, "responses": {**ok("saved: {id, created, revision, version}"), "409": conflict, "422": unprocessable}}},
+        "put": {"summary": "Save (create or replace) a policy into the running inventory; connected to a cluster (serve --kube), a server-side apply to the cluster (dry run first, field manager flowlens; 403 read-only without write permission, 502 cluster unreachable); recorded in the audit log", "parameters": [if_match], "requestBody": draft, "responses": {**ok("saved: {id, created, revision, version}"), "409": conflict, "422": unprocessable}}},
     "/api/policy": {
         "get": {"summary": "One policy: YAML, rules in words with per-rule metrics, end of tier", "parameters": [policy_id] + time, "responses": {**ok("policy"), "404": err}},
         "delete": {"summary": "Remove a policy from the running inventory; recorded in the audit log", "parameters": [policy_id, q("version", "the policy version the deletion is based on (or If-Match)"), if_match], "responses": {**ok("deleted"), "404": err, "409": conflict}}},

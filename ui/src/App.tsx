@@ -5,6 +5,7 @@ import { FlowsView } from "./views/flows/FlowsView";
 import { Loading } from "./components/States";
 import { GraphView } from "./views/graph/GraphView";
 import { SourcesCard } from "./components/SourcesCard";
+import { ClusterCard } from "./components/ClusterCard";
 // The default view (the graph) loads first; the others, with D3 and the policy editor, on demand.
 const VisualizerView = lazy(() => import("./views/visualizer/VisualizerView").then((m) => ({ default: m.VisualizerView })));
 const PoliciesView = lazy(() => import("./policies/PoliciesView").then((m) => ({ default: m.PoliciesView })));
@@ -104,6 +105,7 @@ function ScenarioFooter() {
           ))}
         </div>
       )}
+      <ClusterCard />
       <SourcesCard />
       <div className="health" title={health ? `Flowlens ${health.version}` : "Server unreachable"}>
         <span className={`dot ${health ? "ok" : health === null ? "bad" : ""}`} />

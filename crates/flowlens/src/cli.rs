@@ -244,6 +244,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub options: SnapshotOptions,
     #[command(flatten)]
+    pub cluster: ClusterOptions,
+    #[command(flatten)]
     pub listen: ListenOptions,
     #[command(flatten)]
     pub retention: RetentionOptions,
@@ -251,6 +253,23 @@ pub struct ServeArgs {
     pub sources: SourceOptions,
     #[command(flatten)]
     pub aggregation: AggregationOptions,
+}
+
+/// A live cluster instead of a snapshot.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Follow a live cluster: its pods, services, namespaces and policies are the inventory
+    /// (watched, so changes apply to the next flow) and the Policy Editor saves to it. From
+    /// --kubeconfig, else KUBECONFIG or ~/.kube/config, else the pod's service account (in
+    /// the cluster, with neither --kubeconfig nor --context, the service account is used).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub kube: bool,
+    /// The kubeconfig file for --kube.
+    #[arg(long, value_name = "FILE", requires = "kube")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig instead of its current one, for --kube.
+    #[arg(long, value_name = "NAME", requires = "kube")]
+    pub context: Option<String>,
 }
 
 /// Live flow sources, and the TLS files they use.

@@ -51,8 +51,8 @@ pub use kinds::{CalicoApi, Kind};
 pub use status::{DiscoveryStatus, KindStatus, WatchState, WatchStatus};
 pub use watch::{Clock, ClusterWatch, RetryPolicy, Update, WatchOptions, system_clock};
 pub use write::{
-    AccessReview, Applied, ApplyMode, ApplyRequest, Conflict, DeleteRequest, Deleted, KindAccess,
-    PolicyWriter, WriteError,
+    AccessReview, Applied, ApplyMode, ApplyRequest, Conflict, DeleteRequest, Deleted,
+    FIELD_MANAGER, KindAccess, PolicyWriter, WriteError,
 };
 
 /// For fuzzing: reads arbitrary bytes as a watched object of every kind (as JSON) and

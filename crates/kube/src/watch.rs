@@ -236,6 +236,13 @@ impl ClusterWatch {
         self.shared.read().inventory()
     }
 
+    /// Reads the inventory and its revision under the index's lock: for a caller that copies
+    /// it, so that the watch's next change does not copy it again (keep `f` short).
+    pub fn with_inventory<R>(&self, f: impl FnOnce(&Inventory, u64) -> R) -> R {
+        let index = self.shared.read();
+        f(&index.inventory(), index.revision())
+    }
+
     /// Counts the inventory's changes; it moves whenever an [`Update`] is sent.
     pub fn revision(&self) -> u64 {
         self.shared.read().revision()

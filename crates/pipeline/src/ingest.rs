@@ -46,6 +46,10 @@ pub struct IngestStats {
 pub struct Ingest {
     attributor: Attributor,
     aggregator: Aggregator,
+    /// Late records attributed with the engine of their own time (see
+    /// [`Engine::earlier_for`]), aggregated apart: their flow logs name that engine's
+    /// endpoints and policies.
+    earlier: Vec<(Attributor, Aggregator)>,
     stats: IngestStats,
     scratch: Vec<Attributed>,
     /// Set when raw records cannot be attributed (no inventory): why they are rejected.
@@ -62,6 +66,7 @@ impl Ingest {
         Ingest {
             attributor: Attributor::new(engine.clone()),
             aggregator: Aggregator::new(engine, config),
+            earlier: Vec::new(),
             stats: IngestStats::default(),
             scratch: Vec::new(),
             raw_rejection: None,
@@ -176,12 +181,29 @@ impl Ingest {
             self.newest_raw_end
                 .map_or(raw.end_time, |t| t.max(raw.end_time)),
         );
-        match self.attributor.attribute(raw, &mut self.scratch) {
+        let earlier = self
+            .attributor
+            .engine()
+            .earlier_for(raw.start_time.saturating_mul(1000))
+            .map(|engine| self.earlier_pair(engine));
+        let (attributor, aggregator) = match earlier {
+            Some(i) => {
+                let (attributor, aggregator) = &mut self.earlier[i];
+                (&*attributor, aggregator)
+            }
+            None => (&self.attributor, &mut self.aggregator),
+        };
+        match attributor.attribute(raw, &mut self.scratch) {
             Ok(()) => {
                 self.stats.accepted += 1;
                 self.stats.raw_records += 1;
                 for a in &self.scratch {
-                    self.aggregator.add(a);
+                    aggregator.add(a);
+                }
+                // The caller reads the result with the current engine: an earlier engine's
+                // indices would name the wrong endpoints.
+                if earlier.is_some() {
+                    self.scratch.clear();
                 }
             }
             Err(crate::attribute::Unattributed::NoClusterEndpoint) => {
@@ -194,9 +216,37 @@ impl Ingest {
         &self.scratch
     }
 
+    /// The attributor and aggregator of an earlier engine, made on first use.
+    fn earlier_pair(&mut self, engine: Arc<Engine>) -> usize {
+        if let Some(i) = self
+            .earlier
+            .iter()
+            .position(|(a, _)| Arc::ptr_eq(a.engine(), &engine))
+        {
+            return i;
+        }
+        let config = self.aggregator.config();
+        self.earlier.push((
+            Attributor::new(engine.clone()),
+            Aggregator::new(engine, config),
+        ));
+        self.earlier.len() - 1
+    }
+
+    /// What the earlier engines' aggregators close by `now`; those left empty are dropped.
+    fn flush_earlier(&mut self, now: i64) -> Vec<FlowLog> {
+        let mut out = Vec::new();
+        for (_, aggregator) in &mut self.earlier {
+            out.extend(aggregator.flush_until(now));
+        }
+        self.earlier.retain(|(_, a)| a.pending_len() > 0);
+        out
+    }
+
     /// Aggregates whose time bucket has closed by `now` (unix seconds).
     pub fn flush_until(&mut self, now: i64) -> Vec<FlowLog> {
-        let out = self.aggregator.flush_until(now);
+        let mut out = self.flush_earlier(now);
+        out.extend(self.aggregator.flush_until(now));
         self.stats.logs_out += out.len() as u64;
         out
     }
@@ -213,7 +263,8 @@ impl Ingest {
 
     /// Everything still open (end of input).
     pub fn finish(&mut self) -> Vec<FlowLog> {
-        let out = self.aggregator.flush_all();
+        let mut out = self.flush_earlier(i64::MAX);
+        out.extend(self.aggregator.flush_all());
         self.stats.logs_out += out.len() as u64;
         out
     }

@@ -2,7 +2,9 @@
 //! and Calico's aggregation levels.
 
 use flowlens_manifests::{LoadOptions, load_paths};
-use flowlens_model::{Action, EndpointType, FlowLog, PolicyHitFormat, Protocol, RawFlow, Reporter};
+use flowlens_model::{
+    Action, EndpointType, FlowLog, Inventory, PolicyHitFormat, Protocol, RawFlow, Reporter,
+};
 use flowlens_pipeline::decode::{DecodeError, Decoded, InputFormat, decode_line};
 use flowlens_pipeline::{AggregationConfig, AggregationLevel, Aggregator, Attributor};
 use flowlens_policy::{Engine, PeerSpec};
@@ -589,5 +591,70 @@ fn a_line_dated_in_milliseconds_is_rejected_and_its_neighbours_kept() {
     assert!(
         reason.contains("milliseconds instead of seconds"),
         "{reason}"
+    );
+}
+
+/// Earlier engines by the time each became current (Unix milliseconds).
+struct Engines(Vec<(i64, Arc<Engine>)>);
+
+impl flowlens_policy::EngineHistory for Engines {
+    fn engine_at(&self, t: i64) -> Option<Arc<Engine>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map(|(_, e)| e.clone())
+    }
+}
+
+fn pods(web_pod: &str) -> Inventory {
+    let text = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
+status: {{podIP: 10.0.0.10}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {web_pod}, namespace: shop, labels: {{app: web}}}}
+status: {{podIP: 10.0.0.20}}
+"
+    );
+    flowlens_manifests::load_str(&text, "pods.yaml", &LoadOptions::default())
+        .expect("loads")
+        .inventory
+}
+
+#[test]
+fn late_records_are_attributed_with_the_engine_of_their_time() {
+    // alpha held 10.0.0.20 until 100 s; bravo holds it since.
+    let alpha = Arc::new(Engine::new(pods("alpha")));
+    let history: Arc<dyn flowlens_policy::EngineHistory> =
+        Arc::new(Engines(vec![(i64::MIN, alpha)]));
+    let bravo = Arc::new(Engine::new(pods("bravo")).with_history(100_000, &history));
+    let config = AggregationConfig::default();
+    let mut ingest = flowlens_pipeline::Ingest::new(bravo, config);
+    let (client, web): (IpAddr, IpAddr) =
+        ("10.0.0.10".parse().unwrap(), "10.0.0.20".parse().unwrap());
+    // Processed now, in arrival order: bravo's flow first, then one of alpha's time.
+    ingest.raw("test", 1, &raw(client, 40_001, web, 8080, 130));
+    ingest.raw("test", 2, &raw(client, 40_002, web, 8080, 40));
+    ingest.raw("test", 3, &raw(client, 40_003, web, 8080, 100));
+    let mut logs = ingest.finish();
+    logs.sort_by_key(|l| (l.start_time, l.reporter == Reporter::Dst));
+    let to: Vec<(i64, &str)> = logs
+        .iter()
+        .filter(|l| l.reporter == Reporter::Dst)
+        .map(|l| (l.start_time, l.dest.name_aggr.as_str()))
+        .collect();
+    let bucket = |t: i64| t - t.rem_euclid(config.interval_secs);
+    assert_eq!(
+        to,
+        [
+            (bucket(40), "alpha"),
+            (bucket(100), "bravo"),
+            (bucket(130), "bravo")
+        ],
+        "{logs:#?}"
     );
 }

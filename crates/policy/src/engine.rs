@@ -33,6 +33,14 @@ pub struct EngineStats {
     pub cached_decisions: usize,
 }
 
+/// The engines of earlier inventories, by the time each became current: a flow that
+/// arrives late is attributed with the inventory of its own time (the pod that held an
+/// address then, the policies then in force), not with the one current when it arrives.
+pub trait EngineHistory: Send + Sync {
+    /// The engine that was current at `t` (Unix milliseconds), if it is still kept.
+    fn engine_at(&self, t: i64) -> Option<Arc<Engine>>;
+}
+
 /// The compiled policy engine for one inventory. Cheap to share (`Arc<Engine>`) and to query
 /// from many threads.
 pub struct Engine {
@@ -40,6 +48,9 @@ pub struct Engine {
     /// Decisions by (source, destination, protocol, ports); source ports are left out when
     /// no rule looks at them.
     cache: DecisionCache,
+    /// When this engine's inventory became current, and where the earlier ones are kept
+    /// (weakly: the history holds the engines, not the other way round).
+    history: Option<(i64, std::sync::Weak<dyn EngineHistory>)>,
 }
 
 impl Engine {
@@ -48,7 +59,27 @@ impl Engine {
         Engine {
             compiled: compile::build(inventory.into()),
             cache: DecisionCache::new(),
+            history: None,
         }
+    }
+
+    /// This engine's inventory is current from `valid_from` (Unix milliseconds) on; flows
+    /// from before are attributed with the engine `history` gives for their time.
+    pub fn with_history(mut self, valid_from: i64, history: &Arc<dyn EngineHistory>) -> Engine {
+        self.history = Some((valid_from, Arc::downgrade(history)));
+        self
+    }
+
+    /// The engine for a flow at `t` (Unix milliseconds): an earlier one when `t` is before
+    /// this engine's inventory became current and the history still keeps that time's;
+    /// `None` means this engine.
+    pub fn earlier_for(&self, t: i64) -> Option<Arc<Engine>> {
+        let (valid_from, history) = self.history.as_ref()?;
+        if t >= *valid_from {
+            return None;
+        }
+        let engine = history.upgrade()?.engine_at(t)?;
+        (!std::ptr::eq(Arc::as_ptr(&engine), self)).then_some(engine)
     }
 
     pub fn inventory(&self) -> &Inventory {

@@ -33,7 +33,7 @@ mod verdict;
 
 pub use board::{RuleTexts, rule_texts};
 pub use describe::{describe_entity, describe_rule, format_labels};
-pub use engine::{Engine, EngineStats, ServiceBackend};
+pub use engine::{Engine, EngineHistory, EngineStats, ServiceBackend};
 pub use peer::{
     FiveTuple, Peer, PeerAttribution, PeerSpec, PeerSpecError, ServiceTarget, is_private,
 };

@@ -19,7 +19,8 @@ pub struct AuditEntry {
     pub time: i64,
     /// The principal's name.
     pub user: String,
-    /// `save` or `delete`.
+    /// `save` or `delete` (the running inventory); `apply` or `cluster-delete` (written to
+    /// the cluster).
     pub action: String,
     /// The policy's id (`KIND:[NAMESPACE/]NAME`).
     pub policy: String,

@@ -11,6 +11,7 @@ mod api;
 mod assets;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 mod error;
 mod graph;
 pub mod guard;
@@ -26,6 +27,7 @@ pub mod tls;
 
 pub use audit::{AUDIT_FILE, AuditEntry};
 pub use auth::{AuthConfig, Principal, Token};
+pub use cluster::ClusterLink;
 pub use error::{ApiError, ApiResult};
 pub use guard::AllowedHosts;
 pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};

@@ -61,6 +61,8 @@ struct Inner {
     policy_edit: tokio::sync::Mutex<()>,
     /// Where policy changes are recorded (the data directory's `audit.jsonl`).
     audit: OnceLock<crate::audit::AuditLog>,
+    /// The cluster the inventory follows, when connected to one.
+    cluster: OnceLock<Arc<crate::cluster::ClusterLink>>,
 }
 
 /// Live subscribers that fall this many batches behind lose the oldest ones.
@@ -87,6 +89,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             policy_edit: tokio::sync::Mutex::new(()),
             audit: OnceLock::new(),
+            cluster: OnceLock::new(),
         }))
     }
 
@@ -107,6 +110,11 @@ impl AppState {
     /// source itself for one in order with its traffic.
     pub fn install(&self, inventory: Arc<Inventory>) -> Arc<World> {
         let engine = Arc::new(Engine::new(inventory.clone()));
+        self.install_compiled(inventory, engine)
+    }
+
+    /// [`AppState::install`] with the engine already compiled from `inventory`.
+    fn install_compiled(&self, inventory: Arc<Inventory>, engine: Arc<Engine>) -> Arc<World> {
         let mut guard = self.0.world.write().unwrap_or_else(|e| e.into_inner());
         let world = Arc::new(World {
             inventory,
@@ -152,7 +160,17 @@ impl AppState {
     /// [`AppState::install`], and every attached ingest loop attributes with the new engine
     /// from its next input on.
     pub fn install_for_ingest(&self, inventory: Arc<Inventory>) -> Arc<World> {
-        let world = self.install(inventory);
+        let engine = Arc::new(Engine::new(inventory.clone()));
+        self.install_compiled_for_ingest(inventory, engine)
+    }
+
+    /// [`AppState::install_for_ingest`] with the engine already compiled from `inventory`.
+    pub fn install_compiled_for_ingest(
+        &self,
+        inventory: Arc<Inventory>,
+        engine: Arc<Engine>,
+    ) -> Arc<World> {
+        let world = self.install_compiled(inventory, engine);
         let loops = self.0.ingest.lock().unwrap_or_else(|e| e.into_inner());
         for ingest in loops.iter() {
             ingest.set_engine(world.engine.clone());
@@ -224,6 +242,28 @@ impl AppState {
 
     pub fn audit_log(&self) -> Option<&crate::audit::AuditLog> {
         self.0.audit.get()
+    }
+
+    /// Connects the server to a cluster: its inventory and policies follow `link`'s watch
+    /// from the watch's first complete listing on (see [`crate::cluster::follow`]; the
+    /// returned task does that and ends with the watch).
+    pub fn connect_cluster(
+        &self,
+        link: Arc<crate::cluster::ClusterLink>,
+    ) -> tokio::task::JoinHandle<()> {
+        if self.0.cluster.set(link.clone()).is_err() {
+            tracing::warn!("a second cluster was connected; keeping the first");
+        }
+        tokio::spawn(crate::cluster::follow(self.clone(), link))
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::ClusterLink>> {
+        self.0.cluster.get()
+    }
+
+    /// Whether flows are attributed yet: not while a cluster's first listing is under way.
+    pub fn is_syncing(&self) -> bool {
+        self.cluster().is_some_and(|c| !c.is_ready())
     }
 
     /// Taken by a policy change from reading the current version to installing its own.

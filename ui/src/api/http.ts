@@ -16,6 +16,7 @@ import type {
   Preview,
   Scenario,
   Source,
+  ClusterConnection,
   Validated,
 } from "./types";
 
@@ -25,9 +26,22 @@ export class ApiError extends Error {
     message: string,
     readonly status: number,
     readonly details: ErrorDetail[] = [],
+    /** What the request was about as it is now (a 409's current policy). */
+    readonly current?: ConflictCurrent | null,
   ) {
     super(message);
   }
+}
+
+/** The current version of a policy a save conflicted with. */
+export interface ConflictCurrent {
+  id?: string;
+  yaml?: string | null;
+  /** The running inventory's version (a conflict found by Flowlens). */
+  version?: string;
+  /** The cluster's version and the field managers that own what the edit changes. */
+  resource_version?: string | null;
+  managers?: string[];
 }
 
 /** Base URL of the API; the UI is served by the same binary, so relative paths work. */
@@ -48,14 +62,14 @@ async function request(path: string, params?: URLSearchParams, init?: RequestIni
   }
   const text = await res.text();
   if (!res.ok) {
-    let body: { error?: string; details?: unknown } | undefined;
+    let body: { error?: string; details?: unknown; current?: ConflictCurrent | null } | undefined;
     try {
       body = text ? JSON.parse(text) : undefined;
     } catch {
       // not JSON: the status line says what happened
     }
     const details = Array.isArray(body?.details) ? (body.details as ErrorDetail[]) : [];
-    throw new ApiError(body?.error ?? `${res.status} ${res.statusText}`, res.status, details);
+    throw new ApiError(body?.error ?? `${res.status} ${res.statusText}`, res.status, details, body?.current);
   }
   return text;
 }
@@ -135,6 +149,8 @@ export const api = {
 
   sources: (signal?: AbortSignal) => fetchJson<{ sources: Source[] }>("/api/sources", undefined, { signal }),
 
+  cluster: (signal?: AbortSignal) => fetchJson<ClusterConnection>("/api/cluster", undefined, { signal }),
+
   applyStep: (name: string) =>
     fetchJson<{ applied: string; time: number }>(`/api/scenario/steps/${encodeURIComponent(name)}`, undefined, {
       method: "POST",
@@ -157,8 +173,12 @@ export const api = {
     fetchJson<Preview>("/api/policies/preview", undefined, jsonBody("POST", body, signal)),
 
   /** `version`: the version of the policy the edit started from (a stale one gets 409). */
-  savePolicy: (yaml: string, staged: boolean, version?: string) =>
-    fetchJson<Record<string, unknown>>("/api/policies", undefined, jsonBody("PUT", version ? { yaml, staged, version } : { yaml, staged })),
+  savePolicy: (yaml: string, staged: boolean, version?: string, force = false) =>
+    fetchJson<Record<string, unknown>>(
+      "/api/policies",
+      undefined,
+      jsonBody("PUT", { yaml, staged, ...(version ? { version } : {}), ...(force ? { force } : {}) }),
+    ),
 
   deletePolicy: (id: string, version?: string) =>
     fetchText("/api/policy", new URLSearchParams(version ? { id, version } : { id }), { method: "DELETE" }),

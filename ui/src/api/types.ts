@@ -160,6 +160,45 @@ export interface Health {
   data_time: { min: number; max: number } | null;
 }
 
+/** One kind's watch (`/api/cluster`). */
+export interface KindWatch {
+  /** `pods`, `tiers.projectcalico.org`, … */
+  resource: string;
+  api_version?: string;
+  state: "pending" | "listing" | "watching" | "retrying" | "not_served";
+  /** Why the kind is not served, or the last error. */
+  reason?: string;
+  objects: number;
+  events: number;
+  listings: number;
+  errors: number;
+  last_error?: string;
+  last_event_at?: number;
+}
+
+/** The cluster the inventory follows (`/api/cluster`); `connected: false` for a snapshot. */
+export interface ClusterConnection {
+  mode: "cluster" | "snapshot";
+  connected: boolean;
+  inventory_revision: number;
+  context?: string | null;
+  cluster?: string | null;
+  server?: string;
+  in_cluster?: boolean;
+  /** Every served kind has been listed. */
+  synced?: boolean;
+  /** The listing is compiled: flows are attributed with it. */
+  ready?: boolean;
+  watch_revision?: number;
+  /** Unix milliseconds. */
+  last_change_at?: number | null;
+  last_event_at?: number | null;
+  kinds?: KindWatch[];
+  skipped_kinds?: { resource: string; reason: string | null }[];
+  skipped_objects?: number;
+  write?: { checked: boolean; read_only: boolean; error?: string };
+}
+
 /** One source feeding the store (`/api/sources`). */
 export interface Source {
   /** The --source URL, a file name, or `scenario NAME` for the demo's simulator. */

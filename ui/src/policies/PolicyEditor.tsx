@@ -1,7 +1,7 @@
 // The Policy Editor: YAML and form side by side, kept in sync; validation from the server
 // at the line and field; impact preview over stored flows; save staged or enforced.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, download, type ErrorDetail, type Preview, type TimeRange } from "../api";
+import { ApiError, api, download, type ClusterConnection, type ConflictCurrent, type ErrorDetail, type Preview, type TimeRange } from "../api";
 import { Icon } from "../components/Icon";
 import { ErrorBanner, Loading } from "../components/States";
 import { TIME_PRESETS, describeRange } from "../components/TimeRangePicker";
@@ -53,6 +53,11 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const [previewError, setPreviewError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<string | null>(null);
+  // A save the current version conflicted with: the message and that version.
+  const [conflict, setConflict] = useState<{ message: string; current: ConflictCurrent; staged: boolean } | null>(null);
+  // The cluster the server follows, if any: saves go to it, or it is read-only.
+  const [cluster, setCluster] = useState<ClusterConnection | null>(null);
+  const [forbidden, setForbidden] = useState(false);
   const [tab, setTab] = useState<"form" | "yaml">("form");
   const [stagedOriginal, setStagedOriginal] = useState(false);
   const lastGoodForm = useRef<PolicyForm | null>(null);
@@ -64,6 +69,10 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
     api
       .board(range, ctl.signal)
       .then((b) => setTiers(b.tiers.map((t) => t.name)))
+      .catch(() => {});
+    api
+      .cluster(ctl.signal)
+      .then(setCluster)
       .catch(() => {});
     fetchNamespaces(ctl.signal)
       .then((ns) => {
@@ -170,22 +179,28 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
     }
   };
 
-  const save = async (staged: boolean) => {
+  const save = async (staged: boolean, force = false) => {
     if (yamlText === null) return;
     // Enforcing changes traffic at once: say first what is broad about it.
-    const risks = !staged && form ? enforceRisks(form) : [];
+    const risks = !staged && form && !force ? enforceRisks(form) : [];
     if (risks.length && !window.confirm(`Enforce this policy now?\n\n${risks.map((r) => `• ${r}`).join("\n")}\n\nSave it as staged to see what it would do first.`)) {
       return;
     }
     setSaving(true);
     setSaveError(null);
+    setConflict(null);
     try {
       // Only a save over the loaded policy itself is based on its version.
       const sameId = !!id && !!form && idOf(form, staged) === id;
-      const r = await api.savePolicy(yamlText, staged, sameId ? baseVersion : undefined);
+      const r = await api.savePolicy(yamlText, staged, sameId ? baseVersion : undefined, force);
       const savedId = typeof r.id === "string" ? r.id : form ? idOf(form, staged) : id;
       leaveTo(policiesHref(range, { id: savedId ?? undefined }));
     } catch (e) {
+      if (e instanceof ApiError && e.status === 409 && e.current) {
+        setConflict({ message: e.message, current: e.current, staged });
+        return;
+      }
+      if (e instanceof ApiError && e.status === 403 && cluster?.connected) setForbidden(true);
       setSaveError(e instanceof ApiError && e.details.length ? `${e.message} (see the marked lines)` : e instanceof Error ? e.message : String(e));
       if (e instanceof ApiError && e.details.length) setValidation({ state: "invalid", message: e.message, details: e.details });
     } finally {
@@ -210,6 +225,8 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   // A namespaced policy with no namespace chosen yet is not ready, whatever the server says.
   const incomplete = !!form && !isGlobal(form.kind) && !form.namespace ? "choose a namespace" : null;
   const invalid = validation.state === "invalid" || incomplete !== null;
+  const readOnly = forbidden || (!!cluster?.connected && (cluster.write?.read_only ?? true));
+  const clusterName = cluster?.context ?? cluster?.cluster ?? cluster?.server ?? "the cluster";
 
   return (
     <div className="pl-editor" data-testid="policy-editor">
@@ -240,14 +257,20 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
               <Icon name="trash" /> Delete
             </button>
           )}
-          <button type="button" className="btn" onClick={() => yamlText && download(`${name}.yaml`, yamlText)} disabled={yamlText === null}>
-            <Icon name="download" /> Export YAML
+          <button
+            type="button"
+            className={`btn ${readOnly ? "btn-primary" : ""}`}
+            onClick={() => yamlText && download(`${name}.yaml`, yamlText)}
+            disabled={yamlText === null}
+            data-testid="download-yaml"
+          >
+            <Icon name="download" /> {readOnly ? "Download YAML" : "Export YAML"}
           </button>
           <button
             type="button"
             className={`btn ${id ? "" : "btn-primary"}`}
             onClick={() => save(true)}
-            disabled={saving || yamlText === null || invalid}
+            disabled={saving || yamlText === null || invalid || readOnly}
             data-testid="save-staged"
             title="Save as a staged policy: it records what it would do without enforcing it"
           >
@@ -257,7 +280,7 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
             type="button"
             className={`btn ${id ? "btn-primary" : ""}`}
             onClick={() => save(false)}
-            disabled={saving || yamlText === null || invalid}
+            disabled={saving || yamlText === null || invalid || readOnly}
             data-testid="save-enforced"
           >
             <Icon name="shield" /> {stagedOriginal ? "Enforce" : "Save & enforce"}
@@ -266,7 +289,67 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
       </header>
 
       {loadError && <ErrorBanner error={loadError} />}
+      {readOnly && (
+        <div className="banner banner-warn" role="status" data-testid="read-only">
+          <Icon name="alert" />
+          <span>
+            Read-only: {clusterName} does not let Flowlens write policies. Download the YAML and apply it with kubectl, or
+            grant Flowlens the policy write role.
+          </span>
+        </div>
+      )}
+      {cluster?.connected && !readOnly && (
+        <div className="pl-cluster-note" data-testid="cluster-save-note">
+          Saving applies the policy to {clusterName} (server-side apply as <code>flowlens</code>); the board shows it once
+          the cluster's watch brings it back.
+        </div>
+      )}
       {saveError && <ErrorBanner error={saveError} />}
+      {conflict && (
+        <div className="card pl-conflict" role="alert" data-testid="save-conflict">
+          <div className="pl-conflict-head">
+            <Icon name="alert" />
+            <span>{conflict.message}</span>
+          </div>
+          {conflict.current.yaml ? (
+            <>
+              <div className="pl-conflict-sub">
+                The current version
+                {conflict.current.resource_version ? ` (resourceVersion ${conflict.current.resource_version})` : ""}
+                {conflict.current.managers?.length ? `, managed by ${conflict.current.managers.join(", ")}` : ""}:
+              </div>
+              <pre className="pl-conflict-yaml" data-testid="conflict-current">
+                {conflict.current.yaml}
+              </pre>
+            </>
+          ) : (
+            <div className="pl-conflict-sub">The policy no longer exists.</div>
+          )}
+          <div className="pl-conflict-actions">
+            {conflict.current.yaml && (
+              <button
+                type="button"
+                className="btn"
+                onClick={() => {
+                  setYamlText(conflict.current.yaml ?? "");
+                  if (conflict.current.version) setBaseVersion(conflict.current.version);
+                  setConflict(null);
+                }}
+              >
+                Load the current version
+              </button>
+            )}
+            {!!conflict.current.managers?.length && (
+              <button type="button" className="btn btn-danger" onClick={() => save(conflict.staged, true)} data-testid="save-force">
+                Overwrite their fields
+              </button>
+            )}
+            <button type="button" className="btn" onClick={() => setConflict(null)}>
+              Keep editing
+            </button>
+          </div>
+        </div>
+      )}
 
       <div className="card pl-preview-bar">
         <Icon name="play" size={14} />

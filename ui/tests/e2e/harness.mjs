@@ -61,7 +61,7 @@ export function findBinary() {
  * The UI files the demo serves: FLOWLENS_UI_DIR, else ui/dist when it was built, else the copy
  * embedded in the binary (FLOWLENS_UI_DIR=embedded forces that).
  */
-function uiDirArgs() {
+export function uiDirArgs() {
   const dir = process.env.FLOWLENS_UI_DIR;
   if (dir === "embedded") return [];
   if (dir) return ["--ui-dir", path.resolve(dir)];

@@ -143,38 +143,65 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         Arc::new(crate::snapshot::load(&args.snapshot, &args.options)?.inventory)
     };
     let sources = super::sources::live_sources(&args.sources)?;
-    if !sources.is_empty() && args.snapshot.is_empty() {
+    if !sources.is_empty() && args.snapshot.is_empty() && !args.cluster.kube {
         eprintln!(
-            "warning: without --snapshot, raw records (Hubble, IPFIX, NetFlow) have no cluster endpoints to be attributed to and are not logged"
+            "warning: without --snapshot or --kube, raw records (Hubble, IPFIX, NetFlow) have no cluster endpoints to be attributed to and are not logged"
         );
     }
     runtime()?.block_on(async move {
+        let cluster = if args.cluster.kube {
+            Some(super::cluster::connect(&args.cluster, &args.options).await?)
+        } else {
+            None
+        };
         let embedded = open_store(&args.data)?;
         let maintenance =
             embedded.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY);
         let store: Arc<dyn Store> = Arc::new(embedded);
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let state = AppState::new(store.clone(), inventory, newest);
-        // Live sources feed the store through one ingest loop while the server runs.
-        let feed = if sources.is_empty() {
-            None
-        } else {
-            let sink = StoreSink::new(store.clone(), tokio::runtime::Handle::current())
-                .observed_by(state.live_observer());
+        let following = cluster.as_ref().map(|link| {
+            super::cluster::check_access_in_background(link.clone());
+            state.connect_cluster(link.clone())
+        });
+        // Live sources feed the store through one ingest loop while the server runs; with a
+        // cluster, from its first complete listing on (before it nothing can be attributed).
+        let feed: Arc<std::sync::Mutex<Option<flowlens_ingest::IngestTask>>> = Arc::default();
+        let starter = (!sources.is_empty()).then(|| {
+            let state = state.clone();
+            let store = store.clone();
+            let feed = feed.clone();
             let options = IngestOptions {
                 aggregation: args.aggregation.config(),
                 ..IngestOptions::default()
             };
-            let mut ingest = IngestLoop::new(state.world().engine.clone(), sink, options);
-            for source in sources {
-                ingest.add_source(source);
-            }
-            let task = ingest.spawn().context("starting the live sources")?;
-            state.attach_ingest(task.handle().clone());
-            Some(task)
-        };
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                if let Some(link) = &cluster {
+                    link.ready().await;
+                    eprintln!("cluster listed: attributing flows from the sources");
+                }
+                let sink = StoreSink::new(store, tokio::runtime::Handle::current())
+                    .observed_by(state.live_observer());
+                let mut ingest = IngestLoop::new(state.world().engine.clone(), sink, options);
+                for source in sources {
+                    ingest.add_source(source);
+                }
+                match ingest.spawn() {
+                    Ok(task) => {
+                        state.attach_ingest(task.handle().clone());
+                        *feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+                    }
+                    Err(e) => eprintln!("error: cannot start the live sources: {e}"),
+                }
+            })
+        });
         run_server(&state, &args.listen, &args.data).await?;
-        if let Some(task) = feed {
+        if let Some(starter) = starter {
+            starter.abort();
+        }
+        let task = feed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
             eprintln!("Stopping the sources and storing what is in flight…");
             task.handle().stop();
             match tokio::task::block_in_place(|| task.join()) {
@@ -185,6 +212,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 }
                 Err(e) => eprintln!("warning: the live sources stopped with an error: {e}"),
             }
+        }
+        if let Some(following) = following {
+            following.abort();
         }
         maintenance.abort();
         store.flush().await?;

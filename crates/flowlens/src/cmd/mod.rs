@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod cluster;
 mod demo;
 mod evaluate;
 mod explain;

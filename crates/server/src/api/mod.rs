@@ -1,11 +1,12 @@
 //! The JSON API under `/api`. Each module serves one group of endpoints; all of them are
 //! listed in `openapi.json`.
 
+mod cluster;
 mod flows;
 mod graph;
 mod inventory;
 pub(crate) mod metrics;
-mod policies;
+pub(crate) mod policies;
 mod scenario;
 mod sources;
 
@@ -62,6 +63,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/flows/live", get(flows::live))
         .route("/api/inventory", get(inventory::inventory))
+        .route("/api/cluster", get(cluster::cluster))
         .route("/api/labels", get(inventory::labels))
         .route("/api/scenario", get(scenario::info))
         .route("/api/audit", get(policies::audit))
@@ -111,8 +113,12 @@ async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let stats = store.stats().await?;
     let bounds = store.time_bounds().await?;
     let world = state.world();
+    // Connected to a cluster whose first listing is not done: the API answers, but flows
+    // are not attributed yet.
+    let status = if state.is_syncing() { "syncing" } else { "ok" };
     Ok(Json(json!({
-        "status": "ok",
+        "status": status,
+        "mode": if state.cluster().is_some() { "cluster" } else { "snapshot" },
         "version": env!("CARGO_PKG_VERSION"),
         "store": stats,
         "data_time": bounds.map(|(min, max)| json!({ "min": min, "max": max })),

@@ -265,6 +265,10 @@ pub struct Draft {
     staged: Option<bool>,
     /// Preview deleting this policy instead.
     delete: Option<String>,
+    /// Connected to a cluster: take over the fields other field managers own (server-side
+    /// apply's force).
+    #[serde(default)]
+    force: bool,
     /// The version of the policy the edit is based on (as `If-Match` says it); a save of a
     /// policy that changed since gets 409.
     version: Option<String>,
@@ -590,6 +594,23 @@ pub async fn save(
         based_on(&headers, draft.version.as_deref()).as_deref(),
     )?;
     let created = world.inventory.policy_index(&id).is_none();
+    if state.cluster().is_some() {
+        let based = based_on(&headers, draft.version.as_deref()).is_some();
+        return crate::cluster::apply_policy(
+            &state,
+            &who,
+            yaml,
+            draft.staged,
+            draft.force,
+            &id,
+            based,
+        )
+        .await
+        .map(|mut answer| {
+            answer["created"] = json!(created);
+            Json(answer)
+        });
+    }
     let mut inventory = world
         .inventory
         .with_policy(policy.clone())
@@ -641,6 +662,12 @@ pub async fn delete(
         &id,
         based_on(&headers, p.get("version")).as_deref(),
     )?;
+    if state.cluster().is_some() {
+        let based = based_on(&headers, p.get("version")).is_some();
+        return crate::cluster::delete_policy(&state, &who, &id, based)
+            .await
+            .map(Json);
+    }
     let inventory = world
         .inventory
         .without_policy(&id)
