@@ -16,18 +16,15 @@ use crate::goldmane::GoldmaneClient;
 use crate::hubble::HubbleClient;
 use crate::hubble::{HubbleError, HubbleEvent, decode_jsonpb_line};
 use crate::netflow::NetflowReceiver;
-use crate::queue::{
-    self, Observation, ObservedPolicy, ObservedPolicyVerdict, SourceCounters, SourceItem,
-    SourceKind,
-};
+use crate::queue::{self, SourceCounters, SourceItem, SourceKind};
 use crate::spec::{SourceSpec, Target, TlsChoice, TlsFiles};
 use crate::tls::{ClientTls, ServerTls};
 use crate::{SourceError, error_chain};
 use flowlens_ingest::{
-    CappedLine, Feed, HealthProbe, Input, LINE_TOO_LONG, ObservedRecord, ObserverVerdict, Pace,
-    Source, SourceHealth, read_capped_line,
+    CappedLine, Feed, HealthProbe, Input, LINE_TOO_LONG, ObservedRecord, Pace, Source,
+    SourceHealth, read_capped_line,
 };
-use flowlens_model::{Action, FlowLog, RawFlow};
+use flowlens_model::{FlowLog, RawFlow};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -343,9 +340,10 @@ fn push_items(
             SourceItem::FlowLog(log) => logs.push(*log),
             SourceItem::Raw(raw) => records.push(raw),
             SourceItem::Observed(o) => observed.push(ObservedRecord {
-                observer: observer_verdict(&o.observation),
+                observer: o.observation.observer_verdict(),
                 raw: o.raw,
             }),
+            SourceItem::Verdict(record) => observed.push(record),
         }
     }
     if !logs.is_empty() {
@@ -358,27 +356,6 @@ fn push_items(
         feed.push(Input::Observed(observed))?;
     }
     Ok(())
-}
-
-/// What an observation says about policy at the observing end, for the loop to hold
-/// against the engine's verdict.
-pub(crate) fn observer_verdict(o: &Observation) -> ObserverVerdict {
-    let action = match o.policy_verdict() {
-        ObservedPolicyVerdict::Allowed => Some(Action::Allow),
-        ObservedPolicyVerdict::Denied | ObservedPolicyVerdict::AuditDenied => Some(Action::Deny),
-        ObservedPolicyVerdict::NotPolicy => None,
-    };
-    // The policies of the observing end's direction (Hubble lists both).
-    let relevant: Vec<&ObservedPolicy> = o
-        .policies
-        .iter()
-        .filter(|p| o.direction.is_none_or(|d| p.direction == d))
-        .collect();
-    ObserverVerdict {
-        action,
-        policies: relevant.iter().map(|p| p.to_string()).collect(),
-        unmodelled: relevant.iter().any(|p| p.modelled_kind().is_none()),
-    }
 }
 
 /// `hubble observe -o jsonpb` files as a source: every flow event a raw record for the
@@ -474,7 +451,7 @@ impl Source for HubbleFile {
                 match decoded {
                     Ok(HubbleEvent::Flow(flow)) => {
                         records.push(ObservedRecord {
-                            observer: observer_verdict(&flow.observation),
+                            observer: flow.observation.observer_verdict(),
                             raw: flow.raw,
                         });
                         if records.len() == BATCH {
