@@ -11,6 +11,7 @@ use crate::sink::Sink;
 use crate::source::{
     Feed, Input, Message, Pace, Source, SourceCounters, SourceError, SourceState, SourceStatus,
 };
+use crate::verdicts::{self, Compared};
 use flowlens_model::RawFlow;
 use flowlens_pipeline::{
     AggregationConfig, Attributed, DecodedLines, Ingest, IngestStats, InputFormat, LINE_TOO_LONG,
@@ -471,21 +472,35 @@ impl Run<'_, '_> {
             // Blocks go through the decoding pool.
             Input::Lines(block) => self.submit(source, block),
             Input::Records(records) => {
-                self.take_raw(source, &records, |raw| raw, |_, _| {});
+                self.take_raw(source, &records, |raw| raw, |_, _, _| {});
                 self.after_input(source)
             }
             Input::Observed(records) => {
                 let counters = Arc::clone(&self.sources[source].counters);
                 // Records of one input are attributed by one engine: a swap comes as an input.
                 let engine = Arc::clone(self.ingest.engine());
+                let tally = &counters.verdicts;
+                let mut disagreeing = Vec::new();
                 self.take_raw(
                     source,
                     &records,
                     |record| &record.raw,
-                    |record, attributed| {
-                        crate::verdicts::compare(&engine, record, attributed, &counters.verdicts)
+                    |i, record, attributed| match verdicts::compare(&engine, record, attributed) {
+                        Compared::Not => {}
+                        Compared::Agree => tally.agree(),
+                        Compared::Disagree => {
+                            tally.disagree(record.observer.unmodelled);
+                            disagreeing.push(i);
+                        }
                     },
                 );
+                // Only the latest are shown: only those are spelled out.
+                let kept = disagreeing.len().saturating_sub(verdicts::RECENT);
+                for &i in &disagreeing[kept..] {
+                    if let Some(d) = verdicts::disagreement(&engine, &records[i]) {
+                        tally.keep(d);
+                    }
+                }
                 self.after_input(source)
             }
             Input::FlowLogs(logs) => {
@@ -570,15 +585,15 @@ impl Run<'_, '_> {
         self.count(source, counted);
     }
 
-    /// (accepted, rejected) so far.
     /// Attributes and aggregates a source's raw records, numbered on from its earlier ones,
-    /// handing each record's attribution to `attributed`, and counts them for the source.
+    /// handing each record's attribution to `attributed` (with the record's index in
+    /// `records`), and counts them for the source.
     fn take_raw<T>(
         &mut self,
         source: usize,
         records: &[T],
         raw: impl Fn(&T) -> &RawFlow,
-        mut attributed: impl FnMut(&T, &[Attributed]),
+        mut attributed: impl FnMut(usize, &T, &[Attributed]),
     ) {
         let (before, name) = {
             let s = &self.sources[source];
@@ -586,12 +601,17 @@ impl Run<'_, '_> {
         };
         let counted = self.counted();
         for (i, record) in records.iter().enumerate() {
-            attributed(record, self.ingest.raw(&name, before + i + 1, raw(record)));
+            attributed(
+                i,
+                record,
+                self.ingest.raw(&name, before + i + 1, raw(record)),
+            );
         }
         self.sources[source].records_before += records.len();
         self.count(source, counted);
     }
 
+    /// (accepted, rejected) so far.
     fn counted(&self) -> (u64, u64) {
         let s = self.ingest.stats();
         (s.accepted, s.rejected)

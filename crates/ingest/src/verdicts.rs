@@ -53,7 +53,7 @@ pub struct Disagreement {
 }
 
 /// How many disagreements a source keeps to show.
-const RECENT: usize = 20;
+pub(crate) const RECENT: usize = 20;
 
 /// A source's comparison figures, updated by the loop.
 #[derive(Debug, Default)]
@@ -69,12 +69,18 @@ impl VerdictCounters {
         self.compared.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn disagree(&self, d: Disagreement) {
+    /// Counts a disagreement; `unmodelled`: the observer credited a policy kind the engine
+    /// does not model.
+    pub(crate) fn disagree(&self, unmodelled: bool) {
         self.compared.fetch_add(1, Ordering::Relaxed);
         self.disagreed.fetch_add(1, Ordering::Relaxed);
-        if d.unmodelled {
+        if unmodelled {
             self.unmodelled.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Keeps `d` among the latest disagreements shown.
+    pub(crate) fn keep(&self, d: Disagreement) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == RECENT {
             recent.pop_front();
@@ -115,45 +121,75 @@ pub struct VerdictComparison {
     pub recent: Vec<Disagreement>,
 }
 
-/// Holds `record`'s observer verdict against the engine's at the observing end.
+/// How a record's observer verdict compares with the engine's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compared {
+    /// Nothing to compare: the observer's verdict is not about policy, or the engine did not
+    /// attribute the observing end.
+    Not,
+    Agree,
+    Disagree,
+}
+
+/// Holds `record`'s observer verdict against the engine's at the observing end
+/// (`attributed`, what the loop made of it). Counts agreements; a disagreement is counted
+/// by the caller, who spells out only those it keeps ([`disagreement`]).
 pub(crate) fn compare(
     engine: &Arc<Engine>,
     record: &ObservedRecord,
     attributed: &[Attributed],
-    counters: &VerdictCounters,
-) {
+) -> Compared {
+    let mut at_source = Vec::new();
+    match engine_verdict(engine, record, attributed, &mut at_source) {
+        None => Compared::Not,
+        Some((ours, observer_action)) if ours.action == observer_action => Compared::Agree,
+        Some(_) => Compared::Disagree,
+    }
+}
+
+/// The engine's attribution at the observing end, and the observer's action, when there is
+/// something to compare.
+fn engine_verdict<'a>(
+    engine: &Arc<Engine>,
+    record: &ObservedRecord,
+    attributed: &'a [Attributed],
+    at_source: &'a mut Vec<Attributed>,
+) -> Option<(&'a Attributed, Action)> {
     let (Some(observer_action), Some(reporter)) = (record.observer.action, record.raw.reporter)
     else {
-        return;
+        return None;
     };
     // A flow the engine denies at its source never reaches its destination, so the
     // destination's record has no attribution: an observation there is held against the
     // source's verdict.
-    let at_source;
-    let ours = match attributed.iter().find(|a| a.reporter == reporter) {
-        Some(ours) => ours,
+    match attributed.iter().find(|a| a.reporter == reporter) {
+        Some(ours) => Some((ours, observer_action)),
         None if reporter == Reporter::Dst => {
-            let mut out = Vec::new();
             let from_source = RawFlow {
                 reporter: Some(Reporter::Src),
                 ..record.raw.clone()
             };
-            if Attributor::new(Arc::clone(engine))
-                .attribute(&from_source, &mut out)
-                .is_err()
-            {
-                return;
-            }
-            at_source = out;
-            match at_source.iter().find(|a| a.action == Action::Deny) {
-                Some(denied) => denied,
-                None => return,
-            }
+            Attributor::new(Arc::clone(engine))
+                .attribute(&from_source, at_source)
+                .ok()?;
+            let denied = at_source.iter().find(|a| a.action == Action::Deny)?;
+            Some((denied, observer_action))
         }
-        None => return,
-    };
+        None => None,
+    }
+}
+
+/// A disagreement spelled out for `/api/sources`: `record` attributed again (the engine is
+/// deterministic), so that only the disagreements kept are spelled, not every one.
+pub(crate) fn disagreement(engine: &Arc<Engine>, record: &ObservedRecord) -> Option<Disagreement> {
+    let mut attributed = Vec::new();
+    Attributor::new(Arc::clone(engine))
+        .attribute(&record.raw, &mut attributed)
+        .ok()?;
+    let mut at_source = Vec::new();
+    let (ours, observer_action) = engine_verdict(engine, record, &attributed, &mut at_source)?;
     if ours.action == observer_action {
-        return counters.agree();
+        return None;
     }
     let name = |peer, ip: std::net::IpAddr| match engine.attribute(peer) {
         PeerAttribution {
@@ -163,17 +199,17 @@ pub(crate) fn compare(
         } => format!("{ns}/{name}"),
         _ => ip.to_string(),
     };
-    counters.disagree(Disagreement {
+    Some(Disagreement {
         end_time: record.raw.end_time,
         source: name(&ours.src, record.raw.src_ip),
         dest: name(&ours.dst, record.raw.dst_ip),
         dest_port: ours.dst_port,
         protocol: ours.proto.to_string(),
-        reporter,
+        reporter: record.raw.reporter.unwrap_or(ours.reporter),
         observer_action,
         observer_policies: record.observer.policies.clone(),
         engine_action: ours.action,
         engine_policies: engine.hit_strings(&ours.enforced, PolicyHitFormat::Calico),
         unmodelled: record.observer.unmodelled,
-    });
+    })
 }

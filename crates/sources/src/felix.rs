@@ -106,8 +106,11 @@ impl FelixCollector {
                 .map_err(|e| SourceError::Tls(crate::error_chain(&e)))?;
         }
         let service = self.service(tx, None);
+        // Felix waits for each receipt before it sends the next flow: a receipt held back
+        // by Nagle's algorithm would stall the node (Goldmane, in Go, sets TCP_NODELAY too).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Ok(builder
-            .serve_with_incoming_shutdown(service, TcpIncoming::from(listener), shutdown)
+            .serve_with_incoming_shutdown(service, incoming, shutdown)
             .await?)
     }
 }

@@ -29,7 +29,9 @@
 //! - [`queue::SourceItem::Observed`]: the same with its `raw` record, then compare the
 //!   engine's verdict with [`queue::Observation::policy_verdict`] and flag the difference
 //!   (policies the observer named that the engine does not model are reported by the name
-//!   and kind the observer gave, see [`queue::ObservedPolicy::modelled_kind`]).
+//!   and kind the observer gave, see [`queue::ObservedPolicy::modelled_kind`]);
+//! - [`queue::SourceItem::Verdict`]: the same, with only the observer's verdict (what the
+//!   Hubble client queues unless asked for whole observations).
 //!
 //! ```no_run
 //! # async fn example() {
@@ -48,6 +50,7 @@
 //!             SourceItem::FlowLog(log) => { /* store */ }
 //!             SourceItem::Raw(raw) => { /* attribute, aggregate, store */ }
 //!             SourceItem::Observed(o) => { /* attribute o.raw, compare with o.observation */ }
+//!             SourceItem::Verdict(r) => { /* attribute r.raw, compare with r.observer */ }
 //!         }
 //!     }
 //! }

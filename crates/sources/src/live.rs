@@ -16,18 +16,15 @@ use crate::goldmane::GoldmaneClient;
 use crate::hubble::HubbleClient;
 use crate::hubble::{HubbleError, HubbleEvent, decode_jsonpb_line};
 use crate::netflow::NetflowReceiver;
-use crate::queue::{
-    self, Observation, ObservedPolicy, ObservedPolicyVerdict, SourceCounters, SourceItem,
-    SourceKind,
-};
+use crate::queue::{self, SourceCounters, SourceItem, SourceKind};
 use crate::spec::{SourceSpec, Target, TlsChoice, TlsFiles};
 use crate::tls::{ClientTls, ServerTls};
 use crate::{SourceError, error_chain};
 use flowlens_ingest::{
-    CappedLine, Feed, HealthProbe, Input, LINE_TOO_LONG, ObservedRecord, ObserverVerdict, Pace,
-    Source, SourceHealth, read_capped_line,
+    CappedLine, Feed, HealthProbe, Input, LINE_TOO_LONG, ObservedRecord, Pace, Source,
+    SourceHealth, read_capped_line,
 };
-use flowlens_model::{Action, FlowLog, RawFlow};
+use flowlens_model::{FlowLog, RawFlow};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +37,12 @@ const QUEUE: usize = 65_536;
 const BATCH: usize = 8_192;
 /// How long the source's thread waits for records before it looks at the clock.
 const TICK: Duration = Duration::from_millis(250);
+/// How long a batch smaller than [`BATCH`] waits for more records before it is pushed. A
+/// source that delivers a few records at a time (Felix, one receipt per flow on each
+/// connection) would otherwise wake this thread and the loop for every record or two, and
+/// the loop's per-batch work would be paid per record; the loop stores live input within a
+/// second, so a few milliseconds more do not show.
+const LINGER: Duration = Duration::from_millis(5);
 /// How often an idle source tells the loop its clock.
 const WATERMARK_EVERY: Duration = Duration::from_secs(1);
 
@@ -284,7 +287,17 @@ impl Source for LiveSource {
                     ended = true;
                     break;
                 }
-                Ok(_) => push_items(&feed, &mut batch)?,
+                Ok(_) => {
+                    if batch.len() < BATCH {
+                        runtime.block_on(tokio::time::sleep(LINGER));
+                        while batch.len() < BATCH
+                            && let Some(item) = rx.try_recv()
+                        {
+                            batch.push(item);
+                        }
+                    }
+                    push_items(&feed, &mut batch)?
+                }
                 Err(_) => {}
             }
             if let Some(lag) = watermark_lag
@@ -327,9 +340,10 @@ fn push_items(
             SourceItem::FlowLog(log) => logs.push(*log),
             SourceItem::Raw(raw) => records.push(raw),
             SourceItem::Observed(o) => observed.push(ObservedRecord {
-                observer: observer_verdict(&o.observation),
+                observer: o.observation.observer_verdict(),
                 raw: o.raw,
             }),
+            SourceItem::Verdict(record) => observed.push(record),
         }
     }
     if !logs.is_empty() {
@@ -342,27 +356,6 @@ fn push_items(
         feed.push(Input::Observed(observed))?;
     }
     Ok(())
-}
-
-/// What an observation says about policy at the observing end, for the loop to hold
-/// against the engine's verdict.
-pub(crate) fn observer_verdict(o: &Observation) -> ObserverVerdict {
-    let action = match o.policy_verdict() {
-        ObservedPolicyVerdict::Allowed => Some(Action::Allow),
-        ObservedPolicyVerdict::Denied | ObservedPolicyVerdict::AuditDenied => Some(Action::Deny),
-        ObservedPolicyVerdict::NotPolicy => None,
-    };
-    // The policies of the observing end's direction (Hubble lists both).
-    let relevant: Vec<&ObservedPolicy> = o
-        .policies
-        .iter()
-        .filter(|p| o.direction.is_none_or(|d| p.direction == d))
-        .collect();
-    ObserverVerdict {
-        action,
-        policies: relevant.iter().map(|p| p.to_string()).collect(),
-        unmodelled: relevant.iter().any(|p| p.modelled_kind().is_none()),
-    }
 }
 
 /// `hubble observe -o jsonpb` files as a source: every flow event a raw record for the
@@ -458,7 +451,7 @@ impl Source for HubbleFile {
                 match decoded {
                     Ok(HubbleEvent::Flow(flow)) => {
                         records.push(ObservedRecord {
-                            observer: observer_verdict(&flow.observation),
+                            observer: flow.observation.observer_verdict(),
                             raw: flow.raw,
                         });
                         if records.len() == BATCH {

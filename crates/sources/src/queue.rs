@@ -8,8 +8,8 @@
 //! stream that waited would stall the server, which then buffers or disconnects. A drop
 //! here is at least visible in [`SourceStats::dropped`].
 
-use flowlens_ingest::RateWindow;
-use flowlens_model::{FlowLog, Labels, PolicyKind, RawFlow, WorkloadRef};
+use flowlens_ingest::{ObservedRecord, ObserverVerdict, RateWindow};
+use flowlens_model::{Action, FlowLog, Labels, PolicyKind, RawFlow, WorkloadRef};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -28,6 +28,11 @@ pub enum SourceItem {
     /// A raw record with what the observer that saw it said about it (Hubble): attributed
     /// by the engine like [`SourceItem::Raw`], then compared with the observer's verdict.
     Observed(Box<ObservedFlow>),
+    /// A raw record with only what the observer said about policy at the observing end
+    /// ([`Observation::observer_verdict`]): all the ingest loop holds against the engine,
+    /// without the endpoints, labels and services an [`Observation`] keeps. What the Hubble
+    /// client queues unless asked for whole observations.
+    Verdict(ObservedRecord),
 }
 
 impl SourceItem {
@@ -37,6 +42,7 @@ impl SourceItem {
             SourceItem::FlowLog(log) => log.end_time,
             SourceItem::Raw(raw) => raw.end_time,
             SourceItem::Observed(observed) => observed.raw.end_time,
+            SourceItem::Verdict(record) => record.raw.end_time,
         }
     }
 }
@@ -52,8 +58,8 @@ pub struct ObservedFlow {
 
 /// What an observer (Hubble) reported about a flow: its verdict, the Kubernetes context it
 /// knew, and the policies it named. Kept as reported, without interpretation, except for
-/// the two methods that say what it means for policy ([`Observation::policy_verdict`],
-/// [`ObservedPolicy::modelled_kind`]).
+/// the methods that say what it means for policy ([`Observation::policy_verdict`],
+/// [`Observation::observer_verdict`], [`ObservedPolicy::modelled_kind`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Observation {
     pub verdict: ObservedVerdict,
@@ -142,6 +148,32 @@ impl Observation {
             ObservedVerdict::Dropped | ObservedVerdict::Error | ObservedVerdict::Unknown => {
                 ObservedPolicyVerdict::NotPolicy
             }
+        }
+    }
+
+    /// What the observation says about policy at the observing end, for the ingest loop to
+    /// hold against the engine's verdict: the action, and the policies named for the
+    /// observing end's direction (Hubble lists both directions').
+    pub fn observer_verdict(&self) -> ObserverVerdict {
+        let action = match self.policy_verdict() {
+            ObservedPolicyVerdict::Allowed => Some(Action::Allow),
+            ObservedPolicyVerdict::Denied | ObservedPolicyVerdict::AuditDenied => {
+                Some(Action::Deny)
+            }
+            ObservedPolicyVerdict::NotPolicy => None,
+        };
+        let mut policies = Vec::new();
+        let mut unmodelled = false;
+        for p in &self.policies {
+            if self.direction.is_none_or(|d| p.direction == d) {
+                policies.push(p.to_string());
+                unmodelled |= p.modelled_kind().is_none();
+            }
+        }
+        ObserverVerdict {
+            action,
+            policies,
+            unmodelled,
         }
     }
 }

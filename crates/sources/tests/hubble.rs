@@ -357,6 +357,7 @@ async fn hubble_over_tls_maps_verdicts_policies_and_replies() {
     let (addr, _stop) = serve(fake.clone(), Some(tls)).await;
     let (tx, mut rx) = queue(SourceKind::Hubble, 1_000);
     let client = HubbleClient::new(&addr)
+        .full_observations(true)
         .tls(ClientTls {
             ca_pem: Some(pki.ca_pem.clone()),
             identity: None,
@@ -425,6 +426,7 @@ async fn a_relay_restart_resumes_from_before_the_newest_flow_and_skips_what_it_h
     let (addr, _stop) = serve(fake.clone(), None).await;
     let (tx, mut rx) = queue(SourceKind::Hubble, 1_000);
     let client = HubbleClient::new(&addr)
+        .full_observations(true)
         .since(UNIX_EPOCH + Duration::from_secs((start - 5) as u64))
         .backoff(quick_backoff());
     let counters = tx.counters().clone();

@@ -7,7 +7,7 @@
 //! are recognised by Hubble's flow UUID (or, for flows without one, by their time, node and
 //! addresses) and skipped.
 
-use super::{HubbleError, observed_flow};
+use super::{HubbleError, observed_flow, observed_record};
 use crate::backoff::Backoff;
 use crate::proto::flow as pb;
 use crate::proto::observer::observer_client::ObserverClient;
@@ -33,6 +33,7 @@ pub struct HubbleClient {
     whitelist: Vec<pb::FlowFilter>,
     backoff: Backoff,
     connect_timeout: Duration,
+    full_observations: bool,
 }
 
 impl HubbleClient {
@@ -45,6 +46,7 @@ impl HubbleClient {
             whitelist: Vec::new(),
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
+            full_observations: false,
         }
     }
 
@@ -62,6 +64,15 @@ impl HubbleClient {
     /// Only flows matching one of these filters.
     pub fn whitelist(mut self, filters: Vec<pb::FlowFilter>) -> HubbleClient {
         self.whitelist = filters;
+        self
+    }
+
+    /// Queue every flow as a whole [`ObservedFlow`](crate::queue::ObservedFlow)
+    /// ([`SourceItem::Observed`]: endpoints, labels, services, node, event id) instead of
+    /// the raw record and verdict the ingest loop uses ([`SourceItem::Verdict`]), which
+    /// cost less to make and to hand over.
+    pub fn full_observations(mut self, full: bool) -> HubbleClient {
+        self.full_observations = full;
         self
     }
 
@@ -162,14 +173,21 @@ impl HubbleClient {
             match response.response_types {
                 Some(ResponseTypes::Flow(flow)) => {
                     let id = seen.identity(&flow, &response.node_name);
-                    match observed_flow(flow, &response.node_name, response.time.as_ref()) {
-                        Ok(Ok(observed)) => {
-                            let time = observed.raw.start_time;
+                    let item = if self.full_observations {
+                        observed_flow(flow, &response.node_name, response.time.as_ref())
+                            .map(|o| o.map(|o| SourceItem::Observed(Box::new(o))))
+                    } else {
+                        observed_record(&flow, response.time.as_ref())
+                            .map(|o| o.map(SourceItem::Verdict))
+                    };
+                    match item {
+                        Ok(Ok(item)) => {
+                            let time = item.end_time();
                             if seen.contains(&id) {
                                 counters.add_duplicates(1);
                                 continue;
                             }
-                            match tx.send(SourceItem::Observed(Box::new(observed))) {
+                            match tx.send(item) {
                                 Sent::Queued => seen.insert(id, time),
                                 Sent::Dropped => {}
                                 Sent::Closed => return Ok(false),

@@ -27,6 +27,7 @@ use crate::queue::{
     Observation, ObservedDirection, ObservedEndpoint, ObservedFlow, ObservedPolicy,
     ObservedVerdict, PolicyEffect, ServiceRef, TcpFlags,
 };
+use flowlens_ingest::ObservedRecord;
 use flowlens_model::{Protocol, RawFlow, Reporter, WorkloadRef};
 use std::net::IpAddr;
 
@@ -59,6 +60,89 @@ pub fn observed_flow(
     node_name: &str,
     time: Option<&prost_types::Timestamp>,
 ) -> Result<Result<ObservedFlow, Skipped>, HubbleError> {
+    let event = match read_event(&flow, time)? {
+        Ok(event) => event,
+        Err(skipped) => return Ok(Err(skipped)),
+    };
+    let Event {
+        raw,
+        direction,
+        reply,
+        tcp_flags,
+        src_ip,
+        dst_ip,
+    } = event;
+    let policies = policies(&flow);
+    let mut source = endpoint(flow.source, src_ip);
+    let mut destination = endpoint(flow.destination, dst_ip);
+    let mut source_service = service(flow.source_service);
+    let mut destination_service = service(flow.destination_service);
+    if reply {
+        std::mem::swap(&mut source, &mut destination);
+        std::mem::swap(&mut source_service, &mut destination_service);
+    }
+    let node = match flow.node_name {
+        name if !name.is_empty() => Some(name),
+        _ => Some(node_name.to_string()).filter(|n| !n.is_empty()),
+    };
+    let observation = Observation {
+        verdict: verdict(flow.verdict),
+        drop_reason: drop_reason(flow.drop_reason_desc),
+        direction,
+        is_reply: flow.is_reply,
+        node,
+        source,
+        destination,
+        source_service,
+        destination_service,
+        policies,
+        event_id: Some(flow.uuid).filter(|u| !u.is_empty()),
+        tcp_flags,
+    };
+    Ok(Ok(ObservedFlow { raw, observation }))
+}
+
+/// What the ingest loop needs of a Hubble flow event: its raw record and Hubble's verdict
+/// about policy at the observing end — the same as [`observed_flow`] followed by
+/// [`Observation::observer_verdict`], without reading the endpoints, labels and services
+/// the loop does not use.
+pub fn observed_record(
+    flow: &pb::Flow,
+    time: Option<&prost_types::Timestamp>,
+) -> Result<Result<ObservedRecord, Skipped>, HubbleError> {
+    let event = match read_event(flow, time)? {
+        Ok(event) => event,
+        Err(skipped) => return Ok(Err(skipped)),
+    };
+    let about_policy = Observation {
+        verdict: verdict(flow.verdict),
+        drop_reason: drop_reason(flow.drop_reason_desc),
+        direction: event.direction,
+        policies: policies(flow),
+        ..Observation::default()
+    };
+    Ok(Ok(ObservedRecord {
+        raw: event.raw,
+        observer: about_policy.observer_verdict(),
+    }))
+}
+
+/// The connection a flow event belongs to, read from its IP and L4 layers.
+struct Event {
+    /// In the connection's direction.
+    raw: RawFlow,
+    direction: Option<ObservedDirection>,
+    reply: bool,
+    tcp_flags: Option<TcpFlags>,
+    /// As the packet had them (before a reply is turned around).
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+}
+
+fn read_event(
+    flow: &pb::Flow,
+    time: Option<&prost_types::Timestamp>,
+) -> Result<Result<Event, Skipped>, HubbleError> {
     match pb::FlowType::try_from(flow.r#type) {
         Ok(pb::FlowType::L7) => return Ok(Err(Skipped::L7)),
         Ok(pb::FlowType::Sock) => return Ok(Err(Skipped::Socket)),
@@ -67,7 +151,7 @@ pub fn observed_flow(
     let Some(ip) = &flow.ip else {
         return Ok(Err(Skipped::NotIp));
     };
-    let Some(protocol) = flow.l4.as_ref().and_then(|l4| l4.protocol) else {
+    let Some(protocol) = flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) else {
         return Ok(Err(Skipped::NoTransport));
     };
     let (proto, src_port, dst_port) = match protocol {
@@ -93,16 +177,9 @@ pub fn observed_flow(
         _ => None,
     };
     let reply = flow.is_reply == Some(true);
-    let policies = policies(&flow);
-    let mut source = endpoint(flow.source, src_ip);
-    let mut destination = endpoint(flow.destination, dst_ip);
-    let mut source_service = service(flow.source_service);
-    let mut destination_service = service(flow.destination_service);
     let (mut raw_src, mut raw_dst) = ((src_ip, src_port), (dst_ip, dst_port));
     if reply {
         std::mem::swap(&mut raw_src, &mut raw_dst);
-        std::mem::swap(&mut source, &mut destination);
-        std::mem::swap(&mut source_service, &mut destination_service);
     }
     let raw = RawFlow {
         start_time: time.seconds,
@@ -123,33 +200,23 @@ pub fn observed_flow(
             ObservedDirection::Ingress => Reporter::Dst,
         }),
     };
-    let node = match flow.node_name {
-        name if !name.is_empty() => Some(name),
-        _ => Some(node_name.to_string()).filter(|n| !n.is_empty()),
+    let tcp_flags = match protocol {
+        pb::layer4::Protocol::Tcp(pb::Tcp { flags: Some(f), .. }) => Some(TcpFlags {
+            syn: f.syn,
+            ack: f.ack,
+            fin: f.fin,
+            rst: f.rst,
+        }),
+        _ => None,
     };
-    let observation = Observation {
-        verdict: verdict(flow.verdict),
-        drop_reason: drop_reason(flow.drop_reason_desc),
+    Ok(Ok(Event {
+        raw,
         direction,
-        is_reply: flow.is_reply,
-        node,
-        source,
-        destination,
-        source_service,
-        destination_service,
-        policies,
-        event_id: Some(flow.uuid).filter(|u| !u.is_empty()),
-        tcp_flags: match protocol {
-            pb::layer4::Protocol::Tcp(pb::Tcp { flags: Some(f), .. }) => Some(TcpFlags {
-                syn: f.syn,
-                ack: f.ack,
-                fin: f.fin,
-                rst: f.rst,
-            }),
-            _ => None,
-        },
-    };
-    Ok(Ok(ObservedFlow { raw, observation }))
+        reply,
+        tcp_flags,
+        src_ip,
+        dst_ip,
+    }))
 }
 
 fn address(text: &str, field: &str) -> Result<IpAddr, HubbleError> {
@@ -425,6 +492,33 @@ pub(crate) mod tests {
             observed.observation.policy_verdict(),
             ObservedPolicyVerdict::Allowed
         );
+    }
+
+    #[test]
+    fn the_loops_record_is_the_observations_raw_record_and_verdict() {
+        let mut reply = xwing_to_deathstar();
+        reply.verdict = pb::Verdict::Forwarded as i32;
+        reply.drop_reason_desc = 0;
+        reply.is_reply = Some(true);
+        reply.traffic_direction = pb::TrafficDirection::Egress as i32;
+        reply.egress_allowed_by = reply.ingress_denied_by.clone();
+        let mut no_direction = xwing_to_deathstar();
+        no_direction.traffic_direction = pb::TrafficDirection::Unknown as i32;
+        let mut audited = xwing_to_deathstar();
+        audited.verdict = pb::Verdict::Audit as i32;
+        audited.ingress_denied_by[0].kind = "NetworkPolicy".into();
+        for flow in [xwing_to_deathstar(), reply, no_direction, audited] {
+            let full = observed_flow(flow.clone(), "", None).unwrap().unwrap();
+            let lean = observed_record(&flow, None).unwrap().unwrap();
+            assert_eq!(lean.raw, full.raw);
+            assert_eq!(lean.observer, full.observation.observer_verdict());
+        }
+        let mut l7 = xwing_to_deathstar();
+        l7.r#type = pb::FlowType::L7 as i32;
+        assert_eq!(observed_record(&l7, None).unwrap(), Err(Skipped::L7));
+        let mut bad = xwing_to_deathstar();
+        bad.time = None;
+        assert!(observed_record(&bad, None).is_err());
     }
 
     #[test]
