@@ -22,6 +22,8 @@
 //! runs retention and compaction.
 
 pub(crate) mod maintenance;
+#[cfg(test)]
+mod power_cut_tests;
 pub(crate) mod recovery;
 mod store_impl;
 
@@ -84,8 +86,7 @@ impl EmbeddedStore {
             },
             rollups: options.rollups,
         };
-        std::fs::create_dir_all(&layout.data_dir)
-            .map_err(StoreError::io("creating", &layout.data_dir))?;
+        crate::fsutil::create_dir_durably(&layout.data_dir)?;
 
         recovery::ensure_manifest(&dir, &layout.data_dir)?;
         let mut report = OpenReport::default();

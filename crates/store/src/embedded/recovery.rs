@@ -132,7 +132,7 @@ fn is_damage(e: &StoreError) -> bool {
 /// Moves `path` into `quarantine/` as `name`; returns where it went.
 fn move_into_quarantine(dir: &Path, path: &Path, name: &str) -> Result<PathBuf> {
     let qdir = dir.join(QUARANTINE);
-    std::fs::create_dir_all(&qdir).map_err(StoreError::io("creating", &qdir))?;
+    crate::fsutil::create_dir_durably(&qdir)?;
     let target = qdir.join(name);
     std::fs::rename(path, &target).map_err(StoreError::io("quarantining", path))?;
     Ok(target)

@@ -84,7 +84,7 @@ impl HitDictionary {
             tracing::warn!("{}: dropping a torn last entry", path.display());
             dict.file
                 .set_len(complete as u64)
-                .and_then(|_| dict.file.sync_all())
+                .and_then(|_| crate::fsutil::sync_file(&dict.file))
                 .map_err(StoreError::io("truncating the hit dictionary", &path))?;
         }
         if complete > 0 {
@@ -211,7 +211,7 @@ impl HitDictionary {
         } else {
             self.file
                 .write_all(&text)
-                .and_then(|_| self.file.sync_data())
+                .and_then(|_| crate::fsutil::sync_file_data(&self.file))
         };
         if let Err(e) = written {
             // Forget the entries (ids must never refer to something not on disk) and cut off
@@ -232,7 +232,7 @@ impl HitDictionary {
             if self
                 .file
                 .set_len(self.len_on_disk)
-                .and_then(|_| self.file.sync_all())
+                .and_then(|_| crate::fsutil::sync_file(&self.file))
                 .is_err()
             {
                 self.broken = true;

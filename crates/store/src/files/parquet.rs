@@ -304,7 +304,7 @@ impl ParquetWriter {
                 writer.append_key_value_metadata(kv);
             }
             let file = writer.into_inner().map_err(parquet_err(&tmp))?;
-            file.sync_all()
+            crate::fsutil::sync_file(&file)
                 .map_err(StoreError::io("syncing a Parquet file", &tmp))?;
             let bytes = file
                 .metadata()

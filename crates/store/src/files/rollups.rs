@@ -238,7 +238,7 @@ impl Rollups {
 
     /// Writes the rollups of the data file `data_name`, durably.
     pub fn write(self, dir: &Path, data_name: &str) -> Result<Written> {
-        std::fs::create_dir_all(dir).map_err(StoreError::io("creating", dir))?;
+        crate::fsutil::create_dir_durably(dir)?;
         let keep_tuples = !self.tuples_dropped
             && self.tuples > 0
             && self.tuples <= self.rows / TUPLES_WORTH_KEEPING;

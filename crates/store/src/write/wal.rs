@@ -22,7 +22,7 @@
 //! acknowledged append is reported rather than silently skipped.
 
 use crate::error::{Result, StoreError};
-use crate::fsutil::sync_dir;
+use crate::fsutil::{sync_dir, sync_file, sync_file_data};
 use crate::schema::flow_schema;
 use crate::types::ReadMark;
 use datafusion::arrow::array::RecordBatch;
@@ -310,7 +310,7 @@ fn in_sequence(
 /// Copies a damaged segment, as it is, into `quarantine` (once: a later open finds the same
 /// damage and keeps the first copy). Returns the warning that says where it went.
 fn keep_damaged_segment(path: &Path, quarantine: &Path) -> Result<String> {
-    std::fs::create_dir_all(quarantine).map_err(StoreError::io("creating", quarantine))?;
+    crate::fsutil::create_dir_durably(quarantine)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -364,7 +364,7 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
         .open(path)
         .map_err(StoreError::io("truncating the WAL", path))?;
     f.set_len(len)
-        .and_then(|_| f.sync_all())
+        .and_then(|_| sync_file(&f))
         .map_err(StoreError::io("truncating the WAL", path))
 }
 
@@ -373,7 +373,7 @@ impl Wal {
     /// segments are copied into `quarantine`), deletes segments whose frames are all at or
     /// below `flushed_seq`, and opens a fresh segment for the next frame.
     pub fn open(dir: &Path, flushed_seq: u64, quarantine: &Path) -> Result<(Wal, Replay)> {
-        std::fs::create_dir_all(dir).map_err(StoreError::io("creating the WAL directory", dir))?;
+        crate::fsutil::create_dir_durably(dir)?;
         let mut frames = Vec::new();
         let mut warnings = Vec::new();
         let mut older_bytes = 0;
@@ -422,7 +422,7 @@ impl Wal {
             .open(path)
             .map_err(StoreError::io("creating a WAL segment", path))?;
         file.write_all(MAGIC)
-            .and_then(|_| file.sync_all())
+            .and_then(|_| sync_file(&file))
             .map_err(StoreError::io("creating a WAL segment", path))?;
         sync_dir(dir)?;
         Ok((file, MAGIC.len() as u64))
@@ -486,14 +486,14 @@ impl Wal {
             self.fault = None;
             return Err(std::io::Error::other("injected: fsync failed"));
         }
-        self.file.sync_data()
+        sync_file_data(&self.file)
     }
 
     /// Cuts a partly written frame off and moves the write position back to where it started.
     fn cut_back(&mut self) -> std::io::Result<()> {
         self.file.set_len(self.len)?;
         self.file.seek(SeekFrom::Start(self.len))?;
-        self.file.sync_all()
+        sync_file(&self.file)
     }
 
     /// Continues in a new segment whose first frame will be `seq`.
