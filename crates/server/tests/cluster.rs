@@ -53,7 +53,11 @@ fn connect_to(config: FakeConfig, prepare: impl FnOnce(&FakeApiServer)) -> Conne
     ));
     fake.apply(objects::kubernetes_policy("shop", "web", "web", "client"));
     prepare(&fake);
-    let cluster = fake.cluster();
+    // The client's buffer task is spawned on the runtime it is built in.
+    let cluster = {
+        let _runtime = runtime.enter();
+        fake.cluster()
+    };
     let (addr, link) = runtime.block_on(async move {
         let store: Arc<dyn Store> =
             Arc::new(EmbeddedStore::open(&data, EmbeddedOptions::default()).unwrap());
@@ -204,14 +208,14 @@ fn health_says_syncing_until_every_kind_is_listed_and_the_cluster_says_why() {
     let cluster = c.get("/api/cluster");
     assert_eq!(cluster["ready"], true, "{cluster}");
     assert_eq!(cluster["synced"], true, "{cluster}");
-    assert_eq!(cluster["context"], Value::Null, "{cluster}");
+    assert_eq!(cluster["context"], "fake", "{cluster}");
     assert!(
         cluster["server"]
             .as_str()
             .unwrap()
             .starts_with("http://127.0.0.1:")
     );
-    assert_eq!(cluster["counts"]["endpoints"], 2, "{cluster}");
+    assert_eq!(cluster["counts"]["workload_endpoints"], 2, "{cluster}");
     assert_eq!(cluster["write"]["checked"], true, "{cluster}");
     assert_eq!(cluster["write"]["read_only"], false, "{cluster}");
     assert!(
@@ -248,7 +252,7 @@ fn kinds_the_cluster_does_not_serve_are_listed_with_the_reason() {
         "{cluster}"
     );
     // What is served is watched all the same.
-    assert_eq!(cluster["counts"]["endpoints"], 2, "{cluster}");
+    assert_eq!(cluster["counts"]["workload_endpoints"], 2, "{cluster}");
 }
 
 #[test]

@@ -289,7 +289,7 @@ impl Source for LiveSource {
                 }
                 Ok(_) => {
                     if batch.len() < BATCH {
-                        runtime.block_on(tokio::time::sleep(LINGER));
+                        runtime.block_on(async { tokio::time::sleep(LINGER).await });
                         while batch.len() < BATCH
                             && let Some(item) = rx.try_recv()
                         {

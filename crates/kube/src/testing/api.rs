@@ -291,6 +291,9 @@ fn list(
     namespace: Option<&str>,
     query: &HashMap<String, String>,
 ) -> Response {
+    if let Some(denied) = forbidden(inner, def, "list", namespace, "") {
+        return denied;
+    }
     let store = inner.store();
     let start: usize = query
         .get("continue")
