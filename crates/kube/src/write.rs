@@ -481,17 +481,14 @@ impl PolicyWriter {
             return WriteError::Api(e);
         };
         if status.is_conflict() || status.code == 409 {
-            let managers = status
-                .details
-                .as_ref()
-                .map(|d| {
-                    d.causes
-                        .iter()
-                        .filter(|c| c.reason == "FieldManagerConflict")
-                        .map(|c| c.message.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut managers: Vec<String> = Vec::new();
+            let causes = status.details.iter().flat_map(|d| &d.causes);
+            for cause in causes.filter(|c| c.reason == "FieldManagerConflict") {
+                let manager = manager_of(&cause.message);
+                if !managers.contains(&manager) {
+                    managers.push(manager);
+                }
+            }
             let current = api.get_opt(name).await.ok().flatten();
             let current_resource_version = current
                 .as_ref()
@@ -604,9 +601,27 @@ impl PolicyWriter {
     }
 }
 
+/// The field manager a conflict cause names: the API server says `conflict with "kubectl"`
+/// (sometimes followed by ` using apps/v1`); anything else is kept whole.
+fn manager_of(message: &str) -> String {
+    message
+        .split('"')
+        .nth(1)
+        .filter(|name| !name.is_empty())
+        .unwrap_or(message)
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conflict_names_its_field_manager() {
+        assert_eq!(manager_of(r#"conflict with "kubectl" using v1"#), "kubectl");
+        assert_eq!(manager_of(r#"conflict with "helm""#), "helm");
+        assert_eq!(manager_of("something else"), "something else");
+    }
     use serde_json::json;
 
     #[test]

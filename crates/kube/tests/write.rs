@@ -224,7 +224,7 @@ async fn conflicts_come_back_with_the_current_version() {
     let WriteError::Conflict { conflict, .. } = &err else {
         panic!("expected a conflict, got {err}");
     };
-    assert_eq!(conflict.managers, ["conflict with \"kubectl\""]);
+    assert_eq!(conflict.managers, ["kubectl"]);
     // …which `force` takes over.
     let forced = writer
         .apply(&ApplyRequest {
