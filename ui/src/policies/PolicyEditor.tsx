@@ -209,7 +209,8 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   };
 
   const remove = async () => {
-    if (!id || !window.confirm("Delete this policy from the running inventory?")) return;
+    const from = cluster?.connected ? "the cluster" : "the running inventory";
+    if (!id || !window.confirm(`Delete this policy from ${from}?`)) return;
     try {
       await api.deletePolicy(id, baseVersion);
       leaveTo(policiesHref(range));
@@ -253,7 +254,14 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
         </div>
         <div className="pl-tools">
           {id && (
-            <button type="button" className="btn btn-danger" onClick={remove}>
+            <button
+              type="button"
+              className="btn btn-danger"
+              onClick={remove}
+              disabled={readOnly}
+              title={readOnly ? "Read-only: Flowlens may not delete policies in this cluster" : undefined}
+              data-testid="delete-policy"
+            >
               <Icon name="trash" /> Delete
             </button>
           )}

@@ -181,6 +181,7 @@ test("a cluster that forbids writes makes the editor read-only with the YAML to 
     assert.match(await banner.innerText(), /Read-only/);
     assert.equal(await page.getByTestId("save-staged").isDisabled(), true);
     assert.equal(await page.getByTestId("save-enforced").isDisabled(), true);
+    assert.equal(await page.getByTestId("delete-policy").isDisabled(), true);
     const download = page.waitForEvent("download");
     await page.getByTestId("download-yaml").click();
     assert.match((await download).suggestedFilename(), /\.yaml$/);
