@@ -129,12 +129,27 @@ paths.update({
         "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
 })
 paths.update({
+    "/api/recommendations": {"get": {"summary": "Policy advisor (administrators only): per namespace one ingress and one egress StagedNetworkPolicy in the namespace-isolation tier, learned from the window's stored traffic; each with its lifecycle status (learning, stable, staged, enforced), YAML, rules with their evidence and, with prove=true, the impact preview of enforcing it over the window",
+        "parameters": time + [q("namespace", "recommend for this namespace (repeatable); default every namespace with pods except kube-*, calico-*, tigera-*"),
+            q("learn", "attempted (default: every attempted connection, denied ones too) or allowed (only what today's policy allowed)", enum=["attempted", "allowed"]),
+            q("stabilization", "a policy is stable once this last stretch of the window added no rule (default 10m)"),
+            q("prove", "true: preview each policy, enforced, over the window", enum=["true", "false"]),
+            q("range_min_ports", "observed ports become a range when at least this many lie together", "integer"),
+            q("range_max_gap", "…each at most this far from the next", "integer")],
+        "responses": ok("{window, stabilization_secs, flows_read, flows_used, tier: {name, order, exists, yaml}, policies: [{id, name, namespace, direction, status: {lifecycle, new_rules, differs_from_applied}, yaml, rules: [{peer, allowed_connections, denied_connections, observed_ports}], proof}], notes}")}},
+    "/api/recommendations/apply": {"post": {"summary": "Save a recommended policy staged or enforced (administrators only), creating the advisor's tier first when it is missing; otherwise as PUT /api/policies (audit log, server-side apply when connected; 409 when the cluster lacks the tier)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["yaml"], "properties": {
+            "yaml": {"type": "string", "description": "one recommended policy document"},
+            "enforce": {"type": "boolean", "description": "save as NetworkPolicy (replacing the staged one of the same name) instead of StagedNetworkPolicy"}}}}}},
+        "responses": {**ok("saved: {id, created, revision, version}"), "409": conflict, "422": unprocessable}}},
+})
+paths.update({
     "/api/login": {"post": {"summary": "Trade the token for the session cookie (HttpOnly, SameSite=Strict, Secure under TLS); the UI calls it with the token from the login URL's #token=",
         "security": [], "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}}}},
         "responses": {"204": {"description": "logged in: Set-Cookie flowlens_session"}, "401": err}}},
     "/api/logout": {"post": {"summary": "Drop the session cookie", "security": [], "responses": {"204": {"description": "logged out"}}}},
 })
-admin_only = {"/api/sources", "/metrics", "/api/explain", "/api/scenario/steps/{name}"}
+admin_only = {"/api/sources", "/metrics", "/api/explain", "/api/scenario/steps/{name}", "/api/recommendations", "/api/recommendations/apply"}
 scoped_reads = {"/api/flows", "/api/flows/export", "/api/flows/live", "/api/aggregates", "/api/graph", "/api/graph/edge"}
 unauthorized = {"description": "no token, or not the server's (WWW-Authenticate: Bearer)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 for path, ops in paths.items():

@@ -9,12 +9,14 @@ import { ClusterCard } from "./components/ClusterCard";
 // The default view (the graph) loads first; the others, with D3 and the policy editor, on demand.
 const VisualizerView = lazy(() => import("./views/visualizer/VisualizerView").then((m) => ({ default: m.VisualizerView })));
 const PoliciesView = lazy(() => import("./policies/PoliciesView").then((m) => ({ default: m.PoliciesView })));
+const AdvisorView = lazy(() => import("./policies/AdvisorView").then((m) => ({ default: m.AdvisorView })));
 
 const TITLES: Record<View, string> = {
   graph: "Service Graph",
   visualizer: "Flow Visualizer",
   flows: "Flows",
   policies: "Policies",
+  advisor: "Recommendations",
 };
 
 const ICONS: Record<View, string> = {
@@ -22,6 +24,7 @@ const ICONS: Record<View, string> = {
   visualizer: "M10 2a8 8 0 1 0 0 16 8 8 0 1 0 0-16M10 5a5 5 0 1 0 0 10 5 5 0 1 0 0-10M7 8.5c2 1 4 1 6 0",
   flows: "M3 4h14M3 8h14M3 12h14M3 16h9",
   policies: "M10 2 3 5v5c0 4 3 6.5 7 8 4-1.5 7-4 7-8V5l-7-3M7 10l2 2 4-4",
+  advisor: "M10 2a5 5 0 0 0-3 9v2h6v-2a5 5 0 0 0-3-9M8 16h4M9 18h2",
 };
 
 function NavIcon({ view }: { view: View }) {
@@ -115,13 +118,16 @@ function ScenarioFooter() {
   );
 }
 
+/** The views under "Security" in the navigation; the others show traffic. */
+const SECURITY_VIEWS: View[] = ["policies", "advisor"];
+
 /** Route parameters every view understands: the time range, and for traffic views the filters. */
 const RANGE_PARAMS = ["since", "from", "to"];
 const TRAFFIC_PARAMS = [...RANGE_PARAMS, "filter", "source_selector", "dest_selector", "policy", "policy_action", "policy_rule"];
 
 /** The link to a view that keeps the current time range and filters (what the target understands). */
 export function carriedHref(route: Route, target: View): string {
-  const traffic = (v: View) => v !== "policies";
+  const traffic = (v: View) => !SECURITY_VIEWS.includes(v);
   // The policy screens have their own `policy`-free parameters; only the range carries over.
   const keys = traffic(target) && traffic(route.view) ? TRAFFIC_PARAMS : RANGE_PARAMS;
   const p = new URLSearchParams();
@@ -142,7 +148,7 @@ export function App() {
           Flowlens
         </span>
         <div className="nav-section">Traffic</div>
-        {VIEWS.filter((v) => v !== "policies").map((v) => (
+        {VIEWS.filter((v) => !SECURITY_VIEWS.includes(v)).map((v) => (
           <a key={v} href={carriedHref(route, v)} className={`nav-item ${v === route.view ? "active" : ""}`} data-view={v}>
             <NavIcon view={v} />
             {TITLES[v]}
@@ -157,6 +163,14 @@ export function App() {
           <NavIcon view="policies" />
           Policy Board
         </a>
+        <a
+          href={carriedHref(route, "advisor")}
+          className={`nav-item ${route.view === "advisor" ? "active" : ""}`}
+          data-view="advisor"
+        >
+          <NavIcon view="advisor" />
+          {TITLES.advisor}
+        </a>
         <ScenarioFooter />
       </nav>
       <main className="main">
@@ -165,6 +179,7 @@ export function App() {
           {route.view === "visualizer" && <VisualizerView params={route.params} />}
           {route.view === "graph" && <GraphView params={route.params} />}
           {route.view === "policies" && <PoliciesView params={route.params} />}
+          {route.view === "advisor" && <AdvisorView params={route.params} />}
         </Suspense>
       </main>
     </div>

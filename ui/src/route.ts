@@ -4,9 +4,9 @@
 // `#/flows?since=1h&policy=default/np:fme/engine&policy_action=deny`.
 import { useEffect, useState } from "react";
 
-export type View = "flows" | "visualizer" | "graph" | "policies";
+export type View = "flows" | "visualizer" | "graph" | "policies" | "advisor";
 // In navigation order; the first is the default route.
-export const VIEWS: View[] = ["graph", "visualizer", "flows", "policies"];
+export const VIEWS: View[] = ["graph", "visualizer", "flows", "policies", "advisor"];
 
 export interface Route {
   view: View;

@@ -31,11 +31,13 @@
 //! ```
 
 pub mod labels;
+mod lifecycle;
 mod observed;
 mod peers;
 pub mod ports;
 mod recommend;
 
+pub use lifecycle::{Lifecycle, PolicyStatus, lifecycle};
 pub use observed::{ObservedEnd, ObservedFlow};
 pub use peers::{PeerKey, private_nets};
 pub use ports::PortDensity;

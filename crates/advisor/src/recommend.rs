@@ -60,6 +60,18 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The tier recommended policies live in: deny at its end, so that enforced, a
+    /// namespace's policy allows what was observed and nothing else.
+    pub fn tier(&self) -> Tier {
+        Tier {
+            name: self.tier.clone(),
+            order: Some(self.tier_order),
+            default_action: TierDefaultAction::Deny,
+        }
+    }
+}
+
 /// How much traffic stands behind a rule, counted at the end that judged the direction
 /// (egress at the source, ingress at the destination) when that end logged it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -235,11 +247,7 @@ pub fn recommend(
         }
     }
     Recommendation {
-        tier: Tier {
-            name: options.tier.clone(),
-            order: Some(options.tier_order),
-            default_action: TierDefaultAction::Deny,
-        },
+        tier: options.tier(),
         policies,
         flows_read: flows.len(),
         flows_used: used,
@@ -426,6 +434,14 @@ fn build_policy(
 }
 
 impl RecommendedPolicy {
+    /// The policy's rules (of its one direction), in the order of `evidence` and `peers`.
+    pub fn rules(&self) -> &[Rule] {
+        match self.direction {
+            RuleDirection::Ingress => &self.policy.ingress,
+            RuleDirection::Egress => &self.policy.egress,
+        }
+    }
+
     /// The policy as it would be enforced: a `NetworkPolicy` with the same name and rules.
     pub fn enforced(&self) -> Policy {
         Policy {

@@ -18,6 +18,10 @@
 //! # Ok(()) }
 //! ```
 
+mod advise;
+
+pub use advise::{Advice, AdviceRequest, DEFAULT_STABILIZATION_SECS, advise};
+
 use flowlens_model::{InventoryEditError, Policy, PolicyId};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{Preview, PreviewError, Window, preview};

@@ -22,6 +22,8 @@ pub struct LiveBatch {
 pub enum PolicyEdit {
     Upsert(Box<flowlens_model::Policy>),
     Remove(flowlens_model::PolicyId),
+    /// A tier created for policies saved into it (the advisor's).
+    AddTier(flowlens_model::Tier),
 }
 
 /// An inventory and the engine compiled from it; replaced as a whole when either changes, so
@@ -296,6 +298,13 @@ impl AppState {
             let result = match edit {
                 PolicyEdit::Upsert(p) => inv.upsert_policy(*p).map(|_| ()),
                 PolicyEdit::Remove(id) => inv.remove_policy(&id).map(|_| ()),
+                PolicyEdit::AddTier(tier) => {
+                    if inv.tier(&tier.name).is_none() {
+                        inv.tiers.push(tier);
+                        inv.sort_in_evaluation_order();
+                    }
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 tracing::warn!("a saved policy edit no longer applies: {e}");

@@ -483,6 +483,7 @@ fn admin_only_routes_refuse_scoped_users() {
         "/api/sources",
         "/metrics",
         "/api/explain?source=10.0.1.1&dest=10.0.2.1&port=80",
+        "/api/recommendations",
     ] {
         let (status, body) = server.get(target, SHOP_READER);
         assert_eq!(status, 403, "{target}: {body}");
@@ -490,8 +491,10 @@ fn admin_only_routes_refuse_scoped_users() {
         let (status, body) = server.get(target, ADMIN);
         assert_eq!(status, 200, "{target}: {body}");
     }
-    let (status, _, body) = server.request("POST", "/api/scenario/steps/x", SHOP_READER, &[], "");
-    assert_eq!(status, 403, "{body}");
+    for target in ["/api/scenario/steps/x", "/api/recommendations/apply"] {
+        let (status, _, body) = server.request("POST", target, SHOP_READER, &[], "");
+        assert_eq!(status, 403, "{target}: {body}");
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ import type {
   Labels,
   PolicyDetail,
   Preview,
+  Recommendations,
   Scenario,
   Source,
   ClusterConnection,
@@ -182,6 +183,23 @@ export const api = {
 
   deletePolicy: (id: string, version?: string) =>
     fetchText("/api/policy", new URLSearchParams(version ? { id, version } : { id }), { method: "DELETE" }),
+
+  /** The advisor's recommendation for the window; `namespace` narrows it, `prove` adds each policy's proof. */
+  recommendations: (
+    range: TimeRange,
+    options: { namespace?: string; learn?: "attempted" | "allowed"; prove?: boolean },
+    signal?: AbortSignal,
+  ) => {
+    const p = rangeParams(range);
+    if (options.namespace) p.set("namespace", options.namespace);
+    if (options.learn) p.set("learn", options.learn);
+    if (options.prove) p.set("prove", "true");
+    return fetchJson<Recommendations>("/api/recommendations", p, { signal });
+  },
+
+  /** Saves a recommended policy staged (creating the advisor's tier when missing) or enforced. */
+  applyRecommendation: (yaml: string, enforce: boolean) =>
+    fetchJson<Record<string, unknown>>("/api/recommendations/apply", undefined, jsonBody("POST", { yaml, enforce })),
 
   exportPolicies: (tier?: string) => fetchText("/api/policies/export", tier ? new URLSearchParams({ tier }) : undefined),
 };

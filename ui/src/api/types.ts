@@ -408,3 +408,39 @@ export interface Validated {
   error?: string;
   details?: ErrorDetail[];
 }
+
+/** Where a recommended policy stands: learning while recent traffic adds rules, stable once a stabilization period added none, then staged or enforced once applied. */
+export type Lifecycle = "learning" | "stable" | "staged" | "enforced";
+
+export interface RecommendedRule {
+  /** The peer in words (a workload, a namespace, cluster DNS, a network set, addresses). */
+  peer: string;
+  /** The rule in words: action, protocol, peer, ports. */
+  rule: string;
+  allowed_connections: number;
+  /** Connections today's policy denied: enforcing the rule lets them through. */
+  denied_connections: number;
+  observed_ports: number;
+}
+
+export interface RecommendedPolicy {
+  id: string;
+  name: string;
+  namespace: string;
+  direction: "ingress" | "egress";
+  status: { lifecycle: Lifecycle; new_rules: number; differs_from_applied: boolean };
+  yaml: string;
+  rules: RecommendedRule[];
+  /** The impact preview of enforcing it over the window (asked for with prove=true). */
+  proof: Preview | null;
+}
+
+export interface Recommendations {
+  window: { from: number; to: number } | null;
+  stabilization_secs: number;
+  flows_read: number;
+  flows_used: number;
+  tier: { name: string; order: number | null; exists: boolean; yaml: string };
+  policies: RecommendedPolicy[];
+  notes: string[];
+}

@@ -220,7 +220,7 @@ function SearchBox({ value, onChange }: { value: string; onChange: (v: string) =
   );
 }
 
-function Stat({ label, value, tone }: { label: string; value: string; tone?: "deny" | "warn" }) {
+export function Stat({ label, value, tone }: { label: string; value: string; tone?: "deny" | "warn" }) {
   return (
     <div className={`card pl-stat ${tone ?? ""}`}>
       <span className="v">{value}</span>

@@ -4,12 +4,12 @@
 use crate::cli::DataOptions;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
-use flowlens_advisor::{Learn, ObservedFlow, Options, PortDensity, Recommendation, recommend};
-use flowlens_impact::{PolicyChange, preview_change};
+use flowlens_advisor::{Learn, Lifecycle, Options, PolicyStatus, PortDensity};
+use flowlens_impact::{Advice, AdviceRequest, advise};
 use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{ChangeKind, Preview};
-use flowlens_store::{FlowSearch, Store, TimeRange};
+use flowlens_store::TimeRange;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +57,10 @@ pub struct RecommendArgs {
     /// ...each at most this far from the next.
     #[arg(long, value_name = "GAP", default_value_t = PortDensity::default().max_gap)]
     pub range_max_gap: u16,
+    /// A policy is stable once the traffic of this last stretch of the window added no rule
+    /// to it; until then it is learning.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub stabilization: String,
     /// Preview each recommended policy, enforced, over the learning window: which stored
     /// flows it would turn allowed → denied (should be none), denied → allowed, or cannot
     /// decide from what the flow logs kept.
@@ -64,11 +68,6 @@ pub struct RecommendArgs {
     pub prove: bool,
     #[arg(long, short, value_enum, default_value = "yaml")]
     pub output: YamlOrJson,
-}
-
-/// The proof of one policy: its preview over the learning window.
-struct Proof {
-    preview: Preview,
 }
 
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
@@ -93,47 +92,40 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         },
         ..Options::default()
     };
+    let stabilization = flowlens_store::parse_duration(&args.stabilization)?;
     let runtime = super::runtime()?;
     let store = super::open_store(&args.data.data)?;
-    let (range, rec, proofs) = runtime.block_on(async {
-        let range = super::window_back_from_newest(&store, args.since.as_deref()).await?;
-        let tuples = store
-            .flow_tuples(&FlowSearch::new(range), false)
+    let advice = runtime.block_on(async {
+        let window = super::window_back_from_newest(&store, args.since.as_deref()).await?;
+        let request = AdviceRequest {
+            options,
+            window,
+            stabilization_secs: i64::try_from(stabilization.as_secs()).unwrap_or(i64::MAX),
+            prove: args.prove,
+        };
+        let current = Arc::new(Engine::new(inventory));
+        advise(&store, &current, &request)
             .await
-            .context("reading the learning window's flows")?;
-        let observed: Vec<ObservedFlow> = tuples.iter().map(ObservedFlow::from).collect();
-        let rec = recommend(&inventory, &observed, &options);
-        let mut proofs = Vec::new();
-        if args.prove {
-            let current = Arc::new(Engine::new(rec.with_tier(&inventory)));
-            for p in &rec.policies {
-                let change = PolicyChange::Upsert(Box::new(p.enforced()));
-                let preview = preview_change(&store, &current, change, range)
-                    .await
-                    .with_context(|| format!("previewing {}", p.policy.name))?;
-                proofs.push(Proof { preview });
-            }
-        }
-        Ok::<_, anyhow::Error>((range, rec, proofs))
+            .context("recommending from the learning window's flows")
     })?;
+    let rec = &advice.recommendation;
     if rec.flows_read == 0 {
         eprintln!(
             "warning: no stored flows in the learning window: every recommended policy is empty"
         );
     }
     let text = match args.output {
-        YamlOrJson::Yaml => yaml(&rec, &proofs, range)?,
-        YamlOrJson::Json => serde_json::to_string_pretty(&to_json(&rec, &proofs, range)?)? + "\n",
+        YamlOrJson::Yaml => yaml(&advice)?,
+        YamlOrJson::Json => serde_json::to_string_pretty(&to_json(&advice)?)? + "\n",
     };
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
-fn window_text(range: TimeRange) -> String {
-    if range.is_all() {
-        "all stored traffic".into()
-    } else {
-        format!("unix {}..{}", range.from, range.to)
+fn window_text(range: Option<TimeRange>) -> String {
+    match range {
+        None => "no stored traffic".into(),
+        Some(r) => format!("unix {}..{}", r.from, r.to),
     }
 }
 
@@ -143,15 +135,16 @@ fn strip_marker(doc: &str) -> &str {
 
 /// The recommendation as a multi-document YAML stream: the tier, then each policy with its
 /// evidence (and proof) as comments above it.
-fn yaml(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<String> {
+fn yaml(advice: &Advice) -> Result<String> {
     use std::fmt::Write;
+    let rec = &advice.recommendation;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# Recommended by flowlens from {} of {} observed flow tuples ({}).",
         rec.flows_used,
         rec.flows_read,
-        window_text(range)
+        window_text(advice.window)
     );
     for note in &rec.notes {
         let _ = writeln!(out, "# note: {note}");
@@ -162,9 +155,10 @@ fn yaml(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<Stri
         let rules = p.evidence.len();
         let _ = writeln!(
             out,
-            "# {}: {rules} rule{}",
+            "# {}: {rules} rule{}, {}",
             p.policy.name,
-            if rules == 1 { "" } else { "s" }
+            if rules == 1 { "" } else { "s" },
+            status_text(&advice.statuses[i])
         );
         for (r, (e, peer)) in p.evidence.iter().zip(&p.peers).enumerate() {
             let _ = writeln!(
@@ -173,8 +167,8 @@ fn yaml(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<Stri
                 e.allowed_connections, e.denied_connections, e.observed_ports
             );
         }
-        if let Some(proof) = proofs.get(i) {
-            for line in proof_lines(&proof.preview) {
+        if let Some(proof) = advice.proofs.get(i) {
+            for line in proof_lines(proof) {
                 let _ = writeln!(out, "#   {line}");
             }
         }
@@ -240,7 +234,27 @@ fn proof_lines(p: &Preview) -> Vec<String> {
 /// Groups of newly allowed flows listed in the YAML comments.
 const SHOWN_ALLOWED: usize = 5;
 
-fn to_json(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<serde_json::Value> {
+/// A policy's lifecycle state in words.
+fn status_text(s: &PolicyStatus) -> String {
+    let applied = if s.differs_from_applied {
+        ", the recommendation has changed since"
+    } else {
+        ""
+    };
+    match s.lifecycle {
+        Lifecycle::Learning => format!(
+            "learning ({} rule{} new in the stabilization period)",
+            s.new_rules,
+            if s.new_rules == 1 { "" } else { "s" }
+        ),
+        Lifecycle::Stable => "stable".into(),
+        Lifecycle::Staged => format!("staged{applied}"),
+        Lifecycle::Enforced => format!("enforced{applied}"),
+    }
+}
+
+fn to_json(advice: &Advice) -> Result<serde_json::Value> {
+    let rec = &advice.recommendation;
     let manifest = |yaml: &str| -> Result<serde_json::Value> {
         serde_saphyr::from_str(yaml).map_err(|e| anyhow!("cannot re-read a written manifest: {e}"))
     };
@@ -258,13 +272,14 @@ fn to_json(rec: &Recommendation, proofs: &[Proof], range: TimeRange) -> Result<s
                 "observed_ports": e.observed_ports,
             })).collect::<Vec<_>>(),
         });
-        if let Some(proof) = proofs.get(i) {
-            entry["proof"] = serde_json::to_value(&proof.preview)?;
+        entry["status"] = serde_json::to_value(&advice.statuses[i])?;
+        if let Some(proof) = advice.proofs.get(i) {
+            entry["proof"] = serde_json::to_value(proof)?;
         }
         policies.push(entry);
     }
     Ok(json!({
-        "window": if range.is_all() { serde_json::Value::Null } else { json!({"from": range.from, "to": range.to}) },
+        "window": advice.window.map(|w| json!({"from": w.from, "to": w.to})),
         "flows_read": rec.flows_read,
         "flows_used": rec.flows_used,
         "tier": manifest(&tier_to_yaml(&rec.tier))?,

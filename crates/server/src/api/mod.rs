@@ -1,6 +1,7 @@
 //! The JSON API under `/api`. Each module serves one group of endpoints; all of them are
 //! listed in `openapi.json`.
 
+mod advisor;
 mod cluster;
 mod flows;
 mod graph;
@@ -45,6 +46,18 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/scenario/steps/{name}", post(scenario::apply_step))
         .route_layer(axum::middleware::from_fn(admin_only));
+    // One pool of permits for every route that scans the store.
+    let permits = crate::limits::query_permits();
+    // The advisor reads every namespace's traffic and creates its tier: administrators only,
+    // and it scans the store, so in turn with the other queries.
+    let advisor = Router::new()
+        .route("/api/recommendations", get(advisor::recommendations))
+        .route("/api/recommendations/apply", post(advisor::apply))
+        .route_layer(axum::middleware::from_fn_with_state(
+            permits.clone(),
+            crate::limits::in_turn,
+        ))
+        .route_layer(axum::middleware::from_fn(admin_only));
     // Routes that scan the store: a few at a time.
     let queries = Router::new()
         .route("/api/flows", get(flows::page))
@@ -55,7 +68,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/policies", get(policies::board).put(policies::save))
         .route("/api/policies/preview", post(policies::preview))
         .route_layer(axum::middleware::from_fn_with_state(
-            crate::limits::query_permits(),
+            permits.clone(),
             crate::limits::in_turn,
         ));
     Router::new()
@@ -75,6 +88,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/policies/export", get(policies::export))
         .merge(queries)
         .merge(admin)
+        .merge(advisor)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

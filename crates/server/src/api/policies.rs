@@ -278,7 +278,7 @@ pub struct Draft {
 }
 
 /// The YAML as a policy, with errors at their line and field.
-fn parse_draft(yaml: &str, staged: Option<bool>) -> ApiResult<Policy> {
+pub(crate) fn parse_draft(yaml: &str, staged: Option<bool>) -> ApiResult<Policy> {
     let opts = flowlens_manifests::LoadOptions::default();
     let mut policy =
         flowlens_manifests::parse_policy(yaml, "draft.yaml", &opts).map_err(|errors| ApiError {
@@ -533,9 +533,10 @@ fn install(
     let yaml = |p: Option<&Policy>| p.and_then(|p| flowlens_manifests::policy_to_yaml(p).ok());
     let changed: Vec<(String, PolicyId)> = edits
         .iter()
-        .map(|e| match e {
-            PolicyEdit::Upsert(p) => ("save".to_string(), PolicyId::of(p)),
-            PolicyEdit::Remove(id) => ("delete".to_string(), id.clone()),
+        .filter_map(|e| match e {
+            PolicyEdit::Upsert(p) => Some(("save".to_string(), PolicyId::of(p))),
+            PolicyEdit::Remove(id) => Some(("delete".to_string(), id.clone())),
+            PolicyEdit::AddTier(_) => None,
         })
         .collect();
     state.record_edits(edits);
@@ -581,35 +582,47 @@ pub async fn save(
         .yaml
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("give yaml: the policy to save"))?;
-    let policy = parse_draft(yaml, draft.staged)?;
+    save_yaml(
+        &state,
+        &who,
+        &headers,
+        yaml,
+        draft.staged,
+        draft.version.as_deref(),
+        draft.force,
+    )
+    .await
+}
+
+/// Saves the policy `yaml` (staged or enforced as `staged` says), based on `version` (or
+/// the `If-Match` header) when given: into the running inventory, or by server-side apply
+/// when connected to a cluster.
+pub(crate) async fn save_yaml(
+    state: &AppState,
+    who: &Principal,
+    headers: &HeaderMap,
+    yaml: &str,
+    staged: Option<bool>,
+    version: Option<&str>,
+    force: bool,
+) -> ApiResult<Json<Value>> {
+    let policy = parse_draft(yaml, staged)?;
     may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
     let id = PolicyId::of(&policy);
     let _edit = state.lock_policy_edits().await;
     let world = state.world();
     // Saving over a policy moves it from its tier: that tier must be writable too.
     may_change_existing(&who.scope, &world.inventory, &id)?;
-    check_version(
-        &world.inventory,
-        &id,
-        based_on(&headers, draft.version.as_deref()).as_deref(),
-    )?;
+    check_version(&world.inventory, &id, based_on(headers, version).as_deref())?;
     let created = world.inventory.policy_index(&id).is_none();
     if state.cluster().is_some() {
-        let based = based_on(&headers, draft.version.as_deref()).is_some();
-        return crate::cluster::apply_policy(
-            &state,
-            &who,
-            yaml,
-            draft.staged,
-            draft.force,
-            &id,
-            based,
-        )
-        .await
-        .map(|mut answer| {
-            answer["created"] = json!(created);
-            Json(answer)
-        });
+        let based = based_on(headers, version).is_some();
+        return crate::cluster::apply_policy(state, who, yaml, staged, force, &id, based)
+            .await
+            .map(|mut answer| {
+                answer["created"] = json!(created);
+                Json(answer)
+            });
     }
     let mut inventory = world
         .inventory
@@ -617,7 +630,7 @@ pub async fn save(
         .map_err(edit_error)?;
     let mut edits = vec![PolicyEdit::Upsert(Box::new(policy.clone()))];
     // Enforcing a staged policy replaces the staged one, as `calicoctl` does.
-    if draft.staged == Some(false)
+    if staged == Some(false)
         && let Ok(kind) = staged_kind(policy.kind)
     {
         let staged = PolicyId { kind, ..id.clone() };
@@ -627,7 +640,7 @@ pub async fn save(
             edits.push(PolicyEdit::Remove(staged));
         }
     }
-    let revision = install(&state, &who, &world.inventory, inventory, edits)?;
+    let revision = install(state, who, &world.inventory, inventory, edits)?;
     let version = version_of(&policy);
     Ok(Json(json!({
         "id": id.to_string(),
