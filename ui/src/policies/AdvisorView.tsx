@@ -302,7 +302,7 @@ function PolicyCard({ policy, onApplied }: { policy: RecommendedPolicy; onApplie
           </tbody>
         </table>
       )}
-      {proof && <PreviewPanel preview={proof} title="Proof: enforcing it over the window" />}
+      {proof && <PreviewPanel preview={proof} title="Proof: enforcing this policy alone over the window" />}
     </div>
   );
 }

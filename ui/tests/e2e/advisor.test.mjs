@@ -60,12 +60,14 @@ test("the advisor recommends the port pool as one range and enforcing it lets th
     assert.match(pool, /engine/, pool);
   });
 
-  // The proof: nothing allowed becomes denied; the denied pool traffic becomes allowed.
-  const proof = ingress.locator('[data-testid="preview-result"]');
-  await proof.waitFor({ timeout: 60_000 });
-  const proofText = await proof.innerText();
-  assert.match(proofText, /Denied → allowed/, proofText);
-  assert.doesNotMatch(proofText, /Allowed → denied/, proofText);
+  // The proof of each policy: enforcing it denies no stored flow that was allowed.
+  for (const direction of ["ingress", "egress"]) {
+    const proof = page.locator(`[data-testid="recommended-policy"][data-direction="${direction}"] [data-testid="preview-result"]`);
+    await proof.waitFor({ timeout: 60_000 });
+    const flowLogs = Number(await proof.locator('[data-testid="sum-unchanged"]').getAttribute("data-value"));
+    assert.ok(flowLogs > 0, `${direction}: the proof re-evaluated stored flows`);
+    assert.equal(await proof.locator('[data-testid="sum-allow-to-deny"]').getAttribute("data-value"), "0", `${direction}: nothing allowed becomes denied`);
+  }
   await screenshot(page, "advisor-fme");
 
   // Enforce both of fme's policies from the UI.
