@@ -48,13 +48,12 @@ pub async fn advise(
     let inventory = current.inventory();
     // The window as stored flows bound it, so its last stretch is the stabilization period.
     let bounds = store.time_bounds().await?;
-    let window = match bounds {
-        None => None,
-        Some((oldest, newest)) => Some(TimeRange::new(
+    let window = bounds.map(|(oldest, newest)| {
+        TimeRange::new(
             request.window.from.max(oldest),
             request.window.to.min(newest.saturating_add(1)),
-        )),
-    };
+        )
+    });
     let observed = |range: TimeRange| async move {
         let tuples = store.flow_tuples(&FlowSearch::new(range), false).await?;
         Ok::<_, ImpactError>(tuples.iter().map(ObservedFlow::from).collect::<Vec<_>>())
