@@ -8,6 +8,7 @@ use super::{RawParams, params};
 use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Detail};
+use crate::kube_auth::KubeIdentity;
 use crate::params::Params;
 use crate::roles::Scope;
 use crate::scoped;
@@ -571,23 +572,43 @@ fn install(
     Ok(world.revision)
 }
 
+/// For a Kubernetes user, 403 unless RBAC lets it do `verbs` to `policy` (its kind, tier
+/// and namespace) — the exact check behind the scope's coarser one.
+async fn rbac_allows(
+    kube: Option<&KubeIdentity>,
+    verbs: &[&str],
+    policy: Option<&Policy>,
+) -> ApiResult<()> {
+    match (kube, policy) {
+        (Some(kube), Some(p)) => {
+            kube.may(verbs, p.kind, &p.tier, p.namespace.as_deref())
+                .await
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn save(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    kube: Option<Extension<KubeIdentity>>,
     headers: HeaderMap,
     Json(draft): Json<Draft>,
 ) -> ApiResult<Json<Value>> {
+    let kube = kube.map(|Extension(k)| k);
     let yaml = draft
         .yaml
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("give yaml: the policy to save"))?;
     let policy = parse_draft(yaml, draft.staged)?;
     may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
+    rbac_allows(kube.as_ref(), &["create", "patch"], Some(&policy)).await?;
     let id = PolicyId::of(&policy);
     let _edit = state.lock_policy_edits().await;
     let world = state.world();
     // Saving over a policy moves it from its tier: that tier must be writable too.
     may_change_existing(&who.scope, &world.inventory, &id)?;
+    rbac_allows(kube.as_ref(), &["patch"], world.inventory.policy(&id)).await?;
     check_version(
         &world.inventory,
         &id,
@@ -640,6 +661,7 @@ pub async fn save(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    kube: Option<Extension<KubeIdentity>>,
     headers: HeaderMap,
     raw: RawParams,
 ) -> ApiResult<Json<Value>> {
@@ -657,6 +679,12 @@ pub async fn delete(
         )));
     }
     may_change_existing(&who.scope, &world.inventory, &id)?;
+    rbac_allows(
+        kube.as_ref().map(|Extension(k)| k),
+        &["delete"],
+        world.inventory.policy(&id),
+    )
+    .await?;
     check_version(
         &world.inventory,
         &id,
