@@ -3,6 +3,7 @@ import type { Flow } from "./fields";
 import { queryToParams, rangeParams, type FlowQuery, type TimeRange } from "./query";
 import type {
   AggregateRow,
+  AuditEntry,
   Board,
   EdgeDetail,
   ErrorDetail,
@@ -184,6 +185,10 @@ export const api = {
     fetchText("/api/policy", new URLSearchParams(version ? { id, version } : { id }), { method: "DELETE" }),
 
   exportPolicies: (tier?: string) => fetchText("/api/policies/export", tier ? new URLSearchParams({ tier }) : undefined),
+
+  /** The recorded changes of policy `id` the user may read, oldest first. */
+  audit: (id: string, signal?: AbortSignal) =>
+    fetchJson<{ entries: AuditEntry[]; recorded: boolean }>("/api/audit", new URLSearchParams({ id }), { signal }),
 };
 
 /** The export download URL for the query (all pages, up to the server's limit). */
