@@ -35,7 +35,7 @@ fn fixture() -> &'static Fixture {
             ..EmbeddedOptions::default()
         };
         let store = runtime.block_on(async {
-            let store = EmbeddedStore::open(&dir.path().join("data"), options)
+            let store = EmbeddedStore::open(dir.path().join("data"), options)
                 .expect("an empty store opens");
             let namespaces = ["shop", "vault", "ledger"];
             let logs: Vec<FlowLog> = (0..24u64)
@@ -76,12 +76,12 @@ fn flow(i: u64, from: &str, to: &str) -> FlowLog {
         dest: end(to, i % 5),
         dest_service: None,
         proto: Protocol::Tcp,
-        action: if i % 3 == 0 {
+        action: if i.is_multiple_of(3) {
             Action::Deny
         } else {
             Action::Allow
         },
-        reporter: if i % 2 == 0 {
+        reporter: if i.is_multiple_of(2) {
             Reporter::Src
         } else {
             Reporter::Dst

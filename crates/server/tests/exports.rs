@@ -111,7 +111,7 @@ impl GatedStore {
 fn flow(i: u64) -> FlowLog {
     let mut log = testutil::sample_flow(i, 10_000 + (i / 7) as i64);
     // A formula in a cell, which the CSV must defuse as before.
-    log.process_name = (i % 1_000 == 0).then(|| format!("=cmd|{i}"));
+    log.process_name = i.is_multiple_of(1_000).then(|| format!("=cmd|{i}"));
     log.process_id = None;
     log
 }
