@@ -1,6 +1,6 @@
 import { lazy, Suspense, useEffect, useState } from "react";
 import { useRoute, routeHref, VIEWS, type Route, type View } from "./route";
-import { api, type Health, type Scenario } from "./api";
+import { api, useMe, type Health, type Scenario } from "./api";
 import { FlowsView } from "./views/flows/FlowsView";
 import { Loading } from "./components/States";
 import { GraphView } from "./views/graph/GraphView";
@@ -54,6 +54,9 @@ function Logo() {
 /** The demo's scenario steps and the server's health, at the foot of the navigation. */
 function ScenarioFooter() {
   const [scenario, setScenario] = useState<Scenario | null>();
+  // Steps change the inventory for everyone: administrators only (unknown yet: offered).
+  const me = useMe();
+  const maySteer = !me || me.admin;
   const [health, setHealth] = useState<Health | null>();
   const [busy, setBusy] = useState<string>();
   useEffect(() => {
@@ -87,6 +90,10 @@ function ScenarioFooter() {
               <span>{s.name}</span>
               {s.applied ? (
                 <span className="applied">applied ✓</span>
+              ) : !maySteer ? (
+                <span className="applied" title="Scenario steps are for administrators" data-testid={`step-admin-only-${s.name}`}>
+                  admin only
+                </span>
               ) : (
                 <button
                   type="button"

@@ -208,6 +208,10 @@ pub struct ListenOptions {
     /// requests addressed to other names get 421, against DNS rebinding).
     #[arg(long, value_name = "NAME")]
     pub allowed_host: Vec<String>,
+    /// Live flow streams (the UI's live views) open at once; one more gets 503 with
+    /// Retry-After until another closes.
+    #[arg(long, value_name = "N", default_value_t = flowlens_server::DEFAULT_MAX_LIVE_STREAMS)]
+    pub max_live_streams: usize,
 }
 
 #[derive(Args, Debug)]

@@ -28,6 +28,8 @@
 //! - [`Cluster::writer`] gives a [`PolicyWriter`]: server-side apply (dry run first) and
 //!   delete of policies, conflicts that carry the current version, and the permission check
 //!   behind a read-only mode.
+//! - [`Cluster::reviewer`] gives a [`Reviewer`]: whose a Kubernetes bearer token is
+//!   (`TokenReview`) and what RBAC lets that user do (`SubjectAccessReview`).
 //! - With the `test-support` feature, [`testing::FakeApiServer`] serves list, watch and
 //!   apply over HTTP for tests of anything built on this crate.
 
@@ -36,6 +38,7 @@ mod convert;
 mod discovery;
 mod index;
 mod kinds;
+mod review;
 mod status;
 mod watch;
 mod write;
@@ -48,6 +51,9 @@ pub use convert::{EndpointSliceInfo, NodeInfo, ObjectKey, SliceEndpoint, SlicePo
 pub use discovery::{Served, discover};
 pub use index::{HostNetworkPod, ServiceBackends, SkippedObject};
 pub use kinds::{CalicoApi, Kind};
+pub use review::{
+    CALICO_GROUP, ResourceAccess, ReviewError, ReviewedUser, Reviewer, policy_access,
+};
 pub use status::{DiscoveryStatus, KindStatus, WatchState, WatchStatus};
 pub use watch::{Clock, ClusterWatch, RetryPolicy, Update, WatchOptions, system_clock};
 pub use write::{
@@ -129,6 +135,11 @@ impl Cluster {
     /// Starts watching (inside a Tokio runtime); see [`ClusterWatch`].
     pub fn watch(&self, opts: WatchOptions) -> ClusterWatch {
         ClusterWatch::start(self.client.clone(), self.info.clone(), opts)
+    }
+
+    /// Checks users' tokens and permissions; see [`Reviewer`].
+    pub fn reviewer(&self) -> Reviewer {
+        Reviewer::new(self.client.clone())
     }
 
     /// Writes policies to the cluster; see [`PolicyWriter`].

@@ -325,6 +325,20 @@ fn the_chart_renders_valid_kubernetes_objects_for_each_values_file() {
     let svc = r.services[0].spec.as_ref().unwrap();
     assert_eq!(svc.type_.as_deref(), Some("NodePort"));
     assert_eq!(svc.ports.as_ref().unwrap()[0].port, 9000);
+
+    // Kubernetes users: the service account may review their tokens and RBAC
+    // (system:auth-delegator), beside the read role; nothing by default (above).
+    let r = rendered(&python, &["ci/review-users-values.yaml"]);
+    check_deployment(&r);
+    assert_eq!(r.cluster_roles.len(), 1);
+    assert_eq!(r.bindings.len(), 2);
+    let review = r
+        .bindings
+        .iter()
+        .find(|b| b.role_ref.name == "system:auth-delegator")
+        .expect("a binding to system:auth-delegator");
+    assert_eq!(review.role_ref.kind, "ClusterRole");
+    assert_eq!(review.subjects.as_ref().unwrap()[0].name, sa);
 }
 
 #[test]

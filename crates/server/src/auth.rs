@@ -132,7 +132,8 @@ impl Principal {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Authenticated {
     /// `Authorization: Bearer` with the server's token.
     Bearer,
@@ -140,6 +141,9 @@ pub enum Authenticated {
     Cookie,
     /// The server runs with `--no-auth`.
     Disabled,
+    /// A Kubernetes token the cluster vouched for (`serve --kube`), as a bearer token or
+    /// the session cookie.
+    Kubernetes,
 }
 
 /// How requests are authenticated.
@@ -150,6 +154,9 @@ pub struct AuthConfig {
     pub token: Option<Token>,
     /// The users of a roles file (`--roles`), each with a token and a scope.
     pub roles: Option<Arc<Roles>>,
+    /// Kubernetes tokens checked with the cluster, their users' scopes from RBAC
+    /// (`serve --kube`).
+    pub kube: Option<Arc<crate::kube_auth::KubeAuth>>,
     /// The cookie gets `Secure` (the server speaks TLS).
     pub secure_cookie: bool,
 }
@@ -160,9 +167,37 @@ fn is_public(path: &str) -> bool {
         || !(path.starts_with("/api/") || path == "/metrics")
 }
 
-/// The principal `headers` prove, if any.
+impl AuthConfig {
+    /// Whether authentication is off (`--no-auth`): nothing to check tokens against.
+    fn is_disabled(&self) -> bool {
+        self.token.is_none() && self.roles.is_none() && self.kube.is_none()
+    }
+}
+
+/// The token a request presents: the first bearer token, else the session cookie's.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .find_map(|value| {
+            let (scheme, given) = value.to_str().ok()?.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| given.trim().to_string())
+        });
+    bearer.or_else(|| {
+        headers.get_all(header::COOKIE).iter().find_map(|value| {
+            value.to_str().ok()?.split(';').find_map(|pair| {
+                let (name, given) = pair.trim().split_once('=')?;
+                (name == SESSION_COOKIE && !given.is_empty()).then(|| given.to_string())
+            })
+        })
+    })
+}
+
+/// The principal `headers` prove with a token of this server, if any.
 fn principal(config: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
-    if config.token.is_none() && config.roles.is_none() {
+    if config.is_disabled() {
         return Some(Principal::admin("anonymous", Authenticated::Disabled));
     }
     for value in headers.get_all(header::AUTHORIZATION) {
@@ -206,30 +241,52 @@ impl AuthConfig {
     }
 }
 
-/// Lets a request through with its [`Principal`], or answers 401.
+/// Lets a request through with its [`Principal`] (and, for a Kubernetes user, its
+/// [`KubeIdentity`](crate::kube_auth::KubeIdentity)), or answers 401 (503 when a Kubernetes
+/// token cannot be checked now).
 pub async fn require(
     State(config): State<Arc<AuthConfig>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match principal(&config, request.headers()) {
-        Some(who) => {
+    let found = match principal(&config, request.headers()) {
+        Some(who) => Ok(Some((who, None))),
+        None => match (&config.kube, presented_token(request.headers())) {
+            (Some(kube), Some(token)) => kube
+                .principal(&token)
+                .await
+                .map(|(who, identity)| Some((who, Some(identity)))),
+            _ => Ok(None),
+        },
+    };
+    match found {
+        Ok(Some((who, identity))) => {
             request.extensions_mut().insert(who);
+            if let Some(identity) = identity {
+                request.extensions_mut().insert(identity);
+            }
             next.run(request).await
         }
-        None if is_public(request.uri().path()) => next.run(request).await,
-        None => {
-            let mut response = ApiError::new(
+        _ if is_public(request.uri().path()) => next.run(request).await,
+        Ok(None) => with_challenge(
+            ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this API needs the server's token: Authorization: Bearer TOKEN, or open the login URL flowlens printed at start",
             )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
+            .into_response(),
+        ),
+        Err(e) => with_challenge(e.into_response()),
     }
+}
+
+/// A 401 with `WWW-Authenticate: Bearer`.
+fn with_challenge(mut response: Response) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -237,18 +294,31 @@ pub struct Login {
     token: String,
 }
 
-/// `POST /api/login {"token": …}`: a right token gets the session cookie.
+/// `POST /api/login {"token": …}`: a right token (with `serve --kube`, also a Kubernetes
+/// token the cluster accepts) gets the session cookie.
 pub async fn login(State(config): State<Arc<AuthConfig>>, Json(login): Json<Login>) -> Response {
-    if config.token.is_none() && config.roles.is_none() {
+    if config.is_disabled() {
         return StatusCode::NO_CONTENT.into_response();
     }
     let given = login.token.trim();
     if config.holder(given, Authenticated::Cookie).is_none() {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "that is not a token of this server",
-        )
-        .into_response();
+        let refusal = match &config.kube {
+            Some(kube) => kube.principal(given).await.err(),
+            None => Some(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "that is not a token of this server",
+            )),
+        };
+        if let Some(e) = refusal {
+            return e.into_response();
+        }
+    }
+    // The cookie holds the token as given: only printable ASCII without separators.
+    if !given
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+    {
+        return ApiError::bad_request("a token is printable ASCII without ; or ,").into_response();
     }
     let cookie = format!(
         "{SESSION_COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/{}",

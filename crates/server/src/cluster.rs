@@ -82,6 +82,8 @@ pub struct ClusterLink {
     timeline: Arc<EngineTimeline>,
     /// Turns true once the cluster's inventory is the server's.
     ready: tokio::sync::watch::Sender<bool>,
+    /// Checks the Kubernetes tokens of API users, when they may use them.
+    reviewer: Option<flowlens_kube::Reviewer>,
 }
 
 impl ClusterLink {
@@ -92,7 +94,19 @@ impl ClusterLink {
             access: Mutex::new(None),
             timeline: Arc::new(EngineTimeline::new()),
             ready: tokio::sync::watch::channel(false).0,
+            reviewer: None,
         }
+    }
+
+    /// API users may authenticate with Kubernetes tokens, which `reviewer` checks (see
+    /// [`crate::kube_auth`]).
+    pub fn with_reviewer(mut self, reviewer: flowlens_kube::Reviewer) -> ClusterLink {
+        self.reviewer = Some(reviewer);
+        self
+    }
+
+    pub fn reviewer(&self) -> Option<&flowlens_kube::Reviewer> {
+        self.reviewer.as_ref()
     }
 
     /// Whether the cluster's inventory is the server's yet (its first listing is complete

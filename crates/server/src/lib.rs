@@ -13,8 +13,11 @@ pub mod audit;
 pub mod auth;
 pub mod cluster;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graph;
 pub mod guard;
+pub mod kube_auth;
 pub mod limits;
 mod live_filter;
 mod params;
@@ -30,10 +33,14 @@ pub use auth::{AuthConfig, Principal, Token};
 pub use cluster::ClusterLink;
 pub use error::{ApiError, ApiResult};
 pub use guard::AllowedHosts;
+pub use kube_auth::{KubeAuth, KubeIdentity};
 pub use params::{MAX_FILTERS, MAX_IN_ITEMS, MAX_SORT_KEYS, Params, read_flow_query};
 pub use roles::{Access, Grants, Roles, RolesError, Scope};
 pub use scenario::{ScenarioControl, ScenarioInfo, StepFuture, StepInfo, StepOutcome};
-pub use state::{AppState, LiveBatch, PolicyEdit, World};
+pub use state::{
+    AppState, DEFAULT_MAX_LIVE_STREAMS, LIVE_RETRY_AFTER_SECS, LiveBatch, LiveStreamSlot,
+    PolicyEdit, World,
+};
 pub use tls::{Https, HttpsStats, TlsError, TlsListener};
 
 use axum::Router;

@@ -16,6 +16,21 @@ pub fn query_permits() -> Arc<Semaphore> {
     Arc::new(Semaphore::new(MAX_CONCURRENT_QUERIES))
 }
 
+/// The permits, for handlers whose work goes on after they answer (a streamed export reads
+/// its later pages while the body is sent, each in turn with the other scans).
+#[derive(Clone)]
+pub struct QueryPermits(pub Arc<Semaphore>);
+
+impl QueryPermits {
+    /// Waits for a permit.
+    pub async fn acquire(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.0
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
+
 /// Runs the request once one of `permits` is free (a middleware).
 pub async fn in_turn(
     State(permits): State<Arc<Semaphore>>,

@@ -7,7 +7,7 @@ use flowlens_ingest::{IngestHandle, StoreObserver};
 use flowlens_model::{FlowLog, Inventory, PolicyHitFormat};
 use flowlens_policy::Engine;
 use flowlens_store::{AppendReceipt, Store};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{broadcast, watch};
 
@@ -65,6 +65,26 @@ struct Inner {
     audit: OnceLock<crate::audit::AuditLog>,
     /// The cluster the inventory follows, when connected to one.
     cluster: OnceLock<Arc<crate::cluster::ClusterLink>>,
+    /// Live streams open now, and how many may be.
+    live_streams: AtomicUsize,
+    max_live_streams: AtomicUsize,
+}
+
+/// Live streams (`/api/flows/live`) open at once unless configured otherwise: each holds a
+/// connection, a task and up to [`LIVE_BACKLOG`] batches of flows.
+pub const DEFAULT_MAX_LIVE_STREAMS: usize = 64;
+
+/// How long a client refused a live stream is asked to wait before trying again.
+pub const LIVE_RETRY_AFTER_SECS: u64 = 10;
+
+/// One open live stream, counted until dropped (when its response body is dropped: the
+/// client went away, or the stream ended).
+pub struct LiveStreamSlot(AppState);
+
+impl Drop for LiveStreamSlot {
+    fn drop(&mut self) {
+        self.0.0.live_streams.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Live subscribers that fall this many batches behind lose the oldest ones.
@@ -92,7 +112,37 @@ impl AppState {
             policy_edit: tokio::sync::Mutex::new(()),
             audit: OnceLock::new(),
             cluster: OnceLock::new(),
+            live_streams: AtomicUsize::new(0),
+            max_live_streams: AtomicUsize::new(DEFAULT_MAX_LIVE_STREAMS),
         }))
+    }
+
+    /// At most `max` live streams are open at once from now on; the next one gets 503
+    /// (streams already open stay).
+    pub fn set_max_live_streams(&self, max: usize) {
+        self.0.max_live_streams.store(max, Ordering::SeqCst);
+    }
+
+    pub fn max_live_streams(&self) -> usize {
+        self.0.max_live_streams.load(Ordering::SeqCst)
+    }
+
+    /// Live streams open now.
+    pub fn live_streams(&self) -> usize {
+        self.0.live_streams.load(Ordering::SeqCst)
+    }
+
+    /// A slot for one more live stream, or `None` when [`AppState::max_live_streams`] are
+    /// open.
+    pub fn open_live_stream(&self) -> Option<LiveStreamSlot> {
+        let max = self.max_live_streams();
+        self.0
+            .live_streams
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| LiveStreamSlot(self.clone()))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -54,10 +54,27 @@ impl Server {
             hosts: Default::default(),
             https: false,
         };
-        Server::start_with(dir, options)
+        Server::start_with(dir, options, |_| {})
     }
 
-    fn start_with(dir: tempfile::TempDir, options: ServerOptions) -> Server {
+    /// [`Server::start`] with `configure` applied to the state before serving.
+    fn start_configured(configure: fn(&AppState)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ServerOptions {
+            auth: AuthConfig {
+                token: Some(Token::new(TOKEN).unwrap()),
+                ..AuthConfig::default()
+            },
+            ..ServerOptions::default()
+        };
+        Server::start_with(dir, options, configure)
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        options: ServerOptions,
+        configure: fn(&AppState),
+    ) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -69,6 +86,7 @@ impl Server {
             store.append((0..20).map(flow).collect()).await.unwrap();
             let store: Arc<dyn Store> = Arc::new(store);
             let state = AppState::new(store, Arc::new(Inventory::new()), Some(1_100));
+            configure(&state);
             let router = flowlens_server::router(state, &options);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -139,6 +157,29 @@ impl Server {
             "",
         )
         .unwrap()
+    }
+
+    /// Opens a live stream and keeps its connection: the status and head, and the
+    /// connection (dropping it closes the stream).
+    fn open_live(&self) -> (u16, String, TcpStream) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let text = format!(
+            "GET /api/flows/live HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(text.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).unwrap(), 1, "the head ended early");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head, stream)
     }
 
     fn assert_alive(&self) {
@@ -431,4 +472,50 @@ fn csv_exports_defuse_formulas() {
         "{csv}"
     );
     assert!(!csv.contains(",=HYPERLINK"), "{csv}");
+}
+
+#[test]
+fn live_streams_beyond_the_cap_get_503_with_retry_after_until_one_closes() {
+    let server = Server::start_configured(|state| state.set_max_live_streams(2));
+    let (first, _, first_stream) = server.open_live();
+    let (second, head, _second_stream) = server.open_live();
+    assert_eq!((first, second), (200, 200), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/event-stream"),
+        "{head}"
+    );
+
+    let (status, head, body) = server.get("/api/flows/live");
+    assert_eq!(status, 503, "{head}{body}");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains(&format!(
+            "retry-after: {}",
+            flowlens_server::LIVE_RETRY_AFTER_SECS
+        )),
+        "{head}"
+    );
+    assert!(body.contains("2 live streams open"), "{body}");
+    assert!(body.contains("--max-live-streams"), "{body}");
+    // The cap is on live streams only.
+    server.assert_alive();
+    let (status, _, _) = server.get("/api/flows?limit=1");
+    assert_eq!(status, 200);
+
+    // A closed stream frees its slot once the server notices (at the latest at its next
+    // keep-alive, 15 s).
+    drop(first_stream);
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let (status, _, _stream) = server.open_live();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed stream's slot was never freed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -3,6 +3,7 @@ import type { Flow } from "./fields";
 import { queryToParams, rangeParams, type FlowQuery, type TimeRange } from "./query";
 import type {
   AggregateRow,
+  AuditEntry,
   Board,
   EdgeDetail,
   ErrorDetail,
@@ -202,6 +203,10 @@ export const api = {
     fetchJson<Record<string, unknown>>("/api/recommendations/apply", undefined, jsonBody("POST", { yaml, enforce })),
 
   exportPolicies: (tier?: string) => fetchText("/api/policies/export", tier ? new URLSearchParams({ tier }) : undefined),
+
+  /** The recorded changes of policy `id` the user may read, oldest first. */
+  audit: (id: string, signal?: AbortSignal) =>
+    fetchJson<{ entries: AuditEntry[]; recorded: boolean }>("/api/audit", new URLSearchParams({ id }), { signal }),
 };
 
 /** The export download URL for the query (all pages, up to the server's limit). */

@@ -8,3 +8,4 @@ export * from "./hits";
 export * from "./http";
 export * from "./useApi";
 export * from "./format";
+export * from "./me";

@@ -444,3 +444,19 @@ export interface Recommendations {
   policies: RecommendedPolicy[];
   notes: string[];
 }
+
+/** One recorded policy change (`GET /api/audit`). */
+export interface AuditEntry {
+  /** Unix seconds. */
+  time: number;
+  user: string;
+  /** save / delete (the running inventory), apply / cluster-delete (written to the cluster). */
+  action: string;
+  policy: string;
+  tier: string;
+  namespace: string | null;
+  /** The policy's YAML before and after; null when it did not exist, or no longer does. */
+  before: string | null;
+  after: string | null;
+  revision: number;
+}

@@ -10,6 +10,8 @@ import {
   policyFlowsParams,
   unusedRuleLabels,
   useApi,
+  useMe,
+  canWriteTier,
   type BoardPolicy,
   type BoardTier,
   type TimeRange,
@@ -87,6 +89,10 @@ export function PolicyBoard({
   const [showMetrics, setShowMetrics] = useMetricsToggle();
 
   const tiers = board.data?.tiers ?? [];
+  // New policies only where the signed-in user may write (unknown yet: offered).
+  const me = useMe();
+  const mayWrite = (tier: string) => !me || canWriteTier(me, tier);
+  const mayWriteAny = !me || me.admin || tiers.some((t) => canWriteTier(me, t.name));
   const filtered = !!search.trim() || show !== "all";
   const columns = tiers.map((tier, i) => ({ tier, position: i + 1, cards: boardCards(tier.policies, search, show, sort) }));
   const matched = columns.filter((c) => c.cards.length > 0);
@@ -136,9 +142,11 @@ export function PolicyBoard({
           <button type="button" className="btn" onClick={exportAll} title="Export every policy as YAML">
             <Icon name="download" /> Export
           </button>
-          <a className="btn btn-primary" href={policiesHref(range, { new: "1" })} data-testid="new-policy">
-            <Icon name="plus" /> New policy
-          </a>
+          {mayWriteAny && (
+            <a className="btn btn-primary" href={policiesHref(range, { new: "1" })} data-testid="new-policy">
+              <Icon name="plus" /> New policy
+            </a>
+          )}
         </div>
       </header>
 
@@ -189,7 +197,15 @@ export function PolicyBoard({
       <div className="pl-columns" data-testid="board-columns">
         {/* With a search or filter on, tiers with no match step aside so the matches are in sight. */}
         {(filtered ? matched : columns).map(({ tier, position, cards }) => (
-          <TierColumn key={tier.name} tier={tier} position={position} range={range} showMetrics={showMetrics} policies={cards} />
+          <TierColumn
+            key={tier.name}
+            tier={tier}
+            position={position}
+            range={range}
+            showMetrics={showMetrics}
+            policies={cards}
+            writable={mayWrite(tier.name)}
+          />
         ))}
       </div>
     </div>
@@ -235,12 +251,15 @@ function TierColumn({
   range,
   showMetrics,
   policies,
+  writable,
 }: {
   tier: BoardTier;
   position: number;
   range: TimeRange;
   showMetrics: boolean;
   policies: BoardPolicy[];
+  /** Whether the user may add a policy to the tier. */
+  writable: boolean;
 }) {
   const denied = tier.policies.reduce((n, p) => n + p.metrics.denied, 0);
   const exportTier = async () => download(`flowlens-tier-${tier.name}.yaml`, await api.exportPolicies(tier.name));
@@ -263,14 +282,17 @@ function TierColumn({
             <button type="button" className="icon-btn" onClick={exportTier} title={`Export tier ${tier.name} as YAML`} aria-label={`Export tier ${tier.name} as YAML`}>
               <Icon name="download" size={14} />
             </button>
-            <a
-              className="icon-btn"
-              href={policiesHref(range, { new: "1", tier: tier.name })}
-              title={`New policy in ${tier.name}`}
-              aria-label={`New policy in ${tier.name}`}
-            >
-              <Icon name="plus" size={14} />
-            </a>
+            {writable && (
+              <a
+                className="icon-btn"
+                href={policiesHref(range, { new: "1", tier: tier.name })}
+                title={`New policy in ${tier.name}`}
+                aria-label={`New policy in ${tier.name}`}
+                data-testid={`new-policy-in-${tier.name}`}
+              >
+                <Icon name="plus" size={14} />
+              </a>
+            )}
           </span>
         </div>
       </header>

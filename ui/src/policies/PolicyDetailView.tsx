@@ -10,6 +10,8 @@ import {
   policyFlowsParams,
   portRanges,
   useApi,
+  useMe,
+  writeDenied,
   type AggregateKey,
   type PolicyDetail,
   type Preview,
@@ -24,6 +26,7 @@ import { ErrorBanner, Loading } from "../components/States";
 import { TimeRangePicker } from "../components/TimeRangePicker";
 import { routeHref } from "../route";
 import { policiesHref } from "./PoliciesView";
+import { PolicyHistory } from "./PolicyHistory";
 import { PreviewPanel } from "./PreviewPanel";
 import { YamlEditor } from "./YamlEditor";
 
@@ -35,6 +38,9 @@ export function PolicyDetailView({ id, range }: { id: string; range: TimeRange }
   const [deletePreview, setDeletePreview] = useState<Preview | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const p = policy.data;
+  // Why the signed-in user may not change this policy (the server would answer 403).
+  const me = useMe();
+  const denied = p && me ? writeDenied(me, p.tier, p.namespace) : null;
 
   // What removing the policy would change, over the same stored flows as the metrics.
   const previewDelete = async () => {
@@ -106,17 +112,26 @@ export function PolicyDetailView({ id, range }: { id: string; range: TimeRange }
               <button type="button" className="btn" onClick={() => p.yaml && download(`${p.name}.yaml`, p.yaml)} disabled={!p.yaml}>
                 <Icon name="download" /> Export YAML
               </button>
-              <button type="button" className="btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
-                <Icon name="play" /> {previewing ? "Evaluating…" : "Preview deletion"}
-              </button>
-              <button type="button" className="btn btn-danger" onClick={remove}>
-                <Icon name="trash" /> Delete
-              </button>
-              <a className="btn btn-primary" href={policiesHref(range, { id, edit: "1" })} data-testid="edit-policy">
-                <Icon name="edit" /> Edit policy
-              </a>
+              {!denied && (
+                <>
+                  <button type="button" className="btn" onClick={previewDelete} disabled={previewing} data-testid="preview-delete">
+                    <Icon name="play" /> {previewing ? "Evaluating…" : "Preview deletion"}
+                  </button>
+                  <button type="button" className="btn btn-danger" onClick={remove} data-testid="detail-delete">
+                    <Icon name="trash" /> Delete
+                  </button>
+                  <a className="btn btn-primary" href={policiesHref(range, { id, edit: "1" })} data-testid="edit-policy">
+                    <Icon name="edit" /> Edit policy
+                  </a>
+                </>
+              )}
             </div>
           </header>
+          {denied && (
+            <p className="pl-scope-note" data-testid="read-only-for-user">
+              <Icon name="eye" size={14} /> Read-only for you: {denied}.
+            </p>
+          )}
 
           {deletePreview && (
             <div className="pl-preview-wrap top">
@@ -161,6 +176,8 @@ export function PolicyDetailView({ id, range }: { id: string; range: TimeRange }
               {showYaml && <YamlEditor value={p.yaml} readOnly minHeight="120px" />}
             </section>
           )}
+
+          <PolicyHistory id={p.id} />
         </>
       )}
     </div>

@@ -1,7 +1,7 @@
 // The Policy Editor: YAML and form side by side, kept in sync; validation from the server
 // at the line and field; impact preview over stored flows; save staged or enforced.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, api, download, type ClusterConnection, type ConflictCurrent, type ErrorDetail, type Preview, type TimeRange } from "../api";
+import { ApiError, api, canWriteTier, download, useMe, writeDenied, type ClusterConnection, type ConflictCurrent, type ErrorDetail, type Preview, type TimeRange } from "../api";
 import { Icon } from "../components/Icon";
 import { ErrorBanner, Loading } from "../components/States";
 import { TIME_PRESETS, describeRange } from "../components/TimeRangePicker";
@@ -227,6 +227,26 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
   const incomplete = !!form && !isGlobal(form.kind) && !form.namespace ? "choose a namespace" : null;
   const invalid = validation.state === "invalid" || incomplete !== null;
   const readOnly = forbidden || (!!cluster?.connected && (cluster.write?.read_only ?? true));
+  // What the signed-in user's scope allows: saving the draft where it now is, and deleting
+  // the policy where it was loaded from (the server would answer 403 otherwise).
+  const me = useMe();
+  const where = (f: PolicyForm | null) => (f ? { tier: f.tier, namespace: isGlobal(f.kind) ? null : f.namespace || null } : null);
+  const draftAt = where(form);
+  const originalForm = useMemo(() => {
+    const o = original ? yamlToForm(original) : null;
+    return o?.ok ? o.form : null;
+  }, [original]);
+  const loadedAt = id ? where(originalForm) : null;
+  const saveDenied =
+    !me || !form || !draftAt
+      ? null
+      : !isGlobal(form.kind) && draftAt.namespace === null
+        ? // No namespace chosen yet: the tier alone.
+          canWriteTier(me, draftAt.tier)
+          ? null
+          : `${me.name} may not change policies of tier ${draftAt.tier}`
+        : writeDenied(me, draftAt.tier, draftAt.namespace);
+  const deleteDenied = me && loadedAt ? writeDenied(me, loadedAt.tier, loadedAt.namespace) : null;
   const clusterName = cluster?.context ?? cluster?.cluster ?? cluster?.server ?? "the cluster";
 
   return (
@@ -258,8 +278,14 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
               type="button"
               className="btn btn-danger"
               onClick={remove}
-              disabled={readOnly}
-              title={readOnly ? "Read-only: Flowlens may not delete policies in this cluster" : undefined}
+              disabled={readOnly || !!deleteDenied}
+              title={
+                deleteDenied
+                  ? `Read-only for you: ${deleteDenied}`
+                  : readOnly
+                    ? "Read-only: Flowlens may not delete policies in this cluster"
+                    : undefined
+              }
               data-testid="delete-policy"
             >
               <Icon name="trash" /> Delete
@@ -278,9 +304,9 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
             type="button"
             className={`btn ${id ? "" : "btn-primary"}`}
             onClick={() => save(true)}
-            disabled={saving || yamlText === null || invalid || readOnly}
+            disabled={saving || yamlText === null || invalid || readOnly || !!saveDenied}
             data-testid="save-staged"
-            title="Save as a staged policy: it records what it would do without enforcing it"
+            title={saveDenied ? `Read-only for you: ${saveDenied}` : "Save as a staged policy: it records what it would do without enforcing it"}
           >
             Save as staged
           </button>
@@ -288,7 +314,8 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
             type="button"
             className={`btn ${id ? "btn-primary" : ""}`}
             onClick={() => save(false)}
-            disabled={saving || yamlText === null || invalid || readOnly}
+            disabled={saving || yamlText === null || invalid || readOnly || !!saveDenied}
+            title={saveDenied ? `Read-only for you: ${saveDenied}` : undefined}
             data-testid="save-enforced"
           >
             <Icon name="shield" /> {stagedOriginal ? "Enforce" : "Save & enforce"}
@@ -303,6 +330,15 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           <span>
             Read-only: {clusterName} does not let Flowlens write policies. Download the YAML and apply it with kubectl, or
             grant Flowlens the policy write role.
+          </span>
+        </div>
+      )}
+      {saveDenied && !readOnly && (
+        <div className="banner banner-warn" role="status" data-testid="scope-denied">
+          <Icon name="alert" />
+          <span>
+            You cannot save this policy: {saveDenied}. Choose a tier and namespace you may write, or download the YAML for
+            someone who may.
           </span>
         </div>
       )}
@@ -379,7 +415,8 @@ export function PolicyEditor({ id, range, newTier, newNamespace }: Props) {
           type="button"
           className="btn btn-small btn-dark"
           onClick={runPreview}
-          disabled={previewing || yamlText === null || invalid}
+          disabled={previewing || yamlText === null || invalid || !!saveDenied}
+          title={saveDenied ? `The preview is for those who may save: ${saveDenied}` : undefined}
           data-testid="run-preview"
         >
           {previewing ? "Evaluating…" : "Preview impact"}

@@ -44,7 +44,9 @@ pub async fn connect(
         },
         ..WatchOptions::default()
     });
-    Ok(Arc::new(ClusterLink::new(watch, cluster.writer())))
+    Ok(Arc::new(
+        ClusterLink::new(watch, cluster.writer()).with_reviewer(cluster.reviewer()),
+    ))
 }
 
 /// Asks what Flowlens may write (the Policy Editor's read-only mode) without holding up the

@@ -289,16 +289,29 @@ async fn run_server(
         api_token(listen, data)?
     };
     state.set_audit_log(&data.join(flowlens_server::AUDIT_FILE));
+    state.set_max_live_streams(listen.max_live_streams);
     let addr = std::net::SocketAddr::new(listen.bind, listen.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another flowlens running? (--port picks another port)")
     })?;
     let local = listener.local_addr()?;
+    // With a cluster, its users' Kubernetes tokens open the API too (unless --no-auth).
+    let kube = state
+        .cluster()
+        .and_then(|link| link.reviewer())
+        .filter(|_| !listen.no_auth)
+        .map(|reviewer| {
+            std::sync::Arc::new(flowlens_server::KubeAuth::new(
+                reviewer.clone(),
+                state.clone(),
+            ))
+        });
     let options = ServerOptions {
         ui_dir: listen.ui_dir.clone(),
         auth: AuthConfig {
             token: token.clone(),
             roles: roles.clone(),
+            kube: kube.clone(),
             secure_cookie: https.is_some(),
         },
         hosts: AllowedHosts::new(Some(local.ip()), &listen.allowed_host),
@@ -325,6 +338,11 @@ async fn run_server(
         (None, None) => println!(
             "Flowlens is running at {scheme}://{local}/  (Ctrl-C to stop; no authentication)"
         ),
+    }
+    if kube.is_some() {
+        println!(
+            "Kubernetes users sign in with their bearer token (TokenReview); what they see and change follows their RBAC (see docs/security.md)"
+        );
     }
     use std::io::Write;
     std::io::stdout().flush()?;
@@ -362,6 +380,7 @@ mod tests {
             allowed_host: Vec::new(),
             http_tls_cert: None,
             http_tls_key: None,
+            max_live_streams: flowlens_server::DEFAULT_MAX_LIVE_STREAMS,
         }
     }
 

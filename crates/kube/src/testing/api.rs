@@ -1,6 +1,7 @@
 //! The fake API server's HTTP side: discovery documents, list (with pages), watch (a stream
-//! of JSON lines with BOOKMARK and ERROR events), get, server-side apply, delete and
-//! SelfSubjectAccessReview, in the shapes the real API server uses.
+//! of JSON lines with BOOKMARK and ERROR events), get, server-side apply, delete,
+//! SelfSubjectAccessReview, TokenReview and SubjectAccessReview, in the shapes the real API
+//! server uses.
 
 use super::store::{ObjectId, ResourceDef, Signal, StoredEvent};
 use super::{Inner, RecordedRequest};
@@ -64,6 +65,8 @@ enum Target<'a> {
         name: &'a str,
     },
     AccessReview,
+    TokenReview,
+    SubjectAccessReview,
 }
 
 fn route<'a>(inner: &'a Inner, path: &'a str) -> Option<Target<'a>> {
@@ -77,6 +80,12 @@ fn route<'a>(inner: &'a Inner, path: &'a str) -> Option<Target<'a>> {
     };
     if group == "authorization.k8s.io" && version == "v1" && rest == ["selfsubjectaccessreviews"] {
         return Some(Target::AccessReview);
+    }
+    if group == "authorization.k8s.io" && version == "v1" && rest == ["subjectaccessreviews"] {
+        return Some(Target::SubjectAccessReview);
+    }
+    if group == "authentication.k8s.io" && version == "v1" && rest == ["tokenreviews"] {
+        return Some(Target::TokenReview);
     }
     let find = |plural: &str| {
         inner
@@ -200,6 +209,8 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Res
             },
         ) => delete(&inner, def, namespace, name, &query, body),
         (Method::POST, Target::AccessReview) => access_review(&inner, body),
+        (Method::POST, Target::TokenReview) => token_review(&inner, body),
+        (Method::POST, Target::SubjectAccessReview) => subject_access_review(&inner, body),
         _ => status_error(
             405,
             "MethodNotAllowed",
@@ -776,6 +787,95 @@ fn access_review(inner: &Inner, body: Option<Value>) -> Response {
             "status".into(),
             json!({"allowed": allowed, "reason": reason}),
         );
+    }
+    json_response(StatusCode::CREATED, review)
+}
+
+fn review_failure() -> Response {
+    status_error(
+        500,
+        "InternalError",
+        "Internal error occurred: the authentication webhook is unavailable".into(),
+        json!({}),
+    )
+}
+
+/// TokenReview: a known token's user, or `authenticated: false`.
+fn token_review(inner: &Inner, body: Option<Value>) -> Response {
+    if inner.reviews_fail() {
+        return review_failure();
+    }
+    let mut review = body.unwrap_or_else(|| json!({}));
+    let token = review
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let status = match inner.user_of(token) {
+        Some(user) => json!({
+            "authenticated": true,
+            "user": {"username": user.name, "uid": format!("uid-{}", user.name), "groups": user.groups},
+        }),
+        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+    };
+    if let Some(obj) = review.as_object_mut() {
+        obj.insert("apiVersion".into(), json!("authentication.k8s.io/v1"));
+        obj.insert("kind".into(), json!("TokenReview"));
+        obj.insert("status".into(), status);
+    }
+    json_response(StatusCode::CREATED, review)
+}
+
+/// SubjectAccessReview: whether the RBAC rules bound to the user or its groups allow the
+/// resource attributes.
+fn subject_access_review(inner: &Inner, body: Option<Value>) -> Response {
+    if inner.reviews_fail() {
+        return review_failure();
+    }
+    let mut review = body.unwrap_or_else(|| json!({}));
+    let spec = review.get("spec").cloned().unwrap_or(Value::Null);
+    let attrs = spec
+        .get("resourceAttributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let user = text(&spec, "user").unwrap_or_default();
+    let groups: Vec<String> = spec
+        .get("groups")
+        .and_then(Value::as_array)
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let (verb, group, resource) = (
+        text(&attrs, "verb").unwrap_or_default(),
+        text(&attrs, "group").unwrap_or_default(),
+        text(&attrs, "resource").unwrap_or_default(),
+    );
+    let namespace = text(&attrs, "namespace").filter(|n| !n.is_empty());
+    let name = text(&attrs, "name").filter(|n| !n.is_empty());
+    let allowed = inner.rbac_allows(
+        &user,
+        &groups,
+        (
+            &verb,
+            &group,
+            &resource,
+            namespace.as_deref(),
+            name.as_deref(),
+        ),
+    );
+    let status = if allowed {
+        json!({"allowed": true, "reason": "allowed by the fake API server's RBAC rules"})
+    } else {
+        json!({"allowed": false})
+    };
+    if let Some(obj) = review.as_object_mut() {
+        obj.insert("apiVersion".into(), json!("authorization.k8s.io/v1"));
+        obj.insert("kind".into(), json!("SubjectAccessReview"));
+        obj.insert("status".into(), status);
     }
     json_response(StatusCode::CREATED, review)
 }

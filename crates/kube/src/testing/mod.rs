@@ -5,9 +5,11 @@
 //! server's shapes: discovery documents, paged lists, watches as streams of JSON lines
 //! (resuming from a `resourceVersion`, BOOKMARK events, `410 Gone` once compacted), get,
 //! server-side apply (field managers, conflicts, dry run), delete (preconditions, dry run)
-//! and SelfSubjectAccessReview. A test changes the cluster through [`FakeApiServer`]'s
+//! SelfSubjectAccessReview, and — for users of Flowlens' API — TokenReview and
+//! SubjectAccessReview over users and RBAC rules a test gives ([`FakeApiServer::add_user`],
+//! [`FakeApiServer::grant`]). A test changes the cluster through [`FakeApiServer`]'s
 //! methods, the way controllers and `kubectl` would, and can break it: compact the event
-//! log, expire or drop every open watch, deny writes.
+//! log, expire or drop every open watch, deny writes, fail reviews.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -64,6 +66,75 @@ pub struct RecordedRequest {
     pub body: Option<Value>,
 }
 
+/// A user the fake's TokenReview knows by its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeUser {
+    pub token: String,
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// One RBAC rule granted to a user or a group: a ClusterRole bound cluster-wide
+/// (`namespace: None`) or a Role bound in one namespace. `*` in verbs, groups and resources
+/// matches anything; no names means every name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub verbs: Vec<String>,
+    pub groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub names: Vec<String>,
+    pub namespace: Option<String>,
+}
+
+impl Rule {
+    /// A cluster-wide rule.
+    pub fn cluster(verbs: &[&str], group: &str, resources: &[&str]) -> Rule {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Rule {
+            verbs: strings(verbs),
+            groups: vec![group.to_string()],
+            resources: strings(resources),
+            names: Vec::new(),
+            namespace: None,
+        }
+    }
+
+    /// A rule in `namespace` only.
+    pub fn namespaced(namespace: &str, verbs: &[&str], group: &str, resources: &[&str]) -> Rule {
+        Rule {
+            namespace: Some(namespace.to_string()),
+            ..Rule::cluster(verbs, group, resources)
+        }
+    }
+
+    /// The rule for these resource names only.
+    pub fn named(mut self, names: &[&str]) -> Rule {
+        self.names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Whether the rule allows `verb` on `group`/`resource` named `name` in `namespace`,
+    /// as Kubernetes RBAC decides.
+    pub(crate) fn allows(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> bool {
+        let any = |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
+        any(&self.verbs, verb)
+            && any(&self.groups, group)
+            && any(&self.resources, resource)
+            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|v| v == n)))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| namespace == Some(ns))
+    }
+}
+
 pub(crate) struct Inner {
     defs: Vec<ResourceDef>,
     store: Mutex<Store>,
@@ -73,9 +144,44 @@ pub(crate) struct Inner {
     /// Milliseconds since the epoch; 0 means the system clock.
     time: AtomicI64,
     open_watches: AtomicUsize,
+    /// Users TokenReview knows.
+    users: Mutex<Vec<FakeUser>>,
+    /// RBAC rules by the user or group they are bound to.
+    rules: Mutex<Vec<(String, Rule)>>,
+    /// TokenReview and SubjectAccessReview answer 500.
+    reviews_fail: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
+    pub(crate) fn user_of(&self, token: &str) -> Option<FakeUser> {
+        self.users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|u| u.token == token)
+            .cloned()
+    }
+
+    /// Whether a rule bound to `user` or one of `groups` allows the access.
+    pub(crate) fn rbac_allows(
+        &self,
+        user: &str,
+        groups: &[String],
+        access: (&str, &str, &str, Option<&str>, Option<&str>),
+    ) -> bool {
+        let (verb, group, resource, namespace, name) = access;
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(subject, _)| subject == user || groups.contains(subject))
+            .any(|(_, rule)| rule.allows(verb, group, resource, namespace, name))
+    }
+
+    pub(crate) fn reviews_fail(&self) -> bool {
+        self.reviews_fail.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -182,6 +288,9 @@ impl FakeApiServer {
             denied: Mutex::new(Vec::new()),
             time: AtomicI64::new(0),
             open_watches: AtomicUsize::new(0),
+            users: Mutex::new(Vec::new()),
+            rules: Mutex::new(Vec::new()),
+            reviews_fail: std::sync::atomic::AtomicBool::new(false),
         });
         let app = axum::Router::new()
             .fallback(api::handle)
@@ -394,6 +503,54 @@ impl FakeApiServer {
         if denied {
             rules.push(rule);
         }
+    }
+
+    /// Makes TokenReview know `token` as `name`, member of `groups`.
+    pub fn add_user(&self, token: &str, name: &str, groups: &[&str]) {
+        self.inner
+            .users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(FakeUser {
+                token: token.into(),
+                name: name.into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+            });
+    }
+
+    /// Binds `rule` to `subject` (a user's or a group's name), for SubjectAccessReview.
+    pub fn grant(&self, subject: &str, rule: Rule) {
+        self.inner
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((subject.to_string(), rule));
+    }
+
+    /// Removes every rule bound to `subject`.
+    pub fn revoke_all(&self, subject: &str) {
+        self.inner
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(s, _)| s != subject);
+    }
+
+    /// Makes TokenReview and SubjectAccessReview fail (500), or work again.
+    pub fn fail_reviews(&self, fail: bool) {
+        self.inner.reviews_fail.store(fail, Ordering::SeqCst);
+    }
+
+    /// How many TokenReviews and SubjectAccessReviews were asked for.
+    pub fn review_counts(&self) -> (usize, usize) {
+        let requests = self.requests();
+        let count = |suffix: &str| {
+            requests
+                .iter()
+                .filter(|r| r.method == "POST" && r.path.ends_with(suffix))
+                .count()
+        };
+        (count("/tokenreviews"), count("/subjectaccessreviews"))
     }
 
     /// Sets the fake's time (for timestamps it writes); 0 returns to the system clock.

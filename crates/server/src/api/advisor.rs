@@ -8,6 +8,7 @@
 use super::{RawParams, params};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::kube_auth::KubeIdentity;
 use crate::params::Params;
 use crate::state::{AppState, PolicyEdit};
 use axum::extract::State;
@@ -122,6 +123,7 @@ pub struct Apply {
 pub async fn apply(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    kube: Option<Extension<KubeIdentity>>,
     headers: HeaderMap,
     Json(body): Json<Apply>,
 ) -> ApiResult<Json<Value>> {
@@ -149,5 +151,16 @@ pub async fn apply(
             state.install_for_ingest(Arc::new(inventory));
         }
     }
-    super::policies::save_yaml(&state, &who, &headers, &body.yaml, staged, None, false).await
+    let kube = kube.map(|Extension(k)| k);
+    super::policies::save_yaml(
+        &state,
+        &who,
+        kube.as_ref(),
+        &headers,
+        &body.yaml,
+        staged,
+        None,
+        false,
+    )
+    .await
 }

@@ -3,19 +3,20 @@
 use super::{RawParams, params};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::limits::QueryPermits;
 use crate::live_filter;
 use crate::scoped;
 use crate::searches;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use flowlens_model::{FlowLog, PolicyHitFormat};
 use flowlens_pipeline::encode::calico_json;
 use flowlens_store::{FlowSearch, TimeRange};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 
@@ -74,9 +75,16 @@ async fn connections(state: &AppState, who: &Principal, query: &FlowSearch) -> A
     Ok(rows.iter().map(|r| r.num_flows).sum())
 }
 
+/// `GET /api/flows/export`: every flow the query matches (up to [`MAX_EXPORT`]), as CSV or a
+/// JSON array, streamed a store page at a time: the server holds one page (at most
+/// [`MAX_LIMIT`](flowlens_store::MAX_LIMIT) rows) and its encoding whatever the export's
+/// size, and reads the next page only when the client has taken the last. The first page is
+/// read before answering, so a query the store refuses gets its error status; a later page
+/// that fails ends the body early (the connection is closed without the final chunk).
 pub async fn export(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(permits): Extension<QueryPermits>,
     raw: RawParams,
 ) -> ApiResult<Response> {
     let p = params(raw);
@@ -92,29 +100,34 @@ pub async fn export(
     };
     let mut query = searches::flows(&p, state.now())?;
     query.limit = Some(flowlens_store::MAX_LIMIT);
-    let mut rows: Vec<Value> = Vec::new();
-    loop {
-        let page = scoped::query_flows(state.store().as_ref(), &who.scope, &query).await?;
-        for (i, log) in page.flows.iter().enumerate() {
-            if rows.len() == MAX_EXPORT {
-                break;
-            }
-            rows.push(flow_json(log, page.record_ids.get(i).copied(), format));
-        }
-        match page.next_page_token {
-            Some(token) if rows.len() < MAX_EXPORT => query.page_token = Some(token),
-            _ => break,
-        }
-    }
-    let (body, mime, ext) = if csv {
-        (to_csv(&rows), "text/csv; charset=utf-8", "csv")
-    } else {
-        (
-            serde_json::to_string(&rows).map_err(|e| ApiError::internal(e.to_string()))?,
-            "application/json",
-            "json",
-        )
+    let first = scoped::query_flows(state.store().as_ref(), &who.scope, &query).await?;
+    let export = Export {
+        state,
+        scope: who.scope,
+        query,
+        permits,
+        csv,
+        format,
+        started: false,
+        sent: 0,
+        next: Some(first),
     };
+    let (mime, ext) = if csv {
+        ("text/csv; charset=utf-8", "csv")
+    } else {
+        ("application/json", "json")
+    };
+    let body =
+        axum::body::Body::from_stream(futures::stream::unfold(Some(export), |export| async {
+            let mut export = export?;
+            match export.chunk().await {
+                Ok((chunk, more)) => Some((Ok(chunk), more.then_some(export))),
+                Err(e) => {
+                    tracing::warn!("an export stopped early: {}", e.message);
+                    Some((Err(std::io::Error::other(e.message)), None))
+                }
+            }
+        }));
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -128,36 +141,111 @@ pub async fn export(
         .into_response())
 }
 
-/// The export as CSV: the record id, then Calico's columns.
-fn to_csv(rows: &[Value]) -> String {
-    use flowlens_pipeline::encode::{csv_header, csv_row};
-    let mut out = format!("id,{}\n", csv_header());
-    for row in rows {
-        let id = row["id"]
-            .as_u64()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
-        out.push_str(&format!("{id},{}\n", csv_row(row)));
+/// An export under way: the query with the next page's token, and how many rows went out.
+struct Export {
+    state: AppState,
+    scope: crate::roles::Scope,
+    query: FlowSearch,
+    permits: QueryPermits,
+    csv: bool,
+    format: PolicyHitFormat,
+    /// Whether the head went out.
+    started: bool,
+    sent: usize,
+    /// A page read but not sent yet (the first one, read before answering).
+    next: Option<flowlens_store::FlowPage>,
+}
+
+impl Export {
+    /// The next piece of the body, and whether more follows: the head (the CSV header or
+    /// `[`) with the first page, each page's rows, the end (`]`) with the last.
+    async fn chunk(&mut self) -> ApiResult<(axum::body::Bytes, bool)> {
+        let page = match self.next.take() {
+            Some(page) => page,
+            None => self.read_page().await?,
+        };
+        let mut out = String::new();
+        if !self.started {
+            self.started = true;
+            if self.csv {
+                out.push_str(&format!("id,{}\n", flowlens_pipeline::encode::csv_header()));
+            } else {
+                out.push('[');
+            }
+        }
+        for (i, log) in page.flows.iter().enumerate() {
+            if self.sent == MAX_EXPORT {
+                break;
+            }
+            let id = page.record_ids.get(i).copied();
+            let row = flow_json(log, id, self.format);
+            if self.csv {
+                let id = id.map(|i| i.to_string()).unwrap_or_default();
+                out.push_str(&format!(
+                    "{id},{}\n",
+                    flowlens_pipeline::encode::csv_row(&row)
+                ));
+            } else {
+                if self.sent > 0 {
+                    out.push(',');
+                }
+                out.push_str(
+                    &serde_json::to_string(&row).map_err(|e| ApiError::internal(e.to_string()))?,
+                );
+            }
+            self.sent += 1;
+        }
+        let more = match page.next_page_token {
+            Some(token) if self.sent < MAX_EXPORT => {
+                self.query.page_token = Some(token);
+                true
+            }
+            _ => false,
+        };
+        if !more && !self.csv {
+            out.push(']');
+        }
+        Ok((out.into(), more))
     }
-    out
+
+    /// The page after the last one sent, in turn with the other scans (the permit is held
+    /// for the read only, not while the client takes its time), within the request timeout.
+    async fn read_page(&self) -> ApiResult<flowlens_store::FlowPage> {
+        let read = async {
+            let _permit = self.permits.acquire().await;
+            scoped::query_flows(self.state.store().as_ref(), &self.scope, &self.query).await
+        };
+        tokio::time::timeout(super::REQUEST_TIMEOUT, read)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "a page of the export took too long",
+                )
+            })?
+    }
 }
 
 /// Newly stored flows that match the query, as Server-Sent Events (`flows`, and `lagged`
-/// when a slow client missed batches). Ends when the server shuts down.
+/// when a slow client missed batches). Ends when the server shuts down. At most
+/// [`AppState::max_live_streams`] are open at once: the next gets 503 with `Retry-After`.
 pub async fn live(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     raw: RawParams,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Response> {
     let p = params(raw);
     let format = hit_format(&p)?;
     let query = p.flow_search(TimeRange::all())?;
     scoped::check_search(&who.scope, &query)?;
+    let Some(slot) = state.open_live_stream() else {
+        return Ok(live_streams_full(state.max_live_streams()));
+    };
     let scope = who.scope;
     let rx = state.subscribe();
     let stream = futures::stream::unfold(
-        (rx, query, scope),
-        move |(mut rx, query, scope)| async move {
+        (rx, query, scope, slot),
+        move |(mut rx, query, scope, slot)| async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 let event = match rx.recv().await {
@@ -201,12 +289,34 @@ pub async fn live(
                 };
                 let event =
                     event.unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
-                return Some((Ok(event), (rx, query, scope)));
+                return Some((Ok::<_, Infallible>(event), (rx, query, scope, slot)));
             }
         },
     )
     .take_until(state.shutting_down());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// 503 for a live stream beyond the cap, with when to try again.
+fn live_streams_full(max: usize) -> Response {
+    tracing::debug!("a live stream was refused: {max} are open");
+    let message = format!(
+        "the server has {max} live streams open, its limit (--max-live-streams); close another view or try again in {}s",
+        crate::state::LIVE_RETRY_AFTER_SECS
+    );
+    // Built here rather than as an `ApiError`, which logs every 5xx as an error.
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": message })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(crate::state::LIVE_RETRY_AFTER_SECS),
+    );
+    response
 }
 
 pub async fn aggregates(

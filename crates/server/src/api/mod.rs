@@ -30,7 +30,7 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// Request bodies are policies and previews: a megabyte is plenty.
 const MAX_BODY: usize = 1 << 20;
 /// A query that takes longer than this is stopped with an error rather than left running.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
     let session = Router::new()
@@ -59,6 +59,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         ))
         .route_layer(axum::middleware::from_fn(admin_only));
     // Routes that scan the store: a few at a time.
+    let permits = crate::limits::query_permits();
     let queries = Router::new()
         .route("/api/flows", get(flows::page))
         .route("/api/flows/export", get(flows::export))
@@ -70,7 +71,8 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             permits.clone(),
             crate::limits::in_turn,
-        ));
+        ))
+        .layer(axum::Extension(crate::limits::QueryPermits(permits)));
     Router::new()
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi))
@@ -80,6 +82,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/labels", get(inventory::labels))
         .route("/api/scenario", get(scenario::info))
         .route("/api/audit", get(policies::audit))
+        .route("/api/me", get(me))
         .route(
             "/api/policy",
             get(policies::policy).delete(policies::delete),
@@ -116,6 +119,17 @@ async fn admin_only(
         ))
         .into_response()
     }
+}
+
+/// `GET /api/me`: who the caller is and what it may do, so that a client offers only that
+/// (the server refuses the rest all the same).
+async fn me(axum::Extension(who): axum::Extension<crate::auth::Principal>) -> Json<Value> {
+    Json(json!({
+        "name": who.name,
+        "auth": who.how,
+        "admin": who.scope.is_admin(),
+        "scope": who.scope,
+    }))
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -8,6 +8,7 @@ use super::{RawParams, params};
 use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Detail};
+use crate::kube_auth::KubeIdentity;
 use crate::params::Params;
 use crate::roles::Scope;
 use crate::scoped;
@@ -572,12 +573,30 @@ fn install(
     Ok(world.revision)
 }
 
+/// For a Kubernetes user, 403 unless RBAC lets it do `verbs` to `policy` (its kind, tier
+/// and namespace) — the exact check behind the scope's coarser one.
+async fn rbac_allows(
+    kube: Option<&KubeIdentity>,
+    verbs: &[&str],
+    policy: Option<&Policy>,
+) -> ApiResult<()> {
+    match (kube, policy) {
+        (Some(kube), Some(p)) => {
+            kube.may(verbs, p.kind, &p.tier, p.namespace.as_deref())
+                .await
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn save(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    kube: Option<Extension<KubeIdentity>>,
     headers: HeaderMap,
     Json(draft): Json<Draft>,
 ) -> ApiResult<Json<Value>> {
+    let kube = kube.map(|Extension(k)| k);
     let yaml = draft
         .yaml
         .as_deref()
@@ -585,6 +604,7 @@ pub async fn save(
     save_yaml(
         &state,
         &who,
+        kube.as_ref(),
         &headers,
         yaml,
         draft.staged,
@@ -600,6 +620,7 @@ pub async fn save(
 pub(crate) async fn save_yaml(
     state: &AppState,
     who: &Principal,
+    kube: Option<&KubeIdentity>,
     headers: &HeaderMap,
     yaml: &str,
     staged: Option<bool>,
@@ -608,11 +629,13 @@ pub(crate) async fn save_yaml(
 ) -> ApiResult<Json<Value>> {
     let policy = parse_draft(yaml, staged)?;
     may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
+    rbac_allows(kube, &["create", "patch"], Some(&policy)).await?;
     let id = PolicyId::of(&policy);
     let _edit = state.lock_policy_edits().await;
     let world = state.world();
     // Saving over a policy moves it from its tier: that tier must be writable too.
     may_change_existing(&who.scope, &world.inventory, &id)?;
+    rbac_allows(kube, &["patch"], world.inventory.policy(&id)).await?;
     check_version(&world.inventory, &id, based_on(headers, version).as_deref())?;
     let created = world.inventory.policy_index(&id).is_none();
     if state.cluster().is_some() {
@@ -653,6 +676,7 @@ pub(crate) async fn save_yaml(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    kube: Option<Extension<KubeIdentity>>,
     headers: HeaderMap,
     raw: RawParams,
 ) -> ApiResult<Json<Value>> {
@@ -670,6 +694,12 @@ pub async fn delete(
         )));
     }
     may_change_existing(&who.scope, &world.inventory, &id)?;
+    rbac_allows(
+        kube.as_ref().map(|Extension(k)| k),
+        &["delete"],
+        world.inventory.policy(&id),
+    )
+    .await?;
     check_version(
         &world.inventory,
         &id,
