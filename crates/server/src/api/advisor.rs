@@ -152,15 +152,11 @@ pub async fn apply(
         }
     }
     let kube = kube.map(|Extension(k)| k);
-    super::policies::save_yaml(
-        &state,
-        &who,
-        kube.as_ref(),
-        &headers,
-        &body.yaml,
+    let request = super::policies::SaveRequest {
+        yaml: &body.yaml,
         staged,
-        None,
-        false,
-    )
-    .await
+        version: None,
+        force: false,
+    };
+    super::policies::save_yaml(&state, &who, kube.as_ref(), &headers, request).await
 }

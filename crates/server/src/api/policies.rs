@@ -601,17 +601,22 @@ pub async fn save(
         .yaml
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("give yaml: the policy to save"))?;
-    save_yaml(
-        &state,
-        &who,
-        kube.as_ref(),
-        &headers,
+    let request = SaveRequest {
         yaml,
-        draft.staged,
-        draft.version.as_deref(),
-        draft.force,
-    )
-    .await
+        staged: draft.staged,
+        version: draft.version.as_deref(),
+        force: draft.force,
+    };
+    save_yaml(&state, &who, kube.as_ref(), &headers, request).await
+}
+
+/// What a save asks for: the policy, staged or enforced, the version it is based on, and
+/// whether to take over fields other field managers own (connected to a cluster).
+pub(crate) struct SaveRequest<'a> {
+    pub yaml: &'a str,
+    pub staged: Option<bool>,
+    pub version: Option<&'a str>,
+    pub force: bool,
 }
 
 /// Saves the policy `yaml` (staged or enforced as `staged` says), based on `version` (or
@@ -622,11 +627,14 @@ pub(crate) async fn save_yaml(
     who: &Principal,
     kube: Option<&KubeIdentity>,
     headers: &HeaderMap,
-    yaml: &str,
-    staged: Option<bool>,
-    version: Option<&str>,
-    force: bool,
+    request: SaveRequest<'_>,
 ) -> ApiResult<Json<Value>> {
+    let SaveRequest {
+        yaml,
+        staged,
+        version,
+        force,
+    } = request;
     let policy = parse_draft(yaml, staged)?;
     may_write(&who.scope, &policy.tier, policy.namespace.as_deref())?;
     rbac_allows(kube, &["create", "patch"], Some(&policy)).await?;
