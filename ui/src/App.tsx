@@ -91,7 +91,7 @@ function ScenarioFooter() {
               {s.applied ? (
                 <span className="applied">applied ✓</span>
               ) : !maySteer ? (
-                <span className="applied" title="Scenario steps are for administrators" data-testid={`step-admin-only-${s.name}`}>
+                <span className="admin-only" title="Scenario steps are for administrators" data-testid={`step-admin-only-${s.name}`}>
                   admin only
                 </span>
               ) : (

@@ -494,9 +494,17 @@ fn unknown_tokens_get_401_failed_reviews_503_and_answers_are_kept_a_while() {
         "{body}"
     );
 
-    // One review per token while it is kept.
+    // One review per token while it is kept. The developer's scope took: cluster-admin?,
+    // list pods cluster-wide?, list pods in each of 3 namespaces, then in shop get, create
+    // and patch for each tier of the inventory and for the default tier's Kubernetes
+    // policies.
+    let tiers = c.get("/api/policies", SERVER_TOKEN)["tiers"]
+        .as_array()
+        .unwrap()
+        .len();
     c.get("/api/me", SHOP_DEV);
     let (token_reviews, access_reviews) = c.fake.review_counts();
+    assert_eq!((token_reviews, access_reviews), (2, 2 + 3 + 3 * tiers + 3));
     for _ in 0..3 {
         c.get("/api/flows", SHOP_DEV);
     }
