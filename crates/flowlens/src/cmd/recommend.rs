@@ -9,7 +9,7 @@ use flowlens_impact::{PolicyChange, preview_change};
 use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{ChangeKind, Preview};
-use flowlens_store::{FlowSearch, Store, TimeRange};
+use flowlens_store::{FlowSearch, TimeRange};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,9 +94,10 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         ..Options::default()
     };
     let runtime = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
     let (range, rec, proofs) = runtime.block_on(async {
-        let range = super::window_back_from_newest(&store, args.since.as_deref()).await?;
+        let opened = super::open_any(&args.data).await?;
+        let store = opened.as_store();
+        let range = super::window_back_from_newest(store, args.since.as_deref()).await?;
         let tuples = store
             .flow_tuples(&FlowSearch::new(range), false)
             .await
@@ -108,7 +109,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             let current = Arc::new(Engine::new(rec.with_tier(&inventory)));
             for p in &rec.policies {
                 let change = PolicyChange::Upsert(Box::new(p.enforced()));
-                let preview = preview_change(&store, &current, change, range)
+                let preview = preview_change(store, &current, change, range)
                     .await
                     .with_context(|| format!("previewing {}", p.policy.name))?;
                 proofs.push(Proof { preview });
