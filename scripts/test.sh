@@ -18,11 +18,15 @@ scripts/helm-venv.sh
 
 step "tools for the live-source tests (softflowd, ping, iproute2)"
 scripts/source-test-deps.sh
-# As root the network-namespace and full-disk (tmpfs) tests can run, so they must: a missing
-# prerequisite fails them instead of skipping them.
+
+step "ClickHouse for the ClickHouse store tests (scripts/clickhouse-test-deps.sh)"
+scripts/clickhouse-test-deps.sh
+# As root the network-namespace and full-disk (tmpfs) tests can run, and ClickHouse is
+# installed, so they must: a missing prerequisite fails them instead of skipping them.
 if [ "$(id -u)" -eq 0 ]; then
     export FLOWLENS_REQUIRE_NETNS=1
     export FLOWLENS_REQUIRE_ROOT=1
+    export FLOWLENS_REQUIRE_CLICKHOUSE=1
 fi
 
 step "formatting (cargo fmt --check)"

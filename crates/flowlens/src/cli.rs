@@ -99,6 +99,23 @@ pub enum Command {
     /// and write rollups files lack. `serve`, `demo` and `ingest --follow` do this every
     /// few minutes on their own; run it after large one-off ingests or from cron.
     Maintain(MaintainArgs),
+    /// Manage a ClickHouse store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Create the ClickHouse database and Flowlens's tables, or bring an older schema up to
+    /// this version's (each version applied is recorded in the table `flowlens_schema`).
+    /// Safe to run again.
+    Migrate(StoreMigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreMigrateArgs {
+    #[command(flatten)]
+    pub store: StoreOptions,
 }
 
 /// How much history the store keeps. Without either limit it keeps everything.
@@ -220,9 +237,12 @@ pub struct DemoArgs {
     pub scenario: ScenarioOptions,
     #[command(flatten)]
     pub listen: ListenOptions,
-    /// Data directory to keep the flow logs in; a temporary one when not given.
+    /// Data directory to keep the flow logs in; a temporary one when not given. With
+    /// --store, it keeps only the API token and the audit log.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreOptions,
     #[command(flatten)]
     pub retention: RetentionOptions,
     /// Simulated seconds per second (60 runs an hour of traffic per minute).
@@ -238,9 +258,12 @@ pub struct DemoArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Data directory holding the flow logs.
+    /// Data directory holding the flow logs (and the API token and audit log). With
+    /// --store, it keeps only the token and the audit log.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub store: StoreOptions,
     /// Manifest files or directories: the inventory that explains flows and holds the
     /// policies shown on the Policy Board (repeatable).
     #[arg(long, value_name = "PATH")]
@@ -519,12 +542,29 @@ pub struct EvaluateArgs {
     pub policy_format: HitFormat,
 }
 
-/// Where flow logs are stored.
+/// Where flow logs are stored: a data directory (the embedded store) or a ClickHouse
+/// database.
 #[derive(Args, Debug, Clone)]
 pub struct DataOptions {
     /// The data directory (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", conflicts_with = "store")]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreOptions,
+}
+
+/// A ClickHouse store (or a data directory) named by address.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Store in ClickHouse: clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE (port 8123
+    /// by default; the database and its tables are created on first use). The password may
+    /// instead come from FLOWLENS_CLICKHOUSE_PASSWORD or --store-password-file. A directory
+    /// here is a data directory, as with --data.
+    #[arg(long, value_name = "ADDRESS")]
+    pub store: Option<String>,
+    /// A file whose first line is the ClickHouse password.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    pub store_password_file: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

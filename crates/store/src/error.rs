@@ -71,6 +71,11 @@ pub enum StoreError {
 
     #[error("background task failed: {0}")]
     Task(String),
+
+    /// A database server behind the store (ClickHouse) failed or refused a request; the
+    /// message names the server (never its credentials).
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl StoreError {

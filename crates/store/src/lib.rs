@@ -53,8 +53,8 @@ mod schema;
 mod state;
 mod store;
 mod summaries;
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 mod types;
 mod write;
 

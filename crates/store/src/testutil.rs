@@ -1,8 +1,9 @@
-//! Small flow logs for unit tests.
+//! Small flow logs for tests: this crate's, and (with the `testutil` feature) other
+//! backends' tests of the same [`Store`](crate::Store) answers.
 
 use flowlens_model::{Action, EndpointType, FlowEnd, FlowLog, Protocol, Reporter};
 
-pub(crate) fn sample_flow(i: u64, end_time: i64) -> FlowLog {
+pub fn sample_flow(i: u64, end_time: i64) -> FlowLog {
     let end = |ns: &str| FlowEnd {
         ip: None,
         name: None,
@@ -36,7 +37,7 @@ pub(crate) fn sample_flow(i: u64, end_time: i64) -> FlowLog {
     }
 }
 
-pub(crate) fn sample_flows(first: u64, n: u64, end_time: i64) -> Vec<FlowLog> {
+pub fn sample_flows(first: u64, n: u64, end_time: i64) -> Vec<FlowLog> {
     (first..first + n)
         .map(|i| sample_flow(i, end_time + i as i64))
         .collect()
@@ -44,7 +45,7 @@ pub(crate) fn sample_flows(first: u64, n: u64, end_time: i64) -> Vec<FlowLog> {
 
 /// Flow logs that differ from the first in one grouped column each, or only in the split
 /// of the same label text into entries.
-pub(crate) fn tuple_variants() -> Vec<FlowLog> {
+pub fn tuple_variants() -> Vec<FlowLog> {
     let base = sample_flow(0, 1_000);
     let mut out = vec![base.clone()];
     let mut vary = |f: &dyn Fn(&mut FlowLog)| {

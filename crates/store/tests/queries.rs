@@ -429,6 +429,19 @@ async fn sorting_limits_and_stable_paging() {
             [1400, 1500]
         );
 
+        // A field sorted on twice is sorted on once (the second key changes no order).
+        let twice = FlowSearch::new(TimeRange::new(0, 1950))
+            .sorted_by(SortKey::desc(FlowField::NumFlows))
+            .sorted_by(SortKey::asc(FlowField::NumFlows))
+            .sorted_by(SortKey::asc(FlowField::SourceNamespace));
+        let once = FlowSearch::new(TimeRange::new(0, 1950))
+            .sorted_by(SortKey::desc(FlowField::NumFlows))
+            .sorted_by(SortKey::asc(FlowField::SourceNamespace));
+        assert_eq!(
+            store.query_flows(&twice).await.unwrap(),
+            store.query_flows(&once).await.unwrap()
+        );
+
         // A token from another sort is refused.
         let mut q2 = FlowSearch::new(TimeRange::all()).limit(2);
         q2.page_token = store.query_flows(&q).await.unwrap().next_page_token;

@@ -171,3 +171,29 @@ async fn tuples_match_a_plain_grouping_of_random_logs() {
         );
     }
 }
+
+/// An empty time range is refused as every query refuses it, whether or not stored data
+/// overlaps it.
+#[tokio::test]
+async fn an_empty_time_range_is_refused_with_or_without_data_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let empty = FlowSearch::new(TimeRange::new(5_000, 5_000));
+    for source_ports in [false, true] {
+        let err = store.flow_tuples(&empty, source_ports).await.unwrap_err();
+        assert!(err.to_string().contains("empty time range"), "{err}");
+    }
+    store
+        .append(vec![flow(
+            ("shop", "web"),
+            ("shop", "db"),
+            Action::Allow,
+            1_000,
+            3,
+        )])
+        .await
+        .unwrap();
+    for source_ports in [false, true] {
+        assert!(store.flow_tuples(&empty, source_ports).await.is_err());
+    }
+}

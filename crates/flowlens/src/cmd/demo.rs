@@ -1,7 +1,7 @@
 //! `flowlens demo` and `flowlens serve`: the API and web UI over a store, fed live by a
 //! scenario (demo) or over data already ingested (serve).
 
-use super::{now, open_store, runtime};
+use super::{now, runtime};
 use crate::cli::{DemoArgs, ListenOptions, ServeArgs};
 use anyhow::{Context, Result};
 use flowlens_ingest::{IngestLoop, IngestOptions, StoreSink};
@@ -33,11 +33,14 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             .map(|t| t.path().to_path_buf())
             .unwrap_or_default()
     });
+    let location = match super::StoreLocation::of_store(&args.store)? {
+        Some(location) => location,
+        None => super::StoreLocation::Directory(dir.clone()),
+    };
     runtime()?.block_on(async move {
-        let embedded = open_store(&dir)?;
-        let maintenance =
-            embedded.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY);
-        let store: Arc<dyn Store> = Arc::new(embedded);
+        let opened = super::open_location(&location).await?;
+        let maintenance = maintain_in_background(&opened, &args.retention)?;
+        let store: Arc<dyn Store> = opened.shared();
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let start = now() - args.backfill.as_secs() as i64;
         let simulation = Simulation::new(scenario, args.seed, start);
@@ -69,10 +72,10 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         let scenario = Arc::new(DemoScenario { scenario, stored });
         state.set_scenario(scenario.clone());
         eprintln!(
-            "Scenario {name}: {} of history, then live at {}× real time; data in {}",
+            "Scenario {name}: {} of history, then live at {}× real time; flow logs in {}",
             humantime::format_duration(args.backfill),
             args.speed,
-            dir.display()
+            opened.describe()
         );
         run_server(&state, &args.listen, &dir).await?;
         eprintln!("Stopping the scenario and storing what is in flight…");
@@ -80,12 +83,34 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         if let Err(e) = tokio::task::block_in_place(|| task.join()) {
             eprintln!("warning: the scenario feed stopped with an error: {e}");
         }
-        maintenance.abort();
+        if let Some(maintenance) = maintenance {
+            maintenance.abort();
+        }
         store.flush().await?;
         Ok::<_, anyhow::Error>(())
     })?;
     drop(temp);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Maintains an embedded store every few minutes (ClickHouse merges its parts itself).
+fn maintain_in_background(
+    opened: &super::OpenedStore,
+    retention: &crate::cli::RetentionOptions,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    match opened {
+        super::OpenedStore::Embedded(store) => Ok(Some(
+            store.spawn_maintenance(retention.policy(), super::MAINTENANCE_EVERY),
+        )),
+        super::OpenedStore::ClickHouse(_) => {
+            if retention.policy() != flowlens_store::RetentionPolicy::default() {
+                anyhow::bail!(
+                    "--retain-for and --retain-size are not done for ClickHouse stores yet"
+                );
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// The simulator's live scenario behind the server's scenario API.
@@ -154,10 +179,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         } else {
             None
         };
-        let embedded = open_store(&args.data)?;
-        let maintenance =
-            embedded.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY);
-        let store: Arc<dyn Store> = Arc::new(embedded);
+        let location = match super::StoreLocation::of_store(&args.store)? {
+            Some(location) => location,
+            None => super::StoreLocation::Directory(args.data.clone()),
+        };
+        let opened = super::open_location(&location).await?;
+        let maintenance = maintain_in_background(&opened, &args.retention)?;
+        let store: Arc<dyn Store> = opened.shared();
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let state = AppState::new(store.clone(), inventory, newest);
         let following = cluster.as_ref().map(|link| {
@@ -216,7 +244,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         if let Some(following) = following {
             following.abort();
         }
-        maintenance.abort();
+        if let Some(maintenance) = maintenance {
+            maintenance.abort();
+        }
         store.flush().await?;
         Ok::<_, anyhow::Error>(())
     })?;

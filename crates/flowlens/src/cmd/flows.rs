@@ -8,14 +8,15 @@ use flowlens_pipeline::encode::{calico_json, csv_cell, csv_header, csv_row};
 use flowlens_selector::Selector;
 use flowlens_store::{
     AggregateRow, FieldFilter, FlowSearch, GroupBy, HitCounts, PolicyFilter, PolicyMetrics,
-    SortKey, Store, TimeRange,
+    SortKey, TimeRange,
 };
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(args: FlowsArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
+    let opened = rt.block_on(super::open_any(&args.data))?;
+    let store = opened.as_store();
     // `--since` counts back from the newest stored flow log when it is ahead of the clock
     // (a replay, a sender whose clock runs ahead), as the API does.
     let newest = rt.block_on(store.time_bounds())?.map(|(_, newest)| newest);
@@ -50,7 +51,7 @@ pub fn run(args: FlowsArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    rt.block_on(store.close())?;
+    rt.block_on(opened.close())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -44,7 +44,13 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         );
     }
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
+    let opened = rt.block_on(super::open_any(&args.data))?;
+    let retention = args.retention.policy();
+    if matches!(opened, super::OpenedStore::ClickHouse(_))
+        && retention != flowlens_store::RetentionPolicy::default()
+    {
+        anyhow::bail!("--retain-for and --retain-size are not done for ClickHouse stores yet");
+    }
     let progress = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -56,17 +62,25 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     );
     // A file followed for days is maintained as the server would maintain it.
     let long_running = args.follow || !live.is_empty();
-    let maintenance = long_running.then(|| {
-        let _runtime = rt.enter();
-        store.spawn_maintenance(args.retention.policy(), super::MAINTENANCE_EVERY)
-    });
-    let sink = StoreSink::embedded(store.clone(), rt.handle().clone());
+    let maintenance = match &opened {
+        super::OpenedStore::Embedded(store) if long_running => {
+            let _runtime = rt.enter();
+            Some(store.spawn_maintenance(retention, super::MAINTENANCE_EVERY))
+        }
+        _ => None,
+    };
+    let sink = match &opened {
+        super::OpenedStore::Embedded(store) => {
+            StoreSink::embedded(store.clone(), rt.handle().clone())
+        }
+        super::OpenedStore::ClickHouse(_) => StoreSink::new(opened.shared(), rt.handle().clone()),
+    };
     let mut ingest = IngestLoop::new(Arc::new(Engine::new(inventory)), sink, options);
     if !line_files.is_empty() {
         let stored = if args.from_start {
             Vec::new()
         } else {
-            store.read_marks()
+            rt.block_on(opened.as_store().read_marks())?
         };
         ingest.add_source(FileSource::new(line_files, args.follow).resuming(stored));
     }
@@ -163,7 +177,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             }
         }
     }
-    println!("stored in {}", args.data.data.display());
+    println!("stored in {}", opened.describe());
     for r in s.rejections.iter().take(REJECTIONS_SHOWN) {
         eprintln!("rejected {r}");
     }
@@ -173,12 +187,14 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             s.rejected as usize - REJECTIONS_SHOWN
         );
     }
-    let retention = args.retention.policy();
-    if !args.follow && retention != flowlens_store::RetentionPolicy::default() {
+    if let super::OpenedStore::Embedded(store) = &opened
+        && !args.follow
+        && retention != flowlens_store::RetentionPolicy::default()
+    {
         let report = rt.block_on(store.maintain(retention, super::now()))?;
         super::print_maintenance(&report);
     }
-    rt.block_on(store.close())?;
+    rt.block_on(opened.close())?;
     Ok(if s.rejected > 0 {
         ExitCode::from(3)
     } else {

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => demo::serve(args),
         Command::Maintain(args) => maintain(args),
+        Command::Store(command) => store_command(command),
     }
 }
 
@@ -62,10 +63,10 @@ fn stop_quietly_on_a_closed_pipe() {
 /// The window `since` (e.g. `1h`) reaches back from the newest stored flow log, so that
 /// data written at another time (a replay, a simulation) is found; everything without it.
 pub async fn window_back_from_newest(
-    store: &flowlens_store::EmbeddedStore,
+    store: &dyn flowlens_store::Store,
     since: Option<&str>,
 ) -> Result<flowlens_store::TimeRange> {
-    use flowlens_store::{Store, TimeRange};
+    use flowlens_store::TimeRange;
     let Some(since) = since else {
         return Ok(TimeRange::all());
     };
@@ -80,8 +81,17 @@ pub async fn window_back_from_newest(
 pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn maintain(args: crate::cli::MaintainArgs) -> Result<ExitCode> {
-    let store = open_store(&args.data.data)?;
     let rt = runtime()?;
+    let store = match rt.block_on(open_any(&args.data))? {
+        OpenedStore::Embedded(store) => store,
+        OpenedStore::ClickHouse(store) => {
+            anyhow::bail!(
+                "{} is a ClickHouse store: ClickHouse merges its parts itself, and `maintain` \
+                 has no retention for it yet",
+                store.config()
+            )
+        }
+    };
     let damaged = if args.verify {
         let damaged = rt.block_on(store.verify())?;
         for warning in &damaged {
@@ -123,6 +133,136 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Where `--data` or `--store` say the flow logs are.
+pub enum StoreLocation {
+    Directory(std::path::PathBuf),
+    ClickHouse(Box<flowlens_store_clickhouse::ClickHouseConfig>),
+}
+
+impl StoreLocation {
+    /// From `--data DIR` or `--store ADDRESS` (one of them).
+    pub fn of(data: &crate::cli::DataOptions) -> Result<StoreLocation> {
+        match (&data.data, &data.store.store) {
+            (Some(dir), None) => Ok(StoreLocation::Directory(dir.clone())),
+            (None, Some(_)) => StoreLocation::of_store(&data.store)?
+                .ok_or_else(|| anyhow::anyhow!("give --data DIR or --store ADDRESS")),
+            (Some(_), Some(_)) => anyhow::bail!("give --data DIR or --store ADDRESS, not both"),
+            (None, None) => anyhow::bail!(
+                "give --data DIR (a data directory) or --store clickhouse://HOST:8123/DATABASE"
+            ),
+        }
+    }
+
+    /// From `--store` alone; `None` without it.
+    pub fn of_store(options: &crate::cli::StoreOptions) -> Result<Option<StoreLocation>> {
+        use flowlens_store_clickhouse::ClickHouseConfig;
+        let Some(address) = &options.store else {
+            return Ok(None);
+        };
+        if !ClickHouseConfig::is_address(address) {
+            if options.store_password_file.is_some() {
+                anyhow::bail!("--store-password-file is for a clickhouse:// store");
+            }
+            return Ok(Some(StoreLocation::Directory(address.into())));
+        }
+        let mut config = ClickHouseConfig::parse(address)?;
+        if let Some(file) = &options.store_password_file {
+            config = config.with_password_file(file)?;
+        }
+        Ok(Some(StoreLocation::ClickHouse(Box::new(
+            config.with_password_from_env()?,
+        ))))
+    }
+}
+
+/// An open store of either kind.
+pub enum OpenedStore {
+    Embedded(flowlens_store::EmbeddedStore),
+    ClickHouse(flowlens_store_clickhouse::ClickHouseStore),
+}
+
+impl OpenedStore {
+    pub fn shared(&self) -> std::sync::Arc<dyn flowlens_store::Store> {
+        match self {
+            OpenedStore::Embedded(s) => std::sync::Arc::new(s.clone()),
+            OpenedStore::ClickHouse(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn as_store(&self) -> &dyn flowlens_store::Store {
+        match self {
+            OpenedStore::Embedded(s) => s,
+            OpenedStore::ClickHouse(s) => s,
+        }
+    }
+
+    /// Where the flow logs are, for messages (a ClickHouse password masked).
+    pub fn describe(&self) -> String {
+        match self {
+            OpenedStore::Embedded(s) => s.dir().display().to_string(),
+            OpenedStore::ClickHouse(s) => s.config().to_string(),
+        }
+    }
+
+    /// Flushes what the embedded store buffers; ClickHouse has it all already.
+    pub async fn close(self) -> Result<()> {
+        if let OpenedStore::Embedded(s) = self {
+            s.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the store at `location`.
+pub async fn open_location(location: &StoreLocation) -> Result<OpenedStore> {
+    use anyhow::Context;
+    Ok(match location {
+        StoreLocation::Directory(dir) => OpenedStore::Embedded(open_store(dir)?),
+        StoreLocation::ClickHouse(config) => OpenedStore::ClickHouse(
+            flowlens_store_clickhouse::ClickHouseStore::open((**config).clone())
+                .await
+                .with_context(|| format!("cannot open the ClickHouse store {config}"))?,
+        ),
+    })
+}
+
+/// Opens the store `--data` or `--store` names.
+pub async fn open_any(data: &crate::cli::DataOptions) -> Result<OpenedStore> {
+    open_location(&StoreLocation::of(data)?).await
+}
+
+/// `flowlens store migrate`.
+fn store_command(command: crate::cli::StoreCommand) -> Result<ExitCode> {
+    match command {
+        crate::cli::StoreCommand::Migrate(args) => {
+            let Some(StoreLocation::ClickHouse(config)) = StoreLocation::of_store(&args.store)?
+            else {
+                anyhow::bail!(
+                    "give --store clickhouse://HOST:8123/DATABASE (a data directory needs no \
+                     migration: it is brought up to date when opened)"
+                );
+            };
+            use anyhow::Context;
+            let report = runtime()?
+                .block_on(flowlens_store_clickhouse::ClickHouseStore::migrate(
+                    (*config).clone(),
+                ))
+                .with_context(|| format!("cannot migrate the ClickHouse store {config}"))?;
+            println!(
+                "ClickHouse {} at {config}: schema version {} → {}",
+                report.server_version, report.from, report.to
+            );
+            for applied in &report.applied {
+                println!("applied {applied}");
+            }
+            if report.applied.is_empty() {
+                println!("nothing to do: the schema is up to date");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// Opens the store in the data directory `dir`.

@@ -67,10 +67,13 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
     };
     let current = Arc::new(Engine::new(loaded.inventory));
     let runtime = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
     let result = runtime.block_on(async {
-        let range = super::window_back_from_newest(&store, args.since.as_deref()).await?;
-        Ok::<_, anyhow::Error>(preview_change(&store, &current, change, range).await?)
+        let opened = super::open_any(&args.data).await?;
+        let store = opened.as_store();
+        let range = super::window_back_from_newest(store, args.since.as_deref()).await?;
+        let result = preview_change(store, &current, change, range).await?;
+        opened.close().await?;
+        Ok::<_, anyhow::Error>(result)
     })?;
     let text = match args.output {
         TextOrJson::Json => serde_json::to_string_pretty(&result)? + "\n",

@@ -94,9 +94,10 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     };
     let stabilization = flowlens_store::parse_duration(&args.stabilization)?;
     let runtime = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
     let advice = runtime.block_on(async {
-        let window = super::window_back_from_newest(&store, args.since.as_deref()).await?;
+        let opened = super::open_any(&args.data).await?;
+        let store = opened.as_store();
+        let window = super::window_back_from_newest(store, args.since.as_deref()).await?;
         let request = AdviceRequest {
             options,
             window,
@@ -104,7 +105,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             prove: args.prove,
         };
         let current = Arc::new(Engine::new(inventory));
-        advise(&store, &current, &request)
+        advise(store, &current, &request)
             .await
             .context("recommending from the learning window's flows")
     })?;

@@ -5,15 +5,21 @@ use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use flowlens_store::Store;
 use serde_json::Value;
 use std::process::ExitCode;
 
 pub fn run(args: SqlArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
-    let store = super::open_store(&args.data.data)?;
-    let batches = rt.block_on(store.sql(&args.query));
-    rt.block_on(store.close())?;
+    let opened = rt.block_on(super::open_any(&args.data))?;
+    if let super::OpenedStore::ClickHouse(store) = &opened {
+        anyhow::bail!(
+            "flowlens sql runs on a data directory; for {} use clickhouse-client, whose \
+             table `flows` has the same columns",
+            store.config()
+        );
+    }
+    let batches = rt.block_on(opened.as_store().sql(&args.query));
+    rt.block_on(opened.close())?;
     let (header, rows) = cells(&batches?)?;
     match args.output {
         TableFormat::Table => {

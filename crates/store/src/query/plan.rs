@@ -250,11 +250,16 @@ fn list_filter(field: FlowField, op: &FilterOp) -> Result<Expr> {
 
 /// The sort, with `record_id` appended so the order is total (stable pages).
 pub(crate) fn effective_sort(query: &FlowSearch) -> Result<Vec<SortKey>> {
-    let mut keys = if query.sort.is_empty() {
-        vec![SortKey::desc(FlowField::EndTime)]
-    } else {
-        query.sort.clone()
-    };
+    // A field sorted on again changes no order: only its first key counts.
+    let mut keys: Vec<SortKey> = Vec::new();
+    for key in &query.sort {
+        if !keys.iter().any(|k| k.field == key.field) {
+            keys.push(*key);
+        }
+    }
+    if keys.is_empty() {
+        keys.push(SortKey::desc(FlowField::EndTime));
+    }
     for key in &keys {
         if key.field.kind() == FieldKind::List {
             return Err(StoreError::invalid(format!(

@@ -4,7 +4,7 @@
 use crate::error::{Result, StoreError};
 use crate::files::rollups::{self, Buckets};
 use crate::query::parallel::{group_streams, merged};
-use crate::query::plan::{column, filtered};
+use crate::query::plan::{column, filtered, row_filter};
 use crate::summaries::distinct_tuples::{add_rows, group_fields, tuples_of};
 use crate::summaries::hash_grouping::Groups;
 use crate::types::FlowSearch;
@@ -34,6 +34,8 @@ pub(crate) async fn flow_tuples(
             "tuple rollups do not keep source ports",
         ));
     }
+    // Checked here too, so that a query is refused whether or not any table overlaps it.
+    row_filter(query)?;
     let fields = group_fields(source_ports);
     let mut projection: Vec<_> = fields.iter().map(|f| column(*f)).collect();
     projection.push(column(FlowField::NumFlows));

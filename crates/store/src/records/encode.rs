@@ -63,6 +63,12 @@ impl FlowBatch {
         &self.marks
     }
 
+    /// The rows, in [`record_schema`] (their record ids are placeholders): how another
+    /// backend reads a batch it stores.
+    pub fn parts(&self) -> &[RecordBatch] {
+        &self.parts
+    }
+
     pub fn len(&self) -> usize {
         self.parts.iter().map(RecordBatch::num_rows).sum()
     }
