@@ -57,6 +57,8 @@ impl From<flowlens_store::StoreError> for ApiError {
         use flowlens_store::StoreError as E;
         match &e {
             E::InvalidQuery(_) | E::UnknownField { .. } => ApiError::bad_request(e.to_string()),
+            // The server's memory for queries is shared: narrower, or later, may fit.
+            E::OutOfQueryMemory(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             _ => ApiError::internal(format!("the store failed: {e}")),
         }
     }

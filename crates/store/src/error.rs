@@ -57,7 +57,16 @@ pub enum StoreError {
     NotSupported(&'static str),
 
     #[error("query engine: {0}")]
-    Engine(#[from] datafusion::error::DataFusionError),
+    Engine(datafusion::error::DataFusionError),
+
+    /// The query's operators needed more memory than the store gives its queries
+    /// ([`EmbeddedOptions::query_memory`](crate::EmbeddedOptions::query_memory)), after
+    /// spilling what they could.
+    #[error(
+        "the query needs more memory than the store allows its queries ({0}): narrow the \
+         time window or the filters, wait for other queries to finish, or raise --query-memory"
+    )]
+    OutOfQueryMemory(String),
 
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -76,6 +85,18 @@ pub enum StoreError {
     /// message names the server (never its credentials).
     #[error("{0}")]
     Backend(String),
+}
+
+impl From<datafusion::error::DataFusionError> for StoreError {
+    fn from(e: datafusion::error::DataFusionError) -> StoreError {
+        use datafusion::error::DataFusionError;
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(reason) => {
+                StoreError::OutOfQueryMemory(reason.clone())
+            }
+            _ => StoreError::Engine(e),
+        }
+    }
 }
 
 impl StoreError {

@@ -68,7 +68,7 @@ pub use query::plan::MAX_FILTERS;
 pub use records::decode::decode_flows;
 pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};
 pub use schema::{ENFORCED_IDS, PENDING_IDS, flow_schema, record_schema};
-pub use state::EmbeddedOptions;
+pub use state::{DEFAULT_QUERY_MEMORY, EmbeddedOptions};
 pub use store::Store;
 pub use types::{
     AggregateRow, AppendReceipt, CompactionReport, DEFAULT_LIMIT, FieldFilter, FilterOp, FlowPage,

@@ -44,7 +44,16 @@ pub struct EmbeddedOptions {
     /// Write rollups (per hour: policy-hit sums and distinct flow tuples) with each data file,
     /// and answer time-only policy aggregates and flow-tuple queries from them.
     pub rollups: bool,
+    /// Memory the query engine's operators (sorts, groupings, joins in SQL) may hold at
+    /// once, over all queries together. Operators that can spill to temporary files then
+    /// do; a query that would need more fails with
+    /// [`StoreError::OutOfQueryMemory`](crate::StoreError::OutOfQueryMemory) instead of
+    /// taking the process's memory.
+    pub query_memory: usize,
 }
+
+/// What the query engine's operators may hold at once by default.
+pub const DEFAULT_QUERY_MEMORY: usize = 4 << 30;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
@@ -56,6 +65,7 @@ impl Default for EmbeddedOptions {
             row_group_rows: 128 * 1024,
             zstd_level: 3,
             rollups: true,
+            query_memory: DEFAULT_QUERY_MEMORY,
         }
     }
 }

@@ -152,9 +152,10 @@ impl EmbeddedStore {
             #[cfg(test)]
             crash_at: Mutex::new(None),
         };
+        let tables = Arc::new(Tables::new(inner.options.query_memory));
         Ok(EmbeddedStore {
             inner: Arc::new(inner),
-            tables: Arc::new(Tables::new()),
+            tables,
             report: Arc::new(report),
         })
     }

@@ -195,7 +195,9 @@ mod tests {
             5,
             "old files kept while a snapshot uses them"
         );
-        let frame = Tables::new().frame(&snapshot).unwrap();
+        let frame = Tables::new(crate::state::DEFAULT_QUERY_MEMORY)
+            .frame(&snapshot)
+            .unwrap();
         assert_eq!(frame.count().await.unwrap(), 40);
         drop(snapshot);
         assert_eq!(parquet_files(dir.path()), 1);

@@ -14,6 +14,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use flowlens_model::FlowField;
@@ -26,7 +28,9 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    pub fn new() -> Tables {
+    /// Tables read with operators that hold at most `query_memory` bytes at once over all
+    /// queries (what they cannot spill to temporary files fails the query).
+    pub fn new(query_memory: usize) -> Tables {
         let mut config = SessionConfig::new().with_information_schema(false);
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = true;
@@ -39,7 +43,16 @@ impl Tables {
             .options_mut()
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.3;
-        let ctx = SessionContext::new_with_config(config);
+        // A sort sets this much aside to merge what it spilled (DataFusion: 10 MiB); a small
+        // pool would refuse every sort for it, so it is kept to a share of the pool.
+        config.options_mut().execution.sort_spill_reservation_bytes =
+            (query_memory / 32).min(10 << 20);
+        // Fair: each spilling operator of the queries running at once gets an even share.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(query_memory)))
+            .build_arc()
+            .expect("a runtime of a memory pool and the default disk manager builds");
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_udf(SelectorMatches::udf());
         Tables { ctx }
     }
