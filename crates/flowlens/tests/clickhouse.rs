@@ -88,7 +88,7 @@ fn flows_read_back_from_clickhouse_as_from_a_data_directory() {
             "--output",
             "json",
             "--dst-selector",
-            "app in {'fmeserver-core', 'engine'}",
+            "safe.k8s.fmeserver.component in {'core', 'engine'}",
         ],
         vec![
             "--output",
@@ -146,6 +146,22 @@ fn flows_read_back_from_clickhouse_as_from_a_data_directory() {
         count + 1,
         "the header and each line once"
     );
+
+    // Retention drops the simulated day (long past), and the input's mark outlives its
+    // rows: ingesting the file again stores nothing twice.
+    let maintained = stdout(flowlens().args(["maintain", "--store", &store, "--retain-for", "1d"]));
+    assert!(
+        maintained.contains(&format!("retention: 1 day dropped, {count} records")),
+        "{maintained}"
+    );
+    let left = stdout(flowlens().args(["flows", "--store", &store, "--output", "csv"]));
+    assert_eq!(left.lines().count(), 1, "only the header: {left}");
+    let again = stdout(
+        flowlens()
+            .args(["ingest", "--quiet", "--store", &store])
+            .arg(&lines),
+    );
+    assert!(again.contains("accepted 0 lines"), "{again}");
 }
 
 #[test]

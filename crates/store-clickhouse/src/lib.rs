@@ -32,6 +32,7 @@
 //! | `rows` | encoded batches → rows to insert; stored rows → flow logs |
 //! | [`schema`] | the tables, their migrations, the server's version |
 //! | `store`, `marks`, `queries` | connecting and appending, read marks, the [`Store`](flowlens_store::Store) answers |
+//! | `retention` | dropping whole days beyond the age and size limits |
 //! | [`test_server`] (feature `test-server`) | a private ClickHouse server for tests |
 
 pub mod config;
@@ -39,6 +40,7 @@ mod filters;
 mod marks;
 mod paging;
 mod queries;
+mod retention;
 mod rows;
 pub mod schema;
 mod selector;

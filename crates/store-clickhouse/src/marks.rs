@@ -5,6 +5,10 @@
 //! stored. An append cut short leaves a mark whose rows are missing; the input's previous
 //! mark then stands, and reading resumes there: nothing skipped, nothing stored twice (the
 //! rows of one append are one insert block, stored together or not at all).
+//!
+//! Retention drops rows that marks stand for; before it does, each input's standing mark is
+//! written again with no rows to check ([`confirm_standing`]), so that it keeps counting
+//! once its rows are gone.
 
 use crate::schema::{FLOWS, READ_MARKS};
 use crate::store::ClickHouseStore;
@@ -65,6 +69,51 @@ pub(crate) async fn store_marks(
 
 /// Each input's newest mark whose rows are all stored, by input name.
 pub(crate) async fn read_marks(store: &ClickHouseStore) -> Result<Vec<ReadMark>> {
+    Ok(standing(store)
+        .await?
+        .into_iter()
+        .map(|row| ReadMark {
+            input: row.input,
+            device: row.device,
+            inode: row.inode,
+            offset: row.read_offset,
+            lines: row.lines,
+        })
+        .collect())
+}
+
+/// Writes each input's standing mark again with no rows to check (same record ids, so it
+/// stays the newest), for retention to drop its rows.
+pub(crate) async fn confirm_standing(store: &ClickHouseStore) -> Result<()> {
+    let confirm: Vec<MarkRow> = standing(store)
+        .await?
+        .into_iter()
+        .filter(|row| row.records > 0)
+        .map(|row| MarkRow { records: 0, ..row })
+        .collect();
+    if confirm.is_empty() {
+        return Ok(());
+    }
+    let mut insert = store
+        .inner
+        .client
+        .insert::<MarkRow>(READ_MARKS)
+        .await
+        .map_err(|e| store.failed("confirming read marks", e))?;
+    for row in &confirm {
+        insert
+            .write(row)
+            .await
+            .map_err(|e| store.failed("confirming read marks", e))?;
+    }
+    insert
+        .end()
+        .await
+        .map_err(|e| store.failed("confirming read marks", e))
+}
+
+/// Each input's newest mark whose rows are all stored.
+async fn standing(store: &ClickHouseStore) -> Result<Vec<MarkRow>> {
     let rows: Vec<MarkRow> = store
         .fetch_all(
             "reading read marks",
@@ -83,13 +132,7 @@ pub(crate) async fn read_marks(store: &ClickHouseStore) -> Result<Vec<ReadMark>>
     for candidates in by_input.values() {
         for row in candidates {
             if rows_stored(store, row).await? {
-                marks.push(ReadMark {
-                    input: row.input.clone(),
-                    device: row.device,
-                    inode: row.inode,
-                    offset: row.read_offset,
-                    lines: row.lines,
-                });
+                marks.push((*row).clone());
                 break;
             }
         }
@@ -99,6 +142,9 @@ pub(crate) async fn read_marks(store: &ClickHouseStore) -> Result<Vec<ReadMark>>
 
 /// Whether every row a mark was written for is stored.
 async fn rows_stored(store: &ClickHouseStore, mark: &MarkRow) -> Result<bool> {
+    if mark.records == 0 {
+        return Ok(true);
+    }
     let stored: u64 = store
         .fetch_one(
             "checking a read mark's rows",

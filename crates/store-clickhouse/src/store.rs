@@ -3,7 +3,7 @@
 
 use crate::config::ClickHouseConfig;
 use crate::rows::{BatchColumns, FlowRow};
-use crate::schema::{self, FLOWS, SCHEMA_VERSION, ServerVersion, VERSIONS};
+use crate::schema::{self, FLOWS, READ_MARKS, SCHEMA_VERSION, ServerVersion, VERSIONS};
 use clickhouse::{Client, RowOwned, RowRead};
 use flowlens_store::{AppendReceipt, FlowBatch, Result, StoreError};
 use std::sync::Arc;
@@ -268,6 +268,17 @@ impl ClickHouseStore {
             .map_err(|e| self.failed(doing, e))
     }
 
+    /// Runs a statement that returns no rows.
+    pub(crate) async fn execute(&self, doing: &str, sql: &str) -> Result<()> {
+        tracing::trace!(sql, "clickhouse statement");
+        self.inner
+            .client
+            .query_raw(sql)
+            .execute()
+            .await
+            .map_err(|e| self.failed(doing, e))
+    }
+
     pub(crate) async fn fetch_one<T>(&self, doing: &str, sql: &str) -> Result<T>
     where
         T: RowOwned + RowRead,
@@ -294,7 +305,15 @@ impl ClickHouseStore {
                         &format!("SELECT max(record_id), count() FROM {FLOWS}"),
                     )
                     .await?;
-                if rows == 0 { 0 } else { max + 1 }
+                // Retention may have dropped the newest rows' days; the read marks still
+                // name their ids, and ids must not be handed out twice.
+                let marked: u64 = self
+                    .fetch_one(
+                        "reading the last record id",
+                        &format!("SELECT max(first_record_id + records) FROM {READ_MARKS}"),
+                    )
+                    .await?;
+                marked.max(if rows == 0 { 0 } else { max + 1 })
             }
         };
         let records = batch.len();

@@ -565,7 +565,7 @@ proptest! {
 #[test]
 fn realistic_data_answers_alike() {
     #[path = "../../store/support/synth.rs"]
-    #[allow(dead_code, unused_imports)]
+    #[allow(unused_imports)]
     mod synth;
     let Some(server) = test_server::server() else {
         return;

@@ -9,8 +9,8 @@ use flowlens_model::{
 use flowlens_selector::Selector;
 use flowlens_store::testutil::{sample_flow, sample_flows, tuple_variants};
 use flowlens_store::{
-    FieldFilter, FlowBatch, FlowSearch, GroupBy, PolicyFilter, ReadMark, SortKey, Store,
-    StoreError, TimeRange,
+    FieldFilter, FlowBatch, FlowSearch, GroupBy, PolicyFilter, ReadMark, RetentionPolicy, SortKey,
+    Store, StoreError, TimeRange,
 };
 use flowlens_store_clickhouse::test_server::{self, TEST_PASSWORD, TEST_USER, TestServer};
 use flowlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SCHEMA_VERSION};
@@ -549,5 +549,72 @@ fn quotes_and_backslashes_are_data() {
         let mut selected = all.clone();
         selected.dest_selector = Some(Selector::label_equals("app", "x\\' y\n?"));
         assert_eq!(store.query_flows(&selected).await.unwrap().flows, vec![log]);
+    });
+}
+
+#[test]
+fn retention_drops_whole_days_beyond_the_limits() {
+    let Some(server) = server() else { return };
+    runtime().block_on(async {
+        let store = fresh(server).await;
+        const DAY: i64 = 86_400;
+        // Ten flow logs on each of days 100, 101 and 102, at noon.
+        let logs: Vec<FlowLog> = (0..30u64)
+            .map(|i| sample_flow(i, (100 + i as i64 / 10) * DAY + DAY / 2))
+            .collect();
+        let mark = ReadMark {
+            input: "/var/log/calico/flows.log".into(),
+            device: 3,
+            inode: 44,
+            offset: 3_000,
+            lines: 30,
+        };
+        let mut batch = FlowBatch::from_logs(&logs).unwrap();
+        batch.mark(mark.clone());
+        store.append_batch(batch).await.unwrap();
+        let keep_all = RetentionPolicy::default();
+        let report = store.apply_retention(keep_all, 200 * DAY).await.unwrap();
+        assert_eq!(report.files_removed, 0);
+        // Keeping a day at the first second of day 102: day 100 ends before the cutoff
+        // (day 101's start) and goes; day 101 is kept whole.
+        let a_day = RetentionPolicy {
+            max_age: Some(std::time::Duration::from_secs(DAY as u64)),
+            max_bytes: None,
+        };
+        let report = store.apply_retention(a_day, 102 * DAY).await.unwrap();
+        assert_eq!((report.files_removed, report.records_removed), (1, 10));
+        assert!(report.bytes_freed > 0, "{report:?}");
+        assert_eq!(
+            store.time_bounds().await.unwrap(),
+            Some((101 * DAY + DAY / 2, 102 * DAY + DAY / 2))
+        );
+        // A size limit below what the two days take drops the older one.
+        let bytes = store.stats().await.unwrap().bytes_on_disk;
+        let smaller = RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(bytes - 1),
+        };
+        let report = store.apply_retention(smaller, 0).await.unwrap();
+        assert_eq!((report.files_removed, report.records_removed), (1, 10));
+        let (ids, flows) = all_flows(&store, 100).await;
+        assert_eq!(ids, (20..30).collect::<Vec<u64>>());
+        assert!(flows.iter().all(|f| f.end_time / DAY == 102));
+        // The input's mark still stands with most of its rows dropped: reading the file
+        // again resumes after it instead of storing the kept rows twice.
+        assert_eq!(store.read_marks().await.unwrap(), vec![mark.clone()]);
+        // With every row gone, a new process numbers on after the ids the marks name.
+        let everything = RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(0),
+        };
+        store.apply_retention(everything, 0).await.unwrap();
+        assert_eq!(store.time_bounds().await.unwrap(), None);
+        assert_eq!(store.read_marks().await.unwrap(), vec![mark]);
+        let other = ClickHouseStore::open(store.config().clone()).await.unwrap();
+        let next = other
+            .append(vec![sample_flow(30, 102 * DAY)])
+            .await
+            .unwrap();
+        assert_eq!(next.first_record_id, 30);
     });
 }
