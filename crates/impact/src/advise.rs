@@ -3,8 +3,9 @@
 //! impact preview before anyone enforces it. `flowlens recommend` and the HTTP API both
 //! call [`advise`].
 
-use crate::{ImpactError, PolicyChange, preview_change_over};
+use crate::{ImpactError, PolicyChange, needs_source_ports, preview_change_of};
 use flowlens_advisor::{ObservedFlow, Options, PolicyStatus, Recommendation, lifecycle, recommend};
+use flowlens_model::FlowTuple;
 use flowlens_policy::Engine;
 use flowlens_policy::preview::Preview;
 use flowlens_store::{FlowSearch, Store, TimeRange};
@@ -54,39 +55,48 @@ pub async fn advise(
             request.window.to.min(newest.saturating_add(1)),
         )
     });
-    let observed = |range: TimeRange| async move {
-        let tuples = store.flow_tuples(&FlowSearch::new(range), false).await?;
-        Ok::<_, ImpactError>(tuples.iter().map(ObservedFlow::from).collect::<Vec<_>>())
+    let tuples = |range: TimeRange| async move {
+        Ok::<_, ImpactError>(store.flow_tuples(&FlowSearch::new(range), false).await?)
     };
+    let observed = |tuples: &[FlowTuple]| tuples.iter().map(ObservedFlow::from).collect::<Vec<_>>();
     let (all, earlier) = match window {
         Some(w) => {
             let cut = w.to.saturating_sub(request.stabilization_secs);
             // A window no longer than the period has nothing before it: all is learning.
             let earlier = if cut > w.from {
-                observed(TimeRange::new(w.from, cut)).await?
+                observed(&tuples(TimeRange::new(w.from, cut)).await?)
             } else {
                 Vec::new()
             };
-            (observed(w).await?, earlier)
+            (tuples(w).await?, earlier)
         }
         None => (Vec::new(), Vec::new()),
     };
-    let recommendation = recommend(inventory, &all, &request.options);
+    let recommendation = recommend(inventory, &observed(&all), &request.options);
     let statuses = lifecycle(
         &recommendation,
         &recommend(inventory, &earlier, &request.options),
         inventory,
     );
     let mut proofs = Vec::new();
-    if request.prove {
+    if request.prove && !recommendation.policies.is_empty() {
         let with_tier = Arc::new(Engine::new(recommendation.with_tier(inventory)));
         let range = window.unwrap_or(request.window);
+        let enforced =
+            |p: &flowlens_advisor::RecommendedPolicy| PolicyChange::Upsert(Box::new(p.enforced()));
+        // The window's flows are read once for every proof; again with their source ports
+        // only when some policy in force looks at them.
+        let mut source_ports = false;
         for p in &recommendation.policies {
-            let change = PolicyChange::Upsert(Box::new(p.enforced()));
-            let (preview, _) =
-                preview_change_over(store, &with_tier, change, range, &[FlowSearch::new(range)])
-                    .await?;
-            proofs.push(preview);
+            source_ports |= needs_source_ports(&with_tier, enforced(p))?;
+        }
+        let tuples = Arc::new(if source_ports {
+            store.flow_tuples(&FlowSearch::new(range), true).await?
+        } else {
+            all
+        });
+        for p in &recommendation.policies {
+            proofs.push(preview_change_of(&with_tier, enforced(p), range, tuples.clone()).await?);
         }
     }
     Ok(Advice {

@@ -22,7 +22,7 @@ mod advise;
 
 pub use advise::{Advice, AdviceRequest, DEFAULT_STABILIZATION_SECS, advise};
 
-use flowlens_model::{InventoryEditError, Policy, PolicyId};
+use flowlens_model::{FlowTuple, InventoryEditError, Policy, PolicyId};
 use flowlens_policy::Engine;
 use flowlens_policy::preview::{Preview, PreviewError, Window, preview};
 use flowlens_store::{FlowSearch, Store, StoreError, TimeRange};
@@ -100,28 +100,94 @@ pub async fn preview_change_over(
     searches: &[FlowSearch],
 ) -> Result<(Preview, Timings), ImpactError> {
     let started = Instant::now();
-    let inventory = current.inventory();
-    let (draft, changed) = match change {
-        PolicyChange::Upsert(policy) => {
-            let id = policy.id();
-            (inventory.with_policy(*policy)?, id)
-        }
-        PolicyChange::Delete(id) => (inventory.without_policy(&id)?, id),
-    };
+    let draft = Draft::of(current, change)?;
     // Known before the draft is compiled, so the tuple query can run meanwhile.
-    let source_ports = inventory.uses_source_ports() || draft.uses_source_ports();
-    let after = tokio::task::spawn_blocking(move || {
-        let t = Instant::now();
-        (Engine::new(Arc::new(draft)), t.elapsed())
-    });
+    let source_ports = draft.uses_source_ports(current);
+    let after = draft.compile();
     let mut tuples = Vec::new();
     for search in searches {
         tuples.extend(store.flow_tuples(search, source_ports).await?);
     }
     let t_tuples = started.elapsed();
     let tuples_read = tuples.len();
-    let (after, t_engine) = after.await.map_err(|e| ImpactError::Task(e.to_string()))?;
+    let (after, changed, t_engine) = after.await.map_err(|e| ImpactError::Task(e.to_string()))?;
     let ready = Instant::now();
+    let result = compare(current, after, changed, Arc::new(tuples), window).await?;
+    let timings = Timings {
+        tuples_read,
+        tuples: t_tuples,
+        draft_engine: t_engine,
+        evaluation: ready.elapsed(),
+        total: started.elapsed(),
+    };
+    Ok((result, timings))
+}
+
+/// [`preview_change`] over flow tuples already read from `window` (with source ports when
+/// [`needs_source_ports`] says so), for callers that preview several changes over the same
+/// flows.
+pub(crate) async fn preview_change_of(
+    current: &Arc<Engine>,
+    change: PolicyChange,
+    window: TimeRange,
+    tuples: Arc<Vec<FlowTuple>>,
+) -> Result<Preview, ImpactError> {
+    let (after, changed, _) = Draft::of(current, change)?
+        .compile()
+        .await
+        .map_err(|e| ImpactError::Task(e.to_string()))?;
+    compare(current, after, changed, tuples, window).await
+}
+
+/// Whether previewing `change` needs the flows' source ports.
+pub(crate) fn needs_source_ports(
+    current: &Arc<Engine>,
+    change: PolicyChange,
+) -> Result<bool, ImpactError> {
+    Ok(Draft::of(current, change)?.uses_source_ports(current))
+}
+
+/// The inventory after a change, and the policy it changed.
+struct Draft {
+    inventory: flowlens_model::Inventory,
+    changed: PolicyId,
+}
+
+impl Draft {
+    fn of(current: &Engine, change: PolicyChange) -> Result<Draft, ImpactError> {
+        let inventory = current.inventory();
+        let (inventory, changed) = match change {
+            PolicyChange::Upsert(policy) => {
+                let id = policy.id();
+                (inventory.with_policy(*policy)?, id)
+            }
+            PolicyChange::Delete(id) => (inventory.without_policy(&id)?, id),
+        };
+        Ok(Draft { inventory, changed })
+    }
+
+    fn uses_source_ports(&self, current: &Engine) -> bool {
+        current.inventory().uses_source_ports() || self.inventory.uses_source_ports()
+    }
+
+    /// Compiles the draft's engine on a blocking thread.
+    fn compile(self) -> tokio::task::JoinHandle<(Arc<Engine>, PolicyId, Duration)> {
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let engine = Arc::new(Engine::new(Arc::new(self.inventory)));
+            (engine, self.changed, t.elapsed())
+        })
+    }
+}
+
+/// Evaluates `tuples` with both engines (on a blocking thread) and compares.
+async fn compare(
+    current: &Arc<Engine>,
+    after: Arc<Engine>,
+    changed: PolicyId,
+    tuples: Arc<Vec<FlowTuple>>,
+    window: TimeRange,
+) -> Result<Preview, ImpactError> {
     let before = current.clone();
     let mut result =
         tokio::task::spawn_blocking(move || preview(&before, &after, &changed, &tuples))
@@ -133,12 +199,5 @@ pub async fn preview_change_over(
             to: window.to,
         });
     }
-    let timings = Timings {
-        tuples_read,
-        tuples: t_tuples,
-        draft_engine: t_engine,
-        evaluation: ready.elapsed(),
-        total: started.elapsed(),
-    };
-    Ok((result, timings))
+    Ok(result)
 }
