@@ -20,7 +20,8 @@ pub struct AuditEntry {
     /// The principal's name.
     pub user: String,
     /// `save` or `delete` (the running inventory); `apply` or `cluster-delete` (written to
-    /// the cluster).
+    /// the cluster); `add-tier` (a tier created in the running inventory: `policy` is
+    /// empty, `after` the tier's YAML).
     pub action: String,
     /// The policy's id (`KIND:[NAMESPACE/]NAME`).
     pub policy: String,

@@ -753,3 +753,47 @@ fn a_users_token_logs_the_browser_in_as_that_user() {
     );
     assert_eq!(status, 401);
 }
+
+#[test]
+fn applying_a_recommendation_creates_its_tier_and_audits_both() {
+    let server = Server::start();
+    let yaml = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: namespace-isolation.shop-ingress, namespace: shop}\nspec:\n  tier: namespace-isolation\n  selector: all()\n  types: [Ingress]\n";
+    let body = json!({ "yaml": yaml }).to_string();
+    let (status, _, answer) =
+        server.request("POST", "/api/recommendations/apply", ADMIN, &[], &body);
+    assert_eq!(status, 200, "{answer}");
+    let tiers = server.json("/api/policies", ADMIN).to_string();
+    assert!(tiers.contains("namespace-isolation"), "{tiers}");
+    let text =
+        std::fs::read_to_string(server.dir.path().join(flowlens_server::AUDIT_FILE)).unwrap();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["tier"].as_str().unwrap(),
+                e["policy"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("add-tier", "namespace-isolation", ""),
+            (
+                "save",
+                "namespace-isolation",
+                "snp:shop/namespace-isolation.shop-ingress"
+            ),
+        ]
+    );
+    assert!(
+        entries[0]["after"].as_str().unwrap().contains("kind: Tier"),
+        "{}",
+        entries[0]
+    );
+}

@@ -6,6 +6,7 @@
 //! namespace, which a user scoped to some namespaces may not see.
 
 use super::{RawParams, params};
+use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::kube_auth::KubeIdentity;
@@ -147,8 +148,28 @@ pub async fn apply(
             let mut inventory = (*world.inventory).clone();
             inventory.tiers.push(tier.clone());
             inventory.sort_in_evaluation_order();
-            state.record_edits(vec![PolicyEdit::AddTier(tier)]);
-            state.install_for_ingest(Arc::new(inventory));
+            state.record_edits(vec![PolicyEdit::AddTier(tier.clone())]);
+            let world = state.install_for_ingest(Arc::new(inventory));
+            if let Some(log) = state.audit_log() {
+                let entry = AuditEntry {
+                    time: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64),
+                    user: who.name.clone(),
+                    action: "add-tier".to_string(),
+                    policy: String::new(),
+                    tier: tier.name.clone(),
+                    namespace: None,
+                    before: None,
+                    after: Some(tier_to_yaml(&tier)),
+                    revision: world.revision,
+                };
+                log.append(&entry).map_err(|e| {
+                    ApiError::internal(format!(
+                        "the tier was created but its audit entry could not be written: {e}"
+                    ))
+                })?;
+            }
         }
     }
     let kube = kube.map(|Extension(k)| k);
