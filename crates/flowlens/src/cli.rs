@@ -121,11 +121,12 @@ pub struct StoreMigrateArgs {
 /// How much history the store keeps. Without either limit it keeps everything.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RetentionOptions {
-    /// Drop flow logs older than this (e.g. `7d`, `36h`).
+    /// Drop flow logs older than this (e.g. `7d`, `36h`). A ClickHouse store drops whole
+    /// days, once wholly older.
     #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
     pub retain_for: Option<std::time::Duration>,
-    /// Drop the oldest data files once the flow logs take more than this on disk (e.g.
-    /// `20GB`, `512MiB`).
+    /// Drop the oldest data files (for ClickHouse: days) once the flow logs take more than
+    /// this on disk (e.g. `20GB`, `512MiB`).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub retain_size: Option<u64>,
 }
@@ -244,6 +245,8 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub store: StoreOptions,
     #[command(flatten)]
+    pub memory: QueryMemoryOptions,
+    #[command(flatten)]
     pub retention: RetentionOptions,
     /// Simulated seconds per second (60 runs an hour of traffic per minute).
     #[arg(long, default_value_t = 1.0)]
@@ -264,6 +267,8 @@ pub struct ServeArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub store: StoreOptions,
+    #[command(flatten)]
+    pub memory: QueryMemoryOptions,
     /// Manifest files or directories: the inventory that explains flows and holds the
     /// policies shown on the Policy Board (repeatable).
     #[arg(long, value_name = "PATH")]
@@ -551,6 +556,27 @@ pub struct DataOptions {
     pub data: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreOptions,
+    #[command(flatten)]
+    pub memory: QueryMemoryOptions,
+}
+
+/// How much memory an embedded store's queries may hold.
+#[derive(Args, Debug, Clone, Default)]
+pub struct QueryMemoryOptions {
+    /// Memory the query engine's sorts and groupings may hold at once over all queries of
+    /// a data directory (e.g. `2GiB`; default 4 GiB). Past it they spill to temporary files
+    /// where they can, and a query that still needs more fails with a message saying so.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub query_memory: Option<u64>,
+}
+
+impl QueryMemoryOptions {
+    pub fn bytes(&self) -> usize {
+        self.query_memory
+            .map_or(flowlens_store::DEFAULT_QUERY_MEMORY, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            })
+    }
 }
 
 /// A ClickHouse store (or a data directory) named by address.

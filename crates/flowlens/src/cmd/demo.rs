@@ -33,13 +33,13 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             .map(|t| t.path().to_path_buf())
             .unwrap_or_default()
     });
-    let location = match super::StoreLocation::of_store(&args.store)? {
+    let location = match super::StoreLocation::of_store(&args.store, &args.memory)? {
         Some(location) => location,
-        None => super::StoreLocation::Directory(dir.clone()),
+        None => super::StoreLocation::Directory(dir.clone(), args.memory.bytes()),
     };
     runtime()?.block_on(async move {
         let opened = super::open_location(&location).await?;
-        let maintenance = maintain_in_background(&opened, &args.retention)?;
+        let maintenance = opened.spawn_maintenance(args.retention.policy());
         let store: Arc<dyn Store> = opened.shared();
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let start = now() - args.backfill.as_secs() as i64;
@@ -91,26 +91,6 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     })?;
     drop(temp);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Maintains an embedded store every few minutes (ClickHouse merges its parts itself).
-fn maintain_in_background(
-    opened: &super::OpenedStore,
-    retention: &crate::cli::RetentionOptions,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
-    match opened {
-        super::OpenedStore::Embedded(store) => Ok(Some(
-            store.spawn_maintenance(retention.policy(), super::MAINTENANCE_EVERY),
-        )),
-        super::OpenedStore::ClickHouse(_) => {
-            if retention.policy() != flowlens_store::RetentionPolicy::default() {
-                anyhow::bail!(
-                    "--retain-for and --retain-size are not done for ClickHouse stores yet"
-                );
-            }
-            Ok(None)
-        }
-    }
 }
 
 /// The simulator's live scenario behind the server's scenario API.
@@ -179,12 +159,12 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         } else {
             None
         };
-        let location = match super::StoreLocation::of_store(&args.store)? {
+        let location = match super::StoreLocation::of_store(&args.store, &args.memory)? {
             Some(location) => location,
-            None => super::StoreLocation::Directory(args.data.clone()),
+            None => super::StoreLocation::Directory(args.data.clone(), args.memory.bytes()),
         };
         let opened = super::open_location(&location).await?;
-        let maintenance = maintain_in_background(&opened, &args.retention)?;
+        let maintenance = opened.spawn_maintenance(args.retention.policy());
         let store: Arc<dyn Store> = opened.shared();
         let newest = store.time_bounds().await?.map(|(_, max)| max);
         let state = AppState::new(store.clone(), inventory, newest);

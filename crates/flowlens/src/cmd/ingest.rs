@@ -46,11 +46,6 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let opened = rt.block_on(super::open_any(&args.data))?;
     let retention = args.retention.policy();
-    if matches!(opened, super::OpenedStore::ClickHouse(_))
-        && retention != flowlens_store::RetentionPolicy::default()
-    {
-        anyhow::bail!("--retain-for and --retain-size are not done for ClickHouse stores yet");
-    }
     let progress = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -62,12 +57,11 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     );
     // A file followed for days is maintained as the server would maintain it.
     let long_running = args.follow || !live.is_empty();
-    let maintenance = match &opened {
-        super::OpenedStore::Embedded(store) if long_running => {
-            let _runtime = rt.enter();
-            Some(store.spawn_maintenance(retention, super::MAINTENANCE_EVERY))
-        }
-        _ => None,
+    let maintenance = if long_running {
+        let _runtime = rt.enter();
+        opened.spawn_maintenance(retention)
+    } else {
+        None
     };
     let sink = match &opened {
         super::OpenedStore::Embedded(store) => {
@@ -187,12 +181,17 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             s.rejected as usize - REJECTIONS_SHOWN
         );
     }
-    if let super::OpenedStore::Embedded(store) = &opened
-        && !args.follow
-        && retention != flowlens_store::RetentionPolicy::default()
-    {
-        let report = rt.block_on(store.maintain(retention, super::now()))?;
-        super::print_maintenance(&report);
+    if !args.follow && retention != flowlens_store::RetentionPolicy::default() {
+        match &opened {
+            super::OpenedStore::Embedded(store) => {
+                let report = rt.block_on(store.maintain(retention, super::now()))?;
+                super::print_maintenance(&report);
+            }
+            super::OpenedStore::ClickHouse(store) => {
+                let report = rt.block_on(store.apply_retention(retention, super::now()))?;
+                super::print_day_retention(&report);
+            }
+        }
     }
     rt.block_on(opened.close())?;
     Ok(if s.rejected > 0 {

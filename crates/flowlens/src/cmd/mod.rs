@@ -85,11 +85,15 @@ fn maintain(args: crate::cli::MaintainArgs) -> Result<ExitCode> {
     let store = match rt.block_on(open_any(&args.data))? {
         OpenedStore::Embedded(store) => store,
         OpenedStore::ClickHouse(store) => {
-            anyhow::bail!(
-                "{} is a ClickHouse store: ClickHouse merges its parts itself, and `maintain` \
-                 has no retention for it yet",
-                store.config()
-            )
+            if args.verify {
+                anyhow::bail!(
+                    "--verify reads a data directory's files; ClickHouse checks its own parts \
+                     (CHECK TABLE flows)"
+                );
+            }
+            let report = rt.block_on(store.apply_retention(args.retention.policy(), now()))?;
+            print_day_retention(&report);
+            return Ok(ExitCode::SUCCESS);
         }
     };
     let damaged = if args.verify {
@@ -137,7 +141,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Where `--data` or `--store` say the flow logs are.
 pub enum StoreLocation {
-    Directory(std::path::PathBuf),
+    /// A data directory, and the memory its queries may hold.
+    Directory(std::path::PathBuf, usize),
     ClickHouse(Box<flowlens_store_clickhouse::ClickHouseConfig>),
 }
 
@@ -145,8 +150,8 @@ impl StoreLocation {
     /// From `--data DIR` or `--store ADDRESS` (one of them).
     pub fn of(data: &crate::cli::DataOptions) -> Result<StoreLocation> {
         match (&data.data, &data.store.store) {
-            (Some(dir), None) => Ok(StoreLocation::Directory(dir.clone())),
-            (None, Some(_)) => StoreLocation::of_store(&data.store)?
+            (Some(dir), None) => Ok(StoreLocation::Directory(dir.clone(), data.memory.bytes())),
+            (None, Some(_)) => StoreLocation::of_store(&data.store, &data.memory)?
                 .ok_or_else(|| anyhow::anyhow!("give --data DIR or --store ADDRESS")),
             (Some(_), Some(_)) => anyhow::bail!("give --data DIR or --store ADDRESS, not both"),
             (None, None) => anyhow::bail!(
@@ -156,7 +161,10 @@ impl StoreLocation {
     }
 
     /// From `--store` alone; `None` without it.
-    pub fn of_store(options: &crate::cli::StoreOptions) -> Result<Option<StoreLocation>> {
+    pub fn of_store(
+        options: &crate::cli::StoreOptions,
+        memory: &crate::cli::QueryMemoryOptions,
+    ) -> Result<Option<StoreLocation>> {
         use flowlens_store_clickhouse::ClickHouseConfig;
         let Some(address) = &options.store else {
             return Ok(None);
@@ -165,7 +173,10 @@ impl StoreLocation {
             if options.store_password_file.is_some() {
                 anyhow::bail!("--store-password-file is for a clickhouse:// store");
             }
-            return Ok(Some(StoreLocation::Directory(address.into())));
+            return Ok(Some(StoreLocation::Directory(
+                address.into(),
+                memory.bytes(),
+            )));
         }
         let mut config = ClickHouseConfig::parse(address)?;
         if let Some(file) = &options.store_password_file {
@@ -206,6 +217,24 @@ impl OpenedStore {
         }
     }
 
+    /// Keeps the store within `retention` every few minutes until the task is aborted (the
+    /// embedded store also merges small files; ClickHouse merges its parts itself, so
+    /// without limits it needs no task). Needs a Tokio runtime.
+    pub fn spawn_maintenance(
+        &self,
+        retention: flowlens_store::RetentionPolicy,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        match self {
+            OpenedStore::Embedded(s) => Some(s.spawn_maintenance(retention, MAINTENANCE_EVERY)),
+            OpenedStore::ClickHouse(_)
+                if retention == flowlens_store::RetentionPolicy::default() =>
+            {
+                None
+            }
+            OpenedStore::ClickHouse(s) => Some(s.spawn_retention(retention, MAINTENANCE_EVERY)),
+        }
+    }
+
     /// Flushes what the embedded store buffers; ClickHouse has it all already.
     pub async fn close(self) -> Result<()> {
         if let OpenedStore::Embedded(s) = self {
@@ -219,7 +248,9 @@ impl OpenedStore {
 pub async fn open_location(location: &StoreLocation) -> Result<OpenedStore> {
     use anyhow::Context;
     Ok(match location {
-        StoreLocation::Directory(dir) => OpenedStore::Embedded(open_store(dir)?),
+        StoreLocation::Directory(dir, query_memory) => {
+            OpenedStore::Embedded(open_store_with(dir, *query_memory)?)
+        }
         StoreLocation::ClickHouse(config) => OpenedStore::ClickHouse(
             flowlens_store_clickhouse::ClickHouseStore::open((**config).clone())
                 .await
@@ -237,7 +268,8 @@ pub async fn open_any(data: &crate::cli::DataOptions) -> Result<OpenedStore> {
 fn store_command(command: crate::cli::StoreCommand) -> Result<ExitCode> {
     match command {
         crate::cli::StoreCommand::Migrate(args) => {
-            let Some(StoreLocation::ClickHouse(config)) = StoreLocation::of_store(&args.store)?
+            let Some(StoreLocation::ClickHouse(config)) =
+                StoreLocation::of_store(&args.store, &Default::default())?
             else {
                 anyhow::bail!(
                     "give --store clickhouse://HOST:8123/DATABASE (a data directory needs no \
@@ -265,10 +297,18 @@ fn store_command(command: crate::cli::StoreCommand) -> Result<ExitCode> {
     }
 }
 
-/// Opens the store in the data directory `dir`.
-pub fn open_store(dir: &std::path::Path) -> Result<flowlens_store::EmbeddedStore> {
+/// Opens the store in the data directory `dir`, its queries holding at most `query_memory`
+/// bytes at once.
+pub fn open_store_with(
+    dir: &std::path::Path,
+    query_memory: usize,
+) -> Result<flowlens_store::EmbeddedStore> {
     use anyhow::Context;
-    flowlens_store::EmbeddedStore::open(dir, flowlens_store::EmbeddedOptions::default())
+    let options = flowlens_store::EmbeddedOptions {
+        query_memory,
+        ..flowlens_store::EmbeddedOptions::default()
+    };
+    flowlens_store::EmbeddedStore::open(dir, options)
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
 }
 
@@ -280,6 +320,17 @@ pub fn now() -> i64 {
 }
 
 /// Prints what a maintenance pass did.
+/// A ClickHouse store's retention, which drops whole days.
+pub fn print_day_retention(report: &flowlens_store::RetentionReport) {
+    let days = report.files_removed;
+    println!(
+        "retention: {days} day{} dropped, {} records and {} bytes",
+        if days == 1 { "" } else { "s" },
+        report.records_removed,
+        report.bytes_freed
+    );
+}
+
 pub fn print_maintenance(report: &flowlens_store::MaintenanceReport) {
     println!("retention: {}", report.retention);
     println!("compaction: {}", report.compaction);
