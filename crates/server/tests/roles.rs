@@ -682,12 +682,7 @@ fn stale_edits_get_409_and_every_change_is_audited() {
     assert_eq!(status, 200, "{body}");
 
     // The file: three changes, who and what.
-    let text =
-        std::fs::read_to_string(server.dir.path().join(flowlens_server::AUDIT_FILE)).unwrap();
-    let entries: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = audit_entries(&server);
     let summary: Vec<(&str, &str, &str)> = entries
         .iter()
         .map(|e| {
@@ -764,12 +759,7 @@ fn applying_a_recommendation_creates_its_tier_and_audits_both() {
     assert_eq!(status, 200, "{answer}");
     let tiers = server.json("/api/policies", ADMIN).to_string();
     assert!(tiers.contains("namespace-isolation"), "{tiers}");
-    let text =
-        std::fs::read_to_string(server.dir.path().join(flowlens_server::AUDIT_FILE)).unwrap();
-    let entries: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = audit_entries(&server);
     let actions: Vec<(&str, &str, &str)> = entries
         .iter()
         .map(|e| {
@@ -796,4 +786,13 @@ fn applying_a_recommendation_creates_its_tier_and_audits_both() {
         "{}",
         entries[0]
     );
+}
+
+/// The audit log's entries, oldest first.
+fn audit_entries(server: &Server) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(server.dir.path().join(flowlens_server::AUDIT_FILE)).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

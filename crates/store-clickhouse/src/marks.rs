@@ -38,14 +38,9 @@ pub(crate) async fn store_marks(
     min_time: i64,
     max_time: i64,
 ) -> Result<()> {
-    let mut insert = store
-        .inner
-        .client
-        .insert::<MarkRow>(READ_MARKS)
-        .await
-        .map_err(|e| store.failed("storing read marks", e))?;
-    for mark in marks {
-        let row = MarkRow {
+    let rows: Vec<MarkRow> = marks
+        .iter()
+        .map(|mark| MarkRow {
             input: mark.input.clone(),
             device: mark.device,
             inode: mark.inode,
@@ -55,16 +50,26 @@ pub(crate) async fn store_marks(
             records: records as u64,
             min_end_time: min_time,
             max_end_time: max_time,
-        };
-        insert
-            .write(&row)
-            .await
-            .map_err(|e| store.failed("storing read marks", e))?;
-    }
-    insert
-        .end()
+        })
+        .collect();
+    insert(store, &rows, "storing read marks").await
+}
+
+/// Writes `rows` in one insert.
+async fn insert(store: &ClickHouseStore, rows: &[MarkRow], doing: &str) -> Result<()> {
+    let mut insert = store
+        .inner
+        .client
+        .insert::<MarkRow>(READ_MARKS)
         .await
-        .map_err(|e| store.failed("storing read marks", e))
+        .map_err(|e| store.failed(doing, e))?;
+    for row in rows {
+        insert
+            .write(row)
+            .await
+            .map_err(|e| store.failed(doing, e))?;
+    }
+    insert.end().await.map_err(|e| store.failed(doing, e))
 }
 
 /// Each input's newest mark whose rows are all stored, by input name.
@@ -94,22 +99,7 @@ pub(crate) async fn confirm_standing(store: &ClickHouseStore) -> Result<()> {
     if confirm.is_empty() {
         return Ok(());
     }
-    let mut insert = store
-        .inner
-        .client
-        .insert::<MarkRow>(READ_MARKS)
-        .await
-        .map_err(|e| store.failed("confirming read marks", e))?;
-    for row in &confirm {
-        insert
-            .write(row)
-            .await
-            .map_err(|e| store.failed("confirming read marks", e))?;
-    }
-    insert
-        .end()
-        .await
-        .map_err(|e| store.failed("confirming read marks", e))
+    insert(store, &confirm, "confirming read marks").await
 }
 
 /// Each input's newest mark whose rows are all stored.
