@@ -40,8 +40,8 @@ fn flows_read_back_from_clickhouse_as_from_a_data_directory() {
     let store = server.fresh_config("cli").to_string();
 
     let migrated = stdout(flowlens().args(["store", "migrate", "--store", &store]));
-    assert!(migrated.contains("schema version 0 → 1"), "{migrated}");
-    assert!(migrated.contains("applied 1:"), "{migrated}");
+    assert!(migrated.contains("schema version 0 → 2"), "{migrated}");
+    assert!(migrated.contains("applied 2:"), "{migrated}");
     let again = stdout(flowlens().args(["store", "migrate", "--store", &store]));
     assert!(again.contains("nothing to do"), "{again}");
 

@@ -2,10 +2,11 @@
 //! queries, and their rows the answers the embedded store gives (same order, same ties,
 //! same errors).
 
-use crate::filters::{column, where_clause};
+use crate::filters::{column, row_conditions, time_conditions, where_clause};
 use crate::paging::{after_token, effective_sort, encode_token, order_by};
 use crate::rows::{self, StoredFlow, column_list};
-use crate::schema::FLOWS;
+use crate::schema::{FLOWS, HIT_KEY, HOUR, POLICY_HITS_HOURLY};
+use crate::sql::all_of;
 use crate::store::ClickHouseStore;
 use async_trait::async_trait;
 use flowlens_model::{FlowEnd, FlowField, FlowTuple, HitAction, PolicyHit, PolicyKind, Reporter};
@@ -359,10 +360,6 @@ async fn traffic_aggregate(
     Ok(rows)
 }
 
-/// A hit text without its leading `<index>|`: what the embedded store's hit dictionary
-/// numbers, so hits differing only in their place in the trace count as one.
-const HIT_KEY: &str = "substring(hit, position(hit, '|') + 1)";
-
 /// Per-hit sums over the enforced traces of the matching flow logs.
 #[derive(clickhouse::Row, serde::Deserialize, Debug, Default, Clone)]
 struct HitSums {
@@ -488,29 +485,42 @@ async fn policy_aggregate(
     Ok(rows)
 }
 
+/// The hours wholly inside `range` (`[first, end)`, whole hours), when there is one.
+fn whole_hours(range: &TimeRange) -> Option<(i64, i64)> {
+    let first = range
+        .from
+        .div_euclid(HOUR)
+        .saturating_add(i64::from(range.from.rem_euclid(HOUR) != 0));
+    let first = first.saturating_mul(HOUR);
+    let end = range.to.div_euclid(HOUR).saturating_mul(HOUR);
+    (first < end).then_some((first, end))
+}
+
 async fn policy_metrics(store: &ClickHouseStore, query: &FlowSearch) -> Result<Vec<PolicyMetrics>> {
-    let matching = where_clause(query)?;
-    let sql = |list: &str| {
-        format!(
-            "SELECT reporter, {HIT_KEY} AS hit_key, sum(num_flows) FROM {FLOWS} \
-             ARRAY JOIN {list} AS hit WHERE {matching} GROUP BY reporter, hit_key"
-        )
-    };
-    let (enforced_sql, pending_sql) = (
-        sql(column(FlowField::PoliciesEnforced)),
-        sql(column(FlowField::PoliciesPending)),
-    );
-    let (enforced, pending) = tokio::try_join!(
-        store.fetch_all::<(String, String, u64)>("summing policy hits", &enforced_sql),
-        store.fetch_all::<(String, String, u64)>("summing pending policy hits", &pending_sql),
-    )?;
     // (reporter, hit key) → [enforced, pending] `num_flows`.
     let mut sums: BTreeMap<(Reporter, String), [u64; 2]> = BTreeMap::new();
-    for (slot, rows) in [(0, enforced), (1, pending)] {
-        for (reporter, key, flows) in rows {
-            let reporter = rows::reporter(&reporter)?;
-            sums.entry((reporter, key)).or_default()[slot] += flows;
+    let narrowed = !row_conditions(query)?.is_empty();
+    match whole_hours(&query.time) {
+        // Only time narrows the flow logs: the whole hours come from the rollup, the rest
+        // of the window (its ragged ends) from the rows.
+        Some((first, end)) if !narrowed => {
+            let rolled_up = format!(
+                "SELECT reporter, hit_key, sum(enforced), sum(pending) FROM {POLICY_HITS_HOURLY} \
+                 WHERE hour >= {first} AND hour < {end} GROUP BY reporter, hit_key"
+            );
+            let rows: Vec<(String, String, u64, u64)> = store
+                .fetch_all("reading the policy-hit rollup", &rolled_up)
+                .await?;
+            for (reporter, key, enforced, pending) in rows {
+                let sum = sums.entry((rows::reporter(&reporter)?, key)).or_default();
+                sum[0] += enforced;
+                sum[1] += pending;
+            }
+            let before = all_of(&time_conditions(&TimeRange::new(query.time.from, first)));
+            let after = all_of(&time_conditions(&TimeRange::new(end, query.time.to)));
+            raw_hit_sums(store, &format!("({before}) OR ({after})"), &mut sums).await?;
         }
+        _ => raw_hit_sums(store, &where_clause(query)?, &mut sums).await?,
     }
     let mut policies: HashMap<PolicyIdent, PolicyMetrics> = HashMap::new();
     for ((reporter, key), s) in &sums {
@@ -540,6 +550,36 @@ async fn policy_metrics(store: &ClickHouseStore, query: &FlowSearch) -> Result<V
         (&a.tier, &a.namespace, &a.name, a.kind).cmp(&(&b.tier, &b.namespace, &b.name, b.kind))
     });
     Ok(out)
+}
+
+/// Adds the enforced and pending `num_flows` per reporter and hit key of the flow logs
+/// `matching` to `sums`.
+async fn raw_hit_sums(
+    store: &ClickHouseStore,
+    matching: &str,
+    sums: &mut BTreeMap<(Reporter, String), [u64; 2]>,
+) -> Result<()> {
+    let sql = |list: &str| {
+        format!(
+            "SELECT reporter, {HIT_KEY} AS hit_key, sum(num_flows) FROM {FLOWS} \
+             ARRAY JOIN {list} AS hit WHERE {matching} GROUP BY reporter, hit_key"
+        )
+    };
+    let (enforced_sql, pending_sql) = (
+        sql(column(FlowField::PoliciesEnforced)),
+        sql(column(FlowField::PoliciesPending)),
+    );
+    let (enforced, pending) = tokio::try_join!(
+        store.fetch_all::<(String, String, u64)>("summing policy hits", &enforced_sql),
+        store.fetch_all::<(String, String, u64)>("summing pending policy hits", &pending_sql),
+    )?;
+    for (slot, rows) in [(0, enforced), (1, pending)] {
+        for (reporter, key, flows) in rows {
+            let reporter = rows::reporter(&reporter)?;
+            sums.entry((reporter, key)).or_default()[slot] += flows;
+        }
+    }
+    Ok(())
 }
 
 /// The counts of a hit whose action is `action`, from its enforced and pending `num_flows`.

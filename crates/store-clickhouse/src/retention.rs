@@ -4,7 +4,7 @@
 //! while the table takes more than the size limit. The day is the unit, so up to a day more
 //! than `--retain-for` is kept (the queries' time windows never show it anyway).
 
-use crate::schema::FLOWS;
+use crate::schema::{FLOWS, POLICY_HITS_HOURLY};
 use crate::store::ClickHouseStore;
 use flowlens_store::{Result, RetentionPolicy, RetentionReport, StoreError};
 
@@ -89,11 +89,14 @@ impl ClickHouseStore {
             crate::marks::confirm_standing(self).await?;
         }
         for day in drop {
-            self.execute(
-                "dropping a day of flow logs",
-                &format!("ALTER TABLE {FLOWS} DROP PARTITION {}", day.day),
-            )
-            .await?;
+            // The rollup's day first: a day whose rows are gone must not be summed.
+            for table in [POLICY_HITS_HOURLY, FLOWS] {
+                self.execute(
+                    "dropping a day of flow logs",
+                    &format!("ALTER TABLE {table} DROP PARTITION {}", day.day),
+                )
+                .await?;
+            }
             report.files_removed += 1;
             report.records_removed += day.rows;
             report.bytes_freed += day.bytes;

@@ -1,6 +1,6 @@
 //! The tables Flowlens keeps in its ClickHouse database, created and migrated by Flowlens:
 //! `flowlens_schema` records the versions applied, `flows` holds the flow logs, `read_marks`
-//! how far each input file is stored.
+//! how far each input file is stored, `policy_hits_hourly` the Policy Board's hourly sums.
 //!
 //! # The flow-log table
 //!
@@ -28,7 +28,7 @@
 use flowlens_model::{FieldKind, FlowField};
 
 /// The schema this build creates and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The version table.
 pub(crate) const VERSIONS: &str = "flowlens_schema";
@@ -36,6 +36,16 @@ pub(crate) const VERSIONS: &str = "flowlens_schema";
 pub const FLOWS: &str = "flows";
 /// How far each input is stored.
 pub(crate) const READ_MARKS: &str = "read_marks";
+/// Per hour, reporter and hit: the `num_flows` of the enforced and the pending traces,
+/// summed by ClickHouse as flow logs arrive (the Policy Board's rollup).
+pub(crate) const POLICY_HITS_HOURLY: &str = "policy_hits_hourly";
+/// Seconds per row of the hourly rollups.
+pub(crate) const HOUR: i64 = 3_600;
+
+/// A hit text without its leading `<index>|` (`hit` is the `ARRAY JOIN`ed entry): what the
+/// embedded store's hit dictionary numbers, so hits differing only in their place in the
+/// trace count as one.
+pub(crate) const HIT_KEY: &str = "substring(hit, position(hit, '|') + 1)";
 
 /// Seconds per partition of the flow-log table.
 pub const PARTITION_SECONDS: i64 = 86_400;
@@ -62,25 +72,72 @@ pub(crate) fn migrations() -> Vec<(u32, &'static str, Vec<String>)> {
         .map(|f| format!("    {} {}", f.column(), column_type(*f)))
         .collect::<Vec<_>>()
         .join(",\n");
-    vec![(
-        1,
-        "flow-log table and read marks",
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {FLOWS} (\n{columns}\n) ENGINE = MergeTree() \
+    vec![
+        (
+            1,
+            "flow-log table and read marks",
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {FLOWS} (\n{columns}\n) ENGINE = MergeTree() \
                  PARTITION BY intDiv(end_time, {PARTITION_SECONDS}) \
                  ORDER BY (end_time, record_id) SETTINGS index_granularity = 8192"
-            ),
-            // One row per append that carried marks; the newest whose rows are all stored
-            // is the input's mark (see `marks.rs`).
-            format!(
-                "CREATE TABLE IF NOT EXISTS {READ_MARKS} (input String, device UInt64, \
+                ),
+                // One row per append that carried marks; the newest whose rows are all stored
+                // is the input's mark (see `marks.rs`).
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {READ_MARKS} (input String, device UInt64, \
                  inode UInt64, read_offset UInt64, lines UInt64, first_record_id UInt64, \
                  records UInt64, min_end_time Int64, max_end_time Int64) \
                  ENGINE = MergeTree() ORDER BY (input, first_record_id)"
-            ),
-        ],
-    )]
+                ),
+            ],
+        ),
+        (
+            2,
+            "hourly policy-hit rollup maintained by materialized views",
+            policy_hits_rollup(),
+        ),
+    ]
+}
+
+/// Version 2: the hourly policy-hit sums, filled by two materialized views (one per trace)
+/// from every insert into `flows`, and from the rows already stored. ClickHouse merges the
+/// rows of a key in the background (`SummingMergeTree`); readers sum them again.
+///
+/// The stored rows are summed in only while the rollup is empty, before the views exist, so
+/// running the migration again after it was cut short counts nothing twice (no writer may
+/// run meanwhile: `flowlens store migrate` before starting them).
+fn policy_hits_rollup() -> Vec<String> {
+    let select = |trace: &str, enforced: &str, pending: &str| {
+        format!(
+            "SELECT intDiv(end_time, {HOUR}) * {HOUR} AS hour, reporter, {HIT_KEY} AS hit_key, \
+             {enforced} AS enforced, {pending} AS pending \
+             FROM {FLOWS} ARRAY JOIN {trace} AS hit GROUP BY hour, reporter, hit_key"
+        )
+    };
+    let enforced = select("policies_enforced", "sum(num_flows)", "toUInt64(0)");
+    let pending = select("policies_pending", "toUInt64(0)", "sum(num_flows)");
+    let empty = format!("(SELECT count() FROM {POLICY_HITS_HOURLY}) = 0");
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {POLICY_HITS_HOURLY} (hour Int64, reporter String, \
+             hit_key String, enforced UInt64, pending UInt64) \
+             ENGINE = SummingMergeTree((enforced, pending)) \
+             PARTITION BY intDiv(hour, {PARTITION_SECONDS}) ORDER BY (hour, reporter, hit_key)"
+        ),
+        format!(
+            "INSERT INTO {POLICY_HITS_HOURLY} SELECT * FROM ({enforced} UNION ALL {pending}) \
+             WHERE {empty}"
+        ),
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS policy_hits_enforced_mv \
+             TO {POLICY_HITS_HOURLY} AS {enforced}"
+        ),
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS policy_hits_pending_mv \
+             TO {POLICY_HITS_HOURLY} AS {pending}"
+        ),
+    ]
 }
 
 /// The version table itself (version 0 is "nothing yet").

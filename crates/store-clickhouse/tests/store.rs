@@ -60,7 +60,7 @@ fn the_schema_is_created_versioned_and_migrated_once() {
         let store = ClickHouseStore::open(config.clone()).await.unwrap();
         assert!(store.server_version() >= flowlens_store_clickhouse::ServerVersion::OLDEST);
         let versions = server
-            .query(&format!("SELECT version FROM {db}.flowlens_schema"))
+            .query(&format!("SELECT max(version) FROM {db}.flowlens_schema"))
             .unwrap();
         assert_eq!(versions.trim(), SCHEMA_VERSION.to_string());
         let tables = server
@@ -82,7 +82,8 @@ fn the_schema_is_created_versioned_and_migrated_once() {
         let versions = server
             .query(&format!("SELECT count() FROM {db}.flowlens_schema"))
             .unwrap();
-        assert_eq!(versions.trim(), "1");
+        // One row per version, none twice.
+        assert_eq!(versions.trim(), SCHEMA_VERSION.to_string());
         // A database of a newer Flowlens is refused, not written to.
         server
             .query(&format!(
@@ -616,5 +617,88 @@ fn retention_drops_whole_days_beyond_the_limits() {
             .await
             .unwrap();
         assert_eq!(next.first_record_id, 30);
+    });
+}
+
+#[test]
+fn the_policy_rollup_sums_what_the_rows_sum_and_is_filled_by_the_migration() {
+    let Some(server) = server() else { return };
+    runtime().block_on(async {
+        let store = fresh(server).await;
+        const HOUR: i64 = 3_600;
+        // Three hours of the known flow logs, each hour's at its middle, and one at an
+        // hour's first second.
+        let mut logs = Vec::new();
+        for hour in 0..3 {
+            for mut log in known() {
+                log.end_time = 1_700_000_000 / HOUR * HOUR + hour * HOUR + HOUR / 2;
+                logs.push(log);
+            }
+        }
+        let mut edge = known().remove(0);
+        edge.end_time = 1_700_000_000 / HOUR * HOUR + HOUR;
+        logs.push(edge);
+        store.append(logs.clone()).await.unwrap();
+        // A filter that keeps every row makes the store sum the rows, not the rollup.
+        let every_row = |range: TimeRange| {
+            let mut q = FlowSearch::new(range);
+            q.filters.push(FieldFilter::parse("num_flows>=0").unwrap());
+            q
+        };
+        let start = 1_700_000_000 / HOUR * HOUR;
+        let ranges = [
+            TimeRange::all(),
+            TimeRange::new(start, start + 3 * HOUR),
+            TimeRange::new(start + HOUR / 3, start + 2 * HOUR + 10),
+            TimeRange::new(start + HOUR, start + HOUR + 1),
+        ];
+        for range in ranges {
+            let rolled = store.policy_metrics(&FlowSearch::new(range)).await.unwrap();
+            let raw = store.policy_metrics(&every_row(range)).await.unwrap();
+            assert!(!raw.is_empty(), "{range:?}");
+            assert_eq!(rolled, raw, "{range:?}");
+        }
+
+        // A database of schema 1 with flow logs: migrating sums them into the rollup.
+        let db = store.config().database().to_string();
+        let back_to_schema_1 = |rollup_too: bool| {
+            let mut statements = vec![
+                format!("DROP TABLE IF EXISTS {db}.policy_hits_enforced_mv"),
+                format!("DROP TABLE IF EXISTS {db}.policy_hits_pending_mv"),
+            ];
+            if rollup_too {
+                statements.push(format!("DROP TABLE {db}.policy_hits_hourly"));
+            }
+            statements.extend([
+                format!("DROP TABLE {db}.flowlens_schema"),
+                format!(
+                    "CREATE TABLE {db}.flowlens_schema (version UInt32, description String, \
+                     applied_at DateTime, flowlens String) ENGINE = MergeTree() ORDER BY version"
+                ),
+                format!("INSERT INTO {db}.flowlens_schema VALUES (1, 'v1', now(), 'old')"),
+            ]);
+            for sql in statements {
+                server.query(&sql).unwrap();
+            }
+        };
+        back_to_schema_1(true);
+        assert!(ClickHouseStore::open(store.config().clone()).await.is_err());
+        let report = ClickHouseStore::migrate(store.config().clone())
+            .await
+            .unwrap();
+        assert_eq!((report.from, report.to), (1, SCHEMA_VERSION));
+        // A migration cut short after filling the rollup, run again: nothing summed twice.
+        back_to_schema_1(false);
+        ClickHouseStore::migrate(store.config().clone())
+            .await
+            .unwrap();
+        let store = ClickHouseStore::open(store.config().clone()).await.unwrap();
+        // And the views sum what arrives afterwards.
+        store.append(logs).await.unwrap();
+        for range in ranges {
+            let rolled = store.policy_metrics(&FlowSearch::new(range)).await.unwrap();
+            let raw = store.policy_metrics(&every_row(range)).await.unwrap();
+            assert_eq!(rolled, raw, "after the migration, {range:?}");
+        }
     });
 }
