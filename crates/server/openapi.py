@@ -123,8 +123,10 @@ paths.update({
         "requestBody": {"required": True, "content": {"text/yaml": {"schema": {"type": "string"}}}}, "responses": ok('the answer: {"valid": true, "id", "policy", "endpoints", "warnings"} or {"valid": false, "error", "details"}')}},
     "/api/policies/preview": {"post": {"summary": "Impact preview: stored flows of the window re-evaluated with the draft (or deletion)",
         "requestBody": draft, "responses": {**ok("preview"), "422": unprocessable}}},
-    "/api/audit": {"get": {"summary": "Recorded policy changes the caller may read, oldest first (the newest 1000): {entries: [{time, user, action (save|delete), policy, tier, namespace, before, after, revision}], recorded}",
+    "/api/audit": {"get": {"summary": "Recorded policy changes the caller may read, oldest first (the newest 1000): {entries: [{time, user, action (save|delete|apply|cluster-delete|add-tier), policy, tier, namespace, before, after, revision}], recorded}",
         "parameters": [q("id", "only this policy's changes")], "responses": ok("audit entries")}},
+    "/api/policy-revisions": {"get": {"summary": "A policy's revisions as the cluster's watch saw them (serve --kube), oldest first, kept in memory for the watch's history window: {watched, revisions: [{at (Unix ms), resource_version, kind (observed|created|updated|deleted), yaml (null once deleted)}]}; {watched: false} without a cluster; 403 when the caller's scope does not include the policy",
+        "parameters": [q("id", "policy id", required=True)], "responses": {**ok("revisions"), "403": err}}},
     "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",
         "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
 })

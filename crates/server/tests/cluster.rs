@@ -327,6 +327,29 @@ fn a_save_is_a_server_side_apply_and_the_inventory_follows_the_watch() {
             )
             .is_none()
     );
+    // The watch saw both changes, with their resource versions.
+    let seen = c.wait_for(
+        "/api/policy-revisions?id=sknp:shop/web-from-client",
+        "the deletion in the policy's revisions",
+        |v| {
+            v["revisions"]
+                .as_array()
+                .and_then(|r| r.last())
+                .is_some_and(|r| r["kind"] == "deleted")
+        },
+    );
+    assert_eq!(seen["watched"], true, "{seen}");
+    let revisions = seen["revisions"].as_array().unwrap();
+    assert_eq!(revisions[0]["kind"], "created", "{seen}");
+    assert!(
+        revisions[0]["yaml"]
+            .as_str()
+            .unwrap()
+            .contains("web-from-client"),
+        "{seen}"
+    );
+    assert!(revisions[0]["resource_version"].is_string(), "{seen}");
+    assert!(revisions.last().unwrap()["yaml"].is_null(), "{seen}");
 }
 
 #[test]

@@ -796,3 +796,12 @@ fn audit_entries(server: &Server) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+#[test]
+fn without_a_cluster_a_policy_has_no_watched_revisions() {
+    let server = Server::start();
+    let answer = server.json("/api/policy-revisions?id=np:shop/allow-web", SHOP_READER);
+    assert_eq!(answer, json!({ "watched": false, "revisions": [] }));
+    let (status, _, body) = server.request("GET", "/api/policy-revisions", ADMIN, &[], "");
+    assert_eq!(status, 400, "{body}");
+}

@@ -14,6 +14,7 @@ import type {
   Inventory,
   Labels,
   PolicyDetail,
+  PolicyRevision,
   Preview,
   Recommendations,
   Scenario,
@@ -207,6 +208,10 @@ export const api = {
   /** The recorded changes of policy `id` the user may read, oldest first. */
   audit: (id: string, signal?: AbortSignal) =>
     fetchJson<{ entries: AuditEntry[]; recorded: boolean }>("/api/audit", new URLSearchParams({ id }), { signal }),
+
+  /** Policy `id`'s revisions as the cluster's watch saw them, oldest first (`watched`: connected). */
+  policyRevisions: (id: string, signal?: AbortSignal) =>
+    fetchJson<{ watched: boolean; revisions: PolicyRevision[] }>("/api/policy-revisions", new URLSearchParams({ id }), { signal }),
 };
 
 /** The export download URL for the query (all pages, up to the server's limit). */

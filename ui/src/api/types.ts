@@ -445,6 +445,16 @@ export interface Recommendations {
   notes: string[];
 }
 
+/** One state of a policy as the cluster's watch saw it (`GET /api/policy-revisions`). */
+export interface PolicyRevision {
+  /** Unix milliseconds. */
+  at: number;
+  resource_version: string | null;
+  kind: "observed" | "created" | "updated" | "deleted";
+  /** The policy's YAML after the change; null once deleted. */
+  yaml: string | null;
+}
+
 /** One recorded policy change (`GET /api/audit`). */
 export interface AuditEntry {
   /** Unix seconds. */

@@ -1,17 +1,22 @@
-// A policy's history from the audit log: who changed it, when, how (saved, deleted, applied
-// to the cluster), and the change as a line diff of its YAML. Only changes of policies the
-// user may read are listed (the server filters them).
+// A policy's history: the audit log's changes (who changed it here, when, how: saved,
+// deleted, applied to the cluster) and, connected to a cluster, every revision its watch saw
+// (changes made with kubectl too), each as a line diff of its YAML. Only changes of policies
+// the user may read are listed (the server filters them).
 import { useState } from "react";
-import { api, useApi, type AuditEntry } from "../api";
+import { api, useApi } from "../api";
 import { Icon } from "../components/Icon";
 import { ErrorBanner } from "../components/States";
-import { lineDiff, withContext } from "./diff";
+import { type HistoryChange, lineDiff, mergeHistory, withContext } from "./diff";
 
 const ACTIONS: Record<string, string> = {
   save: "saved",
   delete: "deleted",
   apply: "applied to the cluster",
   "cluster-delete": "deleted from the cluster",
+  "watch-observed": "held",
+  "watch-created": "created",
+  "watch-updated": "changed",
+  "watch-deleted": "deleted",
 };
 
 function when(t: number): string {
@@ -20,22 +25,25 @@ function when(t: number): string {
 
 export function PolicyHistory({ id }: { id: string }) {
   const history = useApi((s) => api.audit(id, s), id, 15_000);
+  const watched = useApi((s) => api.policyRevisions(id, s), id, 15_000);
   const [open, setOpen] = useState(true);
-  const entries = history.data?.entries ?? [];
+  const entries = mergeHistory(history.data?.entries ?? [], watched.data?.revisions ?? []);
+  const recorded = history.data?.recorded || watched.data?.watched;
   return (
     <section className="card pl-panel" data-testid="policy-history">
       <button type="button" className="pl-panel-toggle" onClick={() => setOpen(!open)} aria-expanded={open}>
         <Icon name={open ? "up" : "down"} size={14} /> History <span className="count-pill">{entries.length}</span>
       </button>
       {open && history.error && <ErrorBanner error={history.error} onRetry={history.reload} />}
-      {open && history.data && !history.data.recorded && <div className="pl-card-empty">This server keeps no audit log.</div>}
-      {open && history.data?.recorded && entries.length === 0 && (
+      {open && watched.error && <ErrorBanner error={watched.error} onRetry={watched.reload} />}
+      {open && history.data && !recorded && <div className="pl-card-empty">This server keeps no audit log.</div>}
+      {open && recorded && entries.length === 0 && (
         <div className="pl-card-empty">No change recorded since the audit log began: the policy is as it was loaded.</div>
       )}
       {open && entries.length > 0 && (
         <ol className="pl-history">
           {[...entries].reverse().map((e) => (
-            <HistoryEntry key={`${e.time}-${e.revision}-${e.action}`} e={e} />
+            <HistoryEntry key={e.key} e={e} />
           ))}
         </ol>
       )}
@@ -43,7 +51,7 @@ export function PolicyHistory({ id }: { id: string }) {
   );
 }
 
-function HistoryEntry({ e }: { e: AuditEntry }) {
+function HistoryEntry({ e }: { e: HistoryChange }) {
   const [full, setFull] = useState(false);
   const lines = lineDiff(e.before, e.after);
   const changes = withContext(lines, 2);
@@ -54,7 +62,8 @@ function HistoryEntry({ e }: { e: AuditEntry }) {
   return (
     <li className="pl-history-entry" data-testid="history-entry">
       <div className="pl-history-head">
-        <b className="who">{e.user}</b> <span className="what">{ACTIONS[e.action] ?? e.action}</span> it
+        <b className="who">{e.user === "cluster" ? "the cluster" : e.user}</b>{" "}
+        <span className="what">{ACTIONS[e.action] ?? e.action}</span> it
         <span className="when"> · {when(e.time)}</span>
         <span className="stat">
           <span className="add">+{added}</span> <span className="del">−{removed}</span>

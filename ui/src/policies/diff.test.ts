@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lineDiff, withContext } from "./diff";
+import { lineDiff, mergeHistory, withContext } from "./diff";
 
 describe("the history's line diff", () => {
   it("keeps common lines and marks the rest", () => {
@@ -34,5 +34,29 @@ describe("the history's line diff", () => {
       { kind: "added", text: "L10" },
       { kind: "same", text: "l11" },
     ]);
+  });
+});
+
+describe("a policy's history", () => {
+  it("interleaves the audit log and the watch's revisions by time, each revision against the one before", () => {
+    const audit = [
+      { time: 200, user: "alice", action: "apply", policy: "np:a/x", tier: "default", namespace: "a", before: "v: 1\n", after: "v: 2\n", revision: 3 },
+    ];
+    const revisions = [
+      { at: 100_000, resource_version: "10", kind: "observed" as const, yaml: "v: 1\n" },
+      { at: 200_500, resource_version: "11", kind: "updated" as const, yaml: "v: 2\n" },
+      { at: 300_000, resource_version: "11", kind: "deleted" as const, yaml: null },
+    ];
+    const history = mergeHistory(audit, revisions);
+    expect(history.map((h) => [h.time, h.user, h.action])).toEqual([
+      [100, "cluster", "watch-observed"],
+      [200, "alice", "apply"],
+      [200, "cluster", "watch-updated"],
+      [300, "cluster", "watch-deleted"],
+    ]);
+    expect(history[0].before).toBeNull();
+    expect(history[2].before).toBe("v: 1\n");
+    expect(history[3]).toMatchObject({ before: "v: 2\n", after: null });
+    expect(new Set(history.map((h) => h.key)).size).toBe(4);
   });
 });

@@ -1,3 +1,4 @@
+import type { AuditEntry, PolicyRevision } from "../api";
 // A line diff of two texts (a policy's YAML before and after a change), for the history.
 
 export type DiffLine = { kind: "same" | "added" | "removed"; text: string };
@@ -53,4 +54,45 @@ export function withContext(lines: DiffLine[], context = 2): (DiffLine | null)[]
   // No gap marker after the last change.
   while (out.length && out[out.length - 1] === null) out.pop();
   return out;
+}
+
+/** A change in a policy's history: one written here (the audit log) or seen by the watch. */
+export interface HistoryChange {
+  /** Unix seconds. */
+  time: number;
+  /** Who made it; `cluster` for a change the watch saw. */
+  user: string;
+  action: string;
+  before: string | null;
+  after: string | null;
+  /** Tells changes apart within one second. */
+  key: string;
+}
+
+/**
+ * The audit log's entries and the watch's revisions of one policy as one history, oldest
+ * first. Each revision is held against the one before it; the first one listed
+ * (`observed`) is the policy as the watch found it, shown whole.
+ */
+export function mergeHistory(entries: AuditEntry[], revisions: PolicyRevision[]): HistoryChange[] {
+  const out: HistoryChange[] = entries.map((e, i) => ({
+    time: e.time,
+    user: e.user,
+    action: e.action,
+    before: e.before,
+    after: e.after,
+    key: `audit-${i}-${e.revision}`,
+  }));
+  revisions.forEach((r, i) => {
+    out.push({
+      time: Math.floor(r.at / 1000),
+      user: "cluster",
+      action: `watch-${r.kind}`,
+      before: i > 0 ? revisions[i - 1].yaml : null,
+      after: r.yaml,
+      key: `watch-${i}-${r.resource_version ?? ""}`,
+    });
+  });
+  // Stable: within one second the audit entry (the save) comes before what the watch saw.
+  return out.sort((a, b) => a.time - b.time);
 }

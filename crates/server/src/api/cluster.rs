@@ -1,13 +1,17 @@
 //! `GET /api/cluster`: the cluster the server follows, for the UI's connection panel — which
 //! cluster, whether the first listing is done, each kind's watch with its last error, what
-//! was skipped and why, and whether policies can be written back.
+//! was skipped and why, and whether policies can be written back. `GET
+//! /api/policy-revisions`: a policy's changes as the watch saw them.
 
+use super::{RawParams, params};
 use crate::auth::Principal;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use flowlens_kube::WatchState;
+use flowlens_manifests::policy_to_yaml;
+use flowlens_model::PolicyId;
 use serde_json::{Value, json};
 
 /// Skipped objects listed (the rest are counted).
@@ -76,4 +80,46 @@ pub async fn cluster(
         "earlier_inventories_kept": link.engines_kept(),
         "write": write,
     })))
+}
+
+/// `GET /api/policy-revisions?id=ID`: a policy's revisions as the cluster's watch saw them
+/// (each with its time, `resourceVersion` and YAML; a deletion has none), oldest first, so
+/// changes made with `kubectl` show beside those made here. Kept in memory since the
+/// server started, for the watch's history window.
+pub async fn policy_revisions(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    raw: RawParams,
+) -> ApiResult<Json<Value>> {
+    let p = params(raw);
+    let id = p
+        .get("id")
+        .ok_or_else(|| ApiError::bad_request("give the policy's id: ?id=KIND:[NAMESPACE/]NAME"))?;
+    let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(link) = state.cluster() else {
+        return Ok(Json(json!({ "watched": false, "revisions": [] })));
+    };
+    let revisions = link.watch().policy_revisions(&id);
+    // Readable when its tier (in any revision) and namespace are.
+    let readable = revisions
+        .iter()
+        .filter_map(|r| r.state.as_deref())
+        .all(|p| who.scope.can_read_policy(&p.tier, p.namespace.as_deref()));
+    if !readable {
+        return Err(ApiError::forbidden(format!(
+            "your scope does not include the policy {id}"
+        )));
+    }
+    let revisions: Vec<Value> = revisions
+        .iter()
+        .map(|r| {
+            json!({
+                "at": r.at,
+                "resource_version": r.resource_version,
+                "kind": r.kind,
+                "yaml": r.state.as_deref().and_then(|p| policy_to_yaml(p).ok()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "watched": true, "revisions": revisions })))
 }

@@ -79,6 +79,7 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route("/api/flows/live", get(flows::live))
         .route("/api/inventory", get(inventory::inventory))
         .route("/api/cluster", get(cluster::cluster))
+        .route("/api/policy-revisions", get(cluster::policy_revisions))
         .route("/api/labels", get(inventory::labels))
         .route("/api/scenario", get(scenario::info))
         .route("/api/audit", get(policies::audit))
