@@ -353,14 +353,21 @@ fn k8s_yaml(advice: &Advice, k8s: &KubernetesPolicies) -> Result<String> {
     for p in &k8s.policies {
         out.push_str("---\n");
         let rules = p.ingress.len() + p.egress.len();
+        // The pod selector without the orchestrator term Calico's conversion adds.
+        let selector = p.selector.to_string();
+        let pods = selector
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim_start_matches(r#"projectcalico.org/orchestrator == "k8s""#)
+            .trim_start_matches(" && ");
         let _ = writeln!(
             out,
             "# {}: {}, {rules} rule{}",
             p.name,
-            if p.selector.to_string() == r#"projectcalico.org/orchestrator == "k8s""# {
+            if pods.is_empty() {
                 "every pod of the namespace".to_string()
             } else {
-                format!("pods {}", p.selector)
+                format!("pods {pods}")
             },
             if rules == 1 { "" } else { "s" }
         );
