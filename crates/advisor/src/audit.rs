@@ -222,6 +222,10 @@ impl Audit {
     }
 }
 
+/// Denied flows are grouped by source, destination, protocol, the rule that denies them
+/// today and whether today's policy allows them.
+type DeniedKey = (String, String, Protocol, Option<RuleRef>, bool);
+
 #[derive(Default)]
 struct Tally {
     allow_src: u64,
@@ -376,10 +380,7 @@ pub fn audit(
         .map(|(i, p)| ((p.source, p.dest), i))
         .collect();
     let mut tallies: HashMap<(usize, usize), Tally> = HashMap::new();
-    let mut denied: BTreeMap<
-        (String, String, Protocol, Option<RuleRef>, bool),
-        (BTreeSet<u16>, u64),
-    > = BTreeMap::new();
+    let mut denied: BTreeMap<DeniedKey, (BTreeSet<u16>, u64)> = BTreeMap::new();
     let mut in_matrix = 0usize;
     let mut no_port = 0u64;
     let mut notes = reach.notes.clone();

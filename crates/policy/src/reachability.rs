@@ -485,9 +485,8 @@ pub fn reachability(engine: &Engine, options: &ReachOptions) -> Reachability {
             "rules name source ports: the answer is for flows from source port {SOURCE_PORT}"
         ));
     }
-    let wanted = |w: &Workload| {
-        options.namespaces.is_empty() || options.namespaces.iter().any(|n| *n == w.namespace)
-    };
+    let wanted =
+        |w: &Workload| options.namespaces.is_empty() || options.namespaces.contains(&w.namespace);
     let mut pairs = Vec::new();
     let mut questions = 0usize;
     for (si, s) in workloads.iter().enumerate() {
