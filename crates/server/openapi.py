@@ -37,11 +37,12 @@ paths = {
     "/api/openapi.json": {"get": {"summary": "This document", "responses": ok("OpenAPI 3.1")}},
     "/api/flows": {"get": {"summary": "One page of flow logs", "parameters": time + filters + paging + [{"name": "include", "in": "query", "schema": {"type": "string", "enum": ["connections"]}, "description": "connections: add total_connections, the connections in the matching flow logs (each once; per endpoint record when the query picks by policy or reporter)"}],
         "responses": ok("page", {"type": "object", "properties": {"flows": {"type": "array", "items": {"$ref": "#/components/schemas/FlowLog"}}, "total": {"type": "integer"}, "next_page_token": {"type": ["string", "null"]}}})}},
-    "/api/flows/export": {"get": {"summary": "The query's flows (up to 100,000) as a CSV or JSON download",
+    "/api/flows/export": {"get": {"summary": "The query's flows (up to 100,000) as a CSV or JSON download, streamed a page at a time (chunked; a failure after the first page ends the body early)",
         "parameters": time + filters + [q("format", "csv or json", enum=["csv", "json"])] + paging[:1],
         "responses": {"200": {"description": "file", "content": {"text/csv": {}, "application/json": {}}}, "400": err}}},
     "/api/flows/live": {"get": {"summary": "Newly stored flows as Server-Sent Events (event `flows`: {flows, dropped}; `lagged`)",
-        "parameters": filters, "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": err}}},
+        "parameters": filters, "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": err,
+            "503": {"description": "as many live streams are open as the server allows (--max-live-streams); Retry-After says when to try again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/api/aggregates": {"get": {"summary": "Flows grouped, with sums and rates",
         "parameters": [q("group_by", "grouping", required=True, enum=["namespace_pair", "name_pair", "edge", "service_edge", "action", "policy", "policy_rule"])] + time + filters,
         "responses": ok("rows", {"type": "object", "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/AggregateRow"}}}})}},
@@ -127,6 +128,7 @@ paths.update({
         "parameters": [q("id", "only this policy's changes")], "responses": ok("audit entries")}},
     "/api/policy-revisions": {"get": {"summary": "A policy's revisions as the cluster's watch saw them (serve --kube), oldest first, kept in memory for the watch's history window: {watched, revisions: [{at (Unix ms), resource_version, kind (observed|created|updated|deleted), yaml (null once deleted)}]}; {watched: false} without a cluster; 403 when the caller's scope does not include the policy",
         "parameters": [q("id", "policy id", required=True)], "responses": {**ok("revisions"), "403": err}}},
+    "/api/me": {"get": {"summary": "Who the caller is and what it may do, for clients to offer only that: {name, auth (bearer|cookie|disabled|kubernetes), admin, scope: {role: admin} or {role: scoped, tiers: {all, named}, namespaces: {all, named}} with read or write per name, all for every one}", "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     "/api/policies/export": {"get": {"summary": "YAML of one policy (id), one tier (tier) or every policy",
         "parameters": [q("id", "policy id"), q("tier", "tier name")], "responses": {"200": {"description": "YAML", "content": {"text/yaml": {}}}, "404": err}}},
 })
@@ -144,6 +146,9 @@ paths.update({
             "yaml": {"type": "string", "description": "one recommended policy document"},
             "enforce": {"type": "boolean", "description": "save as NetworkPolicy (replacing the staged one of the same name) instead of StagedNetworkPolicy"}}}}}},
         "responses": {**ok("saved: {id, created, revision, version}"), "409": conflict, "422": unprocessable}}},
+    "/api/policy-audit": {"get": {"summary": "Policy audit (administrators only): today's policies held against the window's stored traffic. Per workload pair (pods grouped as flow logs aggregate them) what policy allows, exact per port interval (Calico tiers, pass, admin policies, default deny), as segments with the deciding egress and ingress rules and the connections seen; the ports allowed but never used, the denied flows attempted with the rule that denies them today, and every rule in the workloads' traces with the pairs that never reached it",
+        "parameters": time + [q("namespace", "audit pairs and flows with an end in this namespace (repeatable); default all")],
+        "responses": ok("{window, workloads: [{namespace, name, name_aggr, kind, pods}], cells: [{source, dest, status (denied_attempted|allowed_used|allowed_unused|denied), allowed, allowed_connections, denied_connections, segments: [{protocol, ports: {first, last}|null, action, egress_rule, ingress_rule, undecidable, seen: {allowed_connections, denied_connections, ports}}]}], unused: [{source, dest, protocol, ports, partly_used, egress_rule, ingress_rule}], denied_attempted: [{source, dest, protocol, ports, distinct_ports, connections, rule, allowed_today}], rules: [{rule: {direction, tier, policy, rule, action}, pairs, pairs_hit, connections, idle_pairs: [{source, dest, connections}]}], protocols, flows_read, flows_in_matrix, questions, notes, timings_ms}")}},
 })
 paths.update({
     "/api/login": {"post": {"summary": "Trade the token for the session cookie (HttpOnly, SameSite=Strict, Secure under TLS); the UI calls it with the token from the login URL's #token=",
@@ -151,7 +156,7 @@ paths.update({
         "responses": {"204": {"description": "logged in: Set-Cookie flowlens_session"}, "401": err}}},
     "/api/logout": {"post": {"summary": "Drop the session cookie", "security": [], "responses": {"204": {"description": "logged out"}}}},
 })
-admin_only = {"/api/sources", "/metrics", "/api/explain", "/api/scenario/steps/{name}", "/api/recommendations", "/api/recommendations/apply"}
+admin_only = {"/api/sources", "/metrics", "/api/explain", "/api/scenario/steps/{name}", "/api/recommendations", "/api/recommendations/apply", "/api/policy-audit"}
 scoped_reads = {"/api/flows", "/api/flows/export", "/api/flows/live", "/api/aggregates", "/api/graph", "/api/graph/edge"}
 unauthorized = {"description": "no token, or not the server's (WWW-Authenticate: Bearer)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 for path, ops in paths.items():

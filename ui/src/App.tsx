@@ -10,6 +10,7 @@ import { ClusterCard } from "./components/ClusterCard";
 const VisualizerView = lazy(() => import("./views/visualizer/VisualizerView").then((m) => ({ default: m.VisualizerView })));
 const PoliciesView = lazy(() => import("./policies/PoliciesView").then((m) => ({ default: m.PoliciesView })));
 const AdvisorView = lazy(() => import("./policies/AdvisorView").then((m) => ({ default: m.AdvisorView })));
+const AuditView = lazy(() => import("./policies/AuditView").then((m) => ({ default: m.AuditView })));
 
 const TITLES: Record<View, string> = {
   graph: "Service Graph",
@@ -17,6 +18,7 @@ const TITLES: Record<View, string> = {
   flows: "Flows",
   policies: "Policies",
   advisor: "Recommendations",
+  audit: "Audit",
 };
 
 const ICONS: Record<View, string> = {
@@ -25,6 +27,7 @@ const ICONS: Record<View, string> = {
   flows: "M3 4h14M3 8h14M3 12h14M3 16h9",
   policies: "M10 2 3 5v5c0 4 3 6.5 7 8 4-1.5 7-4 7-8V5l-7-3M7 10l2 2 4-4",
   advisor: "M10 2a5 5 0 0 0-3 9v2h6v-2a5 5 0 0 0-3-9M8 16h4M9 18h2",
+  audit: "M3 3h6v6H3zM11 3h6v6h-6zM3 11h6v6H3zM11 11h6v6h-6z",
 };
 
 function NavIcon({ view }: { view: View }) {
@@ -126,7 +129,7 @@ function ScenarioFooter() {
 }
 
 /** The views under "Security" in the navigation; the others show traffic. */
-const SECURITY_VIEWS: View[] = ["policies", "advisor"];
+const SECURITY_VIEWS: View[] = ["policies", "advisor", "audit"];
 
 /** Route parameters every view understands: the time range, and for traffic views the filters. */
 const RANGE_PARAMS = ["since", "from", "to"];
@@ -178,6 +181,10 @@ export function App() {
           <NavIcon view="advisor" />
           {TITLES.advisor}
         </a>
+        <a href={carriedHref(route, "audit")} className={`nav-item ${route.view === "audit" ? "active" : ""}`} data-view="audit">
+          <NavIcon view="audit" />
+          {TITLES.audit}
+        </a>
         <ScenarioFooter />
       </nav>
       <main className="main">
@@ -187,6 +194,7 @@ export function App() {
           {route.view === "graph" && <GraphView params={route.params} />}
           {route.view === "policies" && <PoliciesView params={route.params} />}
           {route.view === "advisor" && <AdvisorView params={route.params} />}
+          {route.view === "audit" && <AuditView params={route.params} />}
         </Suspense>
       </main>
     </div>

@@ -4,9 +4,9 @@
 // `#/flows?since=1h&policy=default/np:fme/engine&policy_action=deny`.
 import { useEffect, useState } from "react";
 
-export type View = "flows" | "visualizer" | "graph" | "policies" | "advisor";
+export type View = "flows" | "visualizer" | "graph" | "policies" | "advisor" | "audit";
 // In navigation order; the first is the default route.
-export const VIEWS: View[] = ["graph", "visualizer", "flows", "policies", "advisor"];
+export const VIEWS: View[] = ["graph", "visualizer", "flows", "policies", "advisor", "audit"];
 
 export interface Route {
   view: View;

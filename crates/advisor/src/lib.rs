@@ -18,6 +18,11 @@
 //! - destination ports collapsed into ranges where the observed ports are dense
 //!   ([`PortDensity`]).
 //!
+//! [`kubernetes::as_kubernetes`] rewrites a recommendation as Kubernetes NetworkPolicies,
+//! listing what that API cannot say. [`audit::audit`] holds the static reachability of the
+//! workloads (what today's policies allow, [`flowlens_policy::reachability`]) against the
+//! traffic observed: allowed but never used, denied and attempted, rules never hit.
+//!
 //! Output is deterministic (sorted rules, stable names: `namespace-isolation.<ns>-ingress`).
 //! Nothing here reads a store or writes YAML: the command line (`flowlens recommend`) reads
 //! the window's flows through the store's `flow_tuples` and writes the policies with the
@@ -30,6 +35,8 @@
 //! assert!(rec.policies.is_empty());
 //! ```
 
+pub mod audit;
+pub mod kubernetes;
 pub mod labels;
 mod lifecycle;
 mod observed;
@@ -39,7 +46,7 @@ mod recommend;
 
 pub use lifecycle::{Lifecycle, PolicyStatus, lifecycle};
 pub use observed::{ObservedEnd, ObservedFlow};
-pub use peers::{PeerKey, private_nets};
+pub use peers::{PeerKey, Terms, private_nets};
 pub use ports::PortDensity;
 pub use recommend::{
     Learn, Options, PLATFORM_NAMESPACE_PREFIXES, Recommendation, RecommendedPolicy, RuleEvidence,

@@ -94,6 +94,10 @@ pub struct RecommendedPolicy {
     pub evidence: Vec<RuleEvidence>,
     /// The peer each rule names, in words.
     pub peers: Vec<String>,
+    /// Per rule, the peer and the local workload's label terms (empty: every pod of the
+    /// namespace), for writing the rules in other forms ([`crate::kubernetes`]).
+    #[serde(skip)]
+    pub sides: Vec<(PeerKey, Terms)>,
 }
 
 /// What [`recommend`] returns.
@@ -379,6 +383,7 @@ fn build_policy(
     let mut rules = Vec::new();
     let mut evidence = Vec::new();
     let mut peers = Vec::new();
+    let mut sides = Vec::new();
     for d in drafts {
         let mut far = d.peer.entity(ns);
         let mut near = EntityRule {
@@ -401,6 +406,7 @@ fn build_policy(
         });
         evidence.push(d.evidence);
         peers.push(d.peer.describe());
+        sides.push((d.peer, d.local));
     }
     let suffix = if ingress { "ingress" } else { "egress" };
     let policy = Policy {
@@ -430,6 +436,7 @@ fn build_policy(
         policy,
         evidence,
         peers,
+        sides,
     }
 }
 

@@ -95,6 +95,11 @@ pub enum Command {
     /// sets or CIDRs, with dense ports as ranges. --prove previews each one, enforced, over
     /// the same window.
     Recommend(crate::cmd::recommend::RecommendArgs),
+    /// Hold today's policies against the stored traffic: which workloads the policies let
+    /// reach which (exact per port interval, tiers, pass, admin policies and default deny
+    /// included), what of it was never used in the window, which denied flows were
+    /// attempted (with the rule that denies them), and the rules no traffic reached.
+    Audit(crate::cmd::audit::AuditArgs),
     /// Tidy a data directory once: drop data beyond the retention limits, merge small files,
     /// and write rollups files lack. `serve`, `demo` and `ingest --follow` do this every
     /// few minutes on their own; run it after large one-off ingests or from cron.

@@ -19,8 +19,10 @@
 //! ```
 
 mod advise;
+mod audit;
 
 pub use advise::{Advice, AdviceRequest, DEFAULT_STABILIZATION_SECS, advise};
+pub use audit::{AuditAnswer, AuditRequest, audit};
 
 use flowlens_model::{FlowTuple, InventoryEditError, Policy, PolicyId};
 use flowlens_policy::Engine;

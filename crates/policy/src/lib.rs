@@ -11,6 +11,8 @@
 //! walk over a short plan with set lookups, and decisions are cached per
 //! (source, destination, protocol, ports).
 //!
+//! [`reachability`] asks the engine which workloads may reach which, exact per port interval.
+//!
 //! Every verdict comes from one evaluator; [`Engine::explain`] runs the same evaluator with a
 //! recorder attached, so `explain`, flow logs and the UI never disagree.
 
@@ -24,6 +26,7 @@ mod eval;
 mod host_network;
 mod peer;
 pub mod preview;
+pub mod reachability;
 pub mod reference;
 pub mod render;
 mod resolve;

@@ -484,6 +484,7 @@ fn admin_only_routes_refuse_scoped_users() {
         "/metrics",
         "/api/explain?source=10.0.1.1&dest=10.0.2.1&port=80",
         "/api/recommendations",
+        "/api/policy-audit",
     ] {
         let (status, body) = server.get(target, SHOP_READER);
         assert_eq!(status, 403, "{target}: {body}");

@@ -17,6 +17,7 @@ import type {
   PolicyRevision,
   Preview,
   Recommendations,
+  PolicyAudit,
   Scenario,
   Source,
   ClusterConnection,
@@ -202,6 +203,13 @@ export const api = {
   /** Saves a recommended policy staged (creating the advisor's tier when missing) or enforced. */
   applyRecommendation: (yaml: string, enforce: boolean) =>
     fetchJson<Record<string, unknown>>("/api/recommendations/apply", undefined, jsonBody("POST", { yaml, enforce })),
+
+  /** Today's policies held against the window's traffic (administrators only). */
+  policyAudit: (range: TimeRange, namespaces: string[], signal?: AbortSignal) => {
+    const p = rangeParams(range);
+    for (const ns of namespaces) p.append("namespace", ns);
+    return fetchJson<PolicyAudit>("/api/policy-audit", p, { signal });
+  },
 
   exportPolicies: (tier?: string) => fetchText("/api/policies/export", tier ? new URLSearchParams({ tier }) : undefined),
 

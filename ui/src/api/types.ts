@@ -455,6 +455,102 @@ export interface PolicyRevision {
   yaml: string | null;
 }
 
+/** How a cell of the audit matrix reads, most urgent first. */
+export type AuditCellStatus = "denied_attempted" | "allowed_used" | "allowed_unused" | "denied";
+
+/** A rule as traces name it (`GET /api/policy-audit`). */
+export interface AuditRule {
+  direction: "ingress" | "egress";
+  tier: string;
+  /** The policy field of Calico's hit strings: `np:storefront/trusted`, `pro:kns.storefront`. */
+  policy: string;
+  /** -1: the end of the tier (its default action). */
+  rule: number;
+  action: "allow" | "deny" | "pass";
+}
+
+export interface PortRange {
+  first: number;
+  last: number;
+}
+
+/** One protocol and port range on which policy's verdict between two workloads is one. */
+export interface AuditSegment {
+  protocol: string;
+  /** null: a protocol without ports. */
+  ports: PortRange | null;
+  action: "allow" | "deny";
+  egress_rule: AuditRule | null;
+  ingress_rule: AuditRule | null;
+  undecidable: boolean;
+  seen: { allowed_connections: number; denied_connections: number; ports: number[] };
+}
+
+export interface AuditCell {
+  /** Indices into the audit's workloads. */
+  source: number;
+  dest: number;
+  status: AuditCellStatus;
+  /** What policy allows, np-guard style: `TCP 80,443; UDP 53`, `All Connections`, `No Connections`. */
+  allowed: string;
+  allowed_connections: number;
+  denied_connections: number;
+  segments: AuditSegment[];
+}
+
+export interface AuditWorkload {
+  namespace: string;
+  name: string;
+  name_aggr: string;
+  kind: string | null;
+  pods: number;
+}
+
+export interface AuditUnused {
+  source: string;
+  dest: string;
+  protocol: string;
+  ports: PortRange[] | null;
+  partly_used: boolean;
+  egress_rule: AuditRule | null;
+  ingress_rule: AuditRule | null;
+}
+
+export interface AuditDenied {
+  source: string;
+  dest: string;
+  protocol: string;
+  ports: PortRange[];
+  distinct_ports: number;
+  connections: number;
+  rule: AuditRule | null;
+  allowed_today: boolean;
+}
+
+export interface AuditRuleUse {
+  rule: AuditRule;
+  pairs: number;
+  pairs_hit: number;
+  connections: number;
+  idle_pairs: { source: string; dest: string; connections: string }[];
+}
+
+/** Today's policies held against the window's traffic (`GET /api/policy-audit`). */
+export interface PolicyAudit {
+  window: { from: number; to: number } | null;
+  workloads: AuditWorkload[];
+  cells: AuditCell[];
+  unused: AuditUnused[];
+  denied_attempted: AuditDenied[];
+  rules: AuditRuleUse[];
+  protocols: string[];
+  flows_read: number;
+  flows_in_matrix: number;
+  questions: number;
+  notes: string[];
+  timings_ms: { reachability: number; flows: number };
+}
+
 /** One recorded policy change (`GET /api/audit`). */
 export interface AuditEntry {
   /** Unix seconds. */

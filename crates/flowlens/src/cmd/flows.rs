@@ -56,7 +56,7 @@ pub fn run(args: FlowsArgs) -> Result<ExitCode> {
 }
 
 /// Unix seconds or RFC 3339.
-fn parse_time(text: &str) -> Result<i64> {
+pub(crate) fn parse_time(text: &str) -> Result<i64> {
     if let Ok(n) = text.trim().parse::<i64>() {
         return Ok(n);
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod audit;
 mod cluster;
 mod demo;
 mod evaluate;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scenario(cmd) => scenario::run(cmd),
         Command::Preview(args) => preview::run(args),
         Command::Recommend(args) => recommend::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => demo::serve(args),
         Command::Maintain(args) => maintain(args),
@@ -74,6 +76,29 @@ pub async fn window_back_from_newest(
     Ok(match store.time_bounds().await? {
         Some((_, newest)) => TimeRange::since(back, newest),
         None => TimeRange::all(),
+    })
+}
+
+/// The window of `--since` and `--until`: with `until` (unix seconds or RFC 3339,
+/// exclusive) the window ends there and `since` counts back from it (everything before it
+/// without `since`); without it, as [`window_back_from_newest`].
+pub async fn window_until(
+    store: &dyn flowlens_store::Store,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<flowlens_store::TimeRange> {
+    use flowlens_store::TimeRange;
+    let Some(until) = until else {
+        return window_back_from_newest(store, since).await;
+    };
+    let end = flows::parse_time(until)?;
+    Ok(match since {
+        None => TimeRange::new(i64::MIN, end),
+        Some(since) => {
+            let back = flowlens_store::parse_duration(since)?;
+            let secs = i64::try_from(back.as_secs()).unwrap_or(i64::MAX);
+            TimeRange::new(end.saturating_sub(secs), end)
+        }
     })
 }
 

@@ -4,6 +4,7 @@
 use crate::cli::DataOptions;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
+use flowlens_advisor::kubernetes::{KubernetesPolicies, as_kubernetes};
 use flowlens_advisor::{Learn, Lifecycle, Options, PolicyStatus, PortDensity};
 use flowlens_impact::{Advice, AdviceRequest, advise};
 use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
@@ -21,6 +22,16 @@ pub enum YamlOrJson {
     Yaml,
     /// The manifests as JSON objects with their evidence, notes and proof.
     Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// Calico: a Tier and StagedNetworkPolicies, one ingress and one egress per namespace.
+    Calico,
+    /// Kubernetes NetworkPolicies (`networking.k8s.io/v1`): per namespace one for every pod
+    /// (it isolates the namespace) and one per local workload; what that API cannot say is
+    /// left out and listed.
+    K8s,
 }
 
 #[derive(Args, Debug)]
@@ -43,6 +54,10 @@ pub struct RecommendArgs {
     /// from the newest stored flow log; everything stored when not given.
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+    /// End the window here (unix seconds or RFC 3339, exclusive): --since then counts back
+    /// from it. Default: the newest stored flow log.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Recommend for this namespace (repeatable). Default: every namespace with pods except
     /// kube-*, calico-* and tigera-*.
     #[arg(long = "namespace", value_name = "NS")]
@@ -68,6 +83,12 @@ pub struct RecommendArgs {
     pub prove: bool,
     #[arg(long, short, value_enum, default_value = "yaml")]
     pub output: YamlOrJson,
+    /// The kind of policy to write.
+    #[arg(long, value_enum, default_value = "calico")]
+    pub format: PolicyFormat,
+    /// Kubernetes format: the names' prefix (`<prefix>-<namespace>`, `<prefix>-<workload>`).
+    #[arg(long, value_name = "PREFIX", default_value = "recommended")]
+    pub name_prefix: String,
 }
 
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
@@ -97,7 +118,8 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     let advice = runtime.block_on(async {
         let opened = super::open_any(&args.data).await?;
         let store = opened.as_store();
-        let window = super::window_back_from_newest(store, args.since.as_deref()).await?;
+        let window =
+            super::window_until(store, args.since.as_deref(), args.until.as_deref()).await?;
         let request = AdviceRequest {
             options,
             window,
@@ -115,9 +137,18 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             "warning: no stored flows in the learning window: every recommended policy is empty"
         );
     }
-    let text = match args.output {
-        YamlOrJson::Yaml => yaml(&advice)?,
-        YamlOrJson::Json => serde_json::to_string_pretty(&to_json(&advice)?)? + "\n",
+    let text = match (args.format, args.output) {
+        (PolicyFormat::Calico, YamlOrJson::Yaml) => yaml(&advice)?,
+        (PolicyFormat::Calico, YamlOrJson::Json) => {
+            serde_json::to_string_pretty(&to_json(&advice)?)? + "\n"
+        }
+        (PolicyFormat::K8s, output) => {
+            let k8s = as_kubernetes(rec, &args.name_prefix);
+            match output {
+                YamlOrJson::Yaml => k8s_yaml(&advice, &k8s)?,
+                YamlOrJson::Json => serde_json::to_string_pretty(&k8s_json(&advice, &k8s)?)? + "\n",
+            }
+        }
     };
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(ExitCode::SUCCESS)
@@ -286,5 +317,82 @@ fn to_json(advice: &Advice) -> Result<serde_json::Value> {
         "tier": manifest(&tier_to_yaml(&rec.tier))?,
         "policies": policies,
         "notes": rec.notes,
+    }))
+}
+
+/// The Kubernetes form as a YAML stream: what it leaves out and where it reads differently
+/// as comments at the top, then one document per NetworkPolicy.
+fn k8s_yaml(advice: &Advice, k8s: &KubernetesPolicies) -> Result<String> {
+    use std::fmt::Write;
+    let rec = &advice.recommendation;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Recommended by flowlens from {} of {} observed flow tuples ({}), as Kubernetes NetworkPolicies.",
+        rec.flows_used,
+        rec.flows_read,
+        window_text(advice.window)
+    );
+    for note in rec.notes.iter().chain(&k8s.notes) {
+        let _ = writeln!(out, "# note: {note}");
+    }
+    if !k8s.omitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Not expressible as a Kubernetes NetworkPolicy, left out ({} rules):",
+            k8s.omitted.len()
+        );
+        for o in &k8s.omitted {
+            let _ = writeln!(
+                out,
+                "#   {}/{} rule {}: {}: {}",
+                o.namespace, o.policy, o.rule, o.peer, o.reason
+            );
+        }
+    }
+    for p in &k8s.policies {
+        out.push_str("---\n");
+        let rules = p.ingress.len() + p.egress.len();
+        // The pod selector without the orchestrator term Calico's conversion adds.
+        let selector = p.selector.to_string();
+        let pods = selector
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim_start_matches(r#"projectcalico.org/orchestrator == "k8s""#)
+            .trim_start_matches(" && ");
+        let _ = writeln!(
+            out,
+            "# {}: {}, {rules} rule{}",
+            p.name,
+            if pods.is_empty() {
+                "every pod of the namespace".to_string()
+            } else {
+                format!("pods {pods}")
+            },
+            if rules == 1 { "" } else { "s" }
+        );
+        let doc = policy_to_yaml(p).map_err(|e| anyhow!("{e}"))?;
+        out.push_str(strip_marker(&doc));
+    }
+    Ok(out)
+}
+
+fn k8s_json(advice: &Advice, k8s: &KubernetesPolicies) -> Result<serde_json::Value> {
+    let rec = &advice.recommendation;
+    let mut policies = Vec::new();
+    for p in &k8s.policies {
+        let doc = policy_to_yaml(p).map_err(|e| anyhow!("{e}"))?;
+        let manifest: serde_json::Value = serde_saphyr::from_str(&doc)
+            .map_err(|e| anyhow!("cannot re-read a written manifest: {e}"))?;
+        policies.push(manifest);
+    }
+    Ok(json!({
+        "format": "k8s",
+        "window": advice.window.map(|w| json!({"from": w.from, "to": w.to})),
+        "flows_read": rec.flows_read,
+        "flows_used": rec.flows_used,
+        "policies": policies,
+        "omitted": k8s.omitted,
+        "notes": rec.notes.iter().chain(&k8s.notes).collect::<Vec<_>>(),
     }))
 }

@@ -2,8 +2,11 @@
 //! window, each with its lifecycle state and its proof (the impact preview, enforced,
 //! over the same window), and applying one as staged or enforced.
 //!
+//! The policy audit holds today's policies (their static reachability between workloads)
+//! against the same stored traffic.
+//!
 //! Administrators only: a recommendation names the peers of a namespace in every other
-//! namespace, which a user scoped to some namespaces may not see.
+//! namespace, which a user scoped to some namespaces may not see; so does the audit.
 
 use super::{RawParams, params};
 use crate::audit::AuditEntry;
@@ -15,8 +18,11 @@ use crate::state::{AppState, PolicyEdit};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
+use flowlens_advisor::audit::AuditOptions;
 use flowlens_advisor::{Learn, Options, PortDensity};
-use flowlens_impact::{AdviceRequest, DEFAULT_STABILIZATION_SECS, ImpactError, advise};
+use flowlens_impact::{
+    AdviceRequest, AuditRequest, DEFAULT_STABILIZATION_SECS, ImpactError, advise, audit,
+};
 use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
 use flowlens_policy::describe_rule;
 use flowlens_store::parse_duration;
@@ -73,6 +79,34 @@ pub async fn recommendations(
         "policies": policies,
         "notes": rec.notes,
     })))
+}
+
+/// `GET /api/policy-audit`: today's policies held against the window's traffic — per
+/// workload pair what policy allows (exact per port interval) and what was seen, the ports
+/// allowed but never used, the denied flows attempted, and the rules no traffic reached.
+pub async fn policy_audit(State(state): State<AppState>, raw: RawParams) -> ApiResult<Json<Value>> {
+    let p = params(raw);
+    let request = AuditRequest {
+        options: AuditOptions {
+            namespaces: p.all("namespace").map(str::to_string).collect(),
+        },
+        window: p.time_range(state.now())?,
+    };
+    let world = state.world();
+    let answer = audit(state.store().as_ref(), &world.engine, &request)
+        .await
+        .map_err(|e| match e {
+            ImpactError::Store(e) => ApiError::from(e),
+            e => ApiError::internal(e.to_string()),
+        })?;
+    let mut v = serde_json::to_value(&answer.audit)
+        .map_err(|e| ApiError::internal(format!("writing the audit: {e}")))?;
+    v["window"] = json!(answer.window.map(|w| json!({"from": w.from, "to": w.to})));
+    v["timings_ms"] = json!({
+        "reachability": answer.reachability_time.as_millis() as u64,
+        "flows": answer.flows_time.as_millis() as u64,
+    });
+    Ok(Json(v))
 }
 
 fn request_of(state: &AppState, p: &Params) -> ApiResult<AdviceRequest> {

@@ -48,11 +48,13 @@ pub fn router(state: AppState, auth: Arc<AuthConfig>) -> Router {
         .route_layer(axum::middleware::from_fn(admin_only));
     // One pool of permits for every route that scans the store.
     let permits = crate::limits::query_permits();
-    // The advisor reads every namespace's traffic and creates its tier: administrators only,
-    // and it scans the store, so in turn with the other queries.
+    // The advisor reads every namespace's traffic and creates its tier, and the policy audit
+    // shows every workload pair: administrators only, and both scan the store, so in turn
+    // with the other queries.
     let advisor = Router::new()
         .route("/api/recommendations", get(advisor::recommendations))
         .route("/api/recommendations/apply", post(advisor::apply))
+        .route("/api/policy-audit", get(advisor::policy_audit))
         .route_layer(axum::middleware::from_fn_with_state(
             permits.clone(),
             crate::limits::in_turn,
