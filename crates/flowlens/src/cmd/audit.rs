@@ -2,7 +2,6 @@
 //! allow between workloads (static reachability, exact per port interval), what of it was
 //! never used, what was denied and attempted, and the rules no traffic reached.
 
-use crate::cli::DataOptions;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use flowlens_advisor::audit::{Audit, AuditOptions, RuleRef};
@@ -12,7 +11,6 @@ use flowlens_policy::Engine;
 use flowlens_policy::reachability::PortRange;
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -30,27 +28,7 @@ pub enum AuditFormat {
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     #[command(flatten)]
-    pub data: DataOptions,
-    /// Manifests of the cluster as it is now (repeatable).
-    #[arg(long, value_name = "PATH", required = true)]
-    pub snapshot: Vec<PathBuf>,
-    /// Range pod addresses are allocated from when a manifest gives none.
-    #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
-    pub pod_cidr: ipnet::IpNet,
-    /// Range Service cluster IPs are allocated from when a manifest gives none.
-    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
-    pub service_cidr: ipnet::IpNet,
-    /// Refuse the snapshot on any error.
-    #[arg(long)]
-    pub strict: bool,
-    /// The window of observed traffic: the last DURATION (e.g. 1h, 7d), counted back from
-    /// the newest stored flow log; everything stored when not given.
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
-    /// End the window here (unix seconds or RFC 3339, exclusive): --since then counts back
-    /// from it. Default: the newest stored flow log.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    pub input: super::TrafficAndPolicy,
     /// Audit pairs and flows with an end in this namespace (repeatable). Default: all.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
@@ -59,19 +37,12 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs) -> Result<ExitCode> {
-    let snapshot_options = crate::cli::SnapshotOptions {
-        namespace: "default".into(),
-        pod_cidr: args.pod_cidr,
-        service_cidr: args.service_cidr,
-        strict: args.strict,
-    };
-    let loaded = crate::snapshot::load(&args.snapshot, &snapshot_options)?;
+    let loaded = args.input.load_snapshot()?;
     let runtime = super::runtime()?;
     let answer = runtime.block_on(async {
-        let opened = super::open_any(&args.data).await?;
+        let opened = super::open_any(&args.input.data).await?;
         let store = opened.as_store();
-        let window =
-            super::window_until(store, args.since.as_deref(), args.until.as_deref()).await?;
+        let window = args.input.window(store).await?;
         let request = AuditRequest {
             options: AuditOptions {
                 namespaces: args.namespaces.clone(),

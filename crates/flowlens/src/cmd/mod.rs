@@ -62,6 +62,53 @@ fn stop_quietly_on_a_closed_pipe() {
     }
 }
 
+/// What the advisor's commands read: stored traffic over a window, and the cluster's
+/// manifests as they are now.
+#[derive(clap::Args, Debug)]
+pub struct TrafficAndPolicy {
+    #[command(flatten)]
+    pub data: crate::cli::DataOptions,
+    /// Manifests of the cluster as it is now (repeatable).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub snapshot: Vec<std::path::PathBuf>,
+    /// Range pod addresses are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
+    pub pod_cidr: ipnet::IpNet,
+    /// Range Service cluster IPs are allocated from when a manifest gives none.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::IpNet,
+    /// Refuse the snapshot on any error.
+    #[arg(long)]
+    pub strict: bool,
+    /// The window of stored traffic: the last DURATION (e.g. 1h, 7d), counted back from the
+    /// newest stored flow log (or --until); everything stored when not given.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// End the window here (unix seconds or RFC 3339, exclusive): --since then counts back
+    /// from it. Default: the newest stored flow log.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl TrafficAndPolicy {
+    pub fn load_snapshot(&self) -> Result<flowlens_manifests::Loaded> {
+        let options = crate::cli::SnapshotOptions {
+            namespace: "default".into(),
+            pod_cidr: self.pod_cidr,
+            service_cidr: self.service_cidr,
+            strict: self.strict,
+        };
+        crate::snapshot::load(&self.snapshot, &options)
+    }
+
+    pub async fn window(
+        &self,
+        store: &dyn flowlens_store::Store,
+    ) -> Result<flowlens_store::TimeRange> {
+        window_until(store, self.since.as_deref(), self.until.as_deref()).await
+    }
+}
+
 /// The window `since` (e.g. `1h`) reaches back from the newest stored flow log, so that
 /// data written at another time (a replay, a simulation) is found; everything without it.
 pub async fn window_back_from_newest(

@@ -1,7 +1,6 @@
 //! `flowlens recommend`: least-privilege staged policies recommended from the traffic stored
 //! over a learning window, optionally proven against that traffic with the impact preview.
 
-use crate::cli::DataOptions;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
 use flowlens_advisor::kubernetes::{KubernetesPolicies, as_kubernetes};
@@ -12,7 +11,6 @@ use flowlens_policy::Engine;
 use flowlens_policy::preview::{ChangeKind, Preview};
 use flowlens_store::TimeRange;
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -37,27 +35,7 @@ pub enum PolicyFormat {
 #[derive(Args, Debug)]
 pub struct RecommendArgs {
     #[command(flatten)]
-    pub data: DataOptions,
-    /// Manifests of the cluster as it is now (repeatable).
-    #[arg(long, value_name = "PATH", required = true)]
-    pub snapshot: Vec<PathBuf>,
-    /// Range pod addresses are allocated from when a manifest gives none.
-    #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
-    pub pod_cidr: ipnet::IpNet,
-    /// Range Service cluster IPs are allocated from when a manifest gives none.
-    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/12")]
-    pub service_cidr: ipnet::IpNet,
-    /// Refuse the snapshot on any error.
-    #[arg(long)]
-    pub strict: bool,
-    /// The learning window: the last DURATION of stored traffic (e.g. 1h, 7d), counted back
-    /// from the newest stored flow log; everything stored when not given.
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
-    /// End the window here (unix seconds or RFC 3339, exclusive): --since then counts back
-    /// from it. Default: the newest stored flow log.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    pub input: super::TrafficAndPolicy,
     /// Recommend for this namespace (repeatable). Default: every namespace with pods except
     /// kube-*, calico-* and tigera-*.
     #[arg(long = "namespace", value_name = "NS")]
@@ -92,13 +70,7 @@ pub struct RecommendArgs {
 }
 
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
-    let snapshot_options = crate::cli::SnapshotOptions {
-        namespace: "default".into(),
-        pod_cidr: args.pod_cidr,
-        service_cidr: args.service_cidr,
-        strict: args.strict,
-    };
-    let loaded = crate::snapshot::load(&args.snapshot, &snapshot_options)?;
+    let loaded = args.input.load_snapshot()?;
     let inventory = loaded.inventory;
     let options = Options {
         namespaces: args.namespaces.clone(),
@@ -116,10 +88,9 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     let stabilization = flowlens_store::parse_duration(&args.stabilization)?;
     let runtime = super::runtime()?;
     let advice = runtime.block_on(async {
-        let opened = super::open_any(&args.data).await?;
+        let opened = super::open_any(&args.input.data).await?;
         let store = opened.as_store();
-        let window =
-            super::window_until(store, args.since.as_deref(), args.until.as_deref()).await?;
+        let window = args.input.window(store).await?;
         let request = AdviceRequest {
             options,
             window,
