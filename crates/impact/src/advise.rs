@@ -3,7 +3,7 @@
 //! impact preview before anyone enforces it. `flowlens recommend` and the HTTP API both
 //! call [`advise`].
 
-use crate::{ImpactError, PolicyChange, needs_source_ports, preview_change_of};
+use crate::{ImpactError, PolicyChange, preview_change_of};
 use flowlens_advisor::{ObservedFlow, Options, PolicyStatus, Recommendation, lifecycle, recommend};
 use flowlens_model::FlowTuple;
 use flowlens_policy::Engine;
@@ -82,21 +82,23 @@ pub async fn advise(
     if request.prove && !recommendation.policies.is_empty() {
         let with_tier = Arc::new(Engine::new(recommendation.with_tier(inventory)));
         let range = window.unwrap_or(request.window);
-        let enforced =
-            |p: &flowlens_advisor::RecommendedPolicy| PolicyChange::Upsert(Box::new(p.enforced()));
+        let enforced: Vec<_> = recommendation
+            .policies
+            .iter()
+            .map(|p| p.enforced())
+            .collect();
         // The window's flows are read once for every proof; again with their source ports
         // only when some policy in force looks at them.
-        let mut source_ports = false;
-        for p in &recommendation.policies {
-            source_ports |= needs_source_ports(&with_tier, enforced(p))?;
-        }
+        let source_ports = with_tier.inventory().uses_source_ports()
+            || enforced.iter().any(|p| p.uses_source_ports());
         let tuples = Arc::new(if source_ports {
             store.flow_tuples(&FlowSearch::new(range), true).await?
         } else {
             all
         });
-        for p in &recommendation.policies {
-            proofs.push(preview_change_of(&with_tier, enforced(p), range, tuples.clone()).await?);
+        for p in enforced {
+            let change = PolicyChange::Upsert(Box::new(p));
+            proofs.push(preview_change_of(&with_tier, change, range, tuples.clone()).await?);
         }
     }
     Ok(Advice {

@@ -126,8 +126,8 @@ pub async fn preview_change_over(
 }
 
 /// [`preview_change`] over flow tuples already read from `window` (with source ports when
-/// [`needs_source_ports`] says so), for callers that preview several changes over the same
-/// flows.
+/// the current or the changed inventory looks at them), for callers that preview several
+/// changes over the same flows.
 pub(crate) async fn preview_change_of(
     current: &Arc<Engine>,
     change: PolicyChange,
@@ -139,14 +139,6 @@ pub(crate) async fn preview_change_of(
         .await
         .map_err(|e| ImpactError::Task(e.to_string()))?;
     compare(current, after, changed, tuples, window).await
-}
-
-/// Whether previewing `change` needs the flows' source ports.
-pub(crate) fn needs_source_ports(
-    current: &Arc<Engine>,
-    change: PolicyChange,
-) -> Result<bool, ImpactError> {
-    Ok(Draft::of(current, change)?.uses_source_ports(current))
 }
 
 /// The inventory after a change, and the policy it changed.

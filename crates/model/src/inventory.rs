@@ -128,12 +128,7 @@ impl Inventory {
     /// their source port get the same verdict (the engine's cache and the impact preview's
     /// tuples leave it out).
     pub fn uses_source_ports(&self) -> bool {
-        self.policies.iter().any(|p| {
-            p.ingress
-                .iter()
-                .chain(&p.egress)
-                .any(|r| !r.source.ports.is_empty() || !r.source.not_ports.is_empty())
-        })
+        self.policies.iter().any(Policy::uses_source_ports)
     }
 
     /// The index of the policy an id names.

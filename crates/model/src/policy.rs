@@ -247,6 +247,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether a rule looks at the source port (Calico's `source.ports` / `notPorts`).
+    pub fn uses_source_ports(&self) -> bool {
+        self.ingress
+            .iter()
+            .chain(&self.egress)
+            .any(|r| !r.source.ports.is_empty() || !r.source.not_ports.is_empty())
+    }
+
     /// `ns/name` or `name`.
     pub fn qualified_name(&self) -> String {
         match &self.namespace {
