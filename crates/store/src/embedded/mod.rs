@@ -152,7 +152,7 @@ impl EmbeddedStore {
             #[cfg(test)]
             crash_at: Mutex::new(None),
         };
-        let tables = Arc::new(Tables::new(inner.options.query_memory));
+        let tables = Arc::new(Tables::new(inner.options.query_memory)?);
         Ok(EmbeddedStore {
             inner: Arc::new(inner),
             tables,

@@ -196,6 +196,7 @@ mod tests {
             "old files kept while a snapshot uses them"
         );
         let frame = Tables::new(crate::state::DEFAULT_QUERY_MEMORY)
+            .unwrap()
             .frame(&snapshot)
             .unwrap();
         assert_eq!(frame.count().await.unwrap(), 40);

@@ -30,7 +30,7 @@ pub(crate) struct Tables {
 impl Tables {
     /// Tables read with operators that hold at most `query_memory` bytes at once over all
     /// queries (what they cannot spill to temporary files fails the query).
-    pub fn new(query_memory: usize) -> Tables {
+    pub fn new(query_memory: usize) -> Result<Tables> {
         let mut config = SessionConfig::new().with_information_schema(false);
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = true;
@@ -50,11 +50,10 @@ impl Tables {
         // Fair: each spilling operator of the queries running at once gets an even share.
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(query_memory)))
-            .build_arc()
-            .expect("a runtime of a memory pool and the default disk manager builds");
+            .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_udf(SelectorMatches::udf());
-        Tables { ctx }
+        Ok(Tables { ctx })
     }
 
     /// The snapshot's rows in its time range as one table.
