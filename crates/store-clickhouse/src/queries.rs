@@ -77,6 +77,8 @@ impl Store for ClickHouseStore {
             bytes_on_disk: bytes,
             wal_bytes: 0,
             quarantined: Vec::new(),
+            // The server's own memory is ClickHouse's to report (system.metrics).
+            query_memory_bytes: None,
         })
     }
 

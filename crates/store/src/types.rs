@@ -426,6 +426,8 @@ pub struct StoreStats {
     pub wal_bytes: u64,
     /// Files found corrupt and moved aside.
     pub quarantined: Vec<PathBuf>,
+    /// Bytes the query engine's operators hold now, where the store measures it.
+    pub query_memory_bytes: Option<u64>,
 }
 
 /// What a retention pass removed.

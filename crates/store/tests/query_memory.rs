@@ -47,7 +47,16 @@ async fn a_query_over_the_limit_fails_clearly_and_the_store_answers_on() {
     assert!(matches!(err, StoreError::OutOfQueryMemory(_)), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("--query-memory"), "{message}");
-    // The memory it held is given back: the store still answers.
+    // The memory it held is given back (its operators' tasks end after the error is
+    // returned, so within moments rather than at once), and the store still answers.
+    let freed = async {
+        while store.stats().await.unwrap().query_memory_bytes != Some(0) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), freed)
+        .await
+        .expect("the failed query's memory is given back");
     let page = store
         .query_flows(&FlowSearch::new(TimeRange::all()).limit(10))
         .await

@@ -257,6 +257,14 @@ impl Collector for Figures {
             "Data files found corrupt and moved aside",
             ConstGauge::new(store.quarantined.len() as i64),
         )?;
+        if let Some(bytes) = store.query_memory_bytes {
+            single(
+                &mut e,
+                "flowlens_store_query_memory_bytes",
+                "Bytes held by the operators of the queries running now (limit: --query-memory)",
+                ConstGauge::new(bytes as i64),
+            )?;
+        }
         let inv = &self.inventory;
         single(
             &mut e,

@@ -85,6 +85,7 @@ impl Store for EmbeddedStore {
             bytes_on_disk: st.files.iter().map(|f| f.meta.bytes).sum(),
             wal_bytes: st.wal_bytes,
             quarantined: st.quarantined.clone(),
+            query_memory_bytes: Some(self.tables.memory_in_use() as u64),
         })
     }
 

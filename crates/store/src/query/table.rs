@@ -56,6 +56,11 @@ impl Tables {
         Ok(Tables { ctx })
     }
 
+    /// Bytes the operators of the queries running now hold.
+    pub fn memory_in_use(&self) -> usize {
+        self.ctx.runtime_env().memory_pool.reserved()
+    }
+
     /// The snapshot's rows in its time range as one table.
     pub fn frame(&self, snap: &Snapshot) -> Result<DataFrame> {
         self.union(self.frame_parts(snap, false)?)
