@@ -20,7 +20,7 @@ fn store_with(dir: &std::path::Path, query_memory: usize) -> EmbeddedStore {
 }
 
 // A hash join keeps its whole build side in memory (it cannot spill): the join of the flow
-// logs with themselves needs far more than 8 MiB, while a page of flow logs sorts in it.
+// logs with themselves needs more than 16 MiB, while a page of flow logs sorts in 12 MiB.
 const SELF_JOIN: &str = "SELECT count(*) AS n FROM flows a JOIN flows b ON a.source_name_aggr = b.source_name_aggr \
      AND a.end_time = b.end_time";
 
@@ -42,7 +42,7 @@ async fn a_query_over_the_limit_fails_clearly_and_the_store_answers_on() {
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
         store.close().await.unwrap();
     }
-    let store = store_with(dir.path(), 8 << 20);
+    let store = store_with(dir.path(), 12 << 20);
     let err = store.sql(SELF_JOIN).await.unwrap_err();
     assert!(matches!(err, StoreError::OutOfQueryMemory(_)), "{err:?}");
     let message = err.to_string();
