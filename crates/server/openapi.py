@@ -64,7 +64,7 @@ paths = {
             "write": {"type": "object", "properties": {"checked": {"type": "boolean"}, "read_only": {"type": "boolean"}, "error": {"type": "string"}, "kinds": {"type": "array", "items": {"type": "object"}}}}}})}},
     "/api/labels": {"get": {"summary": "Label keys and values, for completion", "responses": ok("labels")}},
     "/api/explain": {"get": {"summary": "The engine's trace for one flow",
-        "parameters": [q("source", "IP or NAMESPACE/NAME", required=True), q("dest", "IP or NAMESPACE/NAME (a Service follows to a backend)", required=True), q("port", "destination port", "integer", True), q("proto", "tcp, udp, icmp, sctp or a number"), q("src_port", "source port", "integer"), q("hits", "calico or enterprise")],
+        "parameters": [q("source", "IP or NAMESPACE/NAME", required=True), q("dest", "IP or NAMESPACE/NAME (a Service follows to a backend)", required=True), q("port", "destination port", "integer", True), q("proto", "tcp, udp, icmp, sctp or a number"), q("src_port", "source port", "integer"), q("hits", "calico or enterprise"), q("at", "unix milliseconds: against the tiers and policies in force then (connected to a cluster)", "integer")],
         "responses": ok("explanation")}},
     "/api/sources": {"get": {"summary": "Every source feeding the store (live network sources, files, the demo's simulator) with its figures",
         "responses": ok("sources", {"type": "object", "properties": {"sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}}}})}},

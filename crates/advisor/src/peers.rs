@@ -274,7 +274,7 @@ impl<'a> Resolver<'a> {
         let common = if members.is_empty() {
             fallback.iter().cloned().collect()
         } else {
-            common_stable_labels(members.iter().map(|&i| &eps[i]))
+            common_stable_labels(members.iter().map(|&i| &*eps[i]))
         };
         let pods_of_ns: &[usize] = self
             .by_namespace

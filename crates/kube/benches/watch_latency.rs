@@ -6,13 +6,18 @@
 //! conversion through flowlens-manifests, the index, the timeline and the history). Also
 //! the first listing of everything, and the heap the watch holds.
 //!
+//! Then the whole path to verdicts, as the server takes it: the inventory copied, the engine
+//! brought up to date for a pod event (compiled afresh for a policy event), and a flow of
+//! the changed pod decided; and the heap each new engine adds.
+//!
 //! Run: `cargo bench -p flowlens-kube --bench watch_latency` (a benchmark, not a test:
 //! no figure here is asserted).
 
 use flowlens_kube::testing::{FakeApiServer, objects, rfc3339};
 use flowlens_kube::{Kind, WatchOptions};
 use flowlens_manifests::{policy_to_yaml, tier_to_yaml};
-use flowlens_model::{EndpointType, Inventory, InventoryKey, PolicyKind, Tier};
+use flowlens_model::{EndpointType, Inventory, InventoryKey, PolicyKind, Protocol, Tier};
+use flowlens_policy::{Engine, FiveTuple};
 use flowlens_sim::{ScaleParams, Scenario};
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -357,6 +362,18 @@ async fn run() {
     }
     report("policy edited → inventory change received", edits);
 
+    event_to_verdict(
+        &fake,
+        &watch,
+        &mut updates,
+        &ns,
+        &name,
+        &labels,
+        &ip,
+        &policy,
+    )
+    .await;
+
     let status = watch.status();
     let pods_status = status
         .kinds
@@ -371,6 +388,189 @@ async fn run() {
         watch.with_history(|h| h.len())
     );
     println!("(clock: {})", rfc3339(fake.time()));
+}
+
+/// Heap bytes allocated (and still live) while `f` runs, and its result.
+fn heap_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let out = f();
+    (out, LIVE.load(Ordering::Relaxed).saturating_sub(before))
+}
+
+/// The server's whole path from a watch event to verdicts with it (`flowlens_server::cluster`
+/// does the same steps): the change reaches the subscriber, the inventory is copied under
+/// the watch's lock, the engine is brought up to date (endpoint changes) or compiled afresh
+/// (anything else), and a flow of the changed pod is decided. The server's 20 ms window
+/// that gathers changes close together is left out.
+#[allow(clippy::too_many_arguments)]
+async fn event_to_verdict(
+    fake: &FakeApiServer,
+    watch: &flowlens_kube::ClusterWatch,
+    updates: &mut tokio::sync::broadcast::Receiver<Arc<flowlens_kube::Update>>,
+    ns: &str,
+    name: &str,
+    labels: &[(String, String)],
+    ip: &str,
+    policy: &flowlens_model::Policy,
+) {
+    let inventory = watch.with_inventory(|inv, _| inv.clone());
+    let peer = inventory
+        .endpoints
+        .iter()
+        .rev()
+        .find_map(|e| e.ips.first().copied())
+        .expect("a second address");
+    let (engine, heap) = heap_of(|| Engine::new(inventory));
+    let mut engine = Arc::new(engine);
+    println!(
+        "engine compiled afresh: {} selector sets, {} plans, heap {:.1} MiB",
+        engine.stats().selector_sets,
+        engine.stats().distinct_plans,
+        mib(heap)
+    );
+    let flow_of = |src: &str| FiveTuple {
+        src: src.parse().expect("an address"),
+        dst: peer,
+        protocol: Protocol::Tcp,
+        src_port: 40_000,
+        dst_port: 8080,
+        icmp: None,
+    };
+
+    // One event, then the new engine and a verdict; returns the time taken, whether the
+    // engine was brought up to date, and the heap the new engine added.
+    async fn step(
+        fake: &FakeApiServer,
+        watch: &flowlens_kube::ClusterWatch,
+        updates: &mut tokio::sync::broadcast::Receiver<Arc<flowlens_kube::Update>>,
+        engine: &mut Arc<Engine>,
+        change: Result<Value, (&str, &str, Option<&str>, &str)>,
+        key: &InventoryKey,
+        flow: FiveTuple,
+    ) -> (Duration, bool, usize) {
+        let start = Instant::now();
+        let endpoints_only = matches!(key, InventoryKey::Endpoint { .. });
+        match change {
+            Ok(object) => one_event(fake, updates, Some(object), None, key).await,
+            Err(delete) => one_event(fake, updates, None, Some(delete), key).await,
+        };
+        let ((next, incremental), heap) = heap_of(|| {
+            let inventory = Arc::new(watch.with_inventory(|inv, _| inv.clone()));
+            let updated = endpoints_only
+                .then(|| engine.with_changed_endpoints(Arc::clone(&inventory)))
+                .flatten();
+            let incremental = updated.is_some();
+            (
+                updated.unwrap_or_else(|| Engine::new(inventory)),
+                incremental,
+            )
+        });
+        std::hint::black_box(next.evaluate(&flow));
+        let took = start.elapsed();
+        *engine = Arc::new(next);
+        (took, incremental, heap)
+    }
+
+    let pod_key = |pod: &str| InventoryKey::Endpoint {
+        endpoint_type: EndpointType::Wep,
+        namespace: Some(ns.to_string()),
+        name: pod.to_string(),
+    };
+    let mut relabel = Vec::new();
+    let mut fresh = 0;
+    let mut heaps = Vec::new();
+    for i in 0..100 {
+        let version = format!("verdict-{i}");
+        let mut l: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        l.push(("bench", &version));
+        let object = objects::pod(ns, name, &l, &[ip]);
+        let (took, incremental, heap) = step(
+            fake,
+            watch,
+            updates,
+            &mut engine,
+            Ok(object),
+            &pod_key(name),
+            flow_of(ip),
+        )
+        .await;
+        relabel.push(took);
+        fresh += usize::from(!incremental);
+        heaps.push(heap);
+    }
+    report("pod relabelled → new verdicts", relabel);
+
+    let mut create = Vec::new();
+    let mut delete = Vec::new();
+    for i in 0..100 {
+        let pod_name = format!("verdict-{i}-x7k2p");
+        let pod_ip = format!("10.202.{}.{}", i / 250, i % 250 + 1);
+        let pod = objects::started_at(
+            objects::pod(ns, &pod_name, &[("app", "bench")], &[&pod_ip]),
+            fake.time(),
+        );
+        let key = pod_key(&pod_name);
+        let (took, incremental, heap) = step(
+            fake,
+            watch,
+            updates,
+            &mut engine,
+            Ok(pod),
+            &key,
+            flow_of(&pod_ip),
+        )
+        .await;
+        create.push(took);
+        fresh += usize::from(!incremental);
+        heaps.push(heap);
+        let (took, incremental, heap) = step(
+            fake,
+            watch,
+            updates,
+            &mut engine,
+            Err(("v1", "Pod", Some(ns), &pod_name)),
+            &key,
+            flow_of(&pod_ip),
+        )
+        .await;
+        delete.push(took);
+        fresh += usize::from(!incremental);
+        heaps.push(heap);
+    }
+    report("pod created → new verdicts", create);
+    report("pod deleted → new verdicts", delete);
+    heaps.sort_unstable();
+    println!(
+        "pod events compiled afresh instead of brought up to date: {fresh} of 300; heap each new engine adds: median {:.1} MiB",
+        mib(heaps[heaps.len() / 2])
+    );
+
+    let mut edits = Vec::new();
+    for i in 0..30 {
+        let mut p = policy.clone();
+        p.order = Some(2_000.0 + f64::from(i));
+        let key = InventoryKey::Policy {
+            kind: p.kind,
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        };
+        let object = yaml_to_json(&policy_to_yaml(&p).expect("exportable"));
+        let (took, _, _) = step(
+            fake,
+            watch,
+            updates,
+            &mut engine,
+            Ok(object),
+            &key,
+            flow_of(ip),
+        )
+        .await;
+        edits.push(took);
+    }
+    report("policy edited → new verdicts (compiled afresh)", edits);
 }
 
 /// A pod of the cluster to relabel: namespace, name, labels, address.

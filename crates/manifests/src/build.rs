@@ -156,7 +156,7 @@ pub fn build_inventory(resources: Vec<Resource>, opts: &LoadOptions) -> Result<B
     inv.namespaces = namespaces.into_values().collect();
     inv.service_accounts = service_accounts.into_values().collect();
     // Both already sorted by allocate_addresses.
-    inv.endpoints = endpoints.into_iter().map(|(e, _)| e).collect();
+    inv.endpoints = endpoints.into_iter().map(|(e, _)| e.into()).collect();
     inv.services = services.into_iter().map(|(s, _)| s.service).collect();
     inv.network_sets
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));

@@ -114,6 +114,11 @@ impl Endpoint {
         labels
     }
 
+    /// What an inventory's endpoints are sorted and kept unique by (kind, namespace, name).
+    pub fn order_key(&self) -> (EndpointType, Option<&str>, &str) {
+        (self.endpoint_type, self.namespace.as_deref(), &self.name)
+    }
+
     /// `ns/name` for pods, `name` for host endpoints.
     pub fn qualified_name(&self) -> String {
         match &self.namespace {

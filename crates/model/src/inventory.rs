@@ -6,6 +6,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// Endpoints, namespaces, services, network sets, tiers and policies of one cluster.
 ///
@@ -14,7 +15,9 @@ use std::cmp::Ordering;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
     pub namespaces: Vec<Namespace>,
-    pub endpoints: Vec<Endpoint>,
+    /// Shared, so that copying an inventory (each policy engine keeps its own) copies
+    /// pointers rather than every endpoint.
+    pub endpoints: Vec<Arc<Endpoint>>,
     pub service_accounts: Vec<ServiceAccount>,
     pub services: Vec<Service>,
     pub network_sets: Vec<NetworkSet>,

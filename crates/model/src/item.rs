@@ -12,6 +12,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// One object of an inventory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,7 +145,7 @@ fn ns_name<'a>(namespace: &'a str, name: &'a str) -> (&'a str, &'a str) {
 }
 
 fn endpoint_key(e: &Endpoint) -> (EndpointType, Option<&str>, &str) {
-    (e.endpoint_type, e.namespace.as_deref(), &e.name)
+    e.order_key()
 }
 
 impl Inventory {
@@ -170,12 +171,11 @@ impl Inventory {
                     endpoint_key(p).cmp(&(key.0, key.1.as_deref(), key.2.as_str()))
                 });
                 match at {
-                    Ok(i) => Some(InventoryItem::Endpoint(std::mem::replace(
-                        &mut self.endpoints[i],
-                        e,
+                    Ok(i) => Some(InventoryItem::Endpoint(Arc::unwrap_or_clone(
+                        std::mem::replace(&mut self.endpoints[i], Arc::new(e)),
                     ))),
                     Err(i) => {
-                        self.endpoints.insert(i, e);
+                        self.endpoints.insert(i, Arc::new(e));
                         None
                     }
                 }
@@ -239,7 +239,9 @@ impl Inventory {
                 self.endpoints
                     .binary_search_by(|p| endpoint_key(p).cmp(&key))
                     .ok()
-                    .map(|i| InventoryItem::Endpoint(self.endpoints.remove(i)))
+                    .map(|i| {
+                        InventoryItem::Endpoint(Arc::unwrap_or_clone(self.endpoints.remove(i)))
+                    })
             }
             InventoryKey::Service { namespace, name } => remove_sorted(&mut self.services, |s| {
                 ns_name(&s.namespace, &s.name).cmp(&ns_name(namespace, name))
@@ -291,7 +293,7 @@ impl Inventory {
                 self.endpoints
                     .binary_search_by(|p| endpoint_key(p).cmp(&key))
                     .ok()
-                    .map(|i| InventoryItem::Endpoint(self.endpoints[i].clone()))
+                    .map(|i| InventoryItem::Endpoint((*self.endpoints[i]).clone()))
             }
             InventoryKey::Service { namespace, name } => self
                 .services

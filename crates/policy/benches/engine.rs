@@ -12,6 +12,7 @@ use flowlens_policy::{Engine, FiveTuple};
 use flowlens_selector::Selector;
 use std::hint::black_box;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const NAMESPACES: usize = 2_000;
@@ -110,7 +111,7 @@ pub fn generate() -> Inventory {
                 selector: Some([("app".to_string(), app.clone())].into()),
             });
             for r in 0..REPLICAS {
-                inv.endpoints.push(Endpoint {
+                inv.endpoints.push(Arc::new(Endpoint {
                     endpoint_type: EndpointType::Wep,
                     namespace: Some(ns.clone()),
                     name: format!("{app}-5d8f7c9b4-{r:05}"),
@@ -132,7 +133,7 @@ pub fn generate() -> Inventory {
                     node: None,
                     interface: None,
                     profiles: vec![],
-                });
+                }));
                 n += 1;
             }
         }

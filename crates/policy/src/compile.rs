@@ -3,14 +3,15 @@
 
 use crate::compiled::{
     CEntity, CPolicy, CPort, CRule, CService, CTier, Compiled, EndpointPlans, NetworkSetIndex,
-    Plan, PlanId, Stage, TierPlan,
+    Plan, PlanTable, Stage, TierPlan,
 };
 use crate::sets::{
-    Holders, NamespaceTable, Scope, ServiceAccountInfo, SetId, SetTable,
-    namespace_selector_semantics, scope_key,
+    HolderIndex, Holders, NamespaceTable, OwnedScope, Scope, ServiceAccountTable, SetDef, SetId,
+    SetTable, namespace_selector_semantics, scope_key,
 };
 use flowlens_model::{
-    EndpointType, EntityRule, Inventory, Policy, PortMatch, Rule, TierDefaultAction, sort_policies,
+    Endpoint, EndpointType, EntityRule, Inventory, Policy, PortMatch, Rule, Service,
+    TierDefaultAction, sort_policies,
 };
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
@@ -24,36 +25,17 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
     for ns in &inv.namespaces {
         namespaces.intern(&ns.name, Some(ns.labels.clone()));
     }
-    let mut service_accounts: Vec<ServiceAccountInfo> = Vec::new();
-    let mut sa_ids: FxHashMap<(u32, String), u32> = FxHashMap::default();
-    let mut intern_sa = |ns: u32,
-                         name: &str,
-                         labels: Option<&flowlens_model::Labels>,
-                         service_accounts: &mut Vec<ServiceAccountInfo>| {
-        *sa_ids.entry((ns, name.to_string())).or_insert_with(|| {
-            service_accounts.push(ServiceAccountInfo {
-                name: name.to_string(),
-                labels: {
-                    let mut l = labels.cloned().unwrap_or_default();
-                    l.insert(flowlens_model::well_known_labels::NAME.into(), name.into());
-                    l
-                },
-            });
-            service_accounts.len() as u32 - 1
-        })
-    };
+    let mut service_accounts = ServiceAccountTable::default();
     for sa in &inv.service_accounts {
         let ns = namespaces.intern(&sa.namespace, None);
-        intern_sa(ns, &sa.name, Some(&sa.labels), &mut service_accounts);
+        service_accounts.intern(ns, &sa.name, Some(&sa.labels));
     }
     let mut endpoint_ns = Vec::with_capacity(inv.endpoints.len());
     let mut endpoint_sa = Vec::with_capacity(inv.endpoints.len());
     for ep in &inv.endpoints {
         let ns = ep.namespace.as_deref().map(|n| namespaces.intern(n, None));
         let sa = match (ns, ep.endpoint_type, &ep.service_account) {
-            (Some(ns), EndpointType::Wep, Some(sa)) => {
-                Some(intern_sa(ns, sa, None, &mut service_accounts))
-            }
+            (Some(ns), EndpointType::Wep, Some(sa)) => Some(service_accounts.intern(ns, sa, None)),
             _ => None,
         };
         endpoint_ns.push(ns);
@@ -67,23 +49,18 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
     // Holders: endpoints, then network sets.
     let mut holders = Holders::new(namespaces, service_accounts);
     for (i, ep) in inv.endpoints.iter().enumerate() {
-        holders.push(endpoint_ns[i], ep.selector_labels(), endpoint_sa[i]);
+        holders.push(
+            endpoint_ns[i],
+            Arc::new(ep.selector_labels()),
+            endpoint_sa[i],
+        );
     }
     holders.n_endpoints = inv.endpoints.len() as u32;
-    let mut network_sets = NetworkSetIndex::default();
     for (i, set) in inv.network_sets.iter().enumerate() {
-        let id = holders.push(set_ns[i], set.selector_labels(), None);
-        for net in &set.nets {
-            network_sets.insert(*net, id, set.namespace.is_some());
-        }
+        holders.push(set_ns[i], Arc::new(set.selector_labels()), None);
     }
-
-    let mut endpoint_by_ip = FxHashMap::default();
-    for (i, ep) in inv.endpoints.iter().enumerate() {
-        for ip in &ep.ips {
-            endpoint_by_ip.entry(*ip).or_insert(i as u32);
-        }
-    }
+    let network_sets = network_set_index(inv);
+    let endpoint_by_ip = endpoints_by_ip(inv);
 
     // Services and their backends.
     let mut services = Vec::with_capacity(inv.services.len());
@@ -97,19 +74,13 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
         }
     }
     for (i, svc) in inv.services.iter().enumerate() {
-        let backends: Vec<u32> = match &svc.selector {
-            Some(sel) if !sel.is_empty() => pods_by_namespace
-                .get(svc.namespace.as_str())
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|&ep| {
-                    let labels = &inv.endpoints[ep as usize].labels;
-                    sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let backends: Vec<u32> = pods_by_namespace
+            .get(svc.namespace.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&ep| is_backend(svc, &inv.endpoints[ep as usize]))
+            .collect();
         for ip in &svc.cluster_ips {
             service_by_ip.entry(*ip).or_insert(i as u32);
         }
@@ -165,10 +136,12 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
     }
 
     // Compile policies and the sets they apply to.
-    let mut sets = SetTable::default();
+    let index = HolderIndex::new(&holders);
     let mut compiler = Compiler {
+        index: &index,
         holders: &holders,
-        sets: &mut sets,
+        sets: SetTable::default(),
+        interned: FxHashMap::default(),
         service_by_name: &service_by_name,
     };
     let mut policies = Vec::with_capacity(inv.policies.len());
@@ -190,40 +163,37 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
             ingress: p.ingress.iter().map(|r| compiler.rule(r, p, ns)).collect(),
             egress: p.egress.iter().map(|r| compiler.rule(r, p, ns)).collect(),
             stage,
+            egress_type: p.types.egress,
+            ingress_type: p.types.ingress,
         };
         applies_to.push(compiler.applies_to(p, ns, stage));
         policies.push(compiled);
     }
+    let sets = compiler.sets;
+    drop(index);
 
-    // The enforced and the pending view of the policy set.
+    // The enforced and the pending view of the policy set, each in evaluation order.
+    let by_rank = |mut view: Vec<u32>| {
+        view.sort_unstable_by_key(|&pi| rank[pi as usize]);
+        view
+    };
     let enforced: Vec<u32> = (0..inv.policies.len() as u32)
         .filter(|&i| !inv.policies[i as usize].kind.is_staged())
         .collect();
     let has_staged = enforced.len() != inv.policies.len();
-    let pending: Vec<u32> = if has_staged {
-        pending_view(inv)
+    let views = if has_staged {
+        vec![by_rank(enforced), by_rank(pending_view(inv))]
     } else {
-        enforced.clone()
+        vec![by_rank(enforced)]
     };
 
-    let mut plans: Vec<Plan> = vec![Plan::default()];
-    let mut plan_ids: FxHashMap<Plan, PlanId> = FxHashMap::default();
-    plan_ids.insert(Plan::default(), 0);
+    let mut plans = PlanTable::new();
     let mut endpoint_plans: Vec<EndpointPlans> = vec![[0; 4]; inv.endpoints.len()];
-    let views: &[(&[u32], usize)] = if has_staged {
-        &[(&enforced, 0), (&pending, 2)]
-    } else {
-        &[(&enforced, 0)]
-    };
-    for &(view, slot_base) in views {
-        let plan_lists = plans_for_view(inv, view, &rank, &applies_to, &sets, &policies);
+    for (v, view) in views.iter().enumerate() {
+        let plan_lists = plans_for_view(inv.endpoints.len(), view, &applies_to, &sets, &policies);
         for (ep, dirs) in plan_lists.into_iter().enumerate() {
             for (dir, plan) in dirs.into_iter().enumerate() {
-                let id = *plan_ids.entry(plan.clone()).or_insert_with(|| {
-                    plans.push(plan);
-                    plans.len() as PlanId - 1
-                });
-                endpoint_plans[ep][slot_base + dir] = id;
+                endpoint_plans[ep][2 * v + dir] = plans.intern(plan);
             }
         }
     }
@@ -240,18 +210,54 @@ pub(crate) fn build(inventory: Arc<Inventory>) -> Compiled {
         inventory,
         holders,
         sets,
-        applies_to,
-        policies,
-        tiers: tier_list,
+        applies_to: Arc::new(applies_to),
+        policies: Arc::new(policies),
+        tiers: Arc::new(tier_list),
+        views: Arc::new(views),
         plans,
         endpoint_plans,
         endpoint_by_ip,
         network_sets,
         services,
-        service_by_ip,
+        service_by_ip: Arc::new(service_by_ip),
         has_staged,
         uses_src_ports,
     }
+}
+
+/// Whether a pod is one of a Service's backends (its selector, in its namespace).
+pub(crate) fn is_backend(svc: &Service, ep: &Endpoint) -> bool {
+    match &svc.selector {
+        Some(sel) if !sel.is_empty() => {
+            ep.endpoint_type == EndpointType::Wep
+                && ep.namespace.as_deref() == Some(svc.namespace.as_str())
+                && sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+/// Endpoints by address (the first endpoint listed wins an address two claim).
+pub(crate) fn endpoints_by_ip(inv: &Inventory) -> FxHashMap<IpAddr, u32> {
+    let mut by_ip = FxHashMap::default();
+    for (i, ep) in inv.endpoints.iter().enumerate() {
+        for ip in &ep.ips {
+            by_ip.entry(*ip).or_insert(i as u32);
+        }
+    }
+    by_ip
+}
+
+/// Network sets by prefix; a set's holder id follows all endpoints'.
+pub(crate) fn network_set_index(inv: &Inventory) -> NetworkSetIndex {
+    let mut index = NetworkSetIndex::default();
+    let first = inv.endpoints.len() as u32;
+    for (i, set) in inv.network_sets.iter().enumerate() {
+        for net in &set.nets {
+            index.insert(*net, first + i as u32, set.namespace.is_some());
+        }
+    }
+    index
 }
 
 /// Policies in effect if staged policies were enforced: a staged `Set` replaces (or adds)
@@ -280,33 +286,52 @@ fn pending_view(inv: &Inventory) -> Vec<u32> {
     view
 }
 
-/// Per endpoint, [egress plan, ingress plan] for one view.
+/// Per endpoint, [egress plan, ingress plan] for one view (policies in evaluation order).
 fn plans_for_view(
-    inv: &Inventory,
+    endpoints: usize,
     view: &[u32],
-    rank: &[u32],
     applies_to: &[SetId],
     sets: &SetTable,
     policies: &[CPolicy],
 ) -> Vec<[Plan; 2]> {
-    // (endpoint, direction, rank, policy), sorted, then grouped.
-    let mut entries: Vec<(u32, u8, u32, u32)> = Vec::new();
+    let mut out: Vec<[Plan; 2]> = vec![[Plan::default(), Plan::default()]; endpoints];
     for &pi in view {
-        let p = &inv.policies[pi as usize];
+        let cp = &policies[pi as usize];
         for &ep in sets.get(applies_to[pi as usize]) {
-            if p.types.egress {
-                entries.push((ep, 0, rank[pi as usize], pi));
-            }
-            if p.types.ingress {
-                entries.push((ep, 1, rank[pi as usize], pi));
+            // Network sets are holders too, but never have plans.
+            if let Some(plans) = out.get_mut(ep as usize) {
+                add_to_plans(plans, cp, pi);
             }
         }
     }
-    entries.sort_unstable();
-    let mut out: Vec<[Plan; 2]> = vec![[Plan::default(), Plan::default()]; inv.endpoints.len()];
-    for (ep, dir, _, pi) in entries {
-        let cp = &policies[pi as usize];
-        let plan = &mut out[ep as usize][dir as usize];
+    out
+}
+
+/// One endpoint's [egress plan, ingress plan] for one view, without the others'.
+pub(crate) fn plans_of_endpoint(
+    endpoint: u32,
+    view: &[u32],
+    applies_to: &[SetId],
+    sets: &SetTable,
+    policies: &[CPolicy],
+) -> [Plan; 2] {
+    let mut plans = [Plan::default(), Plan::default()];
+    for &pi in view {
+        if sets.contains(applies_to[pi as usize], endpoint) {
+            add_to_plans(&mut plans, &policies[pi as usize], pi);
+        }
+    }
+    plans
+}
+
+/// Appends a policy that applies to an endpoint to its [egress, ingress] plans; policies
+/// must come in evaluation order.
+fn add_to_plans(plans: &mut [Plan; 2], cp: &CPolicy, pi: u32) {
+    for (dir, wanted) in [(0, cp.egress_type), (1, cp.ingress_type)] {
+        if !wanted {
+            continue;
+        }
+        let plan = &mut plans[dir];
         let stage = match cp.stage {
             Stage::Untracked => &mut plan.untracked,
             Stage::PreDnat if dir == 1 => &mut plan.pre_dnat,
@@ -325,16 +350,34 @@ fn plans_for_view(
             }),
         }
     }
-    out
 }
 
 struct Compiler<'a> {
+    index: &'a HolderIndex<'a>,
     holders: &'a Holders,
-    sets: &'a mut SetTable,
+    sets: SetTable,
+    /// Sets by a text key of their definition, so each is evaluated once.
+    interned: FxHashMap<String, SetId>,
     service_by_name: &'a FxHashMap<(String, String), u32>,
 }
 
 impl Compiler<'_> {
+    /// The set `key` names, evaluating `def` with `members` the first time.
+    fn intern(
+        &mut self,
+        key: String,
+        def: SetDef,
+        members: impl FnOnce(&SetTable, &SetDef) -> Vec<u32>,
+    ) -> SetId {
+        if let Some(&id) = self.interned.get(&key) {
+            return id;
+        }
+        let members = members(&self.sets, &def);
+        let id = self.sets.push(def, members);
+        self.interned.insert(key, id);
+        id
+    }
+
     fn set(
         &mut self,
         scope: Scope<'_>,
@@ -357,9 +400,15 @@ impl Compiler<'_> {
             .unwrap_or_default(),
             endpoints_only
         );
-        let holders = self.holders;
-        self.sets.intern(key, || {
-            let mut ids = holders.select(scope, selector, sa);
+        let def = SetDef::Select {
+            scope: OwnedScope::of(scope),
+            selector: selector.cloned(),
+            accounts: sa.cloned(),
+            endpoints_only,
+        };
+        let (index, holders) = (self.index, self.holders);
+        self.intern(key, def, |_, _| {
+            let mut ids = index.select(scope, selector, sa);
             if endpoints_only {
                 ids.retain(|&h| h < holders.n_endpoints);
             }
@@ -376,7 +425,7 @@ impl Compiler<'_> {
         let scope = match (&p.namespace, &p.namespace_selector) {
             (Some(_), _) => match ns {
                 Some(ns) => Scope::Namespace(ns),
-                None => return self.sets.intern("empty".into(), Vec::new),
+                None => return self.intern("empty".into(), SetDef::Empty, |_, _| Vec::new()),
             },
             (None, Some(_)) => Scope::Namespaces(ns_selector.as_ref().unwrap_or(&p.selector)),
             (None, None) => Scope::Any,
@@ -388,25 +437,22 @@ impl Compiler<'_> {
         }
         // Untracked and pre-DNAT policies only ever apply to host endpoints; a
         // serviceAccountSelector narrows to pods whose account matches.
-        let holders = self.holders;
-        let inv_key = format!(
+        let key = format!(
             "applies:{id}:{:?}:{:?}",
             stage,
             p.service_account_selector.as_ref().map(|s| s.to_string())
         );
-        let base: Vec<u32> = self.sets.get(id).to_vec();
-        let sa_sel = p.service_account_selector.clone();
-        self.sets.intern(inv_key, move || {
-            base.into_iter()
-                .filter(|&h| {
-                    let is_hep = holders.namespace[h as usize].is_none();
-                    (stage == Stage::Normal || is_hep)
-                        && sa_sel.as_ref().is_none_or(|sel| {
-                            holders.service_account[h as usize].is_some_and(|sa| {
-                                sel.matches(&holders.service_accounts[sa as usize].labels)
-                            })
-                        })
-                })
+        let def = SetDef::Narrowed {
+            base: id,
+            host_endpoints_only: stage != Stage::Normal,
+            account_selector: p.service_account_selector.clone(),
+        };
+        let holders = self.holders;
+        self.intern(key, def, |sets, def| {
+            sets.get(id)
+                .iter()
+                .copied()
+                .filter(|&h| sets.holds(def, holders, h))
                 .collect()
         })
     }

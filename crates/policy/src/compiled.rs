@@ -12,22 +12,26 @@ use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// An inventory compiled for evaluation.
+/// An inventory compiled for evaluation. What only policies determine (rules, plans'
+/// policy lists, the views) is shared between the engines of one policy set.
 pub(crate) struct Compiled {
     pub inventory: Arc<Inventory>,
     pub holders: Holders,
     pub sets: SetTable,
     /// Per inventory policy: the set of endpoints it applies to (selector, namespace and
     /// service-account selectors; directions not considered).
-    pub applies_to: Vec<SetId>,
-    pub policies: Vec<CPolicy>,
-    pub tiers: Vec<CTier>,
-    pub plans: Vec<Plan>,
+    pub applies_to: Arc<Vec<SetId>>,
+    pub policies: Arc<Vec<CPolicy>>,
+    pub tiers: Arc<Vec<CTier>>,
+    /// The enforced view of the policies and, with staged policies, the pending one: policy
+    /// indices in evaluation order.
+    pub views: Arc<Vec<Vec<u32>>>,
+    pub plans: PlanTable,
     pub endpoint_plans: Vec<EndpointPlans>,
     pub endpoint_by_ip: FxHashMap<IpAddr, u32>,
     pub network_sets: NetworkSetIndex,
     pub services: Vec<CService>,
-    pub service_by_ip: FxHashMap<IpAddr, u32>,
+    pub service_by_ip: Arc<FxHashMap<IpAddr, u32>>,
     pub has_staged: bool,
     /// Whether any rule looks at source ports; if not, decisions do not depend on them.
     pub uses_src_ports: bool,
@@ -100,6 +104,9 @@ pub(crate) struct CPolicy {
     pub ingress: Vec<CRule>,
     pub egress: Vec<CRule>,
     pub stage: Stage,
+    /// The policy's `types`: whether it applies to egress, to ingress.
+    pub egress_type: bool,
+    pub ingress_type: bool,
 }
 
 pub(crate) struct CTier {
@@ -124,16 +131,60 @@ pub(crate) struct Plan {
 
 pub(crate) type PlanId = u32;
 
+/// Distinct plans, each stored once (many endpoints share a plan).
+#[derive(Clone)]
+pub(crate) struct PlanTable {
+    plans: Vec<Arc<Plan>>,
+    ids: FxHashMap<Arc<Plan>, PlanId>,
+}
+
+impl PlanTable {
+    /// A table holding the empty plan as id 0.
+    pub fn new() -> PlanTable {
+        let mut table = PlanTable {
+            plans: Vec::new(),
+            ids: FxHashMap::default(),
+        };
+        table.intern(Plan::default());
+        table
+    }
+
+    pub fn intern(&mut self, plan: Plan) -> PlanId {
+        if let Some(&id) = self.ids.get(&plan) {
+            return id;
+        }
+        let plan = Arc::new(plan);
+        self.plans.push(Arc::clone(&plan));
+        let id = self.plans.len() as PlanId - 1;
+        self.ids.insert(plan, id);
+        id
+    }
+
+    #[inline]
+    pub fn get(&self, id: PlanId) -> &Plan {
+        &self.plans[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Plan> {
+        self.plans.iter().map(|p| &**p)
+    }
+}
+
 /// Plan ids of one endpoint: enforced egress, enforced ingress, pending egress, pending ingress.
 pub(crate) type EndpointPlans = [PlanId; 4];
 
+#[derive(Clone)]
 pub(crate) struct CService {
     /// Endpoints selected by the service, sorted.
     pub backends: Vec<u32>,
 }
 
 /// Network sets by prefix, for "which sets contain this address" and attribution.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct NetworkSetIndex {
     v4: PrefixMap<Ipv4Net, Vec<(u32, bool)>>,
     v6: PrefixMap<Ipv6Net, Vec<(u32, bool)>>,

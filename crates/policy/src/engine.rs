@@ -63,6 +63,25 @@ impl Engine {
         }
     }
 
+    /// The engine for `inventory`, built from this one's work when the two inventories differ
+    /// only in their endpoints (pods and host endpoints added, changed or removed): only the
+    /// changed endpoints' selector memberships, plans and Service backends are worked out.
+    /// The caller vouches that the namespaces, service accounts, Services, network sets,
+    /// tiers and policies are this engine's (the cheap part of that is checked).
+    ///
+    /// `None` when it cannot be done piecemeal (the endpoints are not in the inventory's
+    /// order, more than an eighth of them changed, or a changed endpoint names a namespace
+    /// or service account this engine does not know): compile with [`Engine::new`] then.
+    /// Either way the verdicts are those [`Engine::new`] would give.
+    pub fn with_changed_endpoints(&self, inventory: impl Into<Arc<Inventory>>) -> Option<Engine> {
+        let compiled = crate::update::with_changed_endpoints(&self.compiled, inventory.into())?;
+        Some(Engine {
+            compiled,
+            cache: DecisionCache::new(),
+            history: None,
+        })
+    }
+
     /// This engine's inventory is current from `valid_from` (Unix milliseconds) on; flows
     /// from before are attributed with the engine `history` gives for their time.
     pub fn with_history(mut self, valid_from: i64, history: &Arc<dyn EngineHistory>) -> Engine {
@@ -115,18 +134,18 @@ impl Engine {
             PeerSpec::Named { namespace, name } => (namespace, name),
         };
         let in_ns =
-            |e: &&flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
+            |e: &flowlens_model::Endpoint| e.namespace.as_deref() == Some(namespace.as_str());
         let eps = &self.compiled.inventory.endpoints;
         let found = eps
             .iter()
-            .position(|e| in_ns(&e) && e.name == *name)
+            .position(|e| in_ns(e) && e.name == *name)
             .or_else(|| {
                 eps.iter()
-                    .position(|e| in_ns(&e) && e.workload.as_ref().is_some_and(|w| w.name == *name))
+                    .position(|e| in_ns(e) && e.workload.as_ref().is_some_and(|w| w.name == *name))
             })
             .or_else(|| {
                 eps.iter().position(|e| {
-                    in_ns(&e) && e.name_aggr.trim_end_matches('*') == format!("{name}-")
+                    in_ns(e) && e.name_aggr.trim_end_matches('*') == format!("{name}-")
                 })
             });
         if let Some(i) = found {

@@ -111,7 +111,9 @@ fn direction<T: Tracer>(
 ) -> DirectionVerdict {
     tracer.direction(ingress, endpoint, pending);
     let slot = usize::from(pending) * 2 + usize::from(ingress);
-    let plan = &compiled.plans[compiled.endpoint_plans[endpoint as usize][slot] as usize];
+    let plan = compiled
+        .plans
+        .get(compiled.endpoint_plans[endpoint as usize][slot]);
     let mut hits = Hits::new();
     let mut walk = |tiers: &[TierPlan], hits: &mut Hits, tracer: &mut T| {
         evaluate_tiers(compiled, tiers, ingress, ctx, hits, tracer, undecidable)

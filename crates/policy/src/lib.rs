@@ -9,7 +9,8 @@
 //! [`Engine::new`] compiles every rule selector into a set of endpoints and works out, for
 //! every endpoint and direction, which tiers and policies apply. Evaluating a flow is then a
 //! walk over a short plan with set lookups, and decisions are cached per
-//! (source, destination, protocol, ports).
+//! (source, destination, protocol, ports). When only endpoints change (pods come, go or are
+//! relabelled), [`Engine::with_changed_endpoints`] works out just what they touch.
 //!
 //! [`reachability`] asks the engine which workloads may reach which, exact per port interval.
 //!
@@ -32,6 +33,7 @@ pub mod render;
 mod resolve;
 mod sets;
 mod trace;
+mod update;
 mod verdict;
 
 pub use board::{RuleTexts, rule_texts};

@@ -119,7 +119,10 @@ impl Tracer for Recorder<'_> {
         let e = self.engine;
         let ep = &e.compiled.inventory.endpoints[endpoint as usize];
         let slot = usize::from(pending) * 2 + usize::from(ingress);
-        let plan = &e.compiled.plans[e.compiled.endpoint_plans[endpoint as usize][slot] as usize];
+        let plan = e
+            .compiled
+            .plans
+            .get(e.compiled.endpoint_plans[endpoint as usize][slot]);
         let used: Vec<u32> = plan
             .untracked
             .iter()
@@ -224,7 +227,7 @@ fn peer_view(e: &Engine, peer: &Peer) -> PeerView {
     let a = e.attribute(peer);
     let labels = match (peer.endpoint, peer.network_set) {
         (Some(ep), _) => e.compiled.inventory.endpoints[ep as usize].labels.clone(),
-        (None, Some(h)) => e.compiled.holders.labels[h as usize].clone(),
+        (None, Some(h)) => (*e.compiled.holders.labels[h as usize]).clone(),
         _ => Labels::new(),
     };
     PeerView {

@@ -1,6 +1,7 @@
 //! The compiled engine must agree with the plain reference interpreter on every flow of
 //! random clusters: same actions, same Calico hit strings, enforced and pending, and the same
-//! `undecidable` flag.
+//! `undecidable` flag. And an engine brought up to date after endpoint changes
+//! (`Engine::with_changed_endpoints`) must agree with one compiled afresh.
 //!
 //! The clusters use every feature the engine evaluates: all policy kinds (staged ones with
 //! `Set` and `Delete`, Kubernetes, admin and baseline admin policies), untracked and pre-DNAT
@@ -14,6 +15,7 @@ use flowlens_policy::{Engine, FiveTuple};
 use flowlens_selector::Selector;
 use proptest::prelude::*;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 const SELECTORS: &[&str] = &[
     "all()",
@@ -403,7 +405,7 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
                 if dual {
                     ips.push(IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, i as u16 + 1]));
                 }
-                inv.endpoints.push(Endpoint {
+                inv.endpoints.push(Arc::new(Endpoint {
                     endpoint_type: EndpointType::Wep,
                     name: format!("pod{i}"),
                     name_aggr: format!("pod{i}"),
@@ -428,14 +430,14 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
                     node: None,
                     interface: None,
                     profiles: vec![],
-                });
+                }));
             }
             for (i, (profiles, v6)) in heps.into_iter().enumerate() {
                 let mut ips = vec![IpAddr::from([192, 168, 0, i as u8 + 1])];
                 if v6 {
                     ips.push(IpAddr::from([0xfd00, 1, 0, 0, 0, 0, 0, i as u16 + 1]));
                 }
-                inv.endpoints.push(Endpoint {
+                inv.endpoints.push(Arc::new(Endpoint {
                     endpoint_type: EndpointType::Hep,
                     name: format!("node{i}-eth0"),
                     name_aggr: format!("node{i}-eth0"),
@@ -453,7 +455,7 @@ fn cluster_strategy() -> impl Strategy<Value = Inventory> {
                         2 => vec!["edge".into(), "projectcalico-default-allow".into()],
                         _ => vec![],
                     },
-                });
+                }));
             }
             for (i, (net_index, namespaced)) in sets.into_iter().enumerate() {
                 inv.network_sets.push(NetworkSet {
@@ -594,4 +596,153 @@ proptest! {
             prop_assert_eq!(explained.undecidable, got.undecidable);
         }
     }
+}
+
+/// A change to a cluster's endpoints: relabel one, take one away, add a pod beside an
+/// existing one (its namespace and account, new labels), or give one a new address.
+#[derive(Clone, Debug)]
+enum EndpointEdit {
+    Relabel(usize, Labels),
+    Remove(usize),
+    AddBeside(usize, Labels),
+    Readdress(usize, u8),
+}
+
+fn endpoint_edit_strategy() -> impl Strategy<Value = EndpointEdit> {
+    prop_oneof![
+        (0usize..16, labels_strategy()).prop_map(|(k, l)| EndpointEdit::Relabel(k, l)),
+        (0usize..16).prop_map(EndpointEdit::Remove),
+        (0usize..16, labels_strategy()).prop_map(|(k, l)| EndpointEdit::AddBeside(k, l)),
+        (0usize..16, 100u8..110).prop_map(|(k, ip)| EndpointEdit::Readdress(k, ip)),
+    ]
+}
+
+fn in_inventory_order(inv: &mut Inventory) {
+    inv.endpoints
+        .sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+}
+
+fn apply_edit(inv: &mut Inventory, edit: &EndpointEdit, serial: usize) {
+    let n = inv.endpoints.len();
+    if n == 0 {
+        return;
+    }
+    match edit {
+        EndpointEdit::Relabel(k, labels) => {
+            Arc::make_mut(&mut inv.endpoints[k % n]).labels = labels.clone()
+        }
+        EndpointEdit::Remove(k) => {
+            inv.endpoints.remove(k % n);
+        }
+        EndpointEdit::AddBeside(k, labels) => {
+            let mut pod = (*inv.endpoints[k % n]).clone();
+            pod.name = format!("added{serial}");
+            pod.labels = labels.clone();
+            pod.ips = vec![IpAddr::from([10, 0, 1, serial as u8])];
+            inv.endpoints.push(Arc::new(pod));
+        }
+        EndpointEdit::Readdress(k, last) => {
+            Arc::make_mut(&mut inv.endpoints[k % n]).ips = vec![IpAddr::from([10, 0, 0, *last])];
+        }
+    }
+    in_inventory_order(inv);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// An engine brought up to date after endpoint changes decides every flow as an engine
+    /// compiled afresh from the changed inventory.
+    #[test]
+    fn engines_updated_for_endpoint_changes_agree_with_fresh_ones(
+        inv in cluster_strategy(),
+        edits in proptest::collection::vec(endpoint_edit_strategy(), 1..5),
+        picks in proptest::collection::vec(flow_strategy(), 12),
+    ) {
+        let mut inv = inv;
+        in_inventory_order(&mut inv);
+        let mut engine = Engine::new(inv.clone());
+        // One edit at a time, each update built on the previous one.
+        for (serial, edit) in edits.iter().enumerate() {
+            apply_edit(&mut inv, edit, serial);
+            let updated = engine.with_changed_endpoints(inv.clone());
+            prop_assert!(updated.is_some(), "{:?} could not be applied piecemeal", edit);
+            engine = updated.unwrap();
+        }
+        let fresh = Engine::new(inv.clone());
+        let (v4, v6) = addresses(&inv);
+        for pick in picks {
+            let flow = five_tuple(&v4, &v6, pick);
+            let got = engine.evaluate(&flow);
+            let want = fresh.evaluate(&flow);
+            let strings = |e: &Engine, d: &Option<flowlens_policy::DirectionVerdict>| {
+                d.as_ref().map(|d| (d.action, e.hit_strings(&d.hits, PolicyHitFormat::Calico)))
+            };
+            prop_assert_eq!(got.action, want.action, "flow {:?} after {:?}", flow, edits);
+            prop_assert_eq!(strings(&engine, &got.egress), strings(&fresh, &want.egress), "egress of {:?}", flow);
+            prop_assert_eq!(strings(&engine, &got.ingress), strings(&fresh, &want.ingress), "ingress of {:?}", flow);
+            prop_assert_eq!(got.pending.action, want.pending.action, "pending of {:?}", flow);
+            prop_assert_eq!(strings(&engine, &got.pending.egress), strings(&fresh, &want.pending.egress), "pending egress of {:?}", flow);
+            prop_assert_eq!(strings(&engine, &got.pending.ingress), strings(&fresh, &want.pending.ingress), "pending ingress of {:?}", flow);
+            prop_assert_eq!(got.undecidable, want.undecidable, "undecidable of {:?}", flow);
+            let (sp, dp) = (engine.resolve(flow.src), engine.resolve(flow.dst));
+            let explained = engine.explain(&sp, &dp, &flow, PolicyHitFormat::Calico);
+            prop_assert_eq!(explained.action, want.action);
+        }
+        // Services pick the same backends.
+        for svc in &inv.services {
+            for ip in &svc.cluster_ips {
+                for port in &svc.ports {
+                    for pick in 0..3 {
+                        prop_assert_eq!(
+                            engine.service_backend(*ip, port.port, port.protocol, pick),
+                            fresh.service_backend(*ip, port.port, port.protocol, pick),
+                            "backend of {}/{}", svc.namespace, svc.name
+                        );
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(engine.stats().selector_sets, fresh.stats().selector_sets);
+    }
+}
+
+/// A pod in a namespace the engine never saw (not declared, no pod in it before) is not
+/// applied piecemeal: the namespace's labels are part of what selectors see.
+#[test]
+fn a_pod_in_an_unknown_namespace_asks_for_a_fresh_compile() {
+    let pod = |ns: &str, name: &str, last: u8| Endpoint {
+        endpoint_type: EndpointType::Wep,
+        name: name.into(),
+        name_aggr: name.into(),
+        namespace: Some(ns.into()),
+        workload: None,
+        labels: [("app".to_string(), "web".to_string())].into(),
+        ips: vec![IpAddr::from([10, 0, 0, last])],
+        service_account: None,
+        ports: vec![],
+        node: None,
+        interface: None,
+        profiles: vec![],
+    };
+    let mut inv = Inventory::new();
+    inv.namespaces.push(Namespace {
+        name: "a".into(),
+        labels: Labels::new(),
+    });
+    inv.endpoints.push(Arc::new(pod("a", "one", 1)));
+    let engine = Engine::new(inv.clone());
+    let mut known = inv.clone();
+    known.endpoints.push(Arc::new(pod("a", "two", 2)));
+    assert!(engine.with_changed_endpoints(known).is_some());
+    let mut unknown = inv.clone();
+    unknown.endpoints.push(Arc::new(pod("z", "three", 3)));
+    assert!(engine.with_changed_endpoints(unknown).is_none());
+    let mut tiers_changed = inv;
+    tiers_changed.tiers.push(Tier {
+        name: "new".into(),
+        order: Some(5.0),
+        default_action: TierDefaultAction::Deny,
+    });
+    assert!(engine.with_changed_endpoints(tiers_changed).is_none());
 }

@@ -58,6 +58,27 @@ impl EngineTimeline {
     fn len(&self) -> usize {
         self.engines.read().unwrap_or_else(|e| e.into_inner()).len()
     }
+
+    /// The engine current at `t`, if the window still keeps it (the first engine installed
+    /// answers for every earlier time too).
+    fn covering(&self, t: UnixMillis) -> Option<Arc<Engine>> {
+        let engines = self.engines.read().unwrap_or_else(|e| e.into_inner());
+        engines
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map(|(_, e)| Arc::clone(e))
+    }
+}
+
+/// Where the engine for a past time came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineSource {
+    /// One of the engines kept for late flows.
+    Kept,
+    /// Compiled from the watch's policy history.
+    PolicyHistory,
 }
 
 impl EngineHistory for EngineTimeline {
@@ -145,6 +166,23 @@ impl ClusterLink {
     pub fn engines_kept(&self) -> usize {
         self.timeline.len()
     }
+
+    /// An engine of the tiers and policies in force at `t` (Unix milliseconds): one kept for
+    /// late flows when `t` is in their window, else one compiled from the watch's policy
+    /// history with today's endpoints (who held an address then is in the flow log itself).
+    pub async fn engine_at(self: &Arc<Self>, t: UnixMillis) -> (Arc<Engine>, EngineSource) {
+        if let Some(engine) = self.timeline.covering(t) {
+            return (engine, EngineSource::Kept);
+        }
+        let link = Arc::clone(self);
+        let compiled =
+            tokio::task::spawn_blocking(move || Engine::new(link.watch.inventory_at(t))).await;
+        let engine = compiled.unwrap_or_else(|e| {
+            tracing::error!("compiling the policies of an earlier time failed: {e}");
+            Engine::new(Inventory::new())
+        });
+        (Arc::new(engine), EngineSource::PolicyHistory)
+    }
 }
 
 /// Makes the cluster's inventory the server's: waits until the watch has listed every kind,
@@ -154,63 +192,115 @@ pub async fn follow(state: AppState, link: Arc<ClusterLink>) {
     // Subscribed before waiting, so no change between the listing and the loop is missed.
     let mut updates = link.watch.subscribe();
     link.watch.synced().await;
-    let mut installed = install(&state, &link, None).await;
+    let mut installed = install(&state, &link, None, None).await;
     loop {
         let newest = match updates.recv().await {
             Ok(update) => update,
             Err(RecvError::Lagged(_)) => {
-                installed = install(&state, &link, Some(now())).await;
+                installed = install(&state, &link, Some(now()), None).await;
                 continue;
             }
             Err(RecvError::Closed) => return,
         };
-        if newest.revision <= installed {
+        if newest.revision <= installed.revision {
             continue;
         }
         tokio::time::sleep(COALESCE).await;
-        let mut at = newest.at;
+        let (mut at, mut seen) = (newest.at, newest.revision);
+        // Whether every change since the installed engine is an endpoint's: then the engine
+        // is brought up to date instead of compiled afresh.
+        let mut endpoints_only = only_endpoints(&newest);
         loop {
             match updates.try_recv() {
-                Ok(u) => at = at.max(u.at),
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Ok(u) => {
+                    at = at.max(u.at);
+                    seen = seen.max(u.revision);
+                    endpoints_only &= only_endpoints(&u);
+                }
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                    endpoints_only = false;
+                    continue;
+                }
                 Err(_) => break,
             }
         }
-        installed = install(&state, &link, Some(at)).await;
+        let base = installed
+            .engine
+            .as_ref()
+            .filter(|_| endpoints_only)
+            .map(|engine| (Arc::clone(engine), seen));
+        installed = install(&state, &link, Some(at), base).await;
     }
 }
 
+fn only_endpoints(update: &flowlens_kube::Update) -> bool {
+    update
+        .changes
+        .iter()
+        .all(|c| matches!(c.key, flowlens_model::InventoryKey::Endpoint { .. }))
+}
+
+/// The engine the server runs (none if compiling failed) and the watch revision its
+/// inventory holds.
+struct Installed {
+    revision: u64,
+    engine: Option<Arc<Engine>>,
+}
+
 /// Compiles the watch's current inventory and makes it current for requests and ingest,
-/// valid from `from` (`None`: for all earlier times too). Returns the watch revision it
-/// holds.
-async fn install(state: &AppState, link: &Arc<ClusterLink>, from: Option<UnixMillis>) -> u64 {
+/// valid from `from` (`None`: for all earlier times too). With `base` (an engine and the
+/// revision up to which every change since it was an endpoint's), an inventory still at that
+/// revision is compiled from the engine's work; otherwise afresh.
+async fn install(
+    state: &AppState,
+    link: &Arc<ClusterLink>,
+    from: Option<UnixMillis>,
+    base: Option<(Arc<Engine>, u64)>,
+) -> Installed {
     let compiling = Arc::clone(link);
     let compiled = tokio::task::spawn_blocking(move || {
         let link = compiling;
+        let started = std::time::Instant::now();
         // A copy of our own, made under the watch's lock: holding the watch's would make its
         // next change copy the whole inventory again.
         let (inventory, revision) = link.watch.with_inventory(|inv, rev| (inv.clone(), rev));
         let inventory = Arc::new(inventory);
+        let updated = base
+            .filter(|(_, seen)| *seen == revision)
+            .and_then(|(engine, _)| engine.with_changed_endpoints(Arc::clone(&inventory)));
+        let incremental = updated.is_some();
+        let engine = updated.unwrap_or_else(|| Engine::new(Arc::clone(&inventory)));
         let history: Arc<dyn EngineHistory> = link.timeline.clone();
-        let engine = Engine::new(inventory.clone());
         let engine = match from {
             Some(from) => Arc::new(engine.with_history(from, &history)),
             None => Arc::new(engine),
         };
         link.timeline
             .push(from.unwrap_or(UnixMillis::MIN), engine.clone());
+        tracing::debug!(
+            revision,
+            incremental,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "cluster inventory compiled"
+        );
         (revision, inventory, engine)
     })
     .await;
     match compiled {
         Ok((revision, inventory, engine)) => {
-            state.install_compiled_for_ingest(inventory, engine);
+            state.install_compiled_for_ingest(inventory, Arc::clone(&engine));
             link.ready.send_replace(true);
-            revision
+            Installed {
+                revision,
+                engine: Some(engine),
+            }
         }
         Err(e) => {
             tracing::error!("compiling the cluster's inventory failed: {e}");
-            0
+            Installed {
+                revision: 0,
+                engine: None,
+            }
         }
     }
 }

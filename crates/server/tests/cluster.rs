@@ -428,3 +428,54 @@ fn without_write_access_the_connection_is_read_only_and_a_save_is_forbidden() {
     let board = c.get("/api/policies");
     assert!(!board.to_string().contains("web-from-client"), "{board}");
 }
+
+fn unix_millis_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// `explain` with `at=` answers with the policies in force then: from an engine kept for
+/// late flows while the time is in their window, from the watch's policy history after.
+#[test]
+fn explain_at_a_past_time_uses_the_policies_then() {
+    let c = connect(|_| {});
+    c.ready();
+    let explain = "/api/explain?source=shop/client&dest=shop/web&port=8080";
+    let allowed = |v: &Value| v["action"] == "allow";
+    c.wait_for(explain, "client → web allowed", allowed);
+    let before_edit = unix_millis_now();
+    std::thread::sleep(Duration::from_millis(50));
+    // Now only `other` may reach web.
+    c.fake
+        .apply(objects::kubernetes_policy("shop", "web", "web", "other"));
+    c.wait_for(explain, "client → web denied", |v| v["action"] == "deny");
+
+    let then = c.get(&format!("{explain}&at={before_edit}"));
+    assert_eq!(then["action"], "allow", "{then}");
+    assert_eq!(then["policies_as_of"]["source"], "kept", "{then}");
+    assert_eq!(then["policies_as_of"]["at"], before_edit, "{then}");
+
+    // Pod churn, each change compiled on its own, pushes that engine out of the window.
+    for i in 0..40 {
+        let version = format!("v{i}");
+        c.fake.apply(objects::pod(
+            "shop",
+            "client",
+            &[("app", "client"), ("rev", &version)],
+            &["10.0.0.10"],
+        ));
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    c.wait_for(
+        &format!("{explain}&at={before_edit}"),
+        "the earlier time answered from the policy history",
+        |v| v["policies_as_of"]["source"] == "policy_history",
+    );
+    let then = c.get(&format!("{explain}&at={before_edit}"));
+    assert_eq!(then["action"], "allow", "{then}");
+    let now = c.get(explain);
+    assert_eq!(now["action"], "deny", "{now}");
+    assert!(now.get("policies_as_of").is_none(), "{now}");
+}

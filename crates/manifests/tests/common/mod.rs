@@ -56,6 +56,7 @@ pub fn endpoints<'a>(inv: &'a Inventory, prefix: &str) -> Vec<&'a Endpoint> {
     inv.endpoints
         .iter()
         .filter(|e| e.name.starts_with(prefix))
+        .map(|e| &**e)
         .collect()
 }
 

@@ -91,18 +91,30 @@ pub async fn explain(State(state): State<AppState>, raw: RawParams) -> ApiResult
     let src_port = p.number::<u16>("src_port")?.unwrap_or(0);
     let proto = p.get("proto").unwrap_or("tcp");
     let format = super::flows::hit_format(&p)?;
-    let world = state.world();
-    let flow = world
-        .engine
+    // `at`: against the tiers and policies in force then (a live cluster keeps their history).
+    let (engine, as_of) = match (p.number::<i64>("at")?, state.cluster()) {
+        (None, _) => (state.world().engine.clone(), None),
+        (Some(t), Some(link)) => {
+            let (engine, source) = link.engine_at(t).await;
+            (engine, Some(json!({ "at": t, "source": source })))
+        }
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "at= needs a live cluster (serve --kube): a snapshot keeps no history of its policies",
+            ));
+        }
+    };
+    let flow = engine
         .resolve_flow(source, dest, proto, src_port, port)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut explanation = world
-        .engine
-        .explain(&flow.src, &flow.dst, &flow.tuple, format);
+    let mut explanation = engine.explain(&flow.src, &flow.dst, &flow.tuple, format);
     explanation.notes.clone_from(&flow.notes);
     let mut v =
         serde_json::to_value(&explanation).map_err(|e| ApiError::internal(e.to_string()))?;
     v["text"] = Value::String(render_explanation(&explanation, flow.service.as_ref()));
+    if let Some(as_of) = as_of {
+        v["policies_as_of"] = as_of;
+    }
     if let Some(t) = &flow.service {
         v["service"] = json!({
             "namespace": t.namespace, "name": t.name, "port": t.port,

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// The size of a generated cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -265,7 +266,7 @@ impl Cluster {
         inv.endpoints
             .reserve(p.workloads * p.endpoints_per_workload + 2);
         for r in 0..2 {
-            inv.endpoints.push(Endpoint {
+            inv.endpoints.push(Arc::new(Endpoint {
                 endpoint_type: EndpointType::Wep,
                 namespace: Some("kube-system".into()),
                 name: format!("coredns-5d78c9869d-{}", ["x7k2p", "q9w4m"][r]),
@@ -292,7 +293,7 @@ impl Cluster {
                 node: Some("node-0".into()),
                 interface: None,
                 profiles: Vec::new(),
-            });
+            }));
         }
         inv.services.push(Service {
             namespace: "kube-system".into(),
@@ -327,7 +328,7 @@ impl Cluster {
                 "v1"
             };
             for _ in 0..p.endpoints_per_workload {
-                inv.endpoints.push(Endpoint {
+                inv.endpoints.push(Arc::new(Endpoint {
                     endpoint_type: EndpointType::Wep,
                     namespace: Some(ns.clone()),
                     name: format!("{prefix}{}", safe_chars(&mut rng, 5)),
@@ -351,7 +352,7 @@ impl Cluster {
                     node: Some(format!("node-{}", n % nodes)),
                     interface: None,
                     profiles: Vec::new(),
-                });
+                }));
                 n += 1;
             }
             if w.role != Role::Worker {
