@@ -115,6 +115,28 @@ pub enum StoreCommand {
     /// this version's (each version applied is recorded in the table `flowlens_schema`).
     /// Safe to run again.
     Migrate(StoreMigrateArgs),
+    /// Copy every flow log of one store into another (a data directory into ClickHouse when
+    /// one machine is outgrown, or back), oldest first, with progress. Stopped, it resumes
+    /// where it stopped when run again; finished, running it again copies nothing. Copy from
+    /// a store no process is writing to.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StoreCopyArgs {
+    /// The store to read: a data directory, or clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE.
+    #[arg(long, value_name = "DIR|ADDRESS")]
+    pub from: String,
+    /// The store to write: clickhouse://… or a data directory (created if missing).
+    #[arg(long, value_name = "ADDRESS|DIR")]
+    pub to: String,
+    /// A file whose first line is the ClickHouse password (for the clickhouse:// side; or
+    /// FLOWLENS_CLICKHOUSE_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub store_password_file: Option<PathBuf>,
+    /// Flow logs read and written at once (at most 10,000).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub batch: usize,
 }
 
 #[derive(Args, Debug)]
@@ -295,10 +317,11 @@ pub struct ServeArgs {
 /// A live cluster instead of a snapshot.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ClusterOptions {
-    /// Follow a live cluster: its pods, services, namespaces and policies are the inventory
-    /// (watched, so changes apply to the next flow) and the Policy Editor saves to it. From
-    /// --kubeconfig, else KUBECONFIG or ~/.kube/config, else the pod's service account (in
-    /// the cluster, with neither --kubeconfig nor --context, the service account is used).
+    /// A live cluster instead of a snapshot: its pods, services, namespaces and policies are
+    /// the inventory (`serve` and `demo` follow its changes and save policies to it; other
+    /// commands list it once). From --kubeconfig, else KUBECONFIG or ~/.kube/config, else the
+    /// pod's service account (in the cluster, with neither --kubeconfig nor --context, the
+    /// service account is used).
     #[arg(long, conflicts_with = "snapshot")]
     pub kube: bool,
     /// The kubeconfig file for --kube.

@@ -229,3 +229,62 @@ fn store_addresses_take_passwords_from_files_and_never_print_them() {
 fn lines_in(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count()
 }
+
+/// `store copy` moves a data directory's history into ClickHouse: the same answers after,
+/// and a second run copies nothing.
+#[test]
+fn store_copy_moves_a_data_directory_into_clickhouse() {
+    let Some(server) = test_server::server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("flows.log");
+    fme_calico_lines(&lines);
+    let data = dir.path().join("data");
+    stdout(
+        flowlens()
+            .args(["ingest", "--quiet", "--data"])
+            .arg(&data)
+            .arg(&lines),
+    );
+    let store = server.fresh_config("copy").to_string();
+    let copy = || {
+        stdout(
+            flowlens()
+                .args(["store", "copy", "--batch", "700", "--from"])
+                .arg(&data)
+                .args(["--to", &store]),
+        )
+    };
+    let count = lines_in(&lines);
+    let first = copy();
+    assert!(
+        first.contains(&format!(
+            "{count} of {count} flow logs copied ({count} by this run"
+        )),
+        "{first}"
+    );
+    for args in [
+        vec!["--output", "jsonl", "--limit", "10000"],
+        vec!["--output", "json", "--group-by", "policy-rule"],
+    ] {
+        let from_dir = stdout(flowlens().arg("flows").arg("--data").arg(&data).args(&args));
+        let from_clickhouse = stdout(flowlens().args(["flows", "--store", &store]).args(&args));
+        assert_eq!(from_clickhouse, from_dir, "flows {args:?}");
+    }
+    let second = copy();
+    assert!(second.contains("nothing to copy"), "{second}");
+    // A missing source is an error, not an empty copy.
+    let out = flowlens()
+        .args(["store", "copy", "--from"])
+        .arg(dir.path().join("no-such-dir"))
+        .args(["--to", &store])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no data directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -360,3 +360,90 @@ fn serve_follows_a_cluster_and_attributes_flows_with_the_pod_and_policies_of_the
     );
     drop(fake);
 }
+
+/// `audit --kube` and `recommend --kube` list the cluster once and answer as they do for a
+/// snapshot of the same objects.
+#[test]
+fn audit_and_recommend_read_a_cluster_as_they_read_its_snapshot() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeApiServer::start());
+    let cluster = [
+        objects::namespace("shop", &[]),
+        objects::pod("shop", "client", &[("app", "client")], &["10.0.0.10"]),
+        objects::pod("shop", "web", &[("app", "web")], &["10.0.0.20"]),
+        objects::pod("shop", "other", &[("app", "other")], &["10.0.0.30"]),
+        objects::kubernetes_policy("shop", "web", "web", "client"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // The same objects as a snapshot (JSON documents are YAML).
+    let snapshot = dir.path().join("cluster.yaml");
+    let documents: Vec<String> = cluster.iter().map(Value::to_string).collect();
+    std::fs::write(&snapshot, documents.join("\n---\n")).unwrap();
+    for o in cluster {
+        fake.apply(o);
+    }
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, fake.kubeconfig("fake")).unwrap();
+    let data = dir.path().join("data");
+
+    let run = |command: &str, source: &[&str]| -> Value {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("flowlens"))
+            .arg(command)
+            .arg("--data")
+            .arg(&data)
+            .args(source)
+            .args(["--output", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command} {source:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let kube = [
+        "--kube",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "fake",
+    ];
+    let from_snapshot = ["--snapshot", snapshot.to_str().unwrap()];
+
+    let listed = run("audit", &kube);
+    let read = run("audit", &from_snapshot);
+    assert_eq!(listed["workloads"], read["workloads"]);
+    assert_eq!(listed["cells"], read["cells"]);
+    let workloads = listed["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 3, "{listed}");
+    let index = |name: &str| workloads.iter().position(|w| w["name"] == name).unwrap();
+    let cell = |s: &str, d: &str| {
+        listed["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"] == index(s) && c["dest"] == index(d))
+            .cloned()
+            .unwrap()
+    };
+    // Nothing stored: what the policy admits is allowed and unused, the rest of web denied.
+    assert_eq!(
+        cell("client", "web")["status"],
+        "allowed_unused",
+        "{listed}"
+    );
+    assert_eq!(
+        cell("other", "web")["allowed"],
+        "No Connections",
+        "{listed}"
+    );
+
+    let listed = run("recommend", &kube);
+    let read = run("recommend", &from_snapshot);
+    assert_eq!(listed, read);
+}

@@ -41,7 +41,9 @@
 //! | `write`, `files::compaction`, `files::retention` | appends, flushes, bulk loads; merging files, dropping old data |
 //! | `query` | DataFusion tables of a snapshot, query planning, flow pages, groupings, policy numbers, tuples, answers from rollups |
 //! | `embedded` | opening and repairing a directory, the [`Store`] implementation, maintenance passes |
+//! | `copy` | copying one store's flow logs into another, resumably, through [`Store`] alone |
 
+mod copy;
 mod embedded;
 mod error;
 mod files;
@@ -58,6 +60,7 @@ pub mod testutil;
 mod types;
 mod write;
 
+pub use copy::{CopyOptions, CopyProgress, copy_flows};
 pub use embedded::maintenance::MaintenanceReport;
 pub use embedded::{EmbeddedStore, OpenReport};
 pub use error::{Result, StoreError};

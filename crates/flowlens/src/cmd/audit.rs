@@ -37,8 +37,8 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs) -> Result<ExitCode> {
-    let loaded = args.input.load_snapshot()?;
     let runtime = super::runtime()?;
+    let inventory = runtime.block_on(args.input.inventory())?;
     let answer = runtime.block_on(async {
         let opened = super::open_any(&args.input.data).await?;
         let store = opened.as_store();
@@ -49,7 +49,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
             },
             window,
         };
-        let current = Arc::new(Engine::new(loaded.inventory));
+        let current = Arc::new(Engine::new(inventory));
         audit(store, &current, &request)
             .await
             .context("auditing the policies against the window's flows")

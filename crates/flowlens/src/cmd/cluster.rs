@@ -35,7 +35,16 @@ pub async fn connect(
         "watching the cluster at {} ({name}); flows are attributed once it is listed",
         info.server
     );
-    let watch = cluster.watch(WatchOptions {
+    let watch = cluster.watch(watch_options(snapshot));
+    Ok(Arc::new(
+        ClusterLink::new(watch, cluster.writer()).with_reviewer(cluster.reviewer()),
+    ))
+}
+
+/// How the watch reads objects: as a snapshot's manifests with these options, an object it
+/// cannot read skipped (and listed) rather than stopping everything.
+fn watch_options(snapshot: &SnapshotOptions) -> WatchOptions {
+    WatchOptions {
         load_options: flowlens_manifests::LoadOptions {
             default_namespace: snapshot.namespace.clone(),
             pod_cidr: snapshot.pod_cidr,
@@ -43,10 +52,68 @@ pub async fn connect(
             skip_invalid_objects: true,
         },
         ..WatchOptions::default()
-    });
-    Ok(Arc::new(
-        ClusterLink::new(watch, cluster.writer()).with_reviewer(cluster.reviewer()),
-    ))
+    }
+}
+
+/// How long a one-off listing may take before the command gives up.
+const LISTING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The cluster's inventory as it is now, for commands that read it once (`recommend --kube`,
+/// `audit --kube`): every served kind listed, as `serve --kube` starts.
+pub async fn list_once(
+    options: &ClusterOptions,
+    snapshot: &SnapshotOptions,
+) -> Result<flowlens_model::Inventory> {
+    let in_a_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let cluster = Cluster::connect(&connect_options(options, in_a_pod))
+        .await
+        .context("--kube: cannot connect to the cluster")?;
+    let watch = cluster.watch(watch_options(snapshot));
+    tokio::time::timeout(LISTING_TIMEOUT, watch.synced())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--kube: listing the cluster took longer than {} s ({})",
+                LISTING_TIMEOUT.as_secs(),
+                listing_state(&watch)
+            )
+        })?;
+    let inventory = (*watch.inventory()).clone();
+    let counts = inventory.counts();
+    eprintln!(
+        "listed {} ({} pods, {} policies){}",
+        cluster.info().server,
+        counts.workload_endpoints,
+        counts.policies,
+        match listing_state(&watch) {
+            s if s.is_empty() => String::new(),
+            s => format!("; {s}"),
+        }
+    );
+    Ok(inventory)
+}
+
+/// Kinds the cluster does not serve or whose listing failed, in a few words.
+fn listing_state(watch: &flowlens_kube::ClusterWatch) -> String {
+    let status = watch.status();
+    let mut parts = Vec::new();
+    let skipped: Vec<String> = status
+        .kinds
+        .iter()
+        .filter(|k| k.state == flowlens_kube::WatchState::NotServed)
+        .map(|k| k.kind.to_string())
+        .collect();
+    if !skipped.is_empty() {
+        parts.push(format!("not served: {}", skipped.join(", ")));
+    }
+    for k in status.kinds.iter().filter(|k| k.last_error.is_some()) {
+        parts.push(format!(
+            "{}: {}",
+            k.kind,
+            k.last_error.as_deref().unwrap_or_default()
+        ));
+    }
+    parts.join("; ")
 }
 
 /// Asks what Flowlens may write (the Policy Editor's read-only mode) without holding up the

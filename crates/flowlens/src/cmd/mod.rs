@@ -14,6 +14,7 @@ mod scenario;
 mod selector;
 mod sources;
 mod sql;
+mod store_copy;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -68,9 +69,12 @@ fn stop_quietly_on_a_closed_pipe() {
 pub struct TrafficAndPolicy {
     #[command(flatten)]
     pub data: crate::cli::DataOptions,
-    /// Manifests of the cluster as it is now (repeatable).
-    #[arg(long, value_name = "PATH", required = true)]
+    /// Manifests of the cluster as it is now (repeatable); or --kube.
+    #[arg(long, value_name = "PATH", required_unless_present = "kube")]
     pub snapshot: Vec<std::path::PathBuf>,
+    /// The cluster itself instead of a snapshot: listed once, as `serve --kube` lists it.
+    #[command(flatten)]
+    pub cluster: crate::cli::ClusterOptions,
     /// Range pod addresses are allocated from when a manifest gives none.
     #[arg(long, value_name = "CIDR", default_value = "10.244.0.0/16")]
     pub pod_cidr: ipnet::IpNet,
@@ -91,14 +95,18 @@ pub struct TrafficAndPolicy {
 }
 
 impl TrafficAndPolicy {
-    pub fn load_snapshot(&self) -> Result<flowlens_manifests::Loaded> {
+    /// The cluster as it is now: the snapshot's manifests, or with --kube the cluster listed.
+    pub async fn inventory(&self) -> Result<flowlens_model::Inventory> {
         let options = crate::cli::SnapshotOptions {
             namespace: "default".into(),
             pod_cidr: self.pod_cidr,
             service_cidr: self.service_cidr,
             strict: self.strict,
         };
-        crate::snapshot::load(&self.snapshot, &options)
+        if self.cluster.kube {
+            return cluster::list_once(&self.cluster, &options).await;
+        }
+        Ok(crate::snapshot::load(&self.snapshot, &options)?.inventory)
     }
 
     pub async fn window(
@@ -339,6 +347,7 @@ pub async fn open_any(data: &crate::cli::DataOptions) -> Result<OpenedStore> {
 /// `flowlens store migrate`.
 fn store_command(command: crate::cli::StoreCommand) -> Result<ExitCode> {
     match command {
+        crate::cli::StoreCommand::Copy(args) => store_copy::run(args),
         crate::cli::StoreCommand::Migrate(args) => {
             let Some(StoreLocation::ClickHouse(config)) =
                 StoreLocation::of_store(&args.store, &Default::default())?

@@ -70,8 +70,8 @@ pub struct RecommendArgs {
 }
 
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
-    let loaded = args.input.load_snapshot()?;
-    let inventory = loaded.inventory;
+    let runtime = super::runtime()?;
+    let inventory = runtime.block_on(args.input.inventory())?;
     let options = Options {
         namespaces: args.namespaces.clone(),
         learn: if args.allowed_only {
@@ -86,7 +86,6 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         ..Options::default()
     };
     let stabilization = flowlens_store::parse_duration(&args.stabilization)?;
-    let runtime = super::runtime()?;
     let advice = runtime.block_on(async {
         let opened = super::open_any(&args.input.data).await?;
         let store = opened.as_store();
