@@ -18,6 +18,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -175,11 +183,7 @@ fn to_web(flows: &[Value]) -> Vec<(i64, String, String)> {
 
 #[test]
 fn serve_follows_a_cluster_and_attributes_flows_with_the_pod_and_policies_of_their_time() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let fake = runtime.block_on(FakeApiServer::start());
     fake.apply(objects::namespace("shop", &[]));
     fake.apply(objects::pod(
@@ -365,11 +369,7 @@ fn serve_follows_a_cluster_and_attributes_flows_with_the_pod_and_policies_of_the
 /// snapshot of the same objects.
 #[test]
 fn audit_and_recommend_read_a_cluster_as_they_read_its_snapshot() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let fake = runtime.block_on(FakeApiServer::start());
     let cluster = [
         objects::namespace("shop", &[]),

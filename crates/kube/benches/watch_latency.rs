@@ -350,14 +350,7 @@ async fn run() {
         .expect("a Calico NetworkPolicy");
     let mut edits = Vec::new();
     for i in 0..200 {
-        let mut p = policy.clone();
-        p.order = Some(1_000.0 + f64::from(i));
-        let key = InventoryKey::Policy {
-            kind: p.kind,
-            namespace: p.namespace.clone(),
-            name: p.name.clone(),
-        };
-        let object = yaml_to_json(&policy_to_yaml(&p).expect("exportable"));
+        let (key, object) = reordered(&policy, 1_000.0 + f64::from(i));
         edits.push(one_event(&fake, &mut updates, Some(object), None, &key).await);
     }
     report("policy edited → inventory change received", edits);
@@ -388,6 +381,19 @@ async fn run() {
         watch.with_history(|h| h.len())
     );
     println!("(clock: {})", rfc3339(fake.time()));
+}
+
+/// `policy` with another order: its key, and the object to apply.
+fn reordered(policy: &flowlens_model::Policy, order: f64) -> (InventoryKey, Value) {
+    let mut p = policy.clone();
+    p.order = Some(order);
+    let key = InventoryKey::Policy {
+        kind: p.kind,
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+    };
+    let object = yaml_to_json(&policy_to_yaml(&p).expect("exportable"));
+    (key, object)
 }
 
 /// Heap bytes allocated (and still live) while `f` runs, and its result.
@@ -550,14 +556,7 @@ async fn event_to_verdict(
 
     let mut edits = Vec::new();
     for i in 0..30 {
-        let mut p = policy.clone();
-        p.order = Some(2_000.0 + f64::from(i));
-        let key = InventoryKey::Policy {
-            kind: p.kind,
-            namespace: p.namespace.clone(),
-            name: p.name.clone(),
-        };
-        let object = yaml_to_json(&policy_to_yaml(&p).expect("exportable"));
+        let (key, object) = reordered(policy, 2_000.0 + f64::from(i));
         let (took, _, _) = step(
             fake,
             watch,

@@ -70,8 +70,9 @@ impl Engine {
     /// tiers and policies are this engine's (the cheap part of that is checked).
     ///
     /// `None` when it cannot be done piecemeal (the endpoints are not in the inventory's
-    /// order, more than an eighth of them changed, or a changed endpoint names a namespace
-    /// or service account this engine does not know): compile with [`Engine::new`] then.
+    /// order, so many changed that compiling afresh is quicker, or a changed endpoint names a
+    /// namespace or service account this engine does not know): compile with
+    /// [`Engine::new`] then.
     /// Either way the verdicts are those [`Engine::new`] would give.
     pub fn with_changed_endpoints(&self, inventory: impl Into<Arc<Inventory>>) -> Option<Engine> {
         let compiled = crate::update::with_changed_endpoints(&self.compiled, inventory.into())?;

@@ -83,14 +83,11 @@ pub enum EngineSource {
 
 impl EngineHistory for EngineTimeline {
     fn engine_at(&self, t: i64) -> Option<Arc<Engine>> {
-        let engines = self.engines.read().unwrap_or_else(|e| e.into_inner());
         // The last engine current at or before `t`; older than the window: the oldest kept.
-        engines
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= t)
-            .or_else(|| engines.front())
-            .map(|(_, e)| Arc::clone(e))
+        self.covering(t).or_else(|| {
+            let engines = self.engines.read().unwrap_or_else(|e| e.into_inner());
+            engines.front().map(|(_, e)| Arc::clone(e))
+        })
     }
 }
 
