@@ -288,3 +288,86 @@ fn store_copy_moves_a_data_directory_into_clickhouse() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `flowlens sql` on ClickHouse runs the query there, read-only: the answers of a data
+/// directory holding the same flow logs, and writes refused.
+#[test]
+fn sql_runs_on_clickhouse_read_only() {
+    let Some(server) = test_server::server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("flows.log");
+    fme_calico_lines(&lines);
+    let data = dir.path().join("data");
+    let store = server.fresh_config("sql").to_string();
+    for target in [
+        vec!["--data", data.to_str().unwrap()],
+        vec!["--store", &store],
+    ] {
+        stdout(
+            flowlens()
+                .args(["ingest", "--quiet"])
+                .args(&target)
+                .arg(&lines),
+        );
+    }
+    let query = "SELECT action, dest_port, count(*) AS n FROM flows \
+                 GROUP BY action, dest_port ORDER BY n DESC, dest_port LIMIT 5";
+    let rows = |target: &[&str]| -> Vec<(String, f64, f64)> {
+        let out = stdout(
+            flowlens()
+                .arg("sql")
+                .args(target)
+                .args([query, "--output", "json"]),
+        );
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_string(),
+                    r["dest_port"].as_f64().unwrap(),
+                    r["n"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let from_clickhouse = rows(&["--store", &store]);
+    assert_eq!(from_clickhouse.len(), 5, "{from_clickhouse:?}");
+    assert_eq!(from_clickhouse, rows(&["--data", data.to_str().unwrap()]));
+    let csv = stdout(flowlens().args([
+        "sql",
+        "--store",
+        &store,
+        "SELECT count() AS n FROM flows",
+        "--output",
+        "csv",
+    ]));
+    assert_eq!(
+        csv.lines().nth(1),
+        Some(lines_in(&lines).to_string().as_str()),
+        "{csv}"
+    );
+
+    let out = flowlens()
+        .args(["sql", "--store", &store, "DROP TABLE flows"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("readonly"), "{err}");
+    let still = stdout(flowlens().args([
+        "sql",
+        "--store",
+        &store,
+        "SELECT count() FROM flows",
+        "--output",
+        "csv",
+    ]));
+    assert_eq!(
+        still.lines().nth(1),
+        Some(lines_in(&lines).to_string().as_str())
+    );
+}

@@ -251,6 +251,25 @@ impl ClickHouseStore {
         self.inner.version
     }
 
+    /// Runs a user's `sql` in the store's database, read-only (`readonly = 2`: no inserts,
+    /// no DDL; settings may still be read), and returns ClickHouse's output in `format`
+    /// (`CSVWithNames`, `JSONEachRow`, `PrettyCompactMonoBlock`, …). For `flowlens sql`; the
+    /// typed queries never go through here.
+    pub async fn query_text(&self, sql: &str, format: &str) -> Result<Vec<u8>> {
+        tracing::trace!(sql, "clickhouse user query");
+        let doing = "running the query";
+        let mut cursor = self
+            .inner
+            .client
+            .query_raw(sql)
+            .with_setting("readonly", "2")
+            .with_setting("output_format_json_quote_64bit_integers", "0")
+            .fetch_bytes(format)
+            .map_err(|e| self.failed(doing, e))?;
+        let bytes = cursor.collect().await.map_err(|e| self.failed(doing, e))?;
+        Ok(bytes.to_vec())
+    }
+
     pub(crate) fn failed(&self, doing: &str, e: clickhouse::error::Error) -> StoreError {
         failed(&self.inner.config, doing, &e)
     }

@@ -12,11 +12,7 @@ pub fn run(args: SqlArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let opened = rt.block_on(super::open_any(&args.data))?;
     if let super::OpenedStore::ClickHouse(store) = &opened {
-        anyhow::bail!(
-            "flowlens sql runs on a data directory; for {} use clickhouse-client, whose \
-             table `flows` has the same columns",
-            store.config()
-        );
+        return clickhouse_sql(&rt, store, &args);
     }
     let batches = rt.block_on(opened.as_store().sql(&args.query));
     rt.block_on(opened.close())?;
@@ -89,6 +85,33 @@ pub fn run(args: SqlArgs) -> Result<ExitCode> {
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The query in ClickHouse's own SQL, read-only, its output in ClickHouse's format closest
+/// to the one asked for (JSON: the rows as an array of objects, as for a data directory).
+fn clickhouse_sql(
+    rt: &tokio::runtime::Runtime,
+    store: &flowlens_store_clickhouse::ClickHouseStore,
+    args: &SqlArgs,
+) -> Result<ExitCode> {
+    use std::io::Write;
+    let format = match args.output {
+        TableFormat::Table => "PrettyCompactMonoBlock",
+        TableFormat::Csv => "CSVWithNames",
+        TableFormat::Json | TableFormat::Jsonl => "JSONEachRow",
+    };
+    let out = rt.block_on(store.query_text(&args.query, format))?;
+    if args.output == TableFormat::Json {
+        let rows = String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<Value>, _>>()?;
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        std::io::stdout().write_all(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
