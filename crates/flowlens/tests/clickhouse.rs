@@ -28,15 +28,22 @@ fn fme_calico_lines(out: &std::path::Path) {
     );
 }
 
+/// A temporary directory holding `flows.log` (the fme lines above), and the path of a data
+/// directory beside it (not created).
+fn fme_files() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("flows.log");
+    fme_calico_lines(&lines);
+    let data = dir.path().join("data");
+    (dir, lines, data)
+}
+
 #[test]
 fn flows_read_back_from_clickhouse_as_from_a_data_directory() {
     let Some(server) = test_server::server() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lines = dir.path().join("flows.log");
-    fme_calico_lines(&lines);
-    let data = dir.path().join("data");
+    let (_dir, lines, data) = fme_files();
     let store = server.fresh_config("cli").to_string();
 
     let migrated = stdout(flowlens().args(["store", "migrate", "--store", &store]));
@@ -237,10 +244,7 @@ fn store_copy_moves_a_data_directory_into_clickhouse() {
     let Some(server) = test_server::server() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lines = dir.path().join("flows.log");
-    fme_calico_lines(&lines);
-    let data = dir.path().join("data");
+    let (dir, lines, data) = fme_files();
     stdout(
         flowlens()
             .args(["ingest", "--quiet", "--data"])
@@ -296,10 +300,7 @@ fn sql_runs_on_clickhouse_read_only() {
     let Some(server) = test_server::server() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lines = dir.path().join("flows.log");
-    fme_calico_lines(&lines);
-    let data = dir.path().join("data");
+    let (_dir, lines, data) = fme_files();
     let store = server.fresh_config("sql").to_string();
     for target in [
         vec!["--data", data.to_str().unwrap()],
