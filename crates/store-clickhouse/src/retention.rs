@@ -115,14 +115,9 @@ impl ClickHouseStore {
         every: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(std::time::Duration::from_secs(1)));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+        flowlens_store::spawn_periodic(every, move |now| {
+            let store = store.clone();
+            async move {
                 match store.apply_retention(policy, now).await {
                     Ok(report) if report.files_removed > 0 => {
                         tracing::info!("ClickHouse retention: {report:?}")

@@ -42,6 +42,7 @@
 //! | `query` | DataFusion tables of a snapshot, query planning, flow pages, groupings, policy numbers, tuples, answers from rollups |
 //! | `embedded` | opening and repairing a directory, the [`Store`] implementation, maintenance passes |
 //! | `copy` | copying one store's flow logs into another, resumably, through [`Store`] alone |
+//! | `periodic` | the loop background upkeep runs in (this store's maintenance, ClickHouse's retention) |
 
 mod copy;
 mod embedded;
@@ -49,6 +50,7 @@ mod error;
 mod files;
 mod fsutil;
 mod parse;
+mod periodic;
 mod query;
 mod records;
 mod schema;
@@ -67,6 +69,7 @@ pub use error::{Result, StoreError};
 pub use files::format::FORMAT_VERSION;
 pub use files::retention::RetentionPolicy;
 pub use parse::{ABSENT, FILTER_OPERATORS, IN_LIST_PREFIX, parse_duration};
+pub use periodic::spawn_periodic;
 pub use query::plan::MAX_FILTERS;
 pub use records::decode::decode_flows;
 pub use records::encode::{FlowBatch, FlowBatchBuilder, encode_flows};

@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use flowlens_kube::WatchState;
 use flowlens_manifests::policy_to_yaml;
-use flowlens_model::PolicyId;
 use serde_json::{Value, json};
 
 /// Skipped objects listed (the rest are counted).
@@ -92,10 +91,7 @@ pub async fn policy_revisions(
     raw: RawParams,
 ) -> ApiResult<Json<Value>> {
     let p = params(raw);
-    let id = p
-        .get("id")
-        .ok_or_else(|| ApiError::bad_request("give the policy's id: ?id=KIND:[NAMESPACE/]NAME"))?;
-    let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = super::policies::policy_id(&p)?;
     let Some(link) = state.cluster() else {
         return Ok(Json(json!({ "watched": false, "revisions": [] })));
     };

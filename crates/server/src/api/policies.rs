@@ -188,7 +188,8 @@ pub async fn board(
     })))
 }
 
-fn policy_id(p: &Params) -> ApiResult<PolicyId> {
+/// The policy `id=` names.
+pub(crate) fn policy_id(p: &Params) -> ApiResult<PolicyId> {
     let text = p
         .get("id")
         .ok_or_else(|| ApiError::bad_request("give id=KIND:[NAMESPACE/]NAME, e.g. np:shop/web"))?;

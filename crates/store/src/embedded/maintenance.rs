@@ -48,14 +48,9 @@ impl EmbeddedStore {
         every: Duration,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+        crate::periodic::spawn_periodic(every, move |now| {
+            let store = store.clone();
+            async move {
                 match store.maintain(policy, now).await {
                     Ok(report) if report.changed_anything() => {
                         tracing::info!("store maintenance: {report:?}")
