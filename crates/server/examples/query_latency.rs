@@ -7,12 +7,15 @@
 //!
 //! ```text
 //! cargo run --release -p flowlens-server --example query_latency -- \
-//!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--json FILE] [--only QUERY]
+//!     [--records 10000000] [--dir DIR] [--runs 20] [--level 0|2] [--steady] [--no-rollups] \
+//!     [--json FILE] [--only QUERY]
 //! ```
 //!
 //! Builds the store in DIR (a temporary directory when not given) unless DIR already holds
-//! data, spreading end times over 24 hours; then times each query `--runs` times after one
-//! warm-up and prints p50/p95. The server's "now" is the latest stored end time, so `since=1h`
+//! data, spreading end times over 24 hours: each flow log drawn afresh, or with `--steady`
+//! the flow logs of one 5-minute interval (Calico's default flush) repeated every interval,
+//! as a cluster whose workloads keep talking to the same peers reports them. Then times each
+//! query `--runs` times after one warm-up and prints p50/p95; `--no-rollups` reads rows only. The server's "now" is the latest stored end time, so `since=1h`
 //! is the last hour of data. `--json FILE` also writes the figures for
 //! `bench/duckdb/compare.py`.
 
@@ -44,6 +47,8 @@ struct Args {
     level: synth::Level,
     json: Option<String>,
     only: Option<String>,
+    steady: bool,
+    rollups: bool,
 }
 
 fn args() -> Args {
@@ -54,6 +59,8 @@ fn args() -> Args {
         level: synth::Level::Zero,
         json: None,
         only: None,
+        steady: false,
+        rollups: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,20 +78,39 @@ fn args() -> Args {
             }
             "--json" => a.json = Some(value()),
             "--only" => a.only = Some(value()),
+            "--steady" => a.steady = true,
+            "--no-rollups" => a.rollups = false,
             other => panic!("unknown argument {other}"),
         }
     }
     a
 }
 
-async fn build(store: &EmbeddedStore, records: u64, level: synth::Level) {
+/// Calico's default flush interval: a steady store repeats one interval's flow logs.
+const INTERVAL: i64 = 300;
+
+async fn build(store: &EmbeddedStore, records: u64, level: synth::Level, steady: bool) {
     let mut generator = synth::Generator::new(42, level);
     let batch = 50_000u64;
+    // One interval's flow logs, their end times spread over it.
+    let per_interval = records.div_ceil((DAY / INTERVAL) as u64);
+    let interval =
+        steady.then(|| generator.batch(per_interval as usize, 0, INTERVAL, 0, per_interval));
     let started = Instant::now();
     let mut done = 0;
     while done < records {
         let n = batch.min(records - done);
-        let logs = generator.batch(n as usize, START, DAY, done, records);
+        let logs = match &interval {
+            None => generator.batch(n as usize, START, DAY, done, records),
+            Some(interval) => (done..done + n)
+                .map(|i| {
+                    let mut log = interval[(i % per_interval) as usize].clone();
+                    log.end_time += START + (i / per_interval) as i64 * INTERVAL;
+                    log.start_time = log.end_time - INTERVAL;
+                    log
+                })
+                .collect(),
+        };
         store.append(logs).await.expect("append");
         done += n;
         if done % 1_000_000 == 0 {
@@ -131,11 +157,14 @@ async fn main() {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("flowlens-latency-{}", std::process::id())),
     };
-    let options = EmbeddedOptions::default();
+    let options = EmbeddedOptions {
+        rollups: args.rollups,
+        ..EmbeddedOptions::default()
+    };
     let store = EmbeddedStore::open(&dir, options).expect("open");
     if store.stats().await.unwrap().records == 0 {
         eprintln!("building {} records in {}", args.records, dir.display());
-        build(&store, args.records, args.level).await;
+        build(&store, args.records, args.level, args.steady).await;
     }
     // As the running server's maintenance leaves it: a store written by an older version
     // gets its rollups here.
@@ -155,6 +184,8 @@ async fn main() {
     );
 
     let now = max_time;
+    let first_hour = (START + 3599).div_euclid(3600) * 3600;
+    let whole_hours = (first_hour.to_string(), (first_hour + 23 * 3600).to_string());
     let flows = |pairs: &[(&str, &str)]| searches::flows(&request(pairs), now).expect("search");
     let aggregate = |pairs: &[(&str, &str)]| {
         let (query, group_by) = searches::aggregate(&request(pairs), now).expect("search");
@@ -162,7 +193,7 @@ async fn main() {
     };
     let flows_15m = flows(&[("since", "15m"), ("limit", "100")]);
     let (connections_15m, group_by) = searches::connections(&flows_15m);
-    let graph_1h = searches::graph(&request(&[("since", "1h")]), now).expect("search");
+    let graph = |since| searches::graph(&request(&[("since", since)]), now).expect("search");
     let board = |since| searches::board(&request(&[("since", since)]), now).expect("search");
     let mut queries: Vec<(&str, FlowSearch, Ask)> = vec![
         ("flows_15m", flows_15m, Ask::Page),
@@ -196,6 +227,8 @@ async fn main() {
     for (name, group_by, since) in [
         ("namespace_pair_1h", "namespace_pair", "1h"),
         ("name_pair_1h", "name_pair", "1h"),
+        ("namespace_pair_24h", "namespace_pair", "24h"),
+        ("name_pair_24h", "name_pair", "24h"),
         ("policy_24h", "policy", "24h"),
         ("policy_rule_24h", "policy_rule", "24h"),
     ] {
@@ -203,7 +236,18 @@ async fn main() {
         queries.push((name, query, ask));
     }
     queries.extend([
-        ("graph_1h", graph_1h, Ask::Group(GroupBy::ServiceEdge)),
+        ("graph_1h", graph("1h"), Ask::Group(GroupBy::ServiceEdge)),
+        ("graph_24h", graph("24h"), Ask::Group(GroupBy::ServiceEdge)),
+        // The 23 whole hours within the data: what reading rollups alone costs.
+        (
+            "graph_23h_aligned",
+            searches::graph(
+                &request(&[("from", &whole_hours.0), ("to", &whole_hours.1)]),
+                now,
+            )
+            .expect("search"),
+            Ask::Group(GroupBy::ServiceEdge),
+        ),
         ("board_1h", board("1h"), Ask::Board),
         ("board_24h", board("24h"), Ask::Board),
     ]);

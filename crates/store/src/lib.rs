@@ -35,7 +35,7 @@
 //! |---|---|
 //! | `error`, `fsutil`, `schema`, `types`, `parse` | the error; durable file steps; the stored columns; typed queries and answers, and their text forms |
 //! | `records` | flow logs ↔ Arrow record batches |
-//! | `summaries` | sums and groupings over batches (hit sums, distinct tuples, hash grouping), alike for rollups and queries |
+//! | `summaries` | sums and groupings over batches (hit sums, distinct tuples, traffic sums, hash grouping), alike for rollups and queries |
 //! | `files` (but compaction and retention), `write::wal` | on disk: `FORMAT`, manifest, Parquet data files, rollup files, the hit dictionary; the write-ahead log |
 //! | `state` | what an open store shares between its writers, its maintenance and its queries |
 //! | `write`, `files::compaction`, `files::retention` | appends, flushes, bulk loads; merging files, dropping old data |

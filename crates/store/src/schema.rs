@@ -86,18 +86,21 @@ pub fn flow_schema() -> SchemaRef {
 /// [`flow_schema`] with its text columns (not the lists' entries) as `Utf8View`: how a scan
 /// that only reads values asks Parquet for them without copying each string.
 pub(crate) fn flow_schema_with_views() -> SchemaRef {
-    static VIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let fields: Vec<ArrowField> = SCHEMA
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Utf8 => ArrowField::new(f.name(), DataType::Utf8View, f.is_nullable()),
-                _ => f.as_ref().clone(),
-            })
-            .collect();
-        Arc::new(Schema::new(fields))
-    });
+    static VIEWS: LazyLock<SchemaRef> = LazyLock::new(|| with_views(&SCHEMA));
     VIEWS.clone()
+}
+
+/// `schema` with its text columns (not lists' entries) as `Utf8View`.
+pub(crate) fn with_views(schema: &Schema) -> SchemaRef {
+    let fields: Vec<ArrowField> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => ArrowField::new(f.name(), DataType::Utf8View, f.is_nullable()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// Column index of a field in [`flow_schema`].

@@ -445,8 +445,8 @@ pub struct CompactionReport {
     pub files_in: usize,
     pub files_out: usize,
     pub records: u64,
-    /// Files given the rollups they lacked (written by an older version, or when writing
-    /// them failed).
+    /// Files given the rollups they lacked or had older ones of (written by an older
+    /// version, or when writing them failed).
     pub rollups_added: usize,
 }
 

@@ -1,11 +1,11 @@
-//! Rollups answer exactly what the rows answer: policy and rule sums and distinct tuples of a
-//! store with rollups against the same data in a store without them, over time ranges that
-//! cover whole hours, cut hours at either end, or lie inside one hour.
+//! Rollups answer exactly what the rows answer: policy and rule sums, distinct tuples and the
+//! traffic groupings of a store with rollups against the same data in a store without them,
+//! over time ranges that cover whole hours, cut hours at either end, or lie inside one hour.
 
 mod common;
 
 use common::{flow, hit};
-use flowlens_model::{Action, FlowLog, FlowTuple, HitAction};
+use flowlens_model::{Action, EndpointType, FlowLog, FlowTuple, HitAction, Reporter};
 use flowlens_store::{
     AggregateRow, EmbeddedOptions, EmbeddedStore, FieldFilter, FlowSearch, GroupBy, Store,
     TimeRange,
@@ -70,6 +70,16 @@ fn random_logs(count: usize, span: i64) -> Vec<FlowLog> {
                 log.source.name = None;
             }
             log.dest.port = [Some(80), Some(443), None][next(3) as usize];
+            // Both reporters and some flows leaving the cluster, so that counting each
+            // connection once keeps some rows and not others (tied to values drawn above, so
+            // the tuples stay few enough to be kept).
+            if log.source.ip.is_none() {
+                log.reporter = Reporter::Src;
+            }
+            if log.dest.port.is_none() && log.dest.namespace.as_deref() == Some("dev") {
+                log.dest.endpoint_type = Some(EndpointType::Net);
+                log.dest_service = None;
+            }
             log
         })
         .collect()
@@ -132,9 +142,37 @@ fn ranges() -> Vec<TimeRange> {
     ]
 }
 
-/// Everything that reads policy hits or tuples, over `range`: the answers rollups give
-/// (policy and rule aggregates, tuples), and the Policy Board's metrics, which always read
-/// rows.
+/// The traffic groupings' queries over `range`: plain, counting each connection once (as the
+/// UI asks), filtered on rollup columns, filtered on a column the rollups lack, and cut by a
+/// limit.
+fn traffic_queries(range: TimeRange) -> Vec<FlowSearch> {
+    let once = |mut q: FlowSearch| {
+        q.connections_once = true;
+        q
+    };
+    let filtered = |text: &str| FlowSearch::new(range).filter(FieldFilter::parse(text).unwrap());
+    let mut limited = once(FlowSearch::new(range));
+    limited.limit = Some(3);
+    vec![
+        FlowSearch::new(range),
+        once(FlowSearch::new(range)),
+        once(filtered("source_namespace=shop")).filter(FieldFilter::parse("dest_port>80").unwrap()),
+        filtered("action=deny"),
+        filtered("num_flows>2"),
+        limited,
+    ]
+}
+
+const TRAFFIC_GROUPINGS: [GroupBy; 5] = [
+    GroupBy::NamespacePair,
+    GroupBy::NamePair,
+    GroupBy::Edge,
+    GroupBy::ServiceEdge,
+    GroupBy::Action,
+];
+
+/// Everything rollups answer over `range` (policy and rule aggregates, tuples, the traffic
+/// groupings), and the Policy Board's metrics, which always read rows.
 async fn answers(
     store: &EmbeddedStore,
     range: TimeRange,
@@ -144,6 +182,13 @@ async fn answers(
     out.extend(rows(
         store.aggregate(&query, GroupBy::PolicyRule).await.unwrap(),
     ));
+    for q in traffic_queries(range) {
+        for g in TRAFFIC_GROUPINGS {
+            let got = store.aggregate(&q, g).await.unwrap();
+            out.push(format!("{g:?} {} groups", got.len()));
+            out.extend(rows(got));
+        }
+    }
     out.extend(
         store
             .policy_metrics(&query)
@@ -169,8 +214,8 @@ async fn rollups_answer_as_the_rows_do() {
     fill(&without, &logs).await;
     assert_eq!(
         rollup_files(with_dir.path()),
-        6,
-        "hit sums and tuples of each data file"
+        12,
+        "hit sums, tuples, edges and traffic of each data file"
     );
     assert_eq!(rollup_files(without_dir.path()), 0);
 
@@ -202,7 +247,7 @@ async fn rollups_answer_as_the_rows_do() {
     with.compact().await.unwrap();
     assert_eq!(
         rollup_files(with_dir.path()),
-        2 * with.stats().await.unwrap().files
+        4 * with.stats().await.unwrap().files
     );
     for range in ranges() {
         assert_eq!(
@@ -235,6 +280,85 @@ async fn queries_read_the_rollups() {
     std::fs::copy(&names[0], &names[1]).unwrap();
     let store = open(dir.path(), true);
     assert_ne!(answers(&store, range).await.0, before.0);
+}
+
+#[tokio::test]
+async fn groupings_read_the_traffic_rollups() {
+    // As above, with the traffic rollups swapped: the groupings change, the policy sums not.
+    let logs = random_logs(8_000, 2 * HOUR);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), true);
+    for half in logs.chunks(4_000) {
+        store.append(half.to_vec()).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let grouped = |store: EmbeddedStore| async move {
+        let query = FlowSearch::new(TimeRange::all());
+        let pairs = store.aggregate(&query, GroupBy::NamespacePair).await;
+        let policies = store.aggregate(&query, GroupBy::Policy).await;
+        (rows(pairs.unwrap()), rows(policies.unwrap()))
+    };
+    let before = grouped(store).await;
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("rollups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".traffic.parquet"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2);
+    std::fs::copy(&names[0], &names[1]).unwrap();
+    let after = grouped(open(dir.path(), true)).await;
+    assert_ne!(after.0, before.0);
+    assert_eq!(after.1, before.1);
+    // A traffic rollup that cannot be read: the rows answer.
+    std::fs::write(&names[1], b"not parquet").unwrap();
+    assert_eq!(grouped(open(dir.path(), true)).await, before);
+}
+
+#[tokio::test]
+async fn compaction_brings_older_rollups_up_to_date() {
+    // Files whose rollups predate the traffic groups (the manifest records no version) get
+    // them from the next compaction, and answer as before.
+    let logs = random_logs(8_000, 2 * HOUR);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), true);
+    for half in logs.chunks(4_000) {
+        store.append(half.to_vec()).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let expected = answers(&store, TimeRange::all()).await;
+    store.close().await.unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    for file in json["files"].as_array_mut().unwrap() {
+        let file = file.as_object_mut().unwrap();
+        file.remove("rollup_version");
+        file.remove("traffic_rollup");
+    }
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let traffic = |dir: &Path| {
+        std::fs::read_dir(dir.join("rollups"))
+            .unwrap()
+            .filter(|e| {
+                let path = e.as_ref().unwrap().path();
+                path.to_string_lossy().ends_with(".traffic.parquet")
+            })
+            .count()
+    };
+
+    let store = open(dir.path(), true);
+    assert_eq!(
+        traffic(dir.path()),
+        0,
+        "unlisted traffic rollups are removed"
+    );
+    assert_eq!(answers(&store, TimeRange::all()).await, expected);
+    // Merged or not, the files compaction leaves have the traffic groups.
+    store.compact().await.unwrap();
+    assert_eq!(traffic(dir.path()), store.stats().await.unwrap().files);
+    assert_eq!(answers(&store, TimeRange::all()).await, expected);
+    assert_eq!(store.compact().await.unwrap().rollups_added, 0);
 }
 
 #[tokio::test]
@@ -340,8 +464,9 @@ async fn a_bulk_loads_files_answer_as_the_rows_do() {
     let files = store.stats().await.unwrap().files;
     // Cut once by size (rows 0..5000), once where time goes back (after 7,700 rows).
     assert_eq!(files, 3);
-    // Hit sums for each; the file cut short keeps no tuples (more than a fourth of its rows).
-    assert_eq!(rollup_files(dir.path()), 2 * files - 1);
+    // Hit sums for each; the file cut short keeps no tuples and no traffic (more than a
+    // fourth of its rows).
+    assert_eq!(rollup_files(dir.path()), 4 * files - 3);
     for range in ranges() {
         assert_eq!(
             answers(&store, range).await,

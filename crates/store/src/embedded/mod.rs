@@ -8,7 +8,7 @@
 //! <dir>/hits.dict       policy-hit ids
 //! <dir>/wal/*.wal       appended batches not yet in Parquet
 //! <dir>/data/*.parquet  flow logs sorted by end_time, ZSTD
-//! <dir>/rollups/        per data file and hour: policy-hit sums, distinct flow tuples
+//! <dir>/rollups/        per data file and hour: policy-hit sums, distinct flow tuples, traffic groups
 //! <dir>/quarantine/     data files found corrupt on open, moved aside
 //! ```
 //!

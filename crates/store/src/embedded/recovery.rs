@@ -93,14 +93,18 @@ pub(crate) fn check_rollups(
     report: &mut OpenReport,
 ) -> Result<()> {
     for meta in manifest.files.iter_mut().filter(|m| m.rollups) {
-        let [hits, tuples] = rollups::paths(dir, &meta.name);
-        if !hits.exists() || (meta.tuple_rollup && !tuples.exists()) {
+        let [hits, tuples, traffic, edges] = rollups::paths(dir, &meta.name);
+        if !hits.exists()
+            || (meta.tuple_rollup && !tuples.exists())
+            || (meta.traffic_rollup && !(traffic.exists() && edges.exists()))
+        {
             report.warnings.push(format!(
                 "rollups of {} are missing; its rows are scanned until compaction rewrites them",
                 meta.name
             ));
             meta.rollups = false;
             meta.tuple_rollup = false;
+            meta.traffic_rollup = false;
         }
     }
     let listed = |has: fn(&FileMeta) -> bool| -> HashSet<&str> {
@@ -111,8 +115,12 @@ pub(crate) fn check_rollups(
             .map(|m| m.name.as_str())
             .collect()
     };
-    let (hits, tuples) = (listed(|m| m.rollups), listed(|m| m.tuple_rollup));
-    for path in rollups::remove_unlisted(dir, &hits, &tuples)? {
+    let kinds = [
+        listed(|m| m.rollups),
+        listed(|m| m.tuple_rollup),
+        listed(|m| m.traffic_rollup),
+    ];
+    for path in rollups::remove_unlisted(dir, &kinds)? {
         report
             .warnings
             .push(format!("removed leftover {}", path.display()));

@@ -6,7 +6,6 @@ use crate::error::Result;
 use crate::fsutil::lock;
 use crate::query::flow_page::flow_page;
 use crate::query::from_rollups::Scan;
-use crate::query::groupings::aggregate;
 use crate::query::policy_metrics::{metrics, sums_per_reporter};
 use crate::query::policy_sums::policy_rows;
 use crate::query::ranking::window_seconds;
@@ -46,7 +45,7 @@ impl Store for EmbeddedStore {
         let window = window_seconds(&query.time, self.inner.time_bounds());
         let snap = self.inner.snapshot(&query.time);
         if !group_by.is_policy() {
-            return aggregate(self.tables.frame(&snap)?, query, group_by, window).await;
+            return self.scan().groups(&snap, query, group_by, window).await;
         }
         let known_ids = lock(&self.inner.hits).len();
         let sums = self.scan().hit_sums(&snap, query, known_ids).await?;

@@ -67,12 +67,12 @@ pub(crate) fn compact_blocking(inner: &Inner) -> Result<CompactionReport> {
 }
 
 /// Writes rollups for the files that lack them (written before rollups existed, or when
-/// writing them failed). Returns how many files got them.
+/// writing them failed) or have older ones. Returns how many files got them.
 fn add_missing_rollups(inner: &Inner) -> Result<usize> {
     let lacking: Vec<Arc<DataFile>> = lock(&inner.state)
         .files
         .iter()
-        .filter(|f| !f.meta.rollups)
+        .filter(|f| !f.meta.rollups || f.meta.rollup_version < rollups::VERSION)
         .cloned()
         .collect();
     let mut added = 0;

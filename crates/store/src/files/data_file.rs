@@ -177,6 +177,8 @@ impl DataFileWriter {
             max_record_id: b.max_record_id,
             rollups: false,
             tuple_rollup: false,
+            traffic_rollup: false,
+            rollup_version: 0,
         };
         if let Some(gathered) = self.rollups {
             let written = gathered.write(&layout.rollup_dir, &meta.name);

@@ -45,6 +45,13 @@ pub(crate) struct FileMeta {
     /// than the rows).
     #[serde(default)]
     pub tuple_rollup: bool,
+    /// Whether they include the traffic groups (left out as the tuples are).
+    #[serde(default)]
+    pub traffic_rollup: bool,
+    /// The [`rollups::VERSION`](crate::files::rollups::VERSION) they were written with (0:
+    /// before versions were recorded).
+    #[serde(default)]
+    pub rollup_version: u32,
 }
 
 pub(crate) fn load(dir: &Path) -> Result<Manifest> {

@@ -1,13 +1,18 @@
-//! Rollup files: per data file and per hour of `end_time`, the two summaries the heaviest
+//! Rollup files: per data file and per hour of `end_time`, the summaries the heaviest
 //! queries need, so that they read a few rows per hour instead of every flow log:
 //!
 //! - **hit sums**: per policy-hit id, [`IdSums`] (the Policy Board's numbers);
 //! - **tuples**: the distinct flow tuples the impact preview evaluates (source ports left
-//!   out), each with its flow-log and `num_flows` counts.
+//!   out), each with its flow-log and `num_flows` counts;
+//! - **traffic**: the traffic sums per *edge*, a group of [`ROLLUP_KEY`] (the service edge
+//!   and the reporter), from which every grouping of the graph, the Flow Visualizer and the
+//!   Flows view's totals is summed. The file's edges are stored once, numbered
+//!   (`.edges.parquet`), and each hour's sums name them by number (`.traffic.parquet`): a
+//!   query filters and groups the few edges by their text, then adds up integers.
 //!
 //! They are written with their data file (flush, compaction, retention) as
-//! `rollups/<file>.hits.parquet` and `rollups/<file>.tuples.parquet`, before the manifest lists
-//! the file, and deleted with it. How queries use them is `query/from_rollups.rs`'s business.
+//! `rollups/<file>.hits.parquet`, `.tuples.parquet`, `.edges.parquet` and `.traffic.parquet`,
+//! before the manifest lists the file, and deleted with it. How queries use them is `query/from_rollups.rs`'s business.
 //! The hour is the unit because a day holds few of them (the rollups of 24 hours are read in
 //! milliseconds) while the partial hours at the ends of a range stay cheap to scan.
 
@@ -18,10 +23,14 @@ use crate::fsutil::sync_dir;
 use crate::records::with_column;
 use crate::schema::index;
 use crate::summaries::distinct_tuples::DistinctTuples;
+use crate::summaries::hash_grouping::Groups;
+use crate::summaries::hash_grouping::Reader;
 use crate::summaries::hit_sums::{IdSums, add_hit_sums, slot};
+use crate::summaries::traffic::{GROUP_SUMS, ROLLUP_KEY, SUM_COLUMNS, row_sums, sum_into};
 use crate::types::TimeRange;
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
+    ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Array, RecordBatch, StringBuilder,
+    UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{
@@ -43,6 +52,14 @@ pub(crate) const DIR: &str = "rollups";
 const BUCKET: &str = "bucket";
 const HITS: &str = ".hits.parquet";
 const TUPLES: &str = ".tuples.parquet";
+const TRAFFIC: &str = ".traffic.parquet";
+const EDGES: &str = ".edges.parquet";
+/// The edge number column of the traffic rollups.
+pub(crate) const EDGE: &str = "edge";
+
+/// The rollups files are written with now; files whose rollups are older get them again
+/// from compaction. 1: hit sums and tuples; 2: traffic too.
+pub(crate) const VERSION: u32 = 2;
 
 /// Whole buckets `first..end`; bucket `n` spans `[n·B, (n+1)·B)` seconds of `end_time`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +104,24 @@ fn tuples_path(dir: &Path, data_name: &str) -> PathBuf {
     dir.join(format!("{}{TUPLES}", stem(data_name)))
 }
 
-/// The rollup files of a data file.
-pub(crate) fn paths(dir: &Path, data_name: &str) -> [PathBuf; 2] {
-    [hits_path(dir, data_name), tuples_path(dir, data_name)]
+/// A data file's traffic sums per hour and edge ([`TRAFFIC_SCHEMA`]).
+pub(crate) fn traffic_path(dir: &Path, data_name: &str) -> PathBuf {
+    dir.join(format!("{}{TRAFFIC}", stem(data_name)))
+}
+
+/// A data file's edges ([`EDGE_SCHEMA`]).
+pub(crate) fn edges_path(dir: &Path, data_name: &str) -> PathBuf {
+    dir.join(format!("{}{EDGES}", stem(data_name)))
+}
+
+/// The rollup files of a data file: hit sums, tuples, then the traffic's two.
+pub(crate) fn paths(dir: &Path, data_name: &str) -> [PathBuf; 4] {
+    [
+        hits_path(dir, data_name),
+        tuples_path(dir, data_name),
+        traffic_path(dir, data_name),
+        edges_path(dir, data_name),
+    ]
 }
 
 static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -104,6 +136,81 @@ static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     );
     Arc::new(Schema::new(fields))
 });
+
+/// The edges' columns: the edge's number, then [`ROLLUP_KEY`] (named and typed as the flow
+/// columns, so that a query's filter on them reads the same here).
+pub(crate) static EDGE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![ArrowField::new(EDGE, DataType::UInt32, false)];
+    fields.extend(
+        ROLLUP_KEY
+            .iter()
+            .map(|&f| ArrowField::new(f.column(), crate::schema::data_type(f), true)),
+    );
+    Arc::new(Schema::new(fields))
+});
+
+/// The traffic sums' columns: the bucket, the edge's number, then [`SUM_COLUMNS`].
+pub(crate) static TRAFFIC_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        ArrowField::new(BUCKET, DataType::Int64, false),
+        ArrowField::new(EDGE, DataType::UInt32, false),
+    ];
+    fields.extend(
+        SUM_COLUMNS
+            .iter()
+            .map(|n| ArrowField::new(*n, DataType::UInt64, false)),
+    );
+    Arc::new(Schema::new(fields))
+});
+
+/// The rows of a file's edges, numbered by their place in `edges`.
+fn edge_rows(edges: &Groups<0>) -> Result<RecordBatch> {
+    let n = edges.groups.len();
+    let torn = || StoreError::invalid_record("an edge's key is shorter than its fields");
+    let mut texts: Vec<StringBuilder> = (0..ROLLUP_KEY.len())
+        .map(|_| StringBuilder::with_capacity(n, n * 16))
+        .collect();
+    let mut ports = Int32Builder::with_capacity(n);
+    for g in &edges.groups {
+        let mut key = Reader(edges.key(g));
+        for (&f, text) in ROLLUP_KEY.iter().zip(&mut texts) {
+            if f == FlowField::DestPort {
+                let port = key.int().ok_or_else(torn)?;
+                ports.append_option(port.and_then(|p| i32::try_from(p).ok()));
+            } else {
+                let cell = key.text().ok_or_else(torn)?;
+                let cell = cell
+                    .map(std::str::from_utf8)
+                    .transpose()
+                    .map_err(|_| StoreError::invalid_record(format!("{f} is not UTF-8")))?;
+                text.append_option(cell);
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(0..n as u32))];
+    for (&f, text) in ROLLUP_KEY.iter().zip(&mut texts) {
+        columns.push(if f == FlowField::DestPort {
+            Arc::new(ports.finish())
+        } else {
+            Arc::new(text.finish())
+        });
+    }
+    Ok(RecordBatch::try_new(EDGE_SCHEMA.clone(), columns)?)
+}
+
+/// The rows of one bucket's traffic sums.
+fn traffic_rows(bucket: i64, used: &[(u32, [u64; GROUP_SUMS])]) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![bucket; used.len()])),
+        Arc::new(UInt32Array::from_iter_values(used.iter().map(|(e, _)| *e))),
+    ];
+    for k in 0..GROUP_SUMS {
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            used.iter().map(|(_, s)| s[k]),
+        )));
+    }
+    Ok(RecordBatch::try_new(TRAFFIC_SCHEMA.clone(), columns)?)
+}
 
 /// Sorted rows cut at bucket boundaries: each bucket with its rows, as slices of `sorted`
 /// (a bucket's rows may span several batches).
@@ -160,29 +267,73 @@ fn with_bucket(bucket: i64, batch: RecordBatch) -> Result<RecordBatch> {
 /// What [`Rollups::write`] wrote besides the hit sums.
 pub(crate) struct Written {
     pub tuples: bool,
+    pub traffic: bool,
 }
 
-/// Distinct tuples are kept only when they are at most this fraction of the rows: reading
-/// more would save little over scanning the rows, and cost disk.
-const TUPLES_WORTH_KEEPING: usize = 4;
+/// Distinct tuples and traffic groups are kept only when they are at most this fraction of
+/// the rows: reading more would save little over scanning the rows, and cost disk.
+const WORTH_KEEPING: usize = 4;
 
 /// One bucket's summaries so far.
 struct Bucket {
     bucket: i64,
     hits: Vec<IdSums>,
     tuples: DistinctTuples,
+    /// Traffic sums by edge number, while the bucket is being added to.
+    traffic: Vec<[u64; GROUP_SUMS]>,
+    /// Once it is done: the sums of the edges it reached (`traffic` would hold a slot per
+    /// edge of the file in every bucket).
+    reached: Vec<(u32, [u64; GROUP_SUMS])>,
+}
+
+impl Bucket {
+    fn close(&mut self) {
+        let traffic = std::mem::take(&mut self.traffic);
+        self.reached
+            .extend((0u32..).zip(traffic).filter(|(_, s)| s[0] > 0));
+    }
+}
+
+/// Rollup rows gathered in all buckets (distinct tuples; traffic rows of the buckets done),
+/// up to a limit past which they are no longer gathered (the file could not keep them).
+struct Gathered {
+    count: usize,
+    limit: usize,
+    dropped: bool,
+}
+
+impl Gathered {
+    fn new(limit: usize) -> Gathered {
+        Gathered {
+            count: 0,
+            limit,
+            dropped: false,
+        }
+    }
+
+    /// Counts `added` more; false once they are over the limit.
+    fn add(&mut self, added: usize) -> bool {
+        self.count += added;
+        self.dropped |= self.count > self.limit;
+        !self.dropped
+    }
+
+    /// Whether a file of `rows` rows keeps them.
+    fn kept(&self, rows: usize) -> bool {
+        !self.dropped && self.count > 0 && self.count <= rows / WORTH_KEEPING
+    }
 }
 
 /// The rollups of a data file, gathered as its rows (sorted by `end_time`) are written.
 pub(crate) struct Rollups {
     buckets: Vec<Bucket>,
     rows: usize,
-    /// Distinct tuples gathered in all buckets.
-    tuples: usize,
-    /// Past this many distinct tuples the file cannot keep them (it will hold at most four
-    /// times as many rows): they are no longer gathered.
-    tuple_limit: usize,
-    tuples_dropped: bool,
+    /// The file's edges, numbered in the order they were met.
+    edges: Groups<0>,
+    /// Past a fourth of the rows the file can hold, the tuples or the edges are no longer
+    /// gathered.
+    tuples: Gathered,
+    traffic: Gathered,
 }
 
 impl Rollups {
@@ -191,9 +342,9 @@ impl Rollups {
         Rollups {
             buckets: Vec::new(),
             rows: 0,
-            tuples: 0,
-            tuple_limit: max_rows / TUPLES_WORTH_KEEPING,
-            tuples_dropped: false,
+            edges: Groups::default(),
+            tuples: Gathered::new(max_rows / WORTH_KEEPING),
+            traffic: Gathered::new(max_rows / WORTH_KEEPING),
         }
     }
 
@@ -207,10 +358,18 @@ impl Rollups {
                     return Err(StoreError::invalid_record("rollup rows out of time order"));
                 }
                 _ => {
+                    if let Some(last) = self.buckets.last_mut() {
+                        last.close();
+                        if !self.traffic.dropped {
+                            self.traffic.add(last.reached.len());
+                        }
+                    }
                     self.buckets.push(Bucket {
                         bucket,
                         hits: Vec::new(),
                         tuples: DistinctTuples::new(),
+                        traffic: Vec::new(),
+                        reached: Vec::new(),
                     });
                     self.buckets.len() - 1
                 }
@@ -219,43 +378,80 @@ impl Rollups {
             for batch in &rows {
                 self.rows += batch.num_rows();
                 add_hit_sums(batch, &mut b.hits)?;
-                if self.tuples_dropped {
-                    continue;
+                if !self.tuples.dropped {
+                    let before = b.tuples.len();
+                    b.tuples.add(batch)?;
+                    if !self.tuples.add(b.tuples.len() - before) {
+                        b.tuples = DistinctTuples::new();
+                    }
                 }
-                let before = b.tuples.len();
-                b.tuples.add(batch)?;
-                self.tuples += b.tuples.len() - before;
-                self.tuples_dropped = self.tuples > self.tuple_limit;
+                if !self.traffic.dropped {
+                    let edges = self.edges.add_batch_indexed(batch, &ROLLUP_KEY, |_| [])?;
+                    b.traffic.resize(self.edges.groups.len(), [0; GROUP_SUMS]);
+                    let sums = row_sums(batch)?;
+                    for (row, &edge) in edges.iter().enumerate() {
+                        sum_into(&mut b.traffic[edge as usize], &sums(row));
+                    }
+                    // Each edge is reached in some bucket, so past the limit they are too
+                    // many as well.
+                    if self.edges.groups.len() > self.traffic.limit {
+                        self.traffic.dropped = true;
+                    }
+                }
             }
-            if self.tuples_dropped {
-                for b in &mut self.buckets {
+        }
+        if self.tuples.dropped || self.traffic.dropped {
+            for b in &mut self.buckets {
+                if self.tuples.dropped {
                     b.tuples = DistinctTuples::new();
                 }
+                if self.traffic.dropped {
+                    b.traffic = Vec::new();
+                    b.reached = Vec::new();
+                }
+            }
+            if self.traffic.dropped {
+                self.edges = Groups::default();
             }
         }
         Ok(())
     }
 
     /// Writes the rollups of the data file `data_name`, durably.
-    pub fn write(self, dir: &Path, data_name: &str) -> Result<Written> {
+    pub fn write(mut self, dir: &Path, data_name: &str) -> Result<Written> {
         crate::fsutil::create_dir_durably(dir)?;
-        let keep_tuples = !self.tuples_dropped
-            && self.tuples > 0
-            && self.tuples <= self.rows / TUPLES_WORTH_KEEPING;
-        let (mut hits, mut tuples) = (Vec::new(), Vec::new());
+        let keep_tuples = self.tuples.kept(self.rows);
+        if let Some(last) = self.buckets.last_mut() {
+            last.close();
+            if !self.traffic.dropped {
+                self.traffic.add(last.reached.len());
+            }
+        }
+        let keep_traffic = self.traffic.kept(self.rows);
+        let (mut hits, mut tuples, mut traffic) = (Vec::new(), Vec::new(), Vec::new());
         for b in self.buckets {
             hits.push(hit_rows(b.bucket, &b.hits)?);
             if keep_tuples && b.tuples.len() > 0 {
                 tuples.push(with_bucket(b.bucket, b.tuples.finish()?)?);
+            }
+            if keep_traffic {
+                traffic.push(traffic_rows(b.bucket, &b.reached)?);
             }
         }
         write_rollup(&hits_path(dir, data_name), HIT_SCHEMA.clone(), &hits)?;
         if keep_tuples {
             write_rollup(&tuples_path(dir, data_name), tuples[0].schema(), &tuples)?;
         }
+        if keep_traffic {
+            let edges = [edge_rows(&self.edges)?];
+            write_rollup(&edges_path(dir, data_name), EDGE_SCHEMA.clone(), &edges)?;
+            let path = traffic_path(dir, data_name);
+            write_rollup(&path, TRAFFIC_SCHEMA.clone(), &traffic)?;
+        }
         sync_dir(dir)?;
         Ok(Written {
             tuples: keep_tuples,
+            traffic: keep_traffic,
         })
     }
 }
@@ -274,13 +470,18 @@ pub(crate) fn mark(dir: &Path, meta: &mut FileMeta, written: Result<Written>) {
     match written {
         Ok(written) => {
             meta.rollups = true;
+            meta.rollup_version = VERSION;
             meta.tuple_rollup = written.tuples;
+            meta.traffic_rollup = written.traffic;
         }
         Err(e) => {
             tracing::warn!(
                 "{}: rollups not written ({e}); queries scan its rows",
                 meta.name
             );
+            meta.rollups = false;
+            meta.tuple_rollup = false;
+            meta.traffic_rollup = false;
             remove(dir, &meta.name);
         }
     }
@@ -360,6 +561,11 @@ pub(crate) fn tuples(dir: &Path, data_name: &str, buckets: Buckets) -> Result<Ve
     read(&tuples_path(dir, data_name), buckets)
 }
 
+/// A data file's traffic sums of `buckets` ([`TRAFFIC_SCHEMA`]).
+pub(crate) fn traffic(dir: &Path, data_name: &str, buckets: Buckets) -> Result<Vec<RecordBatch>> {
+    read(&traffic_path(dir, data_name), buckets)
+}
+
 /// Deletes a data file's rollups (those that exist).
 pub(crate) fn remove(dir: &Path, data_name: &str) {
     for path in paths(dir, data_name) {
@@ -372,13 +578,9 @@ pub(crate) fn remove(dir: &Path, data_name: &str) {
 }
 
 /// Deletes the files in `dir` that are not rollups of listed data files: temporary files,
-/// rollups of replaced or quarantined files. `hits` and `tuples` name the data files whose
-/// hit sums and tuples are listed. Returns what it deleted.
-pub(crate) fn remove_unlisted(
-    dir: &Path,
-    hits: &HashSet<&str>,
-    tuples: &HashSet<&str>,
-) -> Result<Vec<PathBuf>> {
+/// rollups of replaced or quarantined files. `listed` names, per kind (hit sums, tuples,
+/// traffic), the data files whose rollups of that kind are listed. Returns what it deleted.
+pub(crate) fn remove_unlisted(dir: &Path, listed: &[HashSet<&str>; 3]) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -390,12 +592,17 @@ pub(crate) fn remove_unlisted(
             .map_err(StoreError::io("listing rollups", dir))?
             .path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let listed = [(HITS, hits), (TUPLES, tuples)]
-            .iter()
-            .any(|(suffix, live)| {
-                name.strip_suffix(suffix)
-                    .is_some_and(|stem| live.contains(format!("{stem}.parquet").as_str()))
-            });
+        let listed = [
+            (HITS, &listed[0]),
+            (TUPLES, &listed[1]),
+            (TRAFFIC, &listed[2]),
+            (EDGES, &listed[2]),
+        ]
+        .iter()
+        .any(|(suffix, live)| {
+            name.strip_suffix(suffix)
+                .is_some_and(|stem| live.contains(format!("{stem}.parquet").as_str()))
+        });
         if listed {
             continue;
         }

@@ -6,11 +6,9 @@ use crate::error::{Result, StoreError};
 use crate::query::parallel::{group_streams, map_on_all_cores, merged};
 use crate::query::plan::{column, filtered};
 use crate::query::ranking::{ranked, row_limit, set_rates};
-use crate::records::texts::Texts;
-use crate::summaries::hash_grouping::{Groups, Reader};
+use crate::summaries::hash_grouping::Reader;
+use crate::summaries::traffic::{TRAFFIC, TrafficGroups, add_traffic};
 use crate::types::{AggregateRow, FlowSearch, GroupBy, GroupKey};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
-use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::Expr;
@@ -18,19 +16,9 @@ use flowlens_model::Action;
 use flowlens_model::FlowField;
 use std::cmp::Ordering;
 
-const TRAFFIC: [FlowField; 7] = [
-    FlowField::NumFlows,
-    FlowField::NumFlowsStarted,
-    FlowField::NumFlowsCompleted,
-    FlowField::PacketsIn,
-    FlowField::PacketsOut,
-    FlowField::BytesIn,
-    FlowField::BytesOut,
-];
-
 /// The columns of a grouping, in [`GroupKey`]'s field order: `aggregate` ranks groups column
 /// by column in this order, as `GroupKey`'s `Ord` would.
-fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
+pub(crate) fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
     use FlowField as F;
     match group_by {
         GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
@@ -65,52 +53,6 @@ fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
         GroupBy::Action => &[F::Action],
         GroupBy::Policy | GroupBy::PolicyRule => &[],
     }
-}
-
-/// The sums a grouping keeps per group: `records`, the [`TRAFFIC`] counters in their order,
-/// then `num_flows` of allowed and of denied flow logs.
-const GROUP_SUMS: usize = 1 + TRAFFIC.len() + 2;
-
-/// Adds `batch` (the grouping columns, the [`TRAFFIC`] counters and `action`) to `groups`.
-fn add_traffic(
-    groups: &mut Groups<GROUP_SUMS>,
-    batch: &RecordBatch,
-    fields: &[FlowField],
-) -> Result<()> {
-    let named = |f: FlowField| {
-        batch
-            .column_by_name(f.column())
-            .ok_or_else(|| StoreError::InvalidRecord(format!("grouped rows lack {f}")))
-    };
-    let counters = TRAFFIC
-        .iter()
-        .map(|&f| {
-            named(f)?
-                .as_primitive_opt::<UInt64Type>()
-                .ok_or_else(|| StoreError::InvalidRecord(format!("{f} is not a UInt64 counter")))
-        })
-        .collect::<Result<Vec<&UInt64Array>>>()?;
-    let actions = named(FlowField::Action)?;
-    let actions = Texts::of(actions.as_ref())
-        .ok_or_else(|| StoreError::InvalidRecord("action is not text".into()))?;
-    groups.add_batch(batch, fields, |row| {
-        let mut sums = [0u64; GROUP_SUMS];
-        sums[0] = 1;
-        for (sum, counter) in sums[1..=TRAFFIC.len()].iter_mut().zip(&counters) {
-            *sum = if counter.is_valid(row) {
-                counter.value(row)
-            } else {
-                0
-            };
-        }
-        let flows = sums[1];
-        match actions.get(row).and_then(Action::parse) {
-            Some(Action::Allow) => sums[GROUP_SUMS - 2] = flows,
-            Some(Action::Deny) => sums[GROUP_SUMS - 1] = flows,
-            None => {}
-        }
-        sums
-    })
 }
 
 /// One cell of an encoded group key, as [`GroupKey`] holds it.
@@ -193,20 +135,17 @@ fn cmp_keys(fields: &[FlowField], a: &[u8], b: &[u8]) -> Ordering {
 /// Byte ranges per core a grouping's scan is split into.
 const SCAN_SPLITS_PER_CORE: usize = 4;
 
-/// Groups and sums the flows matching `query`. `window_seconds` is the span the rates are
-/// per.
-pub(crate) async fn aggregate(
+/// The flows of `df` matching `query`, hash-grouped by `fields` (one of the groupings').
+pub(crate) async fn group_rows(
     df: DataFrame,
     query: &FlowSearch,
-    group_by: GroupBy,
-    window_seconds: f64,
-) -> Result<Vec<AggregateRow>> {
-    if group_by.is_policy() {
+    fields: &'static [FlowField],
+) -> Result<TrafficGroups> {
+    if fields.is_empty() {
         return Err(StoreError::invalid(
             "policy groupings go through sums_per_hit_id",
         ));
     }
-    let fields = group_fields(group_by);
     let mut read: Vec<FlowField> = fields.to_vec();
     for f in TRAFFIC.iter().chain([&FlowField::Action]) {
         if !read.contains(f) {
@@ -230,17 +169,32 @@ pub(crate) async fn aggregate(
     let tasks = group_streams(streams, move |groups, batch| {
         add_traffic(groups, batch, fields)
     });
-    let all: Groups<GROUP_SUMS> = merged(tasks).await?;
+    merged(tasks).await
+}
+
+/// The groups `all` ranked and cut to the query's limit, as rows.
+pub(crate) fn ranked_rows(
+    all: &TrafficGroups,
+    query: &FlowSearch,
+    fields: &[FlowField],
+    window_seconds: f64,
+) -> Result<Vec<AggregateRow>> {
     // Ordered as `finish` orders rows (the pending count is zero here), but on the encoded
     // keys: a wide grouping has far more groups than it returns, and only those returned
     // become rows.
+    // Groups of no flow log (edges read from rollups that no row of the range reached) rank
+    // last and are left out.
     let groups = &all.groups;
-    let order = ranked(groups.len(), row_limit(query), |&a, &b| {
+    let mut order = ranked(groups.len(), row_limit(query), |&a, &b| {
         let (a, b) = (&groups[a], &groups[b]);
-        b.sums[1]
-            .cmp(&a.sums[1])
+        (a.sums[0] == 0)
+            .cmp(&(b.sums[0] == 0))
+            .then_with(|| b.sums[1].cmp(&a.sums[1]))
             .then_with(|| cmp_keys(fields, all.key(a), all.key(b)))
     });
+    while order.last().is_some_and(|&i| groups[i].sums[0] == 0) {
+        order.pop();
+    }
     let torn = || StoreError::InvalidRecord("a group's key is shorter than its fields".into());
     let mut rows = map_on_all_cores(&order, |&i| {
         let group = &groups[i];
@@ -279,8 +233,9 @@ pub(crate) async fn aggregate(
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupBy, TRAFFIC, aggregate, group_fields};
+    use super::{GroupBy, TRAFFIC, group_fields, group_rows, ranked_rows};
     use crate::schema::index;
+    use crate::summaries::traffic::ROLLUP_KEY;
     use crate::testutil::sample_flow;
     use crate::types::{AggregateRow, FlowSearch, GroupKey};
     use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -292,6 +247,33 @@ mod tests {
     use flowlens_model::{Action, EndpointType, FlowLog, FlowService, Protocol};
     use std::collections::BTreeMap;
     use std::sync::Arc;
+
+    /// Groups and sums the flows of `df` matching `query`, as the store does from rows.
+    async fn aggregate(
+        df: datafusion::dataframe::DataFrame,
+        query: &FlowSearch,
+        group_by: GroupBy,
+        window_seconds: f64,
+    ) -> crate::error::Result<Vec<AggregateRow>> {
+        let fields = group_fields(group_by);
+        let groups = group_rows(df, query, fields).await?;
+        ranked_rows(&groups, query, fields, window_seconds)
+    }
+
+    #[test]
+    fn traffic_rollups_hold_every_groupings_columns() {
+        for g in [
+            GroupBy::NamespacePair,
+            GroupBy::NamePair,
+            GroupBy::Edge,
+            GroupBy::ServiceEdge,
+            GroupBy::Action,
+        ] {
+            for f in group_fields(g) {
+                assert!(ROLLUP_KEY.contains(f), "{g:?}: {f} is not in the rollups");
+            }
+        }
+    }
 
     #[test]
     fn group_fields_follow_the_group_key_order() {

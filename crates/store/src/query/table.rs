@@ -8,6 +8,7 @@ use crate::query::plan::{logical, time_filter};
 use crate::query::udf::SelectorMatches;
 use crate::schema::{flow_schema, flow_schema_with_views};
 use crate::state::{Buffered, DataFile, Snapshot};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemTable;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -19,6 +20,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use flowlens_model::FlowField;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The query engine's session (configuration, caches, functions), and the tables of
@@ -117,11 +119,22 @@ impl Tables {
 
     /// The Parquet files as one table.
     fn files_table(&self, files: &[&Arc<DataFile>], text_as_views: bool) -> Result<DataFrame> {
-        let urls = files
+        let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let schema = if text_as_views {
+            flow_schema_with_views()
+        } else {
+            flow_schema()
+        };
+        self.parquet_table(&paths, schema)
+    }
+
+    /// Parquet files of `schema` (data or rollup files) as one table.
+    pub fn parquet_table(&self, paths: &[&Path], schema: SchemaRef) -> Result<DataFrame> {
+        let urls = paths
             .iter()
-            .map(|f| {
-                let url = url::Url::from_file_path(&f.path).map_err(|_| {
-                    StoreError::invalid(format!("{} is not an absolute path", f.path.display()))
+            .map(|path| {
+                let url = url::Url::from_file_path(path).map_err(|_| {
+                    StoreError::invalid(format!("{} is not an absolute path", path.display()))
                 })?;
                 Ok(ListingTableUrl::try_new(url, None)?)
             })
@@ -130,11 +143,7 @@ impl Tables {
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
-            .with_schema(if text_as_views {
-                flow_schema_with_views()
-            } else {
-                flow_schema()
-            });
+            .with_schema(schema);
         let table = ListingTable::try_new(config)?.with_cache(
             self.ctx
                 .runtime_env()

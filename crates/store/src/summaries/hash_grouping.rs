@@ -261,6 +261,30 @@ impl<const N: usize> Groups<N> {
         fields: &[FlowField],
         sums: impl Fn(usize) -> [u64; N],
     ) -> Result<()> {
+        self.add_batch_with(batch, fields, sums, |_, _| {})
+    }
+
+    /// [`Self::add_batch`], returning each row's group (its index in `groups`).
+    pub fn add_batch_indexed(
+        &mut self,
+        batch: &RecordBatch,
+        fields: &[FlowField],
+        sums: impl Fn(usize) -> [u64; N],
+    ) -> Result<Vec<u32>> {
+        let mut indices = vec![0u32; batch.num_rows()];
+        self.add_batch_with(batch, fields, sums, |row, group| {
+            indices[row] = group as u32
+        })?;
+        Ok(indices)
+    }
+
+    fn add_batch_with(
+        &mut self,
+        batch: &RecordBatch,
+        fields: &[FlowField],
+        sums: impl Fn(usize) -> [u64; N],
+        mut grouped: impl FnMut(usize, usize),
+    ) -> Result<()> {
         let arrays = fields
             .iter()
             .map(|f| {
@@ -333,11 +357,15 @@ impl<const N: usize> Groups<N> {
                 _ => self.find(hash, |k| k == key),
             };
             match found {
-                Some(g) => add(&mut self.groups[g].sums, &sums(row)),
+                Some(g) => {
+                    add(&mut self.groups[g].sums, &sums(row));
+                    grouped(row, g);
+                }
                 None => {
                     let start = self.arena.len();
                     self.arena.extend_from_slice(key);
                     self.insert(hash, start, sums(row), (self.rows + row) as u32);
+                    grouped(row, self.groups.len() - 1);
                 }
             }
         }
