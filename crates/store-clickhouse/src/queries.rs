@@ -200,60 +200,6 @@ fn row_limit(query: &FlowSearch) -> usize {
         .min(MAX_AGGREGATE_ROWS)
 }
 
-/// The columns of a grouping, in [`GroupKey`]'s field order.
-fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
-    use FlowField as F;
-    match group_by {
-        GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
-        GroupBy::NamePair => &[
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestNamespace,
-            F::DestNameAggr,
-        ],
-        GroupBy::Edge => &[
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestNamespace,
-            F::DestNameAggr,
-            F::Proto,
-            F::DestPort,
-            F::Action,
-        ],
-        GroupBy::ServiceEdge => &[
-            F::SourceType,
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestType,
-            F::DestNamespace,
-            F::DestNameAggr,
-            F::DestServiceNamespace,
-            F::DestServiceName,
-            F::Proto,
-            F::DestPort,
-            F::Action,
-        ],
-        GroupBy::Action => &[F::Action],
-        GroupBy::Policy | GroupBy::PolicyRule => &[],
-    }
-}
-
-/// Every column a [`GroupKey`] can hold, in its order: what a grouping's rows carry, null
-/// where the grouping does not use them.
-const KEY_FIELDS: [FlowField; 11] = [
-    FlowField::SourceType,
-    FlowField::SourceNamespace,
-    FlowField::SourceNameAggr,
-    FlowField::DestType,
-    FlowField::DestNamespace,
-    FlowField::DestNameAggr,
-    FlowField::DestServiceNamespace,
-    FlowField::DestServiceName,
-    FlowField::Proto,
-    FlowField::DestPort,
-    FlowField::Action,
-];
-
 #[derive(clickhouse::Row, serde::Deserialize, Debug)]
 struct GroupRow {
     source_type: Option<String>,
@@ -284,9 +230,12 @@ async fn traffic_aggregate(
     query: &FlowSearch,
     group_by: GroupBy,
 ) -> Result<Vec<AggregateRow>> {
-    let fields = group_fields(group_by);
+    let fields = group_by.fields();
     let matching = where_clause(query)?;
-    let keys: Vec<String> = KEY_FIELDS
+    // Every column a `GroupKey` can hold (the service edge's), in its order: what a
+    // grouping's rows carry, null where the grouping does not use them.
+    let keys: Vec<String> = GroupBy::ServiceEdge
+        .fields()
         .iter()
         .map(|&f| {
             let null_type = if f == FlowField::DestPort {

@@ -249,6 +249,45 @@ impl GroupBy {
     pub fn is_policy(self) -> bool {
         matches!(self, GroupBy::Policy | GroupBy::PolicyRule)
     }
+
+    /// The columns of a grouping, in [`GroupKey`]'s field order: groupings rank groups column by
+    /// column in this order, as `GroupKey`'s `Ord` would. Empty for the policy groupings.
+    pub fn fields(self) -> &'static [FlowField] {
+        use FlowField as F;
+        match self {
+            GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
+            GroupBy::NamePair => &[
+                F::SourceNamespace,
+                F::SourceNameAggr,
+                F::DestNamespace,
+                F::DestNameAggr,
+            ],
+            GroupBy::Edge => &[
+                F::SourceNamespace,
+                F::SourceNameAggr,
+                F::DestNamespace,
+                F::DestNameAggr,
+                F::Proto,
+                F::DestPort,
+                F::Action,
+            ],
+            GroupBy::ServiceEdge => &[
+                F::SourceType,
+                F::SourceNamespace,
+                F::SourceNameAggr,
+                F::DestType,
+                F::DestNamespace,
+                F::DestNameAggr,
+                F::DestServiceNamespace,
+                F::DestServiceName,
+                F::Proto,
+                F::DestPort,
+                F::Action,
+            ],
+            GroupBy::Action => &[F::Action],
+            GroupBy::Policy | GroupBy::PolicyRule => &[],
+        }
+    }
 }
 
 /// The key of an aggregate row; the fields its [`GroupBy`] does not use are `None`, and so

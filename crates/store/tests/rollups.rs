@@ -282,16 +282,22 @@ async fn queries_read_the_rollups() {
     assert_ne!(answers(&store, range).await.0, before.0);
 }
 
+/// A store with rollups holding two files of an hour each, enough rows per edge that their
+/// traffic rollups are kept.
+async fn two_hours_in_two_files(dir: &Path) -> EmbeddedStore {
+    let store = open(dir, true);
+    for hour in random_logs(8_000, 2 * HOUR).chunks(4_000) {
+        store.append(hour.to_vec()).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    store
+}
+
 #[tokio::test]
 async fn groupings_read_the_traffic_rollups() {
     // As above, with the traffic rollups swapped: the groupings change, the policy sums not.
-    let logs = random_logs(8_000, 2 * HOUR);
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), true);
-    for half in logs.chunks(4_000) {
-        store.append(half.to_vec()).await.unwrap();
-        store.flush().await.unwrap();
-    }
+    let store = two_hours_in_two_files(dir.path()).await;
     let grouped = |store: EmbeddedStore| async move {
         let query = FlowSearch::new(TimeRange::all());
         let pairs = store.aggregate(&query, GroupBy::NamespacePair).await;
@@ -319,13 +325,8 @@ async fn groupings_read_the_traffic_rollups() {
 async fn compaction_brings_older_rollups_up_to_date() {
     // Files whose rollups predate the traffic groups (the manifest records no version) get
     // them from the next compaction, and answer as before.
-    let logs = random_logs(8_000, 2 * HOUR);
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), true);
-    for half in logs.chunks(4_000) {
-        store.append(half.to_vec()).await.unwrap();
-        store.flush().await.unwrap();
-    }
+    let store = two_hours_in_two_files(dir.path()).await;
     let expected = answers(&store, TimeRange::all()).await;
     store.close().await.unwrap();
     let manifest = dir.path().join("manifest.json");

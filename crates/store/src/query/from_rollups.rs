@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::error::StoreError;
 use crate::files::manifest::FileMeta;
 use crate::files::rollups::{self, Buckets, EDGE, EDGE_SCHEMA};
-use crate::query::groupings::{group_fields, group_rows, ranked_rows};
+use crate::query::groupings::{group_rows, ranked_rows};
 use crate::query::plan::row_filter;
 use crate::query::policy_sums::sums_per_hit_id;
 use crate::query::table::Tables;
@@ -181,7 +181,7 @@ impl Scan<'_> {
         group_by: GroupBy,
         window_seconds: f64,
     ) -> Result<Vec<AggregateRow>> {
-        let fields = group_fields(group_by);
+        let fields = group_by.fields();
         let filter = row_filter(query)?;
         if filter.as_ref().is_none_or(reads_rollup_keys)
             && let Some(split) = self.split(snap, |m| m.traffic_rollup)?

@@ -16,45 +16,6 @@ use flowlens_model::Action;
 use flowlens_model::FlowField;
 use std::cmp::Ordering;
 
-/// The columns of a grouping, in [`GroupKey`]'s field order: `aggregate` ranks groups column
-/// by column in this order, as `GroupKey`'s `Ord` would.
-pub(crate) fn group_fields(group_by: GroupBy) -> &'static [FlowField] {
-    use FlowField as F;
-    match group_by {
-        GroupBy::NamespacePair => &[F::SourceNamespace, F::DestNamespace],
-        GroupBy::NamePair => &[
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestNamespace,
-            F::DestNameAggr,
-        ],
-        GroupBy::Edge => &[
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestNamespace,
-            F::DestNameAggr,
-            F::Proto,
-            F::DestPort,
-            F::Action,
-        ],
-        GroupBy::ServiceEdge => &[
-            F::SourceType,
-            F::SourceNamespace,
-            F::SourceNameAggr,
-            F::DestType,
-            F::DestNamespace,
-            F::DestNameAggr,
-            F::DestServiceNamespace,
-            F::DestServiceName,
-            F::Proto,
-            F::DestPort,
-            F::Action,
-        ],
-        GroupBy::Action => &[F::Action],
-        GroupBy::Policy | GroupBy::PolicyRule => &[],
-    }
-}
-
 /// One cell of an encoded group key, as [`GroupKey`] holds it.
 enum KeyCell<'a> {
     Text(Option<&'a [u8]>),
@@ -233,7 +194,7 @@ pub(crate) fn ranked_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupBy, TRAFFIC, group_fields, group_rows, ranked_rows};
+    use super::{GroupBy, TRAFFIC, group_rows, ranked_rows};
     use crate::schema::index;
     use crate::summaries::traffic::ROLLUP_KEY;
     use crate::testutil::sample_flow;
@@ -255,7 +216,7 @@ mod tests {
         group_by: GroupBy,
         window_seconds: f64,
     ) -> crate::error::Result<Vec<AggregateRow>> {
-        let fields = group_fields(group_by);
+        let fields = group_by.fields();
         let groups = group_rows(df, query, fields).await?;
         ranked_rows(&groups, query, fields, window_seconds)
     }
@@ -269,7 +230,7 @@ mod tests {
             GroupBy::ServiceEdge,
             GroupBy::Action,
         ] {
-            for f in group_fields(g) {
+            for f in g.fields() {
                 assert!(ROLLUP_KEY.contains(f), "{g:?}: {f} is not in the rollups");
             }
         }
@@ -278,7 +239,7 @@ mod tests {
     #[test]
     fn group_fields_follow_the_group_key_order() {
         // The service-edge grouping lists every key column, in GroupKey's order.
-        let all = group_fields(GroupBy::ServiceEdge);
+        let all = GroupBy::ServiceEdge.fields();
         for g in [
             GroupBy::NamespacePair,
             GroupBy::NamePair,
@@ -286,7 +247,7 @@ mod tests {
             GroupBy::Action,
         ] {
             let mut rest = all.iter();
-            for f in group_fields(g) {
+            for f in g.fields() {
                 assert!(rest.any(|a| a == f), "{g:?}: {f} out of order");
             }
         }
@@ -348,10 +309,8 @@ mod tests {
             let c = cast(batch.column(index(f)), &DataType::UInt64).unwrap();
             c.as_primitive::<UInt64Type>().values().to_vec()
         };
-        let columns: Vec<(FlowField, Vec<Option<String>>)> = group_fields(group_by)
-            .iter()
-            .map(|&f| (f, text(f)))
-            .collect();
+        let columns: Vec<(FlowField, Vec<Option<String>>)> =
+            group_by.fields().iter().map(|&f| (f, text(f))).collect();
         let actions = text(FlowField::Action);
         let traffic: Vec<Vec<u64>> = TRAFFIC.iter().map(|&f| u64s(f)).collect();
         let mut groups: BTreeMap<GroupKey, AggregateRow> = BTreeMap::new();
