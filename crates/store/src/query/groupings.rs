@@ -8,7 +8,7 @@ use crate::query::plan::{column, filtered};
 use crate::query::ranking::{ranked, row_limit, set_rates};
 use crate::summaries::hash_grouping::Reader;
 use crate::summaries::traffic::{TRAFFIC, TrafficGroups, add_traffic};
-use crate::types::{AggregateRow, FlowSearch, GroupBy, GroupKey};
+use crate::types::{AggregateRow, FlowSearch, GroupKey};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::Expr;
@@ -194,11 +194,11 @@ pub(crate) fn ranked_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupBy, TRAFFIC, group_rows, ranked_rows};
+    use super::{TRAFFIC, group_rows, ranked_rows};
     use crate::schema::index;
     use crate::summaries::traffic::ROLLUP_KEY;
     use crate::testutil::sample_flow;
-    use crate::types::{AggregateRow, FlowSearch, GroupKey};
+    use crate::types::{AggregateRow, FlowSearch, GroupBy, GroupKey};
     use datafusion::arrow::array::{AsArray, RecordBatch};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::{DataType, UInt64Type};
