@@ -41,10 +41,10 @@ pub struct EmbeddedOptions {
     /// Rows per Parquet row group (the unit the engine skips by time).
     pub row_group_rows: usize,
     pub zstd_level: i32,
-    /// Write rollups (per hour: policy-hit sums, distinct flow tuples, traffic groups) with
-    /// each data file, and answer from them the policy aggregates and flow tuples of queries
-    /// narrowed by time only, and the traffic groupings of queries narrowed by time and their
-    /// columns.
+    /// Write rollups (per hour: policy-hit sums, distinct flow tuples, traffic per edge) with
+    /// each data file, and answer from them the policy aggregates, the Policy Board's numbers
+    /// and the flow tuples of queries narrowed by time only, and the traffic groupings of
+    /// queries narrowed by time and the edges' columns.
     pub rollups: bool,
     /// Memory the query engine's operators (sorts, groupings, joins in SQL) may hold at
     /// once, over all queries together. Operators that can spill to temporary files then

@@ -171,8 +171,8 @@ const TRAFFIC_GROUPINGS: [GroupBy; 5] = [
     GroupBy::Action,
 ];
 
-/// Everything rollups answer over `range` (policy and rule aggregates, tuples, the traffic
-/// groupings), and the Policy Board's metrics, which always read rows.
+/// Everything rollups answer over `range`: policy and rule aggregates, the Policy Board's
+/// metrics, tuples, the traffic groupings.
 async fn answers(
     store: &EmbeddedStore,
     range: TimeRange,

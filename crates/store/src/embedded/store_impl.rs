@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::fsutil::lock;
 use crate::query::flow_page::flow_page;
 use crate::query::from_rollups::Scan;
-use crate::query::policy_metrics::{metrics, sums_per_reporter};
+use crate::query::policy_metrics::metrics;
 use crate::query::policy_sums::policy_rows;
 use crate::query::ranking::window_seconds;
 use crate::records::encode::FlowBatch;
@@ -56,7 +56,7 @@ impl Store for EmbeddedStore {
     async fn policy_metrics(&self, query: &FlowSearch) -> Result<Vec<PolicyMetrics>> {
         let snap = self.inner.snapshot(&query.time);
         let known_ids = lock(&self.inner.hits).len();
-        let sums = sums_per_reporter(self.tables.frame(&snap)?, query, known_ids).await?;
+        let sums = self.scan().reporter_sums(&snap, query, known_ids).await?;
         let hits = lock(&self.inner.hits);
         metrics(&sums, &hits)
     }

@@ -1,7 +1,8 @@
 //! Rollup files: per data file and per hour of `end_time`, the summaries the heaviest
 //! queries need, so that they read a few rows per hour instead of every flow log:
 //!
-//! - **hit sums**: per policy-hit id, [`IdSums`] (the Policy Board's numbers);
+//! - **hit sums**: per policy-hit id, [`IdSums`] and the per-reporter sums the Policy
+//!   Board's numbers are made of ([`REPORTER_COLUMNS`]);
 //! - **tuples**: the distinct flow tuples the impact preview evaluates (source ports left
 //!   out), each with its flow-log and `num_flows` counts;
 //! - **traffic**: the traffic sums per *edge*, a group of [`ROLLUP_KEY`] (the service edge
@@ -26,6 +27,7 @@ use crate::summaries::distinct_tuples::DistinctTuples;
 use crate::summaries::hash_grouping::Groups;
 use crate::summaries::hash_grouping::Reader;
 use crate::summaries::hit_sums::{IdSums, add_hit_sums, slot};
+use crate::summaries::reporter_sums::{ReporterSums, add_reporter_sums, slot as reporter_slot};
 use crate::summaries::traffic::{GROUP_SUMS, ROLLUP_KEY, SUM_COLUMNS, row_sums, sum_into};
 use crate::types::TimeRange;
 use datafusion::arrow::array::{
@@ -58,8 +60,10 @@ const EDGES: &str = ".edges.parquet";
 pub(crate) const EDGE: &str = "edge";
 
 /// The rollups files are written with now; files whose rollups are older get them again
-/// from compaction. 1: hit sums and tuples; 2: traffic too.
-pub(crate) const VERSION: u32 = 2;
+/// from compaction. 1: hit sums and tuples; 2: traffic too; 3: per-reporter hit sums too.
+pub(crate) const VERSION: u32 = 3;
+/// The first version whose hit sums keep the reporters.
+pub(crate) const REPORTERS_SINCE: u32 = 3;
 
 /// Whole buckets `first..end`; bucket `n` spans `[n·B, (n+1)·B)` seconds of `end_time`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +128,13 @@ pub(crate) fn paths(dir: &Path, data_name: &str) -> [PathBuf; 4] {
     ]
 }
 
+/// The hit sums' [`ReporterSums`] columns: enforced and pending `num_flows` of `src`, then
+/// of `dst` flow logs.
+const REPORTER_COLUMNS: [[&str; 2]; 2] = [
+    ["src_num_flows", "src_pending_num_flows"],
+    ["dst_num_flows", "dst_pending_num_flows"],
+];
+
 static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields = vec![
         ArrowField::new(BUCKET, DataType::Int64, false),
@@ -132,6 +143,7 @@ static HIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     fields.extend(
         IdSums::NAMES
             .iter()
+            .chain(REPORTER_COLUMNS.as_flattened())
             .map(|n| ArrowField::new(*n, DataType::UInt64, false)),
     );
     Arc::new(Schema::new(fields))
@@ -239,7 +251,7 @@ fn by_bucket(sorted: &[RecordBatch]) -> Result<Vec<(i64, Vec<RecordBatch>)>> {
 
 /// The rows of one bucket's hit sums (indexed by hit id): the ids a flow log of the bucket
 /// holds.
-fn hit_rows(bucket: i64, sums: &[IdSums]) -> Result<RecordBatch> {
+fn hit_rows(bucket: i64, sums: &[IdSums], reporters: &ReporterSums) -> Result<RecordBatch> {
     let used: Vec<(u32, [u64; 7])> = (0u32..)
         .zip(sums)
         .filter(|(_, s)| s.records > 0 || s.pending_num_flows > 0)
@@ -255,6 +267,14 @@ fn hit_rows(bucket: i64, sums: &[IdSums]) -> Result<RecordBatch> {
         columns.push(Arc::new(UInt64Array::from_iter_values(
             used.iter().map(|(_, values)| values[k]),
         )));
+    }
+    for sums in reporters {
+        for k in 0..2 {
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                used.iter()
+                    .map(|(id, _)| sums.get(*id as usize).map_or(0, |s| s[k])),
+            )));
+        }
     }
     Ok(RecordBatch::try_new(HIT_SCHEMA.clone(), columns)?)
 }
@@ -278,6 +298,7 @@ const WORTH_KEEPING: usize = 4;
 struct Bucket {
     bucket: i64,
     hits: Vec<IdSums>,
+    reporters: ReporterSums,
     tuples: DistinctTuples,
     /// Traffic sums by edge number, while the bucket is being added to.
     traffic: Vec<[u64; GROUP_SUMS]>,
@@ -367,6 +388,7 @@ impl Rollups {
                     self.buckets.push(Bucket {
                         bucket,
                         hits: Vec::new(),
+                        reporters: ReporterSums::default(),
                         tuples: DistinctTuples::new(),
                         traffic: Vec::new(),
                         reached: Vec::new(),
@@ -378,6 +400,7 @@ impl Rollups {
             for batch in &rows {
                 self.rows += batch.num_rows();
                 add_hit_sums(batch, &mut b.hits)?;
+                add_reporter_sums(batch, &mut b.reporters)?;
                 if !self.tuples.dropped {
                     let before = b.tuples.len();
                     b.tuples.add(batch)?;
@@ -430,7 +453,7 @@ impl Rollups {
         let keep_traffic = self.traffic.kept(self.rows);
         let (mut hits, mut tuples, mut traffic) = (Vec::new(), Vec::new(), Vec::new());
         for b in self.buckets {
-            hits.push(hit_rows(b.bucket, &b.hits)?);
+            hits.push(hit_rows(b.bucket, &b.hits, &b.reporters)?);
             if keep_tuples && b.tuples.len() > 0 {
                 tuples.push(with_bucket(b.bucket, b.tuples.finish()?)?);
             }
@@ -550,6 +573,39 @@ pub(crate) fn add_hits(
                 add[k] = v[row];
             }
             slot(sums, id).add(&IdSums::from_values(add));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a data file's per-reporter hit sums of `buckets` to `sums`.
+pub(crate) fn add_reporters(
+    dir: &Path,
+    data_name: &str,
+    buckets: Buckets,
+    sums: &mut ReporterSums,
+) -> Result<()> {
+    let path = hits_path(dir, data_name);
+    for batch in read(&path, buckets)? {
+        let bad = || StoreError::corrupt(&path, "hit sums do not have their columns");
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+                .map(|a| a.values())
+                .ok_or_else(bad)
+        };
+        let ids = batch
+            .column_by_name("id")
+            .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+            .ok_or_else(bad)?;
+        for (sums, [flows, pending]) in sums.iter_mut().zip(REPORTER_COLUMNS) {
+            let (flows, pending) = (column(flows)?, column(pending)?);
+            for (row, &id) in ids.values().iter().enumerate() {
+                let slot = reporter_slot(sums, id);
+                slot[0] += flows[row];
+                slot[1] += pending[row];
+            }
         }
     }
     Ok(())

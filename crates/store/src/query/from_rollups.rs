@@ -1,5 +1,5 @@
 //! Queries answered partly from rollups (`files/rollups.rs`): when nothing the rollups lack
-//! narrows a query (for policy sums and tuples: nothing but time; for the traffic groupings:
+//! narrows a query (for policy sums, the Board's and tuples: nothing but time; for the traffic groupings:
 //! filters on the rollup's key columns only, such as counting each connection once), a
 //! snapshot is split into the whole hours of its range, read from the rollups of the files
 //! that have them, and what is left (partial hours at either end, files without rollups, the
@@ -12,12 +12,14 @@ use crate::files::manifest::FileMeta;
 use crate::files::rollups::{self, Buckets, EDGE, EDGE_SCHEMA};
 use crate::query::groupings::{group_rows, ranked_rows};
 use crate::query::plan::row_filter;
+use crate::query::policy_metrics::sums_per_reporter;
 use crate::query::policy_sums::sums_per_hit_id;
 use crate::query::table::Tables;
 use crate::query::tuples::{RolledUp, flow_tuples};
 use crate::schema::with_views;
 use crate::state::{DataFile, Snapshot, blocking};
 use crate::summaries::hit_sums::{IdSums, add_sums};
+use crate::summaries::reporter_sums::{ReporterSums, add_reporter_totals};
 use crate::summaries::traffic::{GROUP_SUMS, ROLLUP_KEY, SUM_COLUMNS, TrafficGroups, sum_into};
 use crate::types::{AggregateRow, FlowSearch, GroupBy, TimeRange};
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -139,6 +141,43 @@ impl Scan<'_> {
         }
         let df = self.tables.frame(snap)?;
         sums_per_hit_id(df, query, known_ids).await
+    }
+
+    /// Per-reporter sums per hit id of the flows in `snap` matching `query` (the Policy
+    /// Board's), from rollups where they can answer (falling back to the rows if reading
+    /// them fails).
+    pub(crate) async fn reporter_sums(
+        &self,
+        snap: &Snapshot,
+        query: &FlowSearch,
+        known_ids: usize,
+    ) -> Result<ReporterSums> {
+        let has = |m: &FileMeta| m.rollups && m.rollup_version >= rollups::REPORTERS_SINCE;
+        if row_filter(query)?.is_none()
+            && let Some(split) = self.split(snap, has)?
+        {
+            let rolled = split.rolled.clone();
+            let buckets = split.buckets;
+            let read = blocking(move || {
+                let mut sums = ReporterSums::default();
+                for f in &rolled {
+                    rollups::add_reporters(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
+                }
+                Ok(sums)
+            });
+            let scan = async {
+                let df = self.tables.union(self.split_parts(&split, false)?)?;
+                sums_per_reporter(df, query, known_ids).await
+            };
+            match futures::try_join!(read, scan) {
+                Ok((mut sums, rows)) => {
+                    add_reporter_totals(&mut sums, &rows);
+                    return Ok(sums);
+                }
+                Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
+            }
+        }
+        sums_per_reporter(self.tables.frame(snap)?, query, known_ids).await
     }
 
     /// The distinct tuples of the flows in `snap` matching `query`, from rollups where they

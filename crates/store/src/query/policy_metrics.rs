@@ -4,30 +4,21 @@
 //! at the source, so egress hits are in `reporter=src` flow logs, ingress hits in
 //! `reporter=dst` ones. One pass over the flows sums, per reporter and hit id, the
 //! `num_flows` of the flow logs whose enforced trace holds the id and of those whose pending
-//! trace does; the hit dictionary then turns ids into policies, actions and rules. Rollups
-//! keep no reporter, so they cannot answer this.
+//! trace does; the hit dictionary then turns ids into policies, actions and rules. The hit
+//! rollups keep these sums too, so the whole hours of a range are read from them
+//! (`query/from_rollups.rs`).
 
 use crate::error::{Result, StoreError};
 use crate::files::hit_dictionary::{HitDictionary, NO_POLICY};
 use crate::query::parallel::fold_partitions;
 use crate::query::plan::{column, filtered};
-use crate::records::texts::Texts;
 use crate::schema::{ENFORCED_IDS, PENDING_IDS};
-use crate::summaries::hit_sums::IdList;
+use crate::summaries::reporter_sums::{ReporterSums, add_reporter_sums, add_reporter_totals};
 use crate::types::{FlowSearch, HitCounts, PolicyMetrics};
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::col;
 use flowlens_model::FlowField;
 use flowlens_model::{HitAction, Reporter};
-
-/// Per hit id: `num_flows` of the flow logs whose enforced trace holds it, and of those
-/// whose pending trace does.
-type Sums = Vec<[u64; 2]>;
-
-/// [`Sums`] of `reporter=src` flow logs, then of `reporter=dst` ones.
-pub(crate) type ReporterSums = [Sums; 2];
 
 const REPORTERS: [Reporter; 2] = [Reporter::Src, Reporter::Dst];
 
@@ -46,63 +37,10 @@ pub(crate) async fn sums_per_reporter(
     ])?;
     let empty = || [vec![[0; 2]; known_ids], vec![[0; 2]; known_ids]];
     let mut total = empty();
-    for part in fold_partitions(df, empty, add_batch).await? {
-        for (total, part) in total.iter_mut().zip(part) {
-            if part.len() > total.len() {
-                total.resize(part.len(), [0; 2]);
-            }
-            for (t, p) in total.iter_mut().zip(part) {
-                t[0] += p[0];
-                t[1] += p[1];
-            }
-        }
+    for part in fold_partitions(df, empty, add_reporter_sums).await? {
+        add_reporter_totals(&mut total, &part);
     }
     Ok(total)
-}
-
-/// Adds the rows of `batch` (`num_flows`, `reporter` and both id lists) to `sums`.
-fn add_batch(batch: &RecordBatch, sums: &mut ReporterSums) -> Result<()> {
-    let flows = batch
-        .column_by_name(FlowField::NumFlows.column())
-        .and_then(|c| c.as_primitive_opt::<UInt64Type>())
-        .ok_or_else(|| StoreError::invalid_record("num_flows is not UInt64"))?
-        .values();
-    let reporters = batch
-        .column_by_name(FlowField::Reporter.column())
-        .and_then(|c| Texts::of(c.as_ref()))
-        .ok_or_else(|| StoreError::invalid_record("reporter is not text"))?;
-    let (enforced, pending) = (
-        IdList::of(batch, ENFORCED_IDS)?,
-        IdList::of(batch, PENDING_IDS)?,
-    );
-    for (row, &f) in flows.iter().enumerate() {
-        let sums = match reporters.get(row) {
-            Some("src") => &mut sums[0],
-            Some("dst") => &mut sums[1],
-            other => {
-                return Err(StoreError::invalid_record(format!(
-                    "reporter {other:?} is neither src nor dst"
-                )));
-            }
-        };
-        let enforced_ids = enforced.row(row).unwrap_or_default();
-        for &id in enforced_ids {
-            slot(sums, id)[0] += f;
-        }
-        // Null pending ids: the pending trace is the enforced one.
-        for &id in pending.row(row).unwrap_or(enforced_ids) {
-            slot(sums, id)[1] += f;
-        }
-    }
-    Ok(())
-}
-
-fn slot(sums: &mut Sums, id: u32) -> &mut [u64; 2] {
-    let i = id as usize;
-    if i >= sums.len() {
-        sums.resize(i + 1, [0; 2]);
-    }
-    &mut sums[i]
 }
 
 /// The counts of a hit whose action is `action`, from its enforced and pending `num_flows`.

@@ -4,4 +4,5 @@
 pub(crate) mod distinct_tuples;
 pub(crate) mod hash_grouping;
 pub(crate) mod hit_sums;
+pub(crate) mod reporter_sums;
 pub(crate) mod traffic;
