@@ -13,7 +13,8 @@
 //!
 //! They are written with their data file (flush, compaction, retention) as
 //! `rollups/<file>.hits.parquet`, `.tuples.parquet`, `.edges.parquet` and `.traffic.parquet`,
-//! before the manifest lists the file, and deleted with it. How queries use them is `query/from_rollups.rs`'s business.
+//! before the manifest lists the file, and deleted with it. How queries use them is
+//! `query/from_rollups.rs`'s business.
 //! The hour is the unit because a day holds few of them (the rollups of 24 hours are read in
 //! milliseconds) while the partial hours at the ends of a range stay cheap to scan.
 
