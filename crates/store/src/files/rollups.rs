@@ -370,6 +370,16 @@ impl Rollups {
         }
     }
 
+    /// Closes the bucket being added to, counting the edges it reached.
+    fn close_last_bucket(&mut self) {
+        if let Some(last) = self.buckets.last_mut() {
+            last.close();
+            if !self.traffic.dropped {
+                self.traffic.add(last.reached.len());
+            }
+        }
+    }
+
     /// Adds rows that follow those added before in time order (`sorted`: batches one after
     /// the other).
     pub fn add(&mut self, sorted: &[RecordBatch]) -> Result<()> {
@@ -380,12 +390,7 @@ impl Rollups {
                     return Err(StoreError::invalid_record("rollup rows out of time order"));
                 }
                 _ => {
-                    if let Some(last) = self.buckets.last_mut() {
-                        last.close();
-                        if !self.traffic.dropped {
-                            self.traffic.add(last.reached.len());
-                        }
-                    }
+                    self.close_last_bucket();
                     self.buckets.push(Bucket {
                         bucket,
                         hits: Vec::new(),
@@ -445,12 +450,7 @@ impl Rollups {
     pub fn write(mut self, dir: &Path, data_name: &str) -> Result<Written> {
         crate::fsutil::create_dir_durably(dir)?;
         let keep_tuples = self.tuples.kept(self.rows);
-        if let Some(last) = self.buckets.last_mut() {
-            last.close();
-            if !self.traffic.dropped {
-                self.traffic.add(last.reached.len());
-            }
-        }
+        self.close_last_bucket();
         let keep_traffic = self.traffic.kept(self.rows);
         let (mut hits, mut tuples, mut traffic) = (Vec::new(), Vec::new(), Vec::new());
         for b in self.buckets {
