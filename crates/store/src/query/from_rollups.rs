@@ -115,32 +115,16 @@ impl Scan<'_> {
         query: &FlowSearch,
         known_ids: usize,
     ) -> Result<Vec<IdSums>> {
-        if row_filter(query)?.is_none()
-            && let Some(split) = self.split(snap, |m| m.rollups)?
-        {
-            let rolled = split.rolled.clone();
-            let buckets = split.buckets;
-            let read = blocking(move || {
-                let mut sums = vec![IdSums::default(); known_ids];
-                for f in &rolled {
-                    rollups::add_hits(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
-                }
-                Ok(sums)
-            });
-            let scan = async {
-                let df = self.tables.union(self.split_parts(&split, false)?)?;
-                sums_per_hit_id(df, query, known_ids).await
-            };
-            match futures::try_join!(read, scan) {
-                Ok((mut sums, rows)) => {
-                    add_sums(&mut sums, &rows);
-                    return Ok(sums);
-                }
-                Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
-            }
-        }
-        let df = self.tables.frame(snap)?;
-        sums_per_hit_id(df, query, known_ids).await
+        self.time_only_sums(
+            snap,
+            query,
+            |m| m.rollups,
+            move || vec![IdSums::default(); known_ids],
+            rollups::add_hits,
+            |df| sums_per_hit_id(df, query, known_ids),
+            |total, rows| add_sums(total, rows),
+        )
+        .await
     }
 
     /// Per-reporter sums per hit id of the flows in `snap` matching `query` (the Policy
@@ -152,32 +136,60 @@ impl Scan<'_> {
         query: &FlowSearch,
         known_ids: usize,
     ) -> Result<ReporterSums> {
-        let has = |m: &FileMeta| m.rollups && m.rollup_version >= rollups::REPORTERS_SINCE;
+        self.time_only_sums(
+            snap,
+            query,
+            |m| m.rollups && m.rollup_version >= rollups::REPORTERS_SINCE,
+            ReporterSums::default,
+            rollups::add_reporters,
+            |df| sums_per_reporter(df, query, known_ids),
+            add_reporter_totals,
+        )
+        .await
+    }
+
+    /// Sums of the flows in `snap` matching `query`, when time alone narrows it: the whole
+    /// hours of the files `has` accepts read from their rollups by `read` (into `init()`),
+    /// the rest summed from rows by `scan`, the two added by `add`. The rows alone when
+    /// rollups cannot answer, or reading them fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn time_only_sums<T, Rows>(
+        &self,
+        snap: &Snapshot,
+        query: &FlowSearch,
+        has: fn(&FileMeta) -> bool,
+        init: impl FnOnce() -> T + Send + 'static,
+        read: fn(&Path, &str, Buckets, &mut T) -> Result<()>,
+        scan: impl Fn(DataFrame) -> Rows,
+        add: fn(&mut T, &T),
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        Rows: Future<Output = Result<T>>,
+    {
         if row_filter(query)?.is_none()
             && let Some(split) = self.split(snap, has)?
         {
             let rolled = split.rolled.clone();
             let buckets = split.buckets;
-            let read = blocking(move || {
-                let mut sums = ReporterSums::default();
+            let from_rollups = blocking(move || {
+                let mut sums = init();
                 for f in &rolled {
-                    rollups::add_reporters(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
+                    read(&f.rollup_dir, &f.meta.name, buckets, &mut sums)?;
                 }
                 Ok(sums)
             });
-            let scan = async {
-                let df = self.tables.union(self.split_parts(&split, false)?)?;
-                sums_per_reporter(df, query, known_ids).await
-            };
-            match futures::try_join!(read, scan) {
+            let from_rows =
+                async { scan(self.tables.union(self.split_parts(&split, false)?)?).await };
+            match futures::try_join!(from_rollups, from_rows) {
                 Ok((mut sums, rows)) => {
-                    add_reporter_totals(&mut sums, &rows);
+                    add(&mut sums, &rows);
                     return Ok(sums);
                 }
                 Err(e) => tracing::warn!("answering from rollups failed ({e}); scanning rows"),
             }
         }
-        sums_per_reporter(self.tables.frame(snap)?, query, known_ids).await
+        scan(self.tables.frame(snap)?).await
     }
 
     /// The distinct tuples of the flows in `snap` matching `query`, from rollups where they
